@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Production image of the Thamani gateway: broker, ingest, API and dashboards in one process.
+# Secrets (DATABASE_URL, CA passphrase) come at run time through *_FILE secrets, never the image.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts=false
+COPY . .
+RUN npm run build && cp -r db/migrations dist/db/ && npm prune --omit=dev
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production THAMANI_ENV=production THAMANI_DATA_DIR=/var/lib/thamani LOG_FORMAT=json
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+RUN mkdir -p /var/lib/thamani && chown node:node /var/lib/thamani
+USER node
+VOLUME ["/var/lib/thamani"]
+EXPOSE 8883 8443 8080
+ENTRYPOINT ["node", "bin/thamani.js"]
+CMD ["start"]

@@ -1,0 +1,57 @@
+import type { Config } from '../config/index.ts';
+import { createDatabase, runMigrations, startEmbeddedPostgres, timeseries, type Database, type TimeseriesInfo } from '../db/index.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { Logger } from './logger.ts';
+
+export interface DatabaseRuntime {
+  database: Database;
+  url: string;
+  embedded: boolean;
+  timeseries: TimeseriesInfo;
+}
+
+/**
+ * DATABASE_URL if set; else the embedded PostgreSQL under <dataDir>/pg. Migrations run every
+ * time (they are idempotent and take an advisory lock).
+ */
+export async function openDatabase(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<DatabaseRuntime> {
+  let url = config.db.url;
+  const embedded = url === undefined;
+  if (url === undefined) {
+    const server = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.db.embeddedPort, logger: logger.child({ component: 'embedded-pg' }) });
+    lifecycle.onStop('embedded-postgres', () => server.stop());
+    server.exited.then((code) => {
+      if (!lifecycle.stopping) {
+        logger.fatal({ code }, 'embedded PostgreSQL exited unexpectedly');
+        void lifecycle.stop('database exited').then(() => process.exit(1));
+      }
+    }, () => undefined);
+    url = server.url;
+  }
+  const info = await runMigrations(url, logger.child({ component: 'migrate' }));
+  const database = createDatabase({ url, poolMax: config.db.poolMax, logger });
+  lifecycle.onStop('database-pool', () => database.close());
+  return { database, url, embedded, timeseries: info };
+}
+
+/** Hourly upkeep of the time-series store: partitions ahead, raw retention. */
+export function startTimeseriesMaintenance(
+  rt: DatabaseRuntime,
+  opts: { rawRetentionDays: number; logger: Logger; lifecycle: Lifecycle; intervalMs?: number },
+): void {
+  const run = async (): Promise<void> => {
+    try {
+      const made = await timeseries.ensurePartitions(rt.database.pool, rt.timeseries.mode, { aheadDays: 28, behindDays: 35 });
+      if (made > 0) opts.logger.info({ made }, 'created readings partitions');
+      const cutoff = new Date(Date.now() - opts.rawRetentionDays * 86_400_000);
+      const expired = await timeseries.expireRawReadings(rt.database.pool, rt.timeseries.mode, cutoff);
+      if (expired.length > 0) opts.logger.info({ expired, cutoff }, 'raw readings past retention expired');
+    } catch (err) {
+      opts.logger.error({ err }, 'time-series maintenance failed; will retry');
+    }
+  };
+  void run();
+  const timer = setInterval(() => void run(), opts.intervalMs ?? 3_600_000);
+  timer.unref();
+  opts.lifecycle.onStop('timeseries-maintenance', () => clearInterval(timer));
+}

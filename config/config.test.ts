@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('gives laptop defaults when nothing is set', () => {
+    const config = loadConfig({}, '/srv/app');
+    expect(config.dataDir).toBe(path.resolve('/srv/app', 'data'));
+    expect(config.db.url).toBeUndefined();
+    expect(config.mqtt.port).toBe(8883);
+    expect(config.https.port).toBe(8443);
+    expect(config.https.redirectPort).toBe(8080);
+  });
+
+  it('names every bad variable at once, without a stack trace in the message', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATABASE_URL: 'nonsense', HTTPS_PORT: '70000', LOG_LEVEL: 'loud' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/^DATABASE_URL: must be a URL like postgres:\/\//);
+    expect(problems.find((p) => p.startsWith('HTTPS_PORT'))).toContain('"70000"');
+    expect(problems.find((p) => p.startsWith('LOG_LEVEL'))).toBeDefined();
+    expect((error as Error).message).not.toMatch(/\bat \w+ \(/);
+  });
+
+  it('never echoes a database URL back, even a bad one', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(ConfigError);
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('refuses two listeners on one port', () => {
+    expect(() => loadConfig({ MQTT_PORT: '9000', HTTPS_PORT: '9000' })).toThrow(/must differ/);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '' }).db.url).toBeUndefined();
+  });
+
+  it('is frozen', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config.db)).toBe(true);
+  });
+});
+
+describe('secret files', () => {
+  it('reads DATABASE_URL from DATABASE_URL_FILE', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cfg-'));
+    const file = path.join(dir, 'db-url');
+    await writeFile(file, 'postgres://thamani:s3cret@db:5432/thamani\n');
+    expect(loadConfig({ DATABASE_URL_FILE: file }).db.url).toBe('postgres://thamani:s3cret@db:5432/thamani');
+    expect(() => loadConfig({ DATABASE_URL_FILE: path.join(dir, 'missing') })).toThrow(/DATABASE_URL_FILE: cannot read .*ENOENT/);
+  });
+});

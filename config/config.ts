@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one place that reads process.env. Parsed once at start-up; every problem is reported
+ * together, then the result is frozen and each factory receives only its own slice.
+ */
+
+const port = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be a TCP port between 1 and 65535')
+  .max(65535, 'must be a TCP port between 1 and 65535');
+
+const postgresUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a URL like postgres://user:password@host:5432/database' },
+);
+
+const envSchema = z.object({
+  THAMANI_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: postgresUrl.optional(),
+  THAMANI_DATA_DIR: z.string().min(1).default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  THAMANI_PUBLIC_HOSTNAME: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, 'must be a DNS name or an IP address')
+    .default('localhost'),
+  MQTT_HOST: z.string().min(1).default('0.0.0.0'),
+  MQTT_PORT: port.default(8883),
+  HTTPS_HOST: z.string().min(1).default('0.0.0.0'),
+  HTTPS_PORT: port.default(8443),
+  HTTP_REDIRECT_PORT: port.default(8080),
+  EMBEDDED_PG_PORT: port.default(54329),
+  DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
+  READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  readonly env: Env['THAMANI_ENV'];
+  readonly dataDir: string;
+  readonly log: { readonly level: Env['LOG_LEVEL']; readonly format: 'json' | 'pretty' };
+  readonly publicHostname: string;
+  readonly db: {
+    /** Absent: run the embedded PostgreSQL under dataDir/pg. */
+    readonly url: string | undefined;
+    readonly poolMax: number;
+    readonly embeddedPort: number;
+    readonly rawRetentionDays: number;
+  };
+  readonly mqtt: { readonly host: string; readonly port: number };
+  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number };
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): string {
+  if (typeof key !== 'string') return '';
+  const raw = env[key];
+  if (raw === undefined) return ' (not set)';
+  // Never echo secrets back, even partially.
+  if (/URL|PASSWORD|SECRET|TOKEN|PASSPHRASE/i.test(key)) return '';
+  return ` (got ${JSON.stringify(raw)})`;
+}
+
+/** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
+const fileKeys = ['DATABASE_URL'] as const;
+
+function readSecretFiles(env: Record<string, string>, problems: string[]): void {
+  for (const key of fileKeys) {
+    const file = env[`${key}_FILE`];
+    if (file === undefined) continue;
+    if (env[key] !== undefined) {
+      problems.push(`${key} and ${key}_FILE are both set: keep one`);
+      continue;
+    }
+    try {
+      env[key] = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  // Treat empty strings as unset: `FOO= thamani start` should mean "use the default".
+  const cleaned = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  const fileProblems: string[] = [];
+  readSecretFiles(cleaned, fileProblems);
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems);
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path[0];
+      return `${String(key)}: ${issue.message}${describeValue(cleaned, key)}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT];
+  if (new Set(ports).size !== ports.length) {
+    throw new ConfigError([
+      `MQTT_PORT, HTTPS_PORT and HTTP_REDIRECT_PORT must differ (got ${ports.join(', ')})`,
+    ]);
+  }
+  const config: Config = {
+    env: e.THAMANI_ENV,
+    dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
+    log: {
+      level: e.LOG_LEVEL,
+      format: e.LOG_FORMAT ?? (process.stdout.isTTY && e.THAMANI_ENV !== 'production' ? 'pretty' : 'json'),
+    },
+    publicHostname: e.THAMANI_PUBLIC_HOSTNAME,
+    db: {
+      url: e.DATABASE_URL,
+      poolMax: e.DB_POOL_MAX,
+      embeddedPort: e.EMBEDDED_PG_PORT,
+      rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
+    },
+    mqtt: { host: e.MQTT_HOST, port: e.MQTT_PORT },
+    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Documented in README's configuration table; kept here so the two cannot drift far. */
+export const configKeys = Object.keys(envSchema.shape) as (keyof Env)[];

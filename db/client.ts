@@ -1,0 +1,43 @@
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { Logger } from '../app/logger.ts';
+import * as schema from './schema/index.ts';
+
+export type Db = NodePgDatabase<typeof schema>;
+
+export interface Database {
+  readonly pool: pg.Pool;
+  readonly db: Db;
+  close(): Promise<void>;
+}
+
+// timestamptz and int8 come back as JS values the app expects; bigint counts stay exact strings
+// only where drizzle declares them so.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+});
+
+export function createDatabase(opts: { url: string; poolMax: number; logger: Logger; applicationName?: string }): Database {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolMax,
+    application_name: opts.applicationName ?? 'thamani',
+    // A connection that cannot be made in 10 s is an outage, not a slow query.
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its server (restart, failover) must not crash the process.
+  pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+  const db = drizzle(pool, { schema });
+  let closed = false;
+  return {
+    pool,
+    db,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import { metricNames, type MetricName } from '../devices/metrics.ts';
+
+/**
+ * The time-series module: the one place that knows whether `readings` is a TimescaleDB hypertable
+ * or a natively partitioned table (migration 0001_timeseries). Callers use the same functions and
+ * the same relations (readings, readings_hourly, readings_daily) on both paths.
+ */
+
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export type TimeseriesMode = 'hypertable' | 'partitioned';
+
+export interface TimeseriesInfo {
+  mode: TimeseriesMode;
+  /** Installed TimescaleDB version, when the hypertable path is in use. */
+  timescaleVersion: string | undefined;
+  /** Rollups are TimescaleDB continuous aggregates (else views over date_bin()). */
+  continuousAggregates: boolean;
+  compression: boolean;
+}
+
+/** What the server offers, before migration: the extension must be installed and preloaded. */
+export async function detectTimescale(q: Queryable): Promise<{ available: boolean; preloaded: boolean }> {
+  const { rows } = await q.query<{ available: boolean; preloaded: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
+            coalesce(current_setting('shared_preload_libraries', true), '') ~ 'timescaledb' AS preloaded`,
+  );
+  return rows[0] ?? { available: false, preloaded: false };
+}
+
+/** What the migration chose, read back from the catalogue. */
+export async function timeseriesInfo(q: Queryable): Promise<TimeseriesInfo> {
+  const { rows } = await q.query<{ relkind: string; extversion: string | null; cagg: boolean; compression: boolean }>(
+    `SELECT c.relkind,
+            (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS extversion,
+            EXISTS (SELECT 1 FROM pg_class v WHERE v.relname = 'readings_hourly' AND v.relkind = 'v'
+                    AND pg_get_viewdef(v.oid) LIKE '%_materialized_hypertable_%') AS cagg,
+            EXISTS (SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+                    WHERE n.nspname = '_timescaledb_internal' AND t.relname LIKE 'compress_hyper_%') AS compression
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = 'readings' AND n.nspname = current_schema()`,
+  );
+  const row = rows[0];
+  if (!row) throw new Error('table "readings" does not exist: run `thamani migrate`');
+  return {
+    mode: row.relkind === 'p' ? 'partitioned' : 'hypertable',
+    timescaleVersion: row.relkind === 'p' ? undefined : (row.extversion ?? undefined),
+    continuousAggregates: row.cagg,
+    compression: row.compression,
+  };
+}
+
+/**
+ * Partitioned path: make sure weekly partitions exist from `behindDays` ago to `aheadDays` ahead
+ * (ingest refuses readings outside that window anyway). No-op on a hypertable, which makes chunks
+ * as data arrives. Returns how many partitions were created.
+ */
+export async function ensurePartitions(q: Queryable, mode: TimeseriesMode, opts: { aheadDays: number; behindDays: number }): Promise<number> {
+  if (mode === 'hypertable') return 0;
+  const { rows } = await q.query<{ made: number }>(
+    `SELECT readings_ensure_partitions(make_interval(days => $1), make_interval(days => $2)) AS made`,
+    [opts.aheadDays, opts.behindDays],
+  );
+  return rows[0]?.made ?? 0;
+}
+
+/**
+ * Raw retention: removes raw readings older than `cutoff` from the live table. Partitioned path:
+ * whole weekly partitions are detached (kept as tables to archive). Hypertable path: chunks are
+ * dropped. Rollups are not affected on the hypertable path (continuous aggregates keep them).
+ * Returns the names of what was detached or dropped.
+ */
+export async function expireRawReadings(q: Queryable, mode: TimeseriesMode, cutoff: Date): Promise<string[]> {
+  const sql =
+    mode === 'partitioned'
+      ? `SELECT readings_detach_before($1) AS name`
+      : `SELECT drop_chunks('readings', older_than => $1::timestamptz)::text AS name`;
+  const { rows } = await q.query<{ name: string }>(sql, [cutoff.toISOString()]);
+  return rows.map((r) => r.name);
+}
+
+export interface RollupQuery {
+  /** One of deviceId or unitId. A unit's rollup combines all its devices (count-weighted). */
+  deviceId?: string;
+  unitId?: string;
+  from: Date;
+  to: Date;
+  bucket: 'hour' | 'day';
+  metrics: readonly MetricName[];
+}
+
+export interface RollupPoint {
+  bucket: Date;
+  /** Per metric: min, max, avg, count; null where no value fell in the bucket. */
+  values: Partial<Record<MetricName, { min: number; max: number; avg: number; count: number } | null>>;
+}
+
+export async function rollup(q: Queryable, query: RollupQuery): Promise<RollupPoint[]> {
+  if ((query.deviceId === undefined) === (query.unitId === undefined)) throw new Error('rollup needs exactly one of deviceId or unitId');
+  const metrics = query.metrics.filter((m) => metricNames.includes(m));
+  if (metrics.length === 0) return [];
+  const relation = query.bucket === 'hour' ? 'readings_hourly' : 'readings_daily';
+  const key = query.deviceId !== undefined ? 'device_id' : 'unit_id';
+  const keyValue = query.deviceId ?? query.unitId;
+  // Metric names come from the catalogue only (filtered above), never from the caller's text.
+  const cols = metrics
+    .map(
+      (m) =>
+        `min(${m}_min) AS ${m}_min, max(${m}_max) AS ${m}_max, ` +
+        `sum(${m}_avg * ${m}_count) / nullif(sum(${m}_count), 0) AS ${m}_avg, sum(${m}_count)::bigint AS ${m}_count`,
+    )
+    .join(', ');
+  const { rows } = await q.query<Record<string, unknown>>(
+    `SELECT bucket, ${cols} FROM ${relation}
+      WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3
+      GROUP BY bucket ORDER BY bucket`,
+    [keyValue, query.from.toISOString(), query.to.toISOString()],
+  );
+  return rows.map((row) => {
+    const values: RollupPoint['values'] = {};
+    for (const m of metrics) {
+      const count = Number(row[`${m}_count`] ?? 0);
+      values[m] = count === 0 ? null : { min: Number(row[`${m}_min`]), max: Number(row[`${m}_max`]), avg: Number(row[`${m}_avg`]), count };
+    }
+    return { bucket: new Date(row.bucket as string | Date), values };
+  });
+}
