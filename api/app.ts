@@ -1,0 +1,47 @@
+import type { SecureContextOptions } from 'node:tls';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from '../app/logger.ts';
+import type { Authenticator } from '../auth/principal.ts';
+import { authPlugin } from './auth-plugin.ts';
+import { installErrorHandler } from './error-handler.ts';
+
+export interface RoutePlugin {
+  /** Mounted under /api/v1 unless `root` is true. */
+  plugin: FastifyPluginAsync;
+  prefix?: string;
+  root?: boolean;
+}
+
+export interface ApiDeps {
+  logger: Logger;
+  authenticator: Authenticator;
+  routes: RoutePlugin[];
+  /** TLS material when served over HTTPS; tests may omit it and use app.inject(). */
+  https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' };
+  bodyLimit?: number;
+}
+
+/** Builds the app; never listens, so tests drive it with inject() or listen themselves. */
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  // The raw server is https.Server when TLS material is given; routes never touch it, so the
+  // instance is typed as the default one.
+  const app = (Fastify as (opts: object) => FastifyInstance)({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    trustProxy: false,
+    disableRequestLogging: false,
+    requestIdHeader: false,
+    genReqId: () => crypto.randomUUID(),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+  await app.register(authPlugin, { authenticator: deps.authenticator });
+  app.withTypeProvider<ZodTypeProvider>();
+  for (const route of deps.routes) {
+    await app.register(route.plugin, { prefix: route.root ? (route.prefix ?? '') : `/api/v1${route.prefix ?? ''}` });
+  }
+  return app;
+}

@@ -1,0 +1,10 @@
+import createError from '@fastify/error';
+
+/** HTTP edge errors. Services throw their own coded errors; routes map them here. */
+export const ApiErrors = {
+  Unauthenticated: createError('UNAUTHENTICATED', 'Sign in or send a valid token', 401),
+  Forbidden: createError('FORBIDDEN', 'Your role may not %s', 403),
+  NotFound: createError('NOT_FOUND', '%s not found', 404),
+  Conflict: createError('CONFLICT', '%s', 409),
+  BadRequest: createError('BAD_REQUEST', '%s', 400),
+};

@@ -1,0 +1,58 @@
+import { desc, sql } from 'drizzle-orm';
+import type { DbExecutor } from '../db/scoped.ts';
+import type { Db } from '../db/client.ts';
+import { auditLog } from '../db/schema/index.ts';
+import { entryHash, GENESIS_HASH, type ChainedFields } from './audit-fns.ts';
+
+export interface AuditEntry {
+  actorId: string;
+  actorRole: string;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+  /** Dotted verb, e.g. `device.create`, `certificate.revoke`, `security.publish_denied`. */
+  action: string;
+  targetType: string;
+  targetId?: string | null;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
+const CHAIN_LOCK = 7243002;
+
+export function createAuditLog(deps: { db: Db }) {
+  async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+    const [last] = await tx.select({ hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.id)).limit(1);
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    const fields: ChainedFields = {
+      at: new Date(),
+      actorId: entry.actorId,
+      actorRole: entry.actorRole,
+      ip: entry.ip ?? null,
+      userAgent: entry.userAgent ?? null,
+      requestId: entry.requestId ?? null,
+      action: entry.action,
+      targetType: entry.targetType,
+      targetId: entry.targetId ?? null,
+      before: entry.before ?? null,
+      after: entry.after ?? null,
+    };
+    const hash = entryHash(fields, prevHash);
+    const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash }).returning({ id: auditLog.id });
+    return { id: row!.id, hash };
+  }
+
+  return {
+    /**
+     * Appends one entry. Pass the transaction that makes the change, so that the change and its
+     * audit entry commit together or not at all.
+     */
+    record(entry: AuditEntry, tx?: DbExecutor): Promise<{ id: number; hash: Buffer }> {
+      return tx ? append(tx, entry) : deps.db.transaction((t) => append(t, entry));
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;

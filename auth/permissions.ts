@@ -1,0 +1,67 @@
+/**
+ * The permission matrix: every role, every permission, in one place. Routes declare the
+ * permission they need; docs/security-model.md documents this table and a test walks every
+ * role × route against it. Data scope (which sites and units a user sees) is enforced in the
+ * database on top of this (row-level security), not here.
+ */
+
+export const roles = ['admin', 'technician', 'kitchen_manager', 'collector', 'auditor'] as const;
+export type Role = (typeof roles)[number];
+
+export const permissions = [
+  'sites:read',
+  'sites:write',
+  'devices:read',
+  'devices:write',
+  'enrolment:create',
+  'certificates:read',
+  'certificates:issue',
+  'certificates:revoke',
+  'quarantine:read',
+  'quarantine:replay',
+  'readings:read',
+  'alerts:read',
+  'alerts:ack',
+  'firmware:read',
+  'firmware:write',
+  'firmware:approve',
+  'broker:read',
+  'audit:read',
+  'users:read',
+  'users:write',
+] as const;
+export type Permission = (typeof permissions)[number];
+
+const technician: Permission[] = [
+  'sites:read',
+  'sites:write',
+  'devices:read',
+  'devices:write',
+  'enrolment:create',
+  'certificates:read',
+  'certificates:issue',
+  'certificates:revoke',
+  'quarantine:read',
+  'quarantine:replay',
+  'readings:read',
+  'alerts:read',
+  'alerts:ack',
+  'firmware:read',
+  'firmware:write',
+  'firmware:approve',
+  'broker:read',
+];
+
+export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = Object.freeze({
+  admin: new Set(permissions),
+  technician: new Set(technician),
+  // Scoped in the database to the biodigesters assigned to them.
+  kitchen_manager: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'alerts:ack']),
+  // Scoped in the database to the collection points assigned to them.
+  collector: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read']),
+  auditor: new Set<Permission>(['audit:read', 'certificates:read']),
+});
+
+export function can(role: Role, permission: Permission): boolean {
+  return rolePermissions[role].has(permission);
+}

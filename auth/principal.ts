@@ -1,0 +1,15 @@
+import type { Role } from './permissions.ts';
+
+/** Who is calling: a signed-in user, an API token acting for a role, or (until real users exist) the admin token. */
+export interface Principal {
+  /** Stable id recorded in the audit log (a user id, or `token:<id>`). */
+  readonly id: string;
+  readonly role: Role;
+  readonly kind: 'user' | 'api-token' | 'admin-token';
+  readonly displayName: string;
+}
+
+export interface Authenticator {
+  /** The principal behind a request, or undefined when it carries no valid credentials. */
+  authenticate(request: { headers: Record<string, string | string[] | undefined> }): Promise<Principal | undefined>;
+}
