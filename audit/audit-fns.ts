@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** The hash chain starts from 32 zero bytes. */
-export const GENESIS_HASH = Buffer.alloc(32);
+export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 
 /** JSON with object keys sorted at every depth: one byte sequence for one value. */
 export function canonicalJson(value: unknown): string {

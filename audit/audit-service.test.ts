@@ -20,7 +20,7 @@ describe('audit log', () => {
     );
     const rows = await t.database.db.select().from(auditLog).orderBy(asc(auditLog.id));
     expect(rows).toHaveLength(20);
-    let prev = GENESIS_HASH;
+    let prev: Buffer = GENESIS_HASH;
     for (const row of rows) {
       expect(row.prevHash.equals(prev)).toBe(true);
       expect(entryHash({ ...row, ip: row.ip ?? null }, row.prevHash).equals(row.hash)).toBe(true);
