@@ -99,27 +99,37 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/**
- * A server left running by a previous run that was killed (SIGKILL never lets us stop it).
- * It is ours (same data directory), so stop it cleanly before starting again.
- */
-async function stopOrphan(pgData: string, logger: Logger): Promise<void> {
+/** The live postmaster of this data directory, if any (from postmaster.pid). */
+async function runningPostmaster(pgData: string): Promise<number | undefined> {
   const pidFile = path.join(pgData, 'postmaster.pid');
-  if (!(await fileExists(pidFile))) return;
+  if (!(await fileExists(pidFile))) return undefined;
   const pid = Number((await fs.readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return;
-  logger.warn({ pid }, 'an embedded PostgreSQL from an earlier run is still up; stopping it');
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+}
+
+/**
+ * Who started the server: `<dataDir>/pg.owner` holds the pid of the thamani process that owns
+ * it. A second process (a CLI command while `thamani start` runs) attaches without owning; a
+ * server whose owner died (SIGKILL never lets us stop it) is adopted by the next one.
+ */
+async function ownerAlive(ownerFile: string): Promise<boolean> {
+  if (!(await fileExists(ownerFile))) return false;
+  const pid = Number((await fs.readFile(ownerFile, 'utf8')).trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid);
+}
+
+async function stopPid(pid: number): Promise<void> {
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 30_000;
   while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (processAlive(pid)) throw new Error(`PostgreSQL (pid ${pid}) from an earlier run did not stop; stop it by hand`);
+  if (processAlive(pid)) process.kill(pid, 'SIGQUIT');
 }
 
-async function waitUntilReady(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitUntilReady(url: string, child: ChildProcess | undefined, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}:\n${stderr()}`);
+    if (child && child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}:\n${stderr()}`);
     const client = new pg.Client({ connectionString: url });
     try {
       await client.connect();
@@ -182,7 +192,23 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     checkAccessAs(runAs, pgData);
   }
 
-  await stopOrphan(pgData, logger);
+  const ownerFile = path.join(baseDir, 'pg.owner');
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
+  const existing = await runningPostmaster(pgData);
+  if (existing !== undefined) {
+    const shared = await ownerAlive(ownerFile);
+    const neverExits = new Promise<number | null>(() => undefined);
+    if (shared) {
+      logger.info({ pid: existing }, 'attaching to the embedded PostgreSQL of the running thamani process');
+      await waitUntilReady(url, undefined, () => '');
+      return { url, exited: neverExits, stop: () => Promise.resolve() };
+    }
+    logger.warn({ pid: existing }, 'adopting an embedded PostgreSQL left running by an earlier run');
+    await waitUntilReady(url, undefined, () => '');
+    await fs.writeFile(ownerFile, String(process.pid));
+    let stopping: Promise<void> | undefined;
+    return { url, exited: neverExits, stop: () => (stopping ??= stopPid(existing)) };
+  }
 
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
@@ -210,9 +236,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
   try {
     await waitUntilReady(url, child, () => stderrTail);
+    await fs.writeFile(ownerFile, String(process.pid));
   } catch (err) {
     if (child.exitCode === null) child.kill('SIGINT');
     throw err;
@@ -230,6 +256,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         const timer = setTimeout(() => child.kill('SIGQUIT'), 30_000);
         await exited;
         clearTimeout(timer);
+        await fs.rm(ownerFile, { force: true });
         logger.info('embedded PostgreSQL stopped');
       })();
       return stopping;
