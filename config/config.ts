@@ -41,6 +41,15 @@ const envSchema = z.object({
   HTTPS_PORT: port.default(8443),
   HTTP_REDIRECT_PORT: port.default(8080),
   EMBEDDED_PG_PORT: port.default(54329),
+  MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(256 * 1024),
+  MQTT_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(20_000),
+  MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  MQTT_KEEPALIVE_MIN_S: z.coerce.number().int().min(1).default(10),
+  MQTT_KEEPALIVE_MAX_S: z.coerce.number().int().min(1).max(65_535).default(1200),
+  MQTT_MAX_CLIENT_ID_LENGTH: z.coerce.number().int().min(1).max(65_535).default(64),
+  MQTT_RATE_PER_SECOND: z.coerce.number().positive().default(20),
+  MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
+  MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 });
@@ -59,7 +68,20 @@ export interface Config {
     readonly embeddedPort: number;
     readonly rawRetentionDays: number;
   };
-  readonly mqtt: { readonly host: string; readonly port: number };
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxPacketBytes: number;
+    readonly maxConnections: number;
+    readonly connectTimeoutMs: number;
+    readonly keepaliveMinSeconds: number;
+    readonly keepaliveMaxSeconds: number;
+    readonly maxClientIdLength: number;
+    readonly ratePerSecond: number;
+    readonly rateBurst: number;
+    readonly rateMaxWaitMs: number;
+    readonly revalidateIntervalMs: number;
+  };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number };
 }
 
@@ -115,6 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
+    throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
+  }
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
@@ -135,7 +160,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       embeddedPort: e.EMBEDDED_PG_PORT,
       rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
     },
-    mqtt: { host: e.MQTT_HOST, port: e.MQTT_PORT },
+    mqtt: {
+      host: e.MQTT_HOST,
+      port: e.MQTT_PORT,
+      maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
+      maxConnections: e.MQTT_MAX_CONNECTIONS,
+      connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
+      keepaliveMinSeconds: e.MQTT_KEEPALIVE_MIN_S,
+      keepaliveMaxSeconds: e.MQTT_KEEPALIVE_MAX_S,
+      maxClientIdLength: e.MQTT_MAX_CLIENT_ID_LENGTH,
+      ratePerSecond: e.MQTT_RATE_PER_SECOND,
+      rateBurst: e.MQTT_RATE_BURST,
+      rateMaxWaitMs: e.MQTT_RATE_MAX_WAIT_MS,
+      revalidateIntervalMs: 30_000,
+    },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT },
   };
   return deepFreeze(config);
