@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,12 +14,7 @@ import { createPresence } from './presence.ts';
 import { createSecurityEvents } from './security-events.ts';
 import type { DeviceSession, UpstreamPublish } from './types.ts';
 
-/** A tool a test needs: with CI=true its absence fails the test instead of skipping it. */
-export function requireTool(name: string): boolean {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-  if (!found && process.env.CI === 'true') throw new Error(`${name} is required in CI but is not installed`);
-  return found;
-}
+export { requireTool } from '../test/tools.ts';
 
 /**
  * Runs a command without blocking the event loop (the broker under test lives in this process,
