@@ -45,7 +45,8 @@ async function setupPath(c: pg.Client, table: string, timescale: boolean): Promi
 }
 
 async function createTables(c: pg.Client, layout: 'narrow' | 'wide', timescale: boolean): Promise<string> {
-  await c.query('DROP TABLE IF EXISTS bench_narrow, bench_wide CASCADE');
+  await c.query('DROP TABLE IF EXISTS bench_narrow CASCADE');
+  await c.query('DROP TABLE IF EXISTS bench_wide CASCADE');
   const partition = timescale ? '' : ' PARTITION BY RANGE (ts)';
   if (layout === 'narrow') {
     await c.query(`CREATE TABLE bench_narrow (ts timestamptz NOT NULL, device_id text NOT NULL, unit_id uuid NOT NULL, metric text NOT NULL, value double precision NOT NULL, seq bigint NOT NULL, PRIMARY KEY (device_id, metric, ts))${partition}`);
@@ -167,7 +168,8 @@ async function run(c: pg.Client): Promise<void> {
       console.log(`${layout.padEnd(7)} ${method.padEnd(7)} ${secs.toFixed(1).padStart(7)}  ${Math.round(totalMessages / secs).toString().padStart(10)}  ${Math.round((totalMessages * METRICS.length) / secs).toString().padStart(8)}  ${(Number(size) / 1e6).toFixed(0).padStart(8)}  ${q.rollupMs.toFixed(1).padStart(20)}  ${q.latestMs.toFixed(2).padStart(9)}`);
     }
   }
-  await c.query('DROP TABLE IF EXISTS bench_narrow, bench_wide CASCADE');
+  await c.query('DROP TABLE IF EXISTS bench_narrow CASCADE');
+  await c.query('DROP TABLE IF EXISTS bench_wide CASCADE');
 }
 
 await main();

@@ -25,6 +25,11 @@ describe('time-series path', () => {
     expect(info.mode).toBe(inject('timescaleExpected') ? 'hypertable' : 'partitioned');
     if (info.mode === 'hypertable') {
       expect(info.timescaleVersion).toMatch(/^\d+\.\d+/);
+      // The Timescale License build: compression segmented by device and continuous aggregates.
+      expect(info.compression).toBe(true);
+      expect(info.continuousAggregates).toBe(true);
+    } else {
+      expect(info.continuousAggregates).toBe(false);
     }
   });
 

@@ -32,23 +32,25 @@ export async function detectTimescale(q: Queryable): Promise<{ available: boolea
 
 /** What the migration chose, read back from the catalogue. */
 export async function timeseriesInfo(q: Queryable): Promise<TimeseriesInfo> {
-  const { rows } = await q.query<{ relkind: string; extversion: string | null; cagg: boolean; compression: boolean }>(
-    `SELECT c.relkind,
-            (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS extversion,
-            EXISTS (SELECT 1 FROM pg_class v WHERE v.relname = 'readings_hourly' AND v.relkind = 'v'
-                    AND pg_get_viewdef(v.oid) LIKE '%_materialized_hypertable_%') AS cagg,
-            EXISTS (SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
-                    WHERE n.nspname = '_timescaledb_internal' AND t.relname LIKE 'compress_hyper_%') AS compression
+  const { rows } = await q.query<{ relkind: string; extversion: string | null }>(
+    `SELECT c.relkind, (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS extversion
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relname = 'readings' AND n.nspname = current_schema()`,
   );
   const row = rows[0];
   if (!row) throw new Error('table "readings" does not exist: run `thamani migrate`');
+  if (row.relkind === 'p' || row.extversion === null) {
+    return { mode: 'partitioned', timescaleVersion: undefined, continuousAggregates: false, compression: false };
+  }
+  const features = await q.query<{ cagg: boolean; compression: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_hourly') AS cagg,
+            coalesce((SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'readings'), false) AS compression`,
+  );
   return {
-    mode: row.relkind === 'p' ? 'partitioned' : 'hypertable',
-    timescaleVersion: row.relkind === 'p' ? undefined : (row.extversion ?? undefined),
-    continuousAggregates: row.cagg,
-    compression: row.compression,
+    mode: 'hypertable',
+    timescaleVersion: row.extversion,
+    continuousAggregates: features.rows[0]?.cagg ?? false,
+    compression: features.rows[0]?.compression ?? false,
   };
 }
 
