@@ -36,7 +36,7 @@ export interface BrokerDeps {
   logger: Logger;
   tls: BrokerTlsMaterial;
   /** Current CRL PEM, re-read when a certificate is revoked. */
-  crl?: () => Promise<string | undefined>;
+  crl?: () => Promise<string[] | undefined>;
   identity: {
     connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined>;
     markConnected(deviceId: string): Promise<void>;

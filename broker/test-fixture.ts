@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createAuditLog } from '../audit/index.ts';
-import { devices, sites, units } from '../db/schema/index.ts';
+import { createDeviceEvents } from '../devices/device-events.ts';
+import { createDeviceService } from '../devices/device-service.ts';
+import { loadOrCreateCa } from '../provisioning/ca-store.ts';
+import { createPki, type Pki } from '../provisioning/pki-service.ts';
+import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { createForeignCa, type IssuedCert } from '../test/forge-ca.ts';
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
-import type { ConnectionIdentity } from './identity-fns.ts';
 import { createPresence } from './presence.ts';
 import { createSecurityEvents } from './security-events.ts';
 import type { DeviceSession, UpstreamPublish } from './types.ts';
@@ -71,51 +72,62 @@ export const testBrokerConfig: BrokerConfig = {
   revalidateIntervalMs: 60_000,
 };
 
+export interface DeviceCert {
+  key: string;
+  cert: string;
+  serialHex: string;
+}
+
 export interface BrokerFixture {
   t: TestDatabase;
   broker: Broker;
+  pki: Pki;
   port: number;
   caPem: string;
   received: { session: DeviceSession; message: UpstreamPublish }[];
-  /** Registers a device on a unit and issues it a certificate from the broker's CA. */
-  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; notAfter?: Date; notBefore?: Date }): Promise<IssuedCert>;
-  revoke(serialHex: string): void;
+  /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
+  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean }): Promise<DeviceCert>;
+  revoke(serialHex: string): Promise<void>;
   setStatus(deviceId: string, status: 'suspended' | 'retired' | 'active'): Promise<void>;
-  connect(cert: IssuedCert, opts?: mqtt.IClientOptions): Promise<MqttClient>;
-  files(cert: IssuedCert): { ca: string; cert: string; key: string };
+  connect(cert: { key: string; cert: string }, opts?: mqtt.IClientOptions): Promise<MqttClient>;
+  files(cert: DeviceCert): { ca: string; cert: string; key: string };
   close(): Promise<void>;
 }
 
+const admin = { actorId: 'test-admin', actorRole: 'admin' };
+
+/** The real broker, wired to the real PKI, registry and NOTIFY events, on a database of its own. */
 export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Promise<BrokerFixture> {
   const t = await createTestDatabase();
-  const ca = createForeignCa('Thamani Test Issuing CA');
-  const server = ca.issue({ cn: 'localhost', usage: 'serverAuth', dnsNames: ['localhost', '127.0.0.1'] });
-  const [site] = await t.database.db.insert(sites).values({ name: `site-${Math.random()}` }).returning();
-  const [unit] = await t.database.db.insert(units).values({ siteId: site!.id, kind: 'biodigester', name: 'D1' }).returning();
-  const certs = new Map<string, { deviceId: string; status: string; notAfter: Date }>();
-  const events = new EventEmitter();
-  const received: BrokerFixture['received'] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
-
-  const identity = {
-    async connectionIdentity(serial: string): Promise<ConnectionIdentity | undefined> {
-      const c = certs.get(serial);
-      if (!c) return undefined;
-      const [d] = await t.database.pool.query<{ id: string; unit_id: string; status: ConnectionIdentity['deviceStatus'] }>(`SELECT id, unit_id, status FROM devices WHERE id = $1`, [c.deviceId]).then((r) => r.rows);
-      return d ? { deviceId: d.id, unitId: d.unit_id, kind: 'biodigester', deviceStatus: d.status, certStatus: c.status, notAfter: c.notAfter } : undefined;
-    },
-    async markConnected(deviceId: string): Promise<void> {
-      await t.database.pool.query(`UPDATE devices SET status = 'active' WHERE id = $1 AND status = 'pending'`, [deviceId]);
-    },
-  };
+  const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
+  const audit = createAuditLog({ db: t.database.db });
+  const clock: { value: Date | undefined } = { value: undefined };
+  const pki = createPki({
+    db: t.database.db,
+    ca,
+    audit,
+    config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 },
+    brokerUrl: 'mqtts://localhost',
+    now: () => clock.value ?? new Date(),
+  });
+  const devices = createDeviceService({ db: t.database.db, audit });
+  const events = createDeviceEvents({ url: t.url, logger: testLogger });
+  await events.ready;
+  events.on('certificate_revoked', () => pki.invalidateCrl());
+  const site = await devices.addSite({ name: `site-${path.basename(dir)}` }, admin);
+  const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, admin);
+  const received: BrokerFixture['received'] = [];
+  const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },
     logger: testLogger,
-    tls: { key: server.key, cert: server.cert, ca: [ca.caPem] },
-    identity,
+    tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await crls() },
+    crl: crls,
+    identity: pki,
     events,
-    securityEvents: createSecurityEvents({ audit: createAuditLog({ db: t.database.db }), logger: testLogger }),
+    securityEvents: createSecurityEvents({ audit, logger: testLogger }),
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
     handlers: {
       telemetry: (session, message) => {
@@ -130,29 +142,33 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
   return {
     t,
     broker,
+    pki,
     port,
-    caPem: ca.caPem,
+    caPem: ca.rootCertPem,
     received,
     async addDevice(id, opts = {}) {
-      await t.database.db.insert(devices).values({ id, unitId: unit!.id, kind: 'biodigester', status: opts.status ?? 'active' });
-      const cert = ca.issue({ cn: id, ...(opts.notAfter ? { notAfter: opts.notAfter } : {}), ...(opts.notBefore ? { notBefore: opts.notBefore } : {}) });
-      certs.set(cert.serialHex, { deviceId: id, status: 'active', notAfter: opts.notAfter ?? new Date(Date.now() + 30 * 86_400_000) });
-      return cert;
+      await devices.addDevice({ id, unit: unit.id }, admin);
+      const { key, csr } = deviceKeyAndCsr(id);
+      if (opts.expired) clock.value = new Date(Date.now() - 400 * 86_400_000);
+      try {
+        const issued = await pki.issueFromCsr(id, csr, admin);
+        if (opts.status && opts.status !== 'pending') await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [id, opts.status]);
+        return { key, cert: issued.certificate, serialHex: issued.serial };
+      } finally {
+        clock.value = undefined;
+      }
     },
-    revoke(serialHex) {
-      const c = certs.get(serialHex);
-      if (c) c.status = 'revoked';
-      events.emit('certificate_revoked', { serial: serialHex, deviceId: c?.deviceId });
+    async revoke(serialHex) {
+      await pki.revoke(serialHex, 'keyCompromise', admin);
     },
     async setStatus(deviceId, status) {
-      await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [deviceId, status]);
-      events.emit('device_status', { deviceId, status });
+      await devices.setStatus(deviceId, status, admin);
     },
     connect(cert, opts = {}) {
-      return tryConnect(`mqtts://127.0.0.1:${port}`, {
+      return tryConnect(`mqtts://localhost:${port}`, {
         key: cert.key,
         cert: cert.cert,
-        ca: ca.caPem,
+        ca: ca.rootCertPem,
         protocolVersion: 4,
         reconnectPeriod: 0,
         connectTimeout: 5000,
@@ -162,13 +178,14 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
     },
     files(cert) {
       const base = path.join(dir, cert.serialHex);
-      writeFileSync(`${base}.ca.pem`, ca.caPem);
+      writeFileSync(`${base}.ca.pem`, ca.rootCertPem);
       writeFileSync(`${base}.cert.pem`, cert.cert);
       writeFileSync(`${base}.key.pem`, cert.key, { mode: 0o600 });
       return { ca: `${base}.ca.pem`, cert: `${base}.cert.pem`, key: `${base}.key.pem` };
     },
     async close() {
       await broker.close();
+      await events.close();
     },
   };
 }

@@ -7,7 +7,8 @@ export interface BrokerTlsMaterial {
   cert: string;
   /** Our trust anchors: the root and the issuing CA. Nothing else is trusted. */
   ca: string[];
-  crl?: string | undefined;
+  /** One PEM per CRL (node reads only the first block of a string): issuing CA's and root's. */
+  crl?: string[] | undefined;
 }
 
 /**
