@@ -31,7 +31,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
-    disableRequestLogging: false,
     requestIdHeader: false,
     genReqId: () => crypto.randomUUID(),
   });

@@ -18,6 +18,9 @@ export interface AuditEntry {
   after?: unknown;
 }
 
+/** Who did it, from where: the part of an entry that comes from the request or the CLI. */
+export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'>;
+
 /** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
 const CHAIN_LOCK = 7243002;
 

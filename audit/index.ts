@@ -1,2 +1,2 @@
-export { createAuditLog, type AuditLog, type AuditEntry } from './audit-service.ts';
+export { createAuditLog, type AuditLog, type AuditEntry, type AuditActor } from './audit-service.ts';
 export { canonicalJson, entryHash, GENESIS_HASH } from './audit-fns.ts';

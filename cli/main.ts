@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { registerCoreCommands } from './core-commands.ts';
+import { registerBrokerCommands } from '../broker/broker-commands.ts';
 
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
@@ -26,6 +27,7 @@ export function buildCli(): Command {
     .exitOverride();
   const config = lazyConfig();
   registerCoreCommands(program, config);
+  registerBrokerCommands(program, config);
   return program;
 }
 

@@ -41,7 +41,23 @@ const envSchema = z.object({
   HTTPS_PORT: port.default(8443),
   HTTP_REDIRECT_PORT: port.default(8080),
   EMBEDDED_PG_PORT: port.default(54329),
+  MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(256 * 1024),
+  MQTT_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(20_000),
+  MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  MQTT_KEEPALIVE_MIN_S: z.coerce.number().int().min(1).default(10),
+  MQTT_KEEPALIVE_MAX_S: z.coerce.number().int().min(1).max(65_535).default(1200),
+  MQTT_MAX_CLIENT_ID_LENGTH: z.coerce.number().int().min(1).max(65_535).default(64),
+  MQTT_RATE_PER_SECOND: z.coerce.number().positive().default(20),
+  MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
+  MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
+  PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
+  PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
+  PKI_SERVER_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(397),
+  PKI_ENROLMENT_TOKEN_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
+  THAMANI_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 });
 
@@ -59,8 +75,33 @@ export interface Config {
     readonly embeddedPort: number;
     readonly rawRetentionDays: number;
   };
-  readonly mqtt: { readonly host: string; readonly port: number };
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxPacketBytes: number;
+    readonly maxConnections: number;
+    readonly connectTimeoutMs: number;
+    readonly keepaliveMinSeconds: number;
+    readonly keepaliveMaxSeconds: number;
+    readonly maxClientIdLength: number;
+    readonly ratePerSecond: number;
+    readonly rateBurst: number;
+    readonly rateMaxWaitMs: number;
+    readonly revalidateIntervalMs: number;
+  };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number };
+  readonly pki: {
+    /** Undefined in development: a generated one is kept under dataDir/pki (with a warning). */
+    readonly passphrase: string | undefined;
+    readonly dir: string;
+    readonly deviceCertDays: number;
+    readonly serverCertDays: number;
+    readonly enrolmentTokenHours: number;
+    readonly renewalWindowDays: number;
+    readonly rotationOverlapHours: number;
+  };
+  /** Temporary operator credential until users and roles exist; generated in development. */
+  readonly adminToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -82,7 +123,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL'] as const;
+const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'THAMANI_ADMIN_TOKEN'] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -115,6 +156,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
+    throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
+  }
+  if (e.THAMANI_ENV === 'production') {
+    const missing = (['PKI_PASSPHRASE', 'THAMANI_ADMIN_TOKEN'] as const).filter((k) => e[k] === undefined);
+    if (missing.length > 0) throw new ConfigError(missing.map((k) => `${k}: required in production (or ${k}_FILE); development generates one under THAMANI_DATA_DIR`));
+  }
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
@@ -135,8 +183,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       embeddedPort: e.EMBEDDED_PG_PORT,
       rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
     },
-    mqtt: { host: e.MQTT_HOST, port: e.MQTT_PORT },
+    mqtt: {
+      host: e.MQTT_HOST,
+      port: e.MQTT_PORT,
+      maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
+      maxConnections: e.MQTT_MAX_CONNECTIONS,
+      connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS,
+      keepaliveMinSeconds: e.MQTT_KEEPALIVE_MIN_S,
+      keepaliveMaxSeconds: e.MQTT_KEEPALIVE_MAX_S,
+      maxClientIdLength: e.MQTT_MAX_CLIENT_ID_LENGTH,
+      ratePerSecond: e.MQTT_RATE_PER_SECOND,
+      rateBurst: e.MQTT_RATE_BURST,
+      rateMaxWaitMs: e.MQTT_RATE_MAX_WAIT_MS,
+      revalidateIntervalMs: 30_000,
+    },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT },
+    pki: {
+      passphrase: e.PKI_PASSPHRASE,
+      dir: path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'pki'),
+      deviceCertDays: e.PKI_DEVICE_CERT_DAYS,
+      serverCertDays: e.PKI_SERVER_CERT_DAYS,
+      enrolmentTokenHours: e.PKI_ENROLMENT_TOKEN_HOURS,
+      renewalWindowDays: e.PKI_RENEWAL_WINDOW_DAYS,
+      rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
+    },
+    adminToken: e.THAMANI_ADMIN_TOKEN,
   };
   return deepFreeze(config);
 }

@@ -63,6 +63,8 @@ export const devices = pgTable(
     firmwareVersion: text('firmware_version'),
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
     online: boolean('online').notNull().default(false),
+    /** A technician asked for a new certificate: the device may renew outside the window. */
+    rotationRequested: boolean('rotation_requested').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

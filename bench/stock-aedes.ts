@@ -1,0 +1,21 @@
+import { Aedes } from 'aedes';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { tlsServerOptions, type BrokerTlsMaterial } from '../broker/tls.ts';
+
+/**
+ * The framework's ceiling: stock Aedes 1.2 behind the same mTLS listener options as ours, no
+ * hooks, storing nothing. QoS 1 PUBACKs go out as fast as Aedes can write them.
+ */
+export async function startStockAedes(material: BrokerTlsMaterial): Promise<{ port: number; close(): Promise<void> }> {
+  const aedes = await Aedes.createBroker();
+  const server = tls.createServer(tlsServerOptions(material), (socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}

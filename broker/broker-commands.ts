@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { createLifecycle } from '../app/lifecycle.ts';
+import { openDatabase } from '../app/database.ts';
+import { createLogger } from '../app/logger.ts';
+import type { Config } from '../config/index.ts';
+
+/** `thamani broker clients`: devices the running broker reports online (it keeps devices.online). */
+export function registerBrokerCommands(program: Command, config: () => Config): void {
+  const broker = program.command('broker').description('the MQTT broker');
+  broker
+    .command('clients')
+    .description('list connected devices')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = config();
+      const logger = createLogger({ ...cfg.log, level: 'warn' });
+      const lifecycle = createLifecycle(logger);
+      try {
+        const rt = await openDatabase(cfg, logger, lifecycle);
+        const { rows } = await rt.database.pool.query<{ id: string; kind: string; unit: string; site: string; last_seen_at: Date | null }>(
+          `SELECT d.id, d.kind, u.name AS unit, s.name AS site, d.last_seen_at
+             FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
+            WHERE d.online ORDER BY s.name, u.name, d.id`,
+        );
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ connected: rows.length, clients: rows })}\n`);
+          return;
+        }
+        if (rows.length === 0) {
+          process.stdout.write('No device is connected.\n');
+          return;
+        }
+        for (const r of rows) process.stdout.write(`${r.id.padEnd(24)} ${r.kind.padEnd(17)} ${r.site} / ${r.unit}  last seen ${r.last_seen_at?.toISOString() ?? '-'}\n`);
+        process.stdout.write(`${rows.length} connected\n`);
+      } finally {
+        await lifecycle.stop('done');
+      }
+    });
+}

@@ -1,0 +1,191 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { createAuditLog } from '../audit/index.ts';
+import { createDeviceEvents } from '../devices/device-events.ts';
+import { createDeviceService } from '../devices/device-service.ts';
+import { loadOrCreateCa } from '../provisioning/ca-store.ts';
+import { createPki, type Pki } from '../provisioning/pki-service.ts';
+import { deviceKeyAndCsr } from '../test/device-keys.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
+import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
+import { createPresence } from './presence.ts';
+import { createSecurityEvents } from './security-events.ts';
+import type { DeviceSession, UpstreamPublish } from './types.ts';
+
+export { requireTool } from '../test/tools.ts';
+
+/**
+ * Runs a command without blocking the event loop (the broker under test lives in this process,
+ * so spawnSync would deadlock it).
+ */
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 10_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/**
+ * Connects with MQTT.js and settles on the first outcome: connected, a CONNACK refusal, a TLS
+ * error, or the server closing the socket before CONNACK (TLS 1.3 reports a refused client
+ * certificate after the client's handshake has finished).
+ */
+export function tryConnect(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, { ...opts, reconnectPeriod: 0 });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      reject(err);
+    });
+    client.once('close', () => {
+      client.end(true);
+      reject(Object.assign(new Error('closed before CONNACK'), { code: 'CLOSED' }));
+    });
+  });
+}
+
+export const testBrokerConfig: BrokerConfig = {
+  host: '127.0.0.1',
+  port: 0,
+  maxPacketBytes: 64 * 1024,
+  maxConnections: 1000,
+  connectTimeoutMs: 5000,
+  keepaliveMinSeconds: 5,
+  keepaliveMaxSeconds: 600,
+  maxClientIdLength: 64,
+  ratePerSecond: 1000,
+  rateBurst: 1000,
+  rateMaxWaitMs: 60_000,
+  revalidateIntervalMs: 60_000,
+};
+
+export interface DeviceCert {
+  key: string;
+  cert: string;
+  serialHex: string;
+}
+
+export interface BrokerFixture {
+  t: TestDatabase;
+  broker: Broker;
+  pki: Pki;
+  port: number;
+  caPem: string;
+  received: { session: DeviceSession; message: UpstreamPublish }[];
+  /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
+  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean }): Promise<DeviceCert>;
+  revoke(serialHex: string): Promise<void>;
+  setStatus(deviceId: string, status: 'suspended' | 'retired' | 'active'): Promise<void>;
+  connect(cert: { key: string; cert: string }, opts?: mqtt.IClientOptions): Promise<MqttClient>;
+  files(cert: DeviceCert): { ca: string; cert: string; key: string };
+  close(): Promise<void>;
+}
+
+const admin = { actorId: 'test-admin', actorRole: 'admin' };
+
+/** The real broker, wired to the real PKI, registry and NOTIFY events, on a database of its own. */
+export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Promise<BrokerFixture> {
+  const t = await createTestDatabase();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
+  const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
+  const audit = createAuditLog({ db: t.database.db });
+  const clock: { value: Date | undefined } = { value: undefined };
+  const pki = createPki({
+    db: t.database.db,
+    ca,
+    audit,
+    config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 },
+    brokerUrl: 'mqtts://localhost',
+    now: () => clock.value ?? new Date(),
+  });
+  const devices = createDeviceService({ db: t.database.db, audit });
+  const events = createDeviceEvents({ url: t.url, logger: testLogger });
+  await events.ready;
+  events.on('certificate_revoked', () => pki.invalidateCrl());
+  const site = await devices.addSite({ name: `site-${path.basename(dir)}` }, admin);
+  const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, admin);
+  const received: BrokerFixture['received'] = [];
+  const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
+
+  const broker = await createBroker({
+    config: { ...testBrokerConfig, ...config },
+    logger: testLogger,
+    tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await crls() },
+    crl: crls,
+    identity: pki,
+    events,
+    securityEvents: createSecurityEvents({ audit, logger: testLogger }),
+    presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
+    handlers: {
+      telemetry: (session, message) => {
+        received.push({ session, message });
+        return Promise.resolve();
+      },
+      state: () => Promise.resolve(),
+    },
+  });
+  const { port } = await broker.listen();
+
+  return {
+    t,
+    broker,
+    pki,
+    port,
+    caPem: ca.rootCertPem,
+    received,
+    async addDevice(id, opts = {}) {
+      await devices.addDevice({ id, unit: unit.id }, admin);
+      const { key, csr } = deviceKeyAndCsr(id);
+      if (opts.expired) clock.value = new Date(Date.now() - 400 * 86_400_000);
+      try {
+        const issued = await pki.issueFromCsr(id, csr, admin);
+        if (opts.status && opts.status !== 'pending') await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [id, opts.status]);
+        return { key, cert: issued.certificate, serialHex: issued.serial };
+      } finally {
+        clock.value = undefined;
+      }
+    },
+    async revoke(serialHex) {
+      await pki.revoke(serialHex, 'keyCompromise', admin);
+    },
+    async setStatus(deviceId, status) {
+      await devices.setStatus(deviceId, status, admin);
+    },
+    connect(cert, opts = {}) {
+      return tryConnect(`mqtts://localhost:${port}`, {
+        key: cert.key,
+        cert: cert.cert,
+        ca: ca.rootCertPem,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        keepalive: 30,
+        ...opts,
+      });
+    },
+    files(cert) {
+      const base = path.join(dir, cert.serialHex);
+      writeFileSync(`${base}.ca.pem`, ca.rootCertPem);
+      writeFileSync(`${base}.cert.pem`, cert.cert);
+      writeFileSync(`${base}.key.pem`, cert.key, { mode: 0o600 });
+      return { ca: `${base}.ca.pem`, cert: `${base}.cert.pem`, key: `${base}.key.pem` };
+    },
+    async close() {
+      await broker.close();
+      await events.close();
+    },
+  };
+}

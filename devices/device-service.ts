@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { and, asc, eq, type SQL } from 'drizzle-orm';
+import type { AuditActor, AuditLog } from '../audit/index.ts';
+import type { Db } from '../db/client.ts';
+import { devices, sites, units, type Device, type Site, type Unit } from '../db/schema/index.ts';
+import type { DeviceKind } from './metrics.ts';
+import { DeviceErrors } from './device-errors.ts';
+import { notifyDeviceEvent } from './device-events.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const DEVICE_ID = /^[a-z0-9][a-z0-9_-]{2,63}$/;
+export type DeviceStatus = Device['status'];
+
+/** bd-/cp- + 10 base32 characters (50 random bits): readable on a label, safe in topics and CNs. */
+export function generateDeviceId(kind: DeviceKind): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(10);
+  let id = kind === 'biodigester' ? 'bd-' : 'cp-';
+  for (const b of bytes) id += alphabet[b & 31];
+  return id;
+}
+
+/** Allowed status changes. `pending → active` also happens on the first good MQTT connection. */
+export function canTransition(from: DeviceStatus, to: DeviceStatus): boolean {
+  if (from === to) return true;
+  if (from === 'retired') return false; // final: a retired device gets a new id if it comes back
+  if (to === 'pending') return false;
+  return true;
+}
+
+export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
+  const { db, audit } = deps;
+
+  async function findSite(ref: string): Promise<Site> {
+    const [site] = await db.select().from(sites).where(UUID.test(ref) ? eq(sites.id, ref) : eq(sites.name, ref));
+    if (!site) throw new DeviceErrors.SiteNotFound(ref);
+    return site;
+  }
+
+  async function findUnit(ref: string, siteRef?: string): Promise<Unit> {
+    const conditions: SQL[] = [UUID.test(ref) ? eq(units.id, ref) : eq(units.name, ref)];
+    if (siteRef) conditions.push(eq(units.siteId, (await findSite(siteRef)).id));
+    const found = await db.select().from(units).where(and(...conditions));
+    if (found.length !== 1) throw new DeviceErrors.UnitNotFound(found.length > 1 ? `${ref} (name used at several sites: give --site)` : ref);
+    return found[0]!;
+  }
+
+  async function get(id: string): Promise<Device> {
+    const [device] = await db.select().from(devices).where(eq(devices.id, id));
+    if (!device) throw new DeviceErrors.DeviceNotFound(id);
+    return device;
+  }
+
+  return {
+    findSite,
+    findUnit,
+    get,
+
+    async addSite(input: { name: string; county?: string | undefined }, actor: AuditActor): Promise<Site> {
+      return db.transaction(async (tx) => {
+        const [site] = await tx.insert(sites).values({ name: input.name, county: input.county ?? null }).onConflictDoNothing().returning();
+        if (!site) throw new DeviceErrors.NameTaken(`A site named "${input.name}" exists`);
+        await audit.record({ ...actor, action: 'site.create', targetType: 'site', targetId: site.id, after: site }, tx);
+        return site;
+      });
+    },
+
+    listSites: (): Promise<Site[]> => db.select().from(sites).orderBy(asc(sites.name)),
+
+    async addUnit(input: { site: string; kind: DeviceKind; name: string }, actor: AuditActor): Promise<Unit> {
+      const site = await findSite(input.site);
+      return db.transaction(async (tx) => {
+        const [unit] = await tx.insert(units).values({ siteId: site.id, kind: input.kind, name: input.name }).onConflictDoNothing().returning();
+        if (!unit) throw new DeviceErrors.NameTaken(`Site "${site.name}" already has a unit named "${input.name}"`);
+        await audit.record({ ...actor, action: 'unit.create', targetType: 'unit', targetId: unit.id, after: unit }, tx);
+        return unit;
+      });
+    },
+
+    listUnits: async (filter: { site?: string } = {}): Promise<Unit[]> =>
+      db.select().from(units).where(filter.site ? eq(units.siteId, (await findSite(filter.site)).id) : undefined).orderBy(asc(units.name)),
+
+    async addDevice(input: { id?: string | undefined; unit: string; site?: string | undefined; kind?: DeviceKind | undefined; labels?: Record<string, string>; hardwareRevision?: string | undefined }, actor: AuditActor): Promise<Device> {
+      const unit = await findUnit(input.unit, input.site);
+      const kind = input.kind ?? unit.kind;
+      if (kind !== unit.kind) throw new DeviceErrors.KindMismatch(kind, unit.kind, unit.name);
+      const id = input.id ?? generateDeviceId(kind);
+      if (!DEVICE_ID.test(id)) throw new DeviceErrors.InvalidDeviceId(JSON.stringify(id));
+      return db.transaction(async (tx) => {
+        const [device] = await tx
+          .insert(devices)
+          .values({ id, unitId: unit.id, kind, labels: input.labels ?? {}, hardwareRevision: input.hardwareRevision ?? null })
+          .onConflictDoNothing()
+          .returning();
+        if (!device) throw new DeviceErrors.DeviceExists(id);
+        await audit.record({ ...actor, action: 'device.create', targetType: 'device', targetId: id, after: device }, tx);
+        return device;
+      });
+    },
+
+    async list(filter: { site?: string; unit?: string; status?: DeviceStatus; kind?: DeviceKind } = {}): Promise<(Device & { unitName: string; siteName: string })[]> {
+      const conditions: SQL[] = [];
+      if (filter.site) conditions.push(eq(units.siteId, (await findSite(filter.site)).id));
+      if (filter.unit) conditions.push(eq(devices.unitId, (await findUnit(filter.unit, filter.site)).id));
+      if (filter.status) conditions.push(eq(devices.status, filter.status));
+      if (filter.kind) conditions.push(eq(devices.kind, filter.kind));
+      const rows = await db
+        .select({ device: devices, unitName: units.name, siteName: sites.name })
+        .from(devices)
+        .innerJoin(units, eq(units.id, devices.unitId))
+        .innerJoin(sites, eq(sites.id, units.siteId))
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(asc(sites.name), asc(units.name), asc(devices.id));
+      return rows.map((r) => ({ ...r.device, unitName: r.unitName, siteName: r.siteName }));
+    },
+
+    /** Suspend, reactivate or retire. Suspension and retirement cut live sessions at once. */
+    async setStatus(id: string, status: DeviceStatus, actor: AuditActor): Promise<Device> {
+      return db.transaction(async (tx) => {
+        const [before] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        if (!before) throw new DeviceErrors.DeviceNotFound(id);
+        if (!canTransition(before.status, status)) throw new DeviceErrors.InvalidTransition(before.status, status);
+        const [after] = await tx.update(devices).set({ status, updatedAt: new Date() }).where(eq(devices.id, id)).returning();
+        await audit.record({ ...actor, action: 'device.status', targetType: 'device', targetId: id, before: { status: before.status }, after: { status } }, tx);
+        await notifyDeviceEvent(tx, { type: 'device_status', deviceId: id, status });
+        return after!;
+      });
+    },
+
+    async updateLabels(id: string, labels: Record<string, string>, actor: AuditActor): Promise<Device> {
+      return db.transaction(async (tx) => {
+        const [before] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        if (!before) throw new DeviceErrors.DeviceNotFound(id);
+        const [after] = await tx.update(devices).set({ labels, updatedAt: new Date() }).where(eq(devices.id, id)).returning();
+        await audit.record({ ...actor, action: 'device.labels', targetType: 'device', targetId: id, before: { labels: before.labels }, after: { labels } }, tx);
+        return after!;
+      });
+    },
+  };
+}
+
+export type DeviceService = ReturnType<typeof createDeviceService>;

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import type pg from 'pg';
+import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
+
+/** `devices/{id}/state`: what the device says about itself (firmware version, uptime). */
+const stateSchema = z.object({
+  firmware: z.string().min(1).max(64).optional(),
+  uptimeS: z.number().int().min(0).optional(),
+}).passthrough();
+
+export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamPublisher }): UpstreamHandler {
+  return async (session, message) => {
+    let parsed: z.infer<typeof stateSchema> | undefined;
+    try {
+      const result = stateSchema.safeParse(JSON.parse(message.payload.toString('utf8')));
+      if (result.success) parsed = result.data;
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed) {
+      await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360}' }] }));
+      return;
+    }
+    if (parsed.firmware) {
+      await deps.pool.query(`UPDATE devices SET firmware_version = $2, last_seen_at = now() WHERE id = $1`, [session.deviceId, parsed.firmware]);
+    }
+  };
+}

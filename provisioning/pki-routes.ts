@@ -1,0 +1,73 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { actorOf } from '../api/actor.ts';
+import type { LoadedCa } from './ca-store.ts';
+import { revocationReasons } from './pki-errors.ts';
+import type { Pki } from './pki-service.ts';
+
+const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string() });
+const pem = z.string().max(16 * 1024, 'is too large for a PEM request');
+
+/** Enrolment (token-authenticated), published CA material, certificate inventory and revocation. */
+export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync {
+  return (root) => {
+    const app = root.withTypeProvider<ZodTypeProvider>();
+
+    app.post('/enroll', {
+      schema: { body: z.object({ token: z.string().min(1).max(200), csr: pem }), response: { 201: issued }, tags: ['enrolment'] },
+      config: { public: true },
+    }, async (request, reply) => {
+      const result = await deps.pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
+      return reply.status(201).send(result);
+    });
+
+    app.get('/pki/ca.pem', { config: { public: true } }, async (_req, reply) => reply.type('application/x-pem-file').send(deps.ca.rootCertPem));
+    app.get('/pki/chain.pem', { config: { public: true } }, async (_req, reply) => reply.type('application/x-pem-file').send(deps.ca.chainPem));
+    app.get('/pki/crl.pem', { config: { public: true } }, async (_req, reply) => reply.type('application/x-pem-file').header('cache-control', 'no-cache').send((await deps.pki.crl()).pem));
+    app.get('/pki/crl.der', { config: { public: true } }, async (_req, reply) => reply.type('application/pkix-crl').header('cache-control', 'no-cache').send((await deps.pki.crl()).der));
+
+    app.get('/certificates', {
+      preHandler: app.requirePermission('certificates:read'),
+      schema: { querystring: z.object({ deviceId: z.string().optional(), expiringWithinDays: z.coerce.number().int().min(0).max(3650).optional() }) },
+    }, async (request) => ({ certificates: await deps.pki.listCertificates(request.query) }));
+
+    app.post('/certificates/:serial/revoke', {
+      preHandler: app.requirePermission('certificates:revoke'),
+      schema: {
+        params: z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/, 'must be a hex serial') }),
+        body: z.object({ reason: z.enum(Object.keys(revocationReasons) as [keyof typeof revocationReasons, ...(keyof typeof revocationReasons)[]]).default('unspecified') }),
+      },
+    }, async (request) => {
+      const { certificate, crlNumber } = await deps.pki.revoke(request.params.serial, request.body.reason, actorOf(request));
+      return { serial: certificate.serial, status: certificate.status, revokedAt: certificate.revokedAt, reason: request.body.reason, crlNumber };
+    });
+
+    app.post('/devices/:id/enrolment-tokens', {
+      preHandler: app.requirePermission('enrolment:create'),
+      schema: { params: z.object({ id: z.string() }) },
+    }, async (request, reply) => reply.status(201).send(await deps.pki.createEnrolmentToken(request.params.id, actorOf(request))));
+
+    app.post('/devices/:id/certificates', {
+      preHandler: app.requirePermission('certificates:issue'),
+      schema: { params: z.object({ id: z.string() }), body: z.object({ csr: pem }), response: { 201: issued } },
+    }, async (request, reply) => reply.status(201).send(await deps.pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request))));
+
+    app.post('/devices/:id/keypair', {
+      preHandler: app.requirePermission('certificates:issue'),
+      schema: { params: z.object({ id: z.string() }), body: z.object({ pkcs12Password: z.string().min(1).max(200) }) },
+    }, async (request, reply) => {
+      const result = await deps.pki.issueKeyPair(request.params.id, request.body.pkcs12Password, actorOf(request));
+      return reply.status(201).header('cache-control', 'no-store').send(result);
+    });
+
+    app.post('/devices/:id/rotate', {
+      preHandler: app.requirePermission('certificates:issue'),
+      schema: { params: z.object({ id: z.string() }) },
+    }, async (request, reply) => {
+      await deps.pki.requestRotation(request.params.id, actorOf(request));
+      return reply.status(202).send({ deviceId: request.params.id, rotationRequested: true });
+    });
+    return Promise.resolve();
+  };
+}
