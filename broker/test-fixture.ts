@@ -8,6 +8,7 @@ import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
+import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
@@ -85,6 +86,8 @@ export interface BrokerFixture {
   port: number;
   caPem: string;
   received: { session: DeviceSession; message: UpstreamPublish }[];
+  /** Moves the PKI's clock (undefined: real time). */
+  clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
   addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean }): Promise<DeviceCert>;
   revoke(serialHex: string): Promise<void>;
@@ -135,8 +138,10 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
         return Promise.resolve();
       },
       state: () => Promise.resolve(),
+      'cert/csr': (session, message) => renewal(session, message),
     },
   });
+  const renewal = createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger });
   const { port } = await broker.listen();
 
   return {
@@ -146,16 +151,18 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
     port,
     caPem: ca.rootCertPem,
     received,
+    clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
       const { key, csr } = deviceKeyAndCsr(id);
+      const saved = clock.value;
       if (opts.expired) clock.value = new Date(Date.now() - 400 * 86_400_000);
       try {
         const issued = await pki.issueFromCsr(id, csr, admin);
         if (opts.status && opts.status !== 'pending') await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [id, opts.status]);
         return { key, cert: issued.certificate, serialHex: issued.serial };
       } finally {
-        clock.value = undefined;
+        clock.value = saved;
       }
     },
     async revoke(serialHex) {

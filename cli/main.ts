@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { registerCoreCommands } from './core-commands.ts';
+import { CliError } from './errors.ts';
+import { registerDeviceCommands } from './device-commands.ts';
+import { registerPkiCommands } from '../provisioning/pki-commands.ts';
 import { registerBrokerCommands } from '../broker/broker-commands.ts';
 
 /**
@@ -8,11 +11,7 @@ import { registerBrokerCommands } from '../broker/broker-commands.ts';
  * next to the feature it drives; this file only wires them and turns errors into exit codes.
  */
 
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-  }
-}
+export { CliError };
 
 /** Config is read lazily so that `--help` works whatever the environment holds. */
 export function lazyConfig(): () => Config {
@@ -28,10 +27,16 @@ export function buildCli(): Command {
   const config = lazyConfig();
   registerCoreCommands(program, config);
   registerBrokerCommands(program, config);
+  registerDeviceCommands(program, config);
+  registerPkiCommands(program, config);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `thamani … | head` closes the pipe early: that is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
@@ -49,7 +54,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`thamani: ${err instanceof Error ? err.message : String(err)}\n`);
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`thamani: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : ''}\n`);
     process.exitCode = 1;
   }
 }

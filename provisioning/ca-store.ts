@@ -166,7 +166,7 @@ function crlNextUpdate(der: Buffer): Date | undefined {
  * (PEM; the key may be encrypted with `keyPassphrase`). The key is re-encrypted with our
  * passphrase. The root key stays with its owner.
  */
-export async function importCa(o: CaStoreOptions & { rootCertPem: string; issuingCertPem: string; issuingKeyPem: string; keyPassphrase?: string }): Promise<void> {
+export async function importCa(o: CaStoreOptions & { rootCertPem: string; issuingCertPem: string; issuingKeyPem: string; rootCrlPem?: string; keyPassphrase?: string }): Promise<void> {
   await fs.mkdir(o.dir, { recursive: true, mode: mode.dir });
   if (existsSync(path.join(o.dir, 'issuing.crt'))) throw new Error(`${o.dir} already holds a CA; move it away first`);
   const root = forge.pki.certificateFromPem(o.rootCertPem);
@@ -174,10 +174,12 @@ export async function importCa(o: CaStoreOptions & { rootCertPem: string; issuin
   if (!root.verify(issuing)) throw new Error('the issuing certificate is not signed by the root certificate');
   const key = o.keyPassphrase ? decryptPrivateKey(o.issuingKeyPem, o.keyPassphrase) : decryptPrivateKey(o.issuingKeyPem, '');
   const pub = forge.pki.publicKeyToPem(issuing.publicKey);
-  const derived = forge.pki.publicKeyToPem(forge.pki.setRsaPublicKey((forge.pki.privateKeyFromPem(key)).n, forge.pki.privateKeyFromPem(key).e));
+  const priv = forge.pki.privateKeyFromPem(key);
+  const derived = forge.pki.publicKeyToPem(forge.pki.setRsaPublicKey(priv.n, priv.e));
   if (pub !== derived) throw new Error('the issuing key does not belong to the issuing certificate');
   const passphrase = await resolvePassphrase(o);
   await write(path.join(o.dir, 'root.crt'), o.rootCertPem);
   await write(path.join(o.dir, 'issuing.crt'), o.issuingCertPem);
   await write(path.join(o.dir, 'issuing.key'), encryptPrivateKey(key, passphrase));
+  if (o.rootCrlPem) await write(path.join(o.dir, 'root.crl'), o.rootCrlPem);
 }

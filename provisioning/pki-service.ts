@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm';
 import forge from 'node-forge';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { ConnectionIdentity } from '../broker/identity-fns.ts';
@@ -176,7 +176,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
       if (filter.expiringWithinDays !== undefined) {
         conditions.push(eq(certificates.status, 'active'), lte(certificates.notAfter, new Date(now().getTime() + filter.expiringWithinDays * 86_400_000)));
       }
-      const { pem: _pem, ...columns } = certificates._.columns;
+      const { pem: _pem, ...columns } = getTableColumns(certificates);
       return db.select(columns).from(certificates).where(conditions.length ? and(...conditions) : undefined).orderBy(asc(certificates.notAfter));
     },
 
