@@ -51,7 +51,7 @@ describe('ingest over mTLS', () => {
     while (errors.length < bad.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await client.endAsync();
     const { rows } = await f.t.database.pool.query(`SELECT reasons, payload_size FROM quarantine WHERE device_id = 'bd-ing-bad' ORDER BY id`);
-    expect(rows.map((r) => r.reasons[0].code)).toEqual(bad.map(([, code]) => code));
+    expect(rows.map((r: { reasons: { code: string }[] }) => r.reasons[0]!.code)).toEqual(bad.map(([, code]) => code));
     expect(errors.map((e) => e.reasons[0]!.code)).toEqual(bad.map(([, code]) => code));
     expect(errors.every((e) => e.quarantineIds.length === 1)).toBe(true);
     expect((await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-ing-bad'`)).rows[0].n).toBe(0);
@@ -66,7 +66,7 @@ describe('ingest over mTLS', () => {
     await client.endAsync();
     expect((await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-ing-dup'`)).rows[0].n).toBe(1);
     const q = await f.t.database.pool.query(`SELECT reasons FROM quarantine WHERE device_id = 'bd-ing-dup'`);
-    expect(q.rows.map((r) => r.reasons[0].code)).toEqual(['SEQ_REGRESSION']);
+    expect(q.rows.map((r: { reasons: { code: string }[] }) => r.reasons[0]!.code)).toEqual(['SEQ_REGRESSION']);
     expect(f.ingest!.counters.duplicates).toBeGreaterThanOrEqual(1);
   });
 
