@@ -46,15 +46,21 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   });
   /** Highest seq seen per device (loaded from its newest stored reading on first contact). */
   const lastSeq = new Map<string, number>();
+  /** One load per device: messages that wait on it resume in arrival order, so seq checks stay ordered. */
+  const loading = new Map<string, Promise<void>>();
   let holding = false;
 
-  async function knownSeq(deviceId: string): Promise<number> {
-    const cached = lastSeq.get(deviceId);
-    if (cached !== undefined) return cached;
-    const { rows } = await deps.pool.query<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT 1`, [deviceId]);
-    const seq = rows[0]?.seq ?? -1;
-    if (!lastSeq.has(deviceId)) lastSeq.set(deviceId, seq);
-    return lastSeq.get(deviceId)!;
+  async function ensureSeqLoaded(deviceId: string): Promise<void> {
+    if (lastSeq.has(deviceId)) return;
+    let load = loading.get(deviceId);
+    if (!load) {
+      load = deps.pool
+        .query<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT 1`, [deviceId])
+        .then((r) => void lastSeq.set(deviceId, Number(r.rows[0]?.seq ?? -1)))
+        .finally(() => loading.delete(deviceId));
+      loading.set(deviceId, load);
+    }
+    await load;
   }
 
   function pressure(): void {
@@ -74,7 +80,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     for (const r of reasons) counters.rejected[r.code] = (counters.rejected[r.code] ?? 0) + 1;
   }
 
-  async function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date): Promise<WriteResult & { reasons: { index: number | undefined; seq: number | undefined; reasons: Reason[] }[] }> {
+  async function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<WriteResult & { reasons: { index: number | undefined; seq: number | undefined; reasons: Reason[] }[] }> {
     const quarantineIn: QuarantineIn[] = [];
     const rows: RowIn[] = [];
     const capped = payload.subarray(0, config.quarantinePayloadBytes);
@@ -86,12 +92,16 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     if (payload.length > config.maxPayloadBytes) {
       bad = [{ index: undefined, seq: undefined, reasons: [{ field: '', code: 'PAYLOAD_TOO_LARGE', message: `${payload.length} bytes; at most ${config.maxPayloadBytes}` }] }];
     } else {
+      // Wait (if at all) before parsing, so that everything after it runs without yielding:
+      // publishes of one device are then checked in the order they arrived.
+      await ensureSeqLoaded(session.deviceId);
       const parsed = parsePayload(payload, session.kind, config);
       bad = parsed.bad;
-      let last = await knownSeq(session.deviceId);
+      let last = lastSeq.get(session.deviceId) ?? -1;
       for (const g of parsed.good) {
-        rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, suspectSeq: g.seq <= last });
-        if (g.seq > last) last = g.seq;
+        // A replay was in order when it first arrived; (device, ts) still keeps it from being stored twice.
+        rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, suspectSeq: !opts.replay && g.seq <= last });
+        if (g.seq > last && !opts.replay) last = g.seq;
       }
       lastSeq.set(session.deviceId, last);
     }

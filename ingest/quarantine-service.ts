@@ -39,7 +39,7 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
         const parsed = JSON.parse(item.payload.toString('utf8')) as { batch?: unknown[] };
         payload = Buffer.from(JSON.stringify(parsed.batch?.[item.batchIndex] ?? {}));
       }
-      const result = await deps.ingest.ingest(session, item.topic, payload, new Date());
+      const result = await deps.ingest.ingest(session, item.topic, payload, new Date(), { replay: true });
       const still = result.reasons.flatMap((r) => r.reasons);
       const status = still.length === 0 && result.regressions === 0 ? 'replayed' : 'open';
       const outcome = { stored: result.stored, duplicates: result.duplicates, stillRejected: still, newQuarantineIds: result.quarantineIds };
