@@ -11,6 +11,7 @@ import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
 import { createPki, createRenewalHandler, loadOrCreateCa, pkiRoutes } from '../provisioning/index.ts';
+import { createIngest, createQuarantineService, ingestRoutes } from '../ingest/index.ts';
 import { openDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -65,11 +66,22 @@ export async function start(config: Config): Promise<Running> {
     retire.unref();
     lifecycle.onStop('pki-rotation', () => clearInterval(retire));
 
+    // Handlers answer through the broker they are registered with; it exists by the time they run.
+    const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
+    const ingest = createIngest({
+      pool,
+      logger: logger.child({ component: 'ingest' }),
+      config: config.ingest,
+      publisher: lazyPublisher,
+      backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() },
+    });
+    lifecycle.onStop('ingest-flush', () => ingest.stop());
+    const quarantine = createQuarantineService({ db, ingest, audit });
     const app = await buildApp({
       logger: logger.child({ component: 'api' }),
       authenticator: createAdminTokenAuthenticator(await adminToken(config, logger)),
       https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
-      routes: [{ plugin: pkiRoutes({ pki, ca }) }, { plugin: deviceRoutes({ devices }) }],
+      routes: [{ plugin: pkiRoutes({ pki, ca }) }, { plugin: deviceRoutes({ devices }) }, { plugin: ingestRoutes({ quarantine }) }],
     });
     await app.listen({ host: config.https.host, port: config.https.port });
     lifecycle.onStop('https', () => app.close());
@@ -78,8 +90,6 @@ export async function start(config: Config): Promise<Running> {
     const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
     if (!ca.rootCrlPem) logger.warn('no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake');
     const brokerLogger = logger.child({ component: 'broker' });
-    // Handlers answer through the broker they are registered with; it exists by the time they run.
-    const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const broker = await createBroker({
       config: config.mqtt,
       logger: brokerLogger,
@@ -90,6 +100,7 @@ export async function start(config: Config): Promise<Running> {
       securityEvents: createSecurityEvents({ audit, logger: brokerLogger }),
       presence: createPresence({ pool, logger: brokerLogger }),
       handlers: {
+        telemetry: ingest.handleTelemetry,
         'cert/csr': createRenewalHandler({ pki, publisher: lazyPublisher, logger: brokerLogger }),
         state: createStateHandler({ pool, publisher: lazyPublisher }),
       },

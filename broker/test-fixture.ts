@@ -9,6 +9,7 @@ import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
+import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
@@ -86,6 +87,7 @@ export interface BrokerFixture {
   port: number;
   caPem: string;
   received: { session: DeviceSession; message: UpstreamPublish }[];
+  ingest: Ingest | undefined;
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
@@ -100,7 +102,19 @@ export interface BrokerFixture {
 const admin = { actorId: 'test-admin', actorRole: 'admin' };
 
 /** The real broker, wired to the real PKI, registry and NOTIFY events, on a database of its own. */
-export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Promise<BrokerFixture> {
+export const testIngestConfig: IngestConfig = {
+  maxBatch: 500,
+  maxFutureMs: 300_000,
+  backfillMs: 7 * 86_400_000,
+  maxPayloadBytes: 200 * 1024,
+  quarantinePayloadBytes: 16 * 1024,
+  batchMaxRows: 5000,
+  batchMaxWaitMs: 5,
+  maxPending: 50_000,
+  commitTimeoutMs: 30_000,
+};
+
+export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig> } = {}): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
   const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
@@ -123,6 +137,10 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
   const received: BrokerFixture['received'] = [];
   const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
+  const lazy = { publish: (...a: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...a) };
+  const ingest = opts.ingest
+    ? createIngest({ pool: t.database.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() } })
+    : undefined;
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },
     logger: testLogger,
@@ -135,7 +153,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
     handlers: {
       telemetry: (session, message) => {
         received.push({ session, message });
-        return Promise.resolve();
+        return ingest ? ingest.handleTelemetry(session, message) : Promise.resolve();
       },
       state: () => Promise.resolve(),
       'cert/csr': (session, message) => renewal(session, message),
@@ -151,6 +169,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
     port,
     caPem: ca.rootCertPem,
     received,
+    ingest,
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
@@ -192,6 +211,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}): Pr
     },
     async close() {
       await broker.close();
+      await ingest?.stop();
       await events.close();
     },
   };

@@ -1,4 +1,6 @@
 import os from 'node:os';
+import type pg from 'pg';
+import type { Db } from '../db/client.ts';
 import { openDatabase } from '../app/database.ts';
 import { createLifecycle } from '../app/lifecycle.ts';
 import { createLogger } from '../app/logger.ts';
@@ -9,6 +11,8 @@ import { createPki, loadOrCreateCa, type LoadedCa, type Pki } from '../provision
 
 export interface CliContext {
   config: Config;
+  db: Db;
+  pool: pg.Pool;
   devices: DeviceService;
   pki: Pki;
   ca: LoadedCa;
@@ -31,7 +35,7 @@ export async function withCli<T>(config: Config, fn: (ctx: CliContext) => Promis
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({}, { level: 'error' }) });
     const pki = createPki({ db: rt.database.db, ca, audit, config: config.pki, brokerUrl: `mqtts://${host}:${config.mqtt.port}`, crlUrl: `https://${host}:${config.https.port}/api/v1/pki/crl.der` });
     const devices = createDeviceService({ db: rt.database.db, audit });
-    return await fn({ config, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
+    return await fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
   } finally {
     await lifecycle.stop('command done');
   }

@@ -4,6 +4,7 @@ import { registerCoreCommands } from './core-commands.ts';
 import { CliError } from './errors.ts';
 import { registerDeviceCommands } from './device-commands.ts';
 import { registerPkiCommands } from '../provisioning/pki-commands.ts';
+import { registerQuarantineCommands } from '../ingest/quarantine-commands.ts';
 import { registerBrokerCommands } from '../broker/broker-commands.ts';
 
 /**
@@ -29,6 +30,7 @@ export function buildCli(): Command {
   registerBrokerCommands(program, config);
   registerDeviceCommands(program, config);
   registerPkiCommands(program, config);
+  registerQuarantineCommands(program, config);
   return program;
 }
 

@@ -58,6 +58,15 @@ const envSchema = z.object({
   PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
   THAMANI_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  INGEST_BACKFILL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
+  INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
+  INGEST_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(200 * 1024),
+  INGEST_QUARANTINE_PAYLOAD_BYTES: z.coerce.number().int().min(256).default(64 * 1024),
+  INGEST_BATCH_MAX_ROWS: z.coerce.number().int().min(1).default(5000),
+  INGEST_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(5),
+  INGEST_MAX_PENDING: z.coerce.number().int().min(100).default(50_000),
+  INGEST_COMMIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 });
 
@@ -99,6 +108,17 @@ export interface Config {
     readonly enrolmentTokenHours: number;
     readonly renewalWindowDays: number;
     readonly rotationOverlapHours: number;
+  };
+  readonly ingest: {
+    readonly maxBatch: number;
+    readonly maxFutureMs: number;
+    readonly backfillMs: number;
+    readonly maxPayloadBytes: number;
+    readonly quarantinePayloadBytes: number;
+    readonly batchMaxRows: number;
+    readonly batchMaxWaitMs: number;
+    readonly maxPending: number;
+    readonly commitTimeoutMs: number;
   };
   /** Temporary operator credential until users and roles exist; generated in development. */
   readonly adminToken: string | undefined;
@@ -208,6 +228,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
     },
     adminToken: e.THAMANI_ADMIN_TOKEN,
+    ingest: {
+      maxBatch: e.INGEST_MAX_BATCH,
+      maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
+      backfillMs: e.INGEST_BACKFILL_DAYS * 86_400_000,
+      maxPayloadBytes: e.INGEST_MAX_PAYLOAD_BYTES,
+      quarantinePayloadBytes: e.INGEST_QUARANTINE_PAYLOAD_BYTES,
+      batchMaxRows: e.INGEST_BATCH_MAX_ROWS,
+      batchMaxWaitMs: e.INGEST_BATCH_MAX_WAIT_MS,
+      maxPending: e.INGEST_MAX_PENDING,
+      commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
+    },
   };
   return deepFreeze(config);
 }

@@ -1,3 +1,4 @@
 export * from './core.ts';
 export * from './audit.ts';
 export * from './pki.ts';
+export * from './ingest.ts';

@@ -1,0 +1,152 @@
+/**
+ * `npm run bench`: end-to-end acknowledged readings per second over mTLS with QoS 1, next to
+ * the two ceilings: stock Aedes storing nothing (the framework) and a raw COPY of the same rows
+ * (the database). Everything runs on this machine: an embedded PostgreSQL in a temporary
+ * directory (fsync on, as in production), the gateway in this process, the load generator in a
+ * child process.
+ *
+ *   npm run bench [-- --seconds 10 --devices 20]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pino } from 'pino';
+import { createAuditLog } from '../audit/index.ts';
+import { createBroker, createPresence, createSecurityEvents } from '../broker/index.ts';
+import { createDatabase } from '../db/client.ts';
+import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { runMigrations } from '../db/migrate.ts';
+import { createDeviceService } from '../devices/device-service.ts';
+import { createIngest } from '../ingest/ingest-service.ts';
+import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
+import { deviceKeyAndCsr } from '../test/device-keys.ts';
+import { startStockAedes } from './stock-aedes.ts';
+import { runLoadInChild } from './load-runner.ts';
+import type { LoadSpec } from './mqtt-load.ts';
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const seconds = arg('seconds', 10);
+const devicesPerRun = arg('devices', 20);
+const logger = pino({ level: 'warn' });
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-bench-'));
+  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000), logger });
+  try {
+    await runMigrations(server.url, logger);
+    const database = createDatabase({ url: server.url, poolMax: 10, logger });
+    const { db, pool } = database;
+    const audit = createAuditLog({ db });
+    const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
+    const pki = createPki({ db, ca, audit, config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+    const devices = createDeviceService({ db, audit });
+    const admin = { actorId: 'bench', actorRole: 'admin' };
+    const site = await devices.addSite({ name: 'Bench' }, admin);
+    const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D' }, admin);
+    const fleet = async (prefix: string): Promise<LoadSpec['devices']> => {
+      const out: LoadSpec['devices'] = [];
+      for (let i = 0; i < devicesPerRun; i++) {
+        const id = `bd-${prefix}-${i}`;
+        await devices.addDevice({ id, unit: unit.id }, admin);
+        await devices.setStatus(id, 'active', admin);
+        const keys = deviceKeyAndCsr(id);
+        out.push({ id, key: keys.key, cert: (await pki.issueFromCsr(id, keys.csr, admin)).certificate });
+      }
+      return out;
+    };
+    const tls = { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems };
+    const startTs = Date.now() - 6.5 * 86_400_000;
+    const spec = (port: number, devs: LoadSpec['devices'], readingsPerMessage: number, window: number): LoadSpec => ({ port, ca: ca.rootCertPem, devices: devs, durationMs: seconds * 1000, window, readingsPerMessage, kind: 'biodigester', startTs });
+
+    // 1. Stock Aedes, storing nothing.
+    const stock = await startStockAedes(tls);
+    const stockDevs = await fleet('stock');
+    const stockSingle = await runLoadInChild(spec(stock.port, stockDevs, 1, 100));
+    const stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, 10));
+    await stock.close();
+
+    // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
+    let broker: Awaited<ReturnType<typeof createBroker>> | undefined;
+    const ingest = createIngest({
+      pool,
+      logger,
+      config: { maxBatch: 500, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000, maxPayloadBytes: 200 * 1024, quarantinePayloadBytes: 16 * 1024, batchMaxRows: 10_000, batchMaxWaitMs: 2, maxPending: 200_000, commitTimeoutMs: 30_000 },
+      publisher: { publish: (...a) => broker!.publisher.publish(...a) },
+      backpressure: { hold: () => broker!.holdReading(), release: () => broker!.releaseReading() },
+    });
+    broker = await createBroker({
+      config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
+      logger,
+      tls,
+      identity: pki,
+      securityEvents: createSecurityEvents({ audit, logger }),
+      presence: createPresence({ pool, logger }),
+      handlers: { telemetry: ingest.handleTelemetry },
+    });
+    const { port } = await broker.listen();
+    const single = await runLoadInChild(spec(port, await fleet('single'), 1, 100));
+    const batch = await runLoadInChild(spec(port, await fleet('batch'), 50, 10));
+    await broker.close();
+    await ingest.stop();
+    const commits = ingest.counters;
+
+    // 3. Raw COPY of the same rows (same columns, same key), the database's ceiling.
+    const copyRows = Math.round((batch.acked * 50) / 2);
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    const copyStarted = performance.now();
+    await pipeline(
+      Readable.from((function* () {
+        let buf = '';
+        for (let i = 0; i < copyRows; i++) {
+          const dev = `bd-copy-${i % devicesPerRun}`;
+          buf += `${new Date(startTs + Math.floor(i / devicesPerRun) * 1000).toISOString()}\t${dev}\t${unit.id}\t${i}\t${20 + (i % 100) / 10}\t7.1\t\\N\t58.5\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t3.9\t\\N\n`;
+          if (buf.length > 256 * 1024) {
+            yield buf;
+            buf = '';
+          }
+        }
+        if (buf) yield buf;
+      })()),
+      client.query(copyFrom('COPY readings (ts, device_id, unit_id, seq, temperature_c, ph, biogas_pressure_kpa, methane_pct, gas_flow_lpm, slurry_level_pct, h2s_ppm, fill_level_pct, weight_kg, lid_open, battery_v, rssi_dbm) FROM STDIN')),
+    );
+    const copySeconds = (performance.now() - copyStarted) / 1000;
+    const stored = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`)).rows[0]!.n;
+    await client.end();
+    await database.close();
+
+    const rate = (n: number, ms: number): number => Math.round(n / (ms / 1000));
+    const rows = [
+      ['stock Aedes, 1 reading/msg', rate(stockSingle.acked, stockSingle.durationMs), rate(stockSingle.acked, stockSingle.durationMs)],
+      ['stock Aedes, 50 readings/msg', rate(stockBatch.acked, stockBatch.durationMs), rate(stockBatch.acked * 50, stockBatch.durationMs)],
+      ['Thamani pipeline, 1 reading/msg', rate(single.acked, single.durationMs), rate(single.acked, single.durationMs)],
+      ['Thamani pipeline, 50 readings/msg', rate(batch.acked, batch.durationMs), rate(batch.acked * 50, batch.durationMs)],
+      ['raw COPY into readings', 0, Math.round(copyRows / copySeconds)],
+    ] as const;
+    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
+    console.log('| load | acked msg/s | acked readings/s |\n|---|---:|---:|');
+    for (const [name, m, r] of rows) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
+    const singleRatio = rows[2][1] / rows[0][1];
+    const batchRatio = rows[3][2] / rows[4][2];
+    console.log(`\npipeline / stock Aedes, single readings: ${(singleRatio * 100).toFixed(1)} % (aim ≥ 50 %)`);
+    console.log(`pipeline batched / raw COPY, readings:   ${(batchRatio * 100).toFixed(1)} % (aim ≥ 50 %)`);
+    console.log(`commits: ${commits.commits}, mean rows per commit ${(commits.committedRows / Math.max(1, commits.commits)).toFixed(0)}, mean commit ${(commits.commitMsTotal / Math.max(1, commits.commits)).toFixed(1)} ms`);
+    console.log(`check: acknowledged ${single.acked + batch.acked * 50} readings, stored ${stored}; load errors: ${[...single.errors, ...batch.errors].length}`);
+    if (Number(stored) < single.acked + batch.acked * 50) {
+      console.error('FAIL: fewer readings stored than acknowledged');
+      process.exitCode = 1;
+    }
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,247 @@
+import type pg from 'pg';
+import type { Logger } from '../app/logger.ts';
+import { metricNames, type MetricName } from '../devices/metrics.ts';
+import type { Reason } from './ingest-errors.ts';
+
+/**
+ * Group commit: readings and quarantine records from many devices wait here briefly and are
+ * written in one transaction; every waiting publish is released when that transaction commits.
+ * One transaction is in flight at a time; whatever arrives meanwhile forms the next one, so the
+ * batch grows by itself under load and stays small (fast) when the load is light.
+ */
+
+export interface RowIn {
+  deviceId: string;
+  unitId: string;
+  seq: number;
+  ts: Date;
+  values: Partial<Record<MetricName, number>>;
+  /** seq not above the device's last one: stored only if (device, ts) is new, else a duplicate. */
+  suspectSeq: boolean;
+}
+
+export interface QuarantineIn {
+  deviceId: string;
+  unitId: string;
+  receivedAt: Date;
+  topic: string;
+  payload: Buffer;
+  payloadSize: number;
+  batchIndex: number | undefined;
+  seq: number | undefined;
+  reasons: Reason[];
+}
+
+export interface WriteResult {
+  stored: number;
+  duplicates: number;
+  /** Rows refused because their seq went backwards for a new instant: quarantine ids. */
+  regressions: number;
+  quarantineIds: number[];
+}
+
+interface Job {
+  rows: RowIn[];
+  quarantine: QuarantineIn[];
+  resolve(r: WriteResult): void;
+  reject(err: unknown): void;
+  settled: boolean;
+}
+
+export interface BatchWriterOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  maxRows: number;
+  maxWaitMs: number;
+  onCommit?: (stats: { rows: number; quarantined: number; durationMs: number }) => void;
+}
+
+const metricCols = metricNames.map((m) => `"${m}"`).join(', ');
+const INSERT_READINGS = `
+  INSERT INTO readings (ts, device_id, unit_id, seq, ${metricCols})
+  SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::int8[], ${metricNames.map((_, i) => `$${i + 5}::float8[]`).join(', ')})
+  ON CONFLICT DO NOTHING
+  RETURNING device_id, ts`;
+const INSERT_QUARANTINE = `
+  INSERT INTO quarantine (device_id, unit_id, received_at, topic, payload, payload_size, batch_index, seq, reasons)
+  SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::bytea[], $6::int4[], $7::int4[], $8::int8[], $9::jsonb[])
+  RETURNING id`;
+const UPSERT_LATEST = `
+  INSERT INTO latest_readings (device_id, metric, unit_id, ts, value)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::float8[])
+  ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
+  WHERE latest_readings.ts < excluded.ts`;
+const EXISTING = `SELECT device_id, ts FROM unnest($1::text[], $2::timestamptz[]) AS k(device_id, ts) WHERE EXISTS (SELECT 1 FROM readings r WHERE r.device_id = k.device_id AND r.ts = k.ts)`;
+
+const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${new Date(ts).getTime()}`;
+
+export function createBatchWriter(o: BatchWriterOptions) {
+  let queue: Job[] = [];
+  let queuedRows = 0;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let retryDelay = 50;
+
+  function schedule(): void {
+    if (running || timer || queue.length === 0) return;
+    if (queuedRows >= o.maxRows) {
+      void flush();
+      return;
+    }
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, o.maxWaitMs);
+  }
+
+  async function write(jobs: Job[]): Promise<WriteResult[]> {
+    const client = await o.pool.connect();
+    const started = performance.now();
+    try {
+      await client.query('BEGIN');
+      const rows = jobs.flatMap((j) => j.rows);
+      const quarantineIn = jobs.flatMap((j) => j.quarantine);
+      // Readings whose seq did not advance are only duplicates if the instant is already stored.
+      const suspects = rows.filter((r) => r.suspectSeq);
+      const existing = new Set<string>();
+      if (suspects.length > 0) {
+        const found = await client.query<{ device_id: string; ts: Date }>(EXISTING, [suspects.map((r) => r.deviceId), suspects.map((r) => r.ts)]);
+        for (const f of found.rows) existing.add(key(f.device_id, f.ts));
+      }
+      const regression = (r: RowIn): boolean => r.suspectSeq && !existing.has(key(r.deviceId, r.ts));
+      const toInsert = rows.filter((r) => !regression(r));
+      const regressed = rows.filter(regression);
+      for (const r of regressed) {
+        quarantineIn.push({ deviceId: r.deviceId, unitId: r.unitId, receivedAt: new Date(), topic: `devices/${r.deviceId}/telemetry`, payload: Buffer.from(JSON.stringify({ seq: r.seq, ts: r.ts.toISOString(), readings: r.values })), payloadSize: 0, batchIndex: undefined, seq: r.seq, reasons: [{ field: 'seq', code: 'SEQ_REGRESSION', message: 'seq did not increase for a new reading' }] });
+      }
+      const inserted = new Set<string>();
+      if (toInsert.length > 0) {
+        const params: unknown[] = [toInsert.map((r) => r.ts), toInsert.map((r) => r.deviceId), toInsert.map((r) => r.unitId), toInsert.map((r) => r.seq)];
+        for (const m of metricNames) params.push(toInsert.map((r) => r.values[m] ?? null));
+        const res = await client.query<{ device_id: string; ts: Date }>(INSERT_READINGS, params);
+        for (const r of res.rows) inserted.add(key(r.device_id, r.ts));
+        // Latest state: newest value per device and metric among the rows actually stored.
+        const latest = new Map<string, { d: string; m: string; u: string; ts: Date; v: number }>();
+        for (const r of toInsert) {
+          if (!inserted.has(key(r.deviceId, r.ts))) continue;
+          for (const [m, v] of Object.entries(r.values)) {
+            const k = `${r.deviceId}|${m}`;
+            const cur = latest.get(k);
+            if (!cur || cur.ts < r.ts) latest.set(k, { d: r.deviceId, m, u: r.unitId, ts: r.ts, v: v });
+          }
+        }
+        if (latest.size > 0) {
+          const l = [...latest.values()];
+          await client.query(UPSERT_LATEST, [l.map((x) => x.d), l.map((x) => x.m), l.map((x) => x.u), l.map((x) => x.ts), l.map((x) => x.v)]);
+        }
+      }
+      let qIds: number[] = [];
+      if (quarantineIn.length > 0) {
+        const q = quarantineIn;
+        const res = await client.query<{ id: number }>(INSERT_QUARANTINE, [
+          q.map((x) => x.deviceId), q.map((x) => x.unitId), q.map((x) => x.receivedAt), q.map((x) => x.topic), q.map((x) => x.payload),
+          q.map((x) => x.payloadSize || x.payload.length), q.map((x) => x.batchIndex ?? null), q.map((x) => x.seq ?? null), q.map((x) => JSON.stringify(x.reasons)),
+        ]);
+        qIds = res.rows.map((r) => Number(r.id));
+      }
+      await client.query('COMMIT');
+      o.onCommit?.({ rows: inserted.size, quarantined: qIds.length, durationMs: performance.now() - started });
+      // Hand each job its own share of the outcome (quarantine ids come back in insertion order).
+      let qi = 0;
+      const results = jobs.map((j) => {
+        const own = j.quarantine.length;
+        const ids = qIds.slice(qi, qi + own);
+        qi += own;
+        let stored = 0, duplicates = 0, regressions = 0;
+        for (const r of j.rows) {
+          if (regression(r)) regressions++;
+          else if (inserted.has(key(r.deviceId, r.ts))) stored++;
+          else duplicates++;
+        }
+        return { stored, duplicates, regressions, quarantineIds: ids };
+      });
+      // Regression quarantine ids are the tail: give them to their jobs.
+      for (const [ji, j] of jobs.entries()) {
+        const n = j.rows.filter(regression).length;
+        if (n > 0) {
+          results[ji]!.quarantineIds.push(...qIds.slice(qi, qi + n));
+          qi += n;
+        }
+      }
+      return results;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function flush(): Promise<void> {
+    if (running) return;
+    running = true;
+    const jobs: Job[] = [];
+    let rows = 0;
+    while (queue.length > 0 && (rows < o.maxRows || jobs.length === 0)) {
+      const j = queue.shift()!;
+      if (j.settled) continue;
+      jobs.push(j);
+      rows += j.rows.length + j.quarantine.length;
+    }
+    queuedRows -= rows;
+    try {
+      if (jobs.length > 0) {
+        const results = await write(jobs);
+        jobs.forEach((j, i) => {
+          j.settled = true;
+          j.resolve(results[i]!);
+        });
+      }
+      retryDelay = 50;
+    } catch (err) {
+      // The database is slow or gone: keep the jobs (their publishes stay unacknowledged) and retry.
+      o.logger.warn({ err, jobs: jobs.length, retryInMs: retryDelay }, 'ingest commit failed; retrying');
+      queue = [...jobs.filter((j) => !j.settled), ...queue];
+      queuedRows += jobs.filter((j) => !j.settled).reduce((n, j) => n + j.rows.length + j.quarantine.length, 0);
+      await new Promise((r) => setTimeout(r, retryDelay));
+      retryDelay = Math.min(retryDelay * 2, 2000);
+    } finally {
+      running = false;
+    }
+    schedule();
+  }
+
+  return {
+    /** Resolves once the rows and quarantine records are committed. */
+    write(rows: RowIn[], quarantineIn: QuarantineIn[]): { promise: Promise<WriteResult>; abandon(): void } {
+      let job!: Job;
+      const promise = new Promise<WriteResult>((resolve, reject) => {
+        job = { rows, quarantine: quarantineIn, resolve, reject, settled: false };
+      });
+      queue.push(job);
+      queuedRows += rows.length + quarantineIn.length;
+      schedule();
+      return {
+        promise,
+        /** The caller gave up waiting (its publish goes unacknowledged): drop it if not yet written. */
+        abandon() {
+          const i = queue.indexOf(job);
+          if (i >= 0 && !job.settled) {
+            queue.splice(i, 1);
+            queuedRows -= rows.length + quarantineIn.length;
+            job.settled = true;
+          }
+        },
+      };
+    },
+    pending: (): number => queuedRows,
+    async drain(): Promise<void> {
+      while (queue.length > 0 || running) {
+        if (!running) await flush();
+        else await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+}
+
+export type BatchWriter = ReturnType<typeof createBatchWriter>;

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { createTestDatabase, type TestDatabase } from '../test/db.ts';
+import { deviceKeyAndCsr } from '../test/device-keys.ts';
+import { httpsRequest } from '../test/https-client.ts';
+import { withDatabase } from '../test/global-setup.ts';
+
+/** Publishes QoS 1 readings one after another (seq 1, 2, …) and records which were acknowledged. */
+function loadUntilStopped(client: mqtt.MqttClient, deviceId: string): { acked: Set<number>; stop(): void } {
+  const acked = new Set<number>();
+  let running = true;
+  let seq = 0;
+  const base = Date.now() - 3_600_000;
+  const window = 20;
+  let inFlight = 0;
+  const pump = (): void => {
+    while (running && inFlight < window && client.connected) {
+      const s = ++seq;
+      inFlight++;
+      client.publish(`devices/${deviceId}/telemetry`, JSON.stringify({ seq: s, ts: new Date(base + s * 1000).toISOString(), readings: { ph: 7, temperature_c: 35 } }), { qos: 1 }, (err) => {
+        inFlight--;
+        if (!err) acked.add(s);
+        pump();
+      });
+    }
+  };
+  pump();
+  return { acked, stop: () => void (running = false) };
+}
+
+async function storedSeqs(pool: pg.Pool, deviceId: string): Promise<Set<number>> {
+  const { rows } = await pool.query<{ seq: string | number }>(`SELECT seq FROM readings WHERE device_id = $1`, [deviceId]);
+  return new Set(rows.map((r) => Number(r.seq)));
+}
+
+describe('acknowledged means stored', () => {
+  let f: BrokerFixture;
+  beforeAll(async () => {
+    f = await startBrokerFixture({}, { ingest: { commitTimeoutMs: 20_000 } });
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it('loses no acknowledged reading when the database goes away under load and comes back', async () => {
+    const cert = await f.addDevice('bd-dur-outage');
+    const client = await f.connect(cert, { clientId: 'bd-dur-outage' });
+    const load = loadUntilStopped(client, 'bd-dur-outage');
+    await new Promise((r) => setTimeout(r, 500));
+    const admin = new pg.Client({ connectionString: inject('adminUrl') });
+    await admin.connect();
+    // Outage: nobody may connect to this database and every open connection is killed.
+    await admin.query(`ALTER DATABASE ${f.t.name} WITH ALLOW_CONNECTIONS false`);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [f.t.name]);
+    const ackedAtOutage = load.acked.size;
+    await new Promise((r) => setTimeout(r, 1500));
+    const ackedDuringOutage = load.acked.size - ackedAtOutage;
+    await admin.query(`ALTER DATABASE ${f.t.name} WITH ALLOW_CONNECTIONS true`);
+    await admin.end();
+    // It resumes by itself, without a restart.
+    const resumedFrom = load.acked.size;
+    const deadline = Date.now() + 10_000;
+    while (load.acked.size < resumedFrom + 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    load.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    client.end(true);
+    expect(ackedDuringOutage).toBeLessThanOrEqual(20); // at most what was already committing
+    expect(load.acked.size).toBeGreaterThan(resumedFrom + 49);
+    const stored = await storedSeqs(f.t.database.pool, 'bd-dur-outage');
+    const lost = [...load.acked].filter((s) => !stored.has(s));
+    expect(lost).toEqual([]);
+  }, 60_000);
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('SIGKILL', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+
+  it('loses no acknowledged reading when the gateway process is killed mid-load', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-kill-'));
+    const [mqttPort, httpsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const token = 'kill-test-admin-token-0123456789abcdefghij';
+    const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
+      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: 'kill test passphrase 12', THAMANI_ADMIN_TOKEN: token, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    gateway.stdout.on('data', (c: Buffer) => (log += c.toString()));
+    gateway.stderr.on('data', (c: Buffer) => (log += c.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => gateway.on('exit', (_code, signal) => resolve(signal)));
+    const base = `https://localhost:${httpsPort}/api/v1`;
+    let ca = '';
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        ca = readFileSync(path.join(dataDir, 'pki', 'root.crt'), 'utf8');
+        const res = await httpsRequest(`${base}/pki/ca.pem`, { ca });
+        if (res.status === 200) break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    expect(ca, log).toMatch(/BEGIN CERTIFICATE/);
+    const admin = { authorization: `Bearer ${token}` };
+    const call = async (p: string, body: unknown) => (await httpsRequest(`${base}${p}`, { ca, headers: admin, body })).json<Record<string, string>>();
+    await call('/sites', { name: 'Kill Site' });
+    await call('/units', { site: 'Kill Site', kind: 'biodigester', name: 'D1' });
+    await call('/devices', { id: 'bd-dur-kill', unit: 'D1' });
+    const { token: enrolment } = await call('/devices/bd-dur-kill/enrolment-tokens', {});
+    const keys = deviceKeyAndCsr('bd-dur-kill');
+    const issued = await call('/enroll', { token: enrolment, csr: keys.csr });
+    const client = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { key: keys.key, cert: issued.certificate, ca, clientId: 'bd-dur-kill', protocolVersion: 4, reconnectPeriod: 0 });
+    client.on('error', () => undefined);
+    const load = loadUntilStopped(client, 'bd-dur-kill');
+    while (load.acked.size < 200) await new Promise((r) => setTimeout(r, 20));
+    gateway.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    load.stop();
+    client.end(true);
+    const stored = await storedSeqs(t.database.pool, 'bd-dur-kill');
+    const lost = [...load.acked].filter((s) => !stored.has(s));
+    expect(load.acked.size).toBeGreaterThanOrEqual(200);
+    expect(lost).toEqual([]);
+  }, 90_000);
+});

@@ -1,0 +1,62 @@
+import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import type { AuditActor, AuditLog } from '../audit/index.ts';
+import type { Db } from '../db/client.ts';
+import { devices, latestReadings, quarantine, type QuarantineRow } from '../db/schema/index.ts';
+import type { Ingest } from './ingest-service.ts';
+import createError from '@fastify/error';
+
+export const QuarantineErrors = {
+  NotFound: createError('QUARANTINE_NOT_FOUND', 'Quarantine item %s not found', 404),
+  NotOpen: createError('QUARANTINE_NOT_OPEN', 'Quarantine item %s is %s', 409),
+};
+
+/** Technicians look at what was rejected and, after a rule change, replay it through ingest. */
+export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: AuditLog }) {
+  return {
+    async list(filter: { deviceId?: string; status?: QuarantineRow['status']; before?: number; limit?: number } = {}): Promise<(Omit<QuarantineRow, 'payload'> & { payload: string })[]> {
+      const conditions: SQL[] = [];
+      if (filter.deviceId) conditions.push(eq(quarantine.deviceId, filter.deviceId));
+      if (filter.status) conditions.push(eq(quarantine.status, filter.status));
+      if (filter.before) conditions.push(lt(quarantine.id, filter.before));
+      const rows = await deps.db.select().from(quarantine).where(conditions.length ? and(...conditions) : undefined).orderBy(desc(quarantine.id)).limit(Math.min(filter.limit ?? 50, 500));
+      return rows.map((r) => ({ ...r, payload: r.payload.toString('utf8') }));
+    },
+
+    /**
+     * Runs the stored payload through today's rules. Whatever now passes is stored (once: replays
+     * are idempotent); the item is closed with the outcome, or stays open with the new reasons.
+     */
+    async replay(id: number, actor: AuditActor): Promise<{ id: number; status: string; stored: number; duplicates: number; stillRejected: unknown[] }> {
+      const [item] = await deps.db.select().from(quarantine).where(eq(quarantine.id, id));
+      if (!item) throw new QuarantineErrors.NotFound(String(id));
+      if (item.status !== 'open') throw new QuarantineErrors.NotOpen(String(id), item.status);
+      if (item.payloadSize > item.payload.length) throw new QuarantineErrors.NotOpen(String(id), 'truncated (payload over the quarantine cap) and cannot be replayed');
+      const [device] = await deps.db.select({ kind: devices.kind }).from(devices).where(eq(devices.id, item.deviceId));
+      const session = { deviceId: item.deviceId, unitId: item.unitId, kind: device?.kind ?? 'biodigester', certSerial: 'replay', certFingerprint: 'replay', clientId: item.deviceId, remoteAddress: undefined };
+      // A batch item is replayed alone: it was quarantined alone.
+      let payload = item.payload;
+      if (item.batchIndex !== null) {
+        const parsed = JSON.parse(item.payload.toString('utf8')) as { batch?: unknown[] };
+        payload = Buffer.from(JSON.stringify(parsed.batch?.[item.batchIndex] ?? {}));
+      }
+      const result = await deps.ingest.ingest(session, item.topic, payload, new Date(), { replay: true });
+      const still = result.reasons.flatMap((r) => r.reasons);
+      const status = still.length === 0 && result.regressions === 0 ? 'replayed' : 'open';
+      const outcome = { stored: result.stored, duplicates: result.duplicates, stillRejected: still, newQuarantineIds: result.quarantineIds };
+      await deps.db.transaction(async (tx) => {
+        // The replay's own rejections were quarantined again: keep one open item, not two.
+        await tx.update(quarantine).set({ status: status === 'replayed' ? 'replayed' : 'discarded', replayedAt: new Date(), replayResult: outcome }).where(eq(quarantine.id, id));
+        await deps.audit.record({ ...actor, action: 'quarantine.replay', targetType: 'quarantine', targetId: String(id), before: { status: 'open', reasons: item.reasons }, after: { status, ...outcome } }, tx);
+      });
+      return { id, status, stored: result.stored, duplicates: result.duplicates, stillRejected: still };
+    },
+
+    /** Latest value of every metric of a device or of all devices of a unit. */
+    async latest(filter: { deviceId?: string; unitId?: string }): Promise<{ deviceId: string; metric: string; ts: Date; value: number }[]> {
+      const where = filter.deviceId ? eq(latestReadings.deviceId, filter.deviceId) : filter.unitId ? eq(latestReadings.unitId, filter.unitId) : undefined;
+      return deps.db.select({ deviceId: latestReadings.deviceId, metric: latestReadings.metric, ts: latestReadings.ts, value: latestReadings.value }).from(latestReadings).where(where);
+    },
+  };
+}
+
+export type QuarantineService = ReturnType<typeof createQuarantineService>;
