@@ -1,2 +1,3 @@
 export * from './core.ts';
 export * from './audit.ts';
+export * from './auth.ts';
