@@ -20,6 +20,8 @@ export interface ApiDeps {
   /** TLS material when served over HTTPS; tests may omit it and use app.inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' };
   bodyLimit?: number;
+  /** Runs before auth and routes: security headers, cookies, OpenAPI, ops routes (api/platform.ts). */
+  platform?: (app: FastifyInstance) => Promise<void>;
 }
 
 /** Builds the app; never listens, so tests drive it with inject() or listen themselves. */
@@ -39,6 +41,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
   await app.register(authPlugin, { authenticator: deps.authenticator });
+  if (deps.platform) await deps.platform(app);
   app.withTypeProvider<ZodTypeProvider>();
   for (const route of deps.routes) {
     await app.register(route.plugin, { prefix: route.root ? (route.prefix ?? '') : `/api/v1${route.prefix ?? ''}` });
