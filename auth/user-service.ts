@@ -1,6 +1,6 @@
 import { and, count, eq, gt, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import type { DbExecutor } from '../db/scoped.ts';
+import { runScoped, type DbExecutor } from '../db/scoped.ts';
 import { apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { AuditActor } from '../api/audit-context.ts';
@@ -58,7 +58,7 @@ export function createUserService(deps: UserDeps) {
     },
 
     async create(input: { username: string; displayName: string; email?: string | null | undefined; role: Role }, actor: AuditActor) {
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const username = input.username.toLowerCase();
         const [taken] = await tx.select({ id: users.id }).from(users).where(eq(users.username, username));
         if (taken) throw new AuthErrors.UsernameTaken(username);
@@ -70,7 +70,7 @@ export function createUserService(deps: UserDeps) {
     },
 
     async update(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; displayName?: string | undefined; email?: string | null | undefined }, actor: AuditActor) {
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const before = await load(tx, id);
         const [after] = await tx.update(users).set({ ...patch, updatedAt: deps.now() }).where(eq(users.id, id)).returning();
         // A role change or disabling ends the user's sessions: permissions are re-read at next sign-in.
@@ -81,7 +81,7 @@ export function createUserService(deps: UserDeps) {
     },
 
     async resetLink(id: string, actor: AuditActor): Promise<string> {
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const u = await load(tx, id);
         const link = await issueLink(tx, id, u.passwordHash === null ? 'setup' : 'reset');
         await deps.audit.record({ ...actor, action: 'user.reset_link', targetType: 'user', targetId: id }, tx);
@@ -94,7 +94,7 @@ export function createUserService(deps: UserDeps) {
       const problem = passwordProblem(password);
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const now = deps.now();
         const [used] = await tx
           .update(userTokens)
@@ -112,7 +112,7 @@ export function createUserService(deps: UserDeps) {
     },
 
     async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         await load(tx, id);
         const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
         if (unitIds.length > 0) {
@@ -146,7 +146,7 @@ export function createUserService(deps: UserDeps) {
 
     /** Right to erasure: personal fields replaced, id kept (the audit log refers to it pseudonymously). */
     async erase(id: string, actor: AuditActor): Promise<PublicUser> {
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const before = await load(tx, id);
         const now = deps.now();
         const [after] = await tx
@@ -164,7 +164,7 @@ export function createUserService(deps: UserDeps) {
 
     async createApiToken(input: { name: string; role: Role; expiresInDays?: number | undefined }, actor: AuditActor) {
       const token = newSecret('thm_');
-      return deps.db.transaction(async (tx) => {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const expiresAt = input.expiresInDays ? new Date(deps.now().getTime() + input.expiresInDays * 86_400_000) : null;
         const [row] = await tx.insert(apiTokens).values({ name: input.name, role: input.role, tokenHash: sha256(token), createdBy: actor.actorId, expiresAt }).returning();
         const view = { id: row!.id, name: row!.name, role: row!.role, expiresAt: row!.expiresAt?.toISOString() ?? null };
@@ -179,7 +179,7 @@ export function createUserService(deps: UserDeps) {
     },
 
     async revokeApiToken(id: string, actor: AuditActor): Promise<void> {
-      await deps.db.transaction(async (tx) => {
+      await runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const [row] = await tx.update(apiTokens).set({ revokedAt: deps.now() }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))).returning();
         if (!row) throw new AuthErrors.TokenNotFound();
         await deps.audit.record({ ...actor, action: 'api_token.revoke', targetType: 'api_token', targetId: id, before: { revoked: false }, after: { revoked: true } }, tx);
