@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { registerCoreCommands } from './core-commands.ts';
+import { registerUserCommands } from './user-commands.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
@@ -26,6 +28,8 @@ export function buildCli(): Command {
     .exitOverride();
   const config = lazyConfig();
   registerCoreCommands(program, config);
+  registerUserCommands(program, config);
+  registerAuditCommands(program, config);
   return program;
 }
 
