@@ -34,7 +34,7 @@ const entry = z.object({
 
 /** /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway). */
 export function auditRoutes(deps: { db: DbExecutor }): FastifyPluginAsync {
-  return async (base) => {
+  return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('audit:read');
 
@@ -78,5 +78,6 @@ export function auditRoutes(deps: { db: DbExecutor }): FastifyPluginAsync {
         return reply.type('application/x-ndjson').header('content-disposition', 'attachment; filename="thamani-audit.ndjson"').send(Readable.from(lines));
       },
     );
+    return Promise.resolve();
   };
 }

@@ -30,7 +30,8 @@ async function superuser<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-const verify = async () => (await h.app.inject({ method: 'GET', url: '/api/v1/audit/verify', headers: auditor })).json();
+const verify = async (): Promise<{ ok: boolean; checked: number; firstBroken?: { id: number; reason: string } }> =>
+  (await h.app.inject({ method: 'GET', url: '/api/v1/audit/verify', headers: auditor })).json();
 
 describe('append-only audit store', () => {
   it('refuses UPDATE, DELETE and TRUNCATE even for the superuser owner', async () => {
@@ -50,16 +51,17 @@ describe('append-only audit store', () => {
   });
 
   it('lists with filters and pagination, and exports NDJSON', async () => {
-    const page1 = (await h.app.inject({ method: 'GET', url: '/api/v1/audit?action=device.update&limit=2', headers: auditor })).json();
-    expect(page1.entries.map((e: { targetId: string }) => e.targetId)).toEqual(['d4', 'd3']);
+    type Page = { entries: { targetId: string }[]; nextBeforeId: number };
+    const page1 = (await h.app.inject({ method: 'GET', url: '/api/v1/audit?action=device.update&limit=2', headers: auditor })).json<Page>();
+    expect(page1.entries.map((e) => e.targetId)).toEqual(['d4', 'd3']);
     expect(page1.entries[0]).toMatchObject({ actorId: 'u1', actorRole: 'technician', ip: '::ffff:127.0.0.1', userAgent: 'test', requestId: 'r1', before: { status: 'pending', n: 4 }, after: { status: 'active', n: 4 } });
-    const page2 = (await h.app.inject({ method: 'GET', url: `/api/v1/audit?action=device.update&limit=2&beforeId=${page1.nextBeforeId}`, headers: auditor })).json();
-    expect(page2.entries.map((e: { targetId: string }) => e.targetId)).toEqual(['d2', 'd1']);
+    const page2 = (await h.app.inject({ method: 'GET', url: `/api/v1/audit?action=device.update&limit=2&beforeId=${page1.nextBeforeId}`, headers: auditor })).json<Page>();
+    expect(page2.entries.map((e) => e.targetId)).toEqual(['d2', 'd1']);
     const exported = await h.app.inject({ method: 'GET', url: '/api/v1/audit/export?targetType=device', headers: auditor });
     expect(exported.headers['content-type']).toMatch(/application\/x-ndjson/);
-    const lines = exported.body.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = exported.body.trim().split('\n').map((l) => JSON.parse(l) as { targetId: string; prevHash: string; hash: string });
     expect(lines.map((l) => l.targetId)).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
-    expect(lines[1].prevHash).toBe(lines[0].hash);
+    expect(lines[1]!.prevHash).toBe(lines[0]!.hash);
   });
 
   it('detects a row altered directly in the database (triggers disabled) and names it', async () => {
@@ -71,7 +73,7 @@ describe('append-only audit store', () => {
     });
     const result = await verify();
     expect(result).toMatchObject({ ok: false, checked: victim - 1, firstBroken: { id: victim } });
-    expect(result.firstBroken.reason).toMatch(/content does not match/);
+    expect(result.firstBroken!.reason).toMatch(/content does not match/);
     await restore(victim, { status: 'active', n: 2 });
     expect((await verify()).ok).toBe(true);
   });

@@ -22,7 +22,7 @@ export function setSessionCookie(reply: FastifyReply, sessionId: string, maxAgeS
 
 /** /api/v1/auth: sign in and out, the current session, setup/reset links, own-data export. */
 export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
-  return async (base) => {
+  return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
 
     app.post(
@@ -88,5 +88,6 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
         return deps.users.exportAccount(p.id);
       },
     );
+    return Promise.resolve();
   };
 }

@@ -36,7 +36,7 @@ const form = z.record(z.string(), z.string());
 
 /** Minimal server-rendered pages: sign-in, first-login setup and password reset. */
 export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; users: Pick<UserService, 'completeLink'>; sessionMaxSeconds: number }): FastifyPluginAsync {
-  return async (base) => {
+  return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const hide = { hide: true };
 
@@ -69,5 +69,6 @@ export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; use
         }
       });
     }
+    return Promise.resolve();
   };
 }

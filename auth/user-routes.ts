@@ -20,7 +20,7 @@ const tokenOut = z.object({ id: z.string(), name: z.string(), role: z.enum(roles
 
 /** /api/v1/users and /api/v1/tokens: administration of people and automation credentials. */
 export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
-  return async (base) => {
+  return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('users:read');
     const write = app.requirePermission('users:write');
@@ -107,5 +107,6 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
         return reply.status(204).send(null);
       },
     );
+    return Promise.resolve();
   };
 }

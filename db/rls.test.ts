@@ -56,23 +56,23 @@ describe('row-level security', () => {
 
   it('a kitchen manager of site A sees nothing of site B, in any table or rollup', async () => {
     const seen = await asApiRole('kitchen_manager', managerA, async (c) => ({
-      sites: (await c.query(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name),
-      units: (await c.query(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
-      devices: (await c.query(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
-      readings: (await c.query(`SELECT device_id FROM readings`)).rows.map((r) => r.device_id),
-      hourly: (await c.query(`SELECT device_id FROM readings_hourly`)).rows.map((r) => r.device_id),
-      scopedHourly: (await c.query(`SELECT device_id FROM scoped_readings_hourly`)).rows.map((r) => r.device_id),
-      scopedDaily: (await c.query(`SELECT device_id FROM scoped_readings_daily`)).rows.map((r) => r.device_id),
-      siteBById: (await c.query(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [siteB])).rows[0].n,
+      sites: (await c.query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name),
+      units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
+      devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
+      readings: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings`)).rows.map((r) => r.device_id),
+      hourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings_hourly`)).rows.map((r) => r.device_id),
+      scopedHourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_hourly`)).rows.map((r) => r.device_id),
+      scopedDaily: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_daily`)).rows.map((r) => r.device_id),
+      siteBById: (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [siteB])).rows[0]!.n,
     }));
     // A kitchen manager sees biodigesters only, so not the collection point of site A either.
     expect(seen).toEqual({ sites: ['Site A'], units: ['bio A'], devices: ['dev-a'], readings: ['dev-a'], hourly: ['dev-a'], scopedHourly: ['dev-a'], scopedDaily: ['dev-a'], siteBById: 0 });
   });
 
   it('a technician sees the whole fleet; no role or an unknown actor sees nothing', async () => {
-    expect(await asApiRole('technician', 'someone', async (c) => (await c.query(`SELECT count(*)::int AS n FROM devices`)).rows[0].n)).toBe(2);
-    expect(await asApiRole('', '', async (c) => (await c.query(`SELECT count(*)::int AS n FROM readings`)).rows[0].n)).toBe(0);
-    expect(await asApiRole('kitchen_manager', '00000000-0000-0000-0000-000000000000', async (c) => (await c.query(`SELECT count(*)::int AS n FROM devices`)).rows[0].n)).toBe(0);
+    expect(await asApiRole('technician', 'someone', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(2);
+    expect(await asApiRole('', '', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings`)).rows[0]!.n)).toBe(0);
+    expect(await asApiRole('kitchen_manager', '00000000-0000-0000-0000-000000000000', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(0);
   });
 
   it('a kitchen manager cannot write devices, and nobody on the API role may rewrite the audit log', async () => {
