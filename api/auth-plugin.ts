@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler for a route: the caller must be authenticated and its role must hold `permission`. */
     requirePermission(permission: Permission): preHandlerAsyncHookHandler;
+    /** Every route and the permission it requires (undefined: public). The role × route test walks it. */
+    routePermissions: { method: string; url: string; permission: Permission | undefined }[];
   }
   interface FastifyRequest {
     principal: Principal | undefined;
@@ -41,7 +43,10 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
       check[PERMISSION] = permission;
       return check;
     });
+    const table: { method: string; url: string; permission: Permission | undefined }[] = [];
+    app.decorate('routePermissions', table);
     app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) table.push({ method, url: route.url, permission: routePermission(route) });
       const pre = [route.preHandler].flat().filter(Boolean) as Tagged[];
       const checks = pre.filter((h) => h[PERMISSION] !== undefined);
       if (checks.length === 0) return;
