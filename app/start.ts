@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import { startOperatorApi } from './api-runtime.ts';
 import { openDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -19,6 +20,7 @@ export async function start(config: Config): Promise<Running> {
   try {
     const db = await openDatabase(config, logger, lifecycle);
     startTimeseriesMaintenance(db, { rawRetentionDays: config.db.rawRetentionDays, logger: logger.child({ component: 'timeseries' }), lifecycle });
+    await startOperatorApi(config, db, { logger, lifecycle });
     logger.info(
       {
         database: db.embedded ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)` : 'DATABASE_URL',

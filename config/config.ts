@@ -43,6 +43,13 @@ const envSchema = z.object({
   EMBEDDED_PG_PORT: port.default(54329),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+  // Operator API security (docs/security-model.md). Secrets: generated under dataDir/secrets in development.
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  HTTPS_CERT_FILE: z.string().min(1).optional(),
+  HTTPS_KEY_FILE: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -60,7 +67,15 @@ export interface Config {
     readonly rawRetentionDays: number;
   };
   readonly mqtt: { readonly host: string; readonly port: number };
-  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number };
+  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
+  readonly auth: {
+    /** Absent in development: generated under dataDir/secrets. Required in production. */
+    readonly sessionSecret: string | undefined;
+    readonly sessionIdleMinutes: number;
+    readonly sessionMaxHours: number;
+    /** Password of the API's database LOGIN role (thamani_api); generated in development. */
+    readonly appDbPassword: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -82,7 +97,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL'] as const;
+const fileKeys = ['DATABASE_URL', 'SESSION_SECRET', 'APP_DB_PASSWORD'] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -121,6 +136,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       `MQTT_PORT, HTTPS_PORT and HTTP_REDIRECT_PORT must differ (got ${ports.join(', ')})`,
     ]);
   }
+  const securityProblems: string[] = [];
+  if (e.THAMANI_ENV === 'production') {
+    if (!e.SESSION_SECRET) securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
+    if (!e.APP_DB_PASSWORD) securityProblems.push('APP_DB_PASSWORD: required in production (16+ random characters)');
+  }
+  if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
+  if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
     dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
@@ -136,7 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
     },
     mqtt: { host: e.MQTT_HOST, port: e.MQTT_PORT },
-    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT },
+    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
+    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },
   };
   return deepFreeze(config);
 }
