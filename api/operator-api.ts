@@ -12,6 +12,7 @@ import { createLoginThrottle } from '../auth/throttle.ts';
 import { userRoutes } from '../auth/user-routes.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
+import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
 import { registerApiPlatform, type ReadinessProbe } from './platform.ts';
 
@@ -39,6 +40,8 @@ export interface OperatorApiDeps {
 
 export interface OperatorApi {
   app: FastifyInstance;
+  /** Successful state-changing requests that recorded no audit entry (api/audit-guard.ts). */
+  auditMissing: ReturnType<typeof createAuditGuard>['missing'];
   audit: AuditLog;
   sessions: SessionService;
   users: UserService;
@@ -48,7 +51,8 @@ export interface OperatorApi {
 /** The operator API: platform, authentication, users, audit store, plus other features' routes. */
 export async function createOperatorApi(deps: OperatorApiDeps): Promise<OperatorApi> {
   const now = deps.now ?? (() => new Date());
-  const audit = createAuditLog({ db: deps.db });
+  const guard = createAuditGuard(createAuditLog({ db: deps.db }), deps.metrics.registry);
+  const audit = guard.audit;
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
   const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
   const sessions = createSessionService({ db: deps.db, audit, throttle, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
@@ -59,7 +63,10 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
     logger: deps.logger,
     authenticator,
     https: deps.https,
-    platform: (a) => registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' }),
+    platform: async (a) => {
+      await registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' });
+      guard.install(a);
+    },
     routes: [
       { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
       { plugin: userRoutes({ users }) },
@@ -68,5 +75,5 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       ...(deps.routes?.({ audit }) ?? []),
     ],
   });
-  return { app, audit, sessions, users, authenticator };
+  return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };
 }
