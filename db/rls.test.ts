@@ -60,13 +60,14 @@ describe('row-level security', () => {
       units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
       devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
       readings: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings`)).rows.map((r) => r.device_id),
+      scopedReadings: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings`)).rows.map((r) => r.device_id),
       hourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings_hourly`)).rows.map((r) => r.device_id),
       scopedHourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_hourly`)).rows.map((r) => r.device_id),
       scopedDaily: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_daily`)).rows.map((r) => r.device_id),
       siteBById: (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [siteB])).rows[0]!.n,
     }));
     // A kitchen manager sees biodigesters only, so not the collection point of site A either.
-    expect(seen).toEqual({ sites: ['Site A'], units: ['bio A'], devices: ['dev-a'], readings: ['dev-a'], hourly: ['dev-a'], scopedHourly: ['dev-a'], scopedDaily: ['dev-a'], siteBById: 0 });
+    expect(seen).toEqual({ sites: ['Site A'], units: ['bio A'], devices: ['dev-a'], readings: ['dev-a'], scopedReadings: ['dev-a'], hourly: ['dev-a'], scopedHourly: ['dev-a'], scopedDaily: ['dev-a'], siteBById: 0 });
   });
 
   it('a technician sees the whole fleet; no role or an unknown actor sees nothing', async () => {
