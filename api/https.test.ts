@@ -30,7 +30,7 @@ function get(path: string): Promise<{ status: number; headers: Record<string, st
 
 describe('HTTPS', () => {
   it('serves over real TLS with HSTS (≥ 1 year, subdomains) and a strict CSP', async () => {
-    for (const path of ['/healthz', '/login', '/api/v1/nowhere']) {
+    for (const path of ['/healthz', '/login', '/api/v1/nowhere', '/docs/']) {
       const res = await get(path);
       const hsts = String(res.headers['strict-transport-security']);
       expect(Number(/max-age=(\d+)/.exec(hsts)?.[1])).toBeGreaterThanOrEqual(31_536_000);

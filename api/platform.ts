@@ -62,8 +62,15 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     },
     transform: jsonSchemaTransform,
   });
-  // Swagger UI ships its own scripts and styles from /docs/static; its CSP is the strict one with hashes.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // Swagger UI serves its own CSP for /docs; tightened to same-origin only (no remote fonts,
+  // styles or validator badge, no framing).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { validatorUrl: null },
+    transformStaticCSP: (header) =>
+      header.replace(/ https:/g, '').replace(/ validator\.swagger\.io/g, '').replace("frame-ancestors 'self'", "frame-ancestors 'none'"),
+  });
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';

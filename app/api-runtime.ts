@@ -8,7 +8,8 @@ import { createMetricsRegistry, type Metrics } from '../api/metrics.ts';
 import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../api/operator-api.ts';
 import type { ReadinessProbe } from '../api/platform.ts';
 import { createHttpsRedirectServer } from '../api/redirect-server.ts';
-import { publicBaseUrl } from '../cli/user-commands.ts';
+import { publicBaseUrl } from '../api/public-url.ts';
+import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { DatabaseRuntime } from './database.ts';
 import { ensureLoginRole, urlForRole } from './db-roles.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -84,6 +85,8 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   });
   ctx.lifecycle.onStop('http-redirect', () => new Promise<void>((r) => redirect.close(() => r())));
   logger.info({ https: `${publicBaseUrl(config)}`, redirectPort: config.https.redirectPort }, 'operator API listening (OpenAPI UI at /docs)');
+
+  ctx.lifecycle.onStop('audit-retention', startAuditRetention({ ownerPool: rt.database.pool, logger: logger.child({ component: 'audit-retention' }) }));
 
   const setupLink = await api.users.ensureBootstrapAdmin();
   // The one time this link exists: printed, never stored (only its hash is).

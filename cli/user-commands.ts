@@ -3,15 +3,12 @@ import type { Command } from 'commander';
 import { openDatabase } from '../app/database.ts';
 import { createLifecycle } from '../app/lifecycle.ts';
 import { createLogger } from '../app/logger.ts';
+import { publicBaseUrl } from '../api/public-url.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { roles, type Role } from '../auth/permissions.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import type { Config } from '../config/index.ts';
 import { CliError } from './main.ts';
-
-export function publicBaseUrl(cfg: Config): string {
-  return `https://${cfg.publicHostname}${cfg.https.port === 443 ? '' : `:${cfg.https.port}`}`;
-}
 
 async function withUsers<T>(cfg: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
   const logger = createLogger({ ...cfg.log, level: 'warn' });
