@@ -24,12 +24,25 @@ export interface ApiDeps {
   platform?: (app: FastifyInstance) => Promise<void>;
 }
 
+/** Query parameters that carry secrets (setup/reset links) never reach the request log. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|password|secret)=)[^&#]*/gi, '$1[redacted]');
+}
+
+const requestSerializer = (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+  method: req.method,
+  url: redactUrl(req.url),
+  host: req.host,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort,
+});
+
 /** Builds the app; never listens, so tests drive it with inject() or listen themselves. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // The raw server is https.Server when TLS material is given; routes never touch it, so the
   // instance is typed as the default one.
   const app = (Fastify as (opts: object) => FastifyInstance)({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: deps.logger.child({}, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
     ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     trustProxy: false,

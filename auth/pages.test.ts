@@ -44,3 +44,16 @@ describe('readiness', () => {
     expect(res.json()).toEqual({ ready: false, checks: { broker: false } });
   });
 });
+
+describe('request log', () => {
+  it('never contains the token of a setup or reset link', async () => {
+    const { Writable } = await import('node:stream');
+    const { pino } = await import('pino');
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+    const logged = await createApiHarness({ logger: pino({ level: 'info' }, sink) });
+    await logged.app.inject({ method: 'GET', url: '/setup?token=SeCrEtToKeN123&x=1' });
+    expect(lines.join('')).toContain('/setup?token=[redacted]&x=1');
+    expect(lines.join('')).not.toContain('SeCrEtToKeN123');
+  });
+});
