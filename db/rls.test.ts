@@ -48,10 +48,14 @@ describe('row-level security', () => {
     const c = new pg.Client({ connectionString: h.apiUrl });
     await c.connect();
     const { rows } = await c.query(
-      `SELECT r.rolsuper, r.rolbypassrls, (SELECT count(*) FROM pg_tables WHERE tableowner = current_user)::int AS owned FROM pg_roles r WHERE r.rolname = current_user`,
+      `SELECT r.rolsuper, r.rolbypassrls, (SELECT count(*) FROM pg_tables WHERE tableowner = current_user)::int AS owned,
+              has_table_privilege('readings', 'UPDATE') OR has_table_privilege('readings', 'DELETE') AS rewrites_readings,
+              has_table_privilege('audit_log', 'UPDATE') OR has_table_privilege('audit_log', 'DELETE') AS rewrites_audit,
+              (SELECT count(*) FROM pg_class WHERE relispartition AND has_table_privilege(oid, 'SELECT'))::int AS readable_partitions
+       FROM pg_roles r WHERE r.rolname = current_user`,
     );
     await c.end();
-    expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0 });
+    expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0, rewrites_readings: false, rewrites_audit: false, readable_partitions: 0 });
   });
 
   it('a kitchen manager of site A sees nothing of site B, in any table or rollup', async () => {

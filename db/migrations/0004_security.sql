@@ -40,6 +40,23 @@ GRANT INSERT, SELECT ON audit_log TO thamani_ingest;
 -- without DELETE; a migration that needs DELETE or stricter rules grants or revokes explicitly.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE ON TABLES TO thamani_app;
 --> statement-breakpoint
+-- The same for tables that migrations ordered before this one created (whatever order the
+-- features merge in). Never partitions (their parent's row security does not apply when they
+-- are queried directly), never the append-only or ingest-only tables.
+DO $existing$
+DECLARE
+  t text;
+BEGIN
+  FOR t IN
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND c.relname NOT IN ('audit_log', 'audit_anchor', 'readings', '__drizzle_migrations')
+  LOOP
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO thamani_app', t);
+  END LOOP;
+END
+$existing$;
+--> statement-breakpoint
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO thamani_app;
 --> statement-breakpoint
 
