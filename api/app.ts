@@ -20,14 +20,29 @@ export interface ApiDeps {
   /** TLS material when served over HTTPS; tests may omit it and use app.inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' };
   bodyLimit?: number;
+  /** Runs before auth and routes: security headers, cookies, OpenAPI, ops routes (api/platform.ts). */
+  platform?: (app: FastifyInstance) => Promise<void>;
 }
+
+/** Query parameters that carry secrets (setup/reset links) never reach the request log. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|password|secret)=)[^&#]*/gi, '$1[redacted]');
+}
+
+const requestSerializer = (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+  method: req.method,
+  url: redactUrl(req.url),
+  host: req.host,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort,
+});
 
 /** Builds the app; never listens, so tests drive it with inject() or listen themselves. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // The raw server is https.Server when TLS material is given; routes never touch it, so the
   // instance is typed as the default one.
   const app = (Fastify as (opts: object) => FastifyInstance)({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: deps.logger.child({}, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
     ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
@@ -38,6 +53,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
   await app.register(authPlugin, { authenticator: deps.authenticator });
+  if (deps.platform) await deps.platform(app);
   app.withTypeProvider<ZodTypeProvider>();
   for (const route of deps.routes) {
     await app.register(route.plugin, { prefix: route.root ? (route.prefix ?? '') : `/api/v1${route.prefix ?? ''}` });

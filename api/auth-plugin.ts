@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
 import type { Authenticator, Principal } from '../auth/principal.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import { ApiErrors } from './errors.ts';
@@ -8,23 +8,50 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler for a route: the caller must be authenticated and its role must hold `permission`. */
     requirePermission(permission: Permission): preHandlerAsyncHookHandler;
+    /** Every route and the permission it requires (undefined: public). The role × route test walks it. */
+    routePermissions: { method: string; url: string; permission: Permission | undefined }[];
   }
   interface FastifyRequest {
     principal: Principal | undefined;
   }
 }
 
-/** Shared by every route plugin (hence fastify-plugin): authentication, then the permission matrix. */
+const PERMISSION = Symbol.for('thamani.permission');
+type Tagged = preHandlerAsyncHookHandler & { [PERMISSION]?: Permission };
+
+/** The permission a route requires, if it declared one with requirePermission (the matrix test reads it). */
+export function routePermission(route: Pick<RouteOptions, 'onRequest' | 'preHandler'>): Permission | undefined {
+  const hooks = [route.onRequest, route.preHandler].flat().filter(Boolean) as Tagged[];
+  return hooks.map((h) => h[PERMISSION]).find((p) => p !== undefined);
+}
+
+/**
+ * Shared by every route plugin (hence fastify-plugin): authentication, then the permission matrix.
+ * Whatever hook a route names it in, the check is moved to onRequest, so that an unauthorised
+ * caller is refused before its body is read or validated (and cannot learn the schema from 400s).
+ */
 export const authPlugin = fp<{ authenticator: Authenticator }>(
   (app, opts, done) => {
     app.decorateRequest('principal', undefined);
     app.decorate('requirePermission', (permission: Permission) => {
-      return async (request: FastifyRequest, _reply: FastifyReply) => {
+      const check: Tagged = async (request: FastifyRequest, _reply: FastifyReply) => {
         request.principal ??= await opts.authenticator.authenticate(request);
         const principal = request.principal;
         if (!principal) throw new ApiErrors.Unauthenticated();
         if (!can(principal.role, permission)) throw new ApiErrors.Forbidden(permission);
       };
+      check[PERMISSION] = permission;
+      return check;
+    });
+    const table: { method: string; url: string; permission: Permission | undefined }[] = [];
+    app.decorate('routePermissions', table);
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) table.push({ method, url: route.url, permission: routePermission(route) });
+      const pre = [route.preHandler].flat().filter(Boolean) as Tagged[];
+      const checks = pre.filter((h) => h[PERMISSION] !== undefined);
+      if (checks.length === 0) return;
+      route.preHandler = pre.filter((h) => h[PERMISSION] === undefined);
+      route.onRequest = [...checks, ...([route.onRequest].flat().filter(Boolean) as Tagged[])] as RouteOptions['onRequest'];
     });
     done();
   },

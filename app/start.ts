@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { buildApp } from '../api/app.ts';
 import { createAuditLog } from '../audit/index.ts';
-import { createAdminTokenAuthenticator } from '../auth/admin-token.ts';
 import { createBroker, createPresence, createSecurityEvents, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
@@ -12,6 +8,8 @@ import { createDeviceService } from '../devices/device-service.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
 import { createPki, createRenewalHandler, loadOrCreateCa, pkiRoutes } from '../provisioning/index.ts';
 import { createIngest, createQuarantineService, ingestRoutes } from '../ingest/index.ts';
+import { startOperatorApi } from './api-runtime.ts';
+import { registerGatewayMetrics } from './gateway-metrics.ts';
 import { openDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -26,18 +24,6 @@ export interface Running {
   lifecycle: Lifecycle;
   broker: Broker;
   urls: { api: string; mqtt: string };
-}
-
-async function adminToken(config: Config, logger: Logger): Promise<string> {
-  if (config.adminToken) return config.adminToken;
-  const file = path.join(config.dataDir, 'admin-token');
-  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
-  if (existing) return existing.trim();
-  const token = randomBytes(32).toString('base64url');
-  await fs.mkdir(config.dataDir, { recursive: true });
-  await fs.writeFile(file, `${token}\n`, { mode: 0o600 });
-  logger.warn({ file }, 'DEVELOPMENT: generated an admin API token (THAMANI_ADMIN_TOKEN is not set)');
-  return token;
 }
 
 export async function start(config: Config): Promise<Running> {
@@ -59,7 +45,6 @@ export async function start(config: Config): Promise<Running> {
     await events.ready;
     const pki = createPki({ db, ca, audit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` });
     events.on('certificate_revoked', () => pki.invalidateCrl());
-    const devices = createDeviceService({ db, audit });
     const retire = setInterval(() => {
       pki.retireSuperseded().catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
     }, 5 * 60_000);
@@ -76,15 +61,17 @@ export async function start(config: Config): Promise<Running> {
       backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() },
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
-    const quarantine = createQuarantineService({ db, ingest, audit });
-    const app = await buildApp({
-      logger: logger.child({ component: 'api' }),
-      authenticator: createAdminTokenAuthenticator(await adminToken(config, logger)),
-      https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
-      routes: [{ plugin: pkiRoutes({ pki, ca }) }, { plugin: deviceRoutes({ devices }) }, { plugin: ingestRoutes({ quarantine }) }],
+    const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
+      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
+      probes: [{ name: 'broker', check: () => Promise.resolve(broker.listening()) }],
+      // The operator API's audit (checked per request by its audit guard) for the features' routes.
+      routes: ({ audit: apiAudit }) => [
+        { plugin: pkiRoutes({ pki: createPki({ db, ca, audit: apiAudit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` }), ca }) },
+        { plugin: deviceRoutes({ devices: createDeviceService({ db, audit: apiAudit }) }) },
+        { plugin: ingestRoutes({ quarantine: createQuarantineService({ db, ingest, audit: apiAudit }) }) },
+      ],
     });
-    await app.listen({ host: config.https.host, port: config.https.port });
-    lifecycle.onStop('https', () => app.close());
+    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
 
     // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
     const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
@@ -113,11 +100,10 @@ export async function start(config: Config): Promise<Running> {
         api: `${apiUrl}/api/v1`,
         mqtt: mqttUrl,
         caCertificate: path.join(config.pki.dir, 'root.crt'),
-        adminToken: config.adminToken ? 'THAMANI_ADMIN_TOKEN' : path.join(config.dataDir, 'admin-token'),
         database: rt.embedded ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)` : 'DATABASE_URL',
         timeseries: rt.timeseries.mode,
       },
-      'Thamani IoT is up. Next: `npx thamani site add "My School"` (see README, "Enrol a device"). Ctrl-C stops.',
+      'Thamani IoT is up. Sign in with the setup link above (first start), then `npx thamani site add "My School"` (README, "Enrol a device"). Ctrl-C stops.',
     );
     return { logger, lifecycle, broker, urls: { api: apiUrl, mqtt: mqttUrl } };
   } catch (err) {

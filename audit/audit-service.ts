@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { desc, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Db } from '../db/client.ts';
@@ -26,14 +27,17 @@ const CHAIN_LOCK = 7243002;
 
 export function createAuditLog(deps: { db: Db }) {
   async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+    // The lock serialises the chain; host(inet) gives the address exactly as the column will read
+    // back, so the hash verifies later whatever spelling the caller used ('::FFFF:…', '/32').
+    const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
+    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${ipIn}::inet) AS ip`);
     const [last] = await tx.select({ hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.id)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
     const fields: ChainedFields = {
       at: new Date(),
       actorId: entry.actorId,
       actorRole: entry.actorRole,
-      ip: entry.ip ?? null,
+      ip: locked.rows[0]?.ip ?? null,
       userAgent: entry.userAgent ?? null,
       requestId: entry.requestId ?? null,
       action: entry.action,

@@ -29,6 +29,10 @@ export const permissions = [
   'audit:read',
   'users:read',
   'users:write',
+  // Every signed-in user: their own session and account data (export).
+  'account:self',
+  // Prometheus scraping of /metrics (use an API token).
+  'metrics:read',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
@@ -50,16 +54,18 @@ const technician: Permission[] = [
   'firmware:write',
   'firmware:approve',
   'broker:read',
+  'account:self',
+  'metrics:read',
 ];
 
 export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = Object.freeze({
   admin: new Set(permissions),
   technician: new Set(technician),
   // Scoped in the database to the biodigesters assigned to them.
-  kitchen_manager: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'alerts:ack']),
+  kitchen_manager: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'alerts:ack', 'account:self']),
   // Scoped in the database to the collection points assigned to them.
-  collector: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read']),
-  auditor: new Set<Permission>(['audit:read', 'certificates:read']),
+  collector: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'account:self']),
+  auditor: new Set<Permission>(['audit:read', 'certificates:read', 'account:self']),
 });
 
 export function can(role: Role, permission: Permission): boolean {

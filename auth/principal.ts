@@ -7,9 +7,14 @@ export interface Principal {
   readonly role: Role;
   readonly kind: 'user' | 'api-token' | 'admin-token';
   readonly displayName: string;
+  /** Set when the request came with a session cookie (logout and the CSRF token need it). */
+  readonly session?: { readonly idHash: Buffer; readonly csrfToken: string };
 }
 
 export interface Authenticator {
-  /** The principal behind a request, or undefined when it carries no valid credentials. */
-  authenticate(request: { headers: Record<string, string | string[] | undefined> }): Promise<Principal | undefined>;
+  /**
+   * The principal behind a request, or undefined when it carries no valid credentials. May throw
+   * a coded error (e.g. CSRF_FAILED for a state-changing cookie request without its token).
+   */
+  authenticate(request: { headers: Record<string, string | string[] | undefined>; method?: string }): Promise<Principal | undefined>;
 }

@@ -73,15 +73,15 @@ async function main(): Promise<void> {
     await stock.close();
 
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
-    let broker: Awaited<ReturnType<typeof createBroker>> | undefined;
+    const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
     const ingest = createIngest({
       pool,
       logger,
       config: { maxBatch: 500, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000, maxPayloadBytes: 200 * 1024, quarantinePayloadBytes: 16 * 1024, batchMaxRows: 10_000, batchMaxWaitMs: 2, maxPending: 200_000, commitTimeoutMs: 30_000 },
-      publisher: { publish: (...a) => broker!.publisher.publish(...a) },
-      backpressure: { hold: () => broker!.holdReading(), release: () => broker!.releaseReading() },
+      publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
+      backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
     });
-    broker = await createBroker({
+    const broker = await createBroker({
       config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
       logger,
       tls,
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       presence: createPresence({ pool, logger }),
       handlers: { telemetry: ingest.handleTelemetry },
     });
+    brokerRef.current = broker;
     const { port } = await broker.listen();
     const single = await runLoadInChild(spec(port, await fleet('single'), 1, 100));
     const batch = await runLoadInChild(spec(port, await fleet('batch'), 50, 10));

@@ -6,6 +6,8 @@ import { registerDeviceCommands } from './device-commands.ts';
 import { registerPkiCommands } from '../provisioning/pki-commands.ts';
 import { registerQuarantineCommands } from '../ingest/quarantine-commands.ts';
 import { registerBrokerCommands } from '../broker/broker-commands.ts';
+import { registerUserCommands } from './user-commands.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
@@ -31,6 +33,8 @@ export function buildCli(): Command {
   registerDeviceCommands(program, config);
   registerPkiCommands(program, config);
   registerQuarantineCommands(program, config);
+  registerUserCommands(program, config);
+  registerAuditCommands(program, config);
   return program;
 }
 

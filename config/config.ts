@@ -57,7 +57,6 @@ const envSchema = z.object({
   PKI_ENROLMENT_TOKEN_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
   PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
-  THAMANI_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   INGEST_BACKFILL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
   INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
@@ -68,6 +67,13 @@ const envSchema = z.object({
   INGEST_MAX_PENDING: z.coerce.number().int().min(100).default(50_000),
   INGEST_COMMIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+  // Operator API security (docs/security-model.md). Secrets: generated under dataDir/secrets in development.
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  HTTPS_CERT_FILE: z.string().min(1).optional(),
+  HTTPS_KEY_FILE: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -98,7 +104,6 @@ export interface Config {
     readonly rateMaxWaitMs: number;
     readonly revalidateIntervalMs: number;
   };
-  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number };
   readonly pki: {
     /** Undefined in development: a generated one is kept under dataDir/pki (with a warning). */
     readonly passphrase: string | undefined;
@@ -120,8 +125,15 @@ export interface Config {
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
   };
-  /** Temporary operator credential until users and roles exist; generated in development. */
-  readonly adminToken: string | undefined;
+  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
+  readonly auth: {
+    /** Absent in development: generated under dataDir/secrets. Required in production. */
+    readonly sessionSecret: string | undefined;
+    readonly sessionIdleMinutes: number;
+    readonly sessionMaxHours: number;
+    /** Password of the API's database LOGIN role (thamani_api); generated in development. */
+    readonly appDbPassword: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -143,7 +155,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'THAMANI_ADMIN_TOKEN'] as const;
+const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD'] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -179,16 +191,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
     throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
   }
-  if (e.THAMANI_ENV === 'production') {
-    const missing = (['PKI_PASSPHRASE', 'THAMANI_ADMIN_TOKEN'] as const).filter((k) => e[k] === undefined);
-    if (missing.length > 0) throw new ConfigError(missing.map((k) => `${k}: required in production (or ${k}_FILE); development generates one under THAMANI_DATA_DIR`));
-  }
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
       `MQTT_PORT, HTTPS_PORT and HTTP_REDIRECT_PORT must differ (got ${ports.join(', ')})`,
     ]);
   }
+  const securityProblems: string[] = [];
+  if (e.THAMANI_ENV === 'production') {
+    if (!e.SESSION_SECRET) securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
+    if (!e.APP_DB_PASSWORD) securityProblems.push('APP_DB_PASSWORD: required in production (16+ random characters)');
+    if (!e.PKI_PASSPHRASE) securityProblems.push('PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR');
+  }
+  if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
+  if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
     dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
@@ -217,7 +233,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       rateMaxWaitMs: e.MQTT_RATE_MAX_WAIT_MS,
       revalidateIntervalMs: 30_000,
     },
-    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT },
     pki: {
       passphrase: e.PKI_PASSPHRASE,
       dir: path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'pki'),
@@ -227,7 +242,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       renewalWindowDays: e.PKI_RENEWAL_WINDOW_DAYS,
       rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
     },
-    adminToken: e.THAMANI_ADMIN_TOKEN,
     ingest: {
       maxBatch: e.INGEST_MAX_BATCH,
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
@@ -239,6 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
+    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
+    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },
   };
   return deepFreeze(config);
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,10 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
-import { createTestDatabase, type TestDatabase } from '../test/db.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
+import { createAuditLog } from '../audit/index.ts';
+import { createDeviceService } from '../devices/device-service.ts';
+import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { httpsRequest } from '../test/https-client.ts';
 import { withDatabase } from '../test/global-setup.ts';
@@ -97,37 +100,42 @@ describe('SIGKILL', () => {
   it('loses no acknowledged reading when the gateway process is killed mid-load', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-kill-'));
     const [mqttPort, httpsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
-    const token = 'kill-test-admin-token-0123456789abcdefghij';
+    const passphrase = 'kill test passphrase 12';
+    // The device is registered and enrolled before the gateway starts, through the same CA
+    // directory and database the gateway then uses.
+    const ca = await loadOrCreateCa({ dir: path.join(dataDir, 'pki'), passphrase, serverNames: ['localhost', '127.0.0.1', '::1'], serverCertDays: 30, logger: testLogger });
+    const audit = createAuditLog({ db: t.database.db });
+    const devices = createDeviceService({ db: t.database.db, audit });
+    const pki = createPki({ db: t.database.db, ca, audit, config: { passphrase, dir: dataDir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+    const actor = { actorId: 'test', actorRole: 'admin' };
+    const site = await devices.addSite({ name: 'Kill Site' }, actor);
+    const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, actor);
+    await devices.addDevice({ id: 'bd-dur-kill', unit: unit.id }, actor);
+    const keys = deviceKeyAndCsr('bd-dur-kill');
+    const issued = await pki.issueFromCsr('bd-dur-kill', keys.csr, actor);
     const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
-      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: 'kill test passphrase 12', THAMANI_ADMIN_TOKEN: token, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
     gateway.stdout.on('data', (c: Buffer) => (log += c.toString()));
     gateway.stderr.on('data', (c: Buffer) => (log += c.toString()));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => gateway.on('exit', (_code, signal) => resolve(signal)));
-    const base = `https://localhost:${httpsPort}/api/v1`;
-    let ca = '';
+    const rootCa = ca.rootCertPem;
+    // Ready when the API answers (the broker starts right after it).
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      try {
-        ca = readFileSync(path.join(dataDir, 'pki', 'root.crt'), 'utf8');
-        const res = await httpsRequest(`${base}/pki/ca.pem`, { ca });
-        if (res.status === 200) break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 200));
-      }
+    let ready = false;
+    while (!ready && Date.now() < deadline) {
+      ready = await httpsRequest(`https://localhost:${httpsPort}/healthz`, { ca: rootCa }).then((r) => r.status === 200, () => false);
+      if (!ready) await new Promise((r) => setTimeout(r, 200));
     }
-    expect(ca, log).toMatch(/BEGIN CERTIFICATE/);
-    const admin = { authorization: `Bearer ${token}` };
-    const call = async (p: string, body: unknown) => (await httpsRequest(`${base}${p}`, { ca, headers: admin, body })).json<Record<string, string>>();
-    await call('/sites', { name: 'Kill Site' });
-    await call('/units', { site: 'Kill Site', kind: 'biodigester', name: 'D1' });
-    await call('/devices', { id: 'bd-dur-kill', unit: 'D1' });
-    const { token: enrolment } = await call('/devices/bd-dur-kill/enrolment-tokens', {});
-    const keys = deviceKeyAndCsr('bd-dur-kill');
-    const issued = await call('/enroll', { token: enrolment, csr: keys.csr });
-    const client = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { key: keys.key, cert: issued.certificate, ca, clientId: 'bd-dur-kill', protocolVersion: 4, reconnectPeriod: 0 });
+    expect(ready, log).toBe(true);
+    let client: mqtt.MqttClient | undefined;
+    while (!client && Date.now() < deadline) {
+      client = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { key: keys.key, cert: issued.certificate, ca: rootCa, clientId: 'bd-dur-kill', protocolVersion: 4, reconnectPeriod: 0 }).catch(() => undefined);
+      if (!client) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (!client) throw new Error(`could not connect to the gateway:\n${log}`);
     client.on('error', () => undefined);
     const load = loadUntilStopped(client, 'bd-dur-kill');
     while (load.acked.size < 200) await new Promise((r) => setTimeout(r, 20));

@@ -2,3 +2,4 @@ export * from './core.ts';
 export * from './audit.ts';
 export * from './pki.ts';
 export * from './ingest.ts';
+export * from './auth.ts';

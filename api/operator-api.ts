@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../app/logger.ts';
+import type { Db } from '../db/client.ts';
+import { auditRoutes, createAuditLog, type AuditLog } from '../audit/index.ts';
+import { authRoutes } from '../auth/auth-routes.ts';
+import { createAuthenticator } from '../auth/authenticator.ts';
+import { pagesRoutes } from '../auth/pages-routes.ts';
+import type { ScryptParams } from '../auth/password-fns.ts';
+import type { Authenticator } from '../auth/principal.ts';
+import { createSessionService, type SessionService } from '../auth/session-service.ts';
+import { createLoginThrottle } from '../auth/throttle.ts';
+import { userRoutes } from '../auth/user-routes.ts';
+import { createUserService, type UserService } from '../auth/user-service.ts';
+import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
+import { createAuditGuard } from './audit-guard.ts';
+import type { Metrics } from './metrics.ts';
+import { registerApiPlatform, type ReadinessProbe } from './platform.ts';
+
+export interface OperatorApiDeps {
+  logger: Logger;
+  /** A pool logged in as the API role (not owner, not superuser): RLS and audit grants apply. */
+  db: Db;
+  metrics: Metrics;
+  probes: readonly ReadinessProbe[];
+  cookieSecret: string;
+  /** https://host:port, for setup/reset links. */
+  publicBaseUrl: string;
+  sessionIdleMs: number;
+  sessionMaxMs: number;
+  throttle?: { windowMs: number; maxFailuresPerAccount: number; maxFailuresPerIp: number };
+  now?: () => Date;
+  passwordParams?: ScryptParams;
+  https?: ApiDeps['https'];
+  /** Other features' routes (devices, provisioning, ingest, dashboards). */
+  routes?: (ctx: { audit: AuditLog }) => RoutePlugin[];
+  /** Replace the authenticator (tests of other features may keep the admin token). */
+  authenticator?: Authenticator;
+  version?: string;
+}
+
+export interface OperatorApi {
+  app: FastifyInstance;
+  /** Successful state-changing requests that recorded no audit entry (api/audit-guard.ts). */
+  auditMissing: ReturnType<typeof createAuditGuard>['missing'];
+  audit: AuditLog;
+  sessions: SessionService;
+  users: UserService;
+  authenticator: Authenticator;
+}
+
+/** The operator API: platform, authentication, users, audit store, plus other features' routes. */
+export async function createOperatorApi(deps: OperatorApiDeps): Promise<OperatorApi> {
+  const now = deps.now ?? (() => new Date());
+  const guard = createAuditGuard(createAuditLog({ db: deps.db }), deps.metrics.registry);
+  const audit = guard.audit;
+  const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
+  const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
+  const sessions = createSessionService({ db: deps.db, audit, throttle, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
+  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams });
+  const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
+  const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
+  const app = await buildApp({
+    logger: deps.logger,
+    authenticator,
+    https: deps.https,
+    platform: async (a) => {
+      await registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' });
+      guard.install(a);
+    },
+    routes: [
+      { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
+      { plugin: userRoutes({ users }) },
+      { plugin: auditRoutes({ db: deps.db }) },
+      { plugin: pagesRoutes({ sessions, users, sessionMaxSeconds }), root: true },
+      ...(deps.routes?.({ audit }) ?? []),
+    ],
+  });
+  return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };
+}

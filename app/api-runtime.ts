@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { createDatabase } from '../db/index.ts';
+import { selfSignedCertificate } from '../api/dev-cert.ts';
+import { createMetricsRegistry, type Metrics } from '../api/metrics.ts';
+import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../api/operator-api.ts';
+import type { ReadinessProbe } from '../api/platform.ts';
+import { createHttpsRedirectServer } from '../api/redirect-server.ts';
+import { publicBaseUrl } from '../api/public-url.ts';
+import { startAuditRetention } from '../audit/audit-retention.ts';
+import type { DatabaseRuntime } from './database.ts';
+import { ensureLoginRole, urlForRole } from './db-roles.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { Logger } from './logger.ts';
+
+export const API_LOGIN_ROLE = 'thamani_api';
+
+/** A development secret, generated once into <dataDir>/secrets (mode 0600). */
+async function devSecret(dataDir: string, name: string): Promise<string> {
+  const dir = path.join(dataDir, 'secrets');
+  const file = path.join(dir, name);
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const secret = randomBytes(32).toString('base64url');
+    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+    return (await readFile(file, 'utf8')).trim();
+  }
+}
+
+async function tlsMaterial(config: Config, logger: Logger, given?: { cert: string; key: string }): Promise<{ cert: string; key: string }> {
+  if (config.https.certFile && config.https.keyFile) {
+    return { cert: await readFile(config.https.certFile, 'utf8'), key: await readFile(config.https.keyFile, 'utf8') };
+  }
+  if (given) return given;
+  if (config.env === 'production') throw new Error('HTTPS_CERT_FILE/HTTPS_KEY_FILE (or the PKI server certificate) are required in production');
+  logger.warn('no server certificate configured: using a self-signed development certificate');
+  return selfSignedCertificate(config.publicHostname, 30);
+}
+
+export interface ApiRuntimeExtras {
+  metrics?: Metrics;
+  probes?: ReadinessProbe[];
+  routes?: OperatorApiDeps['routes'];
+  /** Server certificate from our PKI (provisioning/); HTTPS_CERT_FILE/KEY_FILE take precedence. */
+  tls?: { cert: string; key: string };
+}
+
+/**
+ * The operator API at run time: the database LOGIN role it connects as, its pool, HTTPS on
+ * HTTPS_PORT, the 301 listener on HTTP_REDIRECT_PORT, and on first start the `admin` user with
+ * a one-time setup link in the log.
+ */
+export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx: { logger: Logger; lifecycle: Lifecycle }, extras: ApiRuntimeExtras = {}): Promise<OperatorApi & { metrics: Metrics }> {
+  const logger = ctx.logger.child({ component: 'api' });
+  const appDbPassword = config.auth.appDbPassword ?? (await devSecret(config.dataDir, 'app-db-password'));
+  const cookieSecret = config.auth.sessionSecret ?? (await devSecret(config.dataDir, 'session-secret'));
+  await ensureLoginRole(rt.database.pool, { loginRole: API_LOGIN_ROLE, password: appDbPassword });
+  const apiDb = createDatabase({ url: urlForRole(rt.url, API_LOGIN_ROLE, appDbPassword), poolMax: config.db.poolMax, logger, applicationName: 'thamani-api' });
+  ctx.lifecycle.onStop('api-database-pool', () => apiDb.close());
+
+  const metrics = extras.metrics ?? createMetricsRegistry();
+  const api = await createOperatorApi({
+    logger,
+    db: apiDb.db,
+    metrics,
+    probes: [{ name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 }, ...(extras.probes ?? [])],
+    cookieSecret,
+    publicBaseUrl: publicBaseUrl(config),
+    sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
+    sessionMaxMs: config.auth.sessionMaxHours * 3_600_000,
+    https: await tlsMaterial(config, logger, extras.tls),
+    routes: extras.routes,
+  });
+  await api.app.listen({ host: config.https.host, port: config.https.port });
+  ctx.lifecycle.onStop('https', () => api.app.close());
+
+  const redirect = createHttpsRedirectServer({ publicHostname: config.publicHostname, httpsPort: config.https.port });
+  await new Promise<void>((resolve, reject) => {
+    redirect.once('error', reject);
+    redirect.listen(config.https.redirectPort, config.https.host, () => resolve());
+  });
+  ctx.lifecycle.onStop('http-redirect', () => new Promise<void>((r) => redirect.close(() => r())));
+  logger.info({ https: `${publicBaseUrl(config)}`, redirectPort: config.https.redirectPort }, 'operator API listening (OpenAPI UI at /docs)');
+
+  ctx.lifecycle.onStop('audit-retention', startAuditRetention({ ownerPool: rt.database.pool, logger: logger.child({ component: 'audit-retention' }) }));
+
+  const setupLink = await api.users.ensureBootstrapAdmin();
+  // The one time this link exists: printed, never stored (only its hash is).
+  if (setupLink) logger.warn({ setupLink }, 'first start: created user "admin"; open this single-use link within 72 h to choose its password');
+  return { ...api, metrics };
+}

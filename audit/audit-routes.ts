@@ -1,0 +1,83 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { DbExecutor } from '../db/scoped.ts';
+import { exportAudit, listAudit } from './audit-query.ts';
+import { verifyAuditChain } from './audit-verify.ts';
+
+const filter = z.object({
+  actorId: z.string().max(200).optional(),
+  action: z.string().max(100).optional(),
+  targetType: z.string().max(100).optional(),
+  targetId: z.string().max(200).optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+});
+
+const entry = z.object({
+  id: z.number(),
+  at: z.string(),
+  actorId: z.string(),
+  actorRole: z.string(),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  requestId: z.string().nullable(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string().nullable(),
+  before: z.unknown(),
+  after: z.unknown(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+/** /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway). */
+export function auditRoutes(deps: { db: DbExecutor }): FastifyPluginAsync {
+  return (base) => {
+    const app = base.withTypeProvider<ZodTypeProvider>();
+    const read = app.requirePermission('audit:read');
+
+    app.get(
+      '/audit',
+      {
+        preHandler: read,
+        schema: {
+          tags: ['audit'],
+          summary: 'Audit entries, newest first (filter, keyset pagination)',
+          querystring: filter.extend({ limit: z.coerce.number().int().min(1).max(500).default(100), beforeId: z.coerce.number().int().positive().optional() }),
+          response: { 200: z.object({ entries: z.array(entry), nextBeforeId: z.number().nullable() }) },
+        },
+      },
+      async (request) => {
+        const { limit, beforeId, ...f } = request.query;
+        return listAudit(deps.db, f, { limit, beforeId });
+      },
+    );
+
+    app.get(
+      '/audit/verify',
+      {
+        preHandler: read,
+        schema: {
+          tags: ['audit'],
+          summary: 'Recompute the hash chain; report the first broken entry',
+          response: { 200: z.object({ ok: z.boolean(), checked: z.number(), head: z.object({ id: z.number(), hash: z.string() }).nullable(), firstBroken: z.object({ id: z.number(), reason: z.string() }).optional() }) },
+        },
+      },
+      async () => verifyAuditChain(deps.db),
+    );
+
+    app.get(
+      '/audit/export',
+      { preHandler: read, schema: { tags: ['audit'], summary: 'All matching entries, oldest first, as NDJSON (one JSON object a line)', querystring: filter } },
+      (request, reply) => {
+        const lines = (async function* () {
+          for await (const e of exportAudit(deps.db, request.query)) yield `${JSON.stringify(e)}\n`;
+        })();
+        return reply.type('application/x-ndjson').header('content-disposition', 'attachment; filename="thamani-audit.ndjson"').send(Readable.from(lines));
+      },
+    );
+    return Promise.resolve();
+  };
+}

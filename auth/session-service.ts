@@ -1,0 +1,109 @@
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { apiTokens, sessions, users, type User } from '../db/schema/index.ts';
+import type { AuditLog } from '../audit/index.ts';
+import type { AuditActor } from '../api/audit-context.ts';
+import { AuthErrors } from './auth-errors.ts';
+import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
+import type { LoginThrottle } from './throttle.ts';
+
+export interface SessionDeps {
+  db: Db;
+  audit: Pick<AuditLog, 'record'>;
+  throttle: LoginThrottle;
+  now: () => Date;
+  idleMs: number;
+  maxMs: number;
+  passwordParams?: ScryptParams;
+}
+
+export interface ActiveSession {
+  user: User;
+  idHash: Buffer;
+  csrfToken: string;
+}
+
+/** Sign-in, sessions (idle and absolute expiry) and API-token lookup. */
+export function createSessionService(deps: SessionDeps) {
+  const params = deps.passwordParams ?? OWASP_SCRYPT;
+  // Unknown usernames cost one KDF run too, so timing does not tell which accounts exist.
+  let dummyHash: Promise<string> | undefined;
+
+  async function login(input: { username: string; password: string }, actor: AuditActor): Promise<{ sessionId: string; csrfToken: string; user: User }> {
+    const ip = actor.ip ?? 'unknown';
+    const verdict = deps.throttle.check(input.username, ip);
+    if (!verdict.allowed) {
+      await deps.audit.record({ ...actor, action: 'security.login_throttled', targetType: 'user', targetId: null, after: { retryAfterSeconds: verdict.retryAfterSeconds } });
+      throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), { retryAfterSeconds: verdict.retryAfterSeconds });
+    }
+    const [user] = await deps.db.select().from(users).where(eq(users.username, input.username.toLowerCase()));
+    const stored = user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
+    const ok = (await verifyPassword(input.password, stored)) && user !== undefined && user.passwordHash !== null && !user.disabled;
+    if (!ok || !user) {
+      deps.throttle.fail(input.username, ip);
+      await deps.audit.record({ ...actor, action: 'security.login_failed', targetType: 'user', targetId: user?.id ?? null });
+      throw new AuthErrors.InvalidCredentials();
+    }
+    deps.throttle.succeed(input.username);
+    if (needsRehash(user.passwordHash!, params)) {
+      await deps.db.update(users).set({ passwordHash: await hashPassword(input.password, params) }).where(eq(users.id, user.id));
+    }
+    const sessionId = newSecret();
+    const csrfToken = newSecret();
+    const now = deps.now();
+    await deps.db.transaction(async (tx) => {
+      await tx.insert(sessions).values({
+        idHash: sha256(sessionId),
+        userId: user.id,
+        csrfToken,
+        ip: actor.ip ?? null,
+        userAgent: actor.userAgent ?? null,
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: new Date(now.getTime() + deps.maxMs),
+      });
+      await deps.audit.record({ ...actor, actorId: user.id, actorRole: user.role, action: 'auth.login', targetType: 'user', targetId: user.id }, tx);
+    });
+    return { sessionId, csrfToken, user };
+  }
+
+  /** The live session behind a cookie value, touched (idle timer restarts); undefined when expired. */
+  async function bySessionId(sessionId: string): Promise<ActiveSession | undefined> {
+    const idHash = sha256(sessionId);
+    const now = deps.now();
+    const [row] = await deps.db
+      .select({ session: sessions, user: users })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.idHash, idHash), isNull(sessions.revokedAt)));
+    if (!row || row.user.disabled) return undefined;
+    const idleDeadline = row.session.lastSeenAt.getTime() + deps.idleMs;
+    if (now.getTime() >= idleDeadline || now.getTime() >= row.session.expiresAt.getTime()) {
+      await deps.db.update(sessions).set({ revokedAt: now }).where(eq(sessions.idHash, idHash));
+      return undefined;
+    }
+    await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
+    return { user: row.user, idHash, csrfToken: row.session.csrfToken };
+  }
+
+  async function logout(idHash: Buffer, actor: AuditActor): Promise<void> {
+    await deps.db.transaction(async (tx) => {
+      await tx.update(sessions).set({ revokedAt: deps.now() }).where(eq(sessions.idHash, idHash));
+      await deps.audit.record({ ...actor, action: 'auth.logout', targetType: 'user', targetId: actor.actorId }, tx);
+    });
+  }
+
+  async function byApiToken(token: string) {
+    const now = deps.now();
+    const [row] = await deps.db
+      .update(apiTokens)
+      .set({ lastUsedAt: now })
+      .where(and(eq(apiTokens.tokenHash, sha256(token)), isNull(apiTokens.revokedAt), sql`(${apiTokens.expiresAt} IS NULL OR ${apiTokens.expiresAt} > ${now})`))
+      .returning();
+    return row;
+  }
+
+  return { login, bySessionId, logout, byApiToken };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

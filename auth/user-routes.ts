@@ -1,0 +1,112 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { auditActor } from '../api/audit-context.ts';
+import { roles } from './permissions.ts';
+import type { UserService } from './user-service.ts';
+
+const userOut = z.object({
+  id: z.string(),
+  username: z.string(),
+  displayName: z.string(),
+  email: z.string().nullable(),
+  role: z.enum(roles),
+  disabled: z.boolean(),
+  erased: z.boolean(),
+  createdAt: z.string(),
+});
+const idParams = z.object({ id: z.uuid() });
+const tokenOut = z.object({ id: z.string(), name: z.string(), role: z.enum(roles), createdBy: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revoked: z.boolean() });
+
+/** /api/v1/users and /api/v1/tokens: administration of people and automation credentials. */
+export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
+  return (base) => {
+    const app = base.withTypeProvider<ZodTypeProvider>();
+    const read = app.requirePermission('users:read');
+    const write = app.requirePermission('users:write');
+
+    app.get('/users', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userOut) }) } } }, async () => ({ users: await deps.users.list() }));
+
+    app.post(
+      '/users',
+      {
+        preHandler: write,
+        schema: {
+          tags: ['users'],
+          summary: 'Create a user (one role); returns a single-use setup link',
+          body: z.object({ username: z.string().regex(/^[a-z0-9._-]{3,64}$/i), displayName: z.string().min(1).max(128), email: z.email().max(254).nullish(), role: z.enum(roles) }),
+          response: { 201: z.object({ user: userOut, setupLink: z.string() }) },
+        },
+      },
+      async (request, reply) => reply.status(201).send(await deps.users.create(request.body, auditActor(request))),
+    );
+
+    app.patch(
+      '/users/:id',
+      {
+        preHandler: write,
+        schema: {
+          tags: ['users'],
+          summary: 'Change role, name, e-mail, or disable (ends the sessions)',
+          params: idParams,
+          body: z.object({ role: z.enum(roles).optional(), disabled: z.boolean().optional(), displayName: z.string().min(1).max(128).optional(), email: z.email().max(254).nullish() }),
+          response: { 200: userOut },
+        },
+      },
+      async (request) => deps.users.update(request.params.id, request.body, auditActor(request)),
+    );
+
+    app.post(
+      '/users/:id/reset-link',
+      { preHandler: write, schema: { tags: ['users'], summary: 'Issue a single-use, time-limited password link', params: idParams, response: { 200: z.object({ link: z.string() }) } } },
+      async (request) => ({ link: await deps.users.resetLink(request.params.id, auditActor(request)) }),
+    );
+
+    app.put(
+      '/users/:id/units',
+      {
+        preHandler: write,
+        schema: { tags: ['users'], summary: 'Units a kitchen manager or collector may see', params: idParams, body: z.object({ unitIds: z.array(z.uuid()).max(1000) }), response: { 200: z.object({ unitIds: z.array(z.string()) }) } },
+      },
+      async (request) => ({ unitIds: await deps.users.assignUnits(request.params.id, request.body.unitIds, auditActor(request)) }),
+    );
+
+    app.get(
+      '/users/:id/export',
+      { preHandler: read, schema: { tags: ['privacy'], summary: 'A user’s account data (JSON), for a data-subject request', params: idParams } },
+      async (request) => deps.users.exportAccount(request.params.id),
+    );
+
+    app.post(
+      '/users/:id/erase',
+      { preHandler: write, schema: { tags: ['privacy'], summary: 'Erase personal fields; the id stays in the audit log', params: idParams, response: { 200: userOut } } },
+      async (request) => deps.users.erase(request.params.id, auditActor(request)),
+    );
+
+    app.get('/tokens', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ tokens: z.array(tokenOut) }) } } }, async () => ({ tokens: await deps.users.listApiTokens() }));
+
+    app.post(
+      '/tokens',
+      {
+        preHandler: write,
+        schema: {
+          tags: ['users'],
+          summary: 'Create an API token for one role; the secret is shown once',
+          body: z.object({ name: z.string().min(1).max(128), role: z.enum(roles), expiresInDays: z.number().int().min(1).max(3650).optional() }),
+          response: { 201: z.object({ id: z.string(), name: z.string(), role: z.enum(roles), expiresAt: z.string().nullable(), token: z.string() }) },
+        },
+      },
+      async (request, reply) => reply.status(201).send(await deps.users.createApiToken(request.body, auditActor(request))),
+    );
+
+    app.delete(
+      '/tokens/:id',
+      { preHandler: write, schema: { tags: ['users'], summary: 'Revoke an API token', params: idParams, response: { 204: z.null() } } },
+      async (request, reply) => {
+        await deps.users.revokeApiToken(request.params.id, auditActor(request));
+        return reply.status(204).send(null);
+      },
+    );
+    return Promise.resolve();
+  };
+}

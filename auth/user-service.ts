@@ -1,0 +1,199 @@
+import { and, count, eq, gt, inArray, isNull } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { runScoped, type DbExecutor } from '../db/scoped.ts';
+import { apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
+import type { AuditLog } from '../audit/index.ts';
+import type { AuditActor } from '../api/audit-context.ts';
+import type { Role } from './permissions.ts';
+import { AuthErrors } from './auth-errors.ts';
+import { hashPassword, newSecret, OWASP_SCRYPT, passwordProblem, sha256, type ScryptParams } from './password-fns.ts';
+
+export interface UserDeps {
+  db: Db;
+  audit: Pick<AuditLog, 'record'>;
+  now: () => Date;
+  /** https://host:port, for setup and reset links. */
+  publicBaseUrl: string;
+  setupTtlMs?: number;
+  resetTtlMs?: number;
+  passwordParams?: ScryptParams;
+}
+
+/** What the API shows of a user. */
+export function publicUser(u: User) {
+  return { id: u.id, username: u.username, displayName: u.displayName, email: u.email, role: u.role, disabled: u.disabled, erased: u.erasedAt !== null, createdAt: u.createdAt.toISOString() };
+}
+export type PublicUser = ReturnType<typeof publicUser>;
+
+/** What the audit log keeps of a user: no personal fields, so erasure leaves nothing to rewrite. */
+function auditView(u: User) {
+  return { id: u.id, role: u.role, disabled: u.disabled, erased: u.erasedAt !== null };
+}
+
+export function createUserService(deps: UserDeps) {
+  const params = deps.passwordParams ?? OWASP_SCRYPT;
+  const ttl = { setup: deps.setupTtlMs ?? 72 * 3_600_000, reset: deps.resetTtlMs ?? 3_600_000 };
+
+  async function load(tx: DbExecutor, id: string): Promise<User> {
+    const [u] = await tx.select().from(users).where(eq(users.id, id)).for('update');
+    if (!u) throw new AuthErrors.UserNotFound();
+    return u;
+  }
+
+  async function issueLink(tx: DbExecutor, userId: string, purpose: 'setup' | 'reset'): Promise<string> {
+    const token = newSecret();
+    // A new link voids the older unused ones of the same user.
+    await tx.update(userTokens).set({ usedAt: deps.now() }).where(and(eq(userTokens.userId, userId), isNull(userTokens.usedAt)));
+    await tx.insert(userTokens).values({ tokenHash: sha256(token), userId, purpose, createdAt: deps.now(), expiresAt: new Date(deps.now().getTime() + ttl[purpose]) });
+    return `${deps.publicBaseUrl}/${purpose}?token=${token}`;
+  }
+
+  async function revokeSessions(tx: DbExecutor, userId: string): Promise<void> {
+    await tx.update(sessions).set({ revokedAt: deps.now() }).where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
+  }
+
+  return {
+    async list(): Promise<PublicUser[]> {
+      return (await deps.db.select().from(users).orderBy(users.username)).map(publicUser);
+    },
+
+    async create(input: { username: string; displayName: string; email?: string | null | undefined; role: Role }, actor: AuditActor) {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const username = input.username.toLowerCase();
+        const [taken] = await tx.select({ id: users.id }).from(users).where(eq(users.username, username));
+        if (taken) throw new AuthErrors.UsernameTaken(username);
+        const [user] = await tx.insert(users).values({ username, displayName: input.displayName, email: input.email ?? null, role: input.role }).returning();
+        const setupLink = await issueLink(tx, user!.id, 'setup');
+        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user!.id, before: null, after: auditView(user!) }, tx);
+        return { user: publicUser(user!), setupLink };
+      });
+    },
+
+    async update(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; displayName?: string | undefined; email?: string | null | undefined }, actor: AuditActor) {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const before = await load(tx, id);
+        const [after] = await tx.update(users).set({ ...patch, updatedAt: deps.now() }).where(eq(users.id, id)).returning();
+        // A role change or disabling ends the user's sessions: permissions are re-read at next sign-in.
+        if (patch.disabled === true || (patch.role && patch.role !== before.role)) await revokeSessions(tx, id);
+        await deps.audit.record({ ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: auditView(after!) }, tx);
+        return publicUser(after!);
+      });
+    },
+
+    async resetLink(id: string, actor: AuditActor): Promise<string> {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const u = await load(tx, id);
+        const link = await issueLink(tx, id, u.passwordHash === null ? 'setup' : 'reset');
+        await deps.audit.record({ ...actor, action: 'user.reset_link', targetType: 'user', targetId: id }, tx);
+        return link;
+      });
+    },
+
+    /** Uses a setup or reset link once: sets the password, ends every session of that user. */
+    async completeLink(token: string, password: string, actor: AuditActor): Promise<PublicUser> {
+      const problem = passwordProblem(password);
+      if (problem) throw new AuthErrors.WeakPassword(problem);
+      const passwordHash = await hashPassword(password, params);
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const now = deps.now();
+        const [used] = await tx
+          .update(userTokens)
+          .set({ usedAt: now })
+          .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
+          .returning();
+        if (!used) throw new AuthErrors.LinkInvalid();
+        const before = await load(tx, used.userId);
+        if (before.disabled || before.erasedAt) throw new AuthErrors.LinkInvalid();
+        const [after] = await tx.update(users).set({ passwordHash, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, used.userId)).returning();
+        await revokeSessions(tx, used.userId);
+        await deps.audit.record({ ...actor, actorId: before.id, actorRole: before.role, action: `user.password_${used.purpose}`, targetType: 'user', targetId: before.id }, tx);
+        return publicUser(after!);
+      });
+    },
+
+    async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        await load(tx, id);
+        const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
+        if (unitIds.length > 0) {
+          const [found] = await tx.select({ n: count() }).from(units).where(inArray(units.id, unitIds));
+          if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnitNotFound();
+        }
+        await tx.delete(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
+        if (unitIds.length > 0) await tx.insert(userUnitAssignments).values([...new Set(unitIds)].map((unitId) => ({ userId: id, unitId })));
+        const after = [...new Set(unitIds)].sort();
+        await deps.audit.record({ ...actor, action: 'user.assign_units', targetType: 'user', targetId: id, before: { unitIds: before }, after: { unitIds: after } }, tx);
+        return after;
+      });
+    },
+
+    /** Data portability: everything we hold about the user, as JSON. */
+    async exportAccount(id: string) {
+      const [u] = await deps.db.select().from(users).where(eq(users.id, id));
+      if (!u) throw new AuthErrors.UserNotFound();
+      const assigned = await deps.db.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
+      const userSessions = await deps.db
+        .select({ createdAt: sessions.createdAt, lastSeenAt: sessions.lastSeenAt, ip: sessions.ip, userAgent: sessions.userAgent, revokedAt: sessions.revokedAt })
+        .from(sessions)
+        .where(eq(sessions.userId, id));
+      const actions = await deps.db
+        .select({ at: auditLog.at, action: auditLog.action, targetType: auditLog.targetType, targetId: auditLog.targetId, ip: auditLog.ip })
+        .from(auditLog)
+        .where(eq(auditLog.actorId, id))
+        .orderBy(auditLog.id);
+      return { exportedAt: deps.now().toISOString(), user: { ...publicUser(u), passwordChangedAt: u.passwordChangedAt?.toISOString() ?? null }, assignedUnits: assigned.map((a) => a.unitId), sessions: userSessions, auditEntriesAsActor: actions };
+    },
+
+    /** Right to erasure: personal fields replaced, id kept (the audit log refers to it pseudonymously). */
+    async erase(id: string, actor: AuditActor): Promise<PublicUser> {
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const before = await load(tx, id);
+        const now = deps.now();
+        const [after] = await tx
+          .update(users)
+          .set({ username: `erased-${id}`, displayName: 'erased user', email: null, passwordHash: null, disabled: true, erasedAt: now, updatedAt: now })
+          .where(eq(users.id, id))
+          .returning();
+        await revokeSessions(tx, id);
+        await tx.update(sessions).set({ ip: null, userAgent: null }).where(eq(sessions.userId, id));
+        await tx.update(userTokens).set({ usedAt: now }).where(and(eq(userTokens.userId, id), isNull(userTokens.usedAt)));
+        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: auditView(after!) }, tx);
+        return publicUser(after!);
+      });
+    },
+
+    async createApiToken(input: { name: string; role: Role; expiresInDays?: number | undefined }, actor: AuditActor) {
+      const token = newSecret('thm_');
+      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const expiresAt = input.expiresInDays ? new Date(deps.now().getTime() + input.expiresInDays * 86_400_000) : null;
+        const [row] = await tx.insert(apiTokens).values({ name: input.name, role: input.role, tokenHash: sha256(token), createdBy: actor.actorId, expiresAt }).returning();
+        const view = { id: row!.id, name: row!.name, role: row!.role, expiresAt: row!.expiresAt?.toISOString() ?? null };
+        await deps.audit.record({ ...actor, action: 'api_token.create', targetType: 'api_token', targetId: row!.id, before: null, after: view }, tx);
+        return { ...view, token };
+      });
+    },
+
+    async listApiTokens() {
+      const rows = await deps.db.select().from(apiTokens).orderBy(apiTokens.createdAt);
+      return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdBy: r.createdBy, createdAt: r.createdAt.toISOString(), expiresAt: r.expiresAt?.toISOString() ?? null, lastUsedAt: r.lastUsedAt?.toISOString() ?? null, revoked: r.revokedAt !== null }));
+    },
+
+    async revokeApiToken(id: string, actor: AuditActor): Promise<void> {
+      await runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+        const [row] = await tx.update(apiTokens).set({ revokedAt: deps.now() }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))).returning();
+        if (!row) throw new AuthErrors.TokenNotFound();
+        await deps.audit.record({ ...actor, action: 'api_token.revoke', targetType: 'api_token', targetId: id, before: { revoked: false }, after: { revoked: true } }, tx);
+      });
+    },
+
+    /** First start: no user yet, so make `admin` and hand back its one-time setup link. */
+    async ensureBootstrapAdmin(): Promise<string | undefined> {
+      const [n] = await deps.db.select({ n: count() }).from(users);
+      if ((n?.n ?? 0) > 0) return undefined;
+      const { setupLink } = await this.create({ username: 'admin', displayName: 'Administrator', role: 'admin' }, { actorId: 'system', actorRole: 'system', ip: null, userAgent: null, requestId: null });
+      return setupLink;
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

@@ -1,0 +1,67 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { openDatabase } from '../app/database.ts';
+import { createLifecycle } from '../app/lifecycle.ts';
+import { createLogger } from '../app/logger.ts';
+import { publicBaseUrl } from '../api/public-url.ts';
+import { createAuditLog } from '../audit/index.ts';
+import { roles, type Role } from '../auth/permissions.ts';
+import { createUserService, type UserService } from '../auth/user-service.ts';
+import type { Config } from '../config/index.ts';
+import { CliError } from './main.ts';
+
+async function withUsers<T>(cfg: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
+  const logger = createLogger({ ...cfg.log, level: 'warn' });
+  const lifecycle = createLifecycle(logger);
+  try {
+    const rt = await openDatabase(cfg, logger, lifecycle);
+    const db = rt.database.db;
+    return await fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }));
+  } finally {
+    await lifecycle.stop('user command done');
+  }
+}
+
+/** The CLI acts as `cli:<os user>`; the audit log records that, with role `system`. */
+function cliActor() {
+  return { actorId: `cli:${os.userInfo().username}`, actorRole: 'system', ip: null, userAgent: 'thamani-cli', requestId: null };
+}
+
+export function registerUserCommands(program: Command, config: () => Config): void {
+  const user = program.command('user').description('operator accounts (one role each)');
+
+  user
+    .command('add <username>')
+    .description('create a user and print a single-use setup link')
+    .requiredOption('-r, --role <role>', `one of ${roles.join(', ')}`)
+    .option('-n, --name <displayName>', 'display name (default: the username)')
+    .option('-e, --email <email>', 'e-mail address')
+    .action(async (username: string, opts: { role: string; name?: string; email?: string }) => {
+      if (!(roles as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
+      if (!/^[a-z0-9._-]{3,64}$/i.test(username)) throw new CliError('username: 3-64 of a-z 0-9 . _ -', 64);
+      const { user: made, setupLink } = await withUsers(config(), (users) =>
+        users.create({ username, displayName: opts.name ?? username, email: opts.email ?? null, role: opts.role as Role }, cliActor()),
+      );
+      process.stdout.write(`created ${made.username} (${made.role}, id ${made.id})\nsetup link (single use, expires in 72 h): ${setupLink}\n`);
+    });
+
+  user
+    .command('list')
+    .description('list users')
+    .action(async () => {
+      const list = await withUsers(config(), (users) => users.list());
+      for (const u of list) process.stdout.write(`${u.username}\t${u.role}\t${u.disabled ? 'disabled' : 'active'}\t${u.id}\n`);
+    });
+
+  user
+    .command('disable <username>')
+    .description('disable a user and end their sessions')
+    .action(async (username: string) => {
+      await withUsers(config(), async (users) => {
+        const u = (await users.list()).find((x) => x.username === username.toLowerCase());
+        if (!u) throw new CliError(`no user ${username}`, 1);
+        await users.update(u.id, { disabled: true }, cliActor());
+      });
+      process.stdout.write(`disabled ${username}\n`);
+    });
+}

@@ -1,0 +1,88 @@
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
+
+/**
+ * Scope is enforced in the database: raw SQL as the API's login role, with the settings a
+ * request transaction would set, sees nothing of another site.
+ */
+let h: ApiHarness;
+let unitA: string;
+let unitB: string;
+let managerA: string;
+let siteB: string;
+
+beforeAll(async () => {
+  h = await createApiHarness();
+  const owner = h.t.database.pool;
+  const { rows: sites } = await owner.query(`INSERT INTO sites (name) VALUES ('Site A'), ('Site B') RETURNING id`);
+  siteB = sites[1].id;
+  const { rows: units } = await owner.query(
+    `INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', 'bio A'), ($2, 'biodigester', 'bio B'), ($1, 'collection_point', 'cp A') RETURNING id`,
+    [sites[0].id, sites[1].id],
+  );
+  [unitA, unitB] = [units[0].id, units[1].id];
+  await owner.query(`INSERT INTO devices (id, unit_id, kind) VALUES ('dev-a', $1, 'biodigester'), ('dev-b', $2, 'biodigester')`, [unitA, unitB]);
+  const now = new Date();
+  await owner.query(`INSERT INTO readings (ts, device_id, unit_id, seq, temperature_c) VALUES ($1, 'dev-a', $2, 1, 35), ($1, 'dev-b', $3, 1, 36)`, [now, unitA, unitB]);
+  managerA = (await createUserWithPassword(h, { username: 'manager-a', role: 'kitchen_manager' })).user.id;
+  await h.users.assignUnits(managerA, [unitA, units[2].id], { actorId: 'system', actorRole: 'system' });
+});
+
+async function asApiRole<T>(role: string, actorId: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: h.apiUrl });
+  await c.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query(`SELECT set_config('thamani.actor_id', $1, true), set_config('thamani.role', $2, true)`, [actorId, role]);
+    const result = await fn(c);
+    await c.query('ROLLBACK');
+    return result;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('row-level security', () => {
+  it('connects as a role that is neither superuser nor owner nor BYPASSRLS', async () => {
+    const c = new pg.Client({ connectionString: h.apiUrl });
+    await c.connect();
+    const { rows } = await c.query(
+      `SELECT r.rolsuper, r.rolbypassrls, (SELECT count(*) FROM pg_tables WHERE tableowner = current_user)::int AS owned,
+              has_table_privilege('readings', 'UPDATE') OR has_table_privilege('readings', 'DELETE') AS rewrites_readings,
+              has_table_privilege('audit_log', 'UPDATE') OR has_table_privilege('audit_log', 'DELETE') AS rewrites_audit,
+              (SELECT count(*) FROM pg_class WHERE relispartition AND has_table_privilege(oid, 'SELECT'))::int AS readable_partitions
+       FROM pg_roles r WHERE r.rolname = current_user`,
+    );
+    await c.end();
+    expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0, rewrites_readings: false, rewrites_audit: false, readable_partitions: 0 });
+  });
+
+  it('a kitchen manager of site A sees nothing of site B, in any table or rollup', async () => {
+    const seen = await asApiRole('kitchen_manager', managerA, async (c) => ({
+      sites: (await c.query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name),
+      units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
+      devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
+      readings: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings`)).rows.map((r) => r.device_id),
+      scopedReadings: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings`)).rows.map((r) => r.device_id),
+      hourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM readings_hourly`)).rows.map((r) => r.device_id),
+      scopedHourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_hourly`)).rows.map((r) => r.device_id),
+      scopedDaily: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_daily`)).rows.map((r) => r.device_id),
+      siteBById: (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [siteB])).rows[0]!.n,
+    }));
+    // A kitchen manager sees biodigesters only, so not the collection point of site A either.
+    expect(seen).toEqual({ sites: ['Site A'], units: ['bio A'], devices: ['dev-a'], readings: ['dev-a'], scopedReadings: ['dev-a'], hourly: ['dev-a'], scopedHourly: ['dev-a'], scopedDaily: ['dev-a'], siteBById: 0 });
+  });
+
+  it('a technician sees the whole fleet; no role or an unknown actor sees nothing', async () => {
+    expect(await asApiRole('technician', 'someone', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(2);
+    expect(await asApiRole('', '', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings`)).rows[0]!.n)).toBe(0);
+    expect(await asApiRole('kitchen_manager', '00000000-0000-0000-0000-000000000000', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(0);
+  });
+
+  it('a kitchen manager cannot write devices, and nobody on the API role may rewrite the audit log', async () => {
+    await expect(asApiRole('kitchen_manager', managerA, (c) => c.query(`UPDATE devices SET status = 'retired' WHERE id = 'dev-a' RETURNING id`).then((r) => r.rowCount))).resolves.toBe(0);
+    await expect(asApiRole('admin', 'x', (c) => c.query(`DELETE FROM audit_log`))).rejects.toThrow(/permission denied/);
+    await expect(asApiRole('admin', 'x', (c) => c.query(`UPDATE audit_log SET action = 'x'`))).rejects.toThrow(/permission denied/);
+  });
+});

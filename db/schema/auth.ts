@@ -1,0 +1,97 @@
+import { boolean, customType, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { roles } from '../../auth/permissions.ts';
+import { units } from './core.ts';
+
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+export const userRole = pgEnum('user_role', roles);
+export const userTokenPurpose = pgEnum('user_token_purpose', ['setup', 'reset']);
+
+/**
+ * Operators. Exactly one role each (a column, not a join table). `password_hash` holds the KDF,
+ * its parameters and salt (auth/password-fns.ts); null until the setup link is used. Erasure
+ * replaces the personal fields and keeps the id, which the audit log refers to.
+ */
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  username: text('username').notNull().unique(),
+  displayName: text('display_name').notNull(),
+  email: text('email'),
+  role: userRole('role').notNull(),
+  passwordHash: text('password_hash'),
+  disabled: boolean('disabled').notNull().default(false),
+  erasedAt: timestamp('erased_at', { withTimezone: true }),
+  passwordChangedAt: timestamp('password_changed_at', { withTimezone: true }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Browser sessions. The cookie carries a random id; only its SHA-256 is stored. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    idHash: bytea('id_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/** Bearer tokens for automation and simulators: hashed, one role each, revocable. */
+export const apiTokens = pgTable('api_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  tokenHash: bytea('token_hash').notNull().unique(),
+  role: userRole('role').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});
+
+/** Single-use, time-limited links: first-login setup and password reset. */
+export const userTokens = pgTable('user_tokens', {
+  tokenHash: bytea('token_hash').primaryKey(),
+  userId: uuid('user_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  purpose: userTokenPurpose('purpose').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+});
+
+/** Which units a kitchen manager or collector may see; row-level security reads this. */
+export const userUnitAssignments = pgTable(
+  'user_unit_assignments',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    unitId: uuid('unit_id')
+      .notNull()
+      .references(() => units.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ name: 'user_unit_assignments_pk', columns: [t.userId, t.unitId] }), index('user_unit_assignments_unit_idx').on(t.unitId)],
+);
+
+/** Where the audit chain starts after retention removed its oldest entries (one row). */
+export const auditAnchor = pgTable('audit_anchor', {
+  id: boolean('id').primaryKey().default(true),
+  throughId: text('through_id').notNull(),
+  lastHash: bytea('last_hash').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type User = typeof users.$inferSelect;
+export type Session = typeof sessions.$inferSelect;
+export type ApiToken = typeof apiTokens.$inferSelect;
