@@ -94,7 +94,15 @@ describe('time-series path', () => {
     const old = new Date(Date.now() - 110 * 86_400_000).toISOString();
     await t.database.pool.query(`INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-gas-01', $2, 0, 7)`, [old, unitId]);
     const before = await t.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM readings`);
+    const oldDay = new Date(old);
+    oldDay.setUTCHours(0, 0, 0, 0);
+    const rollupOfOld = () => rollup(t.database.pool, { deviceId: 'bd-gas-01', from: oldDay, to: new Date(oldDay.getTime() + 86_400_000), bucket: 'day', metrics: ['ph'] });
+    expect((await rollupOfOld())[0]!.values.ph).toMatchObject({ count: 1, avg: 7 });
     const expired = await expireRawReadings(t.database.pool, info.mode, new Date(Date.now() - 60 * 86_400_000));
+    // The raw row is gone from the live table, its rollups are kept (carbon-audit retention).
+    const hourly = await rollup(t.database.pool, { deviceId: 'bd-gas-01', from: oldDay, to: new Date(oldDay.getTime() + 86_400_000), bucket: 'hour', metrics: ['ph'] });
+    expect(hourly.map((p) => p.values.ph?.count)).toEqual([1]);
+    expect((await rollupOfOld())[0]!.values.ph).toMatchObject({ count: 1, avg: 7 });
     const after = await t.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM readings`);
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n - 1);
     expect(expired.length).toBeGreaterThan(0);

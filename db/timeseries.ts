@@ -71,10 +71,19 @@ export async function ensurePartitions(q: Queryable, mode: TimeseriesMode, opts:
 /**
  * Raw retention: removes raw readings older than `cutoff` from the live table. Partitioned path:
  * whole weekly partitions are detached (kept as tables to archive). Hypertable path: chunks are
- * dropped. Rollups are not affected on the hypertable path (continuous aggregates keep them).
+ * dropped. Rollups survive on both paths: the continuous aggregates are refreshed first, and on
+ * the partitioned path each partition is aggregated into the rollup archives before it goes.
  * Returns the names of what was detached or dropped.
  */
 export async function expireRawReadings(q: Queryable, mode: TimeseriesMode, cutoff: Date): Promise<string[]> {
+  if (mode === 'hypertable') {
+    // Make sure the rollups hold everything about to go (the refresh policy may lag behind).
+    const caggs = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_name IN ('readings_hourly', 'readings_daily')`);
+    if ((caggs.rows[0]?.n ?? 0) === 2) {
+      await q.query(`CALL refresh_continuous_aggregate('readings_hourly', NULL, $1::timestamptz)`, [cutoff.toISOString()]);
+      await q.query(`CALL refresh_continuous_aggregate('readings_daily', NULL, date_trunc('day', $1::timestamptz))`, [cutoff.toISOString()]);
+    }
+  }
   const sql =
     mode === 'partitioned'
       ? `SELECT readings_detach_before($1) AS name`
