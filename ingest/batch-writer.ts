@@ -6,8 +6,9 @@ import type { Reason } from './ingest-errors.ts';
 /**
  * Group commit: readings and quarantine records from many devices wait here briefly and are
  * written in one transaction; every waiting publish is released when that transaction commits.
- * One transaction is in flight at a time; whatever arrives meanwhile forms the next one, so the
- * batch grows by itself under load and stays small (fast) when the load is light.
+ * A few transactions are in flight at once (their WAL flushes overlap); whatever arrives
+ * meanwhile forms the next one, so batches grow by themselves under load and stay small (fast)
+ * when the load is light.
  */
 
 export interface RowIn {
@@ -53,6 +54,8 @@ export interface BatchWriterOptions {
   logger: Logger;
   maxRows: number;
   maxWaitMs: number;
+  /** Transactions in flight at once: commits overlap their WAL flushes (default 3). */
+  concurrency?: number;
   onCommit?: (stats: { rows: number; quarantined: number; durationMs: number }) => void;
 }
 
@@ -78,12 +81,13 @@ const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${new 
 export function createBatchWriter(o: BatchWriterOptions) {
   let queue: Job[] = [];
   let queuedRows = 0;
-  let running = false;
+  let running = 0;
+  const concurrency = o.concurrency ?? 3;
   let timer: NodeJS.Timeout | undefined;
   let retryDelay = 50;
 
   function schedule(): void {
-    if (running || timer || queue.length === 0) return;
+    if (running >= concurrency || timer || queue.length === 0) return;
     if (queuedRows >= o.maxRows) {
       void flush();
       return;
@@ -131,7 +135,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
           }
         }
         if (latest.size > 0) {
-          const l = [...latest.values()];
+          // Sorted, so that concurrent transactions lock latest_readings rows in one order (no deadlock).
+          const l = [...latest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
           await client.query(UPSERT_LATEST, [l.map((x) => x.d), l.map((x) => x.m), l.map((x) => x.u), l.map((x) => x.ts), l.map((x) => x.v)]);
         }
       }
@@ -178,8 +183,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
   }
 
   async function flush(): Promise<void> {
-    if (running) return;
-    running = true;
+    if (running >= concurrency) return;
+    running++;
     const jobs: Job[] = [];
     let rows = 0;
     while (queue.length > 0 && (rows < o.maxRows || jobs.length === 0)) {
@@ -206,7 +211,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       await new Promise((r) => setTimeout(r, retryDelay));
       retryDelay = Math.min(retryDelay * 2, 2000);
     } finally {
-      running = false;
+      running--;
     }
     schedule();
   }
@@ -236,8 +241,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
     },
     pending: (): number => queuedRows,
     async drain(): Promise<void> {
-      while (queue.length > 0 || running) {
-        if (!running) await flush();
+      while (queue.length > 0 || running > 0) {
+        if (running === 0) await flush();
         else await new Promise((r) => setTimeout(r, 5));
       }
     },

@@ -76,6 +76,31 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     }
   }
 
+  // One sweeper for all deadlines instead of a timer per publish (a timer each costs more than
+  // the rest of the hot path).
+  const deadlines = new Set<{ at: number; reject(err: Error): void }>();
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const d of deadlines) if (d.at <= now) d.reject(new Error(`not committed within ${config.commitTimeoutMs} ms`));
+  }, Math.min(250, config.commitTimeoutMs));
+  sweeper.unref();
+  function withDeadline<T>(promise: Promise<T>, at: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { at, reject: (err: Error) => { deadlines.delete(entry); reject(err); } };
+      deadlines.add(entry);
+      promise.then(
+        (v) => {
+          deadlines.delete(entry);
+          resolve(v);
+        },
+        (err: unknown) => {
+          deadlines.delete(entry);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
   function count(reasons: Reason[]): void {
     for (const r of reasons) counters.rejected[r.code] = (counters.rejected[r.code] ?? 0) + 1;
   }
@@ -108,14 +133,8 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     for (const b of bad) q(b.index, b.seq, b.reasons);
     const job = writer.write(rows, quarantineIn);
     pressure();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        job.promise,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`not committed within ${config.commitTimeoutMs} ms`)), config.commitTimeoutMs);
-        }),
-      ]);
+      const result = await withDeadline(job.promise, Date.now() + config.commitTimeoutMs);
       counters.accepted += result.stored;
       counters.duplicates += result.duplicates;
       if (result.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + result.regressions;
@@ -125,7 +144,6 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       lastSeq.delete(session.deviceId); // re-read: what we assumed may not be stored
       throw err;
     } finally {
-      clearTimeout(timer);
       pressure();
     }
   }
@@ -146,7 +164,10 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     counters,
     pending: () => writer.pending(),
     /** Flush what is queued (shutdown). */
-    stop: () => writer.drain(),
+    async stop(): Promise<void> {
+      await writer.drain();
+      clearInterval(sweeper);
+    },
   };
 }
 
