@@ -1,9 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuditEntry } from '../audit/index.ts';
+import type { AuditActor } from '../audit/index.ts';
 import type { Scope } from '../db/scoped.ts';
 
-/** Who, from where, under which request id: the first half of every audit entry a route records. */
-export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'>;
+export type { AuditActor };
 
 export function auditActor(request: FastifyRequest): AuditActor {
   const ua = request.headers['user-agent'];

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { actorOf } from '../api/actor.ts';
+import { auditActor as actorOf } from '../api/audit-context.ts';
 import type { LoadedCa } from './ca-store.ts';
 import { revocationReasons } from './pki-errors.ts';
 import type { Pki } from './pki-service.ts';
