@@ -32,7 +32,8 @@ export interface OperatorApiDeps {
   passwordParams?: ScryptParams;
   https?: ApiDeps['https'];
   /** Other features' routes (devices, provisioning, ingest, dashboards). */
-  routes?: (ctx: { audit: AuditLog }) => RoutePlugin[];
+  /** Other features' routes; `db` is the API role's pool: run their SQL in runScoped(db, scopeOf(request), …). */
+  routes?: (ctx: { audit: AuditLog; db: Db }) => RoutePlugin[];
   /** Replace the authenticator (tests of other features may keep the admin token). */
   authenticator?: Authenticator;
   version?: string;
@@ -72,7 +73,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       { plugin: userRoutes({ users }) },
       { plugin: auditRoutes({ db: deps.db }) },
       { plugin: pagesRoutes({ sessions, users, sessionMaxSeconds }), root: true },
-      ...(deps.routes?.({ audit }) ?? []),
+      ...(deps.routes?.({ audit, db: deps.db }) ?? []),
     ],
   });
   return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };

@@ -27,8 +27,14 @@ export function createDatabase(opts: { url: string; poolMax: number; logger: Log
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its server (restart, failover) must not crash the process.
+  // A client losing its server (restart, failover, terminated backend) must not crash the
+  // process: pg-pool listens for errors on idle clients only, so a client that dies while
+  // checked out (between two statements of a transaction) would throw an uncaught 'error'.
+  // The query in flight, if any, still fails and its caller handles that.
   pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.logger.warn({ err }, 'database connection failed'));
+  });
   const db = drizzle(pool, { schema });
   let closed = false;
   return {

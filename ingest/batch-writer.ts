@@ -100,6 +100,14 @@ export function createBatchWriter(o: BatchWriterOptions) {
 
   async function write(jobs: Job[]): Promise<WriteResult[]> {
     const client = await o.pool.connect();
+    // A connection that dies between two statements emits 'error' on the checked-out client,
+    // which nothing else listens to while it is ours: without this the process would crash.
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+      o.logger.warn({ err }, 'ingest connection failed');
+    };
+    client.on('error', onError);
     const started = performance.now();
     try {
       await client.query('BEGIN');
@@ -176,9 +184,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
       return results;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      broken ??= err instanceof Error ? err : new Error(String(err));
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A failed connection is destroyed, not returned to the pool.
+      client.release(broken);
     }
   }
 

@@ -3,26 +3,27 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor as actorOf } from '../api/audit-context.ts';
 import type { QuarantineService } from './quarantine-service.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 
 /** Quarantine (technicians) and latest state. */
-export function ingestRoutes(deps: { quarantine: QuarantineService }): FastifyPluginAsync {
+export function ingestRoutes(deps: { quarantine: ScopedServices<QuarantineService> }): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
     app.get('/quarantine', {
       preHandler: app.requirePermission('quarantine:read'),
       schema: { querystring: z.object({ deviceId: z.string().optional(), status: z.enum(['open', 'replayed', 'discarded']).optional(), before: z.coerce.number().int().positive().optional(), limit: z.coerce.number().int().min(1).max(500).default(50) }) },
     }, async (request) => {
-      const items = await deps.quarantine.list(request.query);
+      const items = await deps.quarantine(request, (q) => q.list(request.query));
       return { items, next: items.length === request.query.limit ? items.at(-1)?.id : undefined };
     });
     app.post('/quarantine/:id/replay', {
       preHandler: app.requirePermission('quarantine:replay'),
       schema: { params: z.object({ id: z.coerce.number().int().positive() }) },
-    }, async (request) => deps.quarantine.replay(request.params.id, actorOf(request)));
+    }, async (request) => deps.quarantine(request, (q) => q.replay(request.params.id, actorOf(request))));
     app.get('/devices/:id/latest', {
       preHandler: app.requirePermission('readings:read'),
       schema: { params: z.object({ id: z.string() }) },
-    }, async (request) => ({ deviceId: request.params.id, latest: await deps.quarantine.latest({ deviceId: request.params.id }) }));
+    }, async (request) => ({ deviceId: request.params.id, latest: await deps.quarantine(request, (q) => q.latest({ deviceId: request.params.id })) }));
     return Promise.resolve();
   };
 }

@@ -5,12 +5,19 @@ import { auditActor as actorOf } from '../api/audit-context.ts';
 import type { LoadedCa } from './ca-store.ts';
 import { revocationReasons } from './pki-errors.ts';
 import type { Pki } from './pki-service.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 
 const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string() });
 const pem = z.string().max(16 * 1024, 'is too large for a PEM request');
 
 /** Enrolment (token-authenticated), published CA material, certificate inventory and revocation. */
-export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync {
+export function pkiRoutes(deps: {
+  /** Long-lived: the published CA material and the cached CRL. */
+  pki: Pki;
+  /** The same service on the request's scoped transaction, for everything that reads or writes the registry. */
+  scoped: ScopedServices<Pki>;
+  ca: LoadedCa;
+}): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -18,7 +25,8 @@ export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync 
       schema: { body: z.object({ token: z.string().min(1).max(200), csr: pem }), response: { 201: issued }, tags: ['enrolment'] },
       config: { public: true },
     }, async (request, reply) => {
-      const result = await deps.pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
+      // No user: the one-time token is the credential; the registry work runs as `system`.
+      const result = await deps.scoped(request, (pki) => pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id }), { actorId: 'enrolment', role: 'system' });
       return reply.status(201).send(result);
     });
 
@@ -30,7 +38,7 @@ export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync 
     app.get('/certificates', {
       preHandler: app.requirePermission('certificates:read'),
       schema: { querystring: z.object({ deviceId: z.string().optional(), expiringWithinDays: z.coerce.number().int().min(0).max(3650).optional() }) },
-    }, async (request) => ({ certificates: await deps.pki.listCertificates(request.query) }));
+    }, async (request) => ({ certificates: await deps.scoped(request, (pki) => pki.listCertificates(request.query)) }));
 
     app.post('/certificates/:serial/revoke', {
       preHandler: app.requirePermission('certificates:revoke'),
@@ -39,25 +47,28 @@ export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync 
         body: z.object({ reason: z.enum(Object.keys(revocationReasons) as [keyof typeof revocationReasons, ...(keyof typeof revocationReasons)[]]).default('unspecified') }),
       },
     }, async (request) => {
-      const { certificate, crlNumber } = await deps.pki.revoke(request.params.serial, request.body.reason, actorOf(request));
+      const { certificate } = await deps.scoped(request, (pki) => pki.revoke(request.params.serial, request.body.reason, actorOf(request)));
+      // Committed: the published CRL is re-issued before the answer goes out.
+      deps.pki.invalidateCrl();
+      const { number: crlNumber } = await deps.pki.crl();
       return { serial: certificate.serial, status: certificate.status, revokedAt: certificate.revokedAt, reason: request.body.reason, crlNumber };
     });
 
     app.post('/devices/:id/enrolment-tokens', {
       preHandler: app.requirePermission('enrolment:create'),
       schema: { params: z.object({ id: z.string() }) },
-    }, async (request, reply) => reply.status(201).send(await deps.pki.createEnrolmentToken(request.params.id, actorOf(request))));
+    }, async (request, reply) => reply.status(201).send(await deps.scoped(request, (pki) => pki.createEnrolmentToken(request.params.id, actorOf(request)))));
 
     app.post('/devices/:id/certificates', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ csr: pem }), response: { 201: issued } },
-    }, async (request, reply) => reply.status(201).send(await deps.pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request))));
+    }, async (request, reply) => reply.status(201).send(await deps.scoped(request, (pki) => pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request)))));
 
     app.post('/devices/:id/keypair', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ pkcs12Password: z.string().min(1).max(200) }) },
     }, async (request, reply) => {
-      const result = await deps.pki.issueKeyPair(request.params.id, request.body.pkcs12Password, actorOf(request));
+      const result = await deps.scoped(request, (pki) => pki.issueKeyPair(request.params.id, request.body.pkcs12Password, actorOf(request)));
       return reply.status(201).header('cache-control', 'no-store').send(result);
     });
 
@@ -65,7 +76,7 @@ export function pkiRoutes(deps: { pki: Pki; ca: LoadedCa }): FastifyPluginAsync 
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }) },
     }, async (request, reply) => {
-      await deps.pki.requestRotation(request.params.id, actorOf(request));
+      await deps.scoped(request, (pki) => pki.requestRotation(request.params.id, actorOf(request)));
       return reply.status(202).send({ deviceId: request.params.id, rotationRequested: true });
     });
     return Promise.resolve();

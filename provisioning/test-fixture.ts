@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
+import { scopedServices } from '../api/scoped-services.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { createAdminTokenAuthenticator } from '../auth/admin-token.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
@@ -36,11 +37,12 @@ export async function startPkiFixture(): Promise<PkiFixture> {
   const ca = await loadOrCreateCa({ dir, passphrase: PASSPHRASE, serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
   const audit = createAuditLog({ db: t.database.db });
   const now: PkiFixture['now'] = { value: undefined };
+  const pkiConfig = { passphrase: PASSPHRASE, dir, deviceCertDays: 397, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 };
   const pki = createPki({
     db: t.database.db,
     ca,
     audit,
-    config: { passphrase: PASSPHRASE, dir, deviceCertDays: 397, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 },
+    config: pkiConfig,
     brokerUrl: 'mqtts://localhost:8883',
     now: () => now.value ?? new Date(),
   });
@@ -49,7 +51,10 @@ export async function startPkiFixture(): Promise<PkiFixture> {
     logger: testLogger,
     authenticator: createAdminTokenAuthenticator(ADMIN_TOKEN),
     https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
-    routes: [{ plugin: pkiRoutes({ pki, ca }) }, { plugin: deviceRoutes({ devices }) }],
+    routes: [
+      { plugin: pkiRoutes({ pki, ca, scoped: scopedServices(t.database.db, (tx) => createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: 'mqtts://localhost:8883', now: () => now.value ?? new Date() })) }) },
+      { plugin: deviceRoutes({ devices: scopedServices(t.database.db, (tx) => createDeviceService({ db: tx, audit })) }) },
+    ],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const admin = { actorId: 'test-admin', actorRole: 'admin' };
