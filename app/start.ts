@@ -3,13 +3,11 @@ import { createAuditLog } from '../audit/index.ts';
 import { createBroker, createPresence, createSecurityEvents, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
-import { deviceRoutes } from '../devices/device-routes.ts';
-import { createDeviceService } from '../devices/device-service.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
-import { createPki, createRenewalHandler, loadOrCreateCa, pkiRoutes } from '../provisioning/index.ts';
-import { createIngest, createQuarantineService, ingestRoutes } from '../ingest/index.ts';
+import { createPki, createRenewalHandler, loadOrCreateCa } from '../provisioning/index.ts';
+import { createIngest } from '../ingest/index.ts';
 import { startOperatorApi } from './api-runtime.ts';
-import { scopedServices } from '../api/scoped-services.ts';
+import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
 import { openDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
@@ -66,12 +64,7 @@ export async function start(config: Config): Promise<Running> {
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
       probes: [{ name: 'broker', check: () => Promise.resolve(broker.listening()) }],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      // Their SQL runs as the API's role in the caller's scope (RLS), their audit goes through the API's audit guard.
-      routes: ({ audit: apiAudit, db: apiDb }) => [
-        { plugin: pkiRoutes({ pki, ca, scoped: scopedServices(apiDb, (tx) => createPki({ db: tx, ca, audit: apiAudit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` })) }) },
-        { plugin: deviceRoutes({ devices: scopedServices(apiDb, (tx) => createDeviceService({ db: tx, audit: apiAudit })) }) },
-        { plugin: ingestRoutes({ quarantine: scopedServices(apiDb, (tx) => createQuarantineService({ db: tx, ingest, audit: apiAudit })) }) },
-      ],
+      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` }),
     });
     registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
 
