@@ -92,7 +92,7 @@ describe('gateway routes as the API role', () => {
   it('work for a technician under row-level security, and each change is audited with before/after', async () => {
     const auth = { authorization: `Bearer ${await h.tokenFor('technician')}` };
     const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: unknown) => {
-      const res = await h.app.inject({ method, url: `/api/v1${url}`, headers: auth, ...(payload ? { payload: payload as object } : {}) });
+      const res = await h.app.inject({ method, url: `/api/v1${url}`, headers: auth, ...(payload ? { payload } : {}) });
       expect(res.statusCode, `${method} ${url}: ${res.body.slice(0, 200)}`).toBeLessThan(300);
       return res.json<Record<string, unknown>>();
     };
