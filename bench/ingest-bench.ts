@@ -5,7 +5,7 @@
  * directory (fsync on, as in production), the gateway in this process, the load generator in a
  * child process.
  *
- *   npm run bench [-- --seconds 10 --devices 20]
+ *   npm run bench [-- --seconds 10 --devices 20 --window 100 --window-batch 10]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -34,6 +34,9 @@ const arg = (name: string, fallback: number): number => {
 };
 const seconds = arg('seconds', 10);
 const devicesPerRun = arg('devices', 20);
+/** Unacknowledged messages per connection: with PUBACK-after-commit, throughput ≈ window × devices / commit latency. */
+const windowSingle = arg('window', 100);
+const windowBatch = arg('window-batch', 10);
 const logger = pino({ level: 'warn' });
 
 async function main(): Promise<void> {
@@ -68,8 +71,8 @@ async function main(): Promise<void> {
     // 1. Stock Aedes, storing nothing.
     const stock = await startStockAedes(tls);
     const stockDevs = await fleet('stock');
-    const stockSingle = await runLoadInChild(spec(stock.port, stockDevs, 1, 100));
-    const stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, 10));
+    const stockSingle = await runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle));
+    const stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch));
     await stock.close();
 
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
@@ -92,8 +95,8 @@ async function main(): Promise<void> {
     });
     brokerRef.current = broker;
     const { port } = await broker.listen();
-    const single = await runLoadInChild(spec(port, await fleet('single'), 1, 100));
-    const batch = await runLoadInChild(spec(port, await fleet('batch'), 50, 10));
+    const single = await runLoadInChild(spec(port, await fleet('single'), 1, windowSingle));
+    const batch = await runLoadInChild(spec(port, await fleet('batch'), 50, windowBatch));
     await broker.close();
     await ingest.stop();
     const commits = ingest.counters;
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
       ['Thamani pipeline, 50 readings/msg', rate(batch.acked, batch.durationMs), rate(batch.acked * 50, batch.durationMs)],
       ['raw COPY into readings', 0, Math.round(copyRows / copySeconds)],
     ] as const;
-    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
+    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
     console.log('| load | acked msg/s | acked readings/s |\n|---|---:|---:|');
     for (const [name, m, r] of rows) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
     const singleRatio = rows[2][1] / rows[0][1];
