@@ -6,6 +6,7 @@ import { registerDeviceCommands } from './device-commands.ts';
 import { registerPkiCommands } from '../provisioning/pki-commands.ts';
 import { registerQuarantineCommands } from '../ingest/quarantine-commands.ts';
 import { registerBrokerCommands } from '../broker/broker-commands.ts';
+import { registerSimulateCommands } from '../simulators/simulate-commands.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 
@@ -35,6 +36,7 @@ export function buildCli(): Command {
   registerQuarantineCommands(program, config);
   registerUserCommands(program, config);
   registerAuditCommands(program, config);
+  registerSimulateCommands(program, config);
   return program;
 }
 

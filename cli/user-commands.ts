@@ -46,6 +46,18 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     });
 
   user
+    .command('token <name>')
+    .description('create an API token acting with one role (for automation and the simulators); printed once')
+    .requiredOption('-r, --role <role>', `one of ${roles.join(', ')}`)
+    .option('--days <n>', 'expire after n days', (v) => Number.parseInt(v, 10))
+    .option('--json', 'print one JSON object')
+    .action(async (name: string, opts: { role: string; days?: number; json?: boolean }) => {
+      if (!(roles as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
+      const made = await withUsers(config(), (users) => users.createApiToken({ name, role: opts.role as Role, expiresInDays: opts.days }, cliActor()));
+      process.stdout.write(opts.json ? `${JSON.stringify(made)}\n` : `API token "${made.name}" (${made.role}${made.expiresAt ? `, expires ${made.expiresAt}` : ''}), shown only now:\n\n  ${made.token}\n\nSend it as "Authorization: Bearer <token>".\n`);
+    });
+
+  user
     .command('list')
     .description('list users')
     .action(async () => {

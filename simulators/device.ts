@@ -1,0 +1,137 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { ApiClient } from './api-client.ts';
+import { backoffDelay } from './backoff.ts';
+import { deviceKeyAndCsr } from './keys.ts';
+import { openOutbox, type Outbox, type OutboxEntry } from './outbox.ts';
+
+/**
+ * One simulated sensor doing what a real one does: its own key and CSR, enrolment with a one-time
+ * token, an mTLS session as itself, QoS 1 publishes from an on-disk outbox (deleted on PUBACK),
+ * the backlog uploaded in batches after an outage, reconnection with jittered backoff.
+ */
+export interface DeviceIdentity {
+  id: string;
+  kind: 'biodigester' | 'collection_point';
+  key: string;
+  cert: string;
+  serial: string;
+}
+
+export interface DeviceStats {
+  sent: number;
+  acked: number;
+  /** (ts) of every acknowledged reading, for the check against the database. */
+  ackedTs: string[];
+  errors: Record<string, number>;
+  connects: number;
+  refused: number;
+}
+
+/** Registers and enrols the device the first time; afterwards reuses what is on disk. */
+export async function loadOrEnrol(dir: string, id: string, kind: DeviceIdentity['kind'], where: { site: string; unit: string }, api: ApiClient): Promise<DeviceIdentity> {
+  const file = path.join(dir, 'identity.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DeviceIdentity;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await api.registerDevice({ id, unit: where.unit, site: where.site });
+  const { key, csr } = deviceKeyAndCsr(id);
+  const issued = await api.enroll(await api.enrolmentToken(id), csr);
+  const identity: DeviceIdentity = { id, kind, key, cert: issued.certificate, serial: issued.serial };
+  await writeFile(file, JSON.stringify(identity), { mode: 0o600 });
+  return identity;
+}
+
+export async function startDevice(o: { identity: DeviceIdentity; dir: string; url: string; ca: string; rand: () => number; onError?: (code: string) => void }) {
+  const outbox: Outbox = await openOutbox(path.join(o.dir, 'outbox'));
+  const seqFile = path.join(o.dir, 'seq');
+  let seq = existsSync(seqFile) ? Number(await readFile(seqFile, 'utf8')) : 0;
+  const stats: DeviceStats = { sent: 0, acked: 0, ackedTs: [], errors: {}, connects: 0, refused: 0 };
+  let client: MqttClient | undefined;
+  let stopped = false;
+  let attempt = 0;
+  let flushing = false;
+
+  const connect = (): void => {
+    if (stopped) return;
+    const c = mqtt.connect(o.url, { key: o.identity.key, cert: o.identity.cert, ca: o.ca, clientId: o.identity.id, protocolVersion: 4, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 10_000 });
+    client = c;
+    c.on('connect', () => {
+      stats.connects++;
+      attempt = 0;
+      c.subscribe(`devices/${o.identity.id}/errors`, { qos: 1 });
+      void flush();
+    });
+    c.on('message', (_topic, payload) => {
+      try {
+        const msg = JSON.parse(payload.toString()) as { reasons?: { code: string }[] };
+        for (const r of msg.reasons ?? []) {
+          stats.errors[r.code] = (stats.errors[r.code] ?? 0) + 1;
+          o.onError?.(r.code);
+        }
+      } catch {
+        /* not ours to judge */
+      }
+    });
+    c.on('error', (err: Error & { code?: number }) => {
+      if (typeof err.code === 'number') stats.refused++; // CONNACK refusal
+    });
+    c.on('close', () => {
+      if (client !== c) return;
+      client = undefined;
+      if (!stopped) setTimeout(connect, backoffDelay(attempt++, o.rand, { baseMs: 250, capMs: 15_000 }));
+    });
+  };
+
+  /** Uploads the backlog: one reading alone, several as batches of up to 500. */
+  async function flush(): Promise<void> {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (client?.connected) {
+        const pending = await outbox.pending(500);
+        if (pending.length === 0) break;
+        const payload = pending.length === 1 ? JSON.stringify(pending[0]) : JSON.stringify({ batch: pending });
+        stats.sent += pending.length;
+        const c = client;
+        const ok = await c.publishAsync(`devices/${o.identity.id}/telemetry`, payload, { qos: 1 }).then(() => true, () => false);
+        if (!ok) break;
+        await outbox.ack(pending.map((p) => p.seq));
+        stats.acked += pending.length;
+        for (const p of pending) stats.ackedTs.push(p.ts);
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  connect();
+  return {
+    stats,
+    identity: o.identity,
+    connected: (): boolean => client?.connected ?? false,
+    /** Records a reading (outbox first), then tries to send. */
+    async record(readings: OutboxEntry['readings'], ts = new Date()): Promise<void> {
+      seq++;
+      await writeFile(seqFile, String(seq));
+      await outbox.add({ seq, ts: ts.toISOString(), readings });
+      void flush();
+    },
+    /** A raw publish for fault injection (not in the outbox: nobody expects it to be stored). */
+    raw(topic: string, payload: string | Buffer): void {
+      client?.publish(topic, payload, { qos: 1 }, () => undefined);
+    },
+    /** Drop the connection as if the network went away (the device reconnects by itself). */
+    drop(): void {
+      client?.stream.destroy();
+    },
+    pendingCount: () => outbox.size(),
+    async stop(): Promise<void> {
+      stopped = true;
+      await client?.endAsync(true).catch(() => undefined);
+    },
+  };
+}
+
+export type SimDevice = Awaited<ReturnType<typeof startDevice>>;

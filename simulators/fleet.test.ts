@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { tryConnect } from '../broker/test-fixture.ts';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../test/db.ts';
+import { withDatabase } from '../test/global-setup.ts';
+import { httpsRequest } from './https-json.ts';
+import { createApiClient } from './api-client.ts';
+import { faultNames, runFleet, type FleetReport } from './fleet.ts';
+import type { DeviceIdentity } from './device.ts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/thamani.js', ...args], { env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`thamani ${args.join(' ')}: ${err}`))));
+  });
+}
+
+let t: TestDatabase;
+let report: FleetReport;
+let stateDir: string;
+let mqttPort: number;
+let ca: string;
+let gateway: ReturnType<typeof spawn> | undefined;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-fleet-'));
+  const [httpsPort, httpPort] = [await freePort(), await freePort()];
+  mqttPort = await freePort();
+  const env = { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: 'fleet test passphrase', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' };
+  gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: 'ignore' });
+  const deadline = Date.now() + 40_000;
+  let ready = false;
+  while (!ready && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      ca = readFileSync(path.join(dataDir, 'pki', 'root.crt'), 'utf8');
+      ready = (await httpsRequest(`https://localhost:${httpsPort}/readyz`, { ca })).status === 200;
+    } catch {
+      ready = false;
+    }
+  }
+  expect(ready).toBe(true);
+  const { token } = JSON.parse(await run(['user', 'token', 'fleet-test', '--role', 'technician', '--json'], env)) as { token: string };
+  stateDir = path.join(dataDir, 'sim');
+  report = await runFleet(
+    {
+      digesters: 10,
+      collectionPoints: 10,
+      durationMs: 20_000,
+      intervalMs: 2000,
+      speed: 60,
+      seed: 7,
+      stateDir,
+      site: 'Fleet Test School',
+      mqttUrl: `mqtts://localhost:${mqttPort}`,
+      ca,
+      api: createApiClient({ baseUrl: `https://localhost:${httpsPort}`, token, ca }),
+      faults: new Set(faultNames),
+      checkStored: async (acked) => {
+        let missing = 0;
+        for (const [deviceId, ts] of acked) {
+          if (ts.length === 0) continue;
+          const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
+          missing += new Set(ts).size - rows[0]!.n;
+        }
+        return missing;
+      },
+    },
+    new Promise(() => undefined),
+  );
+}, 120_000);
+
+afterAll(() => {
+  gateway?.kill('SIGTERM');
+});
+
+describe('a simulated fleet with faults, through the whole chain', () => {
+  it('had every acknowledged reading stored', () => {
+    expect(report.devices).toBe(20);
+    expect(report.acknowledged).toBeGreaterThan(100);
+    expect(report.missingFromDatabase).toBe(0);
+  });
+
+  it('has every injected bad reading in quarantine with the right reason', async () => {
+    const { rows } = await t.database.pool.query<{ device_id: string; code: string }>(`SELECT device_id, reasons->0->>'code' AS code FROM quarantine ORDER BY id`);
+    const expected = { malformed: 'MALFORMED_JSON', 'out-of-range': 'OUT_OF_RANGE', 'clock-skew': 'TS_FUTURE' } as const;
+    for (const [fault, code] of Object.entries(expected)) {
+      expect(rows, fault).toContainEqual({ device_id: report.faultsInjected[fault], code });
+    }
+    expect(report.rejectedByReason).toMatchObject({ MALFORMED_JSON: 1, OUT_OF_RANGE: 1, TS_FUTURE: 1 });
+  });
+
+  it('refused and audited the cross-topic publish and the oversized packet', async () => {
+    const [from, to] = report.faultsInjected['cross-topic']!.split(' → ');
+    const { rows } = await t.database.pool.query<{ actor_id: string; target_id: string; action: string }>(`SELECT actor_id, target_id, action FROM audit_log WHERE action LIKE 'security.%'`);
+    expect(rows).toContainEqual({ actor_id: `device:${from}`, target_id: `devices/${to}/telemetry`, action: 'security.publish_denied' });
+    expect(rows).toContainEqual(expect.objectContaining({ actor_id: `device:${report.faultsInjected.oversized}`, action: 'security.packet_rejected' }));
+    const stored = await t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND seq = 1 AND battery_v = 3.9 AND temperature_c IS NULL`, [to]);
+    expect(stored.rows[0].n).toBe(0);
+  });
+
+  it('cut off the device whose certificate was revoked, and it cannot come back', async () => {
+    const revoked = report.faultsInjected.revoke!;
+    expect(report.connected).toBe(19);
+    const { rows } = await t.database.pool.query(`SELECT online FROM devices WHERE id = $1`, [revoked]);
+    expect(rows[0].online).toBe(false);
+    const identity = JSON.parse(readFileSync(path.join(stateDir, revoked, 'identity.json'), 'utf8')) as DeviceIdentity;
+    const outcome = await tryConnect(`mqtts://localhost:${mqttPort}`, { key: identity.key, cert: identity.cert, ca, clientId: revoked, protocolVersion: 4, connectTimeout: 5000 }).then(
+      async (c) => {
+        await c.endAsync(true);
+        return 'connected';
+      },
+      () => 'refused',
+    );
+    expect(outcome).toBe('refused');
+  });
+});

@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { openDatabase } from '../app/database.ts';
+import { createLifecycle } from '../app/lifecycle.ts';
+import { createLogger } from '../app/logger.ts';
+import { CliError } from '../cli/errors.ts';
+import type { Config } from '../config/index.ts';
+import { createApiClient } from './api-client.ts';
+import { faultNames, runFleet, type Fault } from './fleet.ts';
+
+interface SimulateOptions {
+  digesters: number;
+  collectionPoints: number;
+  duration?: number;
+  interval: number;
+  speed: number;
+  seed: number;
+  token?: string;
+  api?: string;
+  mqtt?: string;
+  ca?: string;
+  faults?: string;
+  site: string;
+  json?: boolean;
+}
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`not a number: ${v}`);
+  return n;
+};
+
+/** `thamani simulate` (and `npm run sim`): a fleet of simulated devices against a running gateway. */
+export function registerSimulateCommands(program: Command, config: () => Config): void {
+  program
+    .command('simulate')
+    .description('run simulated digesters and collection points against a running gateway (enrols them on first run)')
+    .option('--digesters <n>', 'simulated biodigesters', int, 5)
+    .option('--collection-points <n>', 'simulated collection points', int, 5)
+    .option('--duration <seconds>', 'stop after this long and print the report (default: until Ctrl-C)', int)
+    .option('--interval <seconds>', 'seconds between readings of one device', int, 5)
+    .option('--speed <x>', 'simulated seconds per real second for the physics', int, 60)
+    .option('--seed <n>', 'random seed (same seed, same fleet)', int, 1)
+    .option('--token <token>', 'API token with the technician role (thamani user token sim --role technician)')
+    .option('--api <url>', 'operator API (default https://THAMANI_PUBLIC_HOSTNAME:HTTPS_PORT)')
+    .option('--mqtt <url>', 'broker (default mqtts://THAMANI_PUBLIC_HOSTNAME:MQTT_PORT)')
+    .option('--ca <file>', 'root CA certificate (default: the local PKI)')
+    .option('--faults <list>', `comma-separated: ${faultNames.join(', ')}, or all`)
+    .option('--site <name>', 'site the simulated units belong to', 'Simulated School')
+    .option('--json', 'print the report as one JSON object')
+    .action(async (o: SimulateOptions) => {
+      const cfg = config();
+      if (!o.token) throw new CliError('--token is required: create one with `thamani user token sim --role technician`');
+      const faults = new Set<Fault>(o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]));
+      for (const f of faults) if (!(faultNames as readonly string[]).includes(f)) throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
+      const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
+      const logger = createLogger({ ...cfg.log, level: 'warn' });
+      const lifecycle = createLifecycle(logger);
+      const rt = await openDatabase(cfg, logger, lifecycle);
+      let stopRequested: () => void = () => undefined;
+      const stop = new Promise<void>((r) => (stopRequested = r));
+      process.once('SIGINT', () => stopRequested());
+      const tty = process.stderr.isTTY;
+      try {
+        const report = await runFleet(
+          {
+            digesters: o.digesters,
+            collectionPoints: o.collectionPoints,
+            durationMs: o.duration !== undefined ? o.duration * 1000 : undefined,
+            intervalMs: o.interval * 1000,
+            speed: o.speed,
+            seed: o.seed,
+            stateDir: path.join(cfg.dataDir, 'sim'),
+            site: o.site,
+            mqttUrl: o.mqtt ?? `mqtts://${cfg.publicHostname}:${cfg.mqtt.port}`,
+            ca,
+            api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token: o.token, ca }),
+            faults,
+            onProgress: (line) => process.stderr.write(tty ? `\r${line}   ` : `${line}\n`),
+            checkStored: async (acked) => {
+              let missing = 0;
+              for (const [deviceId, ts] of acked) {
+                if (ts.length === 0) continue;
+                const { rows } = await rt.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
+                missing += new Set(ts).size - rows[0]!.n;
+              }
+              return missing;
+            },
+          },
+          stop,
+        );
+        if (tty) process.stderr.write('\n');
+        if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+        else {
+          process.stdout.write(
+            [
+              `devices ${report.devices} (connected at the end: ${report.connected})`,
+              `readings sent ${report.sent}, acknowledged ${report.acknowledged}, still in outboxes ${report.pendingInOutboxes}`,
+              `rejected by reason: ${JSON.stringify(report.rejectedByReason)}`,
+              `refused connections: ${report.refusedConnections}; faults injected: ${JSON.stringify(report.faultsInjected)}`,
+              `every acknowledged reading stored: ${report.missingFromDatabase === 0 ? 'yes' : `NO, ${report.missingFromDatabase} missing`}`,
+            ].join('\n') + '\n',
+          );
+        }
+        if (report.missingFromDatabase !== 0) process.exitCode = 1;
+      } finally {
+        await lifecycle.stop('simulation done');
+      }
+    });
+}
