@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import forge from 'node-forge';
 import type { ApiClient } from './api-client.ts';
 import { backoffDelay } from './backoff.ts';
 import { deviceKeyAndCsr } from './keys.ts';
@@ -43,7 +44,16 @@ export async function loadOrEnrol(dir: string, id: string, kind: DeviceIdentity[
   return identity;
 }
 
-export async function startDevice(o: { identity: DeviceIdentity; dir: string; url: string; ca: string; rand: () => number; onError?: (code: string) => void }) {
+export async function startDevice(o: {
+  identity: DeviceIdentity;
+  dir: string;
+  url: string;
+  ca: string;
+  rand: () => number;
+  onError?: (code: string) => void;
+  /** Renew over MQTT when the certificate has fewer days than this left (the server's window is 30). */
+  renewWithinDays?: number;
+}) {
   const outbox: Outbox = await openOutbox(path.join(o.dir, 'outbox'));
   const seqFile = path.join(o.dir, 'seq');
   let seq = existsSync(seqFile) ? Number(await readFile(seqFile, 'utf8')) : 0;
@@ -52,18 +62,23 @@ export async function startDevice(o: { identity: DeviceIdentity; dir: string; ur
   let stopped = false;
   let attempt = 0;
   let flushing = false;
+  let identity = o.identity;
+  let renewing = false;
+  const renewals = { requested: 0, completed: 0, refused: [] as string[] };
 
   const connect = (): void => {
     if (stopped) return;
-    const c = mqtt.connect(o.url, { key: o.identity.key, cert: o.identity.cert, ca: o.ca, clientId: o.identity.id, protocolVersion: 4, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 10_000 });
+    const c = mqtt.connect(o.url, { key: identity.key, cert: identity.cert, ca: o.ca, clientId: identity.id, protocolVersion: 4, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 10_000 });
     client = c;
     c.on('connect', () => {
       stats.connects++;
       attempt = 0;
-      c.subscribe(`devices/${o.identity.id}/errors`, { qos: 1 });
+      c.subscribe([`devices/${identity.id}/errors`, `devices/${identity.id}/cert/issued`], { qos: 1 });
       void flush();
+      maybeRenew(c);
     });
-    c.on('message', (_topic, payload) => {
+    c.on('message', (topic, payload) => {
+      if (topic.endsWith('/cert/issued')) return void onIssued(c, payload);
       try {
         const msg = JSON.parse(payload.toString()) as { reasons?: { code: string }[] };
         for (const r of msg.reasons ?? []) {
@@ -84,6 +99,33 @@ export async function startDevice(o: { identity: DeviceIdentity; dir: string; ur
     });
   };
 
+  let pendingKey: string | undefined;
+  /** Inside the renewal window: a new key and CSR, sent over the current session. */
+  function maybeRenew(c: MqttClient): void {
+    const notAfter = forge.pki.certificateFromPem(identity.cert).validity.notAfter.getTime();
+    if (renewing || notAfter - Date.now() > (o.renewWithinDays ?? 30) * 86_400_000) return;
+    renewing = true;
+    renewals.requested++;
+    const { key, csr } = deviceKeyAndCsr(identity.id);
+    pendingKey = key;
+    c.publish(`devices/${identity.id}/cert/csr`, csr, { qos: 1 });
+  }
+
+  async function onIssued(c: MqttClient, payload: Buffer): Promise<void> {
+    const reply = JSON.parse(payload.toString()) as { certificate?: string; serial?: string; error?: { code: string } };
+    renewing = false;
+    if (!reply.certificate || !reply.serial || !pendingKey) {
+      renewals.refused.push(reply.error?.code ?? 'UNKNOWN');
+      return;
+    }
+    identity = { ...identity, key: pendingKey, cert: reply.certificate, serial: reply.serial };
+    pendingKey = undefined;
+    await writeFile(path.join(o.dir, 'identity.json'), JSON.stringify(identity), { mode: 0o600 });
+    renewals.completed++;
+    // Reconnect with the new certificate; the old one stays valid for the server's overlap.
+    c.end(true);
+  }
+
   /** Uploads the backlog: one reading alone, several as batches of up to 500. */
   async function flush(): Promise<void> {
     if (flushing) return;
@@ -91,11 +133,15 @@ export async function startDevice(o: { identity: DeviceIdentity; dir: string; ur
     try {
       while (client?.connected) {
         const pending = await outbox.pending(500);
-        if (pending.length === 0) break;
+        const c = client;
+        if (pending.length === 0 || !c?.connected) break; // the connection may have gone while reading the disk
         const payload = pending.length === 1 ? JSON.stringify(pending[0]) : JSON.stringify({ batch: pending });
         stats.sent += pending.length;
-        const c = client;
-        const ok = await c.publishAsync(`devices/${o.identity.id}/telemetry`, payload, { qos: 1 }).then(() => true, () => false);
+        // A publish in flight when the connection drops never settles in MQTT.js: the close decides.
+        let onClose: () => void = () => undefined;
+        const closed = new Promise<boolean>((resolve) => c.once('close', (onClose = () => resolve(false))));
+        const ok = await Promise.race([c.publishAsync(`devices/${identity.id}/telemetry`, payload, { qos: 1 }).then(() => true, () => false), closed]);
+        c.off('close', onClose);
         if (!ok) break;
         await outbox.ack(pending.map((p) => p.seq));
         stats.acked += pending.length;
@@ -109,7 +155,10 @@ export async function startDevice(o: { identity: DeviceIdentity; dir: string; ur
   connect();
   return {
     stats,
-    identity: o.identity,
+    renewals,
+    get identity(): DeviceIdentity {
+      return identity;
+    },
     connected: (): boolean => client?.connected ?? false,
     /** Records a reading (outbox first), then tries to send. */
     async record(readings: OutboxEntry['readings'], ts = new Date()): Promise<void> {

@@ -1,0 +1,52 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startDevice } from './device.ts';
+import { mulberry32 } from './random.ts';
+
+let f: BrokerFixture;
+beforeAll(async () => {
+  f = await startBrokerFixture({}, { ingest: {} });
+});
+afterAll(async () => {
+  await f?.close();
+});
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe('simulated device', () => {
+  it('keeps readings in its outbox through an outage, uploads the backlog as a batch, and renews its certificate in the window', async () => {
+    const cert = await f.addDevice('bd-simdev-1');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-simdev-'));
+    const device = await startDevice({ identity: { id: 'bd-simdev-1', kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir, url: `mqtts://localhost:${f.port}`, ca: f.caPem, rand: mulberry32(1) });
+    // The fixture's certificates live 30 days: inside the server's 30-day window, so it renews.
+    await until(() => device.renewals.completed === 1);
+    const renewed = JSON.parse(readFileSync(path.join(dir, 'identity.json'), 'utf8')) as { serial: string };
+    expect(renewed.serial).not.toBe(cert.serialHex);
+    await until(() => device.connected());
+
+    await device.record({ ph: 7.1 }, new Date(Date.now() - 60_000));
+    await until(() => device.stats.acked === 1);
+    // Outage: the broker stops reading (as when ingest is saturated) and the device keeps recording.
+    f.broker.holdReading();
+    for (let i = 0; i < 5; i++) await device.record({ ph: 7 + i / 10 }, new Date(Date.now() - 50_000 + i * 1000));
+    expect(await device.pendingCount()).toBeGreaterThanOrEqual(5);
+    device.drop();
+    f.broker.releaseReading();
+    await until(() => device.stats.acked === 6);
+    expect(await device.pendingCount()).toBe(0);
+    const batches = f.received.filter((r) => r.session.deviceId === 'bd-simdev-1' && r.message.payload.toString().startsWith('{"batch"'));
+    expect(batches.length).toBeGreaterThanOrEqual(1);
+    const { rows } = await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-simdev-1'`);
+    expect(rows[0].n).toBe(6);
+    await device.stop();
+  });
+});
