@@ -64,7 +64,7 @@ beforeAll(async () => {
     {
       digesters: 10,
       collectionPoints: 10,
-      durationMs: 20_000,
+      durationMs: 30_000,
       intervalMs: 2000,
       speed: 60,
       seed: 7,
