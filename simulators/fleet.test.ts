@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { withDatabase } from '../test/global-setup.ts';
 import { httpsRequest } from './https-json.ts';
 import { createApiClient } from './api-client.ts';
-import { faultNames, runFleet, type FleetReport } from './fleet.ts';
+import { faultNames, missingFromReadings, runFleet, type FleetReport } from './fleet.ts';
 import type { DeviceIdentity } from './device.ts';
 
 async function freePort(): Promise<number> {
@@ -74,15 +74,7 @@ beforeAll(async () => {
       ca,
       api: createApiClient({ baseUrl: `https://localhost:${httpsPort}`, token, ca }),
       faults: new Set(faultNames),
-      checkStored: async (acked) => {
-        let missing = 0;
-        for (const [deviceId, ts] of acked) {
-          if (ts.length === 0) continue;
-          const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
-          missing += new Set(ts).size - rows[0]!.n;
-        }
-        return missing;
-      },
+      checkStored: missingFromReadings(t.database.pool),
     },
     new Promise(() => undefined),
   );

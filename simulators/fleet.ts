@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import path from 'node:path';
 import type { ApiClient } from './api-client.ts';
 import { loadOrEnrol, startDevice, type SimDevice } from './device.ts';
@@ -114,6 +115,19 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
     faultsInjected: injected,
     missingFromDatabase: o.checkStored ? await o.checkStored(acked) : undefined,
     pendingInOutboxes: pending,
+  };
+}
+
+/** How many acknowledged (device, ts) pairs are not in `readings`: the report's end-to-end check. */
+export function missingFromReadings(pool: Pick<Pool, 'query'>) {
+  return async (acked: Map<string, string[]>): Promise<number> => {
+    let missing = 0;
+    for (const [deviceId, ts] of acked) {
+      if (ts.length === 0) continue;
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
+      missing += new Set(ts).size - rows[0]!.n;
+    }
+    return missing;
   };
 }
 

@@ -7,7 +7,7 @@ import { createLogger } from '../app/logger.ts';
 import { CliError } from '../cli/errors.ts';
 import type { Config } from '../config/index.ts';
 import { createApiClient } from './api-client.ts';
-import { faultNames, runFleet, type Fault } from './fleet.ts';
+import { faultNames, missingFromReadings, runFleet, type Fault } from './fleet.ts';
 
 interface SimulateOptions {
   digesters: number;
@@ -78,15 +78,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
             api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token: o.token, ca }),
             faults,
             onProgress: (line) => process.stderr.write(tty ? `\r${line}   ` : `${line}\n`),
-            checkStored: async (acked) => {
-              let missing = 0;
-              for (const [deviceId, ts] of acked) {
-                if (ts.length === 0) continue;
-                const { rows } = await rt.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
-                missing += new Set(ts).size - rows[0]!.n;
-              }
-              return missing;
-            },
+            checkStored: missingFromReadings(rt.database.pool),
           },
           stop,
         );

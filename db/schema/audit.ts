@@ -1,6 +1,6 @@
-import { bigint, customType, index, inet, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, index, inet, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { bytea } from './types.ts';
 
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 /**
  * Append-only, hash-chained audit store: every administrative action and every security event.

@@ -1,8 +1,8 @@
-import { boolean, customType, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bytea } from './types.ts';
 import { roles } from '../../auth/permissions.ts';
 import { units } from './core.ts';
 
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 export const userRole = pgEnum('user_role', roles);
 export const userTokenPurpose = pgEnum('user_token_purpose', ['setup', 'reset']);

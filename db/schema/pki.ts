@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, customType, index, pgTable, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bytea } from './types.ts';
+import { bigint, check, index, pgTable, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { devices } from './core.ts';
 
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 /** Every certificate our issuing CA signed for a device. Expiry is read from not_after. */
 export const certificates = pgTable(
