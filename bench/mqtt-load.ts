@@ -6,6 +6,7 @@
  * JSON LoadResult line.
  */
 import tls from 'node:tls';
+import { encodeRemainingLength } from '../broker/packet-guard.ts';
 
 export interface LoadSpec {
   port: number;
@@ -27,26 +28,15 @@ export interface LoadResult {
   errors: string[];
 }
 
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
 function connectPacket(clientId: string): Buffer {
   const id = Buffer.from(clientId);
   const variable = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, id.length >> 8, id.length & 0xff]), id]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(variable.length), variable]);
+  return Buffer.concat([Buffer.from([0x10]), encodeRemainingLength(variable.length), variable]);
 }
 
 function publishPacket(topic: Buffer, messageId: number, payload: Buffer): Buffer {
   const len = 2 + topic.length + 2 + payload.length;
-  return Buffer.concat([Buffer.from([0x32]), remainingLength(len), Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, Buffer.from([messageId >> 8, messageId & 0xff]), payload]);
+  return Buffer.concat([Buffer.from([0x32]), encodeRemainingLength(len), Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, Buffer.from([messageId >> 8, messageId & 0xff]), payload]);
 }
 
 function reading(kind: LoadSpec['kind'], seq: number, ts: number): string {

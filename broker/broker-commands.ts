@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { openDatabase } from '../app/database.ts';
-import { createLogger } from '../app/logger.ts';
 import type { Config } from '../config/index.ts';
+import { withDatabase } from '../cli/context.ts';
 
 /** `thamani broker clients`: devices the running broker reports online (it keeps devices.online). */
 export function registerBrokerCommands(program: Command, config: () => Config): void {
@@ -11,12 +9,8 @@ export function registerBrokerCommands(program: Command, config: () => Config): 
     .command('clients')
     .description('list connected devices')
     .option('--json', 'print one JSON object')
-    .action(async (opts: { json?: boolean }) => {
-      const cfg = config();
-      const logger = createLogger({ ...cfg.log, level: 'warn' });
-      const lifecycle = createLifecycle(logger);
-      try {
-        const rt = await openDatabase(cfg, logger, lifecycle);
+    .action((opts: { json?: boolean }) =>
+      withDatabase(config(), async (rt) => {
         const { rows } = await rt.database.pool.query<{ id: string; kind: string; unit: string; site: string; last_seen_at: Date | null }>(
           `SELECT d.id, d.kind, u.name AS unit, s.name AS site, d.last_seen_at
              FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
@@ -32,8 +26,6 @@ export function registerBrokerCommands(program: Command, config: () => Config): 
         }
         for (const r of rows) process.stdout.write(`${r.id.padEnd(24)} ${r.kind.padEnd(17)} ${r.site} / ${r.unit}  last seen ${r.last_seen_at?.toISOString() ?? '-'}\n`);
         process.stdout.write(`${rows.length} connected\n`);
-      } finally {
-        await lifecycle.stop('done');
-      }
-    });
+      }),
+    );
 }

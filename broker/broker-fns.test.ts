@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { FixedHeaderReader } from './packet-guard.ts';
+import { encodeRemainingLength, FixedHeaderReader } from './packet-guard.ts';
 import { TokenBucket } from './rate-limiter.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 
-function remainingLength(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
-
 function packet(bodyLength: number): Buffer {
-  return Buffer.concat([Buffer.from([0x32, ...remainingLength(bodyLength)]), Buffer.alloc(bodyLength, 1)]);
+  return Buffer.concat([Buffer.from([0x32, ...encodeRemainingLength(bodyLength)]), Buffer.alloc(bodyLength, 1)]);
 }
 
 describe('FixedHeaderReader', () => {
@@ -32,7 +21,7 @@ describe('FixedHeaderReader', () => {
   it('refuses a packet whose declared size is over the limit from its header alone', () => {
     const reader = new FixedHeaderReader(256 * 1024);
     // A 20 MB publish: only the 5 header bytes are needed to refuse it.
-    const header = Buffer.from([0x32, ...remainingLength(20 * 1024 * 1024)]);
+    const header = Buffer.from([0x32, ...encodeRemainingLength(20 * 1024 * 1024)]);
     expect(reader.feed(header)).toEqual({ ok: false, reason: 'packet_too_large', declared: 1 + 4 + 20 * 1024 * 1024 });
   });
 

@@ -1,5 +1,6 @@
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeRemainingLength } from './packet-guard.ts';
 import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 let f: BrokerFixture;
@@ -90,15 +91,7 @@ describe('limits', () => {
         socket.write(Buffer.concat([Buffer.from([0x10, variable.length]), variable]));
         const topic = Buffer.from('devices/bd-pol-big/telemetry');
         const body = 20 * 1024 * 1024;
-        const remaining = 2 + topic.length + 2 + body;
-        const len: number[] = [];
-        let n = remaining;
-        do {
-          let b = n % 128;
-          n = Math.floor(n / 128);
-          if (n > 0) b |= 0x80;
-          len.push(b);
-        } while (n > 0);
+        const len = encodeRemainingLength(2 + topic.length + 2 + body);
         socket.write(Buffer.concat([Buffer.from([0x32, ...len, 0, topic.length]), topic, Buffer.from([0, 1])]));
         const slice = Buffer.alloc(64 * 1024, 0x41);
         const pump = (): void => {

@@ -13,6 +13,18 @@ import type { TLSSocket } from 'node:tls';
 
 export type GuardVerdict = { ok: true } | { ok: false; reason: 'packet_too_large' | 'malformed_length'; declared?: number };
 
+/** Remaining Length as MQTT writes it [MQTT-2.2.3]: 7 bits a byte, high bit = more follows. */
+export function encodeRemainingLength(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
 /** Incremental fixed-header reader; feed it chunks in order. */
 export class FixedHeaderReader {
   /** Bytes of the current packet's body still to skip. */

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { openDatabase } from '../app/database.ts';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { createLogger } from '../app/logger.ts';
 import { exportAudit, verifyAuditChain } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { CliError } from './main.ts';
+import { withDatabase } from './context.ts';
 
 /** `thamani audit verify|export`: works on the database directly (no running server needed). */
 export function registerAuditCommands(program: Command, config: () => Config): void {
@@ -13,36 +11,24 @@ export function registerAuditCommands(program: Command, config: () => Config): v
   audit
     .command('verify')
     .description('recompute the hash chain; exit 2 and name the first broken entry if it is broken')
-    .action(async () => {
-      const cfg = config();
-      const logger = createLogger({ ...cfg.log, level: 'warn' });
-      const lifecycle = createLifecycle(logger);
-      try {
-        const rt = await openDatabase(cfg, logger, lifecycle);
+    .action(() =>
+      withDatabase(config(), async (rt) => {
         const result = await verifyAuditChain(rt.database.db);
         if (!result.ok) {
           throw new CliError(`audit chain BROKEN at entry ${result.firstBroken!.id}: ${result.firstBroken!.reason} (${result.checked} entries before it verified)`, 2);
         }
         process.stdout.write(`audit chain intact: ${result.checked} entries verified${result.head ? `; head #${result.head.id} ${result.head.hash}` : ''}\n`);
-      } finally {
-        await lifecycle.stop('audit verify done');
-      }
-    });
+      }),
+    );
 
   audit
     .command('export')
     .description('write every audit entry, oldest first, as NDJSON to stdout')
-    .action(async () => {
-      const cfg = config();
-      const logger = createLogger({ ...cfg.log, level: 'warn' });
-      const lifecycle = createLifecycle(logger);
-      try {
-        const rt = await openDatabase(cfg, logger, lifecycle);
+    .action(() =>
+      withDatabase(config(), async (rt) => {
         for await (const entry of exportAudit(rt.database.db, {})) {
           if (!process.stdout.write(`${JSON.stringify(entry)}\n`)) await new Promise((r) => process.stdout.once('drain', r));
         }
-      } finally {
-        await lifecycle.stop('audit export done');
-      }
-    });
+      }),
+    );
 }

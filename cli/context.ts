@@ -1,9 +1,9 @@
 import os from 'node:os';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
-import { openDatabase } from '../app/database.ts';
+import { openDatabase, type DatabaseRuntime } from '../app/database.ts';
 import { createLifecycle } from '../app/lifecycle.ts';
-import { createLogger } from '../app/logger.ts';
+import { createLogger, type Logger } from '../app/logger.ts';
 import { createAuditLog, type AuditActor } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceService, type DeviceService } from '../devices/device-service.ts';
@@ -20,25 +20,35 @@ export interface CliContext {
 }
 
 /**
+ * The database for one command: DATABASE_URL, or the embedded PostgreSQL (attached to a running
+ * `thamani start`'s, else started for the command), migrated; stopped when fn returns. Logs at
+ * warn unless LOG_LEVEL asks for more.
+ */
+export async function withDatabase<T>(config: Config, fn: (rt: DatabaseRuntime, logger: Logger) => Promise<T>): Promise<T> {
+  const logger = createLogger({ ...config.log, level: config.log.level === 'info' ? 'warn' : config.log.level });
+  const lifecycle = createLifecycle(logger);
+  try {
+    return await fn(await openDatabase(config, logger, lifecycle), logger);
+  } finally {
+    await lifecycle.stop('command done');
+  }
+}
+
+/**
  * What a technician's command needs: the database (attached to a running `thamani start`'s
  * embedded PostgreSQL, or DATABASE_URL), the CA and the services, acting as `cli:<os user>`.
  * Changes made here reach the running broker through pg_notify.
  */
-export async function withCli<T>(config: Config, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
-  const logger = createLogger({ ...config.log, level: config.log.level === 'info' ? 'warn' : config.log.level });
-  const lifecycle = createLifecycle(logger);
-  try {
-    const rt = await openDatabase(config, logger, lifecycle);
+export function withCli<T>(config: Config, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
+  return withDatabase(config, async (rt, logger) => {
     const audit = createAuditLog({ db: rt.database.db });
     const host = config.publicHostname;
     // `thamani start` already warns about a development passphrase; a command need not repeat it.
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({}, { level: 'error' }) });
     const pki = createPki({ db: rt.database.db, ca, audit, config: config.pki, brokerUrl: `mqtts://${host}:${config.mqtt.port}`, crlUrl: `https://${host}:${config.https.port}/api/v1/pki/crl.der` });
     const devices = createDeviceService({ db: rt.database.db, audit });
-    return await fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
-  } finally {
-    await lifecycle.stop('command done');
-  }
+    return fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
+  });
 }
 
 /** `--json`: exactly one JSON object on stdout; otherwise the human text. */

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { start } from '../app/start.ts';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { openDatabase } from '../app/database.ts';
-import { createLogger } from '../app/logger.ts';
+import { withDatabase } from './context.ts';
 import type { Config } from '../config/index.ts';
 
 export function registerCoreCommands(program: Command, config: () => Config): void {
@@ -18,15 +16,10 @@ export function registerCoreCommands(program: Command, config: () => Config): vo
   program
     .command('migrate')
     .description('apply pending database migrations and exit')
-    .action(async () => {
-      const cfg = config();
-      const logger = createLogger(cfg.log);
-      const lifecycle = createLifecycle(logger);
-      try {
-        const rt = await openDatabase(cfg, logger, lifecycle);
+    .action(() =>
+      withDatabase(config(), (rt) => {
         process.stdout.write(`migrations applied; time-series path: ${rt.timeseries.mode}${rt.timeseries.timescaleVersion ? ` (TimescaleDB ${rt.timeseries.timescaleVersion})` : ''}\n`);
-      } finally {
-        await lifecycle.stop('migrate done');
-      }
-    });
+        return Promise.resolve();
+      }),
+    );
 }

@@ -1,25 +1,18 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { openDatabase } from '../app/database.ts';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { createLogger } from '../app/logger.ts';
 import { publicBaseUrl } from '../api/public-url.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { roles, type Role } from '../auth/permissions.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import type { Config } from '../config/index.ts';
 import { CliError } from './main.ts';
+import { withDatabase } from './context.ts';
 
-async function withUsers<T>(cfg: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
-  const logger = createLogger({ ...cfg.log, level: 'warn' });
-  const lifecycle = createLifecycle(logger);
-  try {
-    const rt = await openDatabase(cfg, logger, lifecycle);
+function withUsers<T>(cfg: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
+  return withDatabase(cfg, (rt) => {
     const db = rt.database.db;
-    return await fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }));
-  } finally {
-    await lifecycle.stop('user command done');
-  }
+    return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }));
+  });
 }
 
 /** The CLI acts as `cli:<os user>`; the audit log records that, with role `system`. */

@@ -14,10 +14,11 @@ afterAll(async () => {
   await f?.close();
 });
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> => {
+// Generous: the whole suite shares two cores with this test.
+const until = async (cond: () => boolean | Promise<boolean>, what: () => string, ms = 30_000): Promise<void> => {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('timed out');
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 };
@@ -28,25 +29,25 @@ describe('simulated device', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-simdev-'));
     const device = await startDevice({ identity: { id: 'bd-simdev-1', kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir, url: `mqtts://localhost:${f.port}`, ca: f.caPem, rand: mulberry32(1) });
     // The fixture's certificates live 30 days: inside the server's 30-day window, so it renews.
-    await until(() => device.renewals.completed === 1);
+    await until(() => device.renewals.completed === 1, () => JSON.stringify(device.renewals));
     const renewed = JSON.parse(readFileSync(path.join(dir, 'identity.json'), 'utf8')) as { serial: string };
     expect(renewed.serial).not.toBe(cert.serialHex);
-    await until(() => device.connected());
+    await until(() => device.connected(), () => 'reconnect with the renewed certificate');
 
     await device.record({ ph: 7.1 }, new Date(Date.now() - 60_000));
-    await until(() => device.stats.acked === 1);
+    await until(() => device.stats.acked === 1, () => JSON.stringify(device.stats));
     // Outage: the broker stops reading (as when ingest is saturated) and the device keeps recording.
     f.broker.holdReading();
     for (let i = 0; i < 5; i++) await device.record({ ph: 7 + i / 10 }, new Date(Date.now() - 50_000 + i * 1000));
     expect(await device.pendingCount()).toBeGreaterThanOrEqual(5);
     device.drop();
     f.broker.releaseReading();
-    await until(() => device.stats.acked === 6);
+    await until(() => device.stats.acked === 6, () => `${JSON.stringify({ ...device.stats, ackedTs: undefined })} connected=${device.connected()}`);
     expect(await device.pendingCount()).toBe(0);
     const batches = f.received.filter((r) => r.session.deviceId === 'bd-simdev-1' && r.message.payload.toString().startsWith('{"batch"'));
     expect(batches.length).toBeGreaterThanOrEqual(1);
     const { rows } = await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-simdev-1'`);
     expect(rows[0].n).toBe(6);
     await device.stop();
-  });
+  }, 90_000);
 });

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { openDatabase } from '../app/database.ts';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { createLogger } from '../app/logger.ts';
 import { CliError } from '../cli/errors.ts';
 import type { Config } from '../config/index.ts';
 import { createApiClient } from './api-client.ts';
 import { faultNames, missingFromReadings, runFleet, type Fault } from './fleet.ts';
+import { withDatabase } from '../cli/context.ts';
 
 interface SimulateOptions {
   digesters: number;
@@ -51,18 +49,16 @@ export function registerSimulateCommands(program: Command, config: () => Config)
     .option('--json', 'print the report as one JSON object')
     .action(async (o: SimulateOptions) => {
       const cfg = config();
-      if (!o.token) throw new CliError('--token is required: create one with `thamani user token sim --role technician`');
+      const token = o.token;
+      if (!token) throw new CliError('--token is required: create one with `thamani user token sim --role technician`');
       const faults = new Set<Fault>(o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]));
       for (const f of faults) if (!(faultNames as readonly string[]).includes(f)) throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
       const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
-      const logger = createLogger({ ...cfg.log, level: 'warn' });
-      const lifecycle = createLifecycle(logger);
-      const rt = await openDatabase(cfg, logger, lifecycle);
-      let stopRequested: () => void = () => undefined;
-      const stop = new Promise<void>((r) => (stopRequested = r));
-      process.once('SIGINT', () => stopRequested());
-      const tty = process.stderr.isTTY;
-      try {
+      await withDatabase(cfg, async (rt) => {
+        let stopRequested: () => void = () => undefined;
+        const stop = new Promise<void>((r) => (stopRequested = r));
+        process.once('SIGINT', () => stopRequested());
+        const tty = process.stderr.isTTY;
         const report = await runFleet(
           {
             digesters: o.digesters,
@@ -75,7 +71,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
             site: o.site,
             mqttUrl: o.mqtt ?? `mqtts://${cfg.publicHostname}:${cfg.mqtt.port}`,
             ca,
-            api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token: o.token, ca }),
+            api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token, ca }),
             faults,
             onProgress: (line) => process.stderr.write(tty ? `\r${line}   ` : `${line}\n`),
             checkStored: missingFromReadings(rt.database.pool),
@@ -96,8 +92,6 @@ export function registerSimulateCommands(program: Command, config: () => Config)
           );
         }
         if (report.missingFromDatabase !== 0) process.exitCode = 1;
-      } finally {
-        await lifecycle.stop('simulation done');
-      }
+      });
     });
 }
