@@ -6,7 +6,7 @@ import type { Logger } from '../app/logger.ts';
  * publishes is coalesced and flushed every few seconds in one statement, so telemetry does not
  * pay a write per message.
  */
-export function createPresence(deps: { pool: pg.Pool; logger: Logger; flushMs?: number }) {
+export function createPresence(deps: { pool: pg.Pool; logger: Logger; flushMs?: number; onChange?: (change: { deviceId: string; unitId: string; online: boolean; at: Date }) => void }) {
   const seen = new Set<string>();
   const flush = async (): Promise<void> => {
     if (seen.size === 0) return;
@@ -19,8 +19,14 @@ export function createPresence(deps: { pool: pg.Pool; logger: Logger; flushMs?: 
   }, deps.flushMs ?? 5000);
   timer.unref();
 
-  const write = (sql: string, params: unknown[]): void => {
-    deps.pool.query(sql, params).catch((err: unknown) => deps.logger.warn({ err }, 'presence update failed'));
+  const write = (deviceId: string, online: boolean): void => {
+    deps.pool
+      .query<{ unit_id: string; at: Date }>(`UPDATE devices SET online = $2, last_seen_at = now() WHERE id = $1 RETURNING unit_id, last_seen_at AS at`, [deviceId, online])
+      .then((r) => {
+        const row = r.rows[0];
+        if (row) deps.onChange?.({ deviceId, unitId: row.unit_id, online, at: row.at });
+      })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'presence update failed'));
   };
 
   return {
@@ -29,11 +35,11 @@ export function createPresence(deps: { pool: pg.Pool; logger: Logger; flushMs?: 
       await deps.pool.query(`UPDATE devices SET online = false WHERE online`);
     },
     connected(deviceId: string): void {
-      write(`UPDATE devices SET online = true, last_seen_at = now() WHERE id = $1`, [deviceId]);
+      write(deviceId, true);
     },
     disconnected(deviceId: string): void {
       seen.delete(deviceId);
-      write(`UPDATE devices SET online = false, last_seen_at = now() WHERE id = $1`, [deviceId]);
+      write(deviceId, false);
     },
     seen(deviceId: string): void {
       seen.add(deviceId);

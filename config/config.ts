@@ -74,6 +74,10 @@ const envSchema = z.object({
   APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   HTTPS_CERT_FILE: z.string().min(1).optional(),
   HTTPS_KEY_FILE: z.string().min(1).optional(),
+  // Alerts (docs/operations.md, "Alerts"): outbound webhook for opened/escalated/closed alerts.
+  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  ALERT_SWEEP_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -125,6 +129,7 @@ export interface Config {
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
   };
+  readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly auth: {
     /** Absent in development: generated under dataDir/secrets. Required in production. */
@@ -155,7 +160,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD'] as const;
+const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD', 'ALERT_WEBHOOK_SECRET'] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -204,6 +209,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (!e.PKI_PASSPHRASE) securityProblems.push('PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR');
   }
   if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) securityProblems.push('ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (receivers verify the X-Thamani-Signature HMAC with it)');
+  if (e.THAMANI_ENV === 'production' && e.ALERT_WEBHOOK_URL?.startsWith('http:')) securityProblems.push('ALERT_WEBHOOK_URL: must be https in production');
   if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
@@ -253,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
+    alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
     auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },
   };

@@ -108,7 +108,17 @@ export interface RollupPoint {
   values: Partial<Record<MetricName, { min: number; max: number; avg: number; count: number } | null>>;
 }
 
-export async function rollup(q: Queryable, query: RollupQuery): Promise<RollupPoint[]> {
+/**
+ * Rollup series (min, max, count-weighted avg, count per bucket) for one device or unit.
+ *
+ * `mode` picks the fastest source: TimescaleDB reads the continuous aggregates (indexed by
+ * bucket); the partitioned path aggregates raw readings over the asked range itself, so the
+ * planner prunes partitions and walks the (device_id, ts) key (a filter on the views' bucket
+ * column could do neither), plus the archived rollups of detached partitions. Without `mode` the
+ * readings_hourly/daily views are read (same answer, slower on long histories). `scoped`: the
+ * caller is the API role, which reads rollups through the scoped_* views on TimescaleDB.
+ */
+export async function rollup(q: Queryable, query: RollupQuery, opts: { mode?: TimeseriesMode; scoped?: boolean } = {}): Promise<RollupPoint[]> {
   if ((query.deviceId === undefined) === (query.unitId === undefined)) throw new Error('rollup needs exactly one of deviceId or unitId');
   const metrics = query.metrics.filter((m) => metricNames.includes(m));
   if (metrics.length === 0) return [];
@@ -123,12 +133,18 @@ export async function rollup(q: Queryable, query: RollupQuery): Promise<RollupPo
         `sum(${m}_avg * ${m}_count) / nullif(sum(${m}_count), 0) AS ${m}_avg, sum(${m}_count)::bigint AS ${m}_count`,
     )
     .join(', ');
-  const { rows } = await q.query<Record<string, unknown>>(
-    `SELECT bucket, ${cols} FROM ${relation}
-      WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3
-      GROUP BY bucket ORDER BY bucket`,
-    [keyValue, query.from.toISOString(), query.to.toISOString()],
-  );
+  let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? `scoped_${relation}` : relation} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+  if (opts.mode === 'partitioned') {
+    const raw = metrics.map((m) => `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`).join(', ');
+    const archived = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
+    // A unit's readings are found through its devices' keys (readings has no unit index).
+    const devices = key === 'device_id' ? `device_id = $1` : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
+    source = `(SELECT date_bin(interval '1 ${query.bucket}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${raw}
+                 FROM readings WHERE ${devices} AND ts >= $2 AND ts < $3 GROUP BY 1
+               UNION ALL
+               SELECT bucket, ${archived} FROM ${relation}_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+  }
+  const { rows } = await q.query<Record<string, unknown>>(`SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`, [keyValue, query.from.toISOString(), query.to.toISOString()]);
   return rows.map((row) => {
     const values: RollupPoint['values'] = {};
     for (const m of metrics) {

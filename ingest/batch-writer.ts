@@ -57,6 +57,8 @@ export interface BatchWriterOptions {
   /** Transactions in flight at once: commits overlap their WAL flushes (default 3). */
   concurrency?: number;
   onCommit?: (stats: { rows: number; quarantined: number; durationMs: number }) => void;
+  /** The rows a commit stored (not duplicates), after COMMIT: live dashboards and alerts. */
+  onStored?: (rows: readonly RowIn[]) => void;
 }
 
 const metricCols = metricNames.map((m) => `"${m}"`).join(', ');
@@ -159,6 +161,14 @@ export function createBatchWriter(o: BatchWriterOptions) {
       }
       await client.query('COMMIT');
       o.onCommit?.({ rows: inserted.size, quarantined: qIds.length, durationMs: performance.now() - started });
+      if (o.onStored && inserted.size > 0) {
+        // Committed whatever a listener does: its failure must not look like a failed write.
+        try {
+          o.onStored(toInsert.filter((r) => inserted.has(key(r.deviceId, r.ts))));
+        } catch (err) {
+          o.logger.error({ err }, 'a listener of stored readings failed');
+        }
+      }
       // Hand each job its own share of the outcome (quarantine ids come back in insertion order).
       let qi = 0;
       const results = jobs.map((j) => {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../app/logger.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
-import { createBatchWriter, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
+import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
 import { parsePayload, type ValidationLimits } from './payload-fns.ts';
 
@@ -30,7 +30,7 @@ export interface IngestCounters {
  * quarantine records are committed (the broker sends the PUBACK after that, ADR 0003). The
  * device is told why anything was quarantined on devices/{id}/errors.
  */
-export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: IngestConfig; publisher: DownstreamPublisher; backpressure?: { hold(): void; release(): void } }) {
+export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: IngestConfig; publisher: DownstreamPublisher; backpressure?: { hold(): void; release(): void }; onStored?: BatchWriterOptions['onStored'] }) {
   const { config, logger } = deps;
   const counters: IngestCounters = { accepted: 0, duplicates: 0, rejected: {}, commits: 0, committedRows: 0, commitMsTotal: 0 };
   const writer = createBatchWriter({
@@ -38,6 +38,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     logger,
     maxRows: config.batchMaxRows,
     maxWaitMs: config.batchMaxWaitMs,
+    onStored: deps.onStored,
     onCommit: (s) => {
       counters.commits++;
       counters.committedRows += s.rows;

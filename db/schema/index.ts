@@ -3,3 +3,4 @@ export * from './audit.ts';
 export * from './pki.ts';
 export * from './ingest.ts';
 export * from './auth.ts';
+export * from './alerts.ts';

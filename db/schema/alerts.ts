@@ -1,0 +1,78 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { devices, unitKind } from './core.ts';
+
+/**
+ * Alert rules, one per (unit kind, metric, direction) or device condition. Defaults are written
+ * at start from dashboards/alert-rules.ts (never over an operator's change). An alert opens when
+ * a value crosses `warn` (`critical` raises its severity) and closes only when it is back past
+ * `clear`: the gap between the two is the hysteresis that keeps a hovering value from flapping.
+ */
+export const alertRules = pgTable('alert_rules', {
+  /** Stable key, e.g. `biodigester.temperature_c.low`. */
+  id: text('id').primaryKey(),
+  unitKind: unitKind('unit_kind').notNull(),
+  /** The metric compared (null for device conditions: offline, certificate expiry). */
+  metric: text('metric'),
+  condition: text('condition', { enum: ['above', 'below', 'offline_minutes', 'cert_expiry_days'] }).notNull(),
+  warn: doublePrecision('warn').notNull(),
+  critical: doublePrecision('critical'),
+  clear: doublePrecision('clear').notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  title: text('title').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** An alert: opened by a rule for one device, closed when the condition clears. */
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    ruleId: text('rule_id')
+      .notNull()
+      .references(() => alertRules.id, { onDelete: 'restrict' }),
+    deviceId: text('device_id')
+      .notNull()
+      .references(() => devices.id, { onDelete: 'restrict' }),
+    unitId: uuid('unit_id').notNull(),
+    severity: text('severity', { enum: ['warning', 'critical'] }).notNull(),
+    status: text('status', { enum: ['open', 'closed'] }).notNull().default('open'),
+    openedAt: timestamp('opened_at', { withTimezone: true }).notNull(),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    /** The value (or minutes offline, days to expiry) that opened it, and the latest seen. */
+    openValue: doublePrecision('open_value'),
+    lastValue: doublePrecision('last_value'),
+    lastAt: timestamp('last_at', { withTimezone: true }),
+    acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
+    acknowledgedBy: text('acknowledged_by'),
+    ackNote: text('ack_note'),
+  },
+  (t) => [
+    // One open alert per rule and device: a second crossing while open is the same alert.
+    uniqueIndex('alerts_one_open_uq').on(t.ruleId, t.deviceId).where(sql`${t.status} = 'open'`),
+    index('alerts_unit_idx').on(t.unitId, t.openedAt),
+    index('alerts_status_idx').on(t.status, t.openedAt),
+  ],
+);
+
+/** Outbound webhook deliveries (an outbox: written in the alert's transaction, sent after). */
+export const alertNotifications = pgTable(
+  'alert_notifications',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    alertId: bigint('alert_id', { mode: 'number' })
+      .notNull()
+      .references(() => alerts.id, { onDelete: 'restrict' }),
+    event: text('event', { enum: ['opened', 'escalated', 'closed', 'acknowledged'] }).notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    lastError: text('last_error'),
+  },
+  (t) => [index('alert_notifications_pending_idx').on(t.nextAttemptAt).where(sql`${t.deliveredAt} IS NULL`)],
+);
+
+export type AlertRule = typeof alertRules.$inferSelect;
+export type Alert = typeof alerts.$inferSelect;
