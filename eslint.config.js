@@ -24,6 +24,14 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // The dashboards' browser script (no build step).
+    files: ['dashboards/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', EventSource: 'readonly', uPlot: 'readonly', alert: 'readonly', setInterval: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
+    },
+  },
+  {
     // Tests and benchmarks poke at untyped driver results.
     files: ['**/*.test.ts', 'test/**', 'bench/**'],
     rules: {

@@ -31,9 +31,11 @@ export interface OperatorApiDeps {
   now?: () => Date;
   passwordParams?: ScryptParams;
   https?: ApiDeps['https'];
-  /** Other features' routes (devices, provisioning, ingest, dashboards). */
-  /** Other features' routes; `db` is the API role's pool: run their SQL in runScoped(db, scopeOf(request), …). */
-  routes?: (ctx: { audit: AuditLog; db: Db }) => RoutePlugin[];
+  /**
+   * Other features' routes (devices, provisioning, ingest, dashboards); `db` is the API role's
+   * pool: run their SQL in runScoped(db, scopeOf(request), …).
+   */
+  routes?: (ctx: { audit: AuditLog; db: Db; authenticator: Authenticator }) => RoutePlugin[];
   /** Replace the authenticator (tests of other features may keep the admin token). */
   authenticator?: Authenticator;
   version?: string;
@@ -73,7 +75,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       { plugin: userRoutes({ users }) },
       { plugin: auditRoutes({ db: deps.db }) },
       { plugin: pagesRoutes({ sessions, users, sessionMaxSeconds }), root: true },
-      ...(deps.routes?.({ audit, db: deps.db }) ?? []),
+      ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
   });
   return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };

@@ -1,3 +1,4 @@
+import fastifyCompress from '@fastify/compress';
 import fastifyCookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
@@ -49,6 +50,9 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     },
     referrerPolicy: { policy: 'no-referrer' },
   });
+  // gzip/brotli for pages, assets and JSON: dashboards are read on phones over slow links.
+  // (The live stream is written raw and never compressed.)
+  await app.register(fastifyCompress, { global: true, threshold: 1024, encodings: ['br', 'gzip'] });
   await app.register(fastifyCookie, { secret: deps.cookieSecret });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));

@@ -6,6 +6,9 @@ import { gatewayRoutes } from '../app/gateway-routes.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { testIngestConfig } from '../broker/test-fixture.ts';
 import { createIngest } from '../ingest/index.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createLiveHub } from '../dashboards/live-hub.ts';
+import { timeseriesInfo } from '../db/timeseries.ts';
 import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +40,8 @@ const PUBLIC = new Set([
   'GET /api/v1/pki/crl.der',
 ]);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');
+// The dashboards' static files (script, stylesheet, chart library): public, like any site's.
+const isAsset = (url: string) => url.startsWith('/assets/');
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -47,7 +52,8 @@ beforeAll(async () => {
   const ca = await loadOrCreateCa({ dir, passphrase: pkiConfig.passphrase, serverNames: ['localhost'], serverCertDays: 30, logger: testLogger });
   const pki = createPki({ db: owner.database.db, ca, audit: createAuditLog({ db: owner.database.db }), config: pkiConfig, brokerUrl: '' });
   const ingest = createIngest({ pool: owner.database.pool, logger: testLogger, config: testIngestConfig, publisher: { publish: () => Promise.resolve() } });
-  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '' }) });
+  const dashboards = { queries: createDashboardQueries({ mode: (await timeseriesInfo(owner.database.pool)).mode }), hub: createLiveHub() };
+  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards }) });
 }, 120_000);
 
 function concrete(url: string): string {
@@ -56,7 +62,7 @@ function concrete(url: string): string {
 
 describe('role × route matrix', () => {
   it('every non-public route declares a permission', () => {
-    const open = h.app.routePermissions.filter((r) => r.permission === undefined && r.method !== 'HEAD' && !isDocs(r.url) && !PUBLIC.has(`${r.method} ${r.url}`));
+    const open = h.app.routePermissions.filter((r) => r.permission === undefined && r.method !== 'HEAD' && !isDocs(r.url) && !isAsset(r.url) && !PUBLIC.has(`${r.method} ${r.url}`));
     expect(open).toEqual([]);
     expect(h.app.routePermissions.filter((r) => r.permission).length).toBeGreaterThan(15);
   });
@@ -66,15 +72,24 @@ describe('role × route matrix', () => {
     for (const route of h.app.routePermissions) {
       if (!route.permission) continue;
       const url = concrete(route.url);
+      // Pages (outside /api) send a browser to sign in and answer a refusal with a page.
+      const page = !route.url.startsWith('/api/') && route.url !== '/metrics';
+      // The live stream never ends: take its status and headers, then drop it.
+      const stream = route.url === '/api/v1/live';
       const anonymous = await h.app.inject({ method: route.method as 'GET', url });
-      expect(anonymous.statusCode, `${route.method} ${route.url} anonymous`).toBe(401);
+      if (page) expect([anonymous.statusCode, anonymous.headers.location], `${route.method} ${route.url} anonymous`).toEqual([303, '/login']);
+      else expect(anonymous.statusCode, `${route.method} ${route.url} anonymous`).toBe(401);
       for (const role of roles) {
-        const res = await h.app.inject({ method: route.method as 'GET', url, headers: { authorization: `Bearer ${await h.tokenFor(role)}` } });
-        const label = `${role} ${route.method} ${route.url} (${route.permission}) -> ${res.statusCode} ${res.body.slice(0, 120)}`;
+        const streaming = stream && can(role, route.permission);
+        const res = await h.app.inject({ method: route.method as 'GET', url, headers: { authorization: `Bearer ${await h.tokenFor(role)}` }, payloadAsStream: streaming });
+        const body = streaming ? '(stream)' : res.body;
+        if (streaming) res.stream().destroy();
+        const label = `${role} ${route.method} ${route.url} (${route.permission}) -> ${res.statusCode} ${body.slice(0, 120)}`;
         if (can(role, route.permission)) expect([401, 403], label).not.toContain(res.statusCode);
         else {
           expect(res.statusCode, label).toBe(403);
-          if (route.method !== 'HEAD') expect(res.json<{ code: string }>().code, label).toBe('FORBIDDEN');
+          if (page) expect(res.headers['content-type'], label).toMatch(/^text\/html/);
+          else if (route.method !== 'HEAD') expect(res.json<{ code: string }>().code, label).toBe('FORBIDDEN');
         }
         seen.push(`${role}:${route.method}:${route.url}`);
       }

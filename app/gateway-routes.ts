@@ -1,7 +1,13 @@
 import type { AuditLog } from '../audit/index.ts';
 import type { RoutePlugin } from '../api/app.ts';
 import { scopedServices } from '../api/scoped-services.ts';
+import type { Authenticator } from '../auth/principal.ts';
 import type { Config } from '../config/index.ts';
+import type { AlertService } from '../dashboards/alert-service.ts';
+import type { DashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
+import type { LiveHub } from '../dashboards/live-hub.ts';
+import { dashboardPages } from '../dashboards/page-routes.ts';
 import type { Db } from '../db/client.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -9,14 +15,25 @@ import { createQuarantineService, ingestRoutes, type Ingest } from '../ingest/in
 import { createPki, pkiRoutes, type LoadedCa, type Pki } from '../provisioning/index.ts';
 
 /**
- * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine.
+ * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
+ * dashboards (pages, chart data, alerts, live stream).
  * Their SQL runs as the API's role in the caller's scope (RLS); their audit goes through the
  * API's audit guard. Shared by the composition root and the role × route test.
  */
-export function gatewayRoutes(deps: { pki: Pki; ca: LoadedCa; ingest: Ingest; pkiConfig: Config['pki']; brokerUrl: string; crlUrl: string }) {
-  return ({ audit, db }: { audit: AuditLog; db: Db }): RoutePlugin[] => [
+export function gatewayRoutes(deps: {
+  pki: Pki;
+  ca: LoadedCa;
+  ingest: Ingest;
+  pkiConfig: Config['pki'];
+  brokerUrl: string;
+  crlUrl: string;
+  dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'> };
+}) {
+  return ({ audit, db, authenticator }: { audit: AuditLog; db: Db; authenticator: Authenticator }): RoutePlugin[] => [
     { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })) }) },
     { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
     { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
+    { plugin: dashboardRoutes({ db, audit, authenticator, ...deps.dashboards }) },
+    { plugin: dashboardPages({ db, queries: deps.dashboards.queries }), root: true },
   ];
 }

@@ -6,6 +6,10 @@ import { createDeviceEvents } from '../devices/device-events.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
 import { createPki, createRenewalHandler, loadOrCreateCa } from '../provisioning/index.ts';
 import { createIngest } from '../ingest/index.ts';
+import { createAlertService } from '../dashboards/alert-service.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createLiveHub } from '../dashboards/live-hub.ts';
+import { createWebhookDispatcher } from '../dashboards/webhook.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
@@ -50,6 +54,16 @@ export async function start(config: Config): Promise<Running> {
     retire.unref();
     lifecycle.onStop('pki-rotation', () => clearInterval(retire));
 
+    // Dashboards: live updates and alerts are fed by ingest (after commit) and broker presence.
+    const hub = createLiveHub();
+    lifecycle.onStop('live-updates', () => hub.close());
+    const { webhookUrl, webhookSecret } = config.alerts;
+    const webhook = webhookUrl && webhookSecret ? createWebhookDispatcher({ pool, logger: logger.child({ component: 'alert-webhook' }), url: webhookUrl, secret: webhookSecret }) : undefined;
+    if (webhook) lifecycle.onStop('alert-webhook', () => webhook.stop());
+    const alerts = createAlertService({ pool, logger: logger.child({ component: 'alerts' }), hub, notify: webhook !== undefined, onOutbox: () => webhook?.kick() });
+    await alerts.ensureDefaults();
+    lifecycle.onStop('alerts', alerts.start(config.alerts.sweepMs));
+
     // Handlers answer through the broker they are registered with; it exists by the time they run.
     const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const ingest = createIngest({
@@ -58,13 +72,17 @@ export async function start(config: Config): Promise<Running> {
       config: config.ingest,
       publisher: lazyPublisher,
       backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() },
+      onStored: (rows) => {
+        hub.stored(rows);
+        alerts.stored(rows);
+      },
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
     const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
       probes: [{ name: 'broker', check: () => Promise.resolve(broker.listening()) }],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` }),
+      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts } }),
     });
     registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
 
@@ -80,7 +98,7 @@ export async function start(config: Config): Promise<Running> {
       identity: pki,
       events,
       securityEvents: createSecurityEvents({ audit, logger: brokerLogger }),
-      presence: createPresence({ pool, logger: brokerLogger }),
+      presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
       handlers: {
         telemetry: ingest.handleTelemetry,
         'cert/csr': createRenewalHandler({ pki, publisher: lazyPublisher, logger: brokerLogger }),
@@ -98,7 +116,7 @@ export async function start(config: Config): Promise<Running> {
         database: rt.embedded ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)` : 'DATABASE_URL',
         timeseries: rt.timeseries.mode,
       },
-      'Thamani IoT is up. Sign in with the setup link above (first start), then `npx thamani site add "My School"` (README, "Enrol a device"). Ctrl-C stops.',
+      `Thamani IoT is up: dashboards at ${apiUrl}/ . Sign in with the setup link above (first start), then \`npx thamani site add "My School"\` (README, "Enrol a device"). Ctrl-C stops.`,
     );
     return { logger, lifecycle, broker, urls: { api: apiUrl, mqtt: mqttUrl } };
   } catch (err) {

@@ -58,16 +58,26 @@ export const defaultRules: readonly RuleSpec[] = [
   ...deviceRules('collection_point'),
 ];
 
+/** A rule's thresholds as stored (condition read back from the database as text). */
+export interface Thresholds {
+  condition: Condition | (string & {});
+  warn: number;
+  critical: number | null;
+  clear: number;
+}
+
+export const lowIsBad = (condition: string): boolean => condition === 'below' || condition === 'cert_expiry_days';
+
 /** How far past its thresholds a value is: what opens, escalates or keeps an alert. */
-export function severityOf(rule: Pick<RuleSpec, 'condition' | 'warn' | 'critical'>, value: number): Severity | null {
-  const past = (threshold: number): boolean => (rule.condition === 'below' || rule.condition === 'cert_expiry_days' ? value < threshold : value > threshold);
+export function severityOf(rule: Omit<Thresholds, 'clear'>, value: number): Severity | null {
+  const past = (threshold: number): boolean => (lowIsBad(rule.condition) ? value < threshold : value > threshold);
   if (rule.critical != null && past(rule.critical)) return 'critical';
   return past(rule.warn) ? 'warning' : null;
 }
 
 /** Back inside the healthy side of the clear threshold (inclusive). */
-export function isClear(rule: Pick<RuleSpec, 'condition' | 'clear'>, value: number): boolean {
-  return rule.condition === 'below' || rule.condition === 'cert_expiry_days' ? value >= rule.clear : value <= rule.clear;
+export function isClear(rule: Pick<Thresholds, 'condition' | 'clear'>, value: number): boolean {
+  return lowIsBad(rule.condition) ? value >= rule.clear : value <= rule.clear;
 }
 
 export type Transition =
@@ -81,7 +91,7 @@ export type Transition =
  * escalates once to critical, and closes only at `clear`. Between `warn` and `clear` nothing
  * changes, whichever state it is in, so a value hovering at a threshold cannot flap.
  */
-export function transition(rule: Pick<RuleSpec, 'condition' | 'warn' | 'critical' | 'clear'>, open: { severity: Severity } | undefined, value: number): Transition {
+export function transition(rule: Thresholds, open: { severity: Severity } | undefined, value: number): Transition {
   if (!open) {
     const severity = severityOf(rule, value);
     return severity ? { kind: 'open', severity } : { kind: 'none' };
@@ -94,7 +104,7 @@ export function transition(rule: Pick<RuleSpec, 'condition' | 'warn' | 'critical
 export type Health = 'healthy' | 'warning' | 'critical' | 'unknown';
 
 /** The colour of a value on a dashboard: the worst severity any enabled rule gives it. */
-export function healthOf(rules: readonly Pick<RuleSpec, 'metric' | 'condition' | 'warn' | 'critical' | 'enabled'>[], m: string, value: number | null | undefined): Health {
+export function healthOf(rules: readonly (Omit<Thresholds, 'clear'> & { metric: string | null; enabled?: boolean })[], m: string, value: number | null | undefined): Health {
   if (value == null) return 'unknown';
   let worst: Health = 'healthy';
   for (const r of rules) {

@@ -22,3 +22,18 @@ export async function runScoped<T>(db: Db, scope: Scope, fn: (tx: DbExecutor) =>
     return fn(tx);
   });
 }
+
+/**
+ * A pg-style `query(text, params)` over a drizzle handle or transaction, for SQL that is easier
+ * to read as text (db/timeseries.ts). `$n` placeholders become bound parameters, never text.
+ */
+export function asQueryable(tx: DbExecutor): { query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }> } {
+  return {
+    async query<R extends object>(text: string, params: unknown[] = []) {
+      const parts = text.split(/\$(\d+)/);
+      const chunks = parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`));
+      const result = await tx.execute(sql.join(chunks));
+      return { rows: result.rows as R[] };
+    },
+  };
+}

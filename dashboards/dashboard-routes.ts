@@ -1,0 +1,158 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { auditActor, scopeOf } from '../api/audit-context.ts';
+import type { AuditLog } from '../audit/index.ts';
+import type { Authenticator } from '../auth/principal.ts';
+import type { Db } from '../db/client.ts';
+import { asQueryable, runScoped, type DbExecutor } from '../db/scoped.ts';
+import { metricNames, type MetricName } from '../devices/metrics.ts';
+import { lowIsBad } from './alert-rules.ts';
+import type { AlertService } from './alert-service.ts';
+import { ranges, type DashboardQueries, type Range } from './dashboard-queries.ts';
+import { DashboardErrors } from './dashboard-errors.ts';
+import type { LiveEvent, LiveHub } from './live-hub.ts';
+
+export interface DashboardDeps {
+  db: Db;
+  audit: AuditLog;
+  queries: DashboardQueries;
+  hub: LiveHub;
+  alerts?: Pick<AlertService, 'invalidateRules'>;
+  authenticator: Authenticator;
+  /** How often a live stream re-checks its session and the units it may see (default 60 s). */
+  liveRecheckMs?: number;
+}
+
+const uuid = z.uuid({ error: 'must be a unit id (UUID)' });
+const metricsParam = z
+  .string()
+  .default('temperature_c')
+  .transform((s, ctx) => {
+    const list = [...new Set(s.split(',').filter(Boolean))];
+    const unknown = list.filter((m) => !(metricNames as string[]).includes(m));
+    if (unknown.length > 0 || list.length === 0) ctx.addIssue({ code: 'custom', message: `unknown metric(s): ${unknown.join(', ') || '(none)'}; known: ${metricNames.join(', ')}` });
+    return list as MetricName[];
+  });
+const FLEET_ROLES = new Set(['admin', 'technician']);
+
+/** JSON for the dashboards' client script and for integrators: series, alerts, rules, fleet, live stream. */
+export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
+  const scoped = <T>(request: FastifyRequest, fn: (tx: DbExecutor) => Promise<T>) => runScoped(deps.db, scopeOf(request), fn);
+
+  return (root) => {
+    const app = root.withTypeProvider<ZodTypeProvider>();
+    const tags = ['dashboards'];
+
+    app.get('/units/:id/series', {
+      preHandler: app.requirePermission('readings:read'),
+      schema: { tags, summary: 'Rollup series of a unit for a chart (hourly; daily for 1y)', params: z.object({ id: uuid }), querystring: z.object({ range: z.enum(Object.keys(ranges) as [Range, ...Range[]]).default('24h'), metrics: metricsParam }) },
+    }, (request) =>
+      scoped(request, async (tx) => {
+        if ((await deps.queries.visibleUnits(tx)).has(request.params.id) === false) throw new DashboardErrors.UnitNotFound(request.params.id);
+        return deps.queries.series(tx, request.params.id, request.query.range, request.query.metrics);
+      }),
+    );
+
+    app.get('/units/:id/daily-gas', {
+      preHandler: app.requirePermission('readings:read'),
+      schema: { tags, summary: 'Biogas produced per local day (m³)', params: z.object({ id: uuid }), querystring: z.object({ days: z.coerce.number().int().min(1).max(90).default(7) }) },
+    }, (request) =>
+      scoped(request, async (tx) => {
+        if ((await deps.queries.visibleUnits(tx)).has(request.params.id) === false) throw new DashboardErrors.UnitNotFound(request.params.id);
+        return { unitId: request.params.id, days: await deps.queries.dailyGas(tx, request.params.id, request.query.days) };
+      }),
+    );
+
+    app.get('/alerts', {
+      preHandler: app.requirePermission('alerts:read'),
+      schema: { tags, summary: 'Alerts (open first)', querystring: z.object({ status: z.enum(['open', 'closed']).optional(), unitId: uuid.optional(), deviceId: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }) },
+    }, async (request) => ({ alerts: await scoped(request, (tx) => deps.queries.alerts(tx, request.query)) }));
+
+    app.post('/alerts/:id/ack', {
+      preHandler: app.requirePermission('alerts:ack'),
+      schema: { tags, summary: 'Acknowledge an alert with a note (audited)', params: z.object({ id: z.coerce.number().int().positive() }), body: z.object({ note: z.string().trim().min(1, 'say what was done').max(500) }) },
+    }, (request) =>
+      scoped(request, async (tx) => {
+        const q = asQueryable(tx);
+        const actor = auditActor(request);
+        const { rows: [before] } = await q.query<{ acknowledged_by: string | null; status: string; unit_id: string; device_id: string; rule_id: string; severity: string; title: string }>(
+          `SELECT a.acknowledged_by, a.status, a.unit_id, a.device_id, a.rule_id, a.severity, r.title FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1 FOR UPDATE OF a`,
+          [request.params.id],
+        );
+        if (!before) throw new DashboardErrors.AlertNotFound(String(request.params.id));
+        if (before.acknowledged_by) throw new DashboardErrors.AlreadyAcknowledged(String(request.params.id), before.acknowledged_by);
+        const by = request.principal?.displayName ?? actor.actorId;
+        await q.query(`UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_note = $3 WHERE id = $1`, [request.params.id, by, request.body.note]);
+        await deps.audit.record({ ...actor, action: 'alert.acknowledge', targetType: 'alert', targetId: String(request.params.id), before: { acknowledged: false }, after: { acknowledged: true, by, note: request.body.note } }, tx);
+        deps.hub.publish({ type: 'alert', alert: { id: request.params.id, unitId: before.unit_id, deviceId: before.device_id, ruleId: before.rule_id, title: before.title, severity: before.severity, status: before.status, value: null } });
+        return { id: request.params.id, acknowledgedBy: by, note: request.body.note };
+      }),
+    );
+
+    app.get('/alert-rules', {
+      preHandler: app.requirePermission('alerts:read'),
+      schema: { tags, summary: 'Alert rules and their thresholds' },
+    }, async (request) => ({ rules: await scoped(request, (tx) => deps.queries.rules(tx)) }));
+
+    app.put('/alert-rules/:id', {
+      preHandler: app.requirePermission('alerts:configure'),
+      schema: {
+        tags,
+        summary: 'Change a rule’s thresholds or switch it off (audited)',
+        params: z.object({ id: z.string().max(100) }),
+        body: z.object({ warn: z.number().finite(), critical: z.number().finite().nullable(), clear: z.number().finite(), enabled: z.boolean() }),
+      },
+    }, (request) =>
+      scoped(request, async (tx) => {
+        const q = asQueryable(tx);
+        const { rows: [rule] } = await q.query<{ condition: string; warn: number; critical: number | null; clear: number; enabled: boolean }>(`SELECT condition, warn, critical, clear, enabled FROM alert_rules WHERE id = $1 FOR UPDATE`, [request.params.id]);
+        if (!rule) throw new DashboardErrors.RuleNotFound(request.params.id);
+        const b = request.body;
+        const low = lowIsBad(rule.condition);
+        // The clear threshold sits on the healthy side of warn (hysteresis), critical beyond it.
+        if (low ? b.clear < b.warn : b.clear > b.warn) throw new DashboardErrors.RuleInvalid(`clear must be ${low ? '≥' : '≤'} warn for a "${rule.condition}" rule (it is the hysteresis band)`);
+        if (b.critical != null && (low ? b.critical > b.warn : b.critical < b.warn)) throw new DashboardErrors.RuleInvalid(`critical must be ${low ? '≤' : '≥'} warn for a "${rule.condition}" rule`);
+        await q.query(`UPDATE alert_rules SET warn = $2, critical = $3, clear = $4, enabled = $5, updated_at = now() WHERE id = $1`, [request.params.id, b.warn, b.critical, b.clear, b.enabled]);
+        await deps.audit.record({ ...auditActor(request), action: 'alert_rule.update', targetType: 'alert_rule', targetId: request.params.id, before: rule, after: b }, tx);
+        deps.alerts?.invalidateRules();
+        return { id: request.params.id, ...b };
+      }),
+    );
+
+    app.get('/fleet', {
+      preHandler: app.requirePermission('dashboard:fleet'),
+      schema: { tags, summary: 'Fleet health: every device with state, battery, signal, certificate expiry', querystring: z.object({ kind: z.enum(['biodigester', 'collection_point']).optional(), site: z.string().max(200).optional(), state: z.enum(['online', 'offline', 'attention']).optional(), q: z.string().max(64).optional() }) },
+    }, async (request) => ({ devices: await scoped(request, (tx) => deps.queries.fleet(tx, request.query)) }));
+
+    app.get('/live', {
+      preHandler: app.requirePermission('readings:read'),
+      schema: { tags, summary: 'Server-Sent Events: readings (coalesced), alerts, device presence, for what the caller may see' },
+    }, async (request, reply) => {
+      const fleetWide = FLEET_ROLES.has(request.principal!.role);
+      let visible: 'all' | ReadonlySet<string> = fleetWide ? 'all' : await scoped(request, (tx) => deps.queries.visibleUnits(tx));
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write('retry: 3000\n\n');
+      const send = (event: LiveEvent): void => void res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      const unsubscribe = deps.hub.subscribe({ visible: () => visible, send });
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 20_000).unref();
+      // A stream outlives its request: sign-out, a disabled user or a changed assignment ends or narrows it.
+      const recheck = setInterval(() => {
+        void (async () => {
+          const principal = await deps.authenticator.authenticate(request).catch(() => undefined);
+          if (!principal) return res.end();
+          if (!fleetWide) visible = await runScoped(deps.db, { actorId: principal.id, role: principal.role }, (tx) => deps.queries.visibleUnits(tx));
+        })().catch(() => res.end());
+      }, deps.liveRecheckMs ?? 60_000).unref();
+      res.on('close', () => {
+        clearInterval(heartbeat);
+        clearInterval(recheck);
+        unsubscribe();
+      });
+    });
+
+    return Promise.resolve();
+  };
+}
