@@ -43,8 +43,13 @@ export function formatValue(metric: string, value: number | null | undefined): s
   if (!isMetricName(metric)) return String(value);
   const spec = metricCatalogue[metric];
   if ('boolean' in spec) return value >= 0.5 ? 'open' : 'closed';
-  const digits = metric === 'ph' || metric === 'battery_v' ? 2 : Math.abs(value) >= 100 ? 0 : 1;
+  const digits = metric === 'ph' || metric === 'battery_v' ? 2 : metric === 'rssi_dbm' || Math.abs(value) >= 100 ? 0 : 1;
   return value.toFixed(digits);
+}
+
+/** A value with its unit, or a dash alone when there is none yet. */
+export function valueWithUnit(metric: string, value: number | null | undefined): string {
+  return value == null ? '—' : `${formatValue(metric, value)} ${metricLabel(metric).unit}`.trim();
 }
 
 export function metricLabel(metric: string): { name: string; unit: string } {
@@ -89,7 +94,7 @@ export function layout(o: { title: string; principal: Principal; active: string;
   // JSON in a data block: `<` is escaped so the text can never close the script element.
   const data = JSON.stringify(o.data ?? {}).replace(/</g, '\\u003c');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${h(o.title)} · Thamani IoT</title><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
+<title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header><a class="brand" href="/">Thamani</a><nav>${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>Sign out</a></span></header>
 <main><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" hidden>live</p>
@@ -98,6 +103,6 @@ export function layout(o: { title: string; principal: Principal; active: string;
 
 /** A page for a refusal or a missing thing (the same layout without data). */
 export function messagePage(title: string, text: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)} · Thamani IoT</title><link rel="stylesheet" href="/assets/app.css"></head>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)} · Thamani IoT</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header><a class="brand" href="/">Thamani</a></header><main><h1>${h(title)}</h1><p>${h(text)}</p><p><a href="/">Home</a></p></main></body></html>`;
 }

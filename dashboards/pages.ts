@@ -3,7 +3,7 @@ import type { Principal } from '../auth/principal.ts';
 import { metricsForKind } from '../devices/metrics.ts';
 import { healthOf, type Health } from './alert-rules.ts';
 import type { DashboardQueries, FleetRow, OpenAlert, UnitSummary } from './dashboard-queries.ts';
-import { badge, formatTime, formatValue, h, metricLabel, timeAgo } from './html.ts';
+import { badge, formatTime, formatValue, h, metricLabel, timeAgo, valueWithUnit } from './html.ts';
 
 /** Page bodies (inside layout()). Pure: data in, HTML out, so they are cheap to test. */
 
@@ -29,7 +29,7 @@ function lastUpdate(unit: UnitSummary): string | undefined {
 }
 
 export function digesterList(units: UnitSummary[], rules: Rules): string {
-  if (units.length === 0) return '<p class="empty">No digesters are assigned to you yet. Ask an administrator to assign your kitchen’s digester.</p>';
+  if (units.length === 0) return '<p class="empty">No digesters to show. A kitchen manager sees the digesters an administrator has assigned to them.</p>';
   return `<section class="cards">${units
     .map(
       (u) => `<article class="card ${worst(u)}" data-unit="${h(u.id)}"><h2><a href="/digesters/${h(u.id)}">${h(u.name)}</a> <small>${h(u.site)}</small></h2>
@@ -44,7 +44,7 @@ export function alertList(alerts: OpenAlert[], principal: Principal, opts: { sho
   const ack = can(principal.role, 'alerts:ack');
   return `<ul class="alerts">${alerts
     .map((a) => {
-      const value = a.metric ? `${formatValue(a.metric, a.openValue)} ${metricLabel(a.metric).unit}` : a.openValue != null ? String(a.openValue) : '';
+      const value = a.metric ? valueWithUnit(a.metric, a.openValue) : a.openValue != null ? String(a.openValue) : '';
       const acked = a.acknowledgedAt
         ? `<p class="ack">Acknowledged by ${h(a.acknowledgedBy ?? '')} ${timeAgo(a.acknowledgedAt)}${a.ackNote ? `: “${h(a.ackNote)}”` : ''}</p>`
         : ack && a.status === 'open'
@@ -71,7 +71,7 @@ export function digesterDetail(u: UnitSummary, rules: Rules, gas: { day: string;
 }
 
 export function collectionList(units: UnitSummary[], needsAt: number): string {
-  if (units.length === 0) return '<p class="empty">No collection points are assigned to you yet.</p>';
+  if (units.length === 0) return '<p class="empty">No collection points to show. A collector sees the collection points an administrator has assigned to them.</p>';
   const sorted = [...units].sort((a, b) => (b.latest.fill_level_pct?.value ?? -1) - (a.latest.fill_level_pct?.value ?? -1));
   const due = sorted.filter((u) => (u.latest.fill_level_pct?.value ?? 0) >= needsAt).length;
   return `<p class="sub">${due > 0 ? badge('warning', `${due} need${due === 1 ? 's' : ''} collection`) : badge('healthy', 'nothing to collect')} (at ${needsAt} % full)</p>
@@ -107,7 +107,7 @@ export function fleetTable(rows: FleetRow[], rules: Rules, filter: { kind?: stri
       const battery = healthOf(rules.filter((x) => x.metric === 'battery_v'), 'battery_v', r.battery);
       return `<tr data-device="${h(r.id)}"><td><a href="/fleet/${h(r.id)}">${h(r.id)}</a><br><small>${h(r.site)} · ${h(r.unit)}</small></td>
 <td data-online>${badge(r.online ? 'online' : 'offline', r.online ? 'online' : 'offline')}</td><td data-seen>${timeAgo(r.lastSeenAt, now)}</td>
-<td data-metric="battery_v" class="${battery}">${h(formatValue('battery_v', r.battery))} V</td><td data-metric="rssi_dbm">${h(formatValue('rssi_dbm', r.rssi))} dBm</td>
+<td data-metric="battery_v" class="${battery}">${h(valueWithUnit('battery_v', r.battery))}</td><td data-metric="rssi_dbm">${h(valueWithUnit('rssi_dbm', r.rssi))}</td>
 <td>${h(r.firmware ?? '—')}</td><td>${certCell(r.certExpires, now)}</td><td>${r.quarantined > 0 ? badge('warning', String(r.quarantined)) : '0'}</td><td>${r.openAlerts > 0 ? badge('warning', String(r.openAlerts)) : '0'}</td></tr>`;
     })
     .join('');
@@ -124,7 +124,7 @@ export function deviceDetail(d: NonNullable<Awaited<ReturnType<DashboardQueries[
     .map((q) => `<tr><td>${q.id}</td><td>${h(formatTime(q.receivedAt))}</td><td>${h(q.status)}</td><td>${q.reasons.map((r) => `<code>${h(r.code)}</code> ${h(r.field)}: ${h(r.message)}`).join('<br>')}</td></tr>`)
     .join('');
   return `<p class="sub">${h(d.site)} · ${h(d.unit)} · ${h(d.kind.replace('_', ' '))} · status ${h(d.status)}</p>
-<section class="tiles">${badge(d.online ? 'online' : 'offline', d.online ? 'online' : 'offline')} <span>last seen ${timeAgo(d.lastSeenAt, now)}</span> · firmware ${h(d.firmware ?? '—')} · battery <span class="${healthOf(rules, 'battery_v', d.battery)}">${h(formatValue('battery_v', d.battery))} V</span> · signal ${h(formatValue('rssi_dbm', d.rssi))} dBm</section>
+<section class="tiles">${badge(d.online ? 'online' : 'offline', d.online ? 'online' : 'offline')} <span>last seen ${timeAgo(d.lastSeenAt, now)}</span> · firmware ${h(d.firmware ?? '—')} · battery <span class="${healthOf(rules, 'battery_v', d.battery)}">${h(valueWithUnit('battery_v', d.battery))}</span> · signal ${h(valueWithUnit('rssi_dbm', d.rssi))}</section>
 <section><h2>Alerts</h2>${alertList(alerts, principal)}</section>
 <section><h2>Certificates</h2><div class="table-wrap"><table><thead><tr><th>Serial</th><th>Status</th><th>Issued</th><th>Expires</th><th>Left / revoked</th><th>Issued by</th></tr></thead><tbody>${certs || '<tr><td colspan="6" class="empty">none</td></tr>'}</tbody></table></div></section>
 <section><h2>Recent quarantine</h2><div class="table-wrap"><table><thead><tr><th>#</th><th>Received</th><th>Status</th><th>Why</th></tr></thead><tbody>${quarantined || '<tr><td colspan="4" class="empty">nothing quarantined</td></tr>'}</tbody></table></div></section>

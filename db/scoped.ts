@@ -31,7 +31,7 @@ export function asQueryable(tx: DbExecutor): { query<R extends object = Record<s
   return {
     async query<R extends object>(text: string, params: unknown[] = []) {
       const parts = text.split(/\$(\d+)/);
-      const chunks = parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`));
+      const chunks = parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.param(params[Number(part) - 1])));
       const result = await tx.execute(sql.join(chunks));
       return { rows: result.rows as R[] };
     },

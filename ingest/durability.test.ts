@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../test/gateway.ts';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -81,15 +81,6 @@ describe('acknowledged means stored', () => {
     expect(lost).toEqual([]);
   }, 60_000);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('SIGKILL', () => {
   let t: TestDatabase;

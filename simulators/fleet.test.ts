@@ -1,64 +1,27 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tryConnect } from '../broker/test-fixture.ts';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
-import { withDatabase } from '../test/global-setup.ts';
-import { httpsRequest } from './https-json.ts';
+import { startGateway, type Gateway } from '../test/gateway.ts';
 import { createApiClient } from './api-client.ts';
 import { faultNames, missingFromReadings, runFleet, type FleetReport } from './fleet.ts';
 import type { DeviceIdentity } from './device.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/thamani.js', ...args], { env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`thamani ${args.join(' ')}: ${err}`))));
-  });
-}
 
 let t: TestDatabase;
 let report: FleetReport;
 let stateDir: string;
 let mqttPort: number;
 let ca: string;
-let gateway: ReturnType<typeof spawn> | undefined;
+let gateway: Gateway | undefined;
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-fleet-'));
-  const [httpsPort, httpPort] = [await freePort(), await freePort()];
-  mqttPort = await freePort();
-  const env = { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: 'fleet test passphrase', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' };
-  gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: 'ignore' });
-  const deadline = Date.now() + 40_000;
-  let ready = false;
-  while (!ready && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 300));
-    try {
-      ca = readFileSync(path.join(dataDir, 'pki', 'root.crt'), 'utf8');
-      ready = (await httpsRequest(`https://localhost:${httpsPort}/readyz`, { ca })).status === 200;
-    } catch {
-      ready = false;
-    }
-  }
-  expect(ready).toBe(true);
-  const { token } = JSON.parse(await run(['user', 'token', 'fleet-test', '--role', 'technician', '--json'], env)) as { token: string };
+  gateway = await startGateway({ database: t.name });
+  ca = gateway.ca;
+  mqttPort = Number(new URL(gateway.mqttUrl).port);
+  const { token } = JSON.parse(await gateway.cli(['user', 'token', 'fleet-test', '--role', 'technician', '--json'])) as { token: string };
+  const dataDir = gateway.dataDir;
   stateDir = path.join(dataDir, 'sim');
   report = await runFleet(
     {
@@ -72,7 +35,7 @@ beforeAll(async () => {
       site: 'Fleet Test School',
       mqttUrl: `mqtts://localhost:${mqttPort}`,
       ca,
-      api: createApiClient({ baseUrl: `https://localhost:${httpsPort}`, token, ca }),
+      api: createApiClient({ baseUrl: gateway.apiUrl, token, ca }),
       faults: new Set(faultNames),
       checkStored: missingFromReadings(t.database.pool),
     },
@@ -81,7 +44,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  gateway?.kill('SIGTERM');
+  gateway?.stop();
 });
 
 describe('a simulated fleet with faults, through the whole chain', () => {

@@ -31,7 +31,7 @@
   function format(metric, value) {
     if (value == null) return '—';
     if (metric === 'lid_open') return value >= 0.5 ? 'open' : 'closed';
-    const digits = metric === 'ph' || metric === 'battery_v' ? 2 : Math.abs(value) >= 100 ? 0 : 1;
+    const digits = metric === 'ph' || metric === 'battery_v' ? 2 : metric === 'rssi_dbm' || Math.abs(value) >= 100 ? 0 : 1;
     return value.toFixed(digits);
   }
 
@@ -120,6 +120,8 @@
         { label: 'max', stroke: '#9cc9b5', width: 1 },
       ],
       bands: [{ series: [3, 2], fill: 'rgba(27,127,91,0.12)' }],
+      // The whole asked range, even where there is no data yet (a new digester, an outage).
+      scales: { x: { time: true, range: () => [Date.parse(series.from) / 1000, Date.parse(series.to) / 1000] } },
       axes: [{}, { size: 50 }],
       legend: { show: width > 500 },
       cursor: { drag: { x: false, y: false } },
