@@ -10,6 +10,7 @@ import { loadOrCreateCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
+import type { RowIn } from '../ingest/batch-writer.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
@@ -114,7 +115,7 @@ export const testIngestConfig: IngestConfig = {
   commitTimeoutMs: 30_000,
 };
 
-export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig> } = {}): Promise<BrokerFixture> {
+export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void } = {}): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
   const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
@@ -139,7 +140,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
 
   const lazy = { publish: (...a: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...a) };
   const ingest = opts.ingest
-    ? createIngest({ pool: t.database.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() } })
+    ? createIngest({ pool: t.database.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
     : undefined;
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },

@@ -25,8 +25,9 @@ const SYSTEM = { actorId: 'system', actorRole: 'system', ip: null, userAgent: nu
  * cluster-wide; a random name keeps parallel test files apart). Cheap scrypt parameters keep
  * tests fast; production uses OWASP's.
  */
-export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {}): Promise<ApiHarness> {
-  const t = await createTestDatabase();
+export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {}, opts: { t?: TestDatabase } = {}): Promise<ApiHarness> {
+  // A database of its own, or one another fixture made (the broker's, to test both on one).
+  const t = opts.t ?? (await createTestDatabase());
   const loginRole = `thamani_api_t_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(18).toString('base64url');
   const owner = new pg.Client({ connectionString: t.url });
