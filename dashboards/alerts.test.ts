@@ -157,12 +157,12 @@ describe('alerts', () => {
 
   it('opens an offline alert from broker presence and closes it when the device is back', async () => {
     await device.endAsync();
-    await expect.poll(async () => (await fx.t.database.pool.query(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0].online, { timeout: 5000 }).toBe(false);
+    await expect.poll(async () => (await fx.t.database.pool.query<{ online: boolean }>(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0]!.online, { timeout: 5000 }).toBe(false);
     clock = Date.now() + 20 * 60_000;
     await alerts.sweep();
     expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')).toMatchObject({ status: 'open', severity: 'warning' });
     device = await fx.connect(cert, { clientId: 'bd-alert-1' });
-    await expect.poll(async () => (await fx.t.database.pool.query(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0].online, { timeout: 5000 }).toBe(true);
+    await expect.poll(async () => (await fx.t.database.pool.query<{ online: boolean }>(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0]!.online, { timeout: 5000 }).toBe(true);
     await alerts.sweep();
     expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')!.status).toBe('closed');
   });
