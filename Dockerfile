@@ -7,7 +7,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts=false
 COPY . .
-RUN npm run build && cp -r db/migrations dist/db/ && npm prune --omit=dev
+RUN npm run build && cp -r db/migrations dist/db/ && cp -r dashboards/public dist/dashboards/ && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production THAMANI_ENV=production THAMANI_DATA_DIR=/var/lib/thamani LOG_FORMAT=json

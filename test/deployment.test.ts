@@ -15,6 +15,10 @@ describe('deployment files', () => {
     // Secrets come from files at run time, never from the image or plain environment values.
     expect(run.stdout).not.toMatch(/POSTGRES_PASSWORD:/);
     expect(run.stdout).toMatch(/DATABASE_URL_FILE: \/run\/secrets\/database_url/);
+    // Everything production requires (config/config.ts) arrives as a secret file.
+    for (const key of ['PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD']) expect(run.stdout).toContain(`${key}_FILE: /run/secrets/`);
+    // Grafana is opt-in (profile) and provisioned from the repository's files.
+    expect(run.stdout).toMatch(/grafana\/provisioning:\/etc\/grafana\/provisioning:ro/);
   });
 
   it('the Dockerfile is multi-stage and runs as a non-root user', () => {
@@ -22,5 +26,7 @@ describe('deployment files', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).not.toMatch(/PASSWORD|SECRET|TOKEN/);
+    // The dashboards' static files ship next to the compiled code that serves them.
+    expect(dockerfile).toMatch(/cp -r dashboards\/public dist\/dashboards\//);
   });
 });
