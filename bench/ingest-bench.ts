@@ -1,11 +1,11 @@
 /**
- * `npm run bench`: end-to-end acknowledged readings per second over mTLS with QoS 1, next to
+ * `npm run bench -- ingest`: end-to-end acknowledged readings per second over mTLS with QoS 1, next to
  * the two ceilings: stock Aedes storing nothing (the framework) and a raw COPY of the same rows
  * (the database). Everything runs on this machine: an embedded PostgreSQL in a temporary
  * directory (fsync on, as in production), the gateway in this process, the load generator in a
  * child process.
  *
- *   npm run bench [-- --seconds 10 --devices 20 --window 100 --window-batch 10]
+ *   npm run bench -- ingest [--seconds 10 --devices 20 --window 100 --window-batch 10]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -30,7 +30,7 @@ async function asReadonly(sql: string) {
   try {
     await client.query('BEGIN');
     await client.query('SET LOCAL ROLE thamani_readonly');
-    return (await client.query(sql)).rows;
+    return (await client.query<Record<string, unknown>>(sql)).rows;
   } finally {
     await client.query('ROLLBACK');
     client.release();
