@@ -32,3 +32,22 @@ describe('thamani user', () => {
     expect(await run('audit', 'verify')).toMatch(/audit chain intact: 2 entries verified/);
   });
 });
+
+describe('thamani user assign', () => {
+  it('gives a kitchen manager their digester by name, refuses unknown or ambiguous units, and can take all away', async () => {
+    await run('site', 'add', 'Assign School');
+    await run('site', 'add', 'Other School');
+    await run('unit', 'add', 'Assign School', 'Digester 1', '--kind', 'biodigester');
+    await run('unit', 'add', 'Other School', 'Digester 1', '--kind', 'biodigester');
+    await run('user', 'add', 'wanjiru', '--role', 'kitchen_manager');
+    await expect(run('user', 'assign', 'wanjiru', 'Digester 1')).rejects.toThrow(/used at .*: add --site/);
+    await expect(run('user', 'assign', 'wanjiru', 'Digester 9')).rejects.toThrow(/no unit Digester 9/);
+    expect(await run('user', 'assign', 'wanjiru', 'Digester 1', '--site', 'Assign School')).toBe('wanjiru now sees: Digester 1 (Assign School)\n');
+    const { rows } = await t.database.pool.query<{ site: string }>(
+      `SELECT s.name AS site FROM user_unit_assignments a JOIN users u ON u.id = a.user_id JOIN units n ON n.id = a.unit_id JOIN sites s ON s.id = n.site_id WHERE u.username = 'wanjiru'`,
+    );
+    expect(rows).toEqual([{ site: 'Assign School' }]);
+    expect(await run('user', 'assign', 'wanjiru', 'none')).toBe('wanjiru sees no unit\n');
+    expect((await t.database.pool.query(`SELECT 1 FROM user_unit_assignments`)).rowCount).toBe(0);
+  });
+});

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Command } from 'commander';
+import type { Pool } from 'pg';
 import { publicBaseUrl } from '../api/public-url.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { roles, type Role } from '../auth/permissions.ts';
@@ -8,10 +9,10 @@ import type { Config } from '../config/index.ts';
 import { CliError } from './main.ts';
 import { withDatabase } from './context.ts';
 
-function withUsers<T>(cfg: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
+function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
   return withDatabase(cfg, (rt) => {
     const db = rt.database.db;
-    return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }));
+    return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
   });
 }
 
@@ -56,6 +57,31 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .action(async () => {
       const list = await withUsers(config(), (users) => users.list());
       for (const u of list) process.stdout.write(`${u.username}\t${u.role}\t${u.disabled ? 'disabled' : 'active'}\t${u.id}\n`);
+    });
+
+  user
+    .command('assign <username> <units...>')
+    .description('the units (by name or id) a kitchen manager or collector sees; replaces their list (none: give no unit)')
+    .option('--site <site>', 'site of the units, when a name is not unique')
+    .action(async (username: string, unitNames: string[], opts: { site?: string }) => {
+      const assigned = await withUsers(config(), async (users, pool) => {
+        const u = (await users.list()).find((x) => x.username === username.toLowerCase());
+        if (!u) throw new CliError(`no user ${username}`, 1);
+        const names = unitNames.filter((n) => n !== 'none');
+        const { rows } = await pool.query<{ id: string; name: string; site: string }>(
+          `SELECT u.id, u.name, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
+            WHERE (u.name = ANY($1::text[]) OR u.id::text = ANY($1::text[])) AND ($2::text IS NULL OR s.name = $2 OR s.id::text = $2)`,
+          [names, opts.site ?? null],
+        );
+        for (const n of names) {
+          const found = rows.filter((r) => r.name === n || r.id === n);
+          if (found.length === 0) throw new CliError(`no unit ${n}${opts.site ? ` at ${opts.site}` : ''}`, 1);
+          if (found.length > 1) throw new CliError(`unit name ${n} is used at ${found.map((f) => f.site).join(', ')}: add --site`, 64);
+        }
+        await users.assignUnits(u.id, rows.map((r) => r.id), cliActor());
+        return rows;
+      });
+      process.stdout.write(assigned.length ? `${username} now sees: ${assigned.map((r) => `${r.name} (${r.site})`).join(', ')}\n` : `${username} sees no unit\n`);
     });
 
   user
