@@ -14,6 +14,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { numberArg } from './args.ts';
 import { pino } from 'pino';
 import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi } from '../api/operator-api.ts';
@@ -28,13 +29,9 @@ import { runMigrations } from '../db/migrate.ts';
 import { rollup, timeseriesInfo } from '../db/timeseries.ts';
 import { digesterMetrics } from '../dashboards/pages.ts';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const devices = arg('devices', 200);
-const days = arg('days', 365);
-const requests = arg('requests', 40);
+const devices = numberArg('devices', 200);
+const days = numberArg('days', 365);
+const requests = numberArg('requests', 40);
 const fresh = process.argv.includes('--fresh');
 const logger = pino({ level: 'warn' });
 const SYSTEM = { actorId: 'bench', actorRole: 'system', ip: null, userAgent: null, requestId: null };

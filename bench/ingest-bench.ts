@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { numberArg } from './args.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { createAuditLog } from '../audit/index.ts';
@@ -28,15 +29,11 @@ import { startStockAedes } from './stock-aedes.ts';
 import { runLoadInChild } from './load-runner.ts';
 import type { LoadSpec } from './mqtt-load.ts';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const seconds = arg('seconds', 10);
-const devicesPerRun = arg('devices', 20);
+const seconds = numberArg('seconds', 10);
+const devicesPerRun = numberArg('devices', 20);
 /** Unacknowledged messages per connection: with PUBACK-after-commit, throughput ≈ window × devices / commit latency. */
-const windowSingle = arg('window', 100);
-const windowBatch = arg('window-batch', 10);
+const windowSingle = numberArg('window', 100);
+const windowBatch = numberArg('window-batch', 10);
 const logger = pino({ level: 'warn' });
 
 async function main(): Promise<void> {
