@@ -33,7 +33,8 @@ const devices = numberArg('devices', 200);
 const days = numberArg('days', 365);
 const requests = numberArg('requests', 40);
 const fresh = process.argv.includes('--fresh');
-const logger = pino({ level: 'warn' });
+// 'error': the embedded server's shutdown ends idle connections, which pg reports as warnings.
+const logger = pino({ level: 'error' });
 const SYSTEM = { actorId: 'bench', actorRole: 'system', ip: null, userAgent: null, requestId: null };
 
 async function openDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
