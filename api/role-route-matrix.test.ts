@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,6 +10,8 @@ import { createIngest } from '../ingest/index.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
+import { createFirmwareService } from '../firmware/firmware-service.ts';
+import { signerFromKey } from '../firmware/signing.ts';
 import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +41,8 @@ const PUBLIC = new Set([
   'GET /api/v1/pki/chain.pem',
   'GET /api/v1/pki/crl.pem',
   'GET /api/v1/pki/crl.der',
+  // Devices pin the firmware-signing public key.
+  'GET /api/v1/firmware/signing-key',
 ]);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');
 // The dashboards' static files (script, stylesheet, chart library): public, like any site's.
@@ -53,7 +58,15 @@ beforeAll(async () => {
   const pki = createPki({ db: owner.database.db, ca, audit: createAuditLog({ db: owner.database.db }), config: pkiConfig, brokerUrl: '' });
   const ingest = createIngest({ pool: owner.database.pool, logger: testLogger, config: testIngestConfig, publisher: { publish: () => Promise.resolve() } });
   const dashboards = { queries: createDashboardQueries({ mode: (await timeseriesInfo(owner.database.pool)).mode }), hub: createLiveHub() };
-  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards }) });
+  const firmware = createFirmwareService({
+    pool: owner.database.pool,
+    audit: createAuditLog({ db: owner.database.db }),
+    signer: signerFromKey(generateKeyPairSync('ed25519').privateKey),
+    publisher: { publish: () => Promise.resolve() },
+    config: { maxImageBytes: 1024 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: 'https://localhost:8884' },
+    logger: testLogger,
+  });
+  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards, firmware: { service: firmware, maxImageBytes: 1024 * 1024 } }) });
 }, 120_000);
 
 function concrete(url: string): string {

@@ -8,6 +8,8 @@ import type { DashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import type { LiveHub } from '../dashboards/live-hub.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
+import { firmwareRoutes } from '../firmware/firmware-routes.ts';
+import type { FirmwareService } from '../firmware/firmware-service.ts';
 import type { Db } from '../db/client.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -16,7 +18,7 @@ import { createPki, pkiRoutes, type LoadedCa, type Pki } from '../provisioning/i
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
- * dashboards (pages, chart data, alerts, live stream).
+ * dashboards (pages, chart data, alerts, live stream), firmware.
  * Their SQL runs as the API's role in the caller's scope (RLS); their audit goes through the
  * API's audit guard. Shared by the composition root and the role × route test.
  */
@@ -28,6 +30,7 @@ export function gatewayRoutes(deps: {
   brokerUrl: string;
   crlUrl: string;
   dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'> };
+  firmware?: { service: FirmwareService; maxImageBytes: number };
 }) {
   return ({ audit, db, authenticator }: { audit: AuditLog; db: Db; authenticator: Authenticator }): RoutePlugin[] => [
     { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })) }) },
@@ -35,5 +38,6 @@ export function gatewayRoutes(deps: {
     { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
     { plugin: dashboardRoutes({ db, audit, authenticator, ...deps.dashboards }) },
     { plugin: dashboardPages({ db, queries: deps.dashboards.queries }), root: true },
+    ...(deps.firmware ? [{ plugin: firmwareRoutes({ db, audit, firmware: deps.firmware.service, maxImageBytes: deps.firmware.maxImageBytes }) }] : []),
   ];
 }

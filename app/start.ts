@@ -10,6 +10,9 @@ import { createAlertService } from '../dashboards/alert-service.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createWebhookDispatcher } from '../dashboards/webhook.ts';
+import { createFirmwareDownloadServer } from '../firmware/download-server.ts';
+import { createFirmwareService } from '../firmware/firmware-service.ts';
+import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
@@ -42,6 +45,10 @@ export async function start(config: Config): Promise<Running> {
     const apiUrl = `https://${host}:${config.https.port}`;
     const mqttUrl = `mqtts://${host}:${config.mqtt.port}`;
 
+    // Handlers answer through the broker they are registered with; it exists by the time they run.
+    // eslint-disable-next-line prefer-const -- assigned once the broker is built, after its handlers
+    let broker: Broker;
+    const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({ component: 'pki' }) });
     const events = createDeviceEvents({ url: rt.url, logger: logger.child({ component: 'device-events' }) });
     lifecycle.onStop('device-events', () => events.close());
@@ -54,6 +61,19 @@ export async function start(config: Config): Promise<Running> {
     retire.unref();
     lifecycle.onStop('pki-rotation', () => clearInterval(retire));
 
+    // Firmware: a signing key of its own next to the CA, manifests over MQTT, downloads over mTLS.
+    const firmware = createFirmwareService({
+      pool,
+      audit,
+      signer: await loadOrCreateSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase }),
+      publisher: lazyPublisher,
+      config: { ...config.firmware, downloadBaseUrl: `https://${host}:${config.firmware.devicePort}` },
+      logger: logger.child({ component: 'firmware' }),
+    });
+    const firmwareTimer = setInterval(() => void firmware.tick(), 60_000);
+    firmwareTimer.unref();
+    lifecycle.onStop('firmware-rollouts', () => clearInterval(firmwareTimer));
+
     // Dashboards: live updates and alerts are fed by ingest (after commit) and broker presence.
     const hub = createLiveHub();
     lifecycle.onStop('live-updates', () => hub.close());
@@ -64,8 +84,6 @@ export async function start(config: Config): Promise<Running> {
     await alerts.ensureDefaults();
     lifecycle.onStop('alerts', alerts.start(config.alerts.sweepMs));
 
-    // Handlers answer through the broker they are registered with; it exists by the time they run.
-    const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const ingest = createIngest({
       pool,
       logger: logger.child({ component: 'ingest' }),
@@ -82,7 +100,7 @@ export async function start(config: Config): Promise<Running> {
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
       probes: [{ name: 'broker', check: () => Promise.resolve(broker.listening()) }],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts } }),
+      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });
     registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
 
@@ -90,7 +108,7 @@ export async function start(config: Config): Promise<Running> {
     const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
     if (!ca.rootCrlPem) logger.warn('no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake');
     const brokerLogger = logger.child({ component: 'broker' });
-    const broker = await createBroker({
+    broker = await createBroker({
       config: config.mqtt,
       logger: brokerLogger,
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
@@ -102,16 +120,28 @@ export async function start(config: Config): Promise<Running> {
       handlers: {
         telemetry: ingest.handleTelemetry,
         'cert/csr': createRenewalHandler({ pki, publisher: lazyPublisher, logger: brokerLogger }),
-        state: createStateHandler({ pool, publisher: lazyPublisher }),
+        state: createStateHandler({ pool, publisher: lazyPublisher, onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report) }),
       },
     });
     await broker.listen();
     lifecycle.onStop('mqtt', () => broker.close());
+    const downloads = createFirmwareDownloadServer({
+      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
+      crl: tlsCrls,
+      identity: pki,
+      firmware,
+      logger: logger.child({ component: 'firmware-download' }),
+    });
+    events.on('certificate_revoked', () => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed')));
+    await downloads.listen(config.firmware.devicePort, config.mqtt.host);
+    lifecycle.onStop('firmware-download', () => downloads.close());
+    void firmware.tick();
 
     logger.info(
       {
         api: `${apiUrl}/api/v1`,
         mqtt: mqttUrl,
+        firmwareDownloads: `https://${host}:${config.firmware.devicePort}`,
         caCertificate: path.join(config.pki.dir, 'root.crt'),
         database: rt.embedded ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)` : 'DATABASE_URL',
         timeseries: rt.timeseries.mode,

@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createAuditLog } from '../audit/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
-import { loadOrCreateCa } from '../provisioning/ca-store.ts';
+import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
@@ -16,7 +16,7 @@ import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
 import { createPresence } from './presence.ts';
 import { createSecurityEvents } from './security-events.ts';
-import type { DeviceSession, UpstreamPublish } from './types.ts';
+import type { DeviceSession, UpstreamHandler, UpstreamPublish } from './types.ts';
 
 export { requireTool } from '../test/tools.ts';
 
@@ -87,6 +87,10 @@ export interface BrokerFixture {
   pki: Pki;
   port: number;
   caPem: string;
+  /** The whole CA (server key and chain) for other listeners under test. */
+  ca: LoadedCa;
+  /** Current CRLs (issuing CA's and root's), as the broker uses them. */
+  crls(): Promise<string[]>;
   received: { session: DeviceSession; message: UpstreamPublish }[];
   ingest: Ingest | undefined;
   /** Moves the PKI's clock (undefined: real time). */
@@ -115,7 +119,7 @@ export const testIngestConfig: IngestConfig = {
   commitTimeoutMs: 30_000,
 };
 
-export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void } = {}): Promise<BrokerFixture> {
+export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler } = {}): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
   const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
@@ -156,7 +160,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
         received.push({ session, message });
         return ingest ? ingest.handleTelemetry(session, message) : Promise.resolve();
       },
-      state: () => Promise.resolve(),
+      state: (session, message) => (opts.state ? opts.state(session, message) : Promise.resolve()),
       'cert/csr': (session, message) => renewal(session, message),
     },
   });
@@ -169,6 +173,8 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
     pki,
     port,
     caPem: ca.rootCertPem,
+    ca,
+    crls,
     received,
     ingest,
     clock,

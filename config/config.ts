@@ -78,6 +78,11 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   ALERT_SWEEP_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
+  // Firmware (docs/operations.md, "Firmware updates"): devices download over mTLS on this port.
+  DEVICE_HTTPS_PORT: port.default(8884),
+  FIRMWARE_MAX_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+  FIRMWARE_REQUIRE_APPROVAL: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  FIRMWARE_MANIFEST_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(72),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -129,6 +134,7 @@ export interface Config {
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
   };
+  readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
   readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly auth: {
@@ -196,10 +202,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
     throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
   }
-  const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT];
+  const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT, e.DEVICE_HTTPS_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
-      `MQTT_PORT, HTTPS_PORT and HTTP_REDIRECT_PORT must differ (got ${ports.join(', ')})`,
+      `MQTT_PORT, HTTPS_PORT, HTTP_REDIRECT_PORT and DEVICE_HTTPS_PORT must differ (got ${ports.join(', ')})`,
     ]);
   }
   const securityProblems: string[] = [];
@@ -260,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
+    firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
     auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },

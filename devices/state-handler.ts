@@ -6,9 +6,15 @@ import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
 const stateSchema = z.object({
   firmware: z.string().min(1).max(64).optional(),
   uptimeS: z.number().int().min(0).optional(),
+  /** Progress of a firmware rollout on this device (docs/device-contract.md, "Firmware updates"). */
+  firmwareUpdate: z
+    .object({ rolloutId: z.uuid(), status: z.enum(['downloading', 'verifying', 'installed', 'failed']), reason: z.string().max(200).optional() })
+    .optional(),
 }).passthrough();
 
-export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamPublisher }): UpstreamHandler {
+export type FirmwareReport = NonNullable<z.infer<typeof stateSchema>['firmwareUpdate']>;
+
+export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamPublisher; onFirmwareReport?: (deviceId: string, report: FirmwareReport) => Promise<void> }): UpstreamHandler {
   return async (session, message) => {
     let parsed: z.infer<typeof stateSchema> | undefined;
     try {
@@ -18,9 +24,10 @@ export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamP
       parsed = undefined;
     }
     if (!parsed) {
-      await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360}' }] }));
+      await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360} (firmwareUpdate: {rolloutId, status: downloading|verifying|installed|failed, reason})' }] }));
       return;
     }
+    if (parsed.firmwareUpdate) await deps.onFirmwareReport?.(session.deviceId, parsed.firmwareUpdate);
     if (parsed.firmware) {
       await deps.pool.query(`UPDATE devices SET firmware_version = $2, last_seen_at = now() WHERE id = $1`, [session.deviceId, parsed.firmware]);
     }

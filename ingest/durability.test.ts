@@ -90,7 +90,7 @@ describe('SIGKILL', () => {
 
   it('loses no acknowledged reading when the gateway process is killed mid-load', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-kill-'));
-    const [mqttPort, httpsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const [mqttPort, httpsPort, httpPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const passphrase = 'kill test passphrase 12';
     // The device is registered and enrolled before the gateway starts, through the same CA
     // directory and database the gateway then uses.
@@ -105,7 +105,7 @@ describe('SIGKILL', () => {
     const keys = deviceKeyAndCsr('bd-dur-kill');
     const issued = await pki.issueFromCsr('bd-dur-kill', keys.csr, actor);
     const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
-      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), DEVICE_HTTPS_PORT: String(devicePort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

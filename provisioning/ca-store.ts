@@ -30,6 +30,8 @@ export interface LoadedCa {
    * Undefined for an imported CA whose root.crl was not supplied.
    */
   rootCrlPem: string | undefined;
+  /** The passphrase the CA keys are encrypted with; other keys kept here (firmware signing) use it too. */
+  keyPassphrase: string;
 }
 
 export interface CaStoreOptions {
@@ -129,6 +131,7 @@ export async function loadOrCreateCa(o: CaStoreOptions): Promise<LoadedCa> {
     server: { certPem: serverCertPem, privateKeyPem: serverKey },
     chainPem: `${issuingCertPem.trim()}\n${rootCertPem.trim()}\n`,
     caPems: [rootCertPem, issuingCertPem],
+    keyPassphrase: passphrase,
   };
 }
 

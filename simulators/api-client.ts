@@ -7,6 +7,8 @@ export interface ApiClient {
   enrolmentToken(deviceId: string): Promise<string>;
   enroll(token: string, csr: string): Promise<{ certificate: string; chain: string; ca: string; serial: string; notAfter: string; brokerUrl: string }>;
   revoke(serial: string, reason: string): Promise<void>;
+  /** The firmware-signing public key a device pins (public, no token needed). */
+  firmwareSigningKey(): Promise<string>;
 }
 
 export class ApiError extends Error {
@@ -48,5 +50,6 @@ export function createApiClient(opts: { baseUrl: string; token: string; ca: stri
     enrolmentToken: async (deviceId) => (await call<{ token: string }>('POST', `/devices/${deviceId}/enrolment-tokens`, {})).token,
     enroll: (token, csr) => call('POST', '/enroll', { token, csr }, false),
     revoke: async (serial, reason) => void (await call('POST', `/certificates/${serial}/revoke`, { reason })),
+    firmwareSigningKey: async () => (await call<{ publicKeyPem: string }>('GET', '/firmware/signing-key', undefined, false)).publicKeyPem,
   };
 }

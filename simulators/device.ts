@@ -7,6 +7,7 @@ import type { ApiClient } from './api-client.ts';
 import { backoffDelay } from './backoff.ts';
 import { deviceKeyAndCsr } from './keys.ts';
 import { openOutbox, type Outbox, type OutboxEntry } from './outbox.ts';
+import { createFirmwareUpdater } from './firmware-updater.ts';
 
 /**
  * One simulated sensor doing what a real one does: its own key and CSR, enrolment with a one-time
@@ -53,6 +54,8 @@ export async function startDevice(o: {
   onError?: (code: string) => void;
   /** Renew over MQTT when the certificate has fewer days than this left (the server's window is 30). */
   renewWithinDays?: number;
+  /** The firmware-signing public key: with it the device takes signed firmware updates. */
+  firmwareKeyPem?: string;
 }) {
   const outbox: Outbox = await openOutbox(path.join(o.dir, 'outbox'));
   const seqFile = path.join(o.dir, 'seq');
@@ -65,6 +68,24 @@ export async function startDevice(o: {
   let identity = o.identity;
   let renewing = false;
   const renewals = { requested: 0, completed: 0, refused: [] as string[] };
+  const versionFile = path.join(o.dir, 'firmware-version');
+  let firmwareVersion = existsSync(versionFile) ? (await readFile(versionFile, 'utf8')).trim() : '1.0.0';
+  const state = (payload: Record<string, unknown>): Promise<void> =>
+    client?.connected ? client.publishAsync(`devices/${identity.id}/state`, JSON.stringify(payload), { qos: 1 }).then(() => undefined) : Promise.resolve();
+  const updater = o.firmwareKeyPem
+    ? createFirmwareUpdater({
+        deviceId: o.identity.id,
+        publicKeyPem: o.firmwareKeyPem,
+        get tls() {
+          return { key: identity.key, cert: identity.cert, ca: o.ca };
+        },
+        state,
+        async install(version) {
+          firmwareVersion = version;
+          await writeFile(versionFile, version);
+        },
+      })
+    : undefined;
 
   const connect = (): void => {
     if (stopped) return;
@@ -73,12 +94,14 @@ export async function startDevice(o: {
     c.on('connect', () => {
       stats.connects++;
       attempt = 0;
-      c.subscribe([`devices/${identity.id}/errors`, `devices/${identity.id}/cert/issued`], { qos: 1 });
+      c.subscribe([`devices/${identity.id}/errors`, `devices/${identity.id}/cert/issued`, ...(updater ? [`devices/${identity.id}/firmware/manifest`] : [])], { qos: 1 });
+      c.publish(`devices/${identity.id}/state`, JSON.stringify({ firmware: firmwareVersion }), { qos: 1 });
       void flush();
       maybeRenew(c);
     });
     c.on('message', (topic, payload) => {
       if (topic.endsWith('/cert/issued')) return void onIssued(c, payload);
+      if (topic.endsWith('/firmware/manifest')) return void updater?.handle(payload);
       try {
         const msg = JSON.parse(payload.toString()) as { reasons?: { code: string }[] };
         for (const r of msg.reasons ?? []) {
@@ -156,6 +179,7 @@ export async function startDevice(o: {
   return {
     stats,
     renewals,
+    firmware: { version: () => firmwareVersion, outcomes: updater?.outcomes ?? [] },
     get identity(): DeviceIdentity {
       return identity;
     },

@@ -48,6 +48,8 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
   const members: Member[] = [];
   const start = Date.now();
   const simTime = (now: number): number => start + (now - start) * o.speed;
+  // Pinned like a real device's: the key manifests must be signed with.
+  const firmwareKeyPem = await o.api.firmwareSigningKey();
   const make = async (kind: 'biodigester' | 'collection_point', i: number): Promise<void> => {
     const id = `${kind === 'biodigester' ? 'bd' : 'cp'}-sim-${String(i + 1).padStart(3, '0')}`;
     const unit = `${kind === 'biodigester' ? 'Digester' : 'Bin'} ${i + 1}`;
@@ -55,7 +57,7 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
     const dir = path.join(o.stateDir, id);
     const identity = await loadOrEnrol(dir, id, kind, { site: o.site, unit }, o.api);
     const rand = mulberry32(seedFor(o.seed, id));
-    const device = await startDevice({ identity, dir, url: o.mqttUrl, ca: o.ca, rand });
+    const device = await startDevice({ identity, dir, url: o.mqttUrl, ca: o.ca, rand, firmwareKeyPem });
     if (kind === 'biodigester') {
       let s: DigesterState = initialDigester(simTime(start), rand);
       const opts = { load: i % 7 === 6 ? 2.5 : 1, holderLitres: 1500 }; // one in seven is overfed

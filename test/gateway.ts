@@ -35,7 +35,7 @@ export interface Gateway {
  */
 export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
-  const [httpsPort, httpPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
+  const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: withDatabase(inject('adminUrl'), o.database),
@@ -43,6 +43,7 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
     MQTT_PORT: String(mqttPort),
     HTTPS_PORT: String(httpsPort),
     HTTP_REDIRECT_PORT: String(httpPort),
+    DEVICE_HTTPS_PORT: String(devicePort),
     MQTT_HOST: '127.0.0.1',
     HTTPS_HOST: '127.0.0.1',
     PKI_PASSPHRASE: 'gateway test passphrase',

@@ -4,3 +4,4 @@ export * from './pki.ts';
 export * from './ingest.ts';
 export * from './auth.ts';
 export * from './alerts.ts';
+export * from './firmware.ts';
