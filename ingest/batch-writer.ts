@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../app/logger.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import type { Reason } from './ingest-errors.ts';
@@ -80,6 +81,46 @@ const EXISTING = `SELECT device_id, ts FROM unnest($1::text[], $2::timestamptz[]
 
 const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${new Date(ts).getTime()}`;
 
+const COPY_READINGS = `COPY readings (ts, device_id, unit_id, seq, ${metricCols}) FROM STDIN`;
+
+/** COPY text format: device ids and unit ids are validated identifiers, numbers are finite. */
+function copyText(rows: readonly RowIn[]): string {
+  let out = '';
+  for (const r of rows) {
+    out += `${r.ts.toISOString()}\t${r.deviceId}\t${r.unitId}\t${r.seq}`;
+    for (const m of metricNames) {
+      const v = r.values[m];
+      out += v === undefined ? '\t\\N' : `\t${v}`;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+/**
+ * The fast path for readings whose seq advanced (new by construction): COPY straight into
+ * `readings`, which PostgreSQL writes in bulk (several times cheaper per row than INSERT …
+ * SELECT). Inside a savepoint: on a unique violation it rolls back and answers false.
+ */
+async function copyFresh(client: pg.PoolClient, rows: readonly RowIn[]): Promise<boolean> {
+  if (rows.length === 0) return true;
+  await client.query('SAVEPOINT fast_copy');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.query(copyFrom(COPY_READINGS));
+      stream.on('finish', resolve);
+      stream.on('error', reject);
+      stream.end(copyText(rows));
+    });
+    await client.query('RELEASE SAVEPOINT fast_copy');
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '23505') throw err;
+    await client.query('ROLLBACK TO SAVEPOINT fast_copy');
+    return false;
+  }
+}
+
 export function createBatchWriter(o: BatchWriterOptions) {
   let queue: Job[] = [];
   let queuedRows = 0;
@@ -130,10 +171,18 @@ export function createBatchWriter(o: BatchWriterOptions) {
       }
       const inserted = new Set<string>();
       if (toInsert.length > 0) {
-        const params: unknown[] = [toInsert.map((r) => r.ts), toInsert.map((r) => r.deviceId), toInsert.map((r) => r.unitId), toInsert.map((r) => r.seq)];
-        for (const m of metricNames) params.push(toInsert.map((r) => r.values[m] ?? null));
-        const res = await client.query<{ device_id: string; ts: Date }>(INSERT_READINGS, params);
-        for (const r of res.rows) inserted.add(key(r.device_id, r.ts));
+        // A suspect row that passed is already stored (a duplicate): nothing to write for it.
+        const fresh = toInsert.filter((r) => !r.suspectSeq);
+        if (!(await copyFresh(client, fresh))) {
+          // A conflict inside the COPY (a device reusing an instant under a new seq, a race with a
+          // concurrent commit): the row-by-row path sorts stored from duplicate.
+          const params: unknown[] = [fresh.map((r) => r.ts), fresh.map((r) => r.deviceId), fresh.map((r) => r.unitId), fresh.map((r) => r.seq)];
+          for (const m of metricNames) params.push(fresh.map((r) => r.values[m] ?? null));
+          const res = await client.query<{ device_id: string; ts: Date }>(INSERT_READINGS, params);
+          for (const r of res.rows) inserted.add(key(r.device_id, r.ts));
+        } else {
+          for (const r of fresh) inserted.add(key(r.deviceId, r.ts));
+        }
         // Latest state: newest value per device and metric among the rows actually stored.
         const latest = new Map<string, { d: string; m: string; u: string; ts: Date; v: number }>();
         for (const r of toInsert) {
