@@ -30,6 +30,8 @@ let downloads: ReturnType<typeof createFirmwareDownloadServer>;
 const certs = new Map<string, DeviceCert>();
 const devices = new Map<string, SimDevice>();
 let uploader: string;
+let firmwareService: ReturnType<typeof createFirmwareService> | undefined;
+const service = () => firmwareService!;
 let approver: string;
 
 async function device(id: string): Promise<SimDevice> {
@@ -65,17 +67,17 @@ async function rolloutOf(id: string) {
 
 beforeAll(async () => {
   fx = await startBrokerFixture({}, { state: (session, message) => state(session, message) });
-  const state = createStateHandler({ pool: fx.t.database.pool, publisher: fx.broker.publisher, onFirmwareReport: (deviceId, report) => service.report(deviceId, report) });
+  const state = createStateHandler({ pool: fx.t.database.pool, publisher: fx.broker.publisher, onFirmwareReport: (deviceId, report) => created.report(deviceId, report) });
   const config = { maxImageBytes: 64 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: '' };
   downloads = createFirmwareDownloadServer({
     tls: { key: fx.ca.server.privateKeyPem, cert: `${fx.ca.server.certPem.trim()}\n${fx.ca.issuing.certPem}`, ca: fx.ca.caPems, crl: await fx.crls() },
     crl: () => fx.crls(),
     identity: fx.pki,
-    firmware: { download: (...a) => service.download(...a) },
+    firmware: { download: (...a) => created.download(...a) },
     logger: testLogger,
   });
   config.downloadBaseUrl = `https://localhost:${await downloads.listen(0, '127.0.0.1')}`;
-  const service = createFirmwareService({
+  const created = createFirmwareService({
     pool: fx.t.database.pool,
     audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db }),
     signer,
@@ -83,7 +85,8 @@ beforeAll(async () => {
     config,
     logger: testLogger,
   });
-  api = await createApiHarness({ routes: ({ audit, db }) => [{ plugin: firmwareRoutes({ db, audit, firmware: service, maxImageBytes: config.maxImageBytes }) }] }, { t: fx.t });
+  firmwareService = created;
+  api = await createApiHarness({ routes: ({ audit, db }) => [{ plugin: firmwareRoutes({ db, audit, firmware: created, maxImageBytes: config.maxImageBytes }) }] }, { t: fx.t });
   uploader = await api.tokenFor('technician');
   approver = await api.tokenFor('admin');
 }, 120_000);
@@ -182,6 +185,40 @@ describe('signed firmware', () => {
     expect(await get(`${downloadsUrl()}/firmware/${next}`, certs.get('bd-fw-t5'))).toBe(403);
     const paused = await fx.t.database.pool.query(`SELECT actor_id, after FROM audit_log WHERE action = 'firmware.rollout_paused'`);
     expect(paused.rows[0]).toMatchObject({ actor_id: 'system', after: { automatic: true } });
+  });
+});
+
+describe('rollout targets', () => {
+  /** The planning step alone, in a transaction rolled back: nothing is sent. */
+  async function plan(target: Record<string, unknown>, allowDowngrade = false) {
+    const client = await fx.t.database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const sha = (await client.query<{ sha256: string }>(`SELECT sha256 FROM firmware_images WHERE version = '1.1.0'`)).rows[0]!.sha256;
+      const made = await service().createRollout(client, { sha256: sha, target: target as never, waveSize: 3, failureThreshold: 0.2, allowDowngrade }, { actorId: 'test', actorRole: 'technician' }, () => Promise.resolve({ id: 0, hash: Buffer.alloc(0) }));
+      const { rows } = await client.query<{ device_id: string; wave: number; status: string }>(`SELECT device_id, wave, status FROM firmware_rollout_devices WHERE rollout_id = $1 ORDER BY device_id`, [made.id]);
+      return { made, rows };
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
+  it('takes a unit, a site, or the same share of a kind every time; a downgrade only when allowed', async () => {
+    const { rows: [where] } = await fx.t.database.pool.query<{ unit_id: string; site_id: string }>(`SELECT d.unit_id, u.site_id FROM devices d JOIN units u ON u.id = d.unit_id WHERE d.id = 'bd-fw-1'`);
+    const active = (await fx.t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices WHERE status = 'active' AND kind = 'biodigester'`)).rows[0]!.n;
+    const byUnit = await plan({ unitId: where!.unit_id });
+    const bySite = await plan({ siteId: where!.site_id });
+    expect(byUnit.rows).toHaveLength(active);
+    expect(bySite.rows).toHaveLength(active);
+    // Waves of 3, in order; devices already on 1.1.0 or newer are skipped.
+    expect(byUnit.rows.filter((r) => r.status === 'pending').every((r) => r.wave >= 1)).toBe(true);
+    expect(byUnit.rows.filter((r) => r.status === 'skipped').map((r) => r.device_id)).toEqual(['bd-fw-1', 'bd-fw-2', 'bd-fw-3', 'bd-fw-new']);
+    const half = await plan({ kind: 'biodigester', percent: 50 });
+    expect(half.rows).toHaveLength(Math.ceil(active / 2));
+    await expect(plan({ kind: 'collection_point', percent: 50 })).rejects.toThrow(/FIRMWARE_NO_TARGETS|No active/);
+    const downgrade = await plan({ devices: ['bd-fw-new'] }, true);
+    expect(downgrade.rows).toEqual([{ device_id: 'bd-fw-new', wave: 1, status: 'pending' }]);
   });
 });
 
