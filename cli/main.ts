@@ -9,6 +9,7 @@ import { registerBrokerCommands } from '../broker/broker-commands.ts';
 import { registerSimulateCommands } from '../simulators/simulate-commands.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { registerFirmwareCommands } from '../firmware/firmware-commands.ts';
 
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
@@ -36,6 +37,7 @@ export function buildCli(): Command {
   registerQuarantineCommands(program, config);
   registerUserCommands(program, config);
   registerAuditCommands(program, config);
+  registerFirmwareCommands(program, config);
   registerSimulateCommands(program, config);
   return program;
 }
