@@ -1,6 +1,8 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricsForKind, type MetricName } from '../devices/metrics.ts';
+import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
+import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
 
 /**
  * Timestamps come back as PostgreSQL text (`2026-11-22 14:30:13.01+00`, what drizzle's driver
@@ -168,6 +170,30 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
     /** Units the caller may see (live updates are filtered by it). */
     async visibleUnits(tx: DbExecutor): Promise<Set<string>> {
       return new Set((await asQueryable(tx).query<{ id: string }>(`SELECT id FROM units`)).rows.map((r) => r.id));
+    },
+
+    async firmwareReleases(tx: DbExecutor): Promise<ReleaseRow[]> {
+      return (await listImages(asQueryable(tx))).slice(0, 50);
+    },
+
+    async firmwareRollouts(tx: DbExecutor): Promise<RolloutRow[]> {
+      const { rows } = await asQueryable(tx).query<RolloutRow>(
+        `SELECT r.id, i.version, i.device_kind AS "deviceKind", r.status, r.paused_reason AS "pausedReason", r.created_at AS "createdAt",
+                count(d.*) FILTER (WHERE d.status <> 'skipped')::int AS total,
+                count(d.*) FILTER (WHERE d.status = 'installed')::int AS installed,
+                count(d.*) FILTER (WHERE d.status = 'failed')::int AS failed,
+                count(d.*) FILTER (WHERE d.status IN ('pending', 'sent', 'downloading', 'verifying'))::int AS waiting
+           FROM firmware_rollouts r JOIN firmware_images i ON i.sha256 = r.image_sha256 LEFT JOIN firmware_rollout_devices d ON d.rollout_id = r.id
+          GROUP BY r.id, i.version, i.device_kind ORDER BY r.created_at DESC LIMIT 50`,
+      );
+      return rows;
+    },
+
+    async firmwareRollout(tx: DbExecutor, id: string): Promise<RolloutView | undefined> {
+      return readRollout(asQueryable(tx), id).catch((err: { code?: string }) => {
+          if (err.code === 'FIRMWARE_ROLLOUT_NOT_FOUND') return undefined;
+          throw err;
+        });
     },
 
     async rules(tx: DbExecutor) {

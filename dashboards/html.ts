@@ -79,6 +79,7 @@ const nav: { href: string; label: string; permission: Permission }[] = [
   { href: '/digesters', label: 'Digesters', permission: 'dashboard:digesters' },
   { href: '/collection', label: 'Collection', permission: 'dashboard:collection' },
   { href: '/fleet', label: 'Fleet', permission: 'dashboard:fleet' },
+  { href: '/firmware', label: 'Firmware', permission: 'firmware:read' },
   { href: '/alerts', label: 'Alerts', permission: 'alerts:read' },
 ];
 

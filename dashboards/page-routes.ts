@@ -10,6 +10,7 @@ import type { Db } from '../db/client.ts';
 import { runScoped, type DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-queries.ts';
 import { layout, messagePage, navFor } from './html.ts';
+import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, collectionList, deviceDetail, digesterDetail, digesterList, digesterMetrics, fleetTable } from './pages.ts';
 
 /**
@@ -88,6 +89,17 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): Fas
       });
       if (!page) return html(reply, messagePage('Not found', `No device ${request.params.id}.`), 404);
       return html(reply, layout({ title: page.device.id, principal: request.principal!, active: '/fleet', body: deviceDetail(page.device, page.alerts, request.principal!, page.rules), data: { page: 'device', deviceId: page.device.id, rules: [] } }));
+    });
+
+    app.get('/firmware', { schema: hide, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
+      const { releases, rollouts } = await scoped(request, async (tx) => ({ releases: await deps.queries.firmwareReleases(tx), rollouts: await deps.queries.firmwareRollouts(tx) }));
+      return html(reply, layout({ title: 'Firmware', principal: request.principal!, active: '/firmware', body: firmwareOverview(releases, rollouts), data: { page: 'firmware', rules: [] } }));
+    });
+
+    app.get('/firmware/rollouts/:id', { schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a rollout id' }) }) }, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
+      const rollout = await scoped(request, (tx) => deps.queries.firmwareRollout(tx, request.params.id));
+      if (!rollout) return html(reply, messagePage('Not found', `No rollout ${request.params.id}.`), 404);
+      return html(reply, layout({ title: `Rollout of ${rollout.version}`, principal: request.principal!, active: '/firmware', body: rolloutDetail(rollout), data: { page: 'rollout', rules: [] } }));
     });
 
     app.get('/alerts', { schema: hide, preHandler: app.requirePermission('alerts:read') }, async (request, reply) => {

@@ -57,8 +57,29 @@ function rank(rolloutId: string, deviceId: string): string {
   return createHash('sha256').update(`${rolloutId}:${deviceId}`).digest('hex');
 }
 
+/** Uploaded images, newest first, without their bytes. */
+export async function listImages(q: Queryable): Promise<ImageView[]> {
+  return (
+    await q.query<ImageView>(
+      `SELECT sha256, device_kind AS "deviceKind", hardware_revision AS "hardwareRevision", version, size, release_notes AS "releaseNotes", uploaded_by AS "uploadedBy", uploaded_at AS "uploadedAt", approved_by AS "approvedBy", approved_at AS "approvedAt"
+         FROM firmware_images ORDER BY uploaded_at DESC`,
+    )
+  ).rows;
+}
+
+/** A rollout and every device's progress in it. */
+export async function readRollout(q: Queryable, id: string): Promise<RolloutView> {
+  const { rows: [r] } = await q.query<Omit<RolloutView, 'devices'>>(
+    `SELECT r.id, r.image_sha256 AS sha256, i.version, r.status, r.paused_reason AS "pausedReason", r.wave_size AS "waveSize", r.failure_threshold AS "failureThreshold", r.target, r.created_by AS "createdBy", r.created_at AS "createdAt"
+       FROM firmware_rollouts r JOIN firmware_images i ON i.sha256 = r.image_sha256 WHERE r.id = $1`,
+    [id],
+  );
+  if (!r) throw new FirmwareErrors.RolloutNotFound(id);
+  const { rows: devices } = await q.query<RolloutView['devices'][number]>(`SELECT device_id AS "deviceId", wave, status, reason, from_version AS "fromVersion", sent_at AS "sentAt", updated_at AS "updatedAt" FROM firmware_rollout_devices WHERE rollout_id = $1 ORDER BY wave, device_id`, [id]);
+  return { ...r, devices };
+}
+
 export function createFirmwareRegistry(config: { requireApproval: boolean; manifestTtlHours: number }) {
-  const deps = { config };
   return {
     async upload(q: Queryable, input: { image: Buffer; version: string; deviceKind: 'biodigester' | 'collection_point'; hardwareRevision?: string | undefined; releaseNotes?: string | undefined }, actor: AuditActor, record: AuditLog['record']) {
       if (!VERSION.test(input.version)) throw new FirmwareErrors.InvalidVersion(input.version);
@@ -75,7 +96,7 @@ export function createFirmwareRegistry(config: { requireApproval: boolean; manif
       );
       const summary = { sha256, version: input.version, deviceKind: input.deviceKind, hardwareRevision: input.hardwareRevision ?? null, size: input.image.length };
       await record({ ...actor, action: 'firmware.upload', targetType: 'firmware_image', targetId: sha256, after: summary });
-      return { ...summary, approvalRequired: deps.config.requireApproval };
+      return { ...summary, approvalRequired: config.requireApproval };
     },
 
     async approve(q: Queryable, sha256: string, actor: AuditActor, record: AuditLog['record']) {
@@ -88,14 +109,7 @@ export function createFirmwareRegistry(config: { requireApproval: boolean; manif
       return { sha256, approvedBy: actor.actorId };
     },
 
-    async list(q: Queryable): Promise<ImageView[]> {
-      return (
-        await q.query<ImageView>(
-          `SELECT sha256, device_kind AS "deviceKind", hardware_revision AS "hardwareRevision", version, size, release_notes AS "releaseNotes", uploaded_by AS "uploadedBy", uploaded_at AS "uploadedAt", approved_by AS "approvedBy", approved_at AS "approvedAt"
-             FROM firmware_images ORDER BY uploaded_at DESC`,
-        )
-      ).rows;
-    },
+    list: listImages,
 
     async createRollout(q: Queryable, input: { sha256: string; target: RolloutTarget; waveSize: number; failureThreshold: number; allowDowngrade: boolean }, actor: AuditActor, record: AuditLog['record']) {
       const { rows: [img] } = await q.query<{ device_kind: string; hardware_revision: string | null; version: string; approved_by: string | null }>(
@@ -103,7 +117,7 @@ export function createFirmwareRegistry(config: { requireApproval: boolean; manif
         [input.sha256],
       );
       if (!img) throw new FirmwareErrors.NotFound(input.sha256);
-      if (deps.config.requireApproval && !img.approved_by) throw new FirmwareErrors.NotApproved(input.sha256);
+      if (config.requireApproval && !img.approved_by) throw new FirmwareErrors.NotApproved(input.sha256);
       const t = input.target;
       if ('percent' in t && t.kind !== img.device_kind) throw new FirmwareErrors.NoTargets(`${t.kind} (the image is for ${img.device_kind})`);
       const { rows: candidates } = await q.query<{ id: string; firmware_version: string | null }>(
@@ -115,7 +129,7 @@ export function createFirmwareRegistry(config: { requireApproval: boolean; manif
       );
       const { rows: [made] } = await q.query<{ id: string }>(
         `INSERT INTO firmware_rollouts (image_sha256, target, wave_size, failure_threshold, allow_downgrade, manifest_ttl_hours, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-        [input.sha256, JSON.stringify(t), input.waveSize, input.failureThreshold, input.allowDowngrade, deps.config.manifestTtlHours, actor.actorId],
+        [input.sha256, JSON.stringify(t), input.waveSize, input.failureThreshold, input.allowDowngrade, config.manifestTtlHours, actor.actorId],
       );
       const id = made!.id;
       let chosen = candidates;
@@ -152,16 +166,7 @@ export function createFirmwareRegistry(config: { requireApproval: boolean; manif
       return { id, status: to };
     },
 
-    async rollout(q: Queryable, id: string): Promise<RolloutView> {
-      const { rows: [r] } = await q.query<Omit<RolloutView, 'devices'>>(
-        `SELECT r.id, r.image_sha256 AS sha256, i.version, r.status, r.paused_reason AS "pausedReason", r.wave_size AS "waveSize", r.failure_threshold AS "failureThreshold", r.target, r.created_by AS "createdBy", r.created_at AS "createdAt"
-           FROM firmware_rollouts r JOIN firmware_images i ON i.sha256 = r.image_sha256 WHERE r.id = $1`,
-        [id],
-      );
-      if (!r) throw new FirmwareErrors.RolloutNotFound(id);
-      const { rows: devices } = await q.query<RolloutView['devices'][number]>(`SELECT device_id AS "deviceId", wave, status, reason, from_version AS "fromVersion", sent_at AS "sentAt", updated_at AS "updatedAt" FROM firmware_rollout_devices WHERE rollout_id = $1 ORDER BY wave, device_id`, [id]);
-      return { ...r, devices };
-    },
+    rollout: readRollout,
   };
 }
 

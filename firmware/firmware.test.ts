@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../broker/test-fixture.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { dashboardPages } from '../dashboards/page-routes.ts';
+import { timeseriesInfo } from '../db/timeseries.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
 import { startDevice, type SimDevice } from '../simulators/device.ts';
 import { createApiHarness, type ApiHarness } from '../test/api-harness.ts';
@@ -86,7 +89,11 @@ beforeAll(async () => {
     logger: testLogger,
   });
   firmwareService = created;
-  api = await createApiHarness({ routes: ({ audit, db }) => [{ plugin: firmwareRoutes({ db, audit, firmware: created, maxImageBytes: config.maxImageBytes }) }] }, { t: fx.t });
+  const queries = createDashboardQueries({ mode: (await timeseriesInfo(fx.t.database.pool)).mode });
+  api = await createApiHarness(
+    { routes: ({ audit, db }) => [{ plugin: firmwareRoutes({ db, audit, firmware: created, maxImageBytes: config.maxImageBytes }) }, { plugin: dashboardPages({ db, queries }), root: true }] },
+    { t: fx.t },
+  );
   uploader = await api.tokenFor('technician');
   approver = await api.tokenFor('admin');
 }, 120_000);
@@ -134,6 +141,12 @@ describe('signed firmware', () => {
     expect(old.firmware.version()).toBe('1.0.0');
     const { rows } = await fx.t.database.pool.query<{ id: string; firmware_version: string }>(`SELECT id, firmware_version FROM devices WHERE id LIKE 'bd-fw-%' ORDER BY id`);
     expect(rows.map((r) => r.firmware_version)).toEqual(['1.1.0', '1.1.0', '1.1.0', '1.2.0']);
+    // The technicians' firmware page shows the release and the finished rollout, device by device.
+    const page = await api.app.inject({ method: 'GET', url: '/firmware', headers: { authorization: `Bearer ${uploader}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toMatch(/1\.1\.0 · biodigester.*completed.*3\/3/s);
+    const detail = await api.app.inject({ method: 'GET', url: `/firmware/rollouts/${rolloutId}`, headers: { authorization: `Bearer ${uploader}` } });
+    expect(detail.body).toMatch(/bd-fw-new<\/a><\/td><td>—<\/td><td><span class="badge unknown">skipped<\/span><\/td><td>DOWNGRADE_REFUSED/);
     const audit = await fx.t.database.pool.query<{ action: string }>(`SELECT DISTINCT action FROM audit_log WHERE action LIKE 'firmware.%' ORDER BY action`);
     expect(audit.rows.map((r) => r.action)).toEqual(['firmware.approve', 'firmware.device_report', 'firmware.download', 'firmware.manifest_sent', 'firmware.rollout_completed', 'firmware.rollout_create', 'firmware.upload']);
   });
