@@ -25,10 +25,13 @@ const until = async (cond: () => boolean | Promise<boolean>, what: () => string,
 
 describe('simulated device', () => {
   it('keeps readings in its outbox through an outage, uploads the backlog as a batch, and renews its certificate in the window', async () => {
+    // Issued a day ago for 30 days: 29 days left, inside the device's 29.5-day threshold, so it
+    // renews once; the renewed certificate (30 days left) is outside it, so it renews only once.
+    f.clock.value = new Date(Date.now() - 86_400_000);
     const cert = await f.addDevice('bd-simdev-1');
+    f.clock.value = undefined;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-simdev-'));
-    const device = await startDevice({ identity: { id: 'bd-simdev-1', kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir, url: `mqtts://localhost:${f.port}`, ca: f.caPem, rand: mulberry32(1) });
-    // The fixture's certificates live 30 days: inside the server's 30-day window, so it renews.
+    const device = await startDevice({ identity: { id: 'bd-simdev-1', kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir, url: `mqtts://localhost:${f.port}`, ca: f.caPem, rand: mulberry32(1), renewWithinDays: 29.5 });
     await until(() => device.renewals.completed === 1, () => JSON.stringify(device.renewals));
     const renewed = JSON.parse(readFileSync(path.join(dir, 'identity.json'), 'utf8')) as { serial: string };
     expect(renewed.serial).not.toBe(cert.serialHex);
@@ -48,6 +51,7 @@ describe('simulated device', () => {
     expect(batches.length).toBeGreaterThanOrEqual(1);
     const { rows } = await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-simdev-1'`);
     expect(rows[0].n).toBe(6);
+    expect(device.renewals.completed).toBe(1);
     await device.stop();
   }, 90_000);
 });
