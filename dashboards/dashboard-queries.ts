@@ -124,7 +124,7 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
     },
 
     /** Fleet health: every visible device with what a technician checks first. */
-    async fleet(tx: DbExecutor, filter: { kind?: string; site?: string; state?: 'online' | 'offline' | 'attention'; q?: string }) {
+    async fleet(tx: DbExecutor, filter: { kind?: string; site?: string; state?: 'online' | 'offline' | 'attention'; q?: string; id?: string }) {
       const { rows } = await asQueryable(tx).query<FleetRow>(
         `SELECT d.id, d.kind, d.status, d.online, d.last_seen_at AS "lastSeenAt", d.firmware_version AS "firmware", u.name AS unit, u.id AS "unitId", s.name AS site,
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'battery_v') AS battery,
@@ -134,9 +134,9 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
                 (SELECT count(*)::int FROM alerts a WHERE a.device_id = d.id AND a.status = 'open') AS "openAlerts"
            FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
           WHERE d.status <> 'retired' AND ($1::text IS NULL OR d.kind::text = $1) AND ($2::text IS NULL OR s.name = $2)
-            AND ($3::text IS NULL OR d.id ILIKE '%' || $3 || '%' OR u.name ILIKE '%' || $3 || '%')
+            AND ($3::text IS NULL OR d.id ILIKE '%' || $3 || '%' OR u.name ILIKE '%' || $3 || '%') AND ($4::text IS NULL OR d.id = $4)
           ORDER BY s.name, u.name, d.id`,
-        [filter.kind ?? null, filter.site ?? null, filter.q ?? null],
+        [filter.kind ?? null, filter.site ?? null, filter.q ?? null, filter.id ?? null],
       );
       if (filter.state === 'online') return rows.filter((r) => r.online);
       if (filter.state === 'offline') return rows.filter((r) => !r.online);
@@ -151,7 +151,7 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
     /** One device: its registry row, certificate history and recent quarantine items. */
     async device(tx: DbExecutor, id: string) {
       const q = asQueryable(tx);
-      const [fleetRow] = (await this.fleet(tx, {})).filter((d) => d.id === id);
+      const [fleetRow] = await this.fleet(tx, { id });
       if (!fleetRow) return undefined;
       const [certs, quarantined] = await Promise.all([
         q.query<{ serial: string; status: string; notBefore: string; notAfter: string; issuedAt: string; revokedAt: string | null; issuedBy: string; fingerprint: string }>(
@@ -165,6 +165,11 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
         ),
       ]);
       return { ...fleetRow, certificates: certs.rows, quarantine: quarantined.rows, metrics: metricsForKind(fleetRow.kind) };
+    },
+
+    /** Whether the caller may see this unit (row-level security answers). */
+    async unitVisible(tx: DbExecutor, id: string): Promise<boolean> {
+      return (await asQueryable(tx).query(`SELECT 1 FROM units WHERE id = $1`, [id])).rows.length === 1;
     },
 
     /** Units the caller may see (live updates are filtered by it). */

@@ -39,6 +39,10 @@ const FLEET_ROLES = new Set(['admin', 'technician']);
 /** JSON for the dashboards' client script and for integrators: series, alerts, rules, fleet, live stream. */
 export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
   const scoped = <T>(request: FastifyRequest, fn: (tx: DbExecutor) => Promise<T>) => runScoped(deps.db, scopeOf(request), fn);
+  /** A unit outside the caller's scope does not exist for them. */
+  const visibleUnit = async (tx: DbExecutor, id: string): Promise<void> => {
+    if (!(await deps.queries.unitVisible(tx, id))) throw new DashboardErrors.UnitNotFound(id);
+  };
 
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
@@ -49,7 +53,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
       schema: { tags, summary: 'Rollup series of a unit for a chart (hourly; daily for 1y)', params: z.object({ id: uuid }), querystring: z.object({ range: z.enum(Object.keys(ranges) as [Range, ...Range[]]).default('24h'), metrics: metricsParam }) },
     }, (request) =>
       scoped(request, async (tx) => {
-        if ((await deps.queries.visibleUnits(tx)).has(request.params.id) === false) throw new DashboardErrors.UnitNotFound(request.params.id);
+        await visibleUnit(tx, request.params.id);
         return deps.queries.series(tx, request.params.id, request.query.range, request.query.metrics);
       }),
     );
@@ -59,7 +63,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
       schema: { tags, summary: 'Biogas produced per local day (m³)', params: z.object({ id: uuid }), querystring: z.object({ days: z.coerce.number().int().min(1).max(90).default(7) }) },
     }, (request) =>
       scoped(request, async (tx) => {
-        if ((await deps.queries.visibleUnits(tx)).has(request.params.id) === false) throw new DashboardErrors.UnitNotFound(request.params.id);
+        await visibleUnit(tx, request.params.id);
         return { unitId: request.params.id, days: await deps.queries.dailyGas(tx, request.params.id, request.query.days) };
       }),
     );
