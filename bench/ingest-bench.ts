@@ -6,14 +6,20 @@
  * child process.
  *
  *   npm run bench -- ingest [--seconds 10 --devices 20 --window 100 --window-batch 10]
+ *                           [--only stock,single,batch,copy] [--profile DIR]
+ *
+ * `--only` runs some of the four loads (the ratios need their pairs); `--profile DIR` writes a V8
+ * CPU profile of this process (the gateway) for each pipeline run, for Chrome DevTools or
+ * `node bench/profile-summary.ts FILE`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { numberArg } from './args.ts';
+import { numberArg, stringArg } from './args.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { createAuditLog } from '../audit/index.ts';
@@ -27,7 +33,7 @@ import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { startStockAedes } from './stock-aedes.ts';
 import { runLoadInChild } from './load-runner.ts';
-import type { LoadSpec } from './mqtt-load.ts';
+import type { LoadResult, LoadSpec } from './mqtt-load.ts';
 
 const seconds = numberArg('seconds', 10);
 const devicesPerRun = numberArg('devices', 20);
@@ -35,6 +41,29 @@ const devicesPerRun = numberArg('devices', 20);
 const windowSingle = numberArg('window', 100);
 const windowBatch = numberArg('window-batch', 10);
 const logger = pino({ level: 'warn' });
+const runs = new Set(stringArg('only', 'stock,single,batch,copy').split(','));
+for (const r of runs) if (!['stock', 'single', 'batch', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, single, batch, copy)`);
+const profileDir = stringArg('profile', '');
+
+/** Runs `body`, with the V8 profiler on around it when --profile was given. */
+async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
+  if (!profileDir) return body();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await body();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(profileDir, { recursive: true });
+    const file = path.join(profileDir, `${name}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    console.log(`CPU profile of the gateway: ${file}`);
+  }
+}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-bench-'));
@@ -65,60 +94,80 @@ async function main(): Promise<void> {
     const startTs = Date.now() - 6.5 * 86_400_000;
     const spec = (port: number, devs: LoadSpec['devices'], readingsPerMessage: number, window: number): LoadSpec => ({ port, ca: ca.rootCertPem, devices: devs, durationMs: seconds * 1000, window, readingsPerMessage, kind: 'biodigester', startTs });
 
+    const none: LoadResult = { acked: 0, sent: 0, durationMs: 1, errors: [] };
+
     // 1. Stock Aedes, storing nothing.
-    const stock = await startStockAedes(tls);
-    const stockDevs = await fleet('stock');
-    const stockSingle = await runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle));
-    const stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch));
-    await stock.close();
+    let stockSingle = none;
+    let stockBatch = none;
+    if (runs.has('stock')) {
+      const stock = await startStockAedes(tls);
+      const stockDevs = await fleet('stock');
+      stockSingle = await profiled('stock-single', () => runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle)));
+      stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch));
+      await stock.close();
+    }
 
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
-    const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
-    const ingest = createIngest({
-      pool,
-      logger,
-      config: { maxBatch: 500, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000, maxPayloadBytes: 200 * 1024, quarantinePayloadBytes: 16 * 1024, batchMaxRows: 10_000, batchMaxWaitMs: 2, maxPending: 200_000, commitTimeoutMs: 30_000 },
-      publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
-      backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
-    });
-    const broker = await createBroker({
-      config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
-      logger,
-      tls,
-      identity: pki,
-      securityEvents: createSecurityEvents({ audit, logger }),
-      presence: createPresence({ pool, logger }),
-      handlers: { telemetry: ingest.handleTelemetry },
-    });
-    brokerRef.current = broker;
-    const { port } = await broker.listen();
-    const single = await runLoadInChild(spec(port, await fleet('single'), 1, windowSingle));
-    const batch = await runLoadInChild(spec(port, await fleet('batch'), 50, windowBatch));
-    await broker.close();
-    await ingest.stop();
-    const commits = ingest.counters;
+    let single = none;
+    let batch = none;
+    let commits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
+    if (runs.has('single') || runs.has('batch')) {
+      const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
+      const ingest = createIngest({
+        pool,
+        logger,
+        config: { maxBatch: 500, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000, maxPayloadBytes: 200 * 1024, quarantinePayloadBytes: 16 * 1024, batchMaxRows: 10_000, batchMaxWaitMs: 2, maxPending: 200_000, commitTimeoutMs: 30_000 },
+        publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
+        backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
+      });
+      const broker = await createBroker({
+        config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
+        logger,
+        tls,
+        identity: pki,
+        securityEvents: createSecurityEvents({ audit, logger }),
+        presence: createPresence({ pool, logger }),
+        handlers: { telemetry: ingest.handleTelemetry },
+      });
+      brokerRef.current = broker;
+      const { port } = await broker.listen();
+      if (runs.has('single')) {
+        const devs = await fleet('single');
+        single = await profiled('pipeline-single', () => runLoadInChild(spec(port, devs, 1, windowSingle)));
+      }
+      if (runs.has('batch')) {
+        const devs = await fleet('batch');
+        batch = await profiled('pipeline-batch', () => runLoadInChild(spec(port, devs, 50, windowBatch)));
+      }
+      await broker.close();
+      await ingest.stop();
+      commits = ingest.counters;
+    }
 
     // 3. Raw COPY of the same rows (same columns, same key), the database's ceiling.
-    const copyRows = Math.round((batch.acked * 50) / 2);
+    const copyRows = Math.round((Math.max(batch.acked, 2_000) * 50) / 2);
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
-    const copyStarted = performance.now();
-    await pipeline(
-      Readable.from((function* () {
-        let buf = '';
-        for (let i = 0; i < copyRows; i++) {
-          const dev = `bd-copy-${i % devicesPerRun}`;
-          buf += `${new Date(startTs + Math.floor(i / devicesPerRun) * 1000).toISOString()}\t${dev}\t${unit.id}\t${i}\t${20 + (i % 100) / 10}\t7.1\t\\N\t58.5\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t3.9\t\\N\n`;
-          if (buf.length > 256 * 1024) {
-            yield buf;
-            buf = '';
+    let copySeconds = Infinity;
+    if (runs.has('copy')) {
+      const copyStarted = performance.now();
+      await pipeline(
+        Readable.from((function* () {
+          let buf = '';
+          for (let i = 0; i < copyRows; i++) {
+            const dev = `bd-copy-${i % devicesPerRun}`;
+            buf += `${new Date(startTs + Math.floor(i / devicesPerRun) * 1000).toISOString()}\t${dev}\t${unit.id}\t${i}\t${20 + (i % 100) / 10}\t7.1\t\\N\t58.5\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t3.9\t\\N\n`;
+            if (buf.length > 256 * 1024) {
+              yield buf;
+              buf = '';
+            }
           }
-        }
-        if (buf) yield buf;
-      })()),
-      client.query(copyFrom('COPY readings (ts, device_id, unit_id, seq, temperature_c, ph, biogas_pressure_kpa, methane_pct, gas_flow_lpm, slurry_level_pct, h2s_ppm, fill_level_pct, weight_kg, lid_open, battery_v, rssi_dbm) FROM STDIN')),
-    );
-    const copySeconds = (performance.now() - copyStarted) / 1000;
+          if (buf) yield buf;
+        })()),
+        client.query(copyFrom('COPY readings (ts, device_id, unit_id, seq, temperature_c, ph, biogas_pressure_kpa, methane_pct, gas_flow_lpm, slurry_level_pct, h2s_ppm, fill_level_pct, weight_kg, lid_open, battery_v, rssi_dbm) FROM STDIN')),
+      );
+      copySeconds = (performance.now() - copyStarted) / 1000;
+    }
     const stored = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`)).rows[0]!.n;
     await client.end();
     await database.close();
@@ -133,11 +182,9 @@ async function main(): Promise<void> {
     ] as const;
     console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
     console.log('| load | acked msg/s | acked readings/s |\n|---|---:|---:|');
-    for (const [name, m, r] of rows) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
-    const singleRatio = rows[2][1] / rows[0][1];
-    const batchRatio = rows[3][2] / rows[4][2];
-    console.log(`\npipeline / stock Aedes, single readings: ${(singleRatio * 100).toFixed(1)} % (aim ≥ 50 %)`);
-    console.log(`pipeline batched / raw COPY, readings:   ${(batchRatio * 100).toFixed(1)} % (aim ≥ 50 %)`);
+    for (const [name, m, r] of rows) if (r > 0) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
+    if (runs.has('stock') && runs.has('single')) console.log(`\npipeline / stock Aedes, single readings: ${((rows[2][1] / rows[0][1]) * 100).toFixed(1)} % (aim ≥ 50 %)`);
+    if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${((rows[3][2] / rows[4][2]) * 100).toFixed(1)} % (aim ≥ 50 %)`);
     console.log(`commits: ${commits.commits}, mean rows per commit ${(commits.committedRows / Math.max(1, commits.commits)).toFixed(0)}, mean commit ${(commits.commitMsTotal / Math.max(1, commits.commits)).toFixed(1)} ms`);
     console.log(`check: acknowledged ${single.acked + batch.acked * 50} readings, stored ${stored}; load errors: ${[...single.errors, ...batch.errors].length}`);
     if (Number(stored) < single.acked + batch.acked * 50) {
