@@ -10,7 +10,7 @@ import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
-import type { DeviceSession, DownstreamPublisher, UpstreamHandler, UpstreamSuffix } from './types.ts';
+import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamSuffix } from './types.ts';
 
 export interface BrokerConfig extends ConnectLimits {
   host: string;
@@ -44,7 +44,7 @@ export interface BrokerDeps {
   events?: DeviceEventSource;
   securityEvents: SecurityEvents;
   presence?: Presence;
-  handlers: Partial<Record<UpstreamSuffix, UpstreamHandler>>;
+  handlers: Partial<Record<UpstreamSuffix, UpstreamHandler | UpstreamCallbackHandler>>;
 }
 
 interface SessionState {
@@ -127,15 +127,16 @@ export async function createBroker(deps: BrokerDeps) {
         logger.warn({ deviceId: state.session.deviceId, waitMs: Math.round(wait) }, 'device over its publish rate: acknowledgements slowed');
       }
       const message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
+      const deviceId = state.session.deviceId;
+      const finished = (err: unknown): void => {
+        if (!err) return done(null);
+        logger.warn({ err, deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
+        done(err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
+      };
       const run = (): void => {
-        deps.presence?.seen(state.session.deviceId);
-        handler(state.session, message).then(
-          () => done(null),
-          (err: unknown) => {
-            logger.warn({ err, deviceId: state.session.deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
-            done(err instanceof Error ? err : new Error(String(err)));
-          },
-        );
+        deps.presence?.seen(deviceId);
+        if (typeof handler === 'function') handler(state.session, message).then(() => finished(null), finished);
+        else handler.callback(state.session, message, finished);
       };
       if (wait > 0) setTimeout(run, wait);
       else run();

@@ -156,9 +156,12 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
     securityEvents: createSecurityEvents({ audit, logger: testLogger }),
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
     handlers: {
-      telemetry: (session, message) => {
-        received.push({ session, message });
-        return ingest ? ingest.handleTelemetry(session, message) : Promise.resolve();
+      telemetry: {
+        callback(session, message, done) {
+          received.push({ session, message });
+          if (ingest) ingest.handleTelemetry.callback(session, message, done);
+          else done(null);
+        },
       },
       state: (session, message) => (opts.state ? opts.state(session, message) : Promise.resolve()),
       'cert/csr': (session, message) => renewal(session, message),

@@ -16,20 +16,42 @@ describe('batch writer', () => {
     const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1 });
     const base = Date.now() - 60_000;
     const rows = Array.from({ length: 200 }, (_, i) => row(`bd-bw-${i % 4}`, i, new Date(base + i * 100)));
-    const result = await w.write(rows, []).promise;
+    const result = await w.write(rows, []);
     expect(result).toEqual({ stored: 200, duplicates: 0, regressions: 0, quarantineIds: [] });
     const { rows: stored } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id LIKE 'bd-bw-%'`);
     expect(stored[0]!.n).toBe(200);
+    // The latest state went in with them: the newest value of each metric per device.
+    const { rows: latest } = await t.database.pool.query<{ device_id: string; metric: string; value: number; ts: Date }>(`SELECT device_id, metric, value, ts FROM latest_readings WHERE device_id = 'bd-bw-3' ORDER BY metric`);
+    const newest = rows.filter((r) => r.deviceId === 'bd-bw-3').at(-1)!;
+    expect(latest.map((l) => [l.metric, l.value, l.ts.getTime()])).toEqual([
+      ['battery_v', 3.9, newest.ts.getTime()],
+      ['temperature_c', newest.values.temperature_c, newest.ts.getTime()],
+    ]);
+  });
+
+  it('stores readings and their latest state together or not at all', async () => {
+    // Make the latest-state half of the one-round-trip commit fail for one device.
+    await t.database.pool.query(`CREATE FUNCTION bw_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.device_id = 'bd-bw-atomic' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await t.database.pool.query(`CREATE TRIGGER bw_refuse BEFORE INSERT ON latest_readings FOR EACH ROW EXECUTE FUNCTION bw_refuse()`);
+    try {
+      const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1 });
+      await expect(w.write([row('bd-bw-atomic', 1, new Date(Date.now() - 5_000))], [], 800)).rejects.toThrow(/deadline/);
+      w.stop();
+      const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-bw-atomic'`);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await t.database.pool.query(`DROP TRIGGER bw_refuse ON latest_readings; DROP FUNCTION bw_refuse()`);
+    }
   });
 
   it('falls back to row by row when a new seq reuses a stored instant: that one is a duplicate, the rest are stored', async () => {
     const stored: RowIn[] = [];
     const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1, onStored: (r) => stored.push(...r) });
     const ts = new Date(Date.now() - 30_000);
-    await w.write([row('bd-bw-dup', 1, ts)], []).promise;
+    await w.write([row('bd-bw-dup', 1, ts)], []);
     stored.length = 0;
     // seq 2 (advanced, so not suspect) but the same instant as seq 1, next to two new readings.
-    const result = await w.write([row('bd-bw-dup', 2, ts), row('bd-bw-dup', 3, new Date(ts.getTime() + 1000)), row('bd-bw-new', 1, ts)], []).promise;
+    const result = await w.write([row('bd-bw-dup', 2, ts), row('bd-bw-dup', 3, new Date(ts.getTime() + 1000)), row('bd-bw-new', 1, ts)], []);
     expect(result).toMatchObject({ stored: 2, duplicates: 1, regressions: 0 });
     expect(stored.map((r) => `${r.deviceId}:${r.seq}`).sort()).toEqual(['bd-bw-dup:3', 'bd-bw-new:1']);
     const { rows } = await t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = 'bd-bw-dup' ORDER BY ts`);

@@ -45,8 +45,9 @@ export interface WriteResult {
 interface Job {
   rows: RowIn[];
   quarantine: QuarantineIn[];
-  resolve(r: WriteResult): void;
-  reject(err: unknown): void;
+  /** ms since epoch after which the caller stops waiting (its publish goes unacknowledged). */
+  deadline: number;
+  done: (err: Error | null, result?: WriteResult) => void;
   settled: boolean;
 }
 
@@ -79,7 +80,7 @@ const UPSERT_LATEST = `
   WHERE latest_readings.ts < excluded.ts`;
 const EXISTING = `SELECT device_id, ts FROM unnest($1::text[], $2::timestamptz[]) AS k(device_id, ts) WHERE EXISTS (SELECT 1 FROM readings r WHERE r.device_id = k.device_id AND r.ts = k.ts)`;
 
-const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${new Date(ts).getTime()}`;
+const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${(ts instanceof Date ? ts : new Date(ts)).getTime()}`;
 
 const COPY_READINGS = `COPY readings (ts, device_id, unit_id, seq, ${metricCols}) FROM STDIN`;
 
@@ -88,34 +89,75 @@ function copyText(rows: readonly RowIn[]): string {
   let out = '';
   for (const r of rows) {
     out += `${r.ts.toISOString()}\t${r.deviceId}\t${r.unitId}\t${r.seq}`;
+    const v = r.values;
     for (const m of metricNames) {
-      const v = r.values[m];
-      out += v === undefined ? '\t\\N' : `\t${v}`;
+      const x = v[m];
+      out += x === undefined ? '\t\\N' : `\t${x}`;
     }
     out += '\n';
   }
   return out;
 }
 
+/** Newest value per device and metric among `rows`, sorted by (device, metric). */
+function latestOf(rows: readonly RowIn[]): { d: string; m: string; u: string; ts: Date; v: number }[] {
+  const latest = new Map<string, { d: string; m: string; u: string; ts: Date; v: number }>();
+  for (const r of rows) {
+    for (const m in r.values) {
+      const v = r.values[m as MetricName]!;
+      const k = `${r.deviceId}|${m}`;
+      const cur = latest.get(k);
+      if (!cur) latest.set(k, { d: r.deviceId, m, u: r.unitId, ts: r.ts, v });
+      else if (cur.ts < r.ts) {
+        cur.ts = r.ts;
+        cur.v = v;
+        cur.u = r.unitId;
+      }
+    }
+  }
+  // Sorted, so that concurrent transactions lock latest_readings rows in one order (no deadlock).
+  return [...latest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
 /**
- * The fast path for readings whose seq advanced (new by construction): COPY straight into
- * `readings`, which PostgreSQL writes in bulk (several times cheaper per row than INSERT …
- * SELECT). Inside a savepoint: on a unique violation it rolls back and answers false.
+ * The latest-state upsert as one statement with literal values, to follow a COPY in the same
+ * simple query (the extended protocol's parameters cannot share a round trip with COPY). Ids are
+ * escaped although validated; metric names come from the catalogue; values are finite numbers.
+ */
+function latestStatement(client: pg.PoolClient, rows: readonly RowIn[]): string {
+  const l = latestOf(rows);
+  if (l.length === 0) return '';
+  const values = l.map((x) => `(${client.escapeLiteral(x.d)}, '${x.m}', ${client.escapeLiteral(x.u)}, '${x.ts.toISOString()}', ${x.v})`).join(', ');
+  return `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ${values}
+  ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
+  WHERE latest_readings.ts < excluded.ts`;
+}
+
+function copyInto(client: pg.PoolClient, rows: readonly RowIn[], then = ''): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const stream = client.query(copyFrom(then ? `${COPY_READINGS}; ${then}` : COPY_READINGS));
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+    stream.end(copyText(rows));
+  });
+}
+
+const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
+
+/**
+ * Inside a transaction, COPY readings whose seq advanced (new by construction) straight into
+ * `readings`, several times cheaper per row than INSERT … SELECT. Inside a savepoint: on a unique
+ * violation it rolls back to it and answers false.
  */
 async function copyFresh(client: pg.PoolClient, rows: readonly RowIn[]): Promise<boolean> {
   if (rows.length === 0) return true;
   await client.query('SAVEPOINT fast_copy');
   try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.query(copyFrom(COPY_READINGS));
-      stream.on('finish', resolve);
-      stream.on('error', reject);
-      stream.end(copyText(rows));
-    });
+    await copyInto(client, rows);
     await client.query('RELEASE SAVEPOINT fast_copy');
     return true;
   } catch (err) {
-    if ((err as { code?: string }).code !== '23505') throw err;
+    if (!isUniqueViolation(err)) throw err;
     await client.query('ROLLBACK TO SAVEPOINT fast_copy');
     return false;
   }
@@ -126,8 +168,35 @@ export function createBatchWriter(o: BatchWriterOptions) {
   let queuedRows = 0;
   let running = 0;
   const concurrency = o.concurrency ?? 3;
+  /** Jobs of the commits in flight, for their deadlines. */
+  const inFlight = new Set<Job[]>();
   let timer: NodeJS.Timeout | undefined;
   let retryDelay = 50;
+
+  const size = (j: Job): number => j.rows.length + j.quarantine.length;
+  const settle = (j: Job, err: Error | null, result?: WriteResult): void => {
+    if (j.settled) return;
+    j.settled = true;
+    j.done(err, result);
+  };
+
+  // One sweeper for every deadline instead of a timer per publish (a timer each costs more than
+  // the rest of the hot path). A job past its deadline is dropped if still queued; if its commit
+  // is under way, that commit may still store it: the device's re-send is then a duplicate.
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    let expiredQueued = false;
+    for (const j of queue) {
+      if (!j.settled && j.deadline <= now) {
+        queuedRows -= size(j);
+        expiredQueued = true;
+        settle(j, new Error(`not committed within the deadline (${Math.round(now - j.deadline)} ms late)`));
+      }
+    }
+    if (expiredQueued) queue = queue.filter((j) => !j.settled);
+    for (const jobs of inFlight) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
+  }, 250);
+  sweeper.unref();
 
   function schedule(): void {
     if (running >= concurrency || timer || queue.length === 0) return;
@@ -141,7 +210,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }, o.maxWaitMs);
   }
 
-  async function write(jobs: Job[]): Promise<WriteResult[]> {
+  async function withClient<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await o.pool.connect();
     // A connection that dies between two statements emits 'error' on the checked-out client,
     // which nothing else listens to while it is ours: without this the process would crash.
@@ -151,10 +220,66 @@ export function createBatchWriter(o: BatchWriterOptions) {
       o.logger.warn({ err }, 'ingest connection failed');
     };
     client.on('error', onError);
+    try {
+      return await body(client);
+    } catch (err) {
+      broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      client.off('error', onError);
+      // A failed connection is destroyed, not returned to the pool; one that only saw a unique
+      // violation (handled below) never gets here with an error.
+      client.release(broken);
+    }
+  }
+
+  function stored(rows: readonly RowIn[]): void {
+    if (!o.onStored || rows.length === 0) return;
+    // Committed whatever a listener does: its failure must not look like a failed write.
+    try {
+      o.onStored(rows);
+    } catch (err) {
+      o.logger.error({ err }, 'a listener of stored readings failed');
+    }
+  }
+
+  async function write(jobs: Job[]): Promise<WriteResult[]> {
     const started = performance.now();
+    const rows: RowIn[] = [];
+    let suspects = false;
+    let quarantined = 0;
+    for (const j of jobs) {
+      for (const r of j.rows) {
+        rows.push(r);
+        if (r.suspectSeq) suspects = true;
+      }
+      quarantined += j.quarantine.length;
+    }
+    return withClient(async (client) => {
+      // The common case: only readings whose seq advanced. The COPY and the latest-state upsert
+      // go as one simple query, which PostgreSQL runs as one implicit transaction: one round
+      // trip, committed (and flushed, synchronous_commit) before it answers; on any error
+      // nothing of it is stored. Its locks on latest_readings are held for microseconds, not
+      // across round trips, so concurrent commits hardly wait for each other.
+      if (!suspects && quarantined === 0 && rows.length > 0) {
+        try {
+          await copyInto(client, rows, latestStatement(client, rows));
+          o.onCommit?.({ rows: rows.length, quarantined: 0, durationMs: performance.now() - started });
+          stored(rows);
+          return jobs.map((j) => ({ stored: j.rows.length, duplicates: 0, regressions: 0, quarantineIds: [] }));
+        } catch (err) {
+          if (!isUniqueViolation(err)) throw err;
+          // Nothing of it was stored: the transaction below sorts stored from duplicate.
+        }
+      }
+      return inTransaction(client, jobs, rows, started);
+    });
+  }
+
+  /** Everything else: duplicates, seq regressions, quarantine records, in one transaction. */
+  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number): Promise<WriteResult[]> {
     try {
       await client.query('BEGIN');
-      const rows = jobs.flatMap((j) => j.rows);
       const quarantineIn = jobs.flatMap((j) => j.quarantine);
       // Readings whose seq did not advance are only duplicates if the instant is already stored.
       const suspects = rows.filter((r) => r.suspectSeq);
@@ -183,21 +308,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
         } else {
           for (const r of fresh) inserted.add(key(r.deviceId, r.ts));
         }
-        // Latest state: newest value per device and metric among the rows actually stored.
-        const latest = new Map<string, { d: string; m: string; u: string; ts: Date; v: number }>();
-        for (const r of toInsert) {
-          if (!inserted.has(key(r.deviceId, r.ts))) continue;
-          for (const [m, v] of Object.entries(r.values)) {
-            const k = `${r.deviceId}|${m}`;
-            const cur = latest.get(k);
-            if (!cur || cur.ts < r.ts) latest.set(k, { d: r.deviceId, m, u: r.unitId, ts: r.ts, v: v });
-          }
-        }
-        if (latest.size > 0) {
-          // Sorted, so that concurrent transactions lock latest_readings rows in one order (no deadlock).
-          const l = [...latest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-          await client.query(UPSERT_LATEST, [l.map((x) => x.d), l.map((x) => x.m), l.map((x) => x.u), l.map((x) => x.ts), l.map((x) => x.v)]);
-        }
+        await upsertLatest(client, toInsert.filter((r) => inserted.has(key(r.deviceId, r.ts))));
       }
       let qIds: number[] = [];
       if (quarantineIn.length > 0) {
@@ -210,27 +321,20 @@ export function createBatchWriter(o: BatchWriterOptions) {
       }
       await client.query('COMMIT');
       o.onCommit?.({ rows: inserted.size, quarantined: qIds.length, durationMs: performance.now() - started });
-      if (o.onStored && inserted.size > 0) {
-        // Committed whatever a listener does: its failure must not look like a failed write.
-        try {
-          o.onStored(toInsert.filter((r) => inserted.has(key(r.deviceId, r.ts))));
-        } catch (err) {
-          o.logger.error({ err }, 'a listener of stored readings failed');
-        }
-      }
+      stored(toInsert.filter((r) => inserted.has(key(r.deviceId, r.ts))));
       // Hand each job its own share of the outcome (quarantine ids come back in insertion order).
       let qi = 0;
       const results = jobs.map((j) => {
         const own = j.quarantine.length;
         const ids = qIds.slice(qi, qi + own);
         qi += own;
-        let stored = 0, duplicates = 0, regressions = 0;
+        let storedN = 0, duplicates = 0, regressions = 0;
         for (const r of j.rows) {
           if (regression(r)) regressions++;
-          else if (inserted.has(key(r.deviceId, r.ts))) stored++;
+          else if (inserted.has(key(r.deviceId, r.ts))) storedN++;
           else duplicates++;
         }
-        return { stored, duplicates, regressions, quarantineIds: ids };
+        return { stored: storedN, duplicates, regressions, quarantineIds: ids };
       });
       // Regression quarantine ids are the tail: give them to their jobs.
       for (const [ji, j] of jobs.entries()) {
@@ -243,13 +347,14 @@ export function createBatchWriter(o: BatchWriterOptions) {
       return results;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      broken ??= err instanceof Error ? err : new Error(String(err));
       throw err;
-    } finally {
-      client.off('error', onError);
-      // A failed connection is destroyed, not returned to the pool.
-      client.release(broken);
     }
+  }
+
+  async function upsertLatest(client: pg.PoolClient, rows: readonly RowIn[]): Promise<void> {
+    const l = latestOf(rows);
+    if (l.length === 0) return;
+    await client.query(UPSERT_LATEST, [l.map((x) => x.d), l.map((x) => x.m), l.map((x) => x.u), l.map((x) => x.ts), l.map((x) => x.v)]);
   }
 
   async function flush(): Promise<void> {
@@ -261,53 +366,47 @@ export function createBatchWriter(o: BatchWriterOptions) {
       const j = queue.shift()!;
       if (j.settled) continue;
       jobs.push(j);
-      rows += j.rows.length + j.quarantine.length;
+      rows += size(j);
     }
     queuedRows -= rows;
+    inFlight.add(jobs);
     try {
       if (jobs.length > 0) {
         const results = await write(jobs);
-        jobs.forEach((j, i) => {
-          j.settled = true;
-          j.resolve(results[i]!);
-        });
+        jobs.forEach((j, i) => settle(j, null, results[i]));
       }
       retryDelay = 50;
     } catch (err) {
       // The database is slow or gone: keep the jobs (their publishes stay unacknowledged) and retry.
       o.logger.warn({ err, jobs: jobs.length, retryInMs: retryDelay }, 'ingest commit failed; retrying');
-      queue = [...jobs.filter((j) => !j.settled), ...queue];
-      queuedRows += jobs.filter((j) => !j.settled).reduce((n, j) => n + j.rows.length + j.quarantine.length, 0);
+      const again = jobs.filter((j) => !j.settled);
+      queue = [...again, ...queue];
+      queuedRows += again.reduce((n, j) => n + size(j), 0);
+      inFlight.delete(jobs);
       await new Promise((r) => setTimeout(r, retryDelay));
       retryDelay = Math.min(retryDelay * 2, 2000);
     } finally {
+      inFlight.delete(jobs);
       running--;
     }
     schedule();
   }
 
+  function submit(rows: RowIn[], quarantineIn: QuarantineIn[], deadline: number, done: Job['done']): void {
+    queue.push({ rows, quarantine: quarantineIn, deadline, done, settled: false });
+    queuedRows += rows.length + quarantineIn.length;
+    schedule();
+  }
+
   return {
-    /** Resolves once the rows and quarantine records are committed. */
-    write(rows: RowIn[], quarantineIn: QuarantineIn[]): { promise: Promise<WriteResult>; abandon(): void } {
-      let job!: Job;
-      const promise = new Promise<WriteResult>((resolve, reject) => {
-        job = { rows, quarantine: quarantineIn, resolve, reject, settled: false };
-      });
-      queue.push(job);
-      queuedRows += rows.length + quarantineIn.length;
-      schedule();
-      return {
-        promise,
-        /** The caller gave up waiting (its publish goes unacknowledged): drop it if not yet written. */
-        abandon() {
-          const i = queue.indexOf(job);
-          if (i >= 0 && !job.settled) {
-            queue.splice(i, 1);
-            queuedRows -= rows.length + quarantineIn.length;
-            job.settled = true;
-          }
-        },
-      };
+    /**
+     * Queues rows and quarantine records; `done` is called once they are committed (or with an
+     * error once `deadline`, ms since epoch, has passed without a commit).
+     */
+    submit,
+    /** The same as a promise (tests, tools). */
+    write(rows: RowIn[], quarantineIn: QuarantineIn[], timeoutMs = 60_000): Promise<WriteResult> {
+      return new Promise((resolve, reject) => submit(rows, quarantineIn, Date.now() + timeoutMs, (err, result) => (err ? reject(err) : resolve(result!))));
     },
     pending: (): number => queuedRows,
     async drain(): Promise<void> {
@@ -315,6 +414,9 @@ export function createBatchWriter(o: BatchWriterOptions) {
         if (running === 0) await flush();
         else await new Promise((r) => setTimeout(r, 5));
       }
+    },
+    stop(): void {
+      clearInterval(sweeper);
     },
   };
 }

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import type { Logger } from '../app/logger.ts';
-import type { DeviceSession, DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
+import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler } from '../broker/types.ts';
 import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
-import { parsePayload, type ValidationLimits } from './payload-fns.ts';
+import { parsePayload, type BadReading, type ValidationLimits } from './payload-fns.ts';
 
 export interface IngestConfig extends ValidationLimits {
   maxPayloadBytes: number;
@@ -51,8 +51,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   const loading = new Map<string, Promise<void>>();
   let holding = false;
 
-  async function ensureSeqLoaded(deviceId: string): Promise<void> {
-    if (lastSeq.has(deviceId)) return;
+  function loadSeq(deviceId: string): Promise<void> {
     let load = loading.get(deviceId);
     if (!load) {
       load = deps.pool
@@ -61,7 +60,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
         .finally(() => loading.delete(deviceId));
       loading.set(deviceId, load);
     }
-    await load;
+    return load;
   }
 
   function pressure(): void {
@@ -77,86 +76,82 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     }
   }
 
-  // One sweeper for all deadlines instead of a timer per publish (a timer each costs more than
-  // the rest of the hot path).
-  const deadlines = new Set<{ at: number; reject(err: Error): void }>();
-  const sweeper = setInterval(() => {
-    const now = Date.now();
-    for (const d of deadlines) if (d.at <= now) d.reject(new Error(`not committed within ${config.commitTimeoutMs} ms`));
-  }, Math.min(250, config.commitTimeoutMs));
-  sweeper.unref();
-  function withDeadline<T>(promise: Promise<T>, at: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const entry = { at, reject: (err: Error) => { deadlines.delete(entry); reject(err); } };
-      deadlines.add(entry);
-      promise.then(
-        (v) => {
-          deadlines.delete(entry);
-          resolve(v);
-        },
-        (err: unknown) => {
-          deadlines.delete(entry);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
-  }
-
   function count(reasons: Reason[]): void {
     for (const r of reasons) counters.rejected[r.code] = (counters.rejected[r.code] ?? 0) + 1;
   }
 
-  async function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<WriteResult & { reasons: { index: number | undefined; seq: number | undefined; reasons: Reason[] }[] }> {
-    const quarantineIn: QuarantineIn[] = [];
+  type Outcome = WriteResult & { reasons: BadReading[] };
+  type Done = (err: Error | null, outcome?: Outcome) => void;
+
+  /**
+   * The hot path, in callbacks (no promise per message): validate, queue for the group commit,
+   * call `done` once committed. Everything between the seq check and the queueing runs without
+   * yielding, so a device's publishes are checked in the order they arrived.
+   */
+  function submit(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, replay: boolean, done: Done): void {
+    if (payload.length <= config.maxPayloadBytes && !lastSeq.has(session.deviceId)) {
+      loadSeq(session.deviceId).then(
+        () => submit(session, topic, payload, receivedAt, replay, done),
+        (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+      );
+      return;
+    }
     const rows: RowIn[] = [];
-    const capped = payload.subarray(0, config.quarantinePayloadBytes);
-    const q = (batchIndex: number | undefined, seq: number | undefined, reasons: Reason[]): void => {
-      quarantineIn.push({ deviceId: session.deviceId, unitId: session.unitId, receivedAt, topic, payload: capped, payloadSize: payload.length, batchIndex, seq, reasons });
-      count(reasons);
-    };
-    let bad: { index: number | undefined; seq: number | undefined; reasons: Reason[] }[];
+    let bad: BadReading[];
     if (payload.length > config.maxPayloadBytes) {
       bad = [{ index: undefined, seq: undefined, reasons: [{ field: '', code: 'PAYLOAD_TOO_LARGE', message: `${payload.length} bytes; at most ${config.maxPayloadBytes}` }] }];
     } else {
-      // Wait (if at all) before parsing, so that everything after it runs without yielding:
-      // publishes of one device are then checked in the order they arrived.
-      await ensureSeqLoaded(session.deviceId);
       const parsed = parsePayload(payload, session.kind, config);
       bad = parsed.bad;
-      let last = lastSeq.get(session.deviceId) ?? -1;
+      let last = lastSeq.get(session.deviceId)!;
       for (const g of parsed.good) {
         // A replay was in order when it first arrived; (device, ts) still keeps it from being stored twice.
-        rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, suspectSeq: !opts.replay && g.seq <= last });
-        if (g.seq > last && !opts.replay) last = g.seq;
+        rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, suspectSeq: !replay && g.seq <= last });
+        if (g.seq > last && !replay) last = g.seq;
       }
       lastSeq.set(session.deviceId, last);
     }
-    for (const b of bad) q(b.index, b.seq, b.reasons);
-    const job = writer.write(rows, quarantineIn);
-    pressure();
-    try {
-      const result = await withDeadline(job.promise, Date.now() + config.commitTimeoutMs);
-      counters.accepted += result.stored;
-      counters.duplicates += result.duplicates;
-      if (result.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + result.regressions;
-      return { ...result, reasons: bad };
-    } catch (err) {
-      job.abandon();
-      lastSeq.delete(session.deviceId); // re-read: what we assumed may not be stored
-      throw err;
-    } finally {
-      pressure();
+    let quarantineIn: QuarantineIn[] = [];
+    if (bad.length > 0) {
+      const capped = payload.subarray(0, config.quarantinePayloadBytes);
+      quarantineIn = bad.map((b) => {
+        count(b.reasons);
+        return { deviceId: session.deviceId, unitId: session.unitId, receivedAt, topic, payload: capped, payloadSize: payload.length, batchIndex: b.index, seq: b.seq, reasons: b.reasons };
+      });
     }
+    writer.submit(rows, quarantineIn, Date.now() + config.commitTimeoutMs, (err, result) => {
+      pressure();
+      if (err) {
+        lastSeq.delete(session.deviceId); // re-read: what we assumed may not be stored
+        done(err);
+        return;
+      }
+      counters.accepted += result!.stored;
+      counters.duplicates += result!.duplicates;
+      if (result!.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + result!.regressions;
+      done(null, { stored: result!.stored, duplicates: result!.duplicates, regressions: result!.regressions, quarantineIds: result!.quarantineIds, reasons: bad });
+    });
+    pressure();
   }
 
-  const handleTelemetry: UpstreamHandler = async (session, message) => {
-    const result = await ingest(session, message.topic, message.payload, message.receivedAt);
-    if (result.quarantineIds.length > 0) {
-      const reasons = result.reasons.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
-      if (result.regressions > 0) reasons.push({ field: 'seq', code: 'SEQ_REGRESSION', message: 'seq did not increase for a new reading' });
-      // After the commit and before the PUBACK; a lost error message is not a lost reading.
-      deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result.quarantineIds, reasons })).catch((err: unknown) => logger.warn({ err }, 'could not tell the device why'));
-    }
+  /** Validates and stores one publish; resolves once committed (replays, tools, tests). */
+  function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<Outcome> {
+    return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, outcome) => (err ? reject(err) : resolve(outcome!))));
+  }
+
+  const handleTelemetry: UpstreamCallbackHandler = {
+    callback(session, message, done) {
+      submit(session, message.topic, message.payload, message.receivedAt, false, (err, result) => {
+        if (err) return done(err);
+        if (result!.quarantineIds.length > 0) {
+          const reasons = result!.reasons.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
+          if (result!.regressions > 0) reasons.push({ field: 'seq', code: 'SEQ_REGRESSION', message: 'seq did not increase for a new reading' });
+          // After the commit and before the PUBACK; a lost error message is not a lost reading.
+          deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
+        }
+        done(null);
+      });
+    },
   };
 
   return {
@@ -167,7 +162,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     /** Flush what is queued (shutdown). */
     async stop(): Promise<void> {
       await writer.drain();
-      clearInterval(sweeper);
+      writer.stop();
     },
   };
 }
