@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../app/logger.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
+import { createCopyEncoder, type LatestValue } from './copy-binary.ts';
 import type { Reason } from './ingest-errors.ts';
 
 /**
@@ -82,63 +83,27 @@ const EXISTING = `SELECT device_id, ts FROM unnest($1::text[], $2::timestamptz[]
 
 const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${(ts instanceof Date ? ts : new Date(ts)).getTime()}`;
 
-const COPY_READINGS = `COPY readings (ts, device_id, unit_id, seq, ${metricCols}) FROM STDIN`;
-
-/** COPY text format: device ids and unit ids are validated identifiers, numbers are finite. */
-function copyText(rows: readonly RowIn[]): string {
-  let out = '';
-  for (const r of rows) {
-    out += `${r.ts.toISOString()}\t${r.deviceId}\t${r.unitId}\t${r.seq}`;
-    const v = r.values;
-    for (const m of metricNames) {
-      const x = v[m];
-      out += x === undefined ? '\t\\N' : `\t${x}`;
-    }
-    out += '\n';
-  }
-  return out;
-}
-
-/** Newest value per device and metric among `rows`, sorted by (device, metric). */
-function latestOf(rows: readonly RowIn[]): { d: string; m: string; u: string; ts: Date; v: number }[] {
-  const latest = new Map<string, { d: string; m: string; u: string; ts: Date; v: number }>();
-  for (const r of rows) {
-    for (const m in r.values) {
-      const v = r.values[m as MetricName]!;
-      const k = `${r.deviceId}|${m}`;
-      const cur = latest.get(k);
-      if (!cur) latest.set(k, { d: r.deviceId, m, u: r.unitId, ts: r.ts, v });
-      else if (cur.ts < r.ts) {
-        cur.ts = r.ts;
-        cur.v = v;
-        cur.u = r.unitId;
-      }
-    }
-  }
-  // Sorted, so that concurrent transactions lock latest_readings rows in one order (no deadlock).
-  return [...latest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-}
+const COPY_READINGS = `COPY readings (ts, device_id, unit_id, seq, ${metricCols}) FROM STDIN (FORMAT binary)`;
 
 /**
  * The latest-state upsert as one statement with literal values, to follow a COPY in the same
  * simple query (the extended protocol's parameters cannot share a round trip with COPY). Ids are
  * escaped although validated; metric names come from the catalogue; values are finite numbers.
  */
-function latestStatement(client: pg.PoolClient, rows: readonly RowIn[]): string {
-  const l = latestOf(rows);
-  if (l.length === 0) return '';
-  const values = l.map((x) => `(${client.escapeLiteral(x.d)}, '${x.m}', ${client.escapeLiteral(x.u)}, '${x.ts.toISOString()}', ${x.v})`).join(', ');
+function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]): string {
+  if (latest.length === 0) return '';
+  const values = latest.map((x) => `(${client.escapeLiteral(x.deviceId)}, '${x.metric}', ${client.escapeLiteral(x.unitId)}, '${x.ts.toISOString()}', ${x.value})`).join(', ');
   return `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ${values}
   ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
   WHERE latest_readings.ts < excluded.ts`;
 }
 
-function copyInto(client: pg.PoolClient, rows: readonly RowIn[], then = ''): Promise<void> {
+function copyInto(client: pg.PoolClient, data: Buffer, then = ''): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const stream = client.query(copyFrom(then ? `${COPY_READINGS}; ${then}` : COPY_READINGS));
     stream.on('finish', resolve);
     stream.on('error', reject);
-    stream.end(copyText(rows));
+    stream.end(data);
   });
 }
 
@@ -149,11 +114,10 @@ const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).
  * `readings`, several times cheaper per row than INSERT … SELECT. Inside a savepoint: on a unique
  * violation it rolls back to it and answers false.
  */
-async function copyFresh(client: pg.PoolClient, rows: readonly RowIn[]): Promise<boolean> {
-  if (rows.length === 0) return true;
+async function copyFresh(client: pg.PoolClient, data: Buffer): Promise<boolean> {
   await client.query('SAVEPOINT fast_copy');
   try {
-    await copyInto(client, rows);
+    await copyInto(client, data);
     await client.query('RELEASE SAVEPOINT fast_copy');
     return true;
   } catch (err) {
@@ -168,6 +132,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
   let queuedRows = 0;
   let running = 0;
   const concurrency = o.concurrency ?? 3;
+  const encode = createCopyEncoder();
   /** Jobs of the commits in flight, for their deadlines. */
   const inFlight = new Set<Job[]>();
   let timer: NodeJS.Timeout | undefined;
@@ -263,7 +228,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
       // across round trips, so concurrent commits hardly wait for each other.
       if (!suspects && quarantined === 0 && rows.length > 0) {
         try {
-          await copyInto(client, rows, latestStatement(client, rows));
+          const { data, latest } = encode(rows);
+          await copyInto(client, data, latestStatement(client, latest));
           o.onCommit?.({ rows: rows.length, quarantined: 0, durationMs: performance.now() - started });
           stored(rows);
           return jobs.map((j) => ({ stored: j.rows.length, duplicates: 0, regressions: 0, quarantineIds: [] }));
@@ -298,7 +264,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       if (toInsert.length > 0) {
         // A suspect row that passed is already stored (a duplicate): nothing to write for it.
         const fresh = toInsert.filter((r) => !r.suspectSeq);
-        if (!(await copyFresh(client, fresh))) {
+        if (fresh.length > 0 && !(await copyFresh(client, encode(fresh).data))) {
           // A conflict inside the COPY (a device reusing an instant under a new seq, a race with a
           // concurrent commit): the row-by-row path sorts stored from duplicate.
           const params: unknown[] = [fresh.map((r) => r.ts), fresh.map((r) => r.deviceId), fresh.map((r) => r.unitId), fresh.map((r) => r.seq)];
@@ -352,9 +318,9 @@ export function createBatchWriter(o: BatchWriterOptions) {
   }
 
   async function upsertLatest(client: pg.PoolClient, rows: readonly RowIn[]): Promise<void> {
-    const l = latestOf(rows);
+    const l = encode(rows).latest; // (the COPY data it also makes is not needed here: a rare path)
     if (l.length === 0) return;
-    await client.query(UPSERT_LATEST, [l.map((x) => x.d), l.map((x) => x.m), l.map((x) => x.u), l.map((x) => x.ts), l.map((x) => x.v)]);
+    await client.query(UPSERT_LATEST, [l.map((x) => x.deviceId), l.map((x) => x.metric), l.map((x) => x.unitId), l.map((x) => x.ts), l.map((x) => x.value)]);
   }
 
   async function flush(): Promise<void> {
