@@ -24,6 +24,8 @@ if (first && !(first in suites) && !first.startsWith('--')) {
   process.stderr.write(`unknown benchmark "${first}"; one of: ${Object.keys(suites).join(', ')}\n`);
   process.exit(64);
 }
+/** Kept in step with package.json's "start" script and the Dockerfile's ENTRYPOINT. */
+const productionNodeFlags = ['--max-semi-space-size=64'];
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'node_modules', '.cache', 'thamani-bench');
 const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.bench.json')], { stdio: 'inherit' });
@@ -31,6 +33,7 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 cpSync(path.join(root, 'db', 'migrations'), path.join(out, 'db', 'migrations'), { recursive: true });
 for (const name of chosen) {
   process.stdout.write(`\n== ${name} ==\n`);
-  const run = spawnSync(process.execPath, [path.join(out, suites[name].replace(/\.ts$/, '.js')), ...args], { stdio: 'inherit' });
+  // The V8 flags production runs with (package.json "start", Dockerfile): see docs/operations.md.
+  const run = spawnSync(process.execPath, [...productionNodeFlags, path.join(out, suites[name].replace(/\.ts$/, '.js')), ...args], { stdio: 'inherit' });
   if (run.status !== 0) process.exit(run.status ?? 1);
 }

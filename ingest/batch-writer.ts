@@ -83,7 +83,8 @@ const EXISTING = `SELECT device_id, ts FROM unnest($1::text[], $2::timestamptz[]
 
 const key = (deviceId: string, ts: Date | string): string => `${deviceId}|${(ts instanceof Date ? ts : new Date(ts)).getTime()}`;
 
-const COPY_READINGS = `COPY readings (ts, device_id, unit_id, seq, ${metricCols}) FROM STDIN (FORMAT binary)`;
+/** COPY for the encoder's columns (ingest/copy-binary.ts); metric names come from the catalogue. */
+const copyReadings = (columns: readonly MetricName[]): string => `COPY readings (ts, device_id, unit_id, seq${columns.map((c) => `, "${c}"`).join('')}) FROM STDIN (FORMAT binary)`;
 
 /**
  * The latest-state upsert as one statement with literal values, to follow a COPY in the same
@@ -98,13 +99,21 @@ function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]):
   WHERE latest_readings.ts < excluded.ts`;
 }
 
-function copyInto(client: pg.PoolClient, data: Buffer, then = ''): Promise<void> {
+function copyInto(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer }, then = ''): Promise<void> {
+  const copy = copyReadings(encoded.columns);
   return new Promise<void>((resolve, reject) => {
-    const stream = client.query(copyFrom(then ? `${COPY_READINGS}; ${then}` : COPY_READINGS));
+    const stream = client.query(copyFrom(then ? `${copy}; ${then}` : copy));
     stream.on('finish', resolve);
     stream.on('error', reject);
-    stream.end(data);
+    stream.end(encoded.data);
   });
+}
+
+/** The outcome of a job whose rows were all stored: shared, frozen, one per row count. */
+const allStoredResults: WriteResult[] = [];
+function allStored(n: number): WriteResult {
+  if (n >= 256) return { stored: n, duplicates: 0, regressions: 0, quarantineIds: [] };
+  return (allStoredResults[n] ??= Object.freeze({ stored: n, duplicates: 0, regressions: 0, quarantineIds: Object.freeze([]) as unknown as number[] }));
 }
 
 const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
@@ -114,10 +123,10 @@ const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).
  * `readings`, several times cheaper per row than INSERT … SELECT. Inside a savepoint: on a unique
  * violation it rolls back to it and answers false.
  */
-async function copyFresh(client: pg.PoolClient, data: Buffer): Promise<boolean> {
+async function copyFresh(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer }): Promise<boolean> {
   await client.query('SAVEPOINT fast_copy');
   try {
-    await copyInto(client, data);
+    await copyInto(client, encoded);
     await client.query('RELEASE SAVEPOINT fast_copy');
     return true;
   } catch (err) {
@@ -228,11 +237,11 @@ export function createBatchWriter(o: BatchWriterOptions) {
       // across round trips, so concurrent commits hardly wait for each other.
       if (!suspects && quarantined === 0 && rows.length > 0) {
         try {
-          const { data, latest } = encode(rows);
-          await copyInto(client, data, latestStatement(client, latest));
+          const encoded = encode(rows);
+          await copyInto(client, encoded, latestStatement(client, encoded.latest));
           o.onCommit?.({ rows: rows.length, quarantined: 0, durationMs: performance.now() - started });
           stored(rows);
-          return jobs.map((j) => ({ stored: j.rows.length, duplicates: 0, regressions: 0, quarantineIds: [] }));
+          return jobs.map((j) => allStored(j.rows.length));
         } catch (err) {
           if (!isUniqueViolation(err)) throw err;
           // Nothing of it was stored: the transaction below sorts stored from duplicate.
@@ -264,7 +273,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       if (toInsert.length > 0) {
         // A suspect row that passed is already stored (a duplicate): nothing to write for it.
         const fresh = toInsert.filter((r) => !r.suspectSeq);
-        if (fresh.length > 0 && !(await copyFresh(client, encode(fresh).data))) {
+        if (fresh.length > 0 && !(await copyFresh(client, encode(fresh)))) {
           // A conflict inside the COPY (a device reusing an instant under a new seq, a race with a
           // concurrent commit): the row-by-row path sorts stored from duplicate.
           const params: unknown[] = [fresh.map((r) => r.ts), fresh.map((r) => r.deviceId), fresh.map((r) => r.unitId), fresh.map((r) => r.seq)];
@@ -326,13 +335,22 @@ export function createBatchWriter(o: BatchWriterOptions) {
   async function flush(): Promise<void> {
     if (running >= concurrency) return;
     running++;
-    const jobs: Job[] = [];
+    let jobs: Job[] = [];
     let rows = 0;
-    while (queue.length > 0 && (rows < o.maxRows || jobs.length === 0)) {
-      const j = queue.shift()!;
-      if (j.settled) continue;
-      jobs.push(j);
-      rows += size(j);
+    if (queuedRows <= o.maxRows) {
+      // All of it fits (the usual case): take the queue whole rather than shift it job by job.
+      jobs = queue.filter((j) => !j.settled);
+      queue = [];
+      rows = queuedRows;
+    } else {
+      let taken = 0;
+      while (taken < queue.length && (rows < o.maxRows || jobs.length === 0)) {
+        const j = queue[taken++]!;
+        if (j.settled) continue;
+        jobs.push(j);
+        rows += size(j);
+      }
+      queue = queue.slice(taken);
     }
     queuedRows -= rows;
     inFlight.add(jobs);

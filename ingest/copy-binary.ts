@@ -7,7 +7,9 @@ import { metricNames, type MetricName } from '../devices/metrics.ts';
  * format it spares the gateway a string per row (ISO timestamps, number formatting) and
  * PostgreSQL the parsing of them (BENCHMARKS.md).
  *
- * Column order: ts, device_id, unit_id, seq, then one float8 column per metric in catalogue order.
+ * Columns: ts, device_id, unit_id, seq, then one float8 column for each metric that at least one
+ * of the rows carries (catalogue order); the rest are left to their default, NULL. A fleet of one
+ * kind sends a handful of metrics out of twelve: a third fewer bytes to send and to parse.
  */
 
 export interface EncodableRow {
@@ -27,18 +29,16 @@ export interface LatestValue {
 }
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const FIELDS = 4 + metricNames.length;
 /** PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z. */
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TWO_32 = 4294967296;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A 64-bit integer as two 32-bit halves; exact for every safe integer, negative ones included. */
-function writeInt64(buf: Buffer, n: number, at: number): number {
+function setInt64(view: DataView, at: number, n: number): void {
   const hi = Math.floor(n / TWO_32);
-  buf.writeInt32BE(hi, at);
-  buf.writeUInt32BE(n - hi * TWO_32, at + 4);
-  return at + 8;
+  view.setInt32(at, hi);
+  view.setUint32(at + 4, n - hi * TWO_32);
 }
 
 export function createCopyEncoder() {
@@ -59,40 +59,56 @@ export function createCopyEncoder() {
    * The COPY data for `rows`, and in the same pass the newest value of every metric per device
    * (sorted by device and metric, the order in which concurrent commits must lock them).
    */
-  return function encode(rows: readonly EncodableRow[]): { data: Buffer; latest: LatestValue[] } {
+  return function encode(rows: readonly EncodableRow[]): { columns: MetricName[]; data: Buffer; latest: LatestValue[] } {
+    // Which metrics occur at all, and the buffer size that holds every row.
+    const present = new Array<boolean>(metricNames.length).fill(false);
     let size = SIGNATURE.length + 8 + 2;
-    for (const r of rows) size += 2 + 12 + 4 + Buffer.byteLength(r.deviceId) + 20 + 12 + metricNames.length * 12;
+    for (const r of rows) {
+      size += 2 + 12 + 4 + Buffer.byteLength(r.deviceId) + 20 + 12;
+      for (let i = 0; i < metricNames.length; i++) if (r.values[metricNames[i]!] !== undefined) present[i] = true;
+    }
+    const indexes: number[] = [];
+    for (let i = 0; i < metricNames.length; i++) if (present[i]) indexes.push(i);
+    size += rows.length * indexes.length * 12;
     const buf = Buffer.allocUnsafe(size);
+    // DataView's setters are compiler intrinsics; Buffer's write*BE are not.
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let at = SIGNATURE.copy(buf, 0);
-    at = buf.writeInt32BE(0, at); // flags
-    at = buf.writeInt32BE(0, at); // header extension length
+    view.setInt32(at, 0); // flags
+    view.setInt32(at + 4, 0); // header extension length
+    at += 8;
+    const fields = 4 + indexes.length;
     const latestByDevice = new Map<string, (LatestValue | undefined)[]>();
     for (const r of rows) {
-      at = buf.writeInt16BE(FIELDS, at);
-      at = buf.writeInt32BE(8, at);
+      view.setInt16(at, fields);
+      view.setInt32(at + 2, 8);
       const ms = r.ts.getTime();
-      at = writeInt64(buf, (ms - PG_EPOCH_MS) * 1000, at);
+      setInt64(view, at + 6, (ms - PG_EPOCH_MS) * 1000);
+      at += 14;
       const idLength = buf.write(r.deviceId, at + 4, 'utf8');
-      buf.writeInt32BE(idLength, at);
+      view.setInt32(at, idLength);
       at += 4 + idLength;
-      at = buf.writeInt32BE(16, at);
-      at += uuidBytes(r.unitId).copy(buf, at);
-      at = buf.writeInt32BE(8, at);
-      at = writeInt64(buf, r.seq, at);
+      view.setInt32(at, 16);
+      at += 4 + uuidBytes(r.unitId).copy(buf, at + 4);
+      view.setInt32(at, 8);
+      setInt64(view, at + 4, r.seq);
+      at += 12;
       let latest = latestByDevice.get(r.deviceId);
       if (!latest) {
         latest = new Array<LatestValue | undefined>(metricNames.length);
         latestByDevice.set(r.deviceId, latest);
       }
       const values = r.values;
-      for (let i = 0; i < metricNames.length; i++) {
+      for (const i of indexes) {
         const v = values[metricNames[i]!];
         if (v === undefined) {
-          at = buf.writeInt32BE(-1, at);
+          view.setInt32(at, -1);
+          at += 4;
           continue;
         }
-        at = buf.writeInt32BE(8, at);
-        at = buf.writeDoubleBE(v, at);
+        view.setInt32(at, 8);
+        view.setFloat64(at + 4, v);
+        at += 12;
         const cur = latest[i];
         if (!cur) latest[i] = { deviceId: r.deviceId, metric: metricNames[i]!, unitId: r.unitId, ts: r.ts, value: v };
         else if (cur.ts.getTime() < ms) {
@@ -102,12 +118,13 @@ export function createCopyEncoder() {
         }
       }
     }
-    at = buf.writeInt16BE(-1, at);
+    view.setInt16(at, -1);
+    at += 2;
     const latest: LatestValue[] = [];
     for (const deviceId of [...latestByDevice.keys()].sort()) {
       const perMetric = latestByDevice.get(deviceId)!.filter((l): l is LatestValue => l !== undefined);
       latest.push(...perMetric.sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0)));
     }
-    return { data: buf.subarray(0, at), latest };
+    return { columns: indexes.map((i) => metricNames[i]!), data: buf.subarray(0, at), latest };
   };
 }
