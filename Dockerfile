@@ -20,5 +20,5 @@ RUN mkdir -p /var/lib/thamani && chown node:node /var/lib/thamani
 USER node
 VOLUME ["/var/lib/thamani"]
 EXPOSE 8883 8443 8080
-ENTRYPOINT ["node", "bin/thamani.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/thamani.js"]
 CMD ["start"]
