@@ -31,6 +31,7 @@ import { runMigrations } from '../db/migrate.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createCopyEncoder, type EncodableRow } from '../ingest/copy-binary.ts';
 import { createIngest } from '../ingest/ingest-service.ts';
+import { loadConfig } from '../config/config.ts';
 import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { startStockAedes } from './stock-aedes.ts';
@@ -130,7 +131,8 @@ async function main(): Promise<void> {
       const ingest = createIngest({
         pool,
         logger,
-        config: { maxBatch: 500, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000, maxPayloadBytes: 200 * 1024, quarantinePayloadBytes: 16 * 1024, batchMaxRows: 10_000, batchMaxWaitMs: 2, maxPending: 200_000, commitTimeoutMs: 30_000 },
+        // What ships: the defaults of config/config.ts (INGEST_*), as `thamani start` uses them.
+        config: loadConfig({ THAMANI_DATA_DIR: dir }).ingest,
         publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
         backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
       });
