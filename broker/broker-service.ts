@@ -136,7 +136,13 @@ export async function createBroker(deps: BrokerDeps) {
       const run = (): void => {
         deps.presence?.seen(deviceId);
         if (typeof handler === 'function') handler(state.session, message).then(() => finished(null), finished);
-        else handler.callback(state.session, message, finished);
+        else {
+          try {
+            handler.callback(state.session, message, finished);
+          } catch (err) {
+            finished(err); // a bug in a handler costs its publish (no PUBACK), never the broker
+          }
+        }
       };
       if (wait > 0) setTimeout(run, wait);
       else run();
