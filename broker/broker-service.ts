@@ -5,6 +5,7 @@ import type { Logger } from '../app/logger.ts';
 import { ConnectRefused } from './broker-errors.ts';
 import { decideConnect, normaliseFingerprint, normaliseSerial, type ConnectionIdentity, type ConnectLimits } from './identity-fns.ts';
 import { GuardedConnection } from './packet-guard.ts';
+import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
 import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvents } from './security-events.ts';
@@ -84,7 +85,11 @@ export async function createBroker(deps: BrokerDeps) {
     });
   };
 
+  // Aedes' own mq and persistence, minus the routing of telemetry nobody can subscribe to.
+  const routing = createTelemetryRouting({ concurrency: 100 });
   const opts: AedesOptions = {
+    mq: routing.mq,
+    persistence: routing.persistence,
     connectTimeout: config.connectTimeoutMs,
     keepaliveLimit: config.keepaliveMaxSeconds,
     maxClientsIdLength: config.maxClientIdLength,
