@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../app/logger.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createCopyEncoder, type LatestValue } from './copy-binary.ts';
+import { copyInOneWrite } from './pg-copy.ts';
 import type { Reason } from './ingest-errors.ts';
 
 /**
@@ -101,12 +101,7 @@ function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]):
 
 function copyInto(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer }, then = ''): Promise<void> {
   const copy = copyReadings(encoded.columns);
-  return new Promise<void>((resolve, reject) => {
-    const stream = client.query(copyFrom(then ? `${copy}; ${then}` : copy));
-    stream.on('finish', resolve);
-    stream.on('error', reject);
-    stream.end(encoded.data);
-  });
+  return copyInOneWrite(client, then ? `${copy}; ${then}` : copy, encoded.data);
 }
 
 /** The outcome of a job whose rows were all stored: shared, frozen, one per row count. */
