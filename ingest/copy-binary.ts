@@ -64,7 +64,7 @@ export function createCopyEncoder() {
     const present = new Array<boolean>(metricNames.length).fill(false);
     let size = SIGNATURE.length + 8 + 2;
     for (const r of rows) {
-      size += 2 + 12 + 4 + Buffer.byteLength(r.deviceId) + 20 + 12;
+      size += 2 + 12 + 4 + r.deviceId.length * 3 + 20 + 12; // UTF-8 takes at most 3 bytes per UTF-16 unit
       for (let i = 0; i < metricNames.length; i++) if (r.values[metricNames[i]!] !== undefined) present[i] = true;
     }
     const indexes: number[] = [];
@@ -85,11 +85,23 @@ export function createCopyEncoder() {
       const ms = r.ts.getTime();
       setInt64(view, at + 6, (ms - PG_EPOCH_MS) * 1000);
       at += 14;
-      const idLength = buf.write(r.deviceId, at + 4, 'utf8');
+      // Device ids are ASCII (devices_id_format): byte by byte beats a call into the encoder.
+      const id = r.deviceId;
+      let idLength = id.length;
+      for (let k = 0; k < id.length; k++) {
+        const c = id.charCodeAt(k);
+        if (c > 127) {
+          idLength = buf.write(id, at + 4, 'utf8');
+          break;
+        }
+        buf[at + 4 + k] = c;
+      }
       view.setInt32(at, idLength);
       at += 4 + idLength;
       view.setInt32(at, 16);
-      at += 4 + uuidBytes(r.unitId).copy(buf, at + 4);
+      const unit = uuidBytes(r.unitId);
+      for (let k = 0; k < 16; k++) buf[at + 4 + k] = unit[k]!;
+      at += 20;
       view.setInt32(at, 8);
       setInt64(view, at + 4, r.seq);
       at += 12;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isMetricName, metricCatalogue, type DeviceKind, type MetricName, type MetricSpec } from '../devices/metrics.ts';
+import { deviceKinds, isMetricName, metricCatalogue, type DeviceKind, type MetricName, type MetricSpec } from '../devices/metrics.ts';
 import type { Reason } from './ingest-errors.ts';
 
 /**
@@ -55,6 +55,11 @@ function zodReasons(error: z.ZodError, prefix: string): Reason[] {
   return error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), code: 'SCHEMA', message: i.message }));
 }
 
+/** Each kind's metrics and their specs: one lookup answers "known?", "this kind's?" and "which range?". */
+const metricsOfKind = Object.fromEntries(
+  deviceKinds.map((kind) => [kind, new Map<string, MetricSpec>(Object.entries(metricCatalogue).filter(([, spec]) => (spec.kinds as readonly DeviceKind[]).includes(kind)))]),
+) as Record<DeviceKind, Map<string, MetricSpec>>;
+
 /**
  * The rules of `readingSchema` and `checkWithZod`, written out for a reading that passes them all
  * (nearly every reading): no zod issue machinery, no intermediate copies. It only ever accepts;
@@ -71,10 +76,10 @@ export function acceptReading(raw: unknown, kind: DeviceKind, limits: Validation
   if (typeof readings !== 'object' || readings === null || Array.isArray(readings)) return undefined;
   const values: Partial<Record<MetricName, number>> = {};
   let n = 0;
+  const allowed = metricsOfKind[kind];
   for (const name of Object.keys(readings)) {
-    if (!isMetricName(name)) return undefined;
-    const spec: MetricSpec = metricCatalogue[name];
-    if (!spec.kinds.includes(kind)) return undefined;
+    const spec = allowed.get(name);
+    if (spec === undefined) return undefined; // unknown, or not this kind's
     const value = (readings as Record<string, unknown>)[name];
     let x: number;
     if (spec.boolean) {
@@ -85,7 +90,7 @@ export function acceptReading(raw: unknown, kind: DeviceKind, limits: Validation
       x = value;
     }
     if (x < spec.min || x > spec.max) return undefined;
-    values[name] = x;
+    values[name as MetricName] = x;
     n++;
   }
   return n > 0 ? { seq, ts: new Date(at), values } : undefined;
