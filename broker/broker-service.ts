@@ -11,7 +11,7 @@ import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
-import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamSuffix } from './types.ts';
+import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish, UpstreamSuffix } from './types.ts';
 
 export interface BrokerConfig extends ConnectLimits {
   host: string;
@@ -138,19 +138,8 @@ export async function createBroker(deps: BrokerDeps) {
         logger.warn({ err, deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
         done(err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
       };
-      const run = (): void => {
-        deps.presence?.seen(deviceId);
-        if (typeof handler === 'function') handler(state.session, message).then(() => finished(null), finished);
-        else {
-          try {
-            handler.callback(state.session, message, finished);
-          } catch (err) {
-            finished(err); // a bug in a handler costs its publish (no PUBACK), never the broker
-          }
-        }
-      };
-      if (wait > 0) setTimeout(run, wait);
-      else run();
+      if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
+      else runHandler(handler, state.session, message, finished);
     },
     authorizeSubscribe(client, sub, done) {
       const state = sessions.get(client);
@@ -167,6 +156,20 @@ export async function createBroker(deps: BrokerDeps) {
       return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
     },
   };
+
+  /** Hands a publish to its handler (a plain function: no closure per message on the hot path). */
+  function runHandler(handler: UpstreamHandler | UpstreamCallbackHandler, session: DeviceSession, message: UpstreamPublish, finished: (err: unknown) => void): void {
+    deps.presence?.seen(session.deviceId);
+    if (typeof handler === 'function') {
+      handler(session, message).then(() => finished(null), finished);
+      return;
+    }
+    try {
+      handler.callback(session, message, finished);
+    } catch (err) {
+      finished(err); // a bug in a handler costs its publish (no PUBACK), never the broker
+    }
+  }
 
   async function authenticate(client: Client, hasCredentials: boolean): Promise<void> {
     const socket = socketOf(client);

@@ -81,7 +81,9 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   }
 
   type Outcome = WriteResult & { reasons: BadReading[] };
-  type Done = (err: Error | null, outcome?: Outcome) => void;
+  /** `result` and `bad` (what was quarantined, and why) once committed; `err` if not. */
+  type Done = (err: Error | null, result?: WriteResult, bad?: BadReading[]) => void;
+  const NOTHING_QUARANTINED: QuarantineIn[] = [];
 
   /**
    * The hot path, in callbacks (no promise per message): validate, queue for the group commit,
@@ -111,7 +113,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       }
       lastSeq.set(session.deviceId, last);
     }
-    let quarantineIn: QuarantineIn[] = [];
+    let quarantineIn = NOTHING_QUARANTINED; // shared: the writer only reads it
     if (bad.length > 0) {
       const capped = payload.subarray(0, config.quarantinePayloadBytes);
       quarantineIn = bad.map((b) => {
@@ -129,22 +131,22 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       counters.accepted += result!.stored;
       counters.duplicates += result!.duplicates;
       if (result!.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + result!.regressions;
-      done(null, { stored: result!.stored, duplicates: result!.duplicates, regressions: result!.regressions, quarantineIds: result!.quarantineIds, reasons: bad });
+      done(null, result, bad);
     });
     pressure();
   }
 
   /** Validates and stores one publish; resolves once committed (replays, tools, tests). */
   function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<Outcome> {
-    return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, outcome) => (err ? reject(err) : resolve(outcome!))));
+    return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, result, bad) => (err ? reject(err) : resolve({ ...result!, reasons: bad! }))));
   }
 
   const handleTelemetry: UpstreamCallbackHandler = {
     callback(session, message, done) {
-      submit(session, message.topic, message.payload, message.receivedAt, false, (err, result) => {
+      submit(session, message.topic, message.payload, message.receivedAt, false, (err, result, bad) => {
         if (err) return done(err);
         if (result!.quarantineIds.length > 0) {
-          const reasons = result!.reasons.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
+          const reasons = bad!.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
           if (result!.regressions > 0) reasons.push({ field: 'seq', code: 'SEQ_REGRESSION', message: 'seq did not increase for a new reading' });
           // After the commit and before the PUBACK; a lost error message is not a lost reading.
           deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
