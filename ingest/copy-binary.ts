@@ -41,7 +41,12 @@ function setInt64(view: DataView, at: number, n: number): void {
   view.setUint32(at + 4, n - hi * TWO_32);
 }
 
+/** A metric's column position in the catalogue. */
+const metricIndex = Object.fromEntries(metricNames.map((m, i) => [m, i])) as Record<MetricName, number>;
+
 export function createCopyEncoder() {
+  /** One reading's values by catalogue position (NaN: absent; a stored value is never NaN). */
+  const slot = new Float64Array(metricNames.length);
   // Units are few and long-lived: their 16 bytes are worked out once.
   const uuids = new Map<string, Buffer>();
   const uuidBytes = (id: string): Buffer => {
@@ -65,7 +70,8 @@ export function createCopyEncoder() {
     let size = SIGNATURE.length + 8 + 2;
     for (const r of rows) {
       size += 2 + 12 + 4 + r.deviceId.length * 3 + 20 + 12; // UTF-8 takes at most 3 bytes per UTF-16 unit
-      for (let i = 0; i < metricNames.length; i++) if (r.values[metricNames[i]!] !== undefined) present[i] = true;
+      // The metrics a reading carries, by their own keys (a few) rather than asking for all twelve.
+      for (const m in r.values) present[metricIndex[m as MetricName]] = true;
     }
     const indexes: number[] = [];
     for (let i = 0; i < metricNames.length; i++) if (present[i]) indexes.push(i);
@@ -110,10 +116,12 @@ export function createCopyEncoder() {
         latest = new Array<LatestValue | undefined>(metricNames.length);
         latestByDevice.set(r.deviceId, latest);
       }
+      slot.fill(Number.NaN);
       const values = r.values;
+      for (const m in values) slot[metricIndex[m as MetricName]] = values[m as MetricName]!;
       for (const i of indexes) {
-        const v = values[metricNames[i]!];
-        if (v === undefined) {
+        const v = slot[i]!;
+        if (Number.isNaN(v)) {
           view.setInt32(at, -1);
           at += 4;
           continue;
