@@ -6,9 +6,10 @@
  * child process.
  *
  *   npm run bench -- ingest [--seconds 10 --devices 20 --window 100 --window-batch 10]
- *                           [--only stock,single,batch,copy] [--profile DIR]
+ *                           [--only stock,single,batch,copy] [--profile DIR] [--repeat N]
  *
- * `--only` runs some of the four loads (the ratios need their pairs); `--profile DIR` writes a V8
+ * `--repeat N` runs each load N times, stock and pipeline alternating, and reports the median run
+ * (the machine drifts by ±10 % between runs). `--only` runs some of the four loads (the ratios need their pairs); `--profile DIR` writes a V8
  * CPU profile of this process (the gateway) for each pipeline run, for Chrome DevTools or
  * `node bench/profile-summary.ts FILE`.
  */
@@ -43,6 +44,8 @@ const devicesPerRun = numberArg('devices', 20);
 /** Unacknowledged messages per connection: with PUBACK-after-commit, throughput ≈ window × devices / commit latency. */
 const windowSingle = numberArg('window', 100);
 const windowBatch = numberArg('window-batch', 10);
+/** Rounds of each load, alternating stock and pipeline; the table shows the median run. */
+const repeat = numberArg('repeat', 1);
 const logger = pino({ level: 'warn' });
 const runs = new Set(stringArg('only', 'stock,single,batch,copy').split(','));
 for (const r of runs) if (!['stock', 'single', 'batch', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, single, batch, copy)`);
@@ -111,54 +114,68 @@ async function main(): Promise<void> {
 
     const none: LoadResult = { acked: 0, sent: 0, durationMs: 1, errors: [] };
 
+    // Both brokers up front; with --repeat N the runs alternate (stock, pipeline, stock, …) so
+    // that drift of the machine between runs hits both sides, and the medians are reported.
     // 1. Stock Aedes, storing nothing.
-    let stockSingle = none;
-    let stockBatch = none;
-    if (runs.has('stock')) {
-      const stock = await startStockAedes(tls);
-      const stockDevs = await fleet('stock');
-      stockSingle = await profiled('stock-single', () => runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle)));
-      stockBatch = await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch));
-      await stock.close();
-    }
-
+    const stock = runs.has('stock') ? await startStockAedes(tls) : undefined;
+    const stockDevs = stock ? await fleet('stock') : [];
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
-    let single = none;
-    let batch = none;
-    let commits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
-    if (runs.has('single') || runs.has('batch')) {
-      const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
-      const ingest = createIngest({
-        pool,
-        logger,
-        // What ships: the defaults of config/config.ts (INGEST_*), as `thamani start` uses them.
-        config: loadConfig({ THAMANI_DATA_DIR: dir }).ingest,
-        publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
-        backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
-      });
-      const broker = await createBroker({
-        config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
-        logger,
-        tls,
-        identity: pki,
-        securityEvents: createSecurityEvents({ audit, logger }),
-        presence: createPresence({ pool, logger }),
-        handlers: { telemetry: ingest.handleTelemetry },
-      });
-      brokerRef.current = broker;
-      const { port } = await broker.listen();
+    const usePipeline = runs.has('single') || runs.has('batch');
+    const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
+    const ingest = usePipeline
+      ? createIngest({
+          pool,
+          logger,
+          // What ships: the defaults of config/config.ts (INGEST_*), as `thamani start` uses them.
+          config: loadConfig({ THAMANI_DATA_DIR: dir }).ingest,
+          publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
+          backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
+        })
+      : undefined;
+    const broker = ingest
+      ? await createBroker({
+          config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
+          logger,
+          tls,
+          identity: pki,
+          securityEvents: createSecurityEvents({ audit, logger }),
+          presence: createPresence({ pool, logger }),
+          handlers: { telemetry: ingest.handleTelemetry },
+        })
+      : undefined;
+    brokerRef.current = broker;
+    const port = broker ? (await broker.listen()).port : 0;
+
+    const results = { stockSingle: [] as LoadResult[], stockBatch: [] as LoadResult[], single: [] as LoadResult[], batch: [] as LoadResult[] };
+    for (let round = 1; round <= repeat; round++) {
+      const suffix = repeat > 1 ? `-${round}` : '';
+      if (stock) results.stockSingle.push(await profiled(`stock-single${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle))));
       if (runs.has('single')) {
-        const devs = await fleet('single');
-        single = await profiled('pipeline-single', () => runLoadInChild(spec(port, devs, 1, windowSingle)));
+        // Fresh devices each round: their seq and ts start over.
+        const devs = await fleet(`single${suffix}`);
+        results.single.push(await profiled(`pipeline-single${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle))));
       }
+      if (stock) results.stockBatch.push(await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch)));
       if (runs.has('batch')) {
-        const devs = await fleet('batch');
-        batch = await profiled('pipeline-batch', () => runLoadInChild(spec(port, devs, 50, windowBatch)));
+        const devs = await fleet(`batch${suffix}`);
+        results.batch.push(await profiled(`pipeline-batch${suffix}`, () => runLoadInChild(spec(port, devs, 50, windowBatch))));
       }
-      await broker.close();
-      await ingest.stop();
-      commits = ingest.counters;
+      if (repeat > 1 && stock && runs.has('single')) {
+        const ratio = results.single.at(-1)!.acked / results.single.at(-1)!.durationMs / (results.stockSingle.at(-1)!.acked / results.stockSingle.at(-1)!.durationMs);
+        console.log(`round ${round}: pipeline / stock Aedes, single readings ${(ratio * 100).toFixed(1)} %`);
+      }
     }
+    await stock?.close();
+    await broker?.close();
+    await ingest?.stop();
+    const commits = ingest?.counters ?? { commits: 0, committedRows: 0, commitMsTotal: 0 };
+    /** The run with the median rate (the middle one of N; N = 1: that run). */
+    const median = (rs: LoadResult[]): LoadResult => (rs.length === 0 ? none : [...rs].sort((x, y) => x.acked / x.durationMs - y.acked / y.durationMs)[Math.floor(rs.length / 2)]!);
+    const stockSingle = median(results.stockSingle);
+    const stockBatch = median(results.stockBatch);
+    const single = median(results.single);
+    const batch = median(results.batch);
+    const ackedReadings = results.single.reduce((n, r) => n + r.acked, 0) + results.batch.reduce((n, r) => n + r.acked * 50, 0);
 
     // 3. Raw COPY of the same rows (same columns, same key), the database's ceiling.
     const copyRows = Math.round((Math.max(batch.acked, 2_000) * 50) / 2);
@@ -215,15 +232,15 @@ async function main(): Promise<void> {
       ['Thamani pipeline, 50 readings/msg', rate(batch.acked, batch.durationMs), rate(batch.acked * 50, batch.durationMs)],
       ['raw COPY into readings (the faster of text and binary)', 0, Math.round(copyRows / Math.min(copySeconds, binarySeconds))],
     ] as const;
-    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
+    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run${repeat > 1 ? `, median of ${repeat} alternating runs` : ''}, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
     console.log('| load | acked msg/s | acked readings/s |\n|---|---:|---:|');
     for (const [name, m, r] of rows) if (r > 0) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
     if (runs.has('stock') && runs.has('single')) console.log(`\npipeline / stock Aedes, single readings: ${((rows[2][1] / rows[0][1]) * 100).toFixed(1)} % (aim ≥ 50 %)`);
     if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${((rows[3][2] / rows[4][2]) * 100).toFixed(1)} % (aim ≥ 50 %)`);
     if (runs.has('copy')) console.log(`raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`);
     console.log(`commits: ${commits.commits}, mean rows per commit ${(commits.committedRows / Math.max(1, commits.commits)).toFixed(0)}, mean commit ${(commits.commitMsTotal / Math.max(1, commits.commits)).toFixed(1)} ms`);
-    console.log(`check: acknowledged ${single.acked + batch.acked * 50} readings, stored ${stored}; load errors: ${[...single.errors, ...batch.errors].length}`);
-    if (Number(stored) < single.acked + batch.acked * 50) {
+    console.log(`check: acknowledged ${ackedReadings} readings, stored ${stored}; load errors: ${[...results.single, ...results.batch].reduce((n, r) => n + r.errors.length, 0)}`);
+    if (Number(stored) < ackedReadings) {
       console.error('FAIL: fewer readings stored than acknowledged');
       process.exitCode = 1;
     }
