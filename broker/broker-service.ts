@@ -9,6 +9,7 @@ import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
 import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvents } from './security-events.ts';
+import { InOrder } from './in-order.ts';
 import { tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish, UpstreamSuffix } from './types.ts';
@@ -53,6 +54,8 @@ interface SessionState {
   bucket: TokenBucket;
   connectedAt: Date;
   rateLimitedLogged: boolean;
+  /** Outcomes of its publishes, released in the order they arrived (PUBACKs in order). */
+  acks: InOrder;
 }
 
 export interface ConnectedClient {
@@ -112,20 +115,23 @@ export async function createBroker(deps: BrokerDeps) {
     authorizePublish(client, packet, done) {
       const state = client ? sessions.get(client) : undefined;
       if (!client || !state) return done(new Error('publish from an unauthenticated client'));
+      // Every outcome, refusals too, waits for those of the client's earlier publishes.
+      const acks = state.acks;
+      const ticket = acks.open(done);
       const decision = authorizeDevicePublish(state.session.deviceId, packet);
       if (!decision.ok) {
         counters.publishesDenied++;
         security('security.publish_denied', client, packet.topic, { reason: decision.reason, qos: packet.qos, retain: packet.retain });
-        return done(new Error(`publish refused: ${decision.reason}`));
+        return acks.settle(ticket, new Error(`publish refused: ${decision.reason}`));
       }
       const handler = deps.handlers[decision.suffix];
-      if (!handler) return done(new Error(`no handler for ${decision.suffix}`));
+      if (!handler) return acks.settle(ticket, new Error(`no handler for ${decision.suffix}`));
       const wait = state.bucket.take();
       if (wait > config.rateMaxWaitMs) {
         state.bucket.refund();
         counters.rateLimited++;
         security('security.rate_limited', client, packet.topic, { waitMs: Math.round(wait), ratePerSecond: config.ratePerSecond });
-        return done(new Error('publish rate exceeded'));
+        return acks.settle(ticket, new Error('publish rate exceeded'));
       }
       if (wait > 0 && !state.rateLimitedLogged) {
         state.rateLimitedLogged = true;
@@ -133,10 +139,14 @@ export async function createBroker(deps: BrokerDeps) {
       }
       const message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
       const deviceId = state.session.deviceId;
+      let called = false;
       const finished = (err: unknown): void => {
-        if (!err) return done(null);
+        // A handler that calls back twice (or calls back, then throws) must not answer twice.
+        if (called) return void logger.error({ err, deviceId, topic: packet.topic }, 'upstream handler completed twice; ignored');
+        called = true;
+        if (!err) return acks.settle(ticket, null);
         logger.warn({ err, deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
-        done(err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
+        acks.settle(ticket, err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
       };
       if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
       else runHandler(handler, state.session, message, finished);
@@ -199,6 +209,7 @@ export async function createBroker(deps: BrokerDeps) {
       bucket: new TokenBucket({ ratePerSecond: config.ratePerSecond, burst: config.rateBurst }),
       connectedAt: new Date(),
       rateLimitedLogged: false,
+      acks: new InOrder(),
     });
   }
 

@@ -94,3 +94,46 @@ describe('ingest over mTLS', () => {
     await expect(f.t.database.pool.query(`TRUNCATE readings`)).rejects.toThrow(/immutable/);
   });
 });
+
+describe('PUBACK order', () => {
+  let g: BrokerFixture;
+  beforeAll(async () => {
+    // One publish per commit, no wait: a device's publishes go to separate, concurrent commits.
+    g = await startBrokerFixture({}, { ingest: { batchMaxRows: 1, batchMaxWaitMs: 0 } });
+  });
+  afterAll(async () => {
+    await g?.close();
+  });
+
+  it('acknowledges a device’s publishes in the order it sent them, even when a later one commits first [MQTT-4.6.0-2]', async () => {
+    const id = 'bd-ing-order';
+    const client = await g.connect(await g.addDevice(id), { clientId: id });
+    const topic = `devices/${id}/telemetry`;
+    const stored = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id])).rows[0].n as number;
+    // The first publish is malformed: its quarantine record cannot be written while the table is locked.
+    const blocker = new pg.Client({ connectionString: g.t.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE quarantine IN SHARE MODE');
+    try {
+      const acks: number[] = [];
+      const first = client.publishAsync(topic, '{"seq": 1, "ts": ', { qos: 1 }).then(() => acks.push(1));
+      const waiting = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'quarantine'::regclass AND NOT granted`)).rows[0].n as number;
+      for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await waiting()).toBe(1);
+      // The second is a valid reading: it commits at once, in a commit of its own…
+      const second = client.publishAsync(topic, JSON.stringify({ seq: 2, ts: iso(1000), readings: { ph: 7 } }), { qos: 1 }).then(() => acks.push(2));
+      for (let i = 0; i < 100 && (await stored()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await stored()).toBe(1);
+      await new Promise((r) => setTimeout(r, 300));
+      // …but its PUBACK waits for the first one's.
+      expect(acks).toEqual([]);
+      await blocker.query('ROLLBACK');
+      await Promise.all([first, second]);
+      expect(acks).toEqual([1, 2]);
+    } finally {
+      await blocker.end();
+    }
+    await client.endAsync();
+  });
+});
