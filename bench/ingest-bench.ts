@@ -127,8 +127,9 @@ async function main(): Promise<void> {
     // 1b. The commit floor: stock Aedes whose only hook holds each PUBACK until one fixed row per
     // message is committed by ingest's group commit (same writer, same settings), with no
     // identity, policy, parsing or validation: what PUBACK-after-commit costs by itself.
-    const floorWriter = runs.has('floor') ? createBatchWriter({ pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs }) : undefined;
+    const floorWriter = runs.has('floor') ? createBatchWriter({ pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs, onCommit: (c) => { floorCommits.commits++; floorCommits.committedRows += c.rows; floorCommits.commitMsTotal += c.durationMs; } }) : undefined;
     let floorSeq = 0;
+    const floorCommits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
     const floor = floorWriter
       ? await startStockAedes(tls, {
           authorizePublish(client, _packet, done) {
@@ -274,7 +275,9 @@ async function main(): Promise<void> {
     if (runs.has('floor') && runs.has('single')) console.log(`pipeline / commit floor, single:         ${pct(singleRate, floorRate)}`);
     if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${pct(batchReadings, copyRate)} (aim ≥ 50 %)`);
     if (runs.has('copy')) console.log(`raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`);
-    console.log(`commits: ${commits.commits}, mean rows per commit ${(commits.committedRows / Math.max(1, commits.commits)).toFixed(0)}, mean commit ${(commits.commitMsTotal / Math.max(1, commits.commits)).toFixed(1)} ms`);
+    const commitLine = (c: typeof commits): string => `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
+    if (usePipeline) console.log(`pipeline commits: ${commitLine(commits)}`);
+    if (floorWriter) console.log(`commit floor commits: ${commitLine(floorCommits)}`);
     console.log(`check: acknowledged ${ackedReadings} readings, stored ${stored}; commit floor acknowledged ${ackedFloor}, stored ${storedFloor}; load errors: ${[...results.single, ...results.batch, ...results.floor].reduce((n, r) => n + r.errors.length, 0)}`);
     if (Number(stored) < ackedReadings || Number(storedFloor) < ackedFloor) {
       console.error('FAIL: fewer readings stored than acknowledged');
