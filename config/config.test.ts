@@ -41,6 +41,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MQTT_PORT: '9000', HTTPS_PORT: '9000' })).toThrow(/must differ/);
   });
 
+  it('refuses a renewal window as long as a device certificate (every device would renew on every connection)', () => {
+    expect(() => loadConfig({ PKI_DEVICE_CERT_DAYS: '30', PKI_RENEWAL_WINDOW_DAYS: '30' })).toThrow(/PKI_RENEWAL_WINDOW_DAYS \(30\) must be shorter than PKI_DEVICE_CERT_DAYS \(30\)/);
+    expect(() => loadConfig({ PKI_DEVICE_CERT_DAYS: '10' })).toThrow(/must be shorter/); // the default window is 30 days
+    expect(loadConfig({ PKI_DEVICE_CERT_DAYS: '31', PKI_RENEWAL_WINDOW_DAYS: '30' }).pki.deviceCertDays).toBe(31);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).db.url).toBeUndefined();
   });

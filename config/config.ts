@@ -202,6 +202,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
     throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
   }
+  if (e.PKI_RENEWAL_WINDOW_DAYS >= e.PKI_DEVICE_CERT_DAYS) {
+    // A window as long as the certificate makes every fresh certificate renewable at once: each
+    // device would renew on every connection.
+    throw new ConfigError([`PKI_RENEWAL_WINDOW_DAYS (${e.PKI_RENEWAL_WINDOW_DAYS}) must be shorter than PKI_DEVICE_CERT_DAYS (${e.PKI_DEVICE_CERT_DAYS})`]);
+  }
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT, e.DEVICE_HTTPS_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
