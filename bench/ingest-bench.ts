@@ -55,19 +55,29 @@ for (const r of runs) if (!['stock', 'floor', 'single', 'batch', 'copy'].include
 const profileDir = stringArg('profile', '');
 
 /** The gateway's event-loop delay during a run: how long a ready callback (a commit's answer, a socket read) waits its turn. */
-async function withLoopDelay<T>(name: string, body: () => Promise<T>): Promise<T> {
+/**
+ * Runs a load and prints the gateway's event-loop delay and its CPU time per acknowledged message
+ * (this process, every thread: less at the mercy of the machine's drift than a rate is).
+ */
+async function withLoopDelay(name: string, body: () => Promise<LoadResult>): Promise<LoadResult> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const cpu = process.cpuUsage();
+  let acked = 0;
   try {
-    return await body();
+    const result = await body();
+    acked = result.acked;
+    return result;
   } finally {
     h.disable();
-    console.log(`${name}: event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`);
+    const used = process.cpuUsage(cpu);
+    const perMessage = acked > 0 ? `, gateway CPU ${((used.user + used.system) / acked).toFixed(1)} µs/msg` : '';
+    console.log(`${name}: event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms${perMessage}`);
   }
 }
 
 /** Runs `body`, with the V8 profiler on around it when --profile was given. */
-async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
+async function profiled(name: string, body: () => Promise<LoadResult>): Promise<LoadResult> {
   if (!profileDir) return withLoopDelay(name, body);
   const session = new Session();
   session.connect();
@@ -175,7 +185,7 @@ async function main(): Promise<void> {
         const devs = await fleet(`single${suffix}`);
         results.single.push(await profiled(`pipeline-single${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle))));
       }
-      if (stock) results.stockBatch.push(await runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch)));
+      if (stock) results.stockBatch.push(await profiled(`stock-batch${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch))));
       if (runs.has('batch')) {
         const devs = await fleet(`batch${suffix}`);
         results.batch.push(await profiled(`pipeline-batch${suffix}`, () => runLoadInChild(spec(port, devs, 50, windowBatch))));
