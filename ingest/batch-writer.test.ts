@@ -57,4 +57,24 @@ describe('batch writer', () => {
     const { rows } = await t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = 'bd-bw-dup' ORDER BY ts`);
     expect(rows.map((r) => r.seq)).toEqual([1, 3]);
   });
+
+  it('takes a re-send in the same commit as its original for a duplicate: stored once, told apart from a regression', async () => {
+    const stored: RowIn[] = [];
+    const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 50, onStored: (r) => stored.push(...r) });
+    const ts = new Date(Date.now() - 20_000);
+    // Queued together (one commit): the original, its re-send (seq not advanced), and a real
+    // regression (seq not advanced, an instant never stored).
+    const [original, resend, regressed] = await Promise.all([
+      w.write([row('bd-bw-same', 7, ts)], []),
+      w.write([row('bd-bw-same', 7, ts, true)], []),
+      w.write([row('bd-bw-same', 6, new Date(ts.getTime() - 1000), true)], []),
+    ]);
+    w.stop();
+    expect(original).toMatchObject({ stored: 1, duplicates: 0, regressions: 0 });
+    expect(resend).toMatchObject({ stored: 0, duplicates: 1, regressions: 0 });
+    expect(regressed).toMatchObject({ stored: 0, duplicates: 0, regressions: 1 });
+    expect(stored.map((r) => r.seq)).toEqual([7]);
+    const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-bw-same'`);
+    expect(rows[0]!.n).toBe(1);
+  });
 });

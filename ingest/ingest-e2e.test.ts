@@ -105,6 +105,39 @@ describe('PUBACK order', () => {
     await g?.close();
   });
 
+  it('takes a re-send for the duplicate it is while its original is still committing, not for a seq regression', async () => {
+    const id = 'bd-ing-resend';
+    const client = await g.connect(await g.addDevice(id), { clientId: id });
+    const errors: string[] = [];
+    await client.subscribeAsync(`devices/${id}/errors`, { qos: 1 });
+    client.on('message', (_t, p) => errors.push(p.toString()));
+    const topic = `devices/${id}/telemetry`;
+    const reading = JSON.stringify({ seq: 5, ts: iso(2000), readings: { ph: 7.3 } });
+    // Inserts into readings wait (reads do not): the original's commit stays open.
+    const blocker = new pg.Client({ connectionString: g.t.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE readings IN SHARE MODE');
+    try {
+      const original = client.publishAsync(topic, reading, { qos: 1 });
+      const waiting = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'readings'::regclass AND NOT granted`)).rows[0].n as number;
+      for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await waiting()).toBe(1);
+      // The same reading again (a device that re-sends after a lost PUBACK), in a commit of its own.
+      const resend = client.publishAsync(topic, reading, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+      await blocker.query('ROLLBACK');
+      await Promise.all([original, resend]);
+    } finally {
+      await blocker.end();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    await client.endAsync();
+    expect((await g.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id])).rows[0].n).toBe(1);
+    expect((await g.t.database.pool.query(`SELECT count(*)::int AS n FROM quarantine WHERE device_id = $1`, [id])).rows[0].n).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('acknowledges a device’s publishes in the order it sent them, even when a later one commits first [MQTT-4.6.0-2]', async () => {
     const id = 'bd-ing-order';
     const client = await g.connect(await g.addDevice(id), { clientId: id });
