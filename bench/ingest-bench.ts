@@ -13,7 +13,7 @@
  * `--repeat N` runs each load N times, the loads alternating, and reports the median run (the
  * machine drifts by ±10 % and more between runs). `--only` runs some of the loads (the ratios
  * need their pairs); `--profile DIR` writes a V8 CPU profile of this process (the gateway) for
- * each run of a single-reading load, for Chrome DevTools or `node bench/profile-summary.ts FILE`.
+ * each run, for Chrome DevTools or `node bench/profile-summary.ts FILE`.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
