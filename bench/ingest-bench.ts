@@ -54,10 +54,10 @@ const runs = new Set(stringArg('only', 'stock,floor,single,batch,copy').split(',
 for (const r of runs) if (!['stock', 'floor', 'single', 'batch', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, floor, single, batch, copy)`);
 const profileDir = stringArg('profile', '');
 
-/** The gateway's event-loop delay during a run: how long a ready callback (a commit's answer, a socket read) waits its turn. */
 /**
- * Runs a load and prints the gateway's event-loop delay and its CPU time per acknowledged message
- * (this process, every thread: less at the mercy of the machine's drift than a rate is).
+ * Runs a load and prints the gateway's event-loop delay (how long a ready callback, a commit's
+ * answer or a socket read, waits its turn) and its CPU time per acknowledged message (this
+ * process, every thread: less at the mercy of the machine's drift than a rate is).
  */
 async function withLoopDelay(name: string, body: () => Promise<LoadResult>): Promise<LoadResult> {
   const h = monitorEventLoopDelay({ resolution: 1 });
@@ -137,9 +137,9 @@ async function main(): Promise<void> {
     // 1b. The commit floor: stock Aedes whose only hook holds each PUBACK until one fixed row per
     // message is committed by ingest's group commit (same writer, same settings), with no
     // identity, policy, parsing or validation: what PUBACK-after-commit costs by itself.
+    const floorCommits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
     const floorWriter = runs.has('floor') ? createBatchWriter({ pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs, onCommit: (c) => { floorCommits.commits++; floorCommits.committedRows += c.rows; floorCommits.commitMsTotal += c.durationMs; } }) : undefined;
     let floorSeq = 0;
-    const floorCommits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
     const floor = floorWriter
       ? await startStockAedes(tls, {
           authorizePublish(client, _packet, done) {
@@ -191,9 +191,15 @@ async function main(): Promise<void> {
         results.batch.push(await profiled(`pipeline-batch${suffix}`, () => runLoadInChild(spec(port, devs, 50, windowBatch))));
       }
       if (repeat > 1 && stock) {
-        const per = (r: LoadResult | undefined): number => (r ? r.acked / r.durationMs : NaN);
-        const base = per(results.stockSingle.at(-1));
-        console.log(`round ${round}: / stock Aedes: pipeline single ${((per(results.single.at(-1)) / base) * 100).toFixed(1)} %, commit floor ${((per(results.floor.at(-1)) / base) * 100).toFixed(1)} %`);
+        const per = (r: LoadResult): number => r.acked / r.durationMs;
+        const base = per(results.stockSingle.at(-1)!);
+        const parts = (
+          [
+            ['pipeline single', results.single],
+            ['commit floor', results.floor],
+          ] as const
+        ).flatMap(([name, rs]) => (rs.length > 0 ? [`${name} ${((per(rs.at(-1)!) / base) * 100).toFixed(1)} %`] : []));
+        console.log(`round ${round}: / stock Aedes: ${parts.join(', ')}`);
       }
     }
     await stock?.close();
@@ -202,7 +208,6 @@ async function main(): Promise<void> {
     floorWriter?.stop();
     await broker?.close();
     await ingest?.stop();
-    const commits = ingest?.counters ?? { commits: 0, committedRows: 0, commitMsTotal: 0 };
     /** The run with the median rate (the middle one of N; N = 1: that run). */
     const median = (rs: LoadResult[]): LoadResult => (rs.length === 0 ? none : [...rs].sort((x, y) => x.acked / x.durationMs - y.acked / y.durationMs)[Math.floor(rs.length / 2)]!);
     const stockSingle = median(results.stockSingle);
@@ -285,8 +290,8 @@ async function main(): Promise<void> {
     if (runs.has('floor') && runs.has('single')) console.log(`pipeline / commit floor, single:         ${pct(singleRate, floorRate)}`);
     if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${pct(batchReadings, copyRate)} (aim ≥ 50 %)`);
     if (runs.has('copy')) console.log(`raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`);
-    const commitLine = (c: typeof commits): string => `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
-    if (usePipeline) console.log(`pipeline commits: ${commitLine(commits)}`);
+    const commitLine = (c: typeof floorCommits): string => `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
+    if (ingest) console.log(`pipeline commits: ${commitLine(ingest.counters)}`);
     if (floorWriter) console.log(`commit floor commits: ${commitLine(floorCommits)}`);
     console.log(`check: acknowledged ${ackedReadings} readings, stored ${stored}; commit floor acknowledged ${ackedFloor}, stored ${storedFloor}; load errors: ${[...results.single, ...results.batch, ...results.floor].reduce((n, r) => n + r.errors.length, 0)}`);
     if (Number(stored) < ackedReadings || Number(storedFloor) < ackedFloor) {

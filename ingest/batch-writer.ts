@@ -137,10 +137,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
   let running = 0;
   const concurrency = o.concurrency ?? 3;
   const encode = createCopyEncoder();
-  /** Jobs of the commits in flight, for their deadlines. */
-  const inFlight = new Set<Job[]>();
-  /** The same commits as promises, for a commit that must wait for those before it. */
-  const commits = new Set<Promise<WriteResult[]>>();
+  /** The commits in flight: their jobs (for deadlines) and their outcome (for a commit that must wait for those before it). */
+  const inFlight = new Map<Job[], Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
   let retryDelay = 50;
 
@@ -165,7 +163,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       }
     }
     if (expiredQueued) queue = queue.filter((j) => !j.settled);
-    for (const jobs of inFlight) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
+    for (const jobs of inFlight.keys()) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
   }, 250);
   sweeper.unref();
 
@@ -358,13 +356,10 @@ export function createBatchWriter(o: BatchWriterOptions) {
       queue = queue.slice(taken);
     }
     queuedRows -= rows;
-    inFlight.add(jobs);
-    const earlier = [...commits];
-    let commit: Promise<WriteResult[]> | undefined;
     try {
       if (jobs.length > 0) {
-        commit = write(jobs, earlier);
-        commits.add(commit);
+        const commit = write(jobs, [...inFlight.values()]);
+        inFlight.set(jobs, commit);
         const results = await commit;
         jobs.forEach((j, i) => settle(j, null, results[i]));
       }
@@ -379,7 +374,6 @@ export function createBatchWriter(o: BatchWriterOptions) {
       await new Promise((r) => setTimeout(r, retryDelay));
       retryDelay = Math.min(retryDelay * 2, 2000);
     } finally {
-      if (commit) commits.delete(commit);
       inFlight.delete(jobs);
       running--;
     }

@@ -105,6 +105,28 @@ describe('PUBACK order', () => {
     await g?.close();
   });
 
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const count = async (sql: string, params: unknown[]): Promise<number> => (await g.t.database.pool.query<{ n: number }>(sql, params)).rows[0]!.n;
+  const storedOf = (id: string): Promise<number> => count(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id]);
+  const insertsWaitingOn = (table: string): Promise<number> => count(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = $1::regclass AND NOT granted`, [table]);
+  /** `f` polled every 20 ms for up to 2 s until it is not 0: its last answer. */
+  async function eventually(f: () => Promise<number>): Promise<number> {
+    let n = await f();
+    for (let i = 0; i < 100 && n === 0; i++) {
+      await sleep(20);
+      n = await f();
+    }
+    return n;
+  }
+  /** An open transaction that makes inserts into `table` wait (reads do not); ROLLBACK lets them go. */
+  async function holdInserts(table: string): Promise<pg.Client> {
+    const blocker = new pg.Client({ connectionString: g.t.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    return blocker;
+  }
+
   it('takes a re-send for the duplicate it is while its original is still committing, not for a seq regression', async () => {
     const id = 'bd-ing-resend';
     const client = await g.connect(await g.addDevice(id), { clientId: id });
@@ -113,28 +135,23 @@ describe('PUBACK order', () => {
     client.on('message', (_t, p) => errors.push(p.toString()));
     const topic = `devices/${id}/telemetry`;
     const reading = JSON.stringify({ seq: 5, ts: iso(2000), readings: { ph: 7.3 } });
-    // Inserts into readings wait (reads do not): the original's commit stays open.
-    const blocker = new pg.Client({ connectionString: g.t.url });
-    await blocker.connect();
-    await blocker.query('BEGIN');
-    await blocker.query('LOCK TABLE readings IN SHARE MODE');
+    // The original's commit stays open: its insert waits on the lock.
+    const blocker = await holdInserts('readings');
     try {
       const original = client.publishAsync(topic, reading, { qos: 1 });
-      const waiting = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'readings'::regclass AND NOT granted`)).rows[0].n as number;
-      for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(await waiting()).toBe(1);
+      expect(await eventually(() => insertsWaitingOn('readings'))).toBe(1);
       // The same reading again (a device that re-sends after a lost PUBACK), in a commit of its own.
       const resend = client.publishAsync(topic, reading, { qos: 1 });
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await blocker.query('ROLLBACK');
       await Promise.all([original, resend]);
     } finally {
       await blocker.end();
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     await client.endAsync();
-    expect((await g.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id])).rows[0].n).toBe(1);
-    expect((await g.t.database.pool.query(`SELECT count(*)::int AS n FROM quarantine WHERE device_id = $1`, [id])).rows[0].n).toBe(0);
+    expect(await storedOf(id)).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM quarantine WHERE device_id = $1`, [id])).toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -142,23 +159,16 @@ describe('PUBACK order', () => {
     const id = 'bd-ing-order';
     const client = await g.connect(await g.addDevice(id), { clientId: id });
     const topic = `devices/${id}/telemetry`;
-    const stored = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id])).rows[0].n as number;
     // The first publish is malformed: its quarantine record cannot be written while the table is locked.
-    const blocker = new pg.Client({ connectionString: g.t.url });
-    await blocker.connect();
-    await blocker.query('BEGIN');
-    await blocker.query('LOCK TABLE quarantine IN SHARE MODE');
+    const blocker = await holdInserts('quarantine');
     try {
       const acks: number[] = [];
       const first = client.publishAsync(topic, '{"seq": 1, "ts": ', { qos: 1 }).then(() => acks.push(1));
-      const waiting = async (): Promise<number> => (await g.t.database.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'quarantine'::regclass AND NOT granted`)).rows[0].n as number;
-      for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(await waiting()).toBe(1);
+      expect(await eventually(() => insertsWaitingOn('quarantine'))).toBe(1);
       // The second is a valid reading: it commits at once, in a commit of its own…
       const second = client.publishAsync(topic, JSON.stringify({ seq: 2, ts: iso(1000), readings: { ph: 7 } }), { qos: 1 }).then(() => acks.push(2));
-      for (let i = 0; i < 100 && (await stored()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(await stored()).toBe(1);
-      await new Promise((r) => setTimeout(r, 300));
+      expect(await eventually(() => storedOf(id))).toBe(1);
+      await sleep(300);
       // …but its PUBACK waits for the first one's.
       expect(acks).toEqual([]);
       await blocker.query('ROLLBACK');
