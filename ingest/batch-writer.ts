@@ -50,6 +50,8 @@ interface Job {
   deadline: number;
   done: (err: Error | null, result?: WriteResult) => void;
   settled: boolean;
+  /** Arrival number: a failed commit's jobs go back into the queue in the order they came. */
+  order: number;
 }
 
 export interface BatchWriterOptions {
@@ -141,6 +143,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
   const inFlight = new Map<Job[], Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
   let retryDelay = 50;
+  let arrivals = 0;
 
   const size = (j: Job): number => j.rows.length + j.quarantine.length;
   const settle = (j: Job, err: Error | null, result?: WriteResult): void => {
@@ -227,7 +230,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
     // A reading whose seq did not advance is a duplicate only if its instant is stored, and its
     // original may still be committing (a re-send after a lost PUBACK): let the commits that
     // started before this one finish, so that the check below sees them. The rare path only.
-    if (suspects && earlier.length > 0) await Promise.allSettled(earlier);
+    if (suspects && earlier.length > 0) {
+      const outcomes = await Promise.allSettled(earlier);
+      // One of them failed: its jobs are back in the queue, ahead of these, and only its retry
+      // tells whether these are duplicates. Retry these after it (the same backoff).
+      if (outcomes.some((x) => x.status === 'rejected')) throw new Error('an earlier commit failed: readings whose seq did not advance wait for its retry');
+    }
     return withClient(async (client) => {
       // The common case: only readings whose seq advanced. The COPY and the latest-state upsert
       // go as one simple query, which PostgreSQL runs as one implicit transaction: one round
@@ -368,7 +376,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
       // The database is slow or gone: keep the jobs (their publishes stay unacknowledged) and retry.
       o.logger.warn({ err, jobs: jobs.length, retryInMs: retryDelay }, 'ingest commit failed; retrying');
       const again = jobs.filter((j) => !j.settled);
-      queue = [...again, ...queue];
+      // Back in arrival order: an original ahead of its re-send (which waits for it, see write()).
+      queue = [...again, ...queue].sort((a, b) => a.order - b.order);
       queuedRows += again.reduce((n, j) => n + size(j), 0);
       inFlight.delete(jobs);
       await new Promise((r) => setTimeout(r, retryDelay));
@@ -381,7 +390,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
   }
 
   function submit(rows: RowIn[], quarantineIn: QuarantineIn[], deadline: number, done: Job['done']): void {
-    queue.push({ rows, quarantine: quarantineIn, deadline, done, settled: false });
+    queue.push({ rows, quarantine: quarantineIn, deadline, done, settled: false, order: arrivals++ });
     queuedRows += rows.length + quarantineIn.length;
     schedule();
   }
