@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
 import { createDatabase } from '../db/index.ts';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
@@ -12,24 +10,11 @@ import { publicBaseUrl } from '../api/public-url.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { DatabaseRuntime } from './database.ts';
 import { ensureLoginRole, urlForRole } from './db-roles.ts';
+import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 
 export const API_LOGIN_ROLE = 'thamani_api';
-
-/** A development secret, generated once into <dataDir>/secrets (mode 0600). */
-async function devSecret(dataDir: string, name: string): Promise<string> {
-  const dir = path.join(dataDir, 'secrets');
-  const file = path.join(dir, name);
-  try {
-    return (await readFile(file, 'utf8')).trim();
-  } catch {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const secret = randomBytes(32).toString('base64url');
-    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
-    return (await readFile(file, 'utf8')).trim();
-  }
-}
 
 async function tlsMaterial(config: Config, logger: Logger, given?: { cert: string; key: string }): Promise<{ cert: string; key: string }> {
   if (config.https.certFile && config.https.keyFile) {

@@ -1,5 +1,7 @@
 import type { Config } from '../config/index.ts';
 import { createDatabase, runMigrations, startEmbeddedPostgres, timeseries, type Database, type TimeseriesInfo } from '../db/index.ts';
+import { ensureLoginRole, urlForRole } from './db-roles.ts';
+import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 
@@ -32,6 +34,23 @@ export async function openDatabase(config: Config, logger: Logger, lifecycle: Li
   const database = createDatabase({ url, poolMax: config.db.poolMax, logger });
   lifecycle.onStop('database-pool', () => database.close());
   return { database, url, embedded, timeseries: info };
+}
+
+export const INGEST_LOGIN_ROLE = 'thamani_ingest_writer';
+
+/**
+ * Ingest's own connections: the LOGIN role `thamani_ingest_writer` (group `thamani_ingest`),
+ * which may append readings and quarantine records and keep the latest state, and nothing else:
+ * not the owner, so it can neither update nor delete readings nor disable the triggers that
+ * refuse it (docs/security-model.md, "Database roles"). Its pool closes after ingest's last flush
+ * (register this before ingest).
+ */
+export async function openIngestDatabase(config: Config, rt: DatabaseRuntime, logger: Logger, lifecycle: Lifecycle): Promise<Database> {
+  const password = config.db.ingestPassword ?? (await devSecret(config.dataDir, 'ingest-db-password'));
+  await ensureLoginRole(rt.database.pool, { loginRole: INGEST_LOGIN_ROLE, password, group: 'thamani_ingest', bypassRls: true });
+  const database = createDatabase({ url: urlForRole(rt.url, INGEST_LOGIN_ROLE, password), poolMax: config.db.poolMax, logger, applicationName: 'thamani-ingest' });
+  lifecycle.onStop('ingest-database-pool', () => database.close());
+  return database;
 }
 
 /** Hourly upkeep of the time-series store: partitions ahead, raw retention. */

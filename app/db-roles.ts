@@ -1,12 +1,16 @@
 import type pg from 'pg';
 
 /**
- * The API does not connect as the owner: it logs in as `loginRole`, a member of the NOLOGIN
- * group `thamani_app` (migration 0004), which is neither superuser nor owner and has no
- * BYPASSRLS, so row-level security and the audit grants apply to every API query.
+ * Neither the API nor ingest connects as the owner. The API logs in as `loginRole`, a member of
+ * the NOLOGIN group `thamani_app` (migration 0007), which is neither superuser nor owner and has
+ * no BYPASSRLS, so row-level security and the audit grants apply to every API query. Ingest logs
+ * in as a member of `thamani_ingest` (INSERT/SELECT on readings, migrations 0007 and 0014) with
+ * `bypassRls`: PostgreSQL refuses COPY FROM into a table with row security unless the role
+ * bypasses it, and ingest writes every unit's readings anyway; its grants are what limit it.
  */
-export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group?: string }): Promise<void> {
+export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group?: string; bypassRls?: boolean }): Promise<void> {
   const group = opts.group ?? 'thamani_app';
+  const rls = opts.bypassRls ? 'BYPASSRLS' : 'NOBYPASSRLS';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.loginRole)) throw new Error(`invalid role name ${opts.loginRole}`);
   const exists = await owner.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [opts.loginRole]);
   if (exists.rowCount === 0) {
@@ -16,7 +20,11 @@ export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginR
   }
   // ALTER ROLE takes no bind parameters; with standard_conforming_strings (the default since 9.1) doubling quotes suffices.
   const literal = `'${opts.password.replace(/'/g, "''")}'`;
-  await owner.query(`ALTER ROLE ${opts.loginRole} WITH LOGIN NOSUPERUSER NOBYPASSRLS INHERIT PASSWORD ${literal}`);
+  await owner.query(`ALTER ROLE ${opts.loginRole} WITH LOGIN NOSUPERUSER ${rls} INHERIT PASSWORD ${literal}`).catch((err: { code?: string }) => {
+    // Only a superuser (PostgreSQL 15) or a BYPASSRLS role (16+) may give BYPASSRLS.
+    if (err.code === '42501' && opts.bypassRls) throw new Error(`the database owner may not create ${opts.loginRole} WITH BYPASSRLS; create it as a superuser (docs/operations.md, "Database roles")`, { cause: err });
+    throw err;
+  });
   await owner.query(`GRANT ${group} TO ${opts.loginRole}`);
 }
 

@@ -16,7 +16,7 @@ import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
-import { openDatabase, startTimeseriesMaintenance } from './database.ts';
+import { openDatabase, openIngestDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -84,8 +84,9 @@ export async function start(config: Config): Promise<Running> {
     await alerts.ensureDefaults();
     lifecycle.onStop('alerts', alerts.start(config.alerts.sweepMs));
 
+    const ingestDb = await openIngestDatabase(config, rt, logger, lifecycle);
     const ingest = createIngest({
-      pool,
+      pool: ingestDb.pool,
       logger: logger.child({ component: 'ingest' }),
       config: config.ingest,
       publisher: lazyPublisher,

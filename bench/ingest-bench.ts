@@ -28,6 +28,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { createAuditLog } from '../audit/index.ts';
 import { createBroker, createPresence, createSecurityEvents } from '../broker/index.ts';
+import { INGEST_LOGIN_ROLE } from '../app/database.ts';
+import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
 import { createDatabase } from '../db/client.ts';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { runMigrations } from '../db/migrate.ts';
@@ -103,6 +105,10 @@ async function main(): Promise<void> {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
     const { db, pool } = database;
+    // Ingest's writes go through its own role, as `thamani start` does (app/database.ts).
+    const ingestPassword = 'bench ingest role password';
+    await ensureLoginRole(pool, { loginRole: INGEST_LOGIN_ROLE, password: ingestPassword, group: 'thamani_ingest', bypassRls: true });
+    const ingestDatabase = createDatabase({ url: urlForRole(server.url, INGEST_LOGIN_ROLE, ingestPassword), poolMax: 10, logger, applicationName: 'thamani-ingest' });
     const audit = createAuditLog({ db });
     const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
     const pki = createPki({ db, ca, audit, config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
@@ -138,7 +144,7 @@ async function main(): Promise<void> {
     // message is committed by ingest's group commit (same writer, same settings), with no
     // identity, policy, parsing or validation: what PUBACK-after-commit costs by itself.
     const floorCommits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
-    const floorWriter = runs.has('floor') ? createBatchWriter({ pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs, onCommit: (c) => { floorCommits.commits++; floorCommits.committedRows += c.rows; floorCommits.commitMsTotal += c.durationMs; } }) : undefined;
+    const floorWriter = runs.has('floor') ? createBatchWriter({ pool: ingestDatabase.pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs, onCommit: (c) => { floorCommits.commits++; floorCommits.committedRows += c.rows; floorCommits.commitMsTotal += c.durationMs; } }) : undefined;
     let floorSeq = 0;
     const floor = floorWriter
       ? await startStockAedes(tls, {
@@ -154,7 +160,7 @@ async function main(): Promise<void> {
     const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
     const ingest = usePipeline
       ? createIngest({
-          pool,
+          pool: ingestDatabase.pool,
           logger,
           config: shipped,
           publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
@@ -264,6 +270,7 @@ async function main(): Promise<void> {
     const stored = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`)).rows[0]!.n;
     const storedFloor = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-stock-%'`)).rows[0]!.n;
     await client.end();
+    await ingestDatabase.close();
     await database.close();
 
     const rate = (n: number, ms: number): number => Math.round(n / (ms / 1000));

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
+import { createDatabase, type Database } from '../db/client.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -93,6 +96,8 @@ export interface BrokerFixture {
   crls(): Promise<string[]>;
   received: { session: DeviceSession; message: UpstreamPublish }[];
   ingest: Ingest | undefined;
+  /** Ingest's own connections (a LOGIN role in `thamani_ingest`, as `thamani start` uses), with `ingest`. */
+  ingestDb: Database | undefined;
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
@@ -143,8 +148,17 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
   const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
   const lazy = { publish: (...a: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...a) };
-  const ingest = opts.ingest
-    ? createIngest({ pool: t.database.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
+  // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
+  // cluster-wide, so a name of its own per fixture.
+  const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
+  let ingestDb: Database | undefined;
+  if (opts.ingest) {
+    const password = randomBytes(18).toString('base64url');
+    await ensureLoginRole(t.database.pool, { loginRole: ingestRole, password, group: 'thamani_ingest', bypassRls: true });
+    ingestDb = createDatabase({ url: urlForRole(t.url, ingestRole, password), poolMax: 5, logger: testLogger });
+  }
+  const ingest = ingestDb
+    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
     : undefined;
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },
@@ -180,6 +194,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
     crls,
     received,
     ingest,
+    ingestDb,
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
@@ -223,6 +238,10 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
       await broker.close();
       await ingest?.stop();
       await events.close();
+      if (ingestDb) {
+        await ingestDb.close();
+        await t.database.pool.query(`DROP ROLE IF EXISTS ${ingestRole}`).catch(() => undefined);
+      }
     },
   };
 }

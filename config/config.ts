@@ -72,6 +72,7 @@ const envSchema = z.object({
   SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
   SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
   APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  INGEST_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   HTTPS_CERT_FILE: z.string().min(1).optional(),
   HTTPS_KEY_FILE: z.string().min(1).optional(),
   // Alerts (docs/operations.md, "Alerts"): outbound webhook for opened/escalated/closed alerts.
@@ -98,6 +99,8 @@ export interface Config {
     readonly poolMax: number;
     readonly embeddedPort: number;
     readonly rawRetentionDays: number;
+    /** Password of ingest's database LOGIN role (thamani_ingest_writer); generated in development. */
+    readonly ingestPassword: string | undefined;
   };
   readonly mqtt: {
     readonly host: string;
@@ -166,7 +169,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD', 'ALERT_WEBHOOK_SECRET'] as const;
+const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD', 'INGEST_DB_PASSWORD', 'ALERT_WEBHOOK_SECRET'] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -217,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (e.THAMANI_ENV === 'production') {
     if (!e.SESSION_SECRET) securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
     if (!e.APP_DB_PASSWORD) securityProblems.push('APP_DB_PASSWORD: required in production (16+ random characters)');
+    if (!e.INGEST_DB_PASSWORD) securityProblems.push('INGEST_DB_PASSWORD: required in production (16+ random characters)');
     if (!e.PKI_PASSPHRASE) securityProblems.push('PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR');
   }
   if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
@@ -236,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       poolMax: e.DB_POOL_MAX,
       embeddedPort: e.EMBEDDED_PG_PORT,
       rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
+      ingestPassword: e.INGEST_DB_PASSWORD,
     },
     mqtt: {
       host: e.MQTT_HOST,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { freePort } from '../test/gateway.ts';
+import { freePort, testRolePasswords } from '../test/gateway.ts';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -105,7 +105,7 @@ describe('SIGKILL', () => {
     const keys = deviceKeyAndCsr('bd-dur-kill');
     const issued = await pki.issueFromCsr('bd-dur-kill', keys.csr, actor);
     const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
-      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), DEVICE_HTTPS_PORT: String(devicePort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), DEVICE_HTTPS_PORT: String(devicePort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, ...testRolePasswords, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

@@ -93,6 +93,32 @@ describe('ingest over mTLS', () => {
     await expect(f.t.database.pool.query(`DELETE FROM readings WHERE device_id = 'bd-ing-ok'`)).rejects.toThrow(/immutable/);
     await expect(f.t.database.pool.query(`TRUNCATE readings`)).rejects.toThrow(/immutable/);
   });
+
+  it('writes as a role that may only append: it cannot change readings, lift the triggers, or touch other tables', async () => {
+    const as = f.ingestDb!.pool;
+    // What ingest does, it may do (the e2e tests above wrote through this very pool).
+    expect((await as.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-ing-ok'`)).rows[0].n).toBeGreaterThan(0);
+    // Refused by privileges, before any trigger: the role is neither owner nor granted UPDATE/DELETE.
+    for (const sql of [
+      `UPDATE readings SET ph = 1 WHERE device_id = 'bd-ing-ok'`,
+      `DELETE FROM readings WHERE device_id = 'bd-ing-ok'`,
+      `TRUNCATE readings`,
+      `UPDATE quarantine SET status = 'replayed'`,
+      `DELETE FROM quarantine`,
+      `DELETE FROM latest_readings`,
+      `UPDATE audit_log SET action = 'x'`,
+      `SELECT count(*) FROM users`,
+      `UPDATE devices SET status = 'active'`,
+      `INSERT INTO certificates (serial) VALUES ('00')`,
+    ]) {
+      await expect(as.query(sql), sql).rejects.toThrow(/permission denied/);
+    }
+    // Only the owner may alter or drop the table (or switch its immutability triggers off).
+    for (const sql of [`ALTER TABLE readings DISABLE TRIGGER readings_immutable_rows`, `DROP TABLE readings`, `ALTER TABLE readings DISABLE ROW LEVEL SECURITY`]) {
+      await expect(as.query(sql), sql).rejects.toThrow(/must be owner/);
+    }
+    expect((await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-ing-ok'`)).rows[0].n).toBeGreaterThan(0);
+  });
 });
 
 describe('PUBACK order', () => {

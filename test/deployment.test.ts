@@ -16,7 +16,7 @@ describe('deployment files', () => {
     expect(run.stdout).not.toMatch(/POSTGRES_PASSWORD:/);
     expect(run.stdout).toMatch(/DATABASE_URL_FILE: \/run\/secrets\/database_url/);
     // Everything production requires (config/config.ts) arrives as a secret file.
-    for (const key of ['PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD']) expect(run.stdout).toContain(`${key}_FILE: /run/secrets/`);
+    for (const key of ['PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD', 'INGEST_DB_PASSWORD']) expect(run.stdout).toContain(`${key}_FILE: /run/secrets/`);
     // Grafana is opt-in (profile) and provisioned from the repository's files.
     expect(run.stdout).toMatch(/grafana\/provisioning:\/etc\/grafana\/provisioning:ro/);
   });

@@ -33,6 +33,9 @@ export interface Gateway {
  * The real `thamani start` in a child process on a test database: embedded CA, broker, ingest,
  * API, dashboards, exactly as an operator runs it. Resolves once /readyz answers 200.
  */
+/** Passwords of the API's and ingest's database roles for every gateway a test starts. */
+export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests', INGEST_DB_PASSWORD: 'ingest role password for tests' } as const;
+
 export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
   const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -47,6 +50,9 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
     MQTT_HOST: '127.0.0.1',
     HTTPS_HOST: '127.0.0.1',
     PKI_PASSPHRASE: 'gateway test passphrase',
+    // The LOGIN roles are cluster-wide: gateways of parallel test files must not reset each
+    // other's passwords (each would generate its own under its data directory).
+    ...testRolePasswords,
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
     ...o.env,
