@@ -21,8 +21,8 @@ export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginR
   // ALTER ROLE takes no bind parameters; with standard_conforming_strings (the default since 9.1) doubling quotes suffices.
   const literal = `'${opts.password.replace(/'/g, "''")}'`;
   await owner.query(`ALTER ROLE ${opts.loginRole} WITH LOGIN NOSUPERUSER ${rls} INHERIT PASSWORD ${literal}`).catch((err: { code?: string }) => {
-    // Only a superuser (PostgreSQL 15) or a BYPASSRLS role (16+) may give BYPASSRLS.
-    if (err.code === '42501' && opts.bypassRls) throw new Error(`the database owner may not create ${opts.loginRole} WITH BYPASSRLS; create it as a superuser (docs/operations.md, "Database roles")`, { cause: err });
+    // Only a superuser may set (NO)SUPERUSER and (NO)BYPASSRLS.
+    if (err.code === '42501') throw new Error(`the database owner may not set the attributes of ${opts.loginRole}: it must be a superuser (docs/operations.md, "Database roles")`, { cause: err });
     throw err;
   });
   await owner.query(`GRANT ${group} TO ${opts.loginRole}`);
