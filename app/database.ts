@@ -53,6 +53,16 @@ export async function openIngestDatabase(config: Config, rt: DatabaseRuntime, lo
   return database;
 }
 
+/**
+ * Readiness of ingest's connections: they log in and may append readings and quarantine records
+ * (a wrong INGEST_DB_PASSWORD or a missing grant would otherwise only show as PUBACKs that never
+ * come). For /readyz.
+ */
+export async function ingestCanWrite(pool: Pick<Database['pool'], 'query'>): Promise<boolean> {
+  const r = await pool.query<{ ok: boolean }>(`SELECT has_table_privilege('readings', 'INSERT') AND has_table_privilege('quarantine', 'INSERT') AS ok`);
+  return r.rows[0]?.ok === true;
+}
+
 /** Hourly upkeep of the time-series store: partitions ahead, raw retention. */
 export function startTimeseriesMaintenance(
   rt: DatabaseRuntime,

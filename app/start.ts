@@ -16,7 +16,7 @@ import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
-import { openDatabase, openIngestDatabase, startTimeseriesMaintenance } from './database.ts';
+import { ingestCanWrite, openDatabase, openIngestDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -99,7 +99,10 @@ export async function start(config: Config): Promise<Running> {
     lifecycle.onStop('ingest-flush', () => ingest.stop());
     const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
-      probes: [{ name: 'broker', check: () => Promise.resolve(broker.listening()) }],
+      probes: [
+        { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },
+        { name: 'broker', check: () => Promise.resolve(broker.listening()) },
+      ],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { ingestCanWrite } from '../app/database.ts';
 
 let f: BrokerFixture;
 beforeAll(async () => {
@@ -118,6 +119,17 @@ describe('ingest over mTLS', () => {
       await expect(as.query(sql), sql).rejects.toThrow(/must be owner/);
     }
     expect((await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-ing-ok'`)).rows[0].n).toBeGreaterThan(0);
+  });
+
+  it('reports ingest not ready when its role may not write (the /readyz probe)', async () => {
+    expect(await ingestCanWrite(f.ingestDb!.pool)).toBe(true);
+    await f.t.database.pool.query(`REVOKE INSERT ON quarantine FROM thamani_ingest`);
+    try {
+      expect(await ingestCanWrite(f.ingestDb!.pool)).toBe(false);
+    } finally {
+      await f.t.database.pool.query(`GRANT INSERT ON quarantine TO thamani_ingest`);
+    }
+    expect(await ingestCanWrite(f.ingestDb!.pool)).toBe(true);
   });
 });
 

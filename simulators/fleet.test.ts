@@ -4,6 +4,7 @@ import { tryConnect } from '../broker/test-fixture.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { startGateway, type Gateway } from '../test/gateway.ts';
+import { httpsRequest } from '../test/https-client.ts';
 import { createApiClient } from './api-client.ts';
 import { faultNames, missingFromReadings, runFleet, type FleetReport } from './fleet.ts';
 import type { DeviceIdentity } from './device.ts';
@@ -48,6 +49,12 @@ afterAll(() => {
 });
 
 describe('a simulated fleet with faults, through the whole chain', () => {
+  it('ran on a gateway whose database, ingest role and broker were all ready', async () => {
+    const res = await httpsRequest(`${gateway!.apiUrl}/readyz`, { ca });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ ready: true, checks: { database: true, ingest: true, broker: true } });
+  });
+
   it('had every acknowledged reading stored', () => {
     expect(report.devices).toBe(20);
     expect(report.acknowledged).toBeGreaterThan(100);
