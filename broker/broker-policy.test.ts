@@ -4,8 +4,10 @@ import { encodeRemainingLength } from './packet-guard.ts';
 import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 let f: BrokerFixture;
+/** What the broker reported as granted subscriptions (deviceId: suffixes). */
+const subscribed: string[] = [];
 beforeAll(async () => {
-  f = await startBrokerFixture({ maxPacketBytes: 256 * 1024, ratePerSecond: 20, rateBurst: 20, rateMaxWaitMs: 60_000 });
+  f = await startBrokerFixture({ maxPacketBytes: 256 * 1024, ratePerSecond: 20, rateBurst: 20, rateMaxWaitMs: 60_000 }, { onSubscribed: (id, suffixes) => subscribed.push(`${id}: ${suffixes.join(',')}`) });
 });
 afterAll(async () => {
   await f?.close();
@@ -49,16 +51,18 @@ describe('topic isolation', () => {
     const a = await f.addDevice('bd-pol-sub');
     const client = await f.connect(a, { clientId: 'bd-pol-sub' });
     // MQTT.js turns any 0x80 in a SUBACK into an error that carries the packet.
-    const granted = await client.subscribeAsync(['#', 'devices/bd-pol-b/#', '$SYS/#', 'devices/bd-pol-b/errors', 'devices/bd-pol-sub/errors'], { qos: 1 }).then(
+    const granted = await client.subscribeAsync(['#', 'devices/bd-pol-b/#', '$SYS/#', 'devices/bd-pol-b/errors', 'devices/bd-pol-sub/#', 'devices/bd-pol-sub/errors'], { qos: 1 }).then(
       (g) => g.map((x) => x.qos),
       (err: { packet?: { granted: number[] } }) => err.packet?.granted,
     );
-    expect(granted).toEqual([128, 128, 128, 128, 1]);
+    expect(granted).toEqual([128, 128, 128, 128, 128, 1]);
+    // Only the granted filter, of its own topics, is reported (the firmware resend listens to this).
+    expect(subscribed.filter((s) => s.startsWith('bd-pol-sub'))).toEqual(['bd-pol-sub: errors']);
     // The session survives a refused subscription and still works.
     await client.publishAsync('devices/bd-pol-sub/telemetry', '{"seq":1}', { qos: 1 });
     await client.endAsync();
     const targets = (await auditActions('security.subscribe_denied')).filter((e) => e.actor_id === 'device:bd-pol-sub').map((e) => e.target_id);
-    expect(targets).toEqual(expect.arrayContaining(['#', 'devices/bd-pol-b/#', '$SYS/#', 'devices/bd-pol-b/errors']));
+    expect(targets).toEqual(expect.arrayContaining(['#', 'devices/bd-pol-b/#', '$SYS/#', 'devices/bd-pol-b/errors', 'devices/bd-pol-sub/#']));
   });
 
   it('delivers server messages only to the device they are addressed to', async () => {

@@ -47,6 +47,8 @@ export interface BrokerDeps {
   securityEvents: SecurityEvents;
   presence?: Presence;
   handlers: Partial<Record<UpstreamSuffix, UpstreamHandler | UpstreamCallbackHandler>>;
+  /** A device's subscriptions were granted (suffixes of its own topics, e.g. `firmware/manifest`). */
+  onSubscribed?: (deviceId: string, suffixes: string[]) => void;
 }
 
 interface SessionState {
@@ -230,6 +232,20 @@ export async function createBroker(deps: BrokerDeps) {
       deps.presence?.disconnected(state.session.deviceId);
     }
     logger.info({ deviceId: state.session.deviceId }, 'device disconnected');
+  });
+  aedes.on('subscribe', (subs, client) => {
+    const state = client ? sessions.get(client) : undefined;
+    if (!state || !deps.onSubscribed) return;
+    const prefix = `devices/${state.session.deviceId}/`;
+    // Aedes has stored the subscriptions by now: a message published from here on is delivered.
+    // A refused filter comes with qos 128 (its SUBACK code), whatever the typings say.
+    const suffixes = subs.filter((s) => (s.qos as number) !== 128 && s.topic.startsWith(prefix)).map((s) => s.topic.slice(prefix.length));
+    if (suffixes.length === 0) return;
+    try {
+      deps.onSubscribed(state.session.deviceId, suffixes);
+    } catch (err) {
+      logger.error({ err, deviceId: state.session.deviceId }, 'a subscription listener failed');
+    }
   });
   aedes.on('clientError', (client, err) => logger.debug({ err, clientId: client.id }, 'client error'));
   aedes.on('connectionError', (_client, err) => logger.debug({ err }, 'connection error'));

@@ -124,7 +124,10 @@ export const testIngestConfig: IngestConfig = {
   commitTimeoutMs: 30_000,
 };
 
-export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler } = {}): Promise<BrokerFixture> {
+export async function startBrokerFixture(
+  config: Partial<BrokerConfig> = {},
+  opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
+): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
   const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
@@ -169,6 +172,7 @@ export async function startBrokerFixture(config: Partial<BrokerConfig> = {}, opt
     events,
     securityEvents: createSecurityEvents({ audit, logger: testLogger }),
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
+    ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
     handlers: {
       telemetry: {
         callback(session, message, done) {

@@ -33,26 +33,39 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
   const system = { actorId: 'system', actorRole: 'system' };
   let ticking: Promise<void> = Promise.resolve();
 
+  interface ImageFacts {
+    device_kind: string;
+    hardware_revision: string | null;
+    version: string;
+    size: number;
+  }
+  async function imageOf(sha256: string): Promise<ImageFacts> {
+    const { rows: [image] } = await deps.pool.query<ImageFacts>(`SELECT device_kind, hardware_revision, version, size FROM firmware_images WHERE sha256 = $1`, [sha256]);
+    if (!image) throw new Error(`firmware image ${sha256} not found`);
+    return image;
+  }
+  function manifestFor(rollout: { id: string; image_sha256: string }, image: ImageFacts, deviceId: string, expiresAt: Date) {
+    return deps.signer.sign({
+      v: 1,
+      rolloutId: rollout.id,
+      deviceId,
+      deviceKind: image.device_kind,
+      hardwareRevision: image.hardware_revision,
+      version: image.version,
+      size: image.size,
+      sha256: rollout.image_sha256,
+      url: `${deps.config.downloadBaseUrl}/firmware/${rollout.image_sha256}`,
+      expiresAt: expiresAt.toISOString(),
+    });
+  }
+
   async function sendWave(rollout: { id: string; image_sha256: string; manifest_ttl_hours: number }, deviceIds: string[]): Promise<void> {
-    const { rows: [image] } = await deps.pool.query<{ device_kind: string; hardware_revision: string | null; version: string; size: number }>(
-      `SELECT device_kind, hardware_revision, version, size FROM firmware_images WHERE sha256 = $1`,
-      [rollout.image_sha256],
-    );
+    const image = await imageOf(rollout.image_sha256);
     for (const deviceId of deviceIds) {
-      const signed = deps.signer.sign({
-        v: 1,
-        rolloutId: rollout.id,
-        deviceId,
-        deviceKind: image!.device_kind,
-        hardwareRevision: image!.hardware_revision,
-        version: image!.version,
-        size: image!.size,
-        sha256: rollout.image_sha256,
-        url: `${deps.config.downloadBaseUrl}/firmware/${rollout.image_sha256}`,
-        expiresAt: new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000).toISOString(),
-      });
-      await deps.pool.query(`UPDATE firmware_rollout_devices SET status = 'sent', sent_at = now(), updated_at = now() WHERE rollout_id = $1 AND device_id = $2`, [rollout.id, deviceId]);
-      await deps.audit.record({ ...system, action: 'firmware.manifest_sent', targetType: 'device', targetId: deviceId, after: { rolloutId: rollout.id, version: image!.version, expiresAt: signed.manifest.expiresAt } });
+      const signed = manifestFor(rollout, image, deviceId, new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000));
+      // sent_at from the same clock as expiresAt: a manifest sent again keeps the expiry (resend).
+      await deps.pool.query(`UPDATE firmware_rollout_devices SET status = 'sent', sent_at = $3, updated_at = now() WHERE rollout_id = $1 AND device_id = $2`, [rollout.id, deviceId, now()]);
+      await deps.audit.record({ ...system, action: 'firmware.manifest_sent', targetType: 'device', targetId: deviceId, after: { rolloutId: rollout.id, version: image.version, expiresAt: signed.manifest.expiresAt } });
       await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
     }
   }
@@ -111,6 +124,28 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
       await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', action: 'firmware.device_report', targetType: 'firmware_rollout', targetId: report.rolloutId, after: { status: report.status, reason: report.reason ?? null, version: row.version } });
       // Not awaited: the device's PUBACK must not wait for the next wave's manifests.
       if (TERMINAL.has(report.status)) void engine.tick();
+    },
+
+    /**
+     * The device has just subscribed to its manifests: send again each manifest of an active
+     * rollout that it has not answered and that has not expired, with its first expiry. The
+     * broker keeps a QoS 1 message for an offline device in memory only, so a gateway restart
+     * loses it, and the device would otherwise sit its wave out until TIMEOUT (counted as a
+     * failure, which can pause the rollout). A device ignores a manifest it already acts on
+     * (docs/device-contract.md). Answers how many were sent.
+     */
+    async resend(deviceId: string): Promise<number> {
+      const { rows } = await deps.pool.query<{ id: string; image_sha256: string; manifest_ttl_hours: number; sent_at: Date }>(
+        `SELECT r.id, r.image_sha256, r.manifest_ttl_hours, d.sent_at FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id
+          WHERE d.device_id = $1 AND d.status = 'sent' AND r.status = 'active' AND d.sent_at + make_interval(hours => r.manifest_ttl_hours) > $2::timestamptz`,
+        [deviceId, now()],
+      );
+      for (const r of rows) {
+        const signed = manifestFor(r, await imageOf(r.image_sha256), deviceId, new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000));
+        await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
+      }
+      if (rows.length > 0) deps.logger.info({ deviceId, rollouts: rows.map((r) => r.id) }, 'firmware manifest sent again: the device subscribed while it was unanswered');
+      return rows.length;
     },
 
     /** The image, if this device has it in an active rollout; else why not (audited either way). */

@@ -37,10 +37,19 @@ let firmwareService: ReturnType<typeof createFirmwareService> | undefined;
 const service = () => firmwareService!;
 let approver: string;
 
+const dirs = new Map<string, string>();
+/** The last payload the firmware service sent each device. */
+const lastSent = new Map<string, string | Buffer>();
 async function device(id: string): Promise<SimDevice> {
   const cert = await fx.addDevice(id);
   certs.set(id, cert);
-  const sim = await startDevice({ identity: { id, kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir: mkdtempSync(path.join(os.tmpdir(), `fw-${id}-`)), url: `mqtts://localhost:${fx.port}`, ca: fx.caPem, rand: Math.random, firmwareKeyPem: signer.publicKeyPem, renewWithinDays: 0 });
+  dirs.set(id, mkdtempSync(path.join(os.tmpdir(), `fw-${id}-`)));
+  return restart(id);
+}
+/** The device (again), with its certificate and its state directory (firmware version, outbox). */
+async function restart(id: string): Promise<SimDevice> {
+  const cert = certs.get(id)!;
+  const sim = await startDevice({ identity: { id, kind: 'biodigester', key: cert.key, cert: cert.cert, serial: cert.serialHex }, dir: dirs.get(id)!, url: `mqtts://localhost:${fx.port}`, ca: fx.caPem, rand: Math.random, firmwareKeyPem: signer.publicKeyPem, renewWithinDays: 0 });
   devices.set(id, sim);
   return sim;
 }
@@ -69,7 +78,7 @@ async function rolloutOf(id: string) {
 }
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message) });
+  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message), onSubscribed: (id, suffixes) => void (suffixes.includes('firmware/manifest') && created.resend(id)) });
   const state = createStateHandler({ pool: fx.t.database.pool, publisher: fx.broker.publisher, onFirmwareReport: (deviceId, report) => created.report(deviceId, report) });
   const config = { maxImageBytes: 64 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: '' };
   downloads = createFirmwareDownloadServer({
@@ -84,7 +93,12 @@ beforeAll(async () => {
     pool: fx.t.database.pool,
     audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db }),
     signer,
-    publisher: { publish: (id, suffix, payload, opts) => fx.broker.publisher.publish(id, suffix, tamper.has(id) ? JSON.stringify(tamper.get(id)!(JSON.parse(String(payload)) as SignedManifest)) : payload, opts) },
+    publisher: {
+      publish: (id, suffix, payload, opts) => {
+        lastSent.set(id, payload);
+        return fx.broker.publisher.publish(id, suffix, tamper.has(id) ? JSON.stringify(tamper.get(id)!(JSON.parse(String(payload)) as SignedManifest)) : payload, opts);
+      },
+    },
     config,
     logger: testLogger,
   });
@@ -149,6 +163,33 @@ describe('signed firmware', () => {
     expect(detail.body).toMatch(/bd-fw-new<\/a><\/td><td>—<\/td><td><span class="badge unknown">skipped<\/span><\/td><td>DOWNGRADE_REFUSED/);
     const audit = await fx.t.database.pool.query<{ action: string }>(`SELECT DISTINCT action FROM audit_log WHERE action LIKE 'firmware.%' ORDER BY action`);
     expect(audit.rows.map((r) => r.action)).toEqual(['firmware.approve', 'firmware.device_report', 'firmware.download', 'firmware.manifest_sent', 'firmware.rollout_completed', 'firmware.rollout_create', 'firmware.upload']);
+  });
+
+  it('sends a manifest again when the device subscribes before answering it (the broker lost the queued one, as on a restart)', async () => {
+    const sim = await device('bd-fw-lost');
+    await expect.poll(() => fx.t.database.pool.query(`SELECT firmware_version FROM devices WHERE id = 'bd-fw-lost'`).then((r) => r.rows[0]?.firmware_version as string | undefined)).toBe('1.0.0');
+    await sim.stop(); // offline; the broker keeps its persistent session
+    const res = await call('POST', '/firmware/rollouts', uploader, { sha256: good, target: { devices: ['bd-fw-lost'] } });
+    expect(res.statusCode, res.body).toBe(201);
+    const id = res.json<{ id: string }>().id;
+    await expect.poll(async () => (await rolloutOf(id)).devices[0]?.status).toBe('sent');
+    // The broker loses what it queued for the device, as a gateway restart would: a clean session
+    // under the device's identity discards the persistent one [MQTT-3.1.2-6].
+    const wipe = await fx.connect(certs.get('bd-fw-lost')!, { clientId: 'bd-fw-lost', clean: true });
+    await wipe.endAsync();
+    // Back with a persistent session that is no longer there: it subscribes, and the manifest comes again.
+    const back = await restart('bd-fw-lost');
+    await expect.poll(async () => (await rolloutOf(id)).status, { timeout: 20_000 }).toBe('completed');
+    expect((await rolloutOf(id)).devices.map((d) => [d.deviceId, d.status])).toEqual([['bd-fw-lost', 'installed']]);
+    expect(back.firmware.version()).toBe('1.1.0');
+    expect(back.firmware.outcomes.filter((o) => o.rolloutId === id)).toEqual([{ rolloutId: id, status: 'installed' }]);
+    // The same manifest once more (a queued copy and a resend can both arrive): acted on once.
+    const downloads = async (): Promise<number> => (await fx.t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'firmware.download' AND actor_id = 'device:bd-fw-lost'`)).rows[0]!.n;
+    expect(await downloads()).toBe(1);
+    await fx.broker.publisher.publish('bd-fw-lost', 'firmware/manifest', lastSent.get('bd-fw-lost')!, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(back.firmware.outcomes.filter((o) => o.rolloutId === id)).toHaveLength(1);
+    expect(await downloads()).toBe(1);
   });
 
   it('serves an image only to a device it is targeted to (another device\'s certificate gets 403)', async () => {
@@ -226,7 +267,7 @@ describe('rollout targets', () => {
     expect(bySite.rows).toHaveLength(active);
     // Waves of 3, in order; devices already on 1.1.0 or newer are skipped.
     expect(byUnit.rows.filter((r) => r.status === 'pending').every((r) => r.wave >= 1)).toBe(true);
-    expect(byUnit.rows.filter((r) => r.status === 'skipped').map((r) => r.device_id)).toEqual(['bd-fw-1', 'bd-fw-2', 'bd-fw-3', 'bd-fw-new']);
+    expect(byUnit.rows.filter((r) => r.status === 'skipped').map((r) => r.device_id)).toEqual(['bd-fw-1', 'bd-fw-2', 'bd-fw-3', 'bd-fw-lost', 'bd-fw-new']);
     const half = await plan({ kind: 'biodigester', percent: 50 });
     expect(half.rows).toHaveLength(Math.ceil(active / 2));
     await expect(plan({ kind: 'collection_point', percent: 50 })).rejects.toThrow(/FIRMWARE_NO_TARGETS|No active/);

@@ -38,6 +38,8 @@ function download(url: string, tls: UpdaterDeps['tls'], maxBytes: number): Promi
 
 export function createFirmwareUpdater(deps: UpdaterDeps) {
   const outcomes: { rolloutId: string | undefined; status: 'installed' | 'failed'; reason?: string }[] = [];
+  /** Rollouts acted on: the gateway may send a manifest again (on a new subscription), and one is enough. */
+  const seen = new Set<string>();
   const report = (rolloutId: string | undefined, status: string, reason?: string) =>
     rolloutId ? deps.state({ firmwareUpdate: { rolloutId, status, ...(reason ? { reason } : {}) } }) : Promise.resolve();
 
@@ -61,6 +63,8 @@ export function createFirmwareUpdater(deps: UpdaterDeps) {
       const verdict = verifyManifest(message, deps.publicKeyPem, { deviceId: deps.deviceId });
       if (!verdict.ok) return fail(verdict.reason);
       const m = verdict.manifest;
+      if (seen.has(m.rolloutId)) return;
+      seen.add(m.rolloutId);
       await report(rolloutId, 'downloading');
       let got: { status: number; body: Buffer };
       try {
