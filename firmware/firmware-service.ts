@@ -32,6 +32,8 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
   const now = deps.now ?? (() => new Date());
   const system = { actorId: 'system', actorRole: 'system' };
   let ticking: Promise<void> = Promise.resolve();
+  /** When each device last had its manifests looked up again: a SUBSCRIBE flood costs one query a second. */
+  const lastResend = new Map<string, number>();
 
   interface ImageFacts {
     device_kind: string;
@@ -132,9 +134,13 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
      * broker keeps a QoS 1 message for an offline device in memory only, so a gateway restart
      * loses it, and the device would otherwise sit its wave out until TIMEOUT (counted as a
      * failure, which can pause the rollout). A device ignores a manifest it already acts on
-     * (docs/device-contract.md). Answers how many were sent.
+     * (docs/device-contract.md). At most once a second per device. Answers how many were sent.
      */
     async resend(deviceId: string): Promise<number> {
+      const at = Date.now();
+      if (at - (lastResend.get(deviceId) ?? 0) < 1000) return 0;
+      if (lastResend.size >= 10_000) lastResend.clear();
+      lastResend.set(deviceId, at);
       const { rows } = await deps.pool.query<{ id: string; image_sha256: string; manifest_ttl_hours: number; sent_at: Date }>(
         `SELECT r.id, r.image_sha256, r.manifest_ttl_hours, d.sent_at FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id
           WHERE d.device_id = $1 AND d.status = 'sent' AND r.status = 'active' AND d.sent_at + make_interval(hours => r.manifest_ttl_hours) > $2::timestamptz`,
