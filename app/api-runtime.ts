@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
-import { createDatabase } from '../db/index.ts';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
 import { createMetricsRegistry, type Metrics } from '../api/metrics.ts';
 import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../api/operator-api.ts';
@@ -9,7 +8,7 @@ import { createHttpsRedirectServer } from '../api/redirect-server.ts';
 import { publicBaseUrl } from '../api/public-url.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { DatabaseRuntime } from './database.ts';
-import { ensureLoginRole, urlForRole } from './db-roles.ts';
+import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
@@ -43,8 +42,7 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   const logger = ctx.logger.child({ component: 'api' });
   const appDbPassword = config.auth.appDbPassword ?? (await devSecret(config.dataDir, 'app-db-password'));
   const cookieSecret = config.auth.sessionSecret ?? (await devSecret(config.dataDir, 'session-secret'));
-  await ensureLoginRole(rt.database.pool, { loginRole: API_LOGIN_ROLE, password: appDbPassword });
-  const apiDb = createDatabase({ url: urlForRole(rt.url, API_LOGIN_ROLE, appDbPassword), poolMax: config.db.poolMax, logger, applicationName: 'thamani-api' });
+  const apiDb = await openAsLoginRole({ client: rt.database.pool, url: rt.url }, { kind: 'api', loginRole: API_LOGIN_ROLE, password: appDbPassword, poolMax: config.db.poolMax, logger, applicationName: 'thamani-api' });
   ctx.lifecycle.onStop('api-database-pool', () => apiDb.close());
 
   const metrics = extras.metrics ?? createMetricsRegistry();

@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
 import { createDatabase, runMigrations, startEmbeddedPostgres, timeseries, type Database, type TimeseriesInfo } from '../db/index.ts';
-import { ensureLoginRole, urlForRole } from './db-roles.ts';
+import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
@@ -47,8 +47,7 @@ export const INGEST_LOGIN_ROLE = 'thamani_ingest_writer';
  */
 export async function openIngestDatabase(config: Config, rt: DatabaseRuntime, logger: Logger, lifecycle: Lifecycle): Promise<Database> {
   const password = config.db.ingestPassword ?? (await devSecret(config.dataDir, 'ingest-db-password'));
-  await ensureLoginRole(rt.database.pool, { loginRole: INGEST_LOGIN_ROLE, password, group: 'thamani_ingest', bypassRls: true });
-  const database = createDatabase({ url: urlForRole(rt.url, INGEST_LOGIN_ROLE, password), poolMax: config.db.poolMax, logger, applicationName: 'thamani-ingest' });
+  const database = await openAsLoginRole({ client: rt.database.pool, url: rt.url }, { kind: 'ingest', loginRole: INGEST_LOGIN_ROLE, password, poolMax: config.db.poolMax, logger, applicationName: 'thamani-ingest' });
   lifecycle.onStop('ingest-database-pool', () => database.close());
   return database;
 }

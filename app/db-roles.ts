@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { createDatabase, type Database } from '../db/client.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * Neither the API nor ingest connects as the owner. The API logs in as `loginRole`, a member of
@@ -8,8 +10,7 @@ import type pg from 'pg';
  * `bypassRls`: PostgreSQL refuses COPY FROM into a table with row security unless the role
  * bypasses it, and ingest writes every unit's readings anyway; its grants are what limit it.
  */
-export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group?: string; bypassRls?: boolean }): Promise<void> {
-  const group = opts.group ?? 'thamani_app';
+async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group: string; bypassRls: boolean }): Promise<void> {
   const rls = opts.bypassRls ? 'BYPASSRLS' : 'NOBYPASSRLS';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.loginRole)) throw new Error(`invalid role name ${opts.loginRole}`);
   const exists = await owner.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [opts.loginRole]);
@@ -25,7 +26,25 @@ export async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginR
     if (err.code === '42501') throw new Error(`the database owner may not set the attributes of ${opts.loginRole}: it must be a superuser (docs/operations.md, "Database roles")`, { cause: err });
     throw err;
   });
-  await owner.query(`GRANT ${group} TO ${opts.loginRole}`);
+  await owner.query(`GRANT ${opts.group} TO ${opts.loginRole}`);
+}
+
+/** The groups a login role joins: the API's (row security applies) and ingest's (append only). */
+const kinds = {
+  api: { group: 'thamani_app', bypassRls: false },
+  ingest: { group: 'thamani_ingest', bypassRls: true },
+} as const;
+
+/**
+ * Creates or updates `loginRole` (as the owner, on `owner.url`'s database) as a member of its
+ * kind's group, and opens a pool logged in as it.
+ */
+export async function openAsLoginRole(
+  owner: { client: pg.Pool | pg.Client; url: string },
+  opts: { kind: keyof typeof kinds; loginRole: string; password: string; poolMax: number; logger: Logger; applicationName?: string },
+): Promise<Database> {
+  await ensureLoginRole(owner.client, { loginRole: opts.loginRole, password: opts.password, ...kinds[opts.kind] });
+  return createDatabase({ url: urlForRole(owner.url, opts.loginRole, opts.password), poolMax: opts.poolMax, logger: opts.logger, ...(opts.applicationName ? { applicationName: opts.applicationName } : {}) });
 }
 
 /** The owner's URL with another user and password. */

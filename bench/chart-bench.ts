@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi } from '../api/operator-api.ts';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
-import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
+import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDashboardQueries, ranges, type Range } from '../dashboards/dashboard-queries.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
@@ -126,9 +126,7 @@ async function main(): Promise<void> {
     const { mode } = await timeseriesInfo(owner.pool);
     await populate(owner.pool, mode);
 
-    const password = randomBytes(18).toString('base64url');
-    await ensureLoginRole(owner.pool, { loginRole: 'thamani_api', password });
-    const apiDb = createDatabase({ url: urlForRole(database.url, 'thamani_api', password), poolMax: 10, logger });
+    const apiDb = await openAsLoginRole({ client: owner.pool, url: database.url }, { kind: 'api', loginRole: 'thamani_api', password: randomBytes(18).toString('base64url'), poolMax: 10, logger });
     const queries = createDashboardQueries({ mode });
     const tls = selfSignedCertificate('localhost', 1);
     const api = await createOperatorApi({

@@ -29,7 +29,7 @@ import { pino } from 'pino';
 import { createAuditLog } from '../audit/index.ts';
 import { createBroker, createPresence, createSecurityEvents } from '../broker/index.ts';
 import { INGEST_LOGIN_ROLE } from '../app/database.ts';
-import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
+import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase } from '../db/client.ts';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { runMigrations } from '../db/migrate.ts';
@@ -106,9 +106,7 @@ async function main(): Promise<void> {
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
     const { db, pool } = database;
     // Ingest's writes go through its own role, as `thamani start` does (app/database.ts).
-    const ingestPassword = 'bench ingest role password';
-    await ensureLoginRole(pool, { loginRole: INGEST_LOGIN_ROLE, password: ingestPassword, group: 'thamani_ingest', bypassRls: true });
-    const ingestDatabase = createDatabase({ url: urlForRole(server.url, INGEST_LOGIN_ROLE, ingestPassword), poolMax: 10, logger, applicationName: 'thamani-ingest' });
+    const ingestDatabase = await openAsLoginRole({ client: pool, url: server.url }, { kind: 'ingest', loginRole: INGEST_LOGIN_ROLE, password: 'bench ingest role password', poolMax: 10, logger, applicationName: 'thamani-ingest' });
     const audit = createAuditLog({ db });
     const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
     const pki = createPki({ db, ca, audit, config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });

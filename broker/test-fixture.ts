@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
-import { createDatabase, type Database } from '../db/client.ts';
+import { openAsLoginRole } from '../app/db-roles.ts';
+import type { Database } from '../db/client.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -154,12 +154,9 @@ export async function startBrokerFixture(
   // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
   // cluster-wide, so a name of its own per fixture.
   const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
-  let ingestDb: Database | undefined;
-  if (opts.ingest) {
-    const password = randomBytes(18).toString('base64url');
-    await ensureLoginRole(t.database.pool, { loginRole: ingestRole, password, group: 'thamani_ingest', bypassRls: true });
-    ingestDb = createDatabase({ url: urlForRole(t.url, ingestRole, password), poolMax: 5, logger: testLogger });
-  }
+  const ingestDb: Database | undefined = opts.ingest
+    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
+    : undefined;
   const ingest = ingestDb
     ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
     : undefined;

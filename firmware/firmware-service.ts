@@ -141,13 +141,14 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
       if (at - (lastResend.get(deviceId) ?? 0) < 1000) return 0;
       if (lastResend.size >= 10_000) lastResend.clear();
       lastResend.set(deviceId, at);
-      const { rows } = await deps.pool.query<{ id: string; image_sha256: string; manifest_ttl_hours: number; sent_at: Date }>(
-        `SELECT r.id, r.image_sha256, r.manifest_ttl_hours, d.sent_at FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id
+      const { rows } = await deps.pool.query<ImageFacts & { id: string; image_sha256: string; manifest_ttl_hours: number; sent_at: Date }>(
+        `SELECT r.id, r.image_sha256, r.manifest_ttl_hours, d.sent_at, i.device_kind, i.hardware_revision, i.version, i.size
+           FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id JOIN firmware_images i ON i.sha256 = r.image_sha256
           WHERE d.device_id = $1 AND d.status = 'sent' AND r.status = 'active' AND d.sent_at + make_interval(hours => r.manifest_ttl_hours) > $2::timestamptz`,
         [deviceId, now()],
       );
       for (const r of rows) {
-        const signed = manifestFor(r, await imageOf(r.image_sha256), deviceId, new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000));
+        const signed = manifestFor(r, r, deviceId, new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000));
         await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
       }
       if (rows.length > 0) deps.logger.info({ deviceId, rollouts: rows.map((r) => r.id) }, 'firmware manifest sent again: the device subscribed while it was unanswered');

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
-import { createDatabase, type Database } from '../db/client.ts';
-import { ensureLoginRole, urlForRole } from '../app/db-roles.ts';
+import type { Database } from '../db/client.ts';
+import { openAsLoginRole, urlForRole } from '../app/db-roles.ts';
 import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../api/operator-api.ts';
 import type { Role } from '../auth/permissions.ts';
@@ -32,13 +32,14 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
   const password = randomBytes(18).toString('base64url');
   const owner = new pg.Client({ connectionString: t.url });
   await owner.connect();
+  let apiDb: Database;
   try {
-    await ensureLoginRole(owner, { loginRole, password });
+    apiDb = await openAsLoginRole({ client: owner, url: t.url }, { kind: 'api', loginRole, password, poolMax: 5, logger: testLogger });
   } finally {
     await owner.end();
   }
+  /** For raw SQL as the API role (db/rls.test.ts). */
   const apiUrl = urlForRole(t.url, loginRole, password);
-  const apiDb = createDatabase({ url: apiUrl, poolMax: 5, logger: testLogger });
   const clock = {
     now: new Date(),
     advance(ms: number) {

@@ -29,13 +29,13 @@ export interface Gateway {
   stop(): void;
 }
 
+/** Passwords of the API's and ingest's database roles for every gateway a test starts. */
+export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests', INGEST_DB_PASSWORD: 'ingest role password for tests' } as const;
+
 /**
  * The real `thamani start` in a child process on a test database: embedded CA, broker, ingest,
  * API, dashboards, exactly as an operator runs it. Resolves once /readyz answers 200.
  */
-/** Passwords of the API's and ingest's database roles for every gateway a test starts. */
-export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests', INGEST_DB_PASSWORD: 'ingest role password for tests' } as const;
-
 export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
   const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
