@@ -1,13 +1,12 @@
 import os from 'node:os';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
-import { openDatabase, type DatabaseRuntime } from '../app/database.ts';
-import { createLifecycle } from '../app/lifecycle.ts';
-import { createLogger, type Logger } from '../app/logger.ts';
-import { createAuditLog, type AuditActor } from '../audit/index.ts';
+import type { DatabaseRuntime } from '../app/database.ts';
+import type { Logger } from '../app/logger.ts';
+import type { AuditActor } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import { createDeviceService, type DeviceService } from '../devices/device-service.ts';
-import { createPki, loadOrCreateCa, type LoadedCa, type Pki } from '../provisioning/index.ts';
+import type { DeviceService } from '../devices/device-service.ts';
+import type { LoadedCa, Pki } from '../provisioning/index.ts';
 
 export interface CliContext {
   config: Config;
@@ -25,6 +24,8 @@ export interface CliContext {
  * warn unless LOG_LEVEL asks for more.
  */
 export async function withDatabase<T>(config: Config, fn: (rt: DatabaseRuntime, logger: Logger) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: `thamani --help` and argument errors need none of it.
+  const [{ openDatabase }, { createLifecycle }, { createLogger }] = await Promise.all([import('../app/database.ts'), import('../app/lifecycle.ts'), import('../app/logger.ts')]);
   const logger = createLogger({ ...config.log, level: config.log.level === 'info' ? 'warn' : config.log.level });
   const lifecycle = createLifecycle(logger);
   try {
@@ -41,6 +42,7 @@ export async function withDatabase<T>(config: Config, fn: (rt: DatabaseRuntime, 
  */
 export function withCli<T>(config: Config, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   return withDatabase(config, async (rt, logger) => {
+    const [{ createAuditLog }, { createDeviceService }, { createPki, loadOrCreateCa }] = await Promise.all([import('../audit/index.ts'), import('../devices/device-service.ts'), import('../provisioning/index.ts')]);
     const audit = createAuditLog({ db: rt.database.db });
     const host = config.publicHostname;
     // `thamani start` already warns about a development passphrase; a command need not repeat it.

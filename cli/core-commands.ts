@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { start } from '../app/start.ts';
 import { withDatabase } from './context.ts';
 import type { Config } from '../config/index.ts';
 
@@ -8,6 +7,7 @@ export function registerCoreCommands(program: Command, config: () => Config): vo
     .command('start')
     .description('run the whole system: database (embedded unless DATABASE_URL), migrations, broker, ingest, API, dashboards')
     .action(async () => {
+      const { start } = await import('../app/start.ts');
       await start(config());
       // Runs until SIGINT/SIGTERM; the lifecycle exits the process.
       await new Promise(() => undefined);

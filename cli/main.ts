@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import type * as ConfigModuleExports from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { registerCoreCommands } from './core-commands.ts';
 import { CliError } from './errors.ts';
 import { registerDeviceCommands } from './device-commands.ts';
@@ -14,21 +15,34 @@ import { registerFirmwareCommands } from '../firmware/firmware-commands.ts';
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
  * next to the feature it drives; this file only wires them and turns errors into exit codes.
+ * A register* module declares its commands with light imports only and loads what a command
+ * needs (database, PKI, services) when that command runs: `thamani --help` or a mistyped
+ * option loads none of it (BENCHMARKS.md, "CLI start-up").
  */
 
-export { CliError };
+type ConfigModule = typeof ConfigModuleExports;
+let configModule: ConfigModule | undefined;
 
-/** Config is read lazily so that `--help` works whatever the environment holds. */
-export function lazyConfig(): () => Config {
+/**
+ * The config, read once when a command first asks for it (so that `--help` works whatever the
+ * environment holds); its module is loaded before any command's action runs.
+ */
+function lazyConfig(): () => Config {
   let config: Config | undefined;
-  return () => (config ??= loadConfig());
+  return () => {
+    if (!configModule) throw new Error('config read before the command ran');
+    return (config ??= configModule.loadConfig());
+  };
 }
 
 export function buildCli(): Command {
   const program = new Command('thamani')
     .description('Thamani IoT: mTLS MQTT gateway and telemetry backend for biodigesters and collection points')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', async () => {
+      configModule ??= await import('../config/index.ts');
+    });
   const config = lazyConfig();
   registerCoreCommands(program, config);
   registerBrokerCommands(program, config);
@@ -54,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    if (err instanceof ConfigError) {
+    if (configModule && err instanceof configModule.ConfigError) {
       process.stderr.write(`thamani: ${err.message}\n`);
       process.exitCode = 78; // EX_CONFIG
       return;

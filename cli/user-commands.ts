@@ -1,16 +1,15 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { Pool } from 'pg';
-import { publicBaseUrl } from '../api/public-url.ts';
-import { createAuditLog } from '../audit/index.ts';
 import { roles, type Role } from '../auth/permissions.ts';
-import { createUserService, type UserService } from '../auth/user-service.ts';
+import type { UserService } from '../auth/user-service.ts';
 import type { Config } from '../config/index.ts';
-import { CliError } from './main.ts';
+import { CliError } from './errors.ts';
 import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
-  return withDatabase(cfg, (rt) => {
+  return withDatabase(cfg, async (rt) => {
+    const [{ publicBaseUrl }, { createAuditLog }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
     const db = rt.database.db;
     return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
   });

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createAuditLog, type AuditLog } from '../audit/index.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { output, withCli, type CliContext } from '../cli/context.ts';
 import { CliError } from '../cli/errors.ts';
 import type { Config } from '../config/index.ts';
-import { asQueryable, runScoped } from '../db/scoped.ts';
 import type { Queryable } from '../db/timeseries.ts';
 import { deviceKinds, type DeviceKind } from '../devices/metrics.ts';
-import { createFirmwareRegistry, type RolloutTarget } from './firmware-registry.ts';
+import type { FirmwareRegistry, RolloutTarget } from './firmware-registry.ts';
 
 /**
  * `thamani firmware upload|list|approve|rollout|status|pause|resume`: the registry from a
@@ -16,8 +15,9 @@ import { createFirmwareRegistry, type RolloutTarget } from './firmware-registry.
  */
 export function registerFirmwareCommands(program: Command, config: () => Config): void {
   const fw = program.command('firmware').description('signed firmware: images, approvals, rollouts');
-  const run = <T>(fn: (q: Queryable, record: AuditLog['record'], ctx: CliContext, registry: ReturnType<typeof createFirmwareRegistry>) => Promise<T>) =>
-    withCli(config(), (ctx) => {
+  const run = <T>(fn: (q: Queryable, record: AuditLog['record'], ctx: CliContext, registry: FirmwareRegistry) => Promise<T>) =>
+    withCli(config(), async (ctx) => {
+      const [{ createAuditLog }, { asQueryable, runScoped }, { createFirmwareRegistry }] = await Promise.all([import('../audit/index.ts'), import('../db/scoped.ts'), import('./firmware-registry.ts')]);
       const audit = createAuditLog({ db: ctx.db });
       const registry = createFirmwareRegistry(ctx.config.firmware);
       // One transaction: the change and its audit entry commit together.

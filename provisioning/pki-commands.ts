@@ -3,8 +3,6 @@ import type { Command } from 'commander';
 import type { Config } from '../config/index.ts';
 import { CliError } from '../cli/errors.ts';
 import { output, withCli } from '../cli/context.ts';
-import { createLogger } from '../app/logger.ts';
-import { importCa } from './ca-store.ts';
 import { revocationReasons } from './pki-errors.ts';
 import type { IssuedCertificate } from './pki-service.ts';
 
@@ -63,6 +61,7 @@ export function registerPkiCommands(program: Command, config: () => Config): voi
     .description('use an existing CA (production): before the first start, into an empty PKI directory')
     .action(async (o: { rootCert: string; issuingCert: string; issuingKey: string; rootCrl?: string; keyPassphraseFile?: string }) => {
       const cfg = config();
+      const [{ importCa }, { createLogger }] = await Promise.all([import('./ca-store.ts'), import('../app/logger.ts')]);
       await importCa({
         dir: cfg.pki.dir,
         passphrase: cfg.pki.passphrase,

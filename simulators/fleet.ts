@@ -5,8 +5,8 @@ import { loadOrEnrol, startDevice, type SimDevice } from './device.ts';
 import { binReadings, digesterReadings, initialBin, initialDigester, stepBin, stepDigester, type BinState, type DigesterState } from './physics.ts';
 import { mulberry32, seedFor } from './random.ts';
 
-export const faultNames = ['malformed', 'out-of-range', 'clock-skew', 'duplicate', 'cross-topic', 'oversized', 'revoke', 'storm'] as const;
-export type Fault = (typeof faultNames)[number];
+import type { Fault } from './faults.ts';
+export { faultNames, type Fault } from './faults.ts';
 
 export interface FleetOptions {
   digesters: number;

@@ -3,8 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from '../cli/errors.ts';
 import type { Config } from '../config/index.ts';
-import { createApiClient } from './api-client.ts';
-import { faultNames, missingFromReadings, runFleet, type Fault } from './fleet.ts';
+import { faultNames, type Fault } from './faults.ts';
 import { withDatabase } from '../cli/context.ts';
 
 interface SimulateOptions {
@@ -54,6 +53,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
       const faults = new Set<Fault>(o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]));
       for (const f of faults) if (!(faultNames as readonly string[]).includes(f)) throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
       const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
+      const [{ createApiClient }, { missingFromReadings, runFleet }] = await Promise.all([import('./api-client.ts'), import('./fleet.ts')]);
       await withDatabase(cfg, async (rt) => {
         let stopRequested: () => void = () => undefined;
         const stop = new Promise<void>((r) => (stopRequested = r));

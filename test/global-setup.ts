@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
+import { freshBuild } from '../bin/fresh-build.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { detectTimescale } from '../db/timeseries.ts';
@@ -70,6 +71,9 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The compiled copy `bin/thamani.js` runs, made once here rather than by every gateway and
+  // CLI process the test files start at the same time.
+  freshBuild(path.resolve(import.meta.dirname, '..'), 'cli/main.ts');
   const server = await startServer();
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
