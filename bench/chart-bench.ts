@@ -4,17 +4,18 @@
  * HTTPS with a session cookie, through authentication, row-level security and the rollups —
  * side by side with the same rollup query run directly as the owner (the database's share).
  *
- *   npm run bench -- chart [--devices 200 --days 365 --requests 40 --fresh]
+ *   npm run bench -- chart [--devices 200 --days 365 --requests 40 --fresh] [--database thamani_chart_bench]
  *
- * The dataset is built once into data/bench-chart (embedded PostgreSQL) or into the database of
- * BENCH_DATABASE_URL (e.g. a TimescaleDB server), and reused while its shape matches.
+ * The dataset is built once into data/thamani-chart-bench (embedded PostgreSQL) or into the
+ * database `--database` of BENCH_DATABASE_URL's server (e.g. a TimescaleDB server), and reused
+ * while its shape matches.
  */
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
-import { numberArg } from './args.ts';
+import type pg from 'pg';
+import { numberArg, stringArg } from './args.ts';
+import { openBenchDatabase } from './bench-db.ts';
 import { pino } from 'pino';
 import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi } from '../api/operator-api.ts';
@@ -24,7 +25,6 @@ import { createDashboardQueries, ranges, type Range } from '../dashboards/dashbo
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createDatabase } from '../db/client.ts';
-import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { rollup, timeseriesInfo } from '../db/timeseries.ts';
 import { digesterMetrics } from '../dashboards/pages.ts';
@@ -37,24 +37,6 @@ const fresh = process.argv.includes('--fresh');
 const logger = pino({ level: 'error' });
 const SYSTEM = { actorId: 'bench', actorRole: 'system', ip: null, userAgent: null, requestId: null };
 
-async function openDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
-  if (process.env.BENCH_DATABASE_URL) {
-    const admin = new pg.Client({ connectionString: process.env.BENCH_DATABASE_URL });
-    await admin.connect();
-    if (fresh) await admin.query('DROP DATABASE IF EXISTS thamani_chart_bench WITH (FORCE)');
-    await admin.query('CREATE DATABASE thamani_chart_bench').catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err;
-    });
-    await admin.end();
-    const u = new URL(process.env.BENCH_DATABASE_URL);
-    u.pathname = '/thamani_chart_bench';
-    return { url: u.toString(), stop: () => Promise.resolve() };
-  }
-  const dir = path.resolve('data', 'bench-chart');
-  if (fresh) await import('node:fs/promises').then((fs) => fs.rm(dir, { recursive: true, force: true }));
-  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000), logger });
-  return { url: server.url, stop: () => server.stop() };
-}
 
 /** A year of minute readings per digester, generated in the server (one statement per device-month). */
 async function populate(pool: pg.Pool, mode: string): Promise<void> {
@@ -119,7 +101,7 @@ function stats(ms: number[]): { p50: number; p95: number; max: number } {
 }
 
 async function main(): Promise<void> {
-  const database = await openDatabase();
+  const database = await openBenchDatabase({ name: stringArg('database', 'thamani_chart_bench'), fresh, logger });
   try {
     await runMigrations(database.url, logger);
     const owner = createDatabase({ url: database.url, poolMax: 4, logger });
