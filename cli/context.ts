@@ -4,7 +4,7 @@ import type { Db } from '../db/client.ts';
 import { openDatabase, type DatabaseRuntime } from '../app/database.ts';
 import { createLifecycle } from '../app/lifecycle.ts';
 import { createLogger, type Logger } from '../app/logger.ts';
-import { createAuditLog, type AuditActor } from '../audit/index.ts';
+import { createAuditLog, loadOrCreateAuditSigner, type AuditActor, type AuditSigner } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceService, type DeviceService } from '../devices/device-service.ts';
 import { createPki, loadOrCreateCa, type LoadedCa, type Pki } from '../provisioning/index.ts';
@@ -17,6 +17,8 @@ export interface CliContext {
   pki: Pki;
   ca: LoadedCa;
   actor: AuditActor;
+  /** Signs the audit entries this command writes (the key under the PKI directory). */
+  auditSigner: AuditSigner;
 }
 
 /**
@@ -41,13 +43,14 @@ export async function withDatabase<T>(config: Config, fn: (rt: DatabaseRuntime, 
  */
 export function withCli<T>(config: Config, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   return withDatabase(config, async (rt, logger) => {
-    const audit = createAuditLog({ db: rt.database.db });
     const host = config.publicHostname;
     // `thamani start` already warns about a development passphrase; a command need not repeat it.
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({}, { level: 'error' }) });
+    const auditSigner = await loadOrCreateAuditSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
+    const audit = createAuditLog({ db: rt.database.db, signer: auditSigner });
     const pki = createPki({ db: rt.database.db, ca, audit, config: config.pki, brokerUrl: `mqtts://${host}:${config.mqtt.port}`, crlUrl: `https://${host}:${config.https.port}/api/v1/pki/crl.der` });
     const devices = createDeviceService({ db: rt.database.db, audit });
-    return fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
+    return fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, auditSigner, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
   });
 }
 

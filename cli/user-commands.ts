@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import type { Pool } from 'pg';
 import { publicBaseUrl } from '../api/public-url.ts';
-import { createAuditLog } from '../audit/index.ts';
+import { createAuditLog, openAuditSigner } from '../audit/index.ts';
 import { roles, type Role } from '../auth/permissions.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import type { Config } from '../config/index.ts';
@@ -10,9 +10,10 @@ import { CliError } from './main.ts';
 import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
-  return withDatabase(cfg, (rt) => {
+  return withDatabase(cfg, async (rt, logger) => {
     const db = rt.database.db;
-    return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
+    const signer = await openAuditSigner(cfg.pki, logger);
+    return fn(createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
   });
 }
 

@@ -9,9 +9,9 @@ import { createQuarantineService } from './quarantine-service.ts';
 /** `thamani quarantine list|replay`. */
 export function registerQuarantineCommands(program: Command, config: () => Config): void {
   const q = program.command('quarantine').description('rejected telemetry');
-  const service = (ctx: Pick<CliContext, 'db' | 'pool' | 'config'>) => {
+  const service = (ctx: Pick<CliContext, 'db' | 'pool' | 'config' | 'auditSigner'>) => {
     const ingest = createIngest({ pool: ctx.pool, logger: silent, config: ctx.config.ingest, publisher: { publish: () => Promise.resolve() } });
-    return { ingest, quarantine: createQuarantineService({ db: ctx.db, ingest, audit: createAuditLog({ db: ctx.db }) }) };
+    return { ingest, quarantine: createQuarantineService({ db: ctx.db, ingest, audit: createAuditLog({ db: ctx.db, signer: ctx.auditSigner }) }) };
   };
   q.command('list').option('--device <id>').option('--status <status>', 'open | replayed | discarded', 'open').option('--limit <n>', '', (v) => Number.parseInt(v, 10), 50).option('--json')
     .action((o: { device?: string; status: 'open' | 'replayed' | 'discarded'; limit: number; json?: boolean }) => withCli(config(), async (ctx) => {
