@@ -161,7 +161,10 @@ function chainStartProblem(first: VerifiableEntry, retentions: { throughSeq: num
   if (first.seq === 1 && (first.prevHash.equals(GENESIS_HASH) || first.signature === null)) return undefined;
   const attested = retentions.some((r) => r.throughSeq === first.seq - 1 && r.throughHash === first.prevHash.toString('hex'));
   if (attested) return undefined;
-  return { seq: first.seq, id: first.id, reason: `the chain starts at position ${first.seq} but no signed retention entry says positions 1..${first.seq - 1} were removed (entries were deleted from the start)` };
+  if (first.seq === 1) return { seq: 1, id: first.id, reason: 'the first entry does not chain to the genesis hash' };
+  // Point at the first position nothing accounts for: after the latest retention that removed less.
+  const from = Math.max(0, ...retentions.map((r) => r.throughSeq).filter((s) => s < first.seq - 1)) + 1;
+  return { seq: from, id: null, reason: `entries at positions ${from}..${first.seq - 1} are missing and no signed retention entry says they were removed (the chain starts at #${first.seq})` };
 }
 
 function checkpointProblem(cp: SignedCheckpoint, keys: Map<string, KeyObject>): string | undefined {
