@@ -80,7 +80,7 @@ export function createChainVerifier(opts: { publicKeys: Map<string, KeyObject>; 
       if (e.seq !== prev.seq + 1) {
         return e.seq > prev.seq + 1
           ? { seq: prev.seq + 1, id: e.id, reason: `entries at positions ${prev.seq + 1}..${e.seq - 1} are missing (the next one present is #${e.seq})` }
-          : at(`position ${e.seq} follows position ${prev.seq}: entries were reordered or repeated`);
+          : { seq: prev.seq + 1, id: e.id, reason: `the entry after position ${prev.seq} says it is #${e.seq}: entries were reordered or repeated` };
       }
       if (!e.prevHash.equals(prev.hash)) return at('prev_hash does not match the previous entry (an entry was removed, inserted or altered)');
     }
