@@ -24,7 +24,7 @@ async function insertLegacy(c: pg.ClientBase, n: number, opts: { at: (i: number)
     const f = { at: opts.at(i), actorId: 'u0', actorRole: 'admin', ip: null, userAgent: null, requestId: null, action: 'site.create', targetType: 'site', targetId: `s${i}`, before: null, after: { i } };
     const hash = entryHash(f, prev);
     const cols = `at, actor_id, actor_role, action, target_type, target_id, after, prev_hash, hash${opts.firstSeq ? ', seq' : ''}`;
-    const params = [f.at, f.actorId, f.actorRole, f.action, f.targetType, f.targetId, JSON.stringify(f.after), prev, hash];
+    const params: unknown[] = [f.at, f.actorId, f.actorRole, f.action, f.targetType, f.targetId, JSON.stringify(f.after), prev, hash];
     if (opts.firstSeq) params.push(opts.firstSeq + i);
     await c.query(`INSERT INTO audit_log (${cols}) VALUES (${params.map((_, j) => `$${j + 1}`).join(',')})`, params);
     prev = hash;

@@ -23,7 +23,7 @@ export function parseExportLine(line: string): VerifiableEntry | string {
   } catch {
     return 'not JSON';
   }
-  const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
+  const str = (k: string): string | null => (typeof o[k] === 'string' ? o[k] : null);
   const at = str('at');
   const prevHash = str('prevHash');
   const hash = str('hash');
