@@ -72,7 +72,11 @@ export type AuditCheckpointer = ReturnType<typeof createAuditCheckpointer>;
 /** A checkpoint at start, then every interval in which the head moved (AUDIT_CHECKPOINT_MINUTES). */
 export function startAuditCheckpoints(deps: { checkpointer: AuditCheckpointer; intervalMs: number; logger: Logger }): () => void {
   let lastSize: number | undefined;
+  let running = false;
   const run = async (): Promise<void> => {
+    // A slow pass (database, webhook) is never overlapped by the next one.
+    if (running) return;
+    running = true;
     try {
       const made = await deps.checkpointer.checkpoint({ unlessSize: lastSize });
       if (!made) return;
@@ -82,6 +86,8 @@ export function startAuditCheckpoints(deps: { checkpointer: AuditCheckpointer; i
       await published.catch((err: unknown) => deps.logger.warn({ err }, 'audit checkpoint not delivered to the webhook; the file was written'));
     } catch (err) {
       deps.logger.error({ err }, 'audit checkpoint failed; will retry');
+    } finally {
+      running = false;
     }
   };
   void run();
