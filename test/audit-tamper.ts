@@ -104,6 +104,24 @@ export const superuserTampering = {
     await rechain(c, a);
     return a;
   },
+  /** Inserts a forged entry at a position in the middle, moves the later ones up and re-chains. */
+  async insertMiddle(c: pg.ClientBase, seq: number): Promise<number> {
+    const later = await rows(c, seq);
+    for (const r of later.reverse()) await c.query('UPDATE audit_log SET seq = seq + 1 WHERE id = $1', [r.id]);
+    const copy = later[later.length - 1]!; // the entry that was at `seq`: its signature goes with the forgery
+    await c.query(
+      `INSERT INTO audit_log (seq, at, actor_id, actor_role, action, target_type, target_id, after, prev_hash, hash, key_id, signature)
+       VALUES ($1, $2, 'admin', 'admin', 'user.update', 'user', 'mallory', '{"role":"admin"}', $3, $4, $5, $6)`,
+      [seq, copy.at, copy.prev_hash, randomBytes(32), copy.key_id, copy.signature],
+    );
+    await rechain(c, seq);
+    return seq;
+  },
+  /** Puts another entry's valid signature (and key id) on this one. */
+  async borrowSignature(c: pg.ClientBase, seq: number, other: number): Promise<number> {
+    await c.query('UPDATE audit_log a SET signature = b.signature, key_id = b.key_id FROM audit_log b WHERE a.seq = $1 AND b.seq = $2', [seq, other]);
+    return seq;
+  },
   /** Strips the signature so the entry passes for one from before the key existed. */
   async unsign(c: pg.ClientBase, seq: number): Promise<number> {
     await c.query('UPDATE audit_log SET key_id = NULL, signature = NULL WHERE seq = $1', [seq]);
