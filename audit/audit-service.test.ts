@@ -45,4 +45,33 @@ describe('audit log', () => {
     }
     expect(await verifyAuditChain(t.database.db, { publicKeys: testAuditPublicKeys })).toMatchObject({ ok: true, checked: 15, legacy: 0 });
   });
+
+  it('dates an entry no earlier than the one before it when the clock stepped back a little, but never follows a far-future date', async () => {
+    const own = await createTestDatabase();
+    const audit = createAuditLog({ db: own.database.db, signer: testAuditSigner });
+    const entry = { actorId: 'u', actorRole: 'admin', action: 'site.update', targetType: 'site' };
+    const last = async () => (await own.database.pool.query<{ seq: number; at: Date }>('SELECT seq, at FROM audit_log ORDER BY seq DESC LIMIT 1')).rows[0]!;
+    // Move the head's time forward as a clock that was ahead would have written it (triggers off).
+    const shiftHead = async (ms: number) => {
+      const c = await own.database.pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query('SET LOCAL session_replication_role = replica');
+        await c.query(`UPDATE audit_log SET at = now() + make_interval(secs => $1::double precision / 1000) WHERE seq = (SELECT max(seq) FROM audit_log)`, [ms]);
+        await c.query('COMMIT');
+      } finally {
+        c.release();
+      }
+      return (await last()).at;
+    };
+    await audit.record(entry);
+    const ahead = await shiftHead(2 * 60_000);
+    await audit.record(entry);
+    expect((await last()).at.getTime()).toBe(ahead.getTime());
+    const farAhead = await shiftHead(86_400_000);
+    await audit.record(entry);
+    const after = (await last()).at.getTime();
+    expect(after).toBeLessThan(farAhead.getTime() - 3_600_000);
+    expect(Math.abs(after - Date.now())).toBeLessThan(3_600_000);
+  });
 });

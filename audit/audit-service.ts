@@ -26,6 +26,9 @@ export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'user
 /** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
 export const CHAIN_LOCK = 7243002;
 
+/** How far the previous entry may be ahead of this clock and still date the next one. */
+const MAX_CLOCK_STEP_MS = 5 * 60_000;
+
 /**
  * The audit log's writer. Every process that appends (the API, the gateway's security events,
  * the CLI) holds the signing key (audit-signer.ts); a row without a valid signature fails
@@ -42,12 +45,15 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${ipIn}::inet) AS ip`);
     const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
-    // Never dated before the entry it follows (a clock stepped back must not read as tampering).
+    // Never dated before the entry it follows, so that a clock stepped back a little does not read
+    // as tampering; but only within MAX_CLOCK_STEP_MS, so that a row forged with a far-future date
+    // cannot drag every later entry's time along with it.
     const now = new Date();
+    const clamp = last && last.at > now && last.at.getTime() - now.getTime() <= MAX_CLOCK_STEP_MS;
     const fields: SignedFields = {
       seq: (last?.seq ?? 0) + 1,
       keyId: signer.keyId,
-      at: last && last.at > now ? last.at : now,
+      at: clamp ? last.at : now,
       actorId: entry.actorId,
       actorRole: entry.actorRole,
       ip: locked.rows[0]?.ip ?? null,
