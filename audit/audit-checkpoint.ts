@@ -6,6 +6,7 @@ import { signWebhook } from '../dashboards/webhook.ts';
 import { GENESIS_HASH, type SignedCheckpoint } from './audit-fns.ts';
 import { writeCheckpointFile } from './audit-checkpoint-files.ts';
 import type { AuditSigner } from './audit-signer.ts';
+import { MAX_CLOCK_STEP_MS } from './audit-service.ts';
 
 /**
  * Signed checkpoints of the chain head (position, head hash, time), written outside the
@@ -56,8 +57,8 @@ export function createAuditCheckpointer(deps: {
         v: 1 as const,
         size: head?.seq ?? 0,
         headHash: (head?.hash ?? GENESIS_HASH).toString('hex'),
-        // Never before the entry it covers (see the append's clamp).
-        at: (head && head.at > t ? head.at : t).toISOString(),
+        // Never before the entry it covers, within the append's bound (audit-service.ts).
+        at: (head && head.at > t && head.at.getTime() - t.getTime() <= MAX_CLOCK_STEP_MS ? head.at : t).toISOString(),
         keyId: deps.signer.keyId,
       };
       const checkpoint: SignedCheckpoint = { ...body, signature: deps.signer.signCheckpoint(body) };

@@ -27,7 +27,7 @@ export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'user
 export const CHAIN_LOCK = 7243002;
 
 /** How far the previous entry may be ahead of this clock and still date the next one. */
-const MAX_CLOCK_STEP_MS = 5 * 60_000;
+export const MAX_CLOCK_STEP_MS = 5 * 60_000;
 
 /**
  * The audit log's writer. Every process that appends (the API, the gateway's security events,
