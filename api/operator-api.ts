@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../app/logger.ts';
 import type { Db } from '../db/client.ts';
-import { auditRoutes, createAuditLog, type AuditLog } from '../audit/index.ts';
+import { auditRoutes, createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { createAuthenticator } from '../auth/authenticator.ts';
 import { pagesRoutes } from '../auth/pages-routes.ts';
@@ -39,6 +39,10 @@ export interface OperatorApiDeps {
   /** Replace the authenticator (tests of other features may keep the admin token). */
   authenticator?: Authenticator;
   version?: string;
+  /** Signs every audit entry the API writes (audit/audit-signer.ts); the database never holds it. */
+  auditSigner: AuditSigner;
+  /** Signed checkpoints that /audit/verify checks the chain against (AUDIT_CHECKPOINT_DIR). */
+  auditCheckpointDir?: string | undefined;
 }
 
 export interface OperatorApi {
@@ -54,7 +58,7 @@ export interface OperatorApi {
 /** The operator API: platform, authentication, users, audit store, plus other features' routes. */
 export async function createOperatorApi(deps: OperatorApiDeps): Promise<OperatorApi> {
   const now = deps.now ?? (() => new Date());
-  const guard = createAuditGuard(createAuditLog({ db: deps.db }), deps.metrics.registry);
+  const guard = createAuditGuard(createAuditLog({ db: deps.db, signer: deps.auditSigner }), deps.metrics.registry);
   const audit = guard.audit;
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
   const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
@@ -73,7 +77,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
     routes: [
       { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
       { plugin: userRoutes({ users }) },
-      { plugin: auditRoutes({ db: deps.db }) },
+      { plugin: auditRoutes({ db: deps.db, publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
       { plugin: pagesRoutes({ sessions, users, sessionMaxSeconds }), root: true },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],

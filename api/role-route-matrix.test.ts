@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gatewayRoutes } from '../app/gateway-routes.ts';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { testIngestConfig } from '../broker/test-fixture.ts';
 import { createIngest } from '../ingest/index.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
@@ -55,12 +56,12 @@ beforeAll(async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-matrix-'));
   const pkiConfig = { passphrase: 'matrix test passphrase', dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 };
   const ca = await loadOrCreateCa({ dir, passphrase: pkiConfig.passphrase, serverNames: ['localhost'], serverCertDays: 30, logger: testLogger });
-  const pki = createPki({ db: owner.database.db, ca, audit: createAuditLog({ db: owner.database.db }), config: pkiConfig, brokerUrl: '' });
+  const pki = createPki({ db: owner.database.db, ca, audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }), config: pkiConfig, brokerUrl: '' });
   const ingest = createIngest({ pool: owner.database.pool, logger: testLogger, config: testIngestConfig, publisher: { publish: () => Promise.resolve() } });
   const dashboards = { queries: createDashboardQueries({ mode: (await timeseriesInfo(owner.database.pool)).mode }), hub: createLiveHub() };
   const firmware = createFirmwareService({
     pool: owner.database.pool,
-    audit: createAuditLog({ db: owner.database.db }),
+    audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }),
     signer: signerFromKey(generateKeyPairSync('ed25519').privateKey),
     publisher: { publish: () => Promise.resolve() },
     config: { maxImageBytes: 1024 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: 'https://localhost:8884' },

@@ -6,6 +6,7 @@ import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../ap
 import type { ReadinessProbe } from '../api/platform.ts';
 import { createHttpsRedirectServer } from '../api/redirect-server.ts';
 import { publicBaseUrl } from '../api/public-url.ts';
+import { createAuditCheckpointer, createAuditLog, startAuditCheckpoints, type AuditSigner } from '../audit/index.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { DatabaseRuntime } from './database.ts';
 import { openAsLoginRole } from './db-roles.ts';
@@ -33,12 +34,17 @@ export interface ApiRuntimeExtras {
   tls?: { cert: string; key: string };
 }
 
+export interface ApiRuntimeAudit {
+  /** The audit signing key (kept under the PKI directory, like the CA keys). */
+  auditSigner: AuditSigner;
+}
+
 /**
  * The operator API at run time: the database LOGIN role it connects as, its pool, HTTPS on
  * HTTPS_PORT, the 301 listener on HTTP_REDIRECT_PORT, and on first start the `admin` user with
  * a one-time setup link in the log.
  */
-export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx: { logger: Logger; lifecycle: Lifecycle }, extras: ApiRuntimeExtras = {}): Promise<OperatorApi & { metrics: Metrics }> {
+export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx: { logger: Logger; lifecycle: Lifecycle }, extras: ApiRuntimeExtras & ApiRuntimeAudit): Promise<OperatorApi & { metrics: Metrics }> {
   const logger = ctx.logger.child({ component: 'api' });
   const appDbPassword = config.auth.appDbPassword ?? (await devSecret(config.dataDir, 'app-db-password'));
   const cookieSecret = config.auth.sessionSecret ?? (await devSecret(config.dataDir, 'session-secret'));
@@ -57,6 +63,8 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
     sessionMaxMs: config.auth.sessionMaxHours * 3_600_000,
     https: await tlsMaterial(config, logger, extras.tls),
     routes: extras.routes,
+    auditSigner: extras.auditSigner,
+    auditCheckpointDir: config.audit.checkpointDir,
   });
   await api.app.listen({ host: config.https.host, port: config.https.port });
   ctx.lifecycle.onStop('https', () => api.app.close());
@@ -69,7 +77,12 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   ctx.lifecycle.onStop('http-redirect', () => new Promise<void>((r) => redirect.close(() => r())));
   logger.info({ https: `${publicBaseUrl(config)}`, redirectPort: config.https.redirectPort }, 'operator API listening (OpenAPI UI at /docs)');
 
-  ctx.lifecycle.onStop('audit-retention', startAuditRetention({ ownerPool: rt.database.pool, logger: logger.child({ component: 'audit-retention' }) }));
+  // Both run as the owner: retention needs it (migration 0015), and a checkpoint must see every entry.
+  const ownerAudit = createAuditLog({ db: rt.database.db, signer: extras.auditSigner });
+  ctx.lifecycle.onStop('audit-retention', startAuditRetention({ ownerDb: rt.database.db, audit: ownerAudit, logger: logger.child({ component: 'audit-retention' }) }));
+  const { webhookUrl, webhookSecret } = config.alerts;
+  const checkpointer = createAuditCheckpointer({ db: rt.database.db, signer: extras.auditSigner, dir: config.audit.checkpointDir, webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined });
+  ctx.lifecycle.onStop('audit-checkpoints', startAuditCheckpoints({ checkpointer, intervalMs: config.audit.checkpointIntervalMs, logger: logger.child({ component: 'audit-checkpoints' }) }));
 
   const setupLink = await api.users.ensureBootstrapAdmin();
   // The one time this link exists: printed, never stored (only its hash is).

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { createAuditLog } from '../audit/index.ts';
+import { createAuditLog, loadOrCreateAuditSigner } from '../audit/index.ts';
 import { createBroker, createPresence, createSecurityEvents, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
@@ -40,7 +40,6 @@ export async function start(config: Config): Promise<Running> {
     const rt = await openDatabase(config, logger, lifecycle);
     const { db, pool } = rt.database;
     startTimeseriesMaintenance(rt, { rawRetentionDays: config.db.rawRetentionDays, logger: logger.child({ component: 'timeseries' }), lifecycle });
-    const audit = createAuditLog({ db });
     const host = config.publicHostname;
     const apiUrl = `https://${host}:${config.https.port}`;
     const mqttUrl = `mqtts://${host}:${config.mqtt.port}`;
@@ -50,6 +49,9 @@ export async function start(config: Config): Promise<Running> {
     let broker: Broker;
     const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({ component: 'pki' }) });
+    // Every audit entry is signed with a key kept beside the CA's, never in the database.
+    const auditSigner = await loadOrCreateAuditSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
+    const audit = createAuditLog({ db, signer: auditSigner });
     const events = createDeviceEvents({ url: rt.url, logger: logger.child({ component: 'device-events' }) });
     lifecycle.onStop('device-events', () => events.close());
     await events.ready;
@@ -98,6 +100,7 @@ export async function start(config: Config): Promise<Running> {
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
     const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
+      auditSigner,
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
       probes: [
         { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },

@@ -14,6 +14,7 @@ export interface AuditFilter {
 export function auditEntryJson(row: AuditRow) {
   return {
     id: row.id,
+    seq: row.seq,
     at: row.at.toISOString(),
     actorId: row.actorId,
     actorRole: row.actorRole,
@@ -27,6 +28,9 @@ export function auditEntryJson(row: AuditRow) {
     after: row.after ?? null,
     prevHash: row.prevHash.toString('hex'),
     hash: row.hash.toString('hex'),
+    keyId: row.keyId ?? null,
+    /** Base64 Ed25519 signature; null for the unsigned entries from before the audit key existed. */
+    signature: row.signature ? row.signature.toString('base64') : null,
   };
 }
 export type AuditEntryJson = ReturnType<typeof auditEntryJson>;
@@ -55,18 +59,21 @@ export async function listAudit(db: DbExecutor, filter: AuditFilter, page: { lim
   return { entries, nextBeforeId: more ? entries[entries.length - 1]!.id : null };
 }
 
-/** Oldest first, in batches, for NDJSON export (memory stays flat however long the log is). */
+/**
+ * In chain order (oldest first), in batches, for NDJSON export (memory stays flat however long
+ * the log is). Unfiltered, the export is what the offline verifier checks (audit-verify-offline.ts).
+ */
 export async function* exportAudit(db: DbExecutor, filter: AuditFilter, batchSize = 500): AsyncGenerator<AuditEntryJson> {
-  let lastId = 0;
+  let lastSeq = 0;
   for (;;) {
     const rows = await db
       .select()
       .from(auditLog)
-      .where(and(...where(filter), gt(auditLog.id, lastId)))
-      .orderBy(asc(auditLog.id))
+      .where(and(...where(filter), gt(auditLog.seq, lastSeq)))
+      .orderBy(asc(auditLog.seq))
       .limit(batchSize);
     if (rows.length === 0) return;
     for (const row of rows) yield auditEntryJson(row);
-    lastId = rows[rows.length - 1]!.id;
+    lastSeq = rows[rows.length - 1]!.seq;
   }
 }

@@ -1,17 +1,44 @@
-import type pg from 'pg';
+import { sql } from 'drizzle-orm';
 import type { Logger } from '../app/logger.ts';
+import type { Db } from '../db/client.ts';
+import { auditAnchor } from '../db/schema/index.ts';
+import type { AuditLog } from './audit-service.ts';
+import { RETENTION_ACTION } from './audit-verify-fns.ts';
 
 /**
  * The retention job: once a day, as the table owner, removes audit entries older than 7 years
- * (audit_log_apply_retention, migration 0004, which moves the chain anchor). Nothing younger
- * can go: the trigger refuses it whatever this code does.
+ * (audit_log_apply_retention, migrations 0007 and 0015, which moves the chain anchor) and, in
+ * the same transaction, appends a signed `audit.retention` entry naming the last removed
+ * position and its hash. That entry is what lets a verifier accept a chain that no longer starts
+ * at position 1; a deletion from the start by anyone without the audit key has none. Nothing
+ * younger than 7 years can go: the trigger refuses it whatever this code does.
  */
-export function startAuditRetention(deps: { ownerPool: pg.Pool; logger: Logger; intervalMs?: number }): () => void {
+export async function applyAuditRetention(deps: { ownerDb: Db; audit: Pick<AuditLog, 'record'> }): Promise<number> {
+  return deps.ownerDb.transaction(async (tx) => {
+    const { rows } = await tx.execute<{ removed: number }>(sql`SELECT audit_log_apply_retention() AS removed`);
+    const removed = Number(rows[0]?.removed ?? 0);
+    if (removed === 0) return 0;
+    const [anchor] = await tx.select().from(auditAnchor);
+    await deps.audit.record(
+      {
+        actorId: 'system',
+        actorRole: 'system',
+        action: RETENTION_ACTION,
+        targetType: 'audit_log',
+        targetId: null,
+        after: { removed, throughSeq: anchor!.throughSeq, throughHash: anchor!.lastHash.toString('hex') },
+      },
+      tx,
+    );
+    return removed;
+  });
+}
+
+export function startAuditRetention(deps: { ownerDb: Db; audit: Pick<AuditLog, 'record'>; logger: Logger; intervalMs?: number }): () => void {
   const run = async (): Promise<void> => {
     try {
-      const { rows } = await deps.ownerPool.query<{ removed: number }>('SELECT audit_log_apply_retention() AS removed');
-      const removed = Number(rows[0]?.removed ?? 0);
-      if (removed > 0) deps.logger.info({ removed }, 'audit entries older than 7 years removed; chain anchor moved');
+      const removed = await applyAuditRetention(deps);
+      if (removed > 0) deps.logger.info({ removed }, 'audit entries older than 7 years removed; chain anchor moved and attested');
     } catch (err) {
       deps.logger.error({ err }, 'audit retention failed; will retry');
     }

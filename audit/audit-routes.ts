@@ -2,7 +2,9 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { KeyObject } from 'node:crypto';
 import type { DbExecutor } from '../db/scoped.ts';
+import { readCheckpointFiles } from './audit-checkpoint-files.ts';
 import { exportAudit, listAudit } from './audit-query.ts';
 import { verifyAuditChain } from './audit-verify.ts';
 
@@ -17,6 +19,7 @@ const filter = z.object({
 
 const entry = z.object({
   id: z.number(),
+  seq: z.number(),
   at: z.string(),
   actorId: z.string(),
   actorRole: z.string(),
@@ -30,10 +33,25 @@ const entry = z.object({
   after: z.unknown(),
   prevHash: z.string(),
   hash: z.string(),
+  keyId: z.string().nullable(),
+  signature: z.string().nullable(),
 });
 
-/** /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway). */
-export function auditRoutes(deps: { db: DbExecutor }): FastifyPluginAsync {
+const verifyResult = z.object({
+  ok: z.boolean(),
+  checked: z.number(),
+  head: z.object({ seq: z.number(), id: z.number().nullable(), hash: z.string() }).nullable(),
+  legacy: z.number(),
+  checkpoints: z.object({ checked: z.number(), latest: z.object({ size: z.number(), at: z.string() }).nullable() }),
+  firstBroken: z.object({ seq: z.number(), id: z.number().nullable(), reason: z.string() }).optional(),
+  badCheckpoints: z.array(z.object({ source: z.string(), reason: z.string() })).optional(),
+});
+
+/**
+ * /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway).
+ * Verification trusts `publicKeys` (the audit signing key's) and the checkpoints in `checkpointDir`.
+ */
+export function auditRoutes(deps: { db: DbExecutor; publicKeys: Map<string, KeyObject>; checkpointDir?: string | undefined }): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('audit:read');
@@ -61,16 +79,16 @@ export function auditRoutes(deps: { db: DbExecutor }): FastifyPluginAsync {
         preHandler: read,
         schema: {
           tags: ['audit'],
-          summary: 'Recompute the hash chain; report the first broken entry',
-          response: { 200: z.object({ ok: z.boolean(), checked: z.number(), head: z.object({ id: z.number(), hash: z.string() }).nullable(), firstBroken: z.object({ id: z.number(), reason: z.string() }).optional() }) },
+          summary: 'Verify signatures, hash links, positions, time order and the signed checkpoints; report the first broken entry',
+          response: { 200: verifyResult },
         },
       },
-      async () => verifyAuditChain(deps.db),
+      async () => verifyAuditChain(deps.db, { publicKeys: deps.publicKeys, checkpoints: deps.checkpointDir ? await readCheckpointFiles(deps.checkpointDir) : [] }),
     );
 
     app.get(
       '/audit/export',
-      { preHandler: read, schema: { tags: ['audit'], summary: 'All matching entries, oldest first, as NDJSON (one JSON object a line)', querystring: filter } },
+      { preHandler: read, schema: { tags: ['audit'], summary: 'All matching entries in chain order, as NDJSON (one JSON object a line); unfiltered, what thamani-audit-verify checks offline', querystring: filter } },
       (request, reply) => {
         const lines = (async function* () {
           for await (const e of exportAudit(deps.db, request.query)) yield `${JSON.stringify(e)}\n`;

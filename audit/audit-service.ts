@@ -3,7 +3,8 @@ import { desc, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Db } from '../db/client.ts';
 import { auditLog } from '../db/schema/index.ts';
-import { entryHash, GENESIS_HASH, type ChainedFields } from './audit-fns.ts';
+import { GENESIS_HASH, signedEntryHash, type SignedFields } from './audit-fns.ts';
+import type { AuditSigner } from './audit-signer.ts';
 
 export interface AuditEntry {
   actorId: string;
@@ -23,18 +24,36 @@ export interface AuditEntry {
 export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'>;
 
 /** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
-const CHAIN_LOCK = 7243002;
+export const CHAIN_LOCK = 7243002;
 
-export function createAuditLog(deps: { db: Db }) {
+/** How far the previous entry may be ahead of this clock and still date the next one. */
+export const MAX_CLOCK_STEP_MS = 5 * 60_000;
+
+/**
+ * The audit log's writer. Every process that appends (the API, the gateway's security events,
+ * the CLI) holds the signing key (audit-signer.ts); a row without a valid signature fails
+ * verification whoever inserted it.
+ */
+export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
+  const { signer } = deps;
   async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
-    // The lock serialises the chain; host(inet) gives the address exactly as the column will read
-    // back, so the hash verifies later whatever spelling the caller used ('::FFFF:…', '/32').
+    // The lock serialises the chain: the position (seq) is the last one + 1 and never skips, even
+    // when a transaction that took one rolls back (it releases the lock and the position with it).
+    // host(inet) gives the address exactly as the column will read back, so the hash verifies
+    // later whatever spelling the caller used ('::FFFF:…', '/32').
     const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
     const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${ipIn}::inet) AS ip`);
-    const [last] = await tx.select({ hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.id)).limit(1);
+    const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
-    const fields: ChainedFields = {
-      at: new Date(),
+    // Never dated before the entry it follows, so that a clock stepped back a little does not read
+    // as tampering; but only within MAX_CLOCK_STEP_MS, so that a row forged with a far-future date
+    // cannot drag every later entry's time along with it.
+    const now = new Date();
+    const clamp = last && last.at > now && last.at.getTime() - now.getTime() <= MAX_CLOCK_STEP_MS;
+    const fields: SignedFields = {
+      seq: (last?.seq ?? 0) + 1,
+      keyId: signer.keyId,
+      at: clamp ? last.at : now,
       actorId: entry.actorId,
       actorRole: entry.actorRole,
       ip: locked.rows[0]?.ip ?? null,
@@ -46,8 +65,11 @@ export function createAuditLog(deps: { db: Db }) {
       before: entry.before ?? null,
       after: entry.after ?? null,
     };
-    const hash = entryHash(fields, prevHash);
-    const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash }).returning({ id: auditLog.id });
+    const hash = signedEntryHash(fields, prevHash);
+    // Signing (~50 µs of Ed25519) happens under the lock because it covers prev_hash and seq;
+    // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
+    const signature = signer.signEntry(hash);
+    const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
     return { id: row!.id, hash };
   }
 

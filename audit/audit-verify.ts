@@ -1,45 +1,31 @@
+import type { KeyObject } from 'node:crypto';
 import { asc, gt } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { auditAnchor, auditLog } from '../db/schema/index.ts';
-import { entryHash, GENESIS_HASH } from './audit-fns.ts';
+import { auditLog, type AuditRow } from '../db/schema/index.ts';
+import { createChainVerifier, type LoadedCheckpoint, type VerifiableEntry, type VerifyResult } from './audit-verify-fns.ts';
 
-export interface VerifyResult {
-  ok: boolean;
-  checked: number;
-  /** The newest entry checked: keep it outside the database to detect removal of the tail. */
-  head: { id: number; hash: string } | null;
-  firstBroken?: { id: number; reason: string };
+export type { VerifyResult } from './audit-verify-fns.ts';
+
+export function verifiableRow(row: AuditRow): VerifiableEntry {
+  return { ...row, ip: row.ip ?? null, keyId: row.keyId ?? null, signature: row.signature ?? null };
 }
 
 /**
- * Recomputes the chain from its start (genesis, or the anchor the retention job left) and stops
- * at the first entry whose content does not match its hash or whose prev_hash does not match the
- * entry before it.
+ * Verifies the chain in the database, in position order, against the trusted public keys and
+ * the signed checkpoints kept outside it (audit-verify-fns.ts says what is checked). Stops at
+ * the first broken entry.
  */
-export async function verifyAuditChain(db: DbExecutor, opts: { batchSize?: number } = {}): Promise<VerifyResult> {
+export async function verifyAuditChain(db: DbExecutor, opts: { publicKeys: Map<string, KeyObject>; checkpoints?: readonly LoadedCheckpoint[]; batchSize?: number }): Promise<VerifyResult> {
   const batchSize = opts.batchSize ?? 1000;
-  const [anchor] = await db.select().from(auditAnchor);
-  let expectedPrev: Buffer = anchor?.lastHash ?? GENESIS_HASH;
-  let lastId = 0;
-  let checked = 0;
-  let head: VerifyResult['head'] = null;
+  const verifier = createChainVerifier({ publicKeys: opts.publicKeys, checkpoints: opts.checkpoints ?? [] });
+  let lastSeq = 0;
   for (;;) {
-    const rows = await db.select().from(auditLog).where(gt(auditLog.id, lastId)).orderBy(asc(auditLog.id)).limit(batchSize);
+    const rows = await db.select().from(auditLog).where(gt(auditLog.seq, lastSeq)).orderBy(asc(auditLog.seq)).limit(batchSize);
     if (rows.length === 0) break;
     for (const row of rows) {
-      if (!row.prevHash.equals(expectedPrev)) {
-        const reason = checked === 0 ? 'chain start does not match genesis or the retention anchor (entries removed?)' : 'prev_hash does not match the previous entry (an entry was removed or altered)';
-        return { ok: false, checked, head, firstBroken: { id: row.id, reason } };
-      }
-      const recomputed = entryHash({ ...row, ip: row.ip ?? null }, row.prevHash);
-      if (!recomputed.equals(row.hash)) {
-        return { ok: false, checked, head, firstBroken: { id: row.id, reason: 'content does not match its hash (the entry was altered)' } };
-      }
-      expectedPrev = row.hash;
-      lastId = row.id;
-      checked += 1;
-      head = { id: row.id, hash: row.hash.toString('hex') };
+      if (verifier.push(verifiableRow(row))) return verifier.finish();
     }
+    lastSeq = rows[rows.length - 1]!.seq;
   }
-  return { ok: true, checked, head };
+  return verifier.finish();
 }

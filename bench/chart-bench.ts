@@ -28,6 +28,7 @@ import { createDatabase } from '../db/client.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { rollup, timeseriesInfo } from '../db/timeseries.ts';
 import { digesterMetrics } from '../dashboards/pages.ts';
+import { ephemeralAuditSigner } from '../audit/index.ts';
 
 const devices = numberArg('devices', 200);
 const days = numberArg('days', 365);
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
       sessionIdleMs: 3_600_000,
       sessionMaxMs: 3_600_000,
       https: tls,
+      auditSigner: ephemeralAuditSigner(),
       routes: ({ audit, db, authenticator }) => [{ plugin: dashboardRoutes({ db, audit, authenticator, queries, hub: createLiveHub() }) }],
     });
     await api.app.listen({ host: '127.0.0.1', port: 0 });

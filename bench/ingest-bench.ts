@@ -26,7 +26,7 @@ import pg from 'pg';
 import { numberArg, stringArg } from './args.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
-import { createAuditLog } from '../audit/index.ts';
+import { createAuditLog, ephemeralAuditSigner } from '../audit/index.ts';
 import { createBroker, createPresence, createSecurityEvents } from '../broker/index.ts';
 import { INGEST_LOGIN_ROLE } from '../app/database.ts';
 import { openAsLoginRole } from '../app/db-roles.ts';
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     const { db, pool } = database;
     // Ingest's writes go through its own role, as `thamani start` does (app/database.ts).
     const ingestDatabase = await openAsLoginRole({ client: pool, url: server.url }, { kind: 'ingest', loginRole: INGEST_LOGIN_ROLE, password: 'bench ingest role password', poolMax: 10, logger, applicationName: 'thamani-ingest' });
-    const audit = createAuditLog({ db });
+    const audit = createAuditLog({ db, signer: ephemeralAuditSigner() });
     const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
     const pki = createPki({ db, ca, audit, config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
     const devices = createDeviceService({ db, audit });

@@ -2,9 +2,10 @@
  * `npm run bench`: every benchmark, one after the other, each in its own process (so one's
  * memory and JIT state never colour the other's numbers). BENCHMARKS.md records the results.
  *
- *   npm run bench                       ingest, then chart, then cli
+ *   npm run bench                       ingest, chart, audit, cli
  *   npm run bench -- ingest [options]   end-to-end acknowledged readings/s (bench/ingest-bench.ts)
  *   npm run bench -- chart [options]    dashboard chart latency at the API (bench/chart-bench.ts)
+ *   npm run bench -- audit [options]    audit appends/s with signing, sign/verify cost (bench/audit-bench.ts)
  *   npm run bench -- cli [options]      `thamani` start-up per command, checkouts side by side (bench/cli-bench.ts)
  *
  * The suites run as JavaScript compiled by tsc (tsconfig.bench.json), the form production runs
@@ -17,7 +18,7 @@ import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const suites = { ingest: 'bench/ingest-bench.ts', chart: 'bench/chart-bench.ts', cli: 'bench/cli-bench.ts' } as const;
+const suites = { ingest: 'bench/ingest-bench.ts', chart: 'bench/chart-bench.ts', audit: 'bench/audit-bench.ts', cli: 'bench/cli-bench.ts' } as const;
 const [first, ...rest] = process.argv.slice(2);
 const chosen = first && first in suites ? [first as keyof typeof suites] : (Object.keys(suites) as (keyof typeof suites)[]);
 const args = first && first in suites ? rest : process.argv.slice(2);

@@ -7,6 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import type { Database } from '../db/client.ts';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
@@ -131,7 +132,7 @@ export async function startBrokerFixture(
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
   const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
-  const audit = createAuditLog({ db: t.database.db });
+  const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
   const clock: { value: Date | undefined } = { value: undefined };
   const pki = createPki({
     db: t.database.db,

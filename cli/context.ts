@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import type { DatabaseRuntime } from '../app/database.ts';
 import type { Logger } from '../app/logger.ts';
-import type { AuditActor } from '../audit/index.ts';
+import type { AuditActor, AuditSigner } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { DeviceService } from '../devices/device-service.ts';
 import type { LoadedCa, Pki } from '../provisioning/index.ts';
@@ -16,6 +16,8 @@ export interface CliContext {
   pki: Pki;
   ca: LoadedCa;
   actor: AuditActor;
+  /** Signs the audit entries this command writes (the key under the PKI directory). */
+  auditSigner: AuditSigner;
 }
 
 /**
@@ -42,14 +44,15 @@ export async function withDatabase<T>(config: Config, fn: (rt: DatabaseRuntime, 
  */
 export function withCli<T>(config: Config, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   return withDatabase(config, async (rt, logger) => {
-    const [{ createAuditLog }, { createDeviceService }, { createPki, loadOrCreateCa }] = await Promise.all([import('../audit/index.ts'), import('../devices/device-service.ts'), import('../provisioning/index.ts')]);
-    const audit = createAuditLog({ db: rt.database.db });
+    const [{ createAuditLog, loadOrCreateAuditSigner }, { createDeviceService }, { createPki, loadOrCreateCa }] = await Promise.all([import('../audit/index.ts'), import('../devices/device-service.ts'), import('../provisioning/index.ts')]);
     const host = config.publicHostname;
     // `thamani start` already warns about a development passphrase; a command need not repeat it.
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({}, { level: 'error' }) });
+    const auditSigner = await loadOrCreateAuditSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
+    const audit = createAuditLog({ db: rt.database.db, signer: auditSigner });
     const pki = createPki({ db: rt.database.db, ca, audit, config: config.pki, brokerUrl: `mqtts://${host}:${config.mqtt.port}`, crlUrl: `https://${host}:${config.https.port}/api/v1/pki/crl.der` });
     const devices = createDeviceService({ db: rt.database.db, audit });
-    return fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
+    return fn({ config, db: rt.database.db, pool: rt.database.pool, devices, pki, ca, auditSigner, actor: { actorId: `cli:${os.userInfo().username}`, actorRole: 'admin' } });
   });
 }
 

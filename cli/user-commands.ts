@@ -8,10 +8,11 @@ import { CliError } from './errors.ts';
 import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
-  return withDatabase(cfg, async (rt) => {
-    const [{ publicBaseUrl }, { createAuditLog }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
+  return withDatabase(cfg, async (rt, logger) => {
+    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
     const db = rt.database.db;
-    return fn(createUserService({ db, audit: createAuditLog({ db }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
+    const signer = await openAuditSigner(cfg.pki, logger);
+    return fn(createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
   });
 }
 

@@ -84,6 +84,9 @@ const envSchema = z.object({
   FIRMWARE_MAX_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
   FIRMWARE_REQUIRE_APPROVAL: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   FIRMWARE_MANIFEST_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(72),
+  // Audit store (docs/security-model.md, "Audit store"): signed checkpoints of the chain head, kept outside the database.
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -138,6 +141,11 @@ export interface Config {
     readonly commitTimeoutMs: number;
   };
   readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
+  readonly audit: {
+    /** Where signed checkpoints are written (default dataDir/audit-checkpoints); copy it off the host. */
+    readonly checkpointDir: string;
+    readonly checkpointIntervalMs: number;
+  };
   readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly auth: {
@@ -277,6 +285,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
     firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },
+    audit: {
+      checkpointDir: e.AUDIT_CHECKPOINT_DIR ? path.resolve(cwd, e.AUDIT_CHECKPOINT_DIR) : path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'audit-checkpoints'),
+      checkpointIntervalMs: e.AUDIT_CHECKPOINT_MINUTES * 60_000,
+    },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
     auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },

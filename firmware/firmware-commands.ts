@@ -18,7 +18,7 @@ export function registerFirmwareCommands(program: Command, config: () => Config)
   const run = <T>(fn: (q: Queryable, record: AuditLog['record'], ctx: CliContext, registry: FirmwareRegistry) => Promise<T>) =>
     withCli(config(), async (ctx) => {
       const [{ createAuditLog }, { asQueryable, runScoped }, { createFirmwareRegistry }] = await Promise.all([import('../audit/index.ts'), import('../db/scoped.ts'), import('./firmware-registry.ts')]);
-      const audit = createAuditLog({ db: ctx.db });
+      const audit = createAuditLog({ db: ctx.db, signer: ctx.auditSigner });
       const registry = createFirmwareRegistry(ctx.config.firmware);
       // One transaction: the change and its audit entry commit together.
       return runScoped(ctx.db, { actorId: ctx.actor.actorId, role: 'system' }, (tx) => fn(asQueryable(tx), (entry) => audit.record(entry, tx), ctx, registry));

@@ -91,7 +91,7 @@ beforeAll(async () => {
   config.downloadBaseUrl = `https://localhost:${await downloads.listen(0, '127.0.0.1')}`;
   const created = createFirmwareService({
     pool: fx.t.database.pool,
-    audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db }),
+    audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db, signer: (await import('../test/audit-key.ts')).testAuditSigner }),
     signer,
     publisher: {
       publish: (id, suffix, payload, opts) => {

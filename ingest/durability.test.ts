@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
@@ -95,7 +96,7 @@ describe('SIGKILL', () => {
     // The device is registered and enrolled before the gateway starts, through the same CA
     // directory and database the gateway then uses.
     const ca = await loadOrCreateCa({ dir: path.join(dataDir, 'pki'), passphrase, serverNames: ['localhost', '127.0.0.1', '::1'], serverCertDays: 30, logger: testLogger });
-    const audit = createAuditLog({ db: t.database.db });
+    const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
     const devices = createDeviceService({ db: t.database.db, audit });
     const pki = createPki({ db: t.database.db, ca, audit, config: { passphrase, dir: dataDir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
     const actor = { actorId: 'test', actorRole: 'admin' };

@@ -5,10 +5,10 @@ import { output, withCli, type CliContext } from '../cli/context.ts';
 /** `thamani quarantine list|replay`. */
 export function registerQuarantineCommands(program: Command, config: () => Config): void {
   const q = program.command('quarantine').description('rejected telemetry');
-  const service = async (ctx: Pick<CliContext, 'db' | 'pool' | 'config'>) => {
+  const service = async (ctx: Pick<CliContext, 'db' | 'pool' | 'config' | 'auditSigner'>) => {
     const [{ pino }, { createAuditLog }, { createIngest }, { createQuarantineService }] = await Promise.all([import('pino'), import('../audit/index.ts'), import('./ingest-service.ts'), import('./quarantine-service.ts')]);
     const ingest = createIngest({ pool: ctx.pool, logger: pino({ level: 'silent' }), config: ctx.config.ingest, publisher: { publish: () => Promise.resolve() } });
-    return { ingest, quarantine: createQuarantineService({ db: ctx.db, ingest, audit: createAuditLog({ db: ctx.db }) }) };
+    return { ingest, quarantine: createQuarantineService({ db: ctx.db, ingest, audit: createAuditLog({ db: ctx.db, signer: ctx.auditSigner }) }) };
   };
   q.command('list').option('--device <id>').option('--status <status>', 'open | replayed | discarded', 'open').option('--limit <n>', '', (v) => Number.parseInt(v, 10), 50).option('--json')
     .action((o: { device?: string; status: 'open' | 'replayed' | 'discarded'; limit: number; json?: boolean }) => withCli(config(), async (ctx) => {

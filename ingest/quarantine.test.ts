@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
 import { createQuarantineService } from './quarantine-service.ts';
 
@@ -21,7 +22,7 @@ describe('quarantine replay', () => {
     // The device moves on before anyone looks at the quarantine.
     await client.publishAsync('devices/bd-q-replay/telemetry', JSON.stringify({ seq: 50, ts: new Date(Date.now() - 1000).toISOString(), readings: { ph: 7.1 } }), { qos: 1 });
     await client.endAsync();
-    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db }) });
+    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db, signer: testAuditSigner }) });
     const [item] = await svc.list({ deviceId: 'bd-q-replay', status: 'open' });
     expect(item).toMatchObject({ batchIndex: 1, seq: 2, reasons: [{ code: 'OUT_OF_RANGE', field: 'batch[1].readings.ph' }] });
 

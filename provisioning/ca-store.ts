@@ -58,7 +58,8 @@ async function write(file: string, content: string): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-async function resolvePassphrase(o: CaStoreOptions): Promise<string> {
+/** PKI_PASSPHRASE, else the development one kept in the PKI directory (made on first use); other keys kept here (audit signing) use it too. */
+export async function resolvePassphrase(o: Pick<CaStoreOptions, 'dir' | 'passphrase' | 'logger'>): Promise<string> {
   if (o.passphrase) return o.passphrase;
   const file = path.join(o.dir, 'passphrase');
   const existing = await read(file);

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { createAdminTokenAuthenticator } from '../auth/admin-token.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService, type DeviceService } from '../devices/device-service.ts';
@@ -35,7 +36,7 @@ export async function startPkiFixture(): Promise<PkiFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-pki-'));
   const ca = await loadOrCreateCa({ dir, passphrase: PASSPHRASE, serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
-  const audit = createAuditLog({ db: t.database.db });
+  const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
   const now: PkiFixture['now'] = { value: undefined };
   const pkiConfig = { passphrase: PASSPHRASE, dir, deviceCertDays: 397, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 };
   const pki = createPki({

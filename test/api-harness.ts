@@ -7,6 +7,7 @@ import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi, type OperatorApi, type OperatorApiDeps } from '../api/operator-api.ts';
 import type { Role } from '../auth/permissions.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
+import { testAuditSigner } from './audit-key.ts';
 
 export interface ApiHarness extends OperatorApi {
   t: TestDatabase;
@@ -57,6 +58,7 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
     sessionMaxMs: 12 * 3_600_000,
     passwordParams: { ln: 10, r: 8, p: 1 },
     now: () => clock.now,
+    auditSigner: testAuditSigner,
     ...overrides,
   });
   await api.app.ready();

@@ -5,6 +5,10 @@ import { bytea } from './types.ts';
 /**
  * Append-only, hash-chained audit store: every administrative action and every security event.
  * `hash` = SHA-256 of the entry's canonical form including `prev_hash` (audit/audit-fns.ts).
+ * `seq` is the chain position (1, 2, 3, … with no gaps), assigned under the chain lock; `id`
+ * comes from a sequence and may have gaps. `signature` is Ed25519 over `hash` with a key the
+ * database never holds (docs/decisions/0004-audit-signatures.md); entries written before the
+ * key existed have none (the legacy prefix).
  */
 export const auditLog = pgTable(
   'audit_log',
@@ -23,6 +27,9 @@ export const auditLog = pgTable(
     after: jsonb('after'),
     prevHash: bytea('prev_hash').notNull(),
     hash: bytea('hash').notNull().unique(),
+    seq: bigint('seq', { mode: 'number' }).notNull().unique(),
+    keyId: text('key_id'),
+    signature: bytea('signature'),
   },
   (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_target_idx').on(t.targetType, t.targetId), index('audit_log_action_idx').on(t.action)],
 );

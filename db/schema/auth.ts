@@ -1,4 +1,4 @@
-import { boolean, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
 import { roles } from '../../auth/permissions.ts';
 import { units } from './core.ts';
@@ -89,6 +89,8 @@ export const auditAnchor = pgTable('audit_anchor', {
   id: boolean('id').primaryKey().default(true),
   throughId: text('through_id').notNull(),
   lastHash: bytea('last_hash').notNull(),
+  /** Chain position of the last removed entry (null: removed before positions existed). */
+  throughSeq: bigint('through_seq', { mode: 'number' }),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
 });
 

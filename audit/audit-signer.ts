@@ -1,0 +1,100 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { checkpointSigningInput, entrySigningInput, type CheckpointBody } from './audit-fns.ts';
+
+/**
+ * The audit signing key: Ed25519, kept next to the CA keys under the PKI directory and encrypted
+ * at rest with the PKI passphrase (PKCS#8, AES-256-CBC), like the firmware signing key. The
+ * database never holds it, so a row written with database credentials alone cannot carry a
+ * valid signature. Its public half (`audit-signing.pub`) is what a third-party verifier needs.
+ * docs/decisions/0004-audit-signatures.md. No database import here: the offline verifier uses it.
+ */
+
+export const AUDIT_KEY_FILE = 'audit-signing.key';
+export const AUDIT_PUBLIC_KEY_FILE = 'audit-signing.pub';
+
+export interface AuditSigner {
+  keyId: string;
+  publicKeyPem: string;
+  /** Ed25519 over the entry's hash (domain-separated). */
+  signEntry(hash: Buffer): Buffer;
+  /** Ed25519 over the checkpoint body (domain-separated), base64. */
+  signCheckpoint(body: CheckpointBody): string;
+}
+
+/** First 16 hex characters of the SHA-256 of the public key (DER SPKI), as for firmware keys. */
+export function keyIdOf(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+}
+
+export function signerFromKey(privateKey: KeyObject): AuditSigner {
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the audit signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
+  const publicKey = createPublicKey(privateKey);
+  return {
+    keyId: keyIdOf(publicKey),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    signEntry: (hash) => sign(null, entrySigningInput(hash), privateKey),
+    signCheckpoint: (body) => sign(null, checkpointSigningInput(body), privateKey).toString('base64'),
+  };
+}
+
+/** A signer whose key lives only in memory (tests, benchmarks): nothing can verify it later. */
+export function ephemeralAuditSigner(): AuditSigner {
+  return signerFromKey(generateKeyPairSync('ed25519').privateKey);
+}
+
+/** Loads `<dir>/audit-signing.key` (encrypted) or creates it on first use, with its `.pub`. */
+export async function loadOrCreateAuditSigner(opts: { dir: string; passphrase: string }): Promise<AuditSigner> {
+  const file = path.join(opts.dir, AUDIT_KEY_FILE);
+  let pem = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (pem === undefined) {
+    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const fresh = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase }).toString();
+    // wx: the API, the gateway and a CLI command may start at once; the first writer wins and all read its key.
+    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    pem = await readFile(file, 'utf8');
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, passphrase: opts.passphrase });
+  } catch (err) {
+    throw new Error(`cannot decrypt ${file}: wrong PKI_PASSPHRASE?`, { cause: err });
+  }
+  const signer = signerFromKey(key);
+  const pub = path.join(opts.dir, AUDIT_PUBLIC_KEY_FILE);
+  const existing = await readFile(pub, 'utf8').catch(() => undefined);
+  if (existing !== signer.publicKeyPem) await writeFile(pub, signer.publicKeyPem, { mode: 0o644 });
+  return signer;
+}
+
+/** Trusted public keys by key id, from PEM text holding one or more `PUBLIC KEY` blocks. */
+export function parsePublicKeys(pemText: string): Map<string, KeyObject> {
+  const blocks = pemText.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('no PEM "PUBLIC KEY" block found');
+  const keys = new Map<string, KeyObject>();
+  for (const block of blocks) {
+    const key = createPublicKey(block);
+    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`audit public keys are Ed25519, not ${key.asymmetricKeyType}`);
+    keys.set(keyIdOf(key), key);
+  }
+  return keys;
+}
+
+export function publicKeysOf(...signers: Pick<AuditSigner, 'publicKeyPem'>[]): Map<string, KeyObject> {
+  return parsePublicKeys(signers.map((s) => s.publicKeyPem).join('\n'));
+}
+
+export function verifyEntrySignature(key: KeyObject, hash: Buffer, signature: Buffer): boolean {
+  return verify(null, entrySigningInput(hash), key, signature);
+}
+
+export function verifyCheckpointSignature(key: KeyObject, body: CheckpointBody, signatureB64: string): boolean {
+  return verify(null, checkpointSigningInput(body), key, Buffer.from(signatureB64, 'base64'));
+}
