@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { createAuditLog } from '../audit/index.ts';
-import { createBroker, createPresence, createSecurityEvents, type Broker } from '../broker/index.ts';
+import { createAuditLog, createSecurityEvents } from '../audit/index.ts';
+import { createBroker, createPresence, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
@@ -16,7 +16,7 @@ import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
-import { ingestCanWrite, openDatabase, openIngestDatabase, startTimeseriesMaintenance } from './database.ts';
+import { ingestCanWrite, openDatabase, openIngestDatabase, openSecurityEventsDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -106,7 +106,17 @@ export async function start(config: Config): Promise<Running> {
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });
-    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
+    // Security events: aggregated, queued, and written over connections of their own, so that a
+    // flood of refusals never takes a connection a CONNECT, ingest or the API needs.
+    const securityDb = openSecurityEventsDatabase(rt, logger, lifecycle);
+    const securityEvents = createSecurityEvents({
+      audit: createAuditLog({ db: securityDb.db }),
+      logger: logger.child({ component: 'security-events' }),
+      config: config.securityEvents,
+      deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
+    });
+    lifecycle.onStop('security-events', () => securityEvents.stop());
+    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest, securityEvents });
 
     // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
     const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
@@ -119,7 +129,7 @@ export async function start(config: Config): Promise<Running> {
       crl: tlsCrls,
       identity: pki,
       events,
-      securityEvents: createSecurityEvents({ audit, logger: brokerLogger }),
+      securityEvents,
       presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
       handlers: {
         telemetry: ingest.handleTelemetry,
@@ -138,6 +148,7 @@ export async function start(config: Config): Promise<Running> {
       crl: tlsCrls,
       identity: pki,
       firmware,
+      securityEvents,
       logger: logger.child({ component: 'firmware-download' }),
     });
     events.on('certificate_revoked', () => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed')));

@@ -51,6 +51,9 @@ const envSchema = z.object({
   MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
   MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
+  // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
+  SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  SECURITY_EVENTS_MAX_KEYS: z.coerce.number().int().min(10).max(1_000_000).default(1000),
   PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
   PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
   PKI_SERVER_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(397),
@@ -137,6 +140,7 @@ export interface Config {
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
   };
+  readonly securityEvents: { readonly windowMs: number; readonly maxKeys: number };
   readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
   readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
@@ -276,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
+    securityEvents: { windowMs: e.SECURITY_EVENTS_WINDOW_SECONDS * 1000, maxKeys: e.SECURITY_EVENTS_MAX_KEYS },
     firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },

@@ -86,6 +86,7 @@ beforeAll(async () => {
     crl: () => fx.crls(),
     identity: fx.pki,
     firmware: { download: (...a) => created.download(...a) },
+    securityEvents: fx.securityEvents,
     logger: testLogger,
   });
   config.downloadBaseUrl = `https://localhost:${await downloads.listen(0, '127.0.0.1')}`;
