@@ -33,8 +33,9 @@ async function blockAuditWrites(): Promise<() => Promise<void>> {
   };
 }
 
-async function records(action: string, actorId: string): Promise<{ target_id: string; after: { count: number; reason: string; samples: { text: string }[] } }[]> {
-  const { rows } = await f.t.database.pool.query(`SELECT target_id, after FROM audit_log WHERE action = $1 AND actor_id = $2 ORDER BY id`, [action, actorId]);
+type Row = { target_id: string; after: { count: number; reason: string; samples: { text: string }[] } };
+async function records(action: string, actorId: string): Promise<Row[]> {
+  const { rows } = await f.t.database.pool.query<Row>(`SELECT target_id, after FROM audit_log WHERE action = $1 AND actor_id = $2 ORDER BY id`, [action, actorId]);
   return rows;
 }
 
