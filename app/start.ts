@@ -55,6 +55,16 @@ export async function start(config: Config): Promise<Running> {
     await events.ready;
     const pki = createPki({ db, ca, audit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` });
     events.on('certificate_revoked', () => pki.invalidateCrl());
+    // Security events: aggregated, queued, and written over connections of their own, so that a
+    // flood of refusals never takes a connection a CONNECT, ingest or the API needs.
+    const securityDb = openSecurityEventsDatabase(rt, logger, lifecycle);
+    const securityEvents = createSecurityEvents({
+      audit: createAuditLog({ db: securityDb.db }),
+      logger: logger.child({ component: 'security-events' }),
+      config: config.securityEvents,
+      deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
+    });
+    lifecycle.onStop('security-events', () => securityEvents.stop());
     const retire = setInterval(() => {
       pki.retireSuperseded().catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
     }, 5 * 60_000);
@@ -65,6 +75,7 @@ export async function start(config: Config): Promise<Running> {
     const firmware = createFirmwareService({
       pool,
       audit,
+      securityEvents,
       signer: await loadOrCreateSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase }),
       publisher: lazyPublisher,
       config: { ...config.firmware, downloadBaseUrl: `https://${host}:${config.firmware.devicePort}` },
@@ -106,16 +117,6 @@ export async function start(config: Config): Promise<Running> {
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });
-    // Security events: aggregated, queued, and written over connections of their own, so that a
-    // flood of refusals never takes a connection a CONNECT, ingest or the API needs.
-    const securityDb = openSecurityEventsDatabase(rt, logger, lifecycle);
-    const securityEvents = createSecurityEvents({
-      audit: createAuditLog({ db: securityDb.db }),
-      logger: logger.child({ component: 'security-events' }),
-      config: config.securityEvents,
-      deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
-    });
-    lifecycle.onStop('security-events', () => securityEvents.stop());
     registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest, securityEvents });
 
     // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.

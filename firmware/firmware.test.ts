@@ -95,6 +95,7 @@ beforeAll(async () => {
   const created = createFirmwareService({
     pool: fx.t.database.pool,
     audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db }),
+    securityEvents: fx.securityEvents,
     signer,
     publisher: {
       publish: (id, suffix, payload, opts) => {
@@ -214,6 +215,7 @@ describe('signed firmware', () => {
     const tlsRefused = await fx.t.database.pool.query<{ actor_id: string; after: { reason: string; certSerial: string | null } }>(`SELECT actor_id, after FROM audit_log WHERE action = 'security.tls_refused' AND target_type = 'firmware-https' ORDER BY id`);
     expect(tlsRefused.rows.map((r) => r.after.reason)).toContain('NO_CERTIFICATE');
     expect(tlsRefused.rows.map((r) => r.after.certSerial)).toContain(normaliseSerial(foreign.serialHex));
+    await fx.securityEvents.flush();
     const denied = await fx.t.database.pool.query(`SELECT actor_id FROM audit_log WHERE action = 'security.firmware_download_denied'`);
     expect(denied.rows.map((r: { actor_id: string }) => r.actor_id)).toContain('device:bd-fw-new');
   });
