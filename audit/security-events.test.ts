@@ -17,12 +17,12 @@ afterAll(async () => {
   await own?.close();
 });
 
-/** Holds the audit chain's advisory lock from another session: every audit append waits. */
-async function holdChainLock(): Promise<() => Promise<void>> {
+/** Blocks every insert into audit_log from another session (reads go on): every audit append waits. */
+async function blockAuditWrites(): Promise<() => Promise<void>> {
   const c = new pg.Client({ connectionString: t.url });
   await c.connect();
   await c.query('BEGIN');
-  await c.query('SELECT pg_advisory_xact_lock(7243002)');
+  await c.query('LOCK TABLE audit_log IN EXCLUSIVE MODE');
   return async () => {
     await c.query('COMMIT');
     await c.end();
@@ -132,7 +132,7 @@ describe('device text at the store boundary', () => {
 describe('writing', () => {
   it('never holds more than one connection nor more than queueMax records while the audit store is stuck, and counts what it drops', async () => {
     const events = createSecurityEvents({ audit: createAuditLog({ db: own.db }), logger: testLogger, config: { windowMs: 60_000, maxKeys: 10_000, queueMax: 100 } });
-    const release = await holdChainLock();
+    const release = await blockAuditWrites();
     try {
       for (let i = 0; i < 5000; i++) events.record({ action: 'security.publish_denied', reason: 'not_own_topic', deviceId: `stuck-${i}`, target: `devices/x/${i}` });
       expect(events.counters.events['security.publish_denied']).toBe(5000);

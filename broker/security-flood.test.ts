@@ -12,7 +12,8 @@ import { startBrokerFixture, type BrokerFixture, type DeviceCert } from './test-
  */
 let f: BrokerFixture;
 beforeAll(async () => {
-  f = await startBrokerFixture({ maxPacketBytes: 1024 * 1024 }, { ingest: {} });
+  // A window far longer than the test: the record counts do not depend on how fast it runs.
+  f = await startBrokerFixture({ maxPacketBytes: 1024 * 1024 }, { ingest: {}, securityEvents: { windowMs: 3_600_000 } });
 });
 afterAll(async () => {
   await f?.close();

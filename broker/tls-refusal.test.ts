@@ -18,7 +18,8 @@ let f: BrokerFixture;
 /** The operator API (dashboards) on the broker's database: what a technician sees. */
 let api: ApiHarness;
 beforeAll(async () => {
-  f = await startBrokerFixture();
+  // A window far longer than the test: the record counts do not depend on how fast it runs.
+  f = await startBrokerFixture({}, { securityEvents: { windowMs: 3_600_000 } });
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(f.t.database.pool)).mode });
   api = await createApiHarness({ routes: ({ db }) => [{ plugin: dashboardPages({ db, queries }), root: true }] }, { t: f.t });
 }, 120_000);
