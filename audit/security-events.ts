@@ -11,7 +11,7 @@ export interface SecurityEventsConfig {
   maxKeys: number;
   maxSamples?: number;
   maxSampleChars?: number;
-  /** Records waiting for the database; beyond, a record is dropped and counted. */
+  /** Records waiting for the database (default 2 × maxKeys + 100); beyond, a record is dropped and counted. */
   queueMax?: number;
 }
 
@@ -51,7 +51,8 @@ export function createSecurityEvents(deps: {
 }) {
   const now = deps.now ?? Date.now;
   const { windowMs } = deps.config;
-  const queueMax = deps.config.queueMax ?? 1000;
+  // Room for a record from every key at once (a burst of new subjects), plus their window records.
+  const queueMax = deps.config.queueMax ?? 2 * deps.config.maxKeys + 100;
   const aggregator = new Aggregator({ windowMs, maxKeys: deps.config.maxKeys, maxSamples: deps.config.maxSamples ?? 8, maxSampleChars: deps.config.maxSampleChars ?? 256 });
   const counters: SecurityEventCounters = { events: {}, recordsWritten: 0, recordsDropped: 0, eventsDropped: 0, writeFailures: 0, overflowed: 0 };
   const queue: AggregateRecord[] = [];
