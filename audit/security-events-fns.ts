@@ -60,6 +60,11 @@ export interface SecurityEvent {
   deviceId?: string | undefined;
   certSerial?: string | undefined;
   certFingerprint?: string | undefined;
+  /**
+   * `certSerial` chains to our CA (only its status or the CONNECT was wrong): the record names
+   * its device. Not for a foreign certificate, whose serial an attacker picks at will.
+   */
+  ourCertificate?: boolean | undefined;
   ip?: string | undefined;
   /** What was attempted (a topic, a filter, a client id, a URL): device text, escaped when stored. */
   target: string;
@@ -78,6 +83,7 @@ export interface AggregateRecord {
   deviceId: string | undefined;
   certSerial: string | undefined;
   certFingerprint: string | undefined;
+  ourCertificate: boolean;
   ip: string | undefined;
   targetType: string;
   count: number;
@@ -181,6 +187,7 @@ export class Aggregator {
       deviceId: e.deviceId,
       certSerial: e.certSerial,
       certFingerprint: e.certFingerprint,
+      ourCertificate: e.ourCertificate === true,
       ip: e.ip,
       targetType: e.targetType ?? 'mqtt',
       count,

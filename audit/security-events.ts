@@ -45,7 +45,7 @@ export function createSecurityEvents(deps: {
   audit: { record(entry: AuditEntry): Promise<unknown> };
   logger: Logger;
   config: SecurityEventsConfig;
-  /** Names the device of a certificate refused in the handshake (revoked, expired), once per record. */
+  /** Names the device of a certificate of ours (`ourCertificate`: revoked, expired, wrong CONNECT), once per record. */
   deviceOfSerial?: (serial: string) => Promise<string | undefined>;
   now?: () => number;
 }) {
@@ -91,7 +91,7 @@ export function createSecurityEvents(deps: {
 
   async function toEntry(r: AggregateRecord): Promise<AuditEntry> {
     let deviceId = r.deviceId;
-    if (!deviceId && r.certSerial && deps.deviceOfSerial) deviceId = await deps.deviceOfSerial(r.certSerial).catch(() => undefined);
+    if (!deviceId && r.certSerial && r.ourCertificate && deps.deviceOfSerial) deviceId = await deps.deviceOfSerial(r.certSerial).catch(() => undefined);
     return {
       actorId: escapeDeviceText(deviceId ? `device:${deviceId}` : r.subject),
       actorRole: 'device',

@@ -87,6 +87,7 @@ export async function createBroker(deps: BrokerDeps) {
       deviceId: state?.session.deviceId,
       certSerial: state?.session.certSerial ?? (socket ? peerSerial(socket) : undefined),
       certFingerprint: state?.session.certFingerprint,
+      ourCertificate: socket?.authorized === true, // refused at CONNECT: the handshake verified it
       ip: socket?.remoteAddress,
       target,
       details,
@@ -261,7 +262,7 @@ export async function createBroker(deps: BrokerDeps) {
     const refused = admitAuthorized(socket);
     if (refused) {
       counters.tlsRefused++;
-      deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
+      deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
       return;
     }
     const guard = new GuardedConnection(socket, {

@@ -57,6 +57,8 @@ export interface TlsRefusal {
   subjectCn: string | undefined;
   issuerCn: string | undefined;
   ip: string | undefined;
+  /** The certificate chains to our CA (revoked, expired): its serial names one of our devices. */
+  ourCertificate: boolean;
 }
 
 /**
@@ -65,6 +67,9 @@ export interface TlsRefusal {
  * the record; an authorized socket passes (undefined). Only `socket.authorized === true` passes:
  * no certificate, a foreign CA, an expired or revoked certificate all fail.
  */
+/** Verify results of a certificate whose chain and signature are ours: only its status is wrong. */
+const OURS_BUT_REFUSED = new Set(['CERT_REVOKED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
 export function admitAuthorized(socket: tls.TLSSocket): TlsRefusal | undefined {
   if (socket.authorized === true) return undefined;
   const cert = socket.getPeerCertificate();
@@ -80,6 +85,7 @@ export function admitAuthorized(socket: tls.TLSSocket): TlsRefusal | undefined {
     subjectCn: presented ? cn(cert.subject) : undefined,
     issuerCn: presented ? cn(cert.issuer) : undefined,
     ip: socket.remoteAddress,
+    ourCertificate: presented && OURS_BUT_REFUSED.has(String(socket.authorizationError)),
   };
   socket.destroy();
   return refusal;

@@ -47,7 +47,7 @@ export function createFirmwareDownloadServer(deps: {
   // socket first (the request handler checks `authorized` again).
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const refused = admitAuthorized(socket);
-    if (refused) deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'firmware-https', details: { issuerCn: refused.issuerCn ?? null } });
+    if (refused) deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'firmware-https', details: { issuerCn: refused.issuerCn ?? null } });
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
     deps.securityEvents.record({ action: 'security.tls_refused', reason: err.code ?? 'TLS_ERROR', ip: socket.remoteAddress, target: '', targetType: 'firmware-https' });
