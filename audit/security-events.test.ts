@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
+import { Registry } from 'prom-client';
+import { registerSecurityEventMetrics } from '../app/gateway-metrics.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../db/client.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
@@ -150,5 +152,12 @@ describe('writing', () => {
     expect(c.eventsDropped).toBe(c.recordsDropped);
     const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE actor_id LIKE 'device:stuck-%'`);
     expect(rows[0]!.n).toBe(c.recordsWritten);
+    // Prometheus counts every refusal, the dropped ones included.
+    const registry = new Registry();
+    registerSecurityEventMetrics(registry, events);
+    const text = await registry.metrics();
+    expect(text).toContain('thamani_security_events_total{action="security.publish_denied"} 5000');
+    expect(text).toContain(`thamani_security_events_dropped_total ${c.eventsDropped}`);
+    expect(text).toContain(`thamani_security_event_records_written_total ${c.recordsWritten}`);
   });
 });
