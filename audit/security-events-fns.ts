@@ -95,13 +95,19 @@ export interface AggregateRecord {
 
 export interface AggregatorLimits {
   windowMs: number;
-  /** Distinct (action, subject, reason) keys held at once; beyond, events count into `overflow`. */
+  /**
+   * Distinct (action, subject, reason) keys held at once, for known subjects (a device, a
+   * certificate of ours) and again for unknown ones (an address, a foreign certificate); beyond,
+   * events count into `overflow`. Apart, so that subjects anyone can mint (a new self-signed
+   * certificate per handshake) never push a known device's refusals out of their own record.
+   */
   maxKeys: number;
   maxSamples: number;
   maxSampleChars: number;
 }
 
 interface KeyState {
+  known: boolean;
   windowStart: number;
   first: SecurityEvent;
   count: number;
@@ -119,11 +125,13 @@ export function subjectOf(e: Pick<SecurityEvent, 'deviceId' | 'certSerial' | 'ip
 /**
  * Per (action, subject, reason): the first event of a quiet key becomes a record at once (count 1),
  * later ones in the same window are counted, with a few distinct samples, into one record when
- * the window ends. Memory is bounded by maxKeys × maxSamples × maxSampleChars whatever arrives.
+ * the window ends. Memory is bounded by 2 × maxKeys × maxSamples × maxSampleChars whatever arrives.
  */
 export class Aggregator {
   private readonly keys = new Map<string, KeyState>();
   private readonly overflow = new Map<string, KeyState>();
+  /** Keys held per class: known subjects (a device, a certificate of ours) and the others. */
+  private readonly held = { known: 0, unknown: 0 };
 
   constructor(private readonly limits: AggregatorLimits) {}
 
@@ -140,15 +148,17 @@ export class Aggregator {
       this.count(state, event.target, now);
       return undefined;
     }
-    if (this.keys.size >= this.limits.maxKeys) {
+    const known = event.deviceId !== undefined || event.ourCertificate === true;
+    if (this.held[known ? 'known' : 'unknown'] >= this.limits.maxKeys) {
       // The overflow buckets are keyed by action and reason (code constants), so they are few.
       const okey = `${event.action}\u0000${event.reason}`;
       const o = this.overflow.get(okey);
       if (o) this.count(o, subject, now);
-      else this.overflow.set(okey, { windowStart: now, first: event, count: 1, samples: [sampleOf(subject, this.limits.maxSampleChars)], firstAt: now, lastAt: now });
+      else this.overflow.set(okey, { known, windowStart: now, first: event, count: 1, samples: [sampleOf(subject, this.limits.maxSampleChars)], firstAt: now, lastAt: now });
       return undefined;
     }
-    this.keys.set(key, { windowStart: now, first: event, count: 0, samples: [], firstAt: now, lastAt: now });
+    this.held[known ? 'known' : 'unknown']++;
+    this.keys.set(key, { known, windowStart: now, first: event, count: 0, samples: [], firstAt: now, lastAt: now });
     return this.toRecord(event, subject, 1, [sampleOf(event.target, this.limits.maxSampleChars)], now, now);
   }
 
@@ -158,7 +168,10 @@ export class Aggregator {
     for (const [key, s] of this.keys) {
       if (!all && now - s.windowStart < this.limits.windowMs) continue;
       if (s.count > 0) out.push(this.toRecord(s.first, subjectOf(s.first), s.count, s.samples, s.firstAt, s.lastAt));
-      if (s.count === 0 || all) this.keys.delete(key);
+      if (s.count === 0 || all) {
+        this.keys.delete(key);
+        this.held[s.known ? 'known' : 'unknown']--;
+      }
       else Object.assign(s, { windowStart: now, count: 0, samples: [] });
     }
     for (const [key, s] of this.overflow) {

@@ -36,6 +36,8 @@ const eventArb = fc.record({
   action: fc.constantFrom('security.subscribe_denied', 'security.publish_denied', 'security.tls_refused'),
   reason: fc.constantFrom('not_own_topic', 'system_topic', 'CERT_REVOKED'),
   deviceId: fc.option(fc.integer({ min: 0, max: 80 }).map((i) => `d${i}`), { nil: undefined }),
+  certSerial: fc.option(fc.integer({ min: 0, max: 80 }).map((i) => `0${i}`), { nil: undefined }),
+  ourCertificate: fc.boolean(),
   ip: fc.integer({ min: 0, max: 80 }).map((i) => `10.0.0.${i}`),
   target: fc.string({ unit: 'binary', maxLength: 80 }),
 });
@@ -52,8 +54,8 @@ describe('aggregation of security events (pure)', () => {
           records.push(...agg.due(now));
           const first = agg.add(event, now);
           if (first) records.push(first);
-          // 3 actions × 3 reasons of overflow buckets at most, besides the capped keys.
-          expect(agg.size).toBeLessThanOrEqual(limits.maxKeys + 9);
+          // Two classes of capped keys, and 3 actions × 3 reasons of overflow buckets at most.
+          expect(agg.size).toBeLessThanOrEqual(2 * limits.maxKeys + 9);
         }
         records.push(...agg.due(now, true));
         expect(agg.size).toBe(0);
@@ -73,6 +75,9 @@ describe('aggregation of security events (pure)', () => {
     for (let i = 0; i < 100_000; i++) if (agg.add({ action: 'security.tls_refused', reason: 'NO_CERTIFICATE', ip: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, target: '' }, i)) immediate++;
     expect(agg.size).toBe(limits.maxKeys + 1);
     expect(immediate).toBe(limits.maxKeys);
+    // A device's refusal still gets a key, and a record at once: unknown subjects cannot crowd it out.
+    expect(agg.add({ action: 'security.tls_refused', reason: 'CERT_REVOKED', certSerial: '0a', ourCertificate: true, target: '' }, 100_000)).toMatchObject({ subject: 'cert:0a', count: 1 });
+    expect(agg.add({ action: 'security.subscribe_denied', reason: 'not_own_topic', deviceId: 'd1', target: '#' }, 100_000)).toMatchObject({ subject: 'device:d1', count: 1 });
     const overflow = agg.due(100_000, true).find((r) => r.subject === 'overflow');
     expect(overflow).toMatchObject({ count: 100_000 - limits.maxKeys, action: 'security.tls_refused', reason: 'NO_CERTIFICATE' });
     expect(overflow!.samples.length).toBe(limits.maxSamples);

@@ -7,11 +7,11 @@ export type { SecurityEvent, AggregateRecord } from './security-events-fns.ts';
 export interface SecurityEventsConfig {
   /** One record per (action, subject, reason) and window; the first of a quiet key at once. */
   windowMs: number;
-  /** Keys held at once; beyond, events count into one overflow record per (action, reason). */
+  /** Keys held at once per class (known devices, others); beyond, events count into one overflow record per (action, reason). */
   maxKeys: number;
   maxSamples?: number;
   maxSampleChars?: number;
-  /** Records waiting for the database (default 2 × maxKeys + 100); beyond, a record is dropped and counted. */
+  /** Records waiting for the database (default 4 × maxKeys + 100: both classes of keys, twice); beyond, a record is dropped and counted. */
   queueMax?: number;
 }
 
@@ -52,7 +52,7 @@ export function createSecurityEvents(deps: {
   const now = deps.now ?? Date.now;
   const { windowMs } = deps.config;
   // Room for a record from every key at once (a burst of new subjects), plus their window records.
-  const queueMax = deps.config.queueMax ?? 2 * deps.config.maxKeys + 100;
+  const queueMax = deps.config.queueMax ?? 4 * deps.config.maxKeys + 100;
   const aggregator = new Aggregator({ windowMs, maxKeys: deps.config.maxKeys, maxSamples: deps.config.maxSamples ?? 8, maxSampleChars: deps.config.maxSampleChars ?? 256 });
   const counters: SecurityEventCounters = { events: {}, recordsWritten: 0, recordsDropped: 0, eventsDropped: 0, writeFailures: 0, overflowed: 0 };
   const queue: AggregateRecord[] = [];
