@@ -53,7 +53,7 @@ const envSchema = z.object({
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
   SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
-  SECURITY_EVENTS_MAX_KEYS: z.coerce.number().int().min(10).max(1_000_000).default(1000),
+  SECURITY_EVENTS_MAX_KEYS: z.coerce.number().int().min(10).max(100_000).default(1000),
   PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
   PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
   PKI_SERVER_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(397),
