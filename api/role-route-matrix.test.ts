@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gatewayRoutes } from '../app/gateway-routes.ts';
-import { createAuditLog } from '../audit/index.ts';
+import { createAuditLog, createSecurityEvents } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
 import { testIngestConfig } from '../broker/test-fixture.ts';
 import { createIngest } from '../ingest/index.ts';
@@ -62,6 +62,7 @@ beforeAll(async () => {
   const firmware = createFirmwareService({
     pool: owner.database.pool,
     audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }),
+    securityEvents: createSecurityEvents({ audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }), logger: testLogger, config: { windowMs: 60_000, maxKeys: 1000 } }),
     signer: signerFromKey(generateKeyPairSync('ed25519').privateKey),
     publisher: { publish: () => Promise.resolve() },
     config: { maxImageBytes: 1024 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: 'https://localhost:8884' },

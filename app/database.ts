@@ -53,6 +53,18 @@ export async function openIngestDatabase(config: Config, rt: DatabaseRuntime, lo
 }
 
 /**
+ * Security events' own connections (two: the writer uses one at a time), as the owner like the
+ * rest of the audit writers. Apart so that a flood of refusals, or a write stuck behind the audit
+ * chain's lock, cannot take a connection that a CONNECT, ingest or the API needs. Closes after
+ * the security events' last flush (register this before them).
+ */
+export function openSecurityEventsDatabase(rt: DatabaseRuntime, logger: Logger, lifecycle: Lifecycle): Database {
+  const database = createDatabase({ url: rt.url, poolMax: 2, logger, applicationName: 'thamani-security-events' });
+  lifecycle.onStop('security-events-pool', () => database.close());
+  return database;
+}
+
+/**
  * Readiness of ingest's connections: they log in and may append readings and quarantine records
  * (a wrong INGEST_DB_PASSWORD or a missing grant would otherwise only show as PUBACKs that never
  * come). For /readyz.

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { SecurityEvents } from '../audit/index.ts';
 import type { Broker } from '../broker/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 
@@ -6,7 +7,7 @@ import type { Ingest } from '../ingest/index.ts';
  * Broker and ingest counters on the API's Prometheus registry. They are read from the components'
  * own counters at scrape time (collect), so the hot paths only increment plain numbers.
  */
-export function registerGatewayMetrics(registry: Registry, deps: { broker: () => Broker | undefined; ingest: Ingest }): void {
+export function registerGatewayMetrics(registry: Registry, deps: { broker: () => Broker | undefined; ingest: Ingest; securityEvents?: Pick<SecurityEvents, 'counters'> }): void {
   const b = (): Broker | undefined => {
     try {
       return deps.broker();
@@ -24,6 +25,8 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   brokerCounter('thamani_mqtt_packets_too_large_total', 'Connections closed for an oversized packet', 'packetsTooLarge');
   brokerCounter('thamani_mqtt_rate_limited_total', 'Connections closed for a sustained publish flood', 'rateLimited');
   brokerCounter('thamani_mqtt_cut_offs_total', 'Live sessions closed by revocation or suspension', 'cutOffs');
+  brokerCounter('thamani_mqtt_tls_refused_total', 'TLS handshakes refused (no, foreign, expired or revoked certificate; protocol)', 'tlsRefused');
+  if (deps.securityEvents) registerSecurityEventMetrics(registry, deps.securityEvents);
   const c = deps.ingest.counters;
   new Counter({ name: 'thamani_ingest_readings_accepted_total', help: 'Readings stored', registers: [registry], collect() { this.reset(); this.inc(c.accepted); } });
   new Counter({ name: 'thamani_ingest_readings_duplicate_total', help: 'Readings acknowledged but already stored', registers: [registry], collect() { this.reset(); this.inc(c.duplicates); } });
@@ -41,4 +44,30 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   new Gauge({ name: 'thamani_ingest_mean_batch_rows', help: 'Mean readings per commit since start', registers: [registry], collect() { this.set(c.commits ? c.committedRows / c.commits : 0); } });
   new Gauge({ name: 'thamani_ingest_mean_commit_seconds', help: 'Mean commit latency since start', registers: [registry], collect() { this.set(c.commits ? c.commitMsTotal / c.commits / 1000 : 0); } });
   new Gauge({ name: 'thamani_ingest_pending_readings', help: 'Readings waiting for a commit', registers: [registry], collect() { this.set(deps.ingest.pending()); } });
+}
+
+/**
+ * Every refusal reported as a security event, by action, whether or not its aggregated record was
+ * written; the records written, dropped (queue full: the database slow or away) and failed.
+ */
+export function registerSecurityEventMetrics(registry: Registry, events: Pick<SecurityEvents, 'counters'>): void {
+  const c = events.counters;
+  new Counter({
+    name: 'thamani_security_events_total',
+    help: 'Security events (refusals) reported, by action, including those aggregated or not written',
+    labelNames: ['action'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [action, n] of Object.entries(c.events)) this.inc({ action }, n);
+    },
+  });
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  };
+  counter('thamani_security_event_records_written_total', 'Aggregated security event records written to the audit store', () => c.recordsWritten);
+  counter('thamani_security_event_records_dropped_total', 'Aggregated security event records dropped because the write queue was full', () => c.recordsDropped);
+  counter('thamani_security_events_dropped_total', 'Security events in records dropped because the write queue was full', () => c.eventsDropped);
+  counter('thamani_security_event_write_failures_total', 'Aggregated security event records whose write failed', () => c.writeFailures);
+  counter('thamani_security_events_overflowed_total', 'Security events counted into an overflow record (more distinct sources than keys)', () => c.overflowed);
 }

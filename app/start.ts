@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { createAuditLog, loadOrCreateAuditSigner } from '../audit/index.ts';
-import { createBroker, createPresence, createSecurityEvents, type Broker } from '../broker/index.ts';
+import { createAuditLog, createSecurityEvents, loadOrCreateAuditSigner } from '../audit/index.ts';
+import { createBroker, createPresence, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
@@ -16,7 +16,7 @@ import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
-import { ingestCanWrite, openDatabase, openIngestDatabase, startTimeseriesMaintenance } from './database.ts';
+import { ingestCanWrite, openDatabase, openIngestDatabase, openSecurityEventsDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -57,6 +57,16 @@ export async function start(config: Config): Promise<Running> {
     await events.ready;
     const pki = createPki({ db, ca, audit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` });
     events.on('certificate_revoked', () => pki.invalidateCrl());
+    // Security events: aggregated, queued, and written over connections of their own, so that a
+    // flood of refusals never takes a connection a CONNECT, ingest or the API needs.
+    const securityDb = openSecurityEventsDatabase(rt, logger, lifecycle);
+    const securityEvents = createSecurityEvents({
+      audit: createAuditLog({ db: securityDb.db, signer: auditSigner }),
+      logger: logger.child({ component: 'security-events' }),
+      config: config.securityEvents,
+      deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
+    });
+    lifecycle.onStop('security-events', () => securityEvents.stop());
     const retire = setInterval(() => {
       pki.retireSuperseded().catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
     }, 5 * 60_000);
@@ -67,6 +77,7 @@ export async function start(config: Config): Promise<Running> {
     const firmware = createFirmwareService({
       pool,
       audit,
+      securityEvents,
       signer: await loadOrCreateSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase }),
       publisher: lazyPublisher,
       config: { ...config.firmware, downloadBaseUrl: `https://${host}:${config.firmware.devicePort}` },
@@ -109,7 +120,7 @@ export async function start(config: Config): Promise<Running> {
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });
-    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest });
+    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest, securityEvents });
 
     // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
     const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
@@ -122,7 +133,7 @@ export async function start(config: Config): Promise<Running> {
       crl: tlsCrls,
       identity: pki,
       events,
-      securityEvents: createSecurityEvents({ audit, logger: brokerLogger }),
+      securityEvents,
       presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
       handlers: {
         telemetry: ingest.handleTelemetry,
@@ -141,6 +152,7 @@ export async function start(config: Config): Promise<Running> {
       crl: tlsCrls,
       identity: pki,
       firmware,
+      securityEvents,
       logger: logger.child({ component: 'firmware-download' }),
     });
     events.on('certificate_revoked', () => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed')));

@@ -7,4 +7,5 @@ export { createAuditCheckpointer, startAuditCheckpoints, type AuditCheckpointer 
 export { readCheckpointFiles } from './audit-checkpoint-files.ts';
 export { auditRoutes } from './audit-routes.ts';
 export { listAudit, exportAudit, auditEntryJson } from './audit-query.ts';
-export { createSecurityEvents, type SecurityEvents, type BrokerSecurityEvent } from './security-events.ts';
+export { createSecurityEvents, type SecurityEvents, type SecurityEvent, type SecurityEventsConfig, type SecurityEventCounters } from './security-events.ts';
+export { escapeDeviceText, unescapeDeviceText } from './security-events-fns.ts';

@@ -26,8 +26,8 @@ import pg from 'pg';
 import { numberArg, stringArg } from './args.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
-import { createAuditLog, ephemeralAuditSigner } from '../audit/index.ts';
-import { createBroker, createPresence, createSecurityEvents } from '../broker/index.ts';
+import { createAuditLog, createSecurityEvents, ephemeralAuditSigner } from '../audit/index.ts';
+import { createBroker, createPresence } from '../broker/index.ts';
 import { INGEST_LOGIN_ROLE } from '../app/database.ts';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase } from '../db/client.ts';
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
           logger,
           tls,
           identity: pki,
-          securityEvents: createSecurityEvents({ audit, logger }),
+          securityEvents: createSecurityEvents({ audit, logger, config: { windowMs: 60_000, maxKeys: 1000 } }),
           presence: createPresence({ pool, logger }),
           handlers: { telemetry: ingest.handleTelemetry },
         })

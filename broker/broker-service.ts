@@ -8,9 +8,9 @@ import { GuardedConnection } from './packet-guard.ts';
 import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
 import { TokenBucket } from './rate-limiter.ts';
-import type { SecurityEvents } from './security-events.ts';
+import type { SecurityEvent, SecurityEvents } from '../audit/index.ts';
 import { InOrder } from './in-order.ts';
-import { tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
+import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish, UpstreamSuffix } from './types.ts';
 
@@ -44,7 +44,7 @@ export interface BrokerDeps {
     markConnected(deviceId: string): Promise<void>;
   };
   events?: DeviceEventSource;
-  securityEvents: SecurityEvents;
+  securityEvents: Pick<SecurityEvents, 'record'>;
   presence?: Presence;
   handlers: Partial<Record<UpstreamSuffix, UpstreamHandler | UpstreamCallbackHandler>>;
   /** A device's subscriptions were granted (suffixes of its own topics, e.g. `firmware/manifest`). */
@@ -74,16 +74,20 @@ export async function createBroker(deps: BrokerDeps) {
   const connectPackets = new WeakMap<Client, { keepalive: number; will?: { topic: string } }>();
   const guards = new Set<GuardedConnection>();
   let holding = false;
-  const counters = { connectionsRefused: 0, publishesDenied: 0, subscribesDenied: 0, packetsTooLarge: 0, rateLimited: 0, cutOffs: 0 };
+  const counters = { connectionsRefused: 0, publishesDenied: 0, subscribesDenied: 0, packetsTooLarge: 0, rateLimited: 0, cutOffs: 0, tlsRefused: 0 };
 
   const socketOf = (client: Client): tls.TLSSocket | undefined => (client.conn instanceof GuardedConnection ? client.conn.socket : undefined);
-  const security = (action: string, client: Client | null, target: string, details: Record<string, unknown>): void => {
+  /** Recorded aggregated per device (or certificate, or address) and reason: audit/security-events.ts. */
+  const security = (action: string, client: Client | null, reason: string, target: string, details?: SecurityEvent['details']): void => {
     const state = client ? sessions.get(client) : undefined;
     const socket = client ? socketOf(client) : undefined;
     deps.securityEvents.record({
       action,
+      reason,
       deviceId: state?.session.deviceId,
       certSerial: state?.session.certSerial ?? (socket ? peerSerial(socket) : undefined),
+      certFingerprint: state?.session.certFingerprint,
+      ourCertificate: socket?.authorized === true, // refused at CONNECT: the handshake verified it
       ip: socket?.remoteAddress,
       target,
       details,
@@ -109,7 +113,7 @@ export async function createBroker(deps: BrokerDeps) {
           const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
           if (!(err instanceof ConnectRefused)) logger.error({ err }, 'registry lookup failed during CONNECT');
           counters.connectionsRefused++;
-          security('security.connect_refused', client, `clientId:${client.id}`, { reason: refusal.reason, returnCode: refusal.returnCode });
+          security('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
           done(refusal, null);
         },
       );
@@ -123,7 +127,7 @@ export async function createBroker(deps: BrokerDeps) {
       const decision = authorizeDevicePublish(state.session.deviceId, packet);
       if (!decision.ok) {
         counters.publishesDenied++;
-        security('security.publish_denied', client, packet.topic, { reason: decision.reason, qos: packet.qos, retain: packet.retain });
+        security('security.publish_denied', client, decision.reason, packet.topic, { qos: packet.qos, retain: packet.retain });
         return acks.settle(ticket, new Error(`publish refused: ${decision.reason}`));
       }
       const handler = deps.handlers[decision.suffix];
@@ -132,7 +136,7 @@ export async function createBroker(deps: BrokerDeps) {
       if (wait > config.rateMaxWaitMs) {
         state.bucket.refund();
         counters.rateLimited++;
-        security('security.rate_limited', client, packet.topic, { waitMs: Math.round(wait), ratePerSecond: config.ratePerSecond });
+        security('security.rate_limited', client, 'rate_exceeded', packet.topic, { waitMs: Math.round(wait), ratePerSecond: config.ratePerSecond });
         return acks.settle(ticket, new Error('publish rate exceeded'));
       }
       if (wait > 0 && !state.rateLimitedLogged) {
@@ -158,7 +162,7 @@ export async function createBroker(deps: BrokerDeps) {
       const decision = state ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic) : ({ ok: false, reason: 'not_own_topic' } as const);
       if (!decision.ok) {
         counters.subscribesDenied++;
-        security('security.subscribe_denied', client, sub.topic, { reason: decision.reason });
+        security('security.subscribe_denied', client, decision.reason, sub.topic);
         return done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]; the session stays
       }
       done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
@@ -251,13 +255,22 @@ export async function createBroker(deps: BrokerDeps) {
   aedes.on('connectionError', (_client, err) => logger.debug({ err }, 'connection error'));
 
   let tlsMaterial = deps.tls;
-  const server = tls.createServer(tlsServerOptions(tlsMaterial), (socket) => {
+  // Certificates are verified in the handshake but refused here, so that the refusal is recorded
+  // with the certificate presented (a revoked one knocking, a foreign CA): nothing reaches Aedes
+  // before this gate.
+  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }), (socket) => {
+    const refused = admitAuthorized(socket);
+    if (refused) {
+      counters.tlsRefused++;
+      deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
+      return;
+    }
     const guard = new GuardedConnection(socket, {
       maxPacketBytes: config.maxPacketBytes,
       onReject: (verdict) => {
         counters.packetsTooLarge++;
         const client = [...sessions.keys()].find((c) => c.conn === guard) ?? null;
-        security('security.packet_rejected', client, verdict.reason, { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes });
+        security('security.packet_rejected', client, verdict.reason, verdict.reason, { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes });
       },
     });
     guards.add(guard);
@@ -266,7 +279,12 @@ export async function createBroker(deps: BrokerDeps) {
     aedes.handle(guard);
   });
   server.maxConnections = config.maxConnections;
-  server.on('tlsClientError', (err, socket) => logger.info({ err: err.message, ip: socket.remoteAddress }, 'TLS handshake refused'));
+  // Handshakes that fail before a certificate could be judged (protocol version, ciphers, a
+  // client that hangs up or times out): recorded per address and reason.
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    counters.tlsRefused++;
+    deps.securityEvents.record({ action: 'security.tls_refused', reason: err.code ?? 'TLS_ERROR', ip: socket.remoteAddress, target: '', targetType: 'tls' });
+  });
 
   function closeWhere(predicate: (s: SessionState) => boolean, why: string): number {
     let n = 0;
@@ -283,7 +301,7 @@ export async function createBroker(deps: BrokerDeps) {
   async function refreshCrl(): Promise<void> {
     if (!deps.crl) return;
     tlsMaterial = { ...tlsMaterial, crl: await deps.crl() };
-    server.setSecureContext(tlsServerOptions(tlsMaterial));
+    server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }));
   }
 
   deps.events?.on('certificate_revoked', (e) => {

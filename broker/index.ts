@@ -1,6 +1,5 @@
 export { createBroker, type Broker, type BrokerConfig, type BrokerDeps, type ConnectedClient, type DeviceEventSource } from './broker-service.ts';
 export { createPresence, type Presence } from './presence.ts';
-export { createSecurityEvents, type SecurityEvents } from './security-events.ts';
 export type { ConnectionIdentity } from './identity-fns.ts';
 export { normaliseSerial, normaliseFingerprint } from './identity-fns.ts';
 export type { BrokerTlsMaterial } from './tls.ts';

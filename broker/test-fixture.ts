@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
-import type { Database } from '../db/client.ts';
-import { createAuditLog } from '../audit/index.ts';
+import { createDatabase, type Database } from '../db/client.ts';
+import { createAuditLog, createSecurityEvents, type SecurityEvents, type SecurityEventsConfig } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -19,7 +19,6 @@ import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
 import { createPresence } from './presence.ts';
-import { createSecurityEvents } from './security-events.ts';
 import type { DeviceSession, UpstreamHandler, UpstreamPublish } from './types.ts';
 
 export { requireTool } from '../test/tools.ts';
@@ -99,6 +98,8 @@ export interface BrokerFixture {
   ingest: Ingest | undefined;
   /** Ingest's own connections (a LOGIN role in `thamani_ingest`, as `thamani start` uses), with `ingest`. */
   ingestDb: Database | undefined;
+  /** Security events as `thamani start` wires them: aggregated, on a pool of their own (2 connections). */
+  securityEvents: SecurityEvents;
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
@@ -127,7 +128,7 @@ export const testIngestConfig: IngestConfig = {
 
 export async function startBrokerFixture(
   config: Partial<BrokerConfig> = {},
-  opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
+  opts: { ingest?: Partial<IngestConfig>; securityEvents?: Partial<SecurityEventsConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
@@ -161,6 +162,14 @@ export async function startBrokerFixture(
   const ingest = ingestDb
     ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
     : undefined;
+  // Security events write over connections of their own, as in production (app/start.ts).
+  const securityDb = createDatabase({ url: t.url, poolMax: 2, logger: testLogger, applicationName: 'thamani-security-events' });
+  const securityEvents = createSecurityEvents({
+    audit: createAuditLog({ db: securityDb.db, signer: testAuditSigner }),
+    logger: testLogger,
+    config: { windowMs: 60_000, maxKeys: 1000, ...opts.securityEvents },
+    deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
+  });
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },
     logger: testLogger,
@@ -168,7 +177,7 @@ export async function startBrokerFixture(
     crl: crls,
     identity: pki,
     events,
-    securityEvents: createSecurityEvents({ audit, logger: testLogger }),
+    securityEvents,
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
     handlers: {
@@ -197,6 +206,7 @@ export async function startBrokerFixture(
     received,
     ingest,
     ingestDb,
+    securityEvents,
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
@@ -238,6 +248,8 @@ export async function startBrokerFixture(
     },
     async close() {
       await broker.close();
+      await securityEvents.stop();
+      await securityDb.close();
       await ingest?.stop();
       await events.close();
       if (ingestDb) {

@@ -1,5 +1,6 @@
 import { constants } from 'node:crypto';
 import type tls from 'node:tls';
+import { normaliseFingerprint, normaliseSerial } from './identity-fns.ts';
 
 /** TLS material for the MQTT listener, all PEM, from the PKI. */
 export interface BrokerTlsMaterial {
@@ -15,6 +16,11 @@ export interface BrokerTlsMaterial {
  * TLS 1.2 and 1.3 only; for 1.2, forward-secret AEAD suites only (1.3's suites are all of that
  * kind). No session tickets: every connection is a full handshake with the client certificate,
  * and the registry is consulted at every CONNECT anyway.
+ *
+ * `decideAfterHandshake`: the handshake verifies the certificate (chain to our CA, validity, the
+ * CRLs) but does not abort on failure, so that the refusal can be recorded with the certificate
+ * that was presented (node has already freed it by the time `tlsClientError` fires). The server
+ * must then pass every socket through `admitAuthorized` before anything reads from it.
  */
 export const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -25,18 +31,62 @@ export const TLS12_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-export function tlsServerOptions(m: BrokerTlsMaterial): tls.TlsOptions {
+export function tlsServerOptions(m: BrokerTlsMaterial, opts: { decideAfterHandshake?: boolean } = {}): tls.TlsOptions {
   return {
     key: m.key,
     cert: m.cert,
     ca: m.ca,
     ...(m.crl ? { crl: m.crl } : {}),
     requestCert: true,
-    rejectUnauthorized: true,
+    rejectUnauthorized: opts.decideAfterHandshake !== true,
     minVersion: 'TLSv1.2',
     ciphers: TLS12_CIPHERS,
     honorCipherOrder: true,
     secureOptions: constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_RENEGOTIATION,
     handshakeTimeout: 10_000,
   };
+}
+
+/** Why a handshake's client was not admitted, and the certificate it presented, if any. */
+export interface TlsRefusal {
+  /** OpenSSL's verify result (`CERT_REVOKED`, `CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …) or `NO_CERTIFICATE`. */
+  reason: string;
+  certSerial: string | undefined;
+  certFingerprint: string | undefined;
+  /** The presented certificate's subject and issuer CN: attacker text, escaped when stored. */
+  subjectCn: string | undefined;
+  issuerCn: string | undefined;
+  ip: string | undefined;
+  /** The certificate chains to our CA (revoked, expired): its serial names one of our devices. */
+  ourCertificate: boolean;
+}
+
+/**
+ * The gate of a server built with `decideAfterHandshake`: a socket whose client certificate did
+ * not verify is destroyed here, before any byte it sent is read, and the refusal returned for
+ * the record; an authorized socket passes (undefined). Only `socket.authorized === true` passes:
+ * no certificate, a foreign CA, an expired or revoked certificate all fail.
+ */
+/** Verify results of a certificate whose chain and signature are ours: only its status is wrong. */
+const OURS_BUT_REFUSED = new Set(['CERT_REVOKED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+export function admitAuthorized(socket: tls.TLSSocket): TlsRefusal | undefined {
+  if (socket.authorized === true) return undefined;
+  const cert = socket.getPeerCertificate();
+  const presented = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
+  const cn = (name: tls.PeerCertificate['subject'] | undefined): string | undefined => {
+    const v = name?.CN;
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  const refusal: TlsRefusal = {
+    reason: presented ? String(socket.authorizationError ?? 'UNAUTHORIZED') : 'NO_CERTIFICATE',
+    certSerial: presented && cert.serialNumber ? normaliseSerial(cert.serialNumber) : undefined,
+    certFingerprint: presented && cert.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined,
+    subjectCn: presented ? cn(cert.subject) : undefined,
+    issuerCn: presented ? cn(cert.issuer) : undefined,
+    ip: socket.remoteAddress,
+    ourCertificate: presented && OURS_BUT_REFUSED.has(String(socket.authorizationError)),
+  };
+  socket.destroy();
+  return refusal;
 }

@@ -51,6 +51,9 @@ const envSchema = z.object({
   MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
   MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
+  // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
+  SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  SECURITY_EVENTS_MAX_KEYS: z.coerce.number().int().min(10).max(100_000).default(1000),
   PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
   PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
   PKI_SERVER_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(397),
@@ -140,6 +143,7 @@ export interface Config {
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
   };
+  readonly securityEvents: { readonly windowMs: number; readonly maxKeys: number };
   readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
   readonly audit: {
     /** Where signed checkpoints are written (default dataDir/audit-checkpoints); copy it off the host. */
@@ -284,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     },
+    securityEvents: { windowMs: e.SECURITY_EVENTS_WINDOW_SECONDS * 1000, maxKeys: e.SECURITY_EVENTS_MAX_KEYS },
     firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },
     audit: {
       checkpointDir: e.AUDIT_CHECKPOINT_DIR ? path.resolve(cwd, e.AUDIT_CHECKPOINT_DIR) : path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'audit-checkpoints'),

@@ -153,7 +153,7 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       const q = asQueryable(tx);
       const [fleetRow] = await this.fleet(tx, { id });
       if (!fleetRow) return undefined;
-      const [certs, quarantined] = await Promise.all([
+      const [certs, quarantined, security] = await Promise.all([
         q.query<{ serial: string; status: string; notBefore: string; notAfter: string; issuedAt: string; revokedAt: string | null; issuedBy: string; fingerprint: string }>(
           `SELECT serial, status, not_before AS "notBefore", not_after AS "notAfter", issued_at AS "issuedAt", revoked_at AS "revokedAt", issued_by AS "issuedBy", fingerprint_sha256 AS fingerprint
              FROM certificates WHERE device_id = $1 ORDER BY issued_at DESC`,
@@ -163,8 +163,15 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
           `SELECT id::int AS id, received_at AS "receivedAt", status, reasons, payload_size AS "payloadSize" FROM quarantine WHERE device_id = $1 ORDER BY id DESC LIMIT 20`,
           [id],
         ),
+        // Refusals recorded for this device (aggregated: audit/security-events.ts), a revoked
+        // certificate knocking in the TLS handshake included; the last 7 days (the `at` index).
+        q.query<{ at: string; action: string; reason: string | null; count: number | null; target: string | null; certSerial: string | null }>(
+          `SELECT at, action, after->>'reason' AS reason, (after->>'count')::int AS count, target_id AS target, after->>'certSerial' AS "certSerial"
+             FROM audit_log WHERE at > now() - interval '7 days' AND actor_id = $1 AND action LIKE 'security.%' ORDER BY at DESC LIMIT 20`,
+          [`device:${id}`],
+        ),
       ]);
-      return { ...fleetRow, certificates: certs.rows, quarantine: quarantined.rows, metrics: metricsForKind(fleetRow.kind) };
+      return { ...fleetRow, certificates: certs.rows, quarantine: quarantined.rows, securityEvents: security.rows, metrics: metricsForKind(fleetRow.kind) };
     },
 
     /** Whether the caller may see this unit (row-level security answers). */

@@ -123,10 +123,14 @@ export function deviceDetail(d: NonNullable<Awaited<ReturnType<DashboardQueries[
   const quarantined = d.quarantine
     .map((q) => `<tr><td>${q.id}</td><td>${h(formatTime(q.receivedAt))}</td><td>${h(q.status)}</td><td>${q.reasons.map((r) => `<code>${h(r.code)}</code> ${h(r.field)}: ${h(r.message)}`).join('<br>')}</td></tr>`)
     .join('');
+  const refusals = d.securityEvents
+    .map((e) => `<tr data-security="${h(e.action)}"><td>${h(formatTime(e.at))}</td><td>${h(e.action.replace(/^security\./, '').replace(/_/g, ' '))}</td><td><code>${h(e.reason ?? '')}</code></td><td>${e.count ?? 1}</td><td><code>${h(e.certSerial ?? '')}</code></td><td><code>${h(e.target ?? '')}</code></td></tr>`)
+    .join('');
   return `<p class="sub">${h(d.site)} · ${h(d.unit)} · ${h(d.kind.replace('_', ' '))} · status ${h(d.status)}</p>
 <section class="tiles">${badge(d.online ? 'online' : 'offline', d.online ? 'online' : 'offline')} <span>last seen ${timeAgo(d.lastSeenAt, now)}</span> · firmware ${h(d.firmware ?? '—')} · battery <span class="${healthOf(rules, 'battery_v', d.battery)}">${h(valueWithUnit('battery_v', d.battery))}</span> · signal ${h(valueWithUnit('rssi_dbm', d.rssi))}</section>
 <section><h2>Alerts</h2>${alertList(alerts, principal)}</section>
 <section><h2>Certificates</h2><div class="table-wrap"><table><thead><tr><th>Serial</th><th>Status</th><th>Issued</th><th>Expires</th><th>Left / revoked</th><th>Issued by</th></tr></thead><tbody>${certs || '<tr><td colspan="6" class="empty">none</td></tr>'}</tbody></table></div></section>
+<section><h2>Security events (7 days)</h2><div class="table-wrap"><table><thead><tr><th>Recorded</th><th>What</th><th>Reason</th><th>Count</th><th>Certificate</th><th>Sample</th></tr></thead><tbody>${refusals || '<tr><td colspan="6" class="empty">none</td></tr>'}</tbody></table></div></section>
 <section><h2>Recent quarantine</h2><div class="table-wrap"><table><thead><tr><th>#</th><th>Received</th><th>Status</th><th>Why</th></tr></thead><tbody>${quarantined || '<tr><td colspan="4" class="empty">nothing quarantined</td></tr>'}</tbody></table></div></section>
 <p class="muted">Metrics this kind reports: ${metricsForKind(d.kind).map((m) => h(m)).join(', ')}.</p>`;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type pg from 'pg';
+import { escapeDeviceText } from '../audit/index.ts';
 import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
 
 /** `devices/{id}/state`: what the device says about itself (firmware version, uptime). */
@@ -27,9 +28,12 @@ export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamP
       await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360} (firmwareUpdate: {rolloutId, status: downloading|verifying|installed|failed, reason})' }] }));
       return;
     }
-    if (parsed.firmwareUpdate) await deps.onFirmwareReport?.(session.deviceId, parsed.firmwareUpdate);
+    // The device's text is escaped where it is stored: a NUL would make PostgreSQL refuse the
+    // write, the message would never be acknowledged, and the device would send it for ever.
+    const update = parsed.firmwareUpdate;
+    if (update) await deps.onFirmwareReport?.(session.deviceId, update.reason === undefined ? update : { ...update, reason: escapeDeviceText(update.reason) });
     if (parsed.firmware) {
-      await deps.pool.query(`UPDATE devices SET firmware_version = $2, last_seen_at = now() WHERE id = $1`, [session.deviceId, parsed.firmware]);
+      await deps.pool.query(`UPDATE devices SET firmware_version = $2, last_seen_at = now() WHERE id = $1`, [session.deviceId, escapeDeviceText(parsed.firmware)]);
     }
   };
 }

@@ -1,8 +1,9 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../app/logger.ts';
+import type { SecurityEvents } from '../audit/index.ts';
 import { normaliseSerial, type ConnectionIdentity } from '../broker/identity-fns.ts';
-import { tlsServerOptions, type BrokerTlsMaterial } from '../broker/tls.ts';
+import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from '../broker/tls.ts';
 import type { FirmwareService } from './firmware-service.ts';
 
 /**
@@ -16,10 +17,11 @@ export function createFirmwareDownloadServer(deps: {
   crl?: () => Promise<string[] | undefined>;
   identity: { connectionIdentity(serial: string): Promise<ConnectionIdentity | undefined> };
   firmware: Pick<FirmwareService, 'download'>;
+  securityEvents: Pick<SecurityEvents, 'record'>;
   logger: Logger;
 }) {
   let material = deps.tls;
-  const server = https.createServer(tlsServerOptions(material), (req, res) => {
+  const server = https.createServer(tlsServerOptions(material, { decideAfterHandshake: true }), (req, res) => {
     const refuse = (status: number, code: string, message: string): void => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ code, message }));
     };
@@ -40,7 +42,16 @@ export function createFirmwareDownloadServer(deps: {
       if (!res.headersSent) refuse(500, 'INTERNAL', 'firmware download failed');
     });
   });
-  server.on('tlsClientError', (err) => deps.logger.debug({ err }, 'firmware download TLS handshake refused'));
+  // The handshake verifies the certificate without aborting, so that a refusal is recorded with the
+  // certificate presented; this listener runs before the HTTP parser is attached and destroys the
+  // socket first (the request handler checks `authorized` again).
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const refused = admitAuthorized(socket);
+    if (refused) deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'firmware-https', details: { issuerCn: refused.issuerCn ?? null } });
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    deps.securityEvents.record({ action: 'security.tls_refused', reason: err.code ?? 'TLS_ERROR', ip: socket.remoteAddress, target: '', targetType: 'firmware-https' });
+  });
   return {
     server,
     async listen(port: number, host: string): Promise<number> {
@@ -54,7 +65,7 @@ export function createFirmwareDownloadServer(deps: {
     async refreshCrl(): Promise<void> {
       if (!deps.crl) return;
       material = { ...material, crl: await deps.crl() };
-      server.setSecureContext(tlsServerOptions(material));
+      server.setSecureContext(tlsServerOptions(material, { decideAfterHandshake: true }));
     },
     close: (): Promise<void> => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../app/logger.ts';
-import type { AuditLog } from '../audit/index.ts';
+import type { AuditLog, SecurityEvents } from '../audit/index.ts';
 import type { DownstreamPublisher } from '../broker/types.ts';
 import { createFirmwareRegistry } from './firmware-registry.ts';
 import type { FirmwareSigner } from './signing.ts';
@@ -28,7 +28,17 @@ export interface DeviceReport {
 
 const TERMINAL = new Set(['installed', 'failed', 'skipped']);
 
-export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; signer: FirmwareSigner; publisher: DownstreamPublisher; config: FirmwareConfig; logger: Logger; now?: () => Date }) {
+export function createFirmwareService(deps: {
+  pool: pg.Pool;
+  audit: AuditLog;
+  /** Refused downloads: aggregated per device and reason (a device asking in a loop is one record a window). */
+  securityEvents: Pick<SecurityEvents, 'record'>;
+  signer: FirmwareSigner;
+  publisher: DownstreamPublisher;
+  config: FirmwareConfig;
+  logger: Logger;
+  now?: () => Date;
+}) {
   const now = deps.now ?? (() => new Date());
   const system = { actorId: 'system', actorRole: 'system' };
   let ticking: Promise<void> = Promise.resolve();
@@ -165,7 +175,7 @@ export function createFirmwareService(deps: { pool: pg.Pool; audit: AuditLog; si
       // A paused rollout stops downloads too: it was paused because devices failed on this image.
       const reason = !row ? 'not targeted to this device' : row.status === 'paused' ? 'rollout paused' : undefined;
       if (reason || !row) {
-        await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', ip: remoteAddress ?? null, action: 'security.firmware_download_denied', targetType: 'firmware_image', targetId: sha256, after: { reason } });
+        deps.securityEvents.record({ action: 'security.firmware_download_denied', reason: reason ?? 'not targeted to this device', deviceId, ip: remoteAddress, target: sha256, targetType: 'firmware_image' });
         return { ok: false, reason: reason ?? 'not targeted to this device' };
       }
       await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', ip: remoteAddress ?? null, action: 'firmware.download', targetType: 'firmware_image', targetId: sha256 });

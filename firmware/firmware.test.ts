@@ -13,6 +13,8 @@ import { startDevice, type SimDevice } from '../simulators/device.ts';
 import { createApiHarness, type ApiHarness } from '../test/api-harness.ts';
 import { testLogger } from '../test/db.ts';
 import { createFirmwareDownloadServer } from './download-server.ts';
+import { createForeignCa } from '../test/forge-ca.ts';
+import { normaliseSerial } from '../broker/index.ts';
 import { firmwareRoutes } from './firmware-routes.ts';
 import { createFirmwareService } from './firmware-service.ts';
 import { signerFromKey, type SignedManifest } from './signing.ts';
@@ -86,12 +88,14 @@ beforeAll(async () => {
     crl: () => fx.crls(),
     identity: fx.pki,
     firmware: { download: (...a) => created.download(...a) },
+    securityEvents: fx.securityEvents,
     logger: testLogger,
   });
   config.downloadBaseUrl = `https://localhost:${await downloads.listen(0, '127.0.0.1')}`;
   const created = createFirmwareService({
     pool: fx.t.database.pool,
     audit: (await import('../audit/index.ts')).createAuditLog({ db: fx.t.database.db, signer: (await import('../test/audit-key.ts')).testAuditSigner }),
+    securityEvents: fx.securityEvents,
     signer,
     publisher: {
       publish: (id, suffix, payload, opts) => {
@@ -202,8 +206,16 @@ describe('signed firmware', () => {
     expect(await get(url, certs.get('bd-fw-1'))).toBe(200);
     expect(await get(url, certs.get('bd-fw-new'))).toBe(403);
     expect(await get(`${downloadsUrl()}/firmware/${'0'.repeat(64)}`, certs.get('bd-fw-1'))).toBe(403);
-    // No client certificate: the TLS handshake itself fails.
+    // No client certificate, or one from a foreign CA: refused right after the handshake, before
+    // any request is read, and recorded with the certificate presented.
     await expect(get(url)).rejects.toThrow();
+    const foreign = createForeignCa('Evil CA').issue({ cn: 'bd-fw-evil' });
+    await expect(get(url, { ...foreign, serialHex: foreign.serialHex })).rejects.toThrow();
+    await fx.securityEvents.flush();
+    const tlsRefused = await fx.t.database.pool.query<{ actor_id: string; after: { reason: string; certSerial: string | null } }>(`SELECT actor_id, after FROM audit_log WHERE action = 'security.tls_refused' AND target_type = 'firmware-https' ORDER BY id`);
+    expect(tlsRefused.rows.map((r) => r.after.reason)).toContain('NO_CERTIFICATE');
+    expect(tlsRefused.rows.map((r) => r.after.certSerial)).toContain(normaliseSerial(foreign.serialHex));
+    await fx.securityEvents.flush();
     const denied = await fx.t.database.pool.query(`SELECT actor_id FROM audit_log WHERE action = 'security.firmware_download_denied'`);
     expect(denied.rows.map((r: { actor_id: string }) => r.actor_id)).toContain('device:bd-fw-new');
   });
