@@ -20,14 +20,11 @@ export async function openDatabase(config: Config, logger: Logger, lifecycle: Li
   let url = config.db.url;
   const embedded = url === undefined;
   if (url === undefined) {
+    // Supervised: if the server dies it is restarted on the same port and data directory
+    // (db/pg-supervisor.ts); meanwhile the gateway keeps running, not ready, and every component
+    // retries (docs/operations.md, "When the database goes away"). Stopped last, never restarted then.
     const server = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.db.embeddedPort, logger: logger.child({ component: 'embedded-pg' }) });
     lifecycle.onStop('embedded-postgres', () => server.stop());
-    server.exited.then((code) => {
-      if (!lifecycle.stopping) {
-        logger.fatal({ code }, 'embedded PostgreSQL exited unexpectedly');
-        void lifecycle.stop('database exited').then(() => process.exit(1));
-      }
-    }, () => undefined);
     url = server.url;
   }
   const info = await runMigrations(url, logger.child({ component: 'migrate' }));
