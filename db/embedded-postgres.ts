@@ -226,8 +226,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   return {
     url,
     ended: supervisor.ended,
-    pid: supervisor.pid,
-    restarts: supervisor.restarts,
+    pid: () => supervisor.pid(),
+    restarts: () => supervisor.restarts(),
     stop() {
       stopping ??= (async () => {
         await supervisor.stop();
