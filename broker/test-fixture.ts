@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import type { Database } from '../db/client.ts';
 import { createAuditLog } from '../audit/index.ts';
-import { createDeviceEvents } from '../devices/device-events.ts';
+import { createDeviceEvents, type DeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
@@ -98,6 +98,8 @@ export interface BrokerFixture {
   ingest: Ingest | undefined;
   /** Ingest's own connections (a LOGIN role in `thamani_ingest`, as `thamani start` uses), with `ingest`. */
   ingestDb: Database | undefined;
+  /** The NOTIFY listener the broker reacts to. */
+  events: DeviceEvents;
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
@@ -126,7 +128,7 @@ export const testIngestConfig: IngestConfig = {
 
 export async function startBrokerFixture(
   config: Partial<BrokerConfig> = {},
-  opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
+  opts: { ingest?: Partial<IngestConfig>; /** Where the NOTIFY listener connects, given the test database's URL (default: that URL). */ eventsUrl?: (databaseUrl: string) => string; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
@@ -142,9 +144,10 @@ export async function startBrokerFixture(
     now: () => clock.value ?? new Date(),
   });
   const devices = createDeviceService({ db: t.database.db, audit });
-  const events = createDeviceEvents({ url: t.url, logger: testLogger });
+  const events = createDeviceEvents({ url: opts.eventsUrl?.(t.url) ?? t.url, logger: testLogger });
   await events.ready;
   events.on('certificate_revoked', () => pki.invalidateCrl());
+  events.on('resync', () => pki.invalidateCrl());
   const site = await devices.addSite({ name: `site-${path.basename(dir)}` }, admin);
   const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, admin);
   const received: BrokerFixture['received'] = [];
@@ -196,6 +199,7 @@ export async function startBrokerFixture(
     received,
     ingest,
     ingestDb,
+    events,
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
