@@ -59,11 +59,19 @@ export async function ingestCanWrite(pool: Pick<Database['pool'], 'query'>): Pro
   return r.rows[0]?.ok === true;
 }
 
-/** Hourly upkeep of the time-series store: partitions ahead, raw retention. */
+/**
+ * Hourly upkeep of the time-series store: partitions ahead, raw retention. A pass that fails (the
+ * database is down) is tried again after `retryMs`, doubling up to the interval.
+ */
 export function startTimeseriesMaintenance(
   rt: DatabaseRuntime,
-  opts: { rawRetentionDays: number; logger: Logger; lifecycle: Lifecycle; intervalMs?: number },
+  opts: { rawRetentionDays: number; logger: Logger; lifecycle: Lifecycle; intervalMs?: number; retryMs?: number },
 ): void {
+  const intervalMs = opts.intervalMs ?? 3_600_000;
+  const retryMs = opts.retryMs ?? 60_000;
+  let failures = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   const run = async (): Promise<void> => {
     try {
       const made = await timeseries.ensurePartitions(rt.database.pool, rt.timeseries.mode, { aheadDays: 28, behindDays: 35 });
@@ -71,12 +79,19 @@ export function startTimeseriesMaintenance(
       const cutoff = new Date(Date.now() - opts.rawRetentionDays * 86_400_000);
       const expired = await timeseries.expireRawReadings(rt.database.pool, rt.timeseries.mode, cutoff);
       if (expired.length > 0) opts.logger.info({ expired, cutoff }, 'raw readings past retention expired');
+      if (failures > 0) opts.logger.info({ failures }, 'time-series maintenance done after failures');
+      failures = 0;
     } catch (err) {
-      opts.logger.error({ err }, 'time-series maintenance failed; will retry');
+      failures++;
+      opts.logger.error({ err, failures }, 'time-series maintenance failed; will retry');
     }
+    if (stopped) return;
+    timer = setTimeout(() => void run(), failures === 0 ? intervalMs : Math.min(retryMs * 2 ** (failures - 1), intervalMs));
+    timer.unref();
   };
   void run();
-  const timer = setInterval(() => void run(), opts.intervalMs ?? 3_600_000);
-  timer.unref();
-  opts.lifecycle.onStop('timeseries-maintenance', () => clearInterval(timer));
+  opts.lifecycle.onStop('timeseries-maintenance', () => {
+    stopped = true;
+    clearTimeout(timer);
+  });
 }
