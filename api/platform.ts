@@ -24,7 +24,11 @@ export async function runProbe(probe: ReadinessProbe, timeoutMs = PROBE_TIMEOUT_
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
   try {
-    return await Promise.race([probe.check().then((ok) => ok === true, () => false), late]);
+    // (A probe that throws before returning its promise, e.g. on a component not built yet, too.)
+    const answer = Promise.resolve()
+      .then(() => probe.check())
+      .then((ok) => ok === true, () => false);
+    return await Promise.race([answer, late]);
   } finally {
     clearTimeout(timer);
   }

@@ -9,4 +9,8 @@ describe('readiness probes', () => {
     expect(await runProbe({ name: 'database', check: () => Promise.reject(new Error('connect ECONNREFUSED')) })).toBe(false);
     expect(await runProbe({ name: 'broker', check: () => Promise.resolve(true) })).toBe(true);
   });
+  it('count a probe that throws before it returns a promise (a component not built yet) as not ready', async () => {
+    const broker = undefined as { listening(): boolean } | undefined;
+    expect(await runProbe({ name: 'broker', check: () => Promise.resolve(broker!.listening()) })).toBe(false);
+  });
 });
