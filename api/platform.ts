@@ -13,6 +13,27 @@ export interface ReadinessProbe {
   check(): Promise<boolean>;
 }
 
+/** How long /readyz waits for one probe: a database that does not answer is not ready either. */
+export const PROBE_TIMEOUT_MS = 3000;
+
+/**
+ * A probe's answer, false if it throws or has not answered within `timeoutMs` (a pool waiting
+ * for a connection to a host that is gone would hold /readyz for its whole connect timeout).
+ */
+export async function runProbe(probe: ReadinessProbe, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  try {
+    // (A probe that throws before returning its promise, e.g. on a component not built yet, too.)
+    const answer = Promise.resolve()
+      .then(() => probe.check())
+      .then((ok) => ok === true, () => false);
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface PlatformDeps {
   metrics: Metrics;
   /** Checked by /readyz: database reachable, broker listening, ... */
@@ -89,7 +110,7 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     '/readyz',
     { schema: { tags: ['ops'], summary: 'Readiness: every probe (database, broker, ...) passes', response: { 200: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }) } } },
     async (_request, reply) => {
-      const results = await Promise.all(deps.probes.map(async (p) => [p.name, await p.check().catch(() => false)] as const));
+      const results = await Promise.all(deps.probes.map(async (p) => [p.name, await runProbe(p)] as const));
       const ready = results.every(([, ok]) => ok);
       return reply.status(ready ? 200 : 503).send({ ready, checks: Object.fromEntries(results) });
     },

@@ -20,14 +20,11 @@ export async function openDatabase(config: Config, logger: Logger, lifecycle: Li
   let url = config.db.url;
   const embedded = url === undefined;
   if (url === undefined) {
+    // Supervised: if the server dies it is restarted on the same port and data directory
+    // (db/pg-supervisor.ts); meanwhile the gateway keeps running, not ready, and every component
+    // retries (docs/operations.md, "When the database goes away"). Stopped last, never restarted then.
     const server = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.db.embeddedPort, logger: logger.child({ component: 'embedded-pg' }) });
     lifecycle.onStop('embedded-postgres', () => server.stop());
-    server.exited.then((code) => {
-      if (!lifecycle.stopping) {
-        logger.fatal({ code }, 'embedded PostgreSQL exited unexpectedly');
-        void lifecycle.stop('database exited').then(() => process.exit(1));
-      }
-    }, () => undefined);
     url = server.url;
   }
   const info = await runMigrations(url, logger.child({ component: 'migrate' }));
@@ -74,11 +71,19 @@ export async function ingestCanWrite(pool: Pick<Database['pool'], 'query'>): Pro
   return r.rows[0]?.ok === true;
 }
 
-/** Hourly upkeep of the time-series store: partitions ahead, raw retention. */
+/**
+ * Hourly upkeep of the time-series store: partitions ahead, raw retention. A pass that fails (the
+ * database is down) is tried again after `retryMs`, doubling up to the interval.
+ */
 export function startTimeseriesMaintenance(
   rt: DatabaseRuntime,
-  opts: { rawRetentionDays: number; logger: Logger; lifecycle: Lifecycle; intervalMs?: number },
+  opts: { rawRetentionDays: number; logger: Logger; lifecycle: Lifecycle; intervalMs?: number; retryMs?: number },
 ): void {
+  const intervalMs = opts.intervalMs ?? 3_600_000;
+  const retryMs = opts.retryMs ?? 60_000;
+  let failures = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   const run = async (): Promise<void> => {
     try {
       const made = await timeseries.ensurePartitions(rt.database.pool, rt.timeseries.mode, { aheadDays: 28, behindDays: 35 });
@@ -86,12 +91,19 @@ export function startTimeseriesMaintenance(
       const cutoff = new Date(Date.now() - opts.rawRetentionDays * 86_400_000);
       const expired = await timeseries.expireRawReadings(rt.database.pool, rt.timeseries.mode, cutoff);
       if (expired.length > 0) opts.logger.info({ expired, cutoff }, 'raw readings past retention expired');
+      if (failures > 0) opts.logger.info({ failures }, 'time-series maintenance done after failures');
+      failures = 0;
     } catch (err) {
-      opts.logger.error({ err }, 'time-series maintenance failed; will retry');
+      failures++;
+      opts.logger.error({ err, failures }, 'time-series maintenance failed; will retry');
     }
+    if (stopped) return;
+    timer = setTimeout(() => void run(), failures === 0 ? intervalMs : Math.min(retryMs * 2 ** (failures - 1), intervalMs));
+    timer.unref();
   };
   void run();
-  const timer = setInterval(() => void run(), opts.intervalMs ?? 3_600_000);
-  timer.unref();
-  opts.lifecycle.onStop('timeseries-maintenance', () => clearInterval(timer));
+  opts.lifecycle.onStop('timeseries-maintenance', () => {
+    stopped = true;
+    clearTimeout(timer);
+  });
 }

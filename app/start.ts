@@ -67,6 +67,8 @@ export async function start(config: Config): Promise<Running> {
       deviceOfSerial: async (serial) => (await pki.connectionIdentity(serial))?.deviceId,
     });
     lifecycle.onStop('security-events', () => securityEvents.stop());
+    // (Registered before the broker's own listener: it re-reads the CRL after this.)
+    events.on('resync', () => pki.invalidateCrl());
     const retire = setInterval(() => {
       pki.retireSuperseded().catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
     }, 5 * 60_000);
@@ -116,6 +118,8 @@ export async function start(config: Config): Promise<Running> {
       probes: [
         { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },
         { name: 'broker', check: () => Promise.resolve(broker.listening()) },
+        // Without LISTEN a revocation would only reach live sessions at the next revalidation.
+        { name: 'device-events', check: () => Promise.resolve(events.listening()) },
       ],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
@@ -155,7 +159,9 @@ export async function start(config: Config): Promise<Running> {
       securityEvents,
       logger: logger.child({ component: 'firmware-download' }),
     });
-    events.on('certificate_revoked', () => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed')));
+    const refreshDownloadCrl = (): void => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed'));
+    events.on('certificate_revoked', refreshDownloadCrl);
+    events.on('resync', refreshDownloadCrl);
     await downloads.listen(config.firmware.devicePort, config.mqtt.host);
     lifecycle.onStop('firmware-download', () => downloads.close());
     void firmware.tick();

@@ -31,6 +31,8 @@ export interface BrokerConfig extends ConnectLimits {
 export interface DeviceEventSource {
   on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
   on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
+  /** The event connection is back after a loss: notifications sent meanwhile were missed. */
+  on(event: 'resync', listener: () => void): unknown;
 }
 
 export interface BrokerDeps {
@@ -325,6 +327,12 @@ export async function createBroker(deps: BrokerDeps) {
       }
     }
   };
+  // A revocation or suspension notified while the event connection was down (a database restart)
+  // was never delivered: re-read the CRL and re-check every live session at once.
+  deps.events?.on('resync', () => {
+    refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
+    revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation after the event connection came back failed'));
+  });
   const revalidateTimer = setInterval(() => {
     revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation failed'));
   }, config.revalidateIntervalMs);

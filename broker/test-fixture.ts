@@ -8,7 +8,7 @@ import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase, type Database } from '../db/client.ts';
 import { createAuditLog, createSecurityEvents, type SecurityEvents, type SecurityEventsConfig } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { createDeviceEvents } from '../devices/device-events.ts';
+import { createDeviceEvents, type DeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
 import { createPki, type Pki } from '../provisioning/pki-service.ts';
@@ -100,6 +100,8 @@ export interface BrokerFixture {
   ingestDb: Database | undefined;
   /** Security events as `thamani start` wires them: aggregated, on a pool of their own (2 connections). */
   securityEvents: SecurityEvents;
+  /** The NOTIFY listener the broker reacts to. */
+  events: DeviceEvents;
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
@@ -128,7 +130,15 @@ export const testIngestConfig: IngestConfig = {
 
 export async function startBrokerFixture(
   config: Partial<BrokerConfig> = {},
-  opts: { ingest?: Partial<IngestConfig>; securityEvents?: Partial<SecurityEventsConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
+  opts: {
+    ingest?: Partial<IngestConfig>;
+    securityEvents?: Partial<SecurityEventsConfig>;
+    /** Where the NOTIFY listener connects, given the test database's URL (default: that URL). */
+    eventsUrl?: (databaseUrl: string) => string;
+    onStored?: (rows: readonly RowIn[]) => void;
+    state?: UpstreamHandler;
+    onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+  } = {},
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
@@ -144,9 +154,10 @@ export async function startBrokerFixture(
     now: () => clock.value ?? new Date(),
   });
   const devices = createDeviceService({ db: t.database.db, audit });
-  const events = createDeviceEvents({ url: t.url, logger: testLogger });
+  const events = createDeviceEvents({ url: opts.eventsUrl?.(t.url) ?? t.url, logger: testLogger });
   await events.ready;
   events.on('certificate_revoked', () => pki.invalidateCrl());
+  events.on('resync', () => pki.invalidateCrl());
   const site = await devices.addSite({ name: `site-${path.basename(dir)}` }, admin);
   const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, admin);
   const received: BrokerFixture['received'] = [];
@@ -207,6 +218,7 @@ export async function startBrokerFixture(
     ingest,
     ingestDb,
     securityEvents,
+    events,
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);

@@ -62,7 +62,13 @@ export function createAlertService(deps: AlertServiceDeps) {
       for (const a of o.rows) open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
     }
   }
-  const ready = (): Promise<void> => (loaded ??= load());
+  // A load that failed (the database was down) is tried again by the next evaluation: kept, its
+  // rejection would fail every evaluation after it until the rules next changed.
+  const ready = (): Promise<void> =>
+    (loaded ??= load().catch((err: unknown) => {
+      loaded = undefined;
+      throw err;
+    }));
 
   async function kindsOf(deviceIds: string[]): Promise<void> {
     const missing = deviceIds.filter((d) => !kinds.has(d));

@@ -31,7 +31,12 @@ export function createDatabase(opts: { url: string; poolMax: number; logger: Log
   // process: pg-pool listens for errors on idle clients only, so a client that dies while
   // checked out (between two statements of a transaction) would throw an uncaught 'error'.
   // The query in flight, if any, still fails and its caller handles that.
-  pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+  pool.on('error', (err) => {
+    // pg-pool hangs the whole client on the error: kilobytes of internals per line in the log
+    // of an outage. Keep it on the object, out of the log.
+    if ('client' in err) Object.defineProperty(err, 'client', { enumerable: false });
+    opts.logger.warn({ err }, 'idle database connection failed');
+  });
   pool.on('connect', (client) => {
     client.on('error', (err) => opts.logger.warn({ err }, 'database connection failed'));
   });

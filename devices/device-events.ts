@@ -22,22 +22,33 @@ export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Pro
 export interface DeviceEvents {
   on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
   on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
+  /**
+   * LISTEN is back after the connection was lost: notifications sent meanwhile are gone for good
+   * (PostgreSQL queues them only for connected listeners), so whoever acts on them re-checks.
+   */
+  on(event: 'resync', listener: () => void): unknown;
   /** Resolves once LISTEN is in place. */
   ready: Promise<void>;
+  /** LISTEN is in place right now (readiness). */
+  listening(): boolean;
   close(): Promise<void>;
 }
 
-/** One dedicated connection LISTENs; it reconnects with backoff if the database goes away. */
-export function createDeviceEvents(deps: { url: string; logger: Logger }): DeviceEvents {
+/**
+ * One dedicated connection LISTENs. When it is lost (the database restarts, a network cut), one
+ * reconnect loop (never two) tries again with a growing delay, LISTENs again and emits 'resync'.
+ */
+export function createDeviceEvents(deps: { url: string; logger: Logger; maxDelayMs?: number }): DeviceEvents {
   const emitter = new EventEmitter();
   let client: pg.Client | undefined;
   let closed = false;
-  let delay = 250;
+  let reconnecting = false;
+  let timer: NodeJS.Timeout | undefined;
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-  const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: deps.url, application_name: 'thamani-events' });
+  const connect = async (): Promise<pg.Client> => {
+    const c = new pg.Client({ connectionString: deps.url, application_name: 'thamani-events', keepAlive: true, connectionTimeoutMillis: 10_000 });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       try {
@@ -48,36 +59,71 @@ export function createDeviceEvents(deps: { url: string; logger: Logger }): Devic
       }
     });
     c.on('error', (err) => deps.logger.warn({ err }, 'device event connection failed'));
-    c.on('end', () => {
-      if (!closed) scheduleReconnect();
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      // A failed attempt also ends with 'end': only the loop below may schedule the next one.
+      await c.end().catch(() => undefined);
+      throw err;
+    }
+    c.once('end', () => {
+      if (client !== c) return;
+      client = undefined;
+      if (!closed) void reconnect('lost');
     });
-    await c.connect();
-    await c.query(`LISTEN ${CHANNEL}`);
-    client = c;
-    delay = 250;
+    return c;
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    });
+
+  async function reconnect(why: 'first' | 'lost'): Promise<void> {
+    if (reconnecting) return;
+    reconnecting = true;
+    let delay = 250;
+    if (why === 'lost') deps.logger.warn('device events: LISTEN connection lost; reconnecting');
+    try {
+      while (!closed) {
+        try {
+          const c = await connect();
+          if (closed) {
+            await c.end().catch(() => undefined);
+            return;
+          }
+          client = c;
+          break;
+        } catch (err) {
+          deps.logger.warn({ err, retryInMs: delay }, why === 'first' ? 'device events: first connection failed; retrying' : 'device events: reconnect failed');
+          await sleep(delay);
+          delay = Math.min(delay * 2, deps.maxDelayMs ?? 10_000);
+        }
+      }
+    } finally {
+      reconnecting = false;
+    }
+    if (!client) return;
     markReady();
-  };
-  const scheduleReconnect = (): void => {
-    client = undefined;
-    setTimeout(() => {
-      if (closed) return;
-      connect().catch((err: unknown) => {
-        deps.logger.warn({ err, retryInMs: delay }, 'device events: reconnect failed');
-        delay = Math.min(delay * 2, 10_000);
-        scheduleReconnect();
-      });
-    }, delay).unref();
-  };
-  connect().catch((err: unknown) => {
-    deps.logger.warn({ err }, 'device events: first connection failed; retrying');
-    scheduleReconnect();
-  });
+    if (why === 'first') return;
+    deps.logger.info('device events: listening again; re-checking live sessions');
+    try {
+      emitter.emit('resync');
+    } catch (err) {
+      deps.logger.error({ err }, 'a device events resync listener failed');
+    }
+  }
+  void reconnect('first');
 
   return {
     on: (event: string, listener: (e: DeviceEvent) => void) => emitter.on(event, listener),
     ready,
+    listening: () => client !== undefined,
     async close() {
       closed = true;
+      clearTimeout(timer);
       await client?.end().catch(() => undefined);
     },
   } as DeviceEvents;

@@ -52,7 +52,7 @@ describe('a simulated fleet with faults, through the whole chain', () => {
   it('ran on a gateway whose database, ingest role and broker were all ready', async () => {
     const res = await httpsRequest(`${gateway!.apiUrl}/readyz`, { ca });
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toEqual({ ready: true, checks: { database: true, ingest: true, broker: true } });
+    expect(JSON.parse(res.body)).toEqual({ ready: true, checks: { database: true, ingest: true, broker: true, 'device-events': true } });
   });
 
   it('had every acknowledged reading stored', () => {

@@ -24,6 +24,12 @@ export interface Gateway {
   mqttUrl: string;
   /** The root CA certificate (PEM) that clients trust. */
   ca: string;
+  /** The gateway's exit code or signal once it has exited; undefined while it runs. */
+  exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Its log (stdout and stderr), the last 64 kB. */
+  log(): string;
+  /** Calls `listener` with every chunk of its log (stdout) from now on. */
+  onLog(listener: (chunk: string) => void): void;
   /** Runs `thamani <args>` against this gateway; resolves with its stdout. */
   cli(args: string[]): Promise<string>;
   stop(): void;
@@ -35,13 +41,16 @@ export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests
 /**
  * The real `thamani start` in a child process on a test database: embedded CA, broker, ingest,
  * API, dashboards, exactly as an operator runs it. Resolves once /readyz answers 200.
+ * With `database: 'embedded'` it runs its own embedded PostgreSQL (as `npm start` does) on a
+ * free port, in its data directory.
  */
 export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
   const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: withDatabase(inject('adminUrl'), o.database),
+    ...inherited,
+    ...(o.database === 'embedded' ? { EMBEDDED_PG_PORT: String(await freePort()) } : { DATABASE_URL: withDatabase(inject('adminUrl'), o.database) }),
     THAMANI_DATA_DIR: dataDir,
     MQTT_PORT: String(mqttPort),
     HTTPS_PORT: String(httpsPort),
@@ -58,8 +67,14 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
     ...o.env,
   };
   let stderr = '';
-  const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  // The log (stdout) is read all along: a pipe nobody reads would stall the gateway once full.
+  const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (c: string) => (stderr = (stderr + c).slice(-65_536)));
+  }
+  child.on('exit', (code, signal) => (exit = { code, signal }));
   const apiUrl = `https://localhost:${httpsPort}`;
   const deadline = Date.now() + (o.readyTimeoutMs ?? 40_000);
   let ca = '';
@@ -73,7 +88,7 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
     }
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`gateway did not become ready (exit ${child.exitCode}): ${stderr}`);
+      throw new Error(`gateway did not become ready (exit ${child.exitCode}): ${stderr.slice(-4000)}`);
     }
   }
   const cli = (args: string[]) =>
@@ -85,5 +100,5 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
       c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`thamani ${args.join(' ')}: ${err}`))));
     });
-  return { env, dataDir, apiUrl, mqttUrl: `mqtts://localhost:${mqttPort}`, ca, cli, stop: () => void child.kill('SIGTERM') };
+  return { env, dataDir, apiUrl, mqttUrl: `mqtts://localhost:${mqttPort}`, ca, cli, exit: () => exit, log: () => stderr, onLog: (listener) => void child.stdout?.on('data', listener), stop: () => void child.kill('SIGTERM') };
 }
