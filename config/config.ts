@@ -50,6 +50,11 @@ const envSchema = z.object({
   MQTT_RATE_PER_SECOND: z.coerce.number().positive().default(20),
   MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
   MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
+  MQTT_RATE_FLOOD_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  MQTT_DEVICE_CONNECTS_MAX: z.coerce.number().int().min(1).default(10),
+  MQTT_DEVICE_CONNECTS_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(1000),
+  MQTT_MAX_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
   PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
@@ -114,6 +119,11 @@ export interface Config {
     readonly ratePerSecond: number;
     readonly rateBurst: number;
     readonly rateMaxWaitMs: number;
+    readonly rateFloodCloseMs: number;
+    readonly connectsPerWindow: number;
+    readonly connectWindowMs: number;
+    readonly maxPending: number;
+    readonly maxPendingPerAddress: number;
     readonly revalidateIntervalMs: number;
   };
   readonly pki: {
@@ -254,6 +264,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       ratePerSecond: e.MQTT_RATE_PER_SECOND,
       rateBurst: e.MQTT_RATE_BURST,
       rateMaxWaitMs: e.MQTT_RATE_MAX_WAIT_MS,
+      rateFloodCloseMs: e.MQTT_RATE_FLOOD_SECONDS * 1000,
+      connectsPerWindow: e.MQTT_DEVICE_CONNECTS_MAX,
+      connectWindowMs: e.MQTT_DEVICE_CONNECTS_WINDOW_S * 1000,
+      maxPending: e.MQTT_MAX_PENDING,
+      maxPendingPerAddress: e.MQTT_MAX_PENDING_PER_ADDRESS,
       revalidateIntervalMs: 30_000,
     },
     pki: {
