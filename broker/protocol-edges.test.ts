@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusalCode, type ConnectRefusal } from './broker-errors.ts';
-import { decideConnect, decideProtocol, type ConnectionIdentity, type ConnectLimits } from './identity-fns.ts';
+import { decideConnect, decideProtocol, type ConnectLimits } from './identity-fns.ts';
 import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 /** MQTT 3.1.1 defines CONNACK return codes 0..5 only [MQTT-3.2.2.3]; a refusal is one of 1..5. */
@@ -38,7 +38,7 @@ describe('CONNACK codes for MQTT 3.1.1 (decideConnect, decideProtocol)', () => {
   it('refuses only with codes 1..5, for any CONNECT facts and registry answer', () => {
     fc.assert(
       fc.property(facts, identity, (f, id) => {
-        const refusal = decideConnect(f, id as ConnectionIdentity | undefined, limits);
+        const refusal = decideConnect(f, id, limits);
         if (refusal !== undefined) expect(refusalCodes311.has(refusalCode[refusal])).toBe(true);
       }),
       { numRuns: 2000 },
