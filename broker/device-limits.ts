@@ -13,7 +13,12 @@ import { TokenBucket } from './rate-limiter.ts';
 export interface DeviceLimitsOptions {
   ratePerSecond: number;
   burst: number;
-  /** A device continuously over its rate for longer than this is flooding (its connection is closed). */
+  /**
+   * A device over its rate for longer than this is flooding (its connection is closed). Counted
+   * from the first publish that had to wait, to the moment the token of the current one comes
+   * due: what a device has already queued counts, so a thousand publishes sent at once are a
+   * flood at once, not after they have been paced through.
+   */
   floodCloseMs: number;
   /** At most this many CONNECTs per device in any `connectWindowMs`. */
   connectsPerWindow: number;
@@ -25,7 +30,7 @@ export interface DeviceLimitsOptions {
 export interface PublishVerdict {
   /** How long this publish must wait for its token (0: now). */
   waitMs: number;
-  /** How long the device has been continuously over its rate (0: it is not). */
+  /** How long the device is continuously over its rate, up to this publish's token (0: it is not). */
   overRateMs: number;
   /** overRateMs passed floodCloseMs: a sustained flood. */
   flood: boolean;
@@ -62,7 +67,7 @@ export class DeviceLimits {
       return { waitMs: 0, overRateMs: 0, flood: false };
     }
     e.overSince ??= t;
-    const overRateMs = t - e.overSince;
+    const overRateMs = t - e.overSince + waitMs;
     return { waitMs, overRateMs, flood: overRateMs > this.opts.floodCloseMs };
   }
 
