@@ -7,7 +7,7 @@ import { revocationReasons } from './pki-errors.ts';
 import type { Pki } from './pki-service.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 
-const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string() });
+const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string(), superseded: z.array(z.string()).optional() });
 const pem = z.string().max(16 * 1024, 'is too large for a PEM request');
 
 /** Enrolment (token-authenticated), published CA material, certificate inventory and revocation. */
@@ -27,6 +27,8 @@ export function pkiRoutes(deps: {
     }, async (request, reply) => {
       // No user: the one-time token is the credential; the registry work runs as `system`.
       const result = await deps.scoped(request, (pki) => pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id }), { actorId: 'enrolment', role: 'system' });
+      // Committed: earlier certificates it superseded are in the next CRL served.
+      if (result.superseded?.length) deps.pki.invalidateCrl();
       return reply.status(201).send(result);
     });
 
@@ -62,13 +64,18 @@ export function pkiRoutes(deps: {
     app.post('/devices/:id/certificates', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ csr: pem }), response: { 201: issued } },
-    }, async (request, reply) => reply.status(201).send(await deps.scoped(request, (pki) => pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request)))));
+    }, async (request, reply) => {
+      const result = await deps.scoped(request, (pki) => pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request)));
+      if (result.superseded?.length) deps.pki.invalidateCrl();
+      return reply.status(201).send(result);
+    });
 
     app.post('/devices/:id/keypair', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ pkcs12Password: z.string().min(1).max(200) }) },
     }, async (request, reply) => {
       const result = await deps.scoped(request, (pki) => pki.issueKeyPair(request.params.id, request.body.pkcs12Password, actorOf(request)));
+      if (result.superseded?.length) deps.pki.invalidateCrl();
       return reply.status(201).header('cache-control', 'no-store').send(result);
     });
 
