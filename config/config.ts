@@ -62,6 +62,9 @@ const envSchema = z.object({
   PKI_ENROLMENT_TOKEN_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
   PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
+  ENROL_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(100),
+  ENROL_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+  ENROL_WINDOW_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(10),
   INGEST_BACKFILL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
   INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
@@ -136,6 +139,8 @@ export interface Config {
     readonly renewalWindowDays: number;
     readonly rotationOverlapHours: number;
   };
+  /** POST /enroll throttling per source address (provisioning/enrolment-guard.ts). */
+  readonly enrolment: { readonly maxAttemptsPerAddress: number; readonly maxFailuresPerAddress: number; readonly windowMs: number };
   readonly ingest: {
     readonly maxBatch: number;
     readonly maxFutureMs: number;
@@ -280,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       renewalWindowDays: e.PKI_RENEWAL_WINDOW_DAYS,
       rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
     },
+    enrolment: { maxAttemptsPerAddress: e.ENROL_MAX_PER_ADDRESS, maxFailuresPerAddress: e.ENROL_MAX_FAILURES_PER_ADDRESS, windowMs: e.ENROL_WINDOW_MINUTES * 60_000 },
     ingest: {
       maxBatch: e.INGEST_MAX_BATCH,
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
