@@ -32,7 +32,7 @@ describe('PendingCounts', () => {
 
 const TIMEOUT_MS = 3000;
 const PER_ADDRESS = 100;
-const STALLED = Number(process.env.H2_STALLED ?? 2000);
+const STALLED = 2000;
 
 /** Sockets held by the test; each records when it opened and when the gateway closed it. */
 interface Held {
@@ -106,6 +106,11 @@ describe('connections that never finish (real TLS listener)', () => {
     const device = await f.addDevice('bd-adm-real');
     // Warm up (TLS, MQTT, registry paths), then the baseline.
     await (await f.connect(device, { clientId: 'bd-adm-real' })).endAsync();
+    // A device connected before the flood, kept through it: the deadline ends at its CONNECT.
+    const stayCert = await f.addDevice('bd-adm-stay');
+    const stay = await f.connect(stayCert, { clientId: 'bd-adm-stay' });
+    let stayClosed = false;
+    stay.on('close', () => (stayClosed = true));
     const baseline = heapAfterGc();
     const rssBaseline = process.memoryUsage().rss;
     const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -176,6 +181,9 @@ describe('connections that never finish (real TLS listener)', () => {
     console.info(`heap: baseline ${(baseline / 1e6).toFixed(1)} MB, with ${STALLED} held ${(peakHeap / 1e6).toFixed(1)} MB, after ${(after / 1e6).toFixed(1)} MB; rss: baseline ${(rssBaseline / 1e6).toFixed(0)} MB, held ${(rssPeak / 1e6).toFixed(0)} MB, after ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
     expect(after - baseline).toBeLessThan(Math.max(8e6, 0.25 * (peakHeap - baseline)));
 
+    expect(stayClosed).toBe(false);
+    await stay.publishAsync('devices/bd-adm-stay/telemetry', '{"seq":1}', { qos: 1 });
+    await stay.endAsync();
     // And afterwards, as before.
     await (await f.connect(device, { clientId: 'bd-adm-real' })).endAsync();
     for (const s of tlsNoConnect) s.destroy();
