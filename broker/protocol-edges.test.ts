@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusalCode, type ConnectRefusal } from './broker-errors.ts';
 import { decideConnect, decideProtocol, type ConnectLimits } from './identity-fns.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 /** MQTT 3.1.1 defines CONNACK return codes 0..5 only [MQTT-3.2.2.3]; a refusal is one of 1..5. */
 const refusalCodes311 = new Set([1, 2, 3, 4, 5]);
@@ -129,5 +129,20 @@ describe('CONNACK codes over real mTLS', () => {
     expect(rows.map((r: { after: { reason: string; returnCode: number } }) => r.after)).toContainEqual(expect.objectContaining({ reason: 'protocol_version_unsupported', returnCode: 1 }));
     // The same device at 3.1.1 is welcome.
     expect(await outcome(() => f.connect(cert, { clientId: 'bd-edge-v31', protocolVersion: 4 }))).toBe('connected');
+  });
+
+  it('tells mosquitto_pub why: MQTT 3.1 is an unacceptable protocol version, keepalive 5 an identifier rejected', async () => {
+    if (!requireTool('mosquitto_pub')) return;
+    const cert = await f.addDevice('bd-edge-mosq');
+    const files = f.files(cert);
+    const pub = (...extra: string[]) =>
+      run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(f.port), '--cafile', files.ca, '--cert', files.cert, '--key', files.key, '-i', 'bd-edge-mosq', '-q', '1', '-t', 'devices/bd-edge-mosq/state', '-m', '{}', ...extra]);
+    const v31 = await pub('-V', 'mqttv31');
+    expect(v31.status).not.toBe(0);
+    expect(v31.stderr).toMatch(/unacceptable protocol version/i);
+    const keepalive = await pub('-k', '5');
+    expect(keepalive.status).not.toBe(0);
+    expect(keepalive.stderr).toMatch(/identifier rejected/i);
+    expect((await pub()).status).toBe(0);
   });
 });
