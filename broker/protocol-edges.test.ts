@@ -125,8 +125,11 @@ describe('CONNACK codes over real mTLS', () => {
     // Refused before authentication: no session, and the device stays pending.
     expect(f.broker.clients().some((c) => c.deviceId === 'bd-edge-v31')).toBe(false);
     expect((await f.t.database.pool.query(`SELECT status FROM devices WHERE id = 'bd-edge-v31'`)).rows[0].status).toBe('pending');
-    const { rows } = await f.t.database.pool.query(`SELECT after FROM audit_log WHERE action = 'security.connect_refused' AND target_id = 'clientId:bd-edge-v31'`);
-    expect(rows.map((r: { after: { reason: string; returnCode: number } }) => r.after)).toContainEqual(expect.objectContaining({ reason: 'protocol_version_unsupported', returnCode: 1 }));
+    // Security events are written in the background: wait for it (generously), then look.
+    const refusals = async (): Promise<unknown[]> =>
+      (await f.t.database.pool.query<{ after: unknown }>(`SELECT after FROM audit_log WHERE action = 'security.connect_refused' AND target_id = 'clientId:bd-edge-v31'`)).rows.map((r) => r.after);
+    for (const deadline = Date.now() + 20_000; (await refusals()).length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    expect(await refusals()).toContainEqual(expect.objectContaining({ reason: 'protocol_version_unsupported', returnCode: 1 }));
     // The same device at 3.1.1 is welcome.
     expect(await outcome(() => f.connect(cert, { clientId: 'bd-edge-v31', protocolVersion: 4 }))).toBe('connected');
   });
