@@ -56,7 +56,6 @@ describe('per-device limits over real mTLS', () => {
     // The k-th publish handled (1-based) is no earlier than (k - burst) / rate after the start,
     // however long the connects took: one bucket per device, not per connection.
     times.forEach((t, i) => expect({ k: i + 1, atMs: Math.round(t - started) }).toEqual({ k: i + 1, atMs: expect.toSatisfy((ms: number) => ms + 1 >= ((i + 1 - BURST) / RATE) * 1000) }));
-    expect(times.length).toBeLessThan(4 * BURST);
   });
 
   it('closes a sustained flood, records it and counts it in thamani_mqtt_rate_limited_total; a device within its rate stays', async () => {
