@@ -201,3 +201,30 @@ describe('connections that never finish (real TLS listener)', () => {
     for (const s of sockets) s.socket.destroy();
   }, 60_000);
 });
+
+describe('the total cap on sockets without CONNECT', () => {
+  let f: BrokerFixture;
+  beforeAll(async () => {
+    f = await startBrokerFixture({ connectTimeoutMs: 5000, maxPendingPerAddress: 1000, maxPending: 30 });
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it('closes connections beyond it on accept, whatever their address; room comes back when they time out', async () => {
+    const open = (from: string): Promise<{ closedAt?: number }> =>
+      new Promise((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port: f.port, localAddress: from });
+        const h: { closedAt?: number } = {};
+        s.on('error', () => undefined);
+        s.once('connect', () => resolve(h));
+        s.once('close', () => ((h.closedAt = performance.now()), resolve(h)));
+      });
+    const held = await Promise.all(Array.from({ length: 40 }, (_, i) => open(`127.0.0.${60 + (i % 10)}`)));
+    await until('the ten beyond the cap to be closed', () => held.filter((h) => h.closedAt !== undefined).length >= 10);
+    expect(f.broker.counters.refusedBeforeHandshake).toBe(10);
+    await until('the rest to time out', () => held.every((h) => h.closedAt !== undefined));
+    const device = await f.addDevice('bd-adm-total');
+    await (await f.connect(device, { clientId: 'bd-adm-total' })).endAsync();
+  }, 60_000);
+});
