@@ -23,10 +23,14 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   brokerCounter('thamani_mqtt_publishes_denied_total', 'Publishes refused by the topic policy', 'publishesDenied');
   brokerCounter('thamani_mqtt_subscribes_denied_total', 'Subscriptions refused by the topic policy', 'subscribesDenied');
   brokerCounter('thamani_mqtt_packets_too_large_total', 'Connections closed for an oversized packet', 'packetsTooLarge');
-  brokerCounter('thamani_mqtt_rate_limited_total', 'Connections closed for a sustained publish flood', 'rateLimited');
+  brokerCounter('thamani_mqtt_rate_limited_total', 'Connections closed for a sustained publish flood (security.rate_limited)', 'rateLimited');
   brokerCounter('thamani_mqtt_cut_offs_total', 'Live sessions closed by revocation or suspension', 'cutOffs');
   brokerCounter('thamani_mqtt_tls_refused_total', 'TLS handshakes refused (no, foreign, expired or revoked certificate; protocol)', 'tlsRefused');
   if (deps.securityEvents) registerSecurityEventMetrics(registry, deps.securityEvents);
+  brokerCounter('thamani_mqtt_refused_before_handshake_total', 'TCP connections closed on accept: too many sockets without CONNECT (per address or in total)', 'refusedBeforeHandshake');
+  brokerCounter('thamani_mqtt_connect_timeouts_total', 'Connections destroyed for not finishing TLS and CONNECT within MQTT_CONNECT_TIMEOUT_MS', 'connectTimeouts');
+  brokerCounter('thamani_mqtt_connects_throttled_total', 'CONNECTs refused with CONNACK 3: too many from one device in the window', 'connectsThrottled');
+  new Gauge({ name: 'thamani_mqtt_pending_connections', help: 'Accepted sockets that have not sent CONNECT yet', registers: [registry], collect() { this.set(b()?.pendingConnections() ?? 0); } });
   const c = deps.ingest.counters;
   new Counter({ name: 'thamani_ingest_readings_accepted_total', help: 'Readings stored', registers: [registry], collect() { this.reset(); this.inc(c.accepted); } });
   new Counter({ name: 'thamani_ingest_readings_duplicate_total', help: 'Readings acknowledged but already stored', registers: [registry], collect() { this.reset(); this.inc(c.duplicates); } });

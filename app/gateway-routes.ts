@@ -27,13 +27,14 @@ export function gatewayRoutes(deps: {
   ca: LoadedCa;
   ingest: Ingest;
   pkiConfig: Config['pki'];
+  enrolmentLimits?: Config['enrolment'];
   brokerUrl: string;
   crlUrl: string;
   dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'> };
   firmware?: { service: FirmwareService; maxImageBytes: number };
 }) {
   return ({ audit, db, authenticator }: { audit: AuditLog; db: Db; authenticator: Authenticator }): RoutePlugin[] => [
-    { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })) }) },
+    { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })), enrolment: { audit, limits: deps.enrolmentLimits } }) },
     { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
     { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
     { plugin: dashboardRoutes({ db, audit, authenticator, ...deps.dashboards }) },

@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       : undefined;
     const broker = ingest
       ? await createBroker({
-          config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, revalidateIntervalMs: 60_000 },
+          config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, rateFloodCloseMs: 600_000, connectsPerWindow: 1e9, connectWindowMs: 60_000, maxPending: 10_000, maxPendingPerAddress: 10_000, revalidateIntervalMs: 60_000 },
           logger,
           tls,
           identity: pki,

@@ -23,7 +23,9 @@ export type ConnectRefusal =
   | 'credentials_not_accepted'
   | 'keepalive_out_of_bounds'
   | 'will_not_allowed'
-  | 'registry_unavailable';
+  | 'registry_unavailable'
+  | 'protocol_version_unsupported'
+  | 'connect_rate_exceeded';
 
 export const refusalCode: Record<ConnectRefusal, number> = {
   no_client_certificate: ConnackCode.notAuthorized,
@@ -40,6 +42,10 @@ export const refusalCode: Record<ConnectRefusal, number> = {
   keepalive_out_of_bounds: ConnackCode.identifierRejected,
   will_not_allowed: ConnackCode.notAuthorized,
   registry_unavailable: ConnackCode.serverUnavailable,
+  // [MQTT-3.1.2-2]: a protocol level the server does not support gets 1, then the connection closes.
+  protocol_version_unsupported: ConnackCode.unacceptableProtocol,
+  // Too many CONNECTs from one device in a window: "try later", which devices retry with backoff.
+  connect_rate_exceeded: ConnackCode.serverUnavailable,
 };
 
 export class ConnectRefused extends Error {

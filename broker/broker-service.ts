@@ -2,12 +2,13 @@ import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../app/logger.ts';
-import { ConnectRefused } from './broker-errors.ts';
-import { decideConnect, normaliseFingerprint, normaliseSerial, type ConnectionIdentity, type ConnectLimits } from './identity-fns.ts';
+import { createAdmission } from './admission.ts';
+import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
+import { DeviceLimits } from './device-limits.ts';
+import { decideConnect, decideProtocol, normaliseFingerprint, normaliseSerial, type ConnectionIdentity, type ConnectLimits } from './identity-fns.ts';
 import { GuardedConnection } from './packet-guard.ts';
 import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
-import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvent, SecurityEvents } from '../audit/index.ts';
 import { InOrder } from './in-order.ts';
 import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
@@ -24,6 +25,14 @@ export interface BrokerConfig extends ConnectLimits {
   rateBurst: number;
   /** A publish that would have to wait longer than this for its token is refused (connection closed). */
   rateMaxWaitMs: number;
+  /** A device continuously over its rate for longer than this is flooding: connection closed, recorded. */
+  rateFloodCloseMs: number;
+  /** CONNECTs per device in any window of connectWindowMs; more get CONNACK 3. */
+  connectsPerWindow: number;
+  connectWindowMs: number;
+  /** Sockets that have not sent CONNECT yet, per source address and in total; more are closed on accept. */
+  maxPendingPerAddress: number;
+  maxPending: number;
   /** How often live sessions are re-checked against the registry (safety net behind the events). */
   revalidateIntervalMs: number;
 }
@@ -55,7 +64,6 @@ export interface BrokerDeps {
 
 interface SessionState {
   session: DeviceSession;
-  bucket: TokenBucket;
   connectedAt: Date;
   rateLimitedLogged: boolean;
   /** Outcomes of its publishes, released in the order they arrived (PUBACKs in order). */
@@ -76,7 +84,16 @@ export async function createBroker(deps: BrokerDeps) {
   const connectPackets = new WeakMap<Client, { keepalive: number; will?: { topic: string } }>();
   const guards = new Set<GuardedConnection>();
   let holding = false;
-  const counters = { connectionsRefused: 0, publishesDenied: 0, subscribesDenied: 0, packetsTooLarge: 0, rateLimited: 0, cutOffs: 0, tlsRefused: 0 };
+  const counters = { connectionsRefused: 0, publishesDenied: 0, subscribesDenied: 0, packetsTooLarge: 0, rateLimited: 0, cutOffs: 0, tlsRefused: 0, connectsThrottled: 0, refusedBeforeHandshake: 0, connectTimeouts: 0 };
+  // Publish and CONNECT budgets per device id, kept across its connections (broker/device-limits.ts).
+  const limits = new DeviceLimits({
+    ratePerSecond: config.ratePerSecond,
+    burst: config.rateBurst,
+    floodCloseMs: config.rateFloodCloseMs,
+    connectsPerWindow: config.connectsPerWindow,
+    connectWindowMs: config.connectWindowMs,
+    maxDevices: Math.max(10_000, 2 * config.maxConnections),
+  });
 
   const socketOf = (client: Client): tls.TLSSocket | undefined => (client.conn instanceof GuardedConnection ? client.conn.socket : undefined);
   /** Recorded aggregated per device (or certificate, or address) and reason: audit/security-events.ts. */
@@ -102,10 +119,22 @@ export async function createBroker(deps: BrokerDeps) {
     mq: routing.mq,
     persistence: routing.persistence,
     connectTimeout: config.connectTimeoutMs,
-    keepaliveLimit: config.keepaliveMaxSeconds,
+    // No keepaliveLimit: Aedes answers it with return code 6, which MQTT 3.1.1 does not define;
+    // decideConnect refuses keepalive out of bounds with 2, as the device contract says.
     maxClientsIdLength: config.maxClientIdLength,
     preConnect(client, packet, done) {
       connectPackets.set(client, { keepalive: packet.keepalive ?? 0, ...(packet.will ? { will: { topic: packet.will.topic } } : {}) });
+      const socket = socketOf(client);
+      admission.connectReceived(socket?.remoteAddress, socket?.remotePort);
+      // Aedes would accept MQTT 3.1 (level 3); the contract is 3.1.1 only [MQTT-3.1.2-2].
+      const protocol = decideProtocol(packet.protocolVersion);
+      if (protocol) return refuseEarly(client, packet.clientId, protocol, {}, done);
+      const cn = socket?.authorized ? peerCn(socket) : undefined;
+      const admitted = cn === undefined ? ({ ok: true } as const) : limits.admitConnect(cn);
+      if (!admitted.ok) {
+        counters.connectsThrottled++;
+        return refuseEarly(client, packet.clientId, 'connect_rate_exceeded', { retryAfterMs: Math.round(admitted.retryAfterMs), connectsPerWindow: config.connectsPerWindow }, done);
+      }
       done(null, true);
     },
     authenticate(client, username, password, done) {
@@ -134,12 +163,13 @@ export async function createBroker(deps: BrokerDeps) {
       }
       const handler = deps.handlers[decision.suffix];
       if (!handler) return acks.settle(ticket, new Error(`no handler for ${decision.suffix}`));
-      const wait = state.bucket.take();
-      if (wait > config.rateMaxWaitMs) {
-        state.bucket.refund();
+      const { waitMs: wait, overRateMs, flood } = limits.take(state.session.deviceId);
+      if (wait > config.rateMaxWaitMs || flood) {
+        limits.refund(state.session.deviceId);
         counters.rateLimited++;
-        security('security.rate_limited', client, 'rate_exceeded', packet.topic, { waitMs: Math.round(wait), ratePerSecond: config.ratePerSecond });
-        return acks.settle(ticket, new Error('publish rate exceeded'));
+        const reason = flood ? 'sustained_flood' : 'wait_too_long';
+        security('security.rate_limited', client, reason, packet.topic, { waitMs: Math.round(wait), overRateMs: Math.round(overRateMs), ratePerSecond: config.ratePerSecond });
+        return acks.settle(ticket, new Error(`publish rate exceeded (${reason})`));
       }
       if (wait > 0 && !state.rateLimitedLogged) {
         state.rateLimitedLogged = true;
@@ -174,6 +204,18 @@ export async function createBroker(deps: BrokerDeps) {
       return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
     },
   };
+
+  /**
+   * A refusal decided at CONNECT before authenticate: Aedes would close without a CONNACK, so the
+   * CONNACK is written here [MQTT-3.2.2-5], then the connection closes.
+   */
+  function refuseEarly(client: Client, clientId: string, reason: ConnectRefusal, details: Record<string, unknown>, done: (err: Error | null, ok: boolean) => void): void {
+    const refusal = new ConnectRefused(reason);
+    counters.connectionsRefused++;
+    security('security.connect_refused', client, reason, clientId, { returnCode: refusal.returnCode, ...details });
+    // CONNACK: type 2, remaining length 2, no session present, the return code [MQTT-3.2.2].
+    client.conn.write(Buffer.from([0x20, 0x02, 0x00, refusal.returnCode]), () => done(refusal, false));
+  }
 
   /** Hands a publish to its handler (a plain function: no closure per message on the hot path). */
   function runHandler(handler: UpstreamHandler | UpstreamCallbackHandler, session: DeviceSession, message: UpstreamPublish, finished: (err: unknown) => void): void {
@@ -214,7 +256,6 @@ export async function createBroker(deps: BrokerDeps) {
         clientId: client.id,
         remoteAddress: socket?.remoteAddress,
       },
-      bucket: new TokenBucket({ ratePerSecond: config.ratePerSecond, burst: config.rateBurst }),
       connectedAt: new Date(),
       rateLimitedLogged: false,
       acks: new InOrder(),
@@ -280,7 +321,20 @@ export async function createBroker(deps: BrokerDeps) {
     if (holding) guard.hold();
     aedes.handle(guard);
   });
-  server.maxConnections = config.maxConnections;
+  // Raw TCP first: caps and the accept-to-CONNECT deadline apply before the handshake (broker/admission.ts).
+  const admission = createAdmission({
+    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending },
+    handOver: (socket) => server.emit('connection', socket),
+    onRefused: (reason, ip) => {
+      counters.refusedBeforeHandshake++;
+      logger.debug({ ip, reason }, 'connection refused before the TLS handshake');
+    },
+    onTimeout: (ip) => {
+      counters.connectTimeouts++;
+      logger.debug({ ip, connectTimeoutMs: config.connectTimeoutMs }, 'no CONNECT in time: connection destroyed');
+    },
+  });
+  admission.server.maxConnections = config.maxConnections;
   // Handshakes that fail before a certificate could be judged (protocol version, ciphers, a
   // client that hangs up or times out): recorded per address and reason.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
@@ -356,14 +410,16 @@ export async function createBroker(deps: BrokerDeps) {
     async listen(): Promise<AddressInfo> {
       await deps.presence?.reset();
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => resolve());
+        admission.server.once('error', reject);
+        admission.server.listen(config.port, config.host, () => resolve());
       });
-      const address = server.address() as AddressInfo;
+      const address = admission.server.address() as AddressInfo;
       logger.info({ host: address.address, port: address.port }, 'MQTT broker listening (mTLS)');
       return address;
     },
-    listening: () => server.listening,
+    listening: () => admission.server.listening,
+    /** Accepted sockets that have not sent CONNECT yet. */
+    pendingConnections: () => admission.pending(),
     clients(): ConnectedClient[] {
       return [...liveByDevice.values()].flatMap((client) => {
         const s = sessions.get(client);
@@ -385,7 +441,8 @@ export async function createBroker(deps: BrokerDeps) {
     async close(): Promise<void> {
       clearInterval(revalidateTimer);
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        admission.server.close(() => resolve());
+        admission.destroyPending();
         for (const client of sessions.keys()) client.close();
         for (const g of guards) g.destroy();
       });
@@ -393,6 +450,12 @@ export async function createBroker(deps: BrokerDeps) {
       await deps.presence?.stop();
     },
   };
+}
+
+/** The verified certificate's subject CN (the device id), if any. */
+function peerCn(socket: tls.TLSSocket): string | undefined {
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
 }
 
 function peerSerial(socket: tls.TLSSocket): string | undefined {

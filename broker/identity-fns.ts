@@ -54,6 +54,14 @@ export function decideConnect(facts: ConnectFacts, identity: ConnectionIdentity 
   return undefined;
 }
 
+/** MQTT 3.1.1 is protocol level 4 [MQTT-3.1.2-2]; the device contract accepts nothing else (not 3.1's level 3). */
+export const SUPPORTED_PROTOCOL_LEVEL = 4;
+
+/** Decided on the CONNECT alone, before Aedes' own checks (it accepts MQTT 3.1) and before any lookup. */
+export function decideProtocol(protocolVersion: number | undefined): ConnectRefusal | undefined {
+  return protocolVersion === SUPPORTED_PROTOCOL_LEVEL ? undefined : 'protocol_version_unsupported';
+}
+
 /** node's serialNumber is upper-case hex that may keep leading zeros; the registry's may not. */
 export function normaliseSerial(serial: string): string {
   return serial.replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');

@@ -2,5 +2,6 @@ export { createBroker, type Broker, type BrokerConfig, type BrokerDeps, type Con
 export { createPresence, type Presence } from './presence.ts';
 export type { ConnectionIdentity } from './identity-fns.ts';
 export { normaliseSerial, normaliseFingerprint } from './identity-fns.ts';
+export { addressKey } from './admission.ts';
 export type { BrokerTlsMaterial } from './tls.ts';
 export * from './types.ts';

@@ -31,6 +31,11 @@ export class TokenBucket {
     return (-this.tokens / this.opts.ratePerSecond) * 1000;
   }
 
+  /** True when the bucket has refilled to its burst: forgetting it loses nothing. */
+  isFull(): boolean {
+    return this.tokens + ((this.now() - this.last) / 1000) * this.opts.ratePerSecond >= this.opts.burst;
+  }
+
   /** Gives back a token reserved by take() whose message was refused. */
   refund(): void {
     this.tokens = Math.min(this.opts.burst, this.tokens + 1);

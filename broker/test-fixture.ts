@@ -75,6 +75,11 @@ export const testBrokerConfig: BrokerConfig = {
   ratePerSecond: 1000,
   rateBurst: 1000,
   rateMaxWaitMs: 60_000,
+  rateFloodCloseMs: 600_000,
+  connectsPerWindow: 10_000,
+  connectWindowMs: 60_000,
+  maxPending: 1000,
+  maxPendingPerAddress: 1000,
   revalidateIntervalMs: 60_000,
 };
 

@@ -50,6 +50,11 @@ const envSchema = z.object({
   MQTT_RATE_PER_SECOND: z.coerce.number().positive().default(20),
   MQTT_RATE_BURST: z.coerce.number().int().min(1).default(100),
   MQTT_RATE_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
+  MQTT_RATE_FLOOD_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  MQTT_DEVICE_CONNECTS_MAX: z.coerce.number().int().min(1).default(10),
+  MQTT_DEVICE_CONNECTS_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(1000),
+  MQTT_MAX_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
   SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
@@ -60,6 +65,9 @@ const envSchema = z.object({
   PKI_ENROLMENT_TOKEN_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
   PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
+  ENROL_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(100),
+  ENROL_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+  ENROL_WINDOW_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(10),
   INGEST_BACKFILL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
   INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
@@ -120,6 +128,11 @@ export interface Config {
     readonly ratePerSecond: number;
     readonly rateBurst: number;
     readonly rateMaxWaitMs: number;
+    readonly rateFloodCloseMs: number;
+    readonly connectsPerWindow: number;
+    readonly connectWindowMs: number;
+    readonly maxPending: number;
+    readonly maxPendingPerAddress: number;
     readonly revalidateIntervalMs: number;
   };
   readonly pki: {
@@ -132,6 +145,8 @@ export interface Config {
     readonly renewalWindowDays: number;
     readonly rotationOverlapHours: number;
   };
+  /** POST /enroll throttling per source address (provisioning/enrolment-guard.ts). */
+  readonly enrolment: { readonly maxAttemptsPerAddress: number; readonly maxFailuresPerAddress: number; readonly windowMs: number };
   readonly ingest: {
     readonly maxBatch: number;
     readonly maxFutureMs: number;
@@ -266,6 +281,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       ratePerSecond: e.MQTT_RATE_PER_SECOND,
       rateBurst: e.MQTT_RATE_BURST,
       rateMaxWaitMs: e.MQTT_RATE_MAX_WAIT_MS,
+      rateFloodCloseMs: e.MQTT_RATE_FLOOD_SECONDS * 1000,
+      connectsPerWindow: e.MQTT_DEVICE_CONNECTS_MAX,
+      connectWindowMs: e.MQTT_DEVICE_CONNECTS_WINDOW_S * 1000,
+      maxPending: e.MQTT_MAX_PENDING,
+      maxPendingPerAddress: e.MQTT_MAX_PENDING_PER_ADDRESS,
       revalidateIntervalMs: 30_000,
     },
     pki: {
@@ -277,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       renewalWindowDays: e.PKI_RENEWAL_WINDOW_DAYS,
       rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
     },
+    enrolment: { maxAttemptsPerAddress: e.ENROL_MAX_PER_ADDRESS, maxFailuresPerAddress: e.ENROL_MAX_FAILURES_PER_ADDRESS, windowMs: e.ENROL_WINDOW_MINUTES * 60_000 },
     ingest: {
       maxBatch: e.INGEST_MAX_BATCH,
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,

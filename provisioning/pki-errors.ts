@@ -12,6 +12,7 @@ export const PkiErrors = {
   AlreadyRevoked: createError('CERTIFICATE_ALREADY_REVOKED', 'Certificate %s is already revoked', 409),
   InvalidReason: createError('INVALID_REVOCATION_REASON', 'Unknown revocation reason %s', 400),
   RenewalNotAllowed: createError('RENEWAL_NOT_ALLOWED', 'Renewal opens %s days before expiry (this certificate expires %s) unless a technician requests rotation', 409),
+  EnrolmentThrottled: createError('ENROLMENT_THROTTLED', 'Too many enrolment attempts from this address; try again in %d s', 429),
   PasswordTooShort: createError('PKCS12_PASSWORD_TOO_SHORT', 'The PKCS#12 password must be at least 12 characters', 400),
 };
 

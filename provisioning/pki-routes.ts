@@ -2,12 +2,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor as actorOf } from '../api/audit-context.ts';
+import type { AuditLog } from '../audit/index.ts';
 import type { LoadedCa } from './ca-store.ts';
-import { revocationReasons } from './pki-errors.ts';
+import { createEnrolmentAudit, defaultEnrolmentLimits, EnrolmentThrottle, type EnrolmentLimits } from './enrolment-guard.ts';
+import { PkiErrors, revocationReasons } from './pki-errors.ts';
 import type { Pki } from './pki-service.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 
-const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string() });
+const issued = z.object({ deviceId: z.string(), serial: z.string(), certificate: z.string(), chain: z.string(), ca: z.string(), notAfter: z.string(), brokerUrl: z.string(), superseded: z.array(z.string()).optional() });
 const pem = z.string().max(16 * 1024, 'is too large for a PEM request');
 
 /** Enrolment (token-authenticated), published CA material, certificate inventory and revocation. */
@@ -17,16 +19,51 @@ export function pkiRoutes(deps: {
   /** The same service on the request's scoped transaction, for everything that reads or writes the registry. */
   scoped: ScopedServices<Pki>;
   ca: LoadedCa;
+  /** Throttling of POST /enroll per source address, and where its failures are recorded. */
+  enrolment: { audit: Pick<AuditLog, 'record'>; limits?: EnrolmentLimits | undefined };
 }): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
+    const throttle = new EnrolmentThrottle(deps.enrolment.limits ?? defaultEnrolmentLimits);
+    const events = createEnrolmentAudit({ audit: deps.enrolment.audit, onError: (err) => root.log.error({ err }, 'could not record an enrolment event') });
+    root.addHook('onClose', () => events.close());
+    // Requests admitted by the throttle, until they are answered (or abandoned); the error code if any.
+    const admitted = new WeakMap<object, { code: string | undefined }>();
+    const finish = (request: { ip: string; id: string }, ok: boolean): void => {
+      const a = admitted.get(request);
+      if (!a) return;
+      admitted.delete(request);
+      throttle.end(request.ip, ok);
+      if (!ok) events.record({ action: 'security.enrolment_failed', ip: request.ip, code: a.code ?? 'ABORTED', requestId: request.id });
+    };
 
     app.post('/enroll', {
       schema: { body: z.object({ token: z.string().min(1).max(200), csr: pem }), response: { 201: issued }, tags: ['enrolment'] },
       config: { public: true },
+      // Before the body is even parsed: a throttled address costs us nothing more.
+      onRequest: async (request, reply) => {
+        const verdict = throttle.begin(request.ip);
+        if (!verdict.allowed) {
+          events.record({ action: 'security.enrolment_throttled', ip: request.ip, code: `ENROLMENT_THROTTLED:${verdict.reason}`, requestId: request.id });
+          void reply.header('retry-after', String(verdict.retryAfterSeconds));
+          throw new PkiErrors.EnrolmentThrottled(verdict.retryAfterSeconds);
+        }
+        admitted.set(request, { code: undefined });
+        return Promise.resolve();
+      },
+      onError: async (request, _reply, err) => {
+        const a = admitted.get(request);
+        // The code the client was sent (the error handler's name for a schema failure).
+        if (a) a.code = 'validation' in err && err.validation ? 'VALIDATION_FAILED' : err.code || 'ERROR';
+        return Promise.resolve();
+      },
+      onResponse: (request, reply, done) => (finish(request, reply.statusCode < 400), done()),
+      onRequestAbort: (request, done) => (finish(request, false), done()),
     }, async (request, reply) => {
       // No user: the one-time token is the credential; the registry work runs as `system`.
       const result = await deps.scoped(request, (pki) => pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id }), { actorId: 'enrolment', role: 'system' });
+      // Committed: earlier certificates it superseded are in the next CRL served.
+      if (result.superseded?.length) deps.pki.invalidateCrl();
       return reply.status(201).send(result);
     });
 
@@ -62,13 +99,18 @@ export function pkiRoutes(deps: {
     app.post('/devices/:id/certificates', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ csr: pem }), response: { 201: issued } },
-    }, async (request, reply) => reply.status(201).send(await deps.scoped(request, (pki) => pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request)))));
+    }, async (request, reply) => {
+      const result = await deps.scoped(request, (pki) => pki.issueFromCsr(request.params.id, request.body.csr, actorOf(request)));
+      if (result.superseded?.length) deps.pki.invalidateCrl();
+      return reply.status(201).send(result);
+    });
 
     app.post('/devices/:id/keypair', {
       preHandler: app.requirePermission('certificates:issue'),
       schema: { params: z.object({ id: z.string() }), body: z.object({ pkcs12Password: z.string().min(1).max(200) }) },
     }, async (request, reply) => {
       const result = await deps.scoped(request, (pki) => pki.issueKeyPair(request.params.id, request.body.pkcs12Password, actorOf(request)));
+      if (result.superseded?.length) deps.pki.invalidateCrl();
       return reply.status(201).header('cache-control', 'no-store').send(result);
     });
 

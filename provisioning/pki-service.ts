@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gt, isNull, lte, ne, sql } from 'drizzle-orm';
 import forge from 'node-forge';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { ConnectionIdentity } from '../broker/identity-fns.ts';
@@ -23,6 +23,8 @@ export interface IssuedCertificate {
   ca: string;
   notAfter: string;
   brokerUrl: string;
+  /** Earlier certificates of the device this one superseded (revoked at once; enrolment only). */
+  superseded?: string[];
 }
 
 const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
@@ -47,7 +49,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
     return { deviceId, serial, certificate: pem, chain: ca.chainPem, ca: ca.rootCertPem, notAfter: row!.notAfter.toISOString(), brokerUrl: deps.brokerUrl };
   }
 
-  async function revokeIn(tx: DbExecutor, serial: string, reason: RevocationReason, actor: AuditActor): Promise<CertificateRow> {
+  async function revokeIn(tx: DbExecutor, serial: string, reason: RevocationReason, actor: AuditActor, extra: Record<string, unknown> = {}): Promise<CertificateRow> {
     const [before] = await tx.select().from(certificates).where(eq(certificates.serial, serial)).for('update');
     if (!before) throw new PkiErrors.CertificateNotFound(serial);
     if (before.status === 'revoked') throw new PkiErrors.AlreadyRevoked(serial);
@@ -56,9 +58,26 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
       .set({ status: 'revoked', revokedAt: now(), revocationReason: revocationReasons[reason] })
       .where(eq(certificates.serial, serial))
       .returning();
-    await audit.record({ ...actor, action: 'certificate.revoke', targetType: 'certificate', targetId: serial, before: { status: before.status }, after: { status: 'revoked', reason, deviceId: before.deviceId } }, tx);
+    await audit.record({ ...actor, action: 'certificate.revoke', targetType: 'certificate', targetId: serial, before: { status: before.status }, after: { status: 'revoked', reason, deviceId: before.deviceId, ...extra } }, tx);
     await notifyDeviceEvent(tx, { type: 'certificate_revoked', serial, deviceId: before.deviceId });
     return after!;
+  }
+
+  /**
+   * Enrolment supersedes (docs/security-model.md, "Certificates"): every other certificate of the
+   * device that is still active is revoked at once, reason superseded (RFC 5280 §5.3.1), in the
+   * transaction that issues the new one. Unlike renewal there is no overlap: the new certificate
+   * goes straight back to whoever enrols, and re-enrolment means the old key is lost, reflashed
+   * away or no longer trusted, so nothing needs it and nobody should still hold it.
+   */
+  async function issueSuperseding(tx: DbExecutor, deviceId: string, publicKey: forge.pki.PublicKey, actor: AuditActor, action: string, extra: Record<string, unknown> = {}): Promise<IssuedCertificate> {
+    const issued = await issue(tx, deviceId, publicKey, actor, action, extra);
+    const earlier = await tx
+      .select({ serial: certificates.serial })
+      .from(certificates)
+      .where(and(eq(certificates.deviceId, deviceId), eq(certificates.status, 'active'), ne(certificates.serial, issued.serial)));
+    for (const { serial } of earlier) await revokeIn(tx, serial, 'superseded', actor, { supersededBy: issued.serial, by: action });
+    return { ...issued, superseded: earlier.map((e) => e.serial) };
   }
 
   async function buildCurrentCrl(): Promise<NonNullable<typeof crlCache>> {
@@ -111,7 +130,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
         const [token] = await tx.select().from(enrolmentTokens).where(eq(enrolmentTokens.tokenHash, hashToken(input.token))).for('update');
         if (!token || token.usedAt || token.expiresAt.getTime() <= now().getTime()) throw new PkiErrors.TokenInvalid();
         const publicKey = checkCsr(input.csr, token.deviceId);
-        const issued = await issue(tx, token.deviceId, publicKey, { ...actor, actorId: `enrolment:${token.id}`, actorRole: 'device' }, 'certificate.enrol', { tokenId: token.id });
+        const issued = await issueSuperseding(tx, token.deviceId, publicKey, { ...actor, actorId: `enrolment:${token.id}`, actorRole: 'device' }, 'certificate.enrol', { tokenId: token.id });
         await tx.update(enrolmentTokens).set({ usedAt: now(), usedFor: issued.serial }).where(eq(enrolmentTokens.id, token.id));
         return issued;
       });
@@ -120,7 +139,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
     /** A technician signs a CSR for a device directly (`thamani cert issue --csr`). */
     issueFromCsr(deviceId: string, csrPem: string, actor: AuditActor): Promise<IssuedCertificate> {
       const publicKey = checkCsr(csrPem, deviceId);
-      return db.transaction((tx) => issue(tx, deviceId, publicKey, actor, 'certificate.issue'));
+      return db.transaction((tx) => issueSuperseding(tx, deviceId, publicKey, actor, 'certificate.issue'));
     },
 
     /**
@@ -130,7 +149,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
     async issueKeyPair(deviceId: string, password: string, actor: AuditActor): Promise<IssuedCertificate & { privateKey: string; pkcs12: string }> {
       if (password.length < 12) throw new PkiErrors.PasswordTooShort();
       const keys = generateRsaKeyPair(2048);
-      const issued = await db.transaction((tx) => issue(tx, deviceId, forge.pki.publicKeyFromPem(keys.publicKeyPem), actor, 'certificate.issue_keypair'));
+      const issued = await db.transaction((tx) => issueSuperseding(tx, deviceId, forge.pki.publicKeyFromPem(keys.publicKeyPem), actor, 'certificate.issue_keypair'));
       const p12 = forge.pkcs12.toPkcs12Asn1(
         forge.pki.privateKeyFromPem(keys.privateKeyPem),
         [forge.pki.certificateFromPem(issued.certificate), ...issued.chain.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN')).map((p) => forge.pki.certificateFromPem(p))],

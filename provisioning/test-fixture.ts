@@ -12,6 +12,7 @@ import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService, type DeviceService } from '../devices/device-service.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { loadOrCreateCa, type LoadedCa } from './ca-store.ts';
+import type { EnrolmentLimits } from './enrolment-guard.ts';
 import { pkiRoutes } from './pki-routes.ts';
 import { createPki, type Pki } from './pki-service.ts';
 
@@ -32,7 +33,7 @@ export interface PkiFixture {
   addDevice(id: string): Promise<void>;
 }
 
-export async function startPkiFixture(): Promise<PkiFixture> {
+export async function startPkiFixture(opts: { enrolmentLimits?: EnrolmentLimits } = {}): Promise<PkiFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-pki-'));
   const ca = await loadOrCreateCa({ dir, passphrase: PASSPHRASE, serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
@@ -53,7 +54,15 @@ export async function startPkiFixture(): Promise<PkiFixture> {
     authenticator: createAdminTokenAuthenticator(ADMIN_TOKEN),
     https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
     routes: [
-      { plugin: pkiRoutes({ pki, ca, scoped: scopedServices(t.database.db, (tx) => createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: 'mqtts://localhost:8883', now: () => now.value ?? new Date() })) }) },
+      {
+        plugin: pkiRoutes({
+          pki,
+          ca,
+          scoped: scopedServices(t.database.db, (tx) => createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: 'mqtts://localhost:8883', now: () => now.value ?? new Date() })),
+          // Generous unless a test is about the throttle: other tests enrol and fail many times from 127.0.0.1.
+          enrolment: { audit, limits: opts.enrolmentLimits ?? { maxAttemptsPerAddress: 100_000, maxFailuresPerAddress: 100_000, windowMs: 60_000 } },
+        }),
+      },
       { plugin: deviceRoutes({ devices: scopedServices(t.database.db, (tx) => createDeviceService({ db: tx, audit })) }) },
     ],
   });

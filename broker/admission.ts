@@ -1,0 +1,154 @@
+import net from 'node:net';
+
+/**
+ * The door in front of the TLS listener. A TCP connection is someone nobody knows until it has
+ * finished the TLS handshake (with a certificate of ours) and sent CONNECT; until then it costs
+ * a socket, a file descriptor and TLS state, and Node's `handshakeTimeout` only measures
+ * inactivity (a peer trickling one byte at a time keeps it alive), while Aedes' connectTimeout
+ * starts only once the handshake is done. So:
+ *
+ * - every accepted socket gets one absolute deadline, from accept to CONNECT
+ *   (`MQTT_CONNECT_TIMEOUT_MS`), after which it is destroyed, whatever stage it is in;
+ * - such pending sockets are capped per source address and in total, and a socket beyond a cap
+ *   is closed on accept, before a single TLS byte is spent on it.
+ *
+ * Sockets that pass are handed to the TLS server with `emit('connection')`, as Node's own HTTP
+ * and TLS servers receive theirs.
+ */
+export interface AdmissionOptions {
+  connectTimeoutMs: number;
+  /** Sockets that have not sent CONNECT yet, per source address. */
+  maxPendingPerAddress: number;
+  /** ... and in total. */
+  maxPending: number;
+}
+
+export type AdmissionRefusal = 'pending_per_address' | 'pending_total';
+
+/** Pure bookkeeping of pending sockets per address (IPv6: per /64, what one host usually gets). */
+export class PendingCounts {
+  private readonly byAddress = new Map<string, number>();
+  private total = 0;
+
+  constructor(private readonly opts: Pick<AdmissionOptions, 'maxPendingPerAddress' | 'maxPending'>) {}
+
+  get size(): number {
+    return this.total;
+  }
+
+  /** Counts the socket in, or says which cap refuses it (nothing is counted then). */
+  admit(address: string): AdmissionRefusal | undefined {
+    const key = addressKey(address);
+    const n = this.byAddress.get(key) ?? 0;
+    if (n >= this.opts.maxPendingPerAddress) return 'pending_per_address';
+    if (this.total >= this.opts.maxPending) return 'pending_total';
+    this.byAddress.set(key, n + 1);
+    this.total++;
+    return undefined;
+  }
+
+  release(address: string): void {
+    const key = addressKey(address);
+    const n = this.byAddress.get(key);
+    if (n === undefined) return;
+    if (n <= 1) this.byAddress.delete(key);
+    else this.byAddress.set(key, n - 1);
+    this.total--;
+  }
+
+  addresses(): number {
+    return this.byAddress.size;
+  }
+}
+
+/** The key a cap counts under: an IPv4 address (also IPv4-mapped), or an IPv6 /64. */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') && tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+interface Pending {
+  socket: net.Socket;
+  address: string;
+  timer: NodeJS.Timeout;
+}
+
+export interface AdmissionDeps {
+  options: AdmissionOptions;
+  /** Hands an admitted socket on (to the TLS server). */
+  handOver(socket: net.Socket): void;
+  onRefused?(reason: AdmissionRefusal, address: string): void;
+  onTimeout?(address: string): void;
+}
+
+export function createAdmission(deps: AdmissionDeps) {
+  const { options } = deps;
+  const counts = new PendingCounts(options);
+  // Keyed by the peer's address and port: the TLS socket made from a raw one reports the same
+  // pair, so the broker can say "CONNECT arrived" from the TLS socket it sees.
+  const pending = new Map<string, Pending>();
+  const counters = { refusedPerAddress: 0, refusedTotal: 0, timedOut: 0 };
+
+  const settle = (key: string, entry: Pending): boolean => {
+    if (pending.get(key) !== entry) return false;
+    pending.delete(key);
+    clearTimeout(entry.timer);
+    counts.release(entry.address);
+    return true;
+  };
+
+  const server = net.createServer((socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    // A reset before TLS has attached its own listeners must not become an uncaught 'error'.
+    socket.on('error', () => undefined);
+    const refusal = counts.admit(address);
+    if (refusal) {
+      if (refusal === 'pending_per_address') counters.refusedPerAddress++;
+      else counters.refusedTotal++;
+      socket.destroy();
+      deps.onRefused?.(refusal, address);
+      return;
+    }
+    const key = `${address}|${socket.remotePort ?? ''}`;
+    const entry: Pending = {
+      socket,
+      address,
+      timer: setTimeout(() => {
+        if (!settle(key, entry)) return;
+        counters.timedOut++;
+        socket.destroy();
+        deps.onTimeout?.(address);
+      }, options.connectTimeoutMs),
+    };
+    pending.set(key, entry);
+    socket.once('close', () => settle(key, entry));
+    deps.handOver(socket);
+  });
+
+  return {
+    server,
+    counters,
+    /** Sockets admitted that have not sent CONNECT yet. */
+    pending: (): number => counts.size,
+    /** CONNECT arrived on the connection from this peer: its deadline is met and it leaves the caps. */
+    connectReceived(remoteAddress: string | undefined, remotePort: number | undefined): void {
+      const key = `${remoteAddress ?? 'unknown'}|${remotePort ?? ''}`;
+      const entry = pending.get(key);
+      if (entry) settle(key, entry);
+    },
+    destroyPending(): void {
+      for (const [key, entry] of [...pending]) {
+        settle(key, entry);
+        entry.socket.destroy();
+      }
+    },
+  };
+}
+
+export type Admission = ReturnType<typeof createAdmission>;
