@@ -30,6 +30,9 @@ export interface OperatorApiDeps {
   throttle?: { windowMs: number; maxFailuresPerAccount: number; maxFailuresPerIp: number };
   now?: () => Date;
   passwordParams?: ScryptParams;
+  /** API token lifetime: default and maximum, in days (config API_TOKEN_*_DAYS). */
+  apiTokenDefaultDays?: number;
+  apiTokenMaxDays?: number;
   https?: ApiDeps['https'];
   /**
    * Other features' routes (devices, provisioning, ingest, dashboards); `db` is the API role's
@@ -59,7 +62,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
   const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
   const sessions = createSessionService({ db: deps.db, audit, throttle, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
-  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams });
+  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays });
   const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
   const app = await buildApp({

@@ -6,6 +6,7 @@ import type { AuditActor } from '../api/audit-context.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
 import type { LoginThrottle } from './throttle.ts';
+import { covers, type Role } from './permissions.ts';
 
 export interface SessionDeps {
   db: Db;
@@ -93,14 +94,23 @@ export function createSessionService(deps: SessionDeps) {
     });
   }
 
-  async function byApiToken(token: string) {
+  /**
+   * The token behind a bearer secret, checked at every request in one statement: not revoked,
+   * not expired, and its owner (if any) still active with a role that covers the token's. Marks
+   * the token used. A disabled, erased or demoted owner's tokens fail at once, whatever else
+   * happened (docs/security-model.md, "API tokens").
+   */
+  async function byApiToken(token: string): Promise<{ id: string; name: string; role: Role; ownerId: string | null } | undefined> {
     const now = deps.now();
-    const [row] = await deps.db
-      .update(apiTokens)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiTokens.tokenHash, sha256(token)), isNull(apiTokens.revokedAt), sql`(${apiTokens.expiresAt} IS NULL OR ${apiTokens.expiresAt} > ${now})`))
-      .returning();
-    return row;
+    const { rows } = await deps.db.execute<{ id: string; name: string; role: Role; owner_id: string | null; owner_role: Role | null }>(sql`
+      UPDATE api_tokens t SET last_used_at = ${now}
+       WHERE t.token_hash = ${sha256(token)} AND t.revoked_at IS NULL AND t.expires_at > ${now}
+         AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = t.owner_id AND NOT u.disabled AND u.erased_at IS NULL))
+      RETURNING t.id, t.name, t.role, t.owner_id, (SELECT u.role FROM users u WHERE u.id = t.owner_id) AS owner_role`);
+    const row = rows[0];
+    if (!row) return undefined;
+    if (row.owner_role !== null && !covers(row.owner_role, row.role)) return undefined;
+    return { id: row.id, name: row.name, role: row.role, ownerId: row.owner_id };
   }
 
   return { login, bySessionId, logout, byApiToken };
