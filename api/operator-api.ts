@@ -8,7 +8,7 @@ import { pagesRoutes } from '../auth/pages-routes.ts';
 import type { ScryptParams } from '../auth/password-fns.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import { createSessionService, type SessionService } from '../auth/session-service.ts';
-import { createLoginThrottle } from '../auth/throttle.ts';
+import { createHashGate, createLoginThrottle } from '../auth/throttle.ts';
 import { userRoutes } from '../auth/user-routes.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
@@ -28,6 +28,8 @@ export interface OperatorApiDeps {
   sessionIdleMs: number;
   sessionMaxMs: number;
   throttle?: { windowMs: number; maxFailuresPerAccount: number; maxFailuresPerIp: number };
+  /** Concurrent password hashes and queued sign-ins (auth/throttle.ts createHashGate). */
+  hashGate?: { maxConcurrent: number; maxQueue: number };
   now?: () => Date;
   passwordParams?: ScryptParams;
   /** API token lifetime: default and maximum, in days (config API_TOKEN_*_DAYS). */
@@ -51,6 +53,7 @@ export interface OperatorApi {
   audit: AuditLog;
   sessions: SessionService;
   users: UserService;
+  hashGate: ReturnType<typeof createHashGate>;
   authenticator: Authenticator;
 }
 
@@ -60,8 +63,11 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
   const guard = createAuditGuard(createAuditLog({ db: deps.db }), deps.metrics.registry);
   const audit = guard.audit;
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
-  const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
-  const sessions = createSessionService({ db: deps.db, audit, throttle, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
+  const throttle = createLoginThrottle({ ...throttleOpts, db: deps.db, now });
+  // Two hashes at once leaves the other two libuv threads (default pool of 4) to DNS, files and
+  // zlib; a queue of 64 absorbs a burst, beyond it sign-ins get 429 LOGIN_BUSY.
+  const hashGate = createHashGate({ maxConcurrent: 2, maxQueue: 64, ...deps.hashGate });
+  const sessions = createSessionService({ db: deps.db, audit, throttle, hashGate, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
   const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays });
   const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
@@ -81,5 +87,5 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
   });
-  return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };
+  return { app, audit, sessions, users, authenticator, hashGate, auditMissing: guard.missing };
 }

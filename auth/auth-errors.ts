@@ -4,6 +4,7 @@ import createError from '@fastify/error';
 export const AuthErrors = {
   InvalidCredentials: createError('INVALID_CREDENTIALS', 'Wrong username or password', 401),
   LoginThrottled: createError('LOGIN_THROTTLED', 'Too many failed sign-ins; try again in %d s', 429),
+  LoginBusy: createError('LOGIN_BUSY', 'Too many sign-ins at once; try again in a second', 429),
   CsrfFailed: createError('CSRF_FAILED', 'Missing or wrong CSRF token (send the x-csrf-token header)', 403),
   LinkInvalid: createError('LINK_INVALID', 'This link is invalid, expired or already used', 400),
   WeakPassword: createError('WEAK_PASSWORD', 'Password %s', 400),

@@ -1,17 +1,19 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { apiTokens, sessions, users, type User } from '../db/schema/index.ts';
+import { sessions, users, type User } from '../db/schema/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { AuditActor } from '../api/audit-context.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
-import type { LoginThrottle } from './throttle.ts';
+import type { HashGate, LoginThrottle } from './throttle.ts';
 import { covers, type Role } from './permissions.ts';
 
 export interface SessionDeps {
   db: Db;
   audit: Pick<AuditLog, 'record'>;
   throttle: LoginThrottle;
+  /** Bounds concurrent password hashing (auth/throttle.ts). */
+  hashGate: HashGate;
   now: () => Date;
   idleMs: number;
   maxMs: number;
@@ -32,22 +34,30 @@ export function createSessionService(deps: SessionDeps) {
 
   async function login(input: { username: string; password: string }, actor: AuditActor): Promise<{ sessionId: string; csrfToken: string; user: User }> {
     const ip = actor.ip ?? 'unknown';
-    const verdict = deps.throttle.check(input.username, ip);
+    // Reserve the attempt before anything else: parallel guesses cannot all pass a check that
+    // the first ones have not yet counted (auth/throttle.ts).
+    const verdict = await deps.throttle.reserve(input.username, ip);
     if (!verdict.allowed) {
       await deps.audit.record({ ...actor, action: 'security.login_throttled', targetType: 'user', targetId: null, after: { retryAfterSeconds: verdict.retryAfterSeconds } });
       throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), { retryAfterSeconds: verdict.retryAfterSeconds });
     }
+    // No pool connection is held while hashing: the lookup's connection is back in the pool.
     const [user] = await deps.db.select().from(users).where(eq(users.username, input.username.toLowerCase()));
     const stored = user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
-    const ok = (await verifyPassword(input.password, stored)) && user !== undefined && user.passwordHash !== null && !user.disabled;
+    const verified = await deps.hashGate.run(() => verifyPassword(input.password, stored));
+    if (!verified) {
+      await deps.throttle.release(input.username, ip);
+      throw Object.assign(new AuthErrors.LoginBusy(), { retryAfterSeconds: 1 });
+    }
+    const ok = verified.value && user !== undefined && user.passwordHash !== null && !user.disabled;
     if (!ok || !user) {
-      deps.throttle.fail(input.username, ip);
       await deps.audit.record({ ...actor, action: 'security.login_failed', targetType: 'user', targetId: user?.id ?? null });
       throw new AuthErrors.InvalidCredentials();
     }
-    deps.throttle.succeed(input.username);
+    await deps.throttle.succeed(input.username, ip);
     if (needsRehash(user.passwordHash!, params)) {
-      await deps.db.update(users).set({ passwordHash: await hashPassword(input.password, params) }).where(eq(users.id, user.id));
+      const rehashed = await deps.hashGate.run(() => hashPassword(input.password, params));
+      if (rehashed) await deps.db.update(users).set({ passwordHash: rehashed.value }).where(eq(users.id, user.id));
     }
     const sessionId = newSecret();
     const csrfToken = newSecret();
