@@ -14,6 +14,8 @@ import { createUserService, type UserService } from '../auth/user-service.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
 import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
+import { installOriginGuard } from './origin-guard.ts';
+import { createRefusalEvents, installRefusalEvents, type SecurityEventSink } from './refusal-events.ts';
 import { registerApiPlatform, type ReadinessProbe } from './platform.ts';
 
 export interface OperatorApiDeps {
@@ -41,6 +43,10 @@ export interface OperatorApiDeps {
    * pool: run their SQL in runScoped(db, scopeOf(request), …).
    */
   routes?: (ctx: { audit: AuditLog; db: Db; authenticator: Authenticator }) => RoutePlugin[];
+  /** Origins besides publicBaseUrl whose pages may send state-changing requests (api/origin-guard.ts). */
+  allowedOrigins?: string[];
+  /** Where refused requests (401/403) go as security events; default: an aggregating sink into the audit log. */
+  securityEvents?: SecurityEventSink;
   /** Replace the authenticator (tests of other features may keep the admin token). */
   authenticator?: Authenticator;
   version?: string;
@@ -60,7 +66,9 @@ export interface OperatorApi {
 /** The operator API: platform, authentication, users, audit store, plus other features' routes. */
 export async function createOperatorApi(deps: OperatorApiDeps): Promise<OperatorApi> {
   const now = deps.now ?? (() => new Date());
-  const guard = createAuditGuard(createAuditLog({ db: deps.db }), deps.metrics.registry);
+  const baseAudit = createAuditLog({ db: deps.db });
+  const guard = createAuditGuard(baseAudit, deps.metrics.registry);
+  const refusals = deps.securityEvents ?? createRefusalEvents({ audit: baseAudit, now: () => now().getTime(), onError: (err) => deps.logger.error({ err }, 'could not record a refused request') });
   const audit = guard.audit;
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
   const throttle = createLoginThrottle({ ...throttleOpts, db: deps.db, now });
@@ -78,6 +86,8 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
     platform: async (a) => {
       await registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' });
       guard.install(a);
+      installOriginGuard(a, { allowedOrigins: [deps.publicBaseUrl, ...(deps.allowedOrigins ?? [])] });
+      installRefusalEvents(a, refusals);
     },
     routes: [
       { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
