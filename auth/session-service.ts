@@ -78,8 +78,11 @@ export function createSessionService(deps: SessionDeps) {
     return { sessionId, csrfToken, user };
   }
 
-  /** The live session behind a cookie value, touched (idle timer restarts); undefined when expired. */
-  async function bySessionId(sessionId: string): Promise<ActiveSession | undefined> {
+  /**
+   * The live session behind a cookie value; undefined when expired. Touched (the idle timer
+   * restarts) only when `renew`: a user action, never a background request.
+   */
+  async function bySessionId(sessionId: string, opts: { renew: boolean } = { renew: true }): Promise<ActiveSession | undefined> {
     const idHash = sha256(sessionId);
     const now = deps.now();
     const [row] = await deps.db
@@ -93,7 +96,7 @@ export function createSessionService(deps: SessionDeps) {
       await deps.db.update(sessions).set({ revokedAt: now }).where(eq(sessions.idHash, idHash));
       return undefined;
     }
-    await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
+    if (opts.renew) await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
     return { user: row.user, idHash, csrfToken: row.session.csrfToken };
   }
 
