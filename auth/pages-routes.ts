@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
 import { setSessionCookie } from './auth-routes.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.ts';
 import type { SessionService } from './session-service.ts';
 import type { UserService } from './user-service.ts';
 
@@ -29,7 +30,7 @@ function loginForm(error?: string): string {
 }
 
 function passwordForm(purpose: 'setup' | 'reset', token: string, error?: string): string {
-  return `${message(error)}<form method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password (at least 12 characters) <input name="password" type="password" autocomplete="new-password" minlength="12" required></label><br><button type="submit">Set password</button></form>`;
+  return `${message(error)}<form method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password (at least ${MIN_PASSWORD_LENGTH} characters; a few unrelated words make a good one) <input name="password" type="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" maxlength="${MAX_PASSWORD_LENGTH}" required></label><br><button type="submit">Set password</button></form>`;
 }
 
 const form = z.record(z.string(), z.string());

@@ -6,7 +6,8 @@ import type { AuditLog } from '../audit/index.ts';
 import type { AuditActor } from '../api/audit-context.ts';
 import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
-import { hashPassword, newSecret, OWASP_SCRYPT, passwordProblem, sha256, type ScryptParams } from './password-fns.ts';
+import { hashPassword, newSecret, OWASP_SCRYPT, sha256, type ScryptParams } from './password-fns.ts';
+import { contextWords, passwordProblem } from './password-policy.ts';
 
 export interface UserDeps {
   db: Db;
@@ -127,7 +128,14 @@ export function createUserService(deps: UserDeps) {
 
     /** Uses a setup or reset link once: sets the password, ends every session of that user. */
     async completeLink(token: string, password: string, actor: AuditActor): Promise<PublicUser> {
-      const problem = passwordProblem(password);
+      // The link's user, read without using the link up: their own name and e-mail may not be in the password.
+      const [holder] = await deps.db
+        .select({ username: users.username, displayName: users.displayName, email: users.email })
+        .from(userTokens)
+        .innerJoin(users, eq(users.id, userTokens.userId))
+        .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, deps.now())));
+      if (!holder) throw new AuthErrors.LinkInvalid();
+      const problem = passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
