@@ -5,6 +5,9 @@ import type { Logger } from '../app/logger.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import { authPlugin } from './auth-plugin.ts';
 import { installErrorHandler } from './error-handler.ts';
+import { installJsonGuard } from './json-guard.ts';
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 export interface RoutePlugin {
   /** Mounted under /api/v1 unless `root` is true. */
@@ -19,6 +22,7 @@ export interface ApiDeps {
   routes: RoutePlugin[];
   /** TLS material when served over HTTPS; tests may omit it and use app.inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' };
+  /** Default request body limit (64 KiB); routes that take more say so (firmware images). */
   bodyLimit?: number;
   /** Runs before auth and routes: security headers, cookies, OpenAPI, ops routes (api/platform.ts). */
   platform?: (app: FastifyInstance) => Promise<void>;
@@ -44,7 +48,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = (Fastify as (opts: object) => FastifyInstance)({
     loggerInstance: deps.logger.child({}, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
     ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
-    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // Small by default: no JSON request of ours comes near it; the firmware upload has its own.
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: false,
     requestIdHeader: false,
     genReqId: () => crypto.randomUUID(),
@@ -52,6 +57,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  installJsonGuard(app);
   await app.register(authPlugin, { authenticator: deps.authenticator });
   if (deps.platform) await deps.platform(app);
   app.withTypeProvider<ZodTypeProvider>();

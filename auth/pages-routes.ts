@@ -42,7 +42,7 @@ export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; use
     const hide = { hide: true };
 
     app.get('/login', { schema: hide }, (_request, reply) => page(reply, 200, 'Sign in', loginForm()));
-    app.post('/login', { schema: { ...hide, body: form } }, async (request, reply) => {
+    app.post('/login', { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
       try {
         const { sessionId } = await deps.sessions.login({ username: request.body.username ?? '', password: request.body.password ?? '' }, auditActor(request));
         setSessionCookie(reply, sessionId, deps.sessionMaxSeconds);
@@ -59,7 +59,7 @@ export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; use
       app.get(`/${purpose}`, { schema: { ...hide, querystring: z.object({ token: z.string().max(200).default('') }) } }, (request, reply) =>
         page(reply, 200, title, passwordForm(purpose, request.query.token)),
       );
-      app.post(`/${purpose}`, { schema: { ...hide, body: form } }, async (request, reply) => {
+      app.post(`/${purpose}`, { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
         try {
           await deps.users.completeLink(request.body.token ?? '', request.body.password ?? '', auditActor(request));
           return page(reply, 200, 'Password set', '<p>Your password is set. <a href="/login">Sign in</a>.</p>');
