@@ -41,6 +41,6 @@ export function installJsonGuard(app: FastifyInstance, opts: { maxDepth?: number
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (deeperThan(body as string, maxDepth)) return done(new JsonErrors.TooDeep(maxDepth), undefined);
-    parse(request, body as string, done);
+    void parse(request, body as string, done);
   });
 }
