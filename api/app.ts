@@ -2,6 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../app/logger.ts';
+import { TLS12_CIPHERS } from '../broker/tls.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import { authPlugin } from './auth-plugin.ts';
 import { installErrorHandler } from './error-handler.ts';
@@ -47,7 +48,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // instance is typed as the default one.
   const app = (Fastify as (opts: object) => FastifyInstance)({
     loggerInstance: deps.logger.child({}, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
-    ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https } } : {}),
+    // TLS 1.2 offers only forward-secret AEAD suites, as the broker does (TLS 1.3's are all so).
+    // Set after the caller's options, so material passed in cannot widen them.
+    ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https, ciphers: TLS12_CIPHERS, honorCipherOrder: true } } : {}),
     // Small by default: no JSON request of ours comes near it; the firmware upload has its own.
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: false,
