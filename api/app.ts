@@ -42,6 +42,22 @@ const requestSerializer = (req: { method: string; url: string; host?: string; ip
   remotePort: req.socket?.remotePort,
 });
 
+/**
+ * `Cache-Control: no-store` on every /api response and on every response to an authenticated
+ * request or one that sends credentials (pages, /metrics): they carry personal or audit data that no browser cache or proxy
+ * may keep (a shared computer, a back button after sign-out). Public responses that chose their
+ * own caching (the CRL: no-cache; static assets) keep it, even when the browser sends its cookie.
+ */
+function installNoStore(app: FastifyInstance): void {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    // Credentials sent count even where the route did not look at them (a public route).
+    const credentials = request.headers.authorization !== undefined || request.headers.cookie !== undefined;
+    const decided = reply.hasHeader('cache-control');
+    if (request.principal || ((credentials || request.url.startsWith('/api/')) && !decided)) void reply.header('cache-control', 'no-store');
+    done(null, payload);
+  });
+}
+
 /** Builds the app; never listens, so tests drive it with inject() or listen themselves. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // The raw server is https.Server when TLS material is given; routes never touch it, so the
@@ -61,6 +77,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
   installJsonGuard(app);
+  installNoStore(app);
   await app.register(authPlugin, { authenticator: deps.authenticator });
   if (deps.platform) await deps.platform(app);
   app.withTypeProvider<ZodTypeProvider>();
