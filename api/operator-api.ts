@@ -75,7 +75,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
   // Two hashes at once leaves the other two libuv threads (default pool of 4) to DNS, files and
   // zlib; a queue of 64 absorbs a burst, beyond it sign-ins get 429 LOGIN_BUSY.
   const hashGate = createHashGate({ maxConcurrent: 2, maxQueue: 64, ...deps.hashGate });
-  const sessions = createSessionService({ db: deps.db, audit, throttle, hashGate, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
+  const sessions = createSessionService({ db: deps.db, audit, throttle, hashGate, securityEvents: refusals, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
   const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays });
   const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);

@@ -6,12 +6,15 @@ import type { AuditActor } from '../api/audit-context.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
 import type { HashGate, LoginThrottle } from './throttle.ts';
+import type { SecurityEventSink } from '../api/refusal-events.ts';
 import { covers, type Role } from './permissions.ts';
 
 export interface SessionDeps {
   db: Db;
   audit: Pick<AuditLog, 'record'>;
   throttle: LoginThrottle;
+  /** Throttled attempts go here, aggregated (a flood must not become a flood of audit rows). */
+  securityEvents?: SecurityEventSink;
   /** Bounds concurrent password hashing (auth/throttle.ts). */
   hashGate: HashGate;
   now: () => Date;
@@ -38,7 +41,9 @@ export function createSessionService(deps: SessionDeps) {
     // the first ones have not yet counted (auth/throttle.ts).
     const verdict = await deps.throttle.reserve(input.username, ip);
     if (!verdict.allowed) {
-      await deps.audit.record({ ...actor, action: 'security.login_throttled', targetType: 'user', targetId: null, after: { retryAfterSeconds: verdict.retryAfterSeconds } });
+      const event = { action: 'security.login_throttled', reason: 'LOGIN_THROTTLED', ip: actor.ip ?? undefined, target: 'POST login', targetType: 'https', details: { retryAfterSeconds: verdict.retryAfterSeconds } };
+      if (deps.securityEvents) deps.securityEvents.record(event);
+      else await deps.audit.record({ ...actor, action: event.action, targetType: 'user', targetId: null, after: event.details });
       throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), { retryAfterSeconds: verdict.retryAfterSeconds });
     }
     // No pool connection is held while hashing: the lookup's connection is back in the pool.
