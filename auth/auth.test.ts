@@ -89,7 +89,7 @@ describe('login throttling', () => {
   it('records failed and throttled sign-ins as security events', async () => {
     // Throttled attempts are recorded through the aggregating security-event sink: asynchronously.
     const auditor = { authorization: `Bearer ${await h.tokenFor('auditor')}` };
-    await expect.poll(async () => (await h.app.inject({ method: 'GET', url: '/api/v1/audit?action=security.login_throttled', headers: auditor })).json().entries.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => (await h.app.inject({ method: 'GET', url: '/api/v1/audit?action=security.login_throttled', headers: auditor })).json<{ entries: unknown[] }>().entries.length, { timeout: 30_000 }).toBeGreaterThan(0);
   });
 });
 
