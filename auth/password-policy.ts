@@ -1,6 +1,4 @@
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
-import * as common from '@zxcvbn-ts/language-common';
-import * as en from '@zxcvbn-ts/language-en';
+import type { ZxcvbnFactory } from '@zxcvbn-ts/core';
 
 /**
  * Which passwords are accepted, after NIST SP 800-63B-4 §3.1.1.2:
@@ -26,10 +24,16 @@ const EVALUATED_CHARS = 64;
 /** Words anyone guessing a password here would try first. */
 const CONTEXT_WORDS = ['thamani', 'thamani iot', 'thamaniiot', 'iot', 'biogas', 'biodigester', 'digester', 'kitchen', 'collector', 'technician', 'auditor', 'admin', 'administrator', 'operator', 'waste', 'energy', 'kenya'];
 
-let factory: ZxcvbnFactory | undefined;
-function zxcvbn(): ZxcvbnFactory {
-  // Built on first use (~0.2 s: it unpacks the word lists), not at import.
-  factory ??= new ZxcvbnFactory({ dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations, maxLength: EVALUATED_CHARS });
+let factory: Promise<ZxcvbnFactory> | undefined;
+/**
+ * Loaded and built on first use (~0.5 s to import the lists, ~0.2 s to unpack them), not at
+ * start-up: every CLI command and the gateway's start would pay it otherwise.
+ */
+function zxcvbn(): Promise<ZxcvbnFactory> {
+  factory ??= (async () => {
+    const [{ ZxcvbnFactory: Factory }, common, en] = await Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')]);
+    return new Factory({ dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations, maxLength: EVALUATED_CHARS });
+  })();
   return factory;
 }
 
@@ -40,7 +44,7 @@ export function contextWords(user: { username?: string | null | undefined; displ
 }
 
 /** Why a new password is refused, or undefined when it is acceptable. */
-export function passwordProblem(password: string, userWords: readonly string[] = []): string | undefined {
+export async function passwordProblem(password: string, userWords: readonly string[] = []): Promise<string | undefined> {
   const normalised = password.normalize('NFKC');
   const length = [...normalised].length;
   if (length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters (a few unrelated words make a good one)`;
@@ -49,7 +53,7 @@ export function passwordProblem(password: string, userWords: readonly string[] =
   // patterns best): a unit repeated ('ndovundovundovu', '🐘🐘🐘…') or a handful of characters.
   if (new Set(normalised).size < 5) return 'is too easy to guess: it uses fewer than 5 different characters';
   if (/^(.+?)\1+$/su.test(normalised)) return 'is too easy to guess: it repeats the same few characters';
-  const result = zxcvbn().check(normalised.slice(0, EVALUATED_CHARS * 2), [...CONTEXT_WORDS, ...userWords]);
+  const result = (await zxcvbn()).check(normalised.slice(0, EVALUATED_CHARS * 2), [...CONTEXT_WORDS, ...userWords]);
   if (result.guessesLog10 < MIN_GUESSES_LOG10) {
     const why = result.feedback.warning ?? 'it is too easy to guess';
     return `is too easy to guess: ${why.replace(/\.$/, '')}. Avoid common passwords, repeated or sequential characters, keyboard patterns, and your name or this product's`;

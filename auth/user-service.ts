@@ -135,7 +135,7 @@ export function createUserService(deps: UserDeps) {
         .innerJoin(users, eq(users.id, userTokens.userId))
         .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, deps.now())));
       if (!holder) throw new AuthErrors.LinkInvalid();
-      const problem = passwordProblem(password, contextWords(holder));
+      const problem = await passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
