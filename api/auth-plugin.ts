@@ -14,9 +14,25 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
   }
+  interface FastifyContextConfig {
+    /** A request the user did not make (the live stream): it does not renew the session (isBackground). */
+    background?: boolean;
+  }
 }
 
 const PERMISSION = Symbol.for('thamani.permission');
+
+/** Header a page's script sets on requests it makes on its own (polling): they do not renew the session. */
+export const BACKGROUND_HEADER = 'x-thamani-background';
+
+/**
+ * A request the user did not make: a route declared `config: { background: true }` (the live
+ * stream) or one sent with the background header. It authenticates but does not restart the
+ * session's idle timer.
+ */
+export function isBackground(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.background === true || request.headers[BACKGROUND_HEADER] !== undefined;
+}
 type Tagged = preHandlerAsyncHookHandler & { [PERMISSION]?: Permission };
 
 /** The permission a route requires, if it declared one with requirePermission (the matrix test reads it). */
@@ -35,7 +51,7 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
     app.decorateRequest('principal', undefined);
     app.decorate('requirePermission', (permission: Permission) => {
       const check: Tagged = async (request: FastifyRequest, _reply: FastifyReply) => {
-        request.principal ??= await opts.authenticator.authenticate(request);
+        request.principal ??= await opts.authenticator.authenticate(request, { renew: !isBackground(request) });
         const principal = request.principal;
         if (!principal) throw new ApiErrors.Unauthenticated();
         if (!can(principal.role, permission)) throw new ApiErrors.Forbidden(permission);

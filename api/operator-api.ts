@@ -8,12 +8,14 @@ import { pagesRoutes } from '../auth/pages-routes.ts';
 import type { ScryptParams } from '../auth/password-fns.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import { createSessionService, type SessionService } from '../auth/session-service.ts';
-import { createLoginThrottle } from '../auth/throttle.ts';
+import { createHashGate, createLoginThrottle } from '../auth/throttle.ts';
 import { userRoutes } from '../auth/user-routes.ts';
 import { createUserService, type UserService } from '../auth/user-service.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
 import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
+import { installOriginGuard } from './origin-guard.ts';
+import { createRefusalEvents, installRefusalEvents, type SecurityEventSink } from './refusal-events.ts';
 import { registerApiPlatform, type ReadinessProbe } from './platform.ts';
 
 export interface OperatorApiDeps {
@@ -28,14 +30,23 @@ export interface OperatorApiDeps {
   sessionIdleMs: number;
   sessionMaxMs: number;
   throttle?: { windowMs: number; maxFailuresPerAccount: number; maxFailuresPerIp: number };
+  /** Concurrent password hashes and queued sign-ins (auth/throttle.ts createHashGate). */
+  hashGate?: { maxConcurrent: number; maxQueue: number };
   now?: () => Date;
   passwordParams?: ScryptParams;
+  /** API token lifetime: default and maximum, in days (config API_TOKEN_*_DAYS). */
+  apiTokenDefaultDays?: number;
+  apiTokenMaxDays?: number;
   https?: ApiDeps['https'];
   /**
    * Other features' routes (devices, provisioning, ingest, dashboards); `db` is the API role's
    * pool: run their SQL in runScoped(db, scopeOf(request), …).
    */
   routes?: (ctx: { audit: AuditLog; db: Db; authenticator: Authenticator }) => RoutePlugin[];
+  /** Origins besides publicBaseUrl whose pages may send state-changing requests (api/origin-guard.ts). */
+  allowedOrigins?: string[];
+  /** Where refused requests (401/403) go as security events; default: an aggregating sink into the audit log. */
+  securityEvents?: SecurityEventSink;
   /** Replace the authenticator (tests of other features may keep the admin token). */
   authenticator?: Authenticator;
   version?: string;
@@ -52,18 +63,24 @@ export interface OperatorApi {
   audit: AuditLog;
   sessions: SessionService;
   users: UserService;
+  hashGate: ReturnType<typeof createHashGate>;
   authenticator: Authenticator;
 }
 
 /** The operator API: platform, authentication, users, audit store, plus other features' routes. */
 export async function createOperatorApi(deps: OperatorApiDeps): Promise<OperatorApi> {
   const now = deps.now ?? (() => new Date());
-  const guard = createAuditGuard(createAuditLog({ db: deps.db, signer: deps.auditSigner }), deps.metrics.registry);
+  const baseAudit = createAuditLog({ db: deps.db, signer: deps.auditSigner });
+  const guard = createAuditGuard(baseAudit, deps.metrics.registry);
+  const refusals = deps.securityEvents ?? createRefusalEvents({ audit: baseAudit, now: () => now().getTime(), onError: (err) => deps.logger.error({ err }, 'could not record a refused request') });
   const audit = guard.audit;
   const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
-  const throttle = createLoginThrottle({ ...throttleOpts, now: () => now().getTime() });
-  const sessions = createSessionService({ db: deps.db, audit, throttle, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
-  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams });
+  const throttle = createLoginThrottle({ ...throttleOpts, db: deps.db, now });
+  // Two hashes at once leaves the other two libuv threads (default pool of 4) to DNS, files and
+  // zlib; a queue of 64 absorbs a burst, beyond it sign-ins get 429 LOGIN_BUSY.
+  const hashGate = createHashGate({ maxConcurrent: 2, maxQueue: 64, ...deps.hashGate });
+  const sessions = createSessionService({ db: deps.db, audit, throttle, hashGate, securityEvents: refusals, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
+  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays });
   const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
   const app = await buildApp({
@@ -73,6 +90,8 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
     platform: async (a) => {
       await registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' });
       guard.install(a);
+      installOriginGuard(a, { allowedOrigins: [deps.publicBaseUrl, ...(deps.allowedOrigins ?? [])] });
+      installRefusalEvents(a, refusals);
     },
     routes: [
       { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
@@ -82,5 +101,5 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
   });
-  return { app, audit, sessions, users, authenticator, auditMissing: guard.missing };
+  return { app, audit, sessions, users, authenticator, hashGate, auditMissing: guard.missing };
 }

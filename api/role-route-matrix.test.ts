@@ -112,6 +112,38 @@ describe('role × route matrix', () => {
     expect(seen.length).toBe(h.app.routePermissions.filter((r) => r.permission).length * roles.length);
   });
 
+  it('every state-changing route, public or not, refuses a cross-site request before anything else (403 CROSS_SITE_REQUEST)', async () => {
+    const admin = { authorization: `Bearer ${await h.tokenFor('admin')}` };
+    const hostile = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site', origin: 'https://sub.localhost:8443' }, { origin: 'null' }];
+    let checked = 0;
+    for (const route of h.app.routePermissions) {
+      if (['GET', 'HEAD', 'OPTIONS'].includes(route.method)) continue;
+      for (const headers of hostile) {
+        const res = await h.app.inject({ method: route.method as 'POST', url: concrete(route.url), headers: { ...admin, ...headers }, payload: {} });
+        expect([res.statusCode, res.json<{ code: string }>().code], `${route.method} ${route.url} ${JSON.stringify(headers)}`).toEqual([403, 'CROSS_SITE_REQUEST']);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(20 * hostile.length);
+  });
+
+  it('every response to a signed-in caller, and every /api response, says Cache-Control: no-store', async () => {
+    const admin = { authorization: `Bearer ${await h.tokenFor('admin')}` };
+    let checked = 0;
+    for (const route of h.app.routePermissions) {
+      if (isDocs(route.url) || isAsset(route.url)) continue;
+      const stream = route.url === '/api/v1/live';
+      for (const headers of [admin, {}]) {
+        if (!route.url.startsWith('/api/') && Object.keys(headers).length === 0) continue; // a public page or probe, nothing personal
+        const res = await h.app.inject({ method: route.method as 'GET', url: concrete(route.url), headers, payloadAsStream: stream && headers === admin });
+        if (stream && headers === admin) res.stream().destroy();
+        expect(String(res.headers['cache-control']), `${route.method} ${route.url} ${headers === admin ? 'admin' : 'anonymous'} -> ${res.statusCode}`).toMatch(route.url.startsWith('/api/v1/pki/crl') ? /no-cache|no-store/ : /no-store/);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+  });
+
   it('docs/security-model.md carries the permission matrix exactly as the code has it', async () => {
     const doc = await readFile(new URL('../docs/security-model.md', import.meta.url), 'utf8');
     expect(doc).toContain(permissionMatrixMarkdown());

@@ -61,6 +61,8 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
     publicBaseUrl: publicBaseUrl(config),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     sessionMaxMs: config.auth.sessionMaxHours * 3_600_000,
+    apiTokenDefaultDays: config.auth.apiTokenDefaultDays,
+    apiTokenMaxDays: config.auth.apiTokenMaxDays,
     https: await tlsMaterial(config, logger, extras.tls),
     routes: extras.routes,
     auditSigner: extras.auditSigner,

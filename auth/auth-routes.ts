@@ -27,7 +27,8 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
 
     app.post(
       '/auth/login',
-      { schema: { tags: ['auth'], summary: 'Sign in; sets the session cookie', body: credentials, response: { 200: z.object({ user: userOut, csrfToken: z.string() }) } } },
+      // Credentials fit in far less: a sign-in body is read by anyone, before any check.
+      { bodyLimit: 4096, schema: { tags: ['auth'], summary: 'Sign in; sets the session cookie', body: credentials, response: { 200: z.object({ user: userOut, csrfToken: z.string() }) } } },
       async (request, reply) => {
         try {
           const { sessionId, csrfToken, user } = await deps.sessions.login(request.body, auditActor(request));
@@ -68,6 +69,7 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
     app.post(
       '/auth/password',
       {
+        bodyLimit: 4096,
         schema: {
           tags: ['auth'],
           summary: 'Set a password with a single-use setup or reset link token',

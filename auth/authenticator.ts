@@ -21,7 +21,7 @@ function sameSecret(a: string, b: string): boolean {
  */
 export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySessionId' | 'byApiToken'>; cookieSecret: string }): Authenticator {
   return {
-    async authenticate(request) {
+    async authenticate(request, opts) {
       const header = request.headers.authorization;
       if (typeof header === 'string' && header.startsWith('Bearer ')) {
         const token = await deps.sessions.byApiToken(header.slice('Bearer '.length).trim());
@@ -34,7 +34,7 @@ export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySe
       if (!raw) return undefined;
       const unsigned = fastifyCookie.unsign(raw, deps.cookieSecret);
       if (!unsigned.valid || !unsigned.value) return undefined;
-      const session = await deps.sessions.bySessionId(unsigned.value);
+      const session = await deps.sessions.bySessionId(unsigned.value, { renew: opts?.renew ?? true });
       if (!session) return undefined;
       if (!SAFE_METHODS.has((request.method ?? 'GET').toUpperCase())) {
         const given = request.headers['x-csrf-token'];

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
 import { setSessionCookie } from './auth-routes.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.ts';
 import type { SessionService } from './session-service.ts';
 import type { UserService } from './user-service.ts';
 
@@ -29,7 +30,7 @@ function loginForm(error?: string): string {
 }
 
 function passwordForm(purpose: 'setup' | 'reset', token: string, error?: string): string {
-  return `${message(error)}<form method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password (at least 12 characters) <input name="password" type="password" autocomplete="new-password" minlength="12" required></label><br><button type="submit">Set password</button></form>`;
+  return `${message(error)}<form method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password (at least ${MIN_PASSWORD_LENGTH} characters; a few unrelated words make a good one) <input name="password" type="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" maxlength="${MAX_PASSWORD_LENGTH}" required></label><br><button type="submit">Set password</button></form>`;
 }
 
 const form = z.record(z.string(), z.string());
@@ -41,7 +42,7 @@ export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; use
     const hide = { hide: true };
 
     app.get('/login', { schema: hide }, (_request, reply) => page(reply, 200, 'Sign in', loginForm()));
-    app.post('/login', { schema: { ...hide, body: form } }, async (request, reply) => {
+    app.post('/login', { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
       try {
         const { sessionId } = await deps.sessions.login({ username: request.body.username ?? '', password: request.body.password ?? '' }, auditActor(request));
         setSessionCookie(reply, sessionId, deps.sessionMaxSeconds);
@@ -58,7 +59,7 @@ export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; use
       app.get(`/${purpose}`, { schema: { ...hide, querystring: z.object({ token: z.string().max(200).default('') }) } }, (request, reply) =>
         page(reply, 200, title, passwordForm(purpose, request.query.token)),
       );
-      app.post(`/${purpose}`, { schema: { ...hide, body: form } }, async (request, reply) => {
+      app.post(`/${purpose}`, { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
         try {
           await deps.users.completeLink(request.body.token ?? '', request.body.password ?? '', auditActor(request));
           return page(reply, 200, 'Password set', '<p>Your password is set. <a href="/login">Sign in</a>.</p>');

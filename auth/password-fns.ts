@@ -14,7 +14,6 @@ export interface ScryptParams {
 
 export const OWASP_SCRYPT: ScryptParams = { ln: 17, r: 8, p: 1 };
 const KEY_LENGTH = 32;
-export const MIN_PASSWORD_LENGTH = 12;
 
 function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   const N = 2 ** params.ln;
@@ -48,12 +47,6 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export function needsRehash(stored: string, params: ScryptParams): boolean {
   const parsed = parse(stored);
   return !parsed || parsed.params.ln < params.ln || parsed.params.r < params.r || parsed.params.p < params.p;
-}
-
-export function passwordProblem(password: string): string | undefined {
-  if (password.length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters`;
-  if (password.length > 256) return 'must be at most 256 characters';
-  return undefined;
 }
 
 /** Random secrets handed out once (session ids, API tokens, links); only their SHA-256 is stored. */

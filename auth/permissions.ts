@@ -79,3 +79,9 @@ export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = 
 export function can(role: Role, permission: Permission): boolean {
   return rolePermissions[role].has(permission);
 }
+
+/** True when `holder` has every permission of `role`: a token acting as `role` may belong to `holder`. */
+export function covers(holder: Role, role: Role): boolean {
+  for (const p of rolePermissions[role]) if (!rolePermissions[holder].has(p)) return false;
+  return true;
+}

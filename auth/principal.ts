@@ -11,10 +11,19 @@ export interface Principal {
   readonly session?: { readonly idHash: Buffer; readonly csrfToken: string };
 }
 
+export interface AuthenticateOptions {
+  /**
+   * Whether this request counts as the user's activity and restarts the session's idle timer
+   * (default true). Background requests (the live stream, its re-checks, anything a page does on
+   * its own) pass false: a page left open must reach the idle limit.
+   */
+  renew?: boolean;
+}
+
 export interface Authenticator {
   /**
    * The principal behind a request, or undefined when it carries no valid credentials. May throw
    * a coded error (e.g. CSRF_FAILED for a state-changing cookie request without its token).
    */
-  authenticate(request: { headers: Record<string, string | string[] | undefined>; method?: string }): Promise<Principal | undefined>;
+  authenticate(request: { headers: Record<string, string | string[] | undefined>; method?: string }, opts?: AuthenticateOptions): Promise<Principal | undefined>;
 }

@@ -1,16 +1,22 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { apiTokens, sessions, users, type User } from '../db/schema/index.ts';
+import { sessions, users, type User } from '../db/schema/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { AuditActor } from '../api/audit-context.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
-import type { LoginThrottle } from './throttle.ts';
+import type { HashGate, LoginThrottle } from './throttle.ts';
+import type { SecurityEventSink } from '../api/refusal-events.ts';
+import { covers, type Role } from './permissions.ts';
 
 export interface SessionDeps {
   db: Db;
   audit: Pick<AuditLog, 'record'>;
   throttle: LoginThrottle;
+  /** Throttled attempts go here, aggregated (a flood must not become a flood of audit rows). */
+  securityEvents?: SecurityEventSink;
+  /** Bounds concurrent password hashing (auth/throttle.ts). */
+  hashGate: HashGate;
   now: () => Date;
   idleMs: number;
   maxMs: number;
@@ -31,22 +37,32 @@ export function createSessionService(deps: SessionDeps) {
 
   async function login(input: { username: string; password: string }, actor: AuditActor): Promise<{ sessionId: string; csrfToken: string; user: User }> {
     const ip = actor.ip ?? 'unknown';
-    const verdict = deps.throttle.check(input.username, ip);
+    // Reserve the attempt before anything else: parallel guesses cannot all pass a check that
+    // the first ones have not yet counted (auth/throttle.ts).
+    const verdict = await deps.throttle.reserve(input.username, ip);
     if (!verdict.allowed) {
-      await deps.audit.record({ ...actor, action: 'security.login_throttled', targetType: 'user', targetId: null, after: { retryAfterSeconds: verdict.retryAfterSeconds } });
+      const event = { action: 'security.login_throttled', reason: 'LOGIN_THROTTLED', ip: actor.ip ?? undefined, target: 'POST login', targetType: 'https', details: { retryAfterSeconds: verdict.retryAfterSeconds } };
+      if (deps.securityEvents) deps.securityEvents.record(event);
+      else await deps.audit.record({ ...actor, action: event.action, targetType: 'user', targetId: null, after: event.details });
       throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), { retryAfterSeconds: verdict.retryAfterSeconds });
     }
+    // No pool connection is held while hashing: the lookup's connection is back in the pool.
     const [user] = await deps.db.select().from(users).where(eq(users.username, input.username.toLowerCase()));
     const stored = user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
-    const ok = (await verifyPassword(input.password, stored)) && user !== undefined && user.passwordHash !== null && !user.disabled;
+    const verified = await deps.hashGate.run(() => verifyPassword(input.password, stored));
+    if (!verified) {
+      await deps.throttle.release(input.username, ip);
+      throw Object.assign(new AuthErrors.LoginBusy(), { retryAfterSeconds: 1 });
+    }
+    const ok = verified.value && user !== undefined && user.passwordHash !== null && !user.disabled;
     if (!ok || !user) {
-      deps.throttle.fail(input.username, ip);
       await deps.audit.record({ ...actor, action: 'security.login_failed', targetType: 'user', targetId: user?.id ?? null });
       throw new AuthErrors.InvalidCredentials();
     }
-    deps.throttle.succeed(input.username);
+    await deps.throttle.succeed(input.username, ip);
     if (needsRehash(user.passwordHash!, params)) {
-      await deps.db.update(users).set({ passwordHash: await hashPassword(input.password, params) }).where(eq(users.id, user.id));
+      const rehashed = await deps.hashGate.run(() => hashPassword(input.password, params));
+      if (rehashed) await deps.db.update(users).set({ passwordHash: rehashed.value }).where(eq(users.id, user.id));
     }
     const sessionId = newSecret();
     const csrfToken = newSecret();
@@ -67,8 +83,11 @@ export function createSessionService(deps: SessionDeps) {
     return { sessionId, csrfToken, user };
   }
 
-  /** The live session behind a cookie value, touched (idle timer restarts); undefined when expired. */
-  async function bySessionId(sessionId: string): Promise<ActiveSession | undefined> {
+  /**
+   * The live session behind a cookie value; undefined when expired. Touched (the idle timer
+   * restarts) only when `renew`: a user action, never a background request.
+   */
+  async function bySessionId(sessionId: string, opts: { renew: boolean } = { renew: true }): Promise<ActiveSession | undefined> {
     const idHash = sha256(sessionId);
     const now = deps.now();
     const [row] = await deps.db
@@ -82,7 +101,7 @@ export function createSessionService(deps: SessionDeps) {
       await deps.db.update(sessions).set({ revokedAt: now }).where(eq(sessions.idHash, idHash));
       return undefined;
     }
-    await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
+    if (opts.renew) await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
     return { user: row.user, idHash, csrfToken: row.session.csrfToken };
   }
 
@@ -93,14 +112,23 @@ export function createSessionService(deps: SessionDeps) {
     });
   }
 
-  async function byApiToken(token: string) {
+  /**
+   * The token behind a bearer secret, checked at every request in one statement: not revoked,
+   * not expired, and its owner (if any) still active with a role that covers the token's. Marks
+   * the token used. A disabled, erased or demoted owner's tokens fail at once, whatever else
+   * happened (docs/security-model.md, "API tokens").
+   */
+  async function byApiToken(token: string): Promise<{ id: string; name: string; role: Role; ownerId: string | null } | undefined> {
     const now = deps.now();
-    const [row] = await deps.db
-      .update(apiTokens)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiTokens.tokenHash, sha256(token)), isNull(apiTokens.revokedAt), sql`(${apiTokens.expiresAt} IS NULL OR ${apiTokens.expiresAt} > ${now})`))
-      .returning();
-    return row;
+    const { rows } = await deps.db.execute<{ id: string; name: string; role: Role; owner_id: string | null; owner_role: Role | null }>(sql`
+      UPDATE api_tokens t SET last_used_at = ${now}
+       WHERE t.token_hash = ${sha256(token)} AND t.revoked_at IS NULL AND t.expires_at > ${now}
+         AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = t.owner_id AND NOT u.disabled AND u.erased_at IS NULL))
+      RETURNING t.id, t.name, t.role, t.owner_id, (SELECT u.role FROM users u WHERE u.id = t.owner_id) AS owner_role`);
+    const row = rows[0];
+    if (!row) return undefined;
+    if (row.owner_role !== null && !covers(row.owner_role, row.role)) return undefined;
+    return { id: row.id, name: row.name, role: row.role, ownerId: row.owner_id };
   }
 
   return { login, bySessionId, logout, byApiToken };

@@ -1,60 +1,108 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { sha256 } from './password-fns.ts';
+
 /**
- * Login throttling, per account and per client IP, with a sliding window of failures. Kept in
- * memory: one gateway process serves the API (docs/security-model.md); a restart forgets the
- * counters, which costs an attacker a restart they cannot trigger.
+ * Login throttling per account and per client IP, counted in the database (table
+ * login_throttle). Every attempt first *reserves* its place with one atomic statement
+ * (INSERT … ON CONFLICT DO UPDATE … RETURNING) and is refused when the count is over the limit,
+ * before any user lookup or password hashing. Check-then-act in two steps let 12 parallel
+ * guesses all pass the check while the first ones were still hashing (issue 17 §2); a
+ * reservation cannot be overtaken. A failed attempt keeps its reservation; a successful one
+ * clears the account's count and gives its IP slot back.
+ *
+ * Fixed window per key: the first attempt opens it, it closes `windowMs` later.
  */
 export interface ThrottleOptions {
-  now: () => number;
+  db: Db;
+  now: () => Date;
   windowMs: number;
   maxFailuresPerAccount: number;
   maxFailuresPerIp: number;
-  /** Bound on tracked keys, so a flood of distinct usernames cannot exhaust memory. */
-  maxKeys?: number;
 }
 
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
+const keyOf = (kind: 'account' | 'ip', value: string): Buffer => sha256(`${kind}:${kind === 'account' ? value.toLowerCase() : value}`);
+
 export function createLoginThrottle(opts: ThrottleOptions) {
-  const failures = new Map<string, number[]>();
-  const maxKeys = opts.maxKeys ?? 50_000;
+  let lastSweep = 0;
 
-  function recent(key: string): number[] {
-    const cutoff = opts.now() - opts.windowMs;
-    const list = (failures.get(key) ?? []).filter((t) => t > cutoff);
-    if (list.length === 0) failures.delete(key);
-    else failures.set(key, list);
-    return list;
-  }
-
-  function verdictFor(key: string, max: number): ThrottleVerdict {
-    const list = recent(key);
-    if (list.length < max) return { allowed: true };
-    const oldest = list[list.length - max]!;
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + opts.windowMs - opts.now()) / 1000)) };
-  }
-
-  function push(key: string): void {
-    if (!failures.has(key) && failures.size >= maxKeys) {
-      const first = failures.keys().next();
-      if (!first.done) failures.delete(first.value);
-    }
-    failures.set(key, [...recent(key), opts.now()]);
+  /** Drops keys whose window has passed; at most once a window, never awaited by a sign-in. */
+  function sweep(now: Date): void {
+    if (now.getTime() - lastSweep < opts.windowMs) return;
+    lastSweep = now.getTime();
+    void opts.db.execute(sql`DELETE FROM login_throttle WHERE window_start <= ${new Date(now.getTime() - opts.windowMs)}`).catch(() => undefined);
   }
 
   return {
-    check(account: string, ip: string): ThrottleVerdict {
-      const byIp = verdictFor(`ip:${ip}`, opts.maxFailuresPerIp);
-      if (!byIp.allowed) return byIp;
-      return verdictFor(`account:${account.toLowerCase()}`, opts.maxFailuresPerAccount);
+    /** Reserves one attempt for this account and IP; refused when either is over its limit. */
+    async reserve(account: string, ip: string): Promise<ThrottleVerdict> {
+      const now = opts.now();
+      const cutoff = new Date(now.getTime() - opts.windowMs);
+      const acc = keyOf('account', account);
+      const byIp = keyOf('ip', ip);
+      // Rows are always locked account first, then IP: two attempts can never wait on each other in a cycle.
+      const { rows } = await opts.db.execute<{ key_hash: Buffer; attempts: number; window_start: Date | string }>(sql`
+        INSERT INTO login_throttle AS l (key_hash, window_start, attempts)
+        VALUES (${acc}, ${now}, 1), (${byIp}, ${now}, 1)
+        ON CONFLICT (key_hash) DO UPDATE SET
+          attempts = CASE WHEN l.window_start <= ${cutoff} THEN 1 ELSE l.attempts + 1 END,
+          window_start = CASE WHEN l.window_start <= ${cutoff} THEN ${now} ELSE l.window_start END
+        RETURNING l.key_hash, l.attempts, l.window_start`);
+      sweep(now);
+      let retryAfterMs = 0;
+      for (const r of rows) {
+        const max = Buffer.from(r.key_hash).equals(acc) ? opts.maxFailuresPerAccount : opts.maxFailuresPerIp;
+        if (r.attempts > max) retryAfterMs = Math.max(retryAfterMs, new Date(r.window_start).getTime() + opts.windowMs - now.getTime());
+      }
+      return retryAfterMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } : { allowed: true };
     },
-    fail(account: string, ip: string): void {
-      push(`ip:${ip}`);
-      push(`account:${account.toLowerCase()}`);
+    /** An attempt that was never evaluated (the server was busy): both slots are given back. */
+    async release(account: string, ip: string): Promise<void> {
+      await opts.db.execute(sql`UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key_hash IN (${keyOf('account', account)}, ${keyOf('ip', ip)})`);
     },
-    succeed(account: string): void {
-      failures.delete(`account:${account.toLowerCase()}`);
+    /** A successful sign-in: the account starts afresh, the IP gets its reserved slot back. */
+    async succeed(account: string, ip: string): Promise<void> {
+      await opts.db.execute(sql`
+        UPDATE login_throttle SET attempts = CASE WHEN key_hash = ${keyOf('account', account)} THEN 0 ELSE greatest(attempts - 1, 0) END
+         WHERE key_hash IN (${keyOf('account', account)}, ${keyOf('ip', ip)})`);
     },
   };
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
+
+/**
+ * Bounds how many password hashes (scrypt, 128 MiB and ~0.1–0.5 s each) run at once, below the
+ * libuv thread pool size, so hashing never takes every pool thread: DNS lookups and file I/O of
+ * the rest of the process (new database connections among them) keep running. 30 parallel
+ * sign-ins once starved the database pool into 500s. Waiters queue up to `maxQueue`; beyond
+ * that the attempt is refused at once with LOGIN_BUSY (429 + Retry-After), never a 500.
+ */
+export function createHashGate(opts: { maxConcurrent: number; maxQueue: number }) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  let peak = 0;
+  return {
+    /** Runs fn when a slot is free; undefined when the queue is full (the caller answers "busy"). */
+    async run<T>(fn: () => Promise<T>): Promise<{ value: T } | undefined> {
+      if (running >= opts.maxConcurrent) {
+        if (waiting.length >= opts.maxQueue) return undefined;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      } else running += 1;
+      peak = Math.max(peak, running);
+      try {
+        return { value: await fn() };
+      } finally {
+        const next = waiting.shift();
+        if (next) next(); // the slot passes straight to the next waiter
+        else running -= 1;
+      }
+    },
+    /** Most hashes seen running at once (tests). */
+    peak: () => peak,
+  };
+}
+
+export type HashGate = ReturnType<typeof createHashGate>;

@@ -16,7 +16,19 @@ const userOut = z.object({
   createdAt: z.string(),
 });
 const idParams = z.object({ id: z.uuid() });
-const tokenOut = z.object({ id: z.string(), name: z.string(), role: z.enum(roles), createdBy: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revoked: z.boolean() });
+const tokenOut = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(roles),
+  createdBy: z.string(),
+  /** The user the token acts for; null when made by the CLI/system. */
+  ownerId: z.string().nullable(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  revoked: z.boolean(),
+  expired: z.boolean(),
+});
 
 /** /api/v1/users and /api/v1/tokens: administration of people and automation credentials. */
 export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
@@ -93,7 +105,7 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
           tags: ['users'],
           summary: 'Create an API token for one role; the secret is shown once',
           body: z.object({ name: z.string().min(1).max(128), role: z.enum(roles), expiresInDays: z.number().int().min(1).max(3650).optional() }),
-          response: { 201: z.object({ id: z.string(), name: z.string(), role: z.enum(roles), expiresAt: z.string().nullable(), token: z.string() }) },
+          response: { 201: z.object({ id: z.string(), name: z.string(), role: z.enum(roles), ownerId: z.string().nullable(), expiresAt: z.string(), token: z.string() }) },
         },
       },
       async (request, reply) => reply.status(201).send(await deps.users.createApiToken(request.body, auditActor(request))),

@@ -4,9 +4,10 @@ import { runScoped, type DbExecutor } from '../db/scoped.ts';
 import { apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { AuditActor } from '../api/audit-context.ts';
-import type { Role } from './permissions.ts';
+import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
-import { hashPassword, newSecret, OWASP_SCRYPT, passwordProblem, sha256, type ScryptParams } from './password-fns.ts';
+import { hashPassword, newSecret, OWASP_SCRYPT, sha256, type ScryptParams } from './password-fns.ts';
+import { contextWords, passwordProblem } from './password-policy.ts';
 
 export interface UserDeps {
   db: Db;
@@ -17,7 +18,12 @@ export interface UserDeps {
   setupTtlMs?: number;
   resetTtlMs?: number;
   passwordParams?: ScryptParams;
+  /** API token lifetime when none is asked for, and the longest allowed (config API_TOKEN_*_DAYS). */
+  apiTokenDefaultDays?: number;
+  apiTokenMaxDays?: number;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What the API shows of a user. */
 export function publicUser(u: User) {
@@ -52,6 +58,31 @@ export function createUserService(deps: UserDeps) {
     await tx.update(sessions).set({ revokedAt: deps.now() }).where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
   }
 
+  /**
+   * Revokes the user's API tokens (all, or those `role` no longer covers) in the caller's
+   * transaction. The token lookup checks the owner at every request as well; revoking makes
+   * the change visible in the token list and permanent if the user is re-enabled.
+   */
+  async function revokeOwnedTokens(tx: DbExecutor, userId: string, keepCoveredBy?: Role): Promise<string[]> {
+    const owned = await tx.select({ id: apiTokens.id, role: apiTokens.role }).from(apiTokens).where(and(eq(apiTokens.ownerId, userId), isNull(apiTokens.revokedAt)));
+    const doomed = owned.filter((t) => keepCoveredBy === undefined || !covers(keepCoveredBy, t.role)).map((t) => t.id);
+    if (doomed.length > 0) await tx.update(apiTokens).set({ revokedAt: deps.now() }).where(inArray(apiTokens.id, doomed));
+    return doomed;
+  }
+
+  /** The user a new token acts for: the signed-in user, or the owner of the token making it; null for the CLI/system. */
+  async function ownerOf(tx: DbExecutor, actorId: string): Promise<User | null> {
+    let userId: string | null = null;
+    if (UUID.test(actorId)) userId = actorId;
+    else if (actorId.startsWith('token:')) {
+      const [parent] = await tx.select({ ownerId: apiTokens.ownerId }).from(apiTokens).where(eq(apiTokens.id, actorId.slice('token:'.length)));
+      userId = parent?.ownerId ?? null;
+    }
+    if (userId === null) return null;
+    const [u] = await tx.select().from(users).where(eq(users.id, userId));
+    return u ?? null;
+  }
+
   return {
     async list(): Promise<PublicUser[]> {
       return (await deps.db.select().from(users).orderBy(users.username)).map(publicUser);
@@ -73,9 +104,15 @@ export function createUserService(deps: UserDeps) {
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const before = await load(tx, id);
         const [after] = await tx.update(users).set({ ...patch, updatedAt: deps.now() }).where(eq(users.id, id)).returning();
-        // A role change or disabling ends the user's sessions: permissions are re-read at next sign-in.
-        if (patch.disabled === true || (patch.role && patch.role !== before.role)) await revokeSessions(tx, id);
-        await deps.audit.record({ ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: auditView(after!) }, tx);
+        // A role change or disabling ends the user's sessions (permissions are re-read at next
+        // sign-in) and the API tokens the user no longer may hold: all when disabled.
+        const roleChanged = patch.role !== undefined && patch.role !== before.role;
+        if (patch.disabled === true || roleChanged) await revokeSessions(tx, id);
+        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after!.role) : [];
+        await deps.audit.record(
+          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } },
+          tx,
+        );
         return publicUser(after!);
       });
     },
@@ -91,7 +128,14 @@ export function createUserService(deps: UserDeps) {
 
     /** Uses a setup or reset link once: sets the password, ends every session of that user. */
     async completeLink(token: string, password: string, actor: AuditActor): Promise<PublicUser> {
-      const problem = passwordProblem(password);
+      // The link's user, read without using the link up: their own name and e-mail may not be in the password.
+      const [holder] = await deps.db
+        .select({ username: users.username, displayName: users.displayName, email: users.email })
+        .from(userTokens)
+        .innerJoin(users, eq(users.id, userTokens.userId))
+        .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, deps.now())));
+      if (!holder) throw new AuthErrors.LinkInvalid();
+      const problem = await passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
@@ -155,27 +199,52 @@ export function createUserService(deps: UserDeps) {
           .where(eq(users.id, id))
           .returning();
         await revokeSessions(tx, id);
+        const revokedTokens = await revokeOwnedTokens(tx, id);
         await tx.update(sessions).set({ ip: null, userAgent: null }).where(eq(sessions.userId, id));
         await tx.update(userTokens).set({ usedAt: now }).where(and(eq(userTokens.userId, id), isNull(userTokens.usedAt)));
-        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: auditView(after!) }, tx);
+        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } }, tx);
         return publicUser(after!);
       });
     },
 
+    /**
+     * A token acts for its owner (the caller; null when the CLI or system makes it) and never
+     * for more than the owner has: its role must be covered by the owner's, now and at every use.
+     */
     async createApiToken(input: { name: string; role: Role; expiresInDays?: number | undefined }, actor: AuditActor) {
+      const maxDays = deps.apiTokenMaxDays ?? 365;
+      const days = input.expiresInDays ?? Math.min(deps.apiTokenDefaultDays ?? 90, maxDays);
+      if (days > maxDays) throw new AuthErrors.TokenLifetimeTooLong(maxDays);
       const token = newSecret('thm_');
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const expiresAt = input.expiresInDays ? new Date(deps.now().getTime() + input.expiresInDays * 86_400_000) : null;
-        const [row] = await tx.insert(apiTokens).values({ name: input.name, role: input.role, tokenHash: sha256(token), createdBy: actor.actorId, expiresAt }).returning();
-        const view = { id: row!.id, name: row!.name, role: row!.role, expiresAt: row!.expiresAt?.toISOString() ?? null };
+        const owner = await ownerOf(tx, actor.actorId);
+        if (owner && (owner.disabled || owner.erasedAt || !covers(owner.role, input.role))) throw new AuthErrors.TokenRoleTooWide(`${owner.role} cannot hand out ${input.role}`);
+        // The principal making it (a token acts with its own role, maybe narrower than its owner's).
+        if (actor.actorRole !== 'system' && !covers(actor.actorRole as Role, input.role)) throw new AuthErrors.TokenRoleTooWide(`${actor.actorRole} cannot hand out ${input.role}`);
+        const expiresAt = new Date(deps.now().getTime() + days * 86_400_000);
+        const [row] = await tx.insert(apiTokens).values({ name: input.name, role: input.role, tokenHash: sha256(token), createdBy: actor.actorId, ownerId: owner?.id ?? null, expiresAt }).returning();
+        const view = { id: row!.id, name: row!.name, role: row!.role, ownerId: row!.ownerId, expiresAt: row!.expiresAt.toISOString() };
         await deps.audit.record({ ...actor, action: 'api_token.create', targetType: 'api_token', targetId: row!.id, before: null, after: view }, tx);
         return { ...view, token };
       });
     },
 
+    /** Every token with its owner, expiry and last use (what an admin reviews). */
     async listApiTokens() {
       const rows = await deps.db.select().from(apiTokens).orderBy(apiTokens.createdAt);
-      return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdBy: r.createdBy, createdAt: r.createdAt.toISOString(), expiresAt: r.expiresAt?.toISOString() ?? null, lastUsedAt: r.lastUsedAt?.toISOString() ?? null, revoked: r.revokedAt !== null }));
+      const now = deps.now().getTime();
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        role: r.role,
+        createdBy: r.createdBy,
+        ownerId: r.ownerId,
+        createdAt: r.createdAt.toISOString(),
+        expiresAt: r.expiresAt.toISOString(),
+        lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+        revoked: r.revokedAt !== null,
+        expired: r.expiresAt.getTime() <= now,
+      }));
     },
 
     async revokeApiToken(id: string, actor: AuditActor): Promise<void> {

@@ -51,3 +51,22 @@ describe('thamani user assign', () => {
     expect((await t.database.pool.query(`SELECT 1 FROM user_unit_assignments`)).rowCount).toBe(0);
   });
 });
+
+describe('thamani user tokens', () => {
+  it('lists every API token with its expiry (default from config), last use and state', async () => {
+    process.env.API_TOKEN_DEFAULT_DAYS = '7';
+    try {
+      const made = JSON.parse(await run('user', 'token', 'scraper', '--role', 'technician', '--json')) as { id: string; expiresAt: string };
+      const days = (new Date(made.expiresAt).getTime() - Date.now()) / 86_400_000;
+      expect(days).toBeGreaterThan(6.9);
+      expect(days).toBeLessThanOrEqual(7);
+      await t.database.pool.query(`UPDATE api_tokens SET last_used_at = '2026-01-02T03:04:05Z' WHERE id = $1`, [made.id]);
+      const listed = await run('user', 'tokens');
+      expect(listed).toMatch(/^id\tname\trole\towner\texpires\tlast used\tstate$/m);
+      expect(listed).toMatch(new RegExp(`^${made.id}\\tscraper\\ttechnician\\t\\(cli:[^)]+\\)\\t${made.expiresAt}\\t2026-01-02T03:04:05.000Z\\tactive$`, 'm'));
+      await expect(run('user', 'token', 'forever', '--role', 'auditor', '--days', '366')).rejects.toMatchObject({ code: 'API_TOKEN_LIFETIME_TOO_LONG' });
+    } finally {
+      delete process.env.API_TOKEN_DEFAULT_DAYS;
+    }
+  });
+});

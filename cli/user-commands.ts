@@ -12,7 +12,8 @@ function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promi
     const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
     const db = rt.database.db;
     const signer = await openAuditSigner(cfg.pki, logger);
-    return fn(createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg) }), rt.database.pool);
+    const users = createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
+    return fn(users, rt.database.pool);
   });
 }
 
@@ -43,12 +44,28 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .command('token <name>')
     .description('create an API token acting with one role (for automation and the simulators); printed once')
     .requiredOption('-r, --role <role>', `one of ${roles.join(', ')}`)
-    .option('--days <n>', 'expire after n days', (v) => Number.parseInt(v, 10))
+    .option('--days <n>', 'expire after n days (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)', (v) => Number.parseInt(v, 10))
     .option('--json', 'print one JSON object')
     .action(async (name: string, opts: { role: string; days?: number; json?: boolean }) => {
       if (!(roles as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
       const made = await withUsers(config(), (users) => users.createApiToken({ name, role: opts.role as Role, expiresInDays: opts.days }, cliActor()));
-      process.stdout.write(opts.json ? `${JSON.stringify(made)}\n` : `API token "${made.name}" (${made.role}${made.expiresAt ? `, expires ${made.expiresAt}` : ''}), shown only now:\n\n  ${made.token}\n\nSend it as "Authorization: Bearer <token>".\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(made)}\n` : `API token "${made.name}" (${made.role}, expires ${made.expiresAt}), shown only now:\n\n  ${made.token}\n\nSend it as "Authorization: Bearer <token>".\n`);
+    });
+
+  user
+    .command('tokens')
+    .description('list API tokens: role, owner, expiry, last use, state')
+    .option('--json', 'print one JSON array')
+    .action(async (opts: { json?: boolean }) => {
+      const { tokens, people } = await withUsers(config(), async (users) => ({ tokens: await users.listApiTokens(), people: await users.list() }));
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(tokens)}\n`);
+      const names = new Map(people.map((p) => [p.id, p.username]));
+      process.stdout.write('id\tname\trole\towner\texpires\tlast used\tstate\n');
+      for (const t of tokens) {
+        const state = t.revoked ? 'revoked' : t.expired ? 'expired' : 'active';
+        const owner = t.ownerId ? (names.get(t.ownerId) ?? t.ownerId) : `(${t.createdBy})`;
+        process.stdout.write(`${t.id}\t${t.name}\t${t.role}\t${owner}\t${t.expiresAt}\t${t.lastUsedAt ?? 'never'}\t${state}\n`);
+      }
     });
 
   user

@@ -82,6 +82,9 @@ const envSchema = z.object({
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
   SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  // API tokens always expire: the default when none is asked for, and the most that may be asked.
+  API_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  API_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   INGEST_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   HTTPS_CERT_FILE: z.string().min(1).optional(),
@@ -172,6 +175,9 @@ export interface Config {
     readonly sessionSecret: string | undefined;
     readonly sessionIdleMinutes: number;
     readonly sessionMaxHours: number;
+    /** API token lifetime when none is asked for, and the longest that may be asked for. */
+    readonly apiTokenDefaultDays: number;
+    readonly apiTokenMaxDays: number;
     /** Password of the API's database LOGIN role (thamani_api); generated in development. */
     readonly appDbPassword: string | undefined;
   };
@@ -250,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (!e.INGEST_DB_PASSWORD) securityProblems.push('INGEST_DB_PASSWORD: required in production (16+ random characters)');
     if (!e.PKI_PASSPHRASE) securityProblems.push('PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR');
   }
+  if (e.API_TOKEN_DEFAULT_DAYS > e.API_TOKEN_MAX_DAYS) securityProblems.push(`API_TOKEN_DEFAULT_DAYS (${e.API_TOKEN_DEFAULT_DAYS}) must not exceed API_TOKEN_MAX_DAYS (${e.API_TOKEN_MAX_DAYS})`);
   if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
   if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) securityProblems.push('ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (receivers verify the X-Thamani-Signature HMAC with it)');
   if (e.THAMANI_ENV === 'production' && e.ALERT_WEBHOOK_URL?.startsWith('http:')) securityProblems.push('ALERT_WEBHOOK_URL: must be https in production');
@@ -317,7 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
-    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, appDbPassword: e.APP_DB_PASSWORD },
+    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS, apiTokenMaxDays: e.API_TOKEN_MAX_DAYS, appDbPassword: e.APP_DB_PASSWORD },
   };
   return deepFreeze(config);
 }

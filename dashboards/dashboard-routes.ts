@@ -131,6 +131,9 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
 
     app.get('/live', {
       preHandler: app.requirePermission('readings:read'),
+      // Opening (and EventSource's reconnecting) the stream is not the user's activity: a page
+      // left open must not keep its session alive (issue 17 §2).
+      config: { background: true },
       schema: { tags, summary: 'Server-Sent Events: readings (coalesced), alerts, device presence, for what the caller may see' },
     }, async (request, reply) => {
       const fleetWide = FLEET_ROLES.has(request.principal!.role);
@@ -145,7 +148,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
       // A stream outlives its request: sign-out, a disabled user or a changed assignment ends or narrows it.
       const recheck = setInterval(() => {
         void (async () => {
-          const principal = await deps.authenticator.authenticate(request).catch(() => undefined);
+          const principal = await deps.authenticator.authenticate(request, { renew: false }).catch(() => undefined);
           if (!principal) return res.end();
           if (!fleetWide) visible = await runScoped(deps.db, { actorId: principal.id, role: principal.role }, (tx) => deps.queries.visibleUnits(tx));
         })().catch(() => res.end());

@@ -1,4 +1,4 @@
-import { bigint, boolean, index, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
 import { roles } from '../../auth/permissions.ts';
 import { units } from './core.ts';
@@ -45,17 +45,39 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_idx').on(t.userId)],
 );
 
-/** Bearer tokens for automation and simulators: hashed, one role each, revocable. */
-export const apiTokens = pgTable('api_tokens', {
+/**
+ * Bearer tokens for automation and simulators: hashed, one role each, revocable, always expiring.
+ * `owner_id`: the user the token acts for (null: made by the CLI/system). The token is honoured
+ * only while that user is active and its role still covers the token's (auth/session-service.ts).
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull(),
   tokenHash: bytea('token_hash').notNull().unique(),
   role: userRole('role').notNull(),
   createdBy: text('created_by').notNull(),
+  ownerId: uuid('owner_id').references(() => users.id),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('api_tokens_owner_idx').on(t.ownerId)],
+);
+
+/**
+ * Sign-in attempts per account and per client IP, counted in the database so that counting is
+ * atomic (one INSERT … ON CONFLICT DO UPDATE … RETURNING per attempt, before any hashing) and
+ * shared by every process. Keys are SHA-256 of `account:<name>` / `ip:<addr>`: no personal data
+ * at rest. A fixed window per key: `attempts` counts reserved and failed attempts since
+ * `window_start`.
+ */
+export const loginThrottle = pgTable('login_throttle', {
+  keyHash: bytea('key_hash').primaryKey(),
+  windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+  attempts: integer('attempts').notNull(),
 });
 
 /** Single-use, time-limited links: first-login setup and password reset. */
