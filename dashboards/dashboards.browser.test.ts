@@ -109,7 +109,7 @@ beforeAll(async () => {
     [units['Mama Ngina Digester']],
   );
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-}, 180_000);
+}, 400_000);
 
 afterAll(async () => {
   for (const c of clients) await c.endAsync(true).catch(() => undefined);

@@ -62,7 +62,9 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
   const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const apiUrl = `https://localhost:${httpsPort}`;
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 40_000);
+  // Start-up (tsx, migrations, CA, embedded services) takes seconds when idle and minutes on a
+  // loaded machine: the deadline only catches a gateway that never comes up (it exiting is seen at once).
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 240_000);
   let ca = '';
   for (;;) {
     await new Promise((r) => setTimeout(r, 300));
