@@ -78,7 +78,10 @@ async function rolloutOf(id: string) {
 }
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message), onSubscribed: (id, suffixes) => void (suffixes.includes('firmware/manifest') && created.resend(id)) });
+  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message), onSubscribed: (id, suffixes) => {
+    // As app/start.ts wires it: a failed resend (the database unreachable) is logged, not thrown.
+    if (suffixes.includes('firmware/manifest')) created.resend(id).catch((err: unknown) => testLogger.warn({ err, deviceId: id }, 'could not send pending firmware manifests again'));
+  } });
   const state = createStateHandler({ pool: fx.t.database.pool, publisher: fx.broker.publisher, onFirmwareReport: (deviceId, report) => created.report(deviceId, report) });
   const config = { maxImageBytes: 64 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: '' };
   downloads = createFirmwareDownloadServer({
