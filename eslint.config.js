@@ -17,6 +17,14 @@ export default tseslint.config(
       '@typescript-eslint/only-throw-error': 'error',
       'no-console': 'error',
       eqeqeq: ['error', 'smart'],
+      'no-restricted-syntax': [
+        'error',
+        {
+          // forge writes a serial's hex as given; one not minimal is refused by OpenSSL.
+          selector: "AssignmentExpression[left.property.name='serialNumber']:not([right.callee.name='randomSerialHex'])",
+          message: 'Certificate serials come from randomSerialHex() (provisioning/serial-fns.ts): positive, minimal DER, RFC 5280 §4.1.2.2.',
+        },
+      ],
     },
   },
   {

@@ -1,5 +1,7 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
+// The pure serial module, not provisioning's index: this runs before (and without) the PKI.
+import { randomSerialHex } from '../provisioning/serial-fns.ts';
 
 /**
  * A throwaway self-signed server certificate for development and tests, until the PKI issues
@@ -10,7 +12,7 @@ export function selfSignedCertificate(hostname: string, days = 30): { cert: stri
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = `00${randomBytes(8).toString('hex')}`;
+  cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);
   const subject = [{ name: 'commonName', value: hostname }];

@@ -83,7 +83,7 @@ describe('HTTP → HTTPS redirect', () => {
       socket.on('data', (d: Buffer) => (response += d.toString('latin1')));
       socket.on('end', () => resolve({ response, closedByServer: true }));
       socket.on('error', reject);
-      socket.setTimeout(5000, () => {
+      socket.setTimeout(60_000, () => { // only a server that never answers; a slow machine is not one
         socket.destroy();
         resolve({ response, closedByServer: false });
       });

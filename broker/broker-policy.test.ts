@@ -13,6 +13,7 @@ afterAll(async () => {
   await f?.close();
 });
 
+/** Security events are recorded off the hot path: read them with expect.poll. */
 async function auditActions(action: string): Promise<{ actor_id: string; target_id: string; after: Record<string, unknown> }[]> {
   await f.securityEvents.flush(); // aggregated per device and reason: write the open windows
   const { rows } = await f.t.database.pool.query<{ actor_id: string; target_id: string; after: Record<string, unknown> }>(`SELECT actor_id, target_id, after FROM audit_log WHERE action = $1`, [action]);
@@ -30,8 +31,7 @@ describe('topic isolation', () => {
     client.end(true);
     expect(await Promise.race([acked, new Promise((r) => setTimeout(() => r('not acked'), 300))])).toBe('not acked');
     expect(f.received.some((r) => r.message.topic === 'devices/bd-pol-b/telemetry')).toBe(false);
-    const events = await auditActions('security.publish_denied');
-    expect(events).toContainEqual(expect.objectContaining({ actor_id: 'device:bd-pol-a', target_id: 'devices/bd-pol-b/telemetry', after: expect.objectContaining({ reason: 'not_own_topic', certSerial: a.serialHex }) }));
+    await expect.poll(() => auditActions('security.publish_denied')).toContainEqual(expect.objectContaining({ actor_id: 'device:bd-pol-a', target_id: 'devices/bd-pol-b/telemetry', after: expect.objectContaining({ reason: 'not_own_topic', certSerial: a.serialHex }) }));
   });
 
   it('refuses $SYS publishes and retained telemetry', async () => {
@@ -43,8 +43,8 @@ describe('topic isolation', () => {
       await closed;
       client.end(true);
     }
-    const reasons = (await auditActions('security.publish_denied')).filter((e) => e.actor_id === 'device:bd-pol-sys').map((e) => e.after.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['system_topic', 'retain_not_allowed']));
+    const reasons = async (): Promise<unknown[]> => (await auditActions('security.publish_denied')).filter((e) => e.actor_id === 'device:bd-pol-sys').map((e) => e.after.reason);
+    await expect.poll(reasons).toEqual(expect.arrayContaining(['system_topic', 'retain_not_allowed']));
   });
 
   it("refuses subscriptions to '#', another device's topics and $SYS, and grants its own", async () => {
@@ -118,8 +118,7 @@ describe('limits', () => {
     await bystander.publishAsync('devices/bd-pol-bystander/telemetry', '{"seq":1}', { qos: 1 });
     expect(f.received.some((r) => r.session.deviceId === 'bd-pol-bystander')).toBe(true);
     await bystander.endAsync();
-    const events = await auditActions('security.packet_rejected');
-    expect(events).toContainEqual(expect.objectContaining({ after: expect.objectContaining({ declaredBytes: expect.any(Number) }) }));
+    await expect.poll(() => auditActions('security.packet_rejected')).toContainEqual(expect.objectContaining({ after: expect.objectContaining({ declaredBytes: expect.any(Number) }) }));
   });
 
   it("paces a flooding device to its rate while another device's readings keep flowing", async () => {
@@ -130,18 +129,19 @@ describe('limits', () => {
     let floodAcked = 0;
     const started = Date.now();
     for (let i = 0; i < 400; i++) void flood.publishAsync('devices/bd-pol-flood/telemetry', `{"seq":${i}}`, { qos: 1 }).then(() => floodAcked++, () => undefined);
-    const latencies: number[] = [];
+    // The calm device is not queued behind the flood: each of its readings is acknowledged while
+    // the flood still waits for tokens (400 at 20/s take about 19 s however fast the machine is).
+    const floodWaitingAtCalmAck: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const t0 = Date.now();
       await calm.publishAsync('devices/bd-pol-calm/telemetry', `{"seq":${i}}`, { qos: 1 });
-      latencies.push(Date.now() - t0);
+      floodWaitingAtCalmAck.push(400 - floodAcked);
       await new Promise((r) => setTimeout(r, 100));
     }
     const elapsed = (Date.now() - started) / 1000;
     // Burst of 20 plus 20/s; the flood's other messages wait for tokens (not dropped, not acked early).
     expect(floodAcked).toBeLessThanOrEqual(20 + Math.ceil(20 * elapsed) + 5);
     expect(floodAcked).toBeGreaterThanOrEqual(20);
-    expect(Math.max(...latencies)).toBeLessThan(500);
+    expect(Math.min(...floodWaitingAtCalmAck)).toBeGreaterThan(0);
     flood.end(true);
     await calm.endAsync();
   });

@@ -36,9 +36,8 @@ describe('routing of telemetry through the broker', () => {
       done();
     }, resolve));
     await client.publishAsync('devices/bd-route-1/telemetry', reading(2), { qos: 1 });
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => heard).toEqual([reading(2)]);
     client.end(true);
-    expect(heard).toEqual([reading(2)]);
     const { rows } = await f.t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = 'bd-route-1' ORDER BY seq`);
     expect(rows.map((r) => r.seq)).toEqual([1, 2]);
   });

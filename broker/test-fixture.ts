@@ -34,7 +34,7 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000); // a hang, not a slow machine
     child.on('close', (status) => {
       clearTimeout(timer);
       resolve({ status, stdout, stderr });

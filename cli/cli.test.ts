@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner } from '../test/cli-runner.ts';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 
 let t: TestDatabase;
@@ -12,11 +13,12 @@ beforeAll(async () => {
   t = await createTestDatabase();
 });
 
-function thamani(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+const env = (): Record<string, string> => ({ DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'cli test passphrase 123', LOG_LEVEL: 'error' });
+
+/** The real binary in its own process: exit status, stdout holding nothing but the output. */
+function thamaniProcess(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/thamani.js', ...args], {
-      env: { ...process.env, DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'cli test passphrase 123', LOG_LEVEL: 'error' },
-    });
+    const child = spawn(process.execPath, ['bin/thamani.js', ...args], { env: { ...process.env, ...env() } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -24,6 +26,9 @@ function thamani(...args: string[]): Promise<{ code: number | null; stdout: stri
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** The same commands in-process, where the process is not the subject (test/cli-runner.ts). */
+const thamani = cliRunner(env);
 
 const json = async (...args: string[]): Promise<Record<string, unknown>> => {
   const r = await thamani(...args, '--json');
@@ -45,16 +50,27 @@ describe('thamani CLI (technician sequence from the README)', () => {
     expect(await json('cert', 'list')).toEqual({ certificates: [] });
     const { rows } = await t.database.pool.query(`SELECT actor_id, action FROM audit_log WHERE action = 'enrolment_token.create'`);
     expect(rows[0].actor_id).toMatch(/^cli:/);
-  }, 60_000);
+  });
+
+  // Through the process boundary: what a technician's shell sees. Starting the binary takes
+  // seconds on a loaded machine, hence the generous time limit; the assertions are not timed.
+  it('bin/thamani.js writes exactly one JSON object to stdout and exits 0', async () => {
+    const r = await thamaniProcess('device', 'list', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ devices: [expect.objectContaining({ id: 'bd-cli-01' })] });
+  }, 180_000);
 
   it('fails clearly, with a non-zero status, on bad input', async () => {
-    const unknownUnit = await thamani('device', 'add', '--unit', 'No Such Unit');
+    const unknownUnit = await thamaniProcess('device', 'add', '--unit', 'No Such Unit');
     expect(unknownUnit.code).toBe(1);
     expect(unknownUnit.stderr).toMatch(/^thamani: Unit No Such Unit not found \(UNIT_NOT_FOUND\)/);
-    const badKind = await thamani('unit', 'add', 'Kisumu Girls', 'X', '--kind', 'toaster');
+    const badKind = await thamaniProcess('unit', 'add', 'Kisumu Girls', 'X', '--kind', 'toaster');
     expect(badKind.code).not.toBe(0);
     expect(badKind.stderr).toMatch(/kind must be one of biodigester, collection_point/);
     const badId = await thamani('device', 'add', '--unit', 'Digester 1', '--id', 'Bad/Id');
+    expect(badId.code).toBe(1);
     expect(badId.stderr).toMatch(/INVALID_DEVICE_ID/);
-  }, 60_000);
+  }, 180_000);
 });

@@ -56,30 +56,37 @@ export function buildCli(): Command {
   return program;
 }
 
+/**
+ * One command line, start to end: runs it and returns the status a process would exit with,
+ * having written any error to stderr. main() is this plus the process; tests that are not about
+ * the process boundary call it in-process (test/cli-runner.ts).
+ */
+export async function runCommandLine(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (configModule && err instanceof configModule.ConfigError) {
+      process.stderr.write(`thamani: ${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`thamani: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`thamani: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : ''}\n`);
+    return 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `thamani … | head` closes the pipe early: that is not an error of ours.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
   });
-  try {
-    await buildCli().parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
-    }
-    if (configModule && err instanceof configModule.ConfigError) {
-      process.stderr.write(`thamani: ${err.message}\n`);
-      process.exitCode = 78; // EX_CONFIG
-      return;
-    }
-    if (err instanceof CliError) {
-      process.stderr.write(`thamani: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(`thamani: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : ''}\n`);
-    process.exitCode = 1;
-  }
+  const status = await runCommandLine(argv);
+  // A command may have set its own status (simulate: records missing) without throwing.
+  if (status !== 0) process.exitCode = status;
 }

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner } from '../test/cli-runner.ts';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 
 let t: TestDatabase;
@@ -14,16 +14,8 @@ beforeAll(async () => {
   writeFileSync(image, Buffer.from('THAMANI-FW 2.0.0 '.repeat(100)));
 });
 
-function thamani(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/thamani.js', ...args], { env: { ...process.env, DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'firmware cli passphrase', LOG_LEVEL: 'error' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// In-process: these check the commands, not the process boundary (cli/cli.test.ts does that).
+const thamani = cliRunner(() => ({ DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'firmware cli passphrase', LOG_LEVEL: 'error' }));
 
 describe('thamani firmware', () => {
   it('uploads, refuses the uploader\'s own approval, plans a rollout for a unit by name once approved, and shows it', async () => {

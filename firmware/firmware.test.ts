@@ -80,7 +80,10 @@ async function rolloutOf(id: string) {
 }
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message), onSubscribed: (id, suffixes) => void (suffixes.includes('firmware/manifest') && created.resend(id)) });
+  fx = await startBrokerFixture({}, { state: (session, message) => state(session, message), onSubscribed: (id, suffixes) => {
+    // As app/start.ts wires it: a failed resend (the database unreachable) is logged, not thrown.
+    if (suffixes.includes('firmware/manifest')) created.resend(id).catch((err: unknown) => testLogger.warn({ err, deviceId: id }, 'could not send pending firmware manifests again'));
+  } });
   const state = createStateHandler({ pool: fx.t.database.pool, publisher: fx.broker.publisher, onFirmwareReport: (deviceId, report) => created.report(deviceId, report) });
   const config = { maxImageBytes: 64 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: '' };
   downloads = createFirmwareDownloadServer({
@@ -152,7 +155,7 @@ describe('signed firmware', () => {
     const made = res.json<{ id: string; devices: number; waves: number; skipped: { deviceId: string; reason: string }[] }>();
     rolloutId = made.id;
     expect(made).toMatchObject({ devices: 3, waves: 2, skipped: [{ deviceId: 'bd-fw-new', reason: 'DOWNGRADE_REFUSED' }] });
-    await expect.poll(async () => (await rolloutOf(rolloutId)).status, { timeout: 20_000 }).toBe('completed');
+    await expect.poll(async () => (await rolloutOf(rolloutId)).status).toBe('completed');
     const done = await rolloutOf(rolloutId);
     expect(done.devices.filter((d) => d.status === 'installed').map((d) => d.deviceId)).toEqual(['bd-fw-1', 'bd-fw-2', 'bd-fw-3']);
     for (const id of ['bd-fw-1', 'bd-fw-2', 'bd-fw-3']) expect(devices.get(id)!.firmware.version()).toBe('1.1.0');
@@ -177,10 +180,11 @@ describe('signed firmware', () => {
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json<{ id: string }>().id;
     await expect.poll(async () => (await rolloutOf(id)).devices[0]?.status).toBe('sent');
-    // A device that floods SUBSCRIBEs costs one lookup a second, not one each.
+    // A device that floods SUBSCRIBEs costs one lookup a second, not one each: of a burst (all
+    // asked in the same instant, however slow the machine) one is answered.
     await new Promise((r) => setTimeout(r, 1100));
-    expect(await service().resend('bd-fw-lost')).toBe(1);
-    expect(await service().resend('bd-fw-lost')).toBe(0);
+    const burst = await Promise.all(Array.from({ length: 5 }, () => service().resend('bd-fw-lost')));
+    expect(burst.sort()).toEqual([0, 0, 0, 0, 1]);
     await new Promise((r) => setTimeout(r, 1100));
     // The broker loses what it queued for the device, as a gateway restart would: a clean session
     // under the device's identity discards the persistent one [MQTT-3.1.2-6].
@@ -188,7 +192,7 @@ describe('signed firmware', () => {
     await wipe.endAsync();
     // Back with a persistent session that is no longer there: it subscribes, and the manifest comes again.
     const back = await restart('bd-fw-lost');
-    await expect.poll(async () => (await rolloutOf(id)).status, { timeout: 20_000 }).toBe('completed');
+    await expect.poll(async () => (await rolloutOf(id)).status).toBe('completed');
     expect((await rolloutOf(id)).devices.map((d) => [d.deviceId, d.status])).toEqual([['bd-fw-lost', 'installed']]);
     expect(back.firmware.version()).toBe('1.1.0');
     expect(back.firmware.outcomes.filter((o) => o.rolloutId === id)).toEqual([{ rolloutId: id, status: 'installed' }]);
@@ -237,8 +241,8 @@ describe('signed firmware', () => {
     const res = await call('POST', '/firmware/rollouts', uploader, { sha256: next, target: { devices: ids }, waveSize: 5, failureThreshold: 0.8 });
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json<{ id: string }>().id;
-    await expect.poll(async () => (await rolloutOf(id)).status, { timeout: 20_000 }).toBe('paused');
-    await expect.poll(async () => (await rolloutOf(id)).devices.filter((d) => d.status === 'failed').length, { timeout: 10_000 }).toBe(5);
+    await expect.poll(async () => (await rolloutOf(id)).status).toBe('paused');
+    await expect.poll(async () => (await rolloutOf(id)).devices.filter((d) => d.status === 'failed').length).toBe(5);
     const r = await rolloutOf(id);
     const reasons = Object.fromEntries(r.devices.map((d) => [d.deviceId, `${d.status}:${d.reason ?? ''}`]));
     expect(reasons).toEqual({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
+import { waitFor } from '../test/wait.ts';
 import { createBatchWriter, type RowIn } from './batch-writer.ts';
 
 let t: TestDatabase;
@@ -81,9 +82,7 @@ describe('batch writer', () => {
   it('takes a re-send for a duplicate when the commit of its original fails while it waits, and the original is retried', async () => {
     const count = async (sql: string): Promise<number> => (await t.database.pool.query<{ n: number }>(sql)).rows[0]!.n;
     const waitingInserts = (): Promise<number> => count(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'readings'::regclass AND NOT granted`);
-    async function until(f: () => Promise<boolean>): Promise<void> {
-      for (let i = 0; i < 200 && !(await f()); i++) await new Promise((r) => setTimeout(r, 20));
-    }
+    const until = (what: string, f: () => Promise<boolean>): Promise<boolean> => waitFor(what, f);
     // One job per commit: the original and its re-send go to separate, concurrent commits.
     const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1, maxWaitMs: 0 });
     const ts = new Date(Date.now() - 10_000);
@@ -92,14 +91,14 @@ describe('batch writer', () => {
       // The original's commit stays open: its COPY waits on the lock.
       await blocker.query(`BEGIN; LOCK TABLE readings IN SHARE MODE`);
       const original = w.write([row('bd-bw-fail', 3, ts)], []);
-      await until(async () => (await waitingInserts()) === 1);
+      await until('the original waiting on the lock', async () => (await waitingInserts()) === 1);
       const resend = w.write([row('bd-bw-fail', 3, ts, true)], []);
       await new Promise((r) => setTimeout(r, 100));
       // The original's connection dies (a database fault) while the re-send waits for it.
       const killed = await count(`SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l WHERE l.relation = 'readings'::regclass AND NOT l.granted`);
       expect(killed).toBe(1);
       // Its retry waits on the lock again; then the lock goes.
-      await until(async () => (await waitingInserts()) === 1);
+      await until('the retry waiting on the lock', async () => (await waitingInserts()) === 1);
       await blocker.query('ROLLBACK');
       expect(await original).toMatchObject({ stored: 1, duplicates: 0, regressions: 0 });
       expect(await resend).toMatchObject({ stored: 0, duplicates: 1, regressions: 0 });

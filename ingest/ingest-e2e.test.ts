@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { waitFor } from '../test/wait.ts';
 import { ingestCanWrite } from '../app/database.ts';
 
 let f: BrokerFixture;
@@ -48,8 +49,7 @@ describe('ingest over mTLS', () => {
       [JSON.stringify({ seq: 7, ts: iso(0), readings: { ph: 'seven' } }), 'WRONG_TYPE'],
     ];
     for (const [payload] of bad) await client.publishAsync('devices/bd-ing-bad/telemetry', payload, { qos: 1 });
-    const deadline = Date.now() + 3000;
-    while (errors.length < bad.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('an error message for each bad payload', () => errors.length, (n) => n >= bad.length);
     await client.endAsync();
     const { rows } = await f.t.database.pool.query(`SELECT reasons, payload_size FROM quarantine WHERE device_id = 'bd-ing-bad' ORDER BY id`);
     expect(rows.map((r: { reasons: { code: string }[] }) => r.reasons[0]!.code)).toEqual(bad.map(([, code]) => code));
@@ -147,15 +147,8 @@ describe('PUBACK order', () => {
   const count = async (sql: string, params: unknown[]): Promise<number> => (await g.t.database.pool.query<{ n: number }>(sql, params)).rows[0]!.n;
   const storedOf = (id: string): Promise<number> => count(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id]);
   const insertsWaitingOn = (table: string): Promise<number> => count(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = $1::regclass AND NOT granted`, [table]);
-  /** `f` polled every 20 ms for up to 2 s until it is not 0: its last answer. */
-  async function eventually(f: () => Promise<number>): Promise<number> {
-    let n = await f();
-    for (let i = 0; i < 100 && n === 0; i++) {
-      await sleep(20);
-      n = await f();
-    }
-    return n;
-  }
+  /** `f` polled until it is not 0: its answer. */
+  const eventually = (f: () => Promise<number>): Promise<number> => waitFor('a count above 0', f, (n) => n !== 0);
   /** An open transaction that makes inserts into `table` wait (reads do not); ROLLBACK lets them go. */
   async function holdInserts(table: string): Promise<pg.Client> {
     const blocker = new pg.Client({ connectionString: g.t.url });

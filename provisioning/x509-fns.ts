@@ -1,5 +1,8 @@
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import forge from 'node-forge';
+import { derIntegerHex, isCertificateSerialHex, randomSerialHex } from './serial-fns.ts';
+
+export { randomSerialHex };
 
 /**
  * Certificate building with node-forge, RFC 5280 profiles. Keys are made and used through
@@ -29,13 +32,6 @@ export function encryptPrivateKey(privateKeyPem: string, passphrase: string): st
 
 export function decryptPrivateKey(encryptedPem: string, passphrase: string): string {
   return createPrivateKey({ key: encryptedPem, format: 'pem', passphrase }).export({ type: 'pkcs8', format: 'pem' }).toString();
-}
-
-/** RFC 5280 §4.1.2.2: positive, at most 20 octets; 128 random bits, top bit clear. */
-export function randomSerialHex(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x40; // positive and a fixed length of 16 octets
-  return bytes.toString('hex');
 }
 
 export function normaliseSerialHex(serial: string): string {
@@ -72,7 +68,11 @@ interface BuildOptions {
 function build(o: BuildOptions): forge.pki.Certificate {
   const cert = pki.createCertificate();
   cert.publicKey = o.publicKey;
-  cert.serialNumber = o.serialHex ?? randomSerialHex();
+  const serialHex = o.serialHex ?? randomSerialHex();
+  // forge writes the hex as given: refuse one that is not a DER serial rather than sign it.
+  if (!isCertificateSerialHex(serialHex)) throw new RangeError(`not a positive, minimally encoded serial of at most 20 octets (RFC 5280 §4.1.2.2): ${serialHex}`);
+  // eslint-disable-next-line no-restricted-syntax -- a caller's serial, checked just above
+  cert.serialNumber = serialHex;
   cert.validity.notBefore = o.notBefore;
   cert.validity.notAfter = o.notAfter;
   const subject = [{ name: 'commonName', value: o.subjectCn }, ...(o.subjectOrg ? [{ name: 'organizationName', value: o.subjectOrg }] : [])];
@@ -174,9 +174,7 @@ export interface RevokedEntry {
 }
 
 function integerFromHex(hex: string): forge.asn1.Asn1 {
-  let h = hex.length % 2 ? `0${hex}` : hex;
-  if (parseInt(h.slice(0, 2), 16) & 0x80) h = `00${h}`; // keep it positive
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(h));
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(derIntegerHex(hex)));
 }
 
 function time(date: Date): forge.asn1.Asn1 {

@@ -42,7 +42,8 @@ beforeAll(async () => {
     },
     new Promise(() => undefined),
   );
-}, 120_000);
+  // A gateway start and a 30 s fleet run: minutes on a loaded machine. A hang detector, not a budget.
+}, 400_000);
 
 afterAll(() => {
   gateway?.stop();

@@ -29,4 +29,28 @@ describe('deployment files', () => {
     // The dashboards' static files ship next to the compiled code that serves them.
     expect(dockerfile).toMatch(/cp -r dashboards\/public dist\/dashboards\//);
   });
+
+  it('runs a supported Node LTS, and package.json engines is no wider than its dependencies allow', () => {
+    const version = (v: string): number[] => v.split('.').map(Number).concat(0, 0).slice(0, 3);
+    const atLeast = (a: number[], b: number[]): boolean => (a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!) >= 0;
+    const engines = (JSON.parse(readFileSync('package.json', 'utf8')) as { engines: { node: string } }).engines.node;
+    const floor = /^>=\s*(\d+(?:\.\d+){0,2})$/.exec(engines)?.[1];
+    expect(floor, `engines.node is a single lower bound: ${engines}`).toBeDefined();
+    // Node 20 reached its end of life in April 2026; 22 and 24 are the LTS lines after it.
+    expect(version(floor!)[0]).toBeGreaterThanOrEqual(22);
+    // Every dependency that states a plain lower bound (cookie, undici, testcontainers...) accepts ours.
+    const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { engines?: { node?: string } }> };
+    for (const [name, p] of Object.entries(lock.packages)) {
+      const theirs = /^>=\s*(\d+(?:\.\d+){0,2})$/.exec(p.engines?.node?.trim() ?? '')?.[1];
+      if (theirs) expect(atLeast(version(floor!), version(theirs)), `${name} needs node ${p.engines!.node}, engines says ${engines}`).toBe(true);
+    }
+    // The image: one Node image for both stages, an even (LTS) major within engines.
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const image = /^ARG NODE_IMAGE=node:(\d+)-bookworm-slim$/m.exec(dockerfile);
+    expect(image).not.toBeNull();
+    expect(dockerfile.match(/^FROM .*/gm)!.every((line) => line.startsWith('FROM ${NODE_IMAGE} AS '))).toBe(true);
+    const major = Number(image![1]);
+    expect(major % 2).toBe(0);
+    expect(atLeast([major, 99, 99], version(floor!))).toBe(true);
+  });
 });

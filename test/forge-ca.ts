@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
+import { randomSerialHex } from '../provisioning/serial-fns.ts';
 
 /**
  * A throwaway certificate authority for tests that need a *foreign* CA (a certificate our PKI
@@ -25,7 +26,7 @@ export function createForeignCa(name = 'Foreign Test CA') {
   const ca = keyPair();
   const caCert = forge.pki.createCertificate();
   caCert.publicKey = ca.publicKey;
-  caCert.serialNumber = '01';
+  caCert.serialNumber = randomSerialHex();
   caCert.validity.notBefore = new Date(Date.now() - 86_400_000);
   caCert.validity.notAfter = new Date(Date.now() + 365 * 86_400_000);
   caCert.setSubject([{ name: 'commonName', value: name }]);
@@ -43,8 +44,8 @@ export function createForeignCa(name = 'Foreign Test CA') {
       const leaf = keyPair();
       const cert = forge.pki.createCertificate();
       cert.publicKey = leaf.publicKey;
-      const serialHex = `7${randomBytes(15).toString('hex')}`;
-      cert.serialNumber = serialHex;
+      cert.serialNumber = randomSerialHex();
+      const serialHex = cert.serialNumber;
       cert.validity.notBefore = opts.notBefore ?? new Date(Date.now() - 3_600_000);
       cert.validity.notAfter = opts.notAfter ?? new Date(Date.now() + 30 * 86_400_000);
       cert.setSubject([{ name: 'commonName', value: opts.cn }]);
