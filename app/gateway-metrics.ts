@@ -24,6 +24,16 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   brokerCounter('thamani_mqtt_packets_too_large_total', 'Connections closed for an oversized packet', 'packetsTooLarge');
   brokerCounter('thamani_mqtt_rate_limited_total', 'Connections closed for a sustained publish flood', 'rateLimited');
   brokerCounter('thamani_mqtt_cut_offs_total', 'Live sessions closed by revocation or suspension', 'cutOffs');
+  new Counter({
+    name: 'thamani_device_input_internal_rejects_total',
+    help: 'Device messages the gateway failed on (kept as INTERNAL_REJECT), and broker hooks that failed on device input (topic "hook:<name>"), by error class',
+    labelNames: ['topic', 'error'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const x of b()?.internalRejects.values() ?? []) this.inc({ topic: x.topic, error: x.error }, x.n);
+    },
+  });
   const c = deps.ingest.counters;
   new Counter({ name: 'thamani_ingest_readings_accepted_total', help: 'Readings stored', registers: [registry], collect() { this.reset(); this.inc(c.accepted); } });
   new Counter({ name: 'thamani_ingest_readings_duplicate_total', help: 'Readings acknowledged but already stored', registers: [registry], collect() { this.reset(); this.inc(c.duplicates); } });
