@@ -126,7 +126,14 @@ export const testIngestConfig: IngestConfig = {
 
 export async function startBrokerFixture(
   config: Partial<BrokerConfig> = {},
-  opts: { ingest?: Partial<IngestConfig>; onStored?: (rows: readonly RowIn[]) => void; state?: UpstreamHandler; onSubscribed?: (deviceId: string, suffixes: string[]) => void } = {},
+  opts: {
+    ingest?: Partial<IngestConfig>;
+    onStored?: (rows: readonly RowIn[]) => void;
+    state?: UpstreamHandler;
+    onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+    /** Runs before ingest sees a telemetry message: a place to plant a fault (input-guard.test.ts). */
+    beforeTelemetry?: (message: UpstreamPublish) => void;
+  } = {},
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
@@ -170,10 +177,12 @@ export async function startBrokerFixture(
     securityEvents: createSecurityEvents({ audit, logger: testLogger }),
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
+    ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
       telemetry: {
         callback(session, message, done) {
           received.push({ session, message });
+          opts.beforeTelemetry?.(message);
           if (ingest) ingest.handleTelemetry.callback(session, message, done);
           else done(null);
         },
