@@ -22,15 +22,17 @@ const stateSchema = z.object({
 
 export type FirmwareReport = NonNullable<z.infer<typeof stateSchema>['firmwareUpdate']>;
 
+/** A state message, or undefined when malformed. Total: invalid UTF-8, duplicate names and absurd nesting are malformed too (broker/device-json.ts). */
+export function readState(payload: Buffer): z.infer<typeof stateSchema> | undefined {
+  const json = parseDeviceJson(payload);
+  if (!json.ok) return undefined;
+  const result = stateSchema.safeParse(json.value);
+  return result.success ? result.data : undefined;
+}
+
 export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamPublisher; onFirmwareReport?: (deviceId: string, report: FirmwareReport) => Promise<void> }): UpstreamHandler {
   return async (session, message) => {
-    let parsed: z.infer<typeof stateSchema> | undefined;
-    // Total: invalid UTF-8, duplicate names and absurd nesting are malformed too (broker/device-json.ts).
-    const json = parseDeviceJson(message.payload);
-    if (json.ok) {
-      const result = stateSchema.safeParse(json.value);
-      if (result.success) parsed = result.data;
-    }
+    const parsed = readState(message.payload);
     if (!parsed) {
       await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360} (firmwareUpdate: {rolloutId, status: downloading|verifying|installed|failed, reason})' }] }));
       return;

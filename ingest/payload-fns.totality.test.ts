@@ -5,6 +5,9 @@ import { deep, render, telemetryJson, withRawBytes, type Fresh } from '../test/h
 import { reasonCodes } from './ingest-errors.ts';
 import { parsePayload, type ParsedPayload } from './payload-fns.ts';
 
+/** `npm run fuzz -- --runs N --seed S` runs 25×N here (test/fuzz-runner.ts); `npm test` a fixed 3,000. */
+const runs = process.env.FUZZ_RUNS ? 25 * Number(process.env.FUZZ_RUNS) : 3000;
+const seed = Number(process.env.FUZZ_SEED ?? 16);
 const limits = { maxBatch: 5, maxFutureMs: 300_000, backfillMs: 7 * 86_400_000 };
 const now = Date.parse('2026-11-22T12:00:00Z');
 const fresh = (): Fresh => {
@@ -42,16 +45,16 @@ function assertTotal(p: ParsedPayload): void {
 }
 
 describe('parsePayload is total', () => {
-  it('on generated hostile JSON, SenML, batches and raw bytes', () => {
+  it(`on ${runs} generated hostile JSON payloads, SenML packs, batches and raw bytes (seed ${seed})`, () => {
     let n = 0;
     fc.assert(
       fc.property(withRawBytes(telemetryJson, fresh), (payload) => {
         n++;
         assertTotal(parse(payload()));
       }),
-      { numRuns: 3000, seed: 16 },
+      { numRuns: runs, seed },
     );
-    expect(n).toBe(3000);
+    expect(n).toBe(runs);
   });
 
   it.each([

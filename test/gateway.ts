@@ -26,6 +26,10 @@ export interface Gateway {
   ca: string;
   /** Runs `thamani <args>` against this gateway; resolves with its stdout. */
   cli(args: string[]): Promise<string>;
+  /** The process's exit code, null while it runs. */
+  exitCode(): number | null;
+  /** The last 4,000 characters it wrote to stderr. */
+  stderr(): string;
   stop(): void;
 }
 
@@ -36,8 +40,8 @@ export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests
  * The real `thamani start` in a child process on a test database: embedded CA, broker, ingest,
  * API, dashboards, exactly as an operator runs it. Resolves once /readyz answers 200.
  */
-export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
+export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; dataDir?: string }): Promise<Gateway> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
   const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -85,5 +89,5 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
       c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`thamani ${args.join(' ')}: ${err}`))));
     });
-  return { env, dataDir, apiUrl, mqttUrl: `mqtts://localhost:${mqttPort}`, ca, cli, stop: () => void child.kill('SIGTERM') };
+  return { env, dataDir, apiUrl, mqttUrl: `mqtts://localhost:${mqttPort}`, ca, cli, exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null), stderr: () => stderr, stop: () => void child.kill('SIGTERM') };
 }

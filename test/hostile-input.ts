@@ -74,7 +74,7 @@ const key: fc.Arbitrary<J> = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(..
 
 /** An object whose entries may repeat a name (the first entry, once more, at the end). */
 const obj = (entries: fc.Arbitrary<[J, J][]>): fc.Arbitrary<J> =>
-  fc.tuple(entries, fc.boolean()).map(([e, dup]) => ({ t: 'obj', entries: dup && e.length > 0 ? [...e, [e[0]![0], e[0]![1]]] : e }));
+  fc.tuple(entries, fc.nat({ max: 4 })).map(([e, dup]) => ({ t: 'obj', entries: dup === 0 && e.length > 0 ? [...e, [e[0]![0], e[0]![1]]] : e }));
 
 const timeIso: fc.Arbitrary<J> = fc.constant({ t: 'time', form: 'iso' });
 const tsValue = fc.oneof(
@@ -130,8 +130,25 @@ export const senml: fc.Arbitrary<J> = fc.array(senmlRecord, { maxLength: 6 }).ma
 /** A reading (or just a 1) under up to 5,000 levels of arrays or objects. */
 export const deep: fc.Arbitrary<J> = fc.tuple(fc.integer({ min: 1, max: 5000 }), fc.boolean()).map(([n, objects]) => raw(objects ? `${'{"a":'.repeat(n)}1${'}'.repeat(n)}` : `${'['.repeat(n)}1${']'.repeat(n)}`));
 
+/** Readings the contract accepts (so that storing is exercised too), as one reading, a batch or SenML. */
+const goodValues = fc.record({ ph: fc.double({ min: 0, max: 14, noNaN: true }), temperature_c: fc.double({ min: -40, max: 100, noNaN: true }), battery_v: fc.integer({ min: 0, max: 30 }) }, { requiredKeys: ['ph'] });
+const goodReading: fc.Arbitrary<J> = goodValues.map((v) => ({
+  t: 'obj',
+  entries: [
+    [str('seq'), { t: 'seq' }],
+    [str('ts'), { t: 'time', form: 'iso' }],
+    [str('readings'), { t: 'obj', entries: Object.entries(v).map(([k, x]): [J, J] => [str(k), raw(numText(x))]) }],
+  ],
+}));
+const good: fc.Arbitrary<J> = fc.oneof(
+  goodReading,
+  fc.array(goodReading, { minLength: 1, maxLength: 4 }).map((items): J => ({ t: 'obj', entries: [[str('batch'), { t: 'arr', items }]] })),
+  goodValues.map((v): J => ({ t: 'arr', items: Object.entries(v).map(([k, x], i): J => ({ t: 'obj', entries: [...(i === 0 ? [[str('bt'), { t: 'time', form: 'seconds' }] as [J, J]] : []), [str('n'), str(k)], [str('v'), raw(numText(x))]] })) })),
+);
+
 /** Telemetry in every form the contract knows, and JSON values it does not. */
 export const telemetryJson: fc.Arbitrary<J> = fc.oneof(
+  { weight: 2, arbitrary: good },
   { weight: 4, arbitrary: reading },
   { weight: 2, arbitrary: batch },
   { weight: 3, arbitrary: senml },
