@@ -73,6 +73,7 @@ async function connect(): Promise<mqtt.MqttClient> {
 /** PUBACK, or the connection closed first. */
 function publish(topic: string, payload: Buffer): Promise<'acked' | 'closed'> {
   return new Promise((resolve) => {
+    if (!client.connected) return resolve('closed');
     const onClose = (): void => resolve('closed');
     client.once('close', onClose);
     client.publish(topic, payload, { qos: 1 }, (err) => {
