@@ -31,6 +31,16 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   brokerCounter('thamani_mqtt_connect_timeouts_total', 'Connections destroyed for not finishing TLS and CONNECT within MQTT_CONNECT_TIMEOUT_MS', 'connectTimeouts');
   brokerCounter('thamani_mqtt_connects_throttled_total', 'CONNECTs refused with CONNACK 3: too many from one device in the window', 'connectsThrottled');
   new Gauge({ name: 'thamani_mqtt_pending_connections', help: 'Accepted sockets that have not sent CONNECT yet', registers: [registry], collect() { this.set(b()?.pendingConnections() ?? 0); } });
+  new Counter({
+    name: 'thamani_device_input_internal_rejects_total',
+    help: 'Device messages the gateway failed on (kept as INTERNAL_REJECT), and broker hooks that failed on device input (topic "hook:<name>"), by error class',
+    labelNames: ['topic', 'error'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const x of b()?.internalRejects.values() ?? []) this.inc({ topic: x.topic, error: x.error }, x.n);
+    },
+  });
   const c = deps.ingest.counters;
   new Counter({ name: 'thamani_ingest_readings_accepted_total', help: 'Readings stored', registers: [registry], collect() { this.reset(); this.inc(c.accepted); } });
   new Counter({ name: 'thamani_ingest_readings_duplicate_total', help: 'Readings acknowledged but already stored', registers: [registry], collect() { this.reset(); this.inc(c.duplicates); } });

@@ -144,6 +144,8 @@ export async function start(config: Config): Promise<Running> {
         'cert/csr': createRenewalHandler({ pki, publisher: lazyPublisher, logger: brokerLogger }),
         state: createStateHandler({ pool, publisher: lazyPublisher, onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report) }),
       },
+      // A message the gateway fails on is kept as INTERNAL_REJECT, acknowledged, explained (broker/input-guard.ts).
+      internalReject: ingest.rejectInternal,
       // A manifest the broker lost (kept in memory for an offline device) goes out again.
       onSubscribed: (deviceId, suffixes) => {
         if (suffixes.includes('firmware/manifest')) firmware.resend(deviceId).catch((err: unknown) => logger.error({ err, deviceId }, 'could not send pending firmware manifests again'));

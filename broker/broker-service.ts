@@ -7,6 +7,7 @@ import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
 import { DeviceLimits } from './device-limits.ts';
 import { decideConnect, decideProtocol, normaliseFingerprint, normaliseSerial, type ConnectionIdentity, type ConnectLimits } from './identity-fns.ts';
 import { GuardedConnection } from './packet-guard.ts';
+import { createInputGuard, errorClass, NotAcknowledged, type InternalRejectRecorder } from './input-guard.ts';
 import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
 import type { SecurityEvent, SecurityEvents } from '../audit/index.ts';
@@ -60,6 +61,8 @@ export interface BrokerDeps {
   handlers: Partial<Record<UpstreamSuffix, UpstreamHandler | UpstreamCallbackHandler>>;
   /** A device's subscriptions were granted (suffixes of its own topics, e.g. `firmware/manifest`). */
   onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+  /** Keeps a message a handler failed on as INTERNAL_REJECT (input-guard.ts); without it, such a message is not acknowledged. */
+  internalReject?: InternalRejectRecorder;
 }
 
 interface SessionState {
@@ -94,6 +97,17 @@ export async function createBroker(deps: BrokerDeps) {
     connectWindowMs: config.connectWindowMs,
     maxDevices: Math.max(10_000, 2 * config.maxConnections),
   });
+  const guard = createInputGuard({ logger, record: deps.internalReject });
+  /** A hook failed outside a publish: the connection is closed and the event recorded. */
+  const hookFailed = (hook: string, client: Client | null, err: unknown): void => {
+    guard.hookFailed(hook, client ? sessions.get(client)?.session.deviceId : undefined, err);
+    try {
+      security('security.internal_error', client, errorClass(err), hook);
+      client?.close();
+    } catch (again) {
+      logger.error({ err: again, hook }, 'could not record or close after a hook failure');
+    }
+  };
 
   const socketOf = (client: Client): tls.TLSSocket | undefined => (client.conn instanceof GuardedConnection ? client.conn.socket : undefined);
   /** Recorded aggregated per device (or certificate, or address) and reason: audit/security-events.ts. */
@@ -122,32 +136,41 @@ export async function createBroker(deps: BrokerDeps) {
     // No keepaliveLimit: Aedes answers it with return code 6, which MQTT 3.1.1 does not define;
     // decideConnect refuses keepalive out of bounds with 2, as the device contract says.
     maxClientsIdLength: config.maxClientIdLength,
+    // Every hook below runs on device input: whatever throws in it is caught here, so that a bug
+    // costs one message or one connection, never the process (input-guard.ts).
     preConnect(client, packet, done) {
-      connectPackets.set(client, { keepalive: packet.keepalive ?? 0, ...(packet.will ? { will: { topic: packet.will.topic } } : {}) });
-      const socket = socketOf(client);
-      admission.connectReceived(socket?.remoteAddress, socket?.remotePort);
-      // Aedes would accept MQTT 3.1 (level 3); the contract is 3.1.1 only [MQTT-3.1.2-2].
-      const protocol = decideProtocol(packet.protocolVersion);
-      if (protocol) return refuseEarly(client, packet.clientId, protocol, {}, done);
-      const cn = socket?.authorized ? peerCn(socket) : undefined;
-      const admitted = cn === undefined ? ({ ok: true } as const) : limits.admitConnect(cn);
-      if (!admitted.ok) {
-        counters.connectsThrottled++;
-        return refuseEarly(client, packet.clientId, 'connect_rate_exceeded', { retryAfterMs: Math.round(admitted.retryAfterMs), connectsPerWindow: config.connectsPerWindow }, done);
+      try {
+        connectPackets.set(client, { keepalive: packet.keepalive ?? 0, ...(packet.will ? { will: { topic: packet.will.topic } } : {}) });
+        const socket = socketOf(client);
+        admission.connectReceived(socket?.remoteAddress, socket?.remotePort);
+        // Aedes would accept MQTT 3.1 (level 3); the contract is 3.1.1 only [MQTT-3.1.2-2].
+        const protocol = decideProtocol(packet.protocolVersion);
+        if (protocol) return refuseEarly(client, packet.clientId, protocol, {}, done);
+        const cn = socket?.authorized ? peerCn(socket) : undefined;
+        const admitted = cn === undefined ? ({ ok: true } as const) : limits.admitConnect(cn);
+        if (!admitted.ok) {
+          counters.connectsThrottled++;
+          return refuseEarly(client, packet.clientId, 'connect_rate_exceeded', { retryAfterMs: Math.round(admitted.retryAfterMs), connectsPerWindow: config.connectsPerWindow }, done);
+        }
+      } catch (err) {
+        hookFailed('preConnect', client, err);
+        return done(new ConnectRefused('registry_unavailable'), false);
       }
       done(null, true);
     },
     authenticate(client, username, password, done) {
-      authenticate(client, username !== undefined || password !== undefined).then(
-        () => done(null, true),
-        (err: unknown) => {
-          const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
-          if (!(err instanceof ConnectRefused)) logger.error({ err }, 'registry lookup failed during CONNECT');
-          counters.connectionsRefused++;
-          security('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
-          done(refusal, null);
-        },
-      );
+      authenticate(client, username !== undefined || password !== undefined)
+        .then(
+          () => done(null, true),
+          (err: unknown) => {
+            const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
+            if (!(err instanceof ConnectRefused)) logger.error({ err }, 'registry lookup failed during CONNECT');
+            counters.connectionsRefused++;
+            security('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
+            done(refusal, null);
+          },
+        )
+        .catch((err: unknown) => hookFailed('authenticate', client, err));
     },
     authorizePublish(client, packet, done) {
       const state = client ? sessions.get(client) : undefined;
@@ -155,53 +178,67 @@ export async function createBroker(deps: BrokerDeps) {
       // Every outcome, refusals too, waits for those of the client's earlier publishes.
       const acks = state.acks;
       const ticket = acks.open(done);
-      const decision = authorizeDevicePublish(state.session.deviceId, packet);
-      if (!decision.ok) {
-        counters.publishesDenied++;
-        security('security.publish_denied', client, decision.reason, packet.topic, { qos: packet.qos, retain: packet.retain });
-        return acks.settle(ticket, new Error(`publish refused: ${decision.reason}`));
-      }
-      const handler = deps.handlers[decision.suffix];
-      if (!handler) return acks.settle(ticket, new Error(`no handler for ${decision.suffix}`));
-      const { waitMs: wait, overRateMs, flood } = limits.take(state.session.deviceId);
-      if (wait > config.rateMaxWaitMs || flood) {
-        limits.refund(state.session.deviceId);
-        counters.rateLimited++;
-        const reason = flood ? 'sustained_flood' : 'wait_too_long';
-        security('security.rate_limited', client, reason, packet.topic, { waitMs: Math.round(wait), overRateMs: Math.round(overRateMs), ratePerSecond: config.ratePerSecond });
-        return acks.settle(ticket, new Error(`publish rate exceeded (${reason})`));
-      }
-      if (wait > 0 && !state.rateLimitedLogged) {
-        state.rateLimitedLogged = true;
-        logger.warn({ deviceId: state.session.deviceId, waitMs: Math.round(wait) }, 'device over its publish rate: acknowledgements slowed');
-      }
-      const message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
-      const deviceId = state.session.deviceId;
+      let message: UpstreamPublish | undefined;
       let called = false;
       const finished = (err: unknown): void => {
         // A handler that calls back twice (or calls back, then throws) must not answer twice.
-        if (called) return void logger.error({ err, deviceId, topic: packet.topic }, 'upstream handler completed twice; ignored');
+        if (called) return void logger.error({ err, deviceId: state.session.deviceId, topic: packet.topic }, 'upstream handler completed twice; ignored');
         called = true;
         if (!err) return acks.settle(ticket, null);
-        logger.warn({ err, deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
-        acks.settle(ticket, err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
+        guard.failed(state.session, message ?? { topic: packet.topic, suffix: '', payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() }, err, (e) => acks.settle(ticket, e));
       };
-      if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
-      else runHandler(handler, state.session, message, finished);
+      try {
+        const decision = authorizeDevicePublish(state.session.deviceId, packet);
+        if (!decision.ok) {
+          counters.publishesDenied++;
+          security('security.publish_denied', client, decision.reason, packet.topic, { qos: packet.qos, retain: packet.retain });
+          return finished(new NotAcknowledged(`publish refused: ${decision.reason}`));
+        }
+        const handler = deps.handlers[decision.suffix];
+        if (!handler) return finished(new NotAcknowledged(`no handler for ${decision.suffix}`));
+        const { waitMs: wait, overRateMs, flood } = limits.take(state.session.deviceId);
+        if (wait > config.rateMaxWaitMs || flood) {
+          limits.refund(state.session.deviceId);
+          counters.rateLimited++;
+          const reason = flood ? 'sustained_flood' : 'wait_too_long';
+          security('security.rate_limited', client, reason, packet.topic, { waitMs: Math.round(wait), overRateMs: Math.round(overRateMs), ratePerSecond: config.ratePerSecond });
+          return finished(new NotAcknowledged(`publish rate exceeded (${reason})`));
+        }
+        if (wait > 0 && !state.rateLimitedLogged) {
+          state.rateLimitedLogged = true;
+          logger.warn({ deviceId: state.session.deviceId, waitMs: Math.round(wait) }, 'device over its publish rate: acknowledgements slowed');
+        }
+        message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
+        if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
+        else runHandler(handler, state.session, message, finished);
+      } catch (err) {
+        finished(err);
+      }
     },
     authorizeSubscribe(client, sub, done) {
-      const state = sessions.get(client);
-      const decision = state ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic) : ({ ok: false, reason: 'not_own_topic' } as const);
-      if (!decision.ok) {
-        counters.subscribesDenied++;
-        security('security.subscribe_denied', client, decision.reason, sub.topic);
-        return done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]; the session stays
+      let decision: ReturnType<typeof authorizeDeviceSubscribe>;
+      try {
+        const state = sessions.get(client);
+        decision = state ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic) : { ok: false, reason: 'not_own_topic' };
+        if (!decision.ok) {
+          counters.subscribesDenied++;
+          security('security.subscribe_denied', client, decision.reason, sub.topic);
+        }
+      } catch (err) {
+        hookFailed('authorizeSubscribe', client, err);
+        return done(null, null);
       }
+      if (!decision.ok) return done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]; the session stays
       done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
     },
     authorizeForward(client, packet) {
-      const state = sessions.get(client);
-      return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
+      try {
+        const state = sessions.get(client);
+        return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
+      } catch (err) {
+        guard.hookFailed('authorizeForward', sessions.get(client)?.session.deviceId, err);
+        return null;
+      }
     },
   };
 
@@ -217,17 +254,22 @@ export async function createBroker(deps: BrokerDeps) {
     client.conn.write(Buffer.from([0x20, 0x02, 0x00, refusal.returnCode]), () => done(refusal, false));
   }
 
-  /** Hands a publish to its handler (a plain function: no closure per message on the hot path). */
+  /**
+   * Hands a publish to its handler (a plain function: no closure per message on the hot path).
+   * Whatever the handler does wrong, sync or async, ends in `finished` (input-guard.ts).
+   */
   function runHandler(handler: UpstreamHandler | UpstreamCallbackHandler, session: DeviceSession, message: UpstreamPublish, finished: (err: unknown) => void): void {
-    deps.presence?.seen(session.deviceId);
-    if (typeof handler === 'function') {
-      handler(session, message).then(() => finished(null), finished);
-      return;
-    }
     try {
+      deps.presence?.seen(session.deviceId);
+      if (typeof handler === 'function') {
+        handler(session, message)
+          .then(() => finished(null), finished)
+          .catch((err: unknown) => guard.hookFailed('runHandler', session.deviceId, err));
+        return;
+      }
       handler.callback(session, message, finished);
     } catch (err) {
-      finished(err); // a bug in a handler costs its publish (no PUBACK), never the broker
+      finished(err);
     }
   }
 
@@ -267,7 +309,11 @@ export async function createBroker(deps: BrokerDeps) {
     const state = sessions.get(client);
     if (!state) return;
     liveByDevice.set(state.session.deviceId, client);
-    deps.presence?.connected(state.session.deviceId);
+    try {
+      deps.presence?.connected(state.session.deviceId);
+    } catch (err) {
+      hookFailed('clientReady', client, err);
+    }
     logger.info({ deviceId: state.session.deviceId, certSerial: state.session.certSerial, ip: state.session.remoteAddress }, 'device connected');
   });
   aedes.on('clientDisconnect', (client) => {
@@ -276,7 +322,11 @@ export async function createBroker(deps: BrokerDeps) {
     if (!state) return;
     if (liveByDevice.get(state.session.deviceId) === client) {
       liveByDevice.delete(state.session.deviceId);
-      deps.presence?.disconnected(state.session.deviceId);
+      try {
+        deps.presence?.disconnected(state.session.deviceId);
+      } catch (err) {
+        guard.hookFailed('clientDisconnect', state.session.deviceId, err);
+      }
     }
     logger.info({ deviceId: state.session.deviceId }, 'device disconnected');
   });
@@ -308,18 +358,27 @@ export async function createBroker(deps: BrokerDeps) {
       deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
       return;
     }
-    const guard = new GuardedConnection(socket, {
-      maxPacketBytes: config.maxPacketBytes,
-      onReject: (verdict) => {
-        counters.packetsTooLarge++;
-        const client = [...sessions.keys()].find((c) => c.conn === guard) ?? null;
-        security('security.packet_rejected', client, verdict.reason, verdict.reason, { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes });
-      },
-    });
-    guards.add(guard);
-    guard.once('close', () => guards.delete(guard));
-    if (holding) guard.hold();
-    aedes.handle(guard);
+    try {
+      const conn = new GuardedConnection(socket, {
+        maxPacketBytes: config.maxPacketBytes,
+        onReject: (verdict) => {
+          counters.packetsTooLarge++;
+          try {
+            const client = [...sessions.keys()].find((c) => c.conn === conn) ?? null;
+            security('security.packet_rejected', client, verdict.reason, verdict.reason, { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes });
+          } catch (err) {
+            guard.hookFailed('packetGuard', undefined, err); // the socket is destroyed all the same
+          }
+        },
+      });
+      guards.add(conn);
+      conn.once('close', () => guards.delete(conn));
+      if (holding) conn.hold();
+      aedes.handle(conn);
+    } catch (err) {
+      guard.hookFailed('connection', undefined, err);
+      socket.destroy();
+    }
   });
   // Raw TCP first: caps and the accept-to-CONNECT deadline apply before the handshake (broker/admission.ts).
   const admission = createAdmission({
@@ -407,6 +466,8 @@ export async function createBroker(deps: BrokerDeps) {
     aedes,
     publisher,
     counters,
+    /** INTERNAL_REJECTs and hook failures, by topic suffix (or `hook:<name>`) and error class. */
+    internalRejects: guard.counts,
     async listen(): Promise<AddressInfo> {
       await deps.presence?.reset();
       await new Promise<void>((resolve, reject) => {

@@ -143,6 +143,8 @@ export async function startBrokerFixture(
     onStored?: (rows: readonly RowIn[]) => void;
     state?: UpstreamHandler;
     onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+    /** Runs before ingest sees a telemetry message: a place to plant a fault (input-guard.test.ts). */
+    beforeTelemetry?: (message: UpstreamPublish) => void;
   } = {},
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
@@ -196,10 +198,12 @@ export async function startBrokerFixture(
     securityEvents,
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
+    ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
       telemetry: {
         callback(session, message, done) {
           received.push({ session, message });
+          opts.beforeTelemetry?.(message);
           if (ingest) ingest.handleTelemetry.callback(session, message, done);
           else done(null);
         },

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../app/logger.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler } from '../broker/types.ts';
+import { NotAcknowledged, type InternalRejectRecorder } from '../broker/input-guard.ts';
 import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
 import { parsePayload, type BadReading, type ValidationLimits } from './payload-fns.ts';
@@ -92,9 +93,17 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
    */
   function submit(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, replay: boolean, done: Done): void {
     if (payload.length <= config.maxPayloadBytes && !lastSeq.has(session.deviceId)) {
+      // Once per device. A throw of the resumed submit must reach `done` (the broker's guard makes
+      // it an INTERNAL_REJECT): escaping this promise, it would be an unhandled rejection.
       loadSeq(session.deviceId).then(
-        () => submit(session, topic, payload, receivedAt, replay, done),
-        (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+        () => {
+          try {
+            submit(session, topic, payload, receivedAt, replay, done);
+          } catch (err) {
+            done(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
+        (err: unknown) => done(new NotAcknowledged('could not read the device\'s last seq', { cause: err })),
       );
       return;
     }
@@ -125,7 +134,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       pressure();
       if (err) {
         lastSeq.delete(session.deviceId); // re-read: what we assumed may not be stored
-        done(err);
+        done(new NotAcknowledged('not committed', { cause: err })); // the device sends it again
         return;
       }
       counters.accepted += result!.stored;
@@ -140,6 +149,24 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<Outcome> {
     return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, result, bad) => (err ? reject(err) : resolve({ ...result!, reasons: bad! }))));
   }
+
+  /**
+   * The broker's guard (broker/input-guard.ts): a message the gateway failed on, on any topic, is
+   * kept whole as INTERNAL_REJECT for a technician (replayable once the bug is fixed), and the
+   * device is told; `done` once committed, like any quarantine record.
+   */
+  const rejectInternal: InternalRejectRecorder = (session, message, errorClass, done) => {
+    const reasons: Reason[] = [{ field: '', code: 'INTERNAL_REJECT', message: `the gateway failed on this message (${errorClass}); it is kept for a technician, do not send it again` }];
+    count(reasons);
+    const { payload } = message;
+    const record: QuarantineIn = { deviceId: session.deviceId, unitId: session.unitId, receivedAt: message.receivedAt, topic: message.topic, payload: payload.subarray(0, config.quarantinePayloadBytes), payloadSize: payload.length, batchIndex: undefined, seq: undefined, reasons };
+    writer.submit([], [record], Date.now() + config.commitTimeoutMs, (err, result) => {
+      pressure();
+      if (err) return done(err);
+      deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
+      done(null);
+    });
+  };
 
   const handleTelemetry: UpstreamCallbackHandler = {
     callback(session, message, done) {
@@ -158,6 +185,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
 
   return {
     handleTelemetry,
+    rejectInternal,
     ingest,
     counters,
     pending: () => writer.pending(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDeviceJson, storableText } from '../broker/device-json.ts';
 import { deviceKinds, isMetricName, metricCatalogue, type DeviceKind, type MetricName, type MetricSpec } from '../devices/metrics.ts';
 import type { Reason } from './ingest-errors.ts';
 
@@ -51,8 +52,22 @@ const senmlRecord = z.object({
   vb: z.boolean().optional(),
 });
 
-function zodReasons(error: z.ZodError, prefix: string): Reason[] {
-  return error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), code: 'SCHEMA', message: i.message }));
+/**
+ * A number JSON can write but JavaScript cannot hold as written: beyond a 64-bit float (JSON.parse
+ * turns 1e400 into Infinity) or, where an integer is wanted, beyond 2^53-1 (rounded on parse).
+ */
+function unrepresentable(value: unknown, integer: boolean): boolean {
+  return typeof value === 'number' && (!Number.isFinite(value) || (integer && Number.isInteger(value) && !Number.isSafeInteger(value)));
+}
+const UNREPRESENTABLE = 'is beyond what a 64-bit float (for an integer: 2^53-1) holds';
+
+function zodReasons(error: z.ZodError, prefix: string, raw?: unknown): Reason[] {
+  return error.issues.map((i) => {
+    const field = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+    const key = i.path.length === 1 ? i.path[0] : undefined;
+    const value = typeof key === 'string' && typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)[key] : undefined;
+    return unrepresentable(value, key === 'seq') ? { field, code: 'NUMBER_UNREPRESENTABLE', message: UNREPRESENTABLE } : { field, code: 'SCHEMA', message: i.message };
+  });
 }
 
 /** Each kind's metrics and their specs: one lookup answers "known?", "this kind's?" and "which range?". */
@@ -87,7 +102,7 @@ export function acceptReading(raw: unknown, kind: DeviceKind, limits: Validation
       x = value ? 1 : 0;
     } else {
       if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
-      x = value;
+      x = value + 0; // -0 is stored as 0
     }
     if (x < spec.min || x > spec.max) return undefined;
     values[name as MetricName] = x;
@@ -99,7 +114,7 @@ export function acceptReading(raw: unknown, kind: DeviceKind, limits: Validation
 /** The full check through zod: a reading, or every reason it is refused (with `prefix` on each field). */
 export function checkWithZod(raw: unknown, prefix: string, kind: DeviceKind, limits: ValidationLimits, now: number): GoodReading | Reason[] {
   const shape = readingSchema.safeParse(raw);
-  if (!shape.success) return zodReasons(shape.error, prefix);
+  if (!shape.success) return zodReasons(shape.error, prefix, raw);
   const { seq, ts } = shape.data;
   // The metrics as sent, not zod's copy of them: copying drops an own "__proto__" key, which
   // would then vanish without a word instead of being refused as an unknown metric.
@@ -122,11 +137,15 @@ export function checkWithZod(raw: unknown, prefix: string, kind: DeviceKind, lim
       continue;
     }
     const isBoolean = 'boolean' in spec && spec.boolean;
+    if (!isBoolean && unrepresentable(value, false)) {
+      reasons.push({ field, code: 'NUMBER_UNREPRESENTABLE', message: UNREPRESENTABLE });
+      continue;
+    }
     if (isBoolean ? typeof value !== 'boolean' : typeof value !== 'number' || !Number.isFinite(value)) {
       reasons.push({ field, code: 'WRONG_TYPE', message: `must be ${isBoolean ? 'true or false' : 'a finite number'}` });
       continue;
     }
-    const n = typeof value === 'boolean' ? (value ? 1 : 0) : (value as number);
+    const n = typeof value === 'boolean' ? (value ? 1 : 0) : (value as number) + 0; // -0 is stored as 0
     if (n < spec.min || n > spec.max) {
       reasons.push({ field, code: 'OUT_OF_RANGE', message: `${n} is outside ${spec.min}…${spec.max} ${spec.unit}` });
       continue;
@@ -140,41 +159,44 @@ function join(prefix: string, field: string): string {
   return prefix ? `${prefix}.${field}` : field;
 }
 
+/** The largest time a Date holds, in seconds either side of 1970 (ECMA-262 §21.4.1.1). */
+const MAX_DATE_SECONDS = 8.64e12;
+
 /** SenML pack → readings grouped by time. SenML has no sequence number: seq is the time in ms. */
 function fromSenml(records: unknown[]): unknown[] | Reason[] {
   const byTime = new Map<number, Record<string, unknown>>();
   let bt = 0;
   for (const [i, raw] of records.entries()) {
     const r = senmlRecord.safeParse(raw);
-    if (!r.success) return zodReasons(r.error, `[${i}]`);
+    if (!r.success) return zodReasons(r.error, `[${i}]`, raw);
     if (r.data.bt !== undefined) bt = r.data.bt;
     if (r.data.n === undefined) continue;
     const seconds = bt + (r.data.t ?? 0);
+    // Finite bt and t still add up to a time no Date holds (or to Infinity): refused, not thrown.
+    if (!(Math.abs(seconds) <= MAX_DATE_SECONDS)) return [{ field: `[${i}].t`, code: 'TS_UNREPRESENTABLE', message: `bt + t = ${seconds} s is beyond any date (±${MAX_DATE_SECONDS} s)` }];
     const name = r.data.n;
     const values = byTime.get(seconds) ?? {};
     values[name] = r.data.vb ?? r.data.v;
     byTime.set(seconds, values);
   }
+  if (byTime.size === 0) return [{ field: '', code: 'SCHEMA', message: 'a SenML pack must hold at least one record with a name (n)' }];
   return [...byTime.entries()].map(([seconds, readings]) => ({ seq: Math.round(seconds * 1000), ts: new Date(seconds * 1000).toISOString(), readings }));
 }
 
 export function parsePayload(payload: Buffer, kind: DeviceKind, limits: ValidationLimits, now = Date.now()): ParsedPayload {
-  let json: unknown;
-  try {
-    json = JSON.parse(payload.toString('utf8'));
-  } catch (err) {
-    return { good: [], bad: [{ index: undefined, seq: undefined, reasons: [{ field: '', code: 'MALFORMED_JSON', message: err instanceof Error ? err.message : 'not JSON' }] }] };
-  }
+  const parsed = parseDeviceJson(payload);
+  if (!parsed.ok) return { good: [], bad: [{ index: undefined, seq: undefined, reasons: [{ field: '', code: parsed.code, message: parsed.message }] }] };
+  const json = parsed.value;
   let items: unknown[];
   let batched = false;
   if (Array.isArray(json)) {
     const converted = fromSenml(json);
-    if (converted.length > 0 && 'code' in (converted[0] as object)) return { good: [], bad: [{ index: undefined, seq: undefined, reasons: converted as Reason[] }] };
+    if (converted.length > 0 && 'code' in (converted[0] as object)) return { good: [], bad: [{ index: undefined, seq: undefined, reasons: storable(converted as Reason[]) }] };
     items = converted;
     batched = true;
   } else if (json !== null && typeof json === 'object' && 'batch' in json) {
     const b = batchSchema.safeParse(json);
-    if (!b.success) return { good: [], bad: [{ index: undefined, seq: undefined, reasons: zodReasons(b.error, '') }] };
+    if (!b.success) return { good: [], bad: [{ index: undefined, seq: undefined, reasons: storable(zodReasons(b.error, '')) }] };
     items = b.data.batch;
     batched = true;
   } else {
@@ -189,8 +211,20 @@ export function parsePayload(payload: Buffer, kind: DeviceKind, limits: Validati
     const result = acceptReading(item, kind, limits, now) ?? checkWithZod(item, batched ? `batch[${index}]` : '', kind, limits, now);
     if (Array.isArray(result)) {
       const seq = (item as { seq?: unknown } | null)?.seq;
-      out.bad.push({ index: batched ? index : undefined, seq: typeof seq === 'number' ? seq : undefined, reasons: result });
+      // Only a seq the quarantine's int8 column holds as sent; anything else is in the payload.
+      out.bad.push({ index: batched ? index : undefined, seq: Number.isSafeInteger(seq) ? (seq as number) + 0 : undefined, reasons: storable(result) });
     } else out.good.push(result);
   }
+  return out;
+}
+
+/** At most this many reasons per reading: a reading with 30,000 unknown metrics is one problem. */
+const MAX_REASONS = 16;
+
+/** Reasons carry device text (metric names, JSON.parse's excerpt): made storable and bounded. */
+function storable(reasons: Reason[]): Reason[] {
+  const kept = reasons.length > MAX_REASONS ? reasons.slice(0, MAX_REASONS) : reasons;
+  const out = kept.map((r) => ({ field: storableText(r.field), code: r.code, message: storableText(r.message, 400) }));
+  if (reasons.length > MAX_REASONS) out[MAX_REASONS - 1]!.message += ` (and ${reasons.length - MAX_REASONS} more problems not listed)`;
   return out;
 }

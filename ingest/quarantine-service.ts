@@ -30,6 +30,8 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
       const [item] = await deps.db.select().from(quarantine).where(eq(quarantine.id, id));
       if (!item) throw new QuarantineErrors.NotFound(String(id));
       if (item.status !== 'open') throw new QuarantineErrors.NotOpen(String(id), item.status);
+      // INTERNAL_REJECT keeps messages of every upstream topic; only telemetry goes through ingest again.
+      if (!item.topic.endsWith('/telemetry')) throw new QuarantineErrors.NotOpen(String(id), `from ${item.topic}, not telemetry, and cannot be replayed`);
       if (item.payloadSize > item.payload.length) throw new QuarantineErrors.NotOpen(String(id), 'truncated (payload over the quarantine cap) and cannot be replayed');
       const [device] = await deps.db.select({ kind: devices.kind }).from(devices).where(eq(devices.id, item.deviceId));
       const session = { deviceId: item.deviceId, unitId: item.unitId, kind: device?.kind ?? 'biodigester', certSerial: 'replay', certFingerprint: 'replay', clientId: item.deviceId, remoteAddress: undefined };

@@ -45,8 +45,8 @@ export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests
  * With `database: 'embedded'` it runs its own embedded PostgreSQL (as `npm start` does) on a
  * free port, in its data directory.
  */
-export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<Gateway> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
+export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; dataDir?: string }): Promise<Gateway> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
   const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const env: NodeJS.ProcessEnv = {
