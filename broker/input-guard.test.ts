@@ -1,5 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuditLog } from '../audit/index.ts';
+import { createQuarantineService } from '../ingest/quarantine-service.ts';
 import type { DeviceSession } from './types.ts';
 import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
@@ -71,6 +73,16 @@ describe('a handler that fails on a message', () => {
     await client.publishAsync('devices/bd-guard/telemetry', JSON.stringify({ seq: Date.now(), ts, readings: { ph: 7 } }), { qos: 1 });
     const stored = await f.t.database.pool.query(`SELECT 1 FROM readings WHERE device_id = 'bd-guard' AND ts = $1`, [ts]);
     expect(stored.rowCount).toBe(1);
+  });
+
+  it('lets a technician replay a telemetry INTERNAL_REJECT through ingest, and refuses to replay one of state', async () => {
+    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db }) });
+    const items = await svc.list({ deviceId: 'bd-guard', status: 'open' });
+    const telemetry = items.find((i) => i.topic.endsWith('/telemetry') && i.reasons[0]!.code === 'INTERNAL_REJECT')!;
+    const state = items.find((i) => i.topic.endsWith('/state'))!;
+    // Ingest itself (not the planted fault in front of it) judges the kept payload: not JSON.
+    expect(await svc.replay(telemetry.id, { actorId: 'tech-1', actorRole: 'technician' })).toMatchObject({ status: 'open', stillRejected: [expect.objectContaining({ code: 'MALFORMED_JSON' })] });
+    expect(await svc.replay(state.id, { actorId: 'tech-1', actorRole: 'technician' }).catch((e: { code: string }) => e.code)).toBe('QUARANTINE_NOT_OPEN');
   });
 
   it('withholds the PUBACK of a failure a re-send can cure (an outage), and quarantines nothing', async () => {
