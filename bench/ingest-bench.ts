@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       ? await startStockAedes(tls, {
           authorizePublish(client, _packet, done) {
             floorSeq++;
-            const row = { deviceId: client?.id ?? '', unitId: unit.id, seq: floorSeq, ts: new Date(startTs + floorSeq), values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 }, suspectSeq: false };
+            const row = { deviceId: client?.id ?? '', unitId: unit.id, seq: floorSeq, ts: new Date(startTs + floorSeq), values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 }, expect: 'new' as const };
             floorWriter.submit([row], [], Date.now() + shipped.commitTimeoutMs, (err) => done(err));
           },
         })

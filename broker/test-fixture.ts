@@ -122,6 +122,7 @@ export const testIngestConfig: IngestConfig = {
   batchMaxWaitMs: 5,
   maxPending: 50_000,
   commitTimeoutMs: 30_000,
+  maxSeqJump: 1_000_000,
 };
 
 export async function startBrokerFixture(

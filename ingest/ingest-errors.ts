@@ -11,6 +11,8 @@ export const reasonCodes = [
   'BATCH_TOO_LARGE',
   'PAYLOAD_TOO_LARGE',
   'SEQ_REGRESSION',
+  'SEQ_JUMP',
+  'TS_CONFLICT',
 ] as const;
 export type ReasonCode = (typeof reasonCodes)[number];
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../broker/test-fixture.ts';
 
