@@ -10,6 +10,7 @@ import type { Presence } from './presence.ts';
 import { TokenBucket } from './rate-limiter.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { InOrder } from './in-order.ts';
+import { Pacer } from './pacer.ts';
 import { tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish, UpstreamSuffix } from './types.ts';
@@ -58,6 +59,8 @@ interface SessionState {
   rateLimitedLogged: boolean;
   /** Outcomes of its publishes, released in the order they arrived (PUBACKs in order). */
   acks: InOrder;
+  /** Its publishes that wait for a rate-limit token, handled in the order they arrived. */
+  pacer: Pacer;
 }
 
 export interface ConnectedClient {
@@ -150,7 +153,9 @@ export async function createBroker(deps: BrokerDeps) {
         logger.warn({ err, deviceId, topic: packet.topic }, 'upstream handler failed: no acknowledgement, closing');
         acks.settle(ticket, err instanceof Error ? err : new Error(`upstream handler failed: ${JSON.stringify(err)}`));
       };
-      if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
+      // Behind a wait, a publish joins the session's queue (broker/pacer.ts): its handler runs
+      // after those of the publishes before it, never before.
+      if (wait > 0 || state.pacer.waiting > 0) state.pacer.after(wait, () => runHandler(handler, state.session, message, finished));
       else runHandler(handler, state.session, message, finished);
     },
     authorizeSubscribe(client, sub, done) {
@@ -212,6 +217,7 @@ export async function createBroker(deps: BrokerDeps) {
       connectedAt: new Date(),
       rateLimitedLogged: false,
       acks: new InOrder(),
+      pacer: new Pacer(),
     });
   }
 
