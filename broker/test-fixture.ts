@@ -184,6 +184,7 @@ export async function startBrokerFixture(
     },
   });
   const renewal = createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger });
+  if (ingest) events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
   const { port } = await broker.listen();
 
   return {

@@ -13,7 +13,9 @@ export const CHANNEL = 'thamani_device_events';
 
 export type DeviceEvent =
   | { type: 'certificate_revoked'; serial: string; deviceId: string }
-  | { type: 'device_status'; deviceId: string; status: string };
+  | { type: 'device_status'; deviceId: string; status: string }
+  /** A technician says the device's seq counter restarted: ingest forgets its seq (docs/device-contract.md). */
+  | { type: 'sequence_reset'; deviceId: string };
 
 export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Promise<void> {
   await tx.execute(sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(event)})`);
@@ -22,6 +24,7 @@ export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Pro
 export interface DeviceEvents {
   on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
   on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
+  on(event: 'sequence_reset', listener: (e: { deviceId: string }) => void): unknown;
   /** Resolves once LISTEN is in place. */
   ready: Promise<void>;
   close(): Promise<void>;

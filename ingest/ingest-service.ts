@@ -165,6 +165,26 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     pressure();
   }
 
+  /**
+   * The device's seq counter restarted (a technician says so): forget its seq, keep its instants.
+   * A reading already judged keeps its verdict; the next one sets the baseline.
+   */
+  function resetSequence(deviceId: string): void {
+    const s = seqs.get(deviceId);
+    if (s) {
+      s.seq = -1;
+      s.seqTs = -Infinity;
+    } else {
+      // Not loaded yet: load it (the old baseline), then forget the seq; readings that arrive
+      // meanwhile wait on the same load and see the reset.
+      void loadSeq(deviceId).then(
+        () => resetSequence(deviceId),
+        (err: unknown) => logger.warn({ err, deviceId }, 'could not reset the sequence'),
+      );
+    }
+    logger.info({ deviceId }, 'sequence reset: the next reading sets the baseline');
+  }
+
   /** Validates and stores one publish; resolves once committed (replays, tools, tests). */
   function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<Outcome> {
     return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, result, bad) => (err ? reject(err) : resolve({ ...result!, reasons: bad! }))));
@@ -188,6 +208,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   return {
     handleTelemetry,
     ingest,
+    resetSequence,
     counters,
     pending: () => writer.pending(),
     /** Flush what is queued (shutdown). */
