@@ -163,9 +163,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
   let arrivals = 0;
 
   const size = (j: Job): number => j.rows.length + j.quarantine.length;
+  /** Jobs committed but waiting for the commit of the readings they repeat (settleAfter). */
+  const following = new Set<Job>();
   const settle = (j: Job, err: Error | null, result?: WriteResult): void => {
     if (j.settled) return;
     j.settled = true;
+    following.delete(j);
     j.outcome = err;
     j.done(err, result);
     const followers = j.followers;
@@ -190,6 +193,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       } else if (a.outcome) return settle(j, new Error(`the reading it repeats was not committed: ${a.outcome.message}`));
     }
     if (waiting === 0) settle(j, null, result);
+    else following.add(j);
   };
 
   // One sweeper for every deadline instead of a timer per publish (a timer each costs more than
@@ -207,6 +211,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     if (expiredQueued) queue = queue.filter((j) => !j.settled);
     for (const jobs of inFlight.keys()) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
+    for (const j of following) if (j.deadline <= now) settle(j, new Error('the reading it repeats was not committed within the deadline'));
   }, 250);
   sweeper.unref();
 
@@ -260,12 +265,15 @@ export function createBatchWriter(o: BatchWriterOptions) {
    * reading that is not new by construction must be judged against besides what is stored. Only
    * built on that rare path; the hot path registers one array per commit and nothing per row.
    */
-  function committing(own: Job[]): Map<string, Occupant<Job>> {
+  function committing(own: Job[], of: ReadonlySet<string>): Map<string, Occupant<Job>> {
     const out = new Map<string, Occupant<Job>>();
+    const add = (r: RowIn, owner: Job): void => {
+      if (of.has(r.deviceId)) out.set(instantKey(r.deviceId, r.ts), { seq: r.seq, values: r.values, owner });
+    };
     for (const [jobs, claims] of inFlight) {
       if (jobs === own) continue;
-      if (claims === 'all') for (const j of jobs) for (const r of j.rows) out.set(instantKey(r.deviceId, r.ts), { seq: r.seq, values: r.values, owner: j });
-      else for (const c of claims) out.set(instantKey(c.row.deviceId, c.row.ts), { seq: c.row.seq, values: c.row.values, owner: c.job });
+      if (claims === 'all') for (const j of jobs) for (const r of j.rows) add(r, j);
+      else for (const c of claims) add(c.row, c.job);
     }
     return out;
   }
@@ -317,10 +325,17 @@ export function createBatchWriter(o: BatchWriterOptions) {
   interface Plan {
     decisions: Decision<Job>[];
     toStore: RowIn[];
+    /** What the commits in flight were storing when this one began. */
+    pending: Map<string, Occupant<Job>>;
   }
 
-  async function plan(client: pg.PoolClient, jobs: Job[], rows: RowIn[], trustNothing: boolean): Promise<Plan> {
-    const pending = committing(jobs);
+  /**
+   * `pending` is taken once per commit, when it begins: a commit that began later judges its
+   * readings against this one's, never the other way round, so no two commits ever wait for each
+   * other's (settleAfter).
+   */
+  async function plan(client: pg.PoolClient, jobs: Job[], rows: RowIn[], trustNothing: boolean, earlier?: Map<string, Occupant<Job>>): Promise<Plan> {
+    const pending = earlier ?? committing(jobs, new Set(rows.filter((r) => trustNothing || r.expect !== 'new').map((r) => r.deviceId)));
     // What is stored at the instants that are not new by construction and not on their way.
     const ask = rows.filter((r) => (trustNothing || r.expect !== 'new') && !pending.has(instantKey(r.deviceId, r.ts)));
     const stored = new Map<string, Occupant<Job>>();
@@ -334,7 +349,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     const decisions = decide<Job>(rows, (k) => stored.get(k) ?? pending.get(k), trustNothing);
     const toStore = rows.filter((_, i) => decisions[i]!.fate === 'store');
-    return { decisions, toStore };
+    return { decisions, toStore, pending };
   }
 
   /** Everything else: readings to look up, quarantine records, in one transaction. */
@@ -353,7 +368,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       if (p.toStore.length > 0 && !(await copyFresh(client, encode(p.toStore)))) {
         // Someone else stored one of these instants meanwhile (a replay by the owner, a commit
         // that planned at the same time as this one): look every instant up again and retry.
-        p = await plan(client, jobs, rows, true);
+        p = await plan(client, jobs, rows, true, p.pending);
         claim();
         if (p.toStore.length > 0) await copyInto(client, encode(p.toStore));
       }

@@ -69,6 +69,8 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   });
   /** Each device's sequence (ingest/seq-fns.ts), loaded from its stored readings on first contact. */
   const seqs = new Map<string, SeqState>();
+  const asLive = { replay: false, maxJump: config.maxSeqJump };
+  const asReplay = { replay: true, maxJump: config.maxSeqJump };
   /** One load per device: messages that wait on it resume in arrival order, so seq checks stay ordered. */
   const loading = new Map<string, Promise<void>>();
   let holding = false;
@@ -138,11 +140,10 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       bad = parsed.bad;
       const state = seqs.get(session.deviceId)!;
       // A replay was judged when it first arrived; SenML has no seq: only their instants count.
-      const o = { replay, maxJump: config.maxSeqJump };
+      const o = replay ? asReplay : asLive;
       for (const g of parsed.good) {
         const expect = judge(state, { seq: g.seq, ts: g.ts.getTime(), sequenced: parsed.senml !== true }, o);
         if (expect === 'jump') {
-          bad = bad === parsed.bad ? [...bad] : bad;
           bad.push({ index: undefined, seq: g.seq, reasons: [{ field: 'seq', code: 'SEQ_JUMP', message: `jumps more than ${config.maxSeqJump} past the device's highest seq (${state.seq})` }] });
         } else rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, expect });
       }
