@@ -65,6 +65,11 @@ describe('sequencing over mTLS', () => {
     expect(await quarantined(id)).toEqual([[2, 'TS_CONFLICT'], [3, 'TS_CONFLICT']]);
     expect(d.errors.map((e) => e.reasons.map((r) => [r.code, r.seq]))).toEqual([[['TS_CONFLICT', 2]], [['TS_CONFLICT', 3]]]);
     expect(d.errors.every((e) => e.quarantineIds.length === 1)).toBe(true);
+    // A replay of a conflict meets the same stored reading: it stays rejected, not "replayed".
+    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db }) });
+    const [item] = await svc.list({ deviceId: id, status: 'open' });
+    expect(await svc.replay(item!.id, { actorId: 'tech-1', actorRole: 'technician' })).toMatchObject({ status: 'open', stored: 0, stillRejected: [expect.objectContaining({ code: 'TS_CONFLICT' })] });
+    expect(await stored(id)).toEqual([[1, 7.0], [4, 7.3]]);
   });
 
   it('lets SenML and JSON readings of one device coexist: SenML neither moves nor breaks the seq', async () => {
