@@ -265,13 +265,14 @@ export function createBatchWriter(o: BatchWriterOptions) {
    * reading that is not new by construction must be judged against besides what is stored. Only
    * built on that rare path; the hot path registers one array per commit and nothing per row.
    */
-  function committing(own: Job[], of: ReadonlySet<string>): Map<string, Occupant<Job>> {
+  function committing(earlier: readonly Job[][], of: ReadonlySet<string>): Map<string, Occupant<Job>> {
     const out = new Map<string, Occupant<Job>>();
     const add = (r: RowIn, owner: Job): void => {
       if (of.has(r.deviceId)) out.set(instantKey(r.deviceId, r.ts), { seq: r.seq, values: r.values, owner });
     };
-    for (const [jobs, claims] of inFlight) {
-      if (jobs === own) continue;
+    for (const jobs of earlier) {
+      const claims = inFlight.get(jobs);
+      if (!claims) continue; // finished meanwhile: its readings are stored (or it failed)
       if (claims === 'all') for (const j of jobs) for (const r of j.rows) add(r, j);
       else for (const c of claims) add(c.row, c.job);
     }
@@ -283,6 +284,9 @@ export function createBatchWriter(o: BatchWriterOptions) {
 
   async function write(jobs: Job[]): Promise<Outcomes> {
     const started = performance.now();
+    // Only commits that began before this one are judged against (and waited for): one that
+    // began later judges against this one instead, so no two commits ever wait for each other.
+    const earlier = [...inFlight.keys()].filter((k) => k !== jobs);
     const rows: RowIn[] = [];
     let checks = false;
     let quarantined = 0;
@@ -314,10 +318,10 @@ export function createBatchWriter(o: BatchWriterOptions) {
           // Another writer took one of these instants (a replay by the owner): nothing of it was
           // stored; the transaction below looks every instant up.
           inFlight.set(jobs, []);
-          return inTransaction(client, jobs, rows, started, true);
+          return inTransaction(client, jobs, rows, started, true, earlier);
         }
       }
-      return inTransaction(client, jobs, rows, started, false);
+      return inTransaction(client, jobs, rows, started, false, earlier);
     });
   }
 
@@ -325,17 +329,11 @@ export function createBatchWriter(o: BatchWriterOptions) {
   interface Plan {
     decisions: Decision<Job>[];
     toStore: RowIn[];
-    /** What the commits in flight were storing when this one began. */
-    pending: Map<string, Occupant<Job>>;
   }
 
-  /**
-   * `pending` is taken once per commit, when it begins: a commit that began later judges its
-   * readings against this one's, never the other way round, so no two commits ever wait for each
-   * other's (settleAfter).
-   */
-  async function plan(client: pg.PoolClient, jobs: Job[], rows: RowIn[], trustNothing: boolean, earlier?: Map<string, Occupant<Job>>): Promise<Plan> {
-    const pending = earlier ?? committing(jobs, new Set(rows.filter((r) => trustNothing || r.expect !== 'new').map((r) => r.deviceId)));
+  /** What the rows meet: the readings of the `earlier` commits still in flight, and the stored ones. */
+  async function plan(client: pg.PoolClient, rows: RowIn[], trustNothing: boolean, earlier: readonly Job[][]): Promise<Plan> {
+    const pending = committing(earlier, new Set(rows.filter((r) => trustNothing || r.expect !== 'new').map((r) => r.deviceId)));
     // What is stored at the instants that are not new by construction and not on their way.
     const ask = rows.filter((r) => (trustNothing || r.expect !== 'new') && !pending.has(instantKey(r.deviceId, r.ts)));
     const stored = new Map<string, Occupant<Job>>();
@@ -349,15 +347,15 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     const decisions = decide<Job>(rows, (k) => stored.get(k) ?? pending.get(k), trustNothing);
     const toStore = rows.filter((_, i) => decisions[i]!.fate === 'store');
-    return { decisions, toStore, pending };
+    return { decisions, toStore };
   }
 
   /** Everything else: readings to look up, quarantine records, in one transaction. */
-  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean): Promise<Outcomes> {
+  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean, earlier: readonly Job[][]): Promise<Outcomes> {
     const claims: { row: RowIn; job: Job }[] = [];
     try {
       await client.query('BEGIN');
-      let p = await plan(client, jobs, rows, trustNothing);
+      let p = await plan(client, rows, trustNothing, earlier);
       const claim = (): void => {
         claims.length = 0;
         let i = 0;
@@ -368,7 +366,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
       if (p.toStore.length > 0 && !(await copyFresh(client, encode(p.toStore)))) {
         // Someone else stored one of these instants meanwhile (a replay by the owner, a commit
         // that planned at the same time as this one): look every instant up again and retry.
-        p = await plan(client, jobs, rows, true, p.pending);
+        p = await plan(client, rows, true, earlier);
         claim();
         if (p.toStore.length > 0) await copyInto(client, encode(p.toStore));
       }
