@@ -61,10 +61,17 @@ describe('batch writer', () => {
     expect(result.quarantineIds).toHaveLength(1);
     expect(commits).toEqual([expect.objectContaining({ rows: 2, conflicts: 1 })]);
     expect(stored.map((r) => `${r.deviceId}:${r.seq}`).sort()).toEqual(['bd-bw-dup:3', 'bd-bw-new:1']);
+    // The same inside the explicit transaction (a job with a quarantine record of its own).
+    const own = { deviceId: 'bd-bw-dup', unitId, receivedAt: new Date(), topic: 'devices/bd-bw-dup/telemetry', payload: Buffer.from('{'), payloadSize: 1, batchIndex: undefined, seq: undefined, reasons: [{ field: '', code: 'MALFORMED_JSON' as const, message: 'test' }] };
+    const w2 = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1 });
+    const again = await w2.write([row('bd-bw-dup', 9, ts), row('bd-bw-dup', 10, new Date(ts.getTime() + 2000))], [own]);
+    w2.stop();
+    expect(again).toMatchObject({ stored: 1, conflicts: 1, refused: [expect.objectContaining({ code: 'TS_CONFLICT', seq: 9 })] });
+    expect(again.quarantineIds).toHaveLength(2);
+    const q = await t.database.pool.query<{ seq: number; reasons: { code: string }[] }>(`SELECT seq::int, reasons FROM quarantine WHERE device_id = 'bd-bw-dup' ORDER BY id`);
+    expect(q.rows.map((r) => [r.seq, r.reasons[0]!.code])).toEqual([[2, 'TS_CONFLICT'], [null, 'MALFORMED_JSON'], [9, 'TS_CONFLICT']]);
     const { rows } = await t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = 'bd-bw-dup' ORDER BY ts`);
-    expect(rows.map((r) => r.seq)).toEqual([1, 3]);
-    const q = await t.database.pool.query<{ seq: number; reasons: { code: string }[] }>(`SELECT seq::int, reasons FROM quarantine WHERE device_id = 'bd-bw-dup'`);
-    expect(q.rows.map((r) => [r.seq, r.reasons[0]!.code])).toEqual([[2, 'TS_CONFLICT']]);
+    expect(rows.map((r) => r.seq)).toEqual([1, 3, 10]);
   });
 
   it('settles readings at the same instant in memory within a commit: a re-send is a duplicate, a new seq a conflict, a seq gone back for a new instant a regression', async () => {

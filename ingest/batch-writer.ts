@@ -91,11 +91,6 @@ const INSERT_QUARANTINE = `
   INSERT INTO quarantine (device_id, unit_id, received_at, topic, payload, payload_size, batch_index, seq, reasons)
   SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::bytea[], $6::int4[], $7::int4[], $8::int8[], $9::jsonb[])
   RETURNING id`;
-const UPSERT_LATEST = `
-  INSERT INTO latest_readings (device_id, metric, unit_id, ts, value)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::float8[])
-  ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
-  WHERE latest_readings.ts < excluded.ts`;
 /** What is stored at the given instants: enough to tell a re-send (the same reading) from a conflict. */
 const OCCUPANTS = `SELECT r.device_id, r.ts, r.seq, ${metricNames.map((m) => `r."${m}"`).join(', ')} FROM unnest($1::text[], $2::timestamptz[]) AS k(device_id, ts) JOIN readings r ON r.device_id = k.device_id AND r.ts = k.ts`;
 
@@ -131,24 +126,6 @@ function allStored(n: number): WriteResult {
 }
 
 const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
-
-/**
- * Inside a transaction, COPY readings whose seq advanced (new by construction) straight into
- * `readings`, several times cheaper per row than INSERT … SELECT. Inside a savepoint: on a unique
- * violation it rolls back to it and answers false.
- */
-async function copyFresh(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer }): Promise<boolean> {
-  await client.query('SAVEPOINT fast_copy');
-  try {
-    await copyInto(client, encoded);
-    await client.query('RELEASE SAVEPOINT fast_copy');
-    return true;
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    await client.query('ROLLBACK TO SAVEPOINT fast_copy');
-    return false;
-  }
-}
 
 export function createBatchWriter(o: BatchWriterOptions) {
   let queue: Job[] = [];
@@ -353,24 +330,26 @@ export function createBatchWriter(o: BatchWriterOptions) {
   /** Everything else: readings to look up, quarantine records, in one transaction. */
   async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean, earlier: readonly Job[][]): Promise<Outcomes> {
     const claims: { row: RowIn; job: Job }[] = [];
+    inFlight.set(jobs, claims);
     try {
       await client.query('BEGIN');
-      let p = await plan(client, rows, trustNothing, earlier);
-      const claim = (): void => {
-        claims.length = 0;
-        let i = 0;
-        for (const j of jobs) for (const r of j.rows) if (p.decisions[i++]!.fate === 'store') claims.push({ row: r, job: j });
-      };
-      claim();
+      const p = await plan(client, rows, trustNothing, earlier);
+      let at = 0;
+      for (const j of jobs) for (const r of j.rows) if (p.decisions[at++]!.fate === 'store') claims.push({ row: r, job: j });
       inFlight.set(jobs, claims);
-      if (p.toStore.length > 0 && !(await copyFresh(client, encode(p.toStore)))) {
-        // Someone else stored one of these instants meanwhile (a replay by the owner, a commit
-        // that planned at the same time as this one): look every instant up again and retry.
-        p = await plan(client, rows, true, earlier);
-        claim();
-        if (p.toStore.length > 0) await copyInto(client, encode(p.toStore));
+      if (p.toStore.length > 0) {
+        // The readings and their latest state in one round trip, as on the common path.
+        const encoded = encode(p.toStore);
+        try {
+          await copyInto(client, encoded, latestStatement(client, encoded.latest));
+        } catch (err) {
+          // Someone else stored one of these instants meanwhile (a replay by the owner, a commit
+          // that planned at the same time as this one): look every instant up again, once.
+          if (!isUniqueViolation(err) || trustNothing) throw err;
+          await client.query('ROLLBACK');
+          return inTransaction(client, jobs, rows, started, true, earlier);
+        }
       }
-      await upsertLatest(client, p.toStore);
       const quarantineIn = jobs.flatMap((j) => j.quarantine);
       const refused: { row: RowIn; reason: Reason }[] = [];
       for (const [i, r] of rows.entries()) {
@@ -430,12 +409,6 @@ export function createBatchWriter(o: BatchWriterOptions) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
-  }
-
-  async function upsertLatest(client: pg.PoolClient, rows: readonly RowIn[]): Promise<void> {
-    const l = encode(rows).latest; // (the COPY data it also makes is not needed here: a rare path)
-    if (l.length === 0) return;
-    await client.query(UPSERT_LATEST, [l.map((x) => x.deviceId), l.map((x) => x.metric), l.map((x) => x.unitId), l.map((x) => x.ts), l.map((x) => x.value)]);
   }
 
   async function flush(): Promise<void> {
