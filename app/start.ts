@@ -112,6 +112,7 @@ export async function start(config: Config): Promise<Running> {
       },
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
+    events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
     const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
       auditSigner,
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },

@@ -8,12 +8,15 @@
  * generator in a child process.
  *
  *   npm run bench -- ingest [--seconds 10 --devices 20 --window 100 --window-batch 10]
- *                           [--only stock,floor,single,batch,copy] [--profile DIR] [--repeat N]
+ *                           [--only stock,floor,single,batch,samets,copy] [--same-ts 4]
+ *                           [--profile DIR] [--repeat N]
  *
  * `--repeat N` runs each load N times, the loads alternating, and reports the median run (the
  * machine drifts by ±10 % and more between runs). `--only` runs some of the loads (the ratios
  * need their pairs); `--profile DIR` writes a V8 CPU profile of this process (the gateway) for
- * each run, for Chrome DevTools or `node bench/profile-summary.ts FILE`.
+ * each run, for Chrome DevTools or `node bench/profile-summary.ts FILE`. `samets` is the single
+ * load from a coarse clock: `--same-ts N` readings per instant (each with its own seq and
+ * values), so all but one of each N are TS_CONFLICT, quarantined and acknowledged.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -52,8 +55,10 @@ const windowBatch = numberArg('window-batch', 10);
 /** Rounds of each load, alternating stock and pipeline; the table shows the median run. */
 const repeat = numberArg('repeat', 1);
 const logger = pino({ level: 'warn' });
-const runs = new Set(stringArg('only', 'stock,floor,single,batch,copy').split(','));
-for (const r of runs) if (!['stock', 'floor', 'single', 'batch', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, floor, single, batch, copy)`);
+const runs = new Set(stringArg('only', 'stock,floor,single,batch,samets,copy').split(','));
+for (const r of runs) if (!['stock', 'floor', 'single', 'batch', 'samets', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, floor, single, batch, samets, copy)`);
+/** Readings per instant in the `samets` load. */
+const perInstant = numberArg('same-ts', 4);
 const profileDir = stringArg('profile', '');
 
 /**
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
     };
     const tls = { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems };
     const startTs = Date.now() - 6.5 * 86_400_000;
-    const spec = (port: number, devs: LoadSpec['devices'], readingsPerMessage: number, window: number): LoadSpec => ({ port, ca: ca.rootCertPem, devices: devs, durationMs: seconds * 1000, window, readingsPerMessage, kind: 'biodigester', startTs });
+    const spec = (port: number, devs: LoadSpec['devices'], readingsPerMessage: number, window: number, readingsPerInstant = 1): LoadSpec => ({ port, ca: ca.rootCertPem, devices: devs, durationMs: seconds * 1000, window, readingsPerMessage, kind: 'biodigester', startTs, readingsPerInstant });
 
     const none: LoadResult = { acked: 0, sent: 0, durationMs: 1, errors: [] };
     // What ships: the defaults of config/config.ts (INGEST_*), as `thamani start` uses them.
@@ -148,13 +153,13 @@ async function main(): Promise<void> {
       ? await startStockAedes(tls, {
           authorizePublish(client, _packet, done) {
             floorSeq++;
-            const row = { deviceId: client?.id ?? '', unitId: unit.id, seq: floorSeq, ts: new Date(startTs + floorSeq), values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 }, suspectSeq: false };
+            const row = { deviceId: client?.id ?? '', unitId: unit.id, seq: floorSeq, ts: new Date(startTs + floorSeq), values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 }, expect: 'new' as const };
             floorWriter.submit([row], [], Date.now() + shipped.commitTimeoutMs, (err) => done(err));
           },
         })
       : undefined;
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
-    const usePipeline = runs.has('single') || runs.has('batch');
+    const usePipeline = runs.has('single') || runs.has('batch') || runs.has('samets');
     const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
     const ingest = usePipeline
       ? createIngest({
@@ -179,7 +184,7 @@ async function main(): Promise<void> {
     brokerRef.current = broker;
     const port = broker ? (await broker.listen()).port : 0;
 
-    const results = { stockSingle: [] as LoadResult[], stockBatch: [] as LoadResult[], floor: [] as LoadResult[], single: [] as LoadResult[], batch: [] as LoadResult[] };
+    const results = { stockSingle: [] as LoadResult[], stockBatch: [] as LoadResult[], floor: [] as LoadResult[], single: [] as LoadResult[], batch: [] as LoadResult[], samets: [] as LoadResult[] };
     for (let round = 1; round <= repeat; round++) {
       const suffix = repeat > 1 ? `-${round}` : '';
       if (stock) results.stockSingle.push(await profiled(`stock-single${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle))));
@@ -188,6 +193,10 @@ async function main(): Promise<void> {
         // Fresh devices each round: their seq and ts start over.
         const devs = await fleet(`single${suffix}`);
         results.single.push(await profiled(`pipeline-single${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle))));
+      }
+      if (runs.has('samets')) {
+        const devs = await fleet(`samets${suffix}`);
+        results.samets.push(await profiled(`pipeline-samets${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle, perInstant))));
       }
       if (stock) results.stockBatch.push(await profiled(`stock-batch${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch))));
       if (runs.has('batch')) {
@@ -200,6 +209,7 @@ async function main(): Promise<void> {
         const parts = (
           [
             ['pipeline single', results.single],
+            ['pipeline same-ts', results.samets],
             ['commit floor', results.floor],
           ] as const
         ).flatMap(([name, rs]) => (rs.length > 0 ? [`${name} ${((per(rs.at(-1)!) / base) * 100).toFixed(1)} %`] : []));
@@ -220,6 +230,8 @@ async function main(): Promise<void> {
     const floorSingle = median(results.floor);
     const ackedFloor = results.floor.reduce((n, r) => n + r.acked, 0);
     const batch = median(results.batch);
+    const samets = median(results.samets);
+    const ackedSamets = results.samets.reduce((n, r) => n + r.acked, 0);
     const ackedReadings = results.single.reduce((n, r) => n + r.acked, 0) + results.batch.reduce((n, r) => n + r.acked * 50, 0);
 
     // 3. Raw COPY of the same rows (same columns, same key), the database's ceiling.
@@ -267,6 +279,8 @@ async function main(): Promise<void> {
     }
     const stored = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`)).rows[0]!.n;
     const storedFloor = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-stock-%'`)).rows[0]!.n;
+    const storedSamets = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-samets-%'`)).rows[0]!.n);
+    const conflictsSamets = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM quarantine WHERE device_id LIKE 'bd-samets-%' AND reasons @> '[{"code":"TS_CONFLICT"}]'`)).rows[0]!.n);
     await client.end();
     await ingestDatabase.close();
     await database.close();
@@ -283,6 +297,7 @@ async function main(): Promise<void> {
       ['commit floor: stock Aedes + group commit of 1 fixed row/msg', floorRate, floorRate],
       ['Thamani pipeline, 1 reading/msg', singleRate, singleRate],
       ['Thamani pipeline, 50 readings/msg', rate(batch.acked, batch.durationMs), batchReadings],
+      [`Thamani pipeline, 1 reading/msg, ${perInstant} per instant (same ts)`, rate(samets.acked, samets.durationMs), rate(samets.acked, samets.durationMs)],
       ['raw COPY into readings (the faster of text and binary)', 0, copyRate],
     ];
     const pct = (x: number, y: number): string => `${((x / y) * 100).toFixed(1)} %`;
@@ -293,12 +308,24 @@ async function main(): Promise<void> {
     if (runs.has('stock') && runs.has('single')) console.log(`pipeline / stock Aedes, single readings: ${pct(singleRate, stockRate)} (aim ≥ 50 %)`);
     if (runs.has('stock') && runs.has('floor')) console.log(`commit floor / stock Aedes:              ${pct(floorRate, stockRate)}`);
     if (runs.has('floor') && runs.has('single')) console.log(`pipeline / commit floor, single:         ${pct(singleRate, floorRate)}`);
+    if (runs.has('samets') && runs.has('single')) console.log(`pipeline same-ts / pipeline single:      ${pct(rate(samets.acked, samets.durationMs), singleRate)}`);
     if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${pct(batchReadings, copyRate)} (aim ≥ 50 %)`);
     if (runs.has('copy')) console.log(`raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`);
     const commitLine = (c: typeof floorCommits): string => `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
     if (ingest) console.log(`pipeline commits: ${commitLine(ingest.counters)}`);
     if (floorWriter) console.log(`commit floor commits: ${commitLine(floorCommits)}`);
     console.log(`check: acknowledged ${ackedReadings} readings, stored ${stored}; commit floor acknowledged ${ackedFloor}, stored ${storedFloor}; load errors: ${[...results.single, ...results.batch, ...results.floor].reduce((n, r) => n + r.errors.length, 0)}`);
+    // Stored or quarantined (TS_CONFLICT), never dropped: at least what was acknowledged, and
+    // the counter of readings stored is the rows.
+    if (runs.has('samets')) console.log(`check same-ts: acknowledged ${ackedSamets} readings, stored ${storedSamets}, quarantined as TS_CONFLICT ${conflictsSamets}`);
+    if (storedSamets + conflictsSamets < ackedSamets) {
+      console.error('FAIL: fewer readings stored or quarantined than acknowledged (same ts)');
+      process.exitCode = 1;
+    }
+    if (ingest && ingest.counters.accepted !== Number(stored) + storedSamets) {
+      console.error(`FAIL: readings_accepted_total ${ingest.counters.accepted} is not the rows stored (${Number(stored) + storedSamets})`);
+      process.exitCode = 1;
+    }
     if (Number(stored) < ackedReadings || Number(storedFloor) < ackedFloor) {
       console.error('FAIL: fewer readings stored than acknowledged');
       process.exitCode = 1;

@@ -17,8 +17,10 @@ export interface LoadSpec {
   /** Readings per message: 1 = single-reading message, >1 = {batch:[...]} */
   readingsPerMessage: number;
   kind: 'biodigester' | 'collection_point';
-  /** ms since epoch of the first reading; each message advances ts per device by readingsPerMessage seconds. */
+  /** ms since epoch of the first reading; each reading advances ts per device by a second… */
   startTs: number;
+  /** …or only every N readings (default 1): a coarse clock, N readings per instant, all but one a TS_CONFLICT. */
+  readingsPerInstant?: number;
 }
 
 export interface LoadResult {
@@ -58,6 +60,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           let ts = spec.startTs + index; // distinct instants per device
           let messageId = 0;
           let inFlight = 0;
+          const perInstant = spec.readingsPerInstant ?? 1;
+          const next = (): string => {
+            const r = reading(spec.kind, seq++, ts);
+            if (seq % perInstant === 0) ts += 1000;
+            return r;
+          };
           let pending: Buffer = Buffer.alloc(0);
           let connected = false;
           const socket = tls.connect({ host: '127.0.0.1', port: spec.port, ca: spec.ca, key: device.key, cert: device.cert, servername: 'localhost' }, () => {
@@ -70,14 +78,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
               messageId = (messageId % 65535) + 1;
               let payload: string;
               if (spec.readingsPerMessage === 1) {
-                payload = reading(spec.kind, seq++, ts);
-                ts += 1000;
+                payload = next();
               } else {
                 const batch: string[] = [];
-                for (let i = 0; i < spec.readingsPerMessage; i++) {
-                  batch.push(reading(spec.kind, seq++, ts));
-                  ts += 1000;
-                }
+                for (let i = 0; i < spec.readingsPerMessage; i++) batch.push(next());
                 payload = `{"batch":[${batch.join(',')}]}`;
               }
               chunks.push(publishPacket(topic, messageId, Buffer.from(payload)));

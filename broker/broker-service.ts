@@ -12,6 +12,7 @@ import { createTelemetryRouting } from './telemetry-routing.ts';
 import type { Presence } from './presence.ts';
 import type { SecurityEvent, SecurityEvents } from '../audit/index.ts';
 import { InOrder } from './in-order.ts';
+import { Pacer } from './pacer.ts';
 import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish, UpstreamSuffix } from './types.ts';
@@ -71,6 +72,8 @@ interface SessionState {
   rateLimitedLogged: boolean;
   /** Outcomes of its publishes, released in the order they arrived (PUBACKs in order). */
   acks: InOrder;
+  /** Its publishes that wait for a rate-limit token, handled in the order they arrived. */
+  pacer: Pacer;
 }
 
 export interface ConnectedClient {
@@ -209,7 +212,10 @@ export async function createBroker(deps: BrokerDeps) {
           logger.warn({ deviceId: state.session.deviceId, waitMs: Math.round(wait) }, 'device over its publish rate: acknowledgements slowed');
         }
         message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
-        if (wait > 0) setTimeout(runHandler, wait, handler, state.session, message, finished);
+        // Behind a wait, a publish joins the session's queue (broker/pacer.ts): its handler runs
+        // after those of the publishes before it, never before.
+        const m = message;
+        if (wait > 0 || state.pacer.waiting > 0) state.pacer.after(wait, () => runHandler(handler, state.session, m, finished));
         else runHandler(handler, state.session, message, finished);
       } catch (err) {
         finished(err);
@@ -301,6 +307,7 @@ export async function createBroker(deps: BrokerDeps) {
       connectedAt: new Date(),
       rateLimitedLogged: false,
       acks: new InOrder(),
+      pacer: new Pacer(),
     });
   }
 

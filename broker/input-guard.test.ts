@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
+import { testAuditSigner } from '../test/audit-key.ts';
 import { createQuarantineService } from '../ingest/quarantine-service.ts';
 import type { DeviceSession } from './types.ts';
 import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
@@ -76,7 +77,7 @@ describe('a handler that fails on a message', () => {
   });
 
   it('lets a technician replay a telemetry INTERNAL_REJECT through ingest, and refuses to replay one of state', async () => {
-    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db }) });
+    const svc = createQuarantineService({ db: f.t.database.db, ingest: f.ingest!, audit: createAuditLog({ db: f.t.database.db, signer: testAuditSigner }) });
     const items = await svc.list({ deviceId: 'bd-guard', status: 'open' });
     const telemetry = items.find((i) => i.topic.endsWith('/telemetry') && i.reasons[0]!.code === 'INTERNAL_REJECT')!;
     const state = items.find((i) => i.topic.endsWith('/state'))!;

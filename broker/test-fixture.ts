@@ -131,6 +131,7 @@ export const testIngestConfig: IngestConfig = {
   batchMaxWaitMs: 5,
   maxPending: 50_000,
   commitTimeoutMs: 30_000,
+  maxSeqJump: 1_000_000,
 };
 
 export async function startBrokerFixture(
@@ -213,6 +214,7 @@ export async function startBrokerFixture(
     },
   });
   const renewal = createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger });
+  if (ingest) events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
   const { port } = await broker.listen();
 
   return {

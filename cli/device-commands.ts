@@ -64,6 +64,10 @@ export function registerDeviceCommands(program: Command, config: () => Config): 
     const t = await pki.createEnrolmentToken(id, actor);
     output(o.json, t, () => `Enrolment token for ${id} (valid until ${t.expiresAt}, works once, shown only now):\n\n  ${t.token}\n\nOn the device: make a key and a CSR with CN=${id}, then\n  curl --cacert ca.pem https://${cfg.publicHostname}:${cfg.https.port}/api/v1/enroll -H 'content-type: application/json' -d '{"token":"${t.token}","csr":"<PEM>"}'\n(docs/device-contract.md has the full example).`);
   }));
+  device.command('reset-seq <id>').option('--json').description("after the device's seq counter restarted (factory reset): the gateway forgets its seq; its next reading sets the baseline").action((id: string, o: { json?: boolean }) => withCli(config(), async ({ devices, actor }) => {
+    const d = await devices.resetSequence(id, actor);
+    output(o.json, { device: d }, () => `The gateway forgets the seq of ${d.id}: its next reading sets the baseline. Replay what was quarantined as SEQ_REGRESSION meanwhile with \`thamani quarantine replay <id>\`.`);
+  }));
   for (const [verb, status] of [['suspend', 'suspended'], ['activate', 'active'], ['retire', 'retired']] as const) {
     device.command(`${verb} <id>`).option('--json').description(`set the device ${status}${status !== 'active' ? ' (its live session is cut at once)' : ''}`).action((id: string, o: { json?: boolean }) => withCli(config(), async ({ devices, actor }) => {
       const d = await devices.setStatus(id, status, actor);

@@ -77,6 +77,8 @@ const envSchema = z.object({
   INGEST_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(5),
   INGEST_MAX_PENDING: z.coerce.number().int().min(100).default(50_000),
   INGEST_COMMIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How far seq may jump past a device's highest one (docs/device-contract.md); beyond is SEQ_JUMP. */
+  INGEST_MAX_SEQ_JUMP: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(1_000_000),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
   // Operator API security (docs/security-model.md). Secrets: generated under dataDir/secrets in development.
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -160,6 +162,7 @@ export interface Config {
     readonly batchMaxWaitMs: number;
     readonly maxPending: number;
     readonly commitTimeoutMs: number;
+    readonly maxSeqJump: number;
   };
   readonly securityEvents: { readonly windowMs: number; readonly maxKeys: number };
   readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
@@ -315,6 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       batchMaxWaitMs: e.INGEST_BATCH_MAX_WAIT_MS,
       maxPending: e.INGEST_MAX_PENDING,
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
+      maxSeqJump: e.INGEST_MAX_SEQ_JUMP,
     },
     securityEvents: { windowMs: e.SECURITY_EVENTS_WINDOW_SECONDS * 1000, maxKeys: e.SECURITY_EVENTS_MAX_KEYS },
     firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },

@@ -15,7 +15,7 @@ describe('alerts across a database outage', () => {
   it('evaluates again once the database is back, even when its rules had to be reloaded during the outage', async () => {
     const alerts = createAlertService({ pool: f.flaky.pool, logger: testLogger, notify: false });
     await alerts.ensureDefaults();
-    const reading = (temperature_c: number) => ({ deviceId: f.deviceId, unitId: f.unitId, seq: 1, ts: new Date(), values: { temperature_c }, suspectSeq: false });
+    const reading = (temperature_c: number) => ({ deviceId: f.deviceId, unitId: f.unitId, seq: 1, ts: new Date(), values: { temperature_c }, expect: 'new' as const });
     alerts.stored([reading(35)]);
     await alerts.settled();
 

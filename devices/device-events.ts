@@ -13,7 +13,9 @@ export const CHANNEL = 'thamani_device_events';
 
 export type DeviceEvent =
   | { type: 'certificate_revoked'; serial: string; deviceId: string }
-  | { type: 'device_status'; deviceId: string; status: string };
+  | { type: 'device_status'; deviceId: string; status: string }
+  /** A technician says the device's seq counter restarted: ingest forgets its seq (docs/device-contract.md). */
+  | { type: 'sequence_reset'; deviceId: string };
 
 export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Promise<void> {
   await tx.execute(sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(event)})`);
@@ -27,6 +29,7 @@ export interface DeviceEvents {
    * (PostgreSQL queues them only for connected listeners), so whoever acts on them re-checks.
    */
   on(event: 'resync', listener: () => void): unknown;
+  on(event: 'sequence_reset', listener: (e: { deviceId: string }) => void): unknown;
   /** Resolves once LISTEN is in place. */
   ready: Promise<void>;
   /** LISTEN is in place right now (readiness). */

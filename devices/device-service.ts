@@ -127,6 +127,20 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
       });
     },
 
+    /**
+     * The device's seq counter restarted (factory reset): the gateway forgets its seq, and its
+     * next reading sets the baseline (docs/device-contract.md, "Telemetry"). Audited.
+     */
+    async resetSequence(id: string, actor: AuditActor): Promise<Device> {
+      return db.transaction(async (tx) => {
+        const [d] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        if (!d) throw new DeviceErrors.DeviceNotFound(id);
+        await audit.record({ ...actor, action: 'device.sequence_reset', targetType: 'device', targetId: id }, tx);
+        await notifyDeviceEvent(tx, { type: 'sequence_reset', deviceId: id });
+        return d;
+      });
+    },
+
     async updateLabels(id: string, labels: Record<string, string>, actor: AuditActor): Promise<Device> {
       return db.transaction(async (tx) => {
         const [before] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');

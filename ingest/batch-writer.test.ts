@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { waitFor } from '../test/wait.ts';
 import { createBatchWriter, type RowIn } from './batch-writer.ts';
+import type { Expect } from './seq-fns.ts';
 
 let t: TestDatabase;
 const unitId = randomUUID();
@@ -10,7 +11,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
 });
 
-const row = (deviceId: string, seq: number, ts: Date, suspectSeq = false): RowIn => ({ deviceId, unitId, seq, ts, values: { temperature_c: 30 + seq / 10, battery_v: 3.9 }, suspectSeq });
+const row = (deviceId: string, seq: number, ts: Date, expect: Expect = 'new'): RowIn => ({ deviceId, unitId, seq, ts, values: { temperature_c: 30 + seq / 10, battery_v: 3.9 }, expect });
 
 describe('batch writer', () => {
   it('writes readings whose seq advanced with COPY, and stores each once', async () => {
@@ -18,7 +19,7 @@ describe('batch writer', () => {
     const base = Date.now() - 60_000;
     const rows = Array.from({ length: 200 }, (_, i) => row(`bd-bw-${i % 4}`, i, new Date(base + i * 100)));
     const result = await w.write(rows, []);
-    expect(result).toEqual({ stored: 200, duplicates: 0, regressions: 0, quarantineIds: [] });
+    expect(result).toEqual({ stored: 200, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: [], refused: [] });
     const { rows: stored } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id LIKE 'bd-bw-%'`);
     expect(stored[0]!.n).toBe(200);
     // The latest state went in with them: the newest value of each metric per device.
@@ -45,35 +46,52 @@ describe('batch writer', () => {
     }
   });
 
-  it('falls back to row by row when a new seq reuses a stored instant: that one is a duplicate, the rest are stored', async () => {
+  it('quarantines a different reading at a stored instant as TS_CONFLICT, even when the COPY meets it unforeseen, and stores the rest', async () => {
     const stored: RowIn[] = [];
-    const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1, onStored: (r) => stored.push(...r) });
+    const commits: { rows: number; conflicts: number }[] = [];
+    const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1, onStored: (r) => stored.push(...r), onCommit: (c) => commits.push(c) });
     const ts = new Date(Date.now() - 30_000);
     await w.write([row('bd-bw-dup', 1, ts)], []);
     stored.length = 0;
-    // seq 2 (advanced, so not suspect) but the same instant as seq 1, next to two new readings.
+    commits.length = 0;
+    // seq 2 claimed new (as a replay by another writer could make it look) but at seq 1's instant.
     const result = await w.write([row('bd-bw-dup', 2, ts), row('bd-bw-dup', 3, new Date(ts.getTime() + 1000)), row('bd-bw-new', 1, ts)], []);
-    expect(result).toMatchObject({ stored: 2, duplicates: 1, regressions: 0 });
+    w.stop();
+    expect(result).toMatchObject({ stored: 2, duplicates: 0, regressions: 0, conflicts: 1 });
+    expect(result.refused).toEqual([expect.objectContaining({ code: 'TS_CONFLICT', seq: 2 })]);
+    expect(result.quarantineIds).toHaveLength(1);
+    expect(commits).toEqual([expect.objectContaining({ rows: 2, conflicts: 1 })]);
     expect(stored.map((r) => `${r.deviceId}:${r.seq}`).sort()).toEqual(['bd-bw-dup:3', 'bd-bw-new:1']);
+    // The same inside the explicit transaction (a job with a quarantine record of its own).
+    const own = { deviceId: 'bd-bw-dup', unitId, receivedAt: new Date(), topic: 'devices/bd-bw-dup/telemetry', payload: Buffer.from('{'), payloadSize: 1, batchIndex: undefined, seq: undefined, reasons: [{ field: '', code: 'MALFORMED_JSON' as const, message: 'test' }] };
+    const w2 = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 1 });
+    const again = await w2.write([row('bd-bw-dup', 9, ts), row('bd-bw-dup', 10, new Date(ts.getTime() + 2000))], [own]);
+    w2.stop();
+    expect(again).toMatchObject({ stored: 1, conflicts: 1, refused: [expect.objectContaining({ code: 'TS_CONFLICT', seq: 9 })] });
+    expect(again.quarantineIds).toHaveLength(2);
+    const q = await t.database.pool.query<{ seq: number; reasons: { code: string }[] }>(`SELECT seq::int, reasons FROM quarantine WHERE device_id = 'bd-bw-dup' ORDER BY id`);
+    expect(q.rows.map((r) => [r.seq, r.reasons[0]!.code])).toEqual([[2, 'TS_CONFLICT'], [null, 'MALFORMED_JSON'], [9, 'TS_CONFLICT']]);
     const { rows } = await t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = 'bd-bw-dup' ORDER BY ts`);
-    expect(rows.map((r) => r.seq)).toEqual([1, 3]);
+    expect(rows.map((r) => r.seq)).toEqual([1, 3, 10]);
   });
 
-  it('takes a re-send in the same commit as its original for a duplicate: stored once, told apart from a regression', async () => {
+  it('settles readings at the same instant in memory within a commit: a re-send is a duplicate, a new seq a conflict, a seq gone back for a new instant a regression', async () => {
     const stored: RowIn[] = [];
     const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1000, maxWaitMs: 50, onStored: (r) => stored.push(...r) });
     const ts = new Date(Date.now() - 20_000);
-    // Queued together (one commit): the original, its re-send (seq not advanced), and a real
-    // regression (seq not advanced, an instant never stored).
-    const [original, resend, regressed] = await Promise.all([
+    // Queued together (one commit): the original, its re-send, another reading at the same
+    // instant, and a real regression (seq not advanced, an instant never stored).
+    const [original, resend, other, regressed] = await Promise.all([
       w.write([row('bd-bw-same', 7, ts)], []),
-      w.write([row('bd-bw-same', 7, ts, true)], []),
-      w.write([row('bd-bw-same', 6, new Date(ts.getTime() - 1000), true)], []),
+      w.write([row('bd-bw-same', 7, ts, 'any')], []),
+      w.write([row('bd-bw-same', 8, ts, 'any')], []),
+      w.write([row('bd-bw-same', 6, new Date(ts.getTime() + 1000), 'stored')], []),
     ]);
     w.stop();
-    expect(original).toMatchObject({ stored: 1, duplicates: 0, regressions: 0 });
-    expect(resend).toMatchObject({ stored: 0, duplicates: 1, regressions: 0 });
-    expect(regressed).toMatchObject({ stored: 0, duplicates: 0, regressions: 1 });
+    expect(original).toMatchObject({ stored: 1, duplicates: 0, regressions: 0, conflicts: 0 });
+    expect(resend).toMatchObject({ stored: 0, duplicates: 1, regressions: 0, conflicts: 0 });
+    expect(other).toMatchObject({ stored: 0, duplicates: 0, regressions: 0, conflicts: 1 });
+    expect(regressed).toMatchObject({ stored: 0, duplicates: 0, regressions: 1, conflicts: 0 });
     expect(stored.map((r) => r.seq)).toEqual([7]);
     const { rows } = await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-bw-same'`);
     expect(rows[0]!.n).toBe(1);
@@ -92,7 +110,7 @@ describe('batch writer', () => {
       await blocker.query(`BEGIN; LOCK TABLE readings IN SHARE MODE`);
       const original = w.write([row('bd-bw-fail', 3, ts)], []);
       await until('the original waiting on the lock', async () => (await waitingInserts()) === 1);
-      const resend = w.write([row('bd-bw-fail', 3, ts, true)], []);
+      const resend = w.write([row('bd-bw-fail', 3, ts, 'any')], []);
       await new Promise((r) => setTimeout(r, 100));
       // The original's connection dies (a database fault) while the re-send waits for it.
       const killed = await count(`SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l WHERE l.relation = 'readings'::regclass AND NOT l.granted`);

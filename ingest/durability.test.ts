@@ -44,6 +44,16 @@ async function storedSeqs(pool: pg.Pool, deviceId: string): Promise<Set<number>>
   return new Set(rows.map((r) => Number(r.seq)));
 }
 
+/**
+ * What was quarantined, as "seq: CODE". Readings sent in order with unique instants have no
+ * reason to be: an acknowledged one found here instead of in `readings` is the product's fault,
+ * not a lost commit (this is how the failure of 2026-11-29, seq 179, is told apart now).
+ */
+async function quarantined(pool: pg.Pool, deviceId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ seq: string | null; reasons: { code: string }[] }>(`SELECT seq, reasons FROM quarantine WHERE device_id = $1 ORDER BY id`, [deviceId]);
+  return rows.map((r) => `${r.seq}: ${r.reasons.map((x) => x.code).join(',')}`);
+}
+
 describe('acknowledged means stored', () => {
   let f: BrokerFixture;
   beforeAll(async () => {
@@ -79,6 +89,7 @@ describe('acknowledged means stored', () => {
     expect(load.acked.size).toBeGreaterThan(resumedFrom + 49);
     const stored = await storedSeqs(f.t.database.pool, 'bd-dur-outage');
     const lost = [...load.acked].filter((s) => !stored.has(s));
+    expect(await quarantined(f.t.database.pool, 'bd-dur-outage')).toEqual([]);
     expect(lost).toEqual([]);
   }, 60_000);
 });
@@ -137,6 +148,7 @@ describe('SIGKILL', () => {
     client.end(true);
     const stored = await storedSeqs(t.database.pool, 'bd-dur-kill');
     const lost = [...load.acked].filter((s) => !stored.has(s));
+    expect(await quarantined(t.database.pool, 'bd-dur-kill')).toEqual([]);
     expect(load.acked.size).toBeGreaterThanOrEqual(200);
     expect(lost).toEqual([]);
   }, 90_000);

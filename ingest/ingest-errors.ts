@@ -23,6 +23,8 @@ export const reasonCodes = [
   // The gateway failed on this message (a bug, not the device's fault): kept whole, for a
   // technician to replay once fixed; the device is told and may drop it.
   'INTERNAL_REJECT',
+  'SEQ_JUMP',
+  'TS_CONFLICT',
 ] as const;
 export type ReasonCode = (typeof reasonCodes)[number];
 

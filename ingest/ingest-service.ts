@@ -5,6 +5,7 @@ import { NotAcknowledged, type InternalRejectRecorder } from '../broker/input-gu
 import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
 import { parsePayload, type BadReading, type ValidationLimits } from './payload-fns.ts';
+import { judge, noHistory, type SeqState } from './seq-fns.ts';
 
 export interface IngestConfig extends ValidationLimits {
   maxPayloadBytes: number;
@@ -15,7 +16,22 @@ export interface IngestConfig extends ValidationLimits {
   maxPending: number;
   /** A publish not committed within this is refused (no PUBACK; the device re-sends it). */
   commitTimeoutMs: number;
+  /** How far a reading's seq may jump past the device's highest one; beyond is SEQ_JUMP. */
+  maxSeqJump: number;
 }
+
+/**
+ * A device's sequence on first contact: the newest instant of any reading, and the newest
+ * reading that carried a seq of its own. SenML readings are stored with their time in ms as seq;
+ * those are passed over (a look at the last 1000 readings is enough: a device that sent only
+ * SenML lately has no seq to keep to).
+ */
+const LOAD_SEQ = `
+  WITH recent AS MATERIALIZED (SELECT seq, ts FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT 1000)
+  SELECT (SELECT max(ts) FROM recent) AS max_ts, s.seq, s.ts
+  FROM (SELECT 1) one LEFT JOIN LATERAL (
+    SELECT seq, ts FROM recent WHERE abs(seq - floor(extract(epoch FROM ts) * 1000)::int8) > 1 ORDER BY ts DESC LIMIT 1
+  ) s ON true`;
 
 export interface IngestCounters {
   accepted: number;
@@ -40,14 +56,22 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     maxRows: config.batchMaxRows,
     maxWaitMs: config.batchMaxWaitMs,
     onStored: deps.onStored,
+    // Counted from what each commit did, not from what each publish was told: a publish whose
+    // deadline passed while its commit went on is stored all the same, and is counted.
     onCommit: (s) => {
       counters.commits++;
       counters.committedRows += s.rows;
       counters.commitMsTotal += s.durationMs;
+      counters.accepted += s.rows;
+      counters.duplicates += s.duplicates;
+      if (s.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + s.regressions;
+      if (s.conflicts) counters.rejected.TS_CONFLICT = (counters.rejected.TS_CONFLICT ?? 0) + s.conflicts;
     },
   });
-  /** Highest seq seen per device (loaded from its newest stored reading on first contact). */
-  const lastSeq = new Map<string, number>();
+  /** Each device's sequence (ingest/seq-fns.ts), loaded from its stored readings on first contact. */
+  const seqs = new Map<string, SeqState>();
+  const asLive = { replay: false, maxJump: config.maxSeqJump };
+  const asReplay = { replay: true, maxJump: config.maxSeqJump };
   /** One load per device: messages that wait on it resume in arrival order, so seq checks stay ordered. */
   const loading = new Map<string, Promise<void>>();
   let holding = false;
@@ -56,8 +80,17 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     let load = loading.get(deviceId);
     if (!load) {
       load = deps.pool
-        .query<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT 1`, [deviceId])
-        .then((r) => void lastSeq.set(deviceId, Number(r.rows[0]?.seq ?? -1)))
+        .query<{ max_ts: Date | null; seq: string | null; ts: Date | null }>(LOAD_SEQ, [deviceId])
+        .then((r) => {
+          const row = r.rows[0];
+          const s = noHistory();
+          if (row?.max_ts) s.maxTs = row.max_ts.getTime();
+          if (row?.seq != null && row.ts) {
+            s.seq = Number(row.seq);
+            s.seqTs = row.ts.getTime();
+          }
+          seqs.set(deviceId, s);
+        })
         .finally(() => loading.delete(deviceId));
       loading.set(deviceId, load);
     }
@@ -92,7 +125,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
    * yielding, so a device's publishes are checked in the order they arrived.
    */
   function submit(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, replay: boolean, done: Done): void {
-    if (payload.length <= config.maxPayloadBytes && !lastSeq.has(session.deviceId)) {
+    if (payload.length <= config.maxPayloadBytes && !seqs.has(session.deviceId)) {
       // Once per device. A throw of the resumed submit must reach `done` (the broker's guard makes
       // it an INTERNAL_REJECT): escaping this promise, it would be an unhandled rejection.
       loadSeq(session.deviceId).then(
@@ -114,13 +147,15 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     } else {
       const parsed = parsePayload(payload, session.kind, config);
       bad = parsed.bad;
-      let last = lastSeq.get(session.deviceId)!;
+      const state = seqs.get(session.deviceId)!;
+      // A replay was judged when it first arrived; SenML has no seq: only their instants count.
+      const o = replay ? asReplay : asLive;
       for (const g of parsed.good) {
-        // A replay was in order when it first arrived; (device, ts) still keeps it from being stored twice.
-        rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, suspectSeq: !replay && g.seq <= last });
-        if (g.seq > last && !replay) last = g.seq;
+        const expect = judge(state, { seq: g.seq, ts: g.ts.getTime(), sequenced: parsed.senml !== true }, o);
+        if (expect === 'jump') {
+          bad.push({ index: undefined, seq: g.seq, reasons: [{ field: 'seq', code: 'SEQ_JUMP', message: `jumps more than ${config.maxSeqJump} past the device's highest seq (${state.seq})` }] });
+        } else rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, expect });
       }
-      lastSeq.set(session.deviceId, last);
     }
     let quarantineIn = NOTHING_QUARANTINED; // shared: the writer only reads it
     if (bad.length > 0) {
@@ -132,17 +167,32 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     }
     writer.submit(rows, quarantineIn, Date.now() + config.commitTimeoutMs, (err, result) => {
       pressure();
-      if (err) {
-        lastSeq.delete(session.deviceId); // re-read: what we assumed may not be stored
-        done(new NotAcknowledged('not committed', { cause: err })); // the device sends it again
-        return;
-      }
-      counters.accepted += result!.stored;
-      counters.duplicates += result!.duplicates;
-      if (result!.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + result!.regressions;
+      // A failed publish keeps the sequence as it is: its re-send is the newest reading again or
+      // a late one, which the rule accepts (ingest/seq-fns.ts).
+      if (err) return done(new NotAcknowledged('not committed', { cause: err })); // the device sends it again
       done(null, result, bad);
     });
     pressure();
+  }
+
+  /**
+   * The device's seq counter restarted (a technician says so): forget its seq, keep its instants.
+   * A reading already judged keeps its verdict; the next one sets the baseline.
+   */
+  function resetSequence(deviceId: string): void {
+    const s = seqs.get(deviceId);
+    if (s) {
+      s.seq = -1;
+      s.seqTs = -Infinity;
+    } else {
+      // Not loaded yet: load it (the old baseline), then forget the seq; readings that arrive
+      // meanwhile wait on the same load and see the reset.
+      void loadSeq(deviceId).then(
+        () => resetSequence(deviceId),
+        (err: unknown) => logger.warn({ err, deviceId }, 'could not reset the sequence'),
+      );
+    }
+    logger.info({ deviceId }, 'sequence reset: the next reading sets the baseline');
   }
 
   /** Validates and stores one publish; resolves once committed (replays, tools, tests). */
@@ -174,7 +224,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
         if (err) return done(err);
         if (result!.quarantineIds.length > 0) {
           const reasons = bad!.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
-          if (result!.regressions > 0) reasons.push({ field: 'seq', code: 'SEQ_REGRESSION', message: 'seq did not increase for a new reading' });
+          reasons.push(...result!.refused);
           // After the commit and before the PUBACK; a lost error message is not a lost reading.
           deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
         }
@@ -187,6 +237,7 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
     handleTelemetry,
     rejectInternal,
     ingest,
+    resetSequence,
     counters,
     pending: () => writer.pending(),
     /** Flush what is queued (shutdown). */

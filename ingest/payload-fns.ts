@@ -32,6 +32,8 @@ export interface BadReading {
 export interface ParsedPayload {
   good: GoodReading[];
   bad: BadReading[];
+  /** SenML: its readings carry no seq of the device's (theirs is derived from the time). */
+  senml?: boolean;
 }
 
 // RFC 3339 date-time with an explicit offset (Z or ±hh:mm).
@@ -206,6 +208,7 @@ export function parsePayload(payload: Buffer, kind: DeviceKind, limits: Validati
     return { good: [], bad: [{ index: undefined, seq: undefined, reasons: [{ field: 'batch', code: 'BATCH_TOO_LARGE', message: `${items.length} readings; at most ${limits.maxBatch} per message` }] }] };
   }
   const out: ParsedPayload = { good: [], bad: [] };
+  if (Array.isArray(json)) out.senml = true;
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     const result = acceptReading(item, kind, limits, now) ?? checkWithZod(item, batched ? `batch[${index}]` : '', kind, limits, now);

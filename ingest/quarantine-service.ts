@@ -42,8 +42,9 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
         payload = Buffer.from(JSON.stringify(parsed.batch?.[item.batchIndex] ?? {}));
       }
       const result = await deps.ingest.ingest(session, item.topic, payload, new Date(), { replay: true });
-      const still = result.reasons.flatMap((r) => r.reasons);
-      const status = still.length === 0 && result.regressions === 0 ? 'replayed' : 'open';
+      // Refused again for its instant (TS_CONFLICT: another reading holds it) counts as still rejected.
+      const still = [...result.reasons.flatMap((r) => r.reasons), ...result.refused];
+      const status = still.length === 0 ? 'replayed' : 'open';
       const outcome = { stored: result.stored, duplicates: result.duplicates, stillRejected: still, newQuarantineIds: result.quarantineIds };
       await deps.db.transaction(async (tx) => {
         // The replay's own rejections were quarantined again: keep one open item, not two.
