@@ -127,7 +127,7 @@ describe('CONNACK codes over real mTLS', () => {
     expect((await f.t.database.pool.query(`SELECT status FROM devices WHERE id = 'bd-edge-v31'`)).rows[0].status).toBe('pending');
     // Security events are written in the background: wait for it (generously), then look.
     const refusals = async (): Promise<unknown[]> =>
-      (await f.t.database.pool.query<{ after: unknown }>(`SELECT after FROM audit_log WHERE action = 'security.connect_refused' AND target_id = 'clientId:bd-edge-v31'`)).rows.map((r) => r.after);
+      (await f.t.database.pool.query<{ after: unknown }>(`SELECT after FROM audit_log WHERE action = 'security.connect_refused' AND target_id = 'bd-edge-v31'`)).rows.map((r) => r.after);
     for (const deadline = Date.now() + 20_000; (await refusals()).length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     expect(await refusals()).toContainEqual(expect.objectContaining({ reason: 'protocol_version_unsupported', returnCode: 1 }));
     // The same device at 3.1.1 is welcome.
