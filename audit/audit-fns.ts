@@ -28,8 +28,9 @@ export interface ChainedFields {
   after: unknown;
 }
 
-export function entryHash(fields: ChainedFields, prevHash: Buffer): Buffer {
-  const canonical = canonicalJson({
+/** The fields both entry formats hash (canonicalJson sorts keys, so their order is free). */
+function chainedBody(fields: ChainedFields, prevHash: Buffer): Record<string, unknown> {
+  return {
     at: fields.at.toISOString(),
     actorId: fields.actorId,
     actorRole: fields.actorRole,
@@ -42,8 +43,11 @@ export function entryHash(fields: ChainedFields, prevHash: Buffer): Buffer {
     before: fields.before ?? null,
     after: fields.after ?? null,
     prevHash: prevHash.toString('hex'),
-  });
-  return createHash('sha256').update(canonical).digest();
+  };
+}
+
+export function entryHash(fields: ChainedFields, prevHash: Buffer): Buffer {
+  return createHash('sha256').update(canonicalJson(chainedBody(fields, prevHash))).digest();
 }
 
 /**
@@ -56,23 +60,7 @@ export interface SignedFields extends ChainedFields {
 }
 
 export function signedEntryHash(fields: SignedFields, prevHash: Buffer): Buffer {
-  const canonical = canonicalJson({
-    v: 1,
-    seq: fields.seq,
-    at: fields.at.toISOString(),
-    actorId: fields.actorId,
-    actorRole: fields.actorRole,
-    ip: fields.ip,
-    userAgent: fields.userAgent,
-    requestId: fields.requestId,
-    action: fields.action,
-    targetType: fields.targetType,
-    targetId: fields.targetId,
-    before: fields.before ?? null,
-    after: fields.after ?? null,
-    prevHash: prevHash.toString('hex'),
-    keyId: fields.keyId,
-  });
+  const canonical = canonicalJson({ v: 1, seq: fields.seq, ...chainedBody(fields, prevHash), keyId: fields.keyId });
   return createHash('sha256').update(canonical).digest();
 }
 

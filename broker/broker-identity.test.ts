@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createForeignCa } from '../test/forge-ca.ts';
-import { requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from './test-fixture.ts';
 
 /**
  * A cut-off must come from the change notification, not from the periodic revalidation sweep
@@ -18,18 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await f?.close();
 });
-
-/** Connect and report the outcome: 'connected', or the CONNACK refusal / TLS error. */
-async function outcome(connect: () => Promise<{ end(force?: boolean): unknown }>): Promise<string> {
-  try {
-    const client = await connect();
-    await client.end(true);
-    return 'connected';
-  } catch (err) {
-    const e = err as { code?: number | string; message: string };
-    return typeof e.code === 'number' ? `connack:${e.code}` : `tls:${e.code ?? e.message}`;
-  }
-}
 
 /**
  * An MQTT 3.1.1 CONNECT with an empty clientId and clean=false, written byte by byte (MQTT.js

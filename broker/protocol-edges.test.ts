@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusalCode, type ConnectRefusal } from './broker-errors.ts';
 import { decideConnect, decideProtocol, type ConnectLimits } from './identity-fns.ts';
-import { requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 /** MQTT 3.1.1 defines CONNACK return codes 0..5 only [MQTT-3.2.2.3]; a refusal is one of 1..5. */
 const refusalCodes311 = new Set([1, 2, 3, 4, 5]);
@@ -74,17 +74,6 @@ describe('CONNACK codes over real mTLS', () => {
   afterAll(async () => {
     await f?.close();
   });
-
-  async function outcome(connect: () => Promise<{ end(force?: boolean): unknown }>): Promise<string> {
-    try {
-      const client = await connect();
-      await client.end(true);
-      return 'connected';
-    } catch (err) {
-      const e = err as { code?: number | string; message: string };
-      return typeof e.code === 'number' ? `connack:${e.code}` : `error:${e.code ?? e.message}`;
-    }
-  }
 
   /** A CONNECT written by hand (MQTT.js will not send keepalive above its own limits), returns the CONNACK code. */
   function rawConnect(cert: { key: string; cert: string }, clientId: string, keepalive: number, level = 4): Promise<number | string> {

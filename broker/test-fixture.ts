@@ -282,3 +282,18 @@ export async function startBrokerFixture(
     },
   };
 }
+
+/**
+ * Connects and reports the outcome: 'connected', `connack:<code>` for a CONNACK refusal, or
+ * `tls:<code>` when the connection failed before a CONNACK (handshake refused, socket closed).
+ */
+export async function connectOutcome(connect: () => Promise<{ end(force?: boolean): unknown }>): Promise<string> {
+  try {
+    const client = await connect();
+    await client.end(true);
+    return 'connected';
+  } catch (err) {
+    const e = err as { code?: number | string; message: string };
+    return typeof e.code === 'number' ? `connack:${e.code}` : `tls:${e.code ?? e.message}`;
+  }
+}
