@@ -1,7 +1,7 @@
 import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { TLS12_CIPHERS } from '../broker/tls.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import { authPlugin } from './auth-plugin.ts';

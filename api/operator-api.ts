@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
 import { auditRoutes, createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
 import { authRoutes } from '../auth/auth-routes.ts';

@@ -12,7 +12,7 @@ import type { DatabaseRuntime } from './database.ts';
 import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from 'pino';
 
 export const API_LOGIN_ROLE = 'thamani_api';
 

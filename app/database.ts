@@ -3,7 +3,7 @@ import { createDatabase, runMigrations, startEmbeddedPostgres, timeseries, type 
 import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from 'pino';
 
 export interface DatabaseRuntime {
   database: Database;

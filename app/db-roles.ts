@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { createDatabase, type Database } from '../db/client.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from 'pino';
 
 /**
  * Neither the API nor ingest connects as the owner. The API logs in as `loginRole`, a member of

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.ts';
+import type { Logger } from 'pino';
 
 /**
  * Owns shutdown order. Components register a stop function as they start; stop() runs them in

@@ -1,8 +1,6 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 
-export type { Logger };
-
 /** Keys that must never reach a log line, wherever they appear in an object. */
 export const redactPaths = [
   'password',

@@ -18,7 +18,8 @@ import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
 import { ingestCanWrite, openDatabase, openIngestDatabase, openSecurityEventsDatabase, startTimeseriesMaintenance } from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
-import { createLogger, type Logger } from './logger.ts';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.ts';
 
 /**
  * The composition root: builds every component from the config, in dependency order, and

@@ -1,5 +1,5 @@
 import { desc } from 'drizzle-orm';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { DbExecutor } from '../db/scoped.ts';
 import { auditLog } from '../db/schema/index.ts';
 import { signWebhook } from '../dashboards/webhook.ts';

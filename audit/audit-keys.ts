@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { resolvePassphrase } from '../provisioning/ca-store.ts';
 import { loadOrCreateAuditSigner, type AuditSigner } from './audit-signer.ts';
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
 import { auditAnchor } from '../db/schema/index.ts';
 import type { AuditLog } from './audit-service.ts';

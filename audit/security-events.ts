@@ -1,4 +1,4 @@
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { AuditEntry } from './audit-service.ts';
 import { Aggregator, escapeDeviceText, escapeDeviceValue, type AggregateRecord, type SecurityEvent } from './security-events-fns.ts';
 

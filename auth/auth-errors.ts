@@ -13,5 +13,5 @@ export const AuthErrors = {
   TokenNotFound: createError('API_TOKEN_NOT_FOUND', 'No such API token', 404),
   TokenRoleTooWide: createError('API_TOKEN_ROLE_TOO_WIDE', 'A token may not carry more than its owner has: %s', 403),
   TokenLifetimeTooLong: createError('API_TOKEN_LIFETIME_TOO_LONG', 'An API token may live at most %d days', 400),
-  UnitNotFound: createError('UNIT_NOT_FOUND', 'One of the units does not exist', 400),
+  UnknownUnits: createError('UNKNOWN_UNITS', 'One of the units does not exist', 400),
 };

@@ -2,15 +2,11 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
+import { escapeHtml } from '../api/escape-html.ts';
 import { setSessionCookie } from './auth-routes.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.ts';
 import type { SessionService } from './session-service.ts';
 import type { UserService } from './user-service.ts';
-
-/** Escapes text for HTML element content and quoted attributes (OWASP XSS rule #1 and #2). */
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`=/]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
   // No inline script or style: the CSP (default-src 'self') would refuse them anyway.

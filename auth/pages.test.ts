@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
-import { escapeHtml } from './pages-routes.ts';
+import { escapeHtml } from '../api/escape-html.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {

@@ -161,7 +161,7 @@ export function createUserService(deps: UserDeps) {
         const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
         if (unitIds.length > 0) {
           const [found] = await tx.select({ n: count() }).from(units).where(inArray(units.id, unitIds));
-          if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnitNotFound();
+          if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnknownUnits();
         }
         await tx.delete(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
         if (unitIds.length > 0) await tx.insert(userUnitAssignments).values([...new Set(unitIds)].map((unitId) => ({ userId: id, unitId })));

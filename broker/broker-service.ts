@@ -1,7 +1,7 @@
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { createAdmission } from './admission.ts';
 import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
 import { DeviceLimits } from './device-limits.ts';

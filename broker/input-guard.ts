@@ -1,4 +1,4 @@
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { storableText } from './device-json.ts';
 import type { DeviceSession, UpstreamPublish } from './types.ts';
 

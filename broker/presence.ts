@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 
 /**
  * devices.online / last_seen_at. Connect and disconnect are written at once; "seen" from

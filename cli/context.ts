@@ -2,7 +2,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import type { DatabaseRuntime } from '../app/database.ts';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { AuditActor, AuditSigner } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { DeviceService } from '../devices/device-service.ts';

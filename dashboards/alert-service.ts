@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { RowIn } from '../ingest/batch-writer.ts';
 import { defaultRules, transition, type Condition, type Severity, type Transition } from './alert-rules.ts';
 import type { LiveHub } from './live-hub.ts';

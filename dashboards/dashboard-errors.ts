@@ -1,9 +1,14 @@
 import createError from '@fastify/error';
+import { DeviceErrors } from '../devices/device-errors.ts';
 
-/** Dashboard and alert errors; the API's error handler turns them into coded JSON (or a page). */
+/**
+ * Dashboard and alert errors; the API's error handler turns them into coded JSON (or a page).
+ * A unit or device that does not exist (or is not the caller's) is the registry's own error:
+ * one code, one meaning, whichever feature reports it (api/error-codes.test.ts).
+ */
 export const DashboardErrors = {
-  UnitNotFound: createError('UNIT_NOT_FOUND', 'Unit %s not found', 404),
-  DeviceNotFound: createError('DEVICE_NOT_FOUND', 'Device %s not found', 404),
+  UnitNotFound: DeviceErrors.UnitNotFound,
+  DeviceNotFound: DeviceErrors.DeviceNotFound,
   AlertNotFound: createError('ALERT_NOT_FOUND', 'Alert %s not found', 404),
   AlreadyAcknowledged: createError('ALERT_ALREADY_ACKNOWLEDGED', 'Alert %s was already acknowledged by %s', 409),
   RuleNotFound: createError('ALERT_RULE_NOT_FOUND', 'Alert rule %s not found', 404),

@@ -1,4 +1,4 @@
-import { escapeHtml } from '../auth/pages-routes.ts';
+import { escapeHtml } from '../api/escape-html.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
 import { metricCatalogue, isMetricName } from '../devices/metrics.ts';

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 
 /**
  * Delivers alert notifications from the `alert_notifications` outbox to ALERT_WEBHOOK_URL: a JSON

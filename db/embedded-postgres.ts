@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { supervise, type RestartPolicy, type ServerRun, type SupervisorEnd } from './pg-supervisor.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 
 /** One run of the server: started and accepting connections. */
 export interface ServerRun {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { DbExecutor } from '../db/scoped.ts';
 import { sql } from 'drizzle-orm';
 

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { SecurityEvents } from '../audit/index.ts';
 import { normaliseSerial, type ConnectionIdentity } from '../broker/identity-fns.ts';
 import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from '../broker/tls.ts';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { AuditLog, SecurityEvents } from '../audit/index.ts';
 import type { DownstreamPublisher } from '../broker/types.ts';
 import { createFirmwareRegistry } from './firmware-registry.ts';

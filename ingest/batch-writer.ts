@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createCopyEncoder, type LatestValue } from './copy-binary.ts';
 import { copyInOneWrite } from './pg-copy.ts';

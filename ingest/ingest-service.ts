@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler } from '../broker/types.ts';
 import { NotAcknowledged, type InternalRejectRecorder } from '../broker/input-guard.ts';
 import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import forge from 'node-forge';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import { buildCrl, buildIssuingCa, buildRootCa, buildServerCert, decryptPrivateKey, derToPem, encryptPrivateKey, generateRsaKeyPair } from './x509-fns.ts';
 
 /**

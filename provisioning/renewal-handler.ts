@@ -1,4 +1,4 @@
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from 'pino';
 import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
 import type { Pki } from './pki-service.ts';
 
