@@ -4,12 +4,13 @@
  * (the database); and next to the commit floor, stock Aedes with one hook that holds each PUBACK
  * until one fixed row per message is group-committed (what PUBACK-after-commit costs on this
  * machine before any of our own work). Everything runs on this machine: an embedded PostgreSQL
- * in a temporary directory (fsync on, as in production), the gateway in this process, the load
+ * in a temporary directory (fsync on, as in production) or, with BENCH_DATABASE_URL, a fresh
+ * database `--database` on that server (e.g. TimescaleDB), the gateway in this process, the load
  * generator in a child process.
  *
  *   npm run bench -- ingest [--seconds 10 --devices 20 --window 100 --window-batch 10]
  *                           [--only stock,floor,single,batch,samets,copy] [--same-ts 4]
- *                           [--profile DIR] [--repeat N]
+ *                           [--profile DIR] [--repeat N] [--database thamani_ingest_bench]
  *
  * `--repeat N` runs each load N times, the loads alternating, and reports the median run (the
  * machine drifts by ±10 % and more between runs). `--only` runs some of the loads (the ratios
@@ -34,7 +35,7 @@ import { createBroker, createPresence } from '../broker/index.ts';
 import { INGEST_LOGIN_ROLE } from '../app/database.ts';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase } from '../db/client.ts';
-import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { openBenchDatabase } from './bench-db.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createCopyEncoder, type EncodableRow } from '../ingest/copy-binary.ts';
@@ -105,7 +106,8 @@ async function profiled(name: string, body: () => Promise<LoadResult>): Promise<
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-bench-'));
-  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000), logger });
+  // A database of its own for every run: BENCH_DATABASE_URL's server, else an embedded one.
+  const server = await openBenchDatabase({ name: stringArg('database', 'thamani_ingest_bench'), fresh: true, temporary: true, logger });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
