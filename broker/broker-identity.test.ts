@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createForeignCa } from '../test/forge-ca.ts';
-import { connectOutcome as outcome, requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from './test-fixture.ts';
 
 /**
  * A cut-off must come from the change notification, not from the periodic revalidation sweep
@@ -25,19 +25,7 @@ afterAll(async () => {
  */
 function rawConnect(cert: { key: string; cert: string }): Promise<number | string> {
   const connect = Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 30, 0, 0]);
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost' }, () => socket.write(connect));
-    let got = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (got.length < 4) return;
-      // CONNACK: 0x20 0x02 <session present> <return code>
-      resolve(got[0] === 0x20 ? got[3]! : `packet 0x${got[0]?.toString(16)}`);
-      socket.destroy();
-    });
-    socket.on('close', () => resolve('closed'));
-    socket.on('error', () => undefined);
-  });
+  return rawConnack(f, cert, connect);
 }
 
 describe('mTLS identity', () => {

@@ -1,9 +1,8 @@
 import fc from 'fast-check';
-import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusalCode, type ConnectRefusal } from './broker-errors.ts';
 import { decideConnect, decideProtocol, type ConnectLimits } from './identity-fns.ts';
-import { connectOutcome as outcome, requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
 
 /** MQTT 3.1.1 defines CONNACK return codes 0..5 only [MQTT-3.2.2.3]; a refusal is one of 1..5. */
 const refusalCodes311 = new Set([1, 2, 3, 4, 5]);
@@ -81,18 +80,7 @@ describe('CONNACK codes over real mTLS', () => {
     const id = Buffer.from(clientId);
     const body = Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([level, 0x02, keepalive >> 8, keepalive & 0xff, 0, id.length]), id]);
     const connect = Buffer.concat([Buffer.from([0x10, body.length]), body]);
-    return new Promise((resolve) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost' }, () => socket.write(connect));
-      let got = Buffer.alloc(0);
-      socket.on('data', (d: Buffer) => {
-        got = Buffer.concat([got, d]);
-        if (got.length < 4) return;
-        resolve(got[0] === 0x20 ? got[3]! : `packet 0x${got[0]?.toString(16)}`);
-        socket.destroy();
-      });
-      socket.on('close', () => resolve('closed'));
-      socket.on('error', () => undefined);
-    });
+    return rawConnack(f, cert, connect);
   }
 
   it('answers keepalive 0, below the minimum and above the maximum with CONNACK 2, not 6', async () => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase, type Database } from '../db/client.ts';
@@ -296,4 +297,24 @@ export async function connectOutcome(connect: () => Promise<{ end(force?: boolea
     const e = err as { code?: number | string; message: string };
     return typeof e.code === 'number' ? `connack:${e.code}` : `tls:${e.code ?? e.message}`;
   }
+}
+
+/**
+ * Writes raw CONNECT bytes over mTLS (packets MQTT.js will not send) and resolves with the
+ * CONNACK return code, `packet 0x..` for another first packet, or 'closed' with no answer.
+ */
+export function rawConnack(f: Pick<BrokerFixture, 'port' | 'caPem'>, cert: { key: string; cert: string }, connect: Buffer): Promise<number | string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost' }, () => socket.write(connect));
+    let got = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 4) return;
+      // CONNACK: 0x20 0x02 <session present> <return code> [MQTT-3.2]
+      resolve(got[0] === 0x20 ? got[3]! : `packet 0x${got[0]?.toString(16)}`);
+      socket.destroy();
+    });
+    socket.on('close', () => resolve('closed'));
+    socket.on('error', () => undefined);
+  });
 }
