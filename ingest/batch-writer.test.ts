@@ -97,7 +97,7 @@ describe('batch writer', () => {
     expect(rows[0]!.n).toBe(1);
   });
 
-  it('takes a re-send for a duplicate when the commit of its original fails while it waits, and the original is retried', async () => {
+  it('stores one of a reading and its re-send when the commit of the original fails while the re-send waits, and acknowledges both', async () => {
     const count = async (sql: string): Promise<number> => (await t.database.pool.query<{ n: number }>(sql)).rows[0]!.n;
     const waitingInserts = (): Promise<number> => count(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'readings'::regclass AND NOT granted`);
     const until = (what: string, f: () => Promise<boolean>): Promise<boolean> => waitFor(what, f);
@@ -118,8 +118,12 @@ describe('batch writer', () => {
       // Its retry waits on the lock again; then the lock goes.
       await until('the retry waiting on the lock', async () => (await waitingInserts()) === 1);
       await blocker.query('ROLLBACK');
-      expect(await original).toMatchObject({ stored: 1, duplicates: 0, regressions: 0 });
-      expect(await resend).toMatchObject({ stored: 0, duplicates: 1, regressions: 0 });
+      // Whichever commits first stores it (the re-send no longer waits for a commit that is
+      // over); the other is its duplicate. Both are acknowledged, nothing is quarantined.
+      const outcomes = [await original, await resend];
+      expect(outcomes.map((o) => o.stored + o.duplicates)).toEqual([1, 1]);
+      expect(outcomes.reduce((n, o) => n + o.stored, 0)).toBe(1);
+      expect(outcomes.every((o) => o.regressions + o.conflicts === 0)).toBe(true);
     } finally {
       await blocker.query('ROLLBACK').catch(() => undefined);
       blocker.release();
@@ -127,5 +131,36 @@ describe('batch writer', () => {
     }
     expect(await count(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-bw-fail'`)).toBe(1);
     expect(await count(`SELECT count(*)::int AS n FROM quarantine WHERE device_id = 'bd-bw-fail'`)).toBe(0);
+  });
+
+  it('judges a re-send only against committed readings: a reading another commit meant to store but did not is no conflict', async () => {
+    // Another writer (here a plain transaction, as a replay by the owner would be) holds seq 101
+    // at t0, uncommitted. Commit A plans seq 100 at t0 (it sees no 101) and its COPY waits on
+    // that row. Commit B carries a re-send of 101 at t0 while A is in flight. A then meets the
+    // unique violation and stores nothing: B must not have been told "conflict with seq 100".
+    const device = `bd-bw-phantom-${randomUUID().slice(0, 8)}`;
+    const ts = new Date(Date.now() - 20_000);
+    const w = createBatchWriter({ pool: t.database.pool, logger: testLogger, maxRows: 1, maxWaitMs: 0 });
+    const lockWaits = async (): Promise<number> =>
+      (await t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n;
+    const other = await t.database.pool.connect();
+    try {
+      const r101 = row(device, 101, ts, 'any');
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO readings (ts, device_id, unit_id, seq, temperature_c, battery_v) VALUES ($1, $2, $3, 101, $4, $5)`, [ts, device, unitId, r101.values.temperature_c, r101.values.battery_v]);
+      const a = w.write([row(device, 100, ts, 'any')], []);
+      await waitFor('commit A waiting on the other writer’s row', lockWaits, (n) => n === 1);
+      const b = w.write([r101], []);
+      await waitFor('commit B under way', () => w.pending(), (n) => n === 0);
+      await other.query('COMMIT');
+      expect(await a).toMatchObject({ stored: 0, duplicates: 0, conflicts: 1 });
+      expect(await b).toMatchObject({ stored: 0, duplicates: 1, conflicts: 0, refused: [] });
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+      w.stop();
+    }
+    const q = await t.database.pool.query<{ seq: string }>(`SELECT seq FROM quarantine WHERE device_id = $1`, [device]);
+    expect(q.rows.map((r) => Number(r.seq))).toEqual([100]);
   });
 });

@@ -69,10 +69,6 @@ interface Job {
   settled: boolean;
   /** Arrival number: a failed commit's jobs go back into the queue in the order they came. */
   order: number;
-  /** Its outcome once settled (undefined: not yet). */
-  outcome?: Error | null;
-  /** Jobs whose duplicates are duplicates of this one's readings: told when it settles. */
-  followers?: ((err: Error | null) => void)[];
 }
 
 export interface BatchWriterOptions {
@@ -115,9 +111,6 @@ function copyInto(client: pg.PoolClient, encoded: { columns: readonly MetricName
   return copyInOneWrite(client, then ? `${copy}; ${then}` : copy, encoded.data);
 }
 
-/** Readings a commit in flight is storing: all its jobs' rows, or those it chose (with their job). */
-type Claims = 'all' | { row: RowIn; job: Job }[];
-
 /** The outcome of a job whose rows were all stored: shared, frozen, one per row count. */
 const allStoredResults: WriteResult[] = [];
 function allStored(n: number): WriteResult {
@@ -133,44 +126,20 @@ export function createBatchWriter(o: BatchWriterOptions) {
   let running = 0;
   const concurrency = o.concurrency ?? 3;
   const encode = createCopyEncoder();
-  /** The commits in flight: their jobs (for deadlines) and the readings they are storing (for the instants of later ones). */
-  const inFlight = new Map<Job[], Claims>();
+  /**
+   * The commits in flight: their jobs (for deadlines) and when each ends (committed, or failed
+   * and its jobs queued again): a commit that must look instants up waits for the earlier ones.
+   */
+  const inFlight = new Map<Job[], Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let retryDelay = 50;
   let arrivals = 0;
 
   const size = (j: Job): number => j.rows.length + j.quarantine.length;
-  /** Jobs committed but waiting for the commit of the readings they repeat (settleAfter). */
-  const following = new Set<Job>();
   const settle = (j: Job, err: Error | null, result?: WriteResult): void => {
     if (j.settled) return;
     j.settled = true;
-    following.delete(j);
-    j.outcome = err;
     j.done(err, result);
-    const followers = j.followers;
-    j.followers = undefined;
-    if (followers) for (const f of followers) f(err);
-  };
-  /**
-   * Settles a job once the jobs whose readings its duplicates repeat are settled: a re-send is
-   * acknowledged only when its original is committed; if the original is not (its deadline
-   * passed), neither is the re-send, and the device sends it again.
-   */
-  const settleAfter = (j: Job, result: WriteResult, after: readonly Job[]): void => {
-    let waiting = 0;
-    const one = (err: Error | null): void => {
-      if (err) settle(j, new Error(`the reading it repeats was not committed: ${err.message}`));
-      else if (--waiting === 0) settle(j, null, result);
-    };
-    for (const a of after) {
-      if (a.outcome === undefined) {
-        waiting++;
-        (a.followers ??= []).push(one);
-      } else if (a.outcome) return settle(j, new Error(`the reading it repeats was not committed: ${a.outcome.message}`));
-    }
-    if (waiting === 0) settle(j, null, result);
-    else following.add(j);
   };
 
   // One sweeper for every deadline instead of a timer per publish (a timer each costs more than
@@ -188,7 +157,6 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     if (expiredQueued) queue = queue.filter((j) => !j.settled);
     for (const jobs of inFlight.keys()) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
-    for (const j of following) if (j.deadline <= now) settle(j, new Error('the reading it repeats was not committed within the deadline'));
   }, 250);
   sweeper.unref();
 
@@ -237,33 +205,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
   }
 
-  /**
-   * The readings on their way in the commits in flight (other than `own`), by instant: what a
-   * reading that is not new by construction must be judged against besides what is stored. Only
-   * built on that rare path; the hot path registers one array per commit and nothing per row.
-   */
-  function committing(earlier: readonly Job[][], of: ReadonlySet<string>): Map<string, Occupant<Job>> {
-    const out = new Map<string, Occupant<Job>>();
-    const add = (r: RowIn, owner: Job): void => {
-      if (of.has(r.deviceId)) out.set(instantKey(r.deviceId, r.ts), { seq: r.seq, values: r.values, owner });
-    };
-    for (const jobs of earlier) {
-      const claims = inFlight.get(jobs);
-      if (!claims) continue; // finished meanwhile: its readings are stored (or it failed)
-      if (claims === 'all') for (const j of jobs) for (const r of j.rows) add(r, j);
-      else for (const c of claims) add(c.row, c.job);
-    }
-    return out;
-  }
-
-  /** Each job's outcome and, for some, the jobs whose commits it must wait for (settleAfter). */
-  type Outcomes = { results: WriteResult[]; after?: Job[][] };
-
-  async function write(jobs: Job[]): Promise<Outcomes> {
+  async function write(jobs: Job[]): Promise<WriteResult[]> {
     const started = performance.now();
-    // Only commits that began before this one are judged against (and waited for): one that
-    // began later judges against this one instead, so no two commits ever wait for each other.
-    const earlier = [...inFlight.keys()].filter((k) => k !== jobs);
+    // The commits that began before this one: a commit that must look instants up waits for them
+    // first (below), so it judges only against what is committed. Only earlier ones: no two
+    // commits ever wait for each other.
+    const earlier = [...inFlight].filter(([k]) => k !== jobs).map(([, ended]) => ended);
     const rows: RowIn[] = [];
     let checks = false;
     let quarantined = 0;
@@ -275,45 +222,47 @@ export function createBatchWriter(o: BatchWriterOptions) {
       quarantined += j.quarantine.length;
     }
     const fast = !checks && quarantined === 0 && rows.length > 0;
-    // Visible to later commits from now on: their readings at these instants are judged against these.
-    if (fast) inFlight.set(jobs, 'all');
-    return withClient(async (client) => {
+    const slow = (trustNothing: boolean): Promise<WriteResult[]> =>
+      (checks || trustNothing ? Promise.all(earlier) : Promise.resolve()).then(() => withClient((client) => inTransaction(client, jobs, rows, started, trustNothing)));
+    if (!fast) return slow(false);
+    const outcome = await withClient(async (client): Promise<WriteResult[] | 'replan'> => {
       // The common case: only readings new by construction. The COPY and the latest-state upsert
       // go as one simple query, which PostgreSQL runs as one implicit transaction: one round
       // trip, committed (and flushed, synchronous_commit) before it answers; on any error
       // nothing of it is stored. Its locks on latest_readings are held for microseconds, not
       // across round trips, so concurrent commits hardly wait for each other.
-      if (fast) {
-        try {
-          const encoded = encode(rows);
-          await copyInto(client, encoded, latestStatement(client, encoded.latest));
-          o.onCommit?.({ rows: rows.length, quarantined: 0, duplicates: 0, regressions: 0, conflicts: 0, durationMs: performance.now() - started });
-          stored(rows);
-          return { results: jobs.map((j) => allStored(j.rows.length)) };
-        } catch (err) {
-          if (!isUniqueViolation(err)) throw err;
-          // Another writer took one of these instants (a replay by the owner): nothing of it was
-          // stored; the transaction below looks every instant up.
-          inFlight.set(jobs, []);
-          return inTransaction(client, jobs, rows, started, true, earlier);
-        }
+      try {
+        const encoded = encode(rows);
+        await copyInto(client, encoded, latestStatement(client, encoded.latest));
+        o.onCommit?.({ rows: rows.length, quarantined: 0, duplicates: 0, regressions: 0, conflicts: 0, durationMs: performance.now() - started });
+        stored(rows);
+        return jobs.map((j) => allStored(j.rows.length));
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        // Another writer took one of these instants (a replay by the owner): nothing of it was
+        // stored. Every instant is looked up, once the earlier commits are over; the connection
+        // goes back to the pool meanwhile (an earlier commit may be waiting for one).
+        return 'replan';
       }
-      return inTransaction(client, jobs, rows, started, false, earlier);
     });
+    return outcome === 'replan' ? slow(true) : outcome;
   }
 
   /** Readings of the job (in order) and what became of each. */
   interface Plan {
-    decisions: Decision<Job>[];
+    decisions: Decision[];
     toStore: RowIn[];
   }
 
-  /** What the rows meet: the readings of the `earlier` commits still in flight, and the stored ones. */
-  async function plan(client: pg.PoolClient, rows: RowIn[], trustNothing: boolean, earlier: readonly Job[][]): Promise<Plan> {
-    const pending = committing(earlier, new Set(rows.filter((r) => trustNothing || r.expect !== 'new').map((r) => r.deviceId)));
-    // What is stored at the instants that are not new by construction and not on their way.
-    const ask = rows.filter((r) => (trustNothing || r.expect !== 'new') && !pending.has(instantKey(r.deviceId, r.ts)));
-    const stored = new Map<string, Occupant<Job>>();
+  /**
+   * What the rows meet: the stored readings at the instants that are not new by construction.
+   * Only what is committed counts: a reading another commit is still storing may yet not be
+   * stored (its COPY can meet a unique violation and its plan change), and a refusal judged
+   * against it would tell the device "conflict" about a reading that is then stored.
+   */
+  async function plan(client: pg.PoolClient, rows: RowIn[], trustNothing: boolean): Promise<Plan> {
+    const ask = rows.filter((r) => trustNothing || r.expect !== 'new');
+    const stored = new Map<string, Occupant>();
     if (ask.length > 0) {
       const found = await client.query<Record<string, unknown> & { device_id: string; ts: Date; seq: string }>(OCCUPANTS, [ask.map((r) => r.deviceId), ask.map((r) => r.ts)]);
       for (const f of found.rows) {
@@ -322,32 +271,28 @@ export function createBatchWriter(o: BatchWriterOptions) {
         stored.set(instantKey(f.device_id, f.ts), { seq: Number(f.seq), values });
       }
     }
-    const decisions = decide<Job>(rows, (k) => stored.get(k) ?? pending.get(k), trustNothing);
+    const decisions = decide(rows, (k) => stored.get(k), trustNothing);
     const toStore = rows.filter((_, i) => decisions[i]!.fate === 'store');
     return { decisions, toStore };
   }
 
   /** Everything else: readings to look up, quarantine records, in one transaction. */
-  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean, earlier: readonly Job[][]): Promise<Outcomes> {
-    const claims: { row: RowIn; job: Job }[] = [];
-    inFlight.set(jobs, claims);
+  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean): Promise<WriteResult[]> {
     try {
       await client.query('BEGIN');
-      const p = await plan(client, rows, trustNothing, earlier);
-      let at = 0;
-      for (const j of jobs) for (const r of j.rows) if (p.decisions[at++]!.fate === 'store') claims.push({ row: r, job: j });
-      inFlight.set(jobs, claims);
+      const p = await plan(client, rows, trustNothing);
       if (p.toStore.length > 0) {
         // The readings and their latest state in one round trip, as on the common path.
         const encoded = encode(p.toStore);
         try {
           await copyInto(client, encoded, latestStatement(client, encoded.latest));
         } catch (err) {
-          // Someone else stored one of these instants meanwhile (a replay by the owner, a commit
-          // that planned at the same time as this one): look every instant up again, once.
+          // Someone else stored one of these instants meanwhile (a replay by the owner, a later
+          // commit of readings new by construction): it is committed now (a unique violation is
+          // raised only then), so looking every instant up again, once, finds it.
           if (!isUniqueViolation(err) || trustNothing) throw err;
           await client.query('ROLLBACK');
-          return inTransaction(client, jobs, rows, started, true, earlier);
+          return inTransaction(client, jobs, rows, started, true);
         }
       }
       const quarantineIn = jobs.flatMap((j) => j.quarantine);
@@ -382,7 +327,6 @@ export function createBatchWriter(o: BatchWriterOptions) {
         qi += j.quarantine.length;
         return { stored: 0, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: ids, refused: [] as WriteResult['refused'] };
       });
-      const after = jobs.map((): Job[] => []);
       let i = 0;
       let ri = 0;
       const ownQuarantine = qi;
@@ -391,11 +335,9 @@ export function createBatchWriter(o: BatchWriterOptions) {
         for (const r of j.rows) {
           const d = p.decisions[i++]!;
           if (d.fate === 'store') res.stored++;
-          else if (d.fate === 'duplicate') {
-            res.duplicates++;
-            // A duplicate of a reading another commit is still storing is safe only once it is.
-            if (d.occupant?.owner && d.occupant.owner !== j) after[ji]!.push(d.occupant.owner);
-          } else {
+          // A duplicate repeats a committed reading or one of this commit: safe to acknowledge.
+          else if (d.fate === 'duplicate') res.duplicates++;
+          else {
             if (d.fate === 'regression') res.regressions++;
             else res.conflicts++;
             res.refused.push({ ...refused[ri]!.reason, seq: r.seq });
@@ -404,7 +346,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
           }
         }
       }
-      return { results, after };
+      return results;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -432,15 +374,18 @@ export function createBatchWriter(o: BatchWriterOptions) {
       queue = queue.slice(taken);
     }
     queuedRows -= rows;
+    let end = (): void => undefined;
+    const ended = new Promise<void>((resolve) => {
+      end = () => {
+        inFlight.delete(jobs);
+        resolve();
+      };
+    });
     try {
       if (jobs.length > 0) {
-        inFlight.set(jobs, []);
-        const { results, after } = await write(jobs);
-        jobs.forEach((j, i) => {
-          const waitFor = after?.[i];
-          if (waitFor && waitFor.length > 0) settleAfter(j, results[i]!, waitFor);
-          else settle(j, null, results[i]);
-        });
+        inFlight.set(jobs, ended);
+        const results = await write(jobs);
+        jobs.forEach((j, i) => settle(j, null, results[i]));
       }
       retryDelay = 50;
     } catch (err) {
@@ -450,11 +395,11 @@ export function createBatchWriter(o: BatchWriterOptions) {
       // Back in arrival order: an original ahead of its re-send.
       queue = [...again, ...queue].sort((a, b) => a.order - b.order);
       queuedRows += again.reduce((n, j) => n + size(j), 0);
-      inFlight.delete(jobs);
+      end();
       await new Promise((r) => setTimeout(r, retryDelay));
       retryDelay = Math.min(retryDelay * 2, 2000);
     } finally {
-      inFlight.delete(jobs);
+      end();
       running--;
     }
     schedule();

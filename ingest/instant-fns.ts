@@ -19,12 +19,10 @@ export interface Reading {
   expect: Expect;
 }
 
-/** What occupies an instant: a stored reading (owner undefined) or one committing elsewhere. */
-export interface Occupant<O = unknown> {
+/** What occupies an instant: a committed reading, or an earlier one of the same commit. */
+export interface Occupant {
   seq: number;
   values: Partial<Record<MetricName, number>>;
-  /** Set when the occupant is not stored yet: whoever it is waiting to commit it. */
-  owner?: O;
 }
 
 export const instantKey = (deviceId: string, ts: Date): string => `${deviceId}|${ts.getTime()}`;
@@ -36,21 +34,21 @@ export function sameReading(a: { seq: number; values: Partial<Record<MetricName,
   return true;
 }
 
-export interface Decision<O> {
+export interface Decision {
   fate: Fate;
   /** For a duplicate or conflict: what holds the instant. */
-  occupant?: Occupant<O>;
+  occupant?: Occupant;
 }
 
 /**
  * The fate of each reading, in order. `outside(key)` says what holds an instant outside this
- * commit (stored, or in an earlier commit still in flight); it is asked only for readings that
+ * commit: what is committed, never what another commit is still storing (it may not store it); it is asked only for readings that
  * are not new by construction (`expect !== 'new'`), unless `trustNothing` (after a COPY met a
  * unique violation nobody foresaw: another writer, such as a replay by the table's owner).
  * Earlier readings of the same commit hold their instants for the later ones.
  */
-export function decide<O>(readings: readonly Reading[], outside: (key: string) => Occupant<O> | undefined, trustNothing = false): Decision<O>[] {
-  const here = new Map<string, Occupant<O>>();
+export function decide(readings: readonly Reading[], outside: (key: string) => Occupant | undefined, trustNothing = false): Decision[] {
+  const here = new Map<string, Occupant>();
   return readings.map((r) => {
     if (r.expect === 'new' && !trustNothing) {
       // Newer than anything of the device before it; later readings of this commit may meet it.

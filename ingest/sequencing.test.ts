@@ -104,6 +104,9 @@ function disorder(messages: Message[], resend: number[], swaps: number[]): Messa
 }
 
 const base = Date.now() - 3_600_000;
+/** 40 runs with a fixed seed in `npm test`; `npm run fuzz -- --runs N [--seed S]` runs N/5 of each. */
+const runs = process.env.FUZZ_RUNS ? Math.max(40, Math.round(Number(process.env.FUZZ_RUNS) / 5)) : 40;
+const seed = Number(process.env.FUZZ_SEED ?? 16_4);
 
 describe('sequencing (generated)', () => {
   it('stores every reading sent in order, whatever the re-sends, late arrivals and commit grouping: no quarantine, and the counters equal the rows', async () => {
@@ -134,9 +137,9 @@ describe('sequencing (generated)', () => {
           expect(ingest.counters.duplicates - before.duplicates).toBe(submitted - distinct);
         },
       ),
-      { numRuns: 40, seed: 16_4 },
+      { numRuns: runs, seed },
     );
-  }, 240_000);
+  }, Math.max(240_000, runs * 6_000));
 
   it('accounts for every reading exactly once with any seq and ts (same instants, regressions, jumps, re-sends): stored + duplicates + quarantined = sent, counters = rows', async () => {
     const reading = fc.record({ dSeq: fc.integer({ min: -3, max: 4 }), dTs: fc.integer({ min: -1, max: 2 }), v: fc.integer({ min: 0, max: 3 }), jump: fc.boolean() });
@@ -200,7 +203,7 @@ describe('sequencing (generated)', () => {
           }
         },
       ),
-      { numRuns: 40, seed: 16_4 },
+      { numRuns: runs, seed },
     );
-  }, 240_000);
+  }, Math.max(240_000, runs * 6_000));
 });

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 /**
  * `npm run fuzz -- --runs N [--seed S]`: the totality properties (issue 16) with more inputs
  * than `npm test` affords: N payloads against a live gateway over mTLS (test/device-fuzz.test.ts)
- * and 25×N through the parsers alone (ingest/payload-fns.totality.test.ts). Without --seed a
+ * 25×N through the parsers alone (ingest/payload-fns.totality.test.ts), and N/5 generated
+ * delivery orders through the batch writer (ingest/sequencing.test.ts). Without --seed a
  * random one, printed, so that a failure can be run again.
  */
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '1000' }, seed: { type: 'string' } } });
@@ -15,7 +16,7 @@ if (!Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(seed)) {
   process.exit(2);
 }
 console.info(`fuzzing with ${runs} runs, seed ${seed}`);
-const result = spawnSync('npx', ['vitest', 'run', 'test/device-fuzz.test.ts', 'ingest/payload-fns.totality.test.ts'], {
+const result = spawnSync('npx', ['vitest', 'run', 'test/device-fuzz.test.ts', 'ingest/payload-fns.totality.test.ts', 'ingest/sequencing.test.ts'], {
   stdio: 'inherit',
   env: { ...process.env, FUZZ_RUNS: String(runs), FUZZ_SEED: String(seed) },
 });
