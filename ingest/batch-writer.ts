@@ -1,54 +1,20 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { metricNames, type MetricName } from '../devices/metrics.ts';
-import { createCopyEncoder, type LatestValue } from './copy-binary.ts';
-import { copyInOneWrite } from './pg-copy.ts';
-import type { Reason } from './ingest-errors.ts';
-import { decide, instantKey, type Decision, type Occupant } from './instant-fns.ts';
-import type { Expect } from './seq-fns.ts';
+import { allStored, fateCounts, refusalOf, refusedRecord, shareOutcome, type QuarantineIn, type RowIn, type WriteResult } from './commit-fns.ts';
+import { createCopyEncoder } from './copy-binary.ts';
+import { decide, type Decision } from './instant-fns.ts';
+import { copyWithLatest, insertQuarantine, isUniqueViolation, storedAt, withClient } from './readings-repo.ts';
+
+export type { QuarantineIn, RowIn, WriteResult } from './commit-fns.ts';
 
 /**
  * Group commit: readings and quarantine records from many devices wait here briefly and are
  * written in one transaction; every waiting publish is released when that transaction commits.
  * A few transactions are in flight at once (their WAL flushes overlap); whatever arrives
  * meanwhile forms the next one, so batches grow by themselves under load and stay small (fast)
- * when the load is light.
+ * when the load is light. This file is the queue, the deadlines and the two commit paths; the
+ * SQL is in readings-repo.ts, how an outcome is shared out in commit-fns.ts.
  */
-
-export interface RowIn {
-  deviceId: string;
-  unitId: string;
-  seq: number;
-  ts: Date;
-  values: Partial<Record<MetricName, number>>;
-  /** What its instant should hold (ingest/seq-fns.ts): 'new' goes straight into the COPY. */
-  expect: Expect;
-}
-
-export interface QuarantineIn {
-  deviceId: string;
-  unitId: string;
-  receivedAt: Date;
-  topic: string;
-  payload: Buffer;
-  payloadSize: number;
-  batchIndex: number | undefined;
-  seq: number | undefined;
-  reasons: Reason[];
-}
-
-export interface WriteResult {
-  stored: number;
-  duplicates: number;
-  /** Rows refused because their seq went backwards for a new instant (SEQ_REGRESSION). */
-  regressions: number;
-  /** Rows refused because another reading holds their instant (TS_CONFLICT). */
-  conflicts: number;
-  /** The job's own quarantine records, then one per refused row. */
-  quarantineIds: number[];
-  /** Why each refused row was refused, with its seq (for the device's errors topic). */
-  refused: (Reason & { seq: number })[];
-}
 
 export interface CommitStats {
   /** Readings the commit stored: exactly the rows it added to `readings`. */
@@ -82,43 +48,6 @@ export interface BatchWriterOptions {
   /** The rows a commit stored (not duplicates), after COMMIT: live dashboards and alerts. */
   onStored?: (rows: readonly RowIn[]) => void;
 }
-
-const INSERT_QUARANTINE = `
-  INSERT INTO quarantine (device_id, unit_id, received_at, topic, payload, payload_size, batch_index, seq, reasons)
-  SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::bytea[], $6::int4[], $7::int4[], $8::int8[], $9::jsonb[])
-  RETURNING id`;
-/** What is stored at the given instants: enough to tell a re-send (the same reading) from a conflict. */
-const OCCUPANTS = `SELECT r.device_id, r.ts, r.seq, ${metricNames.map((m) => `r."${m}"`).join(', ')} FROM unnest($1::text[], $2::timestamptz[]) AS k(device_id, ts) JOIN readings r ON r.device_id = k.device_id AND r.ts = k.ts`;
-
-/** COPY for the encoder's columns (ingest/copy-binary.ts); metric names come from the catalogue. */
-const copyReadings = (columns: readonly MetricName[]): string => `COPY readings (ts, device_id, unit_id, seq${columns.map((c) => `, "${c}"`).join('')}) FROM STDIN (FORMAT binary)`;
-
-/**
- * The latest-state upsert as one statement with literal values, to follow a COPY in the same
- * simple query (the extended protocol's parameters cannot share a round trip with COPY). Ids are
- * escaped although validated; metric names come from the catalogue; values are finite numbers.
- */
-function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]): string {
-  if (latest.length === 0) return '';
-  const values = latest.map((x) => `(${client.escapeLiteral(x.deviceId)}, '${x.metric}', ${client.escapeLiteral(x.unitId)}, '${x.ts.toISOString()}', ${x.value})`).join(', ');
-  return `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ${values}
-  ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
-  WHERE latest_readings.ts < excluded.ts`;
-}
-
-function copyInto(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer }, then = ''): Promise<void> {
-  const copy = copyReadings(encoded.columns);
-  return copyInOneWrite(client, then ? `${copy}; ${then}` : copy, encoded.data);
-}
-
-/** The outcome of a job whose rows were all stored: shared, frozen, one per row count. */
-const allStoredResults: WriteResult[] = [];
-function allStored(n: number): WriteResult {
-  if (n >= 256) return { stored: n, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: [], refused: [] };
-  return (allStoredResults[n] ??= Object.freeze({ stored: n, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: Object.freeze([]) as unknown as number[], refused: Object.freeze([]) as unknown as WriteResult['refused'] }));
-}
-
-const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
 
 export function createBatchWriter(o: BatchWriterOptions) {
   let queue: Job[] = [];
@@ -172,28 +101,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }, o.maxWaitMs);
   }
 
-  async function withClient<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await o.pool.connect();
-    // A connection that dies between two statements emits 'error' on the checked-out client,
-    // which nothing else listens to while it is ours: without this the process would crash.
-    let broken: Error | undefined;
-    const onError = (err: Error): void => {
-      broken = err;
-      o.logger.warn({ err }, 'ingest connection failed');
-    };
-    client.on('error', onError);
-    try {
-      return await body(client);
-    } catch (err) {
-      broken ??= err instanceof Error ? err : new Error(String(err));
-      throw err;
-    } finally {
-      client.off('error', onError);
-      // A failed connection is destroyed, not returned to the pool; one that only saw a unique
-      // violation (handled below) never gets here with an error.
-      client.release(broken);
-    }
-  }
+  const connected = <T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> => withClient(o.pool, o.logger, body);
 
   function stored(rows: readonly RowIn[]): void {
     if (!o.onStored || rows.length === 0) return;
@@ -223,17 +131,16 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     const fast = !checks && quarantined === 0 && rows.length > 0;
     const slow = (trustNothing: boolean): Promise<WriteResult[]> =>
-      (checks || trustNothing ? Promise.all(earlier) : Promise.resolve()).then(() => withClient((client) => inTransaction(client, jobs, rows, started, trustNothing)));
+      (checks || trustNothing ? Promise.all(earlier) : Promise.resolve()).then(() => connected((client) => inTransaction(client, jobs, rows, started, trustNothing)));
     if (!fast) return slow(false);
-    const outcome = await withClient(async (client): Promise<WriteResult[] | 'replan'> => {
+    const outcome = await connected(async (client): Promise<WriteResult[] | 'replan'> => {
       // The common case: only readings new by construction. The COPY and the latest-state upsert
       // go as one simple query, which PostgreSQL runs as one implicit transaction: one round
       // trip, committed (and flushed, synchronous_commit) before it answers; on any error
       // nothing of it is stored. Its locks on latest_readings are held for microseconds, not
       // across round trips, so concurrent commits hardly wait for each other.
       try {
-        const encoded = encode(rows);
-        await copyInto(client, encoded, latestStatement(client, encoded.latest));
+        await copyWithLatest(client, encode(rows));
         o.onCommit?.({ rows: rows.length, quarantined: 0, duplicates: 0, regressions: 0, conflicts: 0, durationMs: performance.now() - started });
         stored(rows);
         return jobs.map((j) => allStored(j.rows.length));
@@ -261,16 +168,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
    * against it would tell the device "conflict" about a reading that is then stored.
    */
   async function plan(client: pg.PoolClient, rows: RowIn[], trustNothing: boolean): Promise<Plan> {
-    const ask = rows.filter((r) => trustNothing || r.expect !== 'new');
-    const stored = new Map<string, Occupant>();
-    if (ask.length > 0) {
-      const found = await client.query<Record<string, unknown> & { device_id: string; ts: Date; seq: string }>(OCCUPANTS, [ask.map((r) => r.deviceId), ask.map((r) => r.ts)]);
-      for (const f of found.rows) {
-        const values: Partial<Record<MetricName, number>> = {};
-        for (const m of metricNames) if (f[m] !== null && f[m] !== undefined) values[m] = Number(f[m]);
-        stored.set(instantKey(f.device_id, f.ts), { seq: Number(f.seq), values });
-      }
-    }
+    const stored = await storedAt(client, rows.filter((r) => trustNothing || r.expect !== 'new'));
     const decisions = decide(rows, (k) => stored.get(k), trustNothing);
     const toStore = rows.filter((_, i) => decisions[i]!.fate === 'store');
     return { decisions, toStore };
@@ -283,9 +181,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
       const p = await plan(client, rows, trustNothing);
       if (p.toStore.length > 0) {
         // The readings and their latest state in one round trip, as on the common path.
-        const encoded = encode(p.toStore);
         try {
-          await copyInto(client, encoded, latestStatement(client, encoded.latest));
+          await copyWithLatest(client, encode(p.toStore));
         } catch (err) {
           // Someone else stored one of these instants meanwhile (a replay by the owner, a later
           // commit of readings new by construction): it is committed now (a unique violation is
@@ -295,58 +192,17 @@ export function createBatchWriter(o: BatchWriterOptions) {
           return inTransaction(client, jobs, rows, started, true);
         }
       }
-      const quarantineIn = jobs.flatMap((j) => j.quarantine);
-      const refused: { row: RowIn; reason: Reason }[] = [];
+      // The jobs' own quarantine records, then one per refused row (the order shareOutcome reads).
+      const records = jobs.flatMap((j) => j.quarantine);
       for (const [i, r] of rows.entries()) {
-        const d = p.decisions[i]!;
-        if (d.fate === 'regression') refused.push({ row: r, reason: { field: 'seq', code: 'SEQ_REGRESSION', message: d.occupant ? `seq did not increase for a newer ts, and seq ${d.occupant.seq} is stored at this ts` : 'seq did not increase for a newer ts' } });
-        else if (d.fate === 'conflict') refused.push({ row: r, reason: { field: 'ts', code: 'TS_CONFLICT', message: `another reading (seq ${d.occupant!.seq}) is already stored at this ts` } });
+        const reason = refusalOf(p.decisions[i]!);
+        if (reason) records.push(refusedRecord(r, reason));
       }
-      for (const { row: r, reason } of refused) {
-        quarantineIn.push({ deviceId: r.deviceId, unitId: r.unitId, receivedAt: new Date(), topic: `devices/${r.deviceId}/telemetry`, payload: Buffer.from(JSON.stringify({ seq: r.seq, ts: r.ts.toISOString(), readings: r.values })), payloadSize: 0, batchIndex: undefined, seq: r.seq, reasons: [reason] });
-      }
-      let qIds: number[] = [];
-      if (quarantineIn.length > 0) {
-        const q = quarantineIn;
-        const res = await client.query<{ id: number }>(INSERT_QUARANTINE, [
-          q.map((x) => x.deviceId), q.map((x) => x.unitId), q.map((x) => x.receivedAt), q.map((x) => x.topic), q.map((x) => x.payload),
-          q.map((x) => x.payloadSize || x.payload.length), q.map((x) => x.batchIndex ?? null), q.map((x) => x.seq ?? null), q.map((x) => JSON.stringify(x.reasons)),
-        ]);
-        qIds = res.rows.map((r) => Number(r.id));
-      }
+      const qIds = await insertQuarantine(client, records);
       await client.query('COMMIT');
-      const fates = { duplicates: 0, regressions: 0, conflicts: 0 };
-      for (const d of p.decisions) if (d.fate === 'duplicate') fates.duplicates++; else if (d.fate === 'regression') fates.regressions++; else if (d.fate === 'conflict') fates.conflicts++;
-      o.onCommit?.({ rows: p.toStore.length, quarantined: qIds.length, ...fates, durationMs: performance.now() - started });
+      o.onCommit?.({ rows: p.toStore.length, quarantined: qIds.length, ...fateCounts(p.decisions), durationMs: performance.now() - started });
       stored(p.toStore);
-      // Hand each job its own share of the outcome: its own quarantine ids come back first, in
-      // insertion order, then those of the refused rows.
-      let qi = 0;
-      const results = jobs.map((j) => {
-        const ids = qIds.slice(qi, qi + j.quarantine.length);
-        qi += j.quarantine.length;
-        return { stored: 0, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: ids, refused: [] as WriteResult['refused'] };
-      });
-      let i = 0;
-      let ri = 0;
-      const ownQuarantine = qi;
-      for (const [ji, j] of jobs.entries()) {
-        const res = results[ji]!;
-        for (const r of j.rows) {
-          const d = p.decisions[i++]!;
-          if (d.fate === 'store') res.stored++;
-          // A duplicate repeats a committed reading or one of this commit: safe to acknowledge.
-          else if (d.fate === 'duplicate') res.duplicates++;
-          else {
-            if (d.fate === 'regression') res.regressions++;
-            else res.conflicts++;
-            res.refused.push({ ...refused[ri]!.reason, seq: r.seq });
-            res.quarantineIds.push(qIds[ownQuarantine + ri]!);
-            ri++;
-          }
-        }
-      }
-      return results;
+      return shareOutcome(jobs, p.decisions, qIds);
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
