@@ -111,12 +111,14 @@ describe('batch writer', () => {
       const original = w.write([row('bd-bw-fail', 3, ts)], []);
       await until('the original waiting on the lock', async () => (await waitingInserts()) === 1);
       const resend = w.write([row('bd-bw-fail', 3, ts, 'any')], []);
-      await new Promise((r) => setTimeout(r, 100));
+      // Its commit under way: it waits for the original's, which began before it.
+      await waitFor('the re-send’s commit under way', () => w.pending(), (n) => n === 0);
       // The original's connection dies (a database fault) while the re-send waits for it.
       const killed = await count(`SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l WHERE l.relation = 'readings'::regclass AND NOT l.granted`);
       expect(killed).toBe(1);
-      // Its retry waits on the lock again; then the lock goes.
-      await until('the retry waiting on the lock', async () => (await waitingInserts()) === 1);
+      // The re-send's commit (no longer waiting for a commit that is over) and the original's
+      // retry queue on the lock, in either order; once one does, the lock goes.
+      await until('a commit waiting on the lock again', async () => (await waitingInserts()) >= 1);
       await blocker.query('ROLLBACK');
       // Whichever commits first stores it (the re-send no longer waits for a commit that is
       // over); the other is its duplicate. Both are acknowledged, nothing is quarantined.
