@@ -22,6 +22,6 @@ COPY --from=build /app/bin ./bin
 RUN mkdir -p /var/lib/thamani && chown node:node /var/lib/thamani
 USER node
 VOLUME ["/var/lib/thamani"]
-EXPOSE 8883 8443 8080
+EXPOSE 8883 8884 8443 8080
 ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/thamani.js"]
 CMD ["start"]

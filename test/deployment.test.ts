@@ -21,6 +21,28 @@ describe('deployment files', () => {
     expect(run.stdout).toMatch(/grafana\/provisioning:\/etc\/grafana\/provisioning:ro/);
   });
 
+  it('compose publishes every port a device needs, checks the gateway’s readiness, and pins the TimescaleDB the tests use', () => {
+    if (!requireTool('docker-compose')) return;
+    const run = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    // The normalised output (docker-compose 1.29 prints YAML only): one block per service.
+    const service = (name: string): string => new RegExp(`^  ${name}:\\n((?:    .*\\n|\\s*\\n)*)`, 'm').exec(run.stdout)?.[1] ?? '';
+    const gateway = service('gateway');
+    // MQTT and firmware downloads (both mutual TLS), the API, the redirect (config/config.ts defaults).
+    expect([...gateway.matchAll(/^\s+target: (\d+)$/gm)].map((m) => Number(m[1])).sort()).toEqual([8080, 8443, 8883, 8884]);
+    expect(gateway).toMatch(/healthcheck:\n(?: {6}.*\n)*.*\/readyz/);
+    // The release the time-series path is tested against (ADR 0001), not an older one.
+    const tested = /TimescaleDB (\d+\.\d+\.\d+)/.exec(readFileSync('docs/decisions/0001-readings-layout.md', 'utf8'))![1]!;
+    expect(service('timescaledb')).toContain(`image: timescale/timescaledb:${tested}-pg17\n`);
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    for (const port of [8883, 8884, 8443, 8080]) expect(dockerfile).toMatch(new RegExp(`^EXPOSE .*\\b${port}\\b`, 'm'));
+  });
+
+  it('.dockerignore keeps secrets and local configuration out of the build context', () => {
+    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim());
+    for (const entry of ['secrets', '.env', 'data', 'node_modules', '.git']) expect(ignored).toContain(entry);
+  });
+
   it('the Dockerfile is multi-stage and runs as a non-root user', () => {
     const dockerfile = readFileSync('Dockerfile', 'utf8');
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
