@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGatewayMetrics } from '../app/gateway-metrics.ts';
 import { addressKey, PendingCounts } from './admission.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 describe('PendingCounts', () => {
   it('caps per address and in total, refuses without counting, and releases', () => {

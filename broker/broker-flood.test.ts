@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGatewayMetrics } from '../app/gateway-metrics.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /** Low rate, so that a limit that forgets across reconnects shows at any machine speed. */
 const RATE = 2;

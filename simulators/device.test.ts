@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { startDevice } from './device.ts';
 import { mulberry32 } from './random.ts';
 

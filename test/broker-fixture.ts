@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase, type Database } from '../db/client.ts';
 import { createAuditLog, createSecurityEvents, type SecurityEvents, type SecurityEventsConfig } from '../audit/index.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
+import { testAuditSigner } from './audit-key.ts';
 import { createDeviceEvents, type DeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
@@ -16,13 +16,13 @@ import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
 import type { RowIn } from '../ingest/batch-writer.ts';
-import { deviceKeyAndCsr } from '../test/device-keys.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
-import { createPresence } from './presence.ts';
-import type { DeviceSession, UpstreamHandler, UpstreamPublish } from './types.ts';
+import { deviceKeyAndCsr } from './device-keys.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
+import { createBroker, type Broker, type BrokerConfig } from '../broker/broker-service.ts';
+import { createPresence } from '../broker/presence.ts';
+import type { DeviceSession, UpstreamHandler, UpstreamPublish } from '../broker/types.ts';
 
-export { requireTool } from '../test/tools.ts';
+export { requireTool } from './tools.ts';
 
 /**
  * Runs a command without blocking the event loop (the broker under test lives in this process,
