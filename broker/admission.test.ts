@@ -85,7 +85,7 @@ describe('connections that never finish (real TLS listener)', () => {
   /** A broker metric as Prometheus scrapes it (app/gateway-metrics.ts). */
   async function metric(name: string): Promise<number> {
     const registry = new Registry();
-    registerGatewayMetrics(registry, { broker: () => f.broker, ingest: f.ingest! });
+    registerGatewayMetrics(registry, { broker: f.broker, ingest: f.ingest! });
     return (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
   }
   afterAll(async () => {

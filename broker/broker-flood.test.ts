@@ -62,7 +62,7 @@ describe('per-device limits over real mTLS', () => {
     const floodCert = await f.addDevice('bd-flood-flood');
     const calmCert = await f.addDevice('bd-flood-calm');
     const registry = new Registry();
-    registerGatewayMetrics(registry, { broker: () => f.broker, ingest: f.ingest! });
+    registerGatewayMetrics(registry, { broker: f.broker, ingest: f.ingest! });
     const metric = async (): Promise<number> => (await registry.getSingleMetric('thamani_mqtt_rate_limited_total')!.get()).values[0]?.value ?? 0;
     const before = await metric();
 

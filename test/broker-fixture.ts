@@ -172,16 +172,6 @@ export async function startBrokerFixture(
   const received: BrokerFixture['received'] = [];
   const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
-  const lazy = { publish: (...a: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...a) };
-  // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
-  // cluster-wide, so a name of its own per fixture.
-  const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
-  const ingestDb: Database | undefined = opts.ingest
-    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
-    : undefined;
-  const ingest = ingestDb
-    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
-    : undefined;
   // Security events write over connections of their own, as in production (app/start.ts).
   const securityDb = createDatabase({ url: t.url, poolMax: 2, logger: testLogger, applicationName: 'thamani-security-events' });
   const securityEvents = createSecurityEvents({
@@ -199,6 +189,17 @@ export async function startBrokerFixture(
     events,
     securityEvents,
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
+  });
+  // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
+  // cluster-wide, so a name of its own per fixture.
+  const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
+  const ingestDb: Database | undefined = opts.ingest
+    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
+    : undefined;
+  const ingest = ingestDb
+    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: broker.publisher, backpressure: broker.backpressure, onStored: opts.onStored })
+    : undefined;
+  const { port } = await broker.listen({
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
     ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
@@ -211,12 +212,10 @@ export async function startBrokerFixture(
         },
       },
       state: (session, message) => (opts.state ? opts.state(session, message) : Promise.resolve()),
-      'cert/csr': (session, message) => renewal(session, message),
+      'cert/csr': createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger }),
     },
   });
-  const renewal = createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger });
   if (ingest) events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
-  const { port } = await broker.listen();
 
   return {
     t,
