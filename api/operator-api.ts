@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
-import { auditRoutes, createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
+import { createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
+import { auditRoutes } from '../audit/audit-routes.ts';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { createAuthenticator } from '../auth/authenticator.ts';
 import { pagesRoutes } from '../auth/pages-routes.ts';

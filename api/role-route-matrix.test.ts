@@ -6,7 +6,7 @@ import path from 'node:path';
 import { gatewayRoutes } from '../app/gateway-routes.ts';
 import { createAuditLog, createSecurityEvents } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { testIngestConfig } from '../broker/test-fixture.ts';
+import { testIngestConfig } from '../test/broker-fixture.ts';
 import { createIngest } from '../ingest/index.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';

@@ -7,17 +7,11 @@ import type { Ingest } from '../ingest/index.ts';
  * Broker and ingest counters on the API's Prometheus registry. They are read from the components'
  * own counters at scrape time (collect), so the hot paths only increment plain numbers.
  */
-export function registerGatewayMetrics(registry: Registry, deps: { broker: () => Broker | undefined; ingest: Ingest; securityEvents?: Pick<SecurityEvents, 'counters'> }): void {
-  const b = (): Broker | undefined => {
-    try {
-      return deps.broker();
-    } catch {
-      return undefined; // not built yet
-    }
-  };
-  new Gauge({ name: 'thamani_mqtt_connected_devices', help: 'Devices with a live MQTT session', registers: [registry], collect() { this.set(b()?.clients().length ?? 0); } });
+export function registerGatewayMetrics(registry: Registry, deps: { broker: Pick<Broker, 'clients' | 'counters' | 'pendingConnections' | 'internalRejects'>; ingest: Ingest; securityEvents?: Pick<SecurityEvents, 'counters'> }): void {
+  const b = deps.broker;
+  new Gauge({ name: 'thamani_mqtt_connected_devices', help: 'Devices with a live MQTT session', registers: [registry], collect() { this.set(b.clients().length); } });
   const brokerCounter = (name: string, help: string, key: keyof Broker['counters']): void => {
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(b()?.counters[key] ?? 0); } });
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(b.counters[key]); } });
   };
   brokerCounter('thamani_mqtt_connections_refused_total', 'CONNECTs refused (certificate, status, clientId, credentials)', 'connectionsRefused');
   brokerCounter('thamani_mqtt_publishes_denied_total', 'Publishes refused by the topic policy', 'publishesDenied');
@@ -30,7 +24,7 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
   brokerCounter('thamani_mqtt_refused_before_handshake_total', 'TCP connections closed on accept: too many sockets without CONNECT (per address or in total)', 'refusedBeforeHandshake');
   brokerCounter('thamani_mqtt_connect_timeouts_total', 'Connections destroyed for not finishing TLS and CONNECT within MQTT_CONNECT_TIMEOUT_MS', 'connectTimeouts');
   brokerCounter('thamani_mqtt_connects_throttled_total', 'CONNECTs refused with CONNACK 3: too many from one device in the window', 'connectsThrottled');
-  new Gauge({ name: 'thamani_mqtt_pending_connections', help: 'Accepted sockets that have not sent CONNECT yet', registers: [registry], collect() { this.set(b()?.pendingConnections() ?? 0); } });
+  new Gauge({ name: 'thamani_mqtt_pending_connections', help: 'Accepted sockets that have not sent CONNECT yet', registers: [registry], collect() { this.set(b.pendingConnections()); } });
   new Counter({
     name: 'thamani_device_input_internal_rejects_total',
     help: 'Device messages the gateway failed on (kept as INTERNAL_REJECT), and broker hooks that failed on device input (topic "hook:<name>"), by error class',
@@ -38,7 +32,7 @@ export function registerGatewayMetrics(registry: Registry, deps: { broker: () =>
     registers: [registry],
     collect() {
       this.reset();
-      for (const x of b()?.internalRejects.values() ?? []) this.inc({ topic: x.topic, error: x.error }, x.n);
+      for (const x of b.internalRejects.values()) this.inc({ topic: x.topic, error: x.error }, x.n);
     },
   });
   const c = deps.ingest.counters;

@@ -13,8 +13,10 @@ import type { FirmwareService } from '../firmware/firmware-service.ts';
 import type { Db } from '../db/client.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
-import { createQuarantineService, ingestRoutes, type Ingest } from '../ingest/index.ts';
-import { createPki, pkiRoutes, type LoadedCa, type Pki } from '../provisioning/index.ts';
+import { createQuarantineService, type Ingest } from '../ingest/index.ts';
+import { ingestRoutes } from '../ingest/ingest-routes.ts';
+import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
+import { pkiRoutes } from '../provisioning/pki-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,

@@ -45,10 +45,6 @@ export async function start(config: Config): Promise<Running> {
     const apiUrl = `https://${host}:${config.https.port}`;
     const mqttUrl = `mqtts://${host}:${config.mqtt.port}`;
 
-    // Handlers answer through the broker they are registered with; it exists by the time they run.
-    // eslint-disable-next-line prefer-const -- assigned once the broker is built, after its handlers
-    let broker: Broker;
-    const lazyPublisher = { publish: (...args: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...args) };
     const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({ component: 'pki' }) });
     // Every audit entry is signed with a key kept beside the CA's, never in the database.
     const auditSigner = await loadOrCreateAuditSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
@@ -76,13 +72,36 @@ export async function start(config: Config): Promise<Running> {
     retire.unref();
     lifecycle.onStop('pki-rotation', () => clearInterval(retire));
 
+    // Dashboards: live updates and alerts are fed by ingest (after commit) and broker presence.
+    const hub = createLiveHub();
+    lifecycle.onStop('live-updates', () => hub.close());
+
+    // The broker first: what answers devices (ingest, renewal, firmware) is built from its
+    // publisher and backpressure, and handed to it in listen() below.
+    // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
+    const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
+    if (!ca.rootCrlPem) logger.warn('no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake');
+    const brokerLogger = logger.child({ component: 'broker' });
+    const broker = await createBroker({
+      config: config.mqtt,
+      logger: brokerLogger,
+      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
+      crl: tlsCrls,
+      identity: pki,
+      events,
+      securityEvents,
+      presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
+    });
+    // Closes Aedes if start-up fails before the listener is up (a second close is a no-op).
+    lifecycle.onStop('mqtt-broker', () => broker.close());
+
     // Firmware: a signing key of its own next to the CA, manifests over MQTT, downloads over mTLS.
     const firmware = createFirmwareService({
       pool,
       audit,
       securityEvents,
       signer: await loadOrCreateSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase }),
-      publisher: lazyPublisher,
+      publisher: broker.publisher,
       config: { ...config.firmware, downloadBaseUrl: `https://${host}:${config.firmware.devicePort}` },
       logger: logger.child({ component: 'firmware' }),
     });
@@ -90,9 +109,6 @@ export async function start(config: Config): Promise<Running> {
     firmwareTimer.unref();
     lifecycle.onStop('firmware-rollouts', () => clearInterval(firmwareTimer));
 
-    // Dashboards: live updates and alerts are fed by ingest (after commit) and broker presence.
-    const hub = createLiveHub();
-    lifecycle.onStop('live-updates', () => hub.close());
     const { webhookUrl, webhookSecret } = config.alerts;
     const webhook = webhookUrl && webhookSecret ? createWebhookDispatcher({ pool, logger: logger.child({ component: 'alert-webhook' }), url: webhookUrl, secret: webhookSecret }) : undefined;
     if (webhook) lifecycle.onStop('alert-webhook', () => webhook.stop());
@@ -105,8 +121,8 @@ export async function start(config: Config): Promise<Running> {
       pool: ingestDb.pool,
       logger: logger.child({ component: 'ingest' }),
       config: config.ingest,
-      publisher: lazyPublisher,
-      backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() },
+      publisher: broker.publisher,
+      backpressure: broker.backpressure,
       onStored: (rows) => {
         hub.stored(rows);
         alerts.stored(rows);
@@ -126,25 +142,13 @@ export async function start(config: Config): Promise<Running> {
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
       routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
     });
-    registerGatewayMetrics(api.metrics.registry, { broker: () => broker, ingest, securityEvents });
+    registerGatewayMetrics(api.metrics.registry, { broker, ingest, securityEvents });
 
-    // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
-    const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
-    if (!ca.rootCrlPem) logger.warn('no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake');
-    const brokerLogger = logger.child({ component: 'broker' });
-    broker = await createBroker({
-      config: config.mqtt,
-      logger: brokerLogger,
-      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
-      crl: tlsCrls,
-      identity: pki,
-      events,
-      securityEvents,
-      presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
+    await broker.listen({
       handlers: {
         telemetry: ingest.handleTelemetry,
-        'cert/csr': createRenewalHandler({ pki, publisher: lazyPublisher, logger: brokerLogger }),
-        state: createStateHandler({ pool, publisher: lazyPublisher, onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report) }),
+        'cert/csr': createRenewalHandler({ pki, publisher: broker.publisher, logger: brokerLogger }),
+        state: createStateHandler({ pool, publisher: broker.publisher, onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report) }),
       },
       // A message the gateway fails on is kept as INTERNAL_REJECT, acknowledged, explained (broker/input-guard.ts).
       internalReject: ingest.rejectInternal,
@@ -153,7 +157,6 @@ export async function start(config: Config): Promise<Running> {
         if (suffixes.includes('firmware/manifest')) firmware.resend(deviceId).catch((err: unknown) => logger.error({ err, deviceId }, 'could not send pending firmware manifests again'));
       },
     });
-    await broker.listen();
     lifecycle.onStop('mqtt', () => broker.close());
     const downloads = createFirmwareDownloadServer({
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },

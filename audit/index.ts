@@ -5,7 +5,6 @@ export { openAuditSigner } from './audit-keys.ts';
 export { verifyAuditChain, type VerifyResult } from './audit-verify.ts';
 export { createAuditCheckpointer, startAuditCheckpoints, type AuditCheckpointer } from './audit-checkpoint.ts';
 export { readCheckpointFiles } from './audit-checkpoint-files.ts';
-export { auditRoutes } from './audit-routes.ts';
 export { listAudit, exportAudit, auditEntryJson } from './audit-query.ts';
 export { createSecurityEvents, type SecurityEvents, type SecurityEvent, type SecurityEventsConfig, type SecurityEventCounters } from './security-events.ts';
 export { escapeDeviceText, unescapeDeviceText } from './security-events-fns.ts';

@@ -1,11 +1,11 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { sessions, users, type User } from '../db/schema/index.ts';
-import type { AuditLog } from '../audit/index.ts';
-import type { AuditActor } from '../api/audit-context.ts';
+import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
 import type { HashGate, LoginThrottle } from './throttle.ts';
+// layer: login refusals go to the operator API's refusal sink, aggregated with its other refusals
 import type { SecurityEventSink } from '../api/refusal-events.ts';
 import { covers, type Role } from './permissions.ts';
 

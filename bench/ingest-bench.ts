@@ -162,17 +162,8 @@ async function main(): Promise<void> {
       : undefined;
     // 2. The full pipeline: mTLS identity, topic policy, rate limit, validation, group commit.
     const usePipeline = runs.has('single') || runs.has('batch') || runs.has('samets');
-    const brokerRef: { current?: Awaited<ReturnType<typeof createBroker>> } = {};
-    const ingest = usePipeline
-      ? createIngest({
-          pool: ingestDatabase.pool,
-          logger,
-          config: shipped,
-          publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
-          backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
-        })
-      : undefined;
-    const broker = ingest
+    // The broker first: ingest is built from its publisher and backpressure, then given to listen().
+    const broker = usePipeline
       ? await createBroker({
           config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, rateFloodCloseMs: 600_000, connectsPerWindow: 1e9, connectWindowMs: 60_000, maxPending: 10_000, maxPendingPerAddress: 10_000, revalidateIntervalMs: 60_000 },
           logger,
@@ -180,11 +171,10 @@ async function main(): Promise<void> {
           identity: pki,
           securityEvents: createSecurityEvents({ audit, logger, config: { windowMs: 60_000, maxKeys: 1000 } }),
           presence: createPresence({ pool, logger }),
-          handlers: { telemetry: ingest.handleTelemetry },
         })
       : undefined;
-    brokerRef.current = broker;
-    const port = broker ? (await broker.listen()).port : 0;
+    const ingest = broker ? createIngest({ pool: ingestDatabase.pool, logger, config: shipped, publisher: broker.publisher, backpressure: broker.backpressure }) : undefined;
+    const port = broker && ingest ? (await broker.listen({ handlers: { telemetry: ingest.handleTelemetry } })).port : 0;
 
     const results = { stockSingle: [] as LoadResult[], stockBatch: [] as LoadResult[], floor: [] as LoadResult[], single: [] as LoadResult[], batch: [] as LoadResult[], samets: [] as LoadResult[] };
     for (let round = 1; round <= repeat; round++) {

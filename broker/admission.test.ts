@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGatewayMetrics } from '../app/gateway-metrics.ts';
 import { addressKey, PendingCounts } from './admission.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 describe('PendingCounts', () => {
   it('caps per address and in total, refuses without counting, and releases', () => {
@@ -85,7 +85,7 @@ describe('connections that never finish (real TLS listener)', () => {
   /** A broker metric as Prometheus scrapes it (app/gateway-metrics.ts). */
   async function metric(name: string): Promise<number> {
     const registry = new Registry();
-    registerGatewayMetrics(registry, { broker: () => f.broker, ingest: f.ingest! });
+    registerGatewayMetrics(registry, { broker: f.broker, ingest: f.ingest! });
     return (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
   }
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGatewayMetrics } from '../app/gateway-metrics.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /** Low rate, so that a limit that forgets across reconnects shows at any machine speed. */
 const RATE = 2;
@@ -62,7 +62,7 @@ describe('per-device limits over real mTLS', () => {
     const floodCert = await f.addDevice('bd-flood-flood');
     const calmCert = await f.addDevice('bd-flood-calm');
     const registry = new Registry();
-    registerGatewayMetrics(registry, { broker: () => f.broker, ingest: f.ingest! });
+    registerGatewayMetrics(registry, { broker: f.broker, ingest: f.ingest! });
     const metric = async (): Promise<number> => (await registry.getSingleMetric('thamani_mqtt_rate_limited_total')!.get()).values[0]?.value ?? 0;
     const before = await metric();
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createForeignCa } from '../test/forge-ca.ts';
-import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, testBrokerConfig, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /**
  * A cut-off must come from the change notification, not from the periodic revalidation sweep

@@ -1,7 +1,7 @@
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRemainingLength } from './packet-guard.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 let f: BrokerFixture;
 /** What the broker reported as granted subscriptions (deviceId: suffixes). */

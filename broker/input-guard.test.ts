@@ -4,7 +4,7 @@ import { createAuditLog } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
 import { createQuarantineService } from '../ingest/quarantine-service.ts';
 import type { DeviceSession } from './types.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /**
  * The guard around device input (input-guard.ts), over real mTLS with real ingest: a bug in a

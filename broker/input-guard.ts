@@ -51,7 +51,8 @@ export const asError = (err: unknown): Error => (err instanceof Error ? err : ne
 /** Keeps one failed message as INTERNAL_REJECT (ingest: quarantine record, errors message); `done` once committed. */
 export type InternalRejectRecorder = (session: DeviceSession, message: UpstreamPublish, errorClass: string, done: (err: Error | null) => void) => void;
 
-export function createInputGuard(deps: { logger: Logger; record: InternalRejectRecorder | undefined }) {
+/** `record` is asked per failure: the recorder (ingest) is given to the broker after the guard exists (BrokerRoutes). */
+export function createInputGuard(deps: { logger: Logger; record: () => InternalRejectRecorder | undefined }) {
   const { logger } = deps;
   /** INTERNAL_REJECTs and hook failures by topic suffix (or hook) and error class. */
   const counts = new Map<string, { topic: string; error: string; n: number }>();
@@ -77,7 +78,8 @@ export function createInputGuard(deps: { logger: Logger; record: InternalRejectR
       const cls = errorClass(err);
       count(message.suffix, cls);
       logger.error({ ...log, errorClass: cls }, 'the gateway failed on a device message: kept as INTERNAL_REJECT');
-      if (!deps.record) return settle(asError(err));
+      const record = deps.record();
+      if (!record) return settle(asError(err));
       let settled = false;
       const once = (e: Error | null): void => {
         if (settled) return;
@@ -85,7 +87,7 @@ export function createInputGuard(deps: { logger: Logger; record: InternalRejectR
         settle(e);
       };
       try {
-        deps.record(session, message, cls, (recordErr) => once(recordErr ? new NotAcknowledged('INTERNAL_REJECT record not committed', { cause: recordErr }) : null));
+        record(session, message, cls, (recordErr) => once(recordErr ? new NotAcknowledged('INTERNAL_REJECT record not committed', { cause: recordErr }) : null));
       } catch (recordErr) {
         logger.error({ err: recordErr, deviceId: session.deviceId }, 'could not record INTERNAL_REJECT');
         once(asError(recordErr));

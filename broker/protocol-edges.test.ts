@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusalCode, type ConnectRefusal } from './broker-errors.ts';
 import { decideConnect, decideProtocol, type ConnectLimits } from './identity-fns.ts';
-import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { connectOutcome as outcome, rawConnack, requireTool, run, startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /** MQTT 3.1.1 defines CONNACK return codes 0..5 only [MQTT-3.2.2.3]; a refusal is one of 1..5. */
 const refusalCodes311 = new Set([1, 2, 3, 4, 5]);

@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unescapeDeviceText } from '../audit/index.ts';
-import { startBrokerFixture, type BrokerFixture, type DeviceCert } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test/broker-fixture.ts';
 
 /**
  * Security events under attack, over real mTLS with the real broker, registry and ingest: a flood

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTelemetryTopic, mayMatchTelemetry } from './telemetry-routing.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 describe('which topics skip routing', () => {
   it('knows a telemetry topic', () => {

@@ -7,7 +7,7 @@ import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { normaliseFingerprint, normaliseSerial } from './identity-fns.ts';
-import { startBrokerFixture, type BrokerFixture } from './test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 
 /**
  * TLS handshake refusals over real mTLS: each is recorded with its reason and the certificate

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test/broker-fixture.ts';
 import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
 import { testLogger } from '../test/db.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tryConnect } from '../broker/test-fixture.ts';
+import { tryConnect } from '../test/broker-fixture.ts';
 import { createApiClient } from '../simulators/api-client.ts';
 import { loadOrEnrol, type DeviceIdentity } from '../simulators/device.ts';
 import { httpsRequest } from '../simulators/https-json.ts';

@@ -1,3 +1,4 @@
+// layer: these are the dashboards' HTML views; they escape as every page the HTTP layer serves does
 import { escapeHtml } from '../api/escape-html.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';

@@ -1,3 +1,4 @@
+// layer: the metric names are the device contract's, defined once; the per-metric SQL follows that list
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 
 /**

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { startTcpProxy, type TcpProxy } from '../test/tcp-proxy.ts';
 import { createDeviceEvents, notifyDeviceEvent, type DeviceEvents } from './device-events.ts';

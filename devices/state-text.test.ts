@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unescapeDeviceText } from '../audit/index.ts';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { createStateHandler } from './state-handler.ts';
 
 /**

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test/broker-fixture.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
 import { createAuditLog } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { createQuarantineService } from './quarantine-service.ts';
 
 let f: BrokerFixture;

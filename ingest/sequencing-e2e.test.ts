@@ -2,7 +2,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createQuarantineService } from './quarantine-service.ts';
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test/broker-fixture.ts';
 
 /**
  * Readings sent in order are stored, whatever happens around them: pacing by the rate limiter

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSession } from '../broker/types.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { testIngestConfig } from '../broker/test-fixture.ts';
+import { testIngestConfig } from '../test/broker-fixture.ts';
 import { createIngest, type Ingest } from './ingest-service.ts';
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../audit/index.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 import { createEnrolmentAudit, EnrolmentThrottle } from './enrolment-guard.ts';
-import { ADMIN_TOKEN, startPkiFixture, type PkiFixture } from './test-fixture.ts';
+import { ADMIN_TOKEN, startPkiFixture, type PkiFixture } from '../test/pki-fixture.ts';
 
 describe('EnrolmentThrottle', () => {
   it('counts attempts in flight as failures, so parallel attempts cannot overrun the failure budget', () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsRequest } from '../test/https-client.ts';
 import { requireTool } from '../test/tools.ts';
-import { ADMIN_TOKEN, PASSPHRASE, startPkiFixture, type PkiFixture } from './test-fixture.ts';
+import { ADMIN_TOKEN, PASSPHRASE, startPkiFixture, type PkiFixture } from '../test/pki-fixture.ts';
 import { decryptPrivateKey } from './x509-fns.ts';
 
 let f: PkiFixture;

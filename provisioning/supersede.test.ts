@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectOutcome as outcome, startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { connectOutcome as outcome, startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { deviceKeyAndCsr } from '../test/device-keys.ts';
 
 let f: BrokerFixture;

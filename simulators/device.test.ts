@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrokerFixture, type BrokerFixture } from '../broker/test-fixture.ts';
+import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
 import { startDevice } from './device.ts';
 import { mulberry32 } from './random.ts';
 
@@ -40,11 +40,11 @@ describe('simulated device', () => {
     await device.record({ ph: 7.1 }, new Date(Date.now() - 60_000));
     await until(() => device.stats.acked === 1, () => JSON.stringify(device.stats));
     // Outage: the broker stops reading (as when ingest is saturated) and the device keeps recording.
-    f.broker.holdReading();
+    f.broker.backpressure.hold();
     for (let i = 0; i < 5; i++) await device.record({ ph: 7 + i / 10 }, new Date(Date.now() - 50_000 + i * 1000));
     expect(await device.pendingCount()).toBeGreaterThanOrEqual(5);
     device.drop();
-    f.broker.releaseReading();
+    f.broker.backpressure.release();
     await until(() => device.stats.acked === 6, () => `${JSON.stringify({ ...device.stats, ackedTs: undefined })} connected=${device.connected()}`);
     expect(await device.pendingCount()).toBe(0);
     const batches = f.received.filter((r) => r.session.deviceId === 'bd-simdev-1' && r.message.payload.toString().startsWith('{"batch"'));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tryConnect } from '../broker/test-fixture.ts';
+import { tryConnect } from '../test/broker-fixture.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { startGateway, type Gateway } from '../test/gateway.ts';

@@ -1,5 +1,6 @@
 import { bigint, boolean, index, integer, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
+// layer: the role names are auth's vocabulary, defined once; the column's enum follows that list
 import { roles } from '../../auth/permissions.ts';
 import { units } from './core.ts';
 

@@ -15,6 +15,7 @@ import {
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+// layer: device kinds and metric names are the device contract's, defined once; the columns follow that list
 import { deviceKinds, metricNames, type MetricName } from '../../devices/metrics.ts';
 
 export const unitKind = pgEnum('unit_kind', deviceKinds);

@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase, type Database } from '../db/client.ts';
 import { createAuditLog, createSecurityEvents, type SecurityEvents, type SecurityEventsConfig } from '../audit/index.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
+import { testAuditSigner } from './audit-key.ts';
 import { createDeviceEvents, type DeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/ca-store.ts';
@@ -16,13 +16,13 @@ import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
 import type { RowIn } from '../ingest/batch-writer.ts';
-import { deviceKeyAndCsr } from '../test/device-keys.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { createBroker, type Broker, type BrokerConfig } from './broker-service.ts';
-import { createPresence } from './presence.ts';
-import type { DeviceSession, UpstreamHandler, UpstreamPublish } from './types.ts';
+import { deviceKeyAndCsr } from './device-keys.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
+import { createBroker, type Broker, type BrokerConfig } from '../broker/broker-service.ts';
+import { createPresence } from '../broker/presence.ts';
+import type { DeviceSession, UpstreamHandler, UpstreamPublish } from '../broker/types.ts';
 
-export { requireTool } from '../test/tools.ts';
+export { requireTool } from './tools.ts';
 
 /**
  * Runs a command without blocking the event loop (the broker under test lives in this process,
@@ -172,16 +172,6 @@ export async function startBrokerFixture(
   const received: BrokerFixture['received'] = [];
   const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
-  const lazy = { publish: (...a: Parameters<Broker['publisher']['publish']>) => broker.publisher.publish(...a) };
-  // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
-  // cluster-wide, so a name of its own per fixture.
-  const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
-  const ingestDb: Database | undefined = opts.ingest
-    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
-    : undefined;
-  const ingest = ingestDb
-    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: lazy, backpressure: { hold: () => broker.holdReading(), release: () => broker.releaseReading() }, onStored: opts.onStored })
-    : undefined;
   // Security events write over connections of their own, as in production (app/start.ts).
   const securityDb = createDatabase({ url: t.url, poolMax: 2, logger: testLogger, applicationName: 'thamani-security-events' });
   const securityEvents = createSecurityEvents({
@@ -199,6 +189,17 @@ export async function startBrokerFixture(
     events,
     securityEvents,
     presence: createPresence({ pool: t.database.pool, logger: testLogger, flushMs: 200 }),
+  });
+  // Ingest logs in as a member of thamani_ingest, as in production (app/database.ts); roles are
+  // cluster-wide, so a name of its own per fixture.
+  const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
+  const ingestDb: Database | undefined = opts.ingest
+    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
+    : undefined;
+  const ingest = ingestDb
+    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: broker.publisher, backpressure: broker.backpressure, onStored: opts.onStored })
+    : undefined;
+  const { port } = await broker.listen({
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
     ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
@@ -211,12 +212,10 @@ export async function startBrokerFixture(
         },
       },
       state: (session, message) => (opts.state ? opts.state(session, message) : Promise.resolve()),
-      'cert/csr': (session, message) => renewal(session, message),
+      'cert/csr': createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger }),
     },
   });
-  const renewal = createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger });
   if (ingest) events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
-  const { port } = await broker.listen();
 
   return {
     t,

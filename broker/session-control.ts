@@ -1,0 +1,90 @@
+import type { Logger } from 'pino';
+import type { BrokerConfig, BrokerCounters } from './broker-context.ts';
+import { normaliseSerial, type ConnectionIdentity } from './identity-fns.ts';
+import type { SessionRegistry, SessionState } from './sessions.ts';
+
+export interface DeviceEventSource {
+  on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
+  on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
+  /** The event connection is back after a loss: notifications sent meanwhile were missed. */
+  on(event: 'resync', listener: () => void): unknown;
+}
+
+export interface SessionControlDeps {
+  config: Pick<BrokerConfig, 'revalidateIntervalMs'>;
+  logger: Logger;
+  sessions: Pick<SessionRegistry, 'entries' | 'all' | 'has'>;
+  counters: Pick<BrokerCounters, 'cutOffs'>;
+  identity: { connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined> };
+  events?: DeviceEventSource;
+  /** Current CRL PEMs, re-read when a certificate is revoked. */
+  crl?: () => Promise<string[] | undefined>;
+  /** Where new CRLs go (the TLS listener's secure context). */
+  setCrl(crl: string[] | undefined): void;
+}
+
+/**
+ * Live sessions follow the registry: a revoked certificate or a suspended or retired device is
+ * cut off when its NOTIFY arrives (devices/device-events.ts), and every session is re-checked
+ * after a lost event connection and on a timer (the safety net behind the events).
+ */
+export function createSessionControl(deps: SessionControlDeps) {
+  const { logger, sessions, counters } = deps;
+
+  function closeWhere(predicate: (s: SessionState) => boolean, why: string): number {
+    let n = 0;
+    for (const [client, state] of sessions.entries()) {
+      if (!predicate(state)) continue;
+      n++;
+      counters.cutOffs++;
+      logger.warn({ deviceId: state.session.deviceId, certSerial: state.session.certSerial, why }, 'cutting off device session');
+      client.close();
+    }
+    return n;
+  }
+
+  async function refreshCrl(): Promise<void> {
+    if (!deps.crl) return;
+    deps.setCrl(await deps.crl());
+  }
+
+  // Safety net behind the events (a lost notification, a certificate expiring mid-session).
+  const revalidate = async (): Promise<void> => {
+    for (const [client, state] of sessions.all()) {
+      const identity = await deps.identity.connectionIdentity(state.session.certSerial);
+      const bad = !identity || identity.certStatus !== 'active' || identity.notAfter.getTime() <= Date.now() || identity.deviceStatus === 'suspended' || identity.deviceStatus === 'retired';
+      if (bad && sessions.has(client)) {
+        counters.cutOffs++;
+        logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
+        client.close();
+      }
+    }
+  };
+
+  deps.events?.on('certificate_revoked', (e) => {
+    const serial = normaliseSerial(e.serial);
+    closeWhere((s) => s.session.certSerial === serial, 'certificate revoked');
+    refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
+  });
+  deps.events?.on('device_status', (e) => {
+    if (e.status === 'suspended' || e.status === 'retired') closeWhere((s) => s.session.deviceId === e.deviceId, `device ${e.status}`);
+  });
+  // A revocation or suspension notified while the event connection was down (a database restart)
+  // was never delivered: re-read the CRL and re-check every live session at once.
+  deps.events?.on('resync', () => {
+    refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
+    revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation after the event connection came back failed'));
+  });
+  const revalidateTimer = setInterval(() => {
+    revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation failed'));
+  }, deps.config.revalidateIntervalMs);
+  revalidateTimer.unref();
+
+  return {
+    closeWhere,
+    refreshCrl,
+    disconnectCertificate: (serial: string) => closeWhere((s) => s.session.certSerial === normaliseSerial(serial), 'certificate revoked'),
+    disconnectDevice: (deviceId: string) => closeWhere((s) => s.session.deviceId === deviceId, 'device disabled'),
+    stop: (): void => clearInterval(revalidateTimer),
+  };
+}

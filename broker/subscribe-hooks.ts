@@ -1,0 +1,68 @@
+import type { AedesOptions, Client, Subscription } from 'aedes';
+import type { Logger } from 'pino';
+import type { BrokerCounters } from './broker-context.ts';
+import type { InputGuard } from './input-guard.ts';
+import type { Refusals } from './refusals.ts';
+import type { SessionRegistry } from './sessions.ts';
+import { authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
+
+export interface SubscribeHookDeps {
+  logger: Logger;
+  sessions: Pick<SessionRegistry, 'get'>;
+  counters: Pick<BrokerCounters, 'subscribesDenied'>;
+  refusals: Refusals;
+  guard: Pick<InputGuard, 'hookFailed'>;
+  /** BrokerRoutes.onSubscribed, once routes are given. */
+  onSubscribed(): ((deviceId: string, suffixes: string[]) => void) | undefined;
+}
+
+/**
+ * Downstream: which filters a device may subscribe to (its own topics, QoS at most 1), which
+ * messages it is sent (authorizeForward: a second check at delivery), and who is told that a
+ * subscription was granted (Aedes' `subscribe` event, `subscribed` here).
+ */
+export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<Required<AedesOptions>, 'authorizeSubscribe' | 'authorizeForward'> & { subscribed(subs: Subscription[], client: Client | null): void } {
+  const { sessions, logger } = deps;
+  return {
+    authorizeSubscribe(client, sub, done) {
+      let decision: ReturnType<typeof authorizeDeviceSubscribe>;
+      try {
+        const state = sessions.get(client);
+        decision = state ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic) : { ok: false, reason: 'not_own_topic' };
+        if (!decision.ok) {
+          deps.counters.subscribesDenied++;
+          deps.refusals.record('security.subscribe_denied', client, decision.reason, sub.topic);
+        }
+      } catch (err) {
+        deps.refusals.hookFailed('authorizeSubscribe', client, err);
+        return done(null, null);
+      }
+      if (!decision.ok) return done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]; the session stays
+      done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
+    },
+    authorizeForward(client, packet) {
+      try {
+        const state = sessions.get(client);
+        return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
+      } catch (err) {
+        deps.guard.hookFailed('authorizeForward', sessions.get(client)?.session.deviceId, err);
+        return null;
+      }
+    },
+    subscribed(subs, client) {
+      const state = client ? sessions.get(client) : undefined;
+      const onSubscribed = deps.onSubscribed();
+      if (!state || !onSubscribed) return;
+      const prefix = `devices/${state.session.deviceId}/`;
+      // Aedes has stored the subscriptions by now: a message published from here on is delivered.
+      // A refused filter comes with qos 128 (its SUBACK code), whatever the typings say.
+      const suffixes = subs.filter((s) => (s.qos as number) !== 128 && s.topic.startsWith(prefix)).map((s) => s.topic.slice(prefix.length));
+      if (suffixes.length === 0) return;
+      try {
+        onSubscribed(state.session.deviceId, suffixes);
+      } catch (err) {
+        logger.error({ err, deviceId: state.session.deviceId }, 'a subscription listener failed');
+      }
+    },
+  };
+}
