@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { desc, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Db } from '../db/client.ts';
-import { auditLog } from '../db/schema/index.ts';
+import { auditLog, auditRequestMeta } from '../db/schema/index.ts';
 import { GENESIS_HASH, signedEntryHash, type SignedFields } from './audit-fns.ts';
 import type { AuditSigner } from './audit-signer.ts';
 
@@ -39,10 +39,7 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
   async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
     // The lock serialises the chain: the position (seq) is the last one + 1 and never skips, even
     // when a transaction that took one rolls back (it releases the lock and the position with it).
-    // host(inet) gives the address exactly as the column will read back, so the hash verifies
-    // later whatever spelling the caller used ('::FFFF:…', '/32').
-    const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
-    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${ipIn}::inet) AS ip`);
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
     const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Never dated before the entry it follows, so that a clock stepped back a little does not read
@@ -56,8 +53,11 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
       at: clamp ? last.at : now,
       actorId: entry.actorId,
       actorRole: entry.actorRole,
-      ip: locked.rows[0]?.ip ?? null,
-      userAgent: entry.userAgent ?? null,
+      // Where the request came from is personal data with a retention of its own and must go when
+      // the person is erased; a signed entry never changes. So it is kept beside the entry
+      // (audit_request_meta), never in it (issue 17 §4). Entries signed before keep theirs.
+      ip: null,
+      userAgent: null,
       requestId: entry.requestId ?? null,
       action: entry.action,
       targetType: entry.targetType,
@@ -70,6 +70,9 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
     const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
+    const ip = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
+    const userAgent = entry.userAgent ?? null;
+    if (ip !== null || userAgent !== null) await tx.insert(auditRequestMeta).values({ auditId: row!.id, at: fields.at, ip, userAgent });
     return { id: row!.id, hash };
   }
 
