@@ -41,7 +41,7 @@ export async function eraseSignInMetadata(tx: DbExecutor, user: { id: string; us
   await tx.execute(sql`
     DELETE FROM audit_request_meta m USING audit_log l
      WHERE m.audit_id = l.id
-       AND (l.actor_id = ANY(${actorIds}::text[]) OR (l.target_type = 'user' AND l.target_id = ${user.id} AND l.actor_id = 'anonymous'))`);
+       AND (l.actor_id IN (${sql.join(actorIds.map((a) => sql`${a}`), sql`, `)}) OR (l.target_type = 'user' AND l.target_id = ${user.id} AND l.actor_id = 'anonymous'))`);
   // The throttle keys by a hash of the account name (auth/throttle.ts); the row would name her to anyone who hashes it.
   await tx.delete(loginThrottle).where(eq(loginThrottle.keyHash, sha256(`account:${user.username.toLowerCase()}`)));
 }
