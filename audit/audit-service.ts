@@ -37,9 +37,18 @@ export const MAX_CLOCK_STEP_MS = 5 * 60_000;
 export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
   const { signer } = deps;
   async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
+    // Where an operator's request came from is personal data with a retention of its own that
+    // must go when the person is erased, and a signed entry never changes: so it is kept beside
+    // the entry (audit_request_meta), never in it (issue 17 §4). A device's address (MQTT and TLS
+    // refusals, enrolment: actorRole 'device') is about the fleet, not a person, and stays signed
+    // for the audit's full term. Entries signed before this rule keep what they hold.
+    const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
+    const signedMeta = entry.actorRole === 'device';
     // The lock serialises the chain: the position (seq) is the last one + 1 and never skips, even
     // when a transaction that took one rolls back (it releases the lock and the position with it).
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+    // host(inet) gives the address exactly as the column will read back, so the hash verifies
+    // later whatever spelling the caller used ('::FFFF:…', '/32').
+    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${signedMeta ? ipIn : null}::inet) AS ip`);
     const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Never dated before the entry it follows, so that a clock stepped back a little does not read
@@ -53,11 +62,8 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
       at: clamp ? last.at : now,
       actorId: entry.actorId,
       actorRole: entry.actorRole,
-      // Where the request came from is personal data with a retention of its own and must go when
-      // the person is erased; a signed entry never changes. So it is kept beside the entry
-      // (audit_request_meta), never in it (issue 17 §4). Entries signed before keep theirs.
-      ip: null,
-      userAgent: null,
+      ip: locked.rows[0]?.ip ?? null,
+      userAgent: signedMeta ? (entry.userAgent ?? null) : null,
       requestId: entry.requestId ?? null,
       action: entry.action,
       targetType: entry.targetType,
@@ -70,9 +76,7 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
     const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
-    const ip = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
-    const userAgent = entry.userAgent ?? null;
-    if (ip !== null || userAgent !== null) await tx.insert(auditRequestMeta).values({ auditId: row!.id, at: fields.at, ip, userAgent });
+    if (!signedMeta && (ipIn !== null || entry.userAgent)) await tx.insert(auditRequestMeta).values({ auditId: row!.id, at: fields.at, ip: ipIn, userAgent: entry.userAgent ?? null });
     return { id: row!.id, hash };
   }
 

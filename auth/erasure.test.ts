@@ -36,7 +36,7 @@ beforeAll(async () => {
   const t = await createTestDatabase();
   const hub = createLiveHub();
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(t.database.pool)).mode });
-  await createAlertService({ pool: t.database.pool, logger: testLogger, hub }).ensureDefaults();
+  await createAlertService({ pool: t.database.pool, logger: testLogger, hub, notify: false }).ensureDefaults();
   h = await createApiHarness(
     {
       routes: ({ audit, db, authenticator }) => [
@@ -157,8 +157,8 @@ describe('erasure', () => {
         expect(await searchDatabase(needles)).toEqual([]);
 
         // Displays look the name up now.
-        const { rows: [{ number }] } = (await superuser.query<{ number: number }>(`SELECT number FROM users WHERE id = $1`, [user.id])) as { rows: [{ number: number }] };
-        const pseudonym = `erased user #${number}`;
+        const { rows: [row] } = await superuser.query<{ number: number }>(`SELECT number FROM users WHERE id = $1`, [user.id]);
+        const pseudonym = `erased user #${row!.number}`;
         const page = await h.app.inject({ method: 'GET', url: '/alerts', headers: { cookie: adminSession.cookie } });
         expect(page.body).toContain(`Acknowledged by ${pseudonym}`);
         const alerts = (await h.app.inject({ method: 'GET', url: '/api/v1/alerts', headers: { cookie: adminSession.cookie } })).json<{ alerts: { id: number; acknowledgedBy: string; acknowledgedById: string }[] }>().alerts;

@@ -7,7 +7,6 @@ CREATE TABLE "audit_request_meta" (
 --> statement-breakpoint
 ALTER TABLE "users" ADD COLUMN "number" integer NOT NULL GENERATED ALWAYS AS IDENTITY (sequence name "users_number_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 START WITH 1 CACHE 1);--> statement-breakpoint
 ALTER TABLE "alerts" ADD COLUMN "acknowledged_by_id" text;--> statement-breakpoint
-ALTER TABLE "audit_request_meta" ADD CONSTRAINT "audit_request_meta_audit_id_audit_log_id_fk" FOREIGN KEY ("audit_id") REFERENCES "public"."audit_log"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "audit_request_meta_at_idx" ON "audit_request_meta" USING btree ("at");--> statement-breakpoint
 ALTER TABLE "users" ADD CONSTRAINT "users_number_unique" UNIQUE("number");--> statement-breakpoint
 -- Issue 17 §4: immutable records refer to people by id; names are looked up at display time.
@@ -40,7 +39,8 @@ WHERE a.acknowledged_by IS NOT NULL;--> statement-breakpoint
 REVOKE UPDATE (acknowledged_by) ON alerts FROM thamani_app;--> statement-breakpoint
 GRANT UPDATE (acknowledged_by_id) ON alerts TO thamani_app;--> statement-breakpoint
 -- Request metadata beside the audit log: the API appends and, on erasure, deletes; the gateway
--- appends; neither rewrites (only the owner's retention job and erasure remove).
+-- appends; neither rewrites (only the owner's retention job and erasure remove). No foreign key to
+-- audit_log: TRUNCATE of the log must meet its append-only trigger (0007), not a constraint.
 REVOKE ALL ON audit_request_meta FROM thamani_app;--> statement-breakpoint
 GRANT SELECT, INSERT, DELETE ON audit_request_meta TO thamani_app;--> statement-breakpoint
 GRANT SELECT, INSERT ON audit_request_meta TO thamani_ingest;--> statement-breakpoint

@@ -43,9 +43,8 @@ export const auditLog = pgTable(
 export const auditRequestMeta = pgTable(
   'audit_request_meta',
   {
-    auditId: bigint('audit_id', { mode: 'number' })
-      .primaryKey()
-      .references(() => auditLog.id, { onDelete: 'cascade' }),
+    /** audit_log.id. No foreign key: TRUNCATE of the log must meet its append-only trigger, not a constraint. */
+    auditId: bigint('audit_id', { mode: 'number' }).primaryKey(),
     at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
     ip: inet('ip'),
     userAgent: text('user_agent'),
