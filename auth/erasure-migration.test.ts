@@ -80,7 +80,7 @@ describe('migrating alerts.acknowledged_by to an id', () => {
       { id: a4, by: null, name: null },
     ]);
     const { rows: cols } = await q(`SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts' AND column_name LIKE 'acknowledged%' ORDER BY 1`);
-    expect(cols.map((c) => c.column_name)).toEqual(['acknowledged_at', 'acknowledged_by_id']);
+    expect(cols.map((c) => String(c.column_name))).toEqual(['acknowledged_at', 'acknowledged_by_id']);
     const { rows: [erased] } = await q(`SELECT number, display_name, actor_display_name(id::text) AS shown FROM users WHERE id = $1`, [gone]);
     expect(erased.display_name).toBe(`erased user #${erased.number}`);
     expect(erased.shown).toBe(`erased user #${erased.number}`);
