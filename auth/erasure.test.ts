@@ -148,6 +148,11 @@ describe('erasure', () => {
         const needles = [displayName, email, username, ip, userAgent];
         const before = await searchDatabase(needles);
         expect(before.map((f) => f.column)).toEqual(expect.arrayContaining(['public.users.display_name', 'public.users.email', 'public.sessions.ip', 'public.audit_request_meta.user_agent']));
+        // Even before: the immutable records (signed entries, alerts) hold her id only, and so does the audit export.
+        expect(before.filter((f) => /\.(audit_log|alerts)\./.test(f.column))).toEqual([]);
+        const ndjson = (await h.app.inject({ method: 'GET', url: '/api/v1/audit/export', headers: { cookie: adminSession.cookie } })).body;
+        expect(ndjson).toContain(user.id);
+        for (const needle of needles) expect(ndjson.toLowerCase()).not.toContain(JSON.stringify(needle).slice(1, -1).toLowerCase());
         const pageBefore = await h.app.inject({ method: 'GET', url: '/alerts', headers: { cookie: adminSession.cookie } });
         expect(pageBefore.body).toContain(`Acknowledged by ${escapeHtml(displayName)}`);
 
