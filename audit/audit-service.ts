@@ -75,8 +75,23 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // Signing (~50 µs of Ed25519) happens under the lock because it covers prev_hash and seq;
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
-    const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
-    if (!signedMeta && (ipIn !== null || entry.userAgent)) await tx.insert(auditRequestMeta).values({ auditId: row!.id, at: fields.at, ip: ipIn, userAgent: entry.userAgent ?? null });
+    const insertEntry = tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
+    if (signedMeta || (ipIn === null && !entry.userAgent)) {
+      const [row] = await insertEntry;
+      return { id: row!.id, hash };
+    }
+    // The metadata row in the same statement (a data-modifying CTE): no extra round trip while
+    // the chain lock is held.
+    const inserted = tx.$with('entry').as(insertEntry);
+    const [row] = await tx
+      .with(inserted)
+      .insert(auditRequestMeta)
+      .select(
+        tx
+          .select({ auditId: inserted.id, at: sql<Date>`${fields.at}::timestamptz`.as('at'), ip: sql<string | null>`${ipIn}::inet`.as('ip'), userAgent: sql<string | null>`${entry.userAgent ?? null}::text`.as('user_agent') })
+          .from(inserted),
+      )
+      .returning({ id: auditRequestMeta.auditId });
     return { id: row!.id, hash };
   }
 
