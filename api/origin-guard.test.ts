@@ -56,13 +56,15 @@ describe('refused requests are security events, aggregated', () => {
     const refusedFrom = (ip: string) => h.app.inject({ method: 'POST', url: '/api/v1/users', headers: { origin: 'https://evil.example' }, payload: {}, remoteAddress: ip });
     await Promise.all(Array.from({ length: 6 }, () => refusedFrom('198.51.100.66')));
     const entries = async () =>
-      (await h.t.database.pool.query<{ action: string; ip: string; after: { reason: string; suppressedBefore: number } }>(`SELECT action, ip, after FROM audit_log WHERE action = 'security.http_forbidden' AND ip = '198.51.100.66' ORDER BY id`)).rows;
+      (await h.t.database.pool.query<{ action: string; ip: string; after: { reason: string; suppressedBefore: number } }>(`SELECT action, m.ip, after FROM audit_log l JOIN audit_request_meta m ON m.audit_id = l.id WHERE action = 'security.http_forbidden' AND m.ip = '198.51.100.66' ORDER BY id`)).rows;
     await expect.poll(async () => (await entries()).length, { timeout: 30_000 }).toBe(1);
     expect((await entries())[0]!.after.reason).toBe('CROSS_SITE_REQUEST');
     h.clock.advance(61_000);
     await refusedFrom('198.51.100.66');
     await expect.poll(async () => (await entries()).length, { timeout: 30_000 }).toBe(2);
     expect((await entries())[1]!.after.suppressedBefore).toBe(5);
+    // The address is beside the signed entries (pruned, erasable), never in them: not even as actor id.
+    expect((await h.t.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log l WHERE l::text LIKE '%198.51.100.66%'`)).rows[0]!.n).toBe(0);
   });
 
   it('records a role refused by the permission matrix and a cookie request without its CSRF token', async () => {
@@ -71,7 +73,7 @@ describe('refused requests are security events, aggregated', () => {
     const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'mallory', password: 'correct horse battery staple' } });
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { cookie }, remoteAddress: '198.51.100.68' })).json().code).toBe('CSRF_FAILED');
-    const reasons = async () => (await h.t.database.pool.query<{ ip: string; reason: string; actor_role: string }>(`SELECT ip, after->>'reason' AS reason, actor_role FROM audit_log WHERE action LIKE 'security.http_%' AND ip IN ('198.51.100.67', '198.51.100.68') ORDER BY ip`)).rows;
+    const reasons = async () => (await h.t.database.pool.query<{ ip: string; reason: string; actor_role: string }>(`SELECT m.ip, after->>'reason' AS reason, actor_role FROM audit_log l JOIN audit_request_meta m ON m.audit_id = l.id WHERE action LIKE 'security.http_%' AND m.ip IN ('198.51.100.67', '198.51.100.68') ORDER BY m.ip`)).rows;
     await expect.poll(async () => (await reasons()).length, { timeout: 30_000 }).toBe(2);
     expect(await reasons()).toEqual([
       { ip: '198.51.100.67', reason: 'FORBIDDEN', actor_role: 'collector' },

@@ -60,7 +60,9 @@ export function createRefusalEvents(deps: { audit: { record(entry: AuditEntry): 
       inFlight += 1;
       deps.audit
         .record({
-          actorId: typeof event.details?.principal === 'string' ? event.details.principal : `ip:${event.ip ?? 'unknown'}`,
+          // Never the address as actor: the signed entry is kept 7 years, a person's IP only as long
+          // as sign-in metadata is (it goes beside the entry, audit_request_meta; issue 17 §4).
+          actorId: typeof event.details?.principal === 'string' ? event.details.principal : 'anonymous',
           actorRole: typeof event.details?.role === 'string' ? event.details.role : 'anonymous',
           ip: event.ip ?? null,
           action: event.action,

@@ -8,6 +8,7 @@ import { createHttpsRedirectServer } from '../api/redirect-server.ts';
 import { publicBaseUrl } from '../api/public-url.ts';
 import { createAuditCheckpointer, createAuditLog, startAuditCheckpoints, type AuditSigner } from '../audit/index.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
+import { startSignInMetadataRetention } from '../auth/personal-data.ts';
 import type { DatabaseRuntime } from './database.ts';
 import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
@@ -79,9 +80,13 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   ctx.lifecycle.onStop('http-redirect', () => new Promise<void>((r) => redirect.close(() => r())));
   logger.info({ https: `${publicBaseUrl(config)}`, redirectPort: config.https.redirectPort }, 'operator API listening (OpenAPI UI at /docs)');
 
-  // Both run as the owner: retention needs it (migration 0015), and a checkpoint must see every entry.
+  // These run as the owner: retention needs it (migration 0015), and a checkpoint must see every entry.
   const ownerAudit = createAuditLog({ db: rt.database.db, signer: extras.auditSigner });
   ctx.lifecycle.onStop('audit-retention', startAuditRetention({ ownerDb: rt.database.db, audit: ownerAudit, logger: logger.child({ component: 'audit-retention' }) }));
+  ctx.lifecycle.onStop(
+    'signin-metadata-retention',
+    startSignInMetadataRetention({ db: rt.database.db, retentionDays: config.auth.signInMetadataRetentionDays, logger: logger.child({ component: 'signin-metadata-retention' }) }),
+  );
   const { webhookUrl, webhookSecret } = config.alerts;
   const checkpointer = createAuditCheckpointer({ db: rt.database.db, signer: extras.auditSigner, dir: config.audit.checkpointDir, webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined });
   ctx.lifecycle.onStop('audit-checkpoints', startAuditCheckpoints({ checkpointer, intervalMs: config.audit.checkpointIntervalMs, logger: logger.child({ component: 'audit-checkpoints' }) }));

@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, gt, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { auditLog, type AuditRow } from '../db/schema/index.ts';
+import { auditLog, auditRequestMeta, type AuditRow } from '../db/schema/index.ts';
 
 export interface AuditFilter {
   actorId?: string | undefined;
@@ -46,22 +46,44 @@ function where(f: AuditFilter): SQL[] {
   return c;
 }
 
+/** The display name of an actor id, looked up now: "erased user #41" once erased (migration 0017). */
+export const actorDisplayName = (actorId: SQL | typeof auditLog.actorId) => sql<string>`actor_display_name(${actorId})`;
+
+/**
+ * An entry as people read it: the signed fields, who the actor is called now (`actorName`), and
+ * where the request came from while that is still kept (audit_request_meta: not signed, pruned
+ * after SIGNIN_METADATA_RETENTION_DAYS and on erasure; entries signed before it carry their own).
+ */
+export function auditEntryView(row: AuditRow, meta: { ip: string | null; userAgent: string | null } | null, actorName: string | null) {
+  const e = auditEntryJson(row);
+  return { ...e, actorName: actorName ?? e.actorId, ip: e.ip ?? meta?.ip ?? null, userAgent: e.userAgent ?? meta?.userAgent ?? null };
+}
+export type AuditEntryView = ReturnType<typeof auditEntryView>;
+
+/** Entries with their request metadata and actor name, in the given order. */
+export async function selectAuditViews(db: DbExecutor, cond: SQL | undefined, order: 'asc' | 'desc', limit: number): Promise<AuditEntryView[]> {
+  const rows = await db
+    .select({ entry: auditLog, meta: { ip: auditRequestMeta.ip, userAgent: auditRequestMeta.userAgent }, actorName: actorDisplayName(auditLog.actorId) })
+    .from(auditLog)
+    .leftJoin(auditRequestMeta, eq(auditRequestMeta.auditId, auditLog.id))
+    .where(cond)
+    .orderBy(order === 'asc' ? asc(auditLog.seq) : desc(auditLog.id))
+    .limit(limit);
+  return rows.map((r) => auditEntryView(r.entry, r.meta, r.actorName));
+}
+
 /** Newest first, keyset-paginated: pass the previous page's nextBeforeId. */
 export async function listAudit(db: DbExecutor, filter: AuditFilter, page: { limit: number; beforeId?: number | undefined }) {
-  const rows = await db
-    .select()
-    .from(auditLog)
-    .where(and(...where(filter), page.beforeId ? lt(auditLog.id, page.beforeId) : undefined))
-    .orderBy(desc(auditLog.id))
-    .limit(page.limit + 1);
+  const rows = await selectAuditViews(db, and(...where(filter), page.beforeId ? lt(auditLog.id, page.beforeId) : undefined), 'desc', page.limit + 1);
   const more = rows.length > page.limit;
-  const entries = rows.slice(0, page.limit).map(auditEntryJson);
+  const entries = rows.slice(0, page.limit);
   return { entries, nextBeforeId: more ? entries[entries.length - 1]!.id : null };
 }
 
 /**
  * In chain order (oldest first), in batches, for NDJSON export (memory stays flat however long
  * the log is). Unfiltered, the export is what the offline verifier checks (audit-verify-offline.ts).
+ * Only the signed fields: people appear by id, and request metadata (not signed) stays home.
  */
 export async function* exportAudit(db: DbExecutor, filter: AuditFilter, batchSize = 500): AsyncGenerator<AuditEntryJson> {
   let lastSeq = 0;

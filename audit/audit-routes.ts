@@ -23,6 +23,9 @@ const entry = z.object({
   at: z.string(),
   actorId: z.string(),
   actorRole: z.string(),
+  /** What the actor is called now (a person's name, "erased user #41", "API token ci"). */
+  actorName: z.string(),
+  /** Where the request came from, while kept (SIGNIN_METADATA_RETENTION_DAYS); not signed. */
   ip: z.string().nullable(),
   userAgent: z.string().nullable(),
   requestId: z.string().nullable(),

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { desc, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Db } from '../db/client.ts';
-import { auditLog } from '../db/schema/index.ts';
+import { auditLog, auditRequestMeta } from '../db/schema/index.ts';
 import { GENESIS_HASH, signedEntryHash, type SignedFields } from './audit-fns.ts';
 import type { AuditSigner } from './audit-signer.ts';
 
@@ -37,12 +37,18 @@ export const MAX_CLOCK_STEP_MS = 5 * 60_000;
 export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
   const { signer } = deps;
   async function append(tx: DbExecutor, entry: AuditEntry): Promise<{ id: number; hash: Buffer }> {
+    // Where an operator's request came from is personal data with a retention of its own that
+    // must go when the person is erased, and a signed entry never changes: so it is kept beside
+    // the entry (audit_request_meta), never in it (issue 17 §4). A device's address (MQTT and TLS
+    // refusals, enrolment: actorRole 'device') is about the fleet, not a person, and stays signed
+    // for the audit's full term. Entries signed before this rule keep what they hold.
+    const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
+    const signedMeta = entry.actorRole === 'device';
     // The lock serialises the chain: the position (seq) is the last one + 1 and never skips, even
     // when a transaction that took one rolls back (it releases the lock and the position with it).
     // host(inet) gives the address exactly as the column will read back, so the hash verifies
     // later whatever spelling the caller used ('::FFFF:…', '/32').
-    const ipIn = entry.ip && isIP(entry.ip.split('/')[0]!) ? entry.ip : null;
-    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${ipIn}::inet) AS ip`);
+    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${signedMeta ? ipIn : null}::inet) AS ip`);
     const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Never dated before the entry it follows, so that a clock stepped back a little does not read
@@ -57,7 +63,7 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
       actorId: entry.actorId,
       actorRole: entry.actorRole,
       ip: locked.rows[0]?.ip ?? null,
-      userAgent: entry.userAgent ?? null,
+      userAgent: signedMeta ? (entry.userAgent ?? null) : null,
       requestId: entry.requestId ?? null,
       action: entry.action,
       targetType: entry.targetType,
@@ -69,7 +75,23 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // Signing (~50 µs of Ed25519) happens under the lock because it covers prev_hash and seq;
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
-    const [row] = await tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
+    const insertEntry = tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
+    if (signedMeta || (ipIn === null && !entry.userAgent)) {
+      const [row] = await insertEntry;
+      return { id: row!.id, hash };
+    }
+    // The metadata row in the same statement (a data-modifying CTE): no extra round trip while
+    // the chain lock is held.
+    const inserted = tx.$with('entry').as(insertEntry);
+    const [row] = await tx
+      .with(inserted)
+      .insert(auditRequestMeta)
+      .select(
+        tx
+          .select({ auditId: inserted.id, at: sql<Date>`${fields.at}::timestamptz`.as('at'), ip: sql<string | null>`${ipIn}::inet`.as('ip'), userAgent: sql<string | null>`${entry.userAgent ?? null}::text`.as('user_agent') })
+          .from(inserted),
+      )
+      .returning({ id: auditRequestMeta.auditId });
     return { id: row!.id, hash };
   }
 

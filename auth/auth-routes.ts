@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor } from '../api/audit-context.ts';
+import { auditActor, scopeOf } from '../api/audit-context.ts';
 import { ApiErrors } from '../api/errors.ts';
 import { SESSION_COOKIE } from './authenticator.ts';
 import type { SessionService } from './session-service.ts';
@@ -87,7 +87,7 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
         const p = request.principal!;
         if (p.kind !== 'user') throw new ApiErrors.BadRequest('only users have account data; API tokens do not');
         void reply.header('content-disposition', 'attachment; filename="thamani-account.json"');
-        return deps.users.exportAccount(p.id);
+        return deps.users.exportAccount(p.id, scopeOf(request));
       },
     );
     return Promise.resolve();

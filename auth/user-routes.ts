@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor } from '../api/audit-context.ts';
+import { auditActor, scopeOf } from '../api/audit-context.ts';
 import { roles } from './permissions.ts';
 import type { UserService } from './user-service.ts';
 
@@ -86,12 +86,12 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
     app.get(
       '/users/:id/export',
       { preHandler: read, schema: { tags: ['privacy'], summary: 'A user’s account data (JSON), for a data-subject request', params: idParams } },
-      async (request) => deps.users.exportAccount(request.params.id),
+      async (request) => deps.users.exportAccount(request.params.id, scopeOf(request)),
     );
 
     app.post(
       '/users/:id/erase',
-      { preHandler: write, schema: { tags: ['privacy'], summary: 'Erase personal fields; the id stays in the audit log', params: idParams, response: { 200: userOut } } },
+      { preHandler: write, schema: { tags: ['privacy'], summary: 'Erase personal fields and sign-in metadata; the id stays in immutable records, shown as "erased user #N"', params: idParams, response: { 200: userOut } } },
       async (request) => deps.users.erase(request.params.id, auditActor(request)),
     );
 

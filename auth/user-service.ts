@@ -1,12 +1,13 @@
 import { and, count, eq, gt, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { runScoped, type DbExecutor } from '../db/scoped.ts';
-import { apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
+import { runScoped, type DbExecutor, type Scope } from '../db/scoped.ts';
+import { alerts, apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, newSecret, OWASP_SCRYPT, sha256, type ScryptParams } from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
+import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data.ts';
 
 export interface UserDeps {
   db: Db;
@@ -170,36 +171,58 @@ export function createUserService(deps: UserDeps) {
       });
     },
 
-    /** Data portability: everything we hold about the user, as JSON. */
-    async exportAccount(id: string) {
-      const [u] = await deps.db.select().from(users).where(eq(users.id, id));
-      if (!u) throw new AuthErrors.UserNotFound();
-      const assigned = await deps.db.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
-      const userSessions = await deps.db
-        .select({ createdAt: sessions.createdAt, lastSeenAt: sessions.lastSeenAt, ip: sessions.ip, userAgent: sessions.userAgent, revokedAt: sessions.revokedAt })
-        .from(sessions)
-        .where(eq(sessions.userId, id));
-      const actions = await deps.db
-        .select({ at: auditLog.at, action: auditLog.action, targetType: auditLog.targetType, targetId: auditLog.targetId, ip: auditLog.ip })
-        .from(auditLog)
-        .where(eq(auditLog.actorId, id))
-        .orderBy(auditLog.id);
-      return { exportedAt: deps.now().toISOString(), user: { ...publicUser(u), passwordChangedAt: u.passwordChangedAt?.toISOString() ?? null }, assignedUnits: assigned.map((a) => a.unitId), sessions: userSessions, auditEntriesAsActor: actions };
+    /**
+     * Data portability: everything we hold about the user, as JSON: the account, sessions with
+     * their IPs and user agents, the audit entries they made and those about them (with the
+     * request metadata still kept), and the alerts they acknowledged.
+     */
+    async exportAccount(id: string, scope: Scope) {
+      // Scoped: the alerts acknowledged are read through row-level security like any other read.
+      return runScoped(deps.db, scope, async (tx) => {
+        const [u] = await tx.select().from(users).where(eq(users.id, id));
+        if (!u) throw new AuthErrors.UserNotFound();
+        const assigned = await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
+        const userSessions = await tx
+          .select({ createdAt: sessions.createdAt, lastSeenAt: sessions.lastSeenAt, ip: sessions.ip, userAgent: sessions.userAgent, revokedAt: sessions.revokedAt })
+          .from(sessions)
+          .where(eq(sessions.userId, id));
+        const entries = await auditEntriesOfPerson(tx, id);
+        const actorIds = new Set(await actorIdsOf(tx, id));
+        const acknowledged = await tx
+          .select({ id: alerts.id, ruleId: alerts.ruleId, deviceId: alerts.deviceId, acknowledgedAt: alerts.acknowledgedAt, note: alerts.ackNote })
+          .from(alerts)
+          .where(inArray(alerts.acknowledgedById, [...actorIds]));
+        return {
+          exportedAt: deps.now().toISOString(),
+          user: { ...publicUser(u), number: u.number, passwordChangedAt: u.passwordChangedAt?.toISOString() ?? null },
+          assignedUnits: assigned.map((a) => a.unitId),
+          sessions: userSessions,
+          auditEntriesAsActor: entries.filter((e) => actorIds.has(e.actorId)),
+          // What others did to them: where those others were is the others' data, not theirs.
+          auditEntriesAboutUser: entries
+            .filter((e) => e.targetType === 'user' && e.targetId === id)
+            .map((e) => (actorIds.has(e.actorId) || e.actorId === 'anonymous' ? e : { ...e, ip: null, userAgent: null })),
+          alertsAcknowledged: acknowledged.map((a) => ({ ...a, acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null })),
+        };
+      });
     },
 
-    /** Right to erasure: personal fields replaced, id kept (the audit log refers to it pseudonymously). */
+    /**
+     * Right to erasure: personal fields replaced, sign-in metadata removed (auth/personal-data.ts),
+     * id and number kept: immutable records refer to the person by id, and displays now call them
+     * "erased user #<number>" (actor_display_name(), migration 0017).
+     */
     async erase(id: string, actor: AuditActor): Promise<PublicUser> {
       return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
         const before = await load(tx, id);
         const now = deps.now();
         const [after] = await tx
           .update(users)
-          .set({ username: `erased-${id}`, displayName: 'erased user', email: null, passwordHash: null, disabled: true, erasedAt: now, updatedAt: now })
+          .set({ username: `erased-${id}`, displayName: `erased user #${before.number}`, email: null, passwordHash: null, disabled: true, erasedAt: now, updatedAt: now })
           .where(eq(users.id, id))
           .returning();
-        await revokeSessions(tx, id);
         const revokedTokens = await revokeOwnedTokens(tx, id);
-        await tx.update(sessions).set({ ip: null, userAgent: null }).where(eq(sessions.userId, id));
+        await eraseSignInMetadata(tx, before);
         await tx.update(userTokens).set({ usedAt: now }).where(and(eq(userTokens.userId, id), isNull(userTokens.usedAt)));
         await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } }, tx);
         return publicUser(after!);

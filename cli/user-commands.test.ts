@@ -33,6 +33,21 @@ describe('thamani user', () => {
   });
 });
 
+describe('thamani user export and erase', () => {
+  it('exports what is held about a user, then erases it: the list and the export say "erased user #N", the audit entries keep the id', async () => {
+    await run('user', 'add', 'Achieng', '--role', 'technician', '--name', 'Achieng Odhiambo', '--email', 'achieng@example.org');
+    const before = JSON.parse(await run('user', 'export', 'achieng')) as { user: { id: string; displayName: string; email: string; number: number }; auditEntriesAboutUser: { action: string }[] };
+    expect(before.user).toMatchObject({ displayName: 'Achieng Odhiambo', email: 'achieng@example.org' });
+    expect(before.auditEntriesAboutUser.map((e) => e.action)).toEqual(['user.create']);
+    expect(await run('user', 'erase', 'achieng')).toBe(`erased achieng: now erased user #${before.user.number} (id ${before.user.id})\n`);
+    expect(await run('user', 'list')).toMatch(new RegExp(`^erased-${before.user.id}\\ttechnician\\terased\\t${before.user.id}\\terased user #${before.user.number}$`, 'm'));
+    const after = JSON.parse(await run('user', 'export', before.user.id)) as { user: { displayName: string; email: string | null }; auditEntriesAboutUser: { action: string }[] };
+    expect(after.user).toMatchObject({ displayName: `erased user #${before.user.number}`, email: null });
+    expect(after.auditEntriesAboutUser.map((e) => e.action)).toEqual(['user.create', 'user.erase']);
+    await expect(run('user', 'erase', 'nobody-here')).rejects.toThrow(/no user nobody-here/);
+  });
+});
+
 describe('thamani user assign', () => {
   it('gives a kitchen manager their digester by name, refuses unknown or ambiguous units, and can take all away', async () => {
     await run('site', 'add', 'Assign School');

@@ -73,7 +73,8 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .description('list users')
     .action(async () => {
       const list = await withUsers(config(), (users) => users.list());
-      for (const u of list) process.stdout.write(`${u.username}\t${u.role}\t${u.disabled ? 'disabled' : 'active'}\t${u.id}\n`);
+      // The display name last: "erased user #N" once erased (the name is gone, the id stays).
+      for (const u of list) process.stdout.write(`${u.username}\t${u.role}\t${u.erased ? 'erased' : u.disabled ? 'disabled' : 'active'}\t${u.id}\t${u.displayName}\n`);
     });
 
   user
@@ -112,4 +113,27 @@ export function registerUserCommands(program: Command, config: () => Config): vo
       });
       process.stdout.write(`disabled ${username}\n`);
     });
+
+  user
+    .command('export <username>')
+    .description('everything held about a user, as JSON (a data-subject request): account, sessions, the audit entries they made and those about them, alerts acknowledged')
+    .action(async (username: string) => {
+      const data = await withUsers(config(), async (users) => users.exportAccount((await find(users, username)).id, { actorId: cliActor().actorId, role: 'system' }));
+      process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    });
+
+  user
+    .command('erase <username>')
+    .description('erase a user: personal fields, sessions and sign-in metadata go; the id stays in immutable records, shown as "erased user #N"')
+    .action(async (username: string) => {
+      const erased = await withUsers(config(), async (users) => users.erase((await find(users, username)).id, cliActor()));
+      process.stdout.write(`erased ${username}: now ${erased.displayName} (id ${erased.id})\n`);
+    });
+}
+
+/** A user by username or id. */
+async function find(users: UserService, key: string) {
+  const u = (await users.list()).find((x) => x.username === key.toLowerCase() || x.id === key);
+  if (!u) throw new CliError(`no user ${key}`, 1);
+  return u;
 }

@@ -51,6 +51,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL: '' }).db.url).toBeUndefined();
   });
 
+  it('keeps sign-in metadata 90 days unless told, and refuses a retention of 0 days', () => {
+    expect(loadConfig({}).auth.signInMetadataRetentionDays).toBe(90);
+    expect(loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '30' }).auth.signInMetadataRetentionDays).toBe(30);
+    expect(() => loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '0' })).toThrow(/SIGNIN_METADATA_RETENTION_DAYS/);
+  });
+
   it('is frozen', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config.db)).toBe(true);

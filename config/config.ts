@@ -87,6 +87,8 @@ const envSchema = z.object({
   // API tokens always expire: the default when none is asked for, and the most that may be asked.
   API_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   API_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
+  // Operators' client IPs and user agents (sessions, beside audit entries): kept this long, then pruned daily.
+  SIGNIN_METADATA_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   APP_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   INGEST_DB_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   HTTPS_CERT_FILE: z.string().min(1).optional(),
@@ -181,6 +183,8 @@ export interface Config {
     /** API token lifetime when none is asked for, and the longest that may be asked for. */
     readonly apiTokenDefaultDays: number;
     readonly apiTokenMaxDays: number;
+    /** How long operators' sign-in metadata (IPs, user agents) is kept; pruned daily (auth/personal-data.ts). */
+    readonly signInMetadataRetentionDays: number;
     /** Password of the API's database LOGIN role (thamani_api); generated in development. */
     readonly appDbPassword: string | undefined;
   };
@@ -328,7 +332,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
-    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS, apiTokenMaxDays: e.API_TOKEN_MAX_DAYS, appDbPassword: e.APP_DB_PASSWORD },
+    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS, apiTokenMaxDays: e.API_TOKEN_MAX_DAYS, signInMetadataRetentionDays: e.SIGNIN_METADATA_RETENTION_DAYS, appDbPassword: e.APP_DB_PASSWORD },
   };
   return deepFreeze(config);
 }

@@ -44,13 +44,15 @@ export interface OpenAlert {
   closedAt: string | null;
   openValue: number | null;
   acknowledgedAt: string | null;
+  /** Who acknowledged it, by id (kept) and by name (looked up now: "erased user #41" after erasure). */
+  acknowledgedById: string | null;
   acknowledgedBy: string | null;
   ackNote: string | null;
 }
 
 const ALERT_COLUMNS = `a.id::int AS id, a.rule_id AS "ruleId", r.title, r.metric, a.device_id AS "deviceId", a.unit_id AS "unitId", u.name AS "unitName", s.name AS site,
   a.severity, a.status, a.opened_at AS "openedAt", a.closed_at AS "closedAt", a.open_value AS "openValue",
-  a.acknowledged_at AS "acknowledgedAt", a.acknowledged_by AS "acknowledgedBy", a.ack_note AS "ackNote"`;
+  a.acknowledged_at AS "acknowledgedAt", a.acknowledged_by_id AS "acknowledgedById", actor_display_name(a.acknowledged_by_id) AS "acknowledgedBy", a.ack_note AS "ackNote"`;
 const ALERT_FROM = `alerts a JOIN alert_rules r ON r.id = a.rule_id JOIN units u ON u.id = a.unit_id JOIN sites s ON s.id = u.site_id`;
 
 export function createDashboardQueries(deps: { mode: TimeseriesMode }) {

@@ -81,16 +81,17 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
         const q = asQueryable(tx);
         const actor = auditActor(request);
         const { rows: [before] } = await q.query<{ acknowledged_by: string | null; status: string; unit_id: string; device_id: string; rule_id: string; severity: string; title: string }>(
-          `SELECT a.acknowledged_by, a.status, a.unit_id, a.device_id, a.rule_id, a.severity, r.title FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1 FOR UPDATE OF a`,
+          `SELECT actor_display_name(a.acknowledged_by_id) AS acknowledged_by, a.status, a.unit_id, a.device_id, a.rule_id, a.severity, r.title FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1 FOR UPDATE OF a`,
           [request.params.id],
         );
         if (!before) throw new DashboardErrors.AlertNotFound(String(request.params.id));
         if (before.acknowledged_by) throw new DashboardErrors.AlreadyAcknowledged(String(request.params.id), before.acknowledged_by);
-        const by = request.principal?.displayName ?? actor.actorId;
-        await q.query(`UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_note = $3 WHERE id = $1`, [request.params.id, by, request.body.note]);
-        await deps.audit.record({ ...actor, action: 'alert.acknowledge', targetType: 'alert', targetId: String(request.params.id), before: { acknowledged: false }, after: { acknowledged: true, by, note: request.body.note } }, tx);
+        // The acknowledger is kept as an id, never a name: the alert row and the signed entry
+        // outlive the person's erasure; displays look the name up (actor_display_name()).
+        await q.query(`UPDATE alerts SET acknowledged_at = now(), acknowledged_by_id = $2, ack_note = $3 WHERE id = $1`, [request.params.id, actor.actorId, request.body.note]);
+        await deps.audit.record({ ...actor, action: 'alert.acknowledge', targetType: 'alert', targetId: String(request.params.id), before: { acknowledged: false }, after: { acknowledged: true, note: request.body.note } }, tx);
         deps.hub.publish({ type: 'alert', alert: { id: request.params.id, unitId: before.unit_id, deviceId: before.device_id, ruleId: before.rule_id, title: before.title, severity: before.severity, status: before.status, value: null } });
-        return { id: request.params.id, acknowledgedBy: by, note: request.body.note };
+        return { id: request.params.id, acknowledgedById: actor.actorId, acknowledgedBy: request.principal?.displayName ?? actor.actorId, note: request.body.note };
       }),
     );
 

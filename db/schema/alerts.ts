@@ -44,7 +44,8 @@ export const alerts = pgTable(
     lastValue: doublePrecision('last_value'),
     lastAt: timestamp('last_at', { withTimezone: true }),
     acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
-    acknowledgedBy: text('acknowledged_by'),
+    /** Who acknowledged it: an actor id (a user's id, `token:<id>`), never a name (display: actor_display_name()). */
+    acknowledgedById: text('acknowledged_by_id'),
     ackNote: text('ack_note'),
   },
   (t) => [

@@ -34,4 +34,23 @@ export const auditLog = pgTable(
   (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_target_idx').on(t.targetType, t.targetId), index('audit_log_action_idx').on(t.action)],
 );
 
+/**
+ * Where an audit entry's request came from (client IP, user agent): kept beside the entry, not
+ * in it, because it is personal data with a retention of its own (SIGNIN_METADATA_RETENTION_DAYS)
+ * and is removed when the person is erased, while the signed entry is immutable. Not covered by
+ * the entry's signature (docs/security-model.md, "Privacy").
+ */
+export const auditRequestMeta = pgTable(
+  'audit_request_meta',
+  {
+    /** audit_log.id. No foreign key: TRUNCATE of the log must meet its append-only trigger, not a constraint. */
+    auditId: bigint('audit_id', { mode: 'number' }).primaryKey(),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+    ip: inet('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('audit_request_meta_at_idx').on(t.at)],
+);
+
 export type AuditRow = typeof auditLog.$inferSelect;
+export type AuditRequestMeta = typeof auditRequestMeta.$inferSelect;

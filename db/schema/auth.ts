@@ -11,10 +11,14 @@ export const userTokenPurpose = pgEnum('user_token_purpose', ['setup', 'reset'])
 /**
  * Operators. Exactly one role each (a column, not a join table). `password_hash` holds the KDF,
  * its parameters and salt (auth/password-fns.ts); null until the setup link is used. Erasure
- * replaces the personal fields and keeps the id, which the audit log refers to.
+ * replaces the personal fields and keeps the id and number, which immutable records (the audit
+ * log, alerts.acknowledged_by_id, firmware approvals) refer to; names are looked up at display
+ * time (actor_display_name(), migration 0017).
  */
 export const users = pgTable('users', {
   id: uuid('id').primaryKey().defaultRandom(),
+  /** A short pseudonym for display once the person is erased ("erased user #41"); never reused. */
+  number: integer('number').notNull().unique().generatedAlwaysAsIdentity(),
   username: text('username').notNull().unique(),
   displayName: text('display_name').notNull(),
   email: text('email'),

@@ -1,0 +1,76 @@
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.ts';
+import type { DbExecutor } from '../db/scoped.ts';
+import { apiTokens, auditLog, loginThrottle, sessions } from '../db/schema/index.ts';
+import { selectAuditViews } from '../audit/audit-query.ts';
+import { sha256 } from './password-fns.ts';
+
+/**
+ * Sign-in metadata: the client IPs and user agents of operators, in `sessions` and beside the
+ * audit log (`audit_request_meta`). Immutable records never hold them, nor names or e-mail
+ * addresses (issue 17 §4): they are kept SIGNIN_METADATA_RETENTION_DAYS, removed at erasure,
+ * and part of a person's data export. docs/security-model.md, "Privacy".
+ */
+
+/** Every actor id a person appears under in the audit log: their user id and their API tokens. */
+export async function actorIdsOf(tx: DbExecutor, userId: string): Promise<string[]> {
+  const tokens = await tx.select({ id: apiTokens.id }).from(apiTokens).where(eq(apiTokens.ownerId, userId));
+  return [userId, ...tokens.map((t) => `token:${t.id}`)];
+}
+
+/** Audit entries a person made or that are about them (target user), for their export. */
+function ofPerson(actorIds: string[], userId: string) {
+  return or(inArray(auditLog.actorId, actorIds), and(eq(auditLog.targetType, 'user'), eq(auditLog.targetId, userId)));
+}
+
+/** The entries by and about a person, oldest first, with the request metadata still kept. */
+export async function auditEntriesOfPerson(tx: DbExecutor, userId: string, limit = 100_000) {
+  return selectAuditViews(tx, ofPerson(await actorIdsOf(tx, userId), userId), 'asc', limit);
+}
+
+/**
+ * Removes a person's sign-in metadata, in the erasure's transaction: their sessions (IP, user
+ * agent), the request metadata of the audit entries they made and of the anonymous attempts to
+ * sign in as them (security.login_failed), and their account's throttle counter. Metadata of
+ * what others did to them (an admin's own IP when erasing them) is the others', and stays.
+ */
+export async function eraseSignInMetadata(tx: DbExecutor, user: { id: string; username: string }): Promise<void> {
+  const actorIds = await actorIdsOf(tx, user.id);
+  await tx.delete(sessions).where(eq(sessions.userId, user.id));
+  await tx.execute(sql`
+    DELETE FROM audit_request_meta m USING audit_log l
+     WHERE m.audit_id = l.id
+       AND (l.actor_id IN (${sql.join(actorIds.map((a) => sql`${a}`), sql`, `)}) OR (l.target_type = 'user' AND l.target_id = ${user.id} AND l.actor_id = 'anonymous'))`);
+  // The throttle keys by a hash of the account name (auth/throttle.ts); the row would name her to anyone who hashes it.
+  await tx.delete(loginThrottle).where(eq(loginThrottle.keyHash, sha256(`account:${user.username.toLowerCase()}`)));
+}
+
+/**
+ * The retention of sign-in metadata: request metadata and ended sessions last seen before
+ * `cutoff` go, and so do throttle windows that started before it. Returns what was removed.
+ */
+export async function pruneSignInMetadata(db: DbExecutor, cutoff: Date, now: Date): Promise<{ requestMeta: number; sessions: number }> {
+  const meta = await db.execute(sql`DELETE FROM audit_request_meta WHERE at < ${cutoff}`);
+  const ended = await db.execute(sql`DELETE FROM sessions WHERE last_seen_at < ${cutoff} AND (revoked_at IS NOT NULL OR expires_at <= ${now})`);
+  await db.execute(sql`DELETE FROM login_throttle WHERE window_start < ${cutoff}`);
+  return { requestMeta: meta.rowCount ?? 0, sessions: ended.rowCount ?? 0 };
+}
+
+/** Runs the retention at start and then daily (as the table owner, like the audit retention). */
+export function startSignInMetadataRetention(deps: { db: Db; retentionDays: number; logger: Logger; now?: () => Date; intervalMs?: number }): () => void {
+  const now = deps.now ?? (() => new Date());
+  const run = async (): Promise<void> => {
+    try {
+      const t = now();
+      const removed = await pruneSignInMetadata(deps.db, new Date(t.getTime() - deps.retentionDays * 86_400_000), t);
+      if (removed.requestMeta + removed.sessions > 0) deps.logger.info({ ...removed, retentionDays: deps.retentionDays }, 'sign-in metadata past its retention removed');
+    } catch (err) {
+      deps.logger.error({ err }, 'sign-in metadata retention failed; will retry');
+    }
+  };
+  void run();
+  const timer = setInterval(() => void run(), deps.intervalMs ?? 86_400_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
