@@ -1,7 +1,7 @@
 import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
-import { devices, latestReadings, quarantine, type QuarantineRow } from '../db/schema/index.ts';
+import { devices, quarantine, type QuarantineRow } from '../db/schema/index.ts';
 import type { Ingest } from './ingest-service.ts';
 import createError from '@fastify/error';
 
@@ -52,12 +52,6 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
         await deps.audit.record({ ...actor, action: 'quarantine.replay', targetType: 'quarantine', targetId: String(id), before: { status: 'open', reasons: item.reasons }, after: { status, ...outcome } }, tx);
       });
       return { id, status, stored: result.stored, duplicates: result.duplicates, stillRejected: still };
-    },
-
-    /** Latest value of every metric of a device or of all devices of a unit. */
-    async latest(filter: { deviceId?: string; unitId?: string }): Promise<{ deviceId: string; metric: string; ts: Date; value: number }[]> {
-      const where = filter.deviceId ? eq(latestReadings.deviceId, filter.deviceId) : filter.unitId ? eq(latestReadings.unitId, filter.unitId) : undefined;
-      return deps.db.select({ deviceId: latestReadings.deviceId, metric: latestReadings.metric, ts: latestReadings.ts, value: latestReadings.value }).from(latestReadings).where(where);
     },
   };
 }
