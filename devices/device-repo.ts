@@ -82,6 +82,16 @@ export const deviceRepo = {
       )
     ).rows,
 
+  /** Units by name or id, at a site by name or id; either may be null (any). */
+  unitsAt: async (q: Queryable, unit: string | null, site: string | null) =>
+    (
+      await q.query<{ id: string; site_id: string; site: string }>(
+        `SELECT u.id, u.site_id, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
+          WHERE ($1::text IS NULL OR u.name = $1 OR u.id::text = $1) AND ($2::text IS NULL OR s.name = $2 OR s.id::text = $2)`,
+        [unit, site],
+      )
+    ).rows,
+
   /** pg_notify in the caller's transaction: delivered on commit (devices/device-events.ts). */
   async notify(db: DbExecutor, channel: string, payload: string): Promise<void> {
     await db.execute(sql`SELECT pg_notify(${channel}, ${payload})`);
