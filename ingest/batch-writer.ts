@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createCopyEncoder, type LatestValue } from './copy-binary.ts';
-import { copyInOneWrite } from './pg-copy.ts';
+import { copyInOneWrite } from '../db/pg-copy.ts';
 import type { Reason } from './ingest-errors.ts';
 import { decide, instantKey, type Decision, type Occupant } from './instant-fns.ts';
 import type { Expect } from './seq-fns.ts';
