@@ -1,14 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliRunner } from '../test/cli-runner.ts';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 
 let t: TestDatabase;
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-brokercli-'));
 beforeAll(async () => {
   t = await createTestDatabase();
 });
 
 // In-process: the command's output, not the process boundary (cli/cli.test.ts does that).
-const thamani = cliRunner(() => ({ DATABASE_URL: t.url, LOG_LEVEL: 'error', PKI_PASSPHRASE: 'broker cli passphrase' }));
+const thamani = cliRunner(() => ({ DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, LOG_LEVEL: 'error', PKI_PASSPHRASE: 'broker cli passphrase' }));
 
 describe('thamani broker clients', () => {
   it('lists the devices the broker marked online, by site and unit, and nothing else', async () => {

@@ -92,6 +92,16 @@ export const deviceRepo = {
       )
     ).rows,
 
+  /** Units whose name or id is one of `refs`, at a site by name or id (null: any), with their site's name. */
+  unitsNamed: async (q: Queryable, refs: string[], site: string | null) =>
+    (
+      await q.query<{ id: string; name: string; site: string }>(
+        `SELECT u.id, u.name, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
+          WHERE (u.name = ANY($1::text[]) OR u.id::text = ANY($1::text[])) AND ($2::text IS NULL OR s.name = $2 OR s.id::text = $2)`,
+        [refs, site],
+      )
+    ).rows,
+
   /** pg_notify in the caller's transaction: delivered on commit (devices/device-events.ts). */
   async notify(db: DbExecutor, channel: string, payload: string): Promise<void> {
     await db.execute(sql`SELECT pg_notify(${channel}, ${payload})`);
