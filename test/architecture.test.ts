@@ -32,7 +32,6 @@ const notYetMoved: Record<string, string> = {
   'auth/throttle.ts': 'not moved yet',
   'auth/user-service.ts': 'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
   'ingest/batch-writer.ts': 'the group-commit writer runs its statements (COPY with the latest-state upsert, unnest inserts) on one connection it holds; they move into ingest-repo.ts with the writer\'s split (tidy-up work, issue 22 §2), to avoid two edits of one file at once',
-  'provisioning/pki-service.ts': 'not moved yet',
   'simulators/fleet.ts': 'not moved yet',
 };
 
