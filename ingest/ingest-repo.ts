@@ -24,6 +24,10 @@ const LOAD_SEQ = `
 export const ingestRepo = {
   seqHistory: async (q: Queryable, deviceId: string) => (await q.query<{ max_ts: Date | null; seq: string | null; ts: Date | null }>(LOAD_SEQ, [deviceId])).rows[0],
 
+  /** How many of these instants of the device hold a reading. */
+  storedAt: async (q: Queryable, deviceId: string, ts: string[]): Promise<number> =>
+    (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts])).rows[0]!.n,
+
   quarantined(db: DbExecutor, filter: { deviceId?: string | undefined; status?: QuarantineRow['status'] | undefined; before?: number | undefined; limit: number }): Promise<QuarantineRow[]> {
     const conditions: SQL[] = [];
     if (filter.deviceId) conditions.push(eq(quarantine.deviceId, filter.deviceId));

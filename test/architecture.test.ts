@@ -20,8 +20,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  */
 const notYetMoved: Record<string, string> = {
   'broker/presence.ts': 'presence writes move into the devices repo with their batching (reconnect-storm work, issue 22)',
-  'app/api-runtime.ts': 'not moved yet',
-  'app/database.ts': 'not moved yet',
   'app/db-roles.ts': 'not moved yet',
   'audit/audit-checkpoint.ts': 'not moved yet',
   'audit/audit-query.ts': 'not moved yet',
@@ -32,7 +30,6 @@ const notYetMoved: Record<string, string> = {
   'auth/throttle.ts': 'not moved yet',
   'auth/user-service.ts': 'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
   'ingest/batch-writer.ts': 'the group-commit writer runs its statements (COPY with the latest-state upsert, unnest inserts) on one connection it holds; they move into ingest-repo.ts with the writer\'s split (tidy-up work, issue 22 §2), to avoid two edits of one file at once',
-  'simulators/fleet.ts': 'not moved yet',
 };
 
 describe('data access (ADR 0007)', () => {
