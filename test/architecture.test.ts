@@ -20,7 +20,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  */
 const notYetMoved: Record<string, string> = {
   'broker/presence.ts': 'presence writes move into the devices repo with their batching (reconnect-storm work, issue 22)',
-  'app/db-roles.ts': 'not moved yet',
   'audit/audit-checkpoint.ts': 'not moved yet',
   'audit/audit-query.ts': 'not moved yet',
   'audit/audit-retention.ts': 'not moved yet',
