@@ -26,7 +26,6 @@ const notYetMoved: Record<string, string> = {
   'audit/audit-service.ts': 'not moved yet',
   'audit/audit-verify.ts': 'not moved yet',
   'auth/session-service.ts': 'not moved yet',
-  'auth/throttle.ts': 'not moved yet',
   'auth/user-service.ts': 'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
   'ingest/batch-writer.ts': 'the group-commit writer runs its statements (COPY with the latest-state upsert, unnest inserts) on one connection it holds; they move into ingest-repo.ts with the writer\'s split (tidy-up work, issue 22 §2), to avoid two edits of one file at once',
 };
