@@ -20,9 +20,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  */
 const notYetMoved: Record<string, string> = {
   'broker/presence.ts': 'presence writes move into the devices repo with their batching (reconnect-storm work, issue 22)',
-  'audit/audit-query.ts': 'not moved yet',
-  'audit/audit-service.ts': 'not moved yet',
-  'auth/session-service.ts': 'not moved yet',
+  'audit/audit-query.ts': 'the API\'s audit reads; the row-level-security and erasure work change this file at the same time: moves into audit-repo.ts after they merge',
+  'audit/audit-service.ts': 'the chain append (lock, hash, insert); the erasure work rewrites the append statement at the same time: moves into audit-repo.ts after it merges',
+  'auth/session-service.ts': 'sessions; the row-level-security work moves their writes to the owner\'s pool at the same time: moves into auth-repo.ts after it merges',
   'auth/user-service.ts': 'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
   'ingest/batch-writer.ts': 'the group-commit writer runs its statements (COPY with the latest-state upsert, unnest inserts) on one connection it holds; they move into ingest-repo.ts with the writer\'s split (tidy-up work, issue 22 §2), to avoid two edits of one file at once',
 };
