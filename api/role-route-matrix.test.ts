@@ -8,7 +8,7 @@ import { createAuditLog, createSecurityEvents } from '../audit/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
 import { testIngestConfig } from '../test/broker-fixture.ts';
 import { createIngest } from '../ingest/index.ts';
-import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { createFirmwareService } from '../firmware/firmware-service.ts';

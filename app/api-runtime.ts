@@ -8,9 +8,10 @@ import { createHttpsRedirectServer } from '../api/redirect-server.ts';
 import { publicBaseUrl } from '../api/public-url.ts';
 import { createAuditCheckpointer, createAuditLog, startAuditCheckpoints, type AuditSigner } from '../audit/index.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
-import { startSignInMetadataRetention } from '../auth/personal-data.ts';
+import { startSignInMetadataRetention } from '../auth/personal-data-retention.ts';
 import type { DatabaseRuntime } from './database.ts';
 import { openAsLoginRole } from './db-roles.ts';
+import { databaseAnswers } from '../db/health.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Logger } from 'pino';
@@ -57,7 +58,7 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
     logger,
     db: apiDb.db,
     metrics,
-    probes: [{ name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 }, ...(extras.probes ?? [])],
+    probes: [{ name: 'database', check: () => databaseAnswers(apiDb.pool) }, ...(extras.probes ?? [])],
     cookieSecret,
     publicBaseUrl: publicBaseUrl(config),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.ts';
 import { createDatabase, runMigrations, startEmbeddedPostgres, timeseries, type Database, type TimeseriesInfo } from '../db/index.ts';
+import { mayAppendReadings } from '../db/health.ts';
 import { openAsLoginRole } from './db-roles.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -66,9 +67,8 @@ export function openSecurityEventsDatabase(rt: DatabaseRuntime, logger: Logger, 
  * (a wrong INGEST_DB_PASSWORD or a missing grant would otherwise only show as PUBACKs that never
  * come). For /readyz.
  */
-export async function ingestCanWrite(pool: Pick<Database['pool'], 'query'>): Promise<boolean> {
-  const r = await pool.query<{ ok: boolean }>(`SELECT has_table_privilege('readings', 'INSERT') AND has_table_privilege('quarantine', 'INSERT') AS ok`);
-  return r.rows[0]?.ok === true;
+export function ingestCanWrite(pool: Pick<Database['pool'], 'query'>): Promise<boolean> {
+  return mayAppendReadings(pool);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { createDatabase, type Database } from '../db/client.ts';
+import { createLoginRole, grantRole, ROLE_NAME, roleExists, setLoginRole } from '../db/roles.ts';
 import type { Logger } from 'pino';
 
 /**
@@ -11,22 +12,18 @@ import type { Logger } from 'pino';
  * bypasses it, and ingest writes every unit's readings anyway; its grants are what limit it.
  */
 async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group: string; bypassRls: boolean }): Promise<void> {
-  const rls = opts.bypassRls ? 'BYPASSRLS' : 'NOBYPASSRLS';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.loginRole)) throw new Error(`invalid role name ${opts.loginRole}`);
-  const exists = await owner.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [opts.loginRole]);
-  if (exists.rowCount === 0) {
-    await owner.query(`CREATE ROLE ${opts.loginRole} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT`).catch((err: { code?: string }) => {
+  if (!ROLE_NAME.test(opts.loginRole)) throw new Error(`invalid role name ${opts.loginRole}`);
+  if (!(await roleExists(owner, opts.loginRole))) {
+    await createLoginRole(owner, opts.loginRole).catch((err: { code?: string }) => {
       if (err.code !== '42710' && err.code !== '23505') throw err; // created meanwhile by another process
     });
   }
-  // ALTER ROLE takes no bind parameters; with standard_conforming_strings (the default since 9.1) doubling quotes suffices.
-  const literal = `'${opts.password.replace(/'/g, "''")}'`;
-  await owner.query(`ALTER ROLE ${opts.loginRole} WITH LOGIN NOSUPERUSER ${rls} INHERIT PASSWORD ${literal}`).catch((err: { code?: string }) => {
+  await setLoginRole(owner, opts.loginRole, { bypassRls: opts.bypassRls, password: opts.password }).catch((err: { code?: string }) => {
     // Only a superuser may set (NO)SUPERUSER and (NO)BYPASSRLS.
     if (err.code === '42501') throw new Error(`the database owner may not set the attributes of ${opts.loginRole}: it must be a superuser (docs/operations.md, "Database roles")`, { cause: err });
     throw err;
   });
-  await owner.query(`GRANT ${opts.group} TO ${opts.loginRole}`);
+  await grantRole(owner, opts.group, opts.loginRole);
 }
 
 /** The groups a login role joins: the API's (row security applies) and ingest's (append only). */

@@ -4,7 +4,7 @@ import { scopedServices } from '../api/scoped-services.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import type { Config } from '../config/index.ts';
 import type { AlertService } from '../dashboards/alert-service.ts';
-import type { DashboardQueries } from '../dashboards/dashboard-queries.ts';
+import type { DashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import type { LiveHub } from '../dashboards/live-hub.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';

@@ -7,7 +7,7 @@ import { createStateHandler } from '../devices/state-handler.ts';
 import { createPki, createRenewalHandler, loadOrCreateCa } from '../provisioning/index.ts';
 import { createIngest } from '../ingest/index.ts';
 import { createAlertService } from '../dashboards/alert-service.ts';
-import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createWebhookDispatcher } from '../dashboards/webhook.ts';
 import { createFirmwareDownloadServer } from '../firmware/download-server.ts';

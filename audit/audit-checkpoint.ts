@@ -1,10 +1,9 @@
-import { desc } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { DbExecutor } from '../db/scoped.ts';
-import { auditLog } from '../db/schema/index.ts';
 import { signWebhook } from '../dashboards/webhook.ts';
 import { GENESIS_HASH, type SignedCheckpoint } from './audit-fns.ts';
 import { writeCheckpointFile } from './audit-checkpoint-files.ts';
+import { auditRepo } from './audit-repo.ts';
 import type { AuditSigner } from './audit-signer.ts';
 import { MAX_CLOCK_STEP_MS } from './audit-service.ts';
 
@@ -50,7 +49,7 @@ export function createAuditCheckpointer(deps: {
      * holds the chain lock until it commits), so any head read here is one the chain had.
      */
     async checkpoint(opts: { unlessSize?: number } = {}): Promise<{ file: string; checkpoint: SignedCheckpoint; published: Promise<void> } | undefined> {
-      const [head] = await deps.db.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
+      const head = await auditRepo.head(deps.db);
       if (opts.unlessSize !== undefined && (head?.seq ?? 0) === opts.unlessSize) return undefined;
       const t = now();
       const body = {

@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
-import { auditAnchor } from '../db/schema/index.ts';
+import { auditRepo } from './audit-repo.ts';
 import type { AuditLog } from './audit-service.ts';
 import { RETENTION_ACTION } from './audit-verify-fns.ts';
 
@@ -15,10 +14,9 @@ import { RETENTION_ACTION } from './audit-verify-fns.ts';
  */
 export async function applyAuditRetention(deps: { ownerDb: Db; audit: Pick<AuditLog, 'record'> }): Promise<number> {
   return deps.ownerDb.transaction(async (tx) => {
-    const { rows } = await tx.execute<{ removed: number }>(sql`SELECT audit_log_apply_retention() AS removed`);
-    const removed = Number(rows[0]?.removed ?? 0);
+    const removed = await auditRepo.applyRetention(tx);
     if (removed === 0) return 0;
-    const [anchor] = await tx.select().from(auditAnchor);
+    const anchor = await auditRepo.anchor(tx);
     await deps.audit.record(
       {
         actorId: 'system',

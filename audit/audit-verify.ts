@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { asc, gt } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { auditLog, type AuditRow } from '../db/schema/index.ts';
+import type { AuditRow } from '../db/schema/index.ts';
+import { auditRepo } from './audit-repo.ts';
 import { createChainVerifier, type LoadedCheckpoint, type VerifiableEntry, type VerifyResult } from './audit-verify-fns.ts';
 
 export type { VerifyResult } from './audit-verify-fns.ts';
@@ -20,7 +20,7 @@ export async function verifyAuditChain(db: DbExecutor, opts: { publicKeys: Map<s
   const verifier = createChainVerifier({ publicKeys: opts.publicKeys, checkpoints: opts.checkpoints ?? [] });
   let lastSeq = 0;
   for (;;) {
-    const rows = await db.select().from(auditLog).where(gt(auditLog.seq, lastSeq)).orderBy(asc(auditLog.seq)).limit(batchSize);
+    const rows = await auditRepo.entriesAfter(db, lastSeq, batchSize);
     if (rows.length === 0) break;
     for (const row of rows) {
       if (verifier.push(verifiableRow(row))) return verifier.finish();

@@ -6,7 +6,7 @@ import { escapeHtml } from '../api/escape-html.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import { verifyAuditChain } from '../audit/index.ts';
 import { createAlertService } from '../dashboards/alert-service.ts';
-import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';

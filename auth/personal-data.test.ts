@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
 import { testLogger } from '../test/db.ts';
-import { pruneSignInMetadata, startSignInMetadataRetention } from './personal-data.ts';
+import { pruneSignInMetadata } from './personal-data-repo.ts';
+import { startSignInMetadataRetention } from './personal-data-retention.ts';
 
 /**
  * Sign-in metadata has a retention (SIGNIN_METADATA_RETENTION_DAYS): request metadata beside

@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { authRepo } from './auth-repo.ts';
 import { sha256 } from './password-fns.ts';
 
 /**
@@ -32,7 +32,7 @@ export function createLoginThrottle(opts: ThrottleOptions) {
   function sweep(now: Date): void {
     if (now.getTime() - lastSweep < opts.windowMs) return;
     lastSweep = now.getTime();
-    void opts.db.execute(sql`DELETE FROM login_throttle WHERE window_start <= ${new Date(now.getTime() - opts.windowMs)}`).catch(() => undefined);
+    void authRepo.sweepThrottle(opts.db, new Date(now.getTime() - opts.windowMs)).catch(() => undefined);
   }
 
   return {
@@ -43,13 +43,7 @@ export function createLoginThrottle(opts: ThrottleOptions) {
       const acc = keyOf('account', account);
       const byIp = keyOf('ip', ip);
       // Rows are always locked account first, then IP: two attempts can never wait on each other in a cycle.
-      const { rows } = await opts.db.execute<{ key_hash: Buffer; attempts: number; window_start: Date | string }>(sql`
-        INSERT INTO login_throttle AS l (key_hash, window_start, attempts)
-        VALUES (${acc}, ${now}, 1), (${byIp}, ${now}, 1)
-        ON CONFLICT (key_hash) DO UPDATE SET
-          attempts = CASE WHEN l.window_start <= ${cutoff} THEN 1 ELSE l.attempts + 1 END,
-          window_start = CASE WHEN l.window_start <= ${cutoff} THEN ${now} ELSE l.window_start END
-        RETURNING l.key_hash, l.attempts, l.window_start`);
+      const rows = await authRepo.reserveAttempts(opts.db, acc, byIp, now, cutoff);
       sweep(now);
       let retryAfterMs = 0;
       for (const r of rows) {
@@ -60,13 +54,11 @@ export function createLoginThrottle(opts: ThrottleOptions) {
     },
     /** An attempt that was never evaluated (the server was busy): both slots are given back. */
     async release(account: string, ip: string): Promise<void> {
-      await opts.db.execute(sql`UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key_hash IN (${keyOf('account', account)}, ${keyOf('ip', ip)})`);
+      await authRepo.releaseAttempts(opts.db, keyOf('account', account), keyOf('ip', ip));
     },
     /** A successful sign-in: the account starts afresh, the IP gets its reserved slot back. */
     async succeed(account: string, ip: string): Promise<void> {
-      await opts.db.execute(sql`
-        UPDATE login_throttle SET attempts = CASE WHEN key_hash = ${keyOf('account', account)} THEN 0 ELSE greatest(attempts - 1, 0) END
-         WHERE key_hash IN (${keyOf('account', account)}, ${keyOf('ip', ip)})`);
+      await authRepo.clearAccount(opts.db, keyOf('account', account), keyOf('ip', ip));
     },
   };
 }

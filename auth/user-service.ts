@@ -1,13 +1,13 @@
 import { and, count, eq, gt, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { runScoped, type DbExecutor, type Scope } from '../db/scoped.ts';
-import { alerts, apiTokens, auditLog, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
+import { alerts, apiTokens, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
 import { hashPassword, newSecret, OWASP_SCRYPT, sha256, type ScryptParams } from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
-import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data.ts';
+import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
 
 export interface UserDeps {
   db: Db;

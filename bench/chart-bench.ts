@@ -21,7 +21,7 @@ import { createMetricsRegistry } from '../api/metrics.ts';
 import { createOperatorApi } from '../api/operator-api.ts';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
 import { openAsLoginRole } from '../app/db-roles.ts';
-import { createDashboardQueries, ranges, type Range } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries, ranges, type Range } from '../dashboards/dashboard-repo.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createDatabase } from '../db/client.ts';

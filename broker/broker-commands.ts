@@ -11,11 +11,8 @@ export function registerBrokerCommands(program: Command, config: () => Config): 
     .option('--json', 'print one JSON object')
     .action((opts: { json?: boolean }) =>
       withDatabase(config(), async (rt) => {
-        const { rows } = await rt.database.pool.query<{ id: string; kind: string; unit: string; site: string; last_seen_at: Date | null }>(
-          `SELECT d.id, d.kind, u.name AS unit, s.name AS site, d.last_seen_at
-             FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
-            WHERE d.online ORDER BY s.name, u.name, d.id`,
-        );
+        const { deviceRepo } = await import('../devices/device-repo.ts');
+        const rows = await deviceRepo.connected(rt.database.pool);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ connected: rows.length, clients: rows })}\n`);
           return;

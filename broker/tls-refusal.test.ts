@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, type ApiHarness } from '../test/api-harness.ts';
 import { createForeignCa } from '../test/forge-ca.ts';
-import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { normaliseFingerprint, normaliseSerial } from './identity-fns.ts';

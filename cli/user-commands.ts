@@ -86,11 +86,8 @@ export function registerUserCommands(program: Command, config: () => Config): vo
         const u = (await users.list()).find((x) => x.username === username.toLowerCase());
         if (!u) throw new CliError(`no user ${username}`, 1);
         const names = unitNames.filter((n) => n !== 'none');
-        const { rows } = await pool.query<{ id: string; name: string; site: string }>(
-          `SELECT u.id, u.name, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
-            WHERE (u.name = ANY($1::text[]) OR u.id::text = ANY($1::text[])) AND ($2::text IS NULL OR s.name = $2 OR s.id::text = $2)`,
-          [names, opts.site ?? null],
-        );
+        const { deviceRepo } = await import('../devices/device-repo.ts');
+        const rows = await deviceRepo.unitsNamed(pool, names, opts.site ?? null);
         for (const n of names) {
           const found = rows.filter((r) => r.name === n || r.id === n);
           if (found.length === 0) throw new CliError(`no unit ${n}${opts.site ? ` at ${opts.site}` : ''}`, 1);

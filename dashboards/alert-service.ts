@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RowIn } from '../ingest/batch-writer.ts';
-import { defaultRules, transition, type Condition, type Severity, type Transition } from './alert-rules.ts';
+import { rollback, withTransaction } from '../db/transaction.ts';
+import { alertRepo, type Rule } from './alert-repo.ts';
+import { defaultRules, transition, type Severity, type Transition } from './alert-rules.ts';
 import type { LiveHub } from './live-hub.ts';
 
 /**
@@ -12,17 +14,6 @@ import type { LiveHub } from './live-hub.ts';
  * the newest value per device and metric is evaluated, so ingest never waits for alerts.
  * One gateway process evaluates (like broker presence); the open-alert index keeps it honest.
  */
-
-interface Rule {
-  id: string;
-  unitKind: string;
-  metric: string | null;
-  condition: Condition;
-  warn: number;
-  critical: number | null;
-  clear: number;
-  title: string;
-}
 
 interface Observation {
   deviceId: string;
@@ -55,11 +46,9 @@ export function createAlertService(deps: AlertServiceDeps) {
   let scheduled = false;
 
   async function load(): Promise<void> {
-    const r = await deps.pool.query<Rule>(`SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, title FROM alert_rules WHERE enabled`);
-    rules = r.rows;
+    rules = await alertRepo.enabledRules(deps.pool);
     if (open.size === 0) {
-      const o = await deps.pool.query<{ id: string; rule_id: string; device_id: string; severity: Severity }>(`SELECT id, rule_id, device_id, severity FROM alerts WHERE status = 'open'`);
-      for (const a of o.rows) open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
+      for (const a of await alertRepo.openAlerts(deps.pool)) open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
     }
   }
   // A load that failed (the database was down) is tried again by the next evaluation: kept, its
@@ -73,8 +62,7 @@ export function createAlertService(deps: AlertServiceDeps) {
   async function kindsOf(deviceIds: string[]): Promise<void> {
     const missing = deviceIds.filter((d) => !kinds.has(d));
     if (missing.length === 0) return;
-    const r = await deps.pool.query<{ id: string; kind: string }>(`SELECT id, kind FROM devices WHERE id = ANY($1::text[])`, [missing]);
-    for (const d of r.rows) kinds.set(d.id, d.kind);
+    for (const d of await alertRepo.deviceKinds(deps.pool, missing)) kinds.set(d.id, d.kind);
   }
 
   function notification(event: string, a: { id: number; ruleId: string; deviceId: string; unitId: string; severity: Severity; status: string; value: number; title: string }) {
@@ -83,20 +71,13 @@ export function createAlertService(deps: AlertServiceDeps) {
 
   async function apply(rule: Rule, obs: Observation, t: Exclude<Transition, { kind: 'none' }>): Promise<void> {
     const key = `${rule.id}|${obs.deviceId}`;
-    const client = await deps.pool.connect();
-    try {
-      await client.query('BEGIN');
+    let severity: Severity = 'warning';
+    let status = 'open';
+    let event: 'opened' | 'escalated' | 'closed' = 'opened';
+    const id = await withTransaction(deps.pool, async (q) => {
       let id: number | undefined;
-      let severity: Severity;
-      let status = 'open';
-      let event: 'opened' | 'escalated' | 'closed';
       if (t.kind === 'open') {
-        const r = await client.query<{ id: string }>(
-          `INSERT INTO alerts (rule_id, device_id, unit_id, severity, opened_at, open_value, last_value, last_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $5)
-           ON CONFLICT (rule_id, device_id) WHERE status = 'open' DO NOTHING RETURNING id`,
-          [rule.id, obs.deviceId, obs.unitId, t.severity, obs.at, obs.value],
-        );
-        id = r.rows[0] ? Number(r.rows[0].id) : undefined;
+        id = await alertRepo.open(q, { ruleId: rule.id, deviceId: obs.deviceId, unitId: obs.unitId, severity: t.severity, at: obs.at, value: obs.value });
         severity = t.severity;
         event = 'opened';
       } else {
@@ -105,33 +86,24 @@ export function createAlertService(deps: AlertServiceDeps) {
         severity = t.kind === 'escalate' ? t.severity : cur.severity;
         status = t.kind === 'close' ? 'closed' : 'open';
         event = t.kind === 'close' ? 'closed' : 'escalated';
-        const r = await client.query(
-          `UPDATE alerts SET severity = $2, status = $3, closed_at = CASE WHEN $3 = 'closed' THEN $4::timestamptz END, last_value = $5, last_at = $4 WHERE id = $1 AND status = 'open'`,
-          [id, severity, status, obs.at, obs.value],
-        );
-        if (r.rowCount === 0) id = undefined;
+        if (!(await alertRepo.move(q, { id, severity, status, at: obs.at, value: obs.value }))) id = undefined;
       }
-      if (id === undefined) {
-        // Someone else moved it first (another process, an operator closing a device): reload.
-        await client.query('ROLLBACK');
-        loaded = undefined;
-        open.clear();
-        return;
-      }
+      // Someone else moved it first (another process, an operator closing a device): reload.
+      if (id === undefined) return rollback;
       const payload = notification(event, { id, ruleId: rule.id, deviceId: obs.deviceId, unitId: obs.unitId, severity, status, value: obs.value, title: rule.title });
-      if (deps.notify) await client.query(`INSERT INTO alert_notifications (alert_id, event, payload) VALUES ($1, $2, $3)`, [id, event, JSON.stringify(payload)]);
-      await client.query('COMMIT');
-      if (status === 'open') open.set(key, { id, severity });
-      else open.delete(key);
-      deps.hub?.publish({ type: 'alert', alert: { id, unitId: obs.unitId, deviceId: obs.deviceId, ruleId: rule.id, title: rule.title, severity, status, value: obs.value } });
-      if (deps.notify) deps.onOutbox?.();
-      deps.logger.info({ alert: id, rule: rule.id, device: obs.deviceId, event, severity, value: obs.value }, `alert ${event}`);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+      if (deps.notify) await alertRepo.addNotification(q, id, event, payload);
+      return id;
+    });
+    if (id === rollback) {
+      loaded = undefined;
+      open.clear();
+      return;
     }
+    if (status === 'open') open.set(key, { id, severity });
+    else open.delete(key);
+    deps.hub?.publish({ type: 'alert', alert: { id, unitId: obs.unitId, deviceId: obs.deviceId, ruleId: rule.id, title: rule.title, severity, status, value: obs.value } });
+    if (deps.notify) deps.onOutbox?.();
+    deps.logger.info({ alert: id, rule: rule.id, device: obs.deviceId, event, severity, value: obs.value }, `alert ${event}`);
   }
 
   async function evaluate(observations: Observation[]): Promise<void> {
@@ -160,12 +132,7 @@ export function createAlertService(deps: AlertServiceDeps) {
   return {
     /** Writes the default rules that are missing (an operator's changes are kept). */
     async ensureDefaults(): Promise<void> {
-      for (const r of defaultRules) {
-        await deps.pool.query(
-          `INSERT INTO alert_rules (id, unit_kind, metric, condition, warn, critical, clear, title) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-          [r.id, r.unitKind, r.metric, r.condition, r.warn, r.critical, r.clear, r.title],
-        );
-      }
+      for (const r of defaultRules) await alertRepo.ensureRule(deps.pool, r);
     },
     /** Rules changed (API): the next evaluation reloads them. */
     invalidateRules(): void {
@@ -192,18 +159,9 @@ export function createAlertService(deps: AlertServiceDeps) {
     sweep(): Promise<void> {
       return run(async () => {
         const at = now();
-        const closed = await deps.pool.query<{ rule_id: string; device_id: string }>(
-          `UPDATE alerts a SET status = 'closed', closed_at = $1 FROM devices d WHERE a.device_id = d.id AND a.status = 'open' AND d.status <> 'active' RETURNING a.rule_id, a.device_id`,
-          [at],
-        );
-        for (const c of closed.rows) open.delete(`${c.rule_id}|${c.device_id}`);
-        const r = await deps.pool.query<{ id: string; unit_id: string; kind: string; online: boolean; last_seen_at: Date | null; not_after: Date | null }>(
-          `SELECT d.id, d.unit_id, d.kind, d.online, d.last_seen_at,
-                  (SELECT max(c.not_after) FROM certificates c WHERE c.device_id = d.id AND c.status = 'active') AS not_after
-           FROM devices d WHERE d.status = 'active'`,
-        );
+        for (const c of await alertRepo.closeForInactiveDevices(deps.pool, at)) open.delete(`${c.rule_id}|${c.device_id}`);
         const obs: Observation[] = [];
-        for (const d of r.rows) {
+        for (const d of await alertRepo.activeDeviceConditions(deps.pool)) {
           kinds.set(d.id, d.kind);
           if (d.online || d.last_seen_at) {
             const minutes = d.online ? 0 : (at.getTime() - d.last_seen_at!.getTime()) / 60_000;

@@ -7,7 +7,7 @@ import { createApiHarness, createUserWithPassword, type ApiHarness } from '../te
 import { testLogger } from '../test/db.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { createAlertService, type AlertService } from './alert-service.ts';
-import { createDashboardQueries } from './dashboard-queries.ts';
+import { createDashboardQueries } from './dashboard-repo.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
 import { createLiveHub, type LiveEvent } from './live-hub.ts';
 import { createWebhookDispatcher, signWebhook } from './webhook.ts';

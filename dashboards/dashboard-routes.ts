@@ -5,11 +5,11 @@ import { auditActor, scopeOf } from '../api/audit-context.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import type { Db } from '../db/client.ts';
-import { asQueryable, runScoped, type DbExecutor } from '../db/scoped.ts';
+import { runScoped, type DbExecutor } from '../db/scoped.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
-import { lowIsBad } from './alert-rules.ts';
+import { createAlertOperator } from './alert-operator-service.ts';
 import type { AlertService } from './alert-service.ts';
-import { ranges, type DashboardQueries, type Range } from './dashboard-queries.ts';
+import { ranges, type DashboardQueries, type Range } from './dashboard-repo.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
 import type { LiveEvent, LiveHub } from './live-hub.ts';
 
@@ -38,6 +38,7 @@ const FLEET_ROLES = new Set(['admin', 'technician']);
 
 /** JSON for the dashboards' client script and for integrators: series, alerts, rules, fleet, live stream. */
 export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
+  const operator = createAlertOperator(deps);
   const scoped = <T>(request: FastifyRequest, fn: (tx: DbExecutor) => Promise<T>) => runScoped(deps.db, scopeOf(request), fn);
   /** A unit outside the caller's scope does not exist for them. */
   const visibleUnit = async (tx: DbExecutor, id: string): Promise<void> => {
@@ -77,21 +78,9 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
       preHandler: app.requirePermission('alerts:ack'),
       schema: { tags, summary: 'Acknowledge an alert with a note (audited)', params: z.object({ id: z.coerce.number().int().positive() }), body: z.object({ note: z.string().trim().min(1, 'say what was done').max(500) }) },
     }, (request) =>
-      scoped(request, async (tx) => {
-        const q = asQueryable(tx);
+      scoped(request, (tx) => {
         const actor = auditActor(request);
-        const { rows: [before] } = await q.query<{ acknowledged_by: string | null; status: string; unit_id: string; device_id: string; rule_id: string; severity: string; title: string }>(
-          `SELECT actor_display_name(a.acknowledged_by_id) AS acknowledged_by, a.status, a.unit_id, a.device_id, a.rule_id, a.severity, r.title FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1 FOR UPDATE OF a`,
-          [request.params.id],
-        );
-        if (!before) throw new DashboardErrors.AlertNotFound(String(request.params.id));
-        if (before.acknowledged_by) throw new DashboardErrors.AlreadyAcknowledged(String(request.params.id), before.acknowledged_by);
-        // The acknowledger is kept as an id, never a name: the alert row and the signed entry
-        // outlive the person's erasure; displays look the name up (actor_display_name()).
-        await q.query(`UPDATE alerts SET acknowledged_at = now(), acknowledged_by_id = $2, ack_note = $3 WHERE id = $1`, [request.params.id, actor.actorId, request.body.note]);
-        await deps.audit.record({ ...actor, action: 'alert.acknowledge', targetType: 'alert', targetId: String(request.params.id), before: { acknowledged: false }, after: { acknowledged: true, note: request.body.note } }, tx);
-        deps.hub.publish({ type: 'alert', alert: { id: request.params.id, unitId: before.unit_id, deviceId: before.device_id, ruleId: before.rule_id, title: before.title, severity: before.severity, status: before.status, value: null } });
-        return { id: request.params.id, acknowledgedById: actor.actorId, acknowledgedBy: request.principal?.displayName ?? actor.actorId, note: request.body.note };
+        return operator.acknowledge(tx, { id: request.params.id, note: request.body.note, displayName: request.principal?.displayName ?? actor.actorId, actor });
       }),
     );
 
@@ -109,20 +98,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
         body: z.object({ warn: z.number().finite(), critical: z.number().finite().nullable(), clear: z.number().finite(), enabled: z.boolean() }),
       },
     }, (request) =>
-      scoped(request, async (tx) => {
-        const q = asQueryable(tx);
-        const { rows: [rule] } = await q.query<{ condition: string; warn: number; critical: number | null; clear: number; enabled: boolean }>(`SELECT condition, warn, critical, clear, enabled FROM alert_rules WHERE id = $1 FOR UPDATE`, [request.params.id]);
-        if (!rule) throw new DashboardErrors.RuleNotFound(request.params.id);
-        const b = request.body;
-        const low = lowIsBad(rule.condition);
-        // The clear threshold sits on the healthy side of warn (hysteresis), critical beyond it.
-        if (low ? b.clear < b.warn : b.clear > b.warn) throw new DashboardErrors.RuleInvalid(`clear must be ${low ? '≥' : '≤'} warn for a "${rule.condition}" rule (it is the hysteresis band)`);
-        if (b.critical != null && (low ? b.critical > b.warn : b.critical < b.warn)) throw new DashboardErrors.RuleInvalid(`critical must be ${low ? '≤' : '≥'} warn for a "${rule.condition}" rule`);
-        await q.query(`UPDATE alert_rules SET warn = $2, critical = $3, clear = $4, enabled = $5, updated_at = now() WHERE id = $1`, [request.params.id, b.warn, b.critical, b.clear, b.enabled]);
-        await deps.audit.record({ ...auditActor(request), action: 'alert_rule.update', targetType: 'alert_rule', targetId: request.params.id, before: rule, after: b }, tx);
-        deps.alerts?.invalidateRules();
-        return { id: request.params.id, ...b };
-      }),
+      scoped(request, (tx) => operator.updateRule(tx, { id: request.params.id, thresholds: request.body, actor: auditActor(request) })),
     );
 
     app.get('/fleet', {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Authenticator } from '../auth/principal.ts';
 import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
-import { createDashboardQueries } from './dashboard-queries.ts';
+import { createDashboardQueries } from './dashboard-repo.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
 import { createLiveHub } from './live-hub.ts';
 

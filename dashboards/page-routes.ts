@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { scopeOf } from '../api/audit-context.ts';
 import type { Db } from '../db/client.ts';
 import { runScoped, type DbExecutor } from '../db/scoped.ts';
-import type { DashboardQueries } from './dashboard-queries.ts';
+import type { DashboardQueries } from './dashboard-repo.ts';
 import { layout, messagePage, navFor } from './html.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, collectionList, deviceDetail, digesterDetail, digesterList, digesterMetrics, fleetTable } from './pages.ts';

@@ -2,7 +2,7 @@ import { can } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
 import { metricsForKind } from '../devices/metrics.ts';
 import { healthOf, type Health } from './alert-rules.ts';
-import type { DashboardQueries, FleetRow, OpenAlert, UnitSummary } from './dashboard-queries.ts';
+import type { DashboardQueries, FleetRow, OpenAlert, UnitSummary } from './dashboard-repo.ts';
 import { badge, formatTime, formatValue, h, metricLabel, timeAgo, valueWithUnit } from './html.ts';
 
 /** Page bodies (inside layout()). Pure: data in, HTML out, so they are cheap to test. */

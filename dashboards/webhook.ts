@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { withTransaction } from '../db/transaction.ts';
+import { alertRepo } from './alert-repo.ts';
 
 /**
  * Delivers alert notifications from the `alert_notifications` outbox to ALERT_WEBHOOK_URL: a JSON
@@ -46,33 +48,19 @@ export function createWebhookDispatcher(deps: { pool: pg.Pool; logger: Logger; u
   }
 
   async function pass(): Promise<void> {
-    const client = await deps.pool.connect();
-    try {
-      // SKIP LOCKED: a second gateway (or an overlapping pass) never sends the same row twice at once.
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ id: string; event: string; payload: unknown; attempts: number }>(
-        `SELECT id, event, payload, attempts FROM alert_notifications WHERE delivered_at IS NULL AND attempts < $1 AND next_attempt_at <= now()
-         ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED`,
-        [maxAttempts],
-      );
-      for (const row of rows) {
+    await withTransaction(deps.pool, async (q) => {
+      for (const row of await alertRepo.claimDeliveries(q, maxAttempts)) {
         const error = await deliverOne(row);
         if (!error) {
-          await client.query(`UPDATE alert_notifications SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, [row.id]);
+          await alertRepo.delivered(q, row.id);
         } else {
           const backoffS = Math.min(3600, 2 ** row.attempts);
-          await client.query(`UPDATE alert_notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1`, [row.id, error.slice(0, 500), backoffS]);
+          await alertRepo.deliveryFailed(q, row.id, error.slice(0, 500), backoffS);
           const level = row.attempts + 1 >= maxAttempts ? 'error' : 'warn';
           deps.logger[level]({ delivery: row.id, error, attempts: row.attempts + 1 }, level === 'error' ? 'alert webhook gave up on a delivery' : 'alert webhook delivery failed; will retry');
         }
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   function kick(): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DbExecutor } from '../db/scoped.ts';
-import { sql } from 'drizzle-orm';
+import { deviceRepo } from './device-repo.ts';
 
 /**
  * Registry changes that live sessions must react to at once (revocation, suspension). They are
@@ -18,7 +18,7 @@ export type DeviceEvent =
   | { type: 'sequence_reset'; deviceId: string };
 
 export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Promise<void> {
-  await tx.execute(sql`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(event)})`);
+  await deviceRepo.notify(tx, CHANNEL, JSON.stringify(event));
 }
 
 export interface DeviceEvents {
@@ -64,7 +64,7 @@ export function createDeviceEvents(deps: { url: string; logger: Logger; maxDelay
     c.on('error', (err) => deps.logger.warn({ err }, 'device event connection failed'));
     try {
       await c.connect();
-      await c.query(`LISTEN ${CHANNEL}`);
+      await deviceRepo.listen(c, CHANNEL);
     } catch (err) {
       // A failed attempt also ends with 'end': only the loop below may schedule the next one.
       await c.end().catch(() => undefined);

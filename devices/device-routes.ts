@@ -38,6 +38,10 @@ export function deviceRoutes(deps: { devices: ScopedServices<DeviceService> }): 
       preHandler: app.requirePermission('devices:read'),
       schema: { params: z.object({ id: z.string() }) },
     }, async (request) => run(request, (svc) => svc.get(request.params.id)));
+    app.get('/devices/:id/latest', {
+      preHandler: app.requirePermission('readings:read'),
+      schema: { params: z.object({ id: z.string() }) },
+    }, async (request) => ({ deviceId: request.params.id, latest: await run(request, (svc) => svc.latest(request.params.id)) }));
     app.post('/devices', {
       preHandler: app.requirePermission('devices:write'),
       schema: {

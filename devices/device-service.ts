@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, type SQL } from 'drizzle-orm';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
-import { devices, sites, units, type Device, type Site, type Unit } from '../db/schema/index.ts';
+import type { Device, Site, Unit } from '../db/schema/index.ts';
 import type { DeviceKind } from './metrics.ts';
 import { DeviceErrors } from './device-errors.ts';
 import { notifyDeviceEvent } from './device-events.ts';
+import { deviceRepo } from './device-repo.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const DEVICE_ID = /^[a-z0-9][a-z0-9_-]{2,63}$/;
@@ -32,21 +32,19 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
   const { db, audit } = deps;
 
   async function findSite(ref: string): Promise<Site> {
-    const [site] = await db.select().from(sites).where(UUID.test(ref) ? eq(sites.id, ref) : eq(sites.name, ref));
+    const site = await deviceRepo.siteByIdOrName(db, UUID.test(ref) ? { id: ref } : { name: ref });
     if (!site) throw new DeviceErrors.SiteNotFound(ref);
     return site;
   }
 
   async function findUnit(ref: string, siteRef?: string): Promise<Unit> {
-    const conditions: SQL[] = [UUID.test(ref) ? eq(units.id, ref) : eq(units.name, ref)];
-    if (siteRef) conditions.push(eq(units.siteId, (await findSite(siteRef)).id));
-    const found = await db.select().from(units).where(and(...conditions));
+    const found = await deviceRepo.unitsByIdOrName(db, UUID.test(ref) ? { id: ref } : { name: ref }, siteRef ? (await findSite(siteRef)).id : undefined);
     if (found.length !== 1) throw new DeviceErrors.UnitNotFound(found.length > 1 ? `${ref} (name used at several sites: give --site)` : ref);
     return found[0]!;
   }
 
   async function get(id: string): Promise<Device> {
-    const [device] = await db.select().from(devices).where(eq(devices.id, id));
+    const device = await deviceRepo.device(db, id);
     if (!device) throw new DeviceErrors.DeviceNotFound(id);
     return device;
   }
@@ -58,19 +56,19 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
 
     async addSite(input: { name: string; county?: string | undefined }, actor: AuditActor): Promise<Site> {
       return db.transaction(async (tx) => {
-        const [site] = await tx.insert(sites).values({ name: input.name, county: input.county ?? null }).onConflictDoNothing().returning();
+        const site = await deviceRepo.insertSite(tx, { name: input.name, county: input.county ?? null });
         if (!site) throw new DeviceErrors.NameTaken(`A site named "${input.name}" exists`);
         await audit.record({ ...actor, action: 'site.create', targetType: 'site', targetId: site.id, after: site }, tx);
         return site;
       });
     },
 
-    listSites: (): Promise<Site[]> => db.select().from(sites).orderBy(asc(sites.name)),
+    listSites: (): Promise<Site[]> => deviceRepo.sites(db),
 
     async addUnit(input: { site: string; kind: DeviceKind; name: string }, actor: AuditActor): Promise<Unit> {
       const site = await findSite(input.site);
       return db.transaction(async (tx) => {
-        const [unit] = await tx.insert(units).values({ siteId: site.id, kind: input.kind, name: input.name }).onConflictDoNothing().returning();
+        const unit = await deviceRepo.insertUnit(tx, { siteId: site.id, kind: input.kind, name: input.name });
         if (!unit) throw new DeviceErrors.NameTaken(`Site "${site.name}" already has a unit named "${input.name}"`);
         await audit.record({ ...actor, action: 'unit.create', targetType: 'unit', targetId: unit.id, after: unit }, tx);
         return unit;
@@ -78,7 +76,7 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
     },
 
     listUnits: async (filter: { site?: string } = {}): Promise<Unit[]> =>
-      db.select().from(units).where(filter.site ? eq(units.siteId, (await findSite(filter.site)).id) : undefined).orderBy(asc(units.name)),
+      deviceRepo.units(db, filter.site ? (await findSite(filter.site)).id : undefined),
 
     async addDevice(input: { id?: string | undefined; unit: string; site?: string | undefined; kind?: DeviceKind | undefined; labels?: Record<string, string>; hardwareRevision?: string | undefined }, actor: AuditActor): Promise<Device> {
       const unit = await findUnit(input.unit, input.site);
@@ -87,11 +85,7 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
       const id = input.id ?? generateDeviceId(kind);
       if (!DEVICE_ID.test(id)) throw new DeviceErrors.InvalidDeviceId(JSON.stringify(id));
       return db.transaction(async (tx) => {
-        const [device] = await tx
-          .insert(devices)
-          .values({ id, unitId: unit.id, kind, labels: input.labels ?? {}, hardwareRevision: input.hardwareRevision ?? null })
-          .onConflictDoNothing()
-          .returning();
+        const device = await deviceRepo.insertDevice(tx, { id, unitId: unit.id, kind, labels: input.labels ?? {}, hardwareRevision: input.hardwareRevision ?? null });
         if (!device) throw new DeviceErrors.DeviceExists(id);
         await audit.record({ ...actor, action: 'device.create', targetType: 'device', targetId: id, after: device }, tx);
         return device;
@@ -99,28 +93,21 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
     },
 
     async list(filter: { site?: string; unit?: string; status?: DeviceStatus; kind?: DeviceKind } = {}): Promise<(Device & { unitName: string; siteName: string })[]> {
-      const conditions: SQL[] = [];
-      if (filter.site) conditions.push(eq(units.siteId, (await findSite(filter.site)).id));
-      if (filter.unit) conditions.push(eq(devices.unitId, (await findUnit(filter.unit, filter.site)).id));
-      if (filter.status) conditions.push(eq(devices.status, filter.status));
-      if (filter.kind) conditions.push(eq(devices.kind, filter.kind));
-      const rows = await db
-        .select({ device: devices, unitName: units.name, siteName: sites.name })
-        .from(devices)
-        .innerJoin(units, eq(units.id, devices.unitId))
-        .innerJoin(sites, eq(sites.id, units.siteId))
-        .where(conditions.length ? and(...conditions) : undefined)
-        .orderBy(asc(sites.name), asc(units.name), asc(devices.id));
-      return rows.map((r) => ({ ...r.device, unitName: r.unitName, siteName: r.siteName }));
+      return deviceRepo.devices(db, {
+        siteId: filter.site ? (await findSite(filter.site)).id : undefined,
+        unitId: filter.unit ? (await findUnit(filter.unit, filter.site)).id : undefined,
+        status: filter.status,
+        kind: filter.kind,
+      });
     },
 
     /** Suspend, reactivate or retire. Suspension and retirement cut live sessions at once. */
     async setStatus(id: string, status: DeviceStatus, actor: AuditActor): Promise<Device> {
       return db.transaction(async (tx) => {
-        const [before] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        const before = await deviceRepo.lockDevice(tx, id);
         if (!before) throw new DeviceErrors.DeviceNotFound(id);
         if (!canTransition(before.status, status)) throw new DeviceErrors.InvalidTransition(before.status, status);
-        const [after] = await tx.update(devices).set({ status, updatedAt: new Date() }).where(eq(devices.id, id)).returning();
+        const after = await deviceRepo.updateDevice(tx, id, { status });
         await audit.record({ ...actor, action: 'device.status', targetType: 'device', targetId: id, before: { status: before.status }, after: { status } }, tx);
         await notifyDeviceEvent(tx, { type: 'device_status', deviceId: id, status });
         return after!;
@@ -133,7 +120,7 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
      */
     async resetSequence(id: string, actor: AuditActor): Promise<Device> {
       return db.transaction(async (tx) => {
-        const [d] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        const d = await deviceRepo.lockDevice(tx, id);
         if (!d) throw new DeviceErrors.DeviceNotFound(id);
         await audit.record({ ...actor, action: 'device.sequence_reset', targetType: 'device', targetId: id }, tx);
         await notifyDeviceEvent(tx, { type: 'sequence_reset', deviceId: id });
@@ -143,13 +130,16 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
 
     async updateLabels(id: string, labels: Record<string, string>, actor: AuditActor): Promise<Device> {
       return db.transaction(async (tx) => {
-        const [before] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+        const before = await deviceRepo.lockDevice(tx, id);
         if (!before) throw new DeviceErrors.DeviceNotFound(id);
-        const [after] = await tx.update(devices).set({ labels, updatedAt: new Date() }).where(eq(devices.id, id)).returning();
+        const after = await deviceRepo.updateDevice(tx, id, { labels });
         await audit.record({ ...actor, action: 'device.labels', targetType: 'device', targetId: id, before: { labels: before.labels }, after: { labels } }, tx);
         return after!;
       });
     },
+
+    /** Latest value of every metric of a device (what it last reported, in the caller's scope). */
+    latest: (deviceId: string) => deviceRepo.latestReadings(db, { deviceId }),
   };
 }
 

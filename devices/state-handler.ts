@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { escapeDeviceText } from '../audit/index.ts';
 import { parseDeviceJson } from '../broker/device-json.ts';
 import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
+import { deviceRepo } from './device-repo.ts';
 
 /** `devices/{id}/state`: what the device says about itself (firmware version, uptime). */
 const stateSchema = z.object({
@@ -36,7 +37,7 @@ export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamP
     const update = parsed.firmwareUpdate;
     if (update) await deps.onFirmwareReport?.(session.deviceId, update.reason === undefined ? update : { ...update, reason: escapeDeviceText(update.reason) });
     if (parsed.firmware) {
-      await deps.pool.query(`UPDATE devices SET firmware_version = $2, last_seen_at = now() WHERE id = $1`, [session.deviceId, escapeDeviceText(parsed.firmware)]);
+      await deviceRepo.setReportedFirmware(deps.pool, session.deviceId, escapeDeviceText(parsed.firmware));
     }
   };
 }

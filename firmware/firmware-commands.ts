@@ -69,18 +69,14 @@ export function registerFirmwareCommands(program: Command, config: () => Config)
       const chosen = [o.devices, o.percent !== undefined ? 'percent' : undefined, o.unit ?? (o.site ? 'site' : undefined)].filter(Boolean);
       if (chosen.length !== 1) throw new CliError('choose one target: --devices, --unit (with --site if the name is not unique), --site, or --percent', 64);
       if (!(o.waveSize >= 1) || !(o.failureThreshold >= 0 && o.failureThreshold <= 1)) throw new CliError('--wave-size is at least 1, --failure-threshold between 0 and 1', 64);
+      const [{ firmwareRepo }, { deviceRepo }] = await Promise.all([import('./firmware-repo.ts'), import('../devices/device-repo.ts')]);
       const made = await run(async (q, record, ctx, registry) => {
         let target: RolloutTarget;
         if (o.devices) target = { devices: o.devices.split(',').map((d) => d.trim()).filter(Boolean) };
         else if (o.percent !== undefined) {
-          const { rows } = await q.query<{ device_kind: DeviceKind }>(`SELECT device_kind FROM firmware_images WHERE sha256 = $1`, [sha256]);
-          target = { kind: rows[0]?.device_kind ?? 'biodigester', percent: o.percent };
+          target = { kind: ((await firmwareRepo.imageKind(q, sha256)) as DeviceKind | undefined) ?? 'biodigester', percent: o.percent };
         } else {
-          const { rows } = await q.query<{ id: string; site_id: string; site: string }>(
-            `SELECT u.id, u.site_id, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
-              WHERE ($1::text IS NULL OR u.name = $1 OR u.id::text = $1) AND ($2::text IS NULL OR s.name = $2 OR s.id::text = $2)`,
-            [o.unit ?? null, o.site ?? null],
-          );
+          const rows = await deviceRepo.unitsAt(q, o.unit ?? null, o.site ?? null);
           if (rows.length === 0) throw new CliError(`no ${o.unit ? `unit ${o.unit}` : `site ${o.site}`}${o.unit && o.site ? ` at ${o.site}` : ''}`, 1);
           if (o.unit && rows.length > 1) throw new CliError(`unit name ${o.unit} is used at ${rows.map((r) => r.site).join(', ')}: add --site`, 64);
           target = o.unit ? { unitId: rows[0]!.id } : { siteId: rows[0]!.site_id };

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AuditLog, SecurityEvents } from '../audit/index.ts';
 import type { DownstreamPublisher } from '../broker/types.ts';
 import { createFirmwareRegistry } from './firmware-registry.ts';
+import { firmwareRepo, type ImageFacts } from './firmware-repo.ts';
 import type { FirmwareSigner } from './signing.ts';
 
 /**
@@ -45,14 +46,8 @@ export function createFirmwareService(deps: {
   /** When each device last had its manifests looked up again: a SUBSCRIBE flood costs one query a second. */
   const lastResend = new Map<string, number>();
 
-  interface ImageFacts {
-    device_kind: string;
-    hardware_revision: string | null;
-    version: string;
-    size: number;
-  }
   async function imageOf(sha256: string): Promise<ImageFacts> {
-    const { rows: [image] } = await deps.pool.query<ImageFacts>(`SELECT device_kind, hardware_revision, version, size FROM firmware_images WHERE sha256 = $1`, [sha256]);
+    const image = await firmwareRepo.image(deps.pool, sha256);
     if (!image) throw new Error(`firmware image ${sha256} not found`);
     return image;
   }
@@ -76,7 +71,7 @@ export function createFirmwareService(deps: {
     for (const deviceId of deviceIds) {
       const signed = manifestFor(rollout, image, deviceId, new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000));
       // sent_at from the same clock as expiresAt: a manifest sent again keeps the expiry (resend).
-      await deps.pool.query(`UPDATE firmware_rollout_devices SET status = 'sent', sent_at = $3, updated_at = now() WHERE rollout_id = $1 AND device_id = $2`, [rollout.id, deviceId, now()]);
+      await firmwareRepo.markSent(deps.pool, rollout.id, deviceId, now());
       await deps.audit.record({ ...system, action: 'firmware.manifest_sent', targetType: 'device', targetId: deviceId, after: { rolloutId: rollout.id, version: image.version, expiresAt: signed.manifest.expiresAt } });
       await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
     }
@@ -84,29 +79,22 @@ export function createFirmwareService(deps: {
 
   /** One pass over the active rollouts: time out, pause past the threshold, complete, or send the next wave. */
   async function tickOnce(): Promise<void> {
-    const { rows: rollouts } = await deps.pool.query<{ id: string; image_sha256: string; manifest_ttl_hours: number; failure_threshold: number }>(
-      `SELECT id, image_sha256, manifest_ttl_hours, failure_threshold FROM firmware_rollouts WHERE status = 'active' ORDER BY created_at`,
-    );
-    for (const r of rollouts) {
+    for (const r of await firmwareRepo.activeRollouts(deps.pool)) {
       // A manifest nobody acted on before it expired is a failure of that device.
-      await deps.pool.query(
-        `UPDATE firmware_rollout_devices SET status = 'failed', reason = 'TIMEOUT', updated_at = now()
-          WHERE rollout_id = $1 AND status IN ('sent', 'downloading', 'verifying') AND sent_at < $2::timestamptz - make_interval(hours => $3)`,
-        [r.id, now(), r.manifest_ttl_hours],
-      );
-      const { rows } = await deps.pool.query<{ device_id: string; wave: number; status: string }>(`SELECT device_id, wave, status FROM firmware_rollout_devices WHERE rollout_id = $1`, [r.id]);
+      await firmwareRepo.timeOut(deps.pool, r.id, now(), r.manifest_ttl_hours);
+      const rows = await firmwareRepo.progress(deps.pool, r.id);
       const reached = rows.filter((d) => d.status !== 'pending' && d.status !== 'skipped');
       const failed = rows.filter((d) => d.status === 'failed').length;
       if (reached.length > 0 && failed / reached.length > r.failure_threshold) {
         const reason = `${failed} of ${reached.length} devices failed (threshold ${Math.round(r.failure_threshold * 100)} %)`;
-        await deps.pool.query(`UPDATE firmware_rollouts SET status = 'paused', paused_reason = $2, updated_at = now() WHERE id = $1 AND status = 'active'`, [r.id, reason]);
+        await firmwareRepo.pauseActive(deps.pool, r.id, reason);
         await deps.audit.record({ ...system, action: 'firmware.rollout_paused', targetType: 'firmware_rollout', targetId: r.id, after: { automatic: true, reason } });
         deps.logger.warn({ rollout: r.id, reason }, 'firmware rollout paused automatically');
         continue;
       }
       const open = rows.filter((d) => !TERMINAL.has(d.status));
       if (open.length === 0) {
-        await deps.pool.query(`UPDATE firmware_rollouts SET status = 'completed', updated_at = now() WHERE id = $1 AND status = 'active'`, [r.id]);
+        await firmwareRepo.completeActive(deps.pool, r.id);
         await deps.audit.record({ ...system, action: 'firmware.rollout_completed', targetType: 'firmware_rollout', targetId: r.id, after: { installed: rows.filter((d) => d.status === 'installed').length, failed, skipped: rows.filter((d) => d.status === 'skipped').length } });
         continue;
       }
@@ -125,14 +113,10 @@ export function createFirmwareService(deps: {
 
     /** `devices/{id}/state` with `firmwareUpdate`: progress of a rollout on one device. */
     async report(deviceId: string, report: DeviceReport): Promise<void> {
-      const { rows: [row] } = await deps.pool.query<{ status: string; version: string }>(
-        `SELECT d.status, i.version FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id JOIN firmware_images i ON i.sha256 = r.image_sha256
-          WHERE d.rollout_id = $1 AND d.device_id = $2`,
-        [report.rolloutId, deviceId],
-      );
+      const row = await firmwareRepo.deviceInRollout(deps.pool, report.rolloutId, deviceId);
       if (!row || TERMINAL.has(row.status)) return; // not (or no longer) part of that rollout
-      await deps.pool.query(`UPDATE firmware_rollout_devices SET status = $3, reason = $4, updated_at = now() WHERE rollout_id = $1 AND device_id = $2`, [report.rolloutId, deviceId, report.status, report.reason ?? null]);
-      if (report.status === 'installed') await deps.pool.query(`UPDATE devices SET firmware_version = $2, updated_at = now() WHERE id = $1`, [deviceId, row.version]);
+      await firmwareRepo.setDeviceProgress(deps.pool, report.rolloutId, deviceId, report.status, report.reason ?? null);
+      if (report.status === 'installed') await firmwareRepo.setInstalledVersion(deps.pool, deviceId, row.version);
       await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', action: 'firmware.device_report', targetType: 'firmware_rollout', targetId: report.rolloutId, after: { status: report.status, reason: report.reason ?? null, version: row.version } });
       // Not awaited: the device's PUBACK must not wait for the next wave's manifests.
       if (TERMINAL.has(report.status)) void engine.tick();
@@ -151,12 +135,7 @@ export function createFirmwareService(deps: {
       if (at - (lastResend.get(deviceId) ?? 0) < 1000) return 0;
       if (lastResend.size >= 10_000) lastResend.clear();
       lastResend.set(deviceId, at);
-      const { rows } = await deps.pool.query<ImageFacts & { id: string; image_sha256: string; manifest_ttl_hours: number; sent_at: Date }>(
-        `SELECT r.id, r.image_sha256, r.manifest_ttl_hours, d.sent_at, i.device_kind, i.hardware_revision, i.version, i.size
-           FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id JOIN firmware_images i ON i.sha256 = r.image_sha256
-          WHERE d.device_id = $1 AND d.status = 'sent' AND r.status = 'active' AND d.sent_at + make_interval(hours => r.manifest_ttl_hours) > $2::timestamptz`,
-        [deviceId, now()],
-      );
+      const rows = await firmwareRepo.unansweredManifests(deps.pool, deviceId, now());
       for (const r of rows) {
         const signed = manifestFor(r, r, deviceId, new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000));
         await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
@@ -167,11 +146,7 @@ export function createFirmwareService(deps: {
 
     /** The image, if this device has it in an active rollout; else why not (audited either way). */
     async download(deviceId: string, sha256: string, remoteAddress: string | undefined): Promise<{ ok: true; image: Buffer } | { ok: false; reason: string }> {
-      const { rows: [row] } = await deps.pool.query<{ image: Buffer; status: string }>(
-        `SELECT i.image, r.status FROM firmware_rollout_devices d JOIN firmware_rollouts r ON r.id = d.rollout_id JOIN firmware_images i ON i.sha256 = r.image_sha256
-          WHERE d.device_id = $1 AND r.image_sha256 = $2 AND d.status NOT IN ('pending', 'skipped') ORDER BY r.status = 'active' DESC LIMIT 1`,
-        [deviceId, sha256],
-      );
+      const row = await firmwareRepo.downloadFor(deps.pool, deviceId, sha256);
       // A paused rollout stops downloads too: it was paused because devices failed on this image.
       const reason = !row ? 'not targeted to this device' : row.status === 'paused' ? 'rollout paused' : undefined;
       if (reason || !row) {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test/broker-fixture.ts';
-import { createDashboardQueries } from '../dashboards/dashboard-queries.ts';
+import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { createStateHandler } from '../devices/state-handler.ts';

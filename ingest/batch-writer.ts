@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { allStored, fateCounts, refusalOf, refusedRecord, shareOutcome, type QuarantineIn, type RowIn, type WriteResult } from './commit-fns.ts';
 import { createCopyEncoder } from './copy-binary.ts';
 import { decide, type Decision } from './instant-fns.ts';
-import { copyWithLatest, insertQuarantine, isUniqueViolation, storedAt, withClient } from './readings-repo.ts';
+import { copyWithLatest, insertQuarantine, isUniqueViolation, storedAt, transaction, withClient } from './readings-repo.ts';
 
 export type { QuarantineIn, RowIn, WriteResult } from './commit-fns.ts';
 
@@ -177,7 +177,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
   /** Everything else: readings to look up, quarantine records, in one transaction. */
   async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean): Promise<WriteResult[]> {
     try {
-      await client.query('BEGIN');
+      await transaction.begin(client);
       const p = await plan(client, rows, trustNothing);
       if (p.toStore.length > 0) {
         // The readings and their latest state in one round trip, as on the common path.
@@ -188,7 +188,7 @@ export function createBatchWriter(o: BatchWriterOptions) {
           // commit of readings new by construction): it is committed now (a unique violation is
           // raised only then), so looking every instant up again, once, finds it.
           if (!isUniqueViolation(err) || trustNothing) throw err;
-          await client.query('ROLLBACK');
+          await transaction.rollback(client);
           return inTransaction(client, jobs, rows, started, true);
         }
       }
@@ -199,12 +199,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
         if (reason) records.push(refusedRecord(r, reason));
       }
       const qIds = await insertQuarantine(client, records);
-      await client.query('COMMIT');
+      await transaction.commit(client);
       o.onCommit?.({ rows: p.toStore.length, quarantined: qIds.length, ...fateCounts(p.decisions), durationMs: performance.now() - started });
       stored(p.toStore);
       return shareOutcome(jobs, p.decisions, qIds);
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await transaction.rollback(client).catch(() => undefined);
       throw err;
     }
   }

@@ -5,7 +5,7 @@ import { auditActor as actorOf } from '../api/audit-context.ts';
 import type { QuarantineService } from './quarantine-service.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 
-/** Quarantine (technicians) and latest state. */
+/** Quarantine (technicians): what ingest refused, and its replay. */
 export function ingestRoutes(deps: { quarantine: ScopedServices<QuarantineService> }): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
@@ -20,10 +20,6 @@ export function ingestRoutes(deps: { quarantine: ScopedServices<QuarantineServic
       preHandler: app.requirePermission('quarantine:replay'),
       schema: { params: z.object({ id: z.coerce.number().int().positive() }) },
     }, async (request) => deps.quarantine(request, (q) => q.replay(request.params.id, actorOf(request))));
-    app.get('/devices/:id/latest', {
-      preHandler: app.requirePermission('readings:read'),
-      schema: { params: z.object({ id: z.string() }) },
-    }, async (request) => ({ deviceId: request.params.id, latest: await deps.quarantine(request, (q) => q.latest({ deviceId: request.params.id })) }));
     return Promise.resolve();
   };
 }

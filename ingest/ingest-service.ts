@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler } from '../broker/types.ts';
 import { NotAcknowledged, type InternalRejectRecorder } from '../broker/input-guard.ts';
+import { ingestRepo } from './ingest-repo.ts';
 import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
 import { parsePayload, type BadReading, type ValidationLimits } from './payload-fns.ts';
@@ -19,19 +20,6 @@ export interface IngestConfig extends ValidationLimits {
   /** How far a reading's seq may jump past the device's highest one; beyond is SEQ_JUMP. */
   maxSeqJump: number;
 }
-
-/**
- * A device's sequence on first contact: the newest instant of any reading, and the newest
- * reading that carried a seq of its own. SenML readings are stored with their time in ms as seq;
- * those are passed over (a look at the last 1000 readings is enough: a device that sent only
- * SenML lately has no seq to keep to).
- */
-const LOAD_SEQ = `
-  WITH recent AS MATERIALIZED (SELECT seq, ts FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT 1000)
-  SELECT (SELECT max(ts) FROM recent) AS max_ts, s.seq, s.ts
-  FROM (SELECT 1) one LEFT JOIN LATERAL (
-    SELECT seq, ts FROM recent WHERE abs(seq - floor(extract(epoch FROM ts) * 1000)::int8) > 1 ORDER BY ts DESC LIMIT 1
-  ) s ON true`;
 
 export interface IngestCounters {
   accepted: number;
@@ -79,10 +67,9 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   function loadSeq(deviceId: string): Promise<void> {
     let load = loading.get(deviceId);
     if (!load) {
-      load = deps.pool
-        .query<{ max_ts: Date | null; seq: string | null; ts: Date | null }>(LOAD_SEQ, [deviceId])
-        .then((r) => {
-          const row = r.rows[0];
+      load = ingestRepo
+        .seqHistory(deps.pool, deviceId)
+        .then((row) => {
           const s = noHistory();
           if (row?.max_ts) s.maxTs = row.max_ts.getTime();
           if (row?.seq != null && row.ts) {

@@ -1,7 +1,7 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
-import { devices, latestReadings, quarantine, type QuarantineRow } from '../db/schema/index.ts';
+import type { QuarantineRow } from '../db/schema/index.ts';
+import { ingestRepo } from './ingest-repo.ts';
 import type { Ingest } from './ingest-service.ts';
 import createError from '@fastify/error';
 
@@ -14,11 +14,7 @@ export const QuarantineErrors = {
 export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: AuditLog }) {
   return {
     async list(filter: { deviceId?: string; status?: QuarantineRow['status']; before?: number; limit?: number } = {}): Promise<(Omit<QuarantineRow, 'payload'> & { payload: string })[]> {
-      const conditions: SQL[] = [];
-      if (filter.deviceId) conditions.push(eq(quarantine.deviceId, filter.deviceId));
-      if (filter.status) conditions.push(eq(quarantine.status, filter.status));
-      if (filter.before) conditions.push(lt(quarantine.id, filter.before));
-      const rows = await deps.db.select().from(quarantine).where(conditions.length ? and(...conditions) : undefined).orderBy(desc(quarantine.id)).limit(Math.min(filter.limit ?? 50, 500));
+      const rows = await ingestRepo.quarantined(deps.db, { ...filter, limit: Math.min(filter.limit ?? 50, 500) });
       return rows.map((r) => ({ ...r, payload: r.payload.toString('utf8') }));
     },
 
@@ -27,14 +23,14 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
      * are idempotent); the item is closed with the outcome, or stays open with the new reasons.
      */
     async replay(id: number, actor: AuditActor): Promise<{ id: number; status: string; stored: number; duplicates: number; stillRejected: unknown[] }> {
-      const [item] = await deps.db.select().from(quarantine).where(eq(quarantine.id, id));
+      const item = await ingestRepo.quarantineItem(deps.db, id);
       if (!item) throw new QuarantineErrors.NotFound(String(id));
       if (item.status !== 'open') throw new QuarantineErrors.NotOpen(String(id), item.status);
       // INTERNAL_REJECT keeps messages of every upstream topic; only telemetry goes through ingest again.
       if (!item.topic.endsWith('/telemetry')) throw new QuarantineErrors.NotOpen(String(id), `from ${item.topic}, not telemetry, and cannot be replayed`);
       if (item.payloadSize > item.payload.length) throw new QuarantineErrors.NotOpen(String(id), 'truncated (payload over the quarantine cap) and cannot be replayed');
-      const [device] = await deps.db.select({ kind: devices.kind }).from(devices).where(eq(devices.id, item.deviceId));
-      const session = { deviceId: item.deviceId, unitId: item.unitId, kind: device?.kind ?? 'biodigester', certSerial: 'replay', certFingerprint: 'replay', clientId: item.deviceId, remoteAddress: undefined };
+      const kind = await ingestRepo.deviceKind(deps.db, item.deviceId);
+      const session = { deviceId: item.deviceId, unitId: item.unitId, kind: kind ?? 'biodigester', certSerial: 'replay', certFingerprint: 'replay', clientId: item.deviceId, remoteAddress: undefined };
       // A batch item is replayed alone: it was quarantined alone.
       let payload = item.payload;
       if (item.batchIndex !== null) {
@@ -48,16 +44,10 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
       const outcome = { stored: result.stored, duplicates: result.duplicates, stillRejected: still, newQuarantineIds: result.quarantineIds };
       await deps.db.transaction(async (tx) => {
         // The replay's own rejections were quarantined again: keep one open item, not two.
-        await tx.update(quarantine).set({ status: status === 'replayed' ? 'replayed' : 'discarded', replayedAt: new Date(), replayResult: outcome }).where(eq(quarantine.id, id));
+        await ingestRepo.closeQuarantineItem(tx, id, { status: status === 'replayed' ? 'replayed' : 'discarded', replayedAt: new Date(), replayResult: outcome });
         await deps.audit.record({ ...actor, action: 'quarantine.replay', targetType: 'quarantine', targetId: String(id), before: { status: 'open', reasons: item.reasons }, after: { status, ...outcome } }, tx);
       });
       return { id, status, stored: result.stored, duplicates: result.duplicates, stillRejected: still };
-    },
-
-    /** Latest value of every metric of a device or of all devices of a unit. */
-    async latest(filter: { deviceId?: string; unitId?: string }): Promise<{ deviceId: string; metric: string; ts: Date; value: number }[]> {
-      const where = filter.deviceId ? eq(latestReadings.deviceId, filter.deviceId) : filter.unitId ? eq(latestReadings.unitId, filter.unitId) : undefined;
-      return deps.db.select({ deviceId: latestReadings.deviceId, metric: latestReadings.metric, ts: latestReadings.ts, value: latestReadings.value }).from(latestReadings).where(where);
     },
   };
 }

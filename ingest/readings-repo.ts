@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import type { LatestValue } from './copy-binary.ts';
 import { instantKey, type Occupant } from './instant-fns.ts';
-import { copyInOneWrite } from './pg-copy.ts';
+import { copyInOneWrite } from '../db/pg-copy.ts';
 import type { QuarantineIn, RowIn } from './commit-fns.ts';
 
 /**
@@ -75,6 +75,13 @@ export async function insertQuarantine(client: pg.PoolClient, q: readonly Quaran
   ]);
   return res.rows.map((r) => Number(r.id));
 }
+
+/** Transaction control on the writer's own connection (its commits span several statements). */
+export const transaction = {
+  begin: (client: pg.PoolClient): Promise<unknown> => client.query('BEGIN'),
+  commit: (client: pg.PoolClient): Promise<unknown> => client.query('COMMIT'),
+  rollback: (client: pg.PoolClient): Promise<unknown> => client.query('ROLLBACK'),
+};
 
 export const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
 

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import path from 'node:path';
+import { ingestRepo } from '../ingest/ingest-repo.ts';
 import type { ApiClient } from './api-client.ts';
 import { loadOrEnrol, startDevice, type SimDevice } from './device.ts';
 import { binReadings, digesterReadings, initialBin, initialDigester, stepBin, stepDigester, type BinState, type DigesterState } from './physics.ts';
@@ -126,8 +127,7 @@ export function missingFromReadings(pool: Pick<Pool, 'query'>) {
     let missing = 0;
     for (const [deviceId, ts] of acked) {
       if (ts.length === 0) continue;
-      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts]);
-      missing += new Set(ts).size - rows[0]!.n;
+      missing += new Set(ts).size - (await ingestRepo.storedAt(pool, deviceId, ts));
     }
     return missing;
   };

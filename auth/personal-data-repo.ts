@@ -1,6 +1,4 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
-import type { Logger } from 'pino';
-import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import { apiTokens, auditLog, loginThrottle, sessions } from '../db/schema/index.ts';
 import { selectAuditViews } from '../audit/audit-query.ts';
@@ -55,22 +53,4 @@ export async function pruneSignInMetadata(db: DbExecutor, cutoff: Date, now: Dat
   const ended = await db.execute(sql`DELETE FROM sessions WHERE last_seen_at < ${cutoff} AND (revoked_at IS NOT NULL OR expires_at <= ${now})`);
   await db.execute(sql`DELETE FROM login_throttle WHERE window_start < ${cutoff}`);
   return { requestMeta: meta.rowCount ?? 0, sessions: ended.rowCount ?? 0 };
-}
-
-/** Runs the retention at start and then daily (as the table owner, like the audit retention). */
-export function startSignInMetadataRetention(deps: { db: Db; retentionDays: number; logger: Logger; now?: () => Date; intervalMs?: number }): () => void {
-  const now = deps.now ?? (() => new Date());
-  const run = async (): Promise<void> => {
-    try {
-      const t = now();
-      const removed = await pruneSignInMetadata(deps.db, new Date(t.getTime() - deps.retentionDays * 86_400_000), t);
-      if (removed.requestMeta + removed.sessions > 0) deps.logger.info({ ...removed, retentionDays: deps.retentionDays }, 'sign-in metadata past its retention removed');
-    } catch (err) {
-      deps.logger.error({ err }, 'sign-in metadata retention failed; will retry');
-    }
-  };
-  void run();
-  const timer = setInterval(() => void run(), deps.intervalMs ?? 86_400_000);
-  timer.unref();
-  return () => clearInterval(timer);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
-import { createCopyEncoder } from './copy-binary.ts';
+import { createCopyEncoder } from '../ingest/copy-binary.ts';
 import { copyInOneWrite } from './pg-copy.ts';
 
 let t: TestDatabase;
