@@ -55,6 +55,7 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   const api = await createOperatorApi({
     logger,
     db: apiDb.db,
+    ownerDb: rt.database.db,
     metrics,
     probes: [{ name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 }, ...(extras.probes ?? [])],
     cookieSecret,

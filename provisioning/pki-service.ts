@@ -118,7 +118,9 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
         const [device] = await tx.select().from(devices).where(eq(devices.id, deviceId));
         if (!device) throw new PkiErrors.DeviceNotEnrollable(deviceId, 'unknown');
         if (device.status === 'suspended' || device.status === 'retired') throw new PkiErrors.DeviceNotEnrollable(deviceId, device.status);
-        const [row] = await tx.insert(enrolmentTokens).values({ deviceId, tokenHash: hashToken(token), expiresAt, createdBy: actor.actorId }).returning({ id: enrolmentTokens.id });
+        // Through the definer function (migration 0017): it takes the creator from the verified scope.
+        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_enrolment_token_insert(${deviceId}, ${hashToken(token)}, ${expiresAt}) AS id`);
+        const row = rows[0];
         await audit.record({ ...actor, action: 'enrolment_token.create', targetType: 'device', targetId: deviceId, after: { tokenId: row!.id, expiresAt } }, tx);
       });
       return { token, deviceId, expiresAt: expiresAt.toISOString() };
