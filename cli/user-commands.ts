@@ -9,10 +9,11 @@ import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
   return withDatabase(cfg, async (rt, logger) => {
-    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
+    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { trustedUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
     const db = rt.database.db;
     const signer = await openAuditSigner(cfg.pki, logger);
-    const users = createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
+    // Each call in its own transaction, in a trusted scope named by the CLI's actor (migration 0017).
+    const users = trustedUserService(db, { audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
     return fn(users, rt.database.pool);
   });
 }
