@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
+import type { DbExecutor } from '../db/scoped.ts';
 import { auditRoutes, createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { createAuthenticator } from '../auth/authenticator.ts';
@@ -106,9 +107,9 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       installRefusalEvents(a, refusals);
     },
     routes: [
-      { plugin: authRoutes({ sessions, users: linkUsers, sessionMaxSeconds }) },
+      { plugin: authRoutes({ sessions, users: linkUsers, scopedUsers, sessionMaxSeconds }) },
       { plugin: userRoutes({ users: scopedUsers }) },
-      { plugin: auditRoutes({ db: deps.db, publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
+      { plugin: auditRoutes({ scoped: scopedServices(deps.db, (tx): DbExecutor => tx), publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
       { plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }), root: true },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
