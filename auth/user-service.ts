@@ -105,9 +105,9 @@ export function createUserService(deps: UserDeps) {
         if (taken) throw new AuthErrors.UsernameTaken(username);
         const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_user_insert(${username}, ${input.displayName}, ${input.email ?? null}, ${input.role}) AS id`);
         const user = await load(tx, rows[0]!.id);
-        const setupLink = await issueLink(tx, user!.id, 'setup');
-        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user!.id, before: null, after: auditView(user!) }, tx);
-        return { user: publicUser(user!), setupLink };
+        const setupLink = await issueLink(tx, user.id, 'setup');
+        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user.id, before: null, after: auditView(user) }, tx);
+        return { user: publicUser(user), setupLink };
       });
     },
 
@@ -121,12 +121,12 @@ export function createUserService(deps: UserDeps) {
         // sign-in) and the API tokens the user no longer may hold: all when disabled.
         const roleChanged = patch.role !== undefined && patch.role !== before.role;
         if (patch.disabled === true || roleChanged) await revokeSessions(tx, id);
-        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after!.role) : [];
+        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after.role) : [];
         await deps.audit.record(
-          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } },
+          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } },
           tx,
         );
-        return publicUser(after!);
+        return publicUser(after);
       });
     },
 
@@ -203,8 +203,8 @@ export function createUserService(deps: UserDeps) {
         await tx.execute(sql`SELECT thamani_user_erase(${id})`);
         const after = await load(tx, id);
         const revokedTokens = await revokeOwnedTokens(tx, id);
-        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } }, tx);
-        return publicUser(after!);
+        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } }, tx);
+        return publicUser(after);
       });
     },
 
@@ -283,7 +283,7 @@ export function trustedUserService(ownerDb: Db, deps: Omit<UserDeps, 'db'>): Use
     Object.keys(probe).map((name) => [
       name,
       (...args: unknown[]) =>
-        runScoped(ownerDb, trustedScope(args.find(isActor) ?? system), (tx) => (createUserService({ ...deps, db: tx as unknown as Db }) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
+        runScoped(ownerDb, trustedScope(args.find(isActor) ?? system), (tx) => (createUserService({ ...deps, db: tx }) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
     ]),
   ) as UserService;
 }

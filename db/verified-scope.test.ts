@@ -44,7 +44,7 @@ async function asApi<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 
 const devicesSeen = async (c: pg.Client) => (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id);
 const forge = (c: pg.Client, role: string, actor: string) => c.query(`SELECT set_config('thamani.role', $1, true), set_config('thamani.actor_id', $2, true)`, [role, actor]);
-const code = (p: Promise<unknown>) => p.then(() => 'ok', (err: { code?: string }) => err.code ?? String(err));
+const code = (p: Promise<unknown>) => p.then(() => 'ok', (err: Error & { code?: string }) => err.code ?? err.message);
 
 describe('the scope of a transaction', () => {
   it('cannot be claimed by setting the variables by hand: no verified scope reads nothing', async () => {
@@ -105,7 +105,7 @@ describe('the scope of a transaction', () => {
   });
 
   it('is refused to a revoked session and to a made-up secret', async () => {
-    const got = await asApi(async (c) => [(await c.query(`SELECT thamani_enter_session('not a session') AS r`)).rows[0].r, (await c.query(`SELECT thamani_enter_api_token('thm_made_up') AS r`)).rows[0].r]);
+    const got = await asApi(async (c) => [(await c.query<{ r: string | null }>(`SELECT thamani_enter_session('not a session') AS r`)).rows[0]!.r, (await c.query<{ r: string | null }>(`SELECT thamani_enter_api_token('thm_made_up') AS r`)).rows[0]!.r]);
     expect(got).toEqual([null, null]);
   });
 });

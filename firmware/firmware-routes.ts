@@ -20,7 +20,10 @@ const target = z.union([
 /** Firmware registry and rollouts for technicians (docs/operations.md, "Firmware updates"). */
 export function firmwareRoutes(deps: { db: Db; audit: AuditLog; firmware: FirmwareService; maxImageBytes: number }): FastifyPluginAsync {
   // The change and its audit entry commit together, in the caller's scope.
-  const inScope = scopedServices(deps.db, (tx) => ({ q: asQueryable(tx) as Queryable, record: ((entry) => deps.audit.record(entry, tx)) as AuditLog['record'] }));
+  const inScope = scopedServices(deps.db, (tx) => {
+    const record: AuditLog['record'] = (entry) => deps.audit.record(entry, tx);
+    return { q: asQueryable(tx), record };
+  });
   const scoped = <T>(request: FastifyRequest, fn: (q: Queryable, record: AuditLog['record']) => Promise<T>) => inScope(request, ({ q, record }) => fn(q, record));
 
   return (root) => {
