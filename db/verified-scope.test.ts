@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { covers, roles, type Role } from '../auth/permissions.ts';
+import { verifyAuditChain } from '../audit/index.ts';
+import { testAuditPublicKeys } from '../test/audit-key.ts';
 import { createApiHarness, createUserWithPassword, systemActor, type ApiHarness } from '../test/api-harness.ts';
 
 /**
@@ -170,6 +172,50 @@ describe('people, assignments and credentials, by plain SQL as the API role', ()
     expect(outcome).toEqual(Object.fromEntries(Object.keys(calls).map((k) => [k, '42501'])));
   });
 
+  it('each definer function admits exactly the verified roles it names, for every role (exhaustive)', async () => {
+    const victim = (await createUserWithPassword(h, { username: 'victim', role: 'collector' })).user.id;
+    const calls: Record<string, { sql: string; roles: Role[] }> = {
+      update: { sql: `SELECT thamani_user_update('${victim}', '{"role":"auditor"}')`, roles: ['admin'] },
+      units: { sql: `SELECT thamani_user_set_units('${victim}', ARRAY['${unitB}']::uuid[])`, roles: ['admin'] },
+      insert: { sql: `SELECT thamani_user_insert('new-user', 'N', NULL, 'auditor')`, roles: ['admin'] },
+      erase: { sql: `SELECT thamani_user_erase('${victim}')`, roles: ['admin'] },
+      link: { sql: `SELECT thamani_user_link('${victim}', 'reset', sha256('l2'), now() + interval '1 hour')`, roles: ['admin'] },
+      revoke: { sql: `SELECT thamani_api_tokens_revoke(ARRAY(SELECT id FROM api_tokens))`, roles: ['admin'] },
+      adminToken: { sql: `SELECT thamani_api_token_insert('t', 'admin', sha256('thm_t2'), now() + interval '1 day')`, roles: ['admin'] },
+      enrolment: { sql: `SELECT thamani_enrolment_token_insert('dev-a', sha256('e2'), now() + interval '1 day')`, roles: ['admin', 'technician'] },
+    };
+    for (const role of roles) {
+      const outcome = await asApi(async (c) => {
+        const out: Record<string, string> = {};
+        for (const [name, call] of Object.entries(calls)) {
+          await c.query('BEGIN');
+          await c.query(`SELECT thamani_enter_session($1)`, [sessions.get(role)]);
+          out[name] = await code(c.query(call.sql));
+          await c.query('ROLLBACK');
+        }
+        return out;
+      });
+      expect(outcome, role).toEqual(Object.fromEntries(Object.entries(calls).map(([k, call]) => [k, call.roles.includes(role) ? 'ok' : '42501'])));
+    }
+  });
+
+  it('an enrolment token opens the enrolment scope once: a spent, unknown or expired one opens nothing', async () => {
+    const owner = h.t.database.pool;
+    await owner.query(`INSERT INTO enrolment_tokens (device_id, token_hash, expires_at, created_by) VALUES ('dev-a', sha256('enr_live'), now() + interval '1 hour', 't'), ('dev-a', sha256('enr_spent'), now() + interval '1 hour', 't'), ('dev-a', sha256('enr_old'), now() - interval '1 second', 't')`);
+    await owner.query(`UPDATE enrolment_tokens SET used_at = now() WHERE token_hash = sha256('enr_spent')`);
+    const seen = await asApi(async (c) => {
+      const out: Record<string, unknown> = {};
+      for (const secret of ['enr_live', 'enr_spent', 'enr_old', 'enr_unknown']) {
+        await c.query('BEGIN');
+        const { rows } = await c.query<{ r: string | null }>(`SELECT thamani_enter_enrolment($1) AS r`, [secret]);
+        out[secret] = [rows[0]!.r, (await devicesSeen(c)).length];
+        await c.query('ROLLBACK');
+      }
+      return out;
+    });
+    expect(seen).toEqual({ enr_live: ['system', 2], enr_spent: [null, 0], enr_old: [null, 0], enr_unknown: [null, 0] });
+  });
+
   it('an admin scope changing a role without an audit entry in the same transaction is refused at commit', async () => {
     const manager = userIds.get('kitchen_manager')!;
     const result = await asApi(async (c) => {
@@ -195,5 +241,29 @@ describe('people, assignments and credentials, by plain SQL as the API role', ()
     const { rows } = await h.t.database.pool.query<{ h: Role; r: Role; ok: boolean }>(`SELECT h, r, thamani_role_covers(h, r) AS ok FROM unnest($1::text[]) h, unnest($1::text[]) r`, [roles]);
     for (const row of rows) expect(row.ok, `${row.h} covers ${row.r}`).toBe(covers(row.h, row.r));
     expect(rows).toHaveLength(roles.length ** 2);
+  });
+
+  // Last: it leaves a forged entry in this database's chain.
+  it('an audit entry forged by the API role to pass the commit check is caught by verification', async () => {
+    const target = (await createUserWithPassword(h, { username: 'forged-target', role: 'collector' })).user.id;
+    const admin = userIds.get('admin')!;
+    const committed = await asApi(async (c) => {
+      await c.query('BEGIN');
+      await c.query(`SELECT thamani_enter_session($1)`, [sessions.get('admin')]);
+      await c.query(`SELECT thamani_user_update($1, '{"role":"admin"}')`, [target]);
+      // Correctly chained, but the API role holds no signing key: the signature is made up.
+      await c.query(
+        `INSERT INTO audit_log (seq, key_id, at, actor_id, actor_role, action, target_type, target_id, prev_hash, hash, signature)
+         SELECT seq + 1, key_id, now(), $1, 'admin', 'user.update', 'user', $2, hash, sha256(hash), sha256('not a signature')
+         FROM audit_log ORDER BY seq DESC LIMIT 1`,
+        [admin, target],
+      );
+      return code(c.query('COMMIT'));
+    });
+    expect(committed).toBe('ok');
+    const head = (await h.t.database.pool.query<{ seq: string }>(`SELECT max(seq) AS seq FROM audit_log`)).rows[0]!.seq;
+    const result = await verifyAuditChain(h.t.database.db, { publicKeys: testAuditPublicKeys });
+    expect(result.ok).toBe(false);
+    expect(result.firstBroken?.seq).toBe(Number(head));
   });
 });
