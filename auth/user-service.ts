@@ -51,7 +51,9 @@ export function createUserService(deps: UserDeps) {
   const params = deps.passwordParams ?? OWASP_SCRYPT;
   const ttl = { setup: deps.setupTtlMs ?? 72 * 3_600_000, reset: deps.resetTtlMs ?? 3_600_000 };
 
-  async function load(tx: DbExecutor, id: string): Promise<User> {
+  /** The user, locked for the transaction when it is about to change (`before` is then exact). */
+  async function load(tx: DbExecutor, id: string, opts: { lock?: boolean } = {}): Promise<User> {
+    if (opts.lock) await tx.execute(sql`SELECT thamani_user_lock(${id})`);
     const [u] = await tx.select().from(users).where(eq(users.id, id));
     if (!u) throw new AuthErrors.UserNotFound();
     return u;
@@ -113,7 +115,7 @@ export function createUserService(deps: UserDeps) {
 
     async update(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; displayName?: string | undefined; email?: string | null | undefined }, actor: AuditActor) {
       return deps.db.transaction(async (tx) => {
-        const before = await load(tx, id);
+        const before = await load(tx, id, { lock: true });
         const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
         await tx.execute(sql`SELECT thamani_user_update(${id}, ${JSON.stringify(set)}::jsonb)`);
         const after = await load(tx, id);
@@ -132,7 +134,7 @@ export function createUserService(deps: UserDeps) {
 
     async resetLink(id: string, actor: AuditActor): Promise<string> {
       return deps.db.transaction(async (tx) => {
-        const u = await load(tx, id);
+        const u = await load(tx, id, { lock: true });
         const link = await issueLink(tx, id, u.passwordHash === null ? 'setup' : 'reset');
         await deps.audit.record({ ...actor, action: 'user.reset_link', targetType: 'user', targetId: id }, tx);
         return link;
@@ -164,7 +166,7 @@ export function createUserService(deps: UserDeps) {
 
     async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
       return deps.db.transaction(async (tx) => {
-        await load(tx, id);
+        await load(tx, id, { lock: true });
         const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
         if (unitIds.length > 0) {
           const [found] = await tx.select({ n: count() }).from(units).where(inArray(units.id, unitIds));
@@ -197,7 +199,7 @@ export function createUserService(deps: UserDeps) {
     /** Right to erasure: personal fields replaced, id kept (the audit log refers to it pseudonymously). */
     async erase(id: string, actor: AuditActor): Promise<PublicUser> {
       return deps.db.transaction(async (tx) => {
-        const before = await load(tx, id);
+        const before = await load(tx, id, { lock: true });
         const now = deps.now();
         void now;
         await tx.execute(sql`SELECT thamani_user_erase(${id})`);

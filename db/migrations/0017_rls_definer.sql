@@ -258,6 +258,17 @@ BEGIN
 END
 $f$;
 --> statement-breakpoint
+-- Holds the user's row for the rest of the transaction, so that the `before` the app audits is
+-- the state its change replaced (the API role may not lock rows itself: no UPDATE privilege).
+CREATE FUNCTION thamani_user_lock(p_id uuid) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
+AS $f$
+BEGIN
+  PERFORM thamani_require_scope(ARRAY['admin', 'system']);
+  PERFORM 1 FROM users WHERE id = p_id FOR UPDATE;
+  RETURN FOUND;
+END
+$f$;
+--> statement-breakpoint
 -- A patch of role, disabled, display_name, email (keys present are set; email may be null).
 CREATE FUNCTION thamani_user_update(p_id uuid, patch jsonb) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $f$
@@ -386,7 +397,7 @@ DECLARE
   f text;
 BEGIN
   FOREACH f IN ARRAY ARRAY['thamani_enter_session(text)', 'thamani_enter_api_token(text)', 'thamani_enter_enrolment(text)',
-    'thamani_user_insert(text, text, text, user_role)', 'thamani_user_update(uuid, jsonb)', 'thamani_user_link(uuid, user_token_purpose, bytea, timestamptz)',
+    'thamani_user_insert(text, text, text, user_role)', 'thamani_user_lock(uuid)', 'thamani_user_update(uuid, jsonb)', 'thamani_user_link(uuid, user_token_purpose, bytea, timestamptz)',
     'thamani_complete_link(text, text)', 'thamani_user_set_units(uuid, uuid[])', 'thamani_user_erase(uuid)',
     'thamani_api_token_insert(text, user_role, bytea, timestamptz)', 'thamani_api_tokens_revoke(uuid[])', 'thamani_enrolment_token_insert(text, bytea, timestamptz)']
   LOOP
