@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditActor } from '../audit/index.ts';
-import type { Scope } from '../db/scoped.ts';
+import type { ScopeCredential } from '../db/scoped.ts';
 
 export type { AuditActor };
 
@@ -15,9 +15,9 @@ export function auditActor(request: FastifyRequest): AuditActor {
   };
 }
 
-/** The runScoped identity of an authenticated request: RLS policies read it (docs/security-model.md). */
-export function scopeOf(request: FastifyRequest): Scope {
+/** What the database verifies an authenticated request's scope from (db/scoped.ts, docs/security-model.md). */
+export function credentialOf(request: FastifyRequest): ScopeCredential {
   const p = request.principal;
-  if (!p) throw new Error('scopeOf() needs an authenticated request (use requirePermission first)');
-  return { actorId: p.id, role: p.role };
+  if (!p) throw new Error('credentialOf() needs an authenticated request (use requirePermission first)');
+  return p.credential;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.ts';
+import type { DbExecutor } from '../db/scoped.ts';
 import { createAuditLog, publicKeysOf, type AuditLog, type AuditSigner } from '../audit/index.ts';
 import { auditRoutes } from '../audit/audit-routes.ts';
 import { authRoutes } from '../auth/auth-routes.ts';
@@ -11,7 +12,8 @@ import type { Authenticator } from '../auth/principal.ts';
 import { createSessionService, type SessionService } from '../auth/session-service.ts';
 import { createHashGate, createLoginThrottle } from '../auth/throttle.ts';
 import { userRoutes } from '../auth/user-routes.ts';
-import { createUserService, type UserService } from '../auth/user-service.ts';
+import { createUserService, trustedUserService, type UserService } from '../auth/user-service.ts';
+import { scopedServices } from './scoped-services.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
 import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
@@ -23,6 +25,11 @@ export interface OperatorApiDeps {
   logger: Logger;
   /** A pool logged in as the API role (not owner, not superuser): RLS and audit grants apply. */
   db: Db;
+  /**
+   * The owner's pool: opens sessions after a password check (the database cannot run scrypt)
+   * and serves `users` for the owner's own work (bootstrap admin). Never handed to routes.
+   */
+  ownerDb: Db;
   metrics: Metrics;
   probes: readonly ReadinessProbe[];
   cookieSecret: string;
@@ -41,7 +48,7 @@ export interface OperatorApiDeps {
   https?: ApiDeps['https'];
   /**
    * Other features' routes (devices, provisioning, ingest, dashboards); `db` is the API role's
-   * pool: run their SQL in runScoped(db, scopeOf(request), …).
+   * pool: run their SQL through scopedServices(db, …) (api/scoped-services.ts).
    */
   routes?: (ctx: { audit: AuditLog; db: Db; authenticator: Authenticator }) => RoutePlugin[];
   /** Origins besides publicBaseUrl whose pages may send state-changing requests (api/origin-guard.ts). */
@@ -63,6 +70,7 @@ export interface OperatorApi {
   auditMissing: ReturnType<typeof createAuditGuard>['missing'];
   audit: AuditLog;
   sessions: SessionService;
+  /** For the owner's own work (bootstrap, tests' setup): trusted scope on the owner's pool. */
   users: UserService;
   hashGate: ReturnType<typeof createHashGate>;
   authenticator: Authenticator;
@@ -80,8 +88,13 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
   // Two hashes at once leaves the other two libuv threads (default pool of 4) to DNS, files and
   // zlib; a queue of 64 absorbs a burst, beyond it sign-ins get 429 LOGIN_BUSY.
   const hashGate = createHashGate({ maxConcurrent: 2, maxQueue: 64, ...deps.hashGate });
-  const sessions = createSessionService({ db: deps.db, audit, throttle, hashGate, securityEvents: refusals, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
-  const users = createUserService({ db: deps.db, audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays });
+  const sessions = createSessionService({ db: deps.db, ownerDb: deps.ownerDb, audit, throttle, hashGate, securityEvents: refusals, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
+  const userDeps = { audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays };
+  // Routes: admin work in the caller's verified scope; links (no user yet) on the API pool, where
+  // the link's own secret opens the change.
+  const scopedUsers = scopedServices(deps.db, (tx) => createUserService({ ...userDeps, db: tx }));
+  const linkUsers = createUserService({ ...userDeps, db: deps.db });
+  const users = trustedUserService(deps.ownerDb, userDeps);
   const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
   const app = await buildApp({
@@ -95,10 +108,10 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
       installRefusalEvents(a, refusals);
     },
     routes: [
-      { plugin: authRoutes({ sessions, users, sessionMaxSeconds }) },
-      { plugin: userRoutes({ users }) },
-      { plugin: auditRoutes({ db: deps.db, publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
-      { plugin: pagesRoutes({ sessions, users, sessionMaxSeconds }), root: true },
+      { plugin: authRoutes({ sessions, users: linkUsers, scopedUsers, sessionMaxSeconds }) },
+      { plugin: userRoutes({ users: scopedUsers }) },
+      { plugin: auditRoutes({ scoped: scopedServices(deps.db, (tx): DbExecutor => tx), publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
+      { plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }), root: true },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
   });

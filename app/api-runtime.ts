@@ -57,6 +57,7 @@ export async function startOperatorApi(config: Config, rt: DatabaseRuntime, ctx:
   const api = await createOperatorApi({
     logger,
     db: apiDb.db,
+    ownerDb: rt.database.db,
     metrics,
     probes: [{ name: 'database', check: () => databaseAnswers(apiDb.pool) }, ...(extras.probes ?? [])],
     cookieSecret,

@@ -85,15 +85,14 @@ export async function listAudit(db: DbExecutor, filter: AuditFilter, page: { lim
  * the log is). Unfiltered, the export is what the offline verifier checks (audit-verify-offline.ts).
  * Only the signed fields: people appear by id, and request metadata (not signed) stays home.
  */
-export async function* exportAudit(db: DbExecutor, filter: AuditFilter, batchSize = 500): AsyncGenerator<AuditEntryJson> {
+export async function* exportAudit(db: DbExecutor | (<T>(fn: (db: DbExecutor) => Promise<T>) => Promise<T>), filter: AuditFilter, batchSize = 500): AsyncGenerator<AuditEntryJson> {
+  // A function runs each batch in a transaction of its own (a route's scoped one): a long
+  // download holds no transaction open between batches.
+  const run = typeof db === 'function' ? db : <T>(fn: (d: DbExecutor) => Promise<T>) => fn(db);
   let lastSeq = 0;
   for (;;) {
-    const rows = await db
-      .select()
-      .from(auditLog)
-      .where(and(...where(filter), gt(auditLog.seq, lastSeq)))
-      .orderBy(asc(auditLog.seq))
-      .limit(batchSize);
+    const after = lastSeq;
+    const rows = await run((d) => d.select().from(auditLog).where(and(...where(filter), gt(auditLog.seq, after))).orderBy(asc(auditLog.seq)).limit(batchSize));
     if (rows.length === 0) return;
     for (const row of rows) yield auditEntryJson(row);
     lastSeq = rows[rows.length - 1]!.seq;

@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { KeyObject } from 'node:crypto';
 import type { DbExecutor } from '../db/scoped.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 import { readCheckpointFiles } from './audit-checkpoint-files.ts';
 import { exportAudit, listAudit } from './audit-query.ts';
 import { verifyAuditChain } from './audit-verify.ts';
@@ -54,7 +55,7 @@ const verifyResult = z.object({
  * /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway).
  * Verification trusts `publicKeys` (the audit signing key's) and the checkpoints in `checkpointDir`.
  */
-export function auditRoutes(deps: { db: DbExecutor; publicKeys: Map<string, KeyObject>; checkpointDir?: string | undefined }): FastifyPluginAsync {
+export function auditRoutes(deps: { scoped: ScopedServices<DbExecutor>; publicKeys: Map<string, KeyObject>; checkpointDir?: string | undefined }): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('audit:read');
@@ -72,7 +73,7 @@ export function auditRoutes(deps: { db: DbExecutor; publicKeys: Map<string, KeyO
       },
       async (request) => {
         const { limit, beforeId, ...f } = request.query;
-        return listAudit(deps.db, f, { limit, beforeId });
+        return deps.scoped(request, (db) => listAudit(db, f, { limit, beforeId }));
       },
     );
 
@@ -86,7 +87,10 @@ export function auditRoutes(deps: { db: DbExecutor; publicKeys: Map<string, KeyO
           response: { 200: verifyResult },
         },
       },
-      async () => verifyAuditChain(deps.db, { publicKeys: deps.publicKeys, checkpoints: deps.checkpointDir ? await readCheckpointFiles(deps.checkpointDir) : [] }),
+      async (request) => {
+        const checkpoints = deps.checkpointDir ? await readCheckpointFiles(deps.checkpointDir) : [];
+        return deps.scoped(request, (db) => verifyAuditChain(db, { publicKeys: deps.publicKeys, checkpoints }));
+      },
     );
 
     app.get(
@@ -94,7 +98,7 @@ export function auditRoutes(deps: { db: DbExecutor; publicKeys: Map<string, KeyO
       { preHandler: read, schema: { tags: ['audit'], summary: 'All matching entries in chain order, as NDJSON (one JSON object a line); unfiltered, what thamani-audit-verify checks offline', querystring: filter } },
       (request, reply) => {
         const lines = (async function* () {
-          for await (const e of exportAudit(deps.db, request.query)) yield `${JSON.stringify(e)}\n`;
+          for await (const e of exportAudit((fn) => deps.scoped(request, fn), request.query)) yield `${JSON.stringify(e)}\n`;
         })();
         return reply.type('application/x-ndjson').header('content-disposition', 'attachment; filename="thamani-audit.ndjson"').send(Readable.from(lines));
       },

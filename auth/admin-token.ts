@@ -7,7 +7,9 @@ import type { Authenticator, Principal } from './principal.ts';
  */
 export function createAdminTokenAuthenticator(adminToken: string): Authenticator {
   const expected = createHash('sha256').update(adminToken).digest();
-  const principal: Principal = { id: 'admin-token', role: 'admin', kind: 'admin-token', displayName: 'admin token' };
+  // No row in the database stands for this token, so its scope is `trusted`: it works only where
+  // the routes' pool is the owner's (tests of other features), never on the API role.
+  const principal: Principal = { id: 'admin-token', role: 'admin', kind: 'admin-token', displayName: 'admin token', credential: { kind: 'trusted', actorId: 'admin-token', role: 'admin' } };
   return {
     authenticate(request) {
       const header = request.headers.authorization;

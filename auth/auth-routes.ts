@@ -1,15 +1,19 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor, scopeOf } from '../api/audit-context.ts';
+import { auditActor } from '../api/audit-context.ts';
 import { ApiErrors } from '../api/errors.ts';
 import { SESSION_COOKIE } from './authenticator.ts';
 import type { SessionService } from './session-service.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 import type { UserService } from './user-service.ts';
 
 export interface AuthRoutesDeps {
   sessions: Pick<SessionService, 'login' | 'logout'>;
-  users: Pick<UserService, 'completeLink' | 'exportAccount'>;
+  /** Spending a link: no user yet, the link's secret opens the change (migration 0019). */
+  users: Pick<UserService, 'completeLink'>;
+  /** The signed-in user's own data, in their verified scope. */
+  scopedUsers: ScopedServices<Pick<UserService, 'exportAccount'>>;
   sessionMaxSeconds: number;
 }
 
@@ -87,7 +91,7 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
         const p = request.principal!;
         if (p.kind !== 'user') throw new ApiErrors.BadRequest('only users have account data; API tokens do not');
         void reply.header('content-disposition', 'attachment; filename="thamani-account.json"');
-        return deps.users.exportAccount(p.id, scopeOf(request));
+        return deps.scopedUsers(request, (users) => users.exportAccount(p.id));
       },
     );
     return Promise.resolve();

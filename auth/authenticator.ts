@@ -3,6 +3,7 @@ import { fastifyCookie } from '@fastify/cookie';
 import type { Authenticator, Principal } from './principal.ts';
 import type { SessionService } from './session-service.ts';
 import { AuthErrors } from './auth-errors.ts';
+import type { ScopeCredential } from '../db/scoped.ts';
 
 /** `__Host-`: the browser only accepts it Secure, Path=/ and without Domain (RFC 6265bis §4.1.3.2). */
 export const SESSION_COOKIE = '__Host-thamani_session';
@@ -12,6 +13,11 @@ function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A credential that JSON.stringify and pino leave out (its secret is a live bearer secret). */
+function hidden(credential: { kind: 'session' | 'api-token'; secret: string }): ScopeCredential {
+  return Object.defineProperty({ kind: credential.kind }, 'secret', { value: credential.secret, enumerable: false }) as ScopeCredential;
 }
 
 /**
@@ -24,9 +30,10 @@ export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySe
     async authenticate(request, opts) {
       const header = request.headers.authorization;
       if (typeof header === 'string' && header.startsWith('Bearer ')) {
-        const token = await deps.sessions.byApiToken(header.slice('Bearer '.length).trim());
+        const secret = header.slice('Bearer '.length).trim();
+        const token = await deps.sessions.byApiToken(secret);
         if (!token) return undefined;
-        return { id: `token:${token.id}`, role: token.role, kind: 'api-token', displayName: `API token ${token.name}` } satisfies Principal;
+        return { id: `token:${token.id}`, role: token.role, kind: 'api-token', displayName: `API token ${token.name}`, credential: hidden({ kind: 'api-token', secret }) } satisfies Principal;
       }
       const cookieHeader = request.headers.cookie;
       if (typeof cookieHeader !== 'string') return undefined;
@@ -46,6 +53,7 @@ export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySe
         kind: 'user',
         displayName: session.user.displayName,
         session: { idHash: session.idHash, csrfToken: session.csrfToken },
+        credential: hidden({ kind: 'session', secret: unsigned.value }),
       } satisfies Principal;
     },
   };

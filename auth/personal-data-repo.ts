@@ -1,6 +1,6 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { apiTokens, auditLog, loginThrottle, sessions } from '../db/schema/index.ts';
+import { apiTokens, auditLog, loginThrottle } from '../db/schema/index.ts';
 import { selectAuditViews } from '../audit/audit-query.ts';
 import { sha256 } from './password-fns.ts';
 
@@ -35,7 +35,7 @@ export async function auditEntriesOfPerson(tx: DbExecutor, userId: string, limit
  */
 export async function eraseSignInMetadata(tx: DbExecutor, user: { id: string; username: string }): Promise<void> {
   const actorIds = await actorIdsOf(tx, user.id);
-  await tx.delete(sessions).where(eq(sessions.userId, user.id));
+  // Sessions are deleted by thamani_user_erase (the API role may not delete them, migration 0019).
   await tx.execute(sql`
     DELETE FROM audit_request_meta m USING audit_log l
      WHERE m.audit_id = l.id

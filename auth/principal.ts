@@ -1,3 +1,4 @@
+import type { ScopeCredential } from '../db/scoped.ts';
 import type { Role } from './permissions.ts';
 
 /** Who is calling: a signed-in user, an API token acting for a role, or (until real users exist) the admin token. */
@@ -9,6 +10,11 @@ export interface Principal {
   readonly displayName: string;
   /** Set when the request came with a session cookie (logout and the CSRF token need it). */
   readonly session?: { readonly idHash: Buffer; readonly csrfToken: string };
+  /**
+   * What the database verifies this caller's scope from (db/scoped.ts runScoped): the session
+   * secret or API token itself, never a role the code asserts. Not logged, not serialised.
+   */
+  readonly credential: ScopeCredential;
 }
 
 export interface AuthenticateOptions {

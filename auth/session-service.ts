@@ -11,6 +11,12 @@ import { covers, type Role } from './permissions.ts';
 
 export interface SessionDeps {
   db: Db;
+  /**
+   * The owner's pool, for the one write the API role may not make: opening a session (and
+   * re-hashing a password at sign-in). The database cannot check a scrypt password, so who may
+   * open a session is decided here; a stolen API-role password cannot (migration 0019).
+   */
+  ownerDb: Db;
   audit: Pick<AuditLog, 'record'>;
   throttle: LoginThrottle;
   /** Throttled attempts go here, aggregated (a flood must not become a flood of audit rows). */
@@ -62,12 +68,12 @@ export function createSessionService(deps: SessionDeps) {
     await deps.throttle.succeed(input.username, ip);
     if (needsRehash(user.passwordHash!, params)) {
       const rehashed = await deps.hashGate.run(() => hashPassword(input.password, params));
-      if (rehashed) await deps.db.update(users).set({ passwordHash: rehashed.value }).where(eq(users.id, user.id));
+      if (rehashed) await deps.ownerDb.update(users).set({ passwordHash: rehashed.value }).where(eq(users.id, user.id));
     }
     const sessionId = newSecret();
     const csrfToken = newSecret();
     const now = deps.now();
-    await deps.db.transaction(async (tx) => {
+    await deps.ownerDb.transaction(async (tx) => {
       await tx.insert(sessions).values({
         idHash: sha256(sessionId),
         userId: user.id,

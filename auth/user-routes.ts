@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor, scopeOf } from '../api/audit-context.ts';
+import { auditActor } from '../api/audit-context.ts';
 import { roles } from './permissions.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 import type { UserService } from './user-service.ts';
 
 const userOut = z.object({
@@ -31,13 +32,13 @@ const tokenOut = z.object({
 });
 
 /** /api/v1/users and /api/v1/tokens: administration of people and automation credentials. */
-export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
+export function userRoutes(deps: { users: ScopedServices<UserService> }): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('users:read');
     const write = app.requirePermission('users:write');
 
-    app.get('/users', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userOut) }) } } }, async () => ({ users: await deps.users.list() }));
+    app.get('/users', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userOut) }) } } }, async (request) => ({ users: await deps.users(request, (users) => users.list()) }));
 
     app.post(
       '/users',
@@ -50,7 +51,7 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
           response: { 201: z.object({ user: userOut, setupLink: z.string() }) },
         },
       },
-      async (request, reply) => reply.status(201).send(await deps.users.create(request.body, auditActor(request))),
+      async (request, reply) => reply.status(201).send(await deps.users(request, (users) => users.create(request.body, auditActor(request)))),
     );
 
     app.patch(
@@ -65,13 +66,13 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
           response: { 200: userOut },
         },
       },
-      async (request) => deps.users.update(request.params.id, request.body, auditActor(request)),
+      async (request) => deps.users(request, (users) => users.update(request.params.id, request.body, auditActor(request))),
     );
 
     app.post(
       '/users/:id/reset-link',
       { preHandler: write, schema: { tags: ['users'], summary: 'Issue a single-use, time-limited password link', params: idParams, response: { 200: z.object({ link: z.string() }) } } },
-      async (request) => ({ link: await deps.users.resetLink(request.params.id, auditActor(request)) }),
+      async (request) => ({ link: await deps.users(request, (users) => users.resetLink(request.params.id, auditActor(request))) }),
     );
 
     app.put(
@@ -80,22 +81,22 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
         preHandler: write,
         schema: { tags: ['users'], summary: 'Units a kitchen manager or collector may see', params: idParams, body: z.object({ unitIds: z.array(z.uuid()).max(1000) }), response: { 200: z.object({ unitIds: z.array(z.string()) }) } },
       },
-      async (request) => ({ unitIds: await deps.users.assignUnits(request.params.id, request.body.unitIds, auditActor(request)) }),
+      async (request) => ({ unitIds: await deps.users(request, (users) => users.assignUnits(request.params.id, request.body.unitIds, auditActor(request))) }),
     );
 
     app.get(
       '/users/:id/export',
       { preHandler: read, schema: { tags: ['privacy'], summary: 'A user’s account data (JSON), for a data-subject request', params: idParams } },
-      async (request) => deps.users.exportAccount(request.params.id, scopeOf(request)),
+      async (request) => deps.users(request, (users) => users.exportAccount(request.params.id)),
     );
 
     app.post(
       '/users/:id/erase',
       { preHandler: write, schema: { tags: ['privacy'], summary: 'Erase personal fields and sign-in metadata; the id stays in immutable records, shown as "erased user #N"', params: idParams, response: { 200: userOut } } },
-      async (request) => deps.users.erase(request.params.id, auditActor(request)),
+      async (request) => deps.users(request, (users) => users.erase(request.params.id, auditActor(request))),
     );
 
-    app.get('/tokens', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ tokens: z.array(tokenOut) }) } } }, async () => ({ tokens: await deps.users.listApiTokens() }));
+    app.get('/tokens', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ tokens: z.array(tokenOut) }) } } }, async (request) => ({ tokens: await deps.users(request, (users) => users.listApiTokens()) }));
 
     app.post(
       '/tokens',
@@ -108,14 +109,14 @@ export function userRoutes(deps: { users: UserService }): FastifyPluginAsync {
           response: { 201: z.object({ id: z.string(), name: z.string(), role: z.enum(roles), ownerId: z.string().nullable(), expiresAt: z.string(), token: z.string() }) },
         },
       },
-      async (request, reply) => reply.status(201).send(await deps.users.createApiToken(request.body, auditActor(request))),
+      async (request, reply) => reply.status(201).send(await deps.users(request, (users) => users.createApiToken(request.body, auditActor(request)))),
     );
 
     app.delete(
       '/tokens/:id',
       { preHandler: write, schema: { tags: ['users'], summary: 'Revoke an API token', params: idParams, response: { 204: z.null() } } },
       async (request, reply) => {
-        await deps.users.revokeApiToken(request.params.id, auditActor(request));
+        await deps.users(request, (users) => users.revokeApiToken(request.params.id, auditActor(request)));
         return reply.status(204).send(null);
       },
     );

@@ -1,6 +1,6 @@
-import { and, count, eq, gt, inArray, isNull } from 'drizzle-orm';
+import { and, count, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { runScoped, type DbExecutor, type Scope } from '../db/scoped.ts';
+import { runScoped, trustedScope, type DbExecutor } from '../db/scoped.ts';
 import { alerts, apiTokens, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { covers, type Role } from './permissions.ts';
@@ -10,6 +10,11 @@ import { contextWords, passwordProblem } from './password-policy.ts';
 import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
 
 export interface UserDeps {
+  /**
+   * The scoped transaction the methods run in (api/scoped-services.ts for routes;
+   * trustedUserService below for the CLI and bootstrap). Changes go through the definer
+   * functions of migration 0019, which check the transaction's verified scope.
+   */
   db: Db;
   audit: Pick<AuditLog, 'record'>;
   now: () => Date;
@@ -24,6 +29,12 @@ export interface UserDeps {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A uuid[] literal for a definer function's argument; ids are checked, so nothing else gets in. */
+function uuidArray(ids: string[]): string {
+  for (const id of ids) if (!UUID.test(id)) throw new AuthErrors.UnknownUnits();
+  return `ARRAY[${ids.map((id) => `'${id}'`).join(',')}]::uuid[]`;
+}
 
 /** What the API shows of a user. */
 export function publicUser(u: User) {
@@ -40,8 +51,10 @@ export function createUserService(deps: UserDeps) {
   const params = deps.passwordParams ?? OWASP_SCRYPT;
   const ttl = { setup: deps.setupTtlMs ?? 72 * 3_600_000, reset: deps.resetTtlMs ?? 3_600_000 };
 
-  async function load(tx: DbExecutor, id: string): Promise<User> {
-    const [u] = await tx.select().from(users).where(eq(users.id, id)).for('update');
+  /** The user, locked for the transaction when it is about to change (`before` is then exact). */
+  async function load(tx: DbExecutor, id: string, opts: { lock?: boolean } = {}): Promise<User> {
+    if (opts.lock) await tx.execute(sql`SELECT thamani_user_lock(${id})`);
+    const [u] = await tx.select().from(users).where(eq(users.id, id));
     if (!u) throw new AuthErrors.UserNotFound();
     return u;
   }
@@ -49,8 +62,7 @@ export function createUserService(deps: UserDeps) {
   async function issueLink(tx: DbExecutor, userId: string, purpose: 'setup' | 'reset'): Promise<string> {
     const token = newSecret();
     // A new link voids the older unused ones of the same user.
-    await tx.update(userTokens).set({ usedAt: deps.now() }).where(and(eq(userTokens.userId, userId), isNull(userTokens.usedAt)));
-    await tx.insert(userTokens).values({ tokenHash: sha256(token), userId, purpose, createdAt: deps.now(), expiresAt: new Date(deps.now().getTime() + ttl[purpose]) });
+    await tx.execute(sql`SELECT thamani_user_link(${userId}, ${purpose}, ${sha256(token)}, ${new Date(deps.now().getTime() + ttl[purpose])})`);
     return `${deps.publicBaseUrl}/${purpose}?token=${token}`;
   }
 
@@ -66,7 +78,7 @@ export function createUserService(deps: UserDeps) {
   async function revokeOwnedTokens(tx: DbExecutor, userId: string, keepCoveredBy?: Role): Promise<string[]> {
     const owned = await tx.select({ id: apiTokens.id, role: apiTokens.role }).from(apiTokens).where(and(eq(apiTokens.ownerId, userId), isNull(apiTokens.revokedAt)));
     const doomed = owned.filter((t) => keepCoveredBy === undefined || !covers(keepCoveredBy, t.role)).map((t) => t.id);
-    if (doomed.length > 0) await tx.update(apiTokens).set({ revokedAt: deps.now() }).where(inArray(apiTokens.id, doomed));
+    if (doomed.length > 0) await tx.execute(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray(doomed))})`);
     return doomed;
   }
 
@@ -89,37 +101,40 @@ export function createUserService(deps: UserDeps) {
     },
 
     async create(input: { username: string; displayName: string; email?: string | null | undefined; role: Role }, actor: AuditActor) {
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+      return deps.db.transaction(async (tx) => {
         const username = input.username.toLowerCase();
         const [taken] = await tx.select({ id: users.id }).from(users).where(eq(users.username, username));
         if (taken) throw new AuthErrors.UsernameTaken(username);
-        const [user] = await tx.insert(users).values({ username, displayName: input.displayName, email: input.email ?? null, role: input.role }).returning();
-        const setupLink = await issueLink(tx, user!.id, 'setup');
-        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user!.id, before: null, after: auditView(user!) }, tx);
-        return { user: publicUser(user!), setupLink };
+        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_user_insert(${username}, ${input.displayName}, ${input.email ?? null}, ${input.role}) AS id`);
+        const user = await load(tx, rows[0]!.id);
+        const setupLink = await issueLink(tx, user.id, 'setup');
+        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user.id, before: null, after: auditView(user) }, tx);
+        return { user: publicUser(user), setupLink };
       });
     },
 
     async update(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; displayName?: string | undefined; email?: string | null | undefined }, actor: AuditActor) {
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const before = await load(tx, id);
-        const [after] = await tx.update(users).set({ ...patch, updatedAt: deps.now() }).where(eq(users.id, id)).returning();
+      return deps.db.transaction(async (tx) => {
+        const before = await load(tx, id, { lock: true });
+        const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+        await tx.execute(sql`SELECT thamani_user_update(${id}, ${JSON.stringify(set)}::jsonb)`);
+        const after = await load(tx, id);
         // A role change or disabling ends the user's sessions (permissions are re-read at next
         // sign-in) and the API tokens the user no longer may hold: all when disabled.
         const roleChanged = patch.role !== undefined && patch.role !== before.role;
         if (patch.disabled === true || roleChanged) await revokeSessions(tx, id);
-        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after!.role) : [];
+        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after.role) : [];
         await deps.audit.record(
-          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } },
+          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } },
           tx,
         );
-        return publicUser(after!);
+        return publicUser(after);
       });
     },
 
     async resetLink(id: string, actor: AuditActor): Promise<string> {
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const u = await load(tx, id);
+      return deps.db.transaction(async (tx) => {
+        const u = await load(tx, id, { lock: true });
         const link = await issueLink(tx, id, u.passwordHash === null ? 'setup' : 'reset');
         await deps.audit.record({ ...actor, action: 'user.reset_link', targetType: 'user', targetId: id }, tx);
         return link;
@@ -138,33 +153,26 @@ export function createUserService(deps: UserDeps) {
       const problem = await passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const now = deps.now();
-        const [used] = await tx
-          .update(userTokens)
-          .set({ usedAt: now })
-          .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
-          .returning();
+      return deps.db.transaction(async (tx) => {
+        // The link's secret opens the change (migration 0019): spent, password set, sessions ended.
+        const { rows } = await tx.execute<{ user_id: string; purpose: string }>(sql`SELECT * FROM thamani_complete_link(${token}, ${passwordHash})`);
+        const used = rows[0];
         if (!used) throw new AuthErrors.LinkInvalid();
-        const before = await load(tx, used.userId);
-        if (before.disabled || before.erasedAt) throw new AuthErrors.LinkInvalid();
-        const [after] = await tx.update(users).set({ passwordHash, passwordChangedAt: now, updatedAt: now }).where(eq(users.id, used.userId)).returning();
-        await revokeSessions(tx, used.userId);
+        const before = await load(tx, used.user_id);
         await deps.audit.record({ ...actor, actorId: before.id, actorRole: before.role, action: `user.password_${used.purpose}`, targetType: 'user', targetId: before.id }, tx);
-        return publicUser(after!);
+        return publicUser(before);
       });
     },
 
     async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        await load(tx, id);
+      return deps.db.transaction(async (tx) => {
+        await load(tx, id, { lock: true });
         const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
         if (unitIds.length > 0) {
           const [found] = await tx.select({ n: count() }).from(units).where(inArray(units.id, unitIds));
           if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnknownUnits();
         }
-        await tx.delete(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
-        if (unitIds.length > 0) await tx.insert(userUnitAssignments).values([...new Set(unitIds)].map((unitId) => ({ userId: id, unitId })));
+        await tx.execute(sql`SELECT thamani_user_set_units(${id}, ${sql.raw(uuidArray([...new Set(unitIds)]))})`);
         const after = [...new Set(unitIds)].sort();
         await deps.audit.record({ ...actor, action: 'user.assign_units', targetType: 'user', targetId: id, before: { unitIds: before }, after: { unitIds: after } }, tx);
         return after;
@@ -176,9 +184,11 @@ export function createUserService(deps: UserDeps) {
      * their IPs and user agents, the audit entries they made and those about them (with the
      * request metadata still kept), and the alerts they acknowledged.
      */
-    async exportAccount(id: string, scope: Scope) {
-      // Scoped: the alerts acknowledged are read through row-level security like any other read.
-      return runScoped(deps.db, scope, async (tx) => {
+    async exportAccount(id: string) {
+      // In the caller's scope (api/scoped-services.ts): the alerts acknowledged are read through
+      // row-level security like any other read.
+      const tx = deps.db;
+      {
         const [u] = await tx.select().from(users).where(eq(users.id, id));
         if (!u) throw new AuthErrors.UserNotFound();
         const assigned = await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
@@ -204,7 +214,7 @@ export function createUserService(deps: UserDeps) {
             .map((e) => (actorIds.has(e.actorId) || e.actorId === 'anonymous' ? e : { ...e, ip: null, userAgent: null })),
           alertsAcknowledged: acknowledged.map((a) => ({ ...a, acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null })),
         };
-      });
+      }
     },
 
     /**
@@ -213,19 +223,18 @@ export function createUserService(deps: UserDeps) {
      * "erased user #<number>" (actor_display_name(), migration 0017).
      */
     async erase(id: string, actor: AuditActor): Promise<PublicUser> {
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const before = await load(tx, id);
+      return deps.db.transaction(async (tx) => {
+        const before = await load(tx, id, { lock: true });
         const now = deps.now();
-        const [after] = await tx
-          .update(users)
-          .set({ username: `erased-${id}`, displayName: `erased user #${before.number}`, email: null, passwordHash: null, disabled: true, erasedAt: now, updatedAt: now })
-          .where(eq(users.id, id))
-          .returning();
-        const revokedTokens = await revokeOwnedTokens(tx, id);
+        void now;
+        // The definer function (migration 0020) scrubs the account, ends and deletes its
+        // sessions and spends its links; the rest of the sign-in metadata goes here.
         await eraseSignInMetadata(tx, before);
-        await tx.update(userTokens).set({ usedAt: now }).where(and(eq(userTokens.userId, id), isNull(userTokens.usedAt)));
-        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after!), revokedTokens } }, tx);
-        return publicUser(after!);
+        await tx.execute(sql`SELECT thamani_user_erase(${id})`);
+        const after = await load(tx, id);
+        const revokedTokens = await revokeOwnedTokens(tx, id);
+        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } }, tx);
+        return publicUser(after);
       });
     },
 
@@ -238,13 +247,15 @@ export function createUserService(deps: UserDeps) {
       const days = input.expiresInDays ?? Math.min(deps.apiTokenDefaultDays ?? 90, maxDays);
       if (days > maxDays) throw new AuthErrors.TokenLifetimeTooLong(maxDays);
       const token = newSecret('thm_');
-      return runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
+      return deps.db.transaction(async (tx) => {
         const owner = await ownerOf(tx, actor.actorId);
         if (owner && (owner.disabled || owner.erasedAt || !covers(owner.role, input.role))) throw new AuthErrors.TokenRoleTooWide(`${owner.role} cannot hand out ${input.role}`);
         // The principal making it (a token acts with its own role, maybe narrower than its owner's).
         if (actor.actorRole !== 'system' && !covers(actor.actorRole as Role, input.role)) throw new AuthErrors.TokenRoleTooWide(`${actor.actorRole} cannot hand out ${input.role}`);
         const expiresAt = new Date(deps.now().getTime() + days * 86_400_000);
-        const [row] = await tx.insert(apiTokens).values({ name: input.name, role: input.role, tokenHash: sha256(token), createdBy: actor.actorId, ownerId: owner?.id ?? null, expiresAt }).returning();
+        // The definer function takes creator and owner from the verified scope, not from here.
+        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_api_token_insert(${input.name}, ${input.role}, ${sha256(token)}, ${expiresAt}) AS id`);
+        const [row] = await tx.select().from(apiTokens).where(eq(apiTokens.id, rows[0]!.id));
         const view = { id: row!.id, name: row!.name, role: row!.role, ownerId: row!.ownerId, expiresAt: row!.expiresAt.toISOString() };
         await deps.audit.record({ ...actor, action: 'api_token.create', targetType: 'api_token', targetId: row!.id, before: null, after: view }, tx);
         return { ...view, token };
@@ -270,9 +281,9 @@ export function createUserService(deps: UserDeps) {
     },
 
     async revokeApiToken(id: string, actor: AuditActor): Promise<void> {
-      await runScoped(deps.db, { actorId: actor.actorId, role: actor.actorRole }, async (tx) => {
-        const [row] = await tx.update(apiTokens).set({ revokedAt: deps.now() }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))).returning();
-        if (!row) throw new AuthErrors.TokenNotFound();
+      await deps.db.transaction(async (tx) => {
+        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray([id]))}) AS id`);
+        if (rows.length === 0) throw new AuthErrors.TokenNotFound();
         await deps.audit.record({ ...actor, action: 'api_token.revoke', targetType: 'api_token', targetId: id, before: { revoked: false }, after: { revoked: true } }, tx);
       });
     },
@@ -288,3 +299,21 @@ export function createUserService(deps: UserDeps) {
 }
 
 export type UserService = ReturnType<typeof createUserService>;
+
+/**
+ * The user service for the owner's own work (CLI, bootstrap admin, tests' setup): every call
+ * runs in its own transaction on `ownerDb`, in a trusted scope named by the call's actor (or
+ * `system`). The API role cannot open a trusted scope, so this is no way around the checks.
+ */
+export function trustedUserService(ownerDb: Db, deps: Omit<UserDeps, 'db'>): UserService {
+  const probe = createUserService({ ...deps, db: ownerDb });
+  const system = { actorId: 'system', actorRole: 'system' };
+  const isActor = (a: unknown): a is AuditActor => typeof a === 'object' && a !== null && 'actorId' in a && 'actorRole' in a;
+  return Object.fromEntries(
+    Object.keys(probe).map((name) => [
+      name,
+      (...args: unknown[]) =>
+        runScoped(ownerDb, trustedScope(args.find(isActor) ?? system), (tx) => (createUserService({ ...deps, db: tx }) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
+    ]),
+  ) as UserService;
+}

@@ -115,6 +115,7 @@ async function main(): Promise<void> {
     const api = await createOperatorApi({
       logger,
       db: apiDb.db,
+      ownerDb: owner.db,
       metrics: createMetricsRegistry({ defaultMetrics: false }),
       probes: [],
       cookieSecret: randomBytes(32).toString('base64url'),

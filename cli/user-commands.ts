@@ -9,10 +9,11 @@ import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
   return withDatabase(cfg, async (rt, logger) => {
-    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { createUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
+    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { trustedUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
     const db = rt.database.db;
     const signer = await openAuditSigner(cfg.pki, logger);
-    const users = createUserService({ db, audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
+    // Each call in its own transaction, in a trusted scope named by the CLI's actor (migration 0019).
+    const users = trustedUserService(db, { audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
     return fn(users, rt.database.pool);
   });
 }
@@ -115,7 +116,7 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .command('export <username>')
     .description('everything held about a user, as JSON (a data-subject request): account, sessions, the audit entries they made and those about them, alerts acknowledged')
     .action(async (username: string) => {
-      const data = await withUsers(config(), async (users) => users.exportAccount((await find(users, username)).id, { actorId: cliActor().actorId, role: 'system' }));
+      const data = await withUsers(config(), async (users) => users.exportAccount((await find(users, username)).id));
       process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     });
 

@@ -1,11 +1,12 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor, scopeOf } from '../api/audit-context.ts';
+import { auditActor } from '../api/audit-context.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import type { Db } from '../db/client.ts';
-import { runScoped, type DbExecutor } from '../db/scoped.ts';
+import type { DbExecutor } from '../db/scoped.ts';
+import { scopedServices } from '../api/scoped-services.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
 import type { AlertService } from './alert-service.ts';
@@ -39,7 +40,8 @@ const FLEET_ROLES = new Set(['admin', 'technician']);
 /** JSON for the dashboards' client script and for integrators: series, alerts, rules, fleet, live stream. */
 export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
   const operator = createAlertOperator(deps);
-  const scoped = <T>(request: FastifyRequest, fn: (tx: DbExecutor) => Promise<T>) => runScoped(deps.db, scopeOf(request), fn);
+  // The services of a dashboard route are its scoped transaction itself (queries take it per call).
+  const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
   /** A unit outside the caller's scope does not exist for them. */
   const visibleUnit = async (tx: DbExecutor, id: string): Promise<void> => {
     if (!(await deps.queries.unitVisible(tx, id))) throw new DashboardErrors.UnitNotFound(id);
@@ -127,7 +129,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
         void (async () => {
           const principal = await deps.authenticator.authenticate(request, { renew: false }).catch(() => undefined);
           if (!principal) return res.end();
-          if (!fleetWide) visible = await runScoped(deps.db, { actorId: principal.id, role: principal.role }, (tx) => deps.queries.visibleUnits(tx));
+          if (!fleetWide) visible = await scoped(request, (tx) => deps.queries.visibleUnits(tx), principal.credential);
         })().catch(() => res.end());
       }, deps.liveRecheckMs ?? 60_000).unref();
       res.on('close', () => {

@@ -2,12 +2,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { scopeOf } from '../api/audit-context.ts';
+import { scopedServices } from '../api/scoped-services.ts';
 import type { Db } from '../db/client.ts';
-import { runScoped, type DbExecutor } from '../db/scoped.ts';
+import type { DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import { layout, messagePage, navFor } from './html.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
@@ -26,7 +26,7 @@ function html(reply: FastifyReply, body: string, status = 200): FastifyReply {
 }
 
 export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): FastifyPluginAsync {
-  const scoped = <T>(request: FastifyRequest, fn: (tx: DbExecutor) => Promise<T>) => runScoped(deps.db, scopeOf(request), fn);
+  const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
   const hide = { hide: true };
 
   return async (root) => {

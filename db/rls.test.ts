@@ -11,6 +11,7 @@ let unitA: string;
 let unitB: string;
 let managerA: string;
 let siteB: string;
+let managerSession: string;
 
 beforeAll(async () => {
   h = await createApiHarness();
@@ -25,16 +26,23 @@ beforeAll(async () => {
   await owner.query(`INSERT INTO devices (id, unit_id, kind) VALUES ('dev-a', $1, 'biodigester'), ('dev-b', $2, 'biodigester')`, [unitA, unitB]);
   const now = new Date();
   await owner.query(`INSERT INTO readings (ts, device_id, unit_id, seq, temperature_c) VALUES ($1, 'dev-a', $2, 1, 35), ($1, 'dev-b', $3, 1, 36)`, [now, unitA, unitB]);
-  managerA = (await createUserWithPassword(h, { username: 'manager-a', role: 'kitchen_manager' })).user.id;
+  const made = await createUserWithPassword(h, { username: 'manager-a', role: 'kitchen_manager' });
+  managerA = made.user.id;
   await h.users.assignUnits(managerA, [unitA, units[2].id], { actorId: 'system', actorRole: 'system' });
+  managerSession = (await h.sessions.login({ username: 'manager-a', password: made.password }, { actorId: 'anonymous', actorRole: 'anonymous', ip: '127.0.0.1' })).sessionId;
 });
 
-async function asApiRole<T>(role: string, actorId: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * Raw SQL as the API's login role, in a transaction whose scope the database verified from a
+ * credential: a session secret (`session`), an API token (`token`), or none at all.
+ */
+async function asApiRole<T>(credential: { session?: string; token?: string }, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: h.apiUrl });
   await c.connect();
   try {
     await c.query('BEGIN');
-    await c.query(`SELECT set_config('thamani.actor_id', $1, true), set_config('thamani.role', $2, true)`, [actorId, role]);
+    if (credential.session) await c.query(`SELECT thamani_enter_session($1)`, [credential.session]);
+    if (credential.token) await c.query(`SELECT thamani_enter_api_token($1)`, [credential.token]);
     const result = await fn(c);
     await c.query('ROLLBACK');
     return result;
@@ -80,7 +88,7 @@ describe('row-level security', () => {
   });
 
   it('a kitchen manager of site A sees nothing of site B, in any table or rollup', async () => {
-    const seen = await asApiRole('kitchen_manager', managerA, async (c) => ({
+    const seen = await asApiRole({ session: managerSession }, async (c) => ({
       sites: (await c.query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name),
       units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
       devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
@@ -96,14 +104,15 @@ describe('row-level security', () => {
   });
 
   it('a technician sees the whole fleet; no role or an unknown actor sees nothing', async () => {
-    expect(await asApiRole('technician', 'someone', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(2);
-    expect(await asApiRole('', '', async (c) => (await visible(c, 'readings')).length)).toBe(0);
-    expect(await asApiRole('kitchen_manager', '00000000-0000-0000-0000-000000000000', async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(0);
+    expect(await asApiRole({ token: await h.tokenFor('technician') }, async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(2);
+    expect(await asApiRole({}, async (c) => (await visible(c, 'readings')).length)).toBe(0);
+    expect(await asApiRole({ session: 'not-a-session' }, async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(0);
   });
 
   it('a kitchen manager cannot write devices, and nobody on the API role may rewrite the audit log', async () => {
-    await expect(asApiRole('kitchen_manager', managerA, (c) => c.query(`UPDATE devices SET status = 'retired' WHERE id = 'dev-a' RETURNING id`).then((r) => r.rowCount))).resolves.toBe(0);
-    await expect(asApiRole('admin', 'x', (c) => c.query(`DELETE FROM audit_log`))).rejects.toThrow(/permission denied/);
-    await expect(asApiRole('admin', 'x', (c) => c.query(`UPDATE audit_log SET action = 'x'`))).rejects.toThrow(/permission denied/);
+    await expect(asApiRole({ session: managerSession }, (c) => c.query(`UPDATE devices SET status = 'retired' WHERE id = 'dev-a' RETURNING id`).then((r) => r.rowCount))).resolves.toBe(0);
+    const admin = await h.tokenFor('admin');
+    await expect(asApiRole({ token: admin }, (c) => c.query(`DELETE FROM audit_log`))).rejects.toThrow(/permission denied/);
+    await expect(asApiRole({ token: admin }, (c) => c.query(`UPDATE audit_log SET action = 'x'`))).rejects.toThrow(/permission denied/);
   });
 });

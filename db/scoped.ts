@@ -1,26 +1,53 @@
 import { sql } from 'drizzle-orm';
+import createError from '@fastify/error';
 import type { Db } from './client.ts';
 
 /** A drizzle handle or an open transaction on it: repos accept either. */
 export type DbExecutor = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
 
-export interface Scope {
-  /** Audit/RLS identity of the caller (user id, `token:<id>`, `device:<id>`, `system`). */
-  actorId: string;
-  /** One of auth/permissions.ts roles, or `system` for internal jobs. */
-  role: string;
-}
+/**
+ * What a transaction's scope is proven by (docs/decisions/0009-verified-scope.md). The database
+ * hashes the secret and looks it up; the policies then read only the scope it verified.
+ * `trusted` names an actor and role outright and works only on the owner's connections (CLI,
+ * bootstrap, background jobs): the API role may not call it.
+ */
+export type ScopeCredential =
+  | { readonly kind: 'session'; readonly secret: string }
+  | { readonly kind: 'api-token'; readonly secret: string }
+  | { readonly kind: 'enrolment'; readonly secret: string }
+  | { readonly kind: 'trusted'; readonly actorId: string; readonly role: string };
+
+export const ScopeErrors = {
+  /** The credential no longer opens a scope (revoked or expired since it was checked). */
+  Refused: createError('SCOPE_REFUSED', 'Your credentials are no longer valid', 401),
+};
+
+const enter = {
+  session: (c: { secret: string }) => sql`SELECT thamani_enter_session(${c.secret}) AS role`,
+  'api-token': (c: { secret: string }) => sql`SELECT thamani_enter_api_token(${c.secret}) AS role`,
+  enrolment: (c: { secret: string }) => sql`SELECT thamani_enter_enrolment(${c.secret}) AS role`,
+  trusted: (c: { actorId: string; role: string }) => sql`SELECT thamani_enter_trusted(${c.actorId}, ${c.role}) AS role`,
+};
 
 /**
- * Runs fn in a transaction that carries the caller's identity as transaction-local settings
- * (`thamani.actor_id`, `thamani.role`). Row-level security policies read them, so what a query
- * returns is limited in the database, whatever the code above it does.
+ * Runs fn in a transaction whose scope the database verified from `credential`. Row-level
+ * security reads only that scope, so what a query returns is limited in the database, whatever
+ * the code above it does or sets. The one way to run in a caller's scope: routes reach it
+ * through api/scoped-services.ts, the CLI and background work with a `trusted` credential.
+ * An enrolment token that opens nothing leaves the scope empty (the service then refuses the
+ * token with its own error); any other credential that opens nothing is refused here.
  */
-export async function runScoped<T>(db: Db, scope: Scope, fn: (tx: DbExecutor) => Promise<T>): Promise<T> {
+export async function runScoped<T>(db: Db, credential: ScopeCredential, fn: (tx: DbExecutor) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`SELECT set_config('thamani.actor_id', ${scope.actorId}, true), set_config('thamani.role', ${scope.role}, true)`);
+    const { rows } = await tx.execute<{ role: string | null }>(credential.kind === 'trusted' ? enter.trusted(credential) : enter[credential.kind](credential));
+    if (rows[0]?.role == null && credential.kind !== 'enrolment') throw new ScopeErrors.Refused();
     return fn(tx);
   });
+}
+
+/** The owner's own work, as `actor` with `role` (the CLI, the bootstrap admin, jobs). */
+export function trustedScope(actor: { actorId: string; actorRole: string }): ScopeCredential {
+  return { kind: 'trusted', actorId: actor.actorId, role: actor.actorRole };
 }
 
 /**

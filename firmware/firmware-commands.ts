@@ -21,7 +21,7 @@ export function registerFirmwareCommands(program: Command, config: () => Config)
       const audit = createAuditLog({ db: ctx.db, signer: ctx.auditSigner });
       const registry = createFirmwareRegistry(ctx.config.firmware);
       // One transaction: the change and its audit entry commit together.
-      return runScoped(ctx.db, { actorId: ctx.actor.actorId, role: 'system' }, (tx) => fn(asQueryable(tx), (entry) => audit.record(entry, tx), ctx, registry));
+      return runScoped(ctx.db, { kind: 'trusted', actorId: ctx.actor.actorId, role: 'system' }, (tx) => fn(asQueryable(tx), (entry) => audit.record(entry, tx), ctx, registry));
     });
 
   fw.command('upload <file>')

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditActor, scopeOf } from '../api/audit-context.ts';
+import { auditActor } from '../api/audit-context.ts';
+import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
-import { asQueryable, runScoped } from '../db/scoped.ts';
+import { asQueryable } from '../db/scoped.ts';
 import type { Queryable } from '../db/timeseries.ts';
 import type { FirmwareService } from './firmware-service.ts';
 
@@ -19,8 +20,11 @@ const target = z.union([
 /** Firmware registry and rollouts for technicians (docs/operations.md, "Firmware updates"). */
 export function firmwareRoutes(deps: { db: Db; audit: AuditLog; firmware: FirmwareService; maxImageBytes: number }): FastifyPluginAsync {
   // The change and its audit entry commit together, in the caller's scope.
-  const scoped = <T>(request: FastifyRequest, fn: (q: Queryable, record: AuditLog['record']) => Promise<T>) =>
-    runScoped(deps.db, scopeOf(request), (tx) => fn(asQueryable(tx), (entry) => deps.audit.record(entry, tx)));
+  const inScope = scopedServices(deps.db, (tx) => {
+    const record: AuditLog['record'] = (entry) => deps.audit.record(entry, tx);
+    return { q: asQueryable(tx), record };
+  });
+  const scoped = <T>(request: FastifyRequest, fn: (q: Queryable, record: AuditLog['record']) => Promise<T>) => inScope(request, ({ q, record }) => fn(q, record));
 
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();

@@ -49,8 +49,9 @@ export const pkiRepo = {
         .returning()
     )[0]!.crlNumber,
 
-  insertEnrolmentToken: async (db: DbExecutor, row: { deviceId: string; tokenHash: Buffer; expiresAt: Date; createdBy: string }) =>
-    (await db.insert(enrolmentTokens).values(row).returning({ id: enrolmentTokens.id }))[0]!.id,
+  /** Through the definer function (migration 0019): it takes the creator from the verified scope. */
+  insertEnrolmentToken: async (db: DbExecutor, row: { deviceId: string; tokenHash: Buffer; expiresAt: Date }): Promise<string> =>
+    (await db.execute<{ id: string }>(sql`SELECT thamani_enrolment_token_insert(${row.deviceId}, ${row.tokenHash}, ${row.expiresAt}) AS id`)).rows[0]!.id,
 
   /** The enrolment token with this hash, locked for spending in this transaction. */
   lockEnrolmentToken: async (db: DbExecutor, tokenHash: Buffer) => (await db.select().from(enrolmentTokens).where(eq(enrolmentTokens.tokenHash, tokenHash)).for('update'))[0],

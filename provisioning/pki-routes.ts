@@ -60,8 +60,8 @@ export function pkiRoutes(deps: {
       onResponse: (request, reply, done) => (finish(request, reply.statusCode < 400), done()),
       onRequestAbort: (request, done) => (finish(request, false), done()),
     }, async (request, reply) => {
-      // No user: the one-time token is the credential; the registry work runs as `system`.
-      const result = await deps.scoped(request, (pki) => pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id }), { actorId: 'enrolment', role: 'system' });
+      // No user: the one-time token is the credential the database verifies; the registry work runs as `system`.
+      const result = await deps.scoped(request, (pki) => pki.enroll(request.body, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id }), { kind: 'enrolment', secret: request.body.token });
       // Committed: earlier certificates it superseded are in the next CRL served.
       if (result.superseded?.length) deps.pki.invalidateCrl();
       return reply.status(201).send(result);

@@ -100,7 +100,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
         const device = await pkiRepo.device(tx, deviceId);
         if (!device) throw new PkiErrors.DeviceNotEnrollable(deviceId, 'unknown');
         if (device.status === 'suspended' || device.status === 'retired') throw new PkiErrors.DeviceNotEnrollable(deviceId, device.status);
-        const tokenId = await pkiRepo.insertEnrolmentToken(tx, { deviceId, tokenHash: hashToken(token), expiresAt, createdBy: actor.actorId });
+        const tokenId = await pkiRepo.insertEnrolmentToken(tx, { deviceId, tokenHash: hashToken(token), expiresAt });
         await audit.record({ ...actor, action: 'enrolment_token.create', targetType: 'device', targetId: deviceId, after: { tokenId, expiresAt } }, tx);
       });
       return { token, deviceId, expiresAt: expiresAt.toISOString() };

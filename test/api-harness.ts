@@ -50,6 +50,7 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
   const api = await createOperatorApi({
     logger: testLogger,
     db: apiDb.db,
+    ownerDb: t.database.db,
     metrics: createMetricsRegistry({ defaultMetrics: false }),
     probes: [{ name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 }],
     cookieSecret: randomBytes(32).toString('base64url'),
