@@ -13,6 +13,9 @@ export const BATCH = 5000;
 const METRICS_SQL = metricNames.map((m) => `"${m}"`).join(', ');
 const COLUMNS = `device_id, unit_id, (extract(epoch FROM ts) * 1000000)::bigint::text AS ts_us, seq::text AS seq, ${METRICS_SQL}`;
 
+/** A timestamptz as ISO 8601 UTC text (drizzle's execute returns timestamps as PostgreSQL text). */
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 type Row = Record<string, unknown> & { device_id: string; unit_id: string; ts_us: string; seq: string };
 
 function toReading(row: Row): RawReading {
@@ -140,14 +143,14 @@ export function createMrvRepo() {
     async provenance(tx: DbExecutor, unitId: string, start: Date, end: Date) {
       const q = asQueryable(tx);
       const devices = await q.query<{ id: string; status: string; firmwareVersion: string | null; hardwareRevision: string | null }>('SELECT id, status::text AS status, firmware_version AS "firmwareVersion", hardware_revision AS "hardwareRevision" FROM devices WHERE unit_id = $1 ORDER BY id COLLATE "C"', [unitId]);
-      const certificates = await q.query<{ deviceId: string; serial: string; fingerprintSha256: string; notBefore: Date; notAfter: Date; status: string; revokedAt: Date | null }>(
-        `SELECT c.device_id AS "deviceId", c.serial, c.fingerprint_sha256 AS "fingerprintSha256", c.not_before AS "notBefore", c.not_after AS "notAfter", c.status, c.revoked_at AS "revokedAt"
+      const certificates = await q.query<{ deviceId: string; serial: string; fingerprintSha256: string; notBefore: string; notAfter: string; status: string; revokedAt: string | null }>(
+        `SELECT c.device_id AS "deviceId", c.serial, c.fingerprint_sha256 AS "fingerprintSha256", ${iso('c.not_before')} AS "notBefore", ${iso('c.not_after')} AS "notAfter", c.status, ${iso('c.revoked_at')} AS "revokedAt"
            FROM certificates c JOIN devices d ON d.id = c.device_id
           WHERE d.unit_id = $1 AND c.not_before < $3 AND c.not_after > $2 AND (c.revoked_at IS NULL OR c.revoked_at > $2) ORDER BY c.device_id COLLATE "C", c.not_before, c.serial`,
         [unitId, start, end],
       );
-      const alerts = await q.query<{ id: number; ruleId: string; deviceId: string; severity: string; openedAt: Date; closedAt: Date | null }>(
-        `SELECT id, rule_id AS "ruleId", device_id AS "deviceId", severity, opened_at AS "openedAt", closed_at AS "closedAt" FROM alerts
+      const alerts = await q.query<{ id: number; ruleId: string; deviceId: string; severity: string; openedAt: string; closedAt: string | null }>(
+        `SELECT id, rule_id AS "ruleId", device_id AS "deviceId", severity, ${iso('opened_at')} AS "openedAt", ${iso('closed_at')} AS "closedAt" FROM alerts
           WHERE unit_id = $1 AND opened_at < $3 AND (closed_at IS NULL OR closed_at >= $2) ORDER BY opened_at, id`,
         [unitId, start, end],
       );
@@ -164,10 +167,11 @@ export function createMrvRepo() {
 
     async report(tx: DbExecutor, id: string): Promise<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; document: string } | undefined> {
       const { rows } = await asQueryable(tx).query<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; document: string }>(
-        'SELECT id, unit_id AS "unitId", period_start AS "periodStart", period_end AS "periodEnd", version, supersedes, document FROM mrv_reports WHERE id::text = $1',
+        `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, document FROM mrv_reports WHERE id::text = $1`,
         [id],
       );
-      return rows[0];
+      // drizzle's execute hands timestamps back as text.
+      return rows[0] && { ...rows[0], periodStart: new Date(rows[0].periodStart), periodEnd: new Date(rows[0].periodEnd) };
     },
 
     /** The report and every version before it, newest first. */
@@ -178,11 +182,11 @@ export function createMrvRepo() {
 
     async list(tx: DbExecutor, unitId?: string): Promise<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; reason: string | null; issuedAt: Date; issuedBy: string; merkleRoot: string; leafCount: number }[]> {
       const { rows } = await asQueryable(tx).query<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; reason: string | null; issuedAt: Date; issuedBy: string; merkleRoot: string; leafCount: number }>(
-        `SELECT id, unit_id AS "unitId", period_start AS "periodStart", period_end AS "periodEnd", version, supersedes, reason, issued_at AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
+        `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, reason, ${iso('issued_at')} AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
            FROM mrv_reports WHERE $1::uuid IS NULL OR unit_id = $1 ORDER BY period_start DESC, unit_id, version DESC`,
         [unitId ?? null],
       );
-      return rows;
+      return rows.map((r) => ({ ...r, periodStart: new Date(r.periodStart), periodEnd: new Date(r.periodEnd), issuedAt: new Date(r.issuedAt), leafCount: Number(r.leafCount) }));
     },
   };
 }

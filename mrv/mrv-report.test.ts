@@ -71,6 +71,11 @@ beforeAll(async () => {
   fx = await seedDigesterMonth(t.database.pool);
   const signer = await loadOrCreateMrvSigner({ dir, passphrase: 'test passphrase for the mrv key' });
   mrv = createMrvService({ db: t.database.db, repo: createMrvRepo(), audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }), signer });
+  // The certificate that authenticated the digester over the period (the registry's row; its PEM is not read here).
+  await t.database.pool.query(
+    "INSERT INTO certificates (serial, device_id, fingerprint_sha256, not_before, not_after, issued_by, pem) VALUES ('1a2b3c', $1, $2, '2026-09-01Z', '2027-09-01Z', 'test', 'not read')",
+    [fx.deviceId, 'ab'.repeat(32)],
+  );
   await mrv.setSiteParams(fx.siteId, { ambientPressureKpa: { value: AMBIENT, source: 'site survey, 1 795 m' } }, actor);
   await mrv.addCalibration({ deviceId: fx.deviceId, metric: 'gas_flow_lpm', validFrom: new Date(MONTH.start.getTime() + FAIL_FROM * 60_000), validTo: new Date(MONTH.start.getTime() + FAIL_TO * 60_000), result: 'fail', reference: 'as-found 12 % high, cert K-2026-114' }, actor);
   const issued = await mrv.issue({ unit: fx.unitId, ...monthPeriod('2026-10'), actor });
@@ -119,9 +124,10 @@ describe('MRV report of a month of 1-minute readings', () => {
     const excluded = doc.report.excludedReadings as { deviceId: string; metric: string; reason: string; count: number; first: string }[];
     expect(excluded).toHaveLength(1);
     expect(excluded[0]).toMatchObject({ deviceId: fx.deviceId, metric: 'gas_flow_lpm', reason: 'calibration_failed', first: '2026-10-20T06:00:00.000000Z', count: [...physics()].filter((s) => s.minute >= FAIL_FROM && s.minute < FAIL_TO).length });
-    const prov = doc.report.provenance as { devices: { id: string; firmwareVersion: string }[]; calibrations: unknown[] };
+    const prov = doc.report.provenance as { devices: { id: string; firmwareVersion: string; certificates: unknown[] }[]; calibrations: unknown[] };
     expect(prov.devices.map((d) => d.id)).toEqual([fx.deviceId, fx.otherDeviceId].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
     expect(prov.calibrations).toHaveLength(1);
+    expect(prov.devices[0]).toMatchObject({ id: fx.deviceId, firmwareVersion: '1.4.2', certificates: [{ serial: '1a2b3c', fingerprintSha256: 'ab'.repeat(32), notBefore: '2026-09-01T00:00:00.000000Z', notAfter: '2027-09-01T00:00:00.000000Z', status: 'active', revokedAt: null }] });
   });
 
   it('signs the report: valid as issued, under the published key; a changed field fails the signature', async () => {
