@@ -27,38 +27,59 @@ export interface RawReading {
 
 export const ENCODING_VERSION = 1;
 
+const PRINTABLE = /^[\x20-\x7e]{1,255}$/;
+// Device ids, unit ids and metric names repeat on every leaf: encode each once.
+const asciiCache = new Map<string, Buffer>();
+const uuidCache = new Map<string, Buffer>();
+
 function ascii(s: string, what: string): Buffer {
-  if (!/^[\x20-\x7e]{1,255}$/.test(s)) throw new Error(`${what} ${JSON.stringify(s)} is not 1–255 printable ASCII characters`);
-  return Buffer.from(s, 'latin1');
+  let b = asciiCache.get(s);
+  if (b) return b;
+  if (!PRINTABLE.test(s)) throw new Error(`${what} ${JSON.stringify(s)} is not 1–255 printable ASCII characters`);
+  b = Buffer.from(s, 'latin1');
+  if (asciiCache.size < 10_000) asciiCache.set(s, b);
+  return b;
 }
 
 function uuidBytes(uuid: string): Buffer {
+  let b = uuidCache.get(uuid);
+  if (b) return b;
   const hex = uuid.replace(/-/g, '');
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`unit id ${JSON.stringify(uuid)} is not a UUID`);
-  return Buffer.from(hex, 'hex');
+  b = Buffer.from(hex, 'hex');
+  if (uuidCache.size < 10_000) uuidCache.set(uuid, b);
+  return b;
 }
 
+/** Byte order of printable ASCII strings (ascii() refuses anything else): UTF-16 order is the same. */
 function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1'));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function encodeReading(r: RawReading): Buffer {
   const device = ascii(r.deviceId, 'device id');
-  const names = Object.keys(r.values).sort(byteOrder);
+  const unit = uuidBytes(r.unitId);
+  const names = Object.keys(r.values);
   if (names.length > 255) throw new Error('more than 255 metrics in one reading');
-  const parts: Buffer[] = [Buffer.of(ENCODING_VERSION, device.length), device, uuidBytes(r.unitId)];
-  const fixed = Buffer.alloc(17);
-  fixed.writeBigInt64BE(r.tsMicros, 0);
-  fixed.writeBigInt64BE(r.seq, 8);
-  fixed.writeUInt8(names.length, 16);
-  parts.push(fixed);
+  const encodedNames = names.map((n) => ascii(n, 'metric name'));
+  names.sort(byteOrder);
+  let size = 2 + device.length + 16 + 17;
+  for (const n of encodedNames) size += 1 + n.length + 8;
+  const out = Buffer.allocUnsafe(size);
+  let o = out.writeUInt8(ENCODING_VERSION, 0);
+  o = out.writeUInt8(device.length, o);
+  o += device.copy(out, o);
+  o += unit.copy(out, o);
+  o = out.writeBigInt64BE(r.tsMicros, o);
+  o = out.writeBigInt64BE(r.seq, o);
+  o = out.writeUInt8(names.length, o);
   for (const name of names) {
-    const n = ascii(name, 'metric name');
-    const v = Buffer.alloc(8);
-    v.writeDoubleBE(r.values[name]!, 0);
-    parts.push(Buffer.of(n.length), n, v);
+    const n = asciiCache.get(name) ?? ascii(name, 'metric name');
+    o = out.writeUInt8(n.length, o);
+    o += n.copy(out, o);
+    o = out.writeDoubleBE(r.values[name]!, o);
   }
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** Leaf order: device id bytes, then time. */

@@ -93,6 +93,7 @@ const US = 1_000_000;
 
 export function createMrvAccumulator(period: Period, params: MrvParams, calibrations: readonly CalibrationWindow[]) {
   const intervalUs = BigInt(params.intervalSeconds.value) * 1_000_000n;
+  const intervalUsN = params.intervalSeconds.value * 1_000_000;
   const span = period.endMicros - period.startMicros;
   if (span <= 0n) throw new RangeError('the period is empty');
   const slots = Number((span + intervalUs - 1n) / intervalUs);
@@ -110,7 +111,11 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
   let openExcluded = new Map<string, ExcludedRange>();
   let readings = 0;
 
+  const requireCalibration = params.requireCalibration.value;
+  const calibratedDevices = new Set(calibrations.map((w) => w.deviceId));
   function calibrationProblem(deviceId: string, metric: string, ts: bigint): ExcludedRange['reason'] | undefined {
+    // The common case, no calibration record for the device and none required, costs nothing.
+    if (!requireCalibration && !calibratedDevices.has(deviceId)) return undefined;
     const ws = windows.get(`${deviceId}\u0000${metric}`) ?? [];
     const covering = ws.filter((w) => w.validFromMicros <= ts && (w.validToMicros === null || ts < w.validToMicros));
     if (covering.some((w) => w.result === 'fail')) return 'calibration_failed';
@@ -170,14 +175,14 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
         device = r.deviceId;
       }
       readings += 1;
-      const slot = Number((r.tsMicros - period.startMicros) / intervalUs);
-      const problems = new Map<string, ExcludedRange['reason']>();
+      const slot = Math.floor(Number(r.tsMicros - period.startMicros) / intervalUsN);
+      let problems: Map<string, ExcludedRange['reason']> | undefined;
       for (const m of MRV_METRICS) {
         if (r.values[m] === undefined) continue;
         const problem = calibrationProblem(r.deviceId, m, r.tsMicros);
         const open = openExcluded.get(m);
         if (problem) {
-          problems.set(m, problem);
+          (problems ??= new Map()).set(m, problem);
           if (open && open.reason === problem) {
             open.last = microsToIso(r.tsMicros);
             open.count += 1;
@@ -191,7 +196,7 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
           received[m][slot] = 1;
         }
       }
-      const usable = (m: string) => !problems.has(m);
+      const usable = (m: string) => !problems?.has(m);
       if (r.values[FLOW] !== undefined) {
         settle(r.tsMicros, 'flow');
         if (usable(FLOW)) pending.flow = { tsMicros: r.tsMicros, value: r.values[FLOW], factor: normalisationFactor(r, usable) };

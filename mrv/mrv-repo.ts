@@ -78,12 +78,14 @@ export function createMrvRepo() {
       const q = asQueryable(tx);
       let after = from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined;
       for (;;) {
+        // Two texts rather than `$5 IS NULL OR …`, which would keep the planner from the index
+        // (unit_id, device_id, ts) and sort the whole period for every batch.
+        const keyset = after ? `AND (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')` : '';
         const { rows } = await q.query<Row>(
           `SELECT ${COLUMNS} FROM mrv_readings_archive
-            WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[])
-              AND ($5::text IS NULL OR (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond'))
-            ORDER BY device_id, ts LIMIT ${BATCH}`,
-          [unitId, start, end, `{${reports.join(',')}}`, after?.device ?? null, after?.ts ?? null],
+            WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ${keyset}
+            ORDER BY unit_id, device_id, ts LIMIT ${BATCH}`,
+          [unitId, start, end, `{${reports.join(',')}}`, ...(after ? [after.device, after.ts] : [])],
         );
         for (const row of rows) yield toReading(row);
         if (rows.length < BATCH) return;
@@ -96,7 +98,7 @@ export function createMrvRepo() {
     async leafAt(tx: DbExecutor, unitId: string, start: Date, end: Date, reports: readonly string[], index: number): Promise<{ deviceId: string; tsMicros: bigint } | undefined> {
       const { rows } = await asQueryable(tx).query<{ device_id: string; ts_us: string }>(
         `SELECT device_id, (extract(epoch FROM ts) * 1000000)::bigint::text AS ts_us FROM mrv_readings_archive
-          WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ORDER BY device_id, ts OFFSET $5 LIMIT 1`,
+          WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ORDER BY unit_id, device_id, ts OFFSET $5 LIMIT 1`,
         [unitId, start, end, `{${reports.join(',')}}`, index],
       );
       return rows[0] ? { deviceId: rows[0].device_id, tsMicros: BigInt(rows[0].ts_us) } : undefined;

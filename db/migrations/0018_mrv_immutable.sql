@@ -44,7 +44,8 @@ CREATE TABLE mrv_readings_archive (
   CONSTRAINT mrv_readings_archive_pk PRIMARY KEY (device_id, ts)
 );
 --> statement-breakpoint
-CREATE INDEX mrv_readings_archive_unit_idx ON mrv_readings_archive (unit_id, ts);
+-- A report's leaves: one unit, in leaf order, read in keyset batches without a sort.
+CREATE INDEX mrv_readings_archive_leaves_idx ON mrv_readings_archive (unit_id, device_id, ts);
 --> statement-breakpoint
 CREATE TRIGGER mrv_readings_archive_append_only BEFORE UPDATE OR DELETE ON mrv_readings_archive FOR EACH ROW EXECUTE FUNCTION mrv_refuse_change();
 --> statement-breakpoint
