@@ -26,6 +26,8 @@ let mrv: MrvService;
 let dir: string;
 let doc: ReportDocument;
 let reportFile: string;
+/** The correction (v2), issued after the tampering test: over the archive as it then was. */
+let corrected: ReportDocument;
 
 /** The expected report, computed here from the generator, without the code under test. */
 function independent() {
@@ -216,6 +218,7 @@ describe('MRV report of a month of 1-minute readings', () => {
     await expect(mrv.issue({ unit: fx.unitId, ...monthPeriod('2026-10'), actor })).rejects.toMatchObject({ code: 'MRV_ALREADY_ISSUED' });
     const v2 = await mrv.issue({ unit: fx.unitId, ...monthPeriod('2026-10'), actor, reason: 'flow meter recalibrated: certificate K-2026-114 corrected' });
     const d2 = parseReportDocument(v2.document);
+    corrected = d2;
     expect(d2.report).toMatchObject({ version: 2, supersedes: doc.report.id, supersedeReason: expect.stringContaining('recalibrated') });
     const list = await mrv.list(fx.unitId);
     expect(list.map((r) => r.version)).toEqual([2, 1]);
@@ -225,5 +228,24 @@ describe('MRV report of a month of 1-minute readings', () => {
       { action: 'mrv.report_download', n: 3 },
       { action: 'mrv.report_issue', n: 2 },
     ]);
+  });
+});
+
+describe('retention', () => {
+  it('raw retention removes the month from readings, and the report still reproduces from the archive', async () => {
+    const { expireRawReadings, timeseriesInfo } = await import('../db/timeseries.ts');
+    const expired = await expireRawReadings(t.database.pool, (await timeseriesInfo(t.database.pool)).mode, new Date('2026-11-08T00:00:00Z'));
+    expect(expired.length).toBeGreaterThan(0);
+    const left = await t.database.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM readings WHERE ts < '2026-11-01'");
+    expect(left.rows[0]!.n).toBe(0);
+    // The correction (v2) from the archive: what a verifier gets years later reproduces its root.
+    const csv = path.join(dir, 'after-retention.csv');
+    let text = '';
+    for await (const line of mrv.exportReadings(corrected.report.id, actor)) text += line;
+    await writeFile(csv, text);
+    expect(await checkReadingsCsv(corrected, csv)).toMatchObject({ ok: true, leaves: corrected.report.merkle.size, problems: [] });
+    expect(corrected.report.merkle.size).toBe(doc.report.merkle.size);
+    const proof = await mrv.prove(doc.report.id, fx.deviceId, '2026-10-02T08:15:00Z');
+    expect(checkProof(doc, proof, decodeProofReading)).toEqual([]);
   });
 });
