@@ -116,3 +116,16 @@ describe('canonical encoding and CSV', () => {
     expect(() => parseCsvHeader('ts,device_id')).toThrow(/header/);
   });
 });
+
+describe('site parameters', () => {
+  it('override defaults with a value and a source, and refuse unknown keys and implausible values', () => {
+    const p = resolveParams({ ambientPressureKpa: 82, gwpCh4: { value: 29.8, source: 'IPCC AR6, fossil methane' } }, 'site Kiambu');
+    expect(p.ambientPressureKpa).toEqual({ value: 82, source: expect.stringMatching(/^set by site Kiambu, no source given/) });
+    expect(p.gwpCh4).toEqual({ value: 29.8, source: 'IPCC AR6, fossil methane' });
+    expect(p.methaneLhvMjPerKg).toEqual(DEFAULT_MRV_PARAMS.methaneLhvMjPerKg);
+    expect(() => resolveParams({ gwp: 27 })).toThrow();
+    expect(() => resolveParams({ ambientPressureKpa: 10 })).toThrow();
+    expect(() => resolveParams({ methaneVentedFractionBaseline: 1.5 })).toThrow();
+    expect(() => resolveParams({ requireCalibration: 'yes' })).toThrow();
+  });
+});

@@ -69,7 +69,7 @@ export function resolveParams(overrides: unknown, who = 'site parameter'): MrvPa
   for (const [key, o] of Object.entries(parsed)) {
     if (o === undefined) continue;
     const value = typeof o === 'object' && o !== null && 'value' in o ? o.value : o;
-    const source = typeof o === 'object' && o !== null && 'source' in o && o.source ? o.source : `${who} (default: ${DEFAULT_MRV_PARAMS[key as keyof MrvParams].source})`;
+    const source = typeof o === 'object' && o !== null && 'source' in o && o.source ? o.source : `set by ${who}, no source given (replaces: ${DEFAULT_MRV_PARAMS[key as keyof MrvParams].source})`;
     out[key] = { value, source };
   }
   return mrvParamsSchema.parse(out);
