@@ -13,6 +13,7 @@ import { createLiveHub } from '../dashboards/live-hub.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
 import { createFirmwareService } from '../firmware/firmware-service.ts';
 import { signerFromKey } from '../firmware/signing.ts';
+import { mrvSignerFromKey } from '../mrv/index.ts';
 import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +45,8 @@ const PUBLIC = new Set([
   'GET /api/v1/pki/crl.der',
   // Devices pin the firmware-signing public key.
   'GET /api/v1/firmware/signing-key',
+  // Verification bodies pin the MRV report signing key.
+  'GET /.well-known/thamani-mrv-key',
 ]);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');
 // The dashboards' static files (script, stylesheet, chart library): public, like any site's.
@@ -68,7 +71,7 @@ beforeAll(async () => {
     config: { maxImageBytes: 1024 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: 'https://localhost:8884' },
     logger: testLogger,
   });
-  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards, firmware: { service: firmware, maxImageBytes: 1024 * 1024 } }) });
+  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards, firmware: { service: firmware, maxImageBytes: 1024 * 1024 }, mrv: { signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) } }) });
 }, 120_000);
 
 function concrete(url: string): string {

@@ -17,6 +17,8 @@ import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { ingestRoutes } from '../ingest/ingest-routes.ts';
 import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
+import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
+import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
@@ -34,6 +36,8 @@ export function gatewayRoutes(deps: {
   crlUrl: string;
   dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'> };
   firmware?: { service: FirmwareService; maxImageBytes: number };
+  /** Carbon MRV: the report signing key (its public half at /.well-known/thamani-mrv-key) and the reports. */
+  mrv?: { signer: MrvSigner };
 }) {
   return ({ audit, db, authenticator }: { audit: AuditLog; db: Db; authenticator: Authenticator }): RoutePlugin[] => [
     { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })), enrolment: { audit, limits: deps.enrolmentLimits } }) },
@@ -42,5 +46,11 @@ export function gatewayRoutes(deps: {
     { plugin: dashboardRoutes({ db, audit, authenticator, ...deps.dashboards }) },
     { plugin: dashboardPages({ db, queries: deps.dashboards.queries }), root: true },
     ...(deps.firmware ? [{ plugin: firmwareRoutes({ db, audit, firmware: deps.firmware.service, maxImageBytes: deps.firmware.maxImageBytes }) }] : []),
+    ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
   ];
+}
+
+function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {
+  const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
+  return [{ plugin: mrvKeyRoute({ signer }), root: true }, { plugin: mrvRoutes({ mrv: () => service }) }];
 }

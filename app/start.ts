@@ -20,6 +20,7 @@ import { ingestCanWrite, openDatabase, openIngestDatabase, openSecurityEventsDat
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.ts';
+import { loadOrCreateMrvSigner } from '../mrv/index.ts';
 
 /**
  * The composition root: builds every component from the config, in dependency order, and
@@ -130,6 +131,8 @@ export async function start(config: Config): Promise<Running> {
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
     events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
+    // MRV reports: a signing key of its own beside the CA's (mrv/mrv-signer.ts), public at /.well-known/thamani-mrv-key.
+    const mrvSigner = await loadOrCreateMrvSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
     const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
       auditSigner,
       tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
@@ -140,7 +143,7 @@ export async function start(config: Config): Promise<Running> {
         { name: 'device-events', check: () => Promise.resolve(events.listening()) },
       ],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } }),
+      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes }, mrv: { signer: mrvSigner } }),
     });
     registerGatewayMetrics(api.metrics.registry, { broker, ingest, securityEvents });
 

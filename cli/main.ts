@@ -11,6 +11,7 @@ import { registerSimulateCommands } from '../simulators/simulate-commands.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerFirmwareCommands } from '../firmware/firmware-commands.ts';
+import { registerMrvCommands } from '../mrv/mrv-commands.ts';
 
 /**
  * `thamani`: one binary for operators and technicians. Each verb lives in a register* module
@@ -52,6 +53,7 @@ export function buildCli(): Command {
   registerUserCommands(program, config);
   registerAuditCommands(program, config);
   registerFirmwareCommands(program, config);
+  registerMrvCommands(program, config);
   registerSimulateCommands(program, config);
   return program;
 }

@@ -5,3 +5,4 @@ export * from './ingest.ts';
 export * from './auth.ts';
 export * from './alerts.ts';
 export * from './firmware.ts';
+export * from './mrv.ts';
