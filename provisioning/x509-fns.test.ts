@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import forge from 'node-forge';
+import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { requireTool } from '../test/tools.ts';
 import { buildCrl, buildDeviceCert, buildIssuingCa, buildRootCa, buildServerCert, decryptPrivateKey, derToPem, encryptPrivateKey, generateRsaKeyPair, randomSerialHex } from './x509-fns.ts';
@@ -26,7 +26,7 @@ describe('x509 profiles (checked by openssl)', () => {
     if (!requireTool('openssl')) return;
     const device = generateRsaKeyPair(2048);
     const serial = randomSerialHex();
-    const cert = buildDeviceCert({ publicKey: forge.pki.publicKeyFromPem(device.publicKeyPem), deviceId: 'bd-x509-1', days: 397, issuer, serialHex: serial, crlUrl: 'https://localhost:8443/api/v1/pki/crl.der' });
+    const cert = buildDeviceCert({ publicKey: createPublicKey(device.publicKeyPem), deviceId: 'bd-x509-1', days: 397, issuer, serialHex: serial, crlUrl: 'https://localhost:8443/api/v1/pki/crl.der' });
     const out = openssl('verify', '-CAfile', file('root.pem', root), '-untrusted', file('issuing.pem', issuing), '-purpose', 'sslclient', file('dev.pem', cert));
     expect(out.trim()).toMatch(/dev\.pem: OK$/);
     const text = openssl('x509', '-in', file('dev.pem', cert), '-noout', '-text');
@@ -54,7 +54,7 @@ describe('x509 profiles (checked by openssl)', () => {
     if (!requireTool('openssl')) return;
     const device = generateRsaKeyPair(2048);
     const serial = randomSerialHex();
-    const cert = buildDeviceCert({ publicKey: forge.pki.publicKeyFromPem(device.publicKeyPem), deviceId: 'bd-x509-2', days: 30, issuer, serialHex: serial });
+    const cert = buildDeviceCert({ publicKey: createPublicKey(device.publicKeyPem), deviceId: 'bd-x509-2', days: 30, issuer, serialHex: serial });
     const crl = derToPem(buildCrl({ issuer, revoked: [{ serialHex: serial, revokedAt: new Date(), reasonCode: 1 }], crlNumber: 7, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000) }), 'X509 CRL');
     const text = openssl('crl', '-in', file('crl.pem', crl), '-noout', '-text');
     expect(text).toMatch(/Version 2/);
