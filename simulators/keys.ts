@@ -14,7 +14,8 @@ const seq = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Clas
 
 /** The parts of a PKCS#10 request (RFC 2986 §4), so that tests can also make wrong ones. */
 export interface CsrParts {
-  subjectCn: string;
+  /** One CN, or several (each its own RDN) to make a subject we must refuse. */
+  subjectCn: string | string[];
   /** DER SubjectPublicKeyInfo. */
   spkiDer: Buffer;
   /** The signatureAlgorithm OID and whether it carries a NULL parameter (RSA) or none (ECDSA, RFC 5758 §3.2). */
@@ -26,7 +27,8 @@ export interface CsrParts {
 
 /** A PEM CSR from its parts: one encoder for RSA and EC (forge signs RSA requests only). */
 export function encodeCsr(p: CsrParts): string {
-  const name = seq([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [seq([oid(OID.commonName), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(p.subjectCn))])])]);
+  const cns = typeof p.subjectCn === 'string' ? [p.subjectCn] : p.subjectCn;
+  const name = seq(cns.map((cn) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [seq([oid(OID.commonName), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(cn))])])));
   const info = seq([
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, '\u0000'),
     name,
