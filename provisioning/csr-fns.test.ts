@@ -199,6 +199,12 @@ describe('CSR checks over generated requests', () => {
     const checked = checkCsr(csrFor(DEVICE, ec.priv.export({ type: 'pkcs8', format: 'pem' }).toString()), DEVICE);
     expect(checked.keyAlgorithm).toBe('ec-p256');
     expect(checked.publicKey.equals(ec.pub)).toBe(true);
-    expect(checkCsr(csrFor(DEVICE, rsa2048.priv.export({ type: 'pkcs8', format: 'pem' }).toString()), DEVICE).keyAlgorithm).toBe('rsa-2048');
+    const rsaPem = csrFor(DEVICE, rsa2048.priv.export({ type: 'pkcs8', format: 'pem' }).toString());
+    expect(checkCsr(rsaPem, DEVICE).keyAlgorithm).toBe('rsa-2048');
+    // RFC 7468 §2: text around the block (openssl req -text), CRLF line ends.
+    expect(checkCsr(`Certificate Request:\n    Data: ...\n${rsaPem}`, DEVICE).keyAlgorithm).toBe('rsa-2048');
+    expect(checkCsr(rsaPem.replace(/\n/g, '\r\n'), DEVICE).keyAlgorithm).toBe('rsa-2048');
+    // Two blocks: which one would be certified? Neither.
+    expect(() => checkCsr(`${rsaPem}${rsaPem}`, DEVICE)).toThrow(expect.objectContaining({ code: 'CSR_MALFORMED' }));
   });
 });

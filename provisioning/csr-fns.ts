@@ -51,12 +51,16 @@ function malformed(why: string): never {
   throw new PkiErrors.CsrMalformed(why);
 }
 
-/** PEM to the DER of one CERTIFICATE REQUEST block, strictly. */
+/**
+ * PEM to the DER of the one CERTIFICATE REQUEST block. Text around it is allowed (RFC 7468 §2:
+ * `openssl req -text` puts a dump before it); two blocks, headers or non-base64 inside are not.
+ */
 function pemToDer(csrPem: unknown): string {
   if (typeof csrPem !== 'string' || !csrPem.includes('-----BEGIN CERTIFICATE REQUEST-----')) malformed('no "BEGIN CERTIFICATE REQUEST" block');
   if (csrPem.length > MAX_PEM_CHARS) malformed(`longer than ${MAX_PEM_CHARS} characters`);
-  const m = /^\s*-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----\s*$/.exec(csrPem);
-  if (!m) malformed('not exactly one PEM block of base64');
+  if (csrPem.split('-----BEGIN ').length !== 2) malformed('more than one PEM block');
+  const m = /(?:^|\n)-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----(?:\r?\n|$)/.exec(csrPem);
+  if (!m) malformed('the PEM block is not base64 between its own lines');
   const b64 = m[1]!.replace(/\s/g, '');
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) malformed('the PEM body is not base64');
   return Buffer.from(b64, 'base64').toString('binary');
