@@ -8,6 +8,7 @@
  *   npm run bench -- audit [options]    audit appends/s with signing, sign/verify cost (bench/audit-bench.ts)
  *   npm run bench -- cli [options]      `thamani` start-up per command, checkouts side by side (bench/cli-bench.ts)
  *   npm run bench -- mrv [options]      MRV report issue time, peak memory, archive size (bench/mrv-bench.ts)
+ *   npm run bench -- enrol [options]    enrolment and gateway handshakes/s, P-256 against RSA keys (bench/enrol-bench.ts)
  *
  * The suites run as JavaScript compiled by tsc (tsconfig.bench.json), the form production runs
  * (`npm run build`, Dockerfile), not through tsx: tsx's transform wraps every function it
@@ -19,7 +20,7 @@ import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const suites = { ingest: 'bench/ingest-bench.ts', chart: 'bench/chart-bench.ts', audit: 'bench/audit-bench.ts', cli: 'bench/cli-bench.ts', mrv: 'bench/mrv-bench.ts' } as const;
+const suites = { ingest: 'bench/ingest-bench.ts', chart: 'bench/chart-bench.ts', audit: 'bench/audit-bench.ts', cli: 'bench/cli-bench.ts', mrv: 'bench/mrv-bench.ts', enrol: 'bench/enrol-bench.ts' } as const;
 const [first, ...rest] = process.argv.slice(2);
 const chosen = first && first in suites ? [first as keyof typeof suites] : (Object.keys(suites) as (keyof typeof suites)[]);
 const args = first && first in suites ? rest : process.argv.slice(2);

@@ -64,14 +64,37 @@ describe('enrolment over HTTPS', () => {
     expect(text.toLowerCase()).toContain(body.serial);
   });
 
-  it('refuses an EC P-256 CSR with a clear code (RSA only, ADR 0002) and issues nothing', async () => {
+  it('enrols an openssl EC P-256 CSR with the same profile; the certificate carries the device key and verifies against the chain', async () => {
     if (!requireTool('openssl')) return;
     await f.addDevice('bd-enrol-ec');
-    const before = await issuedCount();
-    const { csr: request } = csr('bd-enrol-ec', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    const { csr: request, key } = csr('bd-enrol-ec', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
     const res = await api('/enroll', { body: { token: await token('bd-enrol-ec'), csr: request }, auth: false });
-    expect(res.status).toBe(400);
-    expect(res.json()).toMatchObject({ code: 'CSR_UNSUPPORTED_KEY' });
+    expect(res.status).toBe(201);
+    const body = res.json<{ certificate: string; chain: string; ca: string; serial: string }>();
+    expect(openssl('verify', '-CAfile', file('ca-ec.pem', body.ca), '-untrusted', file('chain-ec.pem', body.chain), '-purpose', 'sslclient', file('dev-ec.pem', body.certificate)).trim()).toMatch(/OK$/);
+    const text = openssl('x509', '-in', file('dev-ec.pem'), '-noout', '-text');
+    expect(text).toMatch(/Public Key Algorithm: id-ecPublicKey/);
+    expect(text).toMatch(/NIST CURVE: P-256/);
+    expect(text).toMatch(/Signature Algorithm: sha256WithRSAEncryption/); // the issuing CA stays RSA (ADR 0002)
+    expect(text).toMatch(/CA:FALSE/);
+    expect(text).toMatch(/Digital Signature/);
+    expect(text).toMatch(/TLS Web Client Authentication/);
+    expect(text).toMatch(/X509v3 Subject Key Identifier/);
+    expect(text).toMatch(/X509v3 Authority Key Identifier/);
+    // The certified key is the device's own.
+    expect(openssl('x509', '-in', file('dev-ec.pem'), '-noout', '-pubkey')).toBe(openssl('pkey', '-in', key, '-pubout'));
+    const audit = await f.t.database.pool.query(`SELECT after FROM audit_log WHERE action = 'certificate.enrol' AND target_id = $1`, [body.serial]);
+    expect(audit.rows[0].after).toMatchObject({ keyAlgorithm: 'ec-p256' });
+  });
+
+  it('refuses an EC P-384 CSR and an RSA 1024 one with CSR_UNSUPPORTED_KEY, and issues nothing', async () => {
+    if (!requireTool('openssl')) return;
+    await f.addDevice('bd-enrol-p384');
+    const before = await issuedCount();
+    for (const keyArgs of [['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-newkey', 'rsa:1024']]) {
+      const res = await api('/enroll', { body: { token: await token('bd-enrol-p384'), csr: csr('bd-enrol-p384', keyArgs).csr }, auth: false });
+      expect({ keyArgs, status: res.status, code: res.json().code }).toEqual({ keyArgs, status: 400, code: 'CSR_UNSUPPORTED_KEY' });
+    }
     expect(await issuedCount()).toBe(before);
   });
 

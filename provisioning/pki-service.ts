@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import type { ConnectionIdentity } from '../broker/identity-fns.ts';
@@ -9,7 +9,7 @@ import type { DbExecutor } from '../db/scoped.ts';
 import type { CertificateRow } from '../db/schema/index.ts';
 import { notifyDeviceEvent } from '../devices/device-events.ts';
 import type { LoadedCa } from './ca-store.ts';
-import { checkCsr } from './csr-fns.ts';
+import { checkCsr, type CheckedCsr } from './csr-fns.ts';
 import { PkiErrors, revocationReasons, type RevocationReason } from './pki-errors.ts';
 import { pkiRepo } from './pki-repo.ts';
 import { buildCrl, buildDeviceCert, derToPem, fingerprintSha256, generateRsaKeyPair, randomSerialHex } from './x509-fns.ts';
@@ -34,15 +34,15 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
   const now = deps.now ?? (() => new Date());
   let crlCache: { der: Buffer; pem: string; number: number; builtAt: number } | undefined;
 
-  async function issue(tx: DbExecutor, deviceId: string, publicKey: forge.pki.PublicKey, actor: AuditActor, action: string, extra: Record<string, unknown> = {}): Promise<IssuedCertificate> {
+  async function issue(tx: DbExecutor, deviceId: string, key: CheckedCsr, actor: AuditActor, action: string, extra: Record<string, unknown> = {}): Promise<IssuedCertificate> {
     const device = await pkiRepo.lockDevice(tx, deviceId);
     if (!device) throw new PkiErrors.DeviceNotEnrollable(deviceId, 'unknown');
     if (device.status === 'suspended' || device.status === 'retired') throw new PkiErrors.DeviceNotEnrollable(deviceId, device.status);
     const serial = randomSerialHex().replace(/^0+/, '');
-    const pem = buildDeviceCert({ publicKey, deviceId, days: config.deviceCertDays, issuer: ca.issuing, serialHex: serial, now: now(), ...(deps.crlUrl ? { crlUrl: deps.crlUrl } : {}) });
-    const cert = forge.pki.certificateFromPem(pem);
-    const row = await pkiRepo.insertCertificate(tx, { serial, deviceId, fingerprintSha256: fingerprintSha256(pem), notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter, issuedBy: actor.actorId, pem });
-    await audit.record({ ...actor, action, targetType: 'certificate', targetId: serial, after: { deviceId, serial, fingerprintSha256: row.fingerprintSha256, notAfter: row.notAfter, ...extra } }, tx);
+    const pem = buildDeviceCert({ publicKey: key.publicKey, deviceId, days: config.deviceCertDays, issuer: ca.issuing, serialHex: serial, now: now(), ...(deps.crlUrl ? { crlUrl: deps.crlUrl } : {}) });
+    const cert = new X509Certificate(pem);
+    const row = await pkiRepo.insertCertificate(tx, { serial, deviceId, fingerprintSha256: fingerprintSha256(pem), notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo), issuedBy: actor.actorId, pem });
+    await audit.record({ ...actor, action, targetType: 'certificate', targetId: serial, after: { deviceId, serial, keyAlgorithm: key.keyAlgorithm, fingerprintSha256: row.fingerprintSha256, notAfter: row.notAfter, ...extra } }, tx);
     return { deviceId, serial, certificate: pem, chain: ca.chainPem, ca: ca.rootCertPem, notAfter: row.notAfter.toISOString(), brokerUrl: deps.brokerUrl };
   }
 
@@ -63,8 +63,8 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
    * goes straight back to whoever enrols, and re-enrolment means the old key is lost, reflashed
    * away or no longer trusted, so nothing needs it and nobody should still hold it.
    */
-  async function issueSuperseding(tx: DbExecutor, deviceId: string, publicKey: forge.pki.PublicKey, actor: AuditActor, action: string, extra: Record<string, unknown> = {}): Promise<IssuedCertificate> {
-    const issued = await issue(tx, deviceId, publicKey, actor, action, extra);
+  async function issueSuperseding(tx: DbExecutor, deviceId: string, key: CheckedCsr, actor: AuditActor, action: string, extra: Record<string, unknown> = {}): Promise<IssuedCertificate> {
+    const issued = await issue(tx, deviceId, key, actor, action, extra);
     const earlier = await pkiRepo.activeSerialsExcept(tx, deviceId, issued.serial);
     for (const { serial } of earlier) await revokeIn(tx, serial, 'superseded', actor, { supersededBy: issued.serial, by: action });
     return { ...issued, superseded: earlier.map((e) => e.serial) };
@@ -131,7 +131,7 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
     async issueKeyPair(deviceId: string, password: string, actor: AuditActor): Promise<IssuedCertificate & { privateKey: string; pkcs12: string }> {
       if (password.length < 12) throw new PkiErrors.PasswordTooShort();
       const keys = generateRsaKeyPair(2048);
-      const issued = await db.transaction((tx) => issueSuperseding(tx, deviceId, forge.pki.publicKeyFromPem(keys.publicKeyPem), actor, 'certificate.issue_keypair'));
+      const issued = await db.transaction((tx) => issueSuperseding(tx, deviceId, { publicKey: createPublicKey(keys.publicKeyPem), keyAlgorithm: 'rsa-2048' }, actor, 'certificate.issue_keypair'));
       const p12 = forge.pkcs12.toPkcs12Asn1(
         forge.pki.privateKeyFromPem(keys.privateKeyPem),
         [forge.pki.certificateFromPem(issued.certificate), ...issued.chain.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN')).map((p) => forge.pki.certificateFromPem(p))],

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import fc from 'fast-check';
-import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
 import { createForeignCa } from '../test/forge-ca.ts';
@@ -96,7 +95,7 @@ describe('certificate serials (RFC 5280 §4.1.2.2)', () => {
   const keys = generateRsaKeyPair(2048);
   const rootPem = buildRootCa({ keys, cn: 'Serial Test Root', org: 'Thamani', days: 30 });
   const issuer = { certPem: rootPem, privateKeyPem: keys.privateKeyPem };
-  const publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
+  const publicKey = createPublicKey(keys.publicKeyPem);
 
   it('a certificate built with any generated serial is accepted by OpenSSL and carries that serial unchanged', () => {
     fc.assert(

@@ -1,13 +1,15 @@
-import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { fromDer, getTbsCertificate } from './asn1-fns.ts';
 import { derIntegerHex, isCertificateSerialHex, randomSerialHex } from './serial-fns.ts';
 
 export { randomSerialHex };
 
 /**
  * Certificate building with node-forge, RFC 5280 profiles. Keys are made and used through
- * node:crypto (native, fast); forge builds and signs the structures it supports (certificates)
- * and forge.asn1 builds the one it does not (the CRL, §5).
+ * node:crypto (native, fast); forge lays out the TBSCertificate (§4.1) and forge.asn1 builds
+ * what forge cannot: the CRL (§5), and the subjectPublicKeyInfo of a key forge cannot represent
+ * (EC P-256, ADR 0002), which is spliced in as DER. Every signature is made by node:crypto.
  */
 
 const { pki, asn1 } = forge;
@@ -18,7 +20,15 @@ export interface KeyPairPem {
 }
 
 export function generateRsaKeyPair(bits: 2048 | 3072 | 4096): KeyPairPem {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+  return pemPair(generateKeyPairSync('rsa', { modulusLength: bits }));
+}
+
+/** An ECDSA key on P-256 (secp256r1, RFC 5480 §2.1.1.1), the one curve device keys may use. */
+export function generateP256KeyPair(): KeyPairPem {
+  return pemPair(generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+}
+
+function pemPair({ privateKey, publicKey }: { privateKey: KeyObject; publicKey: KeyObject }): KeyPairPem {
   return {
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
@@ -39,25 +49,30 @@ export function normaliseSerialHex(serial: string): string {
 }
 
 export function fingerprintSha256(certPem: string): string {
-  const der = Buffer.from(asn1.toDer(pki.certificateToAsn1(pki.certificateFromPem(certPem))).getBytes(), 'binary');
-  return createHash('sha256').update(der).digest('hex');
+  return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
 
-function forgeKey(privateKeyPem: string): forge.pki.rsa.PrivateKey {
-  return pki.privateKeyFromPem(privateKeyPem);
+const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' });
+
+/**
+ * RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value (without tag,
+ * length and unused-bits octet), for any key type. For RSA it is what forge computes.
+ */
+export function subjectKeyIdentifier(key: KeyObject): Buffer {
+  const spki = fromDer(spkiDer(key).toString('binary'));
+  const bits = (spki.value as forge.asn1.Asn1[])[1]!.value as string;
+  return createHash('sha1').update(Buffer.from(bits.slice(1), 'binary')).digest();
 }
 
-function skiBytes(cert: forge.pki.Certificate): string {
-  return cert.generateSubjectKeyIdentifier().getBytes();
-}
+const certificateKey = (certPem: string): KeyObject => new X509Certificate(certPem).publicKey;
 
 type Extension = Record<string, unknown> & { name: string };
 
 interface BuildOptions {
   subjectCn: string;
   subjectOrg?: string;
-  publicKey: forge.pki.PublicKey;
-  issuer?: { cert: forge.pki.Certificate; privateKeyPem: string };
+  publicKey: KeyObject;
+  issuer?: { certPem: string; privateKeyPem: string };
   selfSignedKeyPem?: string;
   notBefore: Date;
   notAfter: Date;
@@ -65,9 +80,20 @@ interface BuildOptions {
   serialHex?: string;
 }
 
-function build(o: BuildOptions): forge.pki.Certificate {
+/** Stands in for the subject key while forge lays out the TBSCertificate; replaced before signing. */
+const placeholderKey = pki.setRsaPublicKey(new forge.jsbn.BigInteger('3'), new forge.jsbn.BigInteger('3'));
+const SPKI_INDEX = 6; // version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo (§4.1)
+
+function algorithmIdentifier(oid: string): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(oid).getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
+  ]);
+}
+
+function build(o: BuildOptions): string {
   const cert = pki.createCertificate();
-  cert.publicKey = o.publicKey;
+  cert.publicKey = placeholderKey;
   const serialHex = o.serialHex ?? randomSerialHex();
   // forge writes the hex as given: refuse one that is not a DER serial rather than sign it.
   if (!isCertificateSerialHex(serialHex)) throw new RangeError(`not a positive, minimally encoded serial of at most 20 octets (RFC 5280 §4.1.2.2): ${serialHex}`);
@@ -77,22 +103,40 @@ function build(o: BuildOptions): forge.pki.Certificate {
   cert.validity.notAfter = o.notAfter;
   const subject = [{ name: 'commonName', value: o.subjectCn }, ...(o.subjectOrg ? [{ name: 'organizationName', value: o.subjectOrg }] : [])];
   cert.setSubject(subject);
-  cert.setIssuer(o.issuer ? o.issuer.cert.subject.attributes : subject);
-  const aki = o.issuer ? skiBytes(o.issuer.cert) : skiBytes(cert);
-  cert.setExtensions([...o.extensions, { name: 'subjectKeyIdentifier' }, { name: 'authorityKeyIdentifier', keyIdentifier: aki }]);
+  cert.setIssuer(o.issuer ? pki.certificateFromPem(o.issuer.certPem).subject.attributes : subject);
+  const ski = subjectKeyIdentifier(o.publicKey).toString('binary');
+  const aki = o.issuer ? subjectKeyIdentifier(certificateKey(o.issuer.certPem)).toString('binary') : ski;
+  cert.setExtensions([
+    ...o.extensions,
+    // Given as a value: forge would hash the placeholder key.
+    { name: 'subjectKeyIdentifier', value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, ski) },
+    { name: 'authorityKeyIdentifier', keyIdentifier: aki },
+  ]);
+  // The issuing CA's key is RSA (ADR 0002): sha256WithRSAEncryption, PKCS#1 v1.5 (RFC 4055 §5).
+  cert.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
+  const tbs = getTbsCertificate(cert);
+  (tbs.value as forge.asn1.Asn1[])[SPKI_INDEX] = fromDer(spkiDer(o.publicKey).toString('binary'));
+  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
   const signingKey = o.issuer ? o.issuer.privateKeyPem : o.selfSignedKeyPem!;
-  cert.sign(forgeKey(signingKey), forge.md.sha256.create());
-  return cert;
+  const signature = sign('sha256', tbsDer, signingKey);
+  const der = asn1.toDer(
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      tbs,
+      algorithmIdentifier(pki.oids.sha256WithRSAEncryption!),
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+    ]),
+  );
+  return derToPem(Buffer.from(der.getBytes(), 'binary'), 'CERTIFICATE');
 }
 
 const DAY = 86_400_000;
 
 export function buildRootCa(opts: { keys: KeyPairPem; cn: string; org: string; days: number; now?: Date }): string {
   const now = opts.now ?? new Date();
-  const cert = build({
+  return build({
     subjectCn: opts.cn,
     subjectOrg: opts.org,
-    publicKey: pki.publicKeyFromPem(opts.keys.publicKeyPem),
+    publicKey: createPublicKey(opts.keys.publicKeyPem),
     selfSignedKeyPem: opts.keys.privateKeyPem,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + opts.days * DAY),
@@ -101,16 +145,15 @@ export function buildRootCa(opts: { keys: KeyPairPem; cn: string; org: string; d
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     ],
   });
-  return pki.certificateToPem(cert);
 }
 
 export function buildIssuingCa(opts: { keys: KeyPairPem; cn: string; org: string; days: number; root: { certPem: string; privateKeyPem: string }; now?: Date }): string {
   const now = opts.now ?? new Date();
-  const cert = build({
+  return build({
     subjectCn: opts.cn,
     subjectOrg: opts.org,
-    publicKey: pki.publicKeyFromPem(opts.keys.publicKeyPem),
-    issuer: { cert: pki.certificateFromPem(opts.root.certPem), privateKeyPem: opts.root.privateKeyPem },
+    publicKey: createPublicKey(opts.keys.publicKeyPem),
+    issuer: opts.root,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + opts.days * DAY),
     extensions: [
@@ -119,7 +162,6 @@ export function buildIssuingCa(opts: { keys: KeyPairPem; cn: string; org: string
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     ],
   });
-  return pki.certificateToPem(cert);
 }
 
 export interface Issuer {
@@ -130,10 +172,10 @@ export interface Issuer {
 export function buildServerCert(opts: { publicKeyPem: string; names: string[]; days: number; issuer: Issuer; now?: Date }): string {
   const now = opts.now ?? new Date();
   const altNames = opts.names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: 7, ip: n } : { type: 2, value: n }));
-  const cert = build({
+  return build({
     subjectCn: opts.names[0]!,
-    publicKey: pki.publicKeyFromPem(opts.publicKeyPem),
-    issuer: { cert: pki.certificateFromPem(opts.issuer.certPem), privateKeyPem: opts.issuer.privateKeyPem },
+    publicKey: createPublicKey(opts.publicKeyPem),
+    issuer: opts.issuer,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + opts.days * DAY),
     extensions: [
@@ -143,16 +185,18 @@ export function buildServerCert(opts: { publicKeyPem: string; names: string[]; d
       { name: 'subjectAltName', altNames },
     ],
   });
-  return pki.certificateToPem(cert);
 }
 
-/** Device profile: end entity, digitalSignature, clientAuth, CN = device id. */
-export function buildDeviceCert(opts: { publicKey: forge.pki.PublicKey; deviceId: string; days: number; issuer: Issuer; serialHex: string; crlUrl?: string; now?: Date }): string {
+/**
+ * Device profile: end entity, digitalSignature, clientAuth, CN = device id. The same for an RSA
+ * and a P-256 key (digitalSignature alone fits both: TLS 1.2 ECDHE and 1.3 only sign with it).
+ */
+export function buildDeviceCert(opts: { publicKey: KeyObject; deviceId: string; days: number; issuer: Issuer; serialHex: string; crlUrl?: string; now?: Date }): string {
   const now = opts.now ?? new Date();
-  const cert = build({
+  return build({
     subjectCn: opts.deviceId,
     publicKey: opts.publicKey,
-    issuer: { cert: pki.certificateFromPem(opts.issuer.certPem), privateKeyPem: opts.issuer.privateKeyPem },
+    issuer: opts.issuer,
     serialHex: opts.serialHex,
     notBefore: new Date(now.getTime() - 5 * 60_000), // tolerate device clocks a little behind
     notAfter: new Date(now.getTime() + opts.days * DAY),
@@ -163,7 +207,6 @@ export function buildDeviceCert(opts: { publicKey: forge.pki.PublicKey; deviceId
       ...(opts.crlUrl ? [{ name: 'cRLDistributionPoints', altNames: [{ type: 6, value: opts.crlUrl }] }] : []),
     ],
   });
-  return pki.certificateToPem(cert);
 }
 
 export interface RevokedEntry {
@@ -198,10 +241,7 @@ function extension(oid: string, value: forge.asn1.Asn1): forge.asn1.Asn1 {
  */
 export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNumber: number; thisUpdate: Date; nextUpdate: Date }): Buffer {
   const issuerCert = pki.certificateFromPem(opts.issuer.certPem);
-  const sha256WithRsa = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(pki.oids.sha256WithRSAEncryption!).getBytes()),
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
-  ]);
+  const sha256WithRsa = algorithmIdentifier(pki.oids.sha256WithRSAEncryption!);
   const entries = opts.revoked.map((r) =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
       integerFromHex(r.serialHex),
@@ -221,7 +261,7 @@ export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNum
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
         extension('2.5.29.20', integerFromHex(opts.crlNumber.toString(16))),
-        extension('2.5.29.35', asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, skiBytes(issuerCert))])),
+        extension('2.5.29.35', asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, subjectKeyIdentifier(certificateKey(opts.issuer.certPem)).toString('binary'))])),
       ]),
     ]),
   ]);

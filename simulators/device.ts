@@ -1,11 +1,11 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import forge from 'node-forge';
 import type { ApiClient } from './api-client.ts';
 import { backoffDelay } from './backoff.ts';
-import { deviceKeyAndCsr } from './keys.ts';
+import { deviceKeyAndCsr, keyTypeOf, type DeviceKeyType } from './keys.ts';
 import { openOutbox, type Outbox, type OutboxEntry } from './outbox.ts';
 import { createFirmwareUpdater } from './firmware-updater.ts';
 
@@ -32,13 +32,13 @@ export interface DeviceStats {
   refused: number;
 }
 
-/** Registers and enrols the device the first time; afterwards reuses what is on disk. */
-export async function loadOrEnrol(dir: string, id: string, kind: DeviceIdentity['kind'], where: { site: string; unit: string }, api: ApiClient): Promise<DeviceIdentity> {
+/** Registers and enrols the device the first time (a key of `keyType`); afterwards reuses what is on disk. */
+export async function loadOrEnrol(dir: string, id: string, kind: DeviceIdentity['kind'], where: { site: string; unit: string }, api: ApiClient, keyType: DeviceKeyType = 'ec'): Promise<DeviceIdentity> {
   const file = path.join(dir, 'identity.json');
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DeviceIdentity;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await api.registerDevice({ id, unit: where.unit, site: where.site });
-  const { key, csr } = deviceKeyAndCsr(id);
+  const { key, csr } = deviceKeyAndCsr(id, keyType);
   const issued = await api.enroll(await api.enrolmentToken(id), csr);
   const identity: DeviceIdentity = { id, kind, key, cert: issued.certificate, serial: issued.serial };
   await writeFile(file, JSON.stringify(identity), { mode: 0o600 });
@@ -123,13 +123,13 @@ export async function startDevice(o: {
   };
 
   let pendingKey: string | undefined;
-  /** Inside the renewal window: a new key and CSR, sent over the current session. */
+  /** Inside the renewal window: a new key (of the type it had) and CSR, sent over the current session. */
   function maybeRenew(c: MqttClient): void {
-    const notAfter = forge.pki.certificateFromPem(identity.cert).validity.notAfter.getTime();
+    const notAfter = new Date(new X509Certificate(identity.cert).validTo).getTime();
     if (renewing || notAfter - Date.now() > (o.renewWithinDays ?? 30) * 86_400_000) return;
     renewing = true;
     renewals.requested++;
-    const { key, csr } = deviceKeyAndCsr(identity.id);
+    const { key, csr } = deviceKeyAndCsr(identity.id, keyTypeOf(identity.key));
     pendingKey = key;
     c.publish(`devices/${identity.id}/cert/csr`, csr, { qos: 1 });
   }

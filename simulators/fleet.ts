@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ingestRepo } from '../ingest/ingest-repo.ts';
 import type { ApiClient } from './api-client.ts';
 import { loadOrEnrol, startDevice, type SimDevice } from './device.ts';
+import type { DeviceKeyType } from './keys.ts';
 import { binReadings, digesterReadings, initialBin, initialDigester, stepBin, stepDigester, type BinState, type DigesterState } from './physics.ts';
 import { mulberry32, seedFor } from './random.ts';
 
@@ -23,6 +24,8 @@ export interface FleetOptions {
   ca: string;
   api: ApiClient;
   faults: ReadonlySet<Fault>;
+  /** The key a device makes when it first enrols (default P-256). */
+  keyType?: DeviceKeyType;
   onProgress?: (line: string) => void;
   /** How many of these acknowledged readings are missing from the database, per device. */
   checkStored?: (acked: Map<string, string[]>) => Promise<number>;
@@ -56,7 +59,7 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
     const unit = `${kind === 'biodigester' ? 'Digester' : 'Bin'} ${i + 1}`;
     await o.api.ensureSiteAndUnit(o.site, unit, kind);
     const dir = path.join(o.stateDir, id);
-    const identity = await loadOrEnrol(dir, id, kind, { site: o.site, unit }, o.api);
+    const identity = await loadOrEnrol(dir, id, kind, { site: o.site, unit }, o.api, o.keyType ?? 'ec');
     const rand = mulberry32(seedFor(o.seed, id));
     const device = await startDevice({ identity, dir, url: o.mqttUrl, ca: o.ca, rand, firmwareKeyPem });
     if (kind === 'biodigester') {

@@ -5,6 +5,7 @@ import { CliError } from '../cli/errors.ts';
 import type { Config } from '../config/index.ts';
 import { faultNames, type Fault } from './faults.ts';
 import { withDatabase } from '../cli/context.ts';
+import { deviceKeyTypes, type DeviceKeyType } from './key-types.ts';
 
 interface SimulateOptions {
   digesters: number;
@@ -19,6 +20,7 @@ interface SimulateOptions {
   ca?: string;
   faults?: string;
   site: string;
+  key: string;
   json?: boolean;
 }
 
@@ -45,6 +47,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
     .option('--ca <file>', 'root CA certificate (default: the local PKI)')
     .option('--faults <list>', `comma-separated: ${faultNames.join(', ')}, or all`)
     .option('--site <name>', 'site the simulated units belong to', 'Simulated School')
+    .option('--key <type>', `key a device makes when it first enrols: ${deviceKeyTypes.join(' or ')} (ec = ECDSA P-256, rsa = RSA 2048)`, 'ec')
     .option('--json', 'print the report as one JSON object')
     .action(async (o: SimulateOptions) => {
       const cfg = config();
@@ -52,6 +55,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
       if (!token) throw new CliError('--token is required: create one with `thamani user token sim --role technician`');
       const faults = new Set<Fault>(o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]));
       for (const f of faults) if (!(faultNames as readonly string[]).includes(f)) throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
+      if (!(deviceKeyTypes as readonly string[]).includes(o.key)) throw new CliError(`unknown key type "${o.key}": ${deviceKeyTypes.join(' or ')}`);
       const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
       const [{ createApiClient }, { missingFromReadings, runFleet }] = await Promise.all([import('./api-client.ts'), import('./fleet.ts')]);
       await withDatabase(cfg, async (rt) => {
@@ -73,6 +77,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
             ca,
             api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token, ca }),
             faults,
+            keyType: o.key as DeviceKeyType,
             onProgress: (line) => process.stderr.write(tty ? `\r${line}   ` : `${line}\n`),
             checkStored: missingFromReadings(rt.database.pool),
           },

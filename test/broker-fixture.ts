@@ -16,7 +16,7 @@ import { createPki, type Pki } from '../provisioning/pki-service.ts';
 import { createRenewalHandler } from '../provisioning/renewal-handler.ts';
 import { createIngest, type Ingest, type IngestConfig } from '../ingest/ingest-service.ts';
 import type { RowIn } from '../ingest/batch-writer.ts';
-import { deviceKeyAndCsr } from './device-keys.ts';
+import { deviceKeyAndCsr, type DeviceKeyType } from './device-keys.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
 import { createBroker, type Broker, type BrokerConfig } from '../broker/broker-service.ts';
 import { createPresence } from '../broker/presence.ts';
@@ -111,7 +111,7 @@ export interface BrokerFixture {
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
-  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean }): Promise<DeviceCert>;
+  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean; key?: DeviceKeyType }): Promise<DeviceCert>;
   revoke(serialHex: string): Promise<void>;
   setStatus(deviceId: string, status: 'suspended' | 'retired' | 'active'): Promise<void>;
   connect(cert: { key: string; cert: string }, opts?: mqtt.IClientOptions): Promise<MqttClient>;
@@ -233,7 +233,7 @@ export async function startBrokerFixture(
     clock,
     async addDevice(id, opts = {}) {
       await devices.addDevice({ id, unit: unit.id }, admin);
-      const { key, csr } = deviceKeyAndCsr(id);
+      const { key, csr } = deviceKeyAndCsr(id, opts.key);
       const saved = clock.value;
       if (opts.expired) clock.value = new Date(Date.now() - 400 * 86_400_000);
       try {

@@ -1,1 +1,1 @@
-export { deviceKeyAndCsr } from '../simulators/keys.ts';
+export { deviceKeyAndCsr, type DeviceKeyType } from '../simulators/keys.ts';
