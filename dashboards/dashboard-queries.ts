@@ -130,6 +130,7 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'battery_v') AS battery,
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'rssi_dbm') AS rssi,
                 (SELECT max(c.not_after) FROM certificates c WHERE c.device_id = d.id AND c.status = 'active') AS "certExpires",
+                (SELECT c.status FROM certificates c WHERE c.device_id = d.id ORDER BY c.status = 'active' DESC, c.issued_at DESC LIMIT 1) AS "certStatus",
                 (SELECT count(*)::int FROM quarantine q WHERE q.device_id = d.id AND q.status = 'open') AS quarantined,
                 (SELECT count(*)::int FROM alerts a WHERE a.device_id = d.id AND a.status = 'open') AS "openAlerts"
            FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
@@ -231,6 +232,8 @@ export interface FleetRow {
   battery: number | null;
   rssi: number | null;
   certExpires: string | null;
+  /** The status of the device's active certificate, else of its newest one (revoked, …); null with none. */
+  certStatus: string | null;
   quarantined: number;
   openAlerts: number;
 }
