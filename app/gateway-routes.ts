@@ -6,6 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { AlertService } from '../dashboards/alert-service.ts';
 import type { DashboardQueries } from '../dashboards/dashboard-queries.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
+import { exportRoutes } from '../dashboards/export-routes.ts';
 import type { LiveHub } from '../dashboards/live-hub.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { firmwareRoutes } from '../firmware/firmware-routes.ts';
@@ -38,6 +39,7 @@ export function gatewayRoutes(deps: {
     { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
     { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
     { plugin: dashboardRoutes({ db, audit, authenticator, queries: deps.dashboards.queries, hub: deps.dashboards.hub, alerts: deps.dashboards.alerts }) },
+    { plugin: exportRoutes({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }) },
     { plugin: dashboardPages({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }), root: true },
     ...(deps.firmware ? [{ plugin: firmwareRoutes({ db, audit, firmware: deps.firmware.service, maxImageBytes: deps.firmware.maxImageBytes }) }] : []),
   ];

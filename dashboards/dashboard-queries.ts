@@ -1,6 +1,6 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
-import { metricsForKind, type MetricName } from '../devices/metrics.ts';
+import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
 
@@ -111,6 +111,18 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
         perDay.set(day, (perDay.get(day) ?? 0) + (flow.avg * 60) / 1000);
       }
       return [...perDay.entries()].map(([day, m3]) => ({ day: new Date(day + LOCAL_OFFSET_MS).toISOString().slice(0, 10), m3: Math.round(m3 * 100) / 100 }));
+    },
+
+    /**
+     * A unit's stored readings in [from, to), oldest first, for a download; at most `limit` rows
+     * (one more is read, so the caller knows the range was cut).
+     */
+    async readings(tx: DbExecutor, unitId: string, from: Date, to: Date, limit: number) {
+      const { rows } = await asQueryable(tx).query<{ ts: string; deviceId: string; seq: string } & Record<MetricName, number | null>>(
+        `SELECT ts, device_id AS "deviceId", seq::text AS seq, ${metricNames.join(', ')} FROM readings WHERE unit_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, device_id, seq LIMIT $4`,
+        [unitId, from, to, limit + 1],
+      );
+      return { rows: rows.slice(0, limit), truncated: rows.length > limit };
     },
 
     async alerts(tx: DbExecutor, filter: { status?: 'open' | 'closed'; unitId?: string; deviceId?: string; limit?: number }): Promise<OpenAlert[]> {

@@ -3,6 +3,7 @@ import { metricsForKind } from '../devices/metrics.ts';
 import { alertList } from './alert-pages.ts';
 import { healthOf, type Health } from './alert-rules.ts';
 import type { DashboardQueries, FleetRow, UnitSummary } from './dashboard-queries.ts';
+import { localStamp } from './csv-fns.ts';
 import type { Formatter } from './format-fns.ts';
 import { badge, formatValue, h, metricLabel, timeAgo, valueWithUnit } from './html.ts';
 
@@ -99,7 +100,18 @@ export function digesterDetail(u: UnitSummary, rules: Rules, gas: { day: string;
     .map((g) => `<tr><th scope="row">${h(f.day(g.day))}</th><td><meter min="0" max="${maxGas}" value="${g.m3}" aria-label="Gas on ${h(f.day(g.day))}">${g.m3}</meter></td><td>${g.m3.toFixed(2)} m³</td></tr>`)
     .join('')}</tbody></table></section>
 <section><h2>Open alerts</h2><div id="alerts" data-unit="${h(u.id)}">${alertList(u.alerts, principal, f)}</div></section>
+${downloadForm(u.id, f, now)}
 <section><h2>Sensors</h2><ul class="devices">${devices || '<li class="muted">none</li>'}</ul></section>`;
+}
+
+/** Readings and daily gas as CSV for a range of local days (the last 7 by default). */
+function downloadForm(unitId: string, f: Formatter, now: number): string {
+  const today = localStamp(new Date(now), f.timeZone).slice(0, 10);
+  const weekAgo = localStamp(new Date(now - 6 * 86_400_000), f.timeZone).slice(0, 10);
+  return `<section><h2>Download</h2><form class="download filters" method="get" action="/api/v1/units/${h(unitId)}/readings">
+<label>From <input type="date" name="from" value="${weekAgo}" max="${today}" required></label><label>To <input type="date" name="to" value="${today}" max="${today}" required></label>
+<button type="submit" name="format" value="csv">Readings (CSV)</button><button type="submit" name="format" value="csv" formaction="/api/v1/units/${h(unitId)}/gas">Daily gas (CSV)</button></form>
+<p class="muted">Days in ${h(f.timeZone)}; readings at most 31 days at a time.</p></section>`;
 }
 
 export function collectionList(units: UnitSummary[], needsAt: number, rules: Rules, f: Formatter, now = Date.now()): string {

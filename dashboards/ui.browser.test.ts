@@ -12,6 +12,7 @@ import { createTestDatabase, testLogger } from '../test/db.ts';
 import { createAlertService } from './alert-service.ts';
 import { createDashboardQueries } from './dashboard-queries.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
+import { exportRoutes } from './export-routes.ts';
 import { createLiveHub } from './live-hub.ts';
 import { dashboardPages } from './page-routes.ts';
 
@@ -48,6 +49,7 @@ beforeAll(async () => {
     https: selfSignedCertificate('127.0.0.1', 1),
     routes: ({ audit, db, authenticator }) => [
       { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
+      { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
       { plugin: dashboardPages({ db, queries, timeZone: 'Africa/Nairobi' }), root: true },
     ],
   }, { t });
@@ -333,6 +335,17 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
     expect(summary).toMatch(/pH/);
     const nairobi = new Intl.DateTimeFormat('en-US', { timeZone: 'Africa/Nairobi', hour: 'numeric', minute: '2-digit' }).format(seeded.lastHour);
     expect(await o.page.locator('#chart-table').textContent()).toContain(nairobi);
+    await o.context.close();
+  });
+
+  it('a kitchen manager downloads the digester’s readings as CSV from its page', async () => {
+    const o = await signIn(SIZES[0], 'kitchen_manager');
+    await o.page.goto(`${base}/digesters/${ids.digester}`);
+    const [download] = await Promise.all([o.page.waitForEvent('download'), o.page.click('form.download button:has-text("Readings (CSV)")')]);
+    expect(download.suggestedFilename()).toMatch(/^mama-ngina-digester-readings-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/);
+    const text = readFileSync(await download.path(), 'utf8');
+    expect(text.split('\r\n')[0]).toBe('ts_utc,local_time (Africa/Nairobi),device_id,seq,temperature_c,ph,biogas_pressure_kpa,methane_pct,gas_flow_lpm,slurry_level_pct,h2s_ppm');
+    expect(text.split('\r\n').length).toBeGreaterThan(24);
     await o.context.close();
   });
 });
