@@ -37,7 +37,7 @@ let h: ApiHarness;
 let browser: Browser;
 let base: string;
 const hub = createLiveHub({ flushMs: 50 });
-const ids = { digester: '', bin: '', site: '' };
+const ids = { digester: '', bin: '', site: '', rollout: '' };
 /** The newest hour of chart history and the active certificate's expiry, as the database wrote them. */
 const seeded = { lastHour: new Date(0), notAfter: new Date(0) };
 let setupLink = '';
@@ -83,6 +83,12 @@ beforeAll(async () => {
   const { rows: [last] } = await owner.query<{ ts: Date; not_after: Date }>(`SELECT (SELECT max(ts) FROM readings) AS ts, (SELECT not_after FROM certificates WHERE serial = '0a11') AS not_after`);
   seeded.lastHour = last!.ts;
   seeded.notAfter = last!.not_after;
+  // A firmware release and a rollout in progress (its page is one of a technician's).
+  await owner.query(`INSERT INTO firmware_images (sha256, device_kind, version, size, image, uploaded_by, approved_by, approved_at) VALUES ('${'ab'.repeat(32)}', 'biodigester', '1.5.0', 4, '\\x00010203', 'ui-technician', 'ui-admin', now())`);
+  ids.rollout = (
+    await owner.query<{ id: string }>(`INSERT INTO firmware_rollouts (image_sha256, target, wave_size, failure_threshold, manifest_ttl_hours, created_by) VALUES ('${'ab'.repeat(32)}', '{}', 5, 0.2, 72, 'ui-technician') RETURNING id`)
+  ).rows[0]!.id;
+  await owner.query(`INSERT INTO firmware_rollout_devices (rollout_id, device_id, wave, status, from_version) VALUES ($1, 'bd-ui-1', 1, 'sent', '1.4.2')`, [ids.rollout]);
   // Open alerts: the bin is offline; the digester's pH was low three times today (two closed, grouped).
   await owner.query(
     `INSERT INTO alerts (rule_id, device_id, unit_id, severity, status, opened_at, closed_at, open_value) VALUES
@@ -161,13 +167,13 @@ async function pagesOf(page: Page, role: Role): Promise<string[]> {
   await page.goto(`${base}/`);
   const nav = await page.locator('header nav a').evaluateAll((as) => as.map((a) => new URL((a as HTMLAnchorElement).href).pathname));
   const extra = role === 'admin' || role === 'kitchen_manager' ? [`/digesters/${ids.digester}`] : [];
-  if (role === 'admin' || role === 'technician') extra.push('/fleet/cp-ui-1', '/fleet/bd-ui-1');
+  if (role === 'admin' || role === 'technician') extra.push('/fleet/cp-ui-1', '/fleet/bd-ui-1', `/firmware/rollouts/${ids.rollout}`);
   return [...nav, ...extra];
 }
 
-async function checkPage(o: Opened, url: string, label: string): Promise<void> {
+async function checkPage(o: Opened, url: string, label: string, status = 200): Promise<void> {
   const res = await o.page.goto(`${base}${url}`);
-  expect(res?.status(), label).toBe(200);
+  expect(res?.status(), label).toBe(status);
   await o.page.waitForLoadState('load');
   if (await o.page.locator('#chart').count()) await o.page.waitForSelector('#chart canvas');
   expect(await o.page.locator('meta[name=viewport]').count(), `${label}: viewport tag`).toBe(1);
@@ -194,6 +200,9 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
         const urls = await pagesOf(o.page, role);
         expect(urls.length).toBeGreaterThan(0);
         for (const url of urls) await checkPage(o, url, `${role} ${url} @${size.width}`);
+        // The refusal and not-found pages are pages too.
+        const [missing, status] = role === 'collector' ? ['/fleet', 403] : role === 'kitchen_manager' ? ['/digesters/00000000-0000-4000-8000-000000000000', 404] : ['/fleet/no-such-device', 404];
+        await checkPage(o, missing, `${role} ${missing} @${size.width}`, status);
         await o.context.close();
       }
     }, 240_000);
