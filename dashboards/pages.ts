@@ -118,7 +118,10 @@ export function collectionList(units: UnitSummary[], needsAt: number, rules: Rul
   if (units.length === 0) return '<p class="empty">No collection points to show. A collector sees the collection points an administrator has assigned to them.</p>';
   const sorted = [...units].sort((a, b) => (b.latest.fill_level_pct?.value ?? -1) - (a.latest.fill_level_pct?.value ?? -1));
   const due = sorted.filter((u) => (u.latest.fill_level_pct?.value ?? 0) >= needsAt).length;
-  return `<p class="sub">${due > 0 ? badge('warning', `${due} need${due === 1 ? 's' : ''} collection`) : badge('healthy', 'nothing to collect')} (at ${needsAt} % full)</p>
+  // A bin whose fill level is not current may be full: "nothing to collect" is not known then.
+  const unknown = sorted.filter((u) => tileState('fill_level_pct', u.latest.fill_level_pct, tileCtx(u, rules, f, now)).cls === 'stale' || !u.latest.fill_level_pct).length;
+  const summary = [due > 0 ? badge('warning', `${due} need${due === 1 ? 's' : ''} collection`) : unknown === 0 ? badge('healthy', 'nothing to collect') : '', unknown > 0 ? badge('stale', `${unknown} fill level${unknown === 1 ? '' : 's'} not current`) : ''].filter(Boolean).join(' ');
+  return `<p class="sub">${summary} (at ${needsAt} % full)</p>
 <section class="cards">${sorted
     .map((u) => {
       const ctx = tileCtx(u, rules, f, now);
