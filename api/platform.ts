@@ -87,12 +87,23 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     },
     transform: jsonSchemaTransform,
   });
+  // Swagger UI's page has no viewport tag: a phone would render it 980 px wide. Added to its HTML
+  // (a hook registered before the plugin, so its routes inherit it).
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const url = request.routeOptions.url;
+    if ((url === '/docs' || url === '/docs/') && typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html')) {
+      done(null, payload.replace('<meta charset="UTF-8">', '<meta charset="UTF-8"><meta name="viewport" content="width=device-width, initial-scale=1">'));
+      return;
+    }
+    done(null, payload);
+  });
   // Swagger UI serves its own CSP for /docs; tightened to same-origin only (no remote fonts,
   // styles or validator badge, no framing).
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
-    uiConfig: { validatorUrl: null },
+    // BaseLayout: no top bar, whose Swagger logo is an SVG with an inline <style> the CSP refuses.
+    uiConfig: { validatorUrl: null, layout: 'BaseLayout' },
     transformStaticCSP: (header) =>
       header.replace(/ https:/g, '').replace(/ validator\.swagger\.io/g, '').replace("frame-ancestors 'self'", "frame-ancestors 'none'"),
   });

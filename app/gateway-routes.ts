@@ -6,6 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { AlertService } from '../dashboards/alert-service.ts';
 import type { DashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
+import { exportRoutes } from '../dashboards/export-routes.ts';
 import type { LiveHub } from '../dashboards/live-hub.ts';
 import { dashboardPages } from '../dashboards/page-routes.ts';
 import { firmwareRoutes } from '../firmware/firmware-routes.ts';
@@ -34,7 +35,7 @@ export function gatewayRoutes(deps: {
   enrolmentLimits?: Config['enrolment'];
   brokerUrl: string;
   crlUrl: string;
-  dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'> };
+  dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'>; timeZone?: string };
   firmware?: { service: FirmwareService; maxImageBytes: number };
   /** Carbon MRV: the report signing key (its public half at /.well-known/thamani-mrv-key) and the reports. */
   mrv?: { signer: MrvSigner };
@@ -43,8 +44,9 @@ export function gatewayRoutes(deps: {
     { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })), enrolment: { audit, limits: deps.enrolmentLimits } }) },
     { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
     { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
-    { plugin: dashboardRoutes({ db, audit, authenticator, ...deps.dashboards }) },
-    { plugin: dashboardPages({ db, queries: deps.dashboards.queries }), root: true },
+    { plugin: dashboardRoutes({ db, audit, authenticator, queries: deps.dashboards.queries, hub: deps.dashboards.hub, alerts: deps.dashboards.alerts }) },
+    { plugin: exportRoutes({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }) },
+    { plugin: dashboardPages({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }), root: true },
     ...(deps.firmware ? [{ plugin: firmwareRoutes({ db, audit, firmware: deps.firmware.service, maxImageBytes: deps.firmware.maxImageBytes }) }] : []),
     ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
   ];

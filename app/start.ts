@@ -143,7 +143,7 @@ export async function start(config: Config): Promise<Running> {
         { name: 'device-events', check: () => Promise.resolve(events.listening()) },
       ],
       // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes }, mrv: { signer: mrvSigner } }),
+      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts, timeZone: config.dashboards.timeZone }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } , mrv: { signer: mrvSigner } }),
     });
     registerGatewayMetrics(api.metrics.registry, { broker, ingest, securityEvents });
 

@@ -14,7 +14,10 @@ function page(reply: FastifyReply, status: number, title: string, body: string):
     .status(status)
     .type('text/html; charset=utf-8')
     .header('cache-control', 'no-store')
-    .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · Thamani IoT</title></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`);
+    .send(
+      // The dashboards' stylesheet (served at /assets/) and a viewport: a phone renders the page at its own width.
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · Thamani IoT</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"></head><body class="auth"><header><span class="brand">Thamani</span></header><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`,
+    );
 }
 
 function message(text: string | undefined): string {
@@ -22,11 +25,11 @@ function message(text: string | undefined): string {
 }
 
 function loginForm(error?: string): string {
-  return `${message(error)}<form method="post" action="/login"><label>Username <input name="username" autocomplete="username" required></label><br><label>Password <input name="password" type="password" autocomplete="current-password" required></label><br><button type="submit">Sign in</button></form>`;
+  return `${message(error)}<form class="auth-form" method="post" action="/login"><label>Username <input name="username" autocomplete="username" autocapitalize="none" required></label><label>Password <input name="password" type="password" autocomplete="current-password" required></label><button type="submit">Sign in</button></form>`;
 }
 
 function passwordForm(purpose: 'setup' | 'reset', token: string, error?: string): string {
-  return `${message(error)}<form method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password (at least ${MIN_PASSWORD_LENGTH} characters; a few unrelated words make a good one) <input name="password" type="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" maxlength="${MAX_PASSWORD_LENGTH}" required></label><br><button type="submit">Set password</button></form>`;
+  return `${message(error)}<form class="auth-form" method="post" action="/${purpose}"><input type="hidden" name="token" value="${escapeHtml(token)}"><label>New password <small>at least ${MIN_PASSWORD_LENGTH} characters; a few unrelated words make a good one</small> <input name="password" type="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" maxlength="${MAX_PASSWORD_LENGTH}" required></label><button type="submit">Set password</button></form>`;
 }
 
 const form = z.record(z.string(), z.string());

@@ -28,6 +28,17 @@ describe('loadConfig', () => {
     expect((error as Error).message).not.toMatch(/\bat \w+ \(/);
   });
 
+  it('takes the dashboards’ time zone from DASHBOARD_TIME_ZONE (default Africa/Nairobi) and refuses one Intl does not know', () => {
+    expect(loadConfig({}).dashboards.timeZone).toBe('Africa/Nairobi');
+    expect(loadConfig({ DASHBOARD_TIME_ZONE: 'Africa/Kampala' }).dashboards.timeZone).toBe('Africa/Kampala');
+    try {
+      loadConfig({ DASHBOARD_TIME_ZONE: 'Mars/Olympus_Mons' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^DASHBOARD_TIME_ZONE: must be an IANA time zone/)]);
+    }
+  });
+
   it('never echoes a database URL back, even a bad one', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(ConfigError);
     try {

@@ -97,6 +97,17 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   ALERT_SWEEP_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
+  // Dashboards: every page and chart shows times in this IANA zone, whatever the browser's.
+  DASHBOARD_TIME_ZONE: z
+    .string()
+    .refine((zone) => {
+      try {
+        return new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone.length > 0;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as Africa/Nairobi')
+    .default('Africa/Nairobi'),
   // Firmware (docs/operations.md, "Firmware updates"): devices download over mTLS on this port.
   DEVICE_HTTPS_PORT: port.default(8884),
   FIRMWARE_MAX_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
@@ -174,6 +185,7 @@ export interface Config {
     readonly checkpointIntervalMs: number;
   };
   readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
+  readonly dashboards: { readonly timeZone: string };
   readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly auth: {
     /** Absent in development: generated under dataDir/secrets. Required in production. */
@@ -331,6 +343,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       checkpointIntervalMs: e.AUDIT_CHECKPOINT_MINUTES * 60_000,
     },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
+    dashboards: { timeZone: e.DASHBOARD_TIME_ZONE },
     https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
     auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS, apiTokenMaxDays: e.API_TOKEN_MAX_DAYS, signInMetadataRetentionDays: e.SIGNIN_METADATA_RETENTION_DAYS, appDbPassword: e.APP_DB_PASSWORD },
   };

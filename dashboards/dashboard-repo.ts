@@ -1,6 +1,6 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
-import { metricsForKind, type MetricName } from '../devices/metrics.ts';
+import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
 
@@ -115,6 +115,18 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       return [...perDay.entries()].map(([day, m3]) => ({ day: new Date(day + LOCAL_OFFSET_MS).toISOString().slice(0, 10), m3: Math.round(m3 * 100) / 100 }));
     },
 
+    /**
+     * A unit's stored readings in [from, to), oldest first, for a download; at most `limit` rows
+     * (one more is read, so the caller knows the range was cut).
+     */
+    async readings(tx: DbExecutor, unitId: string, from: Date, to: Date, limit: number) {
+      const { rows } = await asQueryable(tx).query<{ ts: string; deviceId: string; seq: string } & Record<MetricName, number | null>>(
+        `SELECT ts, device_id AS "deviceId", seq::text AS seq, ${metricNames.join(', ')} FROM readings WHERE unit_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, device_id, seq LIMIT $4`,
+        [unitId, from, to, limit + 1],
+      );
+      return { rows: rows.slice(0, limit), truncated: rows.length > limit };
+    },
+
     async alerts(tx: DbExecutor, filter: { status?: 'open' | 'closed'; unitId?: string; deviceId?: string; limit?: number }): Promise<OpenAlert[]> {
       const { rows } = await asQueryable(tx).query<OpenAlert>(
         `SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM}
@@ -132,6 +144,7 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'battery_v') AS battery,
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'rssi_dbm') AS rssi,
                 (SELECT max(c.not_after) FROM certificates c WHERE c.device_id = d.id AND c.status = 'active') AS "certExpires",
+                (SELECT c.status FROM certificates c WHERE c.device_id = d.id ORDER BY c.status = 'active' DESC, c.issued_at DESC LIMIT 1) AS "certStatus",
                 (SELECT count(*)::int FROM quarantine q WHERE q.device_id = d.id AND q.status = 'open') AS quarantined,
                 (SELECT count(*)::int FROM alerts a WHERE a.device_id = d.id AND a.status = 'open') AS "openAlerts"
            FROM devices d JOIN units u ON u.id = d.unit_id JOIN sites s ON s.id = u.site_id
@@ -233,6 +246,8 @@ export interface FleetRow {
   battery: number | null;
   rssi: number | null;
   certExpires: string | null;
+  /** The status of the device's active certificate, else of its newest one (revoked, …); null with none. */
+  certStatus: string | null;
   quarantined: number;
   openAlerts: number;
 }

@@ -4,6 +4,7 @@ import { can, type Permission } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
 import { metricCatalogue, isMetricName } from '../devices/metrics.ts';
 import type { Health } from './alert-rules.ts';
+import type { Formatter } from './format-fns.ts';
 
 /**
  * Server-rendered HTML for the dashboards: one layout, small helpers, every dynamic value
@@ -13,30 +14,11 @@ import type { Health } from './alert-rules.ts';
 
 export const h = escapeHtml;
 
-/** Kenya keeps UTC+3 all year (EAT). */
-const EAT = 3 * 3_600_000;
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-export function formatTime(value: string | Date | null | undefined): string {
-  if (value == null) return '—';
-  const d = new Date(new Date(value).getTime() + EAT);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-}
-
-/** A `<time>` the client keeps fresh as "3 min ago". */
-export function timeAgo(value: string | Date | null | undefined, now = Date.now()): string {
+/** A `<time>` the client keeps fresh ("3 minutes ago"); the full date and time in its title. */
+export function timeAgo(f: Formatter, value: string | Date | null | undefined, now = Date.now()): string {
   if (value == null) return '<span class="muted">never</span>';
   const d = new Date(value);
-  return `<time datetime="${d.toISOString()}" title="${h(formatTime(d))} EAT" data-ago>${h(agoText(now - d.getTime()))}</time>`;
-}
-
-export function agoText(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return 'just now';
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86_400)} d ago`;
+  return `<time datetime="${d.toISOString()}" title="${h(f.dateTime(d))}" data-ago>${h(f.ago(d, now))}</time>`;
 }
 
 export function formatValue(metric: string, value: number | null | undefined): string {
@@ -72,7 +54,7 @@ export function metricLabel(metric: string): { name: string; unit: string } {
   return { name: names[metric] ?? metric, unit: unit === 'bool' || unit === 'pH' ? '' : unit };
 }
 
-export function badge(health: Health | 'online' | 'offline', text: string): string {
+export function badge(health: Health | 'online' | 'offline' | 'stale', text: string): string {
   return `<span class="badge ${health}">${h(text)}</span>`;
 }
 
@@ -89,17 +71,17 @@ export function navFor(principal: Principal): { href: string; label: string }[] 
 }
 
 /** The page every dashboard shares: header with the pages this role may open, main, data. */
-export function layout(o: { title: string; principal: Principal; active: string; body: string; data?: unknown }): string {
+export function layout(o: { title: string; principal: Principal; active: string; body: string; format: Formatter; data?: Record<string, unknown> }): string {
   const links = navFor(o.principal)
     .map((n) => `<a href="${n.href}"${n.href === o.active ? ' aria-current="page"' : ''}>${h(n.label)}</a>`)
     .join('');
   // JSON in a data block: `<` is escaped so the text can never close the script element.
-  const data = JSON.stringify(o.data ?? {}).replace(/</g, '\\u003c');
+  const data = JSON.stringify({ ...o.data, locale: o.format.locale, timeZone: o.format.timeZone }).replace(/</g, '\\u003c');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
-<body><header><a class="brand" href="/">Thamani</a><nav>${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>Sign out</a></span></header>
-<main><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" hidden>live</p>
+<body><a class="skip" href="#main">Skip to content</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>Sign out</a></span></header>
+<main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>live</p>
 <script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script src="/assets/app.js" defer></script></body></html>`;
 }
 

@@ -2,16 +2,19 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { scopedServices } from '../api/scoped-services.ts';
+import { can } from '../auth/permissions.ts';
 import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import { layout, messagePage, navFor } from './html.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
-import { alertList, collectionList, deviceDetail, digesterDetail, digesterList, digesterMetrics, fleetTable } from './pages.ts';
+import { alertList, guidanceMap } from './alert-pages.ts';
+import { createFormatter, DEFAULT_TIME_ZONE, localeFrom, type Formatter } from './format-fns.ts';
+import { collectionList, deviceDetail, digesterDetail, digesterList, digesterMetrics, fleetTable, staleAfterMs } from './pages.ts';
 
 /**
  * The dashboards' pages (server-rendered, behind sign-in) and their static assets. A page asked
@@ -25,9 +28,25 @@ function html(reply: FastifyReply, body: string, status = 200): FastifyReply {
   return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 }
 
-export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): FastifyPluginAsync {
+export function dashboardPages(deps: { db: Db; queries: DashboardQueries; /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string }): FastifyPluginAsync {
+  /** Dates in the reader's language (Accept-Language), always in the configured zone. */
+  const formatters = new Map<string, Formatter>();
+  const fmt = (request: FastifyRequest): Formatter => {
+    const locale = localeFrom(request.headers['accept-language']);
+    let f = formatters.get(locale);
+    if (!f) formatters.set(locale, (f = createFormatter(locale, deps.timeZone ?? DEFAULT_TIME_ZONE)));
+    return f;
+  };
   const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
   const hide = { hide: true };
+
+  /** What the client script needs to render an alert added live as the server would. */
+  const alertData = (request: FastifyRequest, rules: readonly { id: string; metric: string | null }[]) => ({
+    canAck: can(request.principal!.role, 'alerts:ack'),
+    canFleet: can(request.principal!.role, 'dashboard:fleet'),
+    guidance: guidanceMap(rules.map((r) => r.id)),
+    ruleMetric: Object.fromEntries(rules.map((r) => [r.id, r.metric])),
+  });
 
   return async (root) => {
     // Assets change only with a release: cached a day, revalidated by ETag after that.
@@ -48,13 +67,13 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): Fas
     app.get('/', { schema: hide, preHandler: app.requirePermission('account:self') }, (request, reply) => {
       const first = navFor(request.principal!)[0];
       if (first) return reply.redirect(first.href, 303);
-      return html(reply, layout({ title: 'Welcome', principal: request.principal!, active: '/', body: '<p>Your role has no dashboard. The operator API is documented at <a href="/docs">/docs</a>.</p>' }));
+      return html(reply, layout({ title: 'Welcome', principal: request.principal!, format: fmt(request), active: '/', body: '<p>Your role has no dashboard. The operator API is documented at <a href="/docs">/docs</a>.</p>' }));
     });
 
     app.get('/digesters', { schema: hide, preHandler: app.requirePermission('dashboard:digesters') }, async (request, reply) => {
       const { units, rules } = await scoped(request, async (tx) => ({ units: await deps.queries.units(tx, { kind: 'biodigester' }), rules: await deps.queries.rules(tx) }));
       const kindRules = rules.filter((r) => r.unitKind === 'biodigester');
-      return html(reply, layout({ title: 'Digesters', principal: request.principal!, active: '/digesters', body: digesterList(units, kindRules), data: { page: 'digesters', rules: kindRules } }));
+      return html(reply, layout({ title: 'Digesters', principal: request.principal!, format: fmt(request), active: '/digesters', body: digesterList(units, kindRules, fmt(request)), data: { page: 'digesters', rules: kindRules, staleMs: staleAfterMs(kindRules, 'biodigester') } }));
     });
 
     app.get('/digesters/:id', { schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a digester id' }) }) }, preHandler: app.requirePermission('dashboard:digesters') }, async (request, reply) => {
@@ -64,13 +83,14 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): Fas
         return { unit, rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'), gas: await deps.queries.dailyGas(tx, unit.id, 7) };
       });
       if (!page) return html(reply, messagePage('Not found', 'No such digester, or it is not assigned to you.'), 404);
-      return html(reply, layout({ title: page.unit.name, principal: request.principal!, active: '/digesters', body: digesterDetail(page.unit, page.rules, page.gas, request.principal!), data: { page: 'digester', unitId: page.unit.id, metrics: digesterMetrics, rules: page.rules } }));
+      return html(reply, layout({ title: page.unit.name, principal: request.principal!, format: fmt(request), active: '/digesters', body: digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)), data: { page: 'digester', unitId: page.unit.id, metrics: digesterMetrics, rules: page.rules, staleMs: staleAfterMs(page.rules, 'biodigester'), ...alertData(request, page.rules) } }));
     });
 
     app.get('/collection', { schema: hide, preHandler: app.requirePermission('dashboard:collection') }, async (request, reply) => {
       const { units, rules } = await scoped(request, async (tx) => ({ units: await deps.queries.units(tx, { kind: 'collection_point' }), rules: await deps.queries.rules(tx) }));
       const needsAt = rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
-      return html(reply, layout({ title: 'Collection points', principal: request.principal!, active: '/collection', body: collectionList(units, needsAt), data: { page: 'collection', rules: [] } }));
+      const kindRules = rules.filter((r) => r.unitKind === 'collection_point');
+      return html(reply, layout({ title: 'Collection points', principal: request.principal!, format: fmt(request), active: '/collection', body: collectionList(units, needsAt, kindRules, fmt(request)), data: { page: 'collection', rules: kindRules, staleMs: staleAfterMs(kindRules, 'collection_point') } }));
     });
 
     const fleetQuery = z.object({ kind: z.enum(['biodigester', 'collection_point', '']).optional(), site: z.string().max(200).optional(), state: z.enum(['online', 'offline', 'attention', '']).optional(), q: z.string().max(64).optional() });
@@ -78,7 +98,7 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): Fas
       // An empty select option means "all".
       const f = Object.fromEntries(Object.entries(request.query).filter(([, v]) => v)) as { kind?: 'biodigester' | 'collection_point'; site?: string; state?: 'online' | 'offline' | 'attention'; q?: string };
       const { rows, rules, sites } = await scoped(request, async (tx) => ({ rows: await deps.queries.fleet(tx, f), rules: await deps.queries.rules(tx), sites: await deps.queries.sites(tx) }));
-      return html(reply, layout({ title: 'Fleet health', principal: request.principal!, active: '/fleet', body: fleetTable(rows, rules, f, sites), data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') } }));
+      return html(reply, layout({ title: 'Fleet health', principal: request.principal!, format: fmt(request), active: '/fleet', body: fleetTable(rows, rules, f, sites, fmt(request)), data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') } }));
     });
 
     app.get('/fleet/:id', { schema: { ...hide, params: z.object({ id: z.string().max(64) }) }, preHandler: app.requirePermission('dashboard:fleet') }, async (request, reply) => {
@@ -88,25 +108,27 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries }): Fas
         return { device, alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }), rules: await deps.queries.rules(tx) };
       });
       if (!page) return html(reply, messagePage('Not found', `No device ${request.params.id}.`), 404);
-      return html(reply, layout({ title: page.device.id, principal: request.principal!, active: '/fleet', body: deviceDetail(page.device, page.alerts, request.principal!, page.rules), data: { page: 'device', deviceId: page.device.id, rules: [] } }));
+      return html(reply, layout({ title: page.device.id, principal: request.principal!, format: fmt(request), active: '/fleet', body: deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)), data: { page: 'device', deviceId: page.device.id, rules: [], ...alertData(request, page.rules) } }));
     });
 
     app.get('/firmware', { schema: hide, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
       const { releases, rollouts } = await scoped(request, async (tx) => ({ releases: await deps.queries.firmwareReleases(tx), rollouts: await deps.queries.firmwareRollouts(tx) }));
-      return html(reply, layout({ title: 'Firmware', principal: request.principal!, active: '/firmware', body: firmwareOverview(releases, rollouts), data: { page: 'firmware', rules: [] } }));
+      return html(reply, layout({ title: 'Firmware', principal: request.principal!, format: fmt(request), active: '/firmware', body: firmwareOverview(releases, rollouts, fmt(request)), data: { page: 'firmware', rules: [] } }));
     });
 
     app.get('/firmware/rollouts/:id', { schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a rollout id' }) }) }, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
       const rollout = await scoped(request, (tx) => deps.queries.firmwareRollout(tx, request.params.id));
       if (!rollout) return html(reply, messagePage('Not found', `No rollout ${request.params.id}.`), 404);
-      return html(reply, layout({ title: `Rollout of ${rollout.version}`, principal: request.principal!, active: '/firmware', body: rolloutDetail(rollout), data: { page: 'rollout', rules: [] } }));
+      return html(reply, layout({ title: `Rollout of ${rollout.version}`, principal: request.principal!, format: fmt(request), active: '/firmware', body: rolloutDetail(rollout, fmt(request)), data: { page: 'rollout', rules: [] } }));
     });
 
     app.get('/alerts', { schema: hide, preHandler: app.requirePermission('alerts:read') }, async (request, reply) => {
-      const alerts = await scoped(request, (tx) => deps.queries.alerts(tx, { limit: 200 }));
+      const { alerts, rules } = await scoped(request, async (tx) => ({ alerts: await deps.queries.alerts(tx, { limit: 200 }), rules: await deps.queries.rules(tx) }));
       const open = alerts.filter((a) => a.status === 'open');
       const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
-      return html(reply, layout({ title: 'Alerts', principal: request.principal!, active: '/alerts', body: `<section><h2>Open</h2><div id="alerts">${alertList(open, request.principal!, { showUnit: true })}</div></section><section><h2>Recently closed</h2>${alertList(closed, request.principal!, { showUnit: true })}</section>`, data: { page: 'alerts', rules: [] } }));
+      const f = fmt(request);
+      const body = `<section><h2>Open</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>Recently closed</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
+      return html(reply, layout({ title: 'Alerts', principal: request.principal!, format: f, active: '/alerts', body, data: { page: 'alerts', rules: [], ...alertData(request, rules) } }));
     });
   };
 }

@@ -35,26 +35,49 @@
     return value.toFixed(digits);
   }
 
-  function ago(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 60) return 'just now';
-    if (s < 3600) return Math.floor(s / 60) + ' min ago';
-    if (s < 86400) return Math.floor(s / 3600) + ' h ago';
-    return Math.floor(s / 86400) + ' d ago';
+  // Dates as the server writes them: Intl, the reader's language, the configured zone (page data).
+  const locale = data.locale || 'en';
+  const timeZone = data.timeZone || 'Africa/Nairobi';
+  const rel = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+  const relUnits = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
+  function ago(iso) {
+    const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    for (const [unit, size] of relUnits) if (Math.abs(s) >= size || unit === 'second') return rel.format(Math.trunc(s / size), unit);
+    return rel.format(0, 'second');
+  }
+  const fullDate = new Intl.DateTimeFormat(locale, { timeZone, dateStyle: 'medium', timeStyle: 'short' });
+
+  function timeEl(iso) {
+    const t = document.createElement('time');
+    t.setAttribute('datetime', iso);
+    t.setAttribute('data-ago', '');
+    t.title = fullDate.format(new Date(iso));
+    t.textContent = ago(iso);
+    return t;
+  }
+
+  // A tile's state in text (never colour only); offline or older than expected beats thresholds.
+  const stateText = { healthy: 'ok', warning: 'warning', critical: 'critical', unknown: 'no data' };
+  function setTile(tile, cls, text) {
+    tile.classList.remove('healthy', 'warning', 'critical', 'unknown', 'stale');
+    tile.classList.add(cls);
+    const state = tile.querySelector('.state');
+    if (state) state.textContent = text;
   }
 
   function refreshTimes() {
-    for (const t of document.querySelectorAll('time[data-ago]')) t.textContent = ago(Date.now() - Date.parse(t.getAttribute('datetime')));
+    for (const t of document.querySelectorAll('time[data-ago]')) t.textContent = ago(t.getAttribute('datetime'));
+    // A value that stops being refreshed goes stale while the page is open.
+    if (data.staleMs) {
+      for (const tile of document.querySelectorAll('.tile[data-ts]')) {
+        if (Date.now() - Date.parse(tile.dataset.ts) > data.staleMs && !tile.classList.contains('stale')) setTile(tile, 'stale', 'stale');
+      }
+    }
   }
   setInterval(refreshTimes, 30000);
 
   function stamp(el, iso) {
-    el.innerHTML = '';
-    const t = document.createElement('time');
-    t.setAttribute('datetime', iso);
-    t.setAttribute('data-ago', '');
-    t.textContent = ago(Date.now() - Date.parse(iso));
-    el.appendChild(t);
+    el.replaceChildren(timeEl(iso));
   }
 
   async function post(url, body) {
@@ -84,7 +107,7 @@
       .then((r) => {
         const p = document.createElement('p');
         p.className = 'ack';
-        p.textContent = 'Acknowledged by ' + r.acknowledgedBy + ': “' + r.note + '”';
+        p.append('Acknowledged by ' + r.acknowledgedBy + ' ', timeEl(new Date().toISOString()), ': “' + r.note + '”');
         form.replaceWith(p);
       })
       .catch((err) => {
@@ -104,33 +127,121 @@
     return [series.t, s.avg, s.min, s.max];
   }
 
+  /** Warning and critical thresholds of the shown metric's enabled rules, ascending. */
+  function thresholds() {
+    const out = [];
+    for (const r of rules) {
+      if (r.metric !== metric || r.enabled === false) continue;
+      out.push({ v: r.warn, level: 'warning' });
+      if (r.critical != null) out.push({ v: r.critical, level: 'critical' });
+    }
+    return out.sort((a, b) => a.v - b.v);
+  }
+
+  // Axis ticks and the legend in the configured zone and the reader's language (uPlot's own are
+  // US-style in the browser's zone).
+  const tickHour = new Intl.DateTimeFormat(locale, { timeZone, hour: 'numeric', minute: '2-digit' });
+  const tickDay = new Intl.DateTimeFormat(locale, { timeZone, month: 'short', day: 'numeric' });
+  const tickMonth = new Intl.DateTimeFormat(locale, { timeZone, month: 'short', year: 'numeric' });
+  const rowTime = new Intl.DateTimeFormat(locale, { timeZone, weekday: 'short', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+  function tick(ts, incr) {
+    const d = new Date(ts * 1000);
+    return (incr >= 28 * 86400 ? tickMonth : incr >= 86400 ? tickDay : tickHour).format(d);
+  }
+
+  function num(v) {
+    return v == null ? '—' : format(metric, v);
+  }
+
+  /** The chart's text alternative: a summary sentence and the newest buckets in a table. */
+  function describeChart() {
+    const [name, unit] = labels[metric] || [metric, ''];
+    const s = series.series[metric];
+    const values = s.avg.filter((v) => v != null);
+    const caption = document.getElementById('chart-summary');
+    const u = unit ? ' ' + unit : '';
+    if (values.length === 0) caption.textContent = name + ', ' + range + ': no data in this range.';
+    else {
+      const min = Math.min(...s.min.filter((v) => v != null));
+      const max = Math.max(...s.max.filter((v) => v != null));
+      const th = thresholds();
+      caption.textContent = name + ', ' + range + ': ' + values.length + ' ' + (series.bucket === 'hour' ? 'hourly' : 'daily') + ' averages from ' + num(min) + u + ' to ' + num(max) + u +
+        ', latest ' + num(values[values.length - 1]) + u + '.' + (th.length ? ' Thresholds: ' + th.map((t) => t.level + ' ' + num(t.v) + u).join(', ') + '.' : '');
+    }
+    const body = document.querySelector('#chart-table tbody');
+    const rows = [];
+    for (let i = series.t.length - 1; i >= 0 && rows.length < 48; i--) {
+      if (s.avg[i] == null) continue;
+      const tr = document.createElement('tr');
+      for (const text of [rowTime.format(new Date(series.t[i] * 1000)), num(s.avg[i]) + u, num(s.min[i]) + u, num(s.max[i]) + u]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      rows.push(tr);
+    }
+    body.replaceChildren(...rows);
+  }
+
   function drawChart() {
     const el = document.getElementById('chart');
     if (!el || !series || typeof uPlot === 'undefined') return;
     const [name, unit] = labels[metric] || [metric, ''];
     document.getElementById('chart-title').textContent = name + (unit ? ' (' + unit + ')' : '') + ' · ' + range;
-    const width = Math.max(280, el.clientWidth);
+    for (const b of document.querySelectorAll('button.tile')) b.setAttribute('aria-pressed', String(b.dataset.metric === metric));
+    const th = thresholds();
+    const width = Math.max(260, el.clientWidth);
     const opts = {
       width,
       height: Math.round(Math.min(320, Math.max(200, width * 0.5))),
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
       series: [
-        {},
-        { label: 'avg', stroke: '#1b7f5b', width: 2, spanGaps: false },
-        { label: 'min', stroke: '#9cc9b5', width: 1 },
-        { label: 'max', stroke: '#9cc9b5', width: 1 },
+        { value: (u, ts) => (ts == null ? '—' : rowTime.format(new Date(ts * 1000))) },
+        { label: 'avg', stroke: '#146c4b', width: 2, spanGaps: false, value: (u, v) => num(v) },
+        { label: 'min', stroke: '#5d8f79', width: 1, value: (u, v) => num(v) },
+        { label: 'max', stroke: '#5d8f79', width: 1, value: (u, v) => num(v) },
       ],
-      bands: [{ series: [3, 2], fill: 'rgba(27,127,91,0.12)' }],
-      // The whole asked range, even where there is no data yet (a new digester, an outage).
-      scales: { x: { time: true, range: () => [Date.parse(series.from) / 1000, Date.parse(series.to) / 1000] } },
-      axes: [{}, { size: 50 }],
-      legend: { show: width > 500 },
+      bands: [{ series: [3, 2], fill: 'rgba(20,108,75,0.12)' }],
+      // The whole asked range, even where there is no data yet (a new digester, an outage); the
+      // y range keeps the thresholds in view.
+      scales: {
+        x: { time: true, range: () => [Date.parse(series.from) / 1000, Date.parse(series.to) / 1000] },
+        y: { range: (u, min, max) => {
+          const lo = Math.min(min ?? Infinity, ...th.map((t) => t.v));
+          const hi = Math.max(max ?? -Infinity, ...th.map((t) => t.v));
+          if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
+          const pad = (hi - lo) * 0.08 || 1;
+          return [lo - pad, hi + pad];
+        } },
+      },
+      axes: [{ values: (u, splits, axisIdx, space, incr) => splits.map((s) => tick(s, incr)) }, { size: 50 }],
+      legend: { show: true },
       cursor: { drag: { x: false, y: false } },
+      hooks: {
+        // Dashed threshold lines: amber for warning, red for critical.
+        draw: [(u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.lineWidth = 1.5 * window.devicePixelRatio;
+          ctx.setLineDash([6 * window.devicePixelRatio, 4 * window.devicePixelRatio]);
+          for (const t of th) {
+            const y = Math.round(u.valToPos(t.v, 'y', true));
+            ctx.strokeStyle = t.level === 'critical' ? '#a11d24' : '#b86e00';
+            ctx.beginPath();
+            ctx.moveTo(u.bbox.left, y);
+            ctx.lineTo(u.bbox.left + u.bbox.width, y);
+            ctx.stroke();
+          }
+          ctx.restore();
+        }],
+      },
     };
     if (chart) chart.destroy();
     chart = new uPlot(opts, chartData(), el);
     el.dataset.points = String(series.t.length);
+    el.dataset.thresholds = th.map((t) => t.v).join(',');
+    describeChart();
   }
-
   async function loadSeries() {
     const el = document.getElementById('chart');
     if (!el) return;
@@ -167,7 +278,10 @@
       s.max[i] = n === 0 ? v : Math.max(s.max[i], v);
       s.count[i] = n + 1;
     }
-    if (chart) chart.setData(chartData());
+    if (chart) {
+      chart.setData(chartData());
+      describeChart();
+    }
   }
 
   if (document.getElementById('chart')) {
@@ -198,13 +312,18 @@
       for (const [m, v] of Object.entries(r.values)) {
         for (const tile of document.querySelectorAll('.tile[data-unit="' + r.unitId + '"][data-metric="' + m + '"]')) {
           tile.querySelector('.value').textContent = format(m, v);
-          tile.classList.remove('healthy', 'warning', 'critical', 'unknown');
-          tile.classList.add(health(m, v));
+          const hl = health(m, v);
+          setTile(tile, hl, stateText[hl]);
+          tile.dataset.ts = r.ts;
+          tile.dataset.device = r.deviceId;
+          const age = tile.querySelector('.age');
+          if (age) stamp(age, r.ts);
         }
         for (const meter of document.querySelectorAll('meter[data-unit="' + r.unitId + '"][data-metric="' + m + '"]')) meter.value = v;
         for (const cell of document.querySelectorAll('tr[data-device="' + r.deviceId + '"] td[data-metric="' + m + '"]')) {
-          cell.textContent = format(m, v) + ' ' + (labels[m] || ['', ''])[1];
-          cell.className = health(m, v);
+          const hl = health(m, v);
+          cell.textContent = format(m, v) + ' ' + (labels[m] || ['', ''])[1] + (m === 'battery_v' ? (hl === 'critical' ? ' (very low)' : hl === 'warning' ? ' (low)' : '') : '');
+          cell.className = hl;
         }
       }
       for (const el of document.querySelectorAll('[data-updated="' + r.unitId + '"]')) stamp(el, r.ts);
@@ -213,6 +332,8 @@
   }
 
   function onDevice(d) {
+    // A sensor that goes offline: its values on the page are no longer current.
+    if (!d.online) for (const tile of document.querySelectorAll('.tile[data-device="' + d.id + '"]')) setTile(tile, 'stale', 'sensor offline');
     const row = document.querySelector('tr[data-device="' + d.id + '"]');
     if (!row) return;
     const badge = row.querySelector('td[data-online] .badge');
@@ -227,9 +348,29 @@
     if (off) off.textContent = String(all - online);
   }
 
+  function link(href, text) {
+    const a = document.createElement('a');
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+
+  /** The value an alert opened on, with its unit (as dashboards/alert-pages.ts alertValue()). */
+  function alertValue(a) {
+    if (a.value == null) return '';
+    const m = (data.ruleMetric || {})[a.ruleId];
+    if (m) return (format(m, a.value) + ' ' + ((labels[m] || ['', ''])[1] || '')).trim();
+    if (/\.device\.offline$/.test(a.ruleId)) return Math.round(a.value) + ' min offline';
+    if (/\.device\.cert_expiry$/.test(a.ruleId)) return Math.round(a.value) + ' days left';
+    return String(a.value);
+  }
+
+  // An alert added live is rendered as the server renders one: where, value with unit, guidance,
+  // and the acknowledge form (the submit handler above is delegated, so it works at once).
   function onAlert(a) {
     const box = document.getElementById('alerts');
     if (!box || (box.dataset.unit && box.dataset.unit !== a.unitId)) return;
+    if (data.deviceId && data.deviceId !== a.deviceId) return;
     const existing = box.querySelector('[data-alert-id="' + a.id + '"]');
     if (a.status === 'closed') {
       if (existing) existing.remove();
@@ -237,6 +378,8 @@
     }
     if (existing) {
       existing.className = 'alert ' + a.severity;
+      const b = existing.querySelector('.badge');
+      if (b) { b.className = 'badge ' + a.severity; b.textContent = a.severity; }
       return;
     }
     box.querySelector('[data-alerts-empty]')?.remove();
@@ -249,11 +392,41 @@
     const li = document.createElement('li');
     li.className = 'alert ' + a.severity;
     li.dataset.alertId = String(a.id);
+    li.dataset.rule = a.ruleId;
     const strong = document.createElement('strong');
     strong.textContent = a.title;
+    const badge = document.createElement('span');
+    badge.className = 'badge ' + a.severity;
+    badge.textContent = a.severity;
     const p = document.createElement('p');
-    p.textContent = 'device ' + a.deviceId + (a.value != null ? ' · ' + a.value : '') + ' · opened just now (reload to acknowledge)';
-    li.append(strong, ' ', p);
+    const kind = a.ruleId.split('.')[0];
+    if (data.page === 'alerts') {
+      p.append(kind === 'biodigester' ? link('/digesters/' + a.unitId, 'digester') : link('/collection#unit-' + a.unitId, 'collection point'), ' · ');
+    }
+    p.append('sensor ', data.canFleet ? link('/fleet/' + a.deviceId, a.deviceId) : a.deviceId);
+    const value = alertValue(a);
+    p.append((value ? ' · ' + value : '') + ' · opened ', timeEl(new Date().toISOString()));
+    const guidance = document.createElement('p');
+    guidance.className = 'guidance';
+    guidance.textContent = (data.guidance || {})[a.ruleId] || 'Check the device and its readings; acknowledge with a note of what was done.';
+    li.append(strong, ' ', badge, p, guidance);
+    if (data.canAck) {
+      const form = document.createElement('form');
+      form.className = 'ack-form';
+      form.dataset.alert = String(a.id);
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.name = 'note';
+      input.maxLength = 500;
+      input.required = true;
+      input.placeholder = 'What was done?';
+      label.append('Note ', input);
+      const button = document.createElement('button');
+      button.type = 'submit';
+      button.textContent = 'Acknowledge';
+      form.append(label, button);
+      li.appendChild(form);
+    }
     list.prepend(li);
   }
 
