@@ -497,6 +497,8 @@ export async function createBroker(deps: BrokerDeps) {
     disconnectCertificate: (serial: string) => closeWhere((s) => s.session.certSerial === normaliseSerial(serial), 'certificate revoked'),
     disconnectDevice: (deviceId: string) => closeWhere((s) => s.session.deviceId === deviceId, 'device disabled'),
     refreshCrl,
+    /** One revalidation sweep now (what the timer runs): for the storm bench and tests. */
+    revalidateNow: (): Promise<void> => revalidate(),
     /** Global backpressure from ingest: stop reading every device socket until release. */
     holdReading(): void {
       holding = true;
