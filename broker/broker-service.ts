@@ -9,6 +9,8 @@ import { decideConnect, decideProtocol, normaliseFingerprint, normaliseSerial, t
 import { GuardedConnection } from './packet-guard.ts';
 import { createInputGuard, errorClass, NotAcknowledged, type InternalRejectRecorder } from './input-guard.ts';
 import { createTelemetryRouting } from './telemetry-routing.ts';
+import { createRegistryCache, RegistryChanging } from './registry-cache.ts';
+import { sessionsToClose } from './revalidation.ts';
 import type { Presence } from './presence.ts';
 import type { SecurityEvent, SecurityEvents } from '../audit/index.ts';
 import { InOrder } from './in-order.ts';
@@ -53,7 +55,8 @@ export interface BrokerDeps {
   /** Current CRL PEM, re-read when a certificate is revoked. */
   crl?: () => Promise<string[] | undefined>;
   identity: {
-    connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined>;
+    /** Many serials in one query: CONNECTs gathered in a storm, the revalidation sweep. */
+    connectionIdentities(serialsHex: string[]): Promise<Map<string, ConnectionIdentity>>;
     markConnected(deviceId: string): Promise<void>;
   };
   events?: DeviceEventSource;
@@ -101,6 +104,8 @@ export async function createBroker(deps: BrokerDeps) {
     maxDevices: Math.max(10_000, 2 * config.maxConnections),
   });
   const guard = createInputGuard({ logger, record: deps.internalReject });
+  // Registry answers at CONNECT, gathered and kept until an event says otherwise (registry-cache.ts).
+  const registry = createRegistryCache({ lookup: deps.identity, ttlMs: config.revalidateIntervalMs });
   /** A hook failed outside a publish: the connection is closed and the event recorded. */
   const hookFailed = (hook: string, client: Client | null, err: unknown): void => {
     guard.hookFailed(hook, client ? sessions.get(client)?.session.deviceId : undefined, err);
@@ -167,7 +172,7 @@ export async function createBroker(deps: BrokerDeps) {
           () => done(null, true),
           (err: unknown) => {
             const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
-            if (!(err instanceof ConnectRefused)) logger.error({ err }, 'registry lookup failed during CONNECT');
+            if (!(err instanceof ConnectRefused) && !(err instanceof RegistryChanging)) logger.error({ err }, 'registry lookup failed during CONNECT');
             counters.connectionsRefused++;
             security('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
             done(refusal, null);
@@ -286,14 +291,24 @@ export async function createBroker(deps: BrokerDeps) {
     const certCn = Array.isArray(cnRaw) ? undefined : cnRaw;
     const packet = connectPackets.get(client);
     const serial = cert?.serialNumber ? normaliseSerial(cert.serialNumber) : undefined;
-    const identity = certCn && serial && socket?.authorized ? await deps.identity.connectionIdentity(serial) : undefined;
-    const refusal = decideConnect(
-      { certCn: socket?.authorized ? certCn : undefined, clientId: client.id, hasCredentials, keepalive: packet?.keepalive ?? 0, will: packet?.will, now: new Date() },
-      identity,
-      config,
-    );
-    if (refusal || !identity || !serial || !cert) throw new ConnectRefused(refusal ?? 'unknown_certificate');
-    if (identity.deviceStatus === 'pending') await deps.identity.markConnected(identity.deviceId);
+    const decide = async (): Promise<ConnectionIdentity> => {
+      const identity = certCn && serial && socket?.authorized ? await registry.get(serial) : undefined;
+      const refusal = decideConnect(
+        { certCn: socket?.authorized ? certCn : undefined, clientId: client.id, hasCredentials, keepalive: packet?.keepalive ?? 0, will: packet?.will, now: new Date() },
+        identity,
+        config,
+      );
+      if (refusal || !identity) throw new ConnectRefused(refusal ?? 'unknown_certificate');
+      return identity;
+    };
+    let identity = await decide();
+    if (identity.deviceStatus === 'pending') {
+      await deps.identity.markConnected(identity.deviceId);
+      // Read again: the status changed, and an event may have arrived during the write.
+      registry.invalidateDevice(identity.deviceId);
+      identity = await decide();
+    }
+    if (!serial || !cert) throw new ConnectRefused('unknown_certificate');
     sessions.set(client, {
       session: {
         deviceId: identity.deviceId,
@@ -428,28 +443,30 @@ export async function createBroker(deps: BrokerDeps) {
 
   deps.events?.on('certificate_revoked', (e) => {
     const serial = normaliseSerial(e.serial);
+    registry.invalidateSerial(serial);
     closeWhere((s) => s.session.certSerial === serial, 'certificate revoked');
     refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
   });
   deps.events?.on('device_status', (e) => {
+    registry.invalidateDevice(e.deviceId);
     if (e.status === 'suspended' || e.status === 'retired') closeWhere((s) => s.session.deviceId === e.deviceId, `device ${e.status}`);
   });
 
   // Safety net behind the events (a lost notification, a certificate expiring mid-session).
   const revalidate = async (): Promise<void> => {
-    for (const [client, state] of [...sessions]) {
-      const identity = await deps.identity.connectionIdentity(state.session.certSerial);
-      const bad = !identity || identity.certStatus !== 'active' || identity.notAfter.getTime() <= Date.now() || identity.deviceStatus === 'suspended' || identity.deviceStatus === 'retired';
-      if (bad && sessions.has(client)) {
-        counters.cutOffs++;
-        logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
-        client.close();
-      }
+    const live = [...sessions].map(([client, state]) => ({ key: client, certSerial: state.session.certSerial }));
+    for (const client of await sessionsToClose(live, (serials) => deps.identity.connectionIdentities(serials), Date.now)) {
+      const state = sessions.get(client);
+      if (!state) continue;
+      counters.cutOffs++;
+      logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
+      client.close();
     }
   };
   // A revocation or suspension notified while the event connection was down (a database restart)
   // was never delivered: re-read the CRL and re-check every live session at once.
   deps.events?.on('resync', () => {
+    registry.clear();
     refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
     revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation after the event connection came back failed'));
   });
@@ -510,6 +527,7 @@ export async function createBroker(deps: BrokerDeps) {
     },
     async close(): Promise<void> {
       clearInterval(revalidateTimer);
+      registry.stop();
       await new Promise<void>((resolve) => {
         admission.server.close(() => resolve());
         admission.destroyPending();

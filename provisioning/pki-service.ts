@@ -182,6 +182,17 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
       return row;
     },
 
+    /** Many serials in one query (a revalidation sweep, CONNECTs gathered in a storm): the serials found. */
+    async connectionIdentities(serials: string[]): Promise<Map<string, ConnectionIdentity>> {
+      if (serials.length === 0) return new Map();
+      const rows = await db
+        .select({ serial: certificates.serial, deviceId: devices.id, unitId: devices.unitId, kind: devices.kind, deviceStatus: devices.status, certStatus: certificates.status, notAfter: certificates.notAfter })
+        .from(certificates)
+        .innerJoin(devices, eq(devices.id, certificates.deviceId))
+        .where(sql`${certificates.serial} = ANY(${sql.param(serials)}::text[])`);
+      return new Map(rows.map(({ serial, ...identity }) => [serial, identity]));
+    },
+
     async markConnected(deviceId: string): Promise<void> {
       await db.transaction(async (tx) => {
         const [updated] = await tx.update(devices).set({ status: 'active', updatedAt: now() }).where(and(eq(devices.id, deviceId), eq(devices.status, 'pending'))).returning({ id: devices.id });
