@@ -14,6 +14,7 @@
  * keys and certificates are cached under node_modules/.cache/thamani-storm (bench/storm-fleet.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,11 +134,13 @@ async function main(): Promise<void> {
         backpressure: { hold: () => brokerRef.current!.holdReading(), release: () => brokerRef.current!.releaseReading() },
       });
       let port = 0;
+      // Kept across the restart, as app/start.ts keeps them on disk: devices may resume.
+      const ticketKeys = randomBytes(48);
       const make = async (): Promise<Broker> => {
         const broker = await createBroker({
           config: { ...shipped.mqtt, host: '127.0.0.1', port },
           logger,
-          tls: { ...tls, crl: await crls() },
+          tls: { ...tls, crl: await crls(), ticketKeys },
           crl: crls,
           identity,
           events,

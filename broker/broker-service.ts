@@ -1,5 +1,6 @@
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { createAdmission } from './admission.ts';
@@ -369,12 +370,13 @@ export async function createBroker(deps: BrokerDeps) {
   aedes.on('clientError', (client, err) => logger.debug({ err, clientId: client.id }, 'client error'));
   aedes.on('connectionError', (_client, err) => logger.debug({ err }, 'connection error'));
 
-  let tlsMaterial = deps.tls;
+  // Ticket keys fixed for this broker's life (or given): a CRL refresh must not void the tickets out.
+  let tlsMaterial = { ...deps.tls, ticketKeys: deps.tls.ticketKeys ?? randomBytes(48) };
   // Certificates are verified in the handshake but refused here, so that the refusal is recorded
   // with the certificate presented (a revoked one knocking, a foreign CA): nothing reaches Aedes
   // before this gate.
-  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }), (socket) => {
-    const refused = admitAuthorized(socket);
+  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }), (socket) => {
+  const refused = admitAuthorized(socket);
     if (refused) {
       counters.tlsRefused++;
       deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
@@ -438,7 +440,7 @@ export async function createBroker(deps: BrokerDeps) {
   async function refreshCrl(): Promise<void> {
     if (!deps.crl) return;
     tlsMaterial = { ...tlsMaterial, crl: await deps.crl() };
-    server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }));
+    server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }));
   }
 
   deps.events?.on('certificate_revoked', (e) => {
