@@ -38,6 +38,9 @@ export interface BrokerConfig extends ConnectLimits {
   /** Sockets that have not sent CONNECT yet, per source address and in total; more are closed on accept. */
   maxPendingPerAddress: number;
   maxPending: number;
+  /** Reconnect storms: sockets waiting for a handshake beyond the recent rate × this are closed on accept (0/absent: off). */
+  handshakeTargetMs?: number;
+  handshakeFloor?: number;
   /** How often live sessions are re-checked against the registry (safety net behind the events). */
   revalidateIntervalMs: number;
 }
@@ -406,7 +409,7 @@ export async function createBroker(deps: BrokerDeps) {
   });
   // Raw TCP first: caps and the accept-to-CONNECT deadline apply before the handshake (broker/admission.ts).
   const admission = createAdmission({
-    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending },
+    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending, handshakeTargetMs: config.handshakeTargetMs, handshakeFloor: config.handshakeFloor },
     handOver: (socket) => server.emit('connection', socket),
     onRefused: (reason, ip) => {
       counters.refusedBeforeHandshake++;
