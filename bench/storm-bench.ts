@@ -9,6 +9,7 @@
  *
  *   npm run bench -- storm [--devices 1000] [--key rsa] [--only thamani,stock] [--repeat 1]
  *                          [--keys 250] [--resume 1] [--database thamani_storm_bench]
+ *                          [--handshake-target-ms 2000] [--handshake-floor 50]   (MQTT_HANDSHAKE_*; 0 = off)
  *
  * Runs alternate (stock, thamani, stock, …) so that the machine's drift hits both. The fleet's
  * keys and certificates are cached under node_modules/.cache/thamani-storm (bench/storm-fleet.ts).
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
       const ticketKeys = randomBytes(48);
       const make = async (): Promise<Broker> => {
         const broker = await createBroker({
-          config: { ...shipped.mqtt, host: '127.0.0.1', port },
+          config: { ...shipped.mqtt, host: '127.0.0.1', port, handshakeTargetMs: numberArg('handshake-target-ms', shipped.mqtt.handshakeTargetMs), handshakeFloor: numberArg('handshake-floor', shipped.mqtt.handshakeFloor) },
           logger,
           tls: { ...tls, crl: await crls(), ticketKeys },
           crl: crls,

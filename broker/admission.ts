@@ -30,9 +30,9 @@ export interface AdmissionOptions {
   maxPendingPerAddress: number;
   /** ... and in total. */
   maxPending: number;
-  /** Sockets waiting for their handshake are capped at the recent CONNECT rate × this (0 or absent: no such cap)… */
+  /** Sockets waiting for their handshake are capped at the recent CONNECT rate × this (0 or absent: no such cap; shipped 8 s)… */
   handshakeTargetMs?: number;
-  /** …but never under this (default 50): the rate is measured from what is let through. */
+  /** …but never under this (default 50; shipped 500): the rate is measured from what is let through. */
   handshakeFloor?: number;
   /** The window the handshake rate is measured over (default 5 s). */
   handshakeWindowMs?: number;
