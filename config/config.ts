@@ -56,7 +56,7 @@ const envSchema = z.object({
   MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(1000),
   MQTT_MAX_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
   /** Reconnect storms: sockets waiting for a handshake capped at the recent handshake rate × this (0: off); broker/admission.ts. */
-  MQTT_HANDSHAKE_TARGET_MS: z.coerce.number().int().min(0).default(8000),
+  MQTT_HANDSHAKE_TARGET_MS: z.coerce.number().int().min(0).default(0),
   MQTT_HANDSHAKE_FLOOR: z.coerce.number().int().min(1).default(500),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
