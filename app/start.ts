@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { createAuditLog, createSecurityEvents, loadOrCreateAuditSigner } from '../audit/index.ts';
-import { createBroker, createPresence, type Broker } from '../broker/index.ts';
+import { createBroker, createPresence, loadOrCreateTicketKeys, type Broker } from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
@@ -86,7 +86,8 @@ export async function start(config: Config): Promise<Running> {
     const broker = await createBroker({
       config: config.mqtt,
       logger: brokerLogger,
-      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
+      // Session tickets that survive a restart: devices resume instead of a full handshake (broker/tls.ts).
+      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls(), ticketKeys: loadOrCreateTicketKeys(path.join(config.pki.dir, 'tls-ticket.keys')) },
       crl: tlsCrls,
       identity: pki,
       events,

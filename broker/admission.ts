@@ -12,6 +12,15 @@ import net from 'node:net';
  * - such pending sockets are capped per source address and in total, and a socket beyond a cap
  *   is closed on accept, before a single TLS byte is spent on it.
  *
+ * - in a reconnect storm, sockets beyond what the gateway can handshake within
+ *   `handshakeTargetMs` (its recent rate of CONNECTs × that time, never under a floor) are
+ *   closed on accept too. Otherwise every socket waits its turn for the CPU, most wait longer
+ *   than the device's own connect timeout, and the gateway spends itself on handshakes whose
+ *   device has already given up (measured: stock Aedes and we alike, at 1,000 devices on this
+ *   machine, more attempts timed out than succeeded). A device refused here retries after its
+ *   backoff (docs/device-contract.md). It is a TCP close, not CONNACK 3: a CONNACK travels inside
+ *   TLS, so it would cost the very handshake the refusal is there to save.
+ *
  * Sockets that pass are handed to the TLS server with `emit('connection')`, as Node's own HTTP
  * and TLS servers receive theirs.
  */
@@ -21,9 +30,55 @@ export interface AdmissionOptions {
   maxPendingPerAddress: number;
   /** ... and in total. */
   maxPending: number;
+  /** Sockets waiting for their handshake are capped at the recent CONNECT rate × this (0 or absent: no such cap; shipped 8 s)… */
+  handshakeTargetMs?: number;
+  /** …but never under this (default 50; shipped 500): the rate is measured from what is let through. */
+  handshakeFloor?: number;
+  /** The window the handshake rate is measured over (default 5 s). */
+  handshakeWindowMs?: number;
 }
 
-export type AdmissionRefusal = 'pending_per_address' | 'pending_total';
+export type AdmissionRefusal = 'pending_per_address' | 'pending_total' | 'handshake_capacity';
+
+/**
+ * What the gateway can handshake: the rate of completed handshakes (CONNECTs received) over the
+ * last `windowMs`, and from it how many sockets may wait for theirs. Pure (time is passed in).
+ */
+export class HandshakeBudget {
+  private readonly buckets: number[];
+  private readonly bucketMs: number;
+  private last = -1;
+
+  constructor(private readonly opts: { targetMs: number; floor: number; ceiling: number; windowMs?: number; buckets?: number }) {
+    this.buckets = new Array<number>(opts.buckets ?? 10).fill(0);
+    this.bucketMs = (opts.windowMs ?? 5000) / this.buckets.length;
+  }
+
+  private advance(nowMs: number): number {
+    const slot = Math.floor(nowMs / this.bucketMs);
+    if (this.last < 0 || slot - this.last >= this.buckets.length) this.buckets.fill(0);
+    else for (let s = this.last + 1; s <= slot; s++) this.buckets[s % this.buckets.length] = 0;
+    this.last = Math.max(this.last, slot);
+    return slot;
+  }
+
+  /** A handshake completed (its CONNECT arrived). */
+  completed(nowMs: number): void {
+    const slot = this.advance(nowMs);
+    this.buckets[slot % this.buckets.length]!++;
+  }
+
+  /** Handshakes per second over the window. */
+  rate(nowMs: number): number {
+    this.advance(nowMs);
+    return this.buckets.reduce((a, b) => a + b, 0) / ((this.bucketMs * this.buckets.length) / 1000);
+  }
+
+  /** How many sockets may wait for their handshake now. */
+  limit(nowMs: number): number {
+    return Math.min(this.opts.ceiling, Math.max(this.opts.floor, Math.ceil((this.rate(nowMs) * this.opts.targetMs) / 1000)));
+  }
+}
 
 /** Pure bookkeeping of pending sockets per address (IPv6: per /64, what one host usually gets). */
 export class PendingCounts {
@@ -90,10 +145,11 @@ export interface AdmissionDeps {
 export function createAdmission(deps: AdmissionDeps) {
   const { options } = deps;
   const counts = new PendingCounts(options);
+  const budget = options.handshakeTargetMs ? new HandshakeBudget({ targetMs: options.handshakeTargetMs, floor: options.handshakeFloor ?? 50, ceiling: options.maxPending, windowMs: options.handshakeWindowMs ?? 5000 }) : undefined;
   // Keyed by the peer's address and port: the TLS socket made from a raw one reports the same
   // pair, so the broker can say "CONNECT arrived" from the TLS socket it sees.
   const pending = new Map<string, Pending>();
-  const counters = { refusedPerAddress: 0, refusedTotal: 0, timedOut: 0 };
+  const counters = { refusedPerAddress: 0, refusedTotal: 0, refusedCapacity: 0, timedOut: 0 };
 
   const settle = (key: string, entry: Pending): boolean => {
     if (pending.get(key) !== entry) return false;
@@ -107,9 +163,11 @@ export function createAdmission(deps: AdmissionDeps) {
     const address = socket.remoteAddress ?? 'unknown';
     // A reset before TLS has attached its own listeners must not become an uncaught 'error'.
     socket.on('error', () => undefined);
-    const refusal = counts.admit(address);
+    const capacity = budget?.limit(performance.now()) ?? Infinity;
+    const refusal = capacity < options.maxPending && counts.size >= capacity ? 'handshake_capacity' : counts.admit(address);
     if (refusal) {
       if (refusal === 'pending_per_address') counters.refusedPerAddress++;
+      else if (refusal === 'handshake_capacity') counters.refusedCapacity++;
       else counters.refusedTotal++;
       socket.destroy();
       deps.onRefused?.(refusal, address);
@@ -140,7 +198,7 @@ export function createAdmission(deps: AdmissionDeps) {
     connectReceived(remoteAddress: string | undefined, remotePort: number | undefined): void {
       const key = `${remoteAddress ?? 'unknown'}|${remotePort ?? ''}`;
       const entry = pending.get(key);
-      if (entry) settle(key, entry);
+      if (entry && settle(key, entry)) budget?.completed(performance.now());
     },
     destroyPending(): void {
       for (const [key, entry] of [...pending]) {

@@ -25,6 +25,9 @@ export interface BrokerConfig extends ConnectLimits {
   /** Sockets that have not sent CONNECT yet, per source address and in total; more are closed on accept. */
   maxPendingPerAddress: number;
   maxPending: number;
+  /** Reconnect storms: sockets waiting for a handshake beyond the recent rate × this are closed on accept (0/absent: off). */
+  handshakeTargetMs?: number;
+  handshakeFloor?: number;
   /** How often live sessions are re-checked against the registry (safety net behind the events). */
   revalidateIntervalMs: number;
 }

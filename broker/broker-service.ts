@@ -11,6 +11,7 @@ import { createInputGuard } from './input-guard.ts';
 import type { Presence } from './presence.ts';
 import { createPublishHook } from './publish-hook.ts';
 import { createRefusals } from './refusals.ts';
+import { createRegistryCache } from './registry-cache.ts';
 import { createSessionControl, type DeviceEventSource } from './session-control.ts';
 import { createSessionRegistry } from './sessions.ts';
 import { createSubscribeHooks } from './subscribe-hooks.ts';
@@ -29,7 +30,8 @@ export interface BrokerDeps {
   /** Current CRL PEM, re-read when a certificate is revoked. */
   crl?: () => Promise<string[] | undefined>;
   identity: {
-    connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined>;
+    /** Many serials in one query: CONNECTs gathered in a storm, the revalidation sweep. */
+    connectionIdentities(serialsHex: string[]): Promise<Map<string, ConnectionIdentity>>;
     markConnected(deviceId: string): Promise<void>;
   };
   events?: DeviceEventSource;
@@ -63,6 +65,8 @@ export async function createBroker(deps: BrokerDeps) {
     maxDevices: Math.max(10_000, 2 * config.maxConnections),
   });
   const guard = createInputGuard({ logger, record: () => routes?.internalReject });
+  // Registry answers at CONNECT, gathered and kept until an event says otherwise (registry-cache.ts).
+  const registry = createRegistryCache({ lookup: deps.identity, ttlMs: config.revalidateIntervalMs });
   const refusals = createRefusals({ securityEvents: deps.securityEvents, sessions, guard, logger });
   // Aedes takes connections from the listener, whose admission the CONNECT hook reports to: the
   // listener's `handle` is only called for a socket accepted after listen(), when aedes exists.
@@ -80,7 +84,7 @@ export async function createBroker(deps: BrokerDeps) {
     maxClientsIdLength: config.maxClientIdLength,
     // Every hook runs on device input: whatever throws in it is caught in it, so that a bug
     // costs one message or one connection, never the process (input-guard.ts).
-    ...createConnectHooks({ config, logger, identity: deps.identity, sessions, limits, counters, refusals, admission: listener.admission }),
+    ...createConnectHooks({ config, logger, identity: deps.identity, registry, sessions, limits, counters, refusals, admission: listener.admission }),
     authorizePublish: createPublishHook({
       config,
       logger,
@@ -123,7 +127,7 @@ export async function createBroker(deps: BrokerDeps) {
   aedes.on('clientError', (client, err) => logger.debug({ err, clientId: client.id }, 'client error'));
   aedes.on('connectionError', (_client, err) => logger.debug({ err }, 'connection error'));
 
-  const control = createSessionControl({ config, logger, sessions, counters, identity: deps.identity, events: deps.events, crl: deps.crl, setCrl: listener.setCrl });
+  const control = createSessionControl({ config, logger, sessions, counters, identity: deps.identity, registry, events: deps.events, crl: deps.crl, setCrl: listener.setCrl });
 
   const publisher: DownstreamPublisher = {
     publish(deviceId, suffix, payload, o) {
@@ -162,10 +166,12 @@ export async function createBroker(deps: BrokerDeps) {
     disconnectCertificate: control.disconnectCertificate,
     disconnectDevice: control.disconnectDevice,
     refreshCrl: control.refreshCrl,
+    revalidateNow: control.revalidateNow,
     /** Stops accepting, closes every session, then Aedes and presence; a second call waits for the first. */
     close(): Promise<void> {
       closing ??= (async () => {
         control.stop();
+        registry.stop();
         await listener.close(() => {
           for (const client of sessions.clients()) client.close();
         });

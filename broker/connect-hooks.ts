@@ -6,16 +6,16 @@ import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
 import type { DeviceLimits } from './device-limits.ts';
 import { decideConnect, decideProtocol, normaliseFingerprint, normaliseSerial, type ConnectionIdentity } from './identity-fns.ts';
 import { peerCn, socketOf } from './peer.ts';
+import { RegistryChanging, type RegistryCache } from './registry-cache.ts';
 import type { Refusals } from './refusals.ts';
 import type { SessionRegistry } from './sessions.ts';
 
 export interface ConnectHookDeps {
   config: BrokerConfig;
   logger: Logger;
-  identity: {
-    connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined>;
-    markConnected(deviceId: string): Promise<void>;
-  };
+  identity: { markConnected(deviceId: string): Promise<void> };
+  /** Registry answers at CONNECT, gathered and kept until an event says otherwise (registry-cache.ts). */
+  registry: Pick<RegistryCache, 'get' | 'invalidateDevice'>;
   sessions: Pick<SessionRegistry, 'add'>;
   limits: Pick<DeviceLimits, 'admitConnect'>;
   counters: Pick<BrokerCounters, 'connectionsRefused' | 'connectsThrottled'>;
@@ -51,14 +51,24 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
     const certCn = Array.isArray(cnRaw) ? undefined : cnRaw;
     const packet = connectPackets.get(client);
     const serial = cert?.serialNumber ? normaliseSerial(cert.serialNumber) : undefined;
-    const identity = certCn && serial && socket?.authorized ? await deps.identity.connectionIdentity(serial) : undefined;
-    const refusal = decideConnect(
-      { certCn: socket?.authorized ? certCn : undefined, clientId: client.id, hasCredentials, keepalive: packet?.keepalive ?? 0, will: packet?.will, now: new Date() },
-      identity,
-      config,
-    );
-    if (refusal || !identity || !serial || !cert) throw new ConnectRefused(refusal ?? 'unknown_certificate');
-    if (identity.deviceStatus === 'pending') await deps.identity.markConnected(identity.deviceId);
+    const decide = async (): Promise<ConnectionIdentity> => {
+      const identity = certCn && serial && socket?.authorized ? await deps.registry.get(serial) : undefined;
+      const refusal = decideConnect(
+        { certCn: socket?.authorized ? certCn : undefined, clientId: client.id, hasCredentials, keepalive: packet?.keepalive ?? 0, will: packet?.will, now: new Date() },
+        identity,
+        config,
+      );
+      if (refusal || !identity) throw new ConnectRefused(refusal ?? 'unknown_certificate');
+      return identity;
+    };
+    let identity = await decide();
+    if (identity.deviceStatus === 'pending') {
+      await deps.identity.markConnected(identity.deviceId);
+      // Read again: the status changed, and an event may have arrived during the write.
+      deps.registry.invalidateDevice(identity.deviceId);
+      identity = await decide();
+    }
+    if (!serial || !cert) throw new ConnectRefused('unknown_certificate');
     deps.sessions.add(client, {
       deviceId: identity.deviceId,
       unitId: identity.unitId,
@@ -99,7 +109,7 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
           () => done(null, true),
           (err: unknown) => {
             const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
-            if (!(err instanceof ConnectRefused)) logger.error({ err }, 'registry lookup failed during CONNECT');
+            if (!(err instanceof ConnectRefused) && !(err instanceof RegistryChanging)) logger.error({ err }, 'registry lookup failed during CONNECT');
             counters.connectionsRefused++;
             refusals.record('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
             done(refusal, null);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -11,7 +12,7 @@ import type { SessionRegistry } from './sessions.ts';
 import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 
 export interface DeviceListenerDeps {
-  config: Pick<BrokerConfig, 'host' | 'port' | 'maxPacketBytes' | 'maxConnections' | 'connectTimeoutMs' | 'maxPendingPerAddress' | 'maxPending'>;
+  config: Pick<BrokerConfig, 'host' | 'port' | 'maxPacketBytes' | 'maxConnections' | 'connectTimeoutMs' | 'maxPendingPerAddress' | 'maxPending' | 'handshakeTargetMs' | 'handshakeFloor'>;
   logger: Logger;
   tls: BrokerTlsMaterial;
   counters: Pick<BrokerCounters, 'tlsRefused' | 'packetsTooLarge' | 'refusedBeforeHandshake' | 'connectTimeouts'>;
@@ -32,12 +33,13 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   const { config, logger, counters } = deps;
   const guards = new Set<GuardedConnection>();
   let holding = false;
-  let tlsMaterial = deps.tls;
+  // Ticket keys fixed for this broker's life (or given): a CRL refresh must not void the tickets.
+  let tlsMaterial = { ...deps.tls, ticketKeys: deps.tls.ticketKeys ?? randomBytes(48) };
 
   // Certificates are verified in the handshake but refused here, so that the refusal is recorded
   // with the certificate presented (a revoked one knocking, a foreign CA): nothing reaches Aedes
   // before this gate.
-  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }), (socket) => {
+  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }), (socket) => {
     const refused = admitAuthorized(socket);
     if (refused) {
       counters.tlsRefused++;
@@ -67,7 +69,7 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   });
   // Raw TCP first: caps and the accept-to-CONNECT deadline apply before the handshake.
   const admission = createAdmission({
-    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending },
+    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending, handshakeTargetMs: config.handshakeTargetMs, handshakeFloor: config.handshakeFloor },
     handOver: (socket) => server.emit('connection', socket),
     onRefused: (reason, ip) => {
       counters.refusedBeforeHandshake++;
@@ -99,7 +101,7 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
     /** New CRLs for handshakes from now on (live sessions are judged by broker/session-control.ts). */
     setCrl: (crl: string[] | undefined): void => {
       tlsMaterial = { ...tlsMaterial, crl };
-      server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true }));
+      server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }));
     },
     /** Stop reading every device socket (ingest's backpressure) until release. */
     hold: (): void => {

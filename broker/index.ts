@@ -3,5 +3,5 @@ export { createPresence, type Presence } from './presence.ts';
 export type { ConnectionIdentity } from './identity-fns.ts';
 export { normaliseSerial, normaliseFingerprint } from './identity-fns.ts';
 export { addressKey } from './admission.ts';
-export type { BrokerTlsMaterial } from './tls.ts';
+export { loadOrCreateTicketKeys, type BrokerTlsMaterial } from './tls.ts';
 export * from './types.ts';

@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testLogger } from '../test/db.ts';
 import { startOutageFixture, waitFor, type OutageFixture } from '../test/outage-fixture.ts';
@@ -39,4 +41,44 @@ describe('presence across a database outage', () => {
       await presence.stop().catch(() => undefined);
     }
   }, 60_000);
+});
+
+describe('presence in batches', () => {
+  let f: OutageFixture;
+  const ids = Array.from({ length: 6 }, (_, i) => `bd-presence-batch-${i}`);
+  beforeAll(async () => {
+    f = await startOutageFixture('bd-presence-batch-0');
+    for (const id of ids.slice(1)) await f.t.database.pool.query(`INSERT INTO devices (id, unit_id, kind) SELECT $1, unit_id, kind FROM devices WHERE id = $2`, [id, ids[0]]);
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it('writes any mix of connects and disconnects as the latest state of each device, in one statement per batch', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ device: fc.constantFrom(...ids), online: fc.boolean() }), { minLength: 1, maxLength: 40 }), async (events) => {
+        const statements: string[] = [];
+        const pool = f.t.database.pool;
+        const counting: Pick<pg.Pool, 'query'> = {
+          query: ((text: string, values?: unknown[]) => {
+            statements.push(text);
+            return pool.query(text, values);
+          }) as pg.Pool['query'],
+        };
+        await pool.query(`UPDATE devices SET online = false`);
+        const presence = createPresence({ pool: counting, logger: testLogger, flushMs: 3_600_000, batchMs: 60_000 });
+        const expected = new Map<string, boolean>();
+        for (const e of events) {
+          if (e.online) presence.connected(e.device);
+          else presence.disconnected(e.device);
+          expected.set(e.device, e.online);
+        }
+        await presence.stop(); // writes what is pending
+        expect(statements).toHaveLength(1);
+        const { rows } = await pool.query<{ id: string; online: boolean }>(`SELECT id, online FROM devices WHERE id = ANY($1::text[])`, [ids]);
+        for (const row of rows) expect(row.online).toBe(expected.get(row.id) ?? false);
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
 });

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { BrokerConfig, BrokerCounters } from './broker-context.ts';
 import { normaliseSerial, type ConnectionIdentity } from './identity-fns.ts';
+import type { RegistryCache } from './registry-cache.ts';
+import { sessionsToClose } from './revalidation.ts';
 import type { SessionRegistry, SessionState } from './sessions.ts';
 
 export interface DeviceEventSource {
@@ -13,9 +15,11 @@ export interface DeviceEventSource {
 export interface SessionControlDeps {
   config: Pick<BrokerConfig, 'revalidateIntervalMs'>;
   logger: Logger;
-  sessions: Pick<SessionRegistry, 'entries' | 'all' | 'has'>;
+  sessions: Pick<SessionRegistry, 'entries' | 'all' | 'get'>;
   counters: Pick<BrokerCounters, 'cutOffs'>;
-  identity: { connectionIdentity(serialHex: string): Promise<ConnectionIdentity | undefined> };
+  identity: { connectionIdentities(serialsHex: string[]): Promise<Map<string, ConnectionIdentity>> };
+  /** Cached registry answers: dropped when an event says they changed. */
+  registry: Pick<RegistryCache, 'invalidateSerial' | 'invalidateDevice' | 'clear'>;
   events?: DeviceEventSource;
   /** Current CRL PEMs, re-read when a certificate is revoked. */
   crl?: () => Promise<string[] | undefined>;
@@ -50,28 +54,31 @@ export function createSessionControl(deps: SessionControlDeps) {
 
   // Safety net behind the events (a lost notification, a certificate expiring mid-session).
   const revalidate = async (): Promise<void> => {
-    for (const [client, state] of sessions.all()) {
-      const identity = await deps.identity.connectionIdentity(state.session.certSerial);
-      const bad = !identity || identity.certStatus !== 'active' || identity.notAfter.getTime() <= Date.now() || identity.deviceStatus === 'suspended' || identity.deviceStatus === 'retired';
-      if (bad && sessions.has(client)) {
-        counters.cutOffs++;
-        logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
-        client.close();
-      }
+    // One query per sweep (revalidation.ts), not one per session.
+    const live = sessions.all().map(([client, state]) => ({ key: client, certSerial: state.session.certSerial }));
+    for (const client of await sessionsToClose(live, (serials) => deps.identity.connectionIdentities(serials), Date.now)) {
+      const state = sessions.get(client);
+      if (!state) continue;
+      counters.cutOffs++;
+      logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
+      client.close();
     }
   };
 
   deps.events?.on('certificate_revoked', (e) => {
     const serial = normaliseSerial(e.serial);
+    deps.registry.invalidateSerial(serial);
     closeWhere((s) => s.session.certSerial === serial, 'certificate revoked');
     refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
   });
   deps.events?.on('device_status', (e) => {
+    deps.registry.invalidateDevice(e.deviceId);
     if (e.status === 'suspended' || e.status === 'retired') closeWhere((s) => s.session.deviceId === e.deviceId, `device ${e.status}`);
   });
   // A revocation or suspension notified while the event connection was down (a database restart)
   // was never delivered: re-read the CRL and re-check every live session at once.
   deps.events?.on('resync', () => {
+    deps.registry.clear();
     refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
     revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation after the event connection came back failed'));
   });
@@ -85,6 +92,8 @@ export function createSessionControl(deps: SessionControlDeps) {
     refreshCrl,
     disconnectCertificate: (serial: string) => closeWhere((s) => s.session.certSerial === normaliseSerial(serial), 'certificate revoked'),
     disconnectDevice: (deviceId: string) => closeWhere((s) => s.session.deviceId === deviceId, 'device disabled'),
+    /** One revalidation sweep now (what the timer runs): for the storm bench and tests. */
+    revalidateNow: (): Promise<void> => revalidate(),
     stop: (): void => clearInterval(revalidateTimer),
   };
 }

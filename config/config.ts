@@ -55,6 +55,9 @@ const envSchema = z.object({
   MQTT_DEVICE_CONNECTS_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
   MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(1000),
   MQTT_MAX_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
+  /** Reconnect storms: sockets waiting for a handshake capped at the recent handshake rate × this (0: off); broker/admission.ts. */
+  MQTT_HANDSHAKE_TARGET_MS: z.coerce.number().int().min(0).default(0),
+  MQTT_HANDSHAKE_FLOOR: z.coerce.number().int().min(1).default(500),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
   SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
@@ -151,6 +154,8 @@ export interface Config {
     readonly connectWindowMs: number;
     readonly maxPending: number;
     readonly maxPendingPerAddress: number;
+    readonly handshakeTargetMs: number;
+    readonly handshakeFloor: number;
     readonly revalidateIntervalMs: number;
   };
   readonly pki: {
@@ -312,6 +317,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       connectWindowMs: e.MQTT_DEVICE_CONNECTS_WINDOW_S * 1000,
       maxPending: e.MQTT_MAX_PENDING,
       maxPendingPerAddress: e.MQTT_MAX_PENDING_PER_ADDRESS,
+      handshakeTargetMs: e.MQTT_HANDSHAKE_TARGET_MS,
+      handshakeFloor: e.MQTT_HANDSHAKE_FLOOR,
       revalidateIntervalMs: 30_000,
     },
     pki: {

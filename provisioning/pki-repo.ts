@@ -70,6 +70,17 @@ export const pkiRepo = {
         .where(eq(certificates.serial, serial))
     )[0],
 
+  /** Many serials in one query (a revalidation sweep, CONNECTs gathered in a storm): the serials found. */
+  async connectionIdentities(db: DbExecutor, serials: string[]) {
+    if (serials.length === 0) return new Map<string, never>();
+    const rows = await db
+      .select({ serial: certificates.serial, deviceId: devices.id, unitId: devices.unitId, kind: devices.kind, deviceStatus: devices.status, certStatus: certificates.status, notAfter: certificates.notAfter })
+      .from(certificates)
+      .innerJoin(devices, eq(devices.id, certificates.deviceId))
+      .where(sql`${certificates.serial} = ANY(${sql.param(serials)}::text[])`);
+    return new Map(rows.map(({ serial, ...identity }) => [serial, identity]));
+  },
+
   /** pending → active; true when this call made the change. */
   activatePending: async (db: DbExecutor, deviceId: string, at: Date): Promise<boolean> =>
     (await db.update(devices).set({ status: 'active', updatedAt: at }).where(and(eq(devices.id, deviceId), eq(devices.status, 'pending'))).returning({ id: devices.id })).length > 0,

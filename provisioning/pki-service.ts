@@ -159,6 +159,11 @@ export function createPki(deps: { db: Db; ca: LoadedCa; audit: AuditLog; config:
       return pkiRepo.connectionIdentity(db, serial);
     },
 
+    /** Many serials in one query (a revalidation sweep, CONNECTs gathered in a storm): the serials found. */
+    async connectionIdentities(serials: string[]): Promise<Map<string, ConnectionIdentity>> {
+      return pkiRepo.connectionIdentities(db, serials);
+    },
+
     async markConnected(deviceId: string): Promise<void> {
       await db.transaction(async (tx) => {
         if (await pkiRepo.activatePending(tx, deviceId, now())) await audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', action: 'device.status', targetType: 'device', targetId: deviceId, before: { status: 'pending' }, after: { status: 'active', why: 'first connection' } }, tx);

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { ApiClient } from './api-client.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, DEVICE_BACKOFF } from './backoff.ts';
 import { deviceKeyAndCsr, keyTypeOf, type DeviceKeyType } from './keys.ts';
 import { openOutbox, type Outbox, type OutboxEntry } from './outbox.ts';
 import { createFirmwareUpdater } from './firmware-updater.ts';
@@ -118,7 +118,7 @@ export async function startDevice(o: {
     c.on('close', () => {
       if (client !== c) return;
       client = undefined;
-      if (!stopped) setTimeout(connect, backoffDelay(attempt++, o.rand, { baseMs: 250, capMs: 15_000 }));
+      if (!stopped) setTimeout(connect, backoffDelay(attempt++, o.rand, DEVICE_BACKOFF));
     });
   };
 

@@ -1,0 +1,193 @@
+/**
+ * The storm bench's fleet, in a child process of its own: N devices over mTLS, each from its own
+ * loopback address (127.10.x.y, as N devices come from N addresses), that connect, publish one
+ * reading (QoS 1) per connection and keep the session with PINGREQ; whenever a connection is
+ * lost or refused they reconnect after the device contract's backoff (simulators/backoff.ts),
+ * offering their last TLS session ticket when `resume` is set.
+ *
+ * Driven over stdin/stdout, one JSON line each way:
+ *   → {"type":"up",…}          once every device has had a PUBACK
+ *   ← mark                     a new phase starts (the parent restarts the gateway next)
+ *   → {"type":"storm",…}       once every device has had a PUBACK on a connection made after mark
+ */
+import { readFileSync } from 'node:fs';
+import readline from 'node:readline';
+import tls from 'node:tls';
+import { backoffDelay, type BackoffOptions } from '../simulators/backoff.ts';
+import { connectPacket, publishPacket, reading } from './mqtt-packets.ts';
+
+export interface StormSpec {
+  port: number;
+  ca: string;
+  devices: { id: string; key: string; cert: string }[];
+  /** TCP start to CONNACK; beyond it the attempt is abandoned, as a device's MQTT client does. */
+  connectTimeoutMs: number;
+  backoff: BackoffOptions;
+  /** Offer the last TLS session (ticket) when reconnecting. */
+  resume: boolean;
+  startTs: number;
+}
+
+export interface PhaseResult {
+  type: 'up' | 'storm';
+  devices: number;
+  /** From the phase's start (first connection lost, for a storm) to the last device publishing again. */
+  durationMs: number;
+  handshakes: number;
+  resumed: number;
+  /** Handshakes completed per second over the phase, and in its busiest second. */
+  handshakesPerSecond: number;
+  peakHandshakesPerSecond: number;
+  connectToConnackMs: { p50: number; p99: number; max: number };
+  /** From the TCP connect to the CONNACK (handshake included), accepted connections only. */
+  tcpToConnackMs: { p50: number; p99: number; max: number };
+  connack: Record<string, number>;
+  attempts: number;
+  timeouts: number;
+  /** Connections closed before the handshake finished (refused at accept, reset). */
+  lostBeforeHandshake: number;
+  acked: number;
+}
+
+const percentile = (xs: number[], p: number): number => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!);
+};
+
+export function runStorm(spec: StormSpec, emit: (r: PhaseResult) => void): { mark(): void; stop(): void } {
+  let phase: PhaseResult['type'] = 'up';
+  let phaseStart = performance.now();
+  let firstLoss: number | undefined;
+  let stopped = false;
+  let stats = fresh();
+  function fresh() {
+    return { handshakes: 0, resumed: 0, perSecond: new Map<number, number>(), c2c: [] as number[], t2c: [] as number[], connack: {} as Record<string, number>, attempts: 0, timeouts: 0, lost: 0, acked: 0, done: new Set<number>() };
+  }
+  const finish = (): void => {
+    const end = performance.now();
+    const start = phase === 'storm' ? (firstLoss ?? phaseStart) : phaseStart;
+    const durationMs = Math.round(end - start);
+    emit({
+      type: phase,
+      devices: spec.devices.length,
+      durationMs,
+      handshakes: stats.handshakes,
+      resumed: stats.resumed,
+      handshakesPerSecond: Math.round(stats.handshakes / (durationMs / 1000)),
+      peakHandshakesPerSecond: Math.max(0, ...stats.perSecond.values()),
+      connectToConnackMs: { p50: percentile(stats.c2c, 50), p99: percentile(stats.c2c, 99), max: percentile(stats.c2c, 100) },
+      tcpToConnackMs: { p50: percentile(stats.t2c, 50), p99: percentile(stats.t2c, 99), max: percentile(stats.t2c, 100) },
+      connack: stats.connack,
+      attempts: stats.attempts,
+      timeouts: stats.timeouts,
+      lostBeforeHandshake: stats.lost,
+      acked: stats.acked,
+    });
+  };
+  const sockets = new Set<tls.TLSSocket>();
+
+  spec.devices.forEach((device, index) => {
+    const topic = Buffer.from(`devices/${device.id}/telemetry`);
+    const localAddress = `127.10.${(index >> 8) & 255}.${index & 255}`;
+    let attempt = 0;
+    let seq = 0;
+    let messageId = 0;
+    let session: Buffer | undefined;
+    const connect = (): void => {
+      if (stopped) return;
+      const connectedPhase = phase;
+      const s = stats;
+      s.attempts++;
+      const tcpStart = performance.now();
+      let connectSent = 0;
+      let secure = false;
+      let buf: Buffer = Buffer.alloc(0);
+      // localAddress is passed on to net.connect (node's docs: "any socket.connect() option").
+      const options: tls.ConnectionOptions & { localAddress: string } = { host: '127.0.0.1', port: spec.port, localAddress, ca: spec.ca, key: device.key, cert: device.cert, servername: 'localhost', ...(spec.resume && session ? { session } : {}) };
+      const socket = tls.connect(options);
+      sockets.add(socket);
+      const deadline = setTimeout(() => {
+        s.timeouts++;
+        socket.destroy();
+      }, spec.connectTimeoutMs);
+      let ping: NodeJS.Timeout | undefined;
+      socket.on('session', (ticket: Buffer) => (session = ticket));
+      socket.on('secureConnect', () => {
+        secure = true;
+        s.handshakes++;
+        if (socket.isSessionReused()) s.resumed++;
+        const second = Math.floor((performance.now() - phaseStart) / 1000);
+        s.perSecond.set(second, (s.perSecond.get(second) ?? 0) + 1);
+        socket.setNoDelay(true);
+        connectSent = performance.now();
+        socket.write(connectPacket(device.id));
+      });
+      socket.on('data', (data: Buffer) => {
+        buf = buf.length ? Buffer.concat([buf, data]) : data;
+        while (buf.length >= 2 && buf.length >= 2 + buf[1]!) {
+          const type = buf[0]! >> 4;
+          if (type === 2) {
+            clearTimeout(deadline);
+            const code = buf[3]!;
+            s.connack[code] = (s.connack[code] ?? 0) + 1;
+            if (code !== 0) {
+              socket.destroy();
+              return;
+            }
+            const now = performance.now();
+            s.c2c.push(now - connectSent);
+            s.t2c.push(now - tcpStart);
+            attempt = 0;
+            seq++;
+            messageId = (messageId % 65535) + 1;
+            socket.write(publishPacket(topic, messageId, Buffer.from(reading('biodigester', seq, spec.startTs + seq * 1000 + index))));
+            ping = setInterval(() => socket.write(Buffer.from([0xc0, 0x00])), 30_000);
+          } else if (type === 4) {
+            s.acked++;
+            if (connectedPhase === phase && s === stats && !s.done.has(index)) {
+              s.done.add(index);
+              if (s.done.size === spec.devices.length) finish();
+            }
+          }
+          buf = buf.subarray(2 + buf[1]!);
+        }
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(deadline);
+        clearInterval(ping);
+        sockets.delete(socket);
+        if (!secure) s.lost++;
+        if (phase === 'storm' && firstLoss === undefined) firstLoss = performance.now();
+        if (!stopped) setTimeout(connect, backoffDelay(attempt++, Math.random, spec.backoff));
+      });
+    };
+    connect();
+  });
+
+  return {
+    mark() {
+      phase = 'storm';
+      phaseStart = performance.now();
+      firstLoss = undefined;
+      stats = fresh();
+    },
+    stop() {
+      stopped = true;
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+if (process.argv[2]) {
+  const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as StormSpec;
+  const storm = runStorm(spec, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'mark') storm.mark();
+    if (line === 'stop') {
+      storm.stop();
+      setTimeout(() => process.exit(0), 200);
+    }
+  });
+}
