@@ -3,15 +3,30 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'data/', 'coverage/', 'test-output/', 'dashboards/public/vendor/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'data/',
+      'coverage/',
+      'test-output/',
+      'dashboards/public/vendor/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', 'bin/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/only-throw-error': 'error',
@@ -21,8 +36,10 @@ export default tseslint.config(
         'error',
         {
           // forge writes a serial's hex as given; one not minimal is refused by OpenSSL.
-          selector: "AssignmentExpression[left.property.name='serialNumber']:not([right.callee.name='randomSerialHex'])",
-          message: 'Certificate serials come from randomSerialHex() (provisioning/serial-fns.ts): positive, minimal DER, RFC 5280 §4.1.2.2.',
+          selector:
+            "AssignmentExpression[left.property.name='serialNumber']:not([right.callee.name='randomSerialHex'])",
+          message:
+            'Certificate serials come from randomSerialHex() (provisioning/serial-fns.ts): positive, minimal DER, RFC 5280 §4.1.2.2.',
         },
       ],
     },
@@ -36,7 +53,18 @@ export default tseslint.config(
     files: ['dashboards/public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', EventSource: 'readonly', uPlot: 'readonly', alert: 'readonly', setInterval: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        uPlot: 'readonly',
+        alert: 'readonly',
+        setInterval: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+      },
     },
   },
   {

@@ -1,6 +1,14 @@
 import type { SecureContextOptions } from 'node:tls';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+} from 'fastify';
+import {
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { TLS12_CIPHERS } from '../broker/tls.ts';
 import type { Authenticator } from '../auth/principal.ts';
@@ -34,7 +42,13 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&](?:token|password|secret)=)[^&#]*/gi, '$1[redacted]');
 }
 
-const requestSerializer = (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+const requestSerializer = (req: {
+  method: string;
+  url: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}) => ({
   method: req.method,
   url: redactUrl(req.url),
   host: req.host,
@@ -51,9 +65,11 @@ const requestSerializer = (req: { method: string; url: string; host?: string; ip
 function installNoStore(app: FastifyInstance): void {
   app.addHook('onSend', (request, reply, payload, done) => {
     // Credentials sent count even where the route did not look at them (a public route).
-    const credentials = request.headers.authorization !== undefined || request.headers.cookie !== undefined;
+    const credentials =
+      request.headers.authorization !== undefined || request.headers.cookie !== undefined;
     const decided = reply.hasHeader('cache-control');
-    if (request.principal || ((credentials || request.url.startsWith('/api/')) && !decided)) void reply.header('cache-control', 'no-store');
+    if (request.principal || ((credentials || request.url.startsWith('/api/')) && !decided))
+      void reply.header('cache-control', 'no-store');
     done(null, payload);
   });
 }
@@ -63,10 +79,22 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // The raw server is https.Server when TLS material is given; routes never touch it, so the
   // instance is typed as the default one.
   const app = (Fastify as (opts: object) => FastifyInstance)({
-    loggerInstance: deps.logger.child({}, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
+    loggerInstance: deps.logger.child(
+      {},
+      { serializers: { req: requestSerializer } },
+    ) as FastifyBaseLogger,
     // TLS 1.2 offers only forward-secret AEAD suites, as the broker does (TLS 1.3's are all so).
     // Set after the caller's options, so material passed in cannot widen them.
-    ...(deps.https ? { https: { minVersion: 'TLSv1.2', ...deps.https, ciphers: TLS12_CIPHERS, honorCipherOrder: true } } : {}),
+    ...(deps.https
+      ? {
+          https: {
+            minVersion: 'TLSv1.2',
+            ...deps.https,
+            ciphers: TLS12_CIPHERS,
+            honorCipherOrder: true,
+          },
+        }
+      : {}),
     // Small by default: no JSON request of ours comes near it; the firmware upload has its own.
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: false,
@@ -82,7 +110,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.platform) await deps.platform(app);
   app.withTypeProvider<ZodTypeProvider>();
   for (const route of deps.routes) {
-    await app.register(route.plugin, { prefix: route.root ? (route.prefix ?? '') : `/api/v1${route.prefix ?? ''}` });
+    await app.register(route.plugin, {
+      prefix: route.root ? (route.prefix ?? '') : `/api/v1${route.prefix ?? ''}`,
+    });
   }
   return app;
 }

@@ -18,6 +18,7 @@ export function auditActor(request: FastifyRequest): AuditActor {
 /** What the database verifies an authenticated request's scope from (db/scoped.ts, docs/security-model.md). */
 export function credentialOf(request: FastifyRequest): ScopeCredential {
   const p = request.principal;
-  if (!p) throw new Error('credentialOf() needs an authenticated request (use requirePermission first)');
+  if (!p)
+    throw new Error('credentialOf() needs an authenticated request (use requirePermission first)');
   return p.credential;
 }

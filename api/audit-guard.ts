@@ -12,7 +12,12 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export function createAuditGuard(audit: AuditLog, registry: Registry) {
   const recorded = new Set<string>();
-  const missing = new Counter({ name: 'thamani_audit_missing_total', help: 'Successful state-changing requests that left no audit entry (should stay 0)', labelNames: ['route'], registers: [registry] });
+  const missing = new Counter({
+    name: 'thamani_audit_missing_total',
+    help: 'Successful state-changing requests that left no audit entry (should stay 0)',
+    labelNames: ['route'],
+    registers: [registry],
+  });
   const tracked: AuditLog = {
     ...audit,
     async record(entry, tx) {
@@ -26,7 +31,12 @@ export function createAuditGuard(audit: AuditLog, registry: Registry) {
     install(app: FastifyInstance): void {
       app.addHook('onResponse', (request, reply, done) => {
         const had = recorded.delete(request.id);
-        if (STATE_CHANGING.has(request.method) && request.principal && reply.statusCode < 300 && !had) {
+        if (
+          STATE_CHANGING.has(request.method) &&
+          request.principal &&
+          reply.statusCode < 300 &&
+          !had
+        ) {
           const route = request.routeOptions.url ?? request.url;
           missing.inc({ route: `${request.method} ${route}` });
           request.log.error({ route }, 'state-changing request left no audit entry');

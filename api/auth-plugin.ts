@@ -1,5 +1,10 @@
 import fp from 'fastify-plugin';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import type {
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+  RouteOptions,
+} from 'fastify';
 import type { Authenticator, Principal } from '../auth/principal.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import { ApiErrors } from './errors.ts';
@@ -31,12 +36,17 @@ export const BACKGROUND_HEADER = 'x-thamani-background';
  * session's idle timer.
  */
 export function isBackground(request: FastifyRequest): boolean {
-  return request.routeOptions.config?.background === true || request.headers[BACKGROUND_HEADER] !== undefined;
+  return (
+    request.routeOptions.config?.background === true ||
+    request.headers[BACKGROUND_HEADER] !== undefined
+  );
 }
 type Tagged = preHandlerAsyncHookHandler & { [PERMISSION]?: Permission };
 
 /** The permission a route requires, if it declared one with requirePermission (the matrix test reads it). */
-export function routePermission(route: Pick<RouteOptions, 'onRequest' | 'preHandler'>): Permission | undefined {
+export function routePermission(
+  route: Pick<RouteOptions, 'onRequest' | 'preHandler'>,
+): Permission | undefined {
   const hooks = [route.onRequest, route.preHandler].flat().filter(Boolean) as Tagged[];
   return hooks.map((h) => h[PERMISSION]).find((p) => p !== undefined);
 }
@@ -51,7 +61,9 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
     app.decorateRequest('principal', undefined);
     app.decorate('requirePermission', (permission: Permission) => {
       const check: Tagged = async (request: FastifyRequest, _reply: FastifyReply) => {
-        request.principal ??= await opts.authenticator.authenticate(request, { renew: !isBackground(request) });
+        request.principal ??= await opts.authenticator.authenticate(request, {
+          renew: !isBackground(request),
+        });
         const principal = request.principal;
         if (!principal) throw new ApiErrors.Unauthenticated();
         if (!can(principal.role, permission)) throw new ApiErrors.Forbidden(permission);
@@ -62,12 +74,16 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
     const table: { method: string; url: string; permission: Permission | undefined }[] = [];
     app.decorate('routePermissions', table);
     app.addHook('onRoute', (route) => {
-      for (const method of [route.method].flat()) table.push({ method, url: route.url, permission: routePermission(route) });
+      for (const method of [route.method].flat())
+        table.push({ method, url: route.url, permission: routePermission(route) });
       const pre = [route.preHandler].flat().filter(Boolean) as Tagged[];
       const checks = pre.filter((h) => h[PERMISSION] !== undefined);
       if (checks.length === 0) return;
       route.preHandler = pre.filter((h) => h[PERMISSION] === undefined);
-      route.onRequest = [...checks, ...([route.onRequest].flat().filter(Boolean) as Tagged[])] as RouteOptions['onRequest'];
+      route.onRequest = [
+        ...checks,
+        ...([route.onRequest].flat().filter(Boolean) as Tagged[]),
+      ] as RouteOptions['onRequest'];
     });
     done();
   },

@@ -6,6 +6,10 @@ export const ApiErrors = {
   Forbidden: createError('FORBIDDEN', 'Your role may not %s', 403),
   NotFound: createError('NOT_FOUND', '%s not found', 404),
   Conflict: createError('CONFLICT', '%s', 409),
-  CrossSite: createError('CROSS_SITE_REQUEST', 'Refused: a state-changing request from another site (%s)', 403),
+  CrossSite: createError(
+    'CROSS_SITE_REQUEST',
+    'Refused: a state-changing request from another site (%s)',
+    403,
+  ),
   BadRequest: createError('BAD_REQUEST', '%s', 400),
 };

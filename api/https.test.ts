@@ -17,7 +17,11 @@ beforeAll(async () => {
   port = (h.app.server.address() as AddressInfo).port;
 });
 
-function get(path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(path: string): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}> {
   return new Promise((resolve, reject) => {
     const req = https.get({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
       let body = '';
@@ -47,27 +51,46 @@ describe('HTTPS', () => {
   it('errors are { code, message, requestId } without internals', async () => {
     const res = await get('/api/v1/nowhere');
     expect(res.status).toBe(404);
-    expect(Object.keys(JSON.parse(res.body) as object).sort()).toEqual(['code', 'message', 'requestId']);
+    expect(Object.keys(JSON.parse(res.body) as object).sort()).toEqual([
+      'code',
+      'message',
+      'requestId',
+    ]);
   });
 
   it('publishes the OpenAPI document, readiness and liveness', async () => {
-    const doc = JSON.parse((await get('/docs/json')).body) as { openapi: string; paths: Record<string, unknown> };
+    const doc = JSON.parse((await get('/docs/json')).body) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/audit/verify', '/api/v1/users', '/api/v1/auth/login']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/audit/verify', '/api/v1/users', '/api/v1/auth/login']),
+    );
     expect((await get('/healthz')).status).toBe(200);
-    expect(JSON.parse((await get('/readyz')).body)).toEqual({ ready: true, checks: { database: true } });
+    expect(JSON.parse((await get('/readyz')).body)).toEqual({
+      ready: true,
+      checks: { database: true },
+    });
   });
 
   it('serves Prometheus metrics to a token with metrics:read only', async () => {
     expect((await h.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
-    const res = await h.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${await h.tokenFor('technician')}` } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${await h.tokenFor('technician')}` },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('thamani_http_requests_total');
   });
 });
 
 describe('HTTP → HTTPS redirect', () => {
-  const redirect = createHttpsRedirectServer({ publicHostname: 'gateway.example', httpsPort: 8443 });
+  const redirect = createHttpsRedirectServer({
+    publicHostname: 'gateway.example',
+    httpsPort: 8443,
+  });
   let httpPort: number;
   beforeAll(async () => {
     await new Promise<void>((r) => redirect.listen(0, '127.0.0.1', r));
@@ -83,11 +106,14 @@ describe('HTTP → HTTPS redirect', () => {
       socket.on('data', (d: Buffer) => (response += d.toString('latin1')));
       socket.on('end', () => resolve({ response, closedByServer: true }));
       socket.on('error', reject);
-      socket.setTimeout(60_000, () => { // only a server that never answers; a slow machine is not one
+      socket.setTimeout(60_000, () => {
+        // only a server that never answers; a slow machine is not one
         socket.destroy();
         resolve({ response, closedByServer: false });
       });
-      socket.write(`POST /anything?x=1 HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/octet-stream\r\nContent-Length: 10737418240\r\n${extra}\r\n`);
+      socket.write(
+        `POST /anything?x=1 HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/octet-stream\r\nContent-Length: 10737418240\r\n${extra}\r\n`,
+      );
     });
   }
 

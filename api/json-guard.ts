@@ -20,7 +20,8 @@ export function deeperThan(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -40,7 +41,8 @@ export function installJsonGuard(app: FastifyInstance, opts: { maxDepth?: number
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (deeperThan(body as string, maxDepth)) return done(new JsonErrors.TooDeep(maxDepth), undefined);
+    if (deeperThan(body as string, maxDepth))
+      return done(new JsonErrors.TooDeep(maxDepth), undefined);
     void parse(request, body as string, done);
   });
 }

@@ -6,8 +6,14 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
  */
 export function createMetricsRegistry(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'thamani_' });
-  const httpRequests = new Counter({ name: 'thamani_http_requests_total', help: 'HTTP requests served by the API, by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  if (opts.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, prefix: 'thamani_' });
+  const httpRequests = new Counter({
+    name: 'thamani_http_requests_total',
+    help: 'HTTP requests served by the API, by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
   const httpDuration = new Histogram({
     name: 'thamani_http_request_duration_seconds',
     help: 'HTTP request duration by route',

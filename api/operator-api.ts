@@ -18,7 +18,11 @@ import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
 import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
 import { installOriginGuard } from './origin-guard.ts';
-import { createRefusalEvents, installRefusalEvents, type SecurityEventSink } from './refusal-events.ts';
+import {
+  createRefusalEvents,
+  installRefusalEvents,
+  type SecurityEventSink,
+} from './refusal-events.ts';
 import { registerApiPlatform, type ReadinessProbe } from './platform.ts';
 
 export interface OperatorApiDeps {
@@ -81,36 +85,78 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
   const now = deps.now ?? (() => new Date());
   const baseAudit = createAuditLog({ db: deps.db, signer: deps.auditSigner });
   const guard = createAuditGuard(baseAudit, deps.metrics.registry);
-  const refusals = deps.securityEvents ?? createRefusalEvents({ audit: baseAudit, now: () => now().getTime(), onError: (err) => deps.logger.error({ err }, 'could not record a refused request') });
+  const refusals =
+    deps.securityEvents ??
+    createRefusalEvents({
+      audit: baseAudit,
+      now: () => now().getTime(),
+      onError: (err) => deps.logger.error({ err }, 'could not record a refused request'),
+    });
   const audit = guard.audit;
-  const throttleOpts = deps.throttle ?? { windowMs: 15 * 60_000, maxFailuresPerAccount: 5, maxFailuresPerIp: 50 };
+  const throttleOpts = deps.throttle ?? {
+    windowMs: 15 * 60_000,
+    maxFailuresPerAccount: 5,
+    maxFailuresPerIp: 50,
+  };
   const throttle = createLoginThrottle({ ...throttleOpts, db: deps.db, now });
   // Two hashes at once leaves the other two libuv threads (default pool of 4) to DNS, files and
   // zlib; a queue of 64 absorbs a burst, beyond it sign-ins get 429 LOGIN_BUSY.
   const hashGate = createHashGate({ maxConcurrent: 2, maxQueue: 64, ...deps.hashGate });
-  const sessions = createSessionService({ db: deps.db, ownerDb: deps.ownerDb, audit, throttle, hashGate, securityEvents: refusals, now, idleMs: deps.sessionIdleMs, maxMs: deps.sessionMaxMs, passwordParams: deps.passwordParams });
-  const userDeps = { audit, now, publicBaseUrl: deps.publicBaseUrl, passwordParams: deps.passwordParams, apiTokenDefaultDays: deps.apiTokenDefaultDays, apiTokenMaxDays: deps.apiTokenMaxDays };
+  const sessions = createSessionService({
+    db: deps.db,
+    ownerDb: deps.ownerDb,
+    audit,
+    throttle,
+    hashGate,
+    securityEvents: refusals,
+    now,
+    idleMs: deps.sessionIdleMs,
+    maxMs: deps.sessionMaxMs,
+    passwordParams: deps.passwordParams,
+  });
+  const userDeps = {
+    audit,
+    now,
+    publicBaseUrl: deps.publicBaseUrl,
+    passwordParams: deps.passwordParams,
+    apiTokenDefaultDays: deps.apiTokenDefaultDays,
+    apiTokenMaxDays: deps.apiTokenMaxDays,
+  };
   // Routes: admin work in the caller's verified scope; links (no user yet) on the API pool, where
   // the link's own secret opens the change.
   const scopedUsers = scopedServices(deps.db, (tx) => createUserService({ ...userDeps, db: tx }));
   const linkUsers = createUserService({ ...userDeps, db: deps.db });
   const users = trustedUserService(deps.ownerDb, userDeps);
-  const authenticator = deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
+  const authenticator =
+    deps.authenticator ?? createAuthenticator({ sessions, cookieSecret: deps.cookieSecret });
   const sessionMaxSeconds = Math.floor(deps.sessionMaxMs / 1000);
   const app = await buildApp({
     logger: deps.logger,
     authenticator,
     https: deps.https,
     platform: async (a) => {
-      await registerApiPlatform(a, { metrics: deps.metrics, probes: deps.probes, cookieSecret: deps.cookieSecret, version: deps.version ?? '0.1.0' });
+      await registerApiPlatform(a, {
+        metrics: deps.metrics,
+        probes: deps.probes,
+        cookieSecret: deps.cookieSecret,
+        version: deps.version ?? '0.1.0',
+      });
       guard.install(a);
-      installOriginGuard(a, { allowedOrigins: [deps.publicBaseUrl, ...(deps.allowedOrigins ?? [])] });
+      installOriginGuard(a, {
+        allowedOrigins: [deps.publicBaseUrl, ...(deps.allowedOrigins ?? [])],
+      });
       installRefusalEvents(a, refusals);
     },
     routes: [
       { plugin: authRoutes({ sessions, users: linkUsers, scopedUsers, sessionMaxSeconds }) },
       { plugin: userRoutes({ users: scopedUsers }) },
-      { plugin: auditRoutes({ scoped: scopedServices(deps.db, (tx): DbExecutor => tx), publicKeys: publicKeysOf(deps.auditSigner), checkpointDir: deps.auditCheckpointDir }) },
+      {
+        plugin: auditRoutes({
+          scoped: scopedServices(deps.db, (tx): DbExecutor => tx),
+          publicKeys: publicKeysOf(deps.auditSigner),
+          checkpointDir: deps.auditCheckpointDir,
+        }),
+      },
       { plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }), root: true },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],

@@ -20,18 +20,29 @@ const one = (v: string | string[] | undefined): string | undefined => (Array.isA
  * Applies to /login too: a cross-site form that signs the victim's browser into the attacker's
  * account (login CSRF) has no session, so a CSRF token cannot stop it.
  */
-export function crossSiteProblem(method: string, headers: Headers, allowedOrigins: ReadonlySet<string>): string | undefined {
+export function crossSiteProblem(
+  method: string,
+  headers: Headers,
+  allowedOrigins: ReadonlySet<string>,
+): string | undefined {
   if (SAFE_METHODS.has(method.toUpperCase())) return undefined;
   const site = one(headers['sec-fetch-site'])?.toLowerCase();
   const origin = one(headers.origin);
   if (site !== undefined) {
     if (site !== 'same-origin') return `Sec-Fetch-Site: ${site}`;
-    if (origin !== undefined && origin !== 'null' && !allowedOrigins.has(origin.toLowerCase()) && !sameHost(origin, headers)) return `Origin: ${origin}`;
+    if (
+      origin !== undefined &&
+      origin !== 'null' &&
+      !allowedOrigins.has(origin.toLowerCase()) &&
+      !sameHost(origin, headers)
+    )
+      return `Origin: ${origin}`;
     return undefined;
   }
   if (origin === undefined) return undefined;
   if (origin === 'null') return 'Origin: null';
-  if (!allowedOrigins.has(origin.toLowerCase()) && !sameHost(origin, headers)) return `Origin: ${origin}`;
+  if (!allowedOrigins.has(origin.toLowerCase()) && !sameHost(origin, headers))
+    return `Origin: ${origin}`;
   return undefined;
 }
 
@@ -42,7 +53,10 @@ function sameHost(origin: string, headers: Headers): boolean {
 }
 
 /** Refuses cross-site state-changing requests with 403 CROSS_SITE_REQUEST, before the body is read. */
-export function installOriginGuard(app: FastifyInstance, opts: { allowedOrigins: readonly string[] }): void {
+export function installOriginGuard(
+  app: FastifyInstance,
+  opts: { allowedOrigins: readonly string[] },
+): void {
   const allowed = new Set(opts.allowedOrigins.map((o) => new URL(o).origin.toLowerCase()));
   app.addHook('onRequest', (request, _reply, done) => {
     const problem = crossSiteProblem(request.method, request.headers, allowed);

@@ -20,14 +20,22 @@ export const PROBE_TIMEOUT_MS = 3000;
  * A probe's answer, false if it throws or has not answered within `timeoutMs` (a pool waiting
  * for a connection to a host that is gone would hold /readyz for its whole connect timeout).
  */
-export async function runProbe(probe: ReadinessProbe, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+export async function runProbe(
+  probe: ReadinessProbe,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  const late = new Promise<boolean>(
+    (resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)),
+  );
   try {
     // (A probe that throws before returning its promise, e.g. on a component not built yet, too.)
     const answer = Promise.resolve()
       .then(() => probe.check())
-      .then((ok) => ok === true, () => false);
+      .then(
+        (ok) => ok === true,
+        () => false,
+      );
     return await Promise.race([answer, late]);
   } finally {
     clearTimeout(timer);
@@ -75,14 +83,23 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
   // (The live stream is written raw and never compressed.)
   await app.register(fastifyCompress, { global: true, threshold: 1024, encodings: ['br', 'gzip'] });
   await app.register(fastifyCookie, { secret: deps.cookieSecret });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    },
+  );
 
   await app.register(swagger, {
     openapi: {
       info: { title: 'Thamani IoT operator API', version: deps.version },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: '__Host-thamani_session' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: '__Host-thamani_session' },
+        },
+      },
       security: [{ bearer: [] }, { session: [] }],
     },
     transform: jsonSchemaTransform,
@@ -91,8 +108,18 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
   // (a hook registered before the plugin, so its routes inherit it).
   app.addHook('onSend', (request, reply, payload, done) => {
     const url = request.routeOptions.url;
-    if ((url === '/docs' || url === '/docs/') && typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html')) {
-      done(null, payload.replace('<meta charset="UTF-8">', '<meta charset="UTF-8"><meta name="viewport" content="width=device-width, initial-scale=1">'));
+    if (
+      (url === '/docs' || url === '/docs/') &&
+      typeof payload === 'string' &&
+      String(reply.getHeader('content-type')).startsWith('text/html')
+    ) {
+      done(
+        null,
+        payload.replace(
+          '<meta charset="UTF-8">',
+          '<meta charset="UTF-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        ),
+      );
       return;
     }
     done(null, payload);
@@ -105,28 +132,62 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     // BaseLayout: no top bar, whose Swagger logo is an SVG with an inline <style> the CSP refuses.
     uiConfig: { validatorUrl: null, layout: 'BaseLayout' },
     transformStaticCSP: (header) =>
-      header.replace(/ https:/g, '').replace(/ validator\.swagger\.io/g, '').replace("frame-ancestors 'self'", "frame-ancestors 'none'"),
+      header
+        .replace(/ https:/g, '')
+        .replace(/ validator\.swagger\.io/g, '')
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'"),
   });
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    deps.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    deps.metrics.httpRequests.inc({
+      method: request.method,
+      route,
+      status: String(reply.statusCode),
+    });
     deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
-  typed.get('/healthz', { schema: { tags: ['ops'], summary: 'Liveness: the process answers', response: { 200: z.object({ status: z.literal('ok') }) } } }, () => ({ status: 'ok' as const }));
+  typed.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Liveness: the process answers',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    () => ({ status: 'ok' as const }),
+  );
   typed.get(
     '/readyz',
-    { schema: { tags: ['ops'], summary: 'Readiness: every probe (database, broker, ...) passes', response: { 200: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }) } } },
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Readiness: every probe (database, broker, ...) passes',
+        response: {
+          200: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }),
+          503: z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }),
+        },
+      },
+    },
     async (_request, reply) => {
-      const results = await Promise.all(deps.probes.map(async (p) => [p.name, await runProbe(p)] as const));
+      const results = await Promise.all(
+        deps.probes.map(async (p) => [p.name, await runProbe(p)] as const),
+      );
       const ready = results.every(([, ok]) => ok);
       return reply.status(ready ? 200 : 503).send({ ready, checks: Object.fromEntries(results) });
     },
   );
-  typed.get('/metrics', { preHandler: app.requirePermission('metrics:read'), schema: { tags: ['ops'], summary: 'Prometheus metrics (API token with metrics:read)' } }, async (_request, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  typed.get(
+    '/metrics',
+    {
+      preHandler: app.requirePermission('metrics:read'),
+      schema: { tags: ['ops'], summary: 'Prometheus metrics (API token with metrics:read)' },
+    },
+    async (_request, reply) =>
+      reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
   );
 }

@@ -30,7 +30,14 @@ export interface SecurityEventSink {
  * events are counted as dropped. (The device side's recorder aggregates the same way; either
  * can stand behind SecurityEventSink.)
  */
-export function createRefusalEvents(deps: { audit: { record(entry: AuditEntry): Promise<unknown> }; now?: () => number; windowMs?: number; maxKeys?: number; maxInFlight?: number; onError?: (err: unknown) => void }) {
+export function createRefusalEvents(deps: {
+  audit: { record(entry: AuditEntry): Promise<unknown> };
+  now?: () => number;
+  windowMs?: number;
+  maxKeys?: number;
+  maxInFlight?: number;
+  onError?: (err: unknown) => void;
+}) {
   const now = deps.now ?? Date.now;
   const windowMs = deps.windowMs ?? 60_000;
   const maxKeys = deps.maxKeys ?? 10_000;
@@ -62,13 +69,19 @@ export function createRefusalEvents(deps: { audit: { record(entry: AuditEntry): 
         .record({
           // Never the address as actor: the signed entry is kept 7 years, a person's IP only as long
           // as sign-in metadata is (it goes beside the entry, audit_request_meta; issue 17 §4).
-          actorId: typeof event.details?.principal === 'string' ? event.details.principal : 'anonymous',
+          actorId:
+            typeof event.details?.principal === 'string' ? event.details.principal : 'anonymous',
           actorRole: typeof event.details?.role === 'string' ? event.details.role : 'anonymous',
           ip: event.ip ?? null,
           action: event.action,
           targetType: event.targetType ?? 'https',
           targetId: event.target.slice(0, 256),
-          after: { reason: event.reason, ...event.details, suppressedBefore: seen?.suppressed ?? 0, windowSeconds: windowMs / 1000 },
+          after: {
+            reason: event.reason,
+            ...event.details,
+            suppressedBefore: seen?.suppressed ?? 0,
+            windowSeconds: windowMs / 1000,
+          },
         })
         .then(() => void (counters.written += 1), deps.onError ?? (() => undefined))
         .finally(() => void (inFlight -= 1));
@@ -97,7 +110,9 @@ export function installRefusalEvents(app: FastifyInstance, sink: SecurityEventSi
         target: `${request.method} ${route}`,
         targetType: 'https',
         details: {
-          ...(request.principal ? { principal: request.principal.id, role: request.principal.role } : {}),
+          ...(request.principal
+            ? { principal: request.principal.id, role: request.principal.role }
+            : {}),
           message: err.message.slice(0, 200),
           userAgent: typeof ua === 'string' ? ua.slice(0, 200) : null,
           requestId: request.id,

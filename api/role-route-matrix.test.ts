@@ -57,21 +57,70 @@ beforeAll(async () => {
   // The gateway's own routes (PKI, devices, quarantine) are mounted too, as `thamani start` does.
   const owner = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-matrix-'));
-  const pkiConfig = { passphrase: 'matrix test passphrase', dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 };
-  const ca = await loadOrCreateCa({ dir, passphrase: pkiConfig.passphrase, serverNames: ['localhost'], serverCertDays: 30, logger: testLogger });
-  const pki = createPki({ db: owner.database.db, ca, audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }), config: pkiConfig, brokerUrl: '' });
-  const ingest = createIngest({ pool: owner.database.pool, logger: testLogger, config: testIngestConfig, publisher: { publish: () => Promise.resolve() } });
-  const dashboards = { queries: createDashboardQueries({ mode: (await timeseriesInfo(owner.database.pool)).mode }), hub: createLiveHub() };
+  const pkiConfig = {
+    passphrase: 'matrix test passphrase',
+    dir,
+    deviceCertDays: 30,
+    serverCertDays: 30,
+    enrolmentTokenHours: 1,
+    renewalWindowDays: 1,
+    rotationOverlapHours: 1,
+  };
+  const ca = await loadOrCreateCa({
+    dir,
+    passphrase: pkiConfig.passphrase,
+    serverNames: ['localhost'],
+    serverCertDays: 30,
+    logger: testLogger,
+  });
+  const pki = createPki({
+    db: owner.database.db,
+    ca,
+    audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }),
+    config: pkiConfig,
+    brokerUrl: '',
+  });
+  const ingest = createIngest({
+    pool: owner.database.pool,
+    logger: testLogger,
+    config: testIngestConfig,
+    publisher: { publish: () => Promise.resolve() },
+  });
+  const dashboards = {
+    queries: createDashboardQueries({ mode: (await timeseriesInfo(owner.database.pool)).mode }),
+    hub: createLiveHub(),
+  };
   const firmware = createFirmwareService({
     pool: owner.database.pool,
     audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }),
-    securityEvents: createSecurityEvents({ audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }), logger: testLogger, config: { windowMs: 60_000, maxKeys: 1000 } }),
+    securityEvents: createSecurityEvents({
+      audit: createAuditLog({ db: owner.database.db, signer: testAuditSigner }),
+      logger: testLogger,
+      config: { windowMs: 60_000, maxKeys: 1000 },
+    }),
     signer: signerFromKey(generateKeyPairSync('ed25519').privateKey),
     publisher: { publish: () => Promise.resolve() },
-    config: { maxImageBytes: 1024 * 1024, requireApproval: true, manifestTtlHours: 1, downloadBaseUrl: 'https://localhost:8884' },
+    config: {
+      maxImageBytes: 1024 * 1024,
+      requireApproval: true,
+      manifestTtlHours: 1,
+      downloadBaseUrl: 'https://localhost:8884',
+    },
     logger: testLogger,
   });
-  h = await createApiHarness({ routes: gatewayRoutes({ pki, ca, ingest, pkiConfig, brokerUrl: '', crlUrl: '', dashboards, firmware: { service: firmware, maxImageBytes: 1024 * 1024 }, mrv: { signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) } }) });
+  h = await createApiHarness({
+    routes: gatewayRoutes({
+      pki,
+      ca,
+      ingest,
+      pkiConfig,
+      brokerUrl: '',
+      crlUrl: '',
+      dashboards,
+      firmware: { service: firmware, maxImageBytes: 1024 * 1024 },
+      mrv: { signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) },
+    }),
+  });
 }, 120_000);
 
 function concrete(url: string): string {
@@ -80,7 +129,14 @@ function concrete(url: string): string {
 
 describe('role × route matrix', () => {
   it('every non-public route declares a permission', () => {
-    const open = h.app.routePermissions.filter((r) => r.permission === undefined && r.method !== 'HEAD' && !isDocs(r.url) && !isAsset(r.url) && !PUBLIC.has(`${r.method} ${r.url}`));
+    const open = h.app.routePermissions.filter(
+      (r) =>
+        r.permission === undefined &&
+        r.method !== 'HEAD' &&
+        !isDocs(r.url) &&
+        !isAsset(r.url) &&
+        !PUBLIC.has(`${r.method} ${r.url}`),
+    );
     expect(open).toEqual([]);
     expect(h.app.routePermissions.filter((r) => r.permission).length).toBeGreaterThan(15);
   });
@@ -95,11 +151,20 @@ describe('role × route matrix', () => {
       // The live stream never ends: take its status and headers, then drop it.
       const stream = route.url === '/api/v1/live';
       const anonymous = await h.app.inject({ method: route.method as 'GET', url });
-      if (page) expect([anonymous.statusCode, anonymous.headers.location], `${route.method} ${route.url} anonymous`).toEqual([303, '/login']);
+      if (page)
+        expect(
+          [anonymous.statusCode, anonymous.headers.location],
+          `${route.method} ${route.url} anonymous`,
+        ).toEqual([303, '/login']);
       else expect(anonymous.statusCode, `${route.method} ${route.url} anonymous`).toBe(401);
       for (const role of roles) {
         const streaming = stream && can(role, route.permission);
-        const res = await h.app.inject({ method: route.method as 'GET', url, headers: { authorization: `Bearer ${await h.tokenFor(role)}` }, payloadAsStream: streaming });
+        const res = await h.app.inject({
+          method: route.method as 'GET',
+          url,
+          headers: { authorization: `Bearer ${await h.tokenFor(role)}` },
+          payloadAsStream: streaming,
+        });
         const body = streaming ? '(stream)' : res.body;
         if (streaming) res.stream().destroy();
         const label = `${role} ${route.method} ${route.url} (${route.permission}) -> ${res.statusCode} ${body.slice(0, 120)}`;
@@ -107,23 +172,39 @@ describe('role × route matrix', () => {
         else {
           expect(res.statusCode, label).toBe(403);
           if (page) expect(res.headers['content-type'], label).toMatch(/^text\/html/);
-          else if (route.method !== 'HEAD') expect(res.json<{ code: string }>().code, label).toBe('FORBIDDEN');
+          else if (route.method !== 'HEAD')
+            expect(res.json<{ code: string }>().code, label).toBe('FORBIDDEN');
         }
         seen.push(`${role}:${route.method}:${route.url}`);
       }
     }
-    expect(seen.length).toBe(h.app.routePermissions.filter((r) => r.permission).length * roles.length);
+    expect(seen.length).toBe(
+      h.app.routePermissions.filter((r) => r.permission).length * roles.length,
+    );
   });
 
   it('every state-changing route, public or not, refuses a cross-site request before anything else (403 CROSS_SITE_REQUEST)', async () => {
     const admin = { authorization: `Bearer ${await h.tokenFor('admin')}` };
-    const hostile = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site', origin: 'https://sub.localhost:8443' }, { origin: 'null' }];
+    const hostile = [
+      { origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site', origin: 'https://sub.localhost:8443' },
+      { origin: 'null' },
+    ];
     let checked = 0;
     for (const route of h.app.routePermissions) {
       if (['GET', 'HEAD', 'OPTIONS'].includes(route.method)) continue;
       for (const headers of hostile) {
-        const res = await h.app.inject({ method: route.method as 'POST', url: concrete(route.url), headers: { ...admin, ...headers }, payload: {} });
-        expect([res.statusCode, res.json<{ code: string }>().code], `${route.method} ${route.url} ${JSON.stringify(headers)}`).toEqual([403, 'CROSS_SITE_REQUEST']);
+        const res = await h.app.inject({
+          method: route.method as 'POST',
+          url: concrete(route.url),
+          headers: { ...admin, ...headers },
+          payload: {},
+        });
+        expect(
+          [res.statusCode, res.json<{ code: string }>().code],
+          `${route.method} ${route.url} ${JSON.stringify(headers)}`,
+        ).toEqual([403, 'CROSS_SITE_REQUEST']);
         checked++;
       }
     }
@@ -138,9 +219,17 @@ describe('role × route matrix', () => {
       const stream = route.url === '/api/v1/live';
       for (const headers of [admin, {}]) {
         if (!route.url.startsWith('/api/') && Object.keys(headers).length === 0) continue; // a public page or probe, nothing personal
-        const res = await h.app.inject({ method: route.method as 'GET', url: concrete(route.url), headers, payloadAsStream: stream && headers === admin });
+        const res = await h.app.inject({
+          method: route.method as 'GET',
+          url: concrete(route.url),
+          headers,
+          payloadAsStream: stream && headers === admin,
+        });
         if (stream && headers === admin) res.stream().destroy();
-        expect(String(res.headers['cache-control']), `${route.method} ${route.url} ${headers === admin ? 'admin' : 'anonymous'} -> ${res.statusCode}`).toMatch(route.url.startsWith('/api/v1/pki/crl') ? /no-cache|no-store/ : /no-store/);
+        expect(
+          String(res.headers['cache-control']),
+          `${route.method} ${route.url} ${headers === admin ? 'admin' : 'anonymous'} -> ${res.statusCode}`,
+        ).toMatch(route.url.startsWith('/api/v1/pki/crl') ? /no-cache|no-store/ : /no-store/);
         checked++;
       }
     }
@@ -157,7 +246,12 @@ describe('gateway routes as the API role', () => {
   it('work for a technician under row-level security, and each change is audited with before/after', async () => {
     const auth = { authorization: `Bearer ${await h.tokenFor('technician')}` };
     const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: unknown) => {
-      const res = await h.app.inject({ method, url: `/api/v1${url}`, headers: auth, ...(payload ? { payload } : {}) });
+      const res = await h.app.inject({
+        method,
+        url: `/api/v1${url}`,
+        headers: auth,
+        ...(payload ? { payload } : {}),
+      });
       expect(res.statusCode, `${method} ${url}: ${res.body.slice(0, 200)}`).toBeLessThan(300);
       return res.json<Record<string, unknown>>();
     };
@@ -165,15 +259,36 @@ describe('gateway routes as the API role', () => {
     await call('POST', '/units', { site: 'Matrix Site', kind: 'biodigester', name: 'D1' });
     await call('POST', '/devices', { id: 'bd-matrix-1', unit: 'D1' });
     await call('POST', '/devices/bd-matrix-1/enrolment-tokens');
-    await call('PATCH', '/devices/bd-matrix-1', { status: 'suspended', labels: { room: 'kitchen' } });
+    await call('PATCH', '/devices/bd-matrix-1', {
+      status: 'suspended',
+      labels: { room: 'kitchen' },
+    });
     expect((await call('GET', '/devices')).devices).toHaveLength(1);
     await call('GET', '/certificates');
     await call('GET', '/quarantine');
-    const { rows } = await h.t.database.pool.query<{ action: string; before: unknown; after: unknown }>(`SELECT action, before, after FROM audit_log WHERE actor_role = 'technician' ORDER BY id`);
-    expect(rows.map((r) => r.action)).toEqual(['site.create', 'unit.create', 'device.create', 'enrolment_token.create', 'device.status', 'device.labels']);
-    expect(rows.find((r) => r.action === 'device.status')).toMatchObject({ before: { status: 'pending' }, after: { status: 'suspended' } });
+    const { rows } = await h.t.database.pool.query<{
+      action: string;
+      before: unknown;
+      after: unknown;
+    }>(`SELECT action, before, after FROM audit_log WHERE actor_role = 'technician' ORDER BY id`);
+    expect(rows.map((r) => r.action)).toEqual([
+      'site.create',
+      'unit.create',
+      'device.create',
+      'enrolment_token.create',
+      'device.status',
+      'device.labels',
+    ]);
+    expect(rows.find((r) => r.action === 'device.status')).toMatchObject({
+      before: { status: 'pending' },
+      after: { status: 'suspended' },
+    });
     // A kitchen manager with no assigned unit sees no device at all, through the same route.
-    const km = await h.app.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: `Bearer ${await h.tokenFor('kitchen_manager')}` } });
+    const km = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/devices',
+      headers: { authorization: `Bearer ${await h.tokenFor('kitchen_manager')}` },
+    });
     expect(km.json()).toEqual({ devices: [] });
   });
 });

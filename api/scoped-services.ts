@@ -11,7 +11,11 @@ import { credentialOf } from './audit-context.ts';
  * A route without a user passes the credential it has instead (/enroll: the enrolment token).
  */
 export function scopedServices<S>(db: Db, make: (tx: Db) => S) {
-  return <T>(request: FastifyRequest, fn: (services: S) => Promise<T>, credential?: ScopeCredential): Promise<T> =>
+  return <T>(
+    request: FastifyRequest,
+    fn: (services: S) => Promise<T>,
+    credential?: ScopeCredential,
+  ): Promise<T> =>
     // A drizzle transaction offers the same query API as the pool (nested transactions become savepoints).
     runScoped(db, credential ?? credentialOf(request), (tx) => fn(make(tx as unknown as Db)));
 }

@@ -14,8 +14,20 @@ import { selfSignedCertificate } from './dev-cert.ts';
  * only forward-secret AEAD suites (issue 17 §5): a client that offers only static-RSA key
  * exchange or CBC suites gets no handshake. Real sockets, node's client and openssl's.
  */
-const REFUSED = ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA256', 'AES128-SHA', 'ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES256-SHA384', 'DHE-RSA-AES128-GCM-SHA256'];
-const ACCEPTED = ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305'];
+const REFUSED = [
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'AES128-SHA256',
+  'AES128-SHA',
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-RSA-AES256-SHA384',
+  'DHE-RSA-AES128-GCM-SHA256',
+];
+const ACCEPTED = [
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+];
 
 let h: ApiHarness;
 let apiPort: number;
@@ -28,7 +40,11 @@ beforeAll(async () => {
   await h.app.listen({ port: 0, host: '127.0.0.1' });
   apiPort = (h.app.server.address() as AddressInfo).port;
   const ca = createForeignCa('Suites Test CA');
-  const server = ca.issue({ cn: 'localhost', usage: 'serverAuth', dnsNames: ['localhost', '127.0.0.1'] });
+  const server = ca.issue({
+    cn: 'localhost',
+    usage: 'serverAuth',
+    dnsNames: ['localhost', '127.0.0.1'],
+  });
   client = ca.issue({ cn: 'bd-suites-1' });
   downloads = createFirmwareDownloadServer({
     tls: { key: server.key, cert: server.cert, ca: [ca.caPem] },
@@ -47,9 +63,22 @@ afterAll(async () => {
 });
 
 /** TLS 1.2 handshake offering exactly one suite: the suite agreed, or the error. */
-function handshake(port: number, cipher: string, withClientCert: boolean): Promise<{ cipher?: string; error?: string }> {
+function handshake(
+  port: number,
+  cipher: string,
+  withClientCert: boolean,
+): Promise<{ cipher?: string; error?: string }> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: cipher, rejectUnauthorized: false, ...(withClientCert ? { key: client.key, cert: client.cert } : {}) });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+      ciphers: cipher,
+      rejectUnauthorized: false,
+      ...(withClientCert ? { key: client.key, cert: client.cert } : {}),
+    });
     socket.once('secureConnect', () => {
       const agreed = socket.getCipher().name;
       socket.destroy();
@@ -68,7 +97,9 @@ describe.each(listeners)('$name, TLS 1.2', ({ port, clientCert }) => {
   it.each(REFUSED)('refuses a client offering only %s', async (cipher) => {
     const res = await handshake(port(), cipher, clientCert);
     expect(res.cipher).toBeUndefined();
-    expect(res.error).toMatch(/handshake failure|no shared cipher|sslv3 alert|wrong version|ECONNRESET/i);
+    expect(res.error).toMatch(
+      /handshake failure|no shared cipher|sslv3 alert|wrong version|ECONNRESET/i,
+    );
   });
 
   it.each(ACCEPTED)('agrees on %s', async (cipher) => {
@@ -80,7 +111,20 @@ describe.each(listeners)('$name, TLS 1.2', ({ port, clientCert }) => {
 /** openssl s_client, asynchronously: the servers run in this process and must keep answering. */
 function sClient(port: number, cipher: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-cipher', cipher, '-servername', 'localhost'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-tls1_2',
+        '-cipher',
+        cipher,
+        '-servername',
+        'localhost',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -22,11 +22,20 @@ import { httpsRequest } from '../test/https-client.ts';
 const DEVICES = ['bd-out-1', 'bd-out-2', 'bd-out-3'];
 const WINDOW = 10;
 
-async function waitFor(what: string, probe: () => Promise<boolean> | boolean, gw: Gateway, timeoutMs = 180_000): Promise<void> {
+async function waitFor(
+  what: string,
+  probe: () => Promise<boolean> | boolean,
+  gw: Gateway,
+  timeoutMs = 180_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
-    if (gw.exit()) throw new Error(`gateway exited while waiting for ${what}: ${JSON.stringify(gw.exit())}\n${gw.log().slice(-4000)}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${gw.log().slice(-4000)}`);
+    if (gw.exit())
+      throw new Error(
+        `gateway exited while waiting for ${what}: ${JSON.stringify(gw.exit())}\n${gw.log().slice(-4000)}`,
+      );
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\n${gw.log().slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -51,7 +60,16 @@ interface Sender {
 
 /** A device publishing QoS 1 readings (seq 1, 2, …) at about 10/s, at most WINDOW unacknowledged. */
 function send(gw: Gateway, id: string, creds: { key: string; cert: string }): Sender {
-  const client = mqtt.connect(gw.mqttUrl, { key: creds.key, cert: creds.cert, ca: gw.ca, clientId: id, protocolVersion: 4, clean: false, reconnectPeriod: 300, connectTimeout: 10_000, keepalive: 30,
+  const client = mqtt.connect(gw.mqttUrl, {
+    key: creds.key,
+    cert: creds.cert,
+    ca: gw.ca,
+    clientId: id,
+    protocolVersion: 4,
+    clean: false,
+    reconnectPeriod: 300,
+    connectTimeout: 10_000,
+    keepalive: 30,
     // CONNACK 3 (server unavailable) means "try again later" (docs/device-contract.md).
     reconnectOnConnackError: true,
   });
@@ -69,12 +87,28 @@ function send(gw: Gateway, id: string, creds: { key: string; cert: string }): Se
     if (!client.connected || inFlight >= WINDOW) return;
     const s = ++seq;
     inFlight++;
-    client.publish(`devices/${id}/telemetry`, JSON.stringify({ seq: s, ts: new Date(base + s * 1000).toISOString(), readings: { ph: 7, temperature_c: 35 } }), { qos: 1 }, (err) => {
-      inFlight--;
-      if (!err) acked.add(s);
-    });
+    client.publish(
+      `devices/${id}/telemetry`,
+      JSON.stringify({
+        seq: s,
+        ts: new Date(base + s * 1000).toISOString(),
+        readings: { ph: 7, temperature_c: 35 },
+      }),
+      { qos: 1 },
+      (err) => {
+        inFlight--;
+        if (!err) acked.add(s);
+      },
+    );
   }, 100);
-  return { id, client, acked, connackCodes, inFlight: () => inFlight, stop: () => clearInterval(timer) };
+  return {
+    id,
+    client,
+    acked,
+    connackCodes,
+    inFlight: () => inFlight,
+    stop: () => clearInterval(timer),
+  };
 }
 
 const BROKEN = "shared_buffers = 'not a size'\n";
@@ -89,7 +123,11 @@ describe('the database dies, the gateway lives', () => {
   beforeAll(async () => {
     // A publish not committed within 3 s is refused (the connection closes): the outage below
     // outlasts it, so devices also reconnect while the database is down.
-    gw = await startGateway({ database: 'embedded', env: { LOG_LEVEL: 'info', INGEST_COMMIT_TIMEOUT_MS: '3000' }, readyTimeoutMs: 180_000 });
+    gw = await startGateway({
+      database: 'embedded',
+      env: { LOG_LEVEL: 'info', INGEST_COMMIT_TIMEOUT_MS: '3000' },
+      readyTimeoutMs: 180_000,
+    });
     let partial = '';
     gw.onLog((chunk) => {
       const lines = (partial + chunk).split('\n');
@@ -101,12 +139,36 @@ describe('the database dies, the gateway lives', () => {
     });
     const pgPort = gw.env.EMBEDDED_PG_PORT!;
     const password = (await readFile(path.join(gw.dataDir, 'pg-password'), 'utf8')).trim();
-    db = createDatabase({ url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`, poolMax: 2, logger: testLogger });
+    db = createDatabase({
+      url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`,
+      poolMax: 2,
+      logger: testLogger,
+    });
     const passphrase = gw.env.PKI_PASSPHRASE!;
-    const ca = await loadOrCreateCa({ dir: path.join(gw.dataDir, 'pki'), passphrase, serverNames: ['localhost'], serverCertDays: 30, logger: testLogger });
+    const ca = await loadOrCreateCa({
+      dir: path.join(gw.dataDir, 'pki'),
+      passphrase,
+      serverNames: ['localhost'],
+      serverCertDays: 30,
+      logger: testLogger,
+    });
     const audit = createAuditLog({ db: db.db, signer: testAuditSigner });
     const devices = createDeviceService({ db: db.db, audit });
-    const pki = createPki({ db: db.db, ca, audit, config: { passphrase, dir: gw.dataDir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+    const pki = createPki({
+      db: db.db,
+      ca,
+      audit,
+      config: {
+        passphrase,
+        dir: gw.dataDir,
+        deviceCertDays: 30,
+        serverCertDays: 30,
+        enrolmentTokenHours: 1,
+        renewalWindowDays: 1,
+        rotationOverlapHours: 1,
+      },
+      brokerUrl: '',
+    });
     const actor = { actorId: 'test', actorRole: 'admin' };
     const site = await devices.addSite({ name: 'Outage Site' }, actor);
     const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, actor);
@@ -130,50 +192,89 @@ describe('the database dies, the gateway lives', () => {
   it('stops acknowledging, reports not ready, restarts its database, resumes by itself and loses no acknowledged reading', async () => {
     const readyz = async (): Promise<{ status: number; checks: Record<string, boolean> }> => {
       const r = await httpsRequest(`${gw.apiUrl}/readyz`, { ca: gw.ca });
-      return { status: r.status, checks: (JSON.parse(r.body) as { checks: Record<string, boolean> }).checks };
+      return {
+        status: r.status,
+        checks: (JSON.parse(r.body) as { checks: Record<string, boolean> }).checks,
+      };
     };
     const acked = (): number => senders.reduce((n, s) => n + s.acked.size, 0);
-    await waitFor('readings acknowledged from every device', () => senders.every((s) => s.acked.size >= 20), gw);
+    await waitFor(
+      'readings acknowledged from every device',
+      () => senders.every((s) => s.acked.size >= 20),
+      gw,
+    );
 
     // The outage: the postmaster is killed, and cannot start again until postgresql.conf is fixed.
     const pgDir = path.join(gw.dataDir, 'pg');
     const conf = path.join(pgDir, 'postgresql.conf');
     const original = await readFile(conf, 'utf8');
     await appendFile(conf, BROKEN);
-    const before = Number((await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const before = Number(
+      (await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
     process.kill(before, 'SIGKILL');
     await waitFor('the postmaster to be gone', () => !alive(before), gw);
 
     // Not ready, naming what fails; devices reconnecting meanwhile are told "server unavailable".
     let down: { status: number; checks: Record<string, boolean> } | undefined;
-    await waitFor('/readyz 503', async () => {
-      down = await readyz().catch(() => undefined);
-      return down?.status === 503;
-    }, gw);
+    await waitFor(
+      '/readyz 503',
+      async () => {
+        down = await readyz().catch(() => undefined);
+        return down?.status === 503;
+      },
+      gw,
+    );
     expect(down!.checks).toMatchObject({ database: false, ingest: false });
-    await waitFor('a CONNACK 3 (server unavailable) while the database is down', () => senders.some((s) => s.connackCodes.includes(3)), gw);
+    await waitFor(
+      'a CONNACK 3 (server unavailable) while the database is down',
+      () => senders.some((s) => s.connackCodes.includes(3)),
+      gw,
+    );
     const ackedInOutage = acked();
-    await waitFor('a failed restart attempt', () => seen.has('embedded PostgreSQL restart failed'), gw);
+    await waitFor(
+      'a failed restart attempt',
+      () => seen.has('embedded PostgreSQL restart failed'),
+      gw,
+    );
     // Nothing can commit now: nothing is acknowledged.
     expect(acked()).toBe(ackedInOutage);
     expect(senders.flatMap((s) => s.connackCodes).filter((c) => c !== 0 && c !== 3)).toEqual([]);
 
     // The server may start again: the supervisor's next attempt brings it back.
     await writeFile(conf, original);
-    await waitFor('/readyz 200', async () => (await readyz().catch(() => undefined))?.status === 200, gw);
+    await waitFor(
+      '/readyz 200',
+      async () => (await readyz().catch(() => undefined))?.status === 200,
+      gw,
+    );
     const resumedFrom = senders.map((s) => s.acked.size);
-    await waitFor('ingestion to resume on every device', () => senders.every((s, i) => s.acked.size >= resumedFrom[i]! + 20), gw);
+    await waitFor(
+      'ingestion to resume on every device',
+      () => senders.every((s, i) => s.acked.size >= resumedFrom[i]! + 20),
+      gw,
+    );
     for (const s of senders) s.stop();
-    await waitFor('the last publishes to settle', () => senders.every((s) => s.inFlight() === 0), gw, 60_000);
+    await waitFor(
+      'the last publishes to settle',
+      () => senders.every((s) => s.inFlight() === 0),
+      gw,
+      60_000,
+    );
 
     expect(gw.exit()).toBeUndefined();
-    const after = Number((await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const after = Number(
+      (await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
     expect(after).not.toBe(before);
     expect(seen).toContain('embedded PostgreSQL exited unexpectedly: restarting it');
     expect(seen).toContain('embedded PostgreSQL restarted');
 
     for (const s of senders) {
-      const { rows } = await db.pool.query<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = $1`, [s.id]);
+      const { rows } = await db.pool.query<{ seq: number }>(
+        `SELECT seq FROM readings WHERE device_id = $1`,
+        [s.id],
+      );
       const stored = new Set(rows.map((r) => Number(r.seq)));
       const lost = [...s.acked].filter((seq) => !stored.has(seq));
       expect(lost, s.id).toEqual([]);

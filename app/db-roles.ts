@@ -11,16 +11,26 @@ import type { Logger } from 'pino';
  * `bypassRls`: PostgreSQL refuses COPY FROM into a table with row security unless the role
  * bypasses it, and ingest writes every unit's readings anyway; its grants are what limit it.
  */
-async function ensureLoginRole(owner: pg.Pool | pg.Client, opts: { loginRole: string; password: string; group: string; bypassRls: boolean }): Promise<void> {
+async function ensureLoginRole(
+  owner: pg.Pool | pg.Client,
+  opts: { loginRole: string; password: string; group: string; bypassRls: boolean },
+): Promise<void> {
   if (!ROLE_NAME.test(opts.loginRole)) throw new Error(`invalid role name ${opts.loginRole}`);
   if (!(await roleExists(owner, opts.loginRole))) {
     await createLoginRole(owner, opts.loginRole).catch((err: { code?: string }) => {
       if (err.code !== '42710' && err.code !== '23505') throw err; // created meanwhile by another process
     });
   }
-  await setLoginRole(owner, opts.loginRole, { bypassRls: opts.bypassRls, password: opts.password }).catch((err: { code?: string }) => {
+  await setLoginRole(owner, opts.loginRole, {
+    bypassRls: opts.bypassRls,
+    password: opts.password,
+  }).catch((err: { code?: string }) => {
     // Only a superuser may set (NO)SUPERUSER and (NO)BYPASSRLS.
-    if (err.code === '42501') throw new Error(`the database owner may not set the attributes of ${opts.loginRole}: it must be a superuser (docs/operations.md, "Database roles")`, { cause: err });
+    if (err.code === '42501')
+      throw new Error(
+        `the database owner may not set the attributes of ${opts.loginRole}: it must be a superuser (docs/operations.md, "Database roles")`,
+        { cause: err },
+      );
     throw err;
   });
   await grantRole(owner, opts.group, opts.loginRole);
@@ -38,10 +48,26 @@ const kinds = {
  */
 export async function openAsLoginRole(
   owner: { client: pg.Pool | pg.Client; url: string },
-  opts: { kind: keyof typeof kinds; loginRole: string; password: string; poolMax: number; logger: Logger; applicationName?: string },
+  opts: {
+    kind: keyof typeof kinds;
+    loginRole: string;
+    password: string;
+    poolMax: number;
+    logger: Logger;
+    applicationName?: string;
+  },
 ): Promise<Database> {
-  await ensureLoginRole(owner.client, { loginRole: opts.loginRole, password: opts.password, ...kinds[opts.kind] });
-  return createDatabase({ url: urlForRole(owner.url, opts.loginRole, opts.password), poolMax: opts.poolMax, logger: opts.logger, ...(opts.applicationName ? { applicationName: opts.applicationName } : {}) });
+  await ensureLoginRole(owner.client, {
+    loginRole: opts.loginRole,
+    password: opts.password,
+    ...kinds[opts.kind],
+  });
+  return createDatabase({
+    url: urlForRole(owner.url, opts.loginRole, opts.password),
+    poolMax: opts.poolMax,
+    logger: opts.logger,
+    ...(opts.applicationName ? { applicationName: opts.applicationName } : {}),
+  });
 }
 
 /** The owner's URL with another user and password. */

@@ -35,24 +35,99 @@ export function gatewayRoutes(deps: {
   enrolmentLimits?: Config['enrolment'];
   brokerUrl: string;
   crlUrl: string;
-  dashboards: { queries: DashboardQueries; hub: LiveHub; alerts?: Pick<AlertService, 'invalidateRules'>; timeZone?: string };
+  dashboards: {
+    queries: DashboardQueries;
+    hub: LiveHub;
+    alerts?: Pick<AlertService, 'invalidateRules'>;
+    timeZone?: string;
+  };
   firmware?: { service: FirmwareService; maxImageBytes: number };
   /** Carbon MRV: the report signing key (its public half at /.well-known/thamani-mrv-key) and the reports. */
   mrv?: { signer: MrvSigner };
 }) {
-  return ({ audit, db, authenticator }: { audit: AuditLog; db: Db; authenticator: Authenticator }): RoutePlugin[] => [
-    { plugin: pkiRoutes({ pki: deps.pki, ca: deps.ca, scoped: scopedServices(db, (tx) => createPki({ db: tx, ca: deps.ca, audit, config: deps.pkiConfig, brokerUrl: deps.brokerUrl, crlUrl: deps.crlUrl })), enrolment: { audit, limits: deps.enrolmentLimits } }) },
-    { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
-    { plugin: ingestRoutes({ quarantine: scopedServices(db, (tx) => createQuarantineService({ db: tx, ingest: deps.ingest, audit })) }) },
-    { plugin: dashboardRoutes({ db, audit, authenticator, queries: deps.dashboards.queries, hub: deps.dashboards.hub, alerts: deps.dashboards.alerts }) },
-    { plugin: exportRoutes({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }) },
-    { plugin: dashboardPages({ db, queries: deps.dashboards.queries, timeZone: deps.dashboards.timeZone }), root: true },
-    ...(deps.firmware ? [{ plugin: firmwareRoutes({ db, audit, firmware: deps.firmware.service, maxImageBytes: deps.firmware.maxImageBytes }) }] : []),
+  return ({
+    audit,
+    db,
+    authenticator,
+  }: {
+    audit: AuditLog;
+    db: Db;
+    authenticator: Authenticator;
+  }): RoutePlugin[] => [
+    {
+      plugin: pkiRoutes({
+        pki: deps.pki,
+        ca: deps.ca,
+        scoped: scopedServices(db, (tx) =>
+          createPki({
+            db: tx,
+            ca: deps.ca,
+            audit,
+            config: deps.pkiConfig,
+            brokerUrl: deps.brokerUrl,
+            crlUrl: deps.crlUrl,
+          }),
+        ),
+        enrolment: { audit, limits: deps.enrolmentLimits },
+      }),
+    },
+    {
+      plugin: deviceRoutes({
+        devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+      }),
+    },
+    {
+      plugin: ingestRoutes({
+        quarantine: scopedServices(db, (tx) =>
+          createQuarantineService({ db: tx, ingest: deps.ingest, audit }),
+        ),
+      }),
+    },
+    {
+      plugin: dashboardRoutes({
+        db,
+        audit,
+        authenticator,
+        queries: deps.dashboards.queries,
+        hub: deps.dashboards.hub,
+        alerts: deps.dashboards.alerts,
+      }),
+    },
+    {
+      plugin: exportRoutes({
+        db,
+        queries: deps.dashboards.queries,
+        timeZone: deps.dashboards.timeZone,
+      }),
+    },
+    {
+      plugin: dashboardPages({
+        db,
+        queries: deps.dashboards.queries,
+        timeZone: deps.dashboards.timeZone,
+      }),
+      root: true,
+    },
+    ...(deps.firmware
+      ? [
+          {
+            plugin: firmwareRoutes({
+              db,
+              audit,
+              firmware: deps.firmware.service,
+              maxImageBytes: deps.firmware.maxImageBytes,
+            }),
+          },
+        ]
+      : []),
     ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
   ];
 }
 
 function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {
   const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
-  return [{ plugin: mrvKeyRoute({ signer }), root: true }, { plugin: mrvRoutes({ mrv: () => service }) }];
+  return [
+    { plugin: mrvKeyRoute({ signer }), root: true },
+    { plugin: mrvRoutes({ mrv: () => service }) },
+  ];
 }

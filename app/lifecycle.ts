@@ -32,10 +32,16 @@ export function createLifecycle(logger: Logger, opts: { stepTimeoutMs?: number }
             await Promise.race([
               Promise.resolve(step.stop()),
               new Promise((_, reject) => {
-                timer = setTimeout(() => reject(new Error(`timed out after ${stepTimeoutMs} ms`)), stepTimeoutMs);
+                timer = setTimeout(
+                  () => reject(new Error(`timed out after ${stepTimeoutMs} ms`)),
+                  stepTimeoutMs,
+                );
               }),
             ]);
-            logger.debug({ step: step.name, durationMs: Math.round(performance.now() - started) }, 'stopped');
+            logger.debug(
+              { step: step.name, durationMs: Math.round(performance.now() - started) },
+              'stopped',
+            );
           } catch (err) {
             logger.error({ err, step: step.name }, 'shutdown step failed');
           } finally {

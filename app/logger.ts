@@ -23,7 +23,12 @@ export function createLogger(log: Config['log']): Logger {
     level: log.level,
     redact: { paths: redactPaths, censor: '[redacted]' },
     ...(log.format === 'pretty'
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+          },
+        }
       : {}),
   });
 }

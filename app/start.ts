@@ -1,6 +1,11 @@
 import path from 'node:path';
 import { createAuditLog, createSecurityEvents, loadOrCreateAuditSigner } from '../audit/index.ts';
-import { createBroker, createPresence, loadOrCreateTicketKeys, type Broker } from '../broker/index.ts';
+import {
+  createBroker,
+  createPresence,
+  loadOrCreateTicketKeys,
+  type Broker,
+} from '../broker/index.ts';
 import type { Config } from '../config/index.ts';
 import { createDeviceEvents } from '../devices/device-events.ts';
 import { createStateHandler } from '../devices/state-handler.ts';
@@ -16,7 +21,13 @@ import { loadOrCreateSigner } from '../firmware/signing.ts';
 import { startOperatorApi } from './api-runtime.ts';
 import { gatewayRoutes } from './gateway-routes.ts';
 import { registerGatewayMetrics } from './gateway-metrics.ts';
-import { ingestCanWrite, openDatabase, openIngestDatabase, openSecurityEventsDatabase, startTimeseriesMaintenance } from './database.ts';
+import {
+  ingestCanWrite,
+  openDatabase,
+  openIngestDatabase,
+  openSecurityEventsDatabase,
+  startTimeseriesMaintenance,
+} from './database.ts';
 import { createLifecycle, stopOnSignals, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.ts';
@@ -41,19 +52,42 @@ export async function start(config: Config): Promise<Running> {
   try {
     const rt = await openDatabase(config, logger, lifecycle);
     const { db, pool } = rt.database;
-    startTimeseriesMaintenance(rt, { rawRetentionDays: config.db.rawRetentionDays, logger: logger.child({ component: 'timeseries' }), lifecycle });
+    startTimeseriesMaintenance(rt, {
+      rawRetentionDays: config.db.rawRetentionDays,
+      logger: logger.child({ component: 'timeseries' }),
+      lifecycle,
+    });
     const host = config.publicHostname;
     const apiUrl = `https://${host}:${config.https.port}`;
     const mqttUrl = `mqtts://${host}:${config.mqtt.port}`;
 
-    const ca = await loadOrCreateCa({ dir: config.pki.dir, passphrase: config.pki.passphrase, serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])], serverCertDays: config.pki.serverCertDays, logger: logger.child({ component: 'pki' }) });
+    const ca = await loadOrCreateCa({
+      dir: config.pki.dir,
+      passphrase: config.pki.passphrase,
+      serverNames: [...new Set([host, 'localhost', '127.0.0.1', '::1'])],
+      serverCertDays: config.pki.serverCertDays,
+      logger: logger.child({ component: 'pki' }),
+    });
     // Every audit entry is signed with a key kept beside the CA's, never in the database.
-    const auditSigner = await loadOrCreateAuditSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
+    const auditSigner = await loadOrCreateAuditSigner({
+      dir: config.pki.dir,
+      passphrase: ca.keyPassphrase,
+    });
     const audit = createAuditLog({ db, signer: auditSigner });
-    const events = createDeviceEvents({ url: rt.url, logger: logger.child({ component: 'device-events' }) });
+    const events = createDeviceEvents({
+      url: rt.url,
+      logger: logger.child({ component: 'device-events' }),
+    });
     lifecycle.onStop('device-events', () => events.close());
     await events.ready;
-    const pki = createPki({ db, ca, audit, config: config.pki, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der` });
+    const pki = createPki({
+      db,
+      ca,
+      audit,
+      config: config.pki,
+      brokerUrl: mqttUrl,
+      crlUrl: `${apiUrl}/api/v1/pki/crl.der`,
+    });
     events.on('certificate_revoked', () => pki.invalidateCrl());
     // Security events: aggregated, queued, and written over connections of their own, so that a
     // flood of refusals never takes a connection a CONNECT, ingest or the API needs.
@@ -68,7 +102,9 @@ export async function start(config: Config): Promise<Running> {
     // (Registered before the broker's own listener: it re-reads the CRL after this.)
     events.on('resync', () => pki.invalidateCrl());
     const retire = setInterval(() => {
-      pki.retireSuperseded().catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
+      pki
+        .retireSuperseded()
+        .catch((err: unknown) => logger.error({ err }, 'retiring superseded certificates failed'));
     }, 5 * 60_000);
     retire.unref();
     lifecycle.onStop('pki-rotation', () => clearInterval(retire));
@@ -80,19 +116,37 @@ export async function start(config: Config): Promise<Running> {
     // The broker first: what answers devices (ingest, renewal, firmware) is built from its
     // publisher and backpressure, and handed to it in listen() below.
     // Node checks CRLs for every certificate of the chain once one is set: issuing CA's and root's.
-    const tlsCrls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
-    if (!ca.rootCrlPem) logger.warn('no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake');
+    const tlsCrls = async (): Promise<string[] | undefined> =>
+      ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined;
+    if (!ca.rootCrlPem)
+      logger.warn(
+        'no root CRL (imported CA without root.crl): revocation is enforced from the registry only, not in the TLS handshake',
+      );
     const brokerLogger = logger.child({ component: 'broker' });
     const broker = await createBroker({
       config: config.mqtt,
       logger: brokerLogger,
       // Session tickets that survive a restart: devices resume instead of a full handshake (broker/tls.ts).
-      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls(), ticketKeys: loadOrCreateTicketKeys(path.join(config.pki.dir, 'tls-ticket.keys')) },
+      tls: {
+        key: ca.server.privateKeyPem,
+        cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+        ca: ca.caPems,
+        crl: await tlsCrls(),
+        ticketKeys: loadOrCreateTicketKeys(path.join(config.pki.dir, 'tls-ticket.keys')),
+      },
       crl: tlsCrls,
       identity: pki,
       events,
       securityEvents,
-      presence: createPresence({ pool, logger: brokerLogger, onChange: (c) => hub.publish({ type: 'device', device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() } }) }),
+      presence: createPresence({
+        pool,
+        logger: brokerLogger,
+        onChange: (c) =>
+          hub.publish({
+            type: 'device',
+            device: { id: c.deviceId, unitId: c.unitId, online: c.online, at: c.at.toISOString() },
+          }),
+      }),
     });
     // Closes Aedes if start-up fails before the listener is up (a second close is a no-op).
     lifecycle.onStop('mqtt-broker', () => broker.close());
@@ -104,7 +158,10 @@ export async function start(config: Config): Promise<Running> {
       securityEvents,
       signer: await loadOrCreateSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase }),
       publisher: broker.publisher,
-      config: { ...config.firmware, downloadBaseUrl: `https://${host}:${config.firmware.devicePort}` },
+      config: {
+        ...config.firmware,
+        downloadBaseUrl: `https://${host}:${config.firmware.devicePort}`,
+      },
       logger: logger.child({ component: 'firmware' }),
     });
     const firmwareTimer = setInterval(() => void firmware.tick(), 60_000);
@@ -112,9 +169,23 @@ export async function start(config: Config): Promise<Running> {
     lifecycle.onStop('firmware-rollouts', () => clearInterval(firmwareTimer));
 
     const { webhookUrl, webhookSecret } = config.alerts;
-    const webhook = webhookUrl && webhookSecret ? createWebhookDispatcher({ pool, logger: logger.child({ component: 'alert-webhook' }), url: webhookUrl, secret: webhookSecret }) : undefined;
+    const webhook =
+      webhookUrl && webhookSecret
+        ? createWebhookDispatcher({
+            pool,
+            logger: logger.child({ component: 'alert-webhook' }),
+            url: webhookUrl,
+            secret: webhookSecret,
+          })
+        : undefined;
     if (webhook) lifecycle.onStop('alert-webhook', () => webhook.stop());
-    const alerts = createAlertService({ pool, logger: logger.child({ component: 'alerts' }), hub, notify: webhook !== undefined, onOutbox: () => webhook?.kick() });
+    const alerts = createAlertService({
+      pool,
+      logger: logger.child({ component: 'alerts' }),
+      hub,
+      notify: webhook !== undefined,
+      onOutbox: () => webhook?.kick(),
+    });
     await alerts.ensureDefaults();
     lifecycle.onStop('alerts', alerts.start(config.alerts.sweepMs));
 
@@ -133,44 +204,92 @@ export async function start(config: Config): Promise<Running> {
     lifecycle.onStop('ingest-flush', () => ingest.stop());
     events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));
     // MRV reports: a signing key of its own beside the CA's (mrv/mrv-signer.ts), public at /.well-known/thamani-mrv-key.
-    const mrvSigner = await loadOrCreateMrvSigner({ dir: config.pki.dir, passphrase: ca.keyPassphrase });
-    const api = await startOperatorApi(config, rt, { logger, lifecycle }, {
-      auditSigner,
-      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
-      probes: [
-        { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },
-        { name: 'broker', check: () => Promise.resolve(broker.listening()) },
-        // Without LISTEN a revocation would only reach live sessions at the next revalidation.
-        { name: 'device-events', check: () => Promise.resolve(events.listening()) },
-      ],
-      // The operator API's audit (checked per request by its audit guard) for the features' routes.
-      routes: gatewayRoutes({ pki, ca, ingest, pkiConfig: config.pki, enrolmentLimits: config.enrolment, brokerUrl: mqttUrl, crlUrl: `${apiUrl}/api/v1/pki/crl.der`, dashboards: { queries: createDashboardQueries({ mode: rt.timeseries.mode }), hub, alerts, timeZone: config.dashboards.timeZone }, firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes } , mrv: { signer: mrvSigner } }),
+    const mrvSigner = await loadOrCreateMrvSigner({
+      dir: config.pki.dir,
+      passphrase: ca.keyPassphrase,
     });
+    const api = await startOperatorApi(
+      config,
+      rt,
+      { logger, lifecycle },
+      {
+        auditSigner,
+        tls: {
+          key: ca.server.privateKeyPem,
+          cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+        },
+        probes: [
+          { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },
+          { name: 'broker', check: () => Promise.resolve(broker.listening()) },
+          // Without LISTEN a revocation would only reach live sessions at the next revalidation.
+          { name: 'device-events', check: () => Promise.resolve(events.listening()) },
+        ],
+        // The operator API's audit (checked per request by its audit guard) for the features' routes.
+        routes: gatewayRoutes({
+          pki,
+          ca,
+          ingest,
+          pkiConfig: config.pki,
+          enrolmentLimits: config.enrolment,
+          brokerUrl: mqttUrl,
+          crlUrl: `${apiUrl}/api/v1/pki/crl.der`,
+          dashboards: {
+            queries: createDashboardQueries({ mode: rt.timeseries.mode }),
+            hub,
+            alerts,
+            timeZone: config.dashboards.timeZone,
+          },
+          firmware: { service: firmware, maxImageBytes: config.firmware.maxImageBytes },
+          mrv: { signer: mrvSigner },
+        }),
+      },
+    );
     registerGatewayMetrics(api.metrics.registry, { broker, ingest, securityEvents });
 
     await broker.listen({
       handlers: {
         telemetry: ingest.handleTelemetry,
-        'cert/csr': createRenewalHandler({ pki, publisher: broker.publisher, logger: brokerLogger }),
-        state: createStateHandler({ pool, publisher: broker.publisher, onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report) }),
+        'cert/csr': createRenewalHandler({
+          pki,
+          publisher: broker.publisher,
+          logger: brokerLogger,
+        }),
+        state: createStateHandler({
+          pool,
+          publisher: broker.publisher,
+          onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report),
+        }),
       },
       // A message the gateway fails on is kept as INTERNAL_REJECT, acknowledged, explained (broker/input-guard.ts).
       internalReject: ingest.rejectInternal,
       // A manifest the broker lost (kept in memory for an offline device) goes out again.
       onSubscribed: (deviceId, suffixes) => {
-        if (suffixes.includes('firmware/manifest')) firmware.resend(deviceId).catch((err: unknown) => logger.error({ err, deviceId }, 'could not send pending firmware manifests again'));
+        if (suffixes.includes('firmware/manifest'))
+          firmware
+            .resend(deviceId)
+            .catch((err: unknown) =>
+              logger.error({ err, deviceId }, 'could not send pending firmware manifests again'),
+            );
       },
     });
     lifecycle.onStop('mqtt', () => broker.close());
     const downloads = createFirmwareDownloadServer({
-      tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await tlsCrls() },
+      tls: {
+        key: ca.server.privateKeyPem,
+        cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+        ca: ca.caPems,
+        crl: await tlsCrls(),
+      },
       crl: tlsCrls,
       identity: pki,
       firmware,
       securityEvents,
       logger: logger.child({ component: 'firmware-download' }),
     });
-    const refreshDownloadCrl = (): void => void downloads.refreshCrl().catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed'));
+    const refreshDownloadCrl = (): void =>
+      void downloads
+        .refreshCrl()
+        .catch((err: unknown) => logger.warn({ err }, 'firmware download CRL refresh failed'));
     events.on('certificate_revoked', refreshDownloadCrl);
     events.on('resync', refreshDownloadCrl);
     await downloads.listen(config.firmware.devicePort, config.mqtt.host);
@@ -183,7 +302,9 @@ export async function start(config: Config): Promise<Running> {
         mqtt: mqttUrl,
         firmwareDownloads: `https://${host}:${config.firmware.devicePort}`,
         caCertificate: path.join(config.pki.dir, 'root.crt'),
-        database: rt.embedded ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)` : 'DATABASE_URL',
+        database: rt.embedded
+          ? `embedded PostgreSQL on 127.0.0.1:${config.db.embeddedPort} (data in ${config.dataDir}/pg)`
+          : 'DATABASE_URL',
         timeseries: rt.timeseries.mode,
       },
       `Thamani IoT is up: dashboards at ${apiUrl}/ . Sign in with the setup link above (first start), then \`npx thamani site add "My School"\` (README, "Enrol a device"). Ctrl-C stops.`,

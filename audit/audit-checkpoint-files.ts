@@ -40,7 +40,10 @@ export async function readCheckpointFiles(dir: string): Promise<LoadedCheckpoint
     } catch {
       parsed = {};
     }
-    out.push({ source: name, checkpoint: (parsed && typeof parsed === 'object' ? parsed : {}) as SignedCheckpoint });
+    out.push({
+      source: name,
+      checkpoint: (parsed && typeof parsed === 'object' ? parsed : {}) as SignedCheckpoint,
+    });
   }
   return out;
 }

@@ -8,7 +8,13 @@ import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts
 import { testAuditPublicKeys, testAuditSigner } from '../test/audit-key.ts';
 import { signWebhook } from '../dashboards/webhook.ts';
 import { verifyCheckpointSignature } from './audit-signer.ts';
-import { createAuditCheckpointer, createAuditLog, readCheckpointFiles, startAuditCheckpoints, type SignedCheckpoint } from './index.ts';
+import {
+  createAuditCheckpointer,
+  createAuditLog,
+  readCheckpointFiles,
+  startAuditCheckpoints,
+  type SignedCheckpoint,
+} from './index.ts';
 
 let t: TestDatabase;
 const received: { headers: IncomingMessage['headers']; body: string }[] = [];
@@ -27,7 +33,11 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  deadlineMs = 60_000,
+): Promise<T> {
   const end = Date.now() + deadlineMs;
   for (;;) {
     const v = await fn();
@@ -42,35 +52,68 @@ describe('scheduled checkpoints', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-cp-sched-'));
     const secret = 'checkpoint webhook secret';
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const checkpointer = createAuditCheckpointer({ db: t.database.db, signer: testAuditSigner, dir, webhook: { url, secret } });
+    const checkpointer = createAuditCheckpointer({
+      db: t.database.db,
+      signer: testAuditSigner,
+      dir,
+      webhook: { url, secret },
+    });
     // Counts the scheduler's passes, so "several idle intervals" is a condition, not a sleep.
     let passes = 0;
-    const counted = { checkpoint: (o?: { unlessSize?: number }) => ((passes += 1), checkpointer.checkpoint(o)) };
-    const stop = startAuditCheckpoints({ checkpointer: counted, intervalMs: 100, logger: testLogger });
+    const counted = {
+      checkpoint: (o?: { unlessSize?: number }) => ((passes += 1), checkpointer.checkpoint(o)),
+    };
+    const stop = startAuditCheckpoints({
+      checkpointer: counted,
+      intervalMs: 100,
+      logger: testLogger,
+    });
     try {
       const files = async (n: number) => {
         const names = (await readdir(dir)).filter((f) => f.endsWith('.json'));
         return names.length >= n ? names : undefined;
       };
       await until('the start checkpoint', () => files(1));
-      await until('its webhook delivery', () => Promise.resolve(received.length >= 1 ? true : undefined));
+      await until('its webhook delivery', () =>
+        Promise.resolve(received.length >= 1 ? true : undefined),
+      );
       // Several passes with the head unchanged: still one file, one delivery.
       const seen = passes;
-      await until('three idle passes', () => Promise.resolve(passes >= seen + 3 ? true : undefined));
+      await until('three idle passes', () =>
+        Promise.resolve(passes >= seen + 3 ? true : undefined),
+      );
       expect(await readdir(dir)).toHaveLength(1);
       expect(received).toHaveLength(1);
-      await createAuditLog({ db: t.database.db, signer: testAuditSigner }).record({ actorId: 'u', actorRole: 'admin', action: 'site.create', targetType: 'site' });
+      await createAuditLog({ db: t.database.db, signer: testAuditSigner }).record({
+        actorId: 'u',
+        actorRole: 'admin',
+        action: 'site.create',
+        targetType: 'site',
+      });
       await until('a checkpoint of the new head', () => files(2));
       const cps = await readCheckpointFiles(dir);
       expect(cps.map((c) => c.checkpoint.size).sort()).toEqual([0, 1]);
-      for (const { checkpoint } of cps) expect(verifyCheckpointSignature(testAuditPublicKeys.get(checkpoint.keyId)!, checkpoint, checkpoint.signature)).toBe(true);
-      const hook = await until('the webhook delivery', () => Promise.resolve(received.length >= 2 ? received : undefined));
+      for (const { checkpoint } of cps)
+        expect(
+          verifyCheckpointSignature(
+            testAuditPublicKeys.get(checkpoint.keyId)!,
+            checkpoint,
+            checkpoint.signature,
+          ),
+        ).toBe(true);
+      const hook = await until('the webhook delivery', () =>
+        Promise.resolve(received.length >= 2 ? received : undefined),
+      );
       const last = hook[hook.length - 1]!;
       expect(last.headers['x-thamani-event']).toBe('audit.checkpoint');
-      expect(last.headers['x-thamani-signature']).toBe(signWebhook(secret, Number(last.headers['x-thamani-timestamp']), last.body));
+      expect(last.headers['x-thamani-signature']).toBe(
+        signWebhook(secret, Number(last.headers['x-thamani-timestamp']), last.body),
+      );
       const sent = (JSON.parse(last.body) as { checkpoint: SignedCheckpoint }).checkpoint;
       expect(sent).toMatchObject({ size: 1, keyId: testAuditSigner.keyId });
-      expect(verifyCheckpointSignature(testAuditPublicKeys.get(sent.keyId)!, sent, sent.signature)).toBe(true);
+      expect(
+        verifyCheckpointSignature(testAuditPublicKeys.get(sent.keyId)!, sent, sent.signature),
+      ).toBe(true);
     } finally {
       stop();
     }

@@ -48,7 +48,11 @@ export function createAuditCheckpointer(deps: {
      * Signs the current head. Committed entries always form a prefix of the chain (each append
      * holds the chain lock until it commits), so any head read here is one the chain had.
      */
-    async checkpoint(opts: { unlessSize?: number } = {}): Promise<{ file: string; checkpoint: SignedCheckpoint; published: Promise<void> } | undefined> {
+    async checkpoint(
+      opts: { unlessSize?: number } = {},
+    ): Promise<
+      { file: string; checkpoint: SignedCheckpoint; published: Promise<void> } | undefined
+    > {
       const head = await auditRepo.head(deps.db);
       if (opts.unlessSize !== undefined && (head?.seq ?? 0) === opts.unlessSize) return undefined;
       const t = now();
@@ -57,7 +61,10 @@ export function createAuditCheckpointer(deps: {
         size: head?.seq ?? 0,
         headHash: (head?.hash ?? GENESIS_HASH).toString('hex'),
         // Never before the entry it covers, within the append's bound (audit-service.ts).
-        at: (head && head.at > t && head.at.getTime() - t.getTime() <= MAX_CLOCK_STEP_MS ? head.at : t).toISOString(),
+        at: (head && head.at > t && head.at.getTime() - t.getTime() <= MAX_CLOCK_STEP_MS
+          ? head.at
+          : t
+        ).toISOString(),
         keyId: deps.signer.keyId,
       };
       const checkpoint: SignedCheckpoint = { ...body, signature: deps.signer.signCheckpoint(body) };
@@ -70,7 +77,11 @@ export function createAuditCheckpointer(deps: {
 export type AuditCheckpointer = ReturnType<typeof createAuditCheckpointer>;
 
 /** A checkpoint at start, then every interval in which the head moved (AUDIT_CHECKPOINT_MINUTES). */
-export function startAuditCheckpoints(deps: { checkpointer: AuditCheckpointer; intervalMs: number; logger: Logger }): () => void {
+export function startAuditCheckpoints(deps: {
+  checkpointer: AuditCheckpointer;
+  intervalMs: number;
+  logger: Logger;
+}): () => void {
   let lastSize: number | undefined;
   let running = false;
   const run = async (): Promise<void> => {
@@ -83,7 +94,12 @@ export function startAuditCheckpoints(deps: { checkpointer: AuditCheckpointer; i
       const { file, checkpoint, published } = made;
       deps.logger.info({ file, size: checkpoint.size }, 'audit checkpoint written');
       lastSize = checkpoint.size;
-      await published.catch((err: unknown) => deps.logger.warn({ err }, 'audit checkpoint not delivered to the webhook; the file was written'));
+      await published.catch((err: unknown) =>
+        deps.logger.warn(
+          { err },
+          'audit checkpoint not delivered to the webhook; the file was written',
+        ),
+      );
     } catch (err) {
       deps.logger.error({ err }, 'audit checkpoint failed; will retry');
     } finally {

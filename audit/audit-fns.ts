@@ -47,7 +47,9 @@ function chainedBody(fields: ChainedFields, prevHash: Buffer): Record<string, un
 }
 
 export function entryHash(fields: ChainedFields, prevHash: Buffer): Buffer {
-  return createHash('sha256').update(canonicalJson(chainedBody(fields, prevHash))).digest();
+  return createHash('sha256')
+    .update(canonicalJson(chainedBody(fields, prevHash)))
+    .digest();
 }
 
 /**
@@ -60,7 +62,12 @@ export interface SignedFields extends ChainedFields {
 }
 
 export function signedEntryHash(fields: SignedFields, prevHash: Buffer): Buffer {
-  const canonical = canonicalJson({ v: 1, seq: fields.seq, ...chainedBody(fields, prevHash), keyId: fields.keyId });
+  const canonical = canonicalJson({
+    v: 1,
+    seq: fields.seq,
+    ...chainedBody(fields, prevHash),
+    keyId: fields.keyId,
+  });
   return createHash('sha256').update(canonical).digest();
 }
 
@@ -91,5 +98,7 @@ export interface SignedCheckpoint extends CheckpointBody {
 
 export function checkpointSigningInput(body: CheckpointBody): Buffer {
   const { v, size, headHash, at, keyId } = body;
-  return Buffer.from(`thamani-audit-checkpoint/v1\n${canonicalJson({ v, size, headHash, at, keyId })}`);
+  return Buffer.from(
+    `thamani-audit-checkpoint/v1\n${canonicalJson({ v, size, headHash, at, keyId })}`,
+  );
 }

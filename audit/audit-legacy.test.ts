@@ -15,18 +15,54 @@ import { testAuditPublicKeys, testAuditSigner } from '../test/audit-key.ts';
 import { superuserTampering } from '../test/audit-tamper.ts';
 import { entryHash, GENESIS_HASH } from './audit-fns.ts';
 import { applyAuditRetention } from './audit-retention.ts';
-import { createAuditCheckpointer, createAuditLog, readCheckpointFiles, verifyAuditChain } from './index.ts';
+import {
+  createAuditCheckpointer,
+  createAuditLog,
+  readCheckpointFiles,
+  verifyAuditChain,
+} from './index.ts';
 
 /** An entry as the code before signatures wrote it (no position, no key): the legacy format. */
-async function insertLegacy(c: pg.ClientBase, n: number, opts: { at: (i: number) => Date; firstSeq?: number }): Promise<void> {
-  let prev: Buffer = (await c.query<{ hash: Buffer }>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1')).rows[0]?.hash ?? GENESIS_HASH; // id order = chain order
+async function insertLegacy(
+  c: pg.ClientBase,
+  n: number,
+  opts: { at: (i: number) => Date; firstSeq?: number },
+): Promise<void> {
+  let prev: Buffer =
+    (await c.query<{ hash: Buffer }>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1')).rows[0]
+      ?.hash ?? GENESIS_HASH; // id order = chain order
   for (let i = 0; i < n; i++) {
-    const f = { at: opts.at(i), actorId: 'u0', actorRole: 'admin', ip: null, userAgent: null, requestId: null, action: 'site.create', targetType: 'site', targetId: `s${i}`, before: null, after: { i } };
+    const f = {
+      at: opts.at(i),
+      actorId: 'u0',
+      actorRole: 'admin',
+      ip: null,
+      userAgent: null,
+      requestId: null,
+      action: 'site.create',
+      targetType: 'site',
+      targetId: `s${i}`,
+      before: null,
+      after: { i },
+    };
     const hash = entryHash(f, prev);
     const cols = `at, actor_id, actor_role, action, target_type, target_id, after, prev_hash, hash${opts.firstSeq ? ', seq' : ''}`;
-    const params: unknown[] = [f.at, f.actorId, f.actorRole, f.action, f.targetType, f.targetId, JSON.stringify(f.after), prev, hash];
+    const params: unknown[] = [
+      f.at,
+      f.actorId,
+      f.actorRole,
+      f.action,
+      f.targetType,
+      f.targetId,
+      JSON.stringify(f.after),
+      prev,
+      hash,
+    ];
     if (opts.firstSeq) params.push(opts.firstSeq + i);
-    await c.query(`INSERT INTO audit_log (${cols}) VALUES (${params.map((_, j) => `$${j + 1}`).join(',')})`, params);
+    await c.query(
+      `INSERT INTO audit_log (${cols}) VALUES (${params.map((_, j) => `$${j + 1}`).join(',')})`,
+      params,
+    );
     prev = hash;
   }
 }
@@ -48,10 +84,15 @@ describe('upgrading a deployment whose audit log predates the signing key', () =
     const old = await mkdtemp(path.join(os.tmpdir(), 'thamani-old-migrations-'));
     await cp(migrationsFolder, old, { recursive: true });
     const journalFile = path.join(old, 'meta', '_journal.json');
-    const journal = JSON.parse(await readFile(journalFile, 'utf8')) as { entries: { tag: string }[] };
+    const journal = JSON.parse(await readFile(journalFile, 'utf8')) as {
+      entries: { tag: string }[];
+    };
     const cut = journal.entries.findIndex((e) => e.tag === '0015_audit_signatures');
     expect(cut).toBeGreaterThan(0);
-    await writeFile(journalFile, JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
+    await writeFile(
+      journalFile,
+      JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }),
+    );
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
@@ -71,19 +112,44 @@ describe('upgrading a deployment whose audit log predates the signing key', () =
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     await c.end();
   });
-  const verify = async (db = database.db) => verifyAuditChain(db, { publicKeys: testAuditPublicKeys, checkpoints: await readCheckpointFiles(checkpointDir) });
+  const verify = async (db = database.db) =>
+    verifyAuditChain(db, {
+      publicKeys: testAuditPublicKeys,
+      checkpoints: await readCheckpointFiles(checkpointDir),
+    });
 
   it('the migration numbers the old entries 1..n in chain order; until something signed covers them, verify says so', async () => {
-    const { rows } = await database.pool.query<{ seq: number; signature: Buffer | null }>('SELECT seq, signature FROM audit_log ORDER BY id');
+    const { rows } = await database.pool.query<{ seq: number; signature: Buffer | null }>(
+      'SELECT seq, signature FROM audit_log ORDER BY id',
+    );
     expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(rows.every((r) => r.signature === null)).toBe(true);
-    expect(await verify()).toMatchObject({ ok: false, legacy: 5, firstBroken: { seq: 1, reason: expect.stringMatching(/not yet covered/) } });
+    expect(await verify()).toMatchObject({
+      ok: false,
+      legacy: 5,
+      firstBroken: { seq: 1, reason: expect.stringMatching(/not yet covered/) },
+    });
   });
 
   it('the first signed checkpoint anchors the legacy prefix; the first signed entry does too', async () => {
-    await createAuditCheckpointer({ db: database.db, signer: testAuditSigner, dir: checkpointDir }).checkpoint();
-    expect(await verify()).toMatchObject({ ok: true, checked: 5, legacy: 5, checkpoints: { checked: 1 } });
-    await createAuditLog({ db: database.db, signer: testAuditSigner }).record({ actorId: 'u0', actorRole: 'admin', action: 'site.update', targetType: 'site', targetId: 's0' });
+    await createAuditCheckpointer({
+      db: database.db,
+      signer: testAuditSigner,
+      dir: checkpointDir,
+    }).checkpoint();
+    expect(await verify()).toMatchObject({
+      ok: true,
+      checked: 5,
+      legacy: 5,
+      checkpoints: { checked: 1 },
+    });
+    await createAuditLog({ db: database.db, signer: testAuditSigner }).record({
+      actorId: 'u0',
+      actorRole: 'admin',
+      action: 'site.update',
+      targetType: 'site',
+      targetId: 's0',
+    });
     expect(await verify()).toMatchObject({ ok: true, checked: 6, legacy: 5, head: { seq: 6 } });
   });
 
@@ -96,11 +162,17 @@ describe('upgrading a deployment whose audit log predates the signing key', () =
       await superuserTampering.editAndRechain(c, 2);
       const result = await verify(drizzle(c, { schema }));
       // Legacy entries carry no signature of their own: the break shows at the checkpoint (#5).
-      expect(result).toMatchObject({ ok: false, firstBroken: { seq: 5, reason: expect.stringMatching(/checkpoint/) } });
+      expect(result).toMatchObject({
+        ok: false,
+        firstBroken: { seq: 5, reason: expect.stringMatching(/checkpoint/) },
+      });
       await c.query('ROLLBACK');
       await c.query('BEGIN');
       await insertLegacy(c, 1, { at: () => new Date(), firstSeq: 7 });
-      expect(await verify(drizzle(c, { schema }))).toMatchObject({ ok: false, firstBroken: { seq: 7, reason: expect.stringMatching(/not signed/) } });
+      expect(await verify(drizzle(c, { schema }))).toMatchObject({
+        ok: false,
+        firstBroken: { seq: 7, reason: expect.stringMatching(/not signed/) },
+      });
     } finally {
       await c.query('ROLLBACK').catch(() => undefined);
       await c.end();
@@ -118,14 +190,29 @@ describe('retention', () => {
     const old = Date.now() - 8 * 365.25 * 86_400_000;
     const c = new pg.Client({ connectionString: t.url });
     await c.connect();
-    await insertLegacy(c, 3, { at: (i) => new Date(old + i * 1000), firstSeq: 1 }).finally(() => c.end());
+    await insertLegacy(c, 3, { at: (i) => new Date(old + i * 1000), firstSeq: 1 }).finally(() =>
+      c.end(),
+    );
     const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
-    await audit.record({ actorId: 'u0', actorRole: 'admin', action: 'site.update', targetType: 'site', targetId: 's0' });
+    await audit.record({
+      actorId: 'u0',
+      actorRole: 'admin',
+      action: 'site.update',
+      targetType: 'site',
+      targetId: 's0',
+    });
     expect(await applyAuditRetention({ ownerDb: t.database.db, audit })).toBe(3);
-    const { rows } = await t.database.pool.query(`SELECT seq, action, after FROM audit_log ORDER BY seq`);
+    const { rows } = await t.database.pool.query(
+      `SELECT seq, action, after FROM audit_log ORDER BY seq`,
+    );
     expect(rows.map((r: { seq: number }) => r.seq)).toEqual([4, 5]);
-    expect(rows[1]).toMatchObject({ action: 'audit.retention', after: { removed: 3, throughSeq: 3 } });
-    expect(await verifyAuditChain(t.database.db, { publicKeys: testAuditPublicKeys })).toMatchObject({ ok: true, checked: 2, head: { seq: 5 } });
+    expect(rows[1]).toMatchObject({
+      action: 'audit.retention',
+      after: { removed: 3, throughSeq: 3 },
+    });
+    expect(
+      await verifyAuditChain(t.database.db, { publicKeys: testAuditPublicKeys }),
+    ).toMatchObject({ ok: true, checked: 2, head: { seq: 5 } });
     expect(await applyAuditRetention({ ownerDb: t.database.db, audit })).toBe(0);
   });
 
@@ -136,9 +223,17 @@ describe('retention', () => {
       await c.query('BEGIN');
       await c.query('SET LOCAL session_replication_role = replica');
       // A fake "retention": the attacker removes #4 and moves the anchor as the job would.
-      await c.query(`UPDATE audit_anchor SET through_seq = 4, last_hash = (SELECT hash FROM audit_log WHERE seq = 4)`);
+      await c.query(
+        `UPDATE audit_anchor SET through_seq = 4, last_hash = (SELECT hash FROM audit_log WHERE seq = 4)`,
+      );
       await c.query('DELETE FROM audit_log WHERE seq = 4');
-      expect(await verifyAuditChain(drizzle(c, { schema }), { publicKeys: testAuditPublicKeys })).toMatchObject({ ok: false, checked: 0, firstBroken: { seq: 4, reason: expect.stringMatching(/no signed retention entry/) } });
+      expect(
+        await verifyAuditChain(drizzle(c, { schema }), { publicKeys: testAuditPublicKeys }),
+      ).toMatchObject({
+        ok: false,
+        checked: 0,
+        firstBroken: { seq: 4, reason: expect.stringMatching(/no signed retention entry/) },
+      });
     } finally {
       await c.query('ROLLBACK').catch(() => undefined);
       await c.end();

@@ -47,23 +47,42 @@ function where(f: AuditFilter): SQL[] {
 }
 
 /** The display name of an actor id, looked up now: "erased user #41" once erased (migration 0017). */
-export const actorDisplayName = (actorId: SQL | typeof auditLog.actorId) => sql<string>`actor_display_name(${actorId})`;
+export const actorDisplayName = (actorId: SQL | typeof auditLog.actorId) =>
+  sql<string>`actor_display_name(${actorId})`;
 
 /**
  * An entry as people read it: the signed fields, who the actor is called now (`actorName`), and
  * where the request came from while that is still kept (audit_request_meta: not signed, pruned
  * after SIGNIN_METADATA_RETENTION_DAYS and on erasure; entries signed before it carry their own).
  */
-export function auditEntryView(row: AuditRow, meta: { ip: string | null; userAgent: string | null } | null, actorName: string | null) {
+export function auditEntryView(
+  row: AuditRow,
+  meta: { ip: string | null; userAgent: string | null } | null,
+  actorName: string | null,
+) {
   const e = auditEntryJson(row);
-  return { ...e, actorName: actorName ?? e.actorId, ip: e.ip ?? meta?.ip ?? null, userAgent: e.userAgent ?? meta?.userAgent ?? null };
+  return {
+    ...e,
+    actorName: actorName ?? e.actorId,
+    ip: e.ip ?? meta?.ip ?? null,
+    userAgent: e.userAgent ?? meta?.userAgent ?? null,
+  };
 }
 export type AuditEntryView = ReturnType<typeof auditEntryView>;
 
 /** Entries with their request metadata and actor name, in the given order. */
-export async function selectAuditViews(db: DbExecutor, cond: SQL | undefined, order: 'asc' | 'desc', limit: number): Promise<AuditEntryView[]> {
+export async function selectAuditViews(
+  db: DbExecutor,
+  cond: SQL | undefined,
+  order: 'asc' | 'desc',
+  limit: number,
+): Promise<AuditEntryView[]> {
   const rows = await db
-    .select({ entry: auditLog, meta: { ip: auditRequestMeta.ip, userAgent: auditRequestMeta.userAgent }, actorName: actorDisplayName(auditLog.actorId) })
+    .select({
+      entry: auditLog,
+      meta: { ip: auditRequestMeta.ip, userAgent: auditRequestMeta.userAgent },
+      actorName: actorDisplayName(auditLog.actorId),
+    })
     .from(auditLog)
     .leftJoin(auditRequestMeta, eq(auditRequestMeta.auditId, auditLog.id))
     .where(cond)
@@ -73,8 +92,17 @@ export async function selectAuditViews(db: DbExecutor, cond: SQL | undefined, or
 }
 
 /** Newest first, keyset-paginated: pass the previous page's nextBeforeId. */
-export async function listAudit(db: DbExecutor, filter: AuditFilter, page: { limit: number; beforeId?: number | undefined }) {
-  const rows = await selectAuditViews(db, and(...where(filter), page.beforeId ? lt(auditLog.id, page.beforeId) : undefined), 'desc', page.limit + 1);
+export async function listAudit(
+  db: DbExecutor,
+  filter: AuditFilter,
+  page: { limit: number; beforeId?: number | undefined },
+) {
+  const rows = await selectAuditViews(
+    db,
+    and(...where(filter), page.beforeId ? lt(auditLog.id, page.beforeId) : undefined),
+    'desc',
+    page.limit + 1,
+  );
   const more = rows.length > page.limit;
   const entries = rows.slice(0, page.limit);
   return { entries, nextBeforeId: more ? entries[entries.length - 1]!.id : null };
@@ -85,14 +113,25 @@ export async function listAudit(db: DbExecutor, filter: AuditFilter, page: { lim
  * the log is). Unfiltered, the export is what the offline verifier checks (audit-verify-offline.ts).
  * Only the signed fields: people appear by id, and request metadata (not signed) stays home.
  */
-export async function* exportAudit(db: DbExecutor | (<T>(fn: (db: DbExecutor) => Promise<T>) => Promise<T>), filter: AuditFilter, batchSize = 500): AsyncGenerator<AuditEntryJson> {
+export async function* exportAudit(
+  db: DbExecutor | (<T>(fn: (db: DbExecutor) => Promise<T>) => Promise<T>),
+  filter: AuditFilter,
+  batchSize = 500,
+): AsyncGenerator<AuditEntryJson> {
   // A function runs each batch in a transaction of its own (a route's scoped one): a long
   // download holds no transaction open between batches.
   const run = typeof db === 'function' ? db : <T>(fn: (d: DbExecutor) => Promise<T>) => fn(db);
   let lastSeq = 0;
   for (;;) {
     const after = lastSeq;
-    const rows = await run((d) => d.select().from(auditLog).where(and(...where(filter), gt(auditLog.seq, after))).orderBy(asc(auditLog.seq)).limit(batchSize));
+    const rows = await run((d) =>
+      d
+        .select()
+        .from(auditLog)
+        .where(and(...where(filter), gt(auditLog.seq, after)))
+        .orderBy(asc(auditLog.seq))
+        .limit(batchSize),
+    );
     if (rows.length === 0) return;
     for (const row of rows) yield auditEntryJson(row);
     lastSeq = rows[rows.length - 1]!.seq;

@@ -12,7 +12,10 @@ import { RETENTION_ACTION } from './audit-verify-fns.ts';
  * at position 1; a deletion from the start by anyone without the audit key has none. Nothing
  * younger than 7 years can go: the trigger refuses it whatever this code does.
  */
-export async function applyAuditRetention(deps: { ownerDb: Db; audit: Pick<AuditLog, 'record'> }): Promise<number> {
+export async function applyAuditRetention(deps: {
+  ownerDb: Db;
+  audit: Pick<AuditLog, 'record'>;
+}): Promise<number> {
   return deps.ownerDb.transaction(async (tx) => {
     const removed = await auditRepo.applyRetention(tx);
     if (removed === 0) return 0;
@@ -24,7 +27,11 @@ export async function applyAuditRetention(deps: { ownerDb: Db; audit: Pick<Audit
         action: RETENTION_ACTION,
         targetType: 'audit_log',
         targetId: null,
-        after: { removed, throughSeq: anchor!.throughSeq, throughHash: anchor!.lastHash.toString('hex') },
+        after: {
+          removed,
+          throughSeq: anchor!.throughSeq,
+          throughHash: anchor!.lastHash.toString('hex'),
+        },
       },
       tx,
     );
@@ -32,11 +39,20 @@ export async function applyAuditRetention(deps: { ownerDb: Db; audit: Pick<Audit
   });
 }
 
-export function startAuditRetention(deps: { ownerDb: Db; audit: Pick<AuditLog, 'record'>; logger: Logger; intervalMs?: number }): () => void {
+export function startAuditRetention(deps: {
+  ownerDb: Db;
+  audit: Pick<AuditLog, 'record'>;
+  logger: Logger;
+  intervalMs?: number;
+}): () => void {
   const run = async (): Promise<void> => {
     try {
       const removed = await applyAuditRetention(deps);
-      if (removed > 0) deps.logger.info({ removed }, 'audit entries older than 7 years removed; chain anchor moved and attested');
+      if (removed > 0)
+        deps.logger.info(
+          { removed },
+          'audit entries older than 7 years removed; chain anchor moved and attested',
+        );
     } catch (err) {
       deps.logger.error({ err }, 'audit retention failed; will retry');
     }

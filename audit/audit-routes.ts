@@ -46,8 +46,13 @@ const verifyResult = z.object({
   checked: z.number(),
   head: z.object({ seq: z.number(), id: z.number().nullable(), hash: z.string() }).nullable(),
   legacy: z.number(),
-  checkpoints: z.object({ checked: z.number(), latest: z.object({ size: z.number(), at: z.string() }).nullable() }),
-  firstBroken: z.object({ seq: z.number(), id: z.number().nullable(), reason: z.string() }).optional(),
+  checkpoints: z.object({
+    checked: z.number(),
+    latest: z.object({ size: z.number(), at: z.string() }).nullable(),
+  }),
+  firstBroken: z
+    .object({ seq: z.number(), id: z.number().nullable(), reason: z.string() })
+    .optional(),
   badCheckpoints: z.array(z.object({ source: z.string(), reason: z.string() })).optional(),
 });
 
@@ -55,7 +60,11 @@ const verifyResult = z.object({
  * /api/v1/audit: read, verify and export the audit store (read-only; it is append-only anyway).
  * Verification trusts `publicKeys` (the audit signing key's) and the checkpoints in `checkpointDir`.
  */
-export function auditRoutes(deps: { scoped: ScopedServices<DbExecutor>; publicKeys: Map<string, KeyObject>; checkpointDir?: string | undefined }): FastifyPluginAsync {
+export function auditRoutes(deps: {
+  scoped: ScopedServices<DbExecutor>;
+  publicKeys: Map<string, KeyObject>;
+  checkpointDir?: string | undefined;
+}): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('audit:read');
@@ -67,8 +76,13 @@ export function auditRoutes(deps: { scoped: ScopedServices<DbExecutor>; publicKe
         schema: {
           tags: ['audit'],
           summary: 'Audit entries, newest first (filter, keyset pagination)',
-          querystring: filter.extend({ limit: z.coerce.number().int().min(1).max(500).default(100), beforeId: z.coerce.number().int().positive().optional() }),
-          response: { 200: z.object({ entries: z.array(entry), nextBeforeId: z.number().nullable() }) },
+          querystring: filter.extend({
+            limit: z.coerce.number().int().min(1).max(500).default(100),
+            beforeId: z.coerce.number().int().positive().optional(),
+          }),
+          response: {
+            200: z.object({ entries: z.array(entry), nextBeforeId: z.number().nullable() }),
+          },
         },
       },
       async (request) => {
@@ -83,24 +97,39 @@ export function auditRoutes(deps: { scoped: ScopedServices<DbExecutor>; publicKe
         preHandler: read,
         schema: {
           tags: ['audit'],
-          summary: 'Verify signatures, hash links, positions, time order and the signed checkpoints; report the first broken entry',
+          summary:
+            'Verify signatures, hash links, positions, time order and the signed checkpoints; report the first broken entry',
           response: { 200: verifyResult },
         },
       },
       async (request) => {
         const checkpoints = deps.checkpointDir ? await readCheckpointFiles(deps.checkpointDir) : [];
-        return deps.scoped(request, (db) => verifyAuditChain(db, { publicKeys: deps.publicKeys, checkpoints }));
+        return deps.scoped(request, (db) =>
+          verifyAuditChain(db, { publicKeys: deps.publicKeys, checkpoints }),
+        );
       },
     );
 
     app.get(
       '/audit/export',
-      { preHandler: read, schema: { tags: ['audit'], summary: 'All matching entries in chain order, as NDJSON (one JSON object a line); unfiltered, what thamani-audit-verify checks offline', querystring: filter } },
+      {
+        preHandler: read,
+        schema: {
+          tags: ['audit'],
+          summary:
+            'All matching entries in chain order, as NDJSON (one JSON object a line); unfiltered, what thamani-audit-verify checks offline',
+          querystring: filter,
+        },
+      },
       (request, reply) => {
         const lines = (async function* () {
-          for await (const e of exportAudit((fn) => deps.scoped(request, fn), request.query)) yield `${JSON.stringify(e)}\n`;
+          for await (const e of exportAudit((fn) => deps.scoped(request, fn), request.query))
+            yield `${JSON.stringify(e)}\n`;
         })();
-        return reply.type('application/x-ndjson').header('content-disposition', 'attachment; filename="thamani-audit.ndjson"').send(Readable.from(lines));
+        return reply
+          .type('application/x-ndjson')
+          .header('content-disposition', 'attachment; filename="thamani-audit.ndjson"')
+          .send(Readable.from(lines));
       },
     );
     return Promise.resolve();

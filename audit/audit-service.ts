@@ -21,7 +21,10 @@ export interface AuditEntry {
 }
 
 /** Who did it, from where: the part of an entry that comes from the request or the CLI. */
-export type AuditActor = Pick<AuditEntry, 'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'>;
+export type AuditActor = Pick<
+  AuditEntry,
+  'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'
+>;
 
 /** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
 export const CHAIN_LOCK = 7243002;
@@ -48,8 +51,14 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // when a transaction that took one rolls back (it releases the lock and the position with it).
     // host(inet) gives the address exactly as the column will read back, so the hash verifies
     // later whatever spelling the caller used ('::FFFF:…', '/32').
-    const locked = await tx.execute<{ ip: string | null }>(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${signedMeta ? ipIn : null}::inet) AS ip`);
-    const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
+    const locked = await tx.execute<{ ip: string | null }>(
+      sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${signedMeta ? ipIn : null}::inet) AS ip`,
+    );
+    const [last] = await tx
+      .select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at })
+      .from(auditLog)
+      .orderBy(desc(auditLog.seq))
+      .limit(1);
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Never dated before the entry it follows, so that a clock stepped back a little does not read
     // as tampering; but only within MAX_CLOCK_STEP_MS, so that a row forged with a far-future date
@@ -75,7 +84,10 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // Signing (~50 µs of Ed25519) happens under the lock because it covers prev_hash and seq;
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
-    const insertEntry = tx.insert(auditLog).values({ ...fields, prevHash, hash, signature }).returning({ id: auditLog.id });
+    const insertEntry = tx
+      .insert(auditLog)
+      .values({ ...fields, prevHash, hash, signature })
+      .returning({ id: auditLog.id });
     if (signedMeta || (ipIn === null && !entry.userAgent)) {
       const [row] = await insertEntry;
       return { id: row!.id, hash };
@@ -88,7 +100,12 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
       .insert(auditRequestMeta)
       .select(
         tx
-          .select({ auditId: inserted.id, at: sql<Date>`${fields.at}::timestamptz`.as('at'), ip: sql<string | null>`${ipIn}::inet`.as('ip'), userAgent: sql<string | null>`${entry.userAgent ?? null}::text`.as('user_agent') })
+          .select({
+            auditId: inserted.id,
+            at: sql<Date>`${fields.at}::timestamptz`.as('at'),
+            ip: sql<string | null>`${ipIn}::inet`.as('ip'),
+            userAgent: sql<string | null>`${entry.userAgent ?? null}::text`.as('user_agent'),
+          })
           .from(inserted),
       )
       .returning({ id: auditRequestMeta.auditId });

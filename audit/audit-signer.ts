@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkpointSigningInput, entrySigningInput, type CheckpointBody } from './audit-fns.ts';
@@ -25,17 +33,22 @@ export interface AuditSigner {
 
 /** First 16 hex characters of the SHA-256 of the public key (DER SPKI), as for firmware keys. */
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function signerFromKey(privateKey: KeyObject): AuditSigner {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the audit signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`the audit signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
   const publicKey = createPublicKey(privateKey);
   return {
     keyId: keyIdOf(publicKey),
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     signEntry: (hash) => sign(null, entrySigningInput(hash), privateKey),
-    signCheckpoint: (body) => sign(null, checkpointSigningInput(body), privateKey).toString('base64'),
+    signCheckpoint: (body) =>
+      sign(null, checkpointSigningInput(body), privateKey).toString('base64'),
   };
 }
 
@@ -45,7 +58,10 @@ export function ephemeralAuditSigner(): AuditSigner {
 }
 
 /** Loads `<dir>/audit-signing.key` (encrypted) or creates it on first use, with its `.pub`. */
-export async function loadOrCreateAuditSigner(opts: { dir: string; passphrase: string }): Promise<AuditSigner> {
+export async function loadOrCreateAuditSigner(opts: {
+  dir: string;
+  passphrase: string;
+}): Promise<AuditSigner> {
   const file = path.join(opts.dir, AUDIT_KEY_FILE);
   let pem = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -54,11 +70,15 @@ export async function loadOrCreateAuditSigner(opts: { dir: string; passphrase: s
   if (pem === undefined) {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ed25519');
-    const fresh = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase }).toString();
+    const fresh = privateKey
+      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
+      .toString();
     // wx: the API, the gateway and a CLI command may start at once; the first writer wins and all read its key.
-    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      },
+    );
     pem = await readFile(file, 'utf8');
   }
   let key: KeyObject;
@@ -81,13 +101,16 @@ export function parsePublicKeys(pemText: string): Map<string, KeyObject> {
   const keys = new Map<string, KeyObject>();
   for (const block of blocks) {
     const key = createPublicKey(block);
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`audit public keys are Ed25519, not ${key.asymmetricKeyType}`);
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new Error(`audit public keys are Ed25519, not ${key.asymmetricKeyType}`);
     keys.set(keyIdOf(key), key);
   }
   return keys;
 }
 
-export function publicKeysOf(...signers: Pick<AuditSigner, 'publicKeyPem'>[]): Map<string, KeyObject> {
+export function publicKeysOf(
+  ...signers: Pick<AuditSigner, 'publicKeyPem'>[]
+): Map<string, KeyObject> {
   return parsePublicKeys(signers.map((s) => s.publicKeyPem).join('\n'));
 }
 
@@ -95,6 +118,10 @@ export function verifyEntrySignature(key: KeyObject, hash: Buffer, signature: Bu
   return verify(null, entrySigningInput(hash), key, signature);
 }
 
-export function verifyCheckpointSignature(key: KeyObject, body: CheckpointBody, signatureB64: string): boolean {
+export function verifyCheckpointSignature(
+  key: KeyObject,
+  body: CheckpointBody,
+  signatureB64: string,
+): boolean {
   return verify(null, checkpointSigningInput(body), key, Buffer.from(signatureB64, 'base64'));
 }

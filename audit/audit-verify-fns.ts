@@ -1,5 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { entryHash, GENESIS_HASH, signedEntryHash, type ChainedFields, type SignedCheckpoint } from './audit-fns.ts';
+import {
+  entryHash,
+  GENESIS_HASH,
+  signedEntryHash,
+  type ChainedFields,
+  type SignedCheckpoint,
+} from './audit-fns.ts';
 import { verifyCheckpointSignature, verifyEntrySignature } from './audit-signer.ts';
 
 /**
@@ -56,7 +62,10 @@ export interface VerifyResult {
 
 export const RETENTION_ACTION = 'audit.retention';
 
-export function createChainVerifier(opts: { publicKeys: Map<string, KeyObject>; checkpoints?: readonly LoadedCheckpoint[] }) {
+export function createChainVerifier(opts: {
+  publicKeys: Map<string, KeyObject>;
+  checkpoints?: readonly LoadedCheckpoint[];
+}) {
   const badCheckpoints: { source: string; reason: string }[] = [];
   const bySize = new Map<number, LoadedCheckpoint[]>();
   for (const cp of opts.checkpoints ?? []) {
@@ -80,29 +89,62 @@ export function createChainVerifier(opts: { publicKeys: Map<string, KeyObject>; 
     if (prev) {
       if (e.seq !== prev.seq + 1) {
         return e.seq > prev.seq + 1
-          ? { seq: prev.seq + 1, id: e.id, reason: `entries at positions ${prev.seq + 1}..${e.seq - 1} are missing (the next one present is #${e.seq})` }
-          : { seq: prev.seq + 1, id: e.id, reason: `the entry after position ${prev.seq} says it is #${e.seq}: entries were reordered or repeated` };
+          ? {
+              seq: prev.seq + 1,
+              id: e.id,
+              reason: `entries at positions ${prev.seq + 1}..${e.seq - 1} are missing (the next one present is #${e.seq})`,
+            }
+          : {
+              seq: prev.seq + 1,
+              id: e.id,
+              reason: `the entry after position ${prev.seq} says it is #${e.seq}: entries were reordered or repeated`,
+            };
       }
-      if (!e.prevHash.equals(prev.hash)) return at('prev_hash does not match the previous entry (an entry was removed, inserted or altered)');
+      if (!e.prevHash.equals(prev.hash))
+        return at(
+          'prev_hash does not match the previous entry (an entry was removed, inserted or altered)',
+        );
     }
     if (e.signature === null || e.keyId === null) {
       if (sawSigned) return at('entry is not signed (written without the audit key, e.g. by SQL)');
-      if (!entryHash(e, e.prevHash).equals(e.hash)) return at('content does not match its hash (the entry was altered)');
+      if (!entryHash(e, e.prevHash).equals(e.hash))
+        return at('content does not match its hash (the entry was altered)');
       legacy += 1;
     } else {
       const key = opts.publicKeys.get(e.keyId);
       if (!key) return at(`signed with key ${e.keyId}, which is not a trusted audit key`);
-      if (!signedEntryHash({ ...e, keyId: e.keyId }, e.prevHash).equals(e.hash)) return at('content does not match its hash (the entry was altered)');
-      if (!verifyEntrySignature(key, e.hash, e.signature)) return at('signature does not verify (the entry was written or re-chained without the audit key)');
-      if (prev && e.at.getTime() < prev.at.getTime()) return at(`dated ${e.at.toISOString()}, before the previous entry (${prev.at.toISOString()})`);
+      if (!signedEntryHash({ ...e, keyId: e.keyId }, e.prevHash).equals(e.hash))
+        return at('content does not match its hash (the entry was altered)');
+      if (!verifyEntrySignature(key, e.hash, e.signature))
+        return at(
+          'signature does not verify (the entry was written or re-chained without the audit key)',
+        );
+      if (prev && e.at.getTime() < prev.at.getTime())
+        return at(
+          `dated ${e.at.toISOString()}, before the previous entry (${prev.at.toISOString()})`,
+        );
       sawSigned = true;
       anchoredUpTo = e.seq;
-      const retained = e.action === RETENTION_ACTION ? (e.after as { throughSeq?: unknown; throughHash?: unknown } | null) : null;
-      if (retained && typeof retained.throughSeq === 'number' && typeof retained.throughHash === 'string') retentions.push({ throughSeq: retained.throughSeq, throughHash: retained.throughHash });
+      const retained =
+        e.action === RETENTION_ACTION
+          ? (e.after as { throughSeq?: unknown; throughHash?: unknown } | null)
+          : null;
+      if (
+        retained &&
+        typeof retained.throughSeq === 'number' &&
+        typeof retained.throughHash === 'string'
+      )
+        retentions.push({ throughSeq: retained.throughSeq, throughHash: retained.throughHash });
     }
     for (const cp of bySize.get(e.seq) ?? []) {
-      if (cp.checkpoint.headHash !== e.hash.toString('hex')) return at(`differs from the signed checkpoint ${cp.source} (the entry or one before it was replaced)`);
-      if (Date.parse(cp.checkpoint.at) < e.at.getTime()) return at(`dated after the signed checkpoint ${cp.source} that covers it (back- or forward-dated)`);
+      if (cp.checkpoint.headHash !== e.hash.toString('hex'))
+        return at(
+          `differs from the signed checkpoint ${cp.source} (the entry or one before it was replaced)`,
+        );
+      if (Date.parse(cp.checkpoint.at) < e.at.getTime())
+        return at(
+          `dated after the signed checkpoint ${cp.source} that covers it (back- or forward-dated)`,
+        );
       checkpointsChecked += 1;
       anchoredUpTo = Math.max(anchoredUpTo, e.seq);
     }
@@ -130,19 +172,41 @@ export function createChainVerifier(opts: { publicKeys: Map<string, KeyObject>; 
       let found = startProblem ?? problem;
       if (!found) {
         // Tail truncation: a checkpoint covers positions the chain no longer has.
-        const beyond = [...bySize.values()].flat().filter((cp) => cp.checkpoint.size > lastSeq).sort((a, b) => b.checkpoint.size - a.checkpoint.size)[0];
-        if (beyond) found = { seq: lastSeq + 1, id: null, reason: `the chain ends at position ${lastSeq} but the signed checkpoint ${beyond.source} covers ${beyond.checkpoint.size} entries: the tail was removed` };
+        const beyond = [...bySize.values()]
+          .flat()
+          .filter((cp) => cp.checkpoint.size > lastSeq)
+          .sort((a, b) => b.checkpoint.size - a.checkpoint.size)[0];
+        if (beyond)
+          found = {
+            seq: lastSeq + 1,
+            id: null,
+            reason: `the chain ends at position ${lastSeq} but the signed checkpoint ${beyond.source} covers ${beyond.checkpoint.size} entries: the tail was removed`,
+          };
       }
       if (!found && prev && legacy > 0 && anchoredUpTo < prev.seq) {
-        found = { seq: anchoredUpTo + 1, id: null, reason: 'unsigned entries not yet covered by any signed entry or checkpoint (run `thamani audit checkpoint`)' };
+        found = {
+          seq: anchoredUpTo + 1,
+          id: null,
+          reason:
+            'unsigned entries not yet covered by any signed entry or checkpoint (run `thamani audit checkpoint`)',
+        };
       }
-      const latest = [...bySize.values()].flat().sort((a, b) => b.checkpoint.size - a.checkpoint.size || Date.parse(b.checkpoint.at) - Date.parse(a.checkpoint.at))[0];
+      const latest = [...bySize.values()]
+        .flat()
+        .sort(
+          (a, b) =>
+            b.checkpoint.size - a.checkpoint.size ||
+            Date.parse(b.checkpoint.at) - Date.parse(a.checkpoint.at),
+        )[0];
       return {
         ok: !found && badCheckpoints.length === 0,
         checked: startProblem ? 0 : checked,
         head: prev ? { seq: prev.seq, id: prev.id, hash: prev.hash.toString('hex') } : null,
         legacy,
-        checkpoints: { checked: checkpointsChecked, latest: latest ? { size: latest.checkpoint.size, at: latest.checkpoint.at } : null },
+        checkpoints: {
+          checked: checkpointsChecked,
+          latest: latest ? { size: latest.checkpoint.size, at: latest.checkpoint.at } : null,
+        },
         ...(found ? { firstBroken: found } : {}),
         ...(badCheckpoints.length > 0 ? { badCheckpoints } : {}),
       };
@@ -158,21 +222,43 @@ export type ChainVerifier = ReturnType<typeof createChainVerifier>;
  * unsigned first entry at position 1 is a legacy prefix whose start (genesis, or the anchor an
  * earlier retention left) predates the key; the first signed entry covers everything after it.
  */
-function chainStartProblem(first: VerifiableEntry, retentions: { throughSeq: number; throughHash: string }[]): ChainProblem | undefined {
-  if (first.seq === 1 && (first.prevHash.equals(GENESIS_HASH) || first.signature === null)) return undefined;
-  const attested = retentions.some((r) => r.throughSeq === first.seq - 1 && r.throughHash === first.prevHash.toString('hex'));
+function chainStartProblem(
+  first: VerifiableEntry,
+  retentions: { throughSeq: number; throughHash: string }[],
+): ChainProblem | undefined {
+  if (first.seq === 1 && (first.prevHash.equals(GENESIS_HASH) || first.signature === null))
+    return undefined;
+  const attested = retentions.some(
+    (r) => r.throughSeq === first.seq - 1 && r.throughHash === first.prevHash.toString('hex'),
+  );
   if (attested) return undefined;
-  if (first.seq === 1) return { seq: 1, id: first.id, reason: 'the first entry does not chain to the genesis hash' };
+  if (first.seq === 1)
+    return { seq: 1, id: first.id, reason: 'the first entry does not chain to the genesis hash' };
   // Point at the first position nothing accounts for: after the latest retention that removed less.
-  const from = Math.max(0, ...retentions.map((r) => r.throughSeq).filter((s) => s < first.seq - 1)) + 1;
-  return { seq: from, id: null, reason: `entries at positions ${from}..${first.seq - 1} are missing and no signed retention entry says they were removed (the chain starts at #${first.seq})` };
+  const from =
+    Math.max(0, ...retentions.map((r) => r.throughSeq).filter((s) => s < first.seq - 1)) + 1;
+  return {
+    seq: from,
+    id: null,
+    reason: `entries at positions ${from}..${first.seq - 1} are missing and no signed retention entry says they were removed (the chain starts at #${first.seq})`,
+  };
 }
 
 function checkpointProblem(cp: SignedCheckpoint, keys: Map<string, KeyObject>): string | undefined {
-  if (cp.v !== 1 || !Number.isSafeInteger(cp.size) || cp.size < 0 || typeof cp.headHash !== 'string' || typeof cp.at !== 'string' || Number.isNaN(Date.parse(cp.at)) || typeof cp.signature !== 'string') return 'not a checkpoint (format 1)';
+  if (
+    cp.v !== 1 ||
+    !Number.isSafeInteger(cp.size) ||
+    cp.size < 0 ||
+    typeof cp.headHash !== 'string' ||
+    typeof cp.at !== 'string' ||
+    Number.isNaN(Date.parse(cp.at)) ||
+    typeof cp.signature !== 'string'
+  )
+    return 'not a checkpoint (format 1)';
   const key = keys.get(cp.keyId);
   if (!key) return `signed with key ${String(cp.keyId)}, which is not a trusted audit key`;
   if (!verifyCheckpointSignature(key, cp, cp.signature)) return 'signature does not verify';
-  if (cp.size === 0 && cp.headHash !== GENESIS_HASH.toString('hex')) return 'an empty-log checkpoint must name the genesis hash';
+  if (cp.size === 0 && cp.headHash !== GENESIS_HASH.toString('hex'))
+    return 'an empty-log checkpoint must name the genesis hash';
   return undefined;
 }

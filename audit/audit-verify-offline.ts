@@ -3,7 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { readCheckpointFiles } from './audit-checkpoint-files.ts';
 import { parsePublicKeys } from './audit-signer.ts';
-import { createChainVerifier, type VerifiableEntry, type VerifyResult } from './audit-verify-fns.ts';
+import {
+  createChainVerifier,
+  type VerifiableEntry,
+  type VerifyResult,
+} from './audit-verify-fns.ts';
 
 /**
  * The third party's verifier: an export (`thamani audit export --out FILE`, NDJSON, oldest
@@ -27,8 +31,23 @@ export function parseExportLine(line: string): VerifiableEntry | string {
   const at = str('at');
   const prevHash = str('prevHash');
   const hash = str('hash');
-  if (!Number.isSafeInteger(o.seq) || !at || Number.isNaN(Date.parse(at)) || !prevHash || !hex.test(prevHash) || !hash || !hex.test(hash)) return 'not an audit entry (seq, at, prevHash, hash)';
-  if (typeof o.actorId !== 'string' || typeof o.actorRole !== 'string' || typeof o.action !== 'string' || typeof o.targetType !== 'string') return 'not an audit entry (actorId, actorRole, action, targetType)';
+  if (
+    !Number.isSafeInteger(o.seq) ||
+    !at ||
+    Number.isNaN(Date.parse(at)) ||
+    !prevHash ||
+    !hex.test(prevHash) ||
+    !hash ||
+    !hex.test(hash)
+  )
+    return 'not an audit entry (seq, at, prevHash, hash)';
+  if (
+    typeof o.actorId !== 'string' ||
+    typeof o.actorRole !== 'string' ||
+    typeof o.action !== 'string' ||
+    typeof o.targetType !== 'string'
+  )
+    return 'not an audit entry (actorId, actorRole, action, targetType)';
   const signature = str('signature');
   return {
     id: Number.isSafeInteger(o.id) ? (o.id as number) : null,
@@ -51,11 +70,18 @@ export function parseExportLine(line: string): VerifiableEntry | string {
   };
 }
 
-export async function verifyAuditExport(opts: { exportFile: string; checkpointDir: string | undefined; publicKeyFile: string }): Promise<VerifyResult> {
+export async function verifyAuditExport(opts: {
+  exportFile: string;
+  checkpointDir: string | undefined;
+  publicKeyFile: string;
+}): Promise<VerifyResult> {
   const publicKeys = parsePublicKeys(await readFile(opts.publicKeyFile, 'utf8'));
   const checkpoints = opts.checkpointDir ? await readCheckpointFiles(opts.checkpointDir) : [];
   const verifier = createChainVerifier({ publicKeys, checkpoints });
-  const lines = createInterface({ input: createReadStream(opts.exportFile, 'utf8'), crlfDelay: Infinity });
+  const lines = createInterface({
+    input: createReadStream(opts.exportFile, 'utf8'),
+    crlfDelay: Infinity,
+  });
   let lineNo = 0;
   try {
     for await (const line of lines) {
@@ -64,7 +90,15 @@ export async function verifyAuditExport(opts: { exportFile: string; checkpointDi
       const entry = parseExportLine(line);
       if (typeof entry === 'string') {
         const result = verifier.finish();
-        return { ...result, ok: false, firstBroken: result.firstBroken ?? { seq: (result.head?.seq ?? 0) + 1, id: null, reason: `line ${lineNo} of the export is ${entry}` } };
+        return {
+          ...result,
+          ok: false,
+          firstBroken: result.firstBroken ?? {
+            seq: (result.head?.seq ?? 0) + 1,
+            id: null,
+            reason: `line ${lineNo} of the export is ${entry}`,
+          },
+        };
       }
       if (verifier.push(entry)) break;
     }
@@ -79,13 +113,21 @@ export function describeResult(result: VerifyResult): { text: string; exitCode: 
   const lines: string[] = [];
   if (result.firstBroken) {
     const b = result.firstBroken;
-    lines.push(`audit chain BROKEN at position ${b.seq}${b.id !== null ? ` (entry id ${b.id})` : ''}: ${b.reason} (${result.checked} entries before it verified)`);
+    lines.push(
+      `audit chain BROKEN at position ${b.seq}${b.id !== null ? ` (entry id ${b.id})` : ''}: ${b.reason} (${result.checked} entries before it verified)`,
+    );
   }
-  for (const c of result.badCheckpoints ?? []) lines.push(`checkpoint ${c.source} REJECTED: ${c.reason}`);
+  for (const c of result.badCheckpoints ?? [])
+    lines.push(`checkpoint ${c.source} REJECTED: ${c.reason}`);
   if (result.ok) {
     const head = result.head ? `; head #${result.head.seq} ${result.head.hash}` : '';
-    const cps = result.checkpoints.latest ? `; ${result.checkpoints.checked} checkpoints matched, latest covers ${result.checkpoints.latest.size} entries (${result.checkpoints.latest.at})` : '; NO checkpoint: removal of the newest entries could not be detected';
-    const legacy = result.legacy > 0 ? `; ${result.legacy} unsigned entries from before the audit key, anchored by the first signature` : '';
+    const cps = result.checkpoints.latest
+      ? `; ${result.checkpoints.checked} checkpoints matched, latest covers ${result.checkpoints.latest.size} entries (${result.checkpoints.latest.at})`
+      : '; NO checkpoint: removal of the newest entries could not be detected';
+    const legacy =
+      result.legacy > 0
+        ? `; ${result.legacy} unsigned entries from before the audit key, anchored by the first signature`
+        : '';
     lines.push(`audit chain intact: ${result.checked} entries verified${head}${cps}${legacy}`);
   }
   return { text: `${lines.join('\n')}\n`, exitCode: result.ok ? 0 : 2 };
@@ -102,10 +144,16 @@ export async function main(argv: string[]): Promise<number> {
   const exportFile = argValue(args, '--export');
   const publicKeyFile = argValue(args, '--public-key');
   if (!exportFile || !publicKeyFile || args.includes('--help')) {
-    process.stderr.write('usage: thamani-audit-verify --export FILE --public-key FILE [--checkpoints DIR] [--json]\n');
+    process.stderr.write(
+      'usage: thamani-audit-verify --export FILE --public-key FILE [--checkpoints DIR] [--json]\n',
+    );
     return args.includes('--help') ? 0 : 64;
   }
-  const result = await verifyAuditExport({ exportFile, publicKeyFile, checkpointDir: argValue(args, '--checkpoints') });
+  const result = await verifyAuditExport({
+    exportFile,
+    publicKeyFile,
+    checkpointDir: argValue(args, '--checkpoints'),
+  });
   const { text, exitCode } = describeResult(result);
   process.stdout.write(args.includes('--json') ? `${JSON.stringify(result)}\n` : text);
   return exitCode;

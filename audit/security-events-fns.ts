@@ -10,8 +10,9 @@
  * controls that make a topic read as something else on screen (CVE-2021-42574, "Trojan Source").
  * The backslash itself is escaped so the form stays unambiguous.
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const MUST_ESCAPE = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const MUST_ESCAPE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
  * A device-supplied string as it is stored: printable text unchanged, a backslash doubled, and
@@ -19,21 +20,31 @@ const MUST_ESCAPE = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202
  * PostgreSQL text and jsonb whatever the input, readable, and reversible by unescapeDeviceText.
  */
 export function escapeDeviceText(s: string): string {
-  return s.replace(MUST_ESCAPE, (c) => (c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return s.replace(MUST_ESCAPE, (c) =>
+    c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** The inverse of escapeDeviceText (for tools and tests that need the bytes the device sent). */
 export function unescapeDeviceText(s: string): string {
-  return s.replace(/\\(\\|u[0-9a-f]{4})/g, (_m, e: string) => (e === '\\' ? '\\' : String.fromCharCode(parseInt(e.slice(1), 16))));
+  return s.replace(/\\(\\|u[0-9a-f]{4})/g, (_m, e: string) =>
+    e === '\\' ? '\\' : String.fromCharCode(parseInt(e.slice(1), 16)),
+  );
 }
 
 /** Every string in a JSON-like value (keys too) escaped; numbers, booleans and null as they are. */
 export function escapeDeviceValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return escapeDeviceText(value);
-  if (value === null || typeof value !== 'object' || depth > 8) return typeof value === 'object' ? null : value;
+  if (value === null || typeof value !== 'object' || depth > 8)
+    return typeof value === 'object' ? null : value;
   if (Array.isArray(value)) return value.map((v) => escapeDeviceValue(v, depth + 1));
   if (value instanceof Date) return value.toISOString();
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [escapeDeviceText(k), escapeDeviceValue(v, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+      escapeDeviceText(k),
+      escapeDeviceValue(v, depth + 1),
+    ]),
+  );
 }
 
 /** A sample of what was attempted: at most maxChars UTF-16 units, with the original length when cut. */
@@ -154,12 +165,36 @@ export class Aggregator {
       const okey = `${event.action}\u0000${event.reason}`;
       const o = this.overflow.get(okey);
       if (o) this.count(o, subject, now);
-      else this.overflow.set(okey, { known, windowStart: now, first: event, count: 1, samples: [sampleOf(subject, this.limits.maxSampleChars)], firstAt: now, lastAt: now });
+      else
+        this.overflow.set(okey, {
+          known,
+          windowStart: now,
+          first: event,
+          count: 1,
+          samples: [sampleOf(subject, this.limits.maxSampleChars)],
+          firstAt: now,
+          lastAt: now,
+        });
       return undefined;
     }
     this.held[known ? 'known' : 'unknown']++;
-    this.keys.set(key, { known, windowStart: now, first: event, count: 0, samples: [], firstAt: now, lastAt: now });
-    return this.toRecord(event, subject, 1, [sampleOf(event.target, this.limits.maxSampleChars)], now, now);
+    this.keys.set(key, {
+      known,
+      windowStart: now,
+      first: event,
+      count: 0,
+      samples: [],
+      firstAt: now,
+      lastAt: now,
+    });
+    return this.toRecord(
+      event,
+      subject,
+      1,
+      [sampleOf(event.target, this.limits.maxSampleChars)],
+      now,
+      now,
+    );
   }
 
   /** Records of the windows that have ended by `now` (all of them with `all`); forgets quiet keys. */
@@ -167,16 +202,33 @@ export class Aggregator {
     const out: AggregateRecord[] = [];
     for (const [key, s] of this.keys) {
       if (!all && now - s.windowStart < this.limits.windowMs) continue;
-      if (s.count > 0) out.push(this.toRecord(s.first, subjectOf(s.first), s.count, s.samples, s.firstAt, s.lastAt));
+      if (s.count > 0)
+        out.push(
+          this.toRecord(s.first, subjectOf(s.first), s.count, s.samples, s.firstAt, s.lastAt),
+        );
       if (s.count === 0 || all) {
         this.keys.delete(key);
         this.held[s.known ? 'known' : 'unknown']--;
-      }
-      else Object.assign(s, { windowStart: now, count: 0, samples: [] });
+      } else Object.assign(s, { windowStart: now, count: 0, samples: [] });
     }
     for (const [key, s] of this.overflow) {
       if (!all && now - s.windowStart < this.limits.windowMs) continue;
-      out.push(this.toRecord({ ...s.first, deviceId: undefined, certSerial: undefined, certFingerprint: undefined, ip: undefined }, 'overflow', s.count, s.samples, s.firstAt, s.lastAt));
+      out.push(
+        this.toRecord(
+          {
+            ...s.first,
+            deviceId: undefined,
+            certSerial: undefined,
+            certFingerprint: undefined,
+            ip: undefined,
+          },
+          'overflow',
+          s.count,
+          s.samples,
+          s.firstAt,
+          s.lastAt,
+        ),
+      );
       this.overflow.delete(key);
     }
     return out;
@@ -192,7 +244,14 @@ export class Aggregator {
     if (!s.samples.some((x) => x.text === sample.text)) s.samples.push(sample);
   }
 
-  private toRecord(e: SecurityEvent, subject: string, count: number, samples: Sample[], firstAt: number, lastAt: number): AggregateRecord {
+  private toRecord(
+    e: SecurityEvent,
+    subject: string,
+    count: number,
+    samples: Sample[],
+    firstAt: number,
+    lastAt: number,
+  ): AggregateRecord {
     return {
       action: e.action,
       reason: e.reason,

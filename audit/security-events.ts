@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 import type { AuditEntry } from './audit-service.ts';
-import { Aggregator, escapeDeviceText, escapeDeviceValue, type AggregateRecord, type SecurityEvent } from './security-events-fns.ts';
+import {
+  Aggregator,
+  escapeDeviceText,
+  escapeDeviceValue,
+  type AggregateRecord,
+  type SecurityEvent,
+} from './security-events-fns.ts';
 
 export type { SecurityEvent, AggregateRecord } from './security-events-fns.ts';
 
@@ -53,8 +59,20 @@ export function createSecurityEvents(deps: {
   const { windowMs } = deps.config;
   // Room for a record from every key at once (a burst of new subjects), plus their window records.
   const queueMax = deps.config.queueMax ?? 4 * deps.config.maxKeys + 100;
-  const aggregator = new Aggregator({ windowMs, maxKeys: deps.config.maxKeys, maxSamples: deps.config.maxSamples ?? 8, maxSampleChars: deps.config.maxSampleChars ?? 256 });
-  const counters: SecurityEventCounters = { events: {}, recordsWritten: 0, recordsDropped: 0, eventsDropped: 0, writeFailures: 0, overflowed: 0 };
+  const aggregator = new Aggregator({
+    windowMs,
+    maxKeys: deps.config.maxKeys,
+    maxSamples: deps.config.maxSamples ?? 8,
+    maxSampleChars: deps.config.maxSampleChars ?? 256,
+  });
+  const counters: SecurityEventCounters = {
+    events: {},
+    recordsWritten: 0,
+    recordsDropped: 0,
+    eventsDropped: 0,
+    writeFailures: 0,
+    overflowed: 0,
+  };
   const queue: AggregateRecord[] = [];
   let writing: Promise<void> | undefined;
 
@@ -81,17 +99,31 @@ export function createSecurityEvents(deps: {
       try {
         await deps.audit.record(await toEntry(r));
         counters.recordsWritten++;
-        deps.logger.warn({ deviceId: r.deviceId, certSerial: r.certSerial, ip: r.ip, reason: r.reason, count: r.count, target: escapeDeviceText(r.samples[0]?.text ?? '') }, r.action);
+        deps.logger.warn(
+          {
+            deviceId: r.deviceId,
+            certSerial: r.certSerial,
+            ip: r.ip,
+            reason: r.reason,
+            count: r.count,
+            target: escapeDeviceText(r.samples[0]?.text ?? ''),
+          },
+          r.action,
+        );
       } catch (err) {
         counters.writeFailures++;
-        deps.logger.error({ err, action: r.action, reason: r.reason, count: r.count }, 'could not record security event');
+        deps.logger.error(
+          { err, action: r.action, reason: r.reason, count: r.count },
+          'could not record security event',
+        );
       }
     }
   }
 
   async function toEntry(r: AggregateRecord): Promise<AuditEntry> {
     let deviceId = r.deviceId;
-    if (!deviceId && r.certSerial && r.ourCertificate && deps.deviceOfSerial) deviceId = await deps.deviceOfSerial(r.certSerial).catch(() => undefined);
+    if (!deviceId && r.certSerial && r.ourCertificate && deps.deviceOfSerial)
+      deviceId = await deps.deviceOfSerial(r.certSerial).catch(() => undefined);
     return {
       actorId: escapeDeviceText(deviceId ? `device:${deviceId}` : r.subject),
       actorRole: 'device',
@@ -122,7 +154,15 @@ export function createSecurityEvents(deps: {
     counters,
     record(event: SecurityEvent): void {
       counters.events[event.action] = (counters.events[event.action] ?? 0) + 1;
-      deps.logger.debug({ deviceId: event.deviceId, certSerial: event.certSerial, ip: event.ip, reason: event.reason }, event.action);
+      deps.logger.debug(
+        {
+          deviceId: event.deviceId,
+          certSerial: event.certSerial,
+          ip: event.ip,
+          reason: event.reason,
+        },
+        event.action,
+      );
       const first = aggregator.add(event, now());
       if (first) enqueue([first]);
     },
@@ -137,9 +177,13 @@ export function createSecurityEvents(deps: {
     async stop(timeoutMs = 5000): Promise<void> {
       clearInterval(timer);
       let timeout: NodeJS.Timeout | undefined;
-      await Promise.race([this.flush(), new Promise<void>((resolve) => (timeout = setTimeout(resolve, timeoutMs)))]);
+      await Promise.race([
+        this.flush(),
+        new Promise<void>((resolve) => (timeout = setTimeout(resolve, timeoutMs))),
+      ]);
       clearTimeout(timeout);
-      if (queue.length > 0) deps.logger.warn({ records: queue.length }, 'security events not recorded before shutdown');
+      if (queue.length > 0)
+        deps.logger.warn({ records: queue.length }, 'security events not recorded before shutdown');
     },
   };
 }

@@ -30,7 +30,9 @@ export const authRepo = {
 
   /** Gives one attempt back to each key. */
   async releaseAttempts(db: DbExecutor, account: Buffer, ip: Buffer): Promise<void> {
-    await db.execute(sql`UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key_hash IN (${account}, ${ip})`);
+    await db.execute(
+      sql`UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key_hash IN (${account}, ${ip})`,
+    );
   },
 
   /** The account starts afresh; the IP gets one attempt back. */

@@ -17,11 +17,30 @@ export interface AuthRoutesDeps {
   sessionMaxSeconds: number;
 }
 
-const userOut = z.object({ id: z.string(), username: z.string(), displayName: z.string(), role: z.string() });
-const credentials = z.object({ username: z.string().min(1).max(128), password: z.string().min(1).max(256) });
+const userOut = z.object({
+  id: z.string(),
+  username: z.string(),
+  displayName: z.string(),
+  role: z.string(),
+});
+const credentials = z.object({
+  username: z.string().min(1).max(128),
+  password: z.string().min(1).max(256),
+});
 
-export function setSessionCookie(reply: FastifyReply, sessionId: string, maxAgeSeconds: number): void {
-  reply.setCookie(SESSION_COOKIE, sessionId, { signed: true, httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: maxAgeSeconds });
+export function setSessionCookie(
+  reply: FastifyReply,
+  sessionId: string,
+  maxAgeSeconds: number,
+): void {
+  reply.setCookie(SESSION_COOKIE, sessionId, {
+    signed: true,
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    path: '/',
+    maxAge: maxAgeSeconds,
+  });
 }
 
 /** /api/v1/auth: sign in and out, the current session, setup/reset links, own-data export. */
@@ -32,10 +51,21 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
     app.post(
       '/auth/login',
       // Credentials fit in far less: a sign-in body is read by anyone, before any check.
-      { bodyLimit: 4096, schema: { tags: ['auth'], summary: 'Sign in; sets the session cookie', body: credentials, response: { 200: z.object({ user: userOut, csrfToken: z.string() }) } } },
+      {
+        bodyLimit: 4096,
+        schema: {
+          tags: ['auth'],
+          summary: 'Sign in; sets the session cookie',
+          body: credentials,
+          response: { 200: z.object({ user: userOut, csrfToken: z.string() }) },
+        },
+      },
       async (request, reply) => {
         try {
-          const { sessionId, csrfToken, user } = await deps.sessions.login(request.body, auditActor(request));
+          const { sessionId, csrfToken, user } = await deps.sessions.login(
+            request.body,
+            auditActor(request),
+          );
           setSessionCookie(reply, sessionId, deps.sessionMaxSeconds);
           return { user, csrfToken };
         } catch (err) {
@@ -48,12 +78,20 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
 
     app.post(
       '/auth/logout',
-      { preHandler: app.requirePermission('account:self'), schema: { tags: ['auth'], summary: 'End this session', response: { 204: z.null() } } },
+      {
+        preHandler: app.requirePermission('account:self'),
+        schema: { tags: ['auth'], summary: 'End this session', response: { 204: z.null() } },
+      },
       async (request, reply) => {
         const session = request.principal?.session;
         if (!session) throw new ApiErrors.BadRequest('not signed in with a session');
         await deps.sessions.logout(session.idHash, auditActor(request));
-        void reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' });
+        void reply.clearCookie(SESSION_COOKIE, {
+          path: '/',
+          secure: true,
+          httpOnly: true,
+          sameSite: 'strict',
+        });
         return reply.status(204).send(null);
       },
     );
@@ -62,11 +100,29 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
       '/auth/session',
       {
         preHandler: app.requirePermission('account:self'),
-        schema: { tags: ['auth'], summary: 'Who am I; the CSRF token for state-changing requests', response: { 200: z.object({ id: z.string(), role: z.string(), kind: z.string(), displayName: z.string(), csrfToken: z.string().nullable() }) } },
+        schema: {
+          tags: ['auth'],
+          summary: 'Who am I; the CSRF token for state-changing requests',
+          response: {
+            200: z.object({
+              id: z.string(),
+              role: z.string(),
+              kind: z.string(),
+              displayName: z.string(),
+              csrfToken: z.string().nullable(),
+            }),
+          },
+        },
       },
       (request) => {
         const p = request.principal!;
-        return { id: p.id, role: p.role, kind: p.kind, displayName: p.displayName, csrfToken: p.session?.csrfToken ?? null };
+        return {
+          id: p.id,
+          role: p.role,
+          kind: p.kind,
+          displayName: p.displayName,
+          csrfToken: p.session?.csrfToken ?? null,
+        };
       },
     );
 
@@ -77,19 +133,32 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsync {
         schema: {
           tags: ['auth'],
           summary: 'Set a password with a single-use setup or reset link token',
-          body: z.object({ token: z.string().min(10).max(200), password: z.string().min(1).max(256) }),
+          body: z.object({
+            token: z.string().min(10).max(200),
+            password: z.string().min(1).max(256),
+          }),
           response: { 200: z.object({ user: userOut }) },
         },
       },
-      async (request) => ({ user: await deps.users.completeLink(request.body.token, request.body.password, auditActor(request)) }),
+      async (request) => ({
+        user: await deps.users.completeLink(
+          request.body.token,
+          request.body.password,
+          auditActor(request),
+        ),
+      }),
     );
 
     app.get(
       '/me/export',
-      { preHandler: app.requirePermission('account:self'), schema: { tags: ['privacy'], summary: 'Everything held about the signed-in user (JSON)' } },
+      {
+        preHandler: app.requirePermission('account:self'),
+        schema: { tags: ['privacy'], summary: 'Everything held about the signed-in user (JSON)' },
+      },
       async (request, reply) => {
         const p = request.principal!;
-        if (p.kind !== 'user') throw new ApiErrors.BadRequest('only users have account data; API tokens do not');
+        if (p.kind !== 'user')
+          throw new ApiErrors.BadRequest('only users have account data; API tokens do not');
         void reply.header('content-disposition', 'attachment; filename="thamani-account.json"');
         return deps.scopedUsers(request, (users) => users.exportAccount(p.id));
       },

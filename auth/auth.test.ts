@@ -1,9 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApiHarness, createUserWithPassword, systemActor, type ApiHarness } from '../test/api-harness.ts';
+import {
+  createApiHarness,
+  createUserWithPassword,
+  systemActor,
+  type ApiHarness,
+} from '../test/api-harness.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
-  h = await createApiHarness({ throttle: { windowMs: 15 * 60_000, maxFailuresPerAccount: 3, maxFailuresPerIp: 1000 } });
+  h = await createApiHarness({
+    throttle: { windowMs: 15 * 60_000, maxFailuresPerAccount: 3, maxFailuresPerIp: 1000 },
+  });
 });
 
 function cookieFrom(res: { headers: Record<string, unknown> }): string {
@@ -13,7 +20,11 @@ function cookieFrom(res: { headers: Record<string, unknown> }): string {
 }
 
 async function login(username: string, password: string) {
-  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password },
+  });
   return res;
 }
 
@@ -27,9 +38,17 @@ describe('sessions', () => {
     expect(set).toMatch(/HttpOnly/);
     expect(set).toMatch(/Secure/);
     expect(set).toMatch(/SameSite=Strict/);
-    const me = await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie: cookieFrom(res) } });
+    const me = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/session',
+      headers: { cookie: cookieFrom(res) },
+    });
     expect(me.statusCode).toBe(200);
-    expect(me.json()).toMatchObject({ role: 'technician', kind: 'user', csrfToken: res.json().csrfToken });
+    expect(me.json()).toMatchObject({
+      role: 'technician',
+      kind: 'user',
+      csrfToken: res.json().csrfToken,
+    });
   });
 });
 
@@ -37,7 +56,8 @@ describe('session expiry', () => {
   it('ends a session after the idle limit, and keeps it alive while used', async () => {
     await createUserWithPassword(h, { username: 'idle', role: 'collector' });
     const cookie = cookieFrom(await login('idle', 'correct horse battery staple'));
-    const me = () => h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } });
+    const me = () =>
+      h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } });
     h.clock.advance(29 * 60_000);
     expect((await me()).statusCode).toBe(200); // activity restarts the idle timer
     h.clock.advance(29 * 60_000);
@@ -55,13 +75,21 @@ describe('session expiry', () => {
     const cookie = cookieFrom(await login('busy', 'correct horse battery staple'));
     for (let hour = 0; hour < 12; hour += 0.4) {
       h.clock.advance(24 * 60_000);
-      const res = await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: '/api/v1/auth/session',
+        headers: { cookie },
+      });
       if (res.statusCode !== 200) {
         expect(hour).toBeGreaterThanOrEqual(11.5);
         return;
       }
     }
-    const res = await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/session',
+      headers: { cookie },
+    });
     expect(res.statusCode).toBe(401);
   });
 
@@ -70,14 +98,23 @@ describe('session expiry', () => {
     const cookie = cookieFrom(await login('tamper', 'correct horse battery staple'));
     const [name, value] = cookie.split('=') as [string, string];
     const forged = `${name}=${value.slice(0, -2)}${value.endsWith('AA') ? 'BB' : 'AA'}`;
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie: forged } })).statusCode).toBe(401);
+    expect(
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: '/api/v1/auth/session',
+          headers: { cookie: forged },
+        })
+      ).statusCode,
+    ).toBe(401);
   });
 });
 
 describe('login throttling', () => {
   it('locks an account after repeated failures, even for the right password, and says when to retry', async () => {
     await createUserWithPassword(h, { username: 'bob', role: 'auditor' });
-    for (let i = 0; i < 3; i++) expect((await login('bob', 'wrong password!!')).json().code).toBe('INVALID_CREDENTIALS');
+    for (let i = 0; i < 3; i++)
+      expect((await login('bob', 'wrong password!!')).json().code).toBe('INVALID_CREDENTIALS');
     const locked = await login('bob', 'correct horse battery staple');
     expect(locked.statusCode).toBe(429);
     expect(locked.json().code).toBe('LOGIN_THROTTLED');
@@ -89,7 +126,19 @@ describe('login throttling', () => {
   it('records failed and throttled sign-ins as security events', async () => {
     // Throttled attempts are recorded through the aggregating security-event sink: asynchronously.
     const auditor = { authorization: `Bearer ${await h.tokenFor('auditor')}` };
-    await expect.poll(async () => (await h.app.inject({ method: 'GET', url: '/api/v1/audit?action=security.login_throttled', headers: auditor })).json<{ entries: unknown[] }>().entries.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(
+        async () =>
+          (
+            await h.app.inject({
+              method: 'GET',
+              url: '/api/v1/audit?action=security.login_throttled',
+              headers: auditor,
+            })
+          ).json<{ entries: unknown[] }>().entries.length,
+        { timeout: 30_000 },
+      )
+      .toBeGreaterThan(0);
   });
 });
 
@@ -99,17 +148,37 @@ describe('CSRF', () => {
     const res = await login('carol', 'correct horse battery staple');
     const cookie = cookieFrom(res);
     const payload = { username: 'dave', displayName: 'Dave', role: 'collector' };
-    const without = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie }, payload });
+    const without = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { cookie },
+      payload,
+    });
     expect(without.statusCode).toBe(403);
     expect(without.json().code).toBe('CSRF_FAILED');
-    const wrong = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie, 'x-csrf-token': 'x'.repeat(43) }, payload });
+    const wrong = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { cookie, 'x-csrf-token': 'x'.repeat(43) },
+      payload,
+    });
     expect(wrong.json().code).toBe('CSRF_FAILED');
-    const withToken = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie, 'x-csrf-token': res.json().csrfToken }, payload });
+    const withToken = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { cookie, 'x-csrf-token': res.json().csrfToken },
+      payload,
+    });
     expect(withToken.statusCode).toBe(201);
   });
 
   it('needs no CSRF token for bearer tokens (browsers never send them on their own)', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${await h.tokenFor('admin')}` }, payload: { username: 'erin', displayName: 'Erin', role: 'collector' } });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${await h.tokenFor('admin')}` },
+      payload: { username: 'erin', displayName: 'Erin', role: 'collector' },
+    });
     expect(res.statusCode).toBe(201);
   });
 });
@@ -117,27 +186,83 @@ describe('CSRF', () => {
 describe('setup and reset links', () => {
   it('are single-use and time-limited, and a new password ends existing sessions', async () => {
     const admin = { authorization: `Bearer ${await h.tokenFor('admin')}` };
-    const created = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { username: 'frank', displayName: 'Frank', role: 'kitchen_manager' } });
+    const created = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: admin,
+      payload: { username: 'frank', displayName: 'Frank', role: 'kitchen_manager' },
+    });
     const token = new URL(created.json().setupLink).searchParams.get('token')!;
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token, password: 'short' } })).json().code).toBe('WEAK_PASSWORD');
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token, password: 'a long enough password' } })).statusCode).toBe(200);
-    const again = await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token, password: 'another long password' } });
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          payload: { token, password: 'short' },
+        })
+      ).json().code,
+    ).toBe('WEAK_PASSWORD');
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          payload: { token, password: 'a long enough password' },
+        })
+      ).statusCode,
+    ).toBe(200);
+    const again = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      payload: { token, password: 'another long password' },
+    });
     expect(again.json().code).toBe('LINK_INVALID');
     const cookie = cookieFrom(await login('frank', 'a long enough password'));
 
-    const link = await h.app.inject({ method: 'POST', url: `/api/v1/users/${created.json().user.id}/reset-link`, headers: admin });
+    const link = await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${created.json().user.id}/reset-link`,
+      headers: admin,
+    });
     const resetToken = new URL(link.json().link).searchParams.get('token')!;
     h.clock.advance(61 * 60_000);
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token: resetToken, password: 'a new long password' } })).json().code).toBe('LINK_INVALID');
-    const link2 = await h.app.inject({ method: 'POST', url: `/api/v1/users/${created.json().user.id}/reset-link`, headers: admin });
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          payload: { token: resetToken, password: 'a new long password' },
+        })
+      ).json().code,
+    ).toBe('LINK_INVALID');
+    const link2 = await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${created.json().user.id}/reset-link`,
+      headers: admin,
+    });
     const token2 = new URL(link2.json().link).searchParams.get('token')!;
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token: token2, password: 'a new long password' } })).statusCode).toBe(200);
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } })).statusCode).toBe(401);
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          payload: { token: token2, password: 'a new long password' },
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('stores passwords only as salted scrypt hashes', async () => {
-    const { rows } = await h.t.database.pool.query(`SELECT password_hash FROM users WHERE username = 'frank'`);
-    expect(rows[0].password_hash).toMatch(/^scrypt\$ln=\d+,r=8,p=1\$[A-Za-z0-9+/=]{20,}\$[A-Za-z0-9+/=]{40,}$/);
+    const { rows } = await h.t.database.pool.query(
+      `SELECT password_hash FROM users WHERE username = 'frank'`,
+    );
+    expect(rows[0].password_hash).toMatch(
+      /^scrypt\$ln=\d+,r=8,p=1\$[A-Za-z0-9+/=]{20,}\$[A-Za-z0-9+/=]{40,}$/,
+    );
     expect(rows[0].password_hash).not.toContain('a new long password');
   });
 });
@@ -147,32 +272,88 @@ describe('disabling and API tokens', () => {
     const admin = { authorization: `Bearer ${await h.tokenFor('admin')}` };
     const { user } = await createUserWithPassword(h, { username: 'gina', role: 'technician' });
     const cookie = cookieFrom(await login('gina', 'correct horse battery staple'));
-    await h.app.inject({ method: 'PATCH', url: `/api/v1/users/${user.id}`, headers: admin, payload: { disabled: true } });
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } })).statusCode).toBe(401);
+    await h.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${user.id}`,
+      headers: admin,
+      payload: { disabled: true },
+    });
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } }))
+        .statusCode,
+    ).toBe(401);
     expect((await login('gina', 'correct horse battery staple')).statusCode).toBe(401);
 
-    const made = await h.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: admin, payload: { name: 'sim', role: 'technician' } });
+    const made = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: admin,
+      payload: { name: 'sim', role: 'technician' },
+    });
     expect(made.json().token).toMatch(/^thm_/);
     const bearer = { authorization: `Bearer ${made.json().token}` };
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: bearer })).json().role).toBe('technician');
-    expect((await h.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${made.json().id}`, headers: admin })).statusCode).toBe(204);
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: bearer })).statusCode).toBe(401);
-    const { rows } = await h.t.database.pool.query(`SELECT token_hash FROM api_tokens WHERE id = $1`, [made.json().id]);
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: bearer })).json()
+        .role,
+    ).toBe('technician');
+    expect(
+      (
+        await h.app.inject({
+          method: 'DELETE',
+          url: `/api/v1/tokens/${made.json().id}`,
+          headers: admin,
+        })
+      ).statusCode,
+    ).toBe(204);
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: bearer }))
+        .statusCode,
+    ).toBe(401);
+    const { rows } = await h.t.database.pool.query(
+      `SELECT token_hash FROM api_tokens WHERE id = $1`,
+      [made.json().id],
+    );
     expect(rows[0].token_hash).toHaveLength(32);
   });
 });
 
 describe('password policy at the API (NIST SP 800-63B-4)', () => {
   it('refuses `aaaaaaaaaaaa` for an admin, and the admin’s own name, through the setup link; accepts a passphrase', async () => {
-    const { setupLink } = await h.users.create({ username: 'njeri', displayName: 'Njeri Wambui', role: 'admin' }, systemActor);
+    const { setupLink } = await h.users.create(
+      { username: 'njeri', displayName: 'Njeri Wambui', role: 'admin' },
+      systemActor,
+    );
     const token = new URL(setupLink).searchParams.get('token')!;
-    for (const password of ['aaaaaaaaaaaa', 'aaaaaaaaaaaaaaaaaaaa', 'njeriwambui2024!', 'thamani2024thamani', 'password12345678']) {
-      const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token, password } });
+    for (const password of [
+      'aaaaaaaaaaaa',
+      'aaaaaaaaaaaaaaaaaaaa',
+      'njeriwambui2024!',
+      'thamani2024thamani',
+      'password12345678',
+    ]) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/password',
+        payload: { token, password },
+      });
       expect([res.statusCode, res.json().code], password).toEqual([400, 'WEAK_PASSWORD']);
     }
-    const page = await h.app.inject({ method: 'POST', url: '/setup', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${token}&password=aaaaaaaaaaaaaaaa` });
+    const page = await h.app.inject({
+      method: 'POST',
+      url: '/setup',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `token=${token}&password=aaaaaaaaaaaaaaaa`,
+    });
     expect(page.statusCode).toBe(400);
     expect(page.body).toContain('too easy to guess');
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/auth/password', payload: { token, password: 'mango tamarind kettle drizzle' } })).statusCode).toBe(200);
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password',
+          payload: { token, password: 'mango tamarind kettle drizzle' },
+        })
+      ).statusCode,
+    ).toBe(200);
   });
 });

@@ -17,7 +17,10 @@ function sameSecret(a: string, b: string): boolean {
 
 /** A credential that JSON.stringify and pino leave out (its secret is a live bearer secret). */
 function hidden(credential: { kind: 'session' | 'api-token'; secret: string }): ScopeCredential {
-  return Object.defineProperty({ kind: credential.kind }, 'secret', { value: credential.secret, enumerable: false }) as ScopeCredential;
+  return Object.defineProperty({ kind: credential.kind }, 'secret', {
+    value: credential.secret,
+    enumerable: false,
+  }) as ScopeCredential;
 }
 
 /**
@@ -25,7 +28,10 @@ function hidden(credential: { kind: 'session' | 'api-token'; secret: string }): 
  * it on their own) or the signed session cookie, where every state-changing request must carry
  * the session's synchronizer token in `x-csrf-token`.
  */
-export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySessionId' | 'byApiToken'>; cookieSecret: string }): Authenticator {
+export function createAuthenticator(deps: {
+  sessions: Pick<SessionService, 'bySessionId' | 'byApiToken'>;
+  cookieSecret: string;
+}): Authenticator {
   return {
     async authenticate(request, opts) {
       const header = request.headers.authorization;
@@ -33,7 +39,13 @@ export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySe
         const secret = header.slice('Bearer '.length).trim();
         const token = await deps.sessions.byApiToken(secret);
         if (!token) return undefined;
-        return { id: `token:${token.id}`, role: token.role, kind: 'api-token', displayName: `API token ${token.name}`, credential: hidden({ kind: 'api-token', secret }) } satisfies Principal;
+        return {
+          id: `token:${token.id}`,
+          role: token.role,
+          kind: 'api-token',
+          displayName: `API token ${token.name}`,
+          credential: hidden({ kind: 'api-token', secret }),
+        } satisfies Principal;
       }
       const cookieHeader = request.headers.cookie;
       if (typeof cookieHeader !== 'string') return undefined;
@@ -41,11 +53,14 @@ export function createAuthenticator(deps: { sessions: Pick<SessionService, 'bySe
       if (!raw) return undefined;
       const unsigned = fastifyCookie.unsign(raw, deps.cookieSecret);
       if (!unsigned.valid || !unsigned.value) return undefined;
-      const session = await deps.sessions.bySessionId(unsigned.value, { renew: opts?.renew ?? true });
+      const session = await deps.sessions.bySessionId(unsigned.value, {
+        renew: opts?.renew ?? true,
+      });
       if (!session) return undefined;
       if (!SAFE_METHODS.has((request.method ?? 'GET').toUpperCase())) {
         const given = request.headers['x-csrf-token'];
-        if (typeof given !== 'string' || !sameSecret(given, session.csrfToken)) throw new AuthErrors.CsrfFailed();
+        if (typeof given !== 'string' || !sameSecret(given, session.csrfToken))
+          throw new AuthErrors.CsrfFailed();
       }
       return {
         id: session.user.id,

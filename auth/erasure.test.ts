@@ -13,7 +13,12 @@ import { dashboardPages } from '../dashboards/page-routes.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
-import { createApiHarness, createUserWithPassword, systemActor, type ApiHarness } from '../test/api-harness.ts';
+import {
+  createApiHarness,
+  createUserWithPassword,
+  systemActor,
+  type ApiHarness,
+} from '../test/api-harness.ts';
 import { testAuditPublicKeys } from '../test/audit-key.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
 
@@ -36,11 +41,20 @@ beforeAll(async () => {
   const t = await createTestDatabase();
   const hub = createLiveHub();
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(t.database.pool)).mode });
-  await createAlertService({ pool: t.database.pool, logger: testLogger, hub, notify: false }).ensureDefaults();
+  await createAlertService({
+    pool: t.database.pool,
+    logger: testLogger,
+    hub,
+    notify: false,
+  }).ensureDefaults();
   h = await createApiHarness(
     {
       routes: ({ audit, db, authenticator }) => [
-        { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
+        {
+          plugin: deviceRoutes({
+            devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+          }),
+        },
         { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
         { plugin: dashboardPages({ db, queries }), root: true },
       ],
@@ -49,7 +63,9 @@ beforeAll(async () => {
   );
   superuser = new pg.Client({ connectionString: t.url });
   await superuser.connect();
-  const { rows } = await superuser.query<{ su: boolean }>(`SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user`);
+  const { rows } = await superuser.query<{ su: boolean }>(
+    `SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user`,
+  );
   expect(rows[0]!.su).toBe(true);
   return () => superuser.end();
 }, 120_000);
@@ -61,7 +77,12 @@ interface Finding {
 
 /** Every table column that can hold a string, in every schema but the catalogs. */
 async function searchDatabase(needles: string[]): Promise<Finding[]> {
-  const { rows: columns } = await superuser.query<{ schema: string; table: string; column: string; type: string }>(`
+  const { rows: columns } = await superuser.query<{
+    schema: string;
+    table: string;
+    column: string;
+    type: string;
+  }>(`
     SELECT c.table_schema AS schema, c.table_name AS table, c.column_name AS column, c.data_type AS type
       FROM information_schema.columns c
       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
@@ -88,25 +109,54 @@ async function searchDatabase(needles: string[]): Promise<Finding[]> {
 
 const identity = fc.record({
   // Names as people write them: letters of any script, spaces, apostrophes, hyphens.
-  name: fc.string({ unit: fc.constantFrom(...'aeiouWNjkKmr ’\'-ÉéŋÑñ李明أحمد'.split('')), minLength: 3, maxLength: 20 }),
+  name: fc.string({
+    unit: fc.constantFrom(..."aeiouWNjkKmr ’'-ÉéŋÑñ李明أحمد".split('')),
+    minLength: 3,
+    maxLength: 20,
+  }),
   host: fc.constantFrom('example.org', 'mail.example.co.ke', 'example.com'),
   ip: fc.oneof(
-    fc.tuple(fc.integer({ min: 64, max: 127 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 254 })).map(([b, c, d]) => `100.${b}.${c}.${d}`),
-    fc.tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 1, max: 0xffff })).map(([a, b]) => `2001:db8:${a.toString(16)}::${b.toString(16)}`),
+    fc
+      .tuple(
+        fc.integer({ min: 64, max: 127 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 1, max: 254 }),
+      )
+      .map(([b, c, d]) => `100.${b}.${c}.${d}`),
+    fc
+      .tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 1, max: 0xffff }))
+      .map(([a, b]) => `2001:db8:${a.toString(16)}::${b.toString(16)}`),
   ),
-  agent: fc.constantFrom('Mozilla/5.0 (Linux; Android 14; Tecno', 'curl/8.5', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133'),
+  agent: fc.constantFrom(
+    'Mozilla/5.0 (Linux; Android 14; Tecno',
+    'curl/8.5',
+    'Mozilla/5.0 (X11; Linux x86_64) Firefox/133',
+  ),
 });
 
 async function signIn(username: string, ip: string, userAgent: string) {
-  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: PASSWORD }, remoteAddress: ip, headers: { 'user-agent': userAgent } });
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password: PASSWORD },
+    remoteAddress: ip,
+    headers: { 'user-agent': userAgent },
+  });
   expect(res.statusCode, res.body).toBe(200);
   const cookie = String([res.headers['set-cookie']].flat()[0]).split(';')[0]!;
-  return { cookie, 'x-csrf-token': res.json<{ csrfToken: string }>().csrfToken, 'user-agent': userAgent };
+  return {
+    cookie,
+    'x-csrf-token': res.json<{ csrfToken: string }>().csrfToken,
+    'user-agent': userAgent,
+  };
 }
 
 describe('erasure', () => {
   it('leaves no name, e-mail, username, IP or user agent of an erased technician anywhere in the database; displays say "erased user #N"', async () => {
-    const { user: admin } = await createUserWithPassword(h, { username: 'erasure-admin', role: 'admin' });
+    const { user: admin } = await createUserWithPassword(h, {
+      username: 'erasure-admin',
+      role: 'admin',
+    });
     const adminSession = await signIn(admin.username, ADMIN_IP, 'AdminBrowser/1.0');
 
     await fc.assert(
@@ -117,66 +167,176 @@ describe('erasure', () => {
         const email = `wanjiku.${tag}@${who.host}`;
         const userAgent = `${who.agent} ${tag}`;
         const ip = who.ip;
-        const { user, setupLink } = await h.users.create({ username, displayName, email, role: 'technician' }, systemActor);
-        await h.users.completeLink(new URL(setupLink).searchParams.get('token')!, PASSWORD, { ...systemActor, ip, userAgent });
+        const { user, setupLink } = await h.users.create(
+          { username, displayName, email, role: 'technician' },
+          systemActor,
+        );
+        await h.users.completeLink(new URL(setupLink).searchParams.get('token')!, PASSWORD, {
+          ...systemActor,
+          ip,
+          userAgent,
+        });
 
         // One wrong password first (audited as security.login_failed against her account), then in.
-        const wrong = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'not her password at all' }, remoteAddress: ip, headers: { 'user-agent': userAgent } });
+        const wrong = await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { username, password: 'not her password at all' },
+          remoteAddress: ip,
+          headers: { 'user-agent': userAgent },
+        });
         expect(wrong.statusCode).toBe(401);
         const her = await signIn(username, ip, userAgent);
-        const as = (method: 'GET' | 'POST', url: string, payload?: object) => h.app.inject({ method, url, payload, remoteAddress: ip, headers: her });
+        const as = (method: 'GET' | 'POST', url: string, payload?: object) =>
+          h.app.inject({ method, url, payload, remoteAddress: ip, headers: her });
         expect((await as('POST', '/api/v1/sites', { name: `Site ${tag}` })).statusCode).toBe(201);
-        expect((await as('POST', '/api/v1/units', { site: `Site ${tag}`, kind: 'biodigester', name: `D-${tag}` })).statusCode).toBe(201);
-        expect((await as('POST', '/api/v1/devices', { id: `bd-${tag}`, unit: `D-${tag}` })).statusCode).toBe(201);
-        const { rows: [alert] } = await superuser.query<{ id: string }>(
+        expect(
+          (
+            await as('POST', '/api/v1/units', {
+              site: `Site ${tag}`,
+              kind: 'biodigester',
+              name: `D-${tag}`,
+            })
+          ).statusCode,
+        ).toBe(201);
+        expect(
+          (await as('POST', '/api/v1/devices', { id: `bd-${tag}`, unit: `D-${tag}` })).statusCode,
+        ).toBe(201);
+        const {
+          rows: [alert],
+        } = await superuser.query<{ id: string }>(
           `INSERT INTO alerts (rule_id, device_id, unit_id, severity, opened_at)
            SELECT r.id, d.id, d.unit_id, 'warning', now() FROM devices d, alert_rules r WHERE d.id = $1 AND r.id = 'biodigester.h2s_ppm.high' RETURNING id`,
           [`bd-${tag}`],
         );
-        const ack = await as('POST', `/api/v1/alerts/${alert!.id}/ack`, { note: 'Stirred the feed tank and opened the vent' });
+        const ack = await as('POST', `/api/v1/alerts/${alert!.id}/ack`, {
+          note: 'Stirred the feed tank and opened the vent',
+        });
         expect(ack.statusCode, ack.body).toBe(200);
 
         // Her export: the entries she made and those about her, with where her requests came from.
-        const exported = (await as('GET', '/api/v1/me/export')).json<{ auditEntriesAsActor: { action: string; ip: string | null; userAgent: string | null }[]; auditEntriesAboutUser: { action: string; ip: string | null }[]; alertsAcknowledged: { id: number }[] }>();
-        expect(exported.auditEntriesAsActor.map((e) => e.action)).toEqual(expect.arrayContaining(['user.password_setup', 'auth.login', 'site.create', 'unit.create', 'device.create', 'alert.acknowledge']));
-        expect(exported.auditEntriesAsActor.find((e) => e.action === 'site.create')).toMatchObject({ ip: expect.stringMatching(/\S/), userAgent });
-        expect(exported.auditEntriesAboutUser.map((e) => e.action)).toEqual(expect.arrayContaining(['user.create', 'security.login_failed', 'auth.login']));
-        expect(exported.auditEntriesAboutUser.find((e) => e.action === 'user.create')).toMatchObject({ ip: null });
+        const exported = (await as('GET', '/api/v1/me/export')).json<{
+          auditEntriesAsActor: { action: string; ip: string | null; userAgent: string | null }[];
+          auditEntriesAboutUser: { action: string; ip: string | null }[];
+          alertsAcknowledged: { id: number }[];
+        }>();
+        expect(exported.auditEntriesAsActor.map((e) => e.action)).toEqual(
+          expect.arrayContaining([
+            'user.password_setup',
+            'auth.login',
+            'site.create',
+            'unit.create',
+            'device.create',
+            'alert.acknowledge',
+          ]),
+        );
+        expect(exported.auditEntriesAsActor.find((e) => e.action === 'site.create')).toMatchObject({
+          ip: expect.stringMatching(/\S/),
+          userAgent,
+        });
+        expect(exported.auditEntriesAboutUser.map((e) => e.action)).toEqual(
+          expect.arrayContaining(['user.create', 'security.login_failed', 'auth.login']),
+        );
+        expect(
+          exported.auditEntriesAboutUser.find((e) => e.action === 'user.create'),
+        ).toMatchObject({ ip: null });
         expect(exported.alertsAcknowledged.map((a) => a.id)).toEqual([Number(alert!.id)]);
 
         // Before erasure the search finds her (it would find what is left after).
         const needles = [displayName, email, username, ip, userAgent];
         const before = await searchDatabase(needles);
-        expect(before.map((f) => f.column)).toEqual(expect.arrayContaining(['public.users.display_name', 'public.users.email', 'public.sessions.ip', 'public.audit_request_meta.user_agent']));
+        expect(before.map((f) => f.column)).toEqual(
+          expect.arrayContaining([
+            'public.users.display_name',
+            'public.users.email',
+            'public.sessions.ip',
+            'public.audit_request_meta.user_agent',
+          ]),
+        );
         // Even before: the immutable records (signed entries, alerts) hold her id only, and so does the audit export.
         expect(before.filter((f) => /\.(audit_log|alerts)\./.test(f.column))).toEqual([]);
-        const ndjson = (await h.app.inject({ method: 'GET', url: '/api/v1/audit/export', headers: { cookie: adminSession.cookie } })).body;
+        const ndjson = (
+          await h.app.inject({
+            method: 'GET',
+            url: '/api/v1/audit/export',
+            headers: { cookie: adminSession.cookie },
+          })
+        ).body;
         expect(ndjson).toContain(user.id);
-        for (const needle of needles) expect(ndjson.toLowerCase()).not.toContain(JSON.stringify(needle).slice(1, -1).toLowerCase());
-        const pageBefore = await h.app.inject({ method: 'GET', url: '/alerts', headers: { cookie: adminSession.cookie } });
+        for (const needle of needles)
+          expect(ndjson.toLowerCase()).not.toContain(
+            JSON.stringify(needle).slice(1, -1).toLowerCase(),
+          );
+        const pageBefore = await h.app.inject({
+          method: 'GET',
+          url: '/alerts',
+          headers: { cookie: adminSession.cookie },
+        });
         expect(pageBefore.body).toContain(`Acknowledged by ${escapeHtml(displayName)}`);
 
-        const erased = await h.app.inject({ method: 'POST', url: `/api/v1/users/${user.id}/erase`, remoteAddress: ADMIN_IP, headers: adminSession });
+        const erased = await h.app.inject({
+          method: 'POST',
+          url: `/api/v1/users/${user.id}/erase`,
+          remoteAddress: ADMIN_IP,
+          headers: adminSession,
+        });
         expect(erased.statusCode, erased.body).toBe(200);
 
         expect(await searchDatabase(needles)).toEqual([]);
 
         // Displays look the name up now.
-        const { rows: [row] } = await superuser.query<{ number: number }>(`SELECT number FROM users WHERE id = $1`, [user.id]);
+        const {
+          rows: [row],
+        } = await superuser.query<{ number: number }>(`SELECT number FROM users WHERE id = $1`, [
+          user.id,
+        ]);
         const pseudonym = `erased user #${row!.number}`;
-        const page = await h.app.inject({ method: 'GET', url: '/alerts', headers: { cookie: adminSession.cookie } });
+        const page = await h.app.inject({
+          method: 'GET',
+          url: '/alerts',
+          headers: { cookie: adminSession.cookie },
+        });
         expect(page.body).toContain(`Acknowledged by ${pseudonym}`);
-        const alerts = (await h.app.inject({ method: 'GET', url: '/api/v1/alerts', headers: { cookie: adminSession.cookie } })).json<{ alerts: { id: number; acknowledgedBy: string; acknowledgedById: string }[] }>().alerts;
-        expect(alerts.find((a) => a.id === Number(alert!.id))).toMatchObject({ acknowledgedBy: pseudonym, acknowledgedById: user.id });
-        const audit = (await h.app.inject({ method: 'GET', url: `/api/v1/audit?actorId=${user.id}`, headers: { cookie: adminSession.cookie } })).json<{ entries: { actorName: string; ip: string | null; userAgent: string | null }[] }>().entries;
+        const alerts = (
+          await h.app.inject({
+            method: 'GET',
+            url: '/api/v1/alerts',
+            headers: { cookie: adminSession.cookie },
+          })
+        ).json<{ alerts: { id: number; acknowledgedBy: string; acknowledgedById: string }[] }>()
+          .alerts;
+        expect(alerts.find((a) => a.id === Number(alert!.id))).toMatchObject({
+          acknowledgedBy: pseudonym,
+          acknowledgedById: user.id,
+        });
+        const audit = (
+          await h.app.inject({
+            method: 'GET',
+            url: `/api/v1/audit?actorId=${user.id}`,
+            headers: { cookie: adminSession.cookie },
+          })
+        ).json<{ entries: { actorName: string; ip: string | null; userAgent: string | null }[] }>()
+          .entries;
         expect(audit.length).toBeGreaterThanOrEqual(6);
-        expect(audit.every((e) => e.actorName === pseudonym && e.ip === null && e.userAgent === null)).toBe(true);
+        expect(
+          audit.every((e) => e.actorName === pseudonym && e.ip === null && e.userAgent === null),
+        ).toBe(true);
         // The admin's own request metadata (erasing her) is the admin's, and stays.
-        const erasure = (await h.app.inject({ method: 'GET', url: `/api/v1/audit?action=user.erase&targetId=${user.id}`, headers: { cookie: adminSession.cookie } })).json<{ entries: { actorName: string; ip: string }[] }>().entries;
-        expect(erasure).toEqual([expect.objectContaining({ actorName: 'erasure-admin', ip: ADMIN_IP })]);
+        const erasure = (
+          await h.app.inject({
+            method: 'GET',
+            url: `/api/v1/audit?action=user.erase&targetId=${user.id}`,
+            headers: { cookie: adminSession.cookie },
+          })
+        ).json<{ entries: { actorName: string; ip: string }[] }>().entries;
+        expect(erasure).toEqual([
+          expect.objectContaining({ actorName: 'erasure-admin', ip: ADMIN_IP }),
+        ]);
       }),
       { numRuns: 3 },
     );
-    expect(await verifyAuditChain(h.t.database.db, { publicKeys: testAuditPublicKeys, checkpoints: [] })).toMatchObject({ ok: true });
+    expect(
+      await verifyAuditChain(h.t.database.db, { publicKeys: testAuditPublicKeys, checkpoints: [] }),
+    ).toMatchObject({ ok: true });
   }, 300_000);
 });

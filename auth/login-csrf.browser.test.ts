@@ -13,7 +13,8 @@ import { createApiHarness, createUserWithPassword, type ApiHarness } from '../te
  * attacker's account (issue 17 §2). The admin's session must stay.
  */
 const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM) && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
+if (!existsSync(CHROMIUM) && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
 const PASSWORD = 'correct horse battery staple';
 
 let h: ApiHarness;
@@ -25,13 +26,19 @@ let attacker: http.Server;
 beforeAll(async () => {
   h = await createApiHarness({ https: selfSignedCertificate('127.0.0.1', 1) });
   await createUserWithPassword(h, { username: 'boss', role: 'admin', password: PASSWORD });
-  await createUserWithPassword(h, { username: 'mallory', role: 'collector', password: 'mallory owns this account' });
+  await createUserWithPassword(h, {
+    username: 'mallory',
+    role: 'collector',
+    password: 'mallory owns this account',
+  });
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   apiUrl = `https://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
   // The attacker's site: another origin (other host name, other scheme, other port).
   attacker = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><form method="post" action="${apiUrl}/login"><input name="username" value="mallory"><input name="password" value="mallory owns this account"></form><script>document.forms[0].submit()</script>`);
+    res.end(
+      `<!doctype html><form method="post" action="${apiUrl}/login"><input name="username" value="mallory"><input name="password" value="mallory owns this account"></form><script>document.forms[0].submit()</script>`,
+    );
   });
   await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
   attackerUrl = `http://localhost:${(attacker.address() as AddressInfo).port}/`;
@@ -50,23 +57,38 @@ describe('login CSRF in a real browser', () => {
     await page.goto(`${apiUrl}/login`);
     await page.fill('input[name=username]', 'boss');
     await page.fill('input[name=password]', PASSWORD);
-    await Promise.all([page.waitForURL((u) => u.pathname !== '/login'), page.click('button[type=submit]')]);
-    const whoAmI = async () => (await context.request.get(`${apiUrl}/api/v1/auth/session`)).json() as Promise<{ displayName: string; role: string }>;
+    await Promise.all([
+      page.waitForURL((u) => u.pathname !== '/login'),
+      page.click('button[type=submit]'),
+    ]);
+    const whoAmI = async () =>
+      (await context.request.get(`${apiUrl}/api/v1/auth/session`)).json() as Promise<{
+        displayName: string;
+        role: string;
+      }>;
     expect(await whoAmI()).toMatchObject({ displayName: 'boss', role: 'admin' });
 
     const evil = await context.newPage();
-    const [answer] = await Promise.all([evil.waitForResponse((r) => r.url() === `${apiUrl}/login` && r.request().method() === 'POST'), evil.goto(attackerUrl)]);
+    const [answer] = await Promise.all([
+      evil.waitForResponse((r) => r.url() === `${apiUrl}/login` && r.request().method() === 'POST'),
+      evil.goto(attackerUrl),
+    ]);
     expect(answer.status()).toBe(403);
     expect(await answer.json()).toMatchObject({ code: 'CROSS_SITE_REQUEST' });
     expect(await whoAmI()).toMatchObject({ displayName: 'boss', role: 'admin' });
-    const { rows } = await h.t.database.pool.query(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'auth.login' AND actor_id = (SELECT id::text FROM users WHERE username = 'mallory')`);
+    const { rows } = await h.t.database.pool.query(
+      `SELECT count(*)::int AS n FROM audit_log WHERE action = 'auth.login' AND actor_id = (SELECT id::text FROM users WHERE username = 'mallory')`,
+    );
     expect(rows[0].n).toBe(0);
 
     // The admin's own form still works from our origin (Chromium sends Sec-Fetch-Site: same-origin).
     await page.goto(`${apiUrl}/login`);
     await page.fill('input[name=username]', 'boss');
     await page.fill('input[name=password]', PASSWORD);
-    const [own] = await Promise.all([page.waitForResponse((r) => r.url() === `${apiUrl}/login` && r.request().method() === 'POST'), page.click('button[type=submit]')]);
+    const [own] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${apiUrl}/login` && r.request().method() === 'POST'),
+      page.click('button[type=submit]'),
+    ]);
     expect(own.status()).toBe(303);
     await context.close();
   });

@@ -11,14 +11,24 @@ import { createHashGate, createLoginThrottle } from './throttle.ts';
 const LIMIT = 4;
 let h: ApiHarness;
 beforeAll(async () => {
-  h = await createApiHarness({ throttle: { windowMs: 15 * 60_000, maxFailuresPerAccount: LIMIT, maxFailuresPerIp: 10_000 } });
+  h = await createApiHarness({
+    throttle: { windowMs: 15 * 60_000, maxFailuresPerAccount: LIMIT, maxFailuresPerIp: 10_000 },
+  });
 });
 
 const login = (username: string, password: string, ip = '198.51.100.7') =>
-  h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password }, remoteAddress: ip });
+  h.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password },
+    remoteAddress: ip,
+  });
 
 async function attemptsOf(username: string): Promise<number> {
-  const { rows } = await h.t.database.pool.query<{ attempts: number }>(`SELECT attempts FROM login_throttle WHERE key_hash = $1`, [sha256(`account:${username}`)]);
+  const { rows } = await h.t.database.pool.query<{ attempts: number }>(
+    `SELECT attempts FROM login_throttle WHERE key_hash = $1`,
+    [sha256(`account:${username}`)],
+  );
   return rows[0]?.attempts ?? 0;
 }
 
@@ -38,7 +48,11 @@ describe('parallel guesses', () => {
         const username = `race${n++}`;
         await createUserWithPassword(h, { username, role: 'collector' });
         const rightAt = at % burst;
-        const results = await Promise.all(Array.from({ length: burst }, (_, i) => login(username, i === rightAt ? 'correct horse battery staple' : `wrong guess ${i} xx`)));
+        const results = await Promise.all(
+          Array.from({ length: burst }, (_, i) =>
+            login(username, i === rightAt ? 'correct horse battery staple' : `wrong guess ${i} xx`),
+          ),
+        );
         const codes = results.map((r) => r.statusCode);
         expect(codes.every((c) => c === 200 || c === 401 || c === 429)).toBe(true);
         // Evaluated = a password was hashed and compared: 200 or 401. Never more than the limit
@@ -49,8 +63,12 @@ describe('parallel guesses', () => {
         expect(successes).toBeLessThanOrEqual(1);
         expect(failures).toBeLessThanOrEqual(LIMIT * (1 + successes));
         if (successes === 0) expect(failures).toBeLessThanOrEqual(LIMIT);
-        for (const r of results.filter((x) => x.statusCode === 429)) expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
-        const { rows } = await h.t.database.pool.query(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'security.login_failed' AND target_id = (SELECT id::text FROM users WHERE username = $1)`, [username]);
+        for (const r of results.filter((x) => x.statusCode === 429))
+          expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+        const { rows } = await h.t.database.pool.query(
+          `SELECT count(*)::int AS n FROM audit_log WHERE action = 'security.login_failed' AND target_id = (SELECT id::text FROM users WHERE username = $1)`,
+          [username],
+        );
         expect(rows[0].n).toBe(failures);
       }),
       { numRuns: 6 },
@@ -59,8 +77,13 @@ describe('parallel guesses', () => {
 
   it('refuses the right password sent inside the burst once the limit is reserved', async () => {
     await createUserWithPassword(h, { username: 'victim', role: 'admin' });
-    const guesses = Promise.all(Array.from({ length: 12 }, (_, i) => login('victim', `wrong guess ${i} yy`)));
-    await until(async () => (await attemptsOf('victim')) >= LIMIT, 'the guesses to reserve the limit');
+    const guesses = Promise.all(
+      Array.from({ length: 12 }, (_, i) => login('victim', `wrong guess ${i} yy`)),
+    );
+    await until(
+      async () => (await attemptsOf('victim')) >= LIMIT,
+      'the guesses to reserve the limit',
+    );
     const right = await login('victim', 'correct horse battery staple');
     expect(right.statusCode).toBe(429);
     expect(right.json().code).toBe('LOGIN_THROTTLED');
@@ -71,10 +94,19 @@ describe('parallel guesses', () => {
 
   it('lets another account sign in while one is flooded, and never answers 500 to a flood of sign-ins', async () => {
     await createUserWithPassword(h, { username: 'bystander', role: 'technician' });
-    for (let i = 0; i < 30; i++) await createUserWithPassword(h, { username: `crowd${i}`, role: 'collector' });
+    for (let i = 0; i < 30; i++)
+      await createUserWithPassword(h, { username: `crowd${i}`, role: 'collector' });
     const flood = Promise.all([
-      ...Array.from({ length: 30 }, (_, i) => login('victim2', `guess ${i} zzzzzz`, `203.0.113.${i}`)),
-      ...Array.from({ length: 30 }, (_, i) => login(`crowd${i}`, i % 2 ? 'correct horse battery staple' : 'not the password', `192.0.2.${i}`)),
+      ...Array.from({ length: 30 }, (_, i) =>
+        login('victim2', `guess ${i} zzzzzz`, `203.0.113.${i}`),
+      ),
+      ...Array.from({ length: 30 }, (_, i) =>
+        login(
+          `crowd${i}`,
+          i % 2 ? 'correct horse battery staple' : 'not the password',
+          `192.0.2.${i}`,
+        ),
+      ),
     ]);
     const mine = await login('bystander', 'correct horse battery staple', '192.0.2.200');
     const codes = (await flood).map((r) => r.statusCode);
@@ -89,7 +121,13 @@ describe('parallel guesses', () => {
 describe('the throttle itself (real database)', () => {
   it('counts per account (any case) and per IP, says when to retry, and forgets after the window', async () => {
     let now = new Date('2026-01-01T00:00:00Z');
-    const t = createLoginThrottle({ db: h.t.database.db, now: () => now, windowMs: 60_000, maxFailuresPerAccount: 2, maxFailuresPerIp: 3 });
+    const t = createLoginThrottle({
+      db: h.t.database.db,
+      now: () => now,
+      windowMs: 60_000,
+      maxFailuresPerAccount: 2,
+      maxFailuresPerIp: 3,
+    });
     expect(await t.reserve('Ann', 'ip1')).toEqual({ allowed: true });
     expect(await t.reserve('ann', 'ip1')).toEqual({ allowed: true });
     expect(await t.reserve('ANN', 'ip2')).toEqual({ allowed: false, retryAfterSeconds: 60 });

@@ -35,39 +35,72 @@ function passwordForm(purpose: 'setup' | 'reset', token: string, error?: string)
 const form = z.record(z.string(), z.string());
 
 /** Minimal server-rendered pages: sign-in, first-login setup and password reset. */
-export function pagesRoutes(deps: { sessions: Pick<SessionService, 'login'>; users: Pick<UserService, 'completeLink'>; sessionMaxSeconds: number }): FastifyPluginAsync {
+export function pagesRoutes(deps: {
+  sessions: Pick<SessionService, 'login'>;
+  users: Pick<UserService, 'completeLink'>;
+  sessionMaxSeconds: number;
+}): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const hide = { hide: true };
 
-    app.get('/login', { schema: hide }, (_request, reply) => page(reply, 200, 'Sign in', loginForm()));
-    app.post('/login', { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
-      try {
-        const { sessionId } = await deps.sessions.login({ username: request.body.username ?? '', password: request.body.password ?? '' }, auditActor(request));
-        setSessionCookie(reply, sessionId, deps.sessionMaxSeconds);
-        return reply.redirect('/', 303);
-      } catch (err) {
-        const status = (err as { statusCode?: number }).statusCode ?? 500;
-        if (status >= 500) throw err;
-        return page(reply, status, 'Sign in', loginForm((err as Error).message));
-      }
-    });
-
-    for (const purpose of ['setup', 'reset'] as const) {
-      const title = purpose === 'setup' ? 'Choose your password' : 'Reset your password';
-      app.get(`/${purpose}`, { schema: { ...hide, querystring: z.object({ token: z.string().max(200).default('') }) } }, (request, reply) =>
-        page(reply, 200, title, passwordForm(purpose, request.query.token)),
-      );
-      app.post(`/${purpose}`, { bodyLimit: 4096, schema: { ...hide, body: form } }, async (request, reply) => {
+    app.get('/login', { schema: hide }, (_request, reply) =>
+      page(reply, 200, 'Sign in', loginForm()),
+    );
+    app.post(
+      '/login',
+      { bodyLimit: 4096, schema: { ...hide, body: form } },
+      async (request, reply) => {
         try {
-          await deps.users.completeLink(request.body.token ?? '', request.body.password ?? '', auditActor(request));
-          return page(reply, 200, 'Password set', '<p>Your password is set. <a href="/login">Sign in</a>.</p>');
+          const { sessionId } = await deps.sessions.login(
+            { username: request.body.username ?? '', password: request.body.password ?? '' },
+            auditActor(request),
+          );
+          setSessionCookie(reply, sessionId, deps.sessionMaxSeconds);
+          return reply.redirect('/', 303);
         } catch (err) {
           const status = (err as { statusCode?: number }).statusCode ?? 500;
           if (status >= 500) throw err;
-          return page(reply, status, title, passwordForm(purpose, request.body.token ?? '', (err as Error).message));
+          return page(reply, status, 'Sign in', loginForm((err as Error).message));
         }
-      });
+      },
+    );
+
+    for (const purpose of ['setup', 'reset'] as const) {
+      const title = purpose === 'setup' ? 'Choose your password' : 'Reset your password';
+      app.get(
+        `/${purpose}`,
+        { schema: { ...hide, querystring: z.object({ token: z.string().max(200).default('') }) } },
+        (request, reply) => page(reply, 200, title, passwordForm(purpose, request.query.token)),
+      );
+      app.post(
+        `/${purpose}`,
+        { bodyLimit: 4096, schema: { ...hide, body: form } },
+        async (request, reply) => {
+          try {
+            await deps.users.completeLink(
+              request.body.token ?? '',
+              request.body.password ?? '',
+              auditActor(request),
+            );
+            return page(
+              reply,
+              200,
+              'Password set',
+              '<p>Your password is set. <a href="/login">Sign in</a>.</p>',
+            );
+          } catch (err) {
+            const status = (err as { statusCode?: number }).statusCode ?? 500;
+            if (status >= 500) throw err;
+            return page(
+              reply,
+              status,
+              title,
+              passwordForm(purpose, request.body.token ?? '', (err as Error).message),
+            );
+          }
+        },
+      );
     }
     return Promise.resolve();
   };

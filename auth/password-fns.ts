@@ -19,13 +19,20 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
   const N = 2 ** params.ln;
   return new Promise((resolve, reject) => {
     // maxmem must exceed 128 * N * r, else node refuses the parameters.
-    scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, { N, r: params.r, p: params.p, maxmem: 256 * N * params.r }, (err, key) =>
-      err ? reject(err) : resolve(key),
+    scrypt(
+      password.normalize('NFKC'),
+      salt,
+      KEY_LENGTH,
+      { N, r: params.r, p: params.p, maxmem: 256 * N * params.r },
+      (err, key) => (err ? reject(err) : resolve(key)),
     );
   });
 }
 
-export async function hashPassword(password: string, params: ScryptParams = OWASP_SCRYPT): Promise<string> {
+export async function hashPassword(
+  password: string,
+  params: ScryptParams = OWASP_SCRYPT,
+): Promise<string> {
   const salt = randomBytes(16);
   const key = await derive(password, salt, params);
   return `scrypt$ln=${params.ln},r=${params.r},p=${params.p}$${salt.toString('base64')}$${key.toString('base64')}`;
@@ -34,7 +41,11 @@ export async function hashPassword(password: string, params: ScryptParams = OWAS
 function parse(stored: string): { params: ScryptParams; salt: Buffer; key: Buffer } | undefined {
   const m = /^scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
   if (!m) return undefined;
-  return { params: { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) }, salt: Buffer.from(m[4]!, 'base64'), key: Buffer.from(m[5]!, 'base64') };
+  return {
+    params: { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) },
+    salt: Buffer.from(m[4]!, 'base64'),
+    key: Buffer.from(m[5]!, 'base64'),
+  };
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -46,7 +57,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 export function needsRehash(stored: string, params: ScryptParams): boolean {
   const parsed = parse(stored);
-  return !parsed || parsed.params.ln < params.ln || parsed.params.r < params.r || parsed.params.p < params.p;
+  return (
+    !parsed ||
+    parsed.params.ln < params.ln ||
+    parsed.params.r < params.r ||
+    parsed.params.p < params.p
+  );
 }
 
 /** Random secrets handed out once (session ids, API tokens, links); only their SHA-256 is stored. */

@@ -22,7 +22,25 @@ const MIN_GUESSES_LOG10 = 10;
 const EVALUATED_CHARS = 64;
 
 /** Words anyone guessing a password here would try first. */
-const CONTEXT_WORDS = ['thamani', 'thamani iot', 'thamaniiot', 'iot', 'biogas', 'biodigester', 'digester', 'kitchen', 'collector', 'technician', 'auditor', 'admin', 'administrator', 'operator', 'waste', 'energy', 'kenya'];
+const CONTEXT_WORDS = [
+  'thamani',
+  'thamani iot',
+  'thamaniiot',
+  'iot',
+  'biogas',
+  'biodigester',
+  'digester',
+  'kitchen',
+  'collector',
+  'technician',
+  'auditor',
+  'admin',
+  'administrator',
+  'operator',
+  'waste',
+  'energy',
+  'kenya',
+];
 
 let factory: Promise<ZxcvbnFactory> | undefined;
 /**
@@ -31,29 +49,61 @@ let factory: Promise<ZxcvbnFactory> | undefined;
  */
 function zxcvbn(): Promise<ZxcvbnFactory> {
   factory ??= (async () => {
-    const [{ ZxcvbnFactory: Factory }, common, en] = await Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')]);
-    return new Factory({ dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations, maxLength: EVALUATED_CHARS });
+    const [{ ZxcvbnFactory: Factory }, common, en] = await Promise.all([
+      import('@zxcvbn-ts/core'),
+      import('@zxcvbn-ts/language-common'),
+      import('@zxcvbn-ts/language-en'),
+    ]);
+    return new Factory({
+      dictionary: { ...common.dictionary, ...en.dictionary },
+      graphs: common.adjacencyGraphs,
+      translations: en.translations,
+      maxLength: EVALUATED_CHARS,
+    });
   })();
   return factory;
 }
 
 /** The user's own details as words: username, each part of the display name, the e-mail's parts. */
-export function contextWords(user: { username?: string | null | undefined; displayName?: string | null | undefined; email?: string | null | undefined }): string[] {
-  const words = [user.username, ...(user.displayName ?? '').split(/[\s._-]+/), ...(user.email ?? '').split(/[@.+_-]+/)];
-  return [...new Set(words.filter((w): w is string => typeof w === 'string' && w.length >= 3).map((w) => w.toLowerCase()))];
+export function contextWords(user: {
+  username?: string | null | undefined;
+  displayName?: string | null | undefined;
+  email?: string | null | undefined;
+}): string[] {
+  const words = [
+    user.username,
+    ...(user.displayName ?? '').split(/[\s._-]+/),
+    ...(user.email ?? '').split(/[@.+_-]+/),
+  ];
+  return [
+    ...new Set(
+      words
+        .filter((w): w is string => typeof w === 'string' && w.length >= 3)
+        .map((w) => w.toLowerCase()),
+    ),
+  ];
 }
 
 /** Why a new password is refused, or undefined when it is acceptable. */
-export async function passwordProblem(password: string, userWords: readonly string[] = []): Promise<string | undefined> {
+export async function passwordProblem(
+  password: string,
+  userWords: readonly string[] = [],
+): Promise<string | undefined> {
   const normalised = password.normalize('NFKC');
   const length = [...normalised].length;
-  if (length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters (a few unrelated words make a good one)`;
+  if (length < MIN_PASSWORD_LENGTH)
+    return `must be at least ${MIN_PASSWORD_LENGTH} characters (a few unrelated words make a good one)`;
   if (length > MAX_PASSWORD_LENGTH) return `must be at most ${MAX_PASSWORD_LENGTH} characters`;
   // Repetition by code point, whatever the script (zxcvbn's matchers see UTF-16 units and ASCII
   // patterns best): a unit repeated ('ndovundovundovu', '🐘🐘🐘…') or a handful of characters.
-  if (new Set(normalised).size < 5) return 'is too easy to guess: it uses fewer than 5 different characters';
-  if (/^(.+?)\1+$/su.test(normalised)) return 'is too easy to guess: it repeats the same few characters';
-  const result = (await zxcvbn()).check(normalised.slice(0, EVALUATED_CHARS * 2), [...CONTEXT_WORDS, ...userWords]);
+  if (new Set(normalised).size < 5)
+    return 'is too easy to guess: it uses fewer than 5 different characters';
+  if (/^(.+?)\1+$/su.test(normalised))
+    return 'is too easy to guess: it repeats the same few characters';
+  const result = (await zxcvbn()).check(normalised.slice(0, EVALUATED_CHARS * 2), [
+    ...CONTEXT_WORDS,
+    ...userWords,
+  ]);
   if (result.guessesLog10 < MIN_GUESSES_LOG10) {
     const why = result.feedback.warning ?? 'it is too easy to guess';
     return `is too easy to guess: ${why.replace(/\.$/, '')}. Avoid common passwords, repeated or sequential characters, keyboard patterns, and your name or this product's`;

@@ -4,6 +4,8 @@ import { permissions, rolePermissions, roles } from './permissions.ts';
 export function permissionMatrixMarkdown(): string {
   const header = `| permission | ${roles.join(' | ')} |`;
   const rule = `|---|${roles.map(() => ':-:').join('|')}|`;
-  const rows = permissions.map((p) => `| \`${p}\` | ${roles.map((r) => (rolePermissions[r].has(p) ? '✓' : '')).join(' | ')} |`);
+  const rows = permissions.map(
+    (p) => `| \`${p}\` | ${roles.map((r) => (rolePermissions[r].has(p) ? '✓' : '')).join(' | ')} |`,
+  );
   return [header, rule, ...rows].join('\n');
 }

@@ -70,9 +70,24 @@ export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = 
   admin: new Set(permissions),
   technician: new Set(technician),
   // Scoped in the database to the biodigesters assigned to them.
-  kitchen_manager: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'alerts:ack', 'dashboard:digesters', 'account:self']),
+  kitchen_manager: new Set<Permission>([
+    'sites:read',
+    'devices:read',
+    'readings:read',
+    'alerts:read',
+    'alerts:ack',
+    'dashboard:digesters',
+    'account:self',
+  ]),
   // Scoped in the database to the collection points assigned to them.
-  collector: new Set<Permission>(['sites:read', 'devices:read', 'readings:read', 'alerts:read', 'dashboard:collection', 'account:self']),
+  collector: new Set<Permission>([
+    'sites:read',
+    'devices:read',
+    'readings:read',
+    'alerts:read',
+    'dashboard:collection',
+    'account:self',
+  ]),
   auditor: new Set<Permission>(['audit:read', 'certificates:read', 'account:self']),
 });
 

@@ -13,13 +13,19 @@ import { sha256 } from './password-fns.ts';
 
 /** Every actor id a person appears under in the audit log: their user id and their API tokens. */
 export async function actorIdsOf(tx: DbExecutor, userId: string): Promise<string[]> {
-  const tokens = await tx.select({ id: apiTokens.id }).from(apiTokens).where(eq(apiTokens.ownerId, userId));
+  const tokens = await tx
+    .select({ id: apiTokens.id })
+    .from(apiTokens)
+    .where(eq(apiTokens.ownerId, userId));
   return [userId, ...tokens.map((t) => `token:${t.id}`)];
 }
 
 /** Audit entries a person made or that are about them (target user), for their export. */
 function ofPerson(actorIds: string[], userId: string) {
-  return or(inArray(auditLog.actorId, actorIds), and(eq(auditLog.targetType, 'user'), eq(auditLog.targetId, userId)));
+  return or(
+    inArray(auditLog.actorId, actorIds),
+    and(eq(auditLog.targetType, 'user'), eq(auditLog.targetId, userId)),
+  );
 }
 
 /** The entries by and about a person, oldest first, with the request metadata still kept. */
@@ -33,24 +39,38 @@ export async function auditEntriesOfPerson(tx: DbExecutor, userId: string, limit
  * sign in as them (security.login_failed), and their account's throttle counter. Metadata of
  * what others did to them (an admin's own IP when erasing them) is the others', and stays.
  */
-export async function eraseSignInMetadata(tx: DbExecutor, user: { id: string; username: string }): Promise<void> {
+export async function eraseSignInMetadata(
+  tx: DbExecutor,
+  user: { id: string; username: string },
+): Promise<void> {
   const actorIds = await actorIdsOf(tx, user.id);
   // Sessions are deleted by thamani_user_erase (the API role may not delete them, migration 0019).
   await tx.execute(sql`
     DELETE FROM audit_request_meta m USING audit_log l
      WHERE m.audit_id = l.id
-       AND (l.actor_id IN (${sql.join(actorIds.map((a) => sql`${a}`), sql`, `)}) OR (l.target_type = 'user' AND l.target_id = ${user.id} AND l.actor_id = 'anonymous'))`);
+       AND (l.actor_id IN (${sql.join(
+         actorIds.map((a) => sql`${a}`),
+         sql`, `,
+       )}) OR (l.target_type = 'user' AND l.target_id = ${user.id} AND l.actor_id = 'anonymous'))`);
   // The throttle keys by a hash of the account name (auth/throttle.ts); the row would name her to anyone who hashes it.
-  await tx.delete(loginThrottle).where(eq(loginThrottle.keyHash, sha256(`account:${user.username.toLowerCase()}`)));
+  await tx
+    .delete(loginThrottle)
+    .where(eq(loginThrottle.keyHash, sha256(`account:${user.username.toLowerCase()}`)));
 }
 
 /**
  * The retention of sign-in metadata: request metadata and ended sessions last seen before
  * `cutoff` go, and so do throttle windows that started before it. Returns what was removed.
  */
-export async function pruneSignInMetadata(db: DbExecutor, cutoff: Date, now: Date): Promise<{ requestMeta: number; sessions: number }> {
+export async function pruneSignInMetadata(
+  db: DbExecutor,
+  cutoff: Date,
+  now: Date,
+): Promise<{ requestMeta: number; sessions: number }> {
   const meta = await db.execute(sql`DELETE FROM audit_request_meta WHERE at < ${cutoff}`);
-  const ended = await db.execute(sql`DELETE FROM sessions WHERE last_seen_at < ${cutoff} AND (revoked_at IS NOT NULL OR expires_at <= ${now})`);
+  const ended = await db.execute(
+    sql`DELETE FROM sessions WHERE last_seen_at < ${cutoff} AND (revoked_at IS NOT NULL OR expires_at <= ${now})`,
+  );
   await db.execute(sql`DELETE FROM login_throttle WHERE window_start < ${cutoff}`);
   return { requestMeta: meta.rowCount ?? 0, sessions: ended.rowCount ?? 0 };
 }

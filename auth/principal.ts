@@ -31,5 +31,8 @@ export interface Authenticator {
    * The principal behind a request, or undefined when it carries no valid credentials. May throw
    * a coded error (e.g. CSRF_FAILED for a state-changing cookie request without its token).
    */
-  authenticate(request: { headers: Record<string, string | string[] | undefined>; method?: string }, opts?: AuthenticateOptions): Promise<Principal | undefined>;
+  authenticate(
+    request: { headers: Record<string, string | string[] | undefined>; method?: string },
+    opts?: AuthenticateOptions,
+  ): Promise<Principal | undefined>;
 }

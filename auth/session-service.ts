@@ -3,7 +3,15 @@ import type { Db } from '../db/client.ts';
 import { sessions, users, type User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { AuthErrors } from './auth-errors.ts';
-import { hashPassword, needsRehash, newSecret, OWASP_SCRYPT, sha256, verifyPassword, type ScryptParams } from './password-fns.ts';
+import {
+  hashPassword,
+  needsRehash,
+  newSecret,
+  OWASP_SCRYPT,
+  sha256,
+  verifyPassword,
+  type ScryptParams,
+} from './password-fns.ts';
 import type { HashGate, LoginThrottle } from './throttle.ts';
 // layer: login refusals go to the operator API's refusal sink, aggregated with its other refusals
 import type { SecurityEventSink } from '../api/refusal-events.ts';
@@ -41,20 +49,43 @@ export function createSessionService(deps: SessionDeps) {
   // Unknown usernames cost one KDF run too, so timing does not tell which accounts exist.
   let dummyHash: Promise<string> | undefined;
 
-  async function login(input: { username: string; password: string }, actor: AuditActor): Promise<{ sessionId: string; csrfToken: string; user: User }> {
+  async function login(
+    input: { username: string; password: string },
+    actor: AuditActor,
+  ): Promise<{ sessionId: string; csrfToken: string; user: User }> {
     const ip = actor.ip ?? 'unknown';
     // Reserve the attempt before anything else: parallel guesses cannot all pass a check that
     // the first ones have not yet counted (auth/throttle.ts).
     const verdict = await deps.throttle.reserve(input.username, ip);
     if (!verdict.allowed) {
-      const event = { action: 'security.login_throttled', reason: 'LOGIN_THROTTLED', ip: actor.ip ?? undefined, target: 'POST login', targetType: 'https', details: { retryAfterSeconds: verdict.retryAfterSeconds } };
+      const event = {
+        action: 'security.login_throttled',
+        reason: 'LOGIN_THROTTLED',
+        ip: actor.ip ?? undefined,
+        target: 'POST login',
+        targetType: 'https',
+        details: { retryAfterSeconds: verdict.retryAfterSeconds },
+      };
       if (deps.securityEvents) deps.securityEvents.record(event);
-      else await deps.audit.record({ ...actor, action: event.action, targetType: 'user', targetId: null, after: event.details });
-      throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), { retryAfterSeconds: verdict.retryAfterSeconds });
+      else
+        await deps.audit.record({
+          ...actor,
+          action: event.action,
+          targetType: 'user',
+          targetId: null,
+          after: event.details,
+        });
+      throw Object.assign(new AuthErrors.LoginThrottled(verdict.retryAfterSeconds), {
+        retryAfterSeconds: verdict.retryAfterSeconds,
+      });
     }
     // No pool connection is held while hashing: the lookup's connection is back in the pool.
-    const [user] = await deps.db.select().from(users).where(eq(users.username, input.username.toLowerCase()));
-    const stored = user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
+    const [user] = await deps.db
+      .select()
+      .from(users)
+      .where(eq(users.username, input.username.toLowerCase()));
+    const stored =
+      user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
     const verified = await deps.hashGate.run(() => verifyPassword(input.password, stored));
     if (!verified) {
       await deps.throttle.release(input.username, ip);
@@ -62,13 +93,22 @@ export function createSessionService(deps: SessionDeps) {
     }
     const ok = verified.value && user !== undefined && user.passwordHash !== null && !user.disabled;
     if (!ok || !user) {
-      await deps.audit.record({ ...actor, action: 'security.login_failed', targetType: 'user', targetId: user?.id ?? null });
+      await deps.audit.record({
+        ...actor,
+        action: 'security.login_failed',
+        targetType: 'user',
+        targetId: user?.id ?? null,
+      });
       throw new AuthErrors.InvalidCredentials();
     }
     await deps.throttle.succeed(input.username, ip);
     if (needsRehash(user.passwordHash!, params)) {
       const rehashed = await deps.hashGate.run(() => hashPassword(input.password, params));
-      if (rehashed) await deps.ownerDb.update(users).set({ passwordHash: rehashed.value }).where(eq(users.id, user.id));
+      if (rehashed)
+        await deps.ownerDb
+          .update(users)
+          .set({ passwordHash: rehashed.value })
+          .where(eq(users.id, user.id));
     }
     const sessionId = newSecret();
     const csrfToken = newSecret();
@@ -84,7 +124,17 @@ export function createSessionService(deps: SessionDeps) {
         lastSeenAt: now,
         expiresAt: new Date(now.getTime() + deps.maxMs),
       });
-      await deps.audit.record({ ...actor, actorId: user.id, actorRole: user.role, action: 'auth.login', targetType: 'user', targetId: user.id }, tx);
+      await deps.audit.record(
+        {
+          ...actor,
+          actorId: user.id,
+          actorRole: user.role,
+          action: 'auth.login',
+          targetType: 'user',
+          targetId: user.id,
+        },
+        tx,
+      );
     });
     return { sessionId, csrfToken, user };
   }
@@ -93,7 +143,10 @@ export function createSessionService(deps: SessionDeps) {
    * The live session behind a cookie value; undefined when expired. Touched (the idle timer
    * restarts) only when `renew`: a user action, never a background request.
    */
-  async function bySessionId(sessionId: string, opts: { renew: boolean } = { renew: true }): Promise<ActiveSession | undefined> {
+  async function bySessionId(
+    sessionId: string,
+    opts: { renew: boolean } = { renew: true },
+  ): Promise<ActiveSession | undefined> {
     const idHash = sha256(sessionId);
     const now = deps.now();
     const [row] = await deps.db
@@ -107,14 +160,18 @@ export function createSessionService(deps: SessionDeps) {
       await deps.db.update(sessions).set({ revokedAt: now }).where(eq(sessions.idHash, idHash));
       return undefined;
     }
-    if (opts.renew) await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
+    if (opts.renew)
+      await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
     return { user: row.user, idHash, csrfToken: row.session.csrfToken };
   }
 
   async function logout(idHash: Buffer, actor: AuditActor): Promise<void> {
     await deps.db.transaction(async (tx) => {
       await tx.update(sessions).set({ revokedAt: deps.now() }).where(eq(sessions.idHash, idHash));
-      await deps.audit.record({ ...actor, action: 'auth.logout', targetType: 'user', targetId: actor.actorId }, tx);
+      await deps.audit.record(
+        { ...actor, action: 'auth.logout', targetType: 'user', targetId: actor.actorId },
+        tx,
+      );
     });
   }
 
@@ -124,9 +181,17 @@ export function createSessionService(deps: SessionDeps) {
    * the token used. A disabled, erased or demoted owner's tokens fail at once, whatever else
    * happened (docs/security-model.md, "API tokens").
    */
-  async function byApiToken(token: string): Promise<{ id: string; name: string; role: Role; ownerId: string | null } | undefined> {
+  async function byApiToken(
+    token: string,
+  ): Promise<{ id: string; name: string; role: Role; ownerId: string | null } | undefined> {
     const now = deps.now();
-    const { rows } = await deps.db.execute<{ id: string; name: string; role: Role; owner_id: string | null; owner_role: Role | null }>(sql`
+    const { rows } = await deps.db.execute<{
+      id: string;
+      name: string;
+      role: Role;
+      owner_id: string | null;
+      owner_role: Role | null;
+    }>(sql`
       UPDATE api_tokens t SET last_used_at = ${now}
        WHERE t.token_hash = ${sha256(token)} AND t.revoked_at IS NULL AND t.expires_at > ${now}
          AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = t.owner_id AND NOT u.disabled AND u.erased_at IS NULL))

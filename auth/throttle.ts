@@ -23,7 +23,8 @@ export interface ThrottleOptions {
 
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-const keyOf = (kind: 'account' | 'ip', value: string): Buffer => sha256(`${kind}:${kind === 'account' ? value.toLowerCase() : value}`);
+const keyOf = (kind: 'account' | 'ip', value: string): Buffer =>
+  sha256(`${kind}:${kind === 'account' ? value.toLowerCase() : value}`);
 
 export function createLoginThrottle(opts: ThrottleOptions) {
   let lastSweep = 0;
@@ -32,7 +33,9 @@ export function createLoginThrottle(opts: ThrottleOptions) {
   function sweep(now: Date): void {
     if (now.getTime() - lastSweep < opts.windowMs) return;
     lastSweep = now.getTime();
-    void authRepo.sweepThrottle(opts.db, new Date(now.getTime() - opts.windowMs)).catch(() => undefined);
+    void authRepo
+      .sweepThrottle(opts.db, new Date(now.getTime() - opts.windowMs))
+      .catch(() => undefined);
   }
 
   return {
@@ -47,10 +50,18 @@ export function createLoginThrottle(opts: ThrottleOptions) {
       sweep(now);
       let retryAfterMs = 0;
       for (const r of rows) {
-        const max = Buffer.from(r.key_hash).equals(acc) ? opts.maxFailuresPerAccount : opts.maxFailuresPerIp;
-        if (r.attempts > max) retryAfterMs = Math.max(retryAfterMs, new Date(r.window_start).getTime() + opts.windowMs - now.getTime());
+        const max = Buffer.from(r.key_hash).equals(acc)
+          ? opts.maxFailuresPerAccount
+          : opts.maxFailuresPerIp;
+        if (r.attempts > max)
+          retryAfterMs = Math.max(
+            retryAfterMs,
+            new Date(r.window_start).getTime() + opts.windowMs - now.getTime(),
+          );
       }
-      return retryAfterMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } : { allowed: true };
+      return retryAfterMs > 0
+        ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) }
+        : { allowed: true };
     },
     /** An attempt that was never evaluated (the server was busy): both slots are given back. */
     async release(account: string, ip: string): Promise<void> {
@@ -88,7 +99,8 @@ export function createHashGate(opts: { maxConcurrent: number; maxQueue: number }
         return { value: await fn() };
       } finally {
         const next = waiting.shift();
-        if (next) next(); // the slot passes straight to the next waiter
+        if (next)
+          next(); // the slot passes straight to the next waiter
         else running -= 1;
       }
     },

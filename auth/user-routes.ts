@@ -38,7 +38,14 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
     const read = app.requirePermission('users:read');
     const write = app.requirePermission('users:write');
 
-    app.get('/users', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userOut) }) } } }, async (request) => ({ users: await deps.users(request, (users) => users.list()) }));
+    app.get(
+      '/users',
+      {
+        preHandler: read,
+        schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userOut) }) } },
+      },
+      async (request) => ({ users: await deps.users(request, (users) => users.list()) }),
+    );
 
     app.post(
       '/users',
@@ -47,11 +54,21 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
         schema: {
           tags: ['users'],
           summary: 'Create a user (one role); returns a single-use setup link',
-          body: z.object({ username: z.string().regex(/^[a-z0-9._-]{3,64}$/i), displayName: z.string().min(1).max(128), email: z.email().max(254).nullish(), role: z.enum(roles) }),
+          body: z.object({
+            username: z.string().regex(/^[a-z0-9._-]{3,64}$/i),
+            displayName: z.string().min(1).max(128),
+            email: z.email().max(254).nullish(),
+            role: z.enum(roles),
+          }),
           response: { 201: z.object({ user: userOut, setupLink: z.string() }) },
         },
       },
-      async (request, reply) => reply.status(201).send(await deps.users(request, (users) => users.create(request.body, auditActor(request)))),
+      async (request, reply) =>
+        reply
+          .status(201)
+          .send(
+            await deps.users(request, (users) => users.create(request.body, auditActor(request))),
+          ),
     );
 
     app.patch(
@@ -62,41 +79,95 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
           tags: ['users'],
           summary: 'Change role, name, e-mail, or disable (ends the sessions)',
           params: idParams,
-          body: z.object({ role: z.enum(roles).optional(), disabled: z.boolean().optional(), displayName: z.string().min(1).max(128).optional(), email: z.email().max(254).nullish() }),
+          body: z.object({
+            role: z.enum(roles).optional(),
+            disabled: z.boolean().optional(),
+            displayName: z.string().min(1).max(128).optional(),
+            email: z.email().max(254).nullish(),
+          }),
           response: { 200: userOut },
         },
       },
-      async (request) => deps.users(request, (users) => users.update(request.params.id, request.body, auditActor(request))),
+      async (request) =>
+        deps.users(request, (users) =>
+          users.update(request.params.id, request.body, auditActor(request)),
+        ),
     );
 
     app.post(
       '/users/:id/reset-link',
-      { preHandler: write, schema: { tags: ['users'], summary: 'Issue a single-use, time-limited password link', params: idParams, response: { 200: z.object({ link: z.string() }) } } },
-      async (request) => ({ link: await deps.users(request, (users) => users.resetLink(request.params.id, auditActor(request))) }),
+      {
+        preHandler: write,
+        schema: {
+          tags: ['users'],
+          summary: 'Issue a single-use, time-limited password link',
+          params: idParams,
+          response: { 200: z.object({ link: z.string() }) },
+        },
+      },
+      async (request) => ({
+        link: await deps.users(request, (users) =>
+          users.resetLink(request.params.id, auditActor(request)),
+        ),
+      }),
     );
 
     app.put(
       '/users/:id/units',
       {
         preHandler: write,
-        schema: { tags: ['users'], summary: 'Units a kitchen manager or collector may see', params: idParams, body: z.object({ unitIds: z.array(z.uuid()).max(1000) }), response: { 200: z.object({ unitIds: z.array(z.string()) }) } },
+        schema: {
+          tags: ['users'],
+          summary: 'Units a kitchen manager or collector may see',
+          params: idParams,
+          body: z.object({ unitIds: z.array(z.uuid()).max(1000) }),
+          response: { 200: z.object({ unitIds: z.array(z.string()) }) },
+        },
       },
-      async (request) => ({ unitIds: await deps.users(request, (users) => users.assignUnits(request.params.id, request.body.unitIds, auditActor(request))) }),
+      async (request) => ({
+        unitIds: await deps.users(request, (users) =>
+          users.assignUnits(request.params.id, request.body.unitIds, auditActor(request)),
+        ),
+      }),
     );
 
     app.get(
       '/users/:id/export',
-      { preHandler: read, schema: { tags: ['privacy'], summary: 'A user’s account data (JSON), for a data-subject request', params: idParams } },
+      {
+        preHandler: read,
+        schema: {
+          tags: ['privacy'],
+          summary: 'A user’s account data (JSON), for a data-subject request',
+          params: idParams,
+        },
+      },
       async (request) => deps.users(request, (users) => users.exportAccount(request.params.id)),
     );
 
     app.post(
       '/users/:id/erase',
-      { preHandler: write, schema: { tags: ['privacy'], summary: 'Erase personal fields and sign-in metadata; the id stays in immutable records, shown as "erased user #N"', params: idParams, response: { 200: userOut } } },
-      async (request) => deps.users(request, (users) => users.erase(request.params.id, auditActor(request))),
+      {
+        preHandler: write,
+        schema: {
+          tags: ['privacy'],
+          summary:
+            'Erase personal fields and sign-in metadata; the id stays in immutable records, shown as "erased user #N"',
+          params: idParams,
+          response: { 200: userOut },
+        },
+      },
+      async (request) =>
+        deps.users(request, (users) => users.erase(request.params.id, auditActor(request))),
     );
 
-    app.get('/tokens', { preHandler: read, schema: { tags: ['users'], response: { 200: z.object({ tokens: z.array(tokenOut) }) } } }, async (request) => ({ tokens: await deps.users(request, (users) => users.listApiTokens()) }));
+    app.get(
+      '/tokens',
+      {
+        preHandler: read,
+        schema: { tags: ['users'], response: { 200: z.object({ tokens: z.array(tokenOut) }) } },
+      },
+      async (request) => ({ tokens: await deps.users(request, (users) => users.listApiTokens()) }),
+    );
 
     app.post(
       '/tokens',
@@ -105,18 +176,48 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
         schema: {
           tags: ['users'],
           summary: 'Create an API token for one role; the secret is shown once',
-          body: z.object({ name: z.string().min(1).max(128), role: z.enum(roles), expiresInDays: z.number().int().min(1).max(3650).optional() }),
-          response: { 201: z.object({ id: z.string(), name: z.string(), role: z.enum(roles), ownerId: z.string().nullable(), expiresAt: z.string(), token: z.string() }) },
+          body: z.object({
+            name: z.string().min(1).max(128),
+            role: z.enum(roles),
+            expiresInDays: z.number().int().min(1).max(3650).optional(),
+          }),
+          response: {
+            201: z.object({
+              id: z.string(),
+              name: z.string(),
+              role: z.enum(roles),
+              ownerId: z.string().nullable(),
+              expiresAt: z.string(),
+              token: z.string(),
+            }),
+          },
         },
       },
-      async (request, reply) => reply.status(201).send(await deps.users(request, (users) => users.createApiToken(request.body, auditActor(request)))),
+      async (request, reply) =>
+        reply
+          .status(201)
+          .send(
+            await deps.users(request, (users) =>
+              users.createApiToken(request.body, auditActor(request)),
+            ),
+          ),
     );
 
     app.delete(
       '/tokens/:id',
-      { preHandler: write, schema: { tags: ['users'], summary: 'Revoke an API token', params: idParams, response: { 204: z.null() } } },
+      {
+        preHandler: write,
+        schema: {
+          tags: ['users'],
+          summary: 'Revoke an API token',
+          params: idParams,
+          response: { 204: z.null() },
+        },
+      },
       async (request, reply) => {
-        await deps.users(request, (users) => users.revokeApiToken(request.params.id, auditActor(request)));
+        await deps.users(request, (users) =>
+          users.revokeApiToken(request.params.id, auditActor(request)),
+        );
         return reply.status(204).send(null);
       },
     );

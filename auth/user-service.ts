@@ -1,11 +1,26 @@
 import { and, count, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { runScoped, trustedScope, type DbExecutor } from '../db/scoped.ts';
-import { alerts, apiTokens, sessions, units, userTokens, userUnitAssignments, users, type User } from '../db/schema/index.ts';
+import {
+  alerts,
+  apiTokens,
+  sessions,
+  units,
+  userTokens,
+  userUnitAssignments,
+  users,
+  type User,
+} from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
-import { hashPassword, newSecret, OWASP_SCRYPT, sha256, type ScryptParams } from './password-fns.ts';
+import {
+  hashPassword,
+  newSecret,
+  OWASP_SCRYPT,
+  sha256,
+  type ScryptParams,
+} from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
 import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
 
@@ -38,7 +53,16 @@ function uuidArray(ids: string[]): string {
 
 /** What the API shows of a user. */
 export function publicUser(u: User) {
-  return { id: u.id, username: u.username, displayName: u.displayName, email: u.email, role: u.role, disabled: u.disabled, erased: u.erasedAt !== null, createdAt: u.createdAt.toISOString() };
+  return {
+    id: u.id,
+    username: u.username,
+    displayName: u.displayName,
+    email: u.email,
+    role: u.role,
+    disabled: u.disabled,
+    erased: u.erasedAt !== null,
+    createdAt: u.createdAt.toISOString(),
+  };
 }
 export type PublicUser = ReturnType<typeof publicUser>;
 
@@ -59,15 +83,24 @@ export function createUserService(deps: UserDeps) {
     return u;
   }
 
-  async function issueLink(tx: DbExecutor, userId: string, purpose: 'setup' | 'reset'): Promise<string> {
+  async function issueLink(
+    tx: DbExecutor,
+    userId: string,
+    purpose: 'setup' | 'reset',
+  ): Promise<string> {
     const token = newSecret();
     // A new link voids the older unused ones of the same user.
-    await tx.execute(sql`SELECT thamani_user_link(${userId}, ${purpose}, ${sha256(token)}, ${new Date(deps.now().getTime() + ttl[purpose])})`);
+    await tx.execute(
+      sql`SELECT thamani_user_link(${userId}, ${purpose}, ${sha256(token)}, ${new Date(deps.now().getTime() + ttl[purpose])})`,
+    );
     return `${deps.publicBaseUrl}/${purpose}?token=${token}`;
   }
 
   async function revokeSessions(tx: DbExecutor, userId: string): Promise<void> {
-    await tx.update(sessions).set({ revokedAt: deps.now() }).where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
+    await tx
+      .update(sessions)
+      .set({ revokedAt: deps.now() })
+      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
   }
 
   /**
@@ -75,10 +108,20 @@ export function createUserService(deps: UserDeps) {
    * transaction. The token lookup checks the owner at every request as well; revoking makes
    * the change visible in the token list and permanent if the user is re-enabled.
    */
-  async function revokeOwnedTokens(tx: DbExecutor, userId: string, keepCoveredBy?: Role): Promise<string[]> {
-    const owned = await tx.select({ id: apiTokens.id, role: apiTokens.role }).from(apiTokens).where(and(eq(apiTokens.ownerId, userId), isNull(apiTokens.revokedAt)));
-    const doomed = owned.filter((t) => keepCoveredBy === undefined || !covers(keepCoveredBy, t.role)).map((t) => t.id);
-    if (doomed.length > 0) await tx.execute(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray(doomed))})`);
+  async function revokeOwnedTokens(
+    tx: DbExecutor,
+    userId: string,
+    keepCoveredBy?: Role,
+  ): Promise<string[]> {
+    const owned = await tx
+      .select({ id: apiTokens.id, role: apiTokens.role })
+      .from(apiTokens)
+      .where(and(eq(apiTokens.ownerId, userId), isNull(apiTokens.revokedAt)));
+    const doomed = owned
+      .filter((t) => keepCoveredBy === undefined || !covers(keepCoveredBy, t.role))
+      .map((t) => t.id);
+    if (doomed.length > 0)
+      await tx.execute(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray(doomed))})`);
     return doomed;
   }
 
@@ -87,7 +130,10 @@ export function createUserService(deps: UserDeps) {
     let userId: string | null = null;
     if (UUID.test(actorId)) userId = actorId;
     else if (actorId.startsWith('token:')) {
-      const [parent] = await tx.select({ ownerId: apiTokens.ownerId }).from(apiTokens).where(eq(apiTokens.id, actorId.slice('token:'.length)));
+      const [parent] = await tx
+        .select({ ownerId: apiTokens.ownerId })
+        .from(apiTokens)
+        .where(eq(apiTokens.id, actorId.slice('token:'.length)));
       userId = parent?.ownerId ?? null;
     }
     if (userId === null) return null;
@@ -100,20 +146,52 @@ export function createUserService(deps: UserDeps) {
       return (await deps.db.select().from(users).orderBy(users.username)).map(publicUser);
     },
 
-    async create(input: { username: string; displayName: string; email?: string | null | undefined; role: Role }, actor: AuditActor) {
+    async create(
+      input: {
+        username: string;
+        displayName: string;
+        email?: string | null | undefined;
+        role: Role;
+      },
+      actor: AuditActor,
+    ) {
       return deps.db.transaction(async (tx) => {
         const username = input.username.toLowerCase();
-        const [taken] = await tx.select({ id: users.id }).from(users).where(eq(users.username, username));
+        const [taken] = await tx
+          .select({ id: users.id })
+          .from(users)
+          .where(eq(users.username, username));
         if (taken) throw new AuthErrors.UsernameTaken(username);
-        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_user_insert(${username}, ${input.displayName}, ${input.email ?? null}, ${input.role}) AS id`);
+        const { rows } = await tx.execute<{ id: string }>(
+          sql`SELECT thamani_user_insert(${username}, ${input.displayName}, ${input.email ?? null}, ${input.role}) AS id`,
+        );
         const user = await load(tx, rows[0]!.id);
         const setupLink = await issueLink(tx, user.id, 'setup');
-        await deps.audit.record({ ...actor, action: 'user.create', targetType: 'user', targetId: user.id, before: null, after: auditView(user) }, tx);
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'user.create',
+            targetType: 'user',
+            targetId: user.id,
+            before: null,
+            after: auditView(user),
+          },
+          tx,
+        );
         return { user: publicUser(user), setupLink };
       });
     },
 
-    async update(id: string, patch: { role?: Role | undefined; disabled?: boolean | undefined; displayName?: string | undefined; email?: string | null | undefined }, actor: AuditActor) {
+    async update(
+      id: string,
+      patch: {
+        role?: Role | undefined;
+        disabled?: boolean | undefined;
+        displayName?: string | undefined;
+        email?: string | null | undefined;
+      },
+      actor: AuditActor,
+    ) {
       return deps.db.transaction(async (tx) => {
         const before = await load(tx, id, { lock: true });
         const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
@@ -123,9 +201,21 @@ export function createUserService(deps: UserDeps) {
         // sign-in) and the API tokens the user no longer may hold: all when disabled.
         const roleChanged = patch.role !== undefined && patch.role !== before.role;
         if (patch.disabled === true || roleChanged) await revokeSessions(tx, id);
-        const revokedTokens = patch.disabled === true ? await revokeOwnedTokens(tx, id) : roleChanged ? await revokeOwnedTokens(tx, id, after.role) : [];
+        const revokedTokens =
+          patch.disabled === true
+            ? await revokeOwnedTokens(tx, id)
+            : roleChanged
+              ? await revokeOwnedTokens(tx, id, after.role)
+              : [];
         await deps.audit.record(
-          { ...actor, action: patch.disabled === true ? 'user.disable' : 'user.update', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } },
+          {
+            ...actor,
+            action: patch.disabled === true ? 'user.disable' : 'user.update',
+            targetType: 'user',
+            targetId: id,
+            before: auditView(before),
+            after: { ...auditView(after), revokedTokens },
+          },
           tx,
         );
         return publicUser(after);
@@ -136,7 +226,10 @@ export function createUserService(deps: UserDeps) {
       return deps.db.transaction(async (tx) => {
         const u = await load(tx, id, { lock: true });
         const link = await issueLink(tx, id, u.passwordHash === null ? 'setup' : 'reset');
-        await deps.audit.record({ ...actor, action: 'user.reset_link', targetType: 'user', targetId: id }, tx);
+        await deps.audit.record(
+          { ...actor, action: 'user.reset_link', targetType: 'user', targetId: id },
+          tx,
+        );
         return link;
       });
     },
@@ -148,18 +241,36 @@ export function createUserService(deps: UserDeps) {
         .select({ username: users.username, displayName: users.displayName, email: users.email })
         .from(userTokens)
         .innerJoin(users, eq(users.id, userTokens.userId))
-        .where(and(eq(userTokens.tokenHash, sha256(token)), isNull(userTokens.usedAt), gt(userTokens.expiresAt, deps.now())));
+        .where(
+          and(
+            eq(userTokens.tokenHash, sha256(token)),
+            isNull(userTokens.usedAt),
+            gt(userTokens.expiresAt, deps.now()),
+          ),
+        );
       if (!holder) throw new AuthErrors.LinkInvalid();
       const problem = await passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
       return deps.db.transaction(async (tx) => {
         // The link's secret opens the change (migration 0019): spent, password set, sessions ended.
-        const { rows } = await tx.execute<{ user_id: string; purpose: string }>(sql`SELECT * FROM thamani_complete_link(${token}, ${passwordHash})`);
+        const { rows } = await tx.execute<{ user_id: string; purpose: string }>(
+          sql`SELECT * FROM thamani_complete_link(${token}, ${passwordHash})`,
+        );
         const used = rows[0];
         if (!used) throw new AuthErrors.LinkInvalid();
         const before = await load(tx, used.user_id);
-        await deps.audit.record({ ...actor, actorId: before.id, actorRole: before.role, action: `user.password_${used.purpose}`, targetType: 'user', targetId: before.id }, tx);
+        await deps.audit.record(
+          {
+            ...actor,
+            actorId: before.id,
+            actorRole: before.role,
+            action: `user.password_${used.purpose}`,
+            targetType: 'user',
+            targetId: before.id,
+          },
+          tx,
+        );
         return publicUser(before);
       });
     },
@@ -167,14 +278,36 @@ export function createUserService(deps: UserDeps) {
     async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
       return deps.db.transaction(async (tx) => {
         await load(tx, id, { lock: true });
-        const before = (await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id))).map((r) => r.unitId).sort();
+        const before = (
+          await tx
+            .select({ unitId: userUnitAssignments.unitId })
+            .from(userUnitAssignments)
+            .where(eq(userUnitAssignments.userId, id))
+        )
+          .map((r) => r.unitId)
+          .sort();
         if (unitIds.length > 0) {
-          const [found] = await tx.select({ n: count() }).from(units).where(inArray(units.id, unitIds));
+          const [found] = await tx
+            .select({ n: count() })
+            .from(units)
+            .where(inArray(units.id, unitIds));
           if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnknownUnits();
         }
-        await tx.execute(sql`SELECT thamani_user_set_units(${id}, ${sql.raw(uuidArray([...new Set(unitIds)]))})`);
+        await tx.execute(
+          sql`SELECT thamani_user_set_units(${id}, ${sql.raw(uuidArray([...new Set(unitIds)]))})`,
+        );
         const after = [...new Set(unitIds)].sort();
-        await deps.audit.record({ ...actor, action: 'user.assign_units', targetType: 'user', targetId: id, before: { unitIds: before }, after: { unitIds: after } }, tx);
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'user.assign_units',
+            targetType: 'user',
+            targetId: id,
+            before: { unitIds: before },
+            after: { unitIds: after },
+          },
+          tx,
+        );
         return after;
       });
     },
@@ -191,28 +324,54 @@ export function createUserService(deps: UserDeps) {
       {
         const [u] = await tx.select().from(users).where(eq(users.id, id));
         if (!u) throw new AuthErrors.UserNotFound();
-        const assigned = await tx.select({ unitId: userUnitAssignments.unitId }).from(userUnitAssignments).where(eq(userUnitAssignments.userId, id));
+        const assigned = await tx
+          .select({ unitId: userUnitAssignments.unitId })
+          .from(userUnitAssignments)
+          .where(eq(userUnitAssignments.userId, id));
         const userSessions = await tx
-          .select({ createdAt: sessions.createdAt, lastSeenAt: sessions.lastSeenAt, ip: sessions.ip, userAgent: sessions.userAgent, revokedAt: sessions.revokedAt })
+          .select({
+            createdAt: sessions.createdAt,
+            lastSeenAt: sessions.lastSeenAt,
+            ip: sessions.ip,
+            userAgent: sessions.userAgent,
+            revokedAt: sessions.revokedAt,
+          })
           .from(sessions)
           .where(eq(sessions.userId, id));
         const entries = await auditEntriesOfPerson(tx, id);
         const actorIds = new Set(await actorIdsOf(tx, id));
         const acknowledged = await tx
-          .select({ id: alerts.id, ruleId: alerts.ruleId, deviceId: alerts.deviceId, acknowledgedAt: alerts.acknowledgedAt, note: alerts.ackNote })
+          .select({
+            id: alerts.id,
+            ruleId: alerts.ruleId,
+            deviceId: alerts.deviceId,
+            acknowledgedAt: alerts.acknowledgedAt,
+            note: alerts.ackNote,
+          })
           .from(alerts)
           .where(inArray(alerts.acknowledgedById, [...actorIds]));
         return {
           exportedAt: deps.now().toISOString(),
-          user: { ...publicUser(u), number: u.number, passwordChangedAt: u.passwordChangedAt?.toISOString() ?? null },
+          user: {
+            ...publicUser(u),
+            number: u.number,
+            passwordChangedAt: u.passwordChangedAt?.toISOString() ?? null,
+          },
           assignedUnits: assigned.map((a) => a.unitId),
           sessions: userSessions,
           auditEntriesAsActor: entries.filter((e) => actorIds.has(e.actorId)),
           // What others did to them: where those others were is the others' data, not theirs.
           auditEntriesAboutUser: entries
             .filter((e) => e.targetType === 'user' && e.targetId === id)
-            .map((e) => (actorIds.has(e.actorId) || e.actorId === 'anonymous' ? e : { ...e, ip: null, userAgent: null })),
-          alertsAcknowledged: acknowledged.map((a) => ({ ...a, acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null })),
+            .map((e) =>
+              actorIds.has(e.actorId) || e.actorId === 'anonymous'
+                ? e
+                : { ...e, ip: null, userAgent: null },
+            ),
+          alertsAcknowledged: acknowledged.map((a) => ({
+            ...a,
+            acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null,
+          })),
         };
       }
     },
@@ -233,7 +392,17 @@ export function createUserService(deps: UserDeps) {
         await tx.execute(sql`SELECT thamani_user_erase(${id})`);
         const after = await load(tx, id);
         const revokedTokens = await revokeOwnedTokens(tx, id);
-        await deps.audit.record({ ...actor, action: 'user.erase', targetType: 'user', targetId: id, before: auditView(before), after: { ...auditView(after), revokedTokens } }, tx);
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'user.erase',
+            targetType: 'user',
+            targetId: id,
+            before: auditView(before),
+            after: { ...auditView(after), revokedTokens },
+          },
+          tx,
+        );
         return publicUser(after);
       });
     },
@@ -242,22 +411,45 @@ export function createUserService(deps: UserDeps) {
      * A token acts for its owner (the caller; null when the CLI or system makes it) and never
      * for more than the owner has: its role must be covered by the owner's, now and at every use.
      */
-    async createApiToken(input: { name: string; role: Role; expiresInDays?: number | undefined }, actor: AuditActor) {
+    async createApiToken(
+      input: { name: string; role: Role; expiresInDays?: number | undefined },
+      actor: AuditActor,
+    ) {
       const maxDays = deps.apiTokenMaxDays ?? 365;
       const days = input.expiresInDays ?? Math.min(deps.apiTokenDefaultDays ?? 90, maxDays);
       if (days > maxDays) throw new AuthErrors.TokenLifetimeTooLong(maxDays);
       const token = newSecret('thm_');
       return deps.db.transaction(async (tx) => {
         const owner = await ownerOf(tx, actor.actorId);
-        if (owner && (owner.disabled || owner.erasedAt || !covers(owner.role, input.role))) throw new AuthErrors.TokenRoleTooWide(`${owner.role} cannot hand out ${input.role}`);
+        if (owner && (owner.disabled || owner.erasedAt || !covers(owner.role, input.role)))
+          throw new AuthErrors.TokenRoleTooWide(`${owner.role} cannot hand out ${input.role}`);
         // The principal making it (a token acts with its own role, maybe narrower than its owner's).
-        if (actor.actorRole !== 'system' && !covers(actor.actorRole as Role, input.role)) throw new AuthErrors.TokenRoleTooWide(`${actor.actorRole} cannot hand out ${input.role}`);
+        if (actor.actorRole !== 'system' && !covers(actor.actorRole as Role, input.role))
+          throw new AuthErrors.TokenRoleTooWide(`${actor.actorRole} cannot hand out ${input.role}`);
         const expiresAt = new Date(deps.now().getTime() + days * 86_400_000);
         // The definer function takes creator and owner from the verified scope, not from here.
-        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_api_token_insert(${input.name}, ${input.role}, ${sha256(token)}, ${expiresAt}) AS id`);
+        const { rows } = await tx.execute<{ id: string }>(
+          sql`SELECT thamani_api_token_insert(${input.name}, ${input.role}, ${sha256(token)}, ${expiresAt}) AS id`,
+        );
         const [row] = await tx.select().from(apiTokens).where(eq(apiTokens.id, rows[0]!.id));
-        const view = { id: row!.id, name: row!.name, role: row!.role, ownerId: row!.ownerId, expiresAt: row!.expiresAt.toISOString() };
-        await deps.audit.record({ ...actor, action: 'api_token.create', targetType: 'api_token', targetId: row!.id, before: null, after: view }, tx);
+        const view = {
+          id: row!.id,
+          name: row!.name,
+          role: row!.role,
+          ownerId: row!.ownerId,
+          expiresAt: row!.expiresAt.toISOString(),
+        };
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'api_token.create',
+            targetType: 'api_token',
+            targetId: row!.id,
+            before: null,
+            after: view,
+          },
+          tx,
+        );
         return { ...view, token };
       });
     },
@@ -282,9 +474,21 @@ export function createUserService(deps: UserDeps) {
 
     async revokeApiToken(id: string, actor: AuditActor): Promise<void> {
       await deps.db.transaction(async (tx) => {
-        const { rows } = await tx.execute<{ id: string }>(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray([id]))}) AS id`);
+        const { rows } = await tx.execute<{ id: string }>(
+          sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray([id]))}) AS id`,
+        );
         if (rows.length === 0) throw new AuthErrors.TokenNotFound();
-        await deps.audit.record({ ...actor, action: 'api_token.revoke', targetType: 'api_token', targetId: id, before: { revoked: false }, after: { revoked: true } }, tx);
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'api_token.revoke',
+            targetType: 'api_token',
+            targetId: id,
+            before: { revoked: false },
+            after: { revoked: true },
+          },
+          tx,
+        );
       });
     },
 
@@ -292,7 +496,10 @@ export function createUserService(deps: UserDeps) {
     async ensureBootstrapAdmin(): Promise<string | undefined> {
       const [n] = await deps.db.select({ n: count() }).from(users);
       if ((n?.n ?? 0) > 0) return undefined;
-      const { setupLink } = await this.create({ username: 'admin', displayName: 'Administrator', role: 'admin' }, { actorId: 'system', actorRole: 'system', ip: null, userAgent: null, requestId: null });
+      const { setupLink } = await this.create(
+        { username: 'admin', displayName: 'Administrator', role: 'admin' },
+        { actorId: 'system', actorRole: 'system', ip: null, userAgent: null, requestId: null },
+      );
       return setupLink;
     },
   };
@@ -308,12 +515,20 @@ export type UserService = ReturnType<typeof createUserService>;
 export function trustedUserService(ownerDb: Db, deps: Omit<UserDeps, 'db'>): UserService {
   const probe = createUserService({ ...deps, db: ownerDb });
   const system = { actorId: 'system', actorRole: 'system' };
-  const isActor = (a: unknown): a is AuditActor => typeof a === 'object' && a !== null && 'actorId' in a && 'actorRole' in a;
+  const isActor = (a: unknown): a is AuditActor =>
+    typeof a === 'object' && a !== null && 'actorId' in a && 'actorRole' in a;
   return Object.fromEntries(
     Object.keys(probe).map((name) => [
       name,
       (...args: unknown[]) =>
-        runScoped(ownerDb, trustedScope(args.find(isActor) ?? system), (tx) => (createUserService({ ...deps, db: tx }) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
+        runScoped(ownerDb, trustedScope(args.find(isActor) ?? system), (tx) =>
+          (
+            createUserService({ ...deps, db: tx }) as unknown as Record<
+              string,
+              (...a: unknown[]) => Promise<unknown>
+            >
+          )[name]!(...args),
+        ),
     ]),
   ) as UserService;
 }

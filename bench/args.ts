@@ -3,7 +3,8 @@ export function numberArg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const value = Number(process.argv[i + 1]);
-  if (!Number.isFinite(value)) throw new Error(`--${name} needs a number (got ${process.argv[i + 1] ?? 'nothing'})`);
+  if (!Number.isFinite(value))
+    throw new Error(`--${name} needs a number (got ${process.argv[i + 1] ?? 'nothing'})`);
   return value;
 }
 

@@ -11,7 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { numberArg } from './args.ts';
-import { createAuditLog, ephemeralAuditSigner, publicKeysOf, signedEntryHash, verifyAuditChain } from '../audit/index.ts';
+import {
+  createAuditLog,
+  ephemeralAuditSigner,
+  publicKeysOf,
+  signedEntryHash,
+  verifyAuditChain,
+} from '../audit/index.ts';
 import { verifyEntrySignature } from '../audit/audit-signer.ts';
 import { createDatabase } from '../db/client.ts';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
@@ -33,7 +39,21 @@ function perOp(label: string, n: number, fn: () => void): number {
 async function main(): Promise<void> {
   const signer = ephemeralAuditSigner();
   const keys = publicKeysOf(signer);
-  const fields = { seq: 1, keyId: signer.keyId, at: new Date(), actorId: 'u1', actorRole: 'admin', ip: '10.0.0.1', userAgent: 'bench', requestId: 'r1', action: 'device.update', targetType: 'device', targetId: 'd1', before: { status: 'pending' }, after: { status: 'active' } };
+  const fields = {
+    seq: 1,
+    keyId: signer.keyId,
+    at: new Date(),
+    actorId: 'u1',
+    actorRole: 'admin',
+    ip: '10.0.0.1',
+    userAgent: 'bench',
+    requestId: 'r1',
+    action: 'device.update',
+    targetType: 'device',
+    targetId: 'd1',
+    before: { status: 'pending' },
+    after: { status: 'active' },
+  };
   const prev = Buffer.alloc(32);
   perOp('hash (canonical JSON + SHA-256)', 20_000, () => signedEntryHash(fields, prev));
   const hash = signedEntryHash(fields, prev);
@@ -42,7 +62,11 @@ async function main(): Promise<void> {
   perOp('verify (Ed25519)', 20_000, () => verifyEntrySignature(keys.get(signer.keyId)!, hash, sig));
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-audit-bench-'));
-  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000), logger });
+  const server = await startEmbeddedPostgres({
+    dataDir: dir,
+    port: 20000 + Math.floor(Math.random() * 20000),
+    logger,
+  });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: writers + 2, logger });
@@ -56,7 +80,18 @@ async function main(): Promise<void> {
         Array.from({ length: writers }, async () => {
           while (next < entries) {
             const i = next++;
-            await audit.record({ actorId: `u${i % 7}`, actorRole: 'admin', ip: '10.0.0.1', userAgent: 'bench', requestId: `r${i}`, action: 'device.update', targetType: 'device', targetId: `d${i}`, before: { status: 'pending' }, after: { status: 'active', i } });
+            await audit.record({
+              actorId: `u${i % 7}`,
+              actorRole: 'admin',
+              ip: '10.0.0.1',
+              userAgent: 'bench',
+              requestId: `r${i}`,
+              action: 'device.update',
+              targetType: 'device',
+              targetId: `d${i}`,
+              before: { status: 'pending' },
+              after: { status: 'active', i },
+            });
           }
         }),
       );
@@ -67,15 +102,23 @@ async function main(): Promise<void> {
     await database.pool.query('TRUNCATE audit_log');
     await database.pool.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate');
     const signed = await appendMs(signer);
-    const line = (label: string, ms: number) => process.stdout.write(`${label.padEnd(44)} ${((entries / ms) * 1000).toFixed(0)} /s (${(ms / entries).toFixed(2)} ms per entry)\n`);
+    const line = (label: string, ms: number) =>
+      process.stdout.write(
+        `${label.padEnd(44)} ${((entries / ms) * 1000).toFixed(0)} /s (${(ms / entries).toFixed(2)} ms per entry)\n`,
+      );
     line(`appends, no signature (${writers} writers)`, baseline);
     line(`appends, signed (${writers} writers)`, signed);
-    process.stdout.write(`${'signing share of an append'.padEnd(44)} ${((signUs / 1000 / (signed / entries)) * 100).toFixed(1)} % (Ed25519 inside the chain lock)\n`);
+    process.stdout.write(
+      `${'signing share of an append'.padEnd(44)} ${((signUs / 1000 / (signed / entries)) * 100).toFixed(1)} % (Ed25519 inside the chain lock)\n`,
+    );
     const vStarted = performance.now();
     const result = await verifyAuditChain(database.db, { publicKeys: keys });
     const vMs = performance.now() - vStarted;
     if (!result.ok) throw new Error(`verification failed: ${JSON.stringify(result.firstBroken)}`);
-    process.stdout.write(`verify from the database`.padEnd(44) + ` ${((result.checked / vMs) * 1000).toFixed(0)} entries/s (${result.checked} entries)\n`);
+    process.stdout.write(
+      `verify from the database`.padEnd(44) +
+        ` ${((result.checked / vMs) * 1000).toFixed(0)} entries/s (${result.checked} entries)\n`,
+    );
     await database.close();
   } finally {
     await server.stop();

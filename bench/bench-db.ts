@@ -11,8 +11,14 @@ import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
  * PostgreSQL under data/<name> (or, `temporary`, in a directory of its own under the system's
  * temporary directory, removed at stop). `fresh` drops what an earlier run left.
  */
-export async function openBenchDatabase(o: { name: string; fresh: boolean; temporary?: boolean; logger: Logger }): Promise<{ url: string; source: string; stop(): Promise<void> }> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(o.name)) throw new Error(`--database must be a plain lower-case identifier (got ${o.name})`);
+export async function openBenchDatabase(o: {
+  name: string;
+  fresh: boolean;
+  temporary?: boolean;
+  logger: Logger;
+}): Promise<{ url: string; source: string; stop(): Promise<void> }> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(o.name))
+    throw new Error(`--database must be a plain lower-case identifier (got ${o.name})`);
   const given = process.env.BENCH_DATABASE_URL;
   if (given) {
     const admin = new pg.Client({ connectionString: given });
@@ -27,12 +33,22 @@ export async function openBenchDatabase(o: { name: string; fresh: boolean; tempo
     }
     const u = new URL(given);
     u.pathname = `/${o.name}`;
-    return { url: u.toString(), source: `BENCH_DATABASE_URL (database ${o.name})`, stop: () => Promise.resolve() };
+    return {
+      url: u.toString(),
+      source: `BENCH_DATABASE_URL (database ${o.name})`,
+      stop: () => Promise.resolve(),
+    };
   }
   // A temporary directory is reachable by the `postgres` user the server runs as under root.
-  const dir = o.temporary ? await mkdtemp(path.join(os.tmpdir(), `${o.name.replace(/_/g, '-')}-`)) : path.resolve('data', o.name.replace(/_/g, '-'));
+  const dir = o.temporary
+    ? await mkdtemp(path.join(os.tmpdir(), `${o.name.replace(/_/g, '-')}-`))
+    : path.resolve('data', o.name.replace(/_/g, '-'));
   if (o.fresh && !o.temporary) await rm(dir, { recursive: true, force: true });
-  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000), logger: o.logger });
+  const server = await startEmbeddedPostgres({
+    dataDir: dir,
+    port: 20000 + Math.floor(Math.random() * 20000),
+    logger: o.logger,
+  });
   return {
     url: server.url,
     source: `embedded PostgreSQL in ${dir}`,

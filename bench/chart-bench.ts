@@ -36,28 +36,62 @@ const requests = numberArg('requests', 40);
 const fresh = process.argv.includes('--fresh');
 // 'error': the embedded server's shutdown ends idle connections, which pg reports as warnings.
 const logger = pino({ level: 'error' });
-const SYSTEM = { actorId: 'bench', actorRole: 'system', ip: null, userAgent: null, requestId: null };
-
+const SYSTEM = {
+  actorId: 'bench',
+  actorRole: 'system',
+  ip: null,
+  userAgent: null,
+  requestId: null,
+};
 
 /** A year of minute readings per digester, generated in the server (one statement per device-month). */
 async function populate(pool: pg.Pool, mode: string): Promise<void> {
-  await pool.query(`CREATE TABLE IF NOT EXISTS bench_meta (devices int, days int, done_at timestamptz)`);
-  const meta = await pool.query<{ devices: number; days: number }>(`SELECT devices, days FROM bench_meta WHERE done_at IS NOT NULL`);
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS bench_meta (devices int, days int, done_at timestamptz)`,
+  );
+  const meta = await pool.query<{ devices: number; days: number }>(
+    `SELECT devices, days FROM bench_meta WHERE done_at IS NOT NULL`,
+  );
   if (meta.rows[0]?.devices === devices && meta.rows[0]?.days === days) {
-    process.stdout.write(`dataset: reusing ${devices} digesters × ${days} days of 1-minute readings\n`);
+    process.stdout.write(
+      `dataset: reusing ${devices} digesters × ${days} days of 1-minute readings\n`,
+    );
     return;
   }
-  if (meta.rows.length > 0 || (await pool.query(`SELECT 1 FROM readings LIMIT 1`)).rowCount) throw new Error('the bench database holds another dataset: run with --fresh');
-  if (mode === 'partitioned') await pool.query(`SELECT readings_ensure_partitions(interval '28 days', make_interval(days => $1))`, [days + 7]);
-  const site = (await pool.query<{ id: string }>(`INSERT INTO sites (name) VALUES ('Bench County Schools') RETURNING id`)).rows[0]!.id;
+  if (meta.rows.length > 0 || (await pool.query(`SELECT 1 FROM readings LIMIT 1`)).rowCount)
+    throw new Error('the bench database holds another dataset: run with --fresh');
+  if (mode === 'partitioned')
+    await pool.query(
+      `SELECT readings_ensure_partitions(interval '28 days', make_interval(days => $1))`,
+      [days + 7],
+    );
+  const site = (
+    await pool.query<{ id: string }>(
+      `INSERT INTO sites (name) VALUES ('Bench County Schools') RETURNING id`,
+    )
+  ).rows[0]!.id;
   const end = new Date(Math.floor(Date.now() / 60_000) * 60_000);
   const start = new Date(end.getTime() - days * 86_400_000);
   const jobs: { id: string; unit: string; from: Date; to: Date }[] = [];
   for (let i = 0; i < devices; i++) {
-    const unit = (await pool.query<{ id: string }>(`INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', $2) RETURNING id`, [site, `Digester ${i + 1}`])).rows[0]!.id;
+    const unit = (
+      await pool.query<{ id: string }>(
+        `INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', $2) RETURNING id`,
+        [site, `Digester ${i + 1}`],
+      )
+    ).rows[0]!.id;
     const id = `bd-bench-${String(i + 1).padStart(3, '0')}`;
-    await pool.query(`INSERT INTO devices (id, unit_id, kind, status) VALUES ($1, $2, 'biodigester', 'active')`, [id, unit]);
-    for (let t = start.getTime(); t < end.getTime(); t += 30 * 86_400_000) jobs.push({ id, unit, from: new Date(t), to: new Date(Math.min(t + 30 * 86_400_000, end.getTime())) });
+    await pool.query(
+      `INSERT INTO devices (id, unit_id, kind, status) VALUES ($1, $2, 'biodigester', 'active')`,
+      [id, unit],
+    );
+    for (let t = start.getTime(); t < end.getTime(); t += 30 * 86_400_000)
+      jobs.push({
+        id,
+        unit,
+        from: new Date(t),
+        to: new Date(Math.min(t + 30 * 86_400_000, end.getTime())),
+      });
   }
   const started = Date.now();
   let done = 0;
@@ -77,13 +111,18 @@ async function populate(pool: pg.Pool, mode: string): Promise<void> {
           [job.id, job.unit, job.from, job.to],
         );
         done++;
-        if (done % 100 === 0) process.stdout.write(`  loaded ${done} device-months (${Math.round((Date.now() - started) / 1000)} s)\n`);
+        if (done % 100 === 0)
+          process.stdout.write(
+            `  loaded ${done} device-months (${Math.round((Date.now() - started) / 1000)} s)\n`,
+          );
       }
     } finally {
       client.release();
     }
   };
-  process.stdout.write(`dataset: generating ${devices} digesters × ${days} days of 1-minute readings (${((devices * days * 1440) / 1e6).toFixed(0)} M rows)…\n`);
+  process.stdout.write(
+    `dataset: generating ${devices} digesters × ${days} days of 1-minute readings (${((devices * days * 1440) / 1e6).toFixed(0)} M rows)…\n`,
+  );
   await Promise.all([worker(), worker()]);
   if (mode === 'hypertable') {
     process.stdout.write('  refreshing continuous aggregates…\n');
@@ -102,14 +141,27 @@ function stats(ms: number[]): { p50: number; p95: number; max: number } {
 }
 
 async function main(): Promise<void> {
-  const database = await openBenchDatabase({ name: stringArg('database', 'thamani_chart_bench'), fresh, logger });
+  const database = await openBenchDatabase({
+    name: stringArg('database', 'thamani_chart_bench'),
+    fresh,
+    logger,
+  });
   try {
     await runMigrations(database.url, logger);
     const owner = createDatabase({ url: database.url, poolMax: 4, logger });
     const { mode } = await timeseriesInfo(owner.pool);
     await populate(owner.pool, mode);
 
-    const apiDb = await openAsLoginRole({ client: owner.pool, url: database.url }, { kind: 'api', loginRole: 'thamani_api', password: randomBytes(18).toString('base64url'), poolMax: 10, logger });
+    const apiDb = await openAsLoginRole(
+      { client: owner.pool, url: database.url },
+      {
+        kind: 'api',
+        loginRole: 'thamani_api',
+        password: randomBytes(18).toString('base64url'),
+        poolMax: 10,
+        logger,
+      },
+    );
     const queries = createDashboardQueries({ mode });
     const tls = selfSignedCertificate('localhost', 1);
     const api = await createOperatorApi({
@@ -124,30 +176,63 @@ async function main(): Promise<void> {
       sessionMaxMs: 3_600_000,
       https: tls,
       auditSigner: ephemeralAuditSigner(),
-      routes: ({ audit, db, authenticator }) => [{ plugin: dashboardRoutes({ db, audit, authenticator, queries, hub: createLiveHub() }) }],
+      routes: ({ audit, db, authenticator }) => [
+        { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub: createLiveHub() }) },
+      ],
     });
     await api.app.listen({ host: '127.0.0.1', port: 0 });
     const port = (api.app.server.address() as { port: number }).port;
 
     // The kitchen manager of one digester, signed in with a session like the browser.
-    const unitId = (await owner.pool.query<{ id: string }>(`SELECT id FROM units WHERE name = 'Digester 100' OR name = 'Digester 1' ORDER BY name DESC LIMIT 1`)).rows[0]!.id;
+    const unitId = (
+      await owner.pool.query<{ id: string }>(
+        `SELECT id FROM units WHERE name = 'Digester 100' OR name = 'Digester 1' ORDER BY name DESC LIMIT 1`,
+      )
+    ).rows[0]!.id;
     const username = `km-${randomBytes(3).toString('hex')}`;
-    const { user, setupLink } = await api.users.create({ username, displayName: 'Bench Manager', role: 'kitchen_manager' }, SYSTEM);
-    await api.users.completeLink(new URL(setupLink).searchParams.get('token')!, 'bench password 123', SYSTEM);
+    const { user, setupLink } = await api.users.create(
+      { username, displayName: 'Bench Manager', role: 'kitchen_manager' },
+      SYSTEM,
+    );
+    await api.users.completeLink(
+      new URL(setupLink).searchParams.get('token')!,
+      'bench password 123',
+      SYSTEM,
+    );
     await api.users.assignUnits(user.id, [unitId], SYSTEM);
 
     const agent = new https.Agent({ keepAlive: true, ca: tls.cert, maxSockets: 1 });
     const call = (method: string, p: string, headers: Record<string, string>, body?: string) =>
-      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-        const req = https.request({ host: '127.0.0.1', port, path: p, method, agent, servername: 'localhost', headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
-    const login = await call('POST', '/api/v1/auth/login', {}, JSON.stringify({ username, password: 'bench password 123' }));
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+        (resolve, reject) => {
+          const req = https.request(
+            {
+              host: '127.0.0.1',
+              port,
+              path: p,
+              method,
+              agent,
+              servername: 'localhost',
+              headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+            },
+            (res) => {
+              let text = '';
+              res.on('data', (c: Buffer) => (text += c.toString()));
+              res.on('end', () =>
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+              );
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        },
+      );
+    const login = await call(
+      'POST',
+      '/api/v1/auth/login',
+      {},
+      JSON.stringify({ username, password: 'bench password 123' }),
+    );
     const cookie = String([login.headers['set-cookie']].flat()[0]).split(';')[0]!;
 
     const metrics = digesterMetrics.join(',');
@@ -170,15 +255,24 @@ async function main(): Promise<void> {
       for (let i = 0; i < requests + 5; i++) {
         const now = new Date();
         const t0 = performance.now();
-        await rollup(owner.pool, { unitId, from: new Date(now.getTime() - ms), to: now, bucket, metrics: digesterMetrics }, { mode });
+        await rollup(
+          owner.pool,
+          { unitId, from: new Date(now.getTime() - ms), to: now, bucket, metrics: digesterMetrics },
+          { mode },
+        );
         if (i >= 5) dbMs.push(performance.now() - t0);
       }
       const a = stats(apiMs);
       const d = stats(dbMs);
-      rows.push(`| ${range} | ${points} | ${a.p50.toFixed(1)} | ${a.p95.toFixed(1)} | ${a.max.toFixed(1)} | ${d.p50.toFixed(1)} | ${(a.p50 / d.p50).toFixed(2)} |`);
-      ratios.push(`${range}: API p50 ${a.p50.toFixed(1)} ms = ${(a.p50 / d.p50).toFixed(2)} × the bare query`);
+      rows.push(
+        `| ${range} | ${points} | ${a.p50.toFixed(1)} | ${a.p95.toFixed(1)} | ${a.max.toFixed(1)} | ${d.p50.toFixed(1)} | ${(a.p50 / d.p50).toFixed(2)} |`,
+      );
+      ratios.push(
+        `${range}: API p50 ${a.p50.toFixed(1)} ms = ${(a.p50 / d.p50).toFixed(2)} × the bare query`,
+      );
     }
-    const count = (await owner.pool.query<{ n: string }>(`SELECT count(*) AS n FROM devices`)).rows[0]!.n;
+    const count = (await owner.pool.query<{ n: string }>(`SELECT count(*) AS n FROM devices`))
+      .rows[0]!.n;
     process.stdout.write(
       `\nChart API (kitchen manager session, HTTPS keep-alive, ${digesterMetrics.length} metrics, ${requests} requests each) on ${os.cpus().length} cores, ${mode} path, ${count} digesters × ${days} days of 1-minute data:\n\n` +
         `| range | points | API p50 ms | API p95 ms | API max ms | bare query p50 ms | API / bare |\n|---|--:|--:|--:|--:|--:|--:|\n${rows.join('\n')}\n\n${ratios.join('\n')}\n`,

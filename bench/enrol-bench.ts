@@ -42,7 +42,8 @@ import type { HandshakeResult, HandshakeSpec } from './handshake-load.ts';
 
 const devicesPerType = numberArg('devices', 1000);
 const keyArg = stringArg('key', 'both');
-if (keyArg !== 'both' && !(deviceKeyTypes as readonly string[]).includes(keyArg)) throw new Error(`--key: ec, rsa or both (got ${keyArg})`);
+if (keyArg !== 'both' && !(deviceKeyTypes as readonly string[]).includes(keyArg))
+  throw new Error(`--key: ec, rsa or both (got ${keyArg})`);
 const types: DeviceKeyType[] = keyArg === 'both' ? ['ec', 'rsa'] : [keyArg as DeviceKeyType];
 const rounds = Math.max(1, numberArg('rounds', 4));
 const concurrency = Math.max(1, numberArg('concurrency', 8));
@@ -59,25 +60,51 @@ async function runHandshakes(dir: string, spec: HandshakeSpec): Promise<Handshak
   const file = path.join(dir, `handshake-${Math.random().toString(36).slice(2)}.json`);
   await writeFile(file, JSON.stringify(spec), { mode: 0o600 });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...loaderArgs, loadScript, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...loaderArgs, loadScript, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as HandshakeResult) : reject(new Error(`handshake load exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as HandshakeResult)
+        : reject(new Error(`handshake load exited with ${code}`)),
+    );
   });
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-enrol-bench-'));
-  const server = await openBenchDatabase({ name: stringArg('database', 'thamani_enrol_bench'), fresh: true, temporary: true, logger });
+  const server = await openBenchDatabase({
+    name: stringArg('database', 'thamani_enrol_bench'),
+    fresh: true,
+    temporary: true,
+    logger,
+  });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
     const { db, pool } = database;
     const audit = createAuditLog({ db, signer: ephemeralAuditSigner() });
-    const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
-    const pkiConfig = { passphrase: undefined, dir, deviceCertDays: 397, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 30, rotationOverlapHours: 24 };
+    const ca = await loadOrCreateCa({
+      dir: path.join(dir, 'pki'),
+      passphrase: 'bench passphrase 1234',
+      serverNames: ['localhost', '127.0.0.1'],
+      serverCertDays: 30,
+      logger,
+    });
+    const pkiConfig = {
+      passphrase: undefined,
+      dir,
+      deviceCertDays: 397,
+      serverCertDays: 30,
+      enrolmentTokenHours: 1,
+      renewalWindowDays: 30,
+      rotationOverlapHours: 24,
+    };
     const pki = createPki({ db, ca, audit, config: pkiConfig, brokerUrl: '' });
     const devices = createDeviceService({ db, audit });
     const admin = { actorId: 'bench', actorRole: 'admin' };
@@ -86,22 +113,38 @@ async function main(): Promise<void> {
     const app = await buildApp({
       logger,
       authenticator: createAdminTokenAuthenticator(TOKEN),
-      https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
+      https: {
+        key: ca.server.privateKeyPem,
+        cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+      },
       routes: [
         {
           plugin: pkiRoutes({
             pki,
             ca,
-            scoped: scopedServices(db, (tx) => createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: '' })),
+            scoped: scopedServices(db, (tx) =>
+              createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: '' }),
+            ),
             // One address enrols the whole fleet here: the per-address throttle is not what is measured.
-            enrolment: { audit, limits: { maxAttemptsPerAddress: 1e9, maxFailuresPerAddress: 1e9, windowMs: 60_000 } },
+            enrolment: {
+              audit,
+              limits: { maxAttemptsPerAddress: 1e9, maxFailuresPerAddress: 1e9, windowMs: 60_000 },
+            },
           }),
         },
-        { plugin: deviceRoutes({ devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })) }) },
+        {
+          plugin: deviceRoutes({
+            devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+          }),
+        },
       ],
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
-    const api = createApiClient({ baseUrl: `https://localhost:${(app.server.address() as AddressInfo).port}`, token: TOKEN, ca: ca.rootCertPem });
+    const api = createApiClient({
+      baseUrl: `https://localhost:${(app.server.address() as AddressInfo).port}`,
+      token: TOKEN,
+      ca: ca.rootCertPem,
+    });
 
     // Key and CSR alone, as the device makes them (the part that differs most between the types).
     const keyCost: Record<string, number> = {};
@@ -120,7 +163,10 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const t of types) {
         const from = r * perRound;
-        const ids = Array.from({ length: Math.max(0, Math.min(perRound, devicesPerType - from)) }, (_, i) => `bd-enrol-${t}-${from + i}`);
+        const ids = Array.from(
+          { length: Math.max(0, Math.min(perRound, devicesPerType - from)) },
+          (_, i) => `bd-enrol-${t}-${from + i}`,
+        );
         let next = 0;
         const t0 = performance.now();
         const cpu0 = process.cpuUsage();
@@ -130,7 +176,18 @@ async function main(): Promise<void> {
               const id = ids[next++]!;
               const deviceDir = path.join(dir, 'sim', id);
               await mkdir(deviceDir, { recursive: true });
-              enrolled.get(t)!.push(await loadOrEnrol(deviceDir, id, 'biodigester', { site: 'Bench', unit: 'D' }, api, t));
+              enrolled
+                .get(t)!
+                .push(
+                  await loadOrEnrol(
+                    deviceDir,
+                    id,
+                    'biodigester',
+                    { site: 'Bench', unit: 'D' },
+                    api,
+                    t,
+                  ),
+                );
             }
           }),
         );
@@ -138,26 +195,69 @@ async function main(): Promise<void> {
         const cpu = process.cpuUsage(cpu0);
         enrolMs.set(t, enrolMs.get(t)! + ms);
         enrolCpuUs.set(t, enrolCpuUs.get(t)! + cpu.user + cpu.system);
-        process.stdout.write(`round ${r + 1} ${t}: ${ids.length} devices enrolled in ${fmt(ms / 1000, 1)} s, ${fmt((cpu.user + cpu.system) / 1000 / Math.max(1, ids.length), 1)} ms CPU each (load average ${os.loadavg()[0]!.toFixed(1)})\n`);
+        process.stdout.write(
+          `round ${r + 1} ${t}: ${ids.length} devices enrolled in ${fmt(ms / 1000, 1)} s, ${fmt((cpu.user + cpu.system) / 1000 / Math.max(1, ids.length), 1)} ms CPU each (load average ${os.loadavg()[0]!.toFixed(1)})\n`,
+        );
       }
     }
     await app.close();
 
-    const tlsMaterial = { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: [(await pki.crl()).pem, ca.rootCrlPem!] };
+    const tlsMaterial = {
+      key: ca.server.privateKeyPem,
+      cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+      ca: ca.caPems,
+      crl: [(await pki.crl()).pem, ca.rootCrlPem!],
+    };
     const broker = await createBroker({
-      config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, rateFloodCloseMs: 600_000, connectsPerWindow: 1e9, connectWindowMs: 60_000, maxPending: 10_000, maxPendingPerAddress: 10_000, revalidateIntervalMs: 60_000 },
+      config: {
+        host: '127.0.0.1',
+        port: 0,
+        maxPacketBytes: 256 * 1024,
+        maxConnections: 10_000,
+        connectTimeoutMs: 10_000,
+        keepaliveMinSeconds: 10,
+        keepaliveMaxSeconds: 1200,
+        maxClientIdLength: 64,
+        ratePerSecond: 1e9,
+        rateBurst: 1e9,
+        rateMaxWaitMs: 10_000,
+        rateFloodCloseMs: 600_000,
+        connectsPerWindow: 1e9,
+        connectWindowMs: 60_000,
+        maxPending: 10_000,
+        maxPendingPerAddress: 10_000,
+        revalidateIntervalMs: 60_000,
+      },
       logger,
       tls: tlsMaterial,
       identity: pki,
-      securityEvents: createSecurityEvents({ audit, logger, config: { windowMs: 60_000, maxKeys: 1000 } }),
+      securityEvents: createSecurityEvents({
+        audit,
+        logger,
+        config: { windowMs: 60_000, maxKeys: 1000 },
+      }),
       presence: createPresence({ pool, logger }),
     });
-    const { port } = await broker.listen({ handlers: { telemetry: { callback: (_session, _message, done) => done(null) } } });
-    const hs = new Map<string, { completed: number; ms: number; cpuUs: number; p50: number[]; p99: number[]; errors: number }>();
+    const { port } = await broker.listen({
+      handlers: { telemetry: { callback: (_session, _message, done) => done(null) } },
+    });
+    const hs = new Map<
+      string,
+      { completed: number; ms: number; cpuUs: number; p50: number[]; p99: number[]; errors: number }
+    >();
     for (let r = 0; r < Math.max(2, Math.ceil(rounds / 2)); r++) {
       for (const mode of ['tls', 'connect'] as const) {
         for (const t of types) {
-          const spec: HandshakeSpec = { port, ca: ca.rootCertPem, devices: enrolled.get(t)!.slice(0, handshakeWorkers).map((d) => ({ id: d.id, key: d.key, cert: d.cert })), durationMs: handshakeSeconds * 1000, mode };
+          const spec: HandshakeSpec = {
+            port,
+            ca: ca.rootCertPem,
+            devices: enrolled
+              .get(t)!
+              .slice(0, handshakeWorkers)
+              .map((d) => ({ id: d.id, key: d.key, cert: d.cert })),
+            durationMs: handshakeSeconds * 1000,
+            mode,
+          };
           const cpu = process.cpuUsage();
           const res = await runHandshakes(dir, spec);
           const used = process.cpuUsage(cpu);
@@ -170,30 +270,51 @@ async function main(): Promise<void> {
           acc.p99.push(res.p99Ms);
           acc.errors += Object.values(res.errors).reduce((a, b) => a + b, 0);
           hs.set(key, acc);
-          process.stdout.write(`handshakes ${mode} ${t}: ${fmt(res.completed / (res.durationMs / 1000))}/s, gateway CPU ${fmt((used.user + used.system) / Math.max(1, res.completed) / 1000, 2)} ms each${Object.keys(res.errors).length ? `, errors ${JSON.stringify(res.errors)}` : ''} (load average ${os.loadavg()[0]!.toFixed(1)})\n`);
+          process.stdout.write(
+            `handshakes ${mode} ${t}: ${fmt(res.completed / (res.durationMs / 1000))}/s, gateway CPU ${fmt((used.user + used.system) / Math.max(1, res.completed) / 1000, 2)} ms each${Object.keys(res.errors).length ? `, errors ${JSON.stringify(res.errors)}` : ''} (load average ${os.loadavg()[0]!.toFixed(1)})\n`,
+          );
         }
       }
     }
     await broker.close();
 
-    process.stdout.write(`\ndatabase: ${server.source}; ${os.cpus().length} cores; Node ${process.version}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
-    process.stdout.write(`enrolment (${devicesPerType} devices per type, ${rounds} alternating rounds, ${concurrency} at a time):\n`);
+    process.stdout.write(
+      `\ndatabase: ${server.source}; ${os.cpus().length} cores; Node ${process.version}; load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}\n`,
+    );
+    process.stdout.write(
+      `enrolment (${devicesPerType} devices per type, ${rounds} alternating rounds, ${concurrency} at a time):\n`,
+    );
     for (const t of types) {
       const ms = enrolMs.get(t)!;
-      process.stdout.write(`  ${t.padEnd(4)} ${fmt(ms / 1000, 1).padStart(8)} s  ${fmt(devicesPerType / (ms / 1000), 1).padStart(7)} devices/s  CPU (API + devices) ${fmt(enrolCpuUs.get(t)! / 1e6, 1)} s, ${fmt(enrolCpuUs.get(t)! / 1000 / devicesPerType, 1)} ms each  key+CSR ${fmt(keyCost[t]!, 2)} ms each\n`);
+      process.stdout.write(
+        `  ${t.padEnd(4)} ${fmt(ms / 1000, 1).padStart(8)} s  ${fmt(devicesPerType / (ms / 1000), 1).padStart(7)} devices/s  CPU (API + devices) ${fmt(enrolCpuUs.get(t)! / 1e6, 1)} s, ${fmt(enrolCpuUs.get(t)! / 1000 / devicesPerType, 1)} ms each  key+CSR ${fmt(keyCost[t]!, 2)} ms each\n`,
+      );
     }
-    if (types.length === 2) process.stdout.write(`  rsa/ec time ratio: ${fmt(enrolMs.get('rsa')! / enrolMs.get('ec')!, 2)}\n`);
-    process.stdout.write(`handshakes at the gateway (${handshakeWorkers} devices reconnecting one after the other, ${handshakeSeconds} s per run):\n`);
+    if (types.length === 2)
+      process.stdout.write(
+        `  rsa/ec time ratio: ${fmt(enrolMs.get('rsa')! / enrolMs.get('ec')!, 2)}\n`,
+      );
+    process.stdout.write(
+      `handshakes at the gateway (${handshakeWorkers} devices reconnecting one after the other, ${handshakeSeconds} s per run):\n`,
+    );
     for (const mode of ['tls', 'connect'] as const) {
       for (const t of types) {
         const a = hs.get(`${mode}\t${t}`)!;
-        const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-        process.stdout.write(`  ${mode.padEnd(8)} ${t.padEnd(4)} ${fmt(a.completed / (a.ms / 1000)).padStart(6)}/s  gateway CPU ${fmt(a.cpuUs / Math.max(1, a.completed) / 1000, 2)} ms each  p50 ${fmt(median(a.p50), 1)} ms  p99 ${fmt(median(a.p99), 1)} ms  errors ${a.errors}\n`);
+        const median = (xs: number[]): number =>
+          [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+        process.stdout.write(
+          `  ${mode.padEnd(8)} ${t.padEnd(4)} ${fmt(a.completed / (a.ms / 1000)).padStart(6)}/s  gateway CPU ${fmt(a.cpuUs / Math.max(1, a.completed) / 1000, 2)} ms each  p50 ${fmt(median(a.p50), 1)} ms  p99 ${fmt(median(a.p99), 1)} ms  errors ${a.errors}\n`,
+        );
       }
       if (types.length === 2) {
         const ec = hs.get(`${mode}\tec`)!;
         const rsa = hs.get(`${mode}\trsa`)!;
-        process.stdout.write(`  ${mode.padEnd(8)} ec/rsa rate ratio ${fmt(ec.completed / ec.ms / (rsa.completed / rsa.ms), 2)}, gateway CPU per handshake ec/rsa ${fmt(ec.cpuUs / ec.completed / (rsa.cpuUs / rsa.completed), 2)}\n`);
+        process.stdout.write(
+          `  ${mode.padEnd(8)} ec/rsa rate ratio ${fmt(ec.completed / ec.ms / (rsa.completed / rsa.ms), 2)}, gateway CPU per handshake ec/rsa ${fmt(ec.cpuUs / ec.completed / (rsa.cpuUs / rsa.completed), 2)}\n`,
+        );
       }
     }
     await database.close();

@@ -29,14 +29,24 @@ export interface HandshakeResult {
 
 function connectPacket(clientId: string): Buffer {
   const id = Buffer.from(clientId);
-  const variable = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, id.length >> 8, id.length & 0xff]), id]);
+  const variable = Buffer.concat([
+    Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, id.length >> 8, id.length & 0xff]),
+    id,
+  ]);
   return Buffer.concat([Buffer.from([0x10]), encodeRemainingLength(variable.length), variable]);
 }
 
 function once(spec: HandshakeSpec, device: HandshakeSpec['devices'][number]): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: spec.port, servername: 'localhost', ca: spec.ca, key: device.key, cert: device.cert });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: spec.port,
+      servername: 'localhost',
+      ca: spec.ca,
+      key: device.key,
+      cert: device.cert,
+    });
     socket.setTimeout(30_000, () => socket.destroy(new Error('timeout')));
     socket.once('error', reject);
     socket.once('secureConnect', () => {
@@ -75,8 +85,15 @@ async function main(): Promise<void> {
     }),
   );
   samples.sort((a, b) => a - b);
-  const at = (q: number): number => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
-  const result: HandshakeResult = { completed: samples.length, durationMs: performance.now() - start, p50Ms: at(0.5), p99Ms: at(0.99), errors };
+  const at = (q: number): number =>
+    samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
+  const result: HandshakeResult = {
+    completed: samples.length,
+    durationMs: performance.now() - start,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    errors,
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -57,7 +57,9 @@ const windowBatch = numberArg('window-batch', 10);
 const repeat = numberArg('repeat', 1);
 const logger = pino({ level: 'warn' });
 const runs = new Set(stringArg('only', 'stock,floor,single,batch,samets,copy').split(','));
-for (const r of runs) if (!['stock', 'floor', 'single', 'batch', 'samets', 'copy'].includes(r)) throw new Error(`--only: unknown run "${r}" (stock, floor, single, batch, samets, copy)`);
+for (const r of runs)
+  if (!['stock', 'floor', 'single', 'batch', 'samets', 'copy'].includes(r))
+    throw new Error(`--only: unknown run "${r}" (stock, floor, single, batch, samets, copy)`);
 /** Readings per instant in the `samets` load. */
 const perInstant = numberArg('same-ts', 4);
 const profileDir = stringArg('profile', '');
@@ -79,8 +81,11 @@ async function withLoopDelay(name: string, body: () => Promise<LoadResult>): Pro
   } finally {
     h.disable();
     const used = process.cpuUsage(cpu);
-    const perMessage = acked > 0 ? `, gateway CPU ${((used.user + used.system) / acked).toFixed(1)} µs/msg` : '';
-    console.log(`${name}: event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms${perMessage}`);
+    const perMessage =
+      acked > 0 ? `, gateway CPU ${((used.user + used.system) / acked).toFixed(1)} µs/msg` : '';
+    console.log(
+      `${name}: event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms${perMessage}`,
+    );
   }
 }
 
@@ -107,16 +112,51 @@ async function profiled(name: string, body: () => Promise<LoadResult>): Promise<
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-bench-'));
   // A database of its own for every run: BENCH_DATABASE_URL's server, else an embedded one.
-  const server = await openBenchDatabase({ name: stringArg('database', 'thamani_ingest_bench'), fresh: true, temporary: true, logger });
+  const server = await openBenchDatabase({
+    name: stringArg('database', 'thamani_ingest_bench'),
+    fresh: true,
+    temporary: true,
+    logger,
+  });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
     const { db, pool } = database;
     // Ingest's writes go through its own role, as `thamani start` does (app/database.ts).
-    const ingestDatabase = await openAsLoginRole({ client: pool, url: server.url }, { kind: 'ingest', loginRole: INGEST_LOGIN_ROLE, password: 'bench ingest role password', poolMax: 10, logger, applicationName: 'thamani-ingest' });
+    const ingestDatabase = await openAsLoginRole(
+      { client: pool, url: server.url },
+      {
+        kind: 'ingest',
+        loginRole: INGEST_LOGIN_ROLE,
+        password: 'bench ingest role password',
+        poolMax: 10,
+        logger,
+        applicationName: 'thamani-ingest',
+      },
+    );
     const audit = createAuditLog({ db, signer: ephemeralAuditSigner() });
-    const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'bench passphrase 1234', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger });
-    const pki = createPki({ db, ca, audit, config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+    const ca = await loadOrCreateCa({
+      dir: path.join(dir, 'pki'),
+      passphrase: 'bench passphrase 1234',
+      serverNames: ['localhost', '127.0.0.1'],
+      serverCertDays: 30,
+      logger,
+    });
+    const pki = createPki({
+      db,
+      ca,
+      audit,
+      config: {
+        passphrase: undefined,
+        dir,
+        deviceCertDays: 30,
+        serverCertDays: 30,
+        enrolmentTokenHours: 1,
+        renewalWindowDays: 1,
+        rotationOverlapHours: 1,
+      },
+      brokerUrl: '',
+    });
     const devices = createDeviceService({ db, audit });
     const admin = { actorId: 'bench', actorRole: 'admin' };
     const site = await devices.addSite({ name: 'Bench' }, admin);
@@ -128,13 +168,37 @@ async function main(): Promise<void> {
         await devices.addDevice({ id, unit: unit.id }, admin);
         await devices.setStatus(id, 'active', admin);
         const keys = deviceKeyAndCsr(id);
-        out.push({ id, key: keys.key, cert: (await pki.issueFromCsr(id, keys.csr, admin)).certificate });
+        out.push({
+          id,
+          key: keys.key,
+          cert: (await pki.issueFromCsr(id, keys.csr, admin)).certificate,
+        });
       }
       return out;
     };
-    const tls = { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems };
+    const tls = {
+      key: ca.server.privateKeyPem,
+      cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+      ca: ca.caPems,
+    };
     const startTs = Date.now() - 6.5 * 86_400_000;
-    const spec = (port: number, devs: LoadSpec['devices'], readingsPerMessage: number, window: number, readingsPerInstant = 1): LoadSpec => ({ port, ca: ca.rootCertPem, devices: devs, durationMs: seconds * 1000, window, readingsPerMessage, kind: 'biodigester', startTs, readingsPerInstant });
+    const spec = (
+      port: number,
+      devs: LoadSpec['devices'],
+      readingsPerMessage: number,
+      window: number,
+      readingsPerInstant = 1,
+    ): LoadSpec => ({
+      port,
+      ca: ca.rootCertPem,
+      devices: devs,
+      durationMs: seconds * 1000,
+      window,
+      readingsPerMessage,
+      kind: 'biodigester',
+      startTs,
+      readingsPerInstant,
+    });
 
     const none: LoadResult = { acked: 0, sent: 0, durationMs: 1, errors: [] };
     // What ships: the defaults of config/config.ts (INGEST_*), as `thamani start` uses them.
@@ -149,13 +213,32 @@ async function main(): Promise<void> {
     // message is committed by ingest's group commit (same writer, same settings), with no
     // identity, policy, parsing or validation: what PUBACK-after-commit costs by itself.
     const floorCommits = { commits: 0, committedRows: 0, commitMsTotal: 0 };
-    const floorWriter = runs.has('floor') ? createBatchWriter({ pool: ingestDatabase.pool, logger, maxRows: shipped.batchMaxRows, maxWaitMs: shipped.batchMaxWaitMs, onCommit: (c) => { floorCommits.commits++; floorCommits.committedRows += c.rows; floorCommits.commitMsTotal += c.durationMs; } }) : undefined;
+    const floorWriter = runs.has('floor')
+      ? createBatchWriter({
+          pool: ingestDatabase.pool,
+          logger,
+          maxRows: shipped.batchMaxRows,
+          maxWaitMs: shipped.batchMaxWaitMs,
+          onCommit: (c) => {
+            floorCommits.commits++;
+            floorCommits.committedRows += c.rows;
+            floorCommits.commitMsTotal += c.durationMs;
+          },
+        })
+      : undefined;
     let floorSeq = 0;
     const floor = floorWriter
       ? await startStockAedes(tls, {
           authorizePublish(client, _packet, done) {
             floorSeq++;
-            const row = { deviceId: client?.id ?? '', unitId: unit.id, seq: floorSeq, ts: new Date(startTs + floorSeq), values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 }, expect: 'new' as const };
+            const row = {
+              deviceId: client?.id ?? '',
+              unitId: unit.id,
+              seq: floorSeq,
+              ts: new Date(startTs + floorSeq),
+              values: { temperature_c: 36.6, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 },
+              expect: 'new' as const,
+            };
             floorWriter.submit([row], [], Date.now() + shipped.commitTimeoutMs, (err) => done(err));
           },
         })
@@ -165,35 +248,102 @@ async function main(): Promise<void> {
     // The broker first: ingest is built from its publisher and backpressure, then given to listen().
     const broker = usePipeline
       ? await createBroker({
-          config: { host: '127.0.0.1', port: 0, maxPacketBytes: 256 * 1024, maxConnections: 10_000, connectTimeoutMs: 10_000, keepaliveMinSeconds: 10, keepaliveMaxSeconds: 1200, maxClientIdLength: 64, ratePerSecond: 1e9, rateBurst: 1e9, rateMaxWaitMs: 10_000, rateFloodCloseMs: 600_000, connectsPerWindow: 1e9, connectWindowMs: 60_000, maxPending: 10_000, maxPendingPerAddress: 10_000, revalidateIntervalMs: 60_000 },
+          config: {
+            host: '127.0.0.1',
+            port: 0,
+            maxPacketBytes: 256 * 1024,
+            maxConnections: 10_000,
+            connectTimeoutMs: 10_000,
+            keepaliveMinSeconds: 10,
+            keepaliveMaxSeconds: 1200,
+            maxClientIdLength: 64,
+            ratePerSecond: 1e9,
+            rateBurst: 1e9,
+            rateMaxWaitMs: 10_000,
+            rateFloodCloseMs: 600_000,
+            connectsPerWindow: 1e9,
+            connectWindowMs: 60_000,
+            maxPending: 10_000,
+            maxPendingPerAddress: 10_000,
+            revalidateIntervalMs: 60_000,
+          },
           logger,
           tls,
           identity: pki,
-          securityEvents: createSecurityEvents({ audit, logger, config: { windowMs: 60_000, maxKeys: 1000 } }),
+          securityEvents: createSecurityEvents({
+            audit,
+            logger,
+            config: { windowMs: 60_000, maxKeys: 1000 },
+          }),
           presence: createPresence({ pool, logger }),
         })
       : undefined;
-    const ingest = broker ? createIngest({ pool: ingestDatabase.pool, logger, config: shipped, publisher: broker.publisher, backpressure: broker.backpressure }) : undefined;
-    const port = broker && ingest ? (await broker.listen({ handlers: { telemetry: ingest.handleTelemetry } })).port : 0;
+    const ingest = broker
+      ? createIngest({
+          pool: ingestDatabase.pool,
+          logger,
+          config: shipped,
+          publisher: broker.publisher,
+          backpressure: broker.backpressure,
+        })
+      : undefined;
+    const port =
+      broker && ingest
+        ? (await broker.listen({ handlers: { telemetry: ingest.handleTelemetry } })).port
+        : 0;
 
-    const results = { stockSingle: [] as LoadResult[], stockBatch: [] as LoadResult[], floor: [] as LoadResult[], single: [] as LoadResult[], batch: [] as LoadResult[], samets: [] as LoadResult[] };
+    const results = {
+      stockSingle: [] as LoadResult[],
+      stockBatch: [] as LoadResult[],
+      floor: [] as LoadResult[],
+      single: [] as LoadResult[],
+      batch: [] as LoadResult[],
+      samets: [] as LoadResult[],
+    };
     for (let round = 1; round <= repeat; round++) {
       const suffix = repeat > 1 ? `-${round}` : '';
-      if (stock) results.stockSingle.push(await profiled(`stock-single${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle))));
-      if (floor) results.floor.push(await profiled(`floor-single${suffix}`, () => runLoadInChild(spec(floor.port, stockDevs, 1, windowSingle))));
+      if (stock)
+        results.stockSingle.push(
+          await profiled(`stock-single${suffix}`, () =>
+            runLoadInChild(spec(stock.port, stockDevs, 1, windowSingle)),
+          ),
+        );
+      if (floor)
+        results.floor.push(
+          await profiled(`floor-single${suffix}`, () =>
+            runLoadInChild(spec(floor.port, stockDevs, 1, windowSingle)),
+          ),
+        );
       if (runs.has('single')) {
         // Fresh devices each round: their seq and ts start over.
         const devs = await fleet(`single${suffix}`);
-        results.single.push(await profiled(`pipeline-single${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle))));
+        results.single.push(
+          await profiled(`pipeline-single${suffix}`, () =>
+            runLoadInChild(spec(port, devs, 1, windowSingle)),
+          ),
+        );
       }
       if (runs.has('samets')) {
         const devs = await fleet(`samets${suffix}`);
-        results.samets.push(await profiled(`pipeline-samets${suffix}`, () => runLoadInChild(spec(port, devs, 1, windowSingle, perInstant))));
+        results.samets.push(
+          await profiled(`pipeline-samets${suffix}`, () =>
+            runLoadInChild(spec(port, devs, 1, windowSingle, perInstant)),
+          ),
+        );
       }
-      if (stock) results.stockBatch.push(await profiled(`stock-batch${suffix}`, () => runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch))));
+      if (stock)
+        results.stockBatch.push(
+          await profiled(`stock-batch${suffix}`, () =>
+            runLoadInChild(spec(stock.port, stockDevs, 50, windowBatch)),
+          ),
+        );
       if (runs.has('batch')) {
         const devs = await fleet(`batch${suffix}`);
-        results.batch.push(await profiled(`pipeline-batch${suffix}`, () => runLoadInChild(spec(port, devs, 50, windowBatch))));
+        results.batch.push(
+          await profiled(`pipeline-batch${suffix}`, () =>
+            runLoadInChild(spec(port, devs, 50, windowBatch)),
+          ),
+        );
       }
       if (repeat > 1 && stock) {
         const per = (r: LoadResult): number => r.acked / r.durationMs;
@@ -204,7 +354,9 @@ async function main(): Promise<void> {
             ['pipeline same-ts', results.samets],
             ['commit floor', results.floor],
           ] as const
-        ).flatMap(([name, rs]) => (rs.length > 0 ? [`${name} ${((per(rs.at(-1)!) / base) * 100).toFixed(1)} %`] : []));
+        ).flatMap(([name, rs]) =>
+          rs.length > 0 ? [`${name} ${((per(rs.at(-1)!) / base) * 100).toFixed(1)} %`] : [],
+        );
         console.log(`round ${round}: / stock Aedes: ${parts.join(', ')}`);
       }
     }
@@ -215,7 +367,12 @@ async function main(): Promise<void> {
     await broker?.close();
     await ingest?.stop();
     /** The run with the median rate (the middle one of N; N = 1: that run). */
-    const median = (rs: LoadResult[]): LoadResult => (rs.length === 0 ? none : [...rs].sort((x, y) => x.acked / x.durationMs - y.acked / y.durationMs)[Math.floor(rs.length / 2)]!);
+    const median = (rs: LoadResult[]): LoadResult =>
+      rs.length === 0
+        ? none
+        : [...rs].sort((x, y) => x.acked / x.durationMs - y.acked / y.durationMs)[
+            Math.floor(rs.length / 2)
+          ]!;
     const stockSingle = median(results.stockSingle);
     const stockBatch = median(results.stockBatch);
     const single = median(results.single);
@@ -224,7 +381,9 @@ async function main(): Promise<void> {
     const batch = median(results.batch);
     const samets = median(results.samets);
     const ackedSamets = results.samets.reduce((n, r) => n + r.acked, 0);
-    const ackedReadings = results.single.reduce((n, r) => n + r.acked, 0) + results.batch.reduce((n, r) => n + r.acked * 50, 0);
+    const ackedReadings =
+      results.single.reduce((n, r) => n + r.acked, 0) +
+      results.batch.reduce((n, r) => n + r.acked * 50, 0);
 
     // 3. Raw COPY of the same rows (same columns, same key), the database's ceiling.
     const copyRows = Math.round((Math.max(batch.acked, 2_000) * 50) / 2);
@@ -235,44 +394,91 @@ async function main(): Promise<void> {
     if (runs.has('copy')) {
       const copyStarted = performance.now();
       await pipeline(
-        Readable.from((function* () {
-          let buf = '';
-          for (let i = 0; i < copyRows; i++) {
-            const dev = `bd-copy-${i % devicesPerRun}`;
-            buf += `${new Date(startTs + Math.floor(i / devicesPerRun) * 1000).toISOString()}\t${dev}\t${unit.id}\t${i}\t${20 + (i % 100) / 10}\t7.1\t58.5\t3.9\n`;
-            if (buf.length > 256 * 1024) {
-              yield buf;
-              buf = '';
+        Readable.from(
+          (function* () {
+            let buf = '';
+            for (let i = 0; i < copyRows; i++) {
+              const dev = `bd-copy-${i % devicesPerRun}`;
+              buf += `${new Date(startTs + Math.floor(i / devicesPerRun) * 1000).toISOString()}\t${dev}\t${unit.id}\t${i}\t${20 + (i % 100) / 10}\t7.1\t58.5\t3.9\n`;
+              if (buf.length > 256 * 1024) {
+                yield buf;
+                buf = '';
+              }
             }
-          }
-          if (buf) yield buf;
-        })()),
-        client.query(copyFrom('COPY readings (ts, device_id, unit_id, seq, temperature_c, ph, methane_pct, battery_v) FROM STDIN')),
+            if (buf) yield buf;
+          })(),
+        ),
+        client.query(
+          copyFrom(
+            'COPY readings (ts, device_id, unit_id, seq, temperature_c, ph, methane_pct, battery_v) FROM STDIN',
+          ),
+        ),
       );
       copySeconds = (performance.now() - copyStarted) / 1000;
       // The same rows in the binary format (what the pipeline sends): the faster of the two is the ceiling.
       const encode = createCopyEncoder();
       const binaryStarted = performance.now();
       await pipeline(
-        Readable.from((function* () {
-          for (let from = 0; from < copyRows; from += 1000) {
-            const chunk: EncodableRow[] = [];
-            for (let i = from; i < Math.min(from + 1000, copyRows); i++) {
-              chunk.push({ deviceId: `bd-copyb-${i % devicesPerRun}`, unitId: unit.id, seq: i, ts: new Date(startTs + Math.floor(i / devicesPerRun) * 1000), values: { temperature_c: 20 + (i % 100) / 10, ph: 7.1, methane_pct: 58.5, battery_v: 3.9 } });
+        Readable.from(
+          (function* () {
+            for (let from = 0; from < copyRows; from += 1000) {
+              const chunk: EncodableRow[] = [];
+              for (let i = from; i < Math.min(from + 1000, copyRows); i++) {
+                chunk.push({
+                  deviceId: `bd-copyb-${i % devicesPerRun}`,
+                  unitId: unit.id,
+                  seq: i,
+                  ts: new Date(startTs + Math.floor(i / devicesPerRun) * 1000),
+                  values: {
+                    temperature_c: 20 + (i % 100) / 10,
+                    ph: 7.1,
+                    methane_pct: 58.5,
+                    battery_v: 3.9,
+                  },
+                });
+              }
+              const { data } = encode(chunk);
+              // One COPY stream: the header once, the trailer once.
+              yield from === 0
+                ? data.subarray(0, data.length - 2)
+                : from + 1000 >= copyRows
+                  ? data.subarray(19)
+                  : data.subarray(19, data.length - 2);
             }
-            const { data } = encode(chunk);
-            // One COPY stream: the header once, the trailer once.
-            yield from === 0 ? data.subarray(0, data.length - 2) : from + 1000 >= copyRows ? data.subarray(19) : data.subarray(19, data.length - 2);
-          }
-        })()),
-        client.query(copyFrom(`COPY readings (ts, device_id, unit_id, seq, ${encode([{ deviceId: 'x', unitId: unit.id, seq: 0, ts: new Date(), values: { temperature_c: 1, ph: 7, methane_pct: 1, battery_v: 1 } }]).columns.join(', ')}) FROM STDIN (FORMAT binary)`)),
+          })(),
+        ),
+        client.query(
+          copyFrom(
+            `COPY readings (ts, device_id, unit_id, seq, ${encode([{ deviceId: 'x', unitId: unit.id, seq: 0, ts: new Date(), values: { temperature_c: 1, ph: 7, methane_pct: 1, battery_v: 1 } }]).columns.join(', ')}) FROM STDIN (FORMAT binary)`,
+          ),
+        ),
       );
       binarySeconds = (performance.now() - binaryStarted) / 1000;
     }
-    const stored = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`)).rows[0]!.n;
-    const storedFloor = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-stock-%'`)).rows[0]!.n;
-    const storedSamets = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-samets-%'`)).rows[0]!.n);
-    const conflictsSamets = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM quarantine WHERE device_id LIKE 'bd-samets-%' AND reasons @> '[{"code":"TS_CONFLICT"}]'`)).rows[0]!.n);
+    const stored = (
+      await client.query<{ n: string }>(
+        `SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-single-%' OR device_id LIKE 'bd-batch-%'`,
+      )
+    ).rows[0]!.n;
+    const storedFloor = (
+      await client.query<{ n: string }>(
+        `SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-stock-%'`,
+      )
+    ).rows[0]!.n;
+    const storedSamets = Number(
+      (
+        await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM readings WHERE device_id LIKE 'bd-samets-%'`,
+        )
+      ).rows[0]!.n,
+    );
+    const conflictsSamets = Number(
+      (
+        await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM quarantine WHERE device_id LIKE 'bd-samets-%' AND reasons @> '[{"code":"TS_CONFLICT"}]'`,
+        )
+      ).rows[0]!.n,
+    );
     await client.end();
     await ingestDatabase.close();
     await database.close();
@@ -285,37 +491,73 @@ async function main(): Promise<void> {
     const copyRate = Math.round(copyRows / Math.min(copySeconds, binarySeconds));
     const rows: [string, number, number][] = [
       ['stock Aedes, 1 reading/msg', stockRate, stockRate],
-      ['stock Aedes, 50 readings/msg', rate(stockBatch.acked, stockBatch.durationMs), rate(stockBatch.acked * 50, stockBatch.durationMs)],
+      [
+        'stock Aedes, 50 readings/msg',
+        rate(stockBatch.acked, stockBatch.durationMs),
+        rate(stockBatch.acked * 50, stockBatch.durationMs),
+      ],
       ['commit floor: stock Aedes + group commit of 1 fixed row/msg', floorRate, floorRate],
       ['Thamani pipeline, 1 reading/msg', singleRate, singleRate],
       ['Thamani pipeline, 50 readings/msg', rate(batch.acked, batch.durationMs), batchReadings],
-      [`Thamani pipeline, 1 reading/msg, ${perInstant} per instant (same ts)`, rate(samets.acked, samets.durationMs), rate(samets.acked, samets.durationMs)],
+      [
+        `Thamani pipeline, 1 reading/msg, ${perInstant} per instant (same ts)`,
+        rate(samets.acked, samets.durationMs),
+        rate(samets.acked, samets.durationMs),
+      ],
       ['raw COPY into readings (the faster of text and binary)', 0, copyRate],
     ];
     const pct = (x: number, y: number): string => `${((x / y) * 100).toFixed(1)} %`;
-    console.log(`\n${devicesPerRun} devices per run, ${seconds} s per run${repeat > 1 ? `, median of ${repeat} alternating runs` : ''}, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`);
+    console.log(
+      `\n${devicesPerRun} devices per run, ${seconds} s per run${repeat > 1 ? `, median of ${repeat} alternating runs` : ''}, window ${windowSingle} (single) / ${windowBatch} (batch) per connection, QoS 1 over mTLS (TLS 1.3), PostgreSQL 17 embedded (fsync on)`,
+    );
     console.log('| load | acked msg/s | acked readings/s |\n|---|---:|---:|');
-    for (const [name, m, r] of rows) if (r > 0) console.log(`| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`);
+    for (const [name, m, r] of rows)
+      if (r > 0)
+        console.log(
+          `| ${name} | ${m ? m.toLocaleString('en') : '-'} | ${r.toLocaleString('en')} |`,
+        );
     console.log('');
-    if (runs.has('stock') && runs.has('single')) console.log(`pipeline / stock Aedes, single readings: ${pct(singleRate, stockRate)} (aim ≥ 50 %)`);
-    if (runs.has('stock') && runs.has('floor')) console.log(`commit floor / stock Aedes:              ${pct(floorRate, stockRate)}`);
-    if (runs.has('floor') && runs.has('single')) console.log(`pipeline / commit floor, single:         ${pct(singleRate, floorRate)}`);
-    if (runs.has('samets') && runs.has('single')) console.log(`pipeline same-ts / pipeline single:      ${pct(rate(samets.acked, samets.durationMs), singleRate)}`);
-    if (runs.has('batch') && runs.has('copy')) console.log(`pipeline batched / raw COPY, readings:   ${pct(batchReadings, copyRate)} (aim ≥ 50 %)`);
-    if (runs.has('copy')) console.log(`raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`);
-    const commitLine = (c: typeof floorCommits): string => `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
+    if (runs.has('stock') && runs.has('single'))
+      console.log(
+        `pipeline / stock Aedes, single readings: ${pct(singleRate, stockRate)} (aim ≥ 50 %)`,
+      );
+    if (runs.has('stock') && runs.has('floor'))
+      console.log(`commit floor / stock Aedes:              ${pct(floorRate, stockRate)}`);
+    if (runs.has('floor') && runs.has('single'))
+      console.log(`pipeline / commit floor, single:         ${pct(singleRate, floorRate)}`);
+    if (runs.has('samets') && runs.has('single'))
+      console.log(
+        `pipeline same-ts / pipeline single:      ${pct(rate(samets.acked, samets.durationMs), singleRate)}`,
+      );
+    if (runs.has('batch') && runs.has('copy'))
+      console.log(
+        `pipeline batched / raw COPY, readings:   ${pct(batchReadings, copyRate)} (aim ≥ 50 %)`,
+      );
+    if (runs.has('copy'))
+      console.log(
+        `raw COPY: text ${Math.round(copyRows / copySeconds).toLocaleString('en')} rows/s, binary ${Math.round(copyRows / binarySeconds).toLocaleString('en')} rows/s`,
+      );
+    const commitLine = (c: typeof floorCommits): string =>
+      `${c.commits}, mean rows per commit ${(c.committedRows / Math.max(1, c.commits)).toFixed(0)}, mean commit ${(c.commitMsTotal / Math.max(1, c.commits)).toFixed(1)} ms`;
     if (ingest) console.log(`pipeline commits: ${commitLine(ingest.counters)}`);
     if (floorWriter) console.log(`commit floor commits: ${commitLine(floorCommits)}`);
-    console.log(`check: acknowledged ${ackedReadings} readings, stored ${stored}; commit floor acknowledged ${ackedFloor}, stored ${storedFloor}; load errors: ${[...results.single, ...results.batch, ...results.floor].reduce((n, r) => n + r.errors.length, 0)}`);
+    console.log(
+      `check: acknowledged ${ackedReadings} readings, stored ${stored}; commit floor acknowledged ${ackedFloor}, stored ${storedFloor}; load errors: ${[...results.single, ...results.batch, ...results.floor].reduce((n, r) => n + r.errors.length, 0)}`,
+    );
     // Stored or quarantined (TS_CONFLICT), never dropped: at least what was acknowledged, and
     // the counter of readings stored is the rows.
-    if (runs.has('samets')) console.log(`check same-ts: acknowledged ${ackedSamets} readings, stored ${storedSamets}, quarantined as TS_CONFLICT ${conflictsSamets}`);
+    if (runs.has('samets'))
+      console.log(
+        `check same-ts: acknowledged ${ackedSamets} readings, stored ${storedSamets}, quarantined as TS_CONFLICT ${conflictsSamets}`,
+      );
     if (storedSamets + conflictsSamets < ackedSamets) {
       console.error('FAIL: fewer readings stored or quarantined than acknowledged (same ts)');
       process.exitCode = 1;
     }
     if (ingest && ingest.counters.accepted !== Number(stored) + storedSamets) {
-      console.error(`FAIL: readings_accepted_total ${ingest.counters.accepted} is not the rows stored (${Number(stored) + storedSamets})`);
+      console.error(
+        `FAIL: readings_accepted_total ${ingest.counters.accepted} is not the rows stored (${Number(stored) + storedSamets})`,
+      );
       process.exitCode = 1;
     }
     if (Number(stored) < ackedReadings || Number(storedFloor) < ackedFloor) {

@@ -16,7 +16,9 @@ export function runLoadInChild(spec: LoadSpec): Promise<LoadResult> {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'thamani-load-')), 'spec.json');
   writeFileSync(file, JSON.stringify(spec), { mode: 0o600 });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...loaderArgs, loadScript, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...loaderArgs, loadScript, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) => {

@@ -21,7 +21,15 @@ import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const suites = { ingest: 'bench/ingest-bench.ts', chart: 'bench/chart-bench.ts', audit: 'bench/audit-bench.ts', cli: 'bench/cli-bench.ts', mrv: 'bench/mrv-bench.ts', enrol: 'bench/enrol-bench.ts', storm: 'bench/storm-bench.ts' } as const;
+const suites = {
+  ingest: 'bench/ingest-bench.ts',
+  chart: 'bench/chart-bench.ts',
+  audit: 'bench/audit-bench.ts',
+  cli: 'bench/cli-bench.ts',
+  mrv: 'bench/mrv-bench.ts',
+  enrol: 'bench/enrol-bench.ts',
+  storm: 'bench/storm-bench.ts',
+} as const;
 /** Run by `npm run bench` with no suite named; storm (minutes, thousands of sockets) only when asked. */
 const byDefault: (keyof typeof suites)[] = ['ingest', 'chart', 'audit', 'cli', 'mrv', 'enrol'];
 const [first, ...rest] = process.argv.slice(2);
@@ -35,12 +43,26 @@ if (first && !(first in suites) && !first.startsWith('--')) {
 const productionNodeFlags = ['--max-semi-space-size=64'];
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'node_modules', '.cache', 'thamani-bench');
-const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.bench.json')], { stdio: 'inherit' });
+const build = spawnSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-p',
+    path.join(root, 'tsconfig.bench.json'),
+  ],
+  { stdio: 'inherit' },
+);
 if (build.status !== 0) process.exit(build.status ?? 1);
-cpSync(path.join(root, 'db', 'migrations'), path.join(out, 'db', 'migrations'), { recursive: true });
+cpSync(path.join(root, 'db', 'migrations'), path.join(out, 'db', 'migrations'), {
+  recursive: true,
+});
 for (const name of chosen) {
   process.stdout.write(`\n== ${name} ==\n`);
   // The V8 flags production runs with (package.json "start", Dockerfile): see docs/operations.md.
-  const run = spawnSync(process.execPath, [...productionNodeFlags, path.join(out, suites[name].replace(/\.ts$/, '.js')), ...args], { stdio: 'inherit' });
+  const run = spawnSync(
+    process.execPath,
+    [...productionNodeFlags, path.join(out, suites[name].replace(/\.ts$/, '.js')), ...args],
+    { stdio: 'inherit' },
+  );
   if (run.status !== 0) process.exit(run.status ?? 1);
 }

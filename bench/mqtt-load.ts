@@ -51,10 +51,20 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           };
           let pending: Buffer = Buffer.alloc(0);
           let connected = false;
-          const socket = tls.connect({ host: '127.0.0.1', port: spec.port, ca: spec.ca, key: device.key, cert: device.cert, servername: 'localhost' }, () => {
-            socket.setNoDelay(true);
-            socket.write(connectPacket(device.id));
-          });
+          const socket = tls.connect(
+            {
+              host: '127.0.0.1',
+              port: spec.port,
+              ca: spec.ca,
+              key: device.key,
+              cert: device.cert,
+              servername: 'localhost',
+            },
+            () => {
+              socket.setNoDelay(true);
+              socket.write(connectPacket(device.id));
+            },
+          );
           const send = (): void => {
             const chunks: Buffer[] = [];
             while (running && inFlight < spec.window) {
@@ -81,7 +91,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
               const len = pending[i + 1]!; // CONNACK and PUBACK have a 1-byte remaining length of 2
               if (pending.length - i < 2 + len) break;
               if (type === 2) {
-                if (pending[i + 3] !== 0) result.errors.push(`${device.id}: CONNACK ${pending[i + 3]}`);
+                if (pending[i + 3] !== 0)
+                  result.errors.push(`${device.id}: CONNACK ${pending[i + 3]}`);
                 connected = true;
               } else if (type === 4) {
                 inFlight--;

@@ -24,7 +24,12 @@ const digesters = numberArg('digesters', 20);
 const logger = pino({ level: 'error' });
 
 async function main(): Promise<void> {
-  const server = await openBenchDatabase({ name: stringArg('database', 'thamani_mrv_bench'), fresh: true, temporary: true, logger });
+  const server = await openBenchDatabase({
+    name: stringArg('database', 'thamani_mrv_bench'),
+    fresh: true,
+    temporary: true,
+    logger,
+  });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 4, logger });
@@ -32,12 +37,25 @@ async function main(): Promise<void> {
     process.stdout.write(`database: ${server.source}, time-series path ${mode}\n`);
     const seedStarted = performance.now();
     const units: string[] = [];
-    for (let i = 0; i < digesters; i += 1) units.push((await seedDigesterMonth(database.pool, { name: `bench-${String(i).padStart(4, '0')}` })).unitId);
-    const readings = Number((await database.pool.query<{ n: string }>('SELECT count(*) AS n FROM readings')).rows[0]!.n);
-    process.stdout.write(`seeded ${digesters} digesters, ${readings} readings in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`);
+    for (let i = 0; i < digesters; i += 1)
+      units.push(
+        (await seedDigesterMonth(database.pool, { name: `bench-${String(i).padStart(4, '0')}` }))
+          .unitId,
+      );
+    const readings = Number(
+      (await database.pool.query<{ n: string }>('SELECT count(*) AS n FROM readings')).rows[0]!.n,
+    );
+    process.stdout.write(
+      `seeded ${digesters} digesters, ${readings} readings in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`,
+    );
     await database.pool.query('VACUUM ANALYZE');
 
-    const mrv = createMrvService({ db: database.db, repo: createMrvRepo(), audit: createAuditLog({ db: database.db, signer: ephemeralAuditSigner() }), signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) });
+    const mrv = createMrvService({
+      db: database.db,
+      repo: createMrvRepo(),
+      audit: createAuditLog({ db: database.db, signer: ephemeralAuditSigner() }),
+      signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey),
+    });
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
     const rssBefore = process.memoryUsage().rss;
@@ -45,19 +63,37 @@ async function main(): Promise<void> {
     const started = performance.now();
     for (const unit of units) {
       const t0 = performance.now();
-      await mrv.issue({ unit, ...monthPeriod('2026-10'), actor: { actorId: 'bench', actorRole: 'admin' } });
+      await mrv.issue({
+        unit,
+        ...monthPeriod('2026-10'),
+        actor: { actorId: 'bench', actorRole: 'admin' },
+      });
       times.push(performance.now() - t0);
     }
     const totalMs = performance.now() - started;
     clearInterval(sampler);
     times.sort((a, b) => a - b);
     const mb = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
-    process.stdout.write(`issue, one digester-month (${(readings / digesters).toFixed(0)} readings)`.padEnd(56) + ` median ${(times[Math.floor(times.length / 2)]! / 1000).toFixed(2)} s, max ${(times[times.length - 1]! / 1000).toFixed(2)} s\n`);
-    process.stdout.write(`issue, all ${digesters} digesters one after the other`.padEnd(56) + ` ${(totalMs / 1000).toFixed(1)} s (${((totalMs / digesters) * 200 / 1000).toFixed(0)} s for 200 at this rate)\n`);
-    process.stdout.write(`process RSS before issuing / peak while issuing`.padEnd(56) + ` ${mb(rssBefore)} / ${mb(peakRss)}\n`);
-    const size = await database.pool.query<{ archive: string; rows: string }>("SELECT pg_total_relation_size('mrv_readings_archive')::text AS archive, (SELECT count(*) FROM mrv_readings_archive)::text AS rows");
+    process.stdout.write(
+      `issue, one digester-month (${(readings / digesters).toFixed(0)} readings)`.padEnd(56) +
+        ` median ${(times[Math.floor(times.length / 2)]! / 1000).toFixed(2)} s, max ${(times[times.length - 1]! / 1000).toFixed(2)} s\n`,
+    );
+    process.stdout.write(
+      `issue, all ${digesters} digesters one after the other`.padEnd(56) +
+        ` ${(totalMs / 1000).toFixed(1)} s (${(((totalMs / digesters) * 200) / 1000).toFixed(0)} s for 200 at this rate)\n`,
+    );
+    process.stdout.write(
+      `process RSS before issuing / peak while issuing`.padEnd(56) +
+        ` ${mb(rssBefore)} / ${mb(peakRss)}\n`,
+    );
+    const size = await database.pool.query<{ archive: string; rows: string }>(
+      "SELECT pg_total_relation_size('mrv_readings_archive')::text AS archive, (SELECT count(*) FROM mrv_readings_archive)::text AS rows",
+    );
     const perMonth = Number(size.rows[0]!.archive) / digesters;
-    process.stdout.write(`archive (table + indexes) per digester-month`.padEnd(56) + ` ${(perMonth / 1048576).toFixed(2)} MiB (${(Number(size.rows[0]!.archive) / Number(size.rows[0]!.rows)).toFixed(0)} B per reading); per digester-year ${((perMonth * 12) / 1048576).toFixed(0)} MiB\n`);
+    process.stdout.write(
+      `archive (table + indexes) per digester-month`.padEnd(56) +
+        ` ${(perMonth / 1048576).toFixed(2)} MiB (${(Number(size.rows[0]!.archive) / Number(size.rows[0]!.rows)).toFixed(0)} B per reading); per digester-year ${((perMonth * 12) / 1048576).toFixed(0)} MiB\n`,
+    );
     await database.close();
   } finally {
     await server.stop();

@@ -27,14 +27,19 @@ function packageOf(url: string, fn: string): string {
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
-  const m = /\/(app|audit|auth|bench|broker|dashboards|db|devices|firmware|ingest|provisioning|simulators)\/[^/]+$/.exec(url);
+  const m =
+    /\/(app|audit|auth|bench|broker|dashboards|db|devices|firmware|ingest|provisioning|simulators)\/[^/]+$/.exec(
+      url,
+    );
   return m ? `ours: ${m[0].slice(1)}` : url;
 }
 
 export function summarise(profile: Profile, top: number): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) =>
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)),
+  );
   let total = 0;
   const fns = new Map<string, number>();
   const pkgs = new Map<string, number>();
@@ -47,15 +52,25 @@ export function summarise(profile: Profile, top: number): string {
     const p = packageOf(url, functionName);
     pkgs.set(p, (pkgs.get(p) ?? 0) + us);
   }
-  const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((n, [, us]) => n + us, 0);
+  const idle = [...self]
+    .filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)')
+    .reduce((n, [, us]) => n + us, 0);
   const pct = (us: number): string => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
-  const lines = [`profile: ${(total / 1e6).toFixed(1)} s sampled, idle ${pct(idle)}`, '', 'by package:'];
-  for (const [k, us] of [...pkgs].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${pct(us)}  ${k}`);
+  const lines = [
+    `profile: ${(total / 1e6).toFixed(1)} s sampled, idle ${pct(idle)}`,
+    '',
+    'by package:',
+  ];
+  for (const [k, us] of [...pkgs].sort((a, b) => b[1] - a[1]).slice(0, top))
+    lines.push(`${pct(us)}  ${k}`);
   lines.push('', 'by function (self time):');
-  for (const [k, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${pct(us)}  ${k}`);
+  for (const [k, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top))
+    lines.push(`${pct(us)}  ${k}`);
   return lines.join('\n');
 }
 
 if (process.argv[2] && !process.argv[2].startsWith('--')) {
-  console.log(summarise(JSON.parse(readFileSync(process.argv[2], 'utf8')) as Profile, numberArg('top', 40)));
+  console.log(
+    summarise(JSON.parse(readFileSync(process.argv[2], 'utf8')) as Profile, numberArg('top', 40)),
+  );
 }

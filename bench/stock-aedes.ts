@@ -8,7 +8,11 @@ import { tlsServerOptions, type BrokerTlsMaterial } from '../broker/tls.ts';
  * hooks, storing nothing. QoS 1 PUBACKs go out as fast as Aedes can write them. With
  * `authorizePublish`, the same broker with that one hook (the bench's commit floor).
  */
-export async function startStockAedes(material: BrokerTlsMaterial, hooks: Pick<AedesOptions, 'authorizePublish'> = {}, port = 0): Promise<{ port: number; close(): Promise<void> }> {
+export async function startStockAedes(
+  material: BrokerTlsMaterial,
+  hooks: Pick<AedesOptions, 'authorizePublish'> = {},
+  port = 0,
+): Promise<{ port: number; close(): Promise<void> }> {
   const aedes = await Aedes.createBroker(hooks);
   const server = tls.createServer(tlsServerOptions(material), (socket) => aedes.handle(socket));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

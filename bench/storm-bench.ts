@@ -49,7 +49,9 @@ const only = new Set(stringArg('only', 'stock,thamani').split(','));
 const resume = numberArg('resume', 1) === 1;
 const logger = pino({ level: 'warn' });
 const self = fileURLToPath(import.meta.url);
-const root = self.includes(`${path.sep}node_modules${path.sep}`) ? self.slice(0, self.indexOf(`${path.sep}node_modules${path.sep}`)) : path.join(path.dirname(self), '..');
+const root = self.includes(`${path.sep}node_modules${path.sep}`)
+  ? self.slice(0, self.indexOf(`${path.sep}node_modules${path.sep}`))
+  : path.join(path.dirname(self), '..');
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
@@ -61,21 +63,29 @@ interface Gateway {
   idle?(): Promise<string>;
 }
 
-async function startLoad(spec: StormSpec): Promise<{ child: ChildProcess; next(): Promise<PhaseResult> }> {
+async function startLoad(
+  spec: StormSpec,
+): Promise<{ child: ChildProcess; next(): Promise<PhaseResult> }> {
   const file = path.join(os.tmpdir(), `thamani-storm-${process.pid}-${Date.now()}.json`);
   await writeFile(file, JSON.stringify(spec), { mode: 0o600 });
   const loaderArgs = self.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const script = path.join(path.dirname(self), `storm-load${path.extname(self)}`);
   const waiting: ((r: PhaseResult) => void)[] = [];
   const queued: PhaseResult[] = [];
-  const child = spawn(process.execPath, [...loaderArgs, script, file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...loaderArgs, script, file], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     const r = JSON.parse(line) as PhaseResult;
     const w = waiting.shift();
     if (w) w(r);
     else queued.push(r);
   });
-  return { child, next: () => new Promise((resolve) => (queued.length ? resolve(queued.shift()!) : waiting.push(resolve))) };
+  return {
+    child,
+    next: () =>
+      new Promise((resolve) => (queued.length ? resolve(queued.shift()!) : waiting.push(resolve))),
+  };
 }
 
 function memory(): NodeJS.MemoryUsage {
@@ -85,28 +95,63 @@ function memory(): NodeJS.MemoryUsage {
 }
 
 async function main(): Promise<void> {
-  if (keyKind !== 'rsa') throw new Error(`--key ${keyKind}: this bench issues RSA device certificates only (EC device certificates come with issue 21 §1)`);
-  const { ca, devices } = await loadStormFleet({ root, devices: n, keys: numberArg('keys', Math.min(n, 250)), logger });
+  if (keyKind !== 'rsa')
+    throw new Error(
+      `--key ${keyKind}: this bench issues RSA device certificates only (EC device certificates come with issue 21 §1)`,
+    );
+  const { ca, devices } = await loadStormFleet({
+    root,
+    devices: n,
+    keys: numberArg('keys', Math.min(n, 250)),
+    logger,
+  });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-storm-'));
-  const server = await openBenchDatabase({ name: stringArg('database', 'thamani_storm_bench'), fresh: true, temporary: true, logger });
+  const server = await openBenchDatabase({
+    name: stringArg('database', 'thamani_storm_bench'),
+    fresh: true,
+    temporary: true,
+    logger,
+  });
   try {
     await runMigrations(server.url, logger);
     const database = createDatabase({ url: server.url, poolMax: 10, logger });
     const { db, pool } = database;
-    const ingestDatabase = await openAsLoginRole({ client: pool, url: server.url }, { kind: 'ingest', loginRole: INGEST_LOGIN_ROLE, password: 'bench ingest role password', poolMax: 10, logger, applicationName: 'thamani-ingest' });
+    const ingestDatabase = await openAsLoginRole(
+      { client: pool, url: server.url },
+      {
+        kind: 'ingest',
+        loginRole: INGEST_LOGIN_ROLE,
+        password: 'bench ingest role password',
+        poolMax: 10,
+        logger,
+        applicationName: 'thamani-ingest',
+      },
+    );
     const audit = createAuditLog({ db, signer: ephemeralAuditSigner() });
     const deviceService = createDeviceService({ db, audit });
     const admin = { actorId: 'bench', actorRole: 'admin' };
     const site = await deviceService.addSite({ name: 'Storm' }, admin);
-    const unit = await deviceService.addUnit({ site: site.id, kind: 'biodigester', name: 'S' }, admin);
+    const unit = await deviceService.addUnit(
+      { site: site.id, kind: 'biodigester', name: 'S' },
+      admin,
+    );
     await insertStormFleet(pool, unit.id, devices);
     const shipped = loadConfig({ THAMANI_DATA_DIR: dir });
     const pki = createPki({ db, ca, audit, config: shipped.pki, brokerUrl: '' });
     const events = createDeviceEvents({ url: server.url, logger });
     await events.ready;
-    const tls = { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems };
-    const crls = async (): Promise<string[] | undefined> => (ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined);
-    const securityEvents = createSecurityEvents({ audit, logger, config: { windowMs: 60_000, maxKeys: 1000 } });
+    const tls = {
+      key: ca.server.privateKeyPem,
+      cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+      ca: ca.caPems,
+    };
+    const crls = async (): Promise<string[] | undefined> =>
+      ca.rootCrlPem ? [(await pki.crl()).pem, ca.rootCrlPem] : undefined;
+    const securityEvents = createSecurityEvents({
+      audit,
+      logger,
+      config: { windowMs: 60_000, maxKeys: 1000 },
+    });
     const startTs = Date.now() - 86_400_000;
 
     /** Counts the registry lookups the gateway makes (one transaction each). */
@@ -133,14 +178,23 @@ async function main(): Promise<void> {
         config: shipped.ingest,
         publisher: { publish: (...a) => brokerRef.current!.publisher.publish(...a) },
         // The same ingest serves the broker before and after the restart: it reaches whichever is current.
-        backpressure: { hold: () => brokerRef.current!.backpressure.hold(), release: () => brokerRef.current!.backpressure.release() },
+        backpressure: {
+          hold: () => brokerRef.current!.backpressure.hold(),
+          release: () => brokerRef.current!.backpressure.release(),
+        },
       });
       let port = 0;
       // Kept across the restart, as app/start.ts keeps them on disk: devices may resume.
       const ticketKeys = randomBytes(48);
       const make = async (): Promise<Broker> => {
         const broker = await createBroker({
-          config: { ...shipped.mqtt, host: '127.0.0.1', port, handshakeTargetMs: numberArg('handshake-target-ms', shipped.mqtt.handshakeTargetMs), handshakeFloor: numberArg('handshake-floor', shipped.mqtt.handshakeFloor) },
+          config: {
+            ...shipped.mqtt,
+            host: '127.0.0.1',
+            port,
+            handshakeTargetMs: numberArg('handshake-target-ms', shipped.mqtt.handshakeTargetMs),
+            handshakeFloor: numberArg('handshake-floor', shipped.mqtt.handshakeFloor),
+          },
           logger,
           tls: { ...tls, crl: await crls(), ticketKeys },
           crl: crls,
@@ -189,17 +243,33 @@ async function main(): Promise<void> {
       };
     };
 
-    const results: { name: string; up: PhaseResult; storm: PhaseResult; memory: string; idle: string; cpuMsPerConnect: number }[] = [];
+    const results: {
+      name: string;
+      up: PhaseResult;
+      storm: PhaseResult;
+      memory: string;
+      idle: string;
+      cpuMsPerConnect: number;
+    }[] = [];
     const order = ['stock', 'thamani'].filter((x) => only.has(x));
     for (let round = 1; round <= repeat; round++) {
       for (const name of order) {
         const before = memory();
         const gateway = name === 'stock' ? await stock() : await thamani();
-        const load = await startLoad({ port: gateway.port, ca: ca.rootCertPem, devices: devices.map((d) => ({ id: d.id, key: d.key, cert: d.cert })), connectTimeoutMs: 10_000, backoff: DEVICE_BACKOFF, resume, startTs: startTs + round * 10_000_000 + (name === 'stock' ? 0 : 5_000_000) });
+        const load = await startLoad({
+          port: gateway.port,
+          ca: ca.rootCertPem,
+          devices: devices.map((d) => ({ id: d.id, key: d.key, cert: d.cert })),
+          connectTimeoutMs: 10_000,
+          backoff: DEVICE_BACKOFF,
+          resume,
+          startTs: startTs + round * 10_000_000 + (name === 'stock' ? 0 : 5_000_000),
+        });
         const up = await load.next();
         await new Promise((r) => setTimeout(r, 2000));
         const after = memory();
-        const per = (k: keyof NodeJS.MemoryUsage): string => `${((after[k] - before[k]) / n / 1024).toFixed(1)}`;
+        const per = (k: keyof NodeJS.MemoryUsage): string =>
+          `${((after[k] - before[k]) / n / 1024).toFixed(1)}`;
         const mem = `rss ${per('rss')} KB, heap ${per('heapUsed')} KB, external ${per('external')} KB (of which ArrayBuffers ${per('arrayBuffers')} KB) per connection`;
         const idle = gateway.idle ? await gateway.idle() : '';
         const cpu = process.cpuUsage();
@@ -210,30 +280,49 @@ async function main(): Promise<void> {
         load.child.stdin!.write('stop\n');
         await new Promise((r) => load.child.once('exit', r));
         await gateway.close();
-        const cpuMsPerConnect = (used.user + used.system) / 1000 / Math.max(1, storm.connack['0'] ?? 0);
+        const cpuMsPerConnect =
+          (used.user + used.system) / 1000 / Math.max(1, storm.connack['0'] ?? 0);
         results.push({ name, up, storm, memory: mem, idle, cpuMsPerConnect });
-        console.log(`${name} round ${round}: storm ${(storm.durationMs / 1000).toFixed(1)} s, ${storm.handshakesPerSecond} handshakes/s (peak ${storm.peakHandshakesPerSecond}), CONNECT→CONNACK p99 ${storm.connectToConnackMs.p99} ms, TCP→CONNACK p99 ${storm.tcpToConnackMs.p99} ms, resumed ${storm.resumed}/${storm.handshakes}, CONNACKs ${JSON.stringify(storm.connack)}, timeouts ${storm.timeouts}, lost before handshake ${storm.lostBeforeHandshake}, attempts ${storm.attempts}, gateway CPU ${cpuMsPerConnect.toFixed(2)} ms/CONNECT`);
+        console.log(
+          `${name} round ${round}: storm ${(storm.durationMs / 1000).toFixed(1)} s, ${storm.handshakesPerSecond} handshakes/s (peak ${storm.peakHandshakesPerSecond}), CONNECT→CONNACK p99 ${storm.connectToConnackMs.p99} ms, TCP→CONNACK p99 ${storm.tcpToConnackMs.p99} ms, resumed ${storm.resumed}/${storm.handshakes}, CONNACKs ${JSON.stringify(storm.connack)}, timeouts ${storm.timeouts}, lost before handshake ${storm.lostBeforeHandshake}, attempts ${storm.attempts}, gateway CPU ${cpuMsPerConnect.toFixed(2)} ms/CONNECT`,
+        );
         console.log(`  at rest: ${mem}${idle ? `; ${idle}` : ''}`);
       }
     }
     await events.close();
     const client = await pool.connect();
-    const stored = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings`)).rows[0]!.n);
+    const stored = Number(
+      (await client.query<{ n: string }>(`SELECT count(*) AS n FROM readings`)).rows[0]!.n,
+    );
     client.release();
-    const acked = results.filter((r) => r.name === 'thamani').reduce((s, r) => s + r.up.acked + r.storm.acked, 0);
+    const acked = results
+      .filter((r) => r.name === 'thamani')
+      .reduce((s, r) => s + r.up.acked + r.storm.acked, 0);
     await ingestDatabase.close();
     await database.close();
 
     const median = (name: string, f: (r: (typeof results)[number]) => number): number => {
-      const xs = results.filter((r) => r.name === name).map(f).sort((a, b) => a - b);
+      const xs = results
+        .filter((r) => r.name === name)
+        .map(f)
+        .sort((a, b) => a - b);
       return xs.length ? xs[Math.floor(xs.length / 2)]! : NaN;
     };
-    console.log(`\n${n} devices, RSA-2048 device keys, TLS 1.3, resumption offered: ${resume ? 'yes' : 'no'}, backoff ${JSON.stringify(DEVICE_BACKOFF)}${repeat > 1 ? `, median of ${repeat} alternating rounds` : ''}`);
-    console.log('| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT |\n|---|---:|---:|---:|---:|---:|---:|');
+    console.log(
+      `\n${n} devices, RSA-2048 device keys, TLS 1.3, resumption offered: ${resume ? 'yes' : 'no'}, backoff ${JSON.stringify(DEVICE_BACKOFF)}${repeat > 1 ? `, median of ${repeat} alternating rounds` : ''}`,
+    );
+    console.log(
+      '| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT |\n|---|---:|---:|---:|---:|---:|---:|',
+    );
     for (const name of order) {
-      console.log(`| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} |`);
+      console.log(
+        `| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} |`,
+      );
     }
-    if (order.length === 2) console.log(`thamani / stock handshakes/s: ${((median('thamani', (r) => r.storm.handshakesPerSecond) / median('stock', (r) => r.storm.handshakesPerSecond)) * 100).toFixed(1)} % (aim ≥ 90 %)`);
+    if (order.length === 2)
+      console.log(
+        `thamani / stock handshakes/s: ${((median('thamani', (r) => r.storm.handshakesPerSecond) / median('stock', (r) => r.storm.handshakesPerSecond)) * 100).toFixed(1)} % (aim ≥ 90 %)`,
+      );
     if (only.has('thamani')) {
       console.log(`check: acknowledged ${acked} readings, stored ${stored}`);
       if (stored < acked) {

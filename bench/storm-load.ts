@@ -55,14 +55,29 @@ const percentile = (xs: number[], p: number): number => {
   return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!);
 };
 
-export function runStorm(spec: StormSpec, emit: (r: PhaseResult) => void): { mark(): void; stop(): void } {
+export function runStorm(
+  spec: StormSpec,
+  emit: (r: PhaseResult) => void,
+): { mark(): void; stop(): void } {
   let phase: PhaseResult['type'] = 'up';
   let phaseStart = performance.now();
   let firstLoss: number | undefined;
   let stopped = false;
   let stats = fresh();
   function fresh() {
-    return { handshakes: 0, resumed: 0, perSecond: new Map<number, number>(), c2c: [] as number[], t2c: [] as number[], connack: {} as Record<string, number>, attempts: 0, timeouts: 0, lost: 0, acked: 0, done: new Set<number>() };
+    return {
+      handshakes: 0,
+      resumed: 0,
+      perSecond: new Map<number, number>(),
+      c2c: [] as number[],
+      t2c: [] as number[],
+      connack: {} as Record<string, number>,
+      attempts: 0,
+      timeouts: 0,
+      lost: 0,
+      acked: 0,
+      done: new Set<number>(),
+    };
   }
   const finish = (): void => {
     const end = performance.now();
@@ -76,8 +91,16 @@ export function runStorm(spec: StormSpec, emit: (r: PhaseResult) => void): { mar
       resumed: stats.resumed,
       handshakesPerSecond: Math.round(stats.handshakes / (durationMs / 1000)),
       peakHandshakesPerSecond: Math.max(0, ...stats.perSecond.values()),
-      connectToConnackMs: { p50: percentile(stats.c2c, 50), p99: percentile(stats.c2c, 99), max: percentile(stats.c2c, 100) },
-      tcpToConnackMs: { p50: percentile(stats.t2c, 50), p99: percentile(stats.t2c, 99), max: percentile(stats.t2c, 100) },
+      connectToConnackMs: {
+        p50: percentile(stats.c2c, 50),
+        p99: percentile(stats.c2c, 99),
+        max: percentile(stats.c2c, 100),
+      },
+      tcpToConnackMs: {
+        p50: percentile(stats.t2c, 50),
+        p99: percentile(stats.t2c, 99),
+        max: percentile(stats.t2c, 100),
+      },
       connack: stats.connack,
       attempts: stats.attempts,
       timeouts: stats.timeouts,
@@ -104,7 +127,16 @@ export function runStorm(spec: StormSpec, emit: (r: PhaseResult) => void): { mar
       let secure = false;
       let buf: Buffer = Buffer.alloc(0);
       // localAddress is passed on to net.connect (node's docs: "any socket.connect() option").
-      const options: tls.ConnectionOptions & { localAddress: string } = { host: '127.0.0.1', port: spec.port, localAddress, ca: spec.ca, key: device.key, cert: device.cert, servername: 'localhost', ...(spec.resume && session ? { session } : {}) };
+      const options: tls.ConnectionOptions & { localAddress: string } = {
+        host: '127.0.0.1',
+        port: spec.port,
+        localAddress,
+        ca: spec.ca,
+        key: device.key,
+        cert: device.cert,
+        servername: 'localhost',
+        ...(spec.resume && session ? { session } : {}),
+      };
       const socket = tls.connect(options);
       sockets.add(socket);
       const deadline = setTimeout(() => {
@@ -141,7 +173,13 @@ export function runStorm(spec: StormSpec, emit: (r: PhaseResult) => void): { mar
             attempt = 0;
             seq++;
             messageId = (messageId % 65535) + 1;
-            socket.write(publishPacket(topic, messageId, Buffer.from(reading('biodigester', seq, spec.startTs + seq * 1000 + index))));
+            socket.write(
+              publishPacket(
+                topic,
+                messageId,
+                Buffer.from(reading('biodigester', seq, spec.startTs + seq * 1000 + index)),
+              ),
+            );
             ping = setInterval(() => socket.write(Buffer.from([0xc0, 0x00])), 30_000);
           } else if (type === 4) {
             s.acked++;

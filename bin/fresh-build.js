@@ -4,13 +4,31 @@
 // on its own (typescript's transpileModule: no type check, that is `npm run typecheck`'s job),
 // and every output is written to a temporary name and renamed, so that processes starting at
 // once (the test suite starts many gateways) never read half a file.
-import { mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  readlinkSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import process from 'node:process';
 
 /** Folders that hold no product code (or none `thamani` runs). */
-const SKIP = new Set(['node_modules', 'dist', 'data', 'coverage', 'test-output', 'test', 'bench', 'docs', 'firmware-images']);
+const SKIP = new Set([
+  'node_modules',
+  'dist',
+  'data',
+  'coverage',
+  'test-output',
+  'test',
+  'bench',
+  'docs',
+  'firmware-images',
+]);
 /** Folders read at run time next to the code that reads them (`import.meta.url`). */
 const ASSETS = ['db/migrations', 'dashboards/public'];
 
@@ -25,7 +43,12 @@ function* sources(root, dir = '') {
     const rel = dir ? `${dir}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
       if (!SKIP.has(entry.name)) yield* sources(root, rel);
-    } else if (dir && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.d.ts')) {
+    } else if (
+      dir &&
+      entry.name.endsWith('.ts') &&
+      !entry.name.endsWith('.test.ts') &&
+      !entry.name.endsWith('.d.ts')
+    ) {
       yield rel;
     }
   }
@@ -61,12 +84,18 @@ export function freshBuild(root, entry) {
   const out = cacheDir(root);
   const stale = [];
   for (const rel of sources(root)) {
-    if (mtime(path.join(root, rel)) > mtime(path.join(out, rel.replace(/\.ts$/, '.js')))) stale.push(rel);
+    if (mtime(path.join(root, rel)) > mtime(path.join(out, rel.replace(/\.ts$/, '.js'))))
+      stale.push(rel);
   }
   if (stale.length > 0) {
     // Loaded only when something changed: typescript takes longer to load than the rest of a call.
     const ts = createRequire(import.meta.url)('typescript');
-    const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true, rewriteRelativeImportExtensions: true };
+    const compilerOptions = {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      verbatimModuleSyntax: true,
+      rewriteRelativeImportExtensions: true,
+    };
     for (const rel of stale) {
       const source = ts.sys.readFile(path.join(root, rel));
       const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: rel });

@@ -28,6 +28,8 @@ const { main } = await import(pathToFileURL(entry).href);
 try {
   process.exitCode = await main(process.argv);
 } catch (err) {
-  process.stderr.write(`thamani-audit-verify: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(
+    `thamani-audit-verify: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
   process.exitCode = 1;
 }

@@ -13,7 +13,11 @@ import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.t
 describe('PendingCounts', () => {
   it('caps per address and in total, refuses without counting, and releases', () => {
     const c = new PendingCounts({ maxPendingPerAddress: 2, maxPending: 3 });
-    expect([c.admit('10.0.0.1'), c.admit('::ffff:10.0.0.1'), c.admit('10.0.0.1')]).toEqual([undefined, undefined, 'pending_per_address']);
+    expect([c.admit('10.0.0.1'), c.admit('::ffff:10.0.0.1'), c.admit('10.0.0.1')]).toEqual([
+      undefined,
+      undefined,
+      'pending_per_address',
+    ]);
     expect([c.admit('10.0.0.2'), c.admit('10.0.0.3')]).toEqual([undefined, 'pending_total']);
     expect(c.size).toBe(3);
     c.release('10.0.0.1');
@@ -68,9 +72,15 @@ async function until(what: string, cond: () => boolean, ms = 60_000): Promise<vo
 /** The first bytes a real TLS client sends (a ClientHello), to stall mid-handshake with. */
 async function clientHello(): Promise<Buffer> {
   return new Promise((resolve) => {
-    const sink = net.createServer((s) => s.once('data', (d: Buffer) => (resolve(d), s.destroy(), sink.close())));
+    const sink = net.createServer((s) =>
+      s.once('data', (d: Buffer) => (resolve(d), s.destroy(), sink.close())),
+    );
     sink.listen(0, '127.0.0.1', () => {
-      const c = tls.connect({ port: (sink.address() as net.AddressInfo).port, host: '127.0.0.1', rejectUnauthorized: false });
+      const c = tls.connect({
+        port: (sink.address() as net.AddressInfo).port,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+      });
       c.on('error', () => undefined);
     });
   });
@@ -79,7 +89,15 @@ async function clientHello(): Promise<Buffer> {
 describe('connections that never finish (real TLS listener)', () => {
   let f: BrokerFixture;
   beforeAll(async () => {
-    f = await startBrokerFixture({ connectTimeoutMs: TIMEOUT_MS, maxPendingPerAddress: PER_ADDRESS, maxPending: 5000, maxConnections: 10_000 }, { ingest: {} });
+    f = await startBrokerFixture(
+      {
+        connectTimeoutMs: TIMEOUT_MS,
+        maxPendingPerAddress: PER_ADDRESS,
+        maxPending: 5000,
+        maxConnections: 10_000,
+      },
+      { ingest: {} },
+    );
   });
 
   /** A broker metric as Prometheus scrapes it (app/gateway-metrics.ts). */
@@ -92,7 +110,11 @@ describe('connections that never finish (real TLS listener)', () => {
     await f?.close();
   });
 
-  function hold(kind: string, localAddress: string, onConnect: (s: net.Socket) => void = () => undefined): Promise<Held> {
+  function hold(
+    kind: string,
+    localAddress: string,
+    onConnect: (s: net.Socket) => void = () => undefined,
+  ): Promise<Held> {
     return new Promise((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port: f.port, localAddress });
       const held: Held = { socket, openedAt: 0, closedAt: undefined, kind };
@@ -110,7 +132,10 @@ describe('connections that never finish (real TLS listener)', () => {
   }
 
   it(`destroys ${STALLED} stalled sockets (idle, mid-handshake, trickling, TLS without CONNECT) within the timeout + 1 s, memory returns, a device still connects`, async () => {
-    expect(fdLimit(), 'this test holds ~4,000 sockets in one process: raise `ulimit -n` to 5000 or more').toBeGreaterThanOrEqual(5000);
+    expect(
+      fdLimit(),
+      'this test holds ~4,000 sockets in one process: raise `ulimit -n` to 5000 or more',
+    ).toBeGreaterThanOrEqual(5000);
     const hello = await clientHello();
     const device = await f.addDevice('bd-adm-real');
     // Warm up (TLS, MQTT, registry paths), then the baseline.
@@ -142,18 +167,36 @@ describe('connections that never finish (real TLS listener)', () => {
               if (kind === 'trickle') {
                 // One byte of a ClientHello every 500 ms: never idle, never finished.
                 let n = 0;
-                const timer = setInterval(() => (s.destroyed || n >= hello.length ? clearInterval(timer) : s.write(hello.subarray(n, ++n))), 500);
+                const timer = setInterval(
+                  () =>
+                    s.destroyed || n >= hello.length
+                      ? clearInterval(timer)
+                      : s.write(hello.subarray(n, ++n)),
+                  500,
+                );
                 s.once('close', () => clearInterval(timer));
               }
             });
           }),
         )),
       );
-      await until('the batch to be accepted', () => f.broker.pendingConnections() + f.broker.counters.connectTimeouts >= accepted + PER_ADDRESS);
+      await until(
+        'the batch to be accepted',
+        () =>
+          f.broker.pendingConnections() + f.broker.counters.connectTimeouts >=
+          accepted + PER_ADDRESS,
+      );
     }
     // A few that finish the handshake with a valid certificate and then never send CONNECT.
     const tlsHeld = Array.from({ length: 10 }, () => {
-      const s = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: device.key, cert: device.cert, servername: 'localhost' });
+      const s = tls.connect({
+        host: '127.0.0.1',
+        port: f.port,
+        ca: f.caPem,
+        key: device.key,
+        cert: device.cert,
+        servername: 'localhost',
+      });
       tlsNoConnect.push(s);
       const h: Held = { socket: s, openedAt: 0, closedAt: undefined, kind: 'tls-no-connect' };
       s.on('error', () => undefined);
@@ -173,22 +216,33 @@ describe('connections that never finish (real TLS listener)', () => {
     await client.publishAsync('devices/bd-adm-real/telemetry', '{"seq":1}', { qos: 1 });
     await client.endAsync();
 
-    await until('every stalled socket to be closed by the gateway', () => sockets.every((s) => s.closedAt !== undefined)).catch((err: unknown) => {
+    await until('every stalled socket to be closed by the gateway', () =>
+      sockets.every((s) => s.closedAt !== undefined),
+    ).catch((err: unknown) => {
       const open = sockets.filter((s) => s.closedAt === undefined);
-      throw new Error(`${String(err)}: ${open.length} still open (${[...new Set(open.map((s) => s.kind))].join(', ')}), ${f.broker.pendingConnections()} pending in the gateway`);
+      throw new Error(
+        `${String(err)}: ${open.length} still open (${[...new Set(open.map((s) => s.kind))].join(', ')}), ${f.broker.pendingConnections()} pending in the gateway`,
+      );
     });
     lag.disable();
     const maxLagMs = lag.max / 1e6;
-    const lifetimes = sockets.map((s) => ({ kind: s.kind, ms: Math.round(s.closedAt! - s.openedAt) }));
+    const lifetimes = sockets.map((s) => ({
+      kind: s.kind,
+      ms: Math.round(s.closedAt! - s.openedAt),
+    }));
     const late = lifetimes.filter((l) => l.ms > TIMEOUT_MS + 1000 + maxLagMs);
-    console.info(`stalled sockets: ${sockets.length}, pending at peak ${peakPending}, longest lifetime ${Math.max(...lifetimes.map((l) => l.ms))} ms, max event-loop lag ${Math.round(maxLagMs)} ms`);
+    console.info(
+      `stalled sockets: ${sockets.length}, pending at peak ${peakPending}, longest lifetime ${Math.max(...lifetimes.map((l) => l.ms))} ms, max event-loop lag ${Math.round(maxLagMs)} ms`,
+    );
     expect(late).toEqual([]);
     expect(await metric('thamani_mqtt_connect_timeouts_total')).toBeGreaterThanOrEqual(STALLED);
     await until('the gateway to forget them', () => f.broker.pendingConnections() === 0);
     expect(await metric('thamani_mqtt_pending_connections')).toBe(0);
 
     const after = heapAfterGc();
-    console.info(`heap: baseline ${(baseline / 1e6).toFixed(1)} MB, with ${STALLED} held ${(peakHeap / 1e6).toFixed(1)} MB, after ${(after / 1e6).toFixed(1)} MB; rss: baseline ${(rssBaseline / 1e6).toFixed(0)} MB, held ${(rssPeak / 1e6).toFixed(0)} MB, after ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+    console.info(
+      `heap: baseline ${(baseline / 1e6).toFixed(1)} MB, with ${STALLED} held ${(peakHeap / 1e6).toFixed(1)} MB, after ${(after / 1e6).toFixed(1)} MB; rss: baseline ${(rssBaseline / 1e6).toFixed(0)} MB, held ${(rssPeak / 1e6).toFixed(0)} MB, after ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`,
+    );
     expect(after - baseline).toBeLessThan(Math.max(8e6, 0.25 * (peakHeap - baseline)));
 
     expect(stayClosed).toBe(false);
@@ -201,13 +255,20 @@ describe('connections that never finish (real TLS listener)', () => {
 
   it('closes sockets beyond the per-address cap on accept, before any TLS, and counts them', async () => {
     const before = await metric('thamani_mqtt_refused_before_handshake_total');
-    const sockets = await Promise.all(Array.from({ length: PER_ADDRESS + 50 }, () => hold('idle', '127.0.0.40')));
-    await until('the refused sockets to be closed', () => sockets.filter((s) => s.closedAt !== undefined).length >= 50);
+    const sockets = await Promise.all(
+      Array.from({ length: PER_ADDRESS + 50 }, () => hold('idle', '127.0.0.40')),
+    );
+    await until(
+      'the refused sockets to be closed',
+      () => sockets.filter((s) => s.closedAt !== undefined).length >= 50,
+    );
     expect((await metric('thamani_mqtt_refused_before_handshake_total')) - before).toBe(50);
     // The rest are held until their deadline; another address is not affected.
     const device = await f.addDevice('bd-adm-other');
     await (await f.connect(device, { clientId: 'bd-adm-other' })).endAsync();
-    await until('the admitted ones to time out', () => sockets.every((s) => s.closedAt !== undefined));
+    await until('the admitted ones to time out', () =>
+      sockets.every((s) => s.closedAt !== undefined),
+    );
     for (const s of sockets) s.socket.destroy();
   }, 60_000);
 });
@@ -215,7 +276,11 @@ describe('connections that never finish (real TLS listener)', () => {
 describe('the total cap on sockets without CONNECT', () => {
   let f: BrokerFixture;
   beforeAll(async () => {
-    f = await startBrokerFixture({ connectTimeoutMs: 5000, maxPendingPerAddress: 1000, maxPending: 30 });
+    f = await startBrokerFixture({
+      connectTimeoutMs: 5000,
+      maxPendingPerAddress: 1000,
+      maxPending: 30,
+    });
   });
   afterAll(async () => {
     await f?.close();
@@ -230,8 +295,13 @@ describe('the total cap on sockets without CONNECT', () => {
         s.once('connect', () => resolve(h));
         s.once('close', () => ((h.closedAt = performance.now()), resolve(h)));
       });
-    const held = await Promise.all(Array.from({ length: 40 }, (_, i) => open(`127.0.0.${60 + (i % 10)}`)));
-    await until('the ten beyond the cap to be closed', () => held.filter((h) => h.closedAt !== undefined).length >= 10);
+    const held = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => open(`127.0.0.${60 + (i % 10)}`)),
+    );
+    await until(
+      'the ten beyond the cap to be closed',
+      () => held.filter((h) => h.closedAt !== undefined).length >= 10,
+    );
     expect(f.broker.counters.refusedBeforeHandshake).toBe(10);
     await until('the rest to time out', () => held.every((h) => h.closedAt !== undefined));
     const device = await f.addDevice('bd-adm-total');

@@ -49,7 +49,15 @@ export class HandshakeBudget {
   private readonly bucketMs: number;
   private last = -1;
 
-  constructor(private readonly opts: { targetMs: number; floor: number; ceiling: number; windowMs?: number; buckets?: number }) {
+  constructor(
+    private readonly opts: {
+      targetMs: number;
+      floor: number;
+      ceiling: number;
+      windowMs?: number;
+      buckets?: number;
+    },
+  ) {
     this.buckets = new Array<number>(opts.buckets ?? 10).fill(0);
     this.bucketMs = (opts.windowMs ?? 5000) / this.buckets.length;
   }
@@ -76,7 +84,10 @@ export class HandshakeBudget {
 
   /** How many sockets may wait for their handshake now. */
   limit(nowMs: number): number {
-    return Math.min(this.opts.ceiling, Math.max(this.opts.floor, Math.ceil((this.rate(nowMs) * this.opts.targetMs) / 1000)));
+    return Math.min(
+      this.opts.ceiling,
+      Math.max(this.opts.floor, Math.ceil((this.rate(nowMs) * this.opts.targetMs) / 1000)),
+    );
   }
 }
 
@@ -85,7 +96,9 @@ export class PendingCounts {
   private readonly byAddress = new Map<string, number>();
   private total = 0;
 
-  constructor(private readonly opts: Pick<AdmissionOptions, 'maxPendingPerAddress' | 'maxPending'>) {}
+  constructor(
+    private readonly opts: Pick<AdmissionOptions, 'maxPendingPerAddress' | 'maxPending'>,
+  ) {}
 
   get size(): number {
     return this.total;
@@ -124,8 +137,13 @@ export function addressKey(address: string): string {
   const [head = '', tail = ''] = address.toLowerCase().split('%')[0]!.split('::');
   const left = head ? head.split(':') : [];
   const right = address.includes('::') && tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 interface Pending {
@@ -145,7 +163,14 @@ export interface AdmissionDeps {
 export function createAdmission(deps: AdmissionDeps) {
   const { options } = deps;
   const counts = new PendingCounts(options);
-  const budget = options.handshakeTargetMs ? new HandshakeBudget({ targetMs: options.handshakeTargetMs, floor: options.handshakeFloor ?? 50, ceiling: options.maxPending, windowMs: options.handshakeWindowMs ?? 5000 }) : undefined;
+  const budget = options.handshakeTargetMs
+    ? new HandshakeBudget({
+        targetMs: options.handshakeTargetMs,
+        floor: options.handshakeFloor ?? 50,
+        ceiling: options.maxPending,
+        windowMs: options.handshakeWindowMs ?? 5000,
+      })
+    : undefined;
   // Keyed by the peer's address and port: the TLS socket made from a raw one reports the same
   // pair, so the broker can say "CONNECT arrived" from the TLS socket it sees.
   const pending = new Map<string, Pending>();
@@ -164,7 +189,10 @@ export function createAdmission(deps: AdmissionDeps) {
     // A reset before TLS has attached its own listeners must not become an uncaught 'error'.
     socket.on('error', () => undefined);
     const capacity = budget?.limit(performance.now()) ?? Infinity;
-    const refusal = capacity < options.maxPending && counts.size >= capacity ? 'handshake_capacity' : counts.admit(address);
+    const refusal =
+      capacity < options.maxPending && counts.size >= capacity
+        ? 'handshake_capacity'
+        : counts.admit(address);
     if (refusal) {
       if (refusal === 'pending_per_address') counters.refusedPerAddress++;
       else if (refusal === 'handshake_capacity') counters.refusedCapacity++;

@@ -21,7 +21,10 @@ export function registerBrokerCommands(program: Command, config: () => Config): 
           process.stdout.write('No device is connected.\n');
           return;
         }
-        for (const r of rows) process.stdout.write(`${r.id.padEnd(24)} ${r.kind.padEnd(17)} ${r.site} / ${r.unit}  last seen ${r.last_seen_at?.toISOString() ?? '-'}\n`);
+        for (const r of rows)
+          process.stdout.write(
+            `${r.id.padEnd(24)} ${r.kind.padEnd(17)} ${r.site} / ${r.unit}  last seen ${r.last_seen_at?.toISOString() ?? '-'}\n`,
+          );
         process.stdout.write(`${rows.length} connected\n`);
       }),
     );

@@ -49,6 +49,17 @@ export interface BrokerRoutes {
 
 /** Plain numbers on the hot paths, read by the metrics at scrape time (app/gateway-metrics.ts). */
 export function newBrokerCounters() {
-  return { connectionsRefused: 0, publishesDenied: 0, subscribesDenied: 0, packetsTooLarge: 0, rateLimited: 0, cutOffs: 0, tlsRefused: 0, connectsThrottled: 0, refusedBeforeHandshake: 0, connectTimeouts: 0 };
+  return {
+    connectionsRefused: 0,
+    publishesDenied: 0,
+    subscribesDenied: 0,
+    packetsTooLarge: 0,
+    rateLimited: 0,
+    cutOffs: 0,
+    tlsRefused: 0,
+    connectsThrottled: 0,
+    refusedBeforeHandshake: 0,
+    connectTimeouts: 0,
+  };
 }
 export type BrokerCounters = ReturnType<typeof newBrokerCounters>;

@@ -4,7 +4,10 @@ import { TokenBucket } from './rate-limiter.ts';
 import { authorizeDevicePublish, authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
 
 function packet(bodyLength: number): Buffer {
-  return Buffer.concat([Buffer.from([0x32, ...encodeRemainingLength(bodyLength)]), Buffer.alloc(bodyLength, 1)]);
+  return Buffer.concat([
+    Buffer.from([0x32, ...encodeRemainingLength(bodyLength)]),
+    Buffer.alloc(bodyLength, 1),
+  ]);
 }
 
 describe('FixedHeaderReader', () => {
@@ -22,18 +25,28 @@ describe('FixedHeaderReader', () => {
     const reader = new FixedHeaderReader(256 * 1024);
     // A 20 MB publish: only the 5 header bytes are needed to refuse it.
     const header = Buffer.from([0x32, ...encodeRemainingLength(20 * 1024 * 1024)]);
-    expect(reader.feed(header)).toEqual({ ok: false, reason: 'packet_too_large', declared: 1 + 4 + 20 * 1024 * 1024 });
+    expect(reader.feed(header)).toEqual({
+      ok: false,
+      reason: 'packet_too_large',
+      declared: 1 + 4 + 20 * 1024 * 1024,
+    });
   });
 
   it('refuses a Remaining Length longer than four bytes [MQTT-2.2.3]', () => {
     const reader = new FixedHeaderReader(1e9);
-    expect(reader.feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({ ok: false, reason: 'malformed_length' });
+    expect(reader.feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({
+      ok: false,
+      reason: 'malformed_length',
+    });
   });
 
   it('checks the packet after a large one that was allowed', () => {
     const reader = new FixedHeaderReader(1000);
     expect(reader.feed(packet(990))).toEqual({ ok: true });
-    expect(reader.feed(packet(5000).subarray(0, 10))).toMatchObject({ ok: false, reason: 'packet_too_large' });
+    expect(reader.feed(packet(5000).subarray(0, 10))).toMatchObject({
+      ok: false,
+      reason: 'packet_too_large',
+    });
   });
 });
 
@@ -79,8 +92,14 @@ describe('topic policy', () => {
   });
 
   it('refuses retained and QoS 2 publishes', () => {
-    expect(own('devices/bd-1234/telemetry', { retain: true })).toEqual({ ok: false, reason: 'retain_not_allowed' });
-    expect(own('devices/bd-1234/telemetry', { qos: 2 })).toEqual({ ok: false, reason: 'qos_not_allowed' });
+    expect(own('devices/bd-1234/telemetry', { retain: true })).toEqual({
+      ok: false,
+      reason: 'retain_not_allowed',
+    });
+    expect(own('devices/bd-1234/telemetry', { qos: 2 })).toEqual({
+      ok: false,
+      reason: 'qos_not_allowed',
+    });
   });
 
   it.each([
@@ -95,7 +114,10 @@ describe('topic policy', () => {
   });
 
   it('lets a device subscribe to its own downstream topics and forwards only those', () => {
-    expect(authorizeDeviceSubscribe('bd-1234', 'devices/bd-1234/cert/issued')).toEqual({ ok: true, suffix: 'cert/issued' });
+    expect(authorizeDeviceSubscribe('bd-1234', 'devices/bd-1234/cert/issued')).toEqual({
+      ok: true,
+      suffix: 'cert/issued',
+    });
     expect(mayForward('bd-1234', 'devices/bd-1234/errors')).toBe(true);
     expect(mayForward('bd-1234', 'devices/bd-9999/errors')).toBe(false);
   });

@@ -66,12 +66,32 @@ export async function createBroker(deps: BrokerDeps) {
   });
   const guard = createInputGuard({ logger, record: () => routes?.internalReject });
   // Registry answers at CONNECT, gathered and kept until an event says otherwise (registry-cache.ts).
-  const registry = createRegistryCache({ lookup: deps.identity, ttlMs: config.revalidateIntervalMs });
+  const registry = createRegistryCache({
+    lookup: deps.identity,
+    ttlMs: config.revalidateIntervalMs,
+  });
   const refusals = createRefusals({ securityEvents: deps.securityEvents, sessions, guard, logger });
   // Aedes takes connections from the listener, whose admission the CONNECT hook reports to: the
   // listener's `handle` is only called for a socket accepted after listen(), when aedes exists.
-  const listener = createDeviceListener({ config, logger, tls: deps.tls, counters, securityEvents: deps.securityEvents, refusals, guard, sessions, handle: (conn) => aedes.handle(conn) });
-  const subscribeHooks = createSubscribeHooks({ logger, sessions, counters, refusals, guard, onSubscribed: () => routes?.onSubscribed });
+  const listener = createDeviceListener({
+    config,
+    logger,
+    tls: deps.tls,
+    counters,
+    securityEvents: deps.securityEvents,
+    refusals,
+    guard,
+    sessions,
+    handle: (conn) => aedes.handle(conn),
+  });
+  const subscribeHooks = createSubscribeHooks({
+    logger,
+    sessions,
+    counters,
+    refusals,
+    guard,
+    onSubscribed: () => routes?.onSubscribed,
+  });
 
   // Aedes' own mq and persistence, minus the routing of telemetry nobody can subscribe to.
   const routing = createTelemetryRouting({ concurrency: 100 });
@@ -84,7 +104,17 @@ export async function createBroker(deps: BrokerDeps) {
     maxClientsIdLength: config.maxClientIdLength,
     // Every hook runs on device input: whatever throws in it is caught in it, so that a bug
     // costs one message or one connection, never the process (input-guard.ts).
-    ...createConnectHooks({ config, logger, identity: deps.identity, registry, sessions, limits, counters, refusals, admission: listener.admission }),
+    ...createConnectHooks({
+      config,
+      logger,
+      identity: deps.identity,
+      registry,
+      sessions,
+      limits,
+      counters,
+      refusals,
+      admission: listener.admission,
+    }),
     authorizePublish: createPublishHook({
       config,
       logger,
@@ -108,7 +138,14 @@ export async function createBroker(deps: BrokerDeps) {
     } catch (err) {
       refusals.hookFailed('clientReady', client, err);
     }
-    logger.info({ deviceId: state.session.deviceId, certSerial: state.session.certSerial, ip: state.session.remoteAddress }, 'device connected');
+    logger.info(
+      {
+        deviceId: state.session.deviceId,
+        certSerial: state.session.certSerial,
+        ip: state.session.remoteAddress,
+      },
+      'device connected',
+    );
   });
   aedes.on('clientDisconnect', (client) => {
     const gone = sessions.remove(client);
@@ -124,16 +161,35 @@ export async function createBroker(deps: BrokerDeps) {
     logger.info({ deviceId }, 'device disconnected');
   });
   aedes.on('subscribe', (subs, client) => subscribeHooks.subscribed(subs, client));
-  aedes.on('clientError', (client, err) => logger.debug({ err, clientId: client.id }, 'client error'));
+  aedes.on('clientError', (client, err) =>
+    logger.debug({ err, clientId: client.id }, 'client error'),
+  );
   aedes.on('connectionError', (_client, err) => logger.debug({ err }, 'connection error'));
 
-  const control = createSessionControl({ config, logger, sessions, counters, identity: deps.identity, registry, events: deps.events, crl: deps.crl, setCrl: listener.setCrl });
+  const control = createSessionControl({
+    config,
+    logger,
+    sessions,
+    counters,
+    identity: deps.identity,
+    registry,
+    events: deps.events,
+    crl: deps.crl,
+    setCrl: listener.setCrl,
+  });
 
   const publisher: DownstreamPublisher = {
     publish(deviceId, suffix, payload, o) {
       return new Promise((resolve, reject) => {
         aedes.publish(
-          { cmd: 'publish', topic: `devices/${deviceId}/${suffix}`, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: o?.qos ?? 1, retain: o?.retain ?? false, dup: false },
+          {
+            cmd: 'publish',
+            topic: `devices/${deviceId}/${suffix}`,
+            payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+            qos: o?.qos ?? 1,
+            retain: o?.retain ?? false,
+            dup: false,
+          },
           (err) => (err ? reject(err) : resolve()),
         );
       });

@@ -4,7 +4,13 @@ import type { Admission } from './admission.ts';
 import type { BrokerConfig, BrokerCounters } from './broker-context.ts';
 import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
 import type { DeviceLimits } from './device-limits.ts';
-import { decideConnect, decideProtocol, normaliseFingerprint, normaliseSerial, type ConnectionIdentity } from './identity-fns.ts';
+import {
+  decideConnect,
+  decideProtocol,
+  normaliseFingerprint,
+  normaliseSerial,
+  type ConnectionIdentity,
+} from './identity-fns.ts';
 import { peerCn, socketOf } from './peer.ts';
 import { RegistryChanging, type RegistryCache } from './registry-cache.ts';
 import type { Refusals } from './refusals.ts';
@@ -28,7 +34,9 @@ export interface ConnectHookDeps {
  * verified certificate against the registry: decideConnect in identity-fns.ts). A device that
  * passes gets its session in the registry.
  */
-export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOptions>, 'preConnect' | 'authenticate'> {
+export function createConnectHooks(
+  deps: ConnectHookDeps,
+): Pick<Required<AedesOptions>, 'preConnect' | 'authenticate'> {
   const { config, logger, counters, refusals } = deps;
   const connectPackets = new WeakMap<Client, { keepalive: number; will?: { topic: string } }>();
 
@@ -36,12 +44,23 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
    * A refusal decided at CONNECT before authenticate: Aedes would close without a CONNACK, so the
    * CONNACK is written here [MQTT-3.2.2-5], then the connection closes.
    */
-  function refuseEarly(client: Client, clientId: string, reason: ConnectRefusal, details: Record<string, unknown>, done: (err: Error | null, ok: boolean) => void): void {
+  function refuseEarly(
+    client: Client,
+    clientId: string,
+    reason: ConnectRefusal,
+    details: Record<string, unknown>,
+    done: (err: Error | null, ok: boolean) => void,
+  ): void {
     const refusal = new ConnectRefused(reason);
     counters.connectionsRefused++;
-    refusals.record('security.connect_refused', client, reason, clientId, { returnCode: refusal.returnCode, ...details });
+    refusals.record('security.connect_refused', client, reason, clientId, {
+      returnCode: refusal.returnCode,
+      ...details,
+    });
     // CONNACK: type 2, remaining length 2, no session present, the return code [MQTT-3.2.2].
-    client.conn.write(Buffer.from([0x20, 0x02, 0x00, refusal.returnCode]), () => done(refusal, false));
+    client.conn.write(Buffer.from([0x20, 0x02, 0x00, refusal.returnCode]), () =>
+      done(refusal, false),
+    );
   }
 
   async function authenticate(client: Client, hasCredentials: boolean): Promise<void> {
@@ -52,9 +71,17 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
     const packet = connectPackets.get(client);
     const serial = cert?.serialNumber ? normaliseSerial(cert.serialNumber) : undefined;
     const decide = async (): Promise<ConnectionIdentity> => {
-      const identity = certCn && serial && socket?.authorized ? await deps.registry.get(serial) : undefined;
+      const identity =
+        certCn && serial && socket?.authorized ? await deps.registry.get(serial) : undefined;
       const refusal = decideConnect(
-        { certCn: socket?.authorized ? certCn : undefined, clientId: client.id, hasCredentials, keepalive: packet?.keepalive ?? 0, will: packet?.will, now: new Date() },
+        {
+          certCn: socket?.authorized ? certCn : undefined,
+          clientId: client.id,
+          hasCredentials,
+          keepalive: packet?.keepalive ?? 0,
+          will: packet?.will,
+          now: new Date(),
+        },
         identity,
         config,
       );
@@ -85,7 +112,10 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
     // one connection, never the process (input-guard.ts).
     preConnect(client, packet, done) {
       try {
-        connectPackets.set(client, { keepalive: packet.keepalive ?? 0, ...(packet.will ? { will: { topic: packet.will.topic } } : {}) });
+        connectPackets.set(client, {
+          keepalive: packet.keepalive ?? 0,
+          ...(packet.will ? { will: { topic: packet.will.topic } } : {}),
+        });
         const socket = socketOf(client);
         deps.admission.connectReceived(socket?.remoteAddress, socket?.remotePort);
         // Aedes would accept MQTT 3.1 (level 3); the contract is 3.1.1 only [MQTT-3.1.2-2].
@@ -95,7 +125,16 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
         const admitted = cn === undefined ? ({ ok: true } as const) : deps.limits.admitConnect(cn);
         if (!admitted.ok) {
           counters.connectsThrottled++;
-          return refuseEarly(client, packet.clientId, 'connect_rate_exceeded', { retryAfterMs: Math.round(admitted.retryAfterMs), connectsPerWindow: config.connectsPerWindow }, done);
+          return refuseEarly(
+            client,
+            packet.clientId,
+            'connect_rate_exceeded',
+            {
+              retryAfterMs: Math.round(admitted.retryAfterMs),
+              connectsPerWindow: config.connectsPerWindow,
+            },
+            done,
+          );
         }
       } catch (err) {
         refusals.hookFailed('preConnect', client, err);
@@ -108,10 +147,14 @@ export function createConnectHooks(deps: ConnectHookDeps): Pick<Required<AedesOp
         .then(
           () => done(null, true),
           (err: unknown) => {
-            const refusal = err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
-            if (!(err instanceof ConnectRefused) && !(err instanceof RegistryChanging)) logger.error({ err }, 'registry lookup failed during CONNECT');
+            const refusal =
+              err instanceof ConnectRefused ? err : new ConnectRefused('registry_unavailable');
+            if (!(err instanceof ConnectRefused) && !(err instanceof RegistryChanging))
+              logger.error({ err }, 'registry lookup failed during CONNECT');
             counters.connectionsRefused++;
-            refusals.record('security.connect_refused', client, refusal.reason, client.id, { returnCode: refusal.returnCode });
+            refusals.record('security.connect_refused', client, refusal.reason, client.id, {
+              returnCode: refusal.returnCode,
+            });
             done(refusal, null);
           },
         )

@@ -20,9 +20,12 @@ import { isUtf8 } from 'node:buffer';
 export const MAX_JSON_DEPTH = 32;
 
 export type DeviceJsonRefusal = 'MALFORMED_JSON' | 'DUPLICATE_KEY' | 'NESTING_TOO_DEEP';
-export type DeviceJson = { ok: true; value: unknown } | { ok: false; code: DeviceJsonRefusal; message: string };
+export type DeviceJson =
+  { ok: true; value: unknown } | { ok: false; code: DeviceJsonRefusal; message: string };
 
-const QUOTE = 0x22, BACKSLASH = 0x5c, COLON = 0x3a;
+const QUOTE = 0x22,
+  BACKSLASH = 0x5c,
+  COLON = 0x3a;
 
 /**
  * Member names (':' outside strings) of JSON text, string-aware: a string is skipped with the
@@ -57,7 +60,9 @@ function colons(s: string): number {
 }
 
 /** What `tally` adds besides the keys: nothing, the ':' in string values, or in keys too. */
-const KEYS = 0, VALUE_COLONS = 1, ALL_COLONS = 2;
+const KEYS = 0,
+  VALUE_COLONS = 1,
+  ALL_COLONS = 2;
 
 /**
  * Own keys of every object in a parsed JSON value, plus the ':' inside its strings as `mode`
@@ -73,7 +78,11 @@ function tally(v: unknown, depth: number, maxDepth: number, mode: number): numbe
     return n;
   }
   // for…in sees JSON.parse's own "__proto__" key too; parsed objects inherit nothing enumerable.
-  for (const k in v) n += 1 + (mode === ALL_COLONS ? colons(k) : 0) + tally((v as Record<string, unknown>)[k], depth + 1, maxDepth, mode);
+  for (const k in v)
+    n +=
+      1 +
+      (mode === ALL_COLONS ? colons(k) : 0) +
+      tally((v as Record<string, unknown>)[k], depth + 1, maxDepth, mode);
   return n;
 }
 
@@ -88,30 +97,48 @@ function tally(v: unknown, depth: number, maxDepth: number, mode: number): numbe
 function repeatsName(text: string, value: unknown, maxDepth: number): boolean {
   if (text.includes('\\')) return scan(text) !== tally(value, 0, maxDepth, KEYS);
   const inText = colons(text);
-  return inText !== tally(value, 0, maxDepth, VALUE_COLONS) && inText !== tally(value, 0, maxDepth, ALL_COLONS);
+  return (
+    inText !== tally(value, 0, maxDepth, VALUE_COLONS) &&
+    inText !== tally(value, 0, maxDepth, ALL_COLONS)
+  );
 }
 
 export function parseDeviceJson(bytes: Buffer, maxDepth = MAX_JSON_DEPTH): DeviceJson {
   const text = bytes.toString('utf8');
   // The decoder turns every invalid sequence into U+FFFD: only then is the check worth its call.
-  if (text.includes('\ufffd') && !isUtf8(bytes)) return { ok: false, code: 'MALFORMED_JSON', message: 'is not valid UTF-8 (RFC 8259 §8.1)' };
+  if (text.includes('\ufffd') && !isUtf8(bytes))
+    return { ok: false, code: 'MALFORMED_JSON', message: 'is not valid UTF-8 (RFC 8259 §8.1)' };
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { ok: false, code: 'MALFORMED_JSON', message: storableText(err instanceof Error ? err.message : 'not JSON') };
+    return {
+      ok: false,
+      code: 'MALFORMED_JSON',
+      message: storableText(err instanceof Error ? err.message : 'not JSON'),
+    };
   }
   try {
-    if (repeatsName(text, value, maxDepth)) return { ok: false, code: 'DUPLICATE_KEY', message: 'an object repeats a member name (RFC 8259 §4); send each name once' };
+    if (repeatsName(text, value, maxDepth))
+      return {
+        ok: false,
+        code: 'DUPLICATE_KEY',
+        message: 'an object repeats a member name (RFC 8259 §4); send each name once',
+      };
   } catch (err) {
     if (!(err instanceof TooDeep)) throw err;
-    return { ok: false, code: 'NESTING_TOO_DEEP', message: `nests more than ${maxDepth} levels deep` };
+    return {
+      ok: false,
+      code: 'NESTING_TOO_DEEP',
+      message: `nests more than ${maxDepth} levels deep`,
+    };
   }
   return { ok: true, value };
 }
 
 const UNSTORABLE = /[\0\ud800-\udfff]/;
-const NUL_OR_LONE_SURROGATE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const NUL_OR_LONE_SURROGATE =
+  /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** Whether PostgreSQL stores this text as it is (text and jsonb): no U+0000, no lone surrogate. */
 export function isStorableText(s: string): boolean {

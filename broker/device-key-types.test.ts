@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTool, run, startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
+import {
+  requireTool,
+  run,
+  startBrokerFixture,
+  type BrokerFixture,
+} from '../test/broker-fixture.ts';
 
 /**
  * Devices with ECDSA P-256 keys (secure elements) and RSA keys side by side, through a client
@@ -16,10 +21,39 @@ afterAll(async () => {
 });
 
 const stored = async (deviceId: string): Promise<number[]> =>
-  (await f.t.database.pool.query<{ seq: number }>(`SELECT seq::int FROM readings WHERE device_id = $1 ORDER BY seq`, [deviceId])).rows.map((r) => r.seq);
-const reading = (seq: number): string => JSON.stringify({ seq, ts: new Date(Date.now() - 60_000 + seq).toISOString(), readings: { ph: 7 } });
+  (
+    await f.t.database.pool.query<{ seq: number }>(
+      `SELECT seq::int FROM readings WHERE device_id = $1 ORDER BY seq`,
+      [deviceId],
+    )
+  ).rows.map((r) => r.seq);
+const reading = (seq: number): string =>
+  JSON.stringify({
+    seq,
+    ts: new Date(Date.now() - 60_000 + seq).toISOString(),
+    readings: { ph: 7 },
+  });
 const pub = (deviceId: string, files: { ca: string; cert: string; key: string }, seq: number) =>
-  run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(f.port), '--cafile', files.ca, '--cert', files.cert, '--key', files.key, '-i', deviceId, '-q', '1', '-t', `devices/${deviceId}/telemetry`, '-m', reading(seq)]);
+  run('mosquitto_pub', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(f.port),
+    '--cafile',
+    files.ca,
+    '--cert',
+    files.cert,
+    '--key',
+    files.key,
+    '-i',
+    deviceId,
+    '-q',
+    '1',
+    '-t',
+    `devices/${deviceId}/telemetry`,
+    '-m',
+    reading(seq),
+  ]);
 
 describe.each(['ec', 'rsa'] as const)('a device with an %s key', (keyType) => {
   it('connects with mosquitto_pub and its reading is stored', async () => {
@@ -42,15 +76,38 @@ describe('a revoked EC device', () => {
     const cert = await f.addDevice(id, { key: 'ec' });
     const files = f.files(cert);
     expect((await pub(id, files, 1)).status).toBe(0);
-    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(f.port), '--cafile', files.ca, '--cert', files.cert, '--key', files.key, '-i', id, '-q', '1', '-t', `devices/${id}/errors`]);
+    const sub = spawn('mosquitto_sub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(f.port),
+      '--cafile',
+      files.ca,
+      '--cert',
+      files.cert,
+      '--key',
+      files.key,
+      '-i',
+      id,
+      '-q',
+      '1',
+      '-t',
+      `devices/${id}/errors`,
+    ]);
     const exited = new Promise<number | null>((resolve) => sub.on('exit', resolve));
     try {
-      await expect.poll(() => f.broker.clients().some((c) => c.deviceId === id), { timeout: 60_000 }).toBe(true);
-      const disconnected = new Promise<void>((resolve) => f.broker.aedes.on('clientDisconnect', (c) => c.id === id && resolve()));
+      await expect
+        .poll(() => f.broker.clients().some((c) => c.deviceId === id), { timeout: 60_000 })
+        .toBe(true);
+      const disconnected = new Promise<void>((resolve) =>
+        f.broker.aedes.on('clientDisconnect', (c) => c.id === id && resolve()),
+      );
       await f.revoke(cert.serialHex);
       await disconnected;
       // mosquitto_sub reconnects by itself; the CRL and the registry refuse it every time.
-      await expect.poll(() => f.broker.clients().some((c) => c.deviceId === id), { timeout: 60_000 }).toBe(false);
+      await expect
+        .poll(() => f.broker.clients().some((c) => c.deviceId === id), { timeout: 60_000 })
+        .toBe(false);
       const after = await pub(id, files, 2);
       expect(after.status).not.toBe(0);
       expect(await stored(id)).toEqual([1]);

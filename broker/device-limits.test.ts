@@ -2,16 +2,31 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeviceLimits, type DeviceLimitsOptions } from './device-limits.ts';
 
-function limits(over: Partial<DeviceLimitsOptions> = {}): { l: DeviceLimits; clock: { t: number } } {
+function limits(over: Partial<DeviceLimitsOptions> = {}): {
+  l: DeviceLimits;
+  clock: { t: number };
+} {
   const clock = { t: 0 };
-  const l = new DeviceLimits({ ratePerSecond: 10, burst: 5, floodCloseMs: 2000, connectsPerWindow: 3, connectWindowMs: 60_000, maxDevices: 100, now: () => clock.t, ...over });
+  const l = new DeviceLimits({
+    ratePerSecond: 10,
+    burst: 5,
+    floodCloseMs: 2000,
+    connectsPerWindow: 3,
+    connectWindowMs: 60_000,
+    maxDevices: 100,
+    now: () => clock.t,
+    ...over,
+  });
   return { l, clock };
 }
 
 describe('DeviceLimits', () => {
   it('never lets a device be served sooner than burst + rate × elapsed allows, whatever the schedule', () => {
     // Each step: time passes, then the device publishes (connections come and go: the state is per device).
-    const schedule = fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 500 }), device: fc.constantFrom('a', 'b') }), { minLength: 1, maxLength: 300 });
+    const schedule = fc.array(
+      fc.record({ gapMs: fc.integer({ min: 0, max: 500 }), device: fc.constantFrom('a', 'b') }),
+      { minLength: 1, maxLength: 300 },
+    );
     fc.assert(
       fc.property(schedule, (steps) => {
         const { l, clock } = limits({ floodCloseMs: 1e12 });
@@ -23,7 +38,9 @@ describe('DeviceLimits', () => {
         for (const times of Object.values(servedAt)) {
           const sorted = [...times].sort((x, y) => x - y);
           // The k-th message served (1-based) is no earlier than (k - burst) / rate after the first.
-          sorted.forEach((t, i) => expect(t - sorted[0]! + 1e-6).toBeGreaterThanOrEqual(((i + 1 - 5) / 10) * 1000));
+          sorted.forEach((t, i) =>
+            expect(t - sorted[0]! + 1e-6).toBeGreaterThanOrEqual(((i + 1 - 5) / 10) * 1000),
+          );
         }
       }),
     );
@@ -42,8 +59,8 @@ describe('DeviceLimits', () => {
     expect(verdict.overRateMs).toBeGreaterThan(2000);
     // A thousand queued at once are a flood at once.
     const burst = limits().l;
-    let last = burst.take("q");
-    for (let i = 0; i < 1000 && !last.flood; i++) last = burst.take("q");
+    let last = burst.take('q');
+    for (let i = 0; i < 1000 && !last.flood; i++) last = burst.take('q');
     expect(last.flood).toBe(true);
     clock.t += 60_000; // quiet long enough to refill
     expect(l.take('d')).toMatchObject({ waitMs: 0, overRateMs: 0, flood: false });

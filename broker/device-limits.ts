@@ -82,7 +82,8 @@ export class DeviceLimits {
     const t = this.now();
     const cutoff = t - this.opts.connectWindowMs;
     while (e.connects.length > 0 && e.connects[0]! <= cutoff) e.connects.shift();
-    if (e.connects.length >= this.opts.connectsPerWindow) return { ok: false, retryAfterMs: Math.max(1, e.connects[0]! - cutoff) };
+    if (e.connects.length >= this.opts.connectsPerWindow)
+      return { ok: false, retryAfterMs: Math.max(1, e.connects[0]! - cutoff) };
     e.connects.push(t);
     return { ok: true };
   }
@@ -99,7 +100,15 @@ export class DeviceLimits {
       return e;
     }
     if (this.entries.size >= this.opts.maxDevices) this.evict();
-    e = { bucket: new TokenBucket({ ratePerSecond: this.opts.ratePerSecond, burst: this.opts.burst, now: this.now }), overSince: undefined, connects: [] };
+    e = {
+      bucket: new TokenBucket({
+        ratePerSecond: this.opts.ratePerSecond,
+        burst: this.opts.burst,
+        now: this.now,
+      }),
+      overSince: undefined,
+      connects: [],
+    };
     this.entries.set(deviceId, e);
     return e;
   }
@@ -107,7 +116,11 @@ export class DeviceLimits {
   private evict(): void {
     const cutoff = this.now() - this.opts.connectWindowMs;
     for (const [id, e] of this.entries) {
-      if (e.bucket.isFull() && (e.connects.length === 0 || e.connects[e.connects.length - 1]! <= cutoff)) this.entries.delete(id);
+      if (
+        e.bucket.isFull() &&
+        (e.connects.length === 0 || e.connects[e.connects.length - 1]! <= cutoff)
+      )
+        this.entries.delete(id);
     }
     // A tenth at once, so that a fleet past the bound does not pay a full sweep per CONNECT.
     while (this.entries.size >= Math.max(1, Math.floor(this.opts.maxDevices * 0.9))) {

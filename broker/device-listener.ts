@@ -12,10 +12,24 @@ import type { SessionRegistry } from './sessions.ts';
 import { admitAuthorized, tlsServerOptions, type BrokerTlsMaterial } from './tls.ts';
 
 export interface DeviceListenerDeps {
-  config: Pick<BrokerConfig, 'host' | 'port' | 'maxPacketBytes' | 'maxConnections' | 'connectTimeoutMs' | 'maxPendingPerAddress' | 'maxPending' | 'handshakeTargetMs' | 'handshakeFloor'>;
+  config: Pick<
+    BrokerConfig,
+    | 'host'
+    | 'port'
+    | 'maxPacketBytes'
+    | 'maxConnections'
+    | 'connectTimeoutMs'
+    | 'maxPendingPerAddress'
+    | 'maxPending'
+    | 'handshakeTargetMs'
+    | 'handshakeFloor'
+  >;
   logger: Logger;
   tls: BrokerTlsMaterial;
-  counters: Pick<BrokerCounters, 'tlsRefused' | 'packetsTooLarge' | 'refusedBeforeHandshake' | 'connectTimeouts'>;
+  counters: Pick<
+    BrokerCounters,
+    'tlsRefused' | 'packetsTooLarge' | 'refusedBeforeHandshake' | 'connectTimeouts'
+  >;
   securityEvents: Pick<SecurityEvents, 'record'>;
   refusals: Pick<Refusals, 'record'>;
   guard: Pick<InputGuard, 'hookFailed'>;
@@ -39,37 +53,62 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   // Certificates are verified in the handshake but refused here, so that the refusal is recorded
   // with the certificate presented (a revoked one knocking, a foreign CA): nothing reaches Aedes
   // before this gate.
-  const server = tls.createServer(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }), (socket) => {
-    const refused = admitAuthorized(socket);
-    if (refused) {
-      counters.tlsRefused++;
-      deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'tls', details: { issuerCn: refused.issuerCn ?? null } });
-      return;
-    }
-    try {
-      const conn = new GuardedConnection(socket, {
-        maxPacketBytes: config.maxPacketBytes,
-        onReject: (verdict) => {
-          counters.packetsTooLarge++;
-          try {
-            deps.refusals.record('security.packet_rejected', deps.sessions.byConnection(conn), verdict.reason, verdict.reason, { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes });
-          } catch (err) {
-            deps.guard.hookFailed('packetGuard', undefined, err); // the socket is destroyed all the same
-          }
-        },
-      });
-      guards.add(conn);
-      conn.once('close', () => guards.delete(conn));
-      if (holding) conn.hold();
-      deps.handle(conn);
-    } catch (err) {
-      deps.guard.hookFailed('connection', undefined, err);
-      socket.destroy();
-    }
-  });
+  const server = tls.createServer(
+    tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }),
+    (socket) => {
+      const refused = admitAuthorized(socket);
+      if (refused) {
+        counters.tlsRefused++;
+        deps.securityEvents.record({
+          action: 'security.tls_refused',
+          reason: refused.reason,
+          certSerial: refused.certSerial,
+          certFingerprint: refused.certFingerprint,
+          ourCertificate: refused.ourCertificate,
+          ip: refused.ip,
+          target: refused.subjectCn ?? '',
+          targetType: 'tls',
+          details: { issuerCn: refused.issuerCn ?? null },
+        });
+        return;
+      }
+      try {
+        const conn = new GuardedConnection(socket, {
+          maxPacketBytes: config.maxPacketBytes,
+          onReject: (verdict) => {
+            counters.packetsTooLarge++;
+            try {
+              deps.refusals.record(
+                'security.packet_rejected',
+                deps.sessions.byConnection(conn),
+                verdict.reason,
+                verdict.reason,
+                { declaredBytes: verdict.declared, maxPacketBytes: config.maxPacketBytes },
+              );
+            } catch (err) {
+              deps.guard.hookFailed('packetGuard', undefined, err); // the socket is destroyed all the same
+            }
+          },
+        });
+        guards.add(conn);
+        conn.once('close', () => guards.delete(conn));
+        if (holding) conn.hold();
+        deps.handle(conn);
+      } catch (err) {
+        deps.guard.hookFailed('connection', undefined, err);
+        socket.destroy();
+      }
+    },
+  );
   // Raw TCP first: caps and the accept-to-CONNECT deadline apply before the handshake.
   const admission = createAdmission({
-    options: { connectTimeoutMs: config.connectTimeoutMs, maxPendingPerAddress: config.maxPendingPerAddress, maxPending: config.maxPending, handshakeTargetMs: config.handshakeTargetMs, handshakeFloor: config.handshakeFloor },
+    options: {
+      connectTimeoutMs: config.connectTimeoutMs,
+      maxPendingPerAddress: config.maxPendingPerAddress,
+      maxPending: config.maxPending,
+      handshakeTargetMs: config.handshakeTargetMs,
+      handshakeFloor: config.handshakeFloor,
+    },
     handOver: (socket) => server.emit('connection', socket),
     onRefused: (reason, ip) => {
       counters.refusedBeforeHandshake++;
@@ -77,7 +116,10 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
     },
     onTimeout: (ip) => {
       counters.connectTimeouts++;
-      logger.debug({ ip, connectTimeoutMs: config.connectTimeoutMs }, 'no CONNECT in time: connection destroyed');
+      logger.debug(
+        { ip, connectTimeoutMs: config.connectTimeoutMs },
+        'no CONNECT in time: connection destroyed',
+      );
     },
   });
   admission.server.maxConnections = config.maxConnections;
@@ -85,7 +127,13 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   // client that hangs up or times out): recorded per address and reason.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
     counters.tlsRefused++;
-    deps.securityEvents.record({ action: 'security.tls_refused', reason: err.code ?? 'TLS_ERROR', ip: socket.remoteAddress, target: '', targetType: 'tls' });
+    deps.securityEvents.record({
+      action: 'security.tls_refused',
+      reason: err.code ?? 'TLS_ERROR',
+      ip: socket.remoteAddress,
+      target: '',
+      targetType: 'tls',
+    });
   });
 
   return {
@@ -101,7 +149,9 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
     /** New CRLs for handshakes from now on (live sessions are judged by broker/session-control.ts). */
     setCrl: (crl: string[] | undefined): void => {
       tlsMaterial = { ...tlsMaterial, crl };
-      server.setSecureContext(tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }));
+      server.setSecureContext(
+        tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }),
+      );
     },
     /** Stop reading every device socket (ingest's backpressure) until release. */
     hold: (): void => {

@@ -34,14 +34,19 @@ export interface ConnectLimits {
  * resumed TLS session or a stale CRL cannot let a revoked certificate in), device status, and
  * that the MQTT identity is the certificate's identity.
  */
-export function decideConnect(facts: ConnectFacts, identity: ConnectionIdentity | undefined, limits: ConnectLimits): ConnectRefusal | undefined {
+export function decideConnect(
+  facts: ConnectFacts,
+  identity: ConnectionIdentity | undefined,
+  limits: ConnectLimits,
+): ConnectRefusal | undefined {
   if (facts.certCn === undefined) return 'no_client_certificate';
   if (facts.hasCredentials) return 'credentials_not_accepted';
   if (facts.clientId.length > limits.maxClientIdLength) return 'client_id_too_long';
   // [MQTT-3.1.3-8] lets a broker accept an empty clientId; we do not: the id is the identity.
   if (facts.clientId !== facts.certCn) return 'client_id_mismatch';
   // keepalive 0 would disable the broker's liveness check [MQTT-3.1.2-23]; bounded both ways.
-  if (facts.keepalive < limits.keepaliveMinSeconds || facts.keepalive > limits.keepaliveMaxSeconds) return 'keepalive_out_of_bounds';
+  if (facts.keepalive < limits.keepaliveMinSeconds || facts.keepalive > limits.keepaliveMaxSeconds)
+    return 'keepalive_out_of_bounds';
   if (!identity) return 'unknown_certificate';
   if (identity.deviceId !== facts.certCn) return 'unknown_certificate';
   if (identity.certStatus === 'revoked') return 'certificate_revoked';
@@ -50,7 +55,8 @@ export function decideConnect(facts: ConnectFacts, identity: ConnectionIdentity 
   if (identity.deviceStatus === 'suspended') return 'device_suspended';
   if (identity.deviceStatus === 'retired') return 'device_retired';
   // A Will is published by the broker on the device's behalf, so it obeys the same topic rules.
-  if (facts.will && facts.will.topic !== `devices/${facts.clientId}/state`) return 'will_not_allowed';
+  if (facts.will && facts.will.topic !== `devices/${facts.clientId}/state`)
+    return 'will_not_allowed';
   return undefined;
 }
 
@@ -64,7 +70,10 @@ export function decideProtocol(protocolVersion: number | undefined): ConnectRefu
 
 /** node's serialNumber is upper-case hex that may keep leading zeros; the registry's may not. */
 export function normaliseSerial(serial: string): string {
-  return serial.replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+  return serial
+    .replace(/:/g, '')
+    .toLowerCase()
+    .replace(/^0+(?=.)/, '');
 }
 
 export function normaliseFingerprint(fp: string): string {

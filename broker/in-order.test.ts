@@ -5,21 +5,31 @@ import { InOrder } from './in-order.ts';
 describe('InOrder', () => {
   it('releases each completion once, in the order the tickets were opened, whatever order they settle in', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(fc.constant(n), fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }))), ([n, settleOrder]) => {
-        const q = new InOrder();
-        const released: number[] = [];
-        const tickets = Array.from({ length: n }, (_, i) => q.open(() => released.push(i)));
-        const settled = new Set<number>();
-        for (const i of settleOrder) {
-          q.settle(tickets[i]!, null);
-          settled.add(i);
-          // Released so far: exactly the unbroken run of settled tickets from the first.
-          let prefix = 0;
-          while (settled.has(prefix)) prefix++;
-          expect(released).toEqual([...Array(prefix).keys()]);
-        }
-        expect(q.waiting).toBe(0);
-      }),
+      fc.property(
+        fc
+          .integer({ min: 1, max: 40 })
+          .chain((n) =>
+            fc.tuple(
+              fc.constant(n),
+              fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
+            ),
+          ),
+        ([n, settleOrder]) => {
+          const q = new InOrder();
+          const released: number[] = [];
+          const tickets = Array.from({ length: n }, (_, i) => q.open(() => released.push(i)));
+          const settled = new Set<number>();
+          for (const i of settleOrder) {
+            q.settle(tickets[i]!, null);
+            settled.add(i);
+            // Released so far: exactly the unbroken run of settled tickets from the first.
+            let prefix = 0;
+            while (settled.has(prefix)) prefix++;
+            expect(released).toEqual([...Array(prefix).keys()]);
+          }
+          expect(q.waiting).toBe(0);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -27,7 +27,8 @@ export class InOrder {
 
   settle(ticket: number, err: Error | null): void {
     const at = ticket - this.base;
-    if (at < this.head || at >= this.dones.length || this.outcomes[at] !== undefined) throw new Error(`ticket ${ticket} settled twice or never opened`);
+    if (at < this.head || at >= this.dones.length || this.outcomes[at] !== undefined)
+      throw new Error(`ticket ${ticket} settled twice or never opened`);
     this.outcomes[at] = err;
     if (at !== this.head) return; // an earlier one is still out: it releases this one
     // A completion may open or settle tickets before it returns (Aedes parses the next packets

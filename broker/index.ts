@@ -1,4 +1,12 @@
-export { createBroker, type Broker, type BrokerConfig, type BrokerDeps, type BrokerRoutes, type ConnectedClient, type DeviceEventSource } from './broker-service.ts';
+export {
+  createBroker,
+  type Broker,
+  type BrokerConfig,
+  type BrokerDeps,
+  type BrokerRoutes,
+  type ConnectedClient,
+  type DeviceEventSource,
+} from './broker-service.ts';
 export { createPresence, type Presence } from './presence.ts';
 export type { ConnectionIdentity } from './identity-fns.ts';
 export { normaliseSerial, normaliseFingerprint } from './identity-fns.ts';

@@ -25,8 +25,18 @@ export class NotAcknowledged extends Error {
 
 /** SQLSTATE classes and socket errors that say "not now", not "never" (PostgreSQL Appendix A). */
 const TRANSIENT_SQLSTATE = /^(08|53|57|58)|^40001$|^40P01$|^55P03$/;
-const TRANSIENT_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-const TRANSIENT_POOL = /timeout exceeded when trying to connect|Connection terminated|not queryable|Cannot use a pool after calling end/i;
+const TRANSIENT_NODE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const TRANSIENT_POOL =
+  /timeout exceeded when trying to connect|Connection terminated|not queryable|Cannot use a pool after calling end/i;
 
 /**
  * Whether the PUBACK should be withheld (the device re-sends) rather than the message kept as
@@ -36,7 +46,8 @@ const TRANSIENT_POOL = /timeout exceeded when trying to connect|Connection termi
 export function isWithheld(err: unknown): boolean {
   if (err instanceof NotAcknowledged) return true;
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code)))
+    return true;
   return err instanceof Error && TRANSIENT_POOL.test(err.message);
 }
 
@@ -46,13 +57,22 @@ export function errorClass(err: unknown): string {
   return err === null ? 'null' : typeof err;
 }
 
-export const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(`non-error thrown: ${storableText(String(err))}`));
+export const asError = (err: unknown): Error =>
+  err instanceof Error ? err : new Error(`non-error thrown: ${storableText(String(err))}`);
 
 /** Keeps one failed message as INTERNAL_REJECT (ingest: quarantine record, errors message); `done` once committed. */
-export type InternalRejectRecorder = (session: DeviceSession, message: UpstreamPublish, errorClass: string, done: (err: Error | null) => void) => void;
+export type InternalRejectRecorder = (
+  session: DeviceSession,
+  message: UpstreamPublish,
+  errorClass: string,
+  done: (err: Error | null) => void,
+) => void;
 
 /** `record` is asked per failure: the recorder (ingest) is given to the broker after the guard exists (BrokerRoutes). */
-export function createInputGuard(deps: { logger: Logger; record: () => InternalRejectRecorder | undefined }) {
+export function createInputGuard(deps: {
+  logger: Logger;
+  record: () => InternalRejectRecorder | undefined;
+}) {
   const { logger } = deps;
   /** INTERNAL_REJECTs and hook failures by topic suffix (or hook) and error class. */
   const counts = new Map<string, { topic: string; error: string; n: number }>();
@@ -69,15 +89,28 @@ export function createInputGuard(deps: { logger: Logger; record: () => InternalR
      * The outcome of a publish whose handler failed: `settle(err)` withholds the PUBACK (and
      * Aedes closes the connection), `settle(null)` sends it. Settles exactly once.
      */
-    failed(session: DeviceSession, message: UpstreamPublish, err: unknown, settle: (err: Error | null) => void): void {
-      const log = { err, deviceId: session.deviceId, certSerial: session.certSerial, topic: message.topic };
+    failed(
+      session: DeviceSession,
+      message: UpstreamPublish,
+      err: unknown,
+      settle: (err: Error | null) => void,
+    ): void {
+      const log = {
+        err,
+        deviceId: session.deviceId,
+        certSerial: session.certSerial,
+        topic: message.topic,
+      };
       if (isWithheld(err)) {
         logger.warn(log, 'publish not acknowledged: closing (the device sends it again)');
         return settle(asError(err));
       }
       const cls = errorClass(err);
       count(message.suffix, cls);
-      logger.error({ ...log, errorClass: cls }, 'the gateway failed on a device message: kept as INTERNAL_REJECT');
+      logger.error(
+        { ...log, errorClass: cls },
+        'the gateway failed on a device message: kept as INTERNAL_REJECT',
+      );
       const record = deps.record();
       if (!record) return settle(asError(err));
       let settled = false;
@@ -87,9 +120,18 @@ export function createInputGuard(deps: { logger: Logger; record: () => InternalR
         settle(e);
       };
       try {
-        record(session, message, cls, (recordErr) => once(recordErr ? new NotAcknowledged('INTERNAL_REJECT record not committed', { cause: recordErr }) : null));
+        record(session, message, cls, (recordErr) =>
+          once(
+            recordErr
+              ? new NotAcknowledged('INTERNAL_REJECT record not committed', { cause: recordErr })
+              : null,
+          ),
+        );
       } catch (recordErr) {
-        logger.error({ err: recordErr, deviceId: session.deviceId }, 'could not record INTERNAL_REJECT');
+        logger.error(
+          { err: recordErr, deviceId: session.deviceId },
+          'could not record INTERNAL_REJECT',
+        );
         once(asError(recordErr));
       }
     },
@@ -97,7 +139,10 @@ export function createInputGuard(deps: { logger: Logger; record: () => InternalR
     hookFailed(hook: string, deviceId: string | undefined, err: unknown): void {
       const cls = errorClass(err);
       count(`hook:${hook}`, cls);
-      logger.error({ err, deviceId, hook, errorClass: cls }, 'a broker hook failed on device input');
+      logger.error(
+        { err, deviceId, hook, errorClass: cls },
+        'a broker hook failed on device input',
+      );
     },
   };
 }

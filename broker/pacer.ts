@@ -30,12 +30,15 @@ export class Pacer {
   private arm(): NodeJS.Timeout | undefined {
     const head = this.queue[0];
     if (!head) return undefined;
-    return setTimeout(() => {
-      this.timer = undefined;
-      // A timer may fire up to a millisecond early (it counts whole ms): that is due.
-      const now = this.now() + 1;
-      while (this.queue.length > 0 && this.queue[0]!.at <= now) this.queue.shift()!.run();
-      this.timer ??= this.arm();
-    }, Math.max(0, head.at - this.now()));
+    return setTimeout(
+      () => {
+        this.timer = undefined;
+        // A timer may fire up to a millisecond early (it counts whole ms): that is due.
+        const now = this.now() + 1;
+        while (this.queue.length > 0 && this.queue[0]!.at <= now) this.queue.shift()!.run();
+        this.timer ??= this.arm();
+      },
+      Math.max(0, head.at - this.now()),
+    );
   }
 }

@@ -11,7 +11,8 @@ import type { TLSSocket } from 'node:tls';
  * It is also where the broker applies global backpressure: pause() stops reading every socket.
  */
 
-export type GuardVerdict = { ok: true } | { ok: false; reason: 'packet_too_large' | 'malformed_length'; declared?: number };
+export type GuardVerdict =
+  { ok: true } | { ok: false; reason: 'packet_too_large' | 'malformed_length'; declared?: number };
 
 /** Remaining Length as MQTT writes it [MQTT-2.2.3]: 7 bits a byte, high bit = more follows. */
 export function encodeRemainingLength(n: number): Buffer {
@@ -62,7 +63,8 @@ export class FixedHeaderReader {
       }
       // Whole packet = type byte + length bytes + body.
       const total = 1 + this.state + this.length;
-      if (total > this.maxPacketBytes) return { ok: false, reason: 'packet_too_large', declared: total };
+      if (total > this.maxPacketBytes)
+        return { ok: false, reason: 'packet_too_large', declared: total };
       this.remaining = this.length;
       this.state = 0;
     }
@@ -130,7 +132,10 @@ export class GuardedConnection extends Duplex {
       cb(new Error('socket closed'));
       return;
     }
-    this.socket.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    this.socket.write(
+      chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)),
+      cb,
+    );
   }
 
   override _final(cb: (err?: Error | null) => void): void {

@@ -4,7 +4,8 @@ import { normaliseSerial } from './identity-fns.ts';
 import { GuardedConnection } from './packet-guard.ts';
 
 /** The TLS socket under an Aedes client (every client of ours comes through a GuardedConnection). */
-export const socketOf = (client: Client): tls.TLSSocket | undefined => (client.conn instanceof GuardedConnection ? client.conn.socket : undefined);
+export const socketOf = (client: Client): tls.TLSSocket | undefined =>
+  client.conn instanceof GuardedConnection ? client.conn.socket : undefined;
 
 /** The verified certificate's subject CN (the device id), if any. */
 export function peerCn(socket: tls.TLSSocket): string | undefined {

@@ -16,8 +16,19 @@ describe('presence across a database outage', () => {
 
   it('writes online again from the live sessions once the database answers', async () => {
     const changes: { deviceId: string; online: boolean }[] = [];
-    const presence = createPresence({ pool: f.flaky.pool, logger: testLogger, flushMs: 100, onChange: (c) => changes.push({ deviceId: c.deviceId, online: c.online }) });
-    const online = async (): Promise<boolean | undefined> => (await f.t.database.pool.query<{ online: boolean }>(`SELECT online FROM devices WHERE id = $1`, [f.deviceId])).rows[0]?.online;
+    const presence = createPresence({
+      pool: f.flaky.pool,
+      logger: testLogger,
+      flushMs: 100,
+      onChange: (c) => changes.push({ deviceId: c.deviceId, online: c.online }),
+    });
+    const online = async (): Promise<boolean | undefined> =>
+      (
+        await f.t.database.pool.query<{ online: boolean }>(
+          `SELECT online FROM devices WHERE id = $1`,
+          [f.deviceId],
+        )
+      ).rows[0]?.online;
     try {
       await f.proxy.cut();
       presence.connected(f.deviceId); // the device connects while the database is down: the write fails
@@ -28,7 +39,10 @@ describe('presence across a database outage', () => {
       await f.proxy.restore();
       await waitFor('online written again', async () => (await online()) === true);
       expect(changes).toContainEqual({ deviceId: f.deviceId, online: true });
-      const { rows } = await f.t.database.pool.query<{ last_seen_at: Date | null }>(`SELECT last_seen_at FROM devices WHERE id = $1`, [f.deviceId]);
+      const { rows } = await f.t.database.pool.query<{ last_seen_at: Date | null }>(
+        `SELECT last_seen_at FROM devices WHERE id = $1`,
+        [f.deviceId],
+      );
       expect(rows[0]?.last_seen_at).not.toBeNull();
 
       // And the other way round: a disconnect during an outage is not left as "online".
@@ -48,7 +62,11 @@ describe('presence in batches', () => {
   const ids = Array.from({ length: 6 }, (_, i) => `bd-presence-batch-${i}`);
   beforeAll(async () => {
     f = await startOutageFixture('bd-presence-batch-0');
-    for (const id of ids.slice(1)) await f.t.database.pool.query(`INSERT INTO devices (id, unit_id, kind) SELECT $1, unit_id, kind FROM devices WHERE id = $2`, [id, ids[0]]);
+    for (const id of ids.slice(1))
+      await f.t.database.pool.query(
+        `INSERT INTO devices (id, unit_id, kind) SELECT $1, unit_id, kind FROM devices WHERE id = $2`,
+        [id, ids[0]],
+      );
   });
   afterAll(async () => {
     await f?.close();
@@ -56,28 +74,42 @@ describe('presence in batches', () => {
 
   it('writes any mix of connects and disconnects as the latest state of each device, in one statement per batch', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.record({ device: fc.constantFrom(...ids), online: fc.boolean() }), { minLength: 1, maxLength: 40 }), async (events) => {
-        const statements: string[] = [];
-        const pool = f.t.database.pool;
-        const counting: Pick<pg.Pool, 'query'> = {
-          query: ((text: string, values?: unknown[]) => {
-            statements.push(text);
-            return pool.query(text, values);
-          }) as pg.Pool['query'],
-        };
-        await pool.query(`UPDATE devices SET online = false`);
-        const presence = createPresence({ pool: counting, logger: testLogger, flushMs: 3_600_000, batchMs: 60_000 });
-        const expected = new Map<string, boolean>();
-        for (const e of events) {
-          if (e.online) presence.connected(e.device);
-          else presence.disconnected(e.device);
-          expected.set(e.device, e.online);
-        }
-        await presence.stop(); // writes what is pending
-        expect(statements).toHaveLength(1);
-        const { rows } = await pool.query<{ id: string; online: boolean }>(`SELECT id, online FROM devices WHERE id = ANY($1::text[])`, [ids]);
-        for (const row of rows) expect(row.online).toBe(expected.get(row.id) ?? false);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.record({ device: fc.constantFrom(...ids), online: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        async (events) => {
+          const statements: string[] = [];
+          const pool = f.t.database.pool;
+          const counting: Pick<pg.Pool, 'query'> = {
+            query: ((text: string, values?: unknown[]) => {
+              statements.push(text);
+              return pool.query(text, values);
+            }) as pg.Pool['query'],
+          };
+          await pool.query(`UPDATE devices SET online = false`);
+          const presence = createPresence({
+            pool: counting,
+            logger: testLogger,
+            flushMs: 3_600_000,
+            batchMs: 60_000,
+          });
+          const expected = new Map<string, boolean>();
+          for (const e of events) {
+            if (e.online) presence.connected(e.device);
+            else presence.disconnected(e.device);
+            expected.set(e.device, e.online);
+          }
+          await presence.stop(); // writes what is pending
+          expect(statements).toHaveLength(1);
+          const { rows } = await pool.query<{ id: string; online: boolean }>(
+            `SELECT id, online FROM devices WHERE id = ANY($1::text[])`,
+            [ids],
+          );
+          for (const row of rows) expect(row.online).toBe(expected.get(row.id) ?? false);
+        },
+      ),
       { numRuns: 25 },
     );
   }, 120_000);

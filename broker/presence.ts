@@ -11,7 +11,13 @@ import { createPresenceRepo, type PresenceRow } from './presence-repo.ts';
  * is down) is not lost: the next flush sets `online` of every device from the live sessions,
  * once the database answers again.
  */
-export function createPresence(deps: { pool: Pick<pg.Pool, 'query'>; logger: Logger; flushMs?: number; batchMs?: number; onChange?: (change: { deviceId: string; unitId: string; online: boolean; at: Date }) => void }) {
+export function createPresence(deps: {
+  pool: Pick<pg.Pool, 'query'>;
+  logger: Logger;
+  flushMs?: number;
+  batchMs?: number;
+  onChange?: (change: { deviceId: string; unitId: string; online: boolean; at: Date }) => void;
+}) {
   const repo = createPresenceRepo(deps.pool);
   const seen = new Set<string>();
   /** Devices with a live session, as the broker told us (the truth `online` must match). */
@@ -23,7 +29,8 @@ export function createPresence(deps: { pool: Pick<pg.Pool, 'query'>; logger: Log
   /** The write in progress: writes run one after the other, so a later state is never overtaken. */
   let writing: Promise<void> = Promise.resolve();
   const emit = (rows: PresenceRow[]): void => {
-    for (const row of rows) deps.onChange?.({ deviceId: row.id, unitId: row.unit_id, online: row.online, at: row.at });
+    for (const row of rows)
+      deps.onChange?.({ deviceId: row.id, unitId: row.unit_id, online: row.online, at: row.at });
   };
 
   const resync = async (): Promise<void> => {
@@ -34,7 +41,10 @@ export function createPresence(deps: { pool: Pick<pg.Pool, 'query'>; logger: Log
       stale = true;
       throw err;
     });
-    deps.logger.info({ changed: rows.length, online: ids.length }, 'presence written again after failed updates');
+    deps.logger.info(
+      { changed: rows.length, online: ids.length },
+      'presence written again after failed updates',
+    );
     emit(rows);
   };
   const writeChanges = async (): Promise<void> => {
@@ -45,7 +55,10 @@ export function createPresence(deps: { pool: Pick<pg.Pool, 'query'>; logger: Log
       emit(await repo.setOnline([...batch.keys()], [...batch.values()]));
     } catch (err) {
       stale = true;
-      deps.logger.warn({ err, devices: batch.size }, 'presence update failed; written again once the database answers');
+      deps.logger.warn(
+        { err, devices: batch.size },
+        'presence update failed; written again once the database answers',
+      );
     }
   };
   /** Runs `step` after the write in progress. */

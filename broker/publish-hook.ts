@@ -7,7 +7,12 @@ import type { Presence } from './presence.ts';
 import type { Refusals } from './refusals.ts';
 import type { SessionRegistry } from './sessions.ts';
 import { authorizeDevicePublish } from './topic-policy.ts';
-import type { DeviceSession, UpstreamCallbackHandler, UpstreamHandler, UpstreamPublish } from './types.ts';
+import type {
+  DeviceSession,
+  UpstreamCallbackHandler,
+  UpstreamHandler,
+  UpstreamPublish,
+} from './types.ts';
 
 export interface PublishHookDeps {
   config: Pick<BrokerConfig, 'rateMaxWaitMs' | 'ratePerSecond'>;
@@ -27,14 +32,21 @@ export interface PublishHookDeps {
  * `done` is called without an error, so `done` waits for the handler (the reading committed) and
  * for every earlier publish of the client (PUBACKs in order, broker/in-order.ts).
  */
-export function createPublishHook(deps: PublishHookDeps): Required<AedesOptions>['authorizePublish'] {
+export function createPublishHook(
+  deps: PublishHookDeps,
+): Required<AedesOptions>['authorizePublish'] {
   const { config, logger, counters, guard } = deps;
 
   /**
    * Hands a publish to its handler (a plain function: no closure per message on the hot path).
    * Whatever the handler does wrong, sync or async, ends in `finished` (input-guard.ts).
    */
-  function runHandler(handler: UpstreamHandler | UpstreamCallbackHandler, session: DeviceSession, message: UpstreamPublish, finished: (err: unknown) => void): void {
+  function runHandler(
+    handler: UpstreamHandler | UpstreamCallbackHandler,
+    session: DeviceSession,
+    message: UpstreamPublish,
+    finished: (err: unknown) => void,
+  ): void {
     try {
       deps.presence?.seen(session.deviceId);
       if (typeof handler === 'function') {
@@ -59,16 +71,34 @@ export function createPublishHook(deps: PublishHookDeps): Required<AedesOptions>
     let called = false;
     const finished = (err: unknown): void => {
       // A handler that calls back twice (or calls back, then throws) must not answer twice.
-      if (called) return void logger.error({ err, deviceId: state.session.deviceId, topic: packet.topic }, 'upstream handler completed twice; ignored');
+      if (called)
+        return void logger.error(
+          { err, deviceId: state.session.deviceId, topic: packet.topic },
+          'upstream handler completed twice; ignored',
+        );
       called = true;
       if (!err) return acks.settle(ticket, null);
-      guard.failed(state.session, message ?? { topic: packet.topic, suffix: '', payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() }, err, (e) => acks.settle(ticket, e));
+      guard.failed(
+        state.session,
+        message ?? {
+          topic: packet.topic,
+          suffix: '',
+          payload: packet.payload as Buffer,
+          qos: packet.qos,
+          receivedAt: new Date(),
+        },
+        err,
+        (e) => acks.settle(ticket, e),
+      );
     };
     try {
       const decision = authorizeDevicePublish(state.session.deviceId, packet);
       if (!decision.ok) {
         counters.publishesDenied++;
-        deps.refusals.record('security.publish_denied', client, decision.reason, packet.topic, { qos: packet.qos, retain: packet.retain });
+        deps.refusals.record('security.publish_denied', client, decision.reason, packet.topic, {
+          qos: packet.qos,
+          retain: packet.retain,
+        });
         return finished(new NotAcknowledged(`publish refused: ${decision.reason}`));
       }
       const handler = deps.handlerFor(decision.suffix);
@@ -78,18 +108,32 @@ export function createPublishHook(deps: PublishHookDeps): Required<AedesOptions>
         deps.limits.refund(state.session.deviceId);
         counters.rateLimited++;
         const reason = flood ? 'sustained_flood' : 'wait_too_long';
-        deps.refusals.record('security.rate_limited', client, reason, packet.topic, { waitMs: Math.round(wait), overRateMs: Math.round(overRateMs), ratePerSecond: config.ratePerSecond });
+        deps.refusals.record('security.rate_limited', client, reason, packet.topic, {
+          waitMs: Math.round(wait),
+          overRateMs: Math.round(overRateMs),
+          ratePerSecond: config.ratePerSecond,
+        });
         return finished(new NotAcknowledged(`publish rate exceeded (${reason})`));
       }
       if (wait > 0 && !state.rateLimitedLogged) {
         state.rateLimitedLogged = true;
-        logger.warn({ deviceId: state.session.deviceId, waitMs: Math.round(wait) }, 'device over its publish rate: acknowledgements slowed');
+        logger.warn(
+          { deviceId: state.session.deviceId, waitMs: Math.round(wait) },
+          'device over its publish rate: acknowledgements slowed',
+        );
       }
-      message = { topic: packet.topic, suffix: decision.suffix, payload: packet.payload as Buffer, qos: packet.qos, receivedAt: new Date() };
+      message = {
+        topic: packet.topic,
+        suffix: decision.suffix,
+        payload: packet.payload as Buffer,
+        qos: packet.qos,
+        receivedAt: new Date(),
+      };
       // Behind a wait, a publish joins the session's queue (broker/pacer.ts): its handler runs
       // after those of the publishes before it, never before.
       const m = message;
-      if (wait > 0 || state.pacer.waiting > 0) state.pacer.after(wait, () => runHandler(handler, state.session, m, finished));
+      if (wait > 0 || state.pacer.waiting > 0)
+        state.pacer.after(wait, () => runHandler(handler, state.session, m, finished));
       else runHandler(handler, state.session, message, finished);
     } catch (err) {
       finished(err);

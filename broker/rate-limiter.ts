@@ -24,7 +24,10 @@ export class TokenBucket {
   /** Reserves one token; returns the wait in ms before it is available (0 when immediate). */
   take(): number {
     const t = this.now();
-    this.tokens = Math.min(this.opts.burst, this.tokens + ((t - this.last) / 1000) * this.opts.ratePerSecond);
+    this.tokens = Math.min(
+      this.opts.burst,
+      this.tokens + ((t - this.last) / 1000) * this.opts.ratePerSecond,
+    );
     this.last = t;
     this.tokens -= 1;
     if (this.tokens >= 0) return 0;
@@ -33,7 +36,9 @@ export class TokenBucket {
 
   /** True when the bucket has refilled to its burst: forgetting it loses nothing. */
   isFull(): boolean {
-    return this.tokens + ((this.now() - this.last) / 1000) * this.opts.ratePerSecond >= this.opts.burst;
+    return (
+      this.tokens + ((this.now() - this.last) / 1000) * this.opts.ratePerSecond >= this.opts.burst
+    );
   }
 
   /** Gives back a token reserved by take() whose message was refused. */

@@ -5,14 +5,25 @@ import { errorClass, type InputGuard } from './input-guard.ts';
 import { peerSerial, socketOf } from './peer.ts';
 import type { SessionRegistry } from './sessions.ts';
 
-export type RecordRefusal = (action: string, client: Client | null, reason: string, target: string, details?: SecurityEvent['details']) => void;
+export type RecordRefusal = (
+  action: string,
+  client: Client | null,
+  reason: string,
+  target: string,
+  details?: SecurityEvent['details'],
+) => void;
 
 /**
  * How the broker's hooks report what they refuse: a security event with whatever is known of the
  * peer (its session, else its certificate and address), aggregated per device (or certificate, or
  * address) and reason by audit/security-events.ts.
  */
-export function createRefusals(deps: { securityEvents: Pick<SecurityEvents, 'record'>; sessions: Pick<SessionRegistry, 'get'>; guard: Pick<InputGuard, 'hookFailed'>; logger: Logger }) {
+export function createRefusals(deps: {
+  securityEvents: Pick<SecurityEvents, 'record'>;
+  sessions: Pick<SessionRegistry, 'get'>;
+  guard: Pick<InputGuard, 'hookFailed'>;
+  logger: Logger;
+}) {
   const record: RecordRefusal = (action, client, reason, target, details) => {
     const state = client ? deps.sessions.get(client) : undefined;
     const socket = client ? socketOf(client) : undefined;
@@ -30,7 +41,11 @@ export function createRefusals(deps: { securityEvents: Pick<SecurityEvents, 'rec
   };
   /** A hook failed outside a publish: the connection is closed and the event recorded. */
   const hookFailed = (hook: string, client: Client | null, err: unknown): void => {
-    deps.guard.hookFailed(hook, client ? deps.sessions.get(client)?.session.deviceId : undefined, err);
+    deps.guard.hookFailed(
+      hook,
+      client ? deps.sessions.get(client)?.session.deviceId : undefined,
+      err,
+    );
     try {
       record('security.internal_error', client, errorClass(err), hook);
       client?.close();

@@ -32,14 +32,24 @@ interface Entry {
   expires: number;
 }
 
-export function createRegistryCache(deps: { lookup: RegistryLookup; ttlMs: number; batchMs?: number; maxEntries?: number; maxBatch?: number; now?: () => number }) {
+export function createRegistryCache(deps: {
+  lookup: RegistryLookup;
+  ttlMs: number;
+  batchMs?: number;
+  maxEntries?: number;
+  maxBatch?: number;
+  now?: () => number;
+}) {
   const now = deps.now ?? Date.now;
   const maxEntries = deps.maxEntries ?? 50_000;
   const maxBatch = deps.maxBatch ?? 1000;
   const entries = new Map<string, Entry>();
   /** Bumped by every invalidation: an answer read across a bump is not trusted. */
   let epoch = 0;
-  let queue = new Map<string, { resolve: (v: ConnectionIdentity | undefined) => void; reject: (e: unknown) => void }[]>();
+  let queue = new Map<
+    string,
+    { resolve: (v: ConnectionIdentity | undefined) => void; reject: (e: unknown) => void }[]
+  >();
   let timer: NodeJS.Timeout | undefined;
   const counters = { hits: 0, misses: 0, queries: 0, retried: 0 };
 
@@ -51,7 +61,8 @@ export function createRegistryCache(deps: { lookup: RegistryLookup; ttlMs: numbe
     counters.queries++;
     deps.lookup.connectionIdentities(serials).then(
       (found) => {
-        for (const [serial, waiters] of batch) for (const w of waiters) w.resolve(found.get(serial));
+        for (const [serial, waiters] of batch)
+          for (const w of waiters) w.resolve(found.get(serial));
       },
       (err: unknown) => {
         for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
@@ -100,7 +111,8 @@ export function createRegistryCache(deps: { lookup: RegistryLookup; ttlMs: numbe
     },
     invalidateDevice(deviceId: string): void {
       epoch++;
-      for (const [serial, e] of entries) if (e.identity.deviceId === deviceId) entries.delete(serial);
+      for (const [serial, e] of entries)
+        if (e.identity.deviceId === deviceId) entries.delete(serial);
     },
     clear(): void {
       epoch++;

@@ -9,7 +9,13 @@ import type { ConnectionIdentity } from './identity-fns.ts';
 
 /** A session may go on: its certificate is known, active and unexpired, its device neither suspended nor retired. */
 export function stillValid(identity: ConnectionIdentity | undefined, nowMs: number): boolean {
-  return identity !== undefined && identity.certStatus === 'active' && identity.notAfter.getTime() > nowMs && identity.deviceStatus !== 'suspended' && identity.deviceStatus !== 'retired';
+  return (
+    identity !== undefined &&
+    identity.certStatus === 'active' &&
+    identity.notAfter.getTime() > nowMs &&
+    identity.deviceStatus !== 'suspended' &&
+    identity.deviceStatus !== 'retired'
+  );
 }
 
 /** The sessions (by key) the registry no longer stands behind. */

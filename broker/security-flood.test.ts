@@ -13,7 +13,10 @@ import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test
 let f: BrokerFixture;
 beforeAll(async () => {
   // A window far longer than the test: the record counts do not depend on how fast it runs.
-  f = await startBrokerFixture({ maxPacketBytes: 1024 * 1024 }, { ingest: {}, securityEvents: { windowMs: 3_600_000 } });
+  f = await startBrokerFixture(
+    { maxPacketBytes: 1024 * 1024 },
+    { ingest: {}, securityEvents: { windowMs: 3_600_000 } },
+  );
 });
 afterAll(async () => {
   await f?.close();
@@ -34,9 +37,15 @@ async function blockAuditWrites(): Promise<() => Promise<void>> {
   };
 }
 
-type Row = { target_id: string; after: { count: number; reason: string; samples: { text: string }[] } };
+type Row = {
+  target_id: string;
+  after: { count: number; reason: string; samples: { text: string }[] };
+};
 async function records(action: string, actorId: string): Promise<Row[]> {
-  const { rows } = await f.t.database.pool.query<Row>(`SELECT target_id, after FROM audit_log WHERE action = $1 AND actor_id = $2 ORDER BY id`, [action, actorId]);
+  const { rows } = await f.t.database.pool.query<Row>(
+    `SELECT target_id, after FROM audit_log WHERE action = $1 AND actor_id = $2 ORDER BY id`,
+    [action, actorId],
+  );
   return rows;
 }
 
@@ -44,14 +53,26 @@ async function records(action: string, actorId: string): Promise<Row[]> {
 async function connectAndPublish(cert: DeviceCert, id: string, seq: number): Promise<number> {
   const started = performance.now();
   const client = await f.connect(cert, { clientId: id, connectTimeout: 60_000 });
-  await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ seq, ts: new Date(Date.now() - (10 - seq) * 1000).toISOString(), readings: { temperature_c: 35 } }), { qos: 1 });
+  await client.publishAsync(
+    `devices/${id}/telemetry`,
+    JSON.stringify({
+      seq,
+      ts: new Date(Date.now() - (10 - seq) * 1000).toISOString(),
+      readings: { temperature_c: 35 },
+    }),
+    { qos: 1 },
+  );
   const ms = performance.now() - started;
   await client.endAsync();
   return ms;
 }
 
 /** Sends `filters` in SUBSCRIBE packets of `perPacket`; resolves when every SUBACK is in. */
-async function subscribeAll(client: MqttClient, filters: string[], perPacket: number): Promise<number[]> {
+async function subscribeAll(
+  client: MqttClient,
+  filters: string[],
+  perPacket: number,
+): Promise<number[]> {
   const granted: number[] = [];
   await Promise.all(
     Array.from({ length: Math.ceil(filters.length / perPacket) }, (_, i) =>
@@ -82,20 +103,30 @@ describe('a flood of refusals', () => {
       // The legitimate device: a fresh CONNECT (a registry lookup) and a reading stored by ingest.
       floodMs = await connectAndPublish(legit, 'bd-flood-legit', 3);
       // Still nothing written: the device did not wait for the flood's records.
-      expect(await records('security.subscribe_denied', 'device:bd-flood-attacker')).toHaveLength(0);
+      expect(await records('security.subscribe_denied', 'device:bd-flood-attacker')).toHaveLength(
+        0,
+      );
     } finally {
       await release();
     }
-    console.info(`legitimate CONNECT + PUBACK: ${controlMs.toFixed(0)} ms alone, ${floodMs.toFixed(0)} ms after 10,000 refused filters with the audit store blocked`);
+    console.info(
+      `legitimate CONNECT + PUBACK: ${controlMs.toFixed(0)} ms alone, ${floodMs.toFixed(0)} ms after 10,000 refused filters with the audit store blocked`,
+    );
     await attacker.endAsync();
 
     await f.securityEvents.flush();
     const written = await records('security.subscribe_denied', 'device:bd-flood-attacker');
     expect(written.length).toBeLessThanOrEqual(2); // the first at once, the rest as one count
     expect(written.reduce((n, r) => n + r.after.count, 0)).toBe(10_000);
-    expect(written.every((r) => r.after.reason === 'not_own_topic' && r.after.samples.length >= 1)).toBe(true);
-    expect(f.securityEvents.counters.events['security.subscribe_denied']).toBeGreaterThanOrEqual(10_000);
-    const stored = await f.t.database.pool.query(`SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-flood-legit'`);
+    expect(
+      written.every((r) => r.after.reason === 'not_own_topic' && r.after.samples.length >= 1),
+    ).toBe(true);
+    expect(f.securityEvents.counters.events['security.subscribe_denied']).toBeGreaterThanOrEqual(
+      10_000,
+    );
+    const stored = await f.t.database.pool.query(
+      `SELECT count(*)::int AS n FROM readings WHERE device_id = 'bd-flood-legit'`,
+    );
     expect(stored.rows[0].n).toBe(3);
   });
 });
@@ -107,11 +138,19 @@ describe('device text in security events', () => {
     // MQTT.js refuses such topics itself: the packets are written as bytes on its connection.
     const filter = 'devices/bd-other/\u0000errors';
     const topic = 'devices/bd-other/\u0000telemetry';
-    const str = (s: string): Buffer => Buffer.concat([Buffer.from([0, Buffer.byteLength(s)]), Buffer.from(s)]);
+    const str = (s: string): Buffer =>
+      Buffer.concat([Buffer.from([0, Buffer.byteLength(s)]), Buffer.from(s)]);
     const subscribe = Buffer.concat([Buffer.from([0, 7]), str(filter), Buffer.from([1])]);
     const publish = Buffer.concat([str(topic), Buffer.from([0, 8]), Buffer.from('{}')]);
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    client.stream.write(Buffer.concat([Buffer.from([0x82, subscribe.length]), subscribe, Buffer.from([0x32, publish.length]), publish]));
+    client.stream.write(
+      Buffer.concat([
+        Buffer.from([0x82, subscribe.length]),
+        subscribe,
+        Buffer.from([0x32, publish.length]),
+        publish,
+      ]),
+    );
     await closed; // the refused publish closes the connection
     client.end(true);
     await f.securityEvents.flush();
@@ -126,10 +165,32 @@ describe('device text in security events', () => {
   it('records a CONNECT refused for a client id with a NUL byte (raw MQTT over mTLS)', async () => {
     const cert = await f.addDevice('bd-flood-cid', { status: 'active' });
     const id = Buffer.from('bd-flood-cid\u0000x');
-    const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 30, 0, id.length, ...id]);
+    const variable = Buffer.from([
+      0,
+      4,
+      0x4d,
+      0x51,
+      0x54,
+      0x54,
+      4,
+      0x02,
+      0,
+      30,
+      0,
+      id.length,
+      ...id,
+    ]);
     const returnCode = await new Promise<number | string>((resolve) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost' }, () =>
-        socket.write(Buffer.concat([Buffer.from([0x10, variable.length]), variable])),
+      const socket = tls.connect(
+        {
+          host: '127.0.0.1',
+          port: f.port,
+          ca: f.caPem,
+          key: cert.key,
+          cert: cert.cert,
+          servername: 'localhost',
+        },
+        () => socket.write(Buffer.concat([Buffer.from([0x10, variable.length]), variable])),
       );
       socket.on('data', (d: Buffer) => {
         resolve(d[0] === 0x20 ? d[3]! : `packet 0x${d[0]?.toString(16)}`);
@@ -141,6 +202,8 @@ describe('device text in security events', () => {
     expect(returnCode).toBe(2); // identifier rejected: not the certificate's CN
     await f.securityEvents.flush();
     const refused = await records('security.connect_refused', 'device:bd-flood-cid');
-    expect(refused.map((r) => [r.after.reason, unescapeDeviceText(r.target_id)])).toEqual([['client_id_mismatch', 'bd-flood-cid\u0000x']]);
+    expect(refused.map((r) => [r.after.reason, unescapeDeviceText(r.target_id)])).toEqual([
+      ['client_id_mismatch', 'bd-flood-cid\u0000x'],
+    ]);
   });
 });

@@ -6,7 +6,10 @@ import { sessionsToClose } from './revalidation.ts';
 import type { SessionRegistry, SessionState } from './sessions.ts';
 
 export interface DeviceEventSource {
-  on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
+  on(
+    event: 'certificate_revoked',
+    listener: (e: { serial: string; deviceId: string }) => void,
+  ): unknown;
   on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
   /** The event connection is back after a loss: notifications sent meanwhile were missed. */
   on(event: 'resync', listener: () => void): unknown;
@@ -17,7 +20,9 @@ export interface SessionControlDeps {
   logger: Logger;
   sessions: Pick<SessionRegistry, 'entries' | 'all' | 'get'>;
   counters: Pick<BrokerCounters, 'cutOffs'>;
-  identity: { connectionIdentities(serialsHex: string[]): Promise<Map<string, ConnectionIdentity>> };
+  identity: {
+    connectionIdentities(serialsHex: string[]): Promise<Map<string, ConnectionIdentity>>;
+  };
   /** Cached registry answers: dropped when an event says they changed. */
   registry: Pick<RegistryCache, 'invalidateSerial' | 'invalidateDevice' | 'clear'>;
   events?: DeviceEventSource;
@@ -41,7 +46,10 @@ export function createSessionControl(deps: SessionControlDeps) {
       if (!predicate(state)) continue;
       n++;
       counters.cutOffs++;
-      logger.warn({ deviceId: state.session.deviceId, certSerial: state.session.certSerial, why }, 'cutting off device session');
+      logger.warn(
+        { deviceId: state.session.deviceId, certSerial: state.session.certSerial, why },
+        'cutting off device session',
+      );
       client.close();
     }
     return n;
@@ -55,12 +63,21 @@ export function createSessionControl(deps: SessionControlDeps) {
   // Safety net behind the events (a lost notification, a certificate expiring mid-session).
   const revalidate = async (): Promise<void> => {
     // One query per sweep (revalidation.ts), not one per session.
-    const live = sessions.all().map(([client, state]) => ({ key: client, certSerial: state.session.certSerial }));
-    for (const client of await sessionsToClose(live, (serials) => deps.identity.connectionIdentities(serials), Date.now)) {
+    const live = sessions
+      .all()
+      .map(([client, state]) => ({ key: client, certSerial: state.session.certSerial }));
+    for (const client of await sessionsToClose(
+      live,
+      (serials) => deps.identity.connectionIdentities(serials),
+      Date.now,
+    )) {
       const state = sessions.get(client);
       if (!state) continue;
       counters.cutOffs++;
-      logger.warn({ deviceId: state.session.deviceId }, 'session no longer valid in the registry: closing');
+      logger.warn(
+        { deviceId: state.session.deviceId },
+        'session no longer valid in the registry: closing',
+      );
       client.close();
     }
   };
@@ -73,14 +90,17 @@ export function createSessionControl(deps: SessionControlDeps) {
   });
   deps.events?.on('device_status', (e) => {
     deps.registry.invalidateDevice(e.deviceId);
-    if (e.status === 'suspended' || e.status === 'retired') closeWhere((s) => s.session.deviceId === e.deviceId, `device ${e.status}`);
+    if (e.status === 'suspended' || e.status === 'retired')
+      closeWhere((s) => s.session.deviceId === e.deviceId, `device ${e.status}`);
   });
   // A revocation or suspension notified while the event connection was down (a database restart)
   // was never delivered: re-read the CRL and re-check every live session at once.
   deps.events?.on('resync', () => {
     deps.registry.clear();
     refreshCrl().catch((err: unknown) => logger.error({ err }, 'could not refresh the CRL'));
-    revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation after the event connection came back failed'));
+    revalidate().catch((err: unknown) =>
+      logger.warn({ err }, 'revalidation after the event connection came back failed'),
+    );
   });
   const revalidateTimer = setInterval(() => {
     revalidate().catch((err: unknown) => logger.warn({ err }, 'revalidation failed'));
@@ -90,8 +110,10 @@ export function createSessionControl(deps: SessionControlDeps) {
   return {
     closeWhere,
     refreshCrl,
-    disconnectCertificate: (serial: string) => closeWhere((s) => s.session.certSerial === normaliseSerial(serial), 'certificate revoked'),
-    disconnectDevice: (deviceId: string) => closeWhere((s) => s.session.deviceId === deviceId, 'device disabled'),
+    disconnectCertificate: (serial: string) =>
+      closeWhere((s) => s.session.certSerial === normaliseSerial(serial), 'certificate revoked'),
+    disconnectDevice: (deviceId: string) =>
+      closeWhere((s) => s.session.deviceId === deviceId, 'device disabled'),
     /** One revalidation sweep now (what the timer runs): for the storm bench and tests. */
     revalidateNow: (): Promise<void> => revalidate(),
     stop: (): void => clearInterval(revalidateTimer),

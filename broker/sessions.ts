@@ -33,7 +33,13 @@ export function createSessionRegistry() {
     has: (client: Client): boolean => byClient.has(client),
     /** `authenticate` accepted this connection as this device. */
     add(client: Client, session: DeviceSession): void {
-      byClient.set(client, { session, connectedAt: new Date(), rateLimitedLogged: false, acks: new InOrder(), pacer: new Pacer() });
+      byClient.set(client, {
+        session,
+        connectedAt: new Date(),
+        rateLimitedLogged: false,
+        acks: new InOrder(),
+        pacer: new Pacer(),
+      });
     },
     /** Aedes made the connection ready: it is the device's live one now. */
     ready(client: Client): SessionState | undefined {
@@ -56,11 +62,21 @@ export function createSessionRegistry() {
     all: (): [Client, SessionState][] => [...byClient],
     clients: (): IterableIterator<Client> => byClient.keys(),
     /** The authenticated client on this connection, if any. */
-    byConnection: (conn: unknown): Client | null => [...byClient.keys()].find((c) => c.conn === conn) ?? null,
+    byConnection: (conn: unknown): Client | null =>
+      [...byClient.keys()].find((c) => c.conn === conn) ?? null,
     connected: (): ConnectedClient[] =>
       [...liveByDevice.values()].flatMap((client) => {
         const s = byClient.get(client);
-        return s ? [{ deviceId: s.session.deviceId, certSerial: s.session.certSerial, remoteAddress: s.session.remoteAddress, connectedAt: s.connectedAt.toISOString() }] : [];
+        return s
+          ? [
+              {
+                deviceId: s.session.deviceId,
+                certSerial: s.session.certSerial,
+                remoteAddress: s.session.remoteAddress,
+                connectedAt: s.connectedAt.toISOString(),
+              },
+            ]
+          : [];
       }),
   };
 }

@@ -21,14 +21,21 @@ export interface SubscribeHookDeps {
  * messages it is sent (authorizeForward: a second check at delivery), and who is told that a
  * subscription was granted (Aedes' `subscribe` event, `subscribed` here).
  */
-export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<Required<AedesOptions>, 'authorizeSubscribe' | 'authorizeForward'> & { subscribed(subs: Subscription[], client: Client | null): void } {
+export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<
+  Required<AedesOptions>,
+  'authorizeSubscribe' | 'authorizeForward'
+> & {
+  subscribed(subs: Subscription[], client: Client | null): void;
+} {
   const { sessions, logger } = deps;
   return {
     authorizeSubscribe(client, sub, done) {
       let decision: ReturnType<typeof authorizeDeviceSubscribe>;
       try {
         const state = sessions.get(client);
-        decision = state ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic) : { ok: false, reason: 'not_own_topic' };
+        decision = state
+          ? authorizeDeviceSubscribe(state.session.deviceId, sub.topic)
+          : { ok: false, reason: 'not_own_topic' };
         if (!decision.ok) {
           deps.counters.subscribesDenied++;
           deps.refusals.record('security.subscribe_denied', client, decision.reason, sub.topic);
@@ -56,7 +63,9 @@ export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<Required<Aed
       const prefix = `devices/${state.session.deviceId}/`;
       // Aedes has stored the subscriptions by now: a message published from here on is delivered.
       // A refused filter comes with qos 128 (its SUBACK code), whatever the typings say.
-      const suffixes = subs.filter((s) => (s.qos as number) !== 128 && s.topic.startsWith(prefix)).map((s) => s.topic.slice(prefix.length));
+      const suffixes = subs
+        .filter((s) => (s.qos as number) !== 128 && s.topic.startsWith(prefix))
+        .map((s) => s.topic.slice(prefix.length));
       if (suffixes.length === 0) return;
       try {
         onSubscribed(state.session.deviceId, suffixes);

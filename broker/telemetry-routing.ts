@@ -84,7 +84,8 @@ export function createTelemetryRouting(opts: { concurrency: number }) {
   const persistence = memoryPersistence() as Persistence;
   const byTopic = persistence.subscriptionsByTopic.bind(persistence);
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
-  persistence.subscriptionsByTopic = (topic: string) => (bypass && isTelemetryTopic(topic) ? NOBODY : byTopic(topic));
+  persistence.subscriptionsByTopic = (topic: string) =>
+    bypass && isTelemetryTopic(topic) ? NOBODY : byTopic(topic);
   persistence.addSubscriptions = (client: unknown, subs: { topic: string }[]) => {
     for (const s of subs) watch(s.topic);
     return addSubscriptions(client, subs);

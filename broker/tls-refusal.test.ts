@@ -21,7 +21,10 @@ beforeAll(async () => {
   // A window far longer than the test: the record counts do not depend on how fast it runs.
   f = await startBrokerFixture({}, { securityEvents: { windowMs: 3_600_000 } });
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(f.t.database.pool)).mode });
-  api = await createApiHarness({ routes: ({ db }) => [{ plugin: dashboardPages({ db, queries }), root: true }] }, { t: f.t });
+  api = await createApiHarness(
+    { routes: ({ db }) => [{ plugin: dashboardPages({ db, queries }), root: true }] },
+    { t: f.t },
+  );
 }, 120_000);
 afterAll(async () => {
   await f?.close();
@@ -31,38 +34,89 @@ interface TlsRecord {
   actor_id: string;
   target_type: string;
   ip: string | null;
-  after: { reason: string; count: number; certSerial: string | null; certFingerprint: string | null; issuerCn: string | null; samples: { text: string }[] };
+  after: {
+    reason: string;
+    count: number;
+    certSerial: string | null;
+    certFingerprint: string | null;
+    issuerCn: string | null;
+    samples: { text: string }[];
+  };
 }
 
 async function tlsRefusals(where: string, params: unknown[]): Promise<TlsRecord[]> {
   await f.securityEvents.flush();
-  const { rows } = await f.t.database.pool.query<TlsRecord>(`SELECT actor_id, target_type, host(ip) AS ip, after FROM audit_log WHERE action = 'security.tls_refused' AND ${where} ORDER BY id`, params);
+  const { rows } = await f.t.database.pool.query<TlsRecord>(
+    `SELECT actor_id, target_type, host(ip) AS ip, after FROM audit_log WHERE action = 'security.tls_refused' AND ${where} ORDER BY id`,
+    params,
+  );
   return rows;
 }
 
-const fingerprint = (pem: string): string => normaliseFingerprint(new X509Certificate(pem).fingerprint256);
+const fingerprint = (pem: string): string =>
+  normaliseFingerprint(new X509Certificate(pem).fingerprint256);
 const total = (rows: TlsRecord[]): number => rows.reduce((n, r) => n + r.after.count, 0);
 
 /**
  * A raw mTLS client that, the moment its handshake completes, writes a CONNECT, a QoS 1 PUBLISH
  * and a SUBSCRIBE in one go; reports whether the server sent anything back before closing.
  */
-function knock(cert: { key: string; cert: string } | undefined, clientId: string, maxVersion: tls.SecureVersion = 'TLSv1.3'): Promise<{ handshake: boolean; received: number }> {
+function knock(
+  cert: { key: string; cert: string } | undefined,
+  clientId: string,
+  maxVersion: tls.SecureVersion = 'TLSv1.3',
+): Promise<{ handshake: boolean; received: number }> {
   const id = Buffer.from(clientId);
-  const connectVar = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 30, 0, id.length, ...id]);
+  const connectVar = Buffer.from([
+    0,
+    4,
+    0x4d,
+    0x51,
+    0x54,
+    0x54,
+    4,
+    0x02,
+    0,
+    30,
+    0,
+    id.length,
+    ...id,
+  ]);
   const topic = Buffer.from(`devices/${clientId}/telemetry`);
   const payload = Buffer.from('{"seq":1,"readings":{"ph":7}}');
-  const publishVar = Buffer.concat([Buffer.from([0, topic.length]), topic, Buffer.from([0, 1]), payload]);
+  const publishVar = Buffer.concat([
+    Buffer.from([0, topic.length]),
+    topic,
+    Buffer.from([0, 1]),
+    payload,
+  ]);
   const filter = Buffer.from(`devices/${clientId}/errors`);
   const subVar = Buffer.concat([Buffer.from([0, 2, 0, filter.length]), filter, Buffer.from([1])]);
-  const bytes = Buffer.concat([Buffer.from([0x10, connectVar.length]), connectVar, Buffer.from([0x32, publishVar.length]), publishVar, Buffer.from([0x82, subVar.length]), subVar]);
+  const bytes = Buffer.concat([
+    Buffer.from([0x10, connectVar.length]),
+    connectVar,
+    Buffer.from([0x32, publishVar.length]),
+    publishVar,
+    Buffer.from([0x82, subVar.length]),
+    subVar,
+  ]);
   return new Promise((resolve) => {
     let handshake = false;
     let received = 0;
-    const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, servername: 'localhost', maxVersion, ...(cert ? { key: cert.key, cert: cert.cert } : {}) }, () => {
-      handshake = true;
-      socket.write(bytes);
-    });
+    const socket = tls.connect(
+      {
+        host: '127.0.0.1',
+        port: f.port,
+        ca: f.caPem,
+        servername: 'localhost',
+        maxVersion,
+        ...(cert ? { key: cert.key, cert: cert.cert } : {}),
+      },
+      () => {
+        handshake = true;
+        socket.write(bytes);
+      },
+    );
     socket.on('data', (d: Buffer) => {
       received += d.length;
       socket.destroy(); // anything at all is an answer
@@ -81,9 +135,18 @@ describe('TLS handshake refusals', () => {
     const rows = await tlsRefusals(`after->>'certSerial' = $1`, [normaliseSerial(cert.serialHex)]);
     expect(rows.length).toBeLessThanOrEqual(2);
     expect(total(rows)).toBe(6);
-    expect(rows[0]).toMatchObject({ actor_id: 'device:bd-tls-revoked', target_type: 'tls', ip: '127.0.0.1', after: { reason: 'CERT_REVOKED', certFingerprint: fingerprint(cert.cert) } });
+    expect(rows[0]).toMatchObject({
+      actor_id: 'device:bd-tls-revoked',
+      target_type: 'tls',
+      ip: '127.0.0.1',
+      after: { reason: 'CERT_REVOKED', certFingerprint: fingerprint(cert.cert) },
+    });
     // A technician sees it on the device's fleet page (technicians do not read the audit log).
-    const page = await api.app.inject({ method: 'GET', url: '/fleet/bd-tls-revoked', headers: { authorization: `Bearer ${await api.tokenFor('technician')}` } });
+    const page = await api.app.inject({
+      method: 'GET',
+      url: '/fleet/bd-tls-revoked',
+      headers: { authorization: `Bearer ${await api.tokenFor('technician')}` },
+    });
     expect(page.statusCode).toBe(200);
     const section = page.body.slice(page.body.indexOf('Security events'));
     expect(section).toContain('tls refused');
@@ -93,11 +156,23 @@ describe('TLS handshake refusals', () => {
 
   it('records a certificate from a foreign CA with its serial and fingerprint, and a client without a certificate by its address', async () => {
     const foreign = createForeignCa('Evil CA').issue({ cn: 'bd-tls-evil' });
-    for (let i = 0; i < 3; i++) expect((await knock(foreign, 'bd-tls-evil', i % 2 ? 'TLSv1.2' : 'TLSv1.3')).received).toBe(0);
-    const evil = await tlsRefusals(`after->>'certSerial' = $1`, [normaliseSerial(foreign.serialHex)]);
+    for (let i = 0; i < 3; i++)
+      expect((await knock(foreign, 'bd-tls-evil', i % 2 ? 'TLSv1.2' : 'TLSv1.3')).received).toBe(0);
+    const evil = await tlsRefusals(`after->>'certSerial' = $1`, [
+      normaliseSerial(foreign.serialHex),
+    ]);
     expect(total(evil)).toBe(3);
-    expect(evil[0]).toMatchObject({ actor_id: `cert:${normaliseSerial(foreign.serialHex)}`, after: { certFingerprint: fingerprint(foreign.cert), issuerCn: 'Evil CA', samples: [{ text: 'bd-tls-evil' }] } });
-    expect(evil[0]!.after.reason).toMatch(/^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)$/);
+    expect(evil[0]).toMatchObject({
+      actor_id: `cert:${normaliseSerial(foreign.serialHex)}`,
+      after: {
+        certFingerprint: fingerprint(foreign.cert),
+        issuerCn: 'Evil CA',
+        samples: [{ text: 'bd-tls-evil' }],
+      },
+    });
+    expect(evil[0]!.after.reason).toMatch(
+      /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)$/,
+    );
 
     const before = total(await tlsRefusals(`after->>'reason' = 'NO_CERTIFICATE'`, []));
     for (let i = 0; i < 2; i++) expect((await knock(undefined, 'bd-tls-none')).received).toBe(0);
@@ -128,7 +203,12 @@ describe('TLS handshake refusals', () => {
     const receivedBefore = f.received.length;
     try {
       for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
-        for (const [cert, id] of [[undefined, 'bd-tls-gate-none'], [foreign, 'bd-tls-gate-evil'], [revoked, 'bd-tls-gate-revoked'], [expired, 'bd-tls-gate-expired']] as const) {
+        for (const [cert, id] of [
+          [undefined, 'bd-tls-gate-none'],
+          [foreign, 'bd-tls-gate-evil'],
+          [revoked, 'bd-tls-gate-revoked'],
+          [expired, 'bd-tls-gate-expired'],
+        ] as const) {
           const r = await knock(cert, id, maxVersion);
           expect({ id, maxVersion, received: r.received }).toEqual({ id, maxVersion, received: 0 });
         }

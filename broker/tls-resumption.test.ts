@@ -16,14 +16,29 @@ afterAll(async () => {
 });
 
 /** One mTLS connection offering `session`: whether TLS resumed it, the CONNACK code, the newest ticket. */
-function attempt(cert: { key: string; cert: string }, clientId: string, session: Buffer | undefined): Promise<{ reused: boolean; connack: number | string; session: Buffer | undefined }> {
+function attempt(
+  cert: { key: string; cert: string },
+  clientId: string,
+  session: Buffer | undefined,
+): Promise<{ reused: boolean; connack: number | string; session: Buffer | undefined }> {
   return new Promise((resolve) => {
     let ticket: Buffer | undefined;
     let reused = false;
-    const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost', ...(session ? { session } : {}) }, () => {
-      reused = socket.isSessionReused();
-      socket.write(connectPacket(clientId));
-    });
+    const socket = tls.connect(
+      {
+        host: '127.0.0.1',
+        port: f.port,
+        ca: f.caPem,
+        key: cert.key,
+        cert: cert.cert,
+        servername: 'localhost',
+        ...(session ? { session } : {}),
+      },
+      () => {
+        reused = socket.isSessionReused();
+        socket.write(connectPacket(clientId));
+      },
+    );
     socket.on('session', (s: Buffer) => (ticket = s));
     let got = Buffer.alloc(0);
     let connack: number | string = 'closed';

@@ -52,7 +52,10 @@ export const TLS12_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-export function tlsServerOptions(m: BrokerTlsMaterial, opts: { decideAfterHandshake?: boolean; resumption?: boolean } = {}): tls.TlsOptions {
+export function tlsServerOptions(
+  m: BrokerTlsMaterial,
+  opts: { decideAfterHandshake?: boolean; resumption?: boolean } = {},
+): tls.TlsOptions {
   const tickets = opts.resumption === true;
   return {
     key: m.key,
@@ -123,7 +126,8 @@ export function admitAuthorized(socket: tls.TLSSocket): TlsRefusal | undefined {
   const refusal: TlsRefusal = {
     reason: presented ? String(socket.authorizationError ?? 'UNAUTHORIZED') : 'NO_CERTIFICATE',
     certSerial: presented && cert.serialNumber ? normaliseSerial(cert.serialNumber) : undefined,
-    certFingerprint: presented && cert.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined,
+    certFingerprint:
+      presented && cert.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined,
     subjectCn: presented ? cn(cert.subject) : undefined,
     issuerCn: presented ? cn(cert.issuer) : undefined,
     ip: socket.remoteAddress,

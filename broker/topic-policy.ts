@@ -1,4 +1,9 @@
-import { downstreamSuffixes, upstreamSuffixes, type DownstreamSuffix, type UpstreamSuffix } from './types.ts';
+import {
+  downstreamSuffixes,
+  upstreamSuffixes,
+  type DownstreamSuffix,
+  type UpstreamSuffix,
+} from './types.ts';
 
 /**
  * Which topics a device may use. Pure functions: the broker hooks call them and turn a refusal
@@ -14,13 +19,18 @@ export type PolicyRefusal =
   | 'retain_not_allowed'
   | 'qos_not_allowed';
 
-export type PublishDecision = { ok: true; suffix: UpstreamSuffix } | { ok: false; reason: PolicyRefusal };
-export type SubscribeDecision = { ok: true; suffix: DownstreamSuffix } | { ok: false; reason: PolicyRefusal };
+export type PublishDecision =
+  { ok: true; suffix: UpstreamSuffix } | { ok: false; reason: PolicyRefusal };
+export type SubscribeDecision =
+  { ok: true; suffix: DownstreamSuffix } | { ok: false; reason: PolicyRefusal };
 
 const upstream = new Set<string>(upstreamSuffixes);
 const downstream = new Set<string>(downstreamSuffixes);
 
-function ownSuffix(deviceId: string, topic: string): { suffix: string } | { reason: PolicyRefusal } {
+function ownSuffix(
+  deviceId: string,
+  topic: string,
+): { suffix: string } | { reason: PolicyRefusal } {
   if (topic.startsWith('$')) return { reason: 'system_topic' }; // $SYS and any other $-topic [MQTT-4.7.2-1]
   if (topic.includes('#') || topic.includes('+')) return { reason: 'wildcard' };
   const prefix = `devices/${deviceId}/`;
@@ -28,7 +38,10 @@ function ownSuffix(deviceId: string, topic: string): { suffix: string } | { reas
   return { suffix: topic.slice(prefix.length) };
 }
 
-export function authorizeDevicePublish(deviceId: string, packet: { topic: string; retain: boolean; qos: number }): PublishDecision {
+export function authorizeDevicePublish(
+  deviceId: string,
+  packet: { topic: string; retain: boolean; qos: number },
+): PublishDecision {
   const own = ownSuffix(deviceId, packet.topic);
   if ('reason' in own) return { ok: false, reason: own.reason };
   if (!upstream.has(own.suffix)) return { ok: false, reason: 'unknown_suffix' };

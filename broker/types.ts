@@ -44,16 +44,30 @@ export type UpstreamHandler = (session: DeviceSession, message: UpstreamPublish)
  * gateway's thread (BENCHMARKS.md). `done(null)` lets the PUBACK go out; `done(err)` withholds it.
  */
 export interface UpstreamCallbackHandler {
-  callback(session: DeviceSession, message: UpstreamPublish, done: (err: Error | null) => void): void;
+  callback(
+    session: DeviceSession,
+    message: UpstreamPublish,
+    done: (err: Error | null) => void,
+  ): void;
 }
 
 /** Server-to-device messages on `devices/{id}/{suffix}` (errors, renewed certificates, firmware manifests). */
 export interface DownstreamPublisher {
-  publish(deviceId: string, suffix: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+  publish(
+    deviceId: string,
+    suffix: string,
+    payload: string | Buffer,
+    opts?: { qos?: 0 | 1; retain?: boolean },
+  ): Promise<void>;
 }
 
 /** Topic suffixes of the device contract (docs/device-contract.md). */
 export const upstreamSuffixes = ['telemetry', 'state', 'cert/csr'] as const;
-export const downstreamSuffixes = ['errors', 'cert/issued', 'firmware/manifest', 'commands'] as const;
+export const downstreamSuffixes = [
+  'errors',
+  'cert/issued',
+  'firmware/manifest',
+  'commands',
+] as const;
 export type UpstreamSuffix = (typeof upstreamSuffixes)[number];
 export type DownstreamSuffix = (typeof downstreamSuffixes)[number];

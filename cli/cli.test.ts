@@ -13,12 +13,21 @@ beforeAll(async () => {
   t = await createTestDatabase();
 });
 
-const env = (): Record<string, string> => ({ DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'cli test passphrase 123', LOG_LEVEL: 'error' });
+const env = (): Record<string, string> => ({
+  DATABASE_URL: t.url,
+  THAMANI_DATA_DIR: dataDir,
+  PKI_PASSPHRASE: 'cli test passphrase 123',
+  LOG_LEVEL: 'error',
+});
 
 /** The real binary in its own process: exit status, stdout holding nothing but the output. */
-function thamaniProcess(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function thamaniProcess(
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/thamani.js', ...args], { env: { ...process.env, ...env() } });
+    const child = spawn(process.execPath, ['bin/thamani.js', ...args], {
+      env: { ...process.env, ...env() },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -40,15 +49,32 @@ const json = async (...args: string[]): Promise<Record<string, unknown>> => {
 
 describe('thamani CLI (technician sequence from the README)', () => {
   it('adds a site, a unit and a device by name, makes an enrolment token and lists certificates', async () => {
-    expect(await json('site', 'add', 'Kisumu Girls', '--county', 'Kisumu')).toMatchObject({ site: { name: 'Kisumu Girls' } });
-    expect(await json('unit', 'add', 'Kisumu Girls', 'Digester 1', '--kind', 'biodigester')).toMatchObject({ unit: { kind: 'biodigester' } });
-    expect(await json('device', 'add', '--unit', 'Digester 1', '--site', 'Kisumu Girls', '--id', 'bd-cli-01')).toMatchObject({ device: { id: 'bd-cli-01', status: 'pending' } });
+    expect(await json('site', 'add', 'Kisumu Girls', '--county', 'Kisumu')).toMatchObject({
+      site: { name: 'Kisumu Girls' },
+    });
+    expect(
+      await json('unit', 'add', 'Kisumu Girls', 'Digester 1', '--kind', 'biodigester'),
+    ).toMatchObject({ unit: { kind: 'biodigester' } });
+    expect(
+      await json(
+        'device',
+        'add',
+        '--unit',
+        'Digester 1',
+        '--site',
+        'Kisumu Girls',
+        '--id',
+        'bd-cli-01',
+      ),
+    ).toMatchObject({ device: { id: 'bd-cli-01', status: 'pending' } });
     const token = await json('device', 'token', 'bd-cli-01');
     expect(token.token).toMatch(/^enr_[A-Za-z0-9_-]{43}$/);
     const human = await thamani('device', 'list');
     expect(human.stdout).toMatch(/bd-cli-01\s+biodigester\s+pending/);
     expect(await json('cert', 'list')).toEqual({ certificates: [] });
-    const { rows } = await t.database.pool.query(`SELECT actor_id, action FROM audit_log WHERE action = 'enrolment_token.create'`);
+    const { rows } = await t.database.pool.query(
+      `SELECT actor_id, action FROM audit_log WHERE action = 'enrolment_token.create'`,
+    );
     expect(rows[0].actor_id).toMatch(/^cli:/);
   });
 
@@ -59,7 +85,9 @@ describe('thamani CLI (technician sequence from the README)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
-    expect(JSON.parse(r.stdout)).toMatchObject({ devices: [expect.objectContaining({ id: 'bd-cli-01' })] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      devices: [expect.objectContaining({ id: 'bd-cli-01' })],
+    });
   }, 180_000);
 
   it('fails clearly, with a non-zero status, on bad input', async () => {

@@ -5,7 +5,9 @@ import type { Config } from '../config/index.ts';
 export function registerCoreCommands(program: Command, config: () => Config): void {
   program
     .command('start')
-    .description('run the whole system: database (embedded unless DATABASE_URL), migrations, broker, ingest, API, dashboards')
+    .description(
+      'run the whole system: database (embedded unless DATABASE_URL), migrations, broker, ingest, API, dashboards',
+    )
     .action(async () => {
       const { start } = await import('../app/start.ts');
       await start(config());
@@ -18,7 +20,9 @@ export function registerCoreCommands(program: Command, config: () => Config): vo
     .description('apply pending database migrations and exit')
     .action(() =>
       withDatabase(config(), (rt) => {
-        process.stdout.write(`migrations applied; time-series path: ${rt.timeseries.mode}${rt.timeseries.timescaleVersion ? ` (TimescaleDB ${rt.timeseries.timescaleVersion})` : ''}\n`);
+        process.stdout.write(
+          `migrations applied; time-series path: ${rt.timeseries.mode}${rt.timeseries.timescaleVersion ? ` (TimescaleDB ${rt.timeseries.timescaleVersion})` : ''}\n`,
+        );
         return Promise.resolve();
       }),
     );

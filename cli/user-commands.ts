@@ -9,18 +9,35 @@ import { withDatabase } from './context.ts';
 
 function withUsers<T>(cfg: Config, fn: (users: UserService, pool: Pool) => Promise<T>): Promise<T> {
   return withDatabase(cfg, async (rt, logger) => {
-    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { trustedUserService }] = await Promise.all([import('../api/public-url.ts'), import('../audit/index.ts'), import('../auth/user-service.ts')]);
+    const [{ publicBaseUrl }, { createAuditLog, openAuditSigner }, { trustedUserService }] =
+      await Promise.all([
+        import('../api/public-url.ts'),
+        import('../audit/index.ts'),
+        import('../auth/user-service.ts'),
+      ]);
     const db = rt.database.db;
     const signer = await openAuditSigner(cfg.pki, logger);
     // Each call in its own transaction, in a trusted scope named by the CLI's actor (migration 0019).
-    const users = trustedUserService(db, { audit: createAuditLog({ db, signer }), now: () => new Date(), publicBaseUrl: publicBaseUrl(cfg), apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays, apiTokenMaxDays: cfg.auth.apiTokenMaxDays });
+    const users = trustedUserService(db, {
+      audit: createAuditLog({ db, signer }),
+      now: () => new Date(),
+      publicBaseUrl: publicBaseUrl(cfg),
+      apiTokenDefaultDays: cfg.auth.apiTokenDefaultDays,
+      apiTokenMaxDays: cfg.auth.apiTokenMaxDays,
+    });
     return fn(users, rt.database.pool);
   });
 }
 
 /** The CLI acts as `cli:<os user>`; the audit log records that, with role `system`. */
 function cliActor() {
-  return { actorId: `cli:${os.userInfo().username}`, actorRole: 'system', ip: null, userAgent: 'thamani-cli', requestId: null };
+  return {
+    actorId: `cli:${os.userInfo().username}`,
+    actorRole: 'system',
+    ip: null,
+    userAgent: 'thamani-cli',
+    requestId: null,
+  };
 }
 
 export function registerUserCommands(program: Command, config: () => Config): void {
@@ -33,24 +50,52 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .option('-n, --name <displayName>', 'display name (default: the username)')
     .option('-e, --email <email>', 'e-mail address')
     .action(async (username: string, opts: { role: string; name?: string; email?: string }) => {
-      if (!(roles as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
-      if (!/^[a-z0-9._-]{3,64}$/i.test(username)) throw new CliError('username: 3-64 of a-z 0-9 . _ -', 64);
+      if (!(roles as readonly string[]).includes(opts.role))
+        throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
+      if (!/^[a-z0-9._-]{3,64}$/i.test(username))
+        throw new CliError('username: 3-64 of a-z 0-9 . _ -', 64);
       const { user: made, setupLink } = await withUsers(config(), (users) =>
-        users.create({ username, displayName: opts.name ?? username, email: opts.email ?? null, role: opts.role as Role }, cliActor()),
+        users.create(
+          {
+            username,
+            displayName: opts.name ?? username,
+            email: opts.email ?? null,
+            role: opts.role as Role,
+          },
+          cliActor(),
+        ),
       );
-      process.stdout.write(`created ${made.username} (${made.role}, id ${made.id})\nsetup link (single use, expires in 72 h): ${setupLink}\n`);
+      process.stdout.write(
+        `created ${made.username} (${made.role}, id ${made.id})\nsetup link (single use, expires in 72 h): ${setupLink}\n`,
+      );
     });
 
   user
     .command('token <name>')
-    .description('create an API token acting with one role (for automation and the simulators); printed once')
+    .description(
+      'create an API token acting with one role (for automation and the simulators); printed once',
+    )
     .requiredOption('-r, --role <role>', `one of ${roles.join(', ')}`)
-    .option('--days <n>', 'expire after n days (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)', (v) => Number.parseInt(v, 10))
+    .option(
+      '--days <n>',
+      'expire after n days (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)',
+      (v) => Number.parseInt(v, 10),
+    )
     .option('--json', 'print one JSON object')
     .action(async (name: string, opts: { role: string; days?: number; json?: boolean }) => {
-      if (!(roles as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
-      const made = await withUsers(config(), (users) => users.createApiToken({ name, role: opts.role as Role, expiresInDays: opts.days }, cliActor()));
-      process.stdout.write(opts.json ? `${JSON.stringify(made)}\n` : `API token "${made.name}" (${made.role}, expires ${made.expiresAt}), shown only now:\n\n  ${made.token}\n\nSend it as "Authorization: Bearer <token>".\n`);
+      if (!(roles as readonly string[]).includes(opts.role))
+        throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
+      const made = await withUsers(config(), (users) =>
+        users.createApiToken(
+          { name, role: opts.role as Role, expiresInDays: opts.days },
+          cliActor(),
+        ),
+      );
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify(made)}\n`
+          : `API token "${made.name}" (${made.role}, expires ${made.expiresAt}), shown only now:\n\n  ${made.token}\n\nSend it as "Authorization: Bearer <token>".\n`,
+      );
     });
 
   user
@@ -58,14 +103,19 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .description('list API tokens: role, owner, expiry, last use, state')
     .option('--json', 'print one JSON array')
     .action(async (opts: { json?: boolean }) => {
-      const { tokens, people } = await withUsers(config(), async (users) => ({ tokens: await users.listApiTokens(), people: await users.list() }));
+      const { tokens, people } = await withUsers(config(), async (users) => ({
+        tokens: await users.listApiTokens(),
+        people: await users.list(),
+      }));
       if (opts.json) return void process.stdout.write(`${JSON.stringify(tokens)}\n`);
       const names = new Map(people.map((p) => [p.id, p.username]));
       process.stdout.write('id\tname\trole\towner\texpires\tlast used\tstate\n');
       for (const t of tokens) {
         const state = t.revoked ? 'revoked' : t.expired ? 'expired' : 'active';
         const owner = t.ownerId ? (names.get(t.ownerId) ?? t.ownerId) : `(${t.createdBy})`;
-        process.stdout.write(`${t.id}\t${t.name}\t${t.role}\t${owner}\t${t.expiresAt}\t${t.lastUsedAt ?? 'never'}\t${state}\n`);
+        process.stdout.write(
+          `${t.id}\t${t.name}\t${t.role}\t${owner}\t${t.expiresAt}\t${t.lastUsedAt ?? 'never'}\t${state}\n`,
+        );
       }
     });
 
@@ -75,12 +125,17 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .action(async () => {
       const list = await withUsers(config(), (users) => users.list());
       // The display name last: "erased user #N" once erased (the name is gone, the id stays).
-      for (const u of list) process.stdout.write(`${u.username}\t${u.role}\t${u.erased ? 'erased' : u.disabled ? 'disabled' : 'active'}\t${u.id}\t${u.displayName}\n`);
+      for (const u of list)
+        process.stdout.write(
+          `${u.username}\t${u.role}\t${u.erased ? 'erased' : u.disabled ? 'disabled' : 'active'}\t${u.id}\t${u.displayName}\n`,
+        );
     });
 
   user
     .command('assign <username> <units...>')
-    .description('the units (by name or id) a kitchen manager or collector sees; replaces their list (none: give no unit)')
+    .description(
+      'the units (by name or id) a kitchen manager or collector sees; replaces their list (none: give no unit)',
+    )
     .option('--site <site>', 'site of the units, when a name is not unique')
     .action(async (username: string, unitNames: string[], opts: { site?: string }) => {
       const assigned = await withUsers(config(), async (users, pool) => {
@@ -91,13 +146,26 @@ export function registerUserCommands(program: Command, config: () => Config): vo
         const rows = await deviceRepo.unitsNamed(pool, names, opts.site ?? null);
         for (const n of names) {
           const found = rows.filter((r) => r.name === n || r.id === n);
-          if (found.length === 0) throw new CliError(`no unit ${n}${opts.site ? ` at ${opts.site}` : ''}`, 1);
-          if (found.length > 1) throw new CliError(`unit name ${n} is used at ${found.map((f) => f.site).join(', ')}: add --site`, 64);
+          if (found.length === 0)
+            throw new CliError(`no unit ${n}${opts.site ? ` at ${opts.site}` : ''}`, 1);
+          if (found.length > 1)
+            throw new CliError(
+              `unit name ${n} is used at ${found.map((f) => f.site).join(', ')}: add --site`,
+              64,
+            );
         }
-        await users.assignUnits(u.id, rows.map((r) => r.id), cliActor());
+        await users.assignUnits(
+          u.id,
+          rows.map((r) => r.id),
+          cliActor(),
+        );
         return rows;
       });
-      process.stdout.write(assigned.length ? `${username} now sees: ${assigned.map((r) => `${r.name} (${r.site})`).join(', ')}\n` : `${username} sees no unit\n`);
+      process.stdout.write(
+        assigned.length
+          ? `${username} now sees: ${assigned.map((r) => `${r.name} (${r.site})`).join(', ')}\n`
+          : `${username} sees no unit\n`,
+      );
     });
 
   user
@@ -114,17 +182,25 @@ export function registerUserCommands(program: Command, config: () => Config): vo
 
   user
     .command('export <username>')
-    .description('everything held about a user, as JSON (a data-subject request): account, sessions, the audit entries they made and those about them, alerts acknowledged')
+    .description(
+      'everything held about a user, as JSON (a data-subject request): account, sessions, the audit entries they made and those about them, alerts acknowledged',
+    )
     .action(async (username: string) => {
-      const data = await withUsers(config(), async (users) => users.exportAccount((await find(users, username)).id));
+      const data = await withUsers(config(), async (users) =>
+        users.exportAccount((await find(users, username)).id),
+      );
       process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     });
 
   user
     .command('erase <username>')
-    .description('erase a user: personal fields, sessions and sign-in metadata go; the id stays in immutable records, shown as "erased user #N"')
+    .description(
+      'erase a user: personal fields, sessions and sign-in metadata go; the id stays in immutable records, shown as "erased user #N"',
+    )
     .action(async (username: string) => {
-      const erased = await withUsers(config(), async (users) => users.erase((await find(users, username)).id, cliActor()));
+      const erased = await withUsers(config(), async (users) =>
+        users.erase((await find(users, username)).id, cliActor()),
+      );
       process.stdout.write(`erased ${username}: now ${erased.displayName} (id ${erased.id})\n`);
     });
 }

@@ -30,12 +30,16 @@ describe('loadConfig', () => {
 
   it('takes the dashboards’ time zone from DASHBOARD_TIME_ZONE (default Africa/Nairobi) and refuses one Intl does not know', () => {
     expect(loadConfig({}).dashboards.timeZone).toBe('Africa/Nairobi');
-    expect(loadConfig({ DASHBOARD_TIME_ZONE: 'Africa/Kampala' }).dashboards.timeZone).toBe('Africa/Kampala');
+    expect(loadConfig({ DASHBOARD_TIME_ZONE: 'Africa/Kampala' }).dashboards.timeZone).toBe(
+      'Africa/Kampala',
+    );
     try {
       loadConfig({ DASHBOARD_TIME_ZONE: 'Mars/Olympus_Mons' });
       expect.unreachable();
     } catch (err) {
-      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^DASHBOARD_TIME_ZONE: must be an IANA time zone/)]);
+      expect((err as ConfigError).problems).toEqual([
+        expect.stringMatching(/^DASHBOARD_TIME_ZONE: must be an IANA time zone/),
+      ]);
     }
   });
 
@@ -53,9 +57,13 @@ describe('loadConfig', () => {
   });
 
   it('refuses a renewal window as long as a device certificate (every device would renew on every connection)', () => {
-    expect(() => loadConfig({ PKI_DEVICE_CERT_DAYS: '30', PKI_RENEWAL_WINDOW_DAYS: '30' })).toThrow(/PKI_RENEWAL_WINDOW_DAYS \(30\) must be shorter than PKI_DEVICE_CERT_DAYS \(30\)/);
+    expect(() => loadConfig({ PKI_DEVICE_CERT_DAYS: '30', PKI_RENEWAL_WINDOW_DAYS: '30' })).toThrow(
+      /PKI_RENEWAL_WINDOW_DAYS \(30\) must be shorter than PKI_DEVICE_CERT_DAYS \(30\)/,
+    );
     expect(() => loadConfig({ PKI_DEVICE_CERT_DAYS: '10' })).toThrow(/must be shorter/); // the default window is 30 days
-    expect(loadConfig({ PKI_DEVICE_CERT_DAYS: '31', PKI_RENEWAL_WINDOW_DAYS: '30' }).pki.deviceCertDays).toBe(31);
+    expect(
+      loadConfig({ PKI_DEVICE_CERT_DAYS: '31', PKI_RENEWAL_WINDOW_DAYS: '30' }).pki.deviceCertDays,
+    ).toBe(31);
   });
 
   it('treats an empty variable as unset', () => {
@@ -64,8 +72,12 @@ describe('loadConfig', () => {
 
   it('keeps sign-in metadata 90 days unless told, and refuses a retention of 0 days', () => {
     expect(loadConfig({}).auth.signInMetadataRetentionDays).toBe(90);
-    expect(loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '30' }).auth.signInMetadataRetentionDays).toBe(30);
-    expect(() => loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '0' })).toThrow(/SIGNIN_METADATA_RETENTION_DAYS/);
+    expect(
+      loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '30' }).auth.signInMetadataRetentionDays,
+    ).toBe(30);
+    expect(() => loadConfig({ SIGNIN_METADATA_RETENTION_DAYS: '0' })).toThrow(
+      /SIGNIN_METADATA_RETENTION_DAYS/,
+    );
   });
 
   it('is frozen', () => {
@@ -81,7 +93,11 @@ describe('secret files', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cfg-'));
     const file = path.join(dir, 'db-url');
     await writeFile(file, 'postgres://thamani:s3cret@db:5432/thamani\n');
-    expect(loadConfig({ DATABASE_URL_FILE: file }).db.url).toBe('postgres://thamani:s3cret@db:5432/thamani');
-    expect(() => loadConfig({ DATABASE_URL_FILE: path.join(dir, 'missing') })).toThrow(/DATABASE_URL_FILE: cannot read .*ENOENT/);
+    expect(loadConfig({ DATABASE_URL_FILE: file }).db.url).toBe(
+      'postgres://thamani:s3cret@db:5432/thamani',
+    );
+    expect(() => loadConfig({ DATABASE_URL_FILE: path.join(dir, 'missing') })).toThrow(
+      /DATABASE_URL_FILE: cannot read .*ENOENT/,
+    );
   });
 });

@@ -17,7 +17,9 @@ const postgresUrl = z.string().refine(
   (value) => {
     try {
       const url = new URL(value);
-      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+      return (
+        (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== ''
+      );
     } catch {
       return false;
     }
@@ -41,7 +43,12 @@ const envSchema = z.object({
   HTTPS_PORT: port.default(8443),
   HTTP_REDIRECT_PORT: port.default(8080),
   EMBEDDED_PG_PORT: port.default(54329),
-  MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(256 * 1024),
+  MQTT_MAX_PACKET_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(256 * 1024),
   MQTT_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(20_000),
   MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   MQTT_KEEPALIVE_MIN_S: z.coerce.number().int().min(1).default(10),
@@ -65,28 +72,65 @@ const envSchema = z.object({
   PKI_PASSPHRASE: z.string().min(16, 'must be at least 16 characters').optional(),
   PKI_DEVICE_CERT_DAYS: z.coerce.number().int().min(1).max(3650).default(397),
   PKI_SERVER_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(397),
-  PKI_ENROLMENT_TOKEN_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  PKI_ENROLMENT_TOKEN_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(24),
   PKI_RENEWAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
-  PKI_ROTATION_OVERLAP_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
+  PKI_ROTATION_OVERLAP_HOURS: z.coerce
+    .number()
+    .min(0)
+    .max(24 * 90)
+    .default(24),
   ENROL_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(100),
   ENROL_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
-  ENROL_WINDOW_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(10),
+  ENROL_WINDOW_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(10),
   INGEST_BACKFILL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
   INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
-  INGEST_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(200 * 1024),
-  INGEST_QUARANTINE_PAYLOAD_BYTES: z.coerce.number().int().min(256).default(64 * 1024),
+  INGEST_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(200 * 1024),
+  INGEST_QUARANTINE_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(64 * 1024),
   INGEST_BATCH_MAX_ROWS: z.coerce.number().int().min(1).default(5000),
   INGEST_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(5),
   INGEST_MAX_PENDING: z.coerce.number().int().min(100).default(50_000),
   INGEST_COMMIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How far seq may jump past a device's highest one (docs/device-contract.md); beyond is SEQ_JUMP. */
-  INGEST_MAX_SEQ_JUMP: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(1_000_000),
+  INGEST_MAX_SEQ_JUMP: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .default(1_000_000),
   READINGS_RAW_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
   // Operator API security (docs/security-model.md). Secrets: generated under dataDir/secrets in development.
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
-  SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  SESSION_IDLE_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(30),
+  SESSION_MAX_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(12),
   // API tokens always expire: the default when none is asked for, and the most that may be asked.
   API_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   API_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
@@ -105,7 +149,9 @@ const envSchema = z.object({
     .string()
     .refine((zone) => {
       try {
-        return new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone.length > 0;
+        return (
+          new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone.length > 0
+        );
       } catch {
         return false;
       }
@@ -113,12 +159,30 @@ const envSchema = z.object({
     .default('Africa/Nairobi'),
   // Firmware (docs/operations.md, "Firmware updates"): devices download over mTLS on this port.
   DEVICE_HTTPS_PORT: port.default(8884),
-  FIRMWARE_MAX_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
-  FIRMWARE_REQUIRE_APPROVAL: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-  FIRMWARE_MANIFEST_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(72),
+  FIRMWARE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+  FIRMWARE_REQUIRE_APPROVAL: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  FIRMWARE_MANIFEST_TTL_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(72),
   // Audit store (docs/security-model.md, "Audit store"): signed checkpoints of the chain head, kept outside the database.
   AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
-  AUDIT_CHECKPOINT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(60),
+  AUDIT_CHECKPOINT_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -169,7 +233,11 @@ export interface Config {
     readonly rotationOverlapHours: number;
   };
   /** POST /enroll throttling per source address (provisioning/enrolment-guard.ts). */
-  readonly enrolment: { readonly maxAttemptsPerAddress: number; readonly maxFailuresPerAddress: number; readonly windowMs: number };
+  readonly enrolment: {
+    readonly maxAttemptsPerAddress: number;
+    readonly maxFailuresPerAddress: number;
+    readonly windowMs: number;
+  };
   readonly ingest: {
     readonly maxBatch: number;
     readonly maxFutureMs: number;
@@ -183,15 +251,30 @@ export interface Config {
     readonly maxSeqJump: number;
   };
   readonly securityEvents: { readonly windowMs: number; readonly maxKeys: number };
-  readonly firmware: { readonly devicePort: number; readonly maxImageBytes: number; readonly requireApproval: boolean; readonly manifestTtlHours: number };
+  readonly firmware: {
+    readonly devicePort: number;
+    readonly maxImageBytes: number;
+    readonly requireApproval: boolean;
+    readonly manifestTtlHours: number;
+  };
   readonly audit: {
     /** Where signed checkpoints are written (default dataDir/audit-checkpoints); copy it off the host. */
     readonly checkpointDir: string;
     readonly checkpointIntervalMs: number;
   };
-  readonly alerts: { readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly sweepMs: number };
+  readonly alerts: {
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: string | undefined;
+    readonly sweepMs: number;
+  };
   readonly dashboards: { readonly timeZone: string };
-  readonly https: { readonly host: string; readonly port: number; readonly redirectPort: number; readonly certFile: string | undefined; readonly keyFile: string | undefined };
+  readonly https: {
+    readonly host: string;
+    readonly port: number;
+    readonly redirectPort: number;
+    readonly certFile: string | undefined;
+    readonly keyFile: string | undefined;
+  };
   readonly auth: {
     /** Absent in development: generated under dataDir/secrets. Required in production. */
     readonly sessionSecret: string | undefined;
@@ -226,7 +309,14 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 }
 
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
-const fileKeys = ['DATABASE_URL', 'PKI_PASSPHRASE', 'SESSION_SECRET', 'APP_DB_PASSWORD', 'INGEST_DB_PASSWORD', 'ALERT_WEBHOOK_SECRET'] as const;
+const fileKeys = [
+  'DATABASE_URL',
+  'PKI_PASSPHRASE',
+  'SESSION_SECRET',
+  'APP_DB_PASSWORD',
+  'INGEST_DB_PASSWORD',
+  'ALERT_WEBHOOK_SECRET',
+] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
   for (const key of fileKeys) {
@@ -239,14 +329,18 @@ function readSecretFiles(env: Record<string, string>, problems: string[]): void 
     try {
       env[key] = readFileSync(file, 'utf8').trim();
     } catch (err) {
-      problems.push(`${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      problems.push(
+        `${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
   }
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   // Treat empty strings as unset: `FOO= thamani start` should mean "use the default".
-  const cleaned = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''),
+  );
   const fileProblems: string[] = [];
   readSecretFiles(cleaned, fileProblems);
   if (fileProblems.length > 0) throw new ConfigError(fileProblems);
@@ -260,12 +354,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const e = parsed.data;
   if (e.MQTT_KEEPALIVE_MIN_S > e.MQTT_KEEPALIVE_MAX_S) {
-    throw new ConfigError([`MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`]);
+    throw new ConfigError([
+      `MQTT_KEEPALIVE_MIN_S (${e.MQTT_KEEPALIVE_MIN_S}) must not exceed MQTT_KEEPALIVE_MAX_S (${e.MQTT_KEEPALIVE_MAX_S})`,
+    ]);
   }
   if (e.PKI_RENEWAL_WINDOW_DAYS >= e.PKI_DEVICE_CERT_DAYS) {
     // A window as long as the certificate makes every fresh certificate renewable at once: each
     // device would renew on every connection.
-    throw new ConfigError([`PKI_RENEWAL_WINDOW_DAYS (${e.PKI_RENEWAL_WINDOW_DAYS}) must be shorter than PKI_DEVICE_CERT_DAYS (${e.PKI_DEVICE_CERT_DAYS})`]);
+    throw new ConfigError([
+      `PKI_RENEWAL_WINDOW_DAYS (${e.PKI_RENEWAL_WINDOW_DAYS}) must be shorter than PKI_DEVICE_CERT_DAYS (${e.PKI_DEVICE_CERT_DAYS})`,
+    ]);
   }
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT, e.DEVICE_HTTPS_PORT];
   if (new Set(ports).size !== ports.length) {
@@ -275,22 +373,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const securityProblems: string[] = [];
   if (e.THAMANI_ENV === 'production') {
-    if (!e.SESSION_SECRET) securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
-    if (!e.APP_DB_PASSWORD) securityProblems.push('APP_DB_PASSWORD: required in production (16+ random characters)');
-    if (!e.INGEST_DB_PASSWORD) securityProblems.push('INGEST_DB_PASSWORD: required in production (16+ random characters)');
-    if (!e.PKI_PASSPHRASE) securityProblems.push('PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR');
+    if (!e.SESSION_SECRET)
+      securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
+    if (!e.APP_DB_PASSWORD)
+      securityProblems.push('APP_DB_PASSWORD: required in production (16+ random characters)');
+    if (!e.INGEST_DB_PASSWORD)
+      securityProblems.push('INGEST_DB_PASSWORD: required in production (16+ random characters)');
+    if (!e.PKI_PASSPHRASE)
+      securityProblems.push(
+        'PKI_PASSPHRASE: required in production (or PKI_PASSPHRASE_FILE); development generates one under THAMANI_DATA_DIR',
+      );
   }
-  if (e.API_TOKEN_DEFAULT_DAYS > e.API_TOKEN_MAX_DAYS) securityProblems.push(`API_TOKEN_DEFAULT_DAYS (${e.API_TOKEN_DEFAULT_DAYS}) must not exceed API_TOKEN_MAX_DAYS (${e.API_TOKEN_MAX_DAYS})`);
-  if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined)) securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
-  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) securityProblems.push('ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (receivers verify the X-Thamani-Signature HMAC with it)');
-  if (e.THAMANI_ENV === 'production' && e.ALERT_WEBHOOK_URL?.startsWith('http:')) securityProblems.push('ALERT_WEBHOOK_URL: must be https in production');
+  if (e.API_TOKEN_DEFAULT_DAYS > e.API_TOKEN_MAX_DAYS)
+    securityProblems.push(
+      `API_TOKEN_DEFAULT_DAYS (${e.API_TOKEN_DEFAULT_DAYS}) must not exceed API_TOKEN_MAX_DAYS (${e.API_TOKEN_MAX_DAYS})`,
+    );
+  if ((e.HTTPS_CERT_FILE === undefined) !== (e.HTTPS_KEY_FILE === undefined))
+    securityProblems.push('HTTPS_CERT_FILE and HTTPS_KEY_FILE: set both or neither');
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET)
+    securityProblems.push(
+      'ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (receivers verify the X-Thamani-Signature HMAC with it)',
+    );
+  if (e.THAMANI_ENV === 'production' && e.ALERT_WEBHOOK_URL?.startsWith('http:'))
+    securityProblems.push('ALERT_WEBHOOK_URL: must be https in production');
   if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
     dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
     log: {
       level: e.LOG_LEVEL,
-      format: e.LOG_FORMAT ?? (process.stdout.isTTY && e.THAMANI_ENV !== 'production' ? 'pretty' : 'json'),
+      format:
+        e.LOG_FORMAT ??
+        (process.stdout.isTTY && e.THAMANI_ENV !== 'production' ? 'pretty' : 'json'),
     },
     publicHostname: e.THAMANI_PUBLIC_HOSTNAME,
     db: {
@@ -330,7 +444,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       renewalWindowDays: e.PKI_RENEWAL_WINDOW_DAYS,
       rotationOverlapHours: e.PKI_ROTATION_OVERLAP_HOURS,
     },
-    enrolment: { maxAttemptsPerAddress: e.ENROL_MAX_PER_ADDRESS, maxFailuresPerAddress: e.ENROL_MAX_FAILURES_PER_ADDRESS, windowMs: e.ENROL_WINDOW_MINUTES * 60_000 },
+    enrolment: {
+      maxAttemptsPerAddress: e.ENROL_MAX_PER_ADDRESS,
+      maxFailuresPerAddress: e.ENROL_MAX_FAILURES_PER_ADDRESS,
+      windowMs: e.ENROL_WINDOW_MINUTES * 60_000,
+    },
     ingest: {
       maxBatch: e.INGEST_MAX_BATCH,
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
@@ -343,16 +461,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       commitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
       maxSeqJump: e.INGEST_MAX_SEQ_JUMP,
     },
-    securityEvents: { windowMs: e.SECURITY_EVENTS_WINDOW_SECONDS * 1000, maxKeys: e.SECURITY_EVENTS_MAX_KEYS },
-    firmware: { devicePort: e.DEVICE_HTTPS_PORT, maxImageBytes: e.FIRMWARE_MAX_BYTES, requireApproval: e.FIRMWARE_REQUIRE_APPROVAL, manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS },
+    securityEvents: {
+      windowMs: e.SECURITY_EVENTS_WINDOW_SECONDS * 1000,
+      maxKeys: e.SECURITY_EVENTS_MAX_KEYS,
+    },
+    firmware: {
+      devicePort: e.DEVICE_HTTPS_PORT,
+      maxImageBytes: e.FIRMWARE_MAX_BYTES,
+      requireApproval: e.FIRMWARE_REQUIRE_APPROVAL,
+      manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS,
+    },
     audit: {
-      checkpointDir: e.AUDIT_CHECKPOINT_DIR ? path.resolve(cwd, e.AUDIT_CHECKPOINT_DIR) : path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'audit-checkpoints'),
+      checkpointDir: e.AUDIT_CHECKPOINT_DIR
+        ? path.resolve(cwd, e.AUDIT_CHECKPOINT_DIR)
+        : path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'audit-checkpoints'),
       checkpointIntervalMs: e.AUDIT_CHECKPOINT_MINUTES * 60_000,
     },
-    alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookSecret: e.ALERT_WEBHOOK_SECRET, sweepMs: e.ALERT_SWEEP_SECONDS * 1000 },
+    alerts: {
+      webhookUrl: e.ALERT_WEBHOOK_URL,
+      webhookSecret: e.ALERT_WEBHOOK_SECRET,
+      sweepMs: e.ALERT_SWEEP_SECONDS * 1000,
+    },
     dashboards: { timeZone: e.DASHBOARD_TIME_ZONE },
-    https: { host: e.HTTPS_HOST, port: e.HTTPS_PORT, redirectPort: e.HTTP_REDIRECT_PORT, certFile: e.HTTPS_CERT_FILE, keyFile: e.HTTPS_KEY_FILE },
-    auth: { sessionSecret: e.SESSION_SECRET, sessionIdleMinutes: e.SESSION_IDLE_MINUTES, sessionMaxHours: e.SESSION_MAX_HOURS, apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS, apiTokenMaxDays: e.API_TOKEN_MAX_DAYS, signInMetadataRetentionDays: e.SIGNIN_METADATA_RETENTION_DAYS, appDbPassword: e.APP_DB_PASSWORD },
+    https: {
+      host: e.HTTPS_HOST,
+      port: e.HTTPS_PORT,
+      redirectPort: e.HTTP_REDIRECT_PORT,
+      certFile: e.HTTPS_CERT_FILE,
+      keyFile: e.HTTPS_KEY_FILE,
+    },
+    auth: {
+      sessionSecret: e.SESSION_SECRET,
+      sessionIdleMinutes: e.SESSION_IDLE_MINUTES,
+      sessionMaxHours: e.SESSION_MAX_HOURS,
+      apiTokenDefaultDays: e.API_TOKEN_DEFAULT_DAYS,
+      apiTokenMaxDays: e.API_TOKEN_MAX_DAYS,
+      signInMetadataRetentionDays: e.SIGNIN_METADATA_RETENTION_DAYS,
+      appDbPassword: e.APP_DB_PASSWORD,
+    },
   };
   return deepFreeze(config);
 }

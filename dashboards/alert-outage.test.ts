@@ -15,7 +15,14 @@ describe('alerts across a database outage', () => {
   it('evaluates again once the database is back, even when its rules had to be reloaded during the outage', async () => {
     const alerts = createAlertService({ pool: f.flaky.pool, logger: testLogger, notify: false });
     await alerts.ensureDefaults();
-    const reading = (temperature_c: number) => ({ deviceId: f.deviceId, unitId: f.unitId, seq: 1, ts: new Date(), values: { temperature_c }, expect: 'new' as const });
+    const reading = (temperature_c: number) => ({
+      deviceId: f.deviceId,
+      unitId: f.unitId,
+      seq: 1,
+      ts: new Date(),
+      values: { temperature_c },
+      expect: 'new' as const,
+    });
     alerts.stored([reading(35)]);
     await alerts.settled();
 
@@ -27,7 +34,10 @@ describe('alerts across a database outage', () => {
 
     alerts.stored([reading(50)]);
     await alerts.settled();
-    const { rows } = await f.t.database.pool.query<{ rule_id: string; status: string }>(`SELECT rule_id, status FROM alerts WHERE device_id = $1`, [f.deviceId]);
+    const { rows } = await f.t.database.pool.query<{ rule_id: string; status: string }>(
+      `SELECT rule_id, status FROM alerts WHERE device_id = $1`,
+      [f.deviceId],
+    );
     expect(rows).toEqual([{ rule_id: 'biodigester.temperature_c.high', status: 'open' }]);
   }, 60_000);
 });

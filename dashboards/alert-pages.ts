@@ -12,22 +12,32 @@ import { badge, h, timeAgo, valueWithUnit } from './html.ts';
 
 /** What to do, per rule (`<kind>.<metric>.<high|low>` or `<kind>.device.<check>`), kind left out. */
 const guidanceByRule: Record<string, string> = {
-  'temperature_c.low': 'Check the heater or insulation and cover the digester at night; feed less until it warms up.',
-  'temperature_c.high': 'Shade the digester and check the heater is off; do not add hot water or hot food waste.',
-  'ph.low': 'The digester is acidifying: stop feeding for a few days, then feed less; add lime or wood ash only if advised.',
+  'temperature_c.low':
+    'Check the heater or insulation and cover the digester at night; feed less until it warms up.',
+  'temperature_c.high':
+    'Shade the digester and check the heater is off; do not add hot water or hot food waste.',
+  'ph.low':
+    'The digester is acidifying: stop feeding for a few days, then feed less; add lime or wood ash only if advised.',
   'ph.high': 'Feed more fresh food waste and less ash or lime; check the pH again tomorrow.',
-  'biogas_pressure_kpa.high': 'Use or flare gas now and check the gas line and valves for a blockage; keep flames away from leaks.',
-  'methane_pct.low': 'Check for air leaks at the inlet and gas holder and feed evenly; poor gas burns badly.',
-  'h2s_ppm.high': 'Ventilate the kitchen and replace or regenerate the H₂S filter; H₂S is toxic and corrodes burners.',
+  'biogas_pressure_kpa.high':
+    'Use or flare gas now and check the gas line and valves for a blockage; keep flames away from leaks.',
+  'methane_pct.low':
+    'Check for air leaks at the inlet and gas holder and feed evenly; poor gas burns badly.',
+  'h2s_ppm.high':
+    'Ventilate the kitchen and replace or regenerate the H₂S filter; H₂S is toxic and corrodes burners.',
   'fill_level_pct.high': 'Empty the bin on the next round; collect it today if it is nearly full.',
   'battery_v.low': 'Replace or charge the sensor battery at the next visit.',
   'device.offline': 'Check the sensor has power and signal; restart it if it stays offline.',
-  'device.cert_expiry': 'Renew the sensor’s certificate before it expires (technician: rotate it on the device page or with the CLI).',
+  'device.cert_expiry':
+    'Renew the sensor’s certificate before it expires (technician: rotate it on the device page or with the CLI).',
 };
 
 export function guidanceFor(ruleId: string): string {
   const key = ruleId.split('.').slice(1).join('.');
-  return guidanceByRule[key] ?? 'Check the device and its readings; acknowledge with a note of what was done.';
+  return (
+    guidanceByRule[key] ??
+    'Check the device and its readings; acknowledge with a note of what was done.'
+  );
 }
 
 /** Guidance for every rule id (the client script shows it on alerts added live). */
@@ -66,11 +76,18 @@ function where(a: OpenAlert, principal: Principal): string {
       : kind === 'collection_point' && can(principal.role, 'dashboard:collection')
         ? `<a href="/collection#unit-${h(a.unitId)}">${unit}</a>`
         : unit;
-  const device = can(principal.role, 'dashboard:fleet') ? `<a href="/fleet/${h(a.deviceId)}">${h(a.deviceId)}</a>` : h(a.deviceId);
+  const device = can(principal.role, 'dashboard:fleet')
+    ? `<a href="/fleet/${h(a.deviceId)}">${h(a.deviceId)}</a>`
+    : h(a.deviceId);
   return `${unitLink} · sensor ${device}`;
 }
 
-export function alertList(alerts: OpenAlert[], principal: Principal, f: Formatter, opts: { showUnit?: boolean } = {}): string {
+export function alertList(
+  alerts: OpenAlert[],
+  principal: Principal,
+  f: Formatter,
+  opts: { showUnit?: boolean } = {},
+): string {
   if (alerts.length === 0) return '<p class="empty" data-alerts-empty>No alerts.</p>';
   const ack = can(principal.role, 'alerts:ack');
   return `<ul class="alerts">${groupAlerts(alerts)

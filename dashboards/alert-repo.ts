@@ -27,16 +27,39 @@ export interface RuleThresholds {
 
 export const alertRepo = {
   enabledRules: async (q: Queryable): Promise<Rule[]> =>
-    (await q.query<Rule>(`SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, title FROM alert_rules WHERE enabled`)).rows,
+    (
+      await q.query<Rule>(
+        `SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, title FROM alert_rules WHERE enabled`,
+      )
+    ).rows,
 
   openAlerts: async (q: Queryable) =>
-    (await q.query<{ id: string; rule_id: string; device_id: string; severity: Severity }>(`SELECT id, rule_id, device_id, severity FROM alerts WHERE status = 'open'`)).rows,
+    (
+      await q.query<{ id: string; rule_id: string; device_id: string; severity: Severity }>(
+        `SELECT id, rule_id, device_id, severity FROM alerts WHERE status = 'open'`,
+      )
+    ).rows,
 
   deviceKinds: async (q: Queryable, deviceIds: string[]) =>
-    (await q.query<{ id: string; kind: string }>(`SELECT id, kind FROM devices WHERE id = ANY($1::text[])`, [deviceIds])).rows,
+    (
+      await q.query<{ id: string; kind: string }>(
+        `SELECT id, kind FROM devices WHERE id = ANY($1::text[])`,
+        [deviceIds],
+      )
+    ).rows,
 
   /** The new alert's id, or undefined when one is already open for this rule and device. */
-  async open(q: Queryable, a: { ruleId: string; deviceId: string; unitId: string; severity: Severity; at: Date; value: number }): Promise<number | undefined> {
+  async open(
+    q: Queryable,
+    a: {
+      ruleId: string;
+      deviceId: string;
+      unitId: string;
+      severity: Severity;
+      at: Date;
+      value: number;
+    },
+  ): Promise<number | undefined> {
     const r = await q.query<{ id: string }>(
       `INSERT INTO alerts (rule_id, device_id, unit_id, severity, opened_at, open_value, last_value, last_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $5)
        ON CONFLICT (rule_id, device_id) WHERE status = 'open' DO NOTHING RETURNING id`,
@@ -46,7 +69,10 @@ export const alertRepo = {
   },
 
   /** Escalates or closes an open alert; false when it is no longer open. */
-  async move(q: Queryable, a: { id: number; severity: Severity; status: string; at: Date; value: number }): Promise<boolean> {
+  async move(
+    q: Queryable,
+    a: { id: number; severity: Severity; status: string; at: Date; value: number },
+  ): Promise<boolean> {
     const r = await q.query(
       `UPDATE alerts SET severity = $2, status = $3, closed_at = CASE WHEN $3 = 'closed' THEN $4::timestamptz END, last_value = $5, last_at = $4 WHERE id = $1 AND status = 'open' RETURNING id`,
       [a.id, a.severity, a.status, a.at, a.value],
@@ -54,8 +80,16 @@ export const alertRepo = {
     return r.rows.length > 0;
   },
 
-  async addNotification(q: Queryable, alertId: number, event: string, payload: unknown): Promise<void> {
-    await q.query(`INSERT INTO alert_notifications (alert_id, event, payload) VALUES ($1, $2, $3)`, [alertId, event, JSON.stringify(payload)]);
+  async addNotification(
+    q: Queryable,
+    alertId: number,
+    event: string,
+    payload: unknown,
+  ): Promise<void> {
+    await q.query(
+      `INSERT INTO alert_notifications (alert_id, event, payload) VALUES ($1, $2, $3)`,
+      [alertId, event, JSON.stringify(payload)],
+    );
   },
 
   /** Writes a default rule unless it exists (an operator's changes are kept). */
@@ -78,7 +112,14 @@ export const alertRepo = {
   /** Active devices with what the sweep measures: presence and the newest active certificate's expiry. */
   activeDeviceConditions: async (q: Queryable) =>
     (
-      await q.query<{ id: string; unit_id: string; kind: string; online: boolean; last_seen_at: Date | null; not_after: Date | null }>(
+      await q.query<{
+        id: string;
+        unit_id: string;
+        kind: string;
+        online: boolean;
+        last_seen_at: Date | null;
+        not_after: Date | null;
+      }>(
         `SELECT d.id, d.unit_id, d.kind, d.online, d.last_seen_at,
                 (SELECT max(c.not_after) FROM certificates c WHERE c.device_id = d.id AND c.status = 'active') AS not_after
          FROM devices d WHERE d.status = 'active'`,
@@ -88,7 +129,15 @@ export const alertRepo = {
   /** The alert, locked for an acknowledgement in this transaction. */
   lockForAck: async (q: Queryable, id: number) =>
     (
-      await q.query<{ acknowledged_by: string | null; status: string; unit_id: string; device_id: string; rule_id: string; severity: string; title: string }>(
+      await q.query<{
+        acknowledged_by: string | null;
+        status: string;
+        unit_id: string;
+        device_id: string;
+        rule_id: string;
+        severity: string;
+        title: string;
+      }>(
         `SELECT actor_display_name(a.acknowledged_by_id) AS acknowledged_by, a.status, a.unit_id, a.device_id, a.rule_id, a.severity, r.title FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1 FOR UPDATE OF a`,
         [id],
       )
@@ -96,15 +145,26 @@ export const alertRepo = {
 
   /** `byId` is the acknowledger's id, never a name: the row outlives the person's erasure. */
   async acknowledge(q: Queryable, id: number, byId: string, note: string): Promise<void> {
-    await q.query(`UPDATE alerts SET acknowledged_at = now(), acknowledged_by_id = $2, ack_note = $3 WHERE id = $1`, [id, byId, note]);
+    await q.query(
+      `UPDATE alerts SET acknowledged_at = now(), acknowledged_by_id = $2, ack_note = $3 WHERE id = $1`,
+      [id, byId, note],
+    );
   },
 
   /** The rule, locked for a change in this transaction. */
   lockRule: async (q: Queryable, id: string) =>
-    (await q.query<{ condition: string } & RuleThresholds>(`SELECT condition, warn, critical, clear, enabled FROM alert_rules WHERE id = $1 FOR UPDATE`, [id])).rows[0],
+    (
+      await q.query<{ condition: string } & RuleThresholds>(
+        `SELECT condition, warn, critical, clear, enabled FROM alert_rules WHERE id = $1 FOR UPDATE`,
+        [id],
+      )
+    ).rows[0],
 
   async updateRule(q: Queryable, id: string, b: RuleThresholds): Promise<void> {
-    await q.query(`UPDATE alert_rules SET warn = $2, critical = $3, clear = $4, enabled = $5, updated_at = now() WHERE id = $1`, [id, b.warn, b.critical, b.clear, b.enabled]);
+    await q.query(
+      `UPDATE alert_rules SET warn = $2, critical = $3, clear = $4, enabled = $5, updated_at = now() WHERE id = $1`,
+      [id, b.warn, b.critical, b.clear, b.enabled],
+    );
   },
 
   /** Due webhook deliveries. SKIP LOCKED: a second gateway (or an overlapping pass) never sends the same row twice at once. */
@@ -118,10 +178,16 @@ export const alertRepo = {
     ).rows,
 
   async delivered(q: Queryable, id: string): Promise<void> {
-    await q.query(`UPDATE alert_notifications SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, [id]);
+    await q.query(
+      `UPDATE alert_notifications SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`,
+      [id],
+    );
   },
 
   async deliveryFailed(q: Queryable, id: string, error: string, backoffS: number): Promise<void> {
-    await q.query(`UPDATE alert_notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1`, [id, error, backoffS]);
+    await q.query(
+      `UPDATE alert_notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1`,
+      [id, error, backoffS],
+    );
   },
 };

@@ -7,7 +7,8 @@ describe('default alert rules', () => {
     for (const r of defaultRules) {
       const low = lowIsBad(r.condition);
       expect(low ? r.clear >= r.warn : r.clear <= r.warn, `${r.id} clear`).toBe(true);
-      if (r.critical != null) expect(low ? r.critical <= r.warn : r.critical >= r.warn, `${r.id} critical`).toBe(true);
+      if (r.critical != null)
+        expect(low ? r.critical <= r.warn : r.critical >= r.warn, `${r.id} critical`).toBe(true);
       if (r.metric) {
         expect(metricCatalogue[r.metric].kinds as readonly string[], r.id).toContain(r.unitKind);
         // A threshold outside the physical range could never fire.

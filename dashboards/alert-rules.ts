@@ -24,7 +24,15 @@ export interface RuleSpec {
   enabled?: boolean;
 }
 
-const metric = (unitKind: DeviceKind, m: MetricName, condition: 'above' | 'below', warn: number, critical: number | null, clear: number, title: string): RuleSpec => ({
+const metric = (
+  unitKind: DeviceKind,
+  m: MetricName,
+  condition: 'above' | 'below',
+  warn: number,
+  critical: number | null,
+  clear: number,
+  title: string,
+): RuleSpec => ({
   id: `${unitKind}.${m}.${condition === 'above' ? 'high' : 'low'}`,
   unitKind,
   metric: m,
@@ -37,8 +45,26 @@ const metric = (unitKind: DeviceKind, m: MetricName, condition: 'above' | 'below
 
 const deviceRules = (unitKind: DeviceKind): RuleSpec[] => [
   metric(unitKind, 'battery_v', 'below', 3.5, 3.3, 3.6, 'Sensor battery low'),
-  { id: `${unitKind}.device.offline`, unitKind, metric: null, condition: 'offline_minutes', warn: 15, critical: 120, clear: 15, title: 'Sensor offline' },
-  { id: `${unitKind}.device.cert_expiry`, unitKind, metric: null, condition: 'cert_expiry_days', warn: 30, critical: 7, clear: 30, title: 'Sensor certificate expiring' },
+  {
+    id: `${unitKind}.device.offline`,
+    unitKind,
+    metric: null,
+    condition: 'offline_minutes',
+    warn: 15,
+    critical: 120,
+    clear: 15,
+    title: 'Sensor offline',
+  },
+  {
+    id: `${unitKind}.device.cert_expiry`,
+    unitKind,
+    metric: null,
+    condition: 'cert_expiry_days',
+    warn: 30,
+    critical: 7,
+    clear: 30,
+    title: 'Sensor certificate expiring',
+  },
 ];
 
 /**
@@ -46,15 +72,39 @@ const deviceRules = (unitKind: DeviceKind): RuleSpec[] => [
  * methane above 55 %); docs/operations.md explains each and how to change it.
  */
 export const defaultRules: readonly RuleSpec[] = [
-  metric('biodigester', 'temperature_c', 'below', 30, 25, 31, 'Digester too cold (mesophilic band)'),
-  metric('biodigester', 'temperature_c', 'above', 40, 45, 39, 'Digester too warm (mesophilic band)'),
+  metric(
+    'biodigester',
+    'temperature_c',
+    'below',
+    30,
+    25,
+    31,
+    'Digester too cold (mesophilic band)',
+  ),
+  metric(
+    'biodigester',
+    'temperature_c',
+    'above',
+    40,
+    45,
+    39,
+    'Digester too warm (mesophilic band)',
+  ),
   metric('biodigester', 'ph', 'below', 6.8, 6.5, 6.9, 'pH low: acidifying (overfed?)'),
   metric('biodigester', 'ph', 'above', 7.8, 8.2, 7.7, 'pH high'),
   metric('biodigester', 'biogas_pressure_kpa', 'above', 8, 10, 7.5, 'Gas pressure high'),
   metric('biodigester', 'methane_pct', 'below', 55, 45, 57, 'Methane share low'),
   metric('biodigester', 'h2s_ppm', 'above', 1000, 2000, 900, 'H₂S high (corrosive, toxic)'),
   ...deviceRules('biodigester'),
-  metric('collection_point', 'fill_level_pct', 'above', 80, 95, 60, 'Collection point needs collection'),
+  metric(
+    'collection_point',
+    'fill_level_pct',
+    'above',
+    80,
+    95,
+    60,
+    'Collection point needs collection',
+  ),
   ...deviceRules('collection_point'),
 ];
 
@@ -66,11 +116,13 @@ export interface Thresholds {
   clear: number;
 }
 
-export const lowIsBad = (condition: string): boolean => condition === 'below' || condition === 'cert_expiry_days';
+export const lowIsBad = (condition: string): boolean =>
+  condition === 'below' || condition === 'cert_expiry_days';
 
 /** How far past its thresholds a value is: what opens, escalates or keeps an alert. */
 export function severityOf(rule: Omit<Thresholds, 'clear'>, value: number): Severity | null {
-  const past = (threshold: number): boolean => (lowIsBad(rule.condition) ? value < threshold : value > threshold);
+  const past = (threshold: number): boolean =>
+    lowIsBad(rule.condition) ? value < threshold : value > threshold;
   if (rule.critical != null && past(rule.critical)) return 'critical';
   return past(rule.warn) ? 'warning' : null;
 }
@@ -91,20 +143,29 @@ export type Transition =
  * escalates once to critical, and closes only at `clear`. Between `warn` and `clear` nothing
  * changes, whichever state it is in, so a value hovering at a threshold cannot flap.
  */
-export function transition(rule: Thresholds, open: { severity: Severity } | undefined, value: number): Transition {
+export function transition(
+  rule: Thresholds,
+  open: { severity: Severity } | undefined,
+  value: number,
+): Transition {
   if (!open) {
     const severity = severityOf(rule, value);
     return severity ? { kind: 'open', severity } : { kind: 'none' };
   }
   if (isClear(rule, value)) return { kind: 'close' };
-  if (open.severity === 'warning' && severityOf(rule, value) === 'critical') return { kind: 'escalate', severity: 'critical' };
+  if (open.severity === 'warning' && severityOf(rule, value) === 'critical')
+    return { kind: 'escalate', severity: 'critical' };
   return { kind: 'none' };
 }
 
 export type Health = 'healthy' | 'warning' | 'critical' | 'unknown';
 
 /** The colour of a value on a dashboard: the worst severity any enabled rule gives it. */
-export function healthOf(rules: readonly (Omit<Thresholds, 'clear'> & { metric: string | null; enabled?: boolean })[], m: string, value: number | null | undefined): Health {
+export function healthOf(
+  rules: readonly (Omit<Thresholds, 'clear'> & { metric: string | null; enabled?: boolean })[],
+  m: string,
+  value: number | null | undefined,
+): Health {
   if (value == null) return 'unknown';
   let worst: Health = 'healthy';
   for (const r of rules) {

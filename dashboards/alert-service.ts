@@ -48,7 +48,8 @@ export function createAlertService(deps: AlertServiceDeps) {
   async function load(): Promise<void> {
     rules = await alertRepo.enabledRules(deps.pool);
     if (open.size === 0) {
-      for (const a of await alertRepo.openAlerts(deps.pool)) open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
+      for (const a of await alertRepo.openAlerts(deps.pool))
+        open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
     }
   }
   // A load that failed (the database was down) is tried again by the next evaluation: kept, its
@@ -65,11 +66,40 @@ export function createAlertService(deps: AlertServiceDeps) {
     for (const d of await alertRepo.deviceKinds(deps.pool, missing)) kinds.set(d.id, d.kind);
   }
 
-  function notification(event: string, a: { id: number; ruleId: string; deviceId: string; unitId: string; severity: Severity; status: string; value: number; title: string }) {
-    return { event, at: now().toISOString(), alert: { id: a.id, rule: a.ruleId, title: a.title, severity: a.severity, status: a.status, deviceId: a.deviceId, unitId: a.unitId, value: a.value } };
+  function notification(
+    event: string,
+    a: {
+      id: number;
+      ruleId: string;
+      deviceId: string;
+      unitId: string;
+      severity: Severity;
+      status: string;
+      value: number;
+      title: string;
+    },
+  ) {
+    return {
+      event,
+      at: now().toISOString(),
+      alert: {
+        id: a.id,
+        rule: a.ruleId,
+        title: a.title,
+        severity: a.severity,
+        status: a.status,
+        deviceId: a.deviceId,
+        unitId: a.unitId,
+        value: a.value,
+      },
+    };
   }
 
-  async function apply(rule: Rule, obs: Observation, t: Exclude<Transition, { kind: 'none' }>): Promise<void> {
+  async function apply(
+    rule: Rule,
+    obs: Observation,
+    t: Exclude<Transition, { kind: 'none' }>,
+  ): Promise<void> {
     const key = `${rule.id}|${obs.deviceId}`;
     let severity: Severity = 'warning';
     let status = 'open';
@@ -77,7 +107,14 @@ export function createAlertService(deps: AlertServiceDeps) {
     const id = await withTransaction(deps.pool, async (q) => {
       let id: number | undefined;
       if (t.kind === 'open') {
-        id = await alertRepo.open(q, { ruleId: rule.id, deviceId: obs.deviceId, unitId: obs.unitId, severity: t.severity, at: obs.at, value: obs.value });
+        id = await alertRepo.open(q, {
+          ruleId: rule.id,
+          deviceId: obs.deviceId,
+          unitId: obs.unitId,
+          severity: t.severity,
+          at: obs.at,
+          value: obs.value,
+        });
         severity = t.severity;
         event = 'opened';
       } else {
@@ -86,11 +123,21 @@ export function createAlertService(deps: AlertServiceDeps) {
         severity = t.kind === 'escalate' ? t.severity : cur.severity;
         status = t.kind === 'close' ? 'closed' : 'open';
         event = t.kind === 'close' ? 'closed' : 'escalated';
-        if (!(await alertRepo.move(q, { id, severity, status, at: obs.at, value: obs.value }))) id = undefined;
+        if (!(await alertRepo.move(q, { id, severity, status, at: obs.at, value: obs.value })))
+          id = undefined;
       }
       // Someone else moved it first (another process, an operator closing a device): reload.
       if (id === undefined) return rollback;
-      const payload = notification(event, { id, ruleId: rule.id, deviceId: obs.deviceId, unitId: obs.unitId, severity, status, value: obs.value, title: rule.title });
+      const payload = notification(event, {
+        id,
+        ruleId: rule.id,
+        deviceId: obs.deviceId,
+        unitId: obs.unitId,
+        severity,
+        status,
+        value: obs.value,
+        title: rule.title,
+      });
       if (deps.notify) await alertRepo.addNotification(q, id, event, payload);
       return id;
     });
@@ -101,9 +148,24 @@ export function createAlertService(deps: AlertServiceDeps) {
     }
     if (status === 'open') open.set(key, { id, severity });
     else open.delete(key);
-    deps.hub?.publish({ type: 'alert', alert: { id, unitId: obs.unitId, deviceId: obs.deviceId, ruleId: rule.id, title: rule.title, severity, status, value: obs.value } });
+    deps.hub?.publish({
+      type: 'alert',
+      alert: {
+        id,
+        unitId: obs.unitId,
+        deviceId: obs.deviceId,
+        ruleId: rule.id,
+        title: rule.title,
+        severity,
+        status,
+        value: obs.value,
+      },
+    });
     if (deps.notify) deps.onOutbox?.();
-    deps.logger.info({ alert: id, rule: rule.id, device: obs.deviceId, event, severity, value: obs.value }, `alert ${event}`);
+    deps.logger.info(
+      { alert: id, rule: rule.id, device: obs.deviceId, event, severity, value: obs.value },
+      `alert ${event}`,
+    );
   }
 
   async function evaluate(observations: Observation[]): Promise<void> {
@@ -118,7 +180,9 @@ export function createAlertService(deps: AlertServiceDeps) {
   }
 
   function run(work: () => Promise<void>): Promise<void> {
-    chain = chain.then(work).catch((err: unknown) => deps.logger.error({ err }, 'alert evaluation failed'));
+    chain = chain
+      .then(work)
+      .catch((err: unknown) => deps.logger.error({ err }, 'alert evaluation failed'));
     return chain;
   }
 
@@ -144,13 +208,23 @@ export function createAlertService(deps: AlertServiceDeps) {
         for (const [metric, value] of Object.entries(r.values)) {
           const k = `${r.deviceId}|${metric}`;
           const cur = pending.get(k);
-          if (!cur || cur.at <= r.ts) pending.set(k, { deviceId: r.deviceId, unitId: r.unitId, kind: kinds.get(r.deviceId) ?? '', subject: metric, value, at: r.ts });
+          if (!cur || cur.at <= r.ts)
+            pending.set(k, {
+              deviceId: r.deviceId,
+              unitId: r.unitId,
+              kind: kinds.get(r.deviceId) ?? '',
+              subject: metric,
+              value,
+              at: r.ts,
+            });
         }
       }
       if (scheduled) return;
       scheduled = true;
       void run(async () => {
-        await kindsOf([...new Set([...pending.values()].filter((o) => !o.kind).map((o) => o.deviceId))]);
+        await kindsOf([
+          ...new Set([...pending.values()].filter((o) => !o.kind).map((o) => o.deviceId)),
+        ]);
         for (const o of pending.values()) if (!o.kind) o.kind = kinds.get(o.deviceId) ?? '';
         await drainPending();
       });
@@ -159,15 +233,31 @@ export function createAlertService(deps: AlertServiceDeps) {
     sweep(): Promise<void> {
       return run(async () => {
         const at = now();
-        for (const c of await alertRepo.closeForInactiveDevices(deps.pool, at)) open.delete(`${c.rule_id}|${c.device_id}`);
+        for (const c of await alertRepo.closeForInactiveDevices(deps.pool, at))
+          open.delete(`${c.rule_id}|${c.device_id}`);
         const obs: Observation[] = [];
         for (const d of await alertRepo.activeDeviceConditions(deps.pool)) {
           kinds.set(d.id, d.kind);
           if (d.online || d.last_seen_at) {
             const minutes = d.online ? 0 : (at.getTime() - d.last_seen_at!.getTime()) / 60_000;
-            obs.push({ deviceId: d.id, unitId: d.unit_id, kind: d.kind, subject: 'offline_minutes', value: Math.round(minutes * 10) / 10, at });
+            obs.push({
+              deviceId: d.id,
+              unitId: d.unit_id,
+              kind: d.kind,
+              subject: 'offline_minutes',
+              value: Math.round(minutes * 10) / 10,
+              at,
+            });
           }
-          if (d.not_after) obs.push({ deviceId: d.id, unitId: d.unit_id, kind: d.kind, subject: 'cert_expiry_days', value: Math.floor((d.not_after.getTime() - at.getTime()) / 86_400_000), at });
+          if (d.not_after)
+            obs.push({
+              deviceId: d.id,
+              unitId: d.unit_id,
+              kind: d.kind,
+              subject: 'cert_expiry_days',
+              value: Math.floor((d.not_after.getTime() - at.getTime()) / 86_400_000),
+              at,
+            });
         }
         await evaluate(obs);
       });

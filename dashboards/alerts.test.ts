@@ -43,7 +43,12 @@ beforeAll(async () => {
         res.writeHead(503).end();
         return;
       }
-      received.push({ event: String(req.headers['x-thamani-event']), signature: String(req.headers['x-thamani-signature']), timestamp: String(req.headers['x-thamani-timestamp']), body });
+      received.push({
+        event: String(req.headers['x-thamani-event']),
+        signature: String(req.headers['x-thamani-signature']),
+        timestamp: String(req.headers['x-thamani-timestamp']),
+        body,
+      });
       res.writeHead(204).end();
     });
   });
@@ -51,12 +56,32 @@ beforeAll(async () => {
   let evaluator: AlertService | undefined;
   fx = await startBrokerFixture({}, { ingest: {}, onStored: (rows) => evaluator?.stored(rows) });
   const pool = fx.t.database.pool;
-  webhook = createWebhookDispatcher({ pool, logger: testLogger, url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, secret: SECRET, pollMs: 200 });
-  alerts = evaluator = createAlertService({ pool, logger: testLogger, hub, notify: true, onOutbox: () => webhook.kick(), now: () => new Date(clock) });
+  webhook = createWebhookDispatcher({
+    pool,
+    logger: testLogger,
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+    secret: SECRET,
+    pollMs: 200,
+  });
+  alerts = evaluator = createAlertService({
+    pool,
+    logger: testLogger,
+    hub,
+    notify: true,
+    onOutbox: () => webhook.kick(),
+    now: () => new Date(clock),
+  });
   await alerts.ensureDefaults();
   hub.subscribe({ visible: () => 'all', send: (e) => live.push(e) });
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(pool)).mode });
-  api = await createApiHarness({ routes: ({ audit, db, authenticator }) => [{ plugin: dashboardRoutes({ db, audit, authenticator, queries, hub, alerts }) }] }, { t: fx.t });
+  api = await createApiHarness(
+    {
+      routes: ({ audit, db, authenticator }) => [
+        { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub, alerts }) },
+      ],
+    },
+    { t: fx.t },
+  );
   cert = await fx.addDevice('bd-alert-1');
   device = await fx.connect(cert, { clientId: 'bd-alert-1' });
 }, 120_000);
@@ -70,12 +95,22 @@ afterAll(async () => {
 
 let seq = 1;
 async function reading(values: Record<string, number>): Promise<void> {
-  await device.publishAsync('devices/bd-alert-1/telemetry', JSON.stringify({ seq: seq++, ts: new Date().toISOString(), readings: values }), { qos: 1 });
+  await device.publishAsync(
+    'devices/bd-alert-1/telemetry',
+    JSON.stringify({ seq: seq++, ts: new Date().toISOString(), readings: values }),
+    { qos: 1 },
+  );
   await alerts.settled();
 }
 
 async function rows() {
-  const { rows } = await fx.t.database.pool.query<{ id: string; rule_id: string; severity: string; status: string; open_value: number }>(`SELECT id, rule_id, severity, status, open_value FROM alerts ORDER BY id`);
+  const { rows } = await fx.t.database.pool.query<{
+    id: string;
+    rule_id: string;
+    severity: string;
+    status: string;
+    open_value: number;
+  }>(`SELECT id, rule_id, severity, status, open_value FROM alerts ORDER BY id`);
   return rows;
 }
 
@@ -85,7 +120,14 @@ describe('alerts', () => {
     expect(await rows()).toEqual([]);
     // Hovering around the 30 °C threshold: one alert, never closed (it clears only at 31 °C).
     for (const t of [29.9, 30.1, 29.9, 30.1, 29.95, 30.4]) await reading({ temperature_c: t });
-    expect(await rows()).toEqual([expect.objectContaining({ rule_id: 'biodigester.temperature_c.low', severity: 'warning', status: 'open', open_value: 29.9 })]);
+    expect(await rows()).toEqual([
+      expect.objectContaining({
+        rule_id: 'biodigester.temperature_c.low',
+        severity: 'warning',
+        status: 'open',
+        open_value: 29.9,
+      }),
+    ]);
     await reading({ temperature_c: 24 });
     expect((await rows())[0]).toMatchObject({ severity: 'critical', status: 'open' });
     await reading({ temperature_c: 30.9 });
@@ -95,76 +137,175 @@ describe('alerts', () => {
     // Back between the thresholds after closing: nothing reopens.
     await reading({ temperature_c: 30.5 });
     expect(await rows()).toHaveLength(1);
-    expect(live.filter((e) => e.type === 'alert').map((e) => (e.type === 'alert' ? `${e.alert.status}/${e.alert.severity}` : ''))).toEqual(['open/warning', 'open/critical', 'closed/critical']);
+    expect(
+      live
+        .filter((e) => e.type === 'alert')
+        .map((e) => (e.type === 'alert' ? `${e.alert.status}/${e.alert.severity}` : '')),
+    ).toEqual(['open/warning', 'open/critical', 'closed/critical']);
   });
 
   it('notifies the webhook of every transition, signed, retrying a failed delivery', async () => {
     await expect.poll(() => received.length).toBe(3);
-    expect(received.map((r) => r.event)).toEqual(['alert.opened', 'alert.escalated', 'alert.closed']);
+    expect(received.map((r) => r.event)).toEqual([
+      'alert.opened',
+      'alert.escalated',
+      'alert.closed',
+    ]);
     for (const r of received) {
       expect(r.signature).toBe(signWebhook(SECRET, Number(r.timestamp), r.body));
       expect(Math.abs(Number(r.timestamp) - Date.now() / 1000)).toBeLessThan(60);
     }
-    expect(JSON.parse(received[0]!.body)).toMatchObject({ event: 'opened', alert: { rule: 'biodigester.temperature_c.low', deviceId: 'bd-alert-1', severity: 'warning', value: 29.9 } });
+    expect(JSON.parse(received[0]!.body)).toMatchObject({
+      event: 'opened',
+      alert: {
+        rule: 'biodigester.temperature_c.low',
+        deviceId: 'bd-alert-1',
+        severity: 'warning',
+        value: 29.9,
+      },
+    });
 
     failNext = 1;
     await reading({ ph: 6.2 });
     await expect.poll(() => received.length).toBe(4);
-    expect(JSON.parse(received[3]!.body)).toMatchObject({ event: 'opened', alert: { rule: 'biodigester.ph.low', severity: 'critical' } });
+    expect(JSON.parse(received[3]!.body)).toMatchObject({
+      event: 'opened',
+      alert: { rule: 'biodigester.ph.low', severity: 'critical' },
+    });
     // The delivery is recorded once the receiver's answer is back, after the receiver saw it.
-    const lastDelivery = async () => (await fx.t.database.pool.query<{ attempts: number; delivered: boolean }>(`SELECT attempts, delivered_at IS NOT NULL AS delivered FROM alert_notifications ORDER BY id DESC LIMIT 1`)).rows[0];
+    const lastDelivery = async () =>
+      (
+        await fx.t.database.pool.query<{ attempts: number; delivered: boolean }>(
+          `SELECT attempts, delivered_at IS NOT NULL AS delivered FROM alert_notifications ORDER BY id DESC LIMIT 1`,
+        )
+      ).rows[0];
     await expect.poll(lastDelivery).toEqual({ attempts: 2, delivered: true });
   });
 
   it('is acknowledged with a note by the kitchen manager of that digester (audited), and by nobody else', async () => {
     const [open] = (await rows()).filter((r) => r.status === 'open');
-    const unitId = (await fx.t.database.pool.query<{ unit_id: string }>(`SELECT unit_id FROM devices WHERE id = 'bd-alert-1'`)).rows[0]!.unit_id;
-    const { user } = await createUserWithPassword(api, { username: 'mama-ngina', role: 'kitchen_manager' });
+    const unitId = (
+      await fx.t.database.pool.query<{ unit_id: string }>(
+        `SELECT unit_id FROM devices WHERE id = 'bd-alert-1'`,
+      )
+    ).rows[0]!.unit_id;
+    const { user } = await createUserWithPassword(api, {
+      username: 'mama-ngina',
+      role: 'kitchen_manager',
+    });
     await api.users.assignUnits(user.id, [unitId], { actorId: 'system', actorRole: 'system' });
     await createUserWithPassword(api, { username: 'other-kitchen', role: 'kitchen_manager' });
     const session = async (username: string) => {
-      const res = await api.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'correct horse battery staple' } });
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username, password: 'correct horse battery staple' },
+      });
       const cookie = String([res.headers['set-cookie']].flat()[0]).split(';')[0]!;
       return { cookie, 'x-csrf-token': res.json<{ csrfToken: string }>().csrfToken };
     };
-    const ack = (headers: Record<string, string>, note = 'Added warm water and stopped feeding for a day') =>
-      api.app.inject({ method: 'POST', url: `/api/v1/alerts/${open!.id}/ack`, headers, payload: { note } });
+    const ack = (
+      headers: Record<string, string>,
+      note = 'Added warm water and stopped feeding for a day',
+    ) =>
+      api.app.inject({
+        method: 'POST',
+        url: `/api/v1/alerts/${open!.id}/ack`,
+        headers,
+        payload: { note },
+      });
 
     const stranger = await ack(await session('other-kitchen'));
-    expect([stranger.statusCode, stranger.json<{ code: string }>().code]).toEqual([404, 'ALERT_NOT_FOUND']);
+    expect([stranger.statusCode, stranger.json<{ code: string }>().code]).toEqual([
+      404,
+      'ALERT_NOT_FOUND',
+    ]);
     const collector = await ack({ authorization: `Bearer ${await api.tokenFor('collector')}` });
     expect(collector.statusCode).toBe(403);
     const mine = await session('mama-ngina');
-    const list = await api.app.inject({ method: 'GET', url: '/api/v1/alerts?status=open', headers: { cookie: mine.cookie } });
-    expect(list.json<{ alerts: { id: number }[] }>().alerts.map((a) => a.id)).toEqual([Number(open!.id)]);
+    const list = await api.app.inject({
+      method: 'GET',
+      url: '/api/v1/alerts?status=open',
+      headers: { cookie: mine.cookie },
+    });
+    expect(list.json<{ alerts: { id: number }[] }>().alerts.map((a) => a.id)).toEqual([
+      Number(open!.id),
+    ]);
     expect((await ack(mine, '')).statusCode).toBe(400);
     const done = await ack(mine);
     expect(done.statusCode, done.body).toBe(200);
     expect((await ack(mine)).json<{ code: string }>().code).toBe('ALERT_ALREADY_ACKNOWLEDGED');
-    const { rows: audit } = await fx.t.database.pool.query<{ actor_id: string; after: { note: string } }>(`SELECT actor_id, after FROM audit_log WHERE action = 'alert.acknowledge'`);
-    expect(audit).toEqual([{ actor_id: user.id, after: expect.objectContaining({ note: 'Added warm water and stopped feeding for a day' }) }]);
+    const { rows: audit } = await fx.t.database.pool.query<{
+      actor_id: string;
+      after: { note: string };
+    }>(`SELECT actor_id, after FROM audit_log WHERE action = 'alert.acknowledge'`);
+    expect(audit).toEqual([
+      {
+        actor_id: user.id,
+        after: expect.objectContaining({ note: 'Added warm water and stopped feeding for a day' }),
+      },
+    ]);
     expect((await api.auditMissing.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
   });
 
   it('refuses rule changes that would break the hysteresis, and applies valid ones at once', async () => {
-    const put = async (body: Record<string, unknown>, role: 'technician' | 'kitchen_manager' = 'technician') =>
-      api.app.inject({ method: 'PUT', url: '/api/v1/alert-rules/biodigester.h2s_ppm.high', headers: { authorization: `Bearer ${await api.tokenFor(role)}` }, payload: body });
-    expect((await put({ warn: 500, critical: 2000, clear: 900, enabled: true })).json<{ code: string }>().code).toBe('ALERT_RULE_INVALID');
-    expect((await put({ warn: 500, critical: 2000, clear: 400, enabled: true }, 'kitchen_manager')).statusCode).toBe(403);
-    expect((await put({ warn: 500, critical: 2000, clear: 400, enabled: true })).statusCode).toBe(200);
+    const put = async (
+      body: Record<string, unknown>,
+      role: 'technician' | 'kitchen_manager' = 'technician',
+    ) =>
+      api.app.inject({
+        method: 'PUT',
+        url: '/api/v1/alert-rules/biodigester.h2s_ppm.high',
+        headers: { authorization: `Bearer ${await api.tokenFor(role)}` },
+        payload: body,
+      });
+    expect(
+      (await put({ warn: 500, critical: 2000, clear: 900, enabled: true })).json<{ code: string }>()
+        .code,
+    ).toBe('ALERT_RULE_INVALID');
+    expect(
+      (await put({ warn: 500, critical: 2000, clear: 400, enabled: true }, 'kitchen_manager'))
+        .statusCode,
+    ).toBe(403);
+    expect((await put({ warn: 500, critical: 2000, clear: 400, enabled: true })).statusCode).toBe(
+      200,
+    );
     await reading({ h2s_ppm: 600 });
     expect((await rows()).map((r) => r.rule_id)).toContain('biodigester.h2s_ppm.high');
   });
 
   it('opens an offline alert from broker presence and closes it when the device is back', async () => {
     await device.endAsync();
-    await expect.poll(async () => (await fx.t.database.pool.query<{ online: boolean }>(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0]!.online).toBe(false);
+    await expect
+      .poll(
+        async () =>
+          (
+            await fx.t.database.pool.query<{ online: boolean }>(
+              `SELECT online FROM devices WHERE id = 'bd-alert-1'`,
+            )
+          ).rows[0]!.online,
+      )
+      .toBe(false);
     clock = Date.now() + 20 * 60_000;
     await alerts.sweep();
-    expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')).toMatchObject({ status: 'open', severity: 'warning' });
+    expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')).toMatchObject({
+      status: 'open',
+      severity: 'warning',
+    });
     device = await fx.connect(cert, { clientId: 'bd-alert-1' });
-    await expect.poll(async () => (await fx.t.database.pool.query<{ online: boolean }>(`SELECT online FROM devices WHERE id = 'bd-alert-1'`)).rows[0]!.online).toBe(true);
+    await expect
+      .poll(
+        async () =>
+          (
+            await fx.t.database.pool.query<{ online: boolean }>(
+              `SELECT online FROM devices WHERE id = 'bd-alert-1'`,
+            )
+          ).rows[0]!.online,
+      )
+      .toBe(true);
     await alerts.sweep();
-    expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')!.status).toBe('closed');
+    expect((await rows()).find((r) => r.rule_id === 'biodigester.device.offline')!.status).toBe(
+      'closed',
+    );
   });
 });

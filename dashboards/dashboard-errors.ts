@@ -10,7 +10,11 @@ export const DashboardErrors = {
   UnitNotFound: DeviceErrors.UnitNotFound,
   DeviceNotFound: DeviceErrors.DeviceNotFound,
   AlertNotFound: createError('ALERT_NOT_FOUND', 'Alert %s not found', 404),
-  AlreadyAcknowledged: createError('ALERT_ALREADY_ACKNOWLEDGED', 'Alert %s was already acknowledged by %s', 409),
+  AlreadyAcknowledged: createError(
+    'ALERT_ALREADY_ACKNOWLEDGED',
+    'Alert %s was already acknowledged by %s',
+    409,
+  ),
   RuleNotFound: createError('ALERT_RULE_NOT_FOUND', 'Alert rule %s not found', 404),
   RuleInvalid: createError('ALERT_RULE_INVALID', '%s', 400),
   ExportRangeInvalid: createError('EXPORT_RANGE_INVALID', 'Cannot download that range: %s', 400),

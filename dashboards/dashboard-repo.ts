@@ -13,7 +13,12 @@ import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
  * reporting joins, clearer in SQL than in a builder.
  */
 
-export const ranges = { '24h': { ms: 86_400_000, bucket: 'hour' }, '7d': { ms: 7 * 86_400_000, bucket: 'hour' }, '30d': { ms: 30 * 86_400_000, bucket: 'hour' }, '1y': { ms: 365 * 86_400_000, bucket: 'day' } } as const;
+export const ranges = {
+  '24h': { ms: 86_400_000, bucket: 'hour' },
+  '7d': { ms: 7 * 86_400_000, bucket: 'hour' },
+  '30d': { ms: 30 * 86_400_000, bucket: 'hour' },
+  '1y': { ms: 365 * 86_400_000, bucket: 'day' },
+} as const;
 export type Range = keyof typeof ranges;
 
 /** Kenya keeps UTC+3 all year: a kitchen's day starts at 21:00 UTC. */
@@ -58,9 +63,17 @@ const ALERT_FROM = `alerts a JOIN alert_rules r ON r.id = a.rule_id JOIN units u
 export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
   return {
     /** Units of a kind (or one unit) with their devices, latest values and open alerts. */
-    async units(tx: DbExecutor, filter: { kind?: 'biodigester' | 'collection_point'; unitId?: string }): Promise<UnitSummary[]> {
+    async units(
+      tx: DbExecutor,
+      filter: { kind?: 'biodigester' | 'collection_point'; unitId?: string },
+    ): Promise<UnitSummary[]> {
       const q = asQueryable(tx);
-      const { rows: units } = await q.query<{ id: string; name: string; kind: UnitSummary['kind']; site: string }>(
+      const { rows: units } = await q.query<{
+        id: string;
+        name: string;
+        kind: UnitSummary['kind'];
+        site: string;
+      }>(
         `SELECT u.id, u.name, u.kind, s.name AS site FROM units u JOIN sites s ON s.id = u.site_id
           WHERE ($1::unit_kind IS NULL OR u.kind = $1) AND ($2::uuid IS NULL OR u.id = $2) ORDER BY s.name, u.name`,
         [filter.kind ?? null, filter.unitId ?? null],
@@ -68,29 +81,62 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       if (units.length === 0) return [];
       const ids = units.map((u) => u.id);
       const [devices, latest, alerts] = await Promise.all([
-        q.query<{ id: string; unit_id: string; online: boolean; last_seen_at: string | null }>(`SELECT id, unit_id, online, last_seen_at FROM devices WHERE unit_id = ANY($1::uuid[]) AND status <> 'retired' ORDER BY id`, [ids]),
-        q.query<{ unit_id: string; device_id: string; metric: string; ts: string; value: number }>(`SELECT unit_id, device_id, metric, ts, value FROM latest_readings WHERE unit_id = ANY($1::uuid[]) ORDER BY ts`, [ids]),
-        q.query<OpenAlert>(`SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM} WHERE a.status = 'open' AND a.unit_id = ANY($1::uuid[]) ORDER BY a.severity DESC, a.opened_at DESC`, [ids]),
+        q.query<{ id: string; unit_id: string; online: boolean; last_seen_at: string | null }>(
+          `SELECT id, unit_id, online, last_seen_at FROM devices WHERE unit_id = ANY($1::uuid[]) AND status <> 'retired' ORDER BY id`,
+          [ids],
+        ),
+        q.query<{ unit_id: string; device_id: string; metric: string; ts: string; value: number }>(
+          `SELECT unit_id, device_id, metric, ts, value FROM latest_readings WHERE unit_id = ANY($1::uuid[]) ORDER BY ts`,
+          [ids],
+        ),
+        q.query<OpenAlert>(
+          `SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM} WHERE a.status = 'open' AND a.unit_id = ANY($1::uuid[]) ORDER BY a.severity DESC, a.opened_at DESC`,
+          [ids],
+        ),
       ]);
       return units.map((u) => ({
         ...u,
-        devices: devices.rows.filter((d) => d.unit_id === u.id).map((d) => ({ id: d.id, online: d.online, lastSeenAt: d.last_seen_at })),
+        devices: devices.rows
+          .filter((d) => d.unit_id === u.id)
+          .map((d) => ({ id: d.id, online: d.online, lastSeenAt: d.last_seen_at })),
         // Ordered by ts: the newest value of a metric wins when two devices of a unit report it.
-        latest: Object.fromEntries(latest.rows.filter((l) => l.unit_id === u.id).map((l) => [l.metric, { value: l.value, ts: l.ts, deviceId: l.device_id }])),
+        latest: Object.fromEntries(
+          latest.rows
+            .filter((l) => l.unit_id === u.id)
+            .map((l) => [l.metric, { value: l.value, ts: l.ts, deviceId: l.device_id }]),
+        ),
         alerts: alerts.rows.filter((a) => a.unitId === u.id),
       }));
     },
 
     /** Chart data for a unit from the rollups: per bucket, each metric's avg, min and max. */
-    async series(tx: DbExecutor, unitId: string, range: Range, metrics: readonly MetricName[], now = new Date()) {
+    async series(
+      tx: DbExecutor,
+      unitId: string,
+      range: Range,
+      metrics: readonly MetricName[],
+      now = new Date(),
+    ) {
       const { ms, bucket } = ranges[range];
       const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
       const to = new Date(Math.floor(now.getTime() / step) * step + step);
       const from = new Date(to.getTime() - ms);
-      const points = await rollup(asQueryable(tx), { unitId, from, to, bucket, metrics }, { mode: deps.mode, scoped: true });
+      const points = await rollup(
+        asQueryable(tx),
+        { unitId, from, to, bucket, metrics },
+        { mode: deps.mode, scoped: true },
+      );
       const t = points.map((p) => p.bucket.getTime() / 1000);
       const series = Object.fromEntries(
-        metrics.map((m) => [m, { avg: points.map((p) => p.values[m]?.avg ?? null), min: points.map((p) => p.values[m]?.min ?? null), max: points.map((p) => p.values[m]?.max ?? null), count: points.map((p) => p.values[m]?.count ?? 0) }]),
+        metrics.map((m) => [
+          m,
+          {
+            avg: points.map((p) => p.values[m]?.avg ?? null),
+            min: points.map((p) => p.values[m]?.min ?? null),
+            max: points.map((p) => p.values[m]?.max ?? null),
+            count: points.map((p) => p.values[m]?.count ?? 0),
+          },
+        ]),
       );
       return { unitId, range, bucket, from, to, t, series };
     },
@@ -101,18 +147,33 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
      */
     async dailyGas(tx: DbExecutor, unitId: string, days: number, now = new Date()) {
       const dayMs = 86_400_000;
-      const todayStart = Math.floor((now.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
+      const todayStart =
+        Math.floor((now.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
       const from = new Date(todayStart - (days - 1) * dayMs);
-      const points = await rollup(asQueryable(tx), { unitId, from, to: new Date(todayStart + dayMs), bucket: 'hour', metrics: ['gas_flow_lpm'] }, { mode: deps.mode, scoped: true });
+      const points = await rollup(
+        asQueryable(tx),
+        {
+          unitId,
+          from,
+          to: new Date(todayStart + dayMs),
+          bucket: 'hour',
+          metrics: ['gas_flow_lpm'],
+        },
+        { mode: deps.mode, scoped: true },
+      );
       const perDay = new Map<number, number>();
       for (let d = from.getTime(); d <= todayStart; d += dayMs) perDay.set(d, 0);
       for (const p of points) {
         const flow = p.values.gas_flow_lpm;
         if (!flow) continue;
-        const day = Math.floor((p.bucket.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
+        const day =
+          Math.floor((p.bucket.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
         perDay.set(day, (perDay.get(day) ?? 0) + (flow.avg * 60) / 1000);
       }
-      return [...perDay.entries()].map(([day, m3]) => ({ day: new Date(day + LOCAL_OFFSET_MS).toISOString().slice(0, 10), m3: Math.round(m3 * 100) / 100 }));
+      return [...perDay.entries()].map(([day, m3]) => ({
+        day: new Date(day + LOCAL_OFFSET_MS).toISOString().slice(0, 10),
+        m3: Math.round(m3 * 100) / 100,
+      }));
     },
 
     /**
@@ -120,25 +181,44 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
      * (one more is read, so the caller knows the range was cut).
      */
     async readings(tx: DbExecutor, unitId: string, from: Date, to: Date, limit: number) {
-      const { rows } = await asQueryable(tx).query<{ ts: string; deviceId: string; seq: string } & Record<MetricName, number | null>>(
+      const { rows } = await asQueryable(tx).query<
+        { ts: string; deviceId: string; seq: string } & Record<MetricName, number | null>
+      >(
         `SELECT ts, device_id AS "deviceId", seq::text AS seq, ${metricNames.join(', ')} FROM readings WHERE unit_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, device_id, seq LIMIT $4`,
         [unitId, from, to, limit + 1],
       );
       return { rows: rows.slice(0, limit), truncated: rows.length > limit };
     },
 
-    async alerts(tx: DbExecutor, filter: { status?: 'open' | 'closed'; unitId?: string; deviceId?: string; limit?: number }): Promise<OpenAlert[]> {
+    async alerts(
+      tx: DbExecutor,
+      filter: { status?: 'open' | 'closed'; unitId?: string; deviceId?: string; limit?: number },
+    ): Promise<OpenAlert[]> {
       const { rows } = await asQueryable(tx).query<OpenAlert>(
         `SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM}
           WHERE ($1::text IS NULL OR a.status = $1) AND ($2::uuid IS NULL OR a.unit_id = $2) AND ($3::text IS NULL OR a.device_id = $3)
           ORDER BY a.status = 'open' DESC, a.opened_at DESC LIMIT $4`,
-        [filter.status ?? null, filter.unitId ?? null, filter.deviceId ?? null, Math.min(filter.limit ?? 100, 500)],
+        [
+          filter.status ?? null,
+          filter.unitId ?? null,
+          filter.deviceId ?? null,
+          Math.min(filter.limit ?? 100, 500),
+        ],
       );
       return rows;
     },
 
     /** Fleet health: every visible device with what a technician checks first. */
-    async fleet(tx: DbExecutor, filter: { kind?: string; site?: string; state?: 'online' | 'offline' | 'attention'; q?: string; id?: string }) {
+    async fleet(
+      tx: DbExecutor,
+      filter: {
+        kind?: string;
+        site?: string;
+        state?: 'online' | 'offline' | 'attention';
+        q?: string;
+        id?: string;
+      },
+    ) {
       const { rows } = await asQueryable(tx).query<FleetRow>(
         `SELECT d.id, d.kind, d.status, d.online, d.last_seen_at AS "lastSeenAt", d.firmware_version AS "firmware", u.name AS unit, u.id AS "unitId", s.name AS site,
                 (SELECT value FROM latest_readings l WHERE l.device_id = d.id AND l.metric = 'battery_v') AS battery,
@@ -155,12 +235,15 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       );
       if (filter.state === 'online') return rows.filter((r) => r.online);
       if (filter.state === 'offline') return rows.filter((r) => !r.online);
-      if (filter.state === 'attention') return rows.filter((r) => !r.online || r.openAlerts > 0 || r.quarantined > 0);
+      if (filter.state === 'attention')
+        return rows.filter((r) => !r.online || r.openAlerts > 0 || r.quarantined > 0);
       return rows;
     },
 
     async sites(tx: DbExecutor): Promise<string[]> {
-      return (await asQueryable(tx).query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name);
+      return (
+        await asQueryable(tx).query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)
+      ).rows.map((r) => r.name);
     },
 
     /** One device: its registry row, certificate history and recent quarantine items. */
@@ -169,34 +252,66 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       const [fleetRow] = await this.fleet(tx, { id });
       if (!fleetRow) return undefined;
       const [certs, quarantined, security] = await Promise.all([
-        q.query<{ serial: string; status: string; notBefore: string; notAfter: string; issuedAt: string; revokedAt: string | null; issuedBy: string; fingerprint: string }>(
+        q.query<{
+          serial: string;
+          status: string;
+          notBefore: string;
+          notAfter: string;
+          issuedAt: string;
+          revokedAt: string | null;
+          issuedBy: string;
+          fingerprint: string;
+        }>(
           `SELECT serial, status, not_before AS "notBefore", not_after AS "notAfter", issued_at AS "issuedAt", revoked_at AS "revokedAt", issued_by AS "issuedBy", fingerprint_sha256 AS fingerprint
              FROM certificates WHERE device_id = $1 ORDER BY issued_at DESC`,
           [id],
         ),
-        q.query<{ id: number; receivedAt: string; status: string; reasons: { field: string; code: string; message: string }[]; payloadSize: number }>(
+        q.query<{
+          id: number;
+          receivedAt: string;
+          status: string;
+          reasons: { field: string; code: string; message: string }[];
+          payloadSize: number;
+        }>(
           `SELECT id::int AS id, received_at AS "receivedAt", status, reasons, payload_size AS "payloadSize" FROM quarantine WHERE device_id = $1 ORDER BY id DESC LIMIT 20`,
           [id],
         ),
         // Refusals recorded for this device (aggregated: audit/security-events.ts), a revoked
         // certificate knocking in the TLS handshake included; the last 7 days (the `at` index).
-        q.query<{ at: string; action: string; reason: string | null; count: number | null; target: string | null; certSerial: string | null }>(
+        q.query<{
+          at: string;
+          action: string;
+          reason: string | null;
+          count: number | null;
+          target: string | null;
+          certSerial: string | null;
+        }>(
           `SELECT at, action, after->>'reason' AS reason, (after->>'count')::int AS count, target_id AS target, after->>'certSerial' AS "certSerial"
              FROM audit_log WHERE at > now() - interval '7 days' AND actor_id = $1 AND action LIKE 'security.%' ORDER BY at DESC LIMIT 20`,
           [`device:${id}`],
         ),
       ]);
-      return { ...fleetRow, certificates: certs.rows, quarantine: quarantined.rows, securityEvents: security.rows, metrics: metricsForKind(fleetRow.kind) };
+      return {
+        ...fleetRow,
+        certificates: certs.rows,
+        quarantine: quarantined.rows,
+        securityEvents: security.rows,
+        metrics: metricsForKind(fleetRow.kind),
+      };
     },
 
     /** Whether the caller may see this unit (row-level security answers). */
     async unitVisible(tx: DbExecutor, id: string): Promise<boolean> {
-      return (await asQueryable(tx).query(`SELECT 1 FROM units WHERE id = $1`, [id])).rows.length === 1;
+      return (
+        (await asQueryable(tx).query(`SELECT 1 FROM units WHERE id = $1`, [id])).rows.length === 1
+      );
     },
 
     /** Units the caller may see (live updates are filtered by it). */
     async visibleUnits(tx: DbExecutor): Promise<Set<string>> {
-      return new Set((await asQueryable(tx).query<{ id: string }>(`SELECT id FROM units`)).rows.map((r) => r.id));
+      return new Set(
+        (await asQueryable(tx).query<{ id: string }>(`SELECT id FROM units`)).rows.map((r) => r.id),
+      );
     },
 
     async firmwareReleases(tx: DbExecutor): Promise<ReleaseRow[]> {
@@ -218,14 +333,24 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
 
     async firmwareRollout(tx: DbExecutor, id: string): Promise<RolloutView | undefined> {
       return readRollout(asQueryable(tx), id).catch((err: { code?: string }) => {
-          if (err.code === 'FIRMWARE_ROLLOUT_NOT_FOUND') return undefined;
-          throw err;
-        });
+        if (err.code === 'FIRMWARE_ROLLOUT_NOT_FOUND') return undefined;
+        throw err;
+      });
     },
 
     async rules(tx: DbExecutor) {
       return (
-        await asQueryable(tx).query<{ id: string; unitKind: string; metric: string | null; condition: string; warn: number; critical: number | null; clear: number; enabled: boolean; title: string }>(
+        await asQueryable(tx).query<{
+          id: string;
+          unitKind: string;
+          metric: string | null;
+          condition: string;
+          warn: number;
+          critical: number | null;
+          clear: number;
+          enabled: boolean;
+          title: string;
+        }>(
           `SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, enabled, title FROM alert_rules ORDER BY id`,
         )
       ).rows;

@@ -18,7 +18,8 @@ import { startGateway, type Gateway } from '../test/gateway.ts';
  */
 const CHROMIUM = '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
+if (!haveBrowser && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
 const shots = path.resolve('test-output', 'screenshots');
 const PASSWORD = 'browser-test-password';
 
@@ -31,33 +32,66 @@ const ids: Record<string, DeviceIdentity> = {};
 const clients: MqttClient[] = [];
 
 async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
-  const res = await httpsRequest(`${gw.apiUrl}/api/v1${p}`, { ca: gw.ca, method, ...(body !== undefined ? { body } : {}), headers: { authorization: `Bearer ${admin}` } });
+  const res = await httpsRequest(`${gw.apiUrl}/api/v1${p}`, {
+    ca: gw.ca,
+    method,
+    ...(body !== undefined ? { body } : {}),
+    headers: { authorization: `Bearer ${admin}` },
+  });
   if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.body}`);
   return res.json<T>();
 }
 
 /** A user with a password, through the single-use setup link as a person would. */
 async function user(username: string, role: string, unitIds: string[] = []): Promise<void> {
-  const made = await api<{ user: { id: string }; setupLink: string }>('POST', '/users', { username, displayName: username.replace(/-/g, ' '), role });
+  const made = await api<{ user: { id: string }; setupLink: string }>('POST', '/users', {
+    username,
+    displayName: username.replace(/-/g, ' '),
+    role,
+  });
   const token = new URL(made.setupLink).searchParams.get('token')!;
-  const set = await httpsRequest(`${gw.apiUrl}/setup`, { ca: gw.ca, method: 'POST', body: new URLSearchParams({ token, password: PASSWORD }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const set = await httpsRequest(`${gw.apiUrl}/setup`, {
+    ca: gw.ca,
+    method: 'POST',
+    body: new URLSearchParams({ token, password: PASSWORD }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   expect(set.status).toBe(200);
   if (unitIds.length > 0) await api('PUT', `/users/${made.user.id}/units`, { unitIds });
 }
 
 async function connect(id: string): Promise<MqttClient> {
-  const c = await tryConnect(gw.mqttUrl, { key: ids[id]!.key, cert: ids[id]!.cert, ca: gw.ca, clientId: id, protocolVersion: 4 });
+  const c = await tryConnect(gw.mqttUrl, {
+    key: ids[id]!.key,
+    cert: ids[id]!.cert,
+    ca: gw.ca,
+    clientId: id,
+    protocolVersion: 4,
+  });
   clients.push(c);
   return c;
 }
 
 let seq = 1000;
-async function publish(client: MqttClient, deviceId: string, readings: Record<string, number | boolean>): Promise<void> {
-  await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ seq: seq++, ts: new Date().toISOString(), readings }), { qos: 1 });
+async function publish(
+  client: MqttClient,
+  deviceId: string,
+  readings: Record<string, number | boolean>,
+): Promise<void> {
+  await client.publishAsync(
+    `devices/${deviceId}/telemetry`,
+    JSON.stringify({ seq: seq++, ts: new Date().toISOString(), readings }),
+    { qos: 1 },
+  );
 }
 
 async function signIn(username: string): Promise<Page> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, timezoneId: 'Africa/Nairobi', locale: 'en-KE' });
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 900 },
+    timezoneId: 'Africa/Nairobi',
+    locale: 'en-KE',
+  });
   const page = await context.newPage();
   page.on('pageerror', (err) => {
     throw err;
@@ -67,7 +101,10 @@ async function signIn(username: string): Promise<Page> {
   expect(new URL(page.url()).pathname).toBe('/login');
   await page.fill('input[name=username]', username);
   await page.fill('input[name=password]', PASSWORD);
-  await Promise.all([page.waitForURL((u) => u.pathname !== '/login'), page.click('button[type=submit]')]);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname !== '/login'),
+    page.click('button[type=submit]'),
+  ]);
   return page;
 }
 
@@ -84,7 +121,11 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   t = await createTestDatabase();
   gw = await startGateway({ database: t.name });
-  admin = (JSON.parse(await gw.cli(['user', 'token', 'browser-admin', '--role', 'admin', '--json'])) as { token: string }).token;
+  admin = (
+    JSON.parse(await gw.cli(['user', 'token', 'browser-admin', '--role', 'admin', '--json'])) as {
+      token: string;
+    }
+  ).token;
   const devicesApi = createApiClient({ baseUrl: gw.apiUrl, token: admin, ca: gw.ca });
   const fleet = [
     { id: 'bd-mama-1', kind: 'biodigester', unit: 'Mama Ngina Digester' },
@@ -93,9 +134,16 @@ beforeAll(async () => {
   ] as const;
   for (const d of fleet) {
     await devicesApi.ensureSiteAndUnit('Browser School', d.unit, d.kind);
-    ids[d.id] = await loadOrEnrol(path.join(gw.dataDir, 'devices', d.id), d.id, d.kind, { site: 'Browser School', unit: d.unit }, devicesApi);
+    ids[d.id] = await loadOrEnrol(
+      path.join(gw.dataDir, 'devices', d.id),
+      d.id,
+      d.kind,
+      { site: 'Browser School', unit: d.unit },
+      devicesApi,
+    );
   }
-  for (const u of (await api<{ units: { id: string; name: string }[] }>('GET', '/units')).units) units[u.name] = u.id;
+  for (const u of (await api<{ units: { id: string; name: string }[] }>('GET', '/units')).units)
+    units[u.name] = u.id;
   await user('kitchen-manager', 'kitchen_manager', [units['Mama Ngina Digester']!]);
   await user('technician', 'technician');
   await user('collector', 'collector', [units['Gate Bin']!]);
@@ -122,7 +170,15 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
   it('shows a kitchen manager only their digester, with a chart from the rollups, and a published reading within 2 s', async () => {
     const mama = await connect('bd-mama-1');
     const other = await connect('bd-other-1');
-    await publish(mama, 'bd-mama-1', { temperature_c: 35.1, ph: 7.12, biogas_pressure_kpa: 4.2, methane_pct: 61, gas_flow_lpm: 4, slurry_level_pct: 76, h2s_ppm: 310 });
+    await publish(mama, 'bd-mama-1', {
+      temperature_c: 35.1,
+      ph: 7.12,
+      biogas_pressure_kpa: 4.2,
+      methane_pct: 61,
+      gas_flow_lpm: 4,
+      slurry_level_pct: 76,
+      h2s_ppm: 310,
+    });
     await publish(other, 'bd-other-1', { temperature_c: 28.5, ph: 6.9 });
 
     const page = await signIn('kitchen-manager');
@@ -135,11 +191,17 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
     await page.waitForSelector('#chart canvas');
     // 30 days of history: the 24 h chart draws the last day's hourly buckets.
     await expect.poll(() => page.locator('#chart').getAttribute('data-points')).not.toBeNull();
-    expect(Number(await page.locator('#chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(24);
+    expect(Number(await page.locator('#chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(
+      24,
+    );
     await page.click('[data-range="30d"]');
-    await expect.poll(async () => Number(await page.locator('#chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(30 * 24 - 1);
+    await expect
+      .poll(async () => Number(await page.locator('#chart').getAttribute('data-points')))
+      .toBeGreaterThanOrEqual(30 * 24 - 1);
     await page.click('[data-range="24h"]');
-    await expect.poll(async () => Number(await page.locator('#chart').getAttribute('data-points'))).toBeLessThan(30);
+    await expect
+      .poll(async () => Number(await page.locator('#chart').getAttribute('data-points')))
+      .toBeLessThan(30);
     await page.waitForSelector('#live.on');
 
     // A reading over MQTT: on the page, pushed, without reload (the mark set in this document
@@ -150,7 +212,9 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
     const acked = Date.now();
     await expect.poll(() => tile.textContent()).toBe('36.4');
     console.log(`live reading on the page ${Date.now() - acked} ms after its PUBACK`);
-    expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(
+      true,
+    );
     // The other kitchen's readings never reach this page: one of this kitchen's, published after
     // it on the same live stream, arrives, and the other's did not come before it.
     await publish(other, 'bd-other-1', { temperature_c: 29.9 });
@@ -163,7 +227,13 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
 
   it('shows a technician fleet health, and a device going offline without reload', async () => {
     const bin = await connect('cp-gate-1');
-    await publish(bin, 'cp-gate-1', { fill_level_pct: 85, weight_kg: 120, lid_open: false, battery_v: 3.4, rssi_dbm: -81 });
+    await publish(bin, 'cp-gate-1', {
+      fill_level_pct: 85,
+      weight_kg: 120,
+      lid_open: false,
+      battery_v: 3.4,
+      rssi_dbm: -81,
+    });
     const page = await signIn('technician');
     await page.goto(`${gw.apiUrl}/fleet`);
     const row = page.locator('tr[data-device="cp-gate-1"]');
@@ -175,7 +245,9 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
     await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }));
     await bin.endAsync();
     await expect.poll(() => row.locator('td[data-online]').textContent()).toBe('offline');
-    expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(
+      true,
+    );
     await screenshots(page, 'fleet');
     await page.goto(`${gw.apiUrl}/fleet/cp-gate-1`);
     expect(await page.locator('h1').textContent()).toBe('cp-gate-1');
@@ -185,7 +257,9 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
   it('lets a collector see their collection point but not open the digester page', async () => {
     const page = await signIn('collector');
     expect(new URL(page.url()).pathname).toBe('/collection');
-    expect(await page.locator('article.card h2').allTextContents()).toEqual([expect.stringContaining('Gate Bin')]);
+    expect(await page.locator('article.card h2').allTextContents()).toEqual([
+      expect.stringContaining('Gate Bin'),
+    ]);
     await screenshots(page, 'collection');
     for (const url of ['/digesters', `/digesters/${units['Mama Ngina Digester']}`, '/fleet']) {
       const res = await page.goto(`${gw.apiUrl}${url}`);
@@ -193,7 +267,9 @@ describe.skipIf(!haveBrowser && process.env.CI !== 'true')('dashboards in Chromi
       expect(await page.locator('h1').textContent()).toBe('Not for your role');
     }
     // Nor can it read the digester's data through the API.
-    const series = await page.request.get(`${gw.apiUrl}/api/v1/units/${units['Mama Ngina Digester']}/series?range=24h`);
+    const series = await page.request.get(
+      `${gw.apiUrl}/api/v1/units/${units['Mama Ngina Digester']}/series?range=24h`,
+    );
     expect(series.status()).toBe(404);
   });
 });

@@ -21,22 +21,41 @@ export const MAX_EXPORT_ROWS = 200_000;
 const DAY_MS = 86_400_000;
 
 const isoDay = z.iso.date({ error: 'must be a date like 2026-11-30' });
-export const exportQuery = z.object({ from: isoDay, to: isoDay, format: z.enum(['csv', 'json']).default('csv') });
+export const exportQuery = z.object({
+  from: isoDay,
+  to: isoDay,
+  format: z.enum(['csv', 'json']).default('csv'),
+});
 
 /** The instants [from, to) of an inclusive range of local days, checked. */
-export function dayRange(q: { from: string; to: string }, timeZone: string, maxDays: number): { from: Date; to: Date; days: number } {
+export function dayRange(
+  q: { from: string; to: string },
+  timeZone: string,
+  maxDays: number,
+): { from: Date; to: Date; days: number } {
   const days = Math.round((Date.parse(q.to) - Date.parse(q.from)) / DAY_MS) + 1;
-  if (days < 1) throw new DashboardErrors.ExportRangeInvalid(`"to" (${q.to}) is before "from" (${q.from})`);
-  if (days > maxDays) throw new DashboardErrors.ExportRangeInvalid(`at most ${maxDays} days per download (asked for ${days}); download the rest separately`);
+  if (days < 1)
+    throw new DashboardErrors.ExportRangeInvalid(`"to" (${q.to}) is before "from" (${q.from})`);
+  if (days > maxDays)
+    throw new DashboardErrors.ExportRangeInvalid(
+      `at most ${maxDays} days per download (asked for ${days}); download the rest separately`,
+    );
   const next = new Date(Date.parse(q.to) + DAY_MS).toISOString().slice(0, 10);
   return { from: zonedDayStart(q.from, timeZone), to: zonedDayStart(next, timeZone), days };
 }
 
 function attachment(reply: FastifyReply, name: string): FastifyReply {
-  return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).header('cache-control', 'no-store');
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name}.csv"`)
+    .header('cache-control', 'no-store');
 }
 
-export function exportRoutes(deps: { db: Db; queries: Pick<DashboardQueries, 'units' | 'readings' | 'dailyGas'>; timeZone?: string }): FastifyPluginAsync {
+export function exportRoutes(deps: {
+  db: Db;
+  queries: Pick<DashboardQueries, 'units' | 'readings' | 'dailyGas'>;
+  timeZone?: string;
+}): FastifyPluginAsync {
   const timeZone = deps.timeZone ?? DEFAULT_TIME_ZONE;
   // The one way to run in the caller's scope (api/scoped-services.ts): the transaction is the service.
   const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
@@ -51,38 +70,96 @@ export function exportRoutes(deps: { db: Db; queries: Pick<DashboardQueries, 'un
     const tags = ['dashboards'];
     const params = z.object({ id: z.uuid({ error: 'must be a unit id (UUID)' }) });
 
-    app.get('/units/:id/readings', {
-      preHandler: app.requirePermission('readings:read'),
-      schema: { tags, summary: `A unit's stored readings for a range of local days (at most ${MAX_EXPORT_DAYS}), as CSV (default) or JSON`, params, querystring: exportQuery },
-    }, async (request, reply) => {
-      const range = dayRange(request.query, timeZone, MAX_EXPORT_DAYS);
-      const { unit, result } = await scoped(request, async (tx) => {
-        const u = await unitOf(tx, request.params.id);
-        return { unit: u, result: await deps.queries.readings(tx, u.id, range.from, range.to, MAX_EXPORT_ROWS) };
-      });
-      if (result.truncated) throw new DashboardErrors.ExportRangeInvalid(`more than ${MAX_EXPORT_ROWS} readings in this range; choose fewer days`);
-      const columns = metricNames.filter((m) => result.rows.some((r) => r[m] != null));
-      if (request.query.format === 'json') return { unitId: unit.id, from: range.from, to: range.to, timeZone, readings: result.rows.map((r) => ({ ts: new Date(r.ts).toISOString(), deviceId: r.deviceId, seq: Number(r.seq), ...Object.fromEntries(columns.map((m) => [m, r[m]])) })) };
-      let body = csvRow(['ts_utc', `local_time (${timeZone})`, 'device_id', 'seq', ...columns]);
-      for (const r of result.rows) body += csvRow([new Date(r.ts).toISOString(), localStamp(new Date(r.ts), timeZone), r.deviceId, r.seq, ...columns.map((m) => r[m])]);
-      return attachment(reply, `${fileSlug(unit.name)}-readings-${request.query.from}-to-${request.query.to}`).send(body);
-    });
+    app.get(
+      '/units/:id/readings',
+      {
+        preHandler: app.requirePermission('readings:read'),
+        schema: {
+          tags,
+          summary: `A unit's stored readings for a range of local days (at most ${MAX_EXPORT_DAYS}), as CSV (default) or JSON`,
+          params,
+          querystring: exportQuery,
+        },
+      },
+      async (request, reply) => {
+        const range = dayRange(request.query, timeZone, MAX_EXPORT_DAYS);
+        const { unit, result } = await scoped(request, async (tx) => {
+          const u = await unitOf(tx, request.params.id);
+          return {
+            unit: u,
+            result: await deps.queries.readings(tx, u.id, range.from, range.to, MAX_EXPORT_ROWS),
+          };
+        });
+        if (result.truncated)
+          throw new DashboardErrors.ExportRangeInvalid(
+            `more than ${MAX_EXPORT_ROWS} readings in this range; choose fewer days`,
+          );
+        const columns = metricNames.filter((m) => result.rows.some((r) => r[m] != null));
+        if (request.query.format === 'json')
+          return {
+            unitId: unit.id,
+            from: range.from,
+            to: range.to,
+            timeZone,
+            readings: result.rows.map((r) => ({
+              ts: new Date(r.ts).toISOString(),
+              deviceId: r.deviceId,
+              seq: Number(r.seq),
+              ...Object.fromEntries(columns.map((m) => [m, r[m]])),
+            })),
+          };
+        let body = csvRow(['ts_utc', `local_time (${timeZone})`, 'device_id', 'seq', ...columns]);
+        for (const r of result.rows)
+          body += csvRow([
+            new Date(r.ts).toISOString(),
+            localStamp(new Date(r.ts), timeZone),
+            r.deviceId,
+            r.seq,
+            ...columns.map((m) => r[m]),
+          ]);
+        return attachment(
+          reply,
+          `${fileSlug(unit.name)}-readings-${request.query.from}-to-${request.query.to}`,
+        ).send(body);
+      },
+    );
 
-    app.get('/units/:id/gas', {
-      preHandler: app.requirePermission('readings:read'),
-      schema: { tags, summary: 'Biogas produced per local day (m³) for a range of days (at most 366), as CSV (default) or JSON', params, querystring: exportQuery },
-    }, async (request, reply) => {
-      const range = dayRange(request.query, timeZone, 366);
-      const { unit, days } = await scoped(request, async (tx) => {
-        const u = await unitOf(tx, request.params.id);
-        // dailyGas counts `days` local days back from the day holding `now`.
-        return { unit: u, days: await deps.queries.dailyGas(tx, u.id, range.days, new Date(range.to.getTime() - 1)) };
-      });
-      if (request.query.format === 'json') return { unitId: unit.id, timeZone, days };
-      let body = csvRow(['day', 'biogas_m3']);
-      for (const d of days) body += csvRow([d.day, d.m3]);
-      return attachment(reply, `${fileSlug(unit.name)}-daily-gas-${request.query.from}-to-${request.query.to}`).send(body);
-    });
+    app.get(
+      '/units/:id/gas',
+      {
+        preHandler: app.requirePermission('readings:read'),
+        schema: {
+          tags,
+          summary:
+            'Biogas produced per local day (m³) for a range of days (at most 366), as CSV (default) or JSON',
+          params,
+          querystring: exportQuery,
+        },
+      },
+      async (request, reply) => {
+        const range = dayRange(request.query, timeZone, 366);
+        const { unit, days } = await scoped(request, async (tx) => {
+          const u = await unitOf(tx, request.params.id);
+          // dailyGas counts `days` local days back from the day holding `now`.
+          return {
+            unit: u,
+            days: await deps.queries.dailyGas(
+              tx,
+              u.id,
+              range.days,
+              new Date(range.to.getTime() - 1),
+            ),
+          };
+        });
+        if (request.query.format === 'json') return { unitId: unit.id, timeZone, days };
+        let body = csvRow(['day', 'biogas_m3']);
+        for (const d of days) body += csvRow([d.day, d.m3]);
+        return attachment(
+          reply,
+          `${fileSlug(unit.name)}-daily-gas-${request.query.from}-to-${request.query.to}`,
+        ).send(body);
+      },
+    );
 
     return Promise.resolve();
   };

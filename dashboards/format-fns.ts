@@ -30,7 +30,12 @@ export function localeFrom(header: string | undefined): string {
     .slice(0, 20)
     .map((part, i) => {
       const [tag = '', ...params] = part.trim().split(';');
-      const q = Number(params.map((p) => p.trim()).find((p) => p.startsWith('q='))?.slice(2) ?? '1');
+      const q = Number(
+        params
+          .map((p) => p.trim())
+          .find((p) => p.startsWith('q='))
+          ?.slice(2) ?? '1',
+      );
       return { tag: tag.trim(), q: Number.isFinite(q) ? q : 0, i };
     })
     .filter((t) => t.q > 0 && t.tag !== '*' && /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(t.tag))
@@ -57,8 +62,17 @@ const units: [Intl.RelativeTimeFormatUnit, number][] = [
 ];
 
 export function createFormatter(locale: string, timeZone: string): Formatter {
-  const full = new Intl.DateTimeFormat(locale, { timeZone, dateStyle: 'medium', timeStyle: 'short' });
-  const dayFmt = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', weekday: 'short', month: 'short', day: 'numeric' });
+  const full = new Intl.DateTimeFormat(locale, {
+    timeZone,
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  });
+  const dayFmt = new Intl.DateTimeFormat(locale, {
+    timeZone: 'UTC',
+    weekday: 'short',
+    month: 'short',
+    day: 'numeric',
+  });
   const rel = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
   return {
     locale,
@@ -67,7 +81,8 @@ export function createFormatter(locale: string, timeZone: string): Formatter {
     day: (isoDay) => dayFmt.format(new Date(`${isoDay}T00:00:00Z`)),
     ago(value, now = Date.now()) {
       const s = Math.round((new Date(value).getTime() - now) / 1000);
-      for (const [unit, size] of units) if (Math.abs(s) >= size || unit === 'second') return rel.format(Math.trunc(s / size), unit);
+      for (const [unit, size] of units)
+        if (Math.abs(s) >= size || unit === 'second') return rel.format(Math.trunc(s / size), unit);
       return rel.format(0, 'second');
     },
   };

@@ -15,7 +15,11 @@ import type { Formatter } from './format-fns.ts';
 export const h = escapeHtml;
 
 /** A `<time>` the client keeps fresh ("3 minutes ago"); the full date and time in its title. */
-export function timeAgo(f: Formatter, value: string | Date | null | undefined, now = Date.now()): string {
+export function timeAgo(
+  f: Formatter,
+  value: string | Date | null | undefined,
+  now = Date.now(),
+): string {
   if (value == null) return '<span class="muted">never</span>';
   const d = new Date(value);
   return `<time datetime="${d.toISOString()}" title="${h(f.dateTime(d))}" data-ago>${h(f.ago(d, now))}</time>`;
@@ -26,7 +30,12 @@ export function formatValue(metric: string, value: number | null | undefined): s
   if (!isMetricName(metric)) return String(value);
   const spec = metricCatalogue[metric];
   if ('boolean' in spec) return value >= 0.5 ? 'open' : 'closed';
-  const digits = metric === 'ph' || metric === 'battery_v' ? 2 : metric === 'rssi_dbm' || Math.abs(value) >= 100 ? 0 : 1;
+  const digits =
+    metric === 'ph' || metric === 'battery_v'
+      ? 2
+      : metric === 'rssi_dbm' || Math.abs(value) >= 100
+        ? 0
+        : 1;
   return value.toFixed(digits);
 }
 
@@ -71,12 +80,26 @@ export function navFor(principal: Principal): { href: string; label: string }[] 
 }
 
 /** The page every dashboard shares: header with the pages this role may open, main, data. */
-export function layout(o: { title: string; principal: Principal; active: string; body: string; format: Formatter; data?: Record<string, unknown> }): string {
+export function layout(o: {
+  title: string;
+  principal: Principal;
+  active: string;
+  body: string;
+  format: Formatter;
+  data?: Record<string, unknown>;
+}): string {
   const links = navFor(o.principal)
-    .map((n) => `<a href="${n.href}"${n.href === o.active ? ' aria-current="page"' : ''}>${h(n.label)}</a>`)
+    .map(
+      (n) =>
+        `<a href="${n.href}"${n.href === o.active ? ' aria-current="page"' : ''}>${h(n.label)}</a>`,
+    )
     .join('');
   // JSON in a data block: `<` is escaped so the text can never close the script element.
-  const data = JSON.stringify({ ...o.data, locale: o.format.locale, timeZone: o.format.timeZone }).replace(/</g, '\\u003c');
+  const data = JSON.stringify({
+    ...o.data,
+    locale: o.format.locale,
+    timeZone: o.format.timeZone,
+  }).replace(/</g, '\\u003c');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>

@@ -9,8 +9,23 @@ import type { RowIn } from '../ingest/batch-writer.ts';
  */
 
 export type LiveEvent =
-  | { type: 'readings'; readings: { deviceId: string; unitId: string; ts: string; values: Record<string, number> }[] }
-  | { type: 'alert'; alert: { id: number; unitId: string; deviceId: string; ruleId: string; title: string; severity: string; status: string; value: number | null } }
+  | {
+      type: 'readings';
+      readings: { deviceId: string; unitId: string; ts: string; values: Record<string, number> }[];
+    }
+  | {
+      type: 'alert';
+      alert: {
+        id: number;
+        unitId: string;
+        deviceId: string;
+        ruleId: string;
+        title: string;
+        severity: string;
+        status: string;
+        value: number | null;
+      };
+    }
   | { type: 'device'; device: { id: string; unitId: string; online: boolean; at: string } };
 
 export interface Subscriber {
@@ -21,7 +36,10 @@ export interface Subscriber {
 
 export function createLiveHub(opts: { flushMs?: number } = {}) {
   const subscribers = new Set<Subscriber>();
-  const pending = new Map<string, { deviceId: string; unitId: string; ts: Date; values: Record<string, number> }>();
+  const pending = new Map<
+    string,
+    { deviceId: string; unitId: string; ts: Date; values: Record<string, number> }
+  >();
   const flushMs = opts.flushMs ?? 500;
   let timer: NodeJS.Timeout | undefined;
 
@@ -32,7 +50,12 @@ export function createLiveHub(opts: { flushMs?: number } = {}) {
 
   function flush(): void {
     timer = undefined;
-    const readings = [...pending.values()].map((r) => ({ deviceId: r.deviceId, unitId: r.unitId, ts: r.ts.toISOString(), values: r.values }));
+    const readings = [...pending.values()].map((r) => ({
+      deviceId: r.deviceId,
+      unitId: r.unitId,
+      ts: r.ts.toISOString(),
+      values: r.values,
+    }));
     pending.clear();
     for (const s of subscribers) {
       const own = readings.filter((r) => sees(s, r.unitId));
@@ -52,8 +75,19 @@ export function createLiveHub(opts: { flushMs?: number } = {}) {
       for (const r of rows) {
         const cur = pending.get(r.deviceId);
         // The newest instant wins; metrics it lacks keep the values already pending.
-        if (!cur) pending.set(r.deviceId, { deviceId: r.deviceId, unitId: r.unitId, ts: r.ts, values: { ...r.values } });
-        else if (r.ts >= cur.ts) pending.set(r.deviceId, { ...cur, ts: r.ts, values: { ...cur.values, ...(r.values as Record<string, number>) } });
+        if (!cur)
+          pending.set(r.deviceId, {
+            deviceId: r.deviceId,
+            unitId: r.unitId,
+            ts: r.ts,
+            values: { ...r.values },
+          });
+        else if (r.ts >= cur.ts)
+          pending.set(r.deviceId, {
+            ...cur,
+            ts: r.ts,
+            values: { ...cur.values, ...(r.values as Record<string, number>) },
+          });
       }
       timer ??= setTimeout(flush, flushMs);
     },

@@ -20,15 +20,35 @@ beforeAll(async () => {
     routes: ({ audit, db, authenticator }) => {
       // No series are read here, so the time-series layout does not matter.
       // The real authenticator, counted, so the test knows a re-check has happened.
-      const counted: Authenticator = { authenticate: (request, opts) => ((rechecks += 1), authenticator.authenticate(request, opts)) };
-      return [{ plugin: dashboardRoutes({ db, audit, authenticator: counted, queries: createDashboardQueries({ mode: 'partitioned' }), hub: createLiveHub(), liveRecheckMs: 20 }) }];
+      const counted: Authenticator = {
+        authenticate: (request, opts) => (
+          (rechecks += 1),
+          authenticator.authenticate(request, opts)
+        ),
+      };
+      return [
+        {
+          plugin: dashboardRoutes({
+            db,
+            audit,
+            authenticator: counted,
+            queries: createDashboardQueries({ mode: 'partitioned' }),
+            hub: createLiveHub(),
+            liveRecheckMs: 20,
+          }),
+        },
+      ];
     },
   });
 });
 
 async function signIn(username: string): Promise<string> {
   await createUserWithPassword(h, { username, role: 'technician' });
-  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'correct horse battery staple' } });
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password: 'correct horse battery staple' },
+  });
   return String(res.headers['set-cookie']).split(';')[0]!;
 }
 
@@ -40,29 +60,42 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   }
 }
 
-const session = (cookie: string, headers: Record<string, string> = {}) => h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie, ...headers } });
+const session = (cookie: string, headers: Record<string, string> = {}) =>
+  h.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie, ...headers } });
 
 describe('the live stream does not keep a session alive', () => {
-  it('a stream left open past the idle limit ends, and the session with it', { timeout: 120_000 }, async () => {
-    const cookie = await signIn('open-tab');
-    const res = await h.app.inject({ method: 'GET', url: '/api/v1/live', headers: { cookie }, payloadAsStream: true });
-    expect(res.statusCode).toBe(200);
-    let ended = false;
-    const stream = res.stream();
-    stream.on('end', () => (ended = true)).on('close', () => (ended = true)).resume();
+  it(
+    'a stream left open past the idle limit ends, and the session with it',
+    { timeout: 120_000 },
+    async () => {
+      const cookie = await signIn('open-tab');
+      const res = await h.app.inject({
+        method: 'GET',
+        url: '/api/v1/live',
+        headers: { cookie },
+        payloadAsStream: true,
+      });
+      expect(res.statusCode).toBe(200);
+      let ended = false;
+      const stream = res.stream();
+      stream
+        .on('end', () => (ended = true))
+        .on('close', () => (ended = true))
+        .resume();
 
-    // Just inside the idle limit: the re-checks find the session alive, and must not renew it.
-    h.clock.advance(IDLE_MS - 60_000);
-    const seen = rechecks;
-    await until(() => rechecks >= seen + 3, 'three re-checks inside the idle limit');
-    expect(ended).toBe(false);
+      // Just inside the idle limit: the re-checks find the session alive, and must not renew it.
+      h.clock.advance(IDLE_MS - 60_000);
+      const seen = rechecks;
+      await until(() => rechecks >= seen + 3, 'three re-checks inside the idle limit');
+      expect(ended).toBe(false);
 
-    h.clock.advance(2 * 60_000); // 31 min after the last user action
-    await until(() => ended, 'the stream to end');
-    const after = await session(cookie);
-    expect(after.statusCode).toBe(401);
-    expect(after.json().code).toBe('UNAUTHENTICATED');
-  });
+      h.clock.advance(2 * 60_000); // 31 min after the last user action
+      await until(() => ended, 'the stream to end');
+      const after = await session(cookie);
+      expect(after.statusCode).toBe(401);
+      expect(after.json().code).toBe('UNAUTHENTICATED');
+    },
+  );
 
   it('requests marked as background do not renew; user actions do', async () => {
     const cookie = await signIn('poller');

@@ -14,7 +14,15 @@ import { layout, messagePage, navFor } from './html.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, guidanceMap } from './alert-pages.ts';
 import { createFormatter, DEFAULT_TIME_ZONE, localeFrom, type Formatter } from './format-fns.ts';
-import { collectionList, deviceDetail, digesterDetail, digesterList, digesterMetrics, fleetTable, staleAfterMs } from './pages.ts';
+import {
+  collectionList,
+  deviceDetail,
+  digesterDetail,
+  digesterList,
+  digesterMetrics,
+  fleetTable,
+  staleAfterMs,
+} from './pages.ts';
 
 /**
  * The dashboards' pages (server-rendered, behind sign-in) and their static assets. A page asked
@@ -22,26 +30,40 @@ import { collectionList, deviceDetail, digesterDetail, digesterList, digesterMet
  */
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
-const uplotDir = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+const uplotDir = path.dirname(
+  createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'),
+);
 
 function html(reply: FastifyReply, body: string, status = 200): FastifyReply {
-  return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
+  return reply
+    .status(status)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(body);
 }
 
-export function dashboardPages(deps: { db: Db; queries: DashboardQueries; /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string }): FastifyPluginAsync {
+export function dashboardPages(deps: {
+  db: Db;
+  queries: DashboardQueries;
+  /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string;
+}): FastifyPluginAsync {
   /** Dates in the reader's language (Accept-Language), always in the configured zone. */
   const formatters = new Map<string, Formatter>();
   const fmt = (request: FastifyRequest): Formatter => {
     const locale = localeFrom(request.headers['accept-language']);
     let f = formatters.get(locale);
-    if (!f) formatters.set(locale, (f = createFormatter(locale, deps.timeZone ?? DEFAULT_TIME_ZONE)));
+    if (!f)
+      formatters.set(locale, (f = createFormatter(locale, deps.timeZone ?? DEFAULT_TIME_ZONE)));
     return f;
   };
   const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
   const hide = { hide: true };
 
   /** What the client script needs to render an alert added live as the server would. */
-  const alertData = (request: FastifyRequest, rules: readonly { id: string; metric: string | null }[]) => ({
+  const alertData = (
+    request: FastifyRequest,
+    rules: readonly { id: string; metric: string | null }[],
+  ) => ({
     canAck: can(request.principal!.role, 'alerts:ack'),
     canFleet: can(request.principal!.role, 'dashboard:fleet'),
     guidance: guidanceMap(rules.map((r) => r.id)),
@@ -50,85 +72,318 @@ export function dashboardPages(deps: { db: Db; queries: DashboardQueries; /** IA
 
   return async (root) => {
     // Assets change only with a release: cached a day, revalidated by ETag after that.
-    await root.register(fastifyStatic, { root: publicDir, prefix: '/assets/', maxAge: '1d', index: false, wildcard: false });
-    await root.register(fastifyStatic, { root: uplotDir, prefix: '/assets/vendor/', maxAge: '7d', immutable: false, index: false, wildcard: false, decorateReply: false, allowedPath: (p) => /^\/uPlot\.(iife\.min\.js|min\.css)$/.test(p) });
+    await root.register(fastifyStatic, {
+      root: publicDir,
+      prefix: '/assets/',
+      maxAge: '1d',
+      index: false,
+      wildcard: false,
+    });
+    await root.register(fastifyStatic, {
+      root: uplotDir,
+      prefix: '/assets/vendor/',
+      maxAge: '7d',
+      immutable: false,
+      index: false,
+      wildcard: false,
+      decorateReply: false,
+      allowedPath: (p) => /^\/uPlot\.(iife\.min\.js|min\.css)$/.test(p),
+    });
 
     const app = root.withTypeProvider<ZodTypeProvider>();
     app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
       const status = err.statusCode ?? 500;
       if (status === 401) return reply.redirect(`/login`, 303);
-      if (status === 403) return html(reply, messagePage('Not for your role', 'Your account cannot open this page. Ask an administrator if you need it.'), 403);
+      if (status === 403)
+        return html(
+          reply,
+          messagePage(
+            'Not for your role',
+            'Your account cannot open this page. Ask an administrator if you need it.',
+          ),
+          403,
+        );
       if (status === 404) return html(reply, messagePage('Not found', err.message), 404);
       if (status === 400) return html(reply, messagePage('Bad request', err.message), 400);
       // Anything else goes to the API's handler (logged, generic 500).
       throw err;
     });
 
-    app.get('/', { schema: hide, preHandler: app.requirePermission('account:self') }, (request, reply) => {
-      const first = navFor(request.principal!)[0];
-      if (first) return reply.redirect(first.href, 303);
-      return html(reply, layout({ title: 'Welcome', principal: request.principal!, format: fmt(request), active: '/', body: '<p>Your role has no dashboard. The operator API is documented at <a href="/docs">/docs</a>.</p>' }));
-    });
+    app.get(
+      '/',
+      { schema: hide, preHandler: app.requirePermission('account:self') },
+      (request, reply) => {
+        const first = navFor(request.principal!)[0];
+        if (first) return reply.redirect(first.href, 303);
+        return html(
+          reply,
+          layout({
+            title: 'Welcome',
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/',
+            body: '<p>Your role has no dashboard. The operator API is documented at <a href="/docs">/docs</a>.</p>',
+          }),
+        );
+      },
+    );
 
-    app.get('/digesters', { schema: hide, preHandler: app.requirePermission('dashboard:digesters') }, async (request, reply) => {
-      const { units, rules } = await scoped(request, async (tx) => ({ units: await deps.queries.units(tx, { kind: 'biodigester' }), rules: await deps.queries.rules(tx) }));
-      const kindRules = rules.filter((r) => r.unitKind === 'biodigester');
-      return html(reply, layout({ title: 'Digesters', principal: request.principal!, format: fmt(request), active: '/digesters', body: digesterList(units, kindRules, fmt(request)), data: { page: 'digesters', rules: kindRules, staleMs: staleAfterMs(kindRules, 'biodigester') } }));
-    });
+    app.get(
+      '/digesters',
+      { schema: hide, preHandler: app.requirePermission('dashboard:digesters') },
+      async (request, reply) => {
+        const { units, rules } = await scoped(request, async (tx) => ({
+          units: await deps.queries.units(tx, { kind: 'biodigester' }),
+          rules: await deps.queries.rules(tx),
+        }));
+        const kindRules = rules.filter((r) => r.unitKind === 'biodigester');
+        return html(
+          reply,
+          layout({
+            title: 'Digesters',
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/digesters',
+            body: digesterList(units, kindRules, fmt(request)),
+            data: {
+              page: 'digesters',
+              rules: kindRules,
+              staleMs: staleAfterMs(kindRules, 'biodigester'),
+            },
+          }),
+        );
+      },
+    );
 
-    app.get('/digesters/:id', { schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a digester id' }) }) }, preHandler: app.requirePermission('dashboard:digesters') }, async (request, reply) => {
-      const page = await scoped(request, async (tx) => {
-        const [unit] = await deps.queries.units(tx, { kind: 'biodigester', unitId: request.params.id });
-        if (!unit) return undefined;
-        return { unit, rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'), gas: await deps.queries.dailyGas(tx, unit.id, 7) };
-      });
-      if (!page) return html(reply, messagePage('Not found', 'No such digester, or it is not assigned to you.'), 404);
-      return html(reply, layout({ title: page.unit.name, principal: request.principal!, format: fmt(request), active: '/digesters', body: digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)), data: { page: 'digester', unitId: page.unit.id, metrics: digesterMetrics, rules: page.rules, staleMs: staleAfterMs(page.rules, 'biodigester'), ...alertData(request, page.rules) } }));
-    });
+    app.get(
+      '/digesters/:id',
+      {
+        schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a digester id' }) }) },
+        preHandler: app.requirePermission('dashboard:digesters'),
+      },
+      async (request, reply) => {
+        const page = await scoped(request, async (tx) => {
+          const [unit] = await deps.queries.units(tx, {
+            kind: 'biodigester',
+            unitId: request.params.id,
+          });
+          if (!unit) return undefined;
+          return {
+            unit,
+            rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'),
+            gas: await deps.queries.dailyGas(tx, unit.id, 7),
+          };
+        });
+        if (!page)
+          return html(
+            reply,
+            messagePage('Not found', 'No such digester, or it is not assigned to you.'),
+            404,
+          );
+        return html(
+          reply,
+          layout({
+            title: page.unit.name,
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/digesters',
+            body: digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)),
+            data: {
+              page: 'digester',
+              unitId: page.unit.id,
+              metrics: digesterMetrics,
+              rules: page.rules,
+              staleMs: staleAfterMs(page.rules, 'biodigester'),
+              ...alertData(request, page.rules),
+            },
+          }),
+        );
+      },
+    );
 
-    app.get('/collection', { schema: hide, preHandler: app.requirePermission('dashboard:collection') }, async (request, reply) => {
-      const { units, rules } = await scoped(request, async (tx) => ({ units: await deps.queries.units(tx, { kind: 'collection_point' }), rules: await deps.queries.rules(tx) }));
-      const needsAt = rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
-      const kindRules = rules.filter((r) => r.unitKind === 'collection_point');
-      return html(reply, layout({ title: 'Collection points', principal: request.principal!, format: fmt(request), active: '/collection', body: collectionList(units, needsAt, kindRules, fmt(request)), data: { page: 'collection', rules: kindRules, staleMs: staleAfterMs(kindRules, 'collection_point') } }));
-    });
+    app.get(
+      '/collection',
+      { schema: hide, preHandler: app.requirePermission('dashboard:collection') },
+      async (request, reply) => {
+        const { units, rules } = await scoped(request, async (tx) => ({
+          units: await deps.queries.units(tx, { kind: 'collection_point' }),
+          rules: await deps.queries.rules(tx),
+        }));
+        const needsAt =
+          rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
+        const kindRules = rules.filter((r) => r.unitKind === 'collection_point');
+        return html(
+          reply,
+          layout({
+            title: 'Collection points',
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/collection',
+            body: collectionList(units, needsAt, kindRules, fmt(request)),
+            data: {
+              page: 'collection',
+              rules: kindRules,
+              staleMs: staleAfterMs(kindRules, 'collection_point'),
+            },
+          }),
+        );
+      },
+    );
 
-    const fleetQuery = z.object({ kind: z.enum(['biodigester', 'collection_point', '']).optional(), site: z.string().max(200).optional(), state: z.enum(['online', 'offline', 'attention', '']).optional(), q: z.string().max(64).optional() });
-    app.get('/fleet', { schema: { ...hide, querystring: fleetQuery }, preHandler: app.requirePermission('dashboard:fleet') }, async (request, reply) => {
-      // An empty select option means "all".
-      const f = Object.fromEntries(Object.entries(request.query).filter(([, v]) => v)) as { kind?: 'biodigester' | 'collection_point'; site?: string; state?: 'online' | 'offline' | 'attention'; q?: string };
-      const { rows, rules, sites } = await scoped(request, async (tx) => ({ rows: await deps.queries.fleet(tx, f), rules: await deps.queries.rules(tx), sites: await deps.queries.sites(tx) }));
-      return html(reply, layout({ title: 'Fleet health', principal: request.principal!, format: fmt(request), active: '/fleet', body: fleetTable(rows, rules, f, sites, fmt(request)), data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') } }));
+    const fleetQuery = z.object({
+      kind: z.enum(['biodigester', 'collection_point', '']).optional(),
+      site: z.string().max(200).optional(),
+      state: z.enum(['online', 'offline', 'attention', '']).optional(),
+      q: z.string().max(64).optional(),
     });
+    app.get(
+      '/fleet',
+      {
+        schema: { ...hide, querystring: fleetQuery },
+        preHandler: app.requirePermission('dashboard:fleet'),
+      },
+      async (request, reply) => {
+        // An empty select option means "all".
+        const f = Object.fromEntries(Object.entries(request.query).filter(([, v]) => v)) as {
+          kind?: 'biodigester' | 'collection_point';
+          site?: string;
+          state?: 'online' | 'offline' | 'attention';
+          q?: string;
+        };
+        const { rows, rules, sites } = await scoped(request, async (tx) => ({
+          rows: await deps.queries.fleet(tx, f),
+          rules: await deps.queries.rules(tx),
+          sites: await deps.queries.sites(tx),
+        }));
+        return html(
+          reply,
+          layout({
+            title: 'Fleet health',
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/fleet',
+            body: fleetTable(rows, rules, f, sites, fmt(request)),
+            data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') },
+          }),
+        );
+      },
+    );
 
-    app.get('/fleet/:id', { schema: { ...hide, params: z.object({ id: z.string().max(64) }) }, preHandler: app.requirePermission('dashboard:fleet') }, async (request, reply) => {
-      const page = await scoped(request, async (tx) => {
-        const device = await deps.queries.device(tx, request.params.id);
-        if (!device) return undefined;
-        return { device, alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }), rules: await deps.queries.rules(tx) };
-      });
-      if (!page) return html(reply, messagePage('Not found', `No device ${request.params.id}.`), 404);
-      return html(reply, layout({ title: page.device.id, principal: request.principal!, format: fmt(request), active: '/fleet', body: deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)), data: { page: 'device', deviceId: page.device.id, rules: [], ...alertData(request, page.rules) } }));
-    });
+    app.get(
+      '/fleet/:id',
+      {
+        schema: { ...hide, params: z.object({ id: z.string().max(64) }) },
+        preHandler: app.requirePermission('dashboard:fleet'),
+      },
+      async (request, reply) => {
+        const page = await scoped(request, async (tx) => {
+          const device = await deps.queries.device(tx, request.params.id);
+          if (!device) return undefined;
+          return {
+            device,
+            alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }),
+            rules: await deps.queries.rules(tx),
+          };
+        });
+        if (!page)
+          return html(reply, messagePage('Not found', `No device ${request.params.id}.`), 404);
+        return html(
+          reply,
+          layout({
+            title: page.device.id,
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/fleet',
+            body: deviceDetail(
+              page.device,
+              page.alerts,
+              request.principal!,
+              page.rules,
+              fmt(request),
+            ),
+            data: {
+              page: 'device',
+              deviceId: page.device.id,
+              rules: [],
+              ...alertData(request, page.rules),
+            },
+          }),
+        );
+      },
+    );
 
-    app.get('/firmware', { schema: hide, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
-      const { releases, rollouts } = await scoped(request, async (tx) => ({ releases: await deps.queries.firmwareReleases(tx), rollouts: await deps.queries.firmwareRollouts(tx) }));
-      return html(reply, layout({ title: 'Firmware', principal: request.principal!, format: fmt(request), active: '/firmware', body: firmwareOverview(releases, rollouts, fmt(request)), data: { page: 'firmware', rules: [] } }));
-    });
+    app.get(
+      '/firmware',
+      { schema: hide, preHandler: app.requirePermission('firmware:read') },
+      async (request, reply) => {
+        const { releases, rollouts } = await scoped(request, async (tx) => ({
+          releases: await deps.queries.firmwareReleases(tx),
+          rollouts: await deps.queries.firmwareRollouts(tx),
+        }));
+        return html(
+          reply,
+          layout({
+            title: 'Firmware',
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/firmware',
+            body: firmwareOverview(releases, rollouts, fmt(request)),
+            data: { page: 'firmware', rules: [] },
+          }),
+        );
+      },
+    );
 
-    app.get('/firmware/rollouts/:id', { schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a rollout id' }) }) }, preHandler: app.requirePermission('firmware:read') }, async (request, reply) => {
-      const rollout = await scoped(request, (tx) => deps.queries.firmwareRollout(tx, request.params.id));
-      if (!rollout) return html(reply, messagePage('Not found', `No rollout ${request.params.id}.`), 404);
-      return html(reply, layout({ title: `Rollout of ${rollout.version}`, principal: request.principal!, format: fmt(request), active: '/firmware', body: rolloutDetail(rollout, fmt(request)), data: { page: 'rollout', rules: [] } }));
-    });
+    app.get(
+      '/firmware/rollouts/:id',
+      {
+        schema: { ...hide, params: z.object({ id: z.uuid({ error: 'not a rollout id' }) }) },
+        preHandler: app.requirePermission('firmware:read'),
+      },
+      async (request, reply) => {
+        const rollout = await scoped(request, (tx) =>
+          deps.queries.firmwareRollout(tx, request.params.id),
+        );
+        if (!rollout)
+          return html(reply, messagePage('Not found', `No rollout ${request.params.id}.`), 404);
+        return html(
+          reply,
+          layout({
+            title: `Rollout of ${rollout.version}`,
+            principal: request.principal!,
+            format: fmt(request),
+            active: '/firmware',
+            body: rolloutDetail(rollout, fmt(request)),
+            data: { page: 'rollout', rules: [] },
+          }),
+        );
+      },
+    );
 
-    app.get('/alerts', { schema: hide, preHandler: app.requirePermission('alerts:read') }, async (request, reply) => {
-      const { alerts, rules } = await scoped(request, async (tx) => ({ alerts: await deps.queries.alerts(tx, { limit: 200 }), rules: await deps.queries.rules(tx) }));
-      const open = alerts.filter((a) => a.status === 'open');
-      const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
-      const f = fmt(request);
-      const body = `<section><h2>Open</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>Recently closed</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
-      return html(reply, layout({ title: 'Alerts', principal: request.principal!, format: f, active: '/alerts', body, data: { page: 'alerts', rules: [], ...alertData(request, rules) } }));
-    });
+    app.get(
+      '/alerts',
+      { schema: hide, preHandler: app.requirePermission('alerts:read') },
+      async (request, reply) => {
+        const { alerts, rules } = await scoped(request, async (tx) => ({
+          alerts: await deps.queries.alerts(tx, { limit: 200 }),
+          rules: await deps.queries.rules(tx),
+        }));
+        const open = alerts.filter((a) => a.status === 'open');
+        const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
+        const f = fmt(request);
+        const body = `<section><h2>Open</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>Recently closed</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
+        return html(
+          reply,
+          layout({
+            title: 'Alerts',
+            principal: request.principal!,
+            format: f,
+            active: '/alerts',
+            body,
+            data: { page: 'alerts', rules: [], ...alertData(request, rules) },
+          }),
+        );
+      },
+    );
   };
 }

@@ -7,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../api/dev-cert.ts';
 import type { Role } from '../auth/permissions.ts';
 import { timeseriesInfo } from '../db/timeseries.ts';
-import { createApiHarness, createUserWithPassword, systemActor, type ApiHarness } from '../test/api-harness.ts';
+import {
+  createApiHarness,
+  createUserWithPassword,
+  systemActor,
+  type ApiHarness,
+} from '../test/api-harness.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
 import { createAlertService } from './alert-service.ts';
 import { createDashboardQueries } from './dashboard-repo.ts';
@@ -24,7 +29,8 @@ import { dashboardPages } from './page-routes.ts';
  * the configured zone (Africa/Nairobi).
  */
 const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM) && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
+if (!existsSync(CHROMIUM) && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'correct horse battery staple';
 const SIZES = [
@@ -45,30 +51,76 @@ let setupLink = '';
 beforeAll(async () => {
   const t = await createTestDatabase();
   const queries = createDashboardQueries({ mode: (await timeseriesInfo(t.database.pool)).mode });
-  h = await createApiHarness({
-    https: selfSignedCertificate('127.0.0.1', 1),
-    routes: ({ audit, db, authenticator }) => [
-      { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
-      { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
-      { plugin: dashboardPages({ db, queries, timeZone: 'Africa/Nairobi' }), root: true },
-    ],
-  }, { t });
+  h = await createApiHarness(
+    {
+      https: selfSignedCertificate('127.0.0.1', 1),
+      routes: ({ audit, db, authenticator }) => [
+        { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
+        { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
+        { plugin: dashboardPages({ db, queries, timeZone: 'Africa/Nairobi' }), root: true },
+      ],
+    },
+    { t },
+  );
   const owner = h.t.database.pool;
   await createAlertService({ pool: owner, logger: testLogger, notify: false }).ensureDefaults();
   const now = Date.now();
   const ago = (ms: number) => new Date(now - ms).toISOString();
-  ids.site = (await owner.query<{ id: string }>(`INSERT INTO sites (name) VALUES ('UI School') RETURNING id`)).rows[0]!.id;
-  ids.digester = (await owner.query<{ id: string }>(`INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', 'Mama Ngina Digester') RETURNING id`, [ids.site])).rows[0]!.id;
-  ids.bin = (await owner.query<{ id: string }>(`INSERT INTO units (site_id, kind, name) VALUES ($1, 'collection_point', 'Gate Bin') RETURNING id`, [ids.site])).rows[0]!.id;
+  ids.site = (
+    await owner.query<{ id: string }>(`INSERT INTO sites (name) VALUES ('UI School') RETURNING id`)
+  ).rows[0]!.id;
+  ids.digester = (
+    await owner.query<{ id: string }>(
+      `INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', 'Mama Ngina Digester') RETURNING id`,
+      [ids.site],
+    )
+  ).rows[0]!.id;
+  ids.bin = (
+    await owner.query<{ id: string }>(
+      `INSERT INTO units (site_id, kind, name) VALUES ($1, 'collection_point', 'Gate Bin') RETURNING id`,
+      [ids.site],
+    )
+  ).rows[0]!.id;
   // The digester's sensor is online; its H₂S value is 40 minutes old (past the 15 min expected interval).
-  await owner.query(`INSERT INTO devices (id, unit_id, kind, status, online, last_seen_at, firmware_version) VALUES ('bd-ui-1', $1, 'biodigester', 'active', true, $2, '1.4.2')`, [ids.digester, ago(30_000)]);
+  await owner.query(
+    `INSERT INTO devices (id, unit_id, kind, status, online, last_seen_at, firmware_version) VALUES ('bd-ui-1', $1, 'biodigester', 'active', true, $2, '1.4.2')`,
+    [ids.digester, ago(30_000)],
+  );
   // The bin's sensor went offline 19 minutes ago with a fill level that looks fine, and its only certificate is revoked.
-  await owner.query(`INSERT INTO devices (id, unit_id, kind, status, online, last_seen_at, firmware_version) VALUES ('cp-ui-1', $1, 'collection_point', 'active', false, $2, '2.0.0')`, [ids.bin, ago(19 * MIN)]);
-  const fresh: Record<string, number> = { temperature_c: 35.2, ph: 7.1, biogas_pressure_kpa: 4.1, methane_pct: 61, gas_flow_lpm: 3.5, slurry_level_pct: 74, battery_v: 3.9, rssi_dbm: -70 };
-  for (const [metric, value] of Object.entries(fresh)) await owner.query(`INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('bd-ui-1', $1, $2, $3, $4)`, [metric, ids.digester, ago(30_000), value]);
-  await owner.query(`INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('bd-ui-1', 'h2s_ppm', $1, $2, 310)`, [ids.digester, ago(40 * MIN)]);
-  for (const [metric, value] of Object.entries({ fill_level_pct: 40, weight_kg: 55, lid_open: 0, temperature_c: 24, battery_v: 3.8 }))
-    await owner.query(`INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('cp-ui-1', $1, $2, $3, $4)`, [metric, ids.bin, ago(19 * MIN), value]);
+  await owner.query(
+    `INSERT INTO devices (id, unit_id, kind, status, online, last_seen_at, firmware_version) VALUES ('cp-ui-1', $1, 'collection_point', 'active', false, $2, '2.0.0')`,
+    [ids.bin, ago(19 * MIN)],
+  );
+  const fresh: Record<string, number> = {
+    temperature_c: 35.2,
+    ph: 7.1,
+    biogas_pressure_kpa: 4.1,
+    methane_pct: 61,
+    gas_flow_lpm: 3.5,
+    slurry_level_pct: 74,
+    battery_v: 3.9,
+    rssi_dbm: -70,
+  };
+  for (const [metric, value] of Object.entries(fresh))
+    await owner.query(
+      `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('bd-ui-1', $1, $2, $3, $4)`,
+      [metric, ids.digester, ago(30_000), value],
+    );
+  await owner.query(
+    `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('bd-ui-1', 'h2s_ppm', $1, $2, 310)`,
+    [ids.digester, ago(40 * MIN)],
+  );
+  for (const [metric, value] of Object.entries({
+    fill_level_pct: 40,
+    weight_kg: 55,
+    lid_open: 0,
+    temperature_c: 24,
+    battery_v: 3.8,
+  }))
+    await owner.query(
+      `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ('cp-ui-1', $1, $2, $3, $4)`,
+      [metric, ids.bin, ago(19 * MIN), value],
+    );
   await owner.query(
     `INSERT INTO certificates (serial, device_id, fingerprint_sha256, not_before, not_after, status, revoked_at, issued_by, pem) VALUES
        ('0a11', 'bd-ui-1', 'fp-active', now() - interval '10 days', now() + interval '355 days', 'active', NULL, 'admin', 'x'),
@@ -80,15 +132,26 @@ beforeAll(async () => {
      SELECT date_trunc('hour', now()) - make_interval(hours => g), 'bd-ui-1', $1, 100 - g, 35, 7.1, 4, 60, 3, 75, 300 FROM generate_series(1, 30) g`,
     [ids.digester],
   );
-  const { rows: [last] } = await owner.query<{ ts: Date; not_after: Date }>(`SELECT (SELECT max(ts) FROM readings) AS ts, (SELECT not_after FROM certificates WHERE serial = '0a11') AS not_after`);
+  const {
+    rows: [last],
+  } = await owner.query<{ ts: Date; not_after: Date }>(
+    `SELECT (SELECT max(ts) FROM readings) AS ts, (SELECT not_after FROM certificates WHERE serial = '0a11') AS not_after`,
+  );
   seeded.lastHour = last!.ts;
   seeded.notAfter = last!.not_after;
   // A firmware release and a rollout in progress (its page is one of a technician's).
-  await owner.query(`INSERT INTO firmware_images (sha256, device_kind, version, size, image, uploaded_by, approved_by, approved_at) VALUES ('${'ab'.repeat(32)}', 'biodigester', '1.5.0', 4, '\\x00010203', 'ui-technician', 'ui-admin', now())`);
+  await owner.query(
+    `INSERT INTO firmware_images (sha256, device_kind, version, size, image, uploaded_by, approved_by, approved_at) VALUES ('${'ab'.repeat(32)}', 'biodigester', '1.5.0', 4, '\\x00010203', 'ui-technician', 'ui-admin', now())`,
+  );
   ids.rollout = (
-    await owner.query<{ id: string }>(`INSERT INTO firmware_rollouts (image_sha256, target, wave_size, failure_threshold, manifest_ttl_hours, created_by) VALUES ('${'ab'.repeat(32)}', '{}', 5, 0.2, 72, 'ui-technician') RETURNING id`)
+    await owner.query<{ id: string }>(
+      `INSERT INTO firmware_rollouts (image_sha256, target, wave_size, failure_threshold, manifest_ttl_hours, created_by) VALUES ('${'ab'.repeat(32)}', '{}', 5, 0.2, 72, 'ui-technician') RETURNING id`,
+    )
   ).rows[0]!.id;
-  await owner.query(`INSERT INTO firmware_rollout_devices (rollout_id, device_id, wave, status, from_version) VALUES ($1, 'bd-ui-1', 1, 'sent', '1.4.2')`, [ids.rollout]);
+  await owner.query(
+    `INSERT INTO firmware_rollout_devices (rollout_id, device_id, wave, status, from_version) VALUES ($1, 'bd-ui-1', 1, 'sent', '1.4.2')`,
+    [ids.rollout],
+  );
   // Open alerts: the bin is offline; the digester's pH was low three times today (two closed, grouped).
   await owner.query(
     `INSERT INTO alerts (rule_id, device_id, unit_id, severity, status, opened_at, closed_at, open_value) VALUES
@@ -99,11 +162,22 @@ beforeAll(async () => {
     [ids.digester, ids.bin],
   );
   for (const role of ['admin', 'technician', 'kitchen_manager', 'collector'] as const) {
-    const { user } = await createUserWithPassword(h, { username: `ui-${role.replace('_', '-')}`, role, password: PASSWORD });
+    const { user } = await createUserWithPassword(h, {
+      username: `ui-${role.replace('_', '-')}`,
+      role,
+      password: PASSWORD,
+    });
     if (role === 'kitchen_manager') await h.users.assignUnits(user.id, [ids.digester], systemActor);
     if (role === 'collector') await h.users.assignUnits(user.id, [ids.bin], systemActor);
   }
-  setupLink = new URL((await h.users.create({ username: 'ui-new', displayName: 'New User', role: 'collector' }, systemActor)).setupLink).search;
+  setupLink = new URL(
+    (
+      await h.users.create(
+        { username: 'ui-new', displayName: 'New User', role: 'collector' },
+        systemActor,
+      )
+    ).setupLink,
+  ).search;
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   base = `https://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -121,11 +195,17 @@ interface Opened {
 }
 
 async function open(size: { width: number; height: number }): Promise<Opened> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: size, timezoneId: 'America/New_York', locale: 'en-US' });
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: size,
+    timezoneId: 'America/New_York',
+    locale: 'en-US',
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+      problems.push(m.text());
   });
   page.on('pageerror', (err) => problems.push(String(err)));
   return { context, page, problems };
@@ -136,13 +216,18 @@ async function signIn(size: { width: number; height: number }, role: Role): Prom
   await o.page.goto(`${base}/login`);
   await o.page.fill('input[name=username]', `ui-${role.replace('_', '-')}`);
   await o.page.fill('input[name=password]', PASSWORD);
-  await Promise.all([o.page.waitForURL((u) => u.pathname !== '/login'), o.page.click('button[type=submit]')]);
+  await Promise.all([
+    o.page.waitForURL((u) => u.pathname !== '/login'),
+    o.page.click('button[type=submit]'),
+  ]);
   return o;
 }
 
 /** No horizontal scrolling of the page itself (a table may scroll inside its own box). */
 async function overflow(page: Page): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
 }
 
 /** "19 minutes ago" → 19; anything else fails the test. */
@@ -156,18 +241,46 @@ async function axeSerious(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, which the page's CSP does not govern.
   await page.evaluate(AXE);
   const result = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const axe = (
+      globalThis as unknown as {
+        axe: {
+          run(
+            ctx: unknown,
+            opts: unknown,
+          ): Promise<{
+            violations: {
+              id: string;
+              impact: string;
+              help: string;
+              nodes: { target: string[] }[];
+            }[];
+          }>;
+        };
+      }
+    ).axe;
     return axe.run(document, { resultTypes: ['violations'] });
   });
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    );
 }
 
 /** Each page a role can reach: its menu plus the detail pages it may open. */
 async function pagesOf(page: Page, role: Role): Promise<string[]> {
   await page.goto(`${base}/`);
-  const nav = await page.locator('header nav a').evaluateAll((as) => as.map((a) => new URL((a as HTMLAnchorElement).href).pathname));
-  const extra = role === 'admin' || role === 'kitchen_manager' ? [`/digesters/${ids.digester}`] : [];
-  if (role === 'admin' || role === 'technician') extra.push('/fleet/cp-ui-1', '/fleet/bd-ui-1', `/firmware/rollouts/${ids.rollout}`);
+  const nav = await page
+    .locator('header nav a')
+    .evaluateAll((as) => as.map((a) => new URL((a as HTMLAnchorElement).href).pathname));
+  const extra =
+    role === 'admin' || role === 'kitchen_manager' ? [`/digesters/${ids.digester}`] : [];
+  if (role === 'admin' || role === 'technician')
+    extra.push('/fleet/cp-ui-1', '/fleet/bd-ui-1', `/firmware/rollouts/${ids.rollout}`);
   return [...nav, ...extra];
 }
 
@@ -177,7 +290,10 @@ async function checkPage(o: Opened, url: string, label: string, status = 200): P
   await o.page.waitForLoadState('load');
   if (await o.page.locator('#chart').count()) await o.page.waitForSelector('#chart canvas');
   expect(await o.page.locator('meta[name=viewport]').count(), `${label}: viewport tag`).toBe(1);
-  expect(await o.page.evaluate(() => getComputedStyle(document.body).margin), `${label}: the stylesheet applies`).toBe('0px');
+  expect(
+    await o.page.evaluate(() => getComputedStyle(document.body).margin),
+    `${label}: the stylesheet applies`,
+  ).toBe('0px');
   expect(await overflow(o.page), `${label}: horizontal overflow`).toBeLessThanOrEqual(0);
   expect(await axeSerious(o.page), `${label}: axe`).toEqual([]);
   expect(o.problems, `${label}: CSP or script errors`).toEqual([]);
@@ -201,7 +317,12 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
         expect(urls.length).toBeGreaterThan(0);
         for (const url of urls) await checkPage(o, url, `${role} ${url} @${size.width}`);
         // The refusal and not-found pages are pages too.
-        const [missing, status] = role === 'collector' ? ['/fleet', 403] : role === 'kitchen_manager' ? ['/digesters/00000000-0000-4000-8000-000000000000', 404] : ['/fleet/no-such-device', 404];
+        const [missing, status] =
+          role === 'collector'
+            ? ['/fleet', 403]
+            : role === 'kitchen_manager'
+              ? ['/digesters/00000000-0000-4000-8000-000000000000', 404]
+              : ['/fleet/no-such-device', 404];
         await checkPage(o, missing, `${role} ${missing} @${size.width}`, status);
         await o.context.close();
       }
@@ -262,7 +383,9 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
     expect(await h2s.textContent()).toMatch(/stale|old/i);
     const temp = m.page.locator('.tile[data-metric="temperature_c"]');
     expect(await temp.getAttribute('class')).not.toContain('stale');
-    expect(await temp.locator('.age').textContent()).toMatch(/^(\d+ seconds? ago|\d+ minutes? ago|now)$/);
+    expect(await temp.locator('.age').textContent()).toMatch(
+      /^(\d+ seconds? ago|\d+ minutes? ago|now)$/,
+    );
     // State in text, not colour only: a healthy tile says so to a screen reader and on screen.
     expect(await temp.locator('.state').textContent()).toBe('ok');
     await m.context.close();
@@ -291,11 +414,28 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
   it('dates: the configured zone and the browser language, with the year on certificate expiry', async () => {
     const o = await signIn(SIZES[1], 'technician');
     await o.page.goto(`${base}/fleet/bd-ui-1`);
-    const expires = await o.page.locator('table.certs tbody tr').first().locator('td').nth(3).textContent();
+    const expires = await o.page
+      .locator('table.certs tbody tr')
+      .first()
+      .locator('td')
+      .nth(3)
+      .textContent();
     const notAfter = seeded.notAfter;
-    expect(expires).toContain(String(new Intl.DateTimeFormat('en-US', { timeZone: 'Africa/Nairobi', year: 'numeric' }).format(notAfter)));
+    expect(expires).toContain(
+      String(
+        new Intl.DateTimeFormat('en-US', { timeZone: 'Africa/Nairobi', year: 'numeric' }).format(
+          notAfter,
+        ),
+      ),
+    );
     // US English month-first, in Nairobi time (the browser is in New York).
-    expect(expires).toContain(new Intl.DateTimeFormat('en-US', { timeZone: 'Africa/Nairobi', month: 'short', day: 'numeric' }).format(notAfter));
+    expect(expires).toContain(
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: 'Africa/Nairobi',
+        month: 'short',
+        day: 'numeric',
+      }).format(notAfter),
+    );
     await o.context.close();
   });
 
@@ -308,8 +448,14 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
       expect(await li.locator('a[href^="/digesters/"], a[href^="/collection"]').count()).toBe(1);
       expect((await li.locator('.guidance').textContent())?.length).toBeGreaterThan(10);
     }
-    expect(await o.page.locator('#alerts li.alert[data-rule="collection_point.device.offline"]').textContent()).toContain('19 min');
-    expect(await o.page.locator('#alerts li.alert[data-rule="biodigester.ph.low"]').textContent()).toContain('6.70');
+    expect(
+      await o.page
+        .locator('#alerts li.alert[data-rule="collection_point.device.offline"]')
+        .textContent(),
+    ).toContain('19 min');
+    expect(
+      await o.page.locator('#alerts li.alert[data-rule="biodigester.ph.low"]').textContent(),
+    ).toContain('6.70');
     const closed = o.page.locator('#closed li.alert[data-rule="biodigester.ph.low"]');
     expect(await closed.count()).toBe(1);
     expect(await closed.textContent()).toContain('2 times');
@@ -320,7 +466,19 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
       [ids.digester],
     );
     const id = rows[0]!.id;
-    hub.publish({ type: 'alert', alert: { id, unitId: ids.digester, deviceId: 'bd-ui-1', ruleId: 'biodigester.temperature_c.high', title: 'Digester too warm (mesophilic band)', severity: 'critical', status: 'open', value: 46.5 } });
+    hub.publish({
+      type: 'alert',
+      alert: {
+        id,
+        unitId: ids.digester,
+        deviceId: 'bd-ui-1',
+        ruleId: 'biodigester.temperature_c.high',
+        title: 'Digester too warm (mesophilic band)',
+        severity: 'critical',
+        status: 'open',
+        value: 46.5,
+      },
+    });
     const li = o.page.locator(`li.alert[data-alert-id="${id}"]`);
     await li.waitFor();
     expect(await li.textContent()).toContain('46.5 °C');
@@ -335,16 +493,30 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
     await o.page.goto(`${base}/digesters/${ids.digester}`);
     await o.page.waitForSelector('#chart canvas');
     expect(await o.page.locator('#chart .u-legend').isVisible()).toBe(true);
-    expect(await o.page.locator('button.tile[data-metric="temperature_c"]').getAttribute('aria-pressed')).toBe('true');
-    await expect.poll(() => o.page.locator('#chart').getAttribute('data-thresholds')).toBe('25,30,40,45');
+    expect(
+      await o.page.locator('button.tile[data-metric="temperature_c"]').getAttribute('aria-pressed'),
+    ).toBe('true');
+    await expect
+      .poll(() => o.page.locator('#chart').getAttribute('data-thresholds'))
+      .toBe('25,30,40,45');
     await o.page.click('button.tile[data-metric="ph"]');
-    expect(await o.page.locator('button.tile[data-metric="ph"]').getAttribute('aria-pressed')).toBe('true');
-    expect(await o.page.locator('button.tile[data-metric="temperature_c"]').getAttribute('aria-pressed')).toBe('false');
-    await expect.poll(() => o.page.locator('#chart').getAttribute('data-thresholds')).toBe('6.5,6.8,7.8,8.2');
+    expect(await o.page.locator('button.tile[data-metric="ph"]').getAttribute('aria-pressed')).toBe(
+      'true',
+    );
+    expect(
+      await o.page.locator('button.tile[data-metric="temperature_c"]').getAttribute('aria-pressed'),
+    ).toBe('false');
+    await expect
+      .poll(() => o.page.locator('#chart').getAttribute('data-thresholds'))
+      .toBe('6.5,6.8,7.8,8.2');
     // The text alternative: a summary and the newest buckets in a table, in Nairobi's hours.
     const summary = await o.page.locator('#chart-summary').textContent();
     expect(summary).toMatch(/pH/);
-    const nairobi = new Intl.DateTimeFormat('en-US', { timeZone: 'Africa/Nairobi', hour: 'numeric', minute: '2-digit' }).format(seeded.lastHour);
+    const nairobi = new Intl.DateTimeFormat('en-US', {
+      timeZone: 'Africa/Nairobi',
+      hour: 'numeric',
+      minute: '2-digit',
+    }).format(seeded.lastHour);
     expect(await o.page.locator('#chart-table').textContent()).toContain(nairobi);
     await o.context.close();
   });
@@ -352,10 +524,17 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
   it('a kitchen manager downloads the digester’s readings as CSV from its page', async () => {
     const o = await signIn(SIZES[0], 'kitchen_manager');
     await o.page.goto(`${base}/digesters/${ids.digester}`);
-    const [download] = await Promise.all([o.page.waitForEvent('download'), o.page.click('form.download button:has-text("Readings (CSV)")')]);
-    expect(download.suggestedFilename()).toMatch(/^mama-ngina-digester-readings-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/);
+    const [download] = await Promise.all([
+      o.page.waitForEvent('download'),
+      o.page.click('form.download button:has-text("Readings (CSV)")'),
+    ]);
+    expect(download.suggestedFilename()).toMatch(
+      /^mama-ngina-digester-readings-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/,
+    );
     const text = readFileSync(await download.path(), 'utf8');
-    expect(text.split('\r\n')[0]).toBe('ts_utc,local_time (Africa/Nairobi),device_id,seq,temperature_c,ph,biogas_pressure_kpa,methane_pct,gas_flow_lpm,slurry_level_pct,h2s_ppm');
+    expect(text.split('\r\n')[0]).toBe(
+      'ts_utc,local_time (Africa/Nairobi),device_id,seq,temperature_c,ph,biogas_pressure_kpa,methane_pct,gas_flow_lpm,slurry_level_pct,h2s_ppm',
+    );
     expect(text.split('\r\n').length).toBeGreaterThan(24);
     await o.context.close();
   });

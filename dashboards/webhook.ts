@@ -16,13 +16,25 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createWebhookDispatcher(deps: { pool: pg.Pool; logger: Logger; url: string; secret: string; timeoutMs?: number; maxAttempts?: number; pollMs?: number }) {
+export function createWebhookDispatcher(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  url: string;
+  secret: string;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  pollMs?: number;
+}) {
   const maxAttempts = deps.maxAttempts ?? 25;
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
 
-  async function deliverOne(row: { id: string; event: string; payload: unknown }): Promise<string | undefined> {
+  async function deliverOne(row: {
+    id: string;
+    event: string;
+    payload: unknown;
+  }): Promise<string | undefined> {
     const body = JSON.stringify(row.payload);
     const timestamp = Math.floor(Date.now() / 1000);
     try {
@@ -57,7 +69,12 @@ export function createWebhookDispatcher(deps: { pool: pg.Pool; logger: Logger; u
           const backoffS = Math.min(3600, 2 ** row.attempts);
           await alertRepo.deliveryFailed(q, row.id, error.slice(0, 500), backoffS);
           const level = row.attempts + 1 >= maxAttempts ? 'error' : 'warn';
-          deps.logger[level]({ delivery: row.id, error, attempts: row.attempts + 1 }, level === 'error' ? 'alert webhook gave up on a delivery' : 'alert webhook delivery failed; will retry');
+          deps.logger[level](
+            { delivery: row.id, error, attempts: row.attempts + 1 },
+            level === 'error'
+              ? 'alert webhook gave up on a delivery'
+              : 'alert webhook delivery failed; will retry',
+          );
         }
       }
     });

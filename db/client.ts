@@ -18,7 +18,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
   return Number.isSafeInteger(n) ? n : v;
 });
 
-export function createDatabase(opts: { url: string; poolMax: number; logger: Logger; applicationName?: string }): Database {
+export function createDatabase(opts: {
+  url: string;
+  poolMax: number;
+  logger: Logger;
+  applicationName?: string;
+}): Database {
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax,

@@ -13,14 +13,19 @@ function capturingLogger(): { logger: pino.Logger; lines: () => { level: number;
   const lines: { level: number; msg: string }[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as { level: number; msg: string });
+      for (const l of chunk.toString().split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as { level: number; msg: string });
       cb();
     },
   });
   return { logger: pino({ level: 'info' }, sink), lines: () => lines };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 90_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -67,11 +72,20 @@ describe('embedded PostgreSQL supervisor', () => {
   const dirs: string[] = [];
   const servers: EmbeddedPostgres[] = [];
   const settings = { fsync: 'off', shared_buffers: '16MB', max_connections: '20' };
-  async function start(restart: Parameters<typeof startEmbeddedPostgres>[0]['restart'], logger: pino.Logger) {
+  async function start(
+    restart: Parameters<typeof startEmbeddedPostgres>[0]['restart'],
+    logger: pino.Logger,
+  ) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-sup-'));
     dirs.push(dir);
     const port = await freePort();
-    const server = await startEmbeddedPostgres({ dataDir: dir, port, logger, settings, ...(restart ? { restart } : {}) });
+    const server = await startEmbeddedPostgres({
+      dataDir: dir,
+      port,
+      logger,
+      settings,
+      ...(restart ? { restart } : {}),
+    });
     servers.push(server);
     return { server, dir, port };
   }
@@ -83,18 +97,25 @@ describe('embedded PostgreSQL supervisor', () => {
   it('restarts a server that was killed, on the same port with the same data, and logs it', async () => {
     const { logger, lines } = capturingLogger();
     const { server, dir } = await start({ initialDelayMs: 200 }, logger);
-    await query(server.url, `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the crash')`);
+    await query(
+      server.url,
+      `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the crash')`,
+    );
     const before = await killPostmaster(server);
 
     const after = await waitFor('a restarted server', () => {
       const pid = server.pid();
       return pid !== undefined && pid !== before ? pid : undefined;
     });
-    const rows = await waitFor('a query on the restarted server', () => query(server.url, 'SELECT v FROM kept'));
+    const rows = await waitFor('a query on the restarted server', () =>
+      query(server.url, 'SELECT v FROM kept'),
+    );
     expect(rows.rows).toEqual([{ v: 'before the crash' }]);
     expect(server.restarts()).toBe(1);
     expect(alive(after)).toBe(true);
-    expect(Number((await readFile(path.join(dir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])).toBe(after);
+    expect(
+      Number((await readFile(path.join(dir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0]),
+    ).toBe(after);
     const msgs = lines().map((l) => l.msg);
     expect(msgs).toContain('embedded PostgreSQL exited unexpectedly: restarting it');
     expect(msgs).toContain('embedded PostgreSQL restarted');
@@ -102,21 +123,35 @@ describe('embedded PostgreSQL supervisor', () => {
 
   it('keeps trying with backoff while the server cannot start, and resumes once it can', async () => {
     const { logger, lines } = capturingLogger();
-    const { server, dir } = await start({ initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 1000 }, logger);
+    const { server, dir } = await start(
+      { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 1000 },
+      logger,
+    );
     const conf = path.join(dir, 'pg', 'postgresql.conf');
     const original = await readFile(conf, 'utf8');
     await appendFile(conf, BROKEN);
     await killPostmaster(server);
-    await waitFor('two failed restarts', () => lines().filter((l) => l.msg === 'embedded PostgreSQL restart failed').length >= 2 || undefined);
+    await waitFor(
+      'two failed restarts',
+      () =>
+        lines().filter((l) => l.msg === 'embedded PostgreSQL restart failed').length >= 2 ||
+        undefined,
+    );
     expect(server.pid()).toBeUndefined();
     await writeFile(conf, original);
-    await waitFor('the supervisor to report the server back', () => server.restarts() === 1 || undefined);
+    await waitFor(
+      'the supervisor to report the server back',
+      () => server.restarts() === 1 || undefined,
+    );
     expect(await query(server.url, 'SELECT 1')).toBeDefined();
   }, 120_000);
 
   it('gives up after the bounded number of attempts, and says so', async () => {
     const { logger, lines } = capturingLogger();
-    const { server, dir } = await start({ initialDelayMs: 100, maxDelayMs: 200, maxAttempts: 3 }, logger);
+    const { server, dir } = await start(
+      { initialDelayMs: 100, maxDelayMs: 200, maxAttempts: 3 },
+      logger,
+    );
     await appendFile(path.join(dir, 'pg', 'postgresql.conf'), BROKEN);
     await killPostmaster(server);
     const end = await server.ended;

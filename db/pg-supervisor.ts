@@ -20,7 +20,8 @@ export interface RestartPolicy {
   stableAfterMs?: number;
 }
 
-export type SupervisorEnd = { reason: 'stopped' } | { reason: 'gave_up'; attempts: number; lastError: string };
+export type SupervisorEnd =
+  { reason: 'stopped' } | { reason: 'gave_up'; attempts: number; lastError: string };
 
 export interface Supervisor {
   /** The current run's pid (changes after a restart); undefined while the server is down. */
@@ -39,7 +40,11 @@ export interface Supervisor {
  * exit and each attempt is logged. stop() ends supervision first and the run second, so a
  * server stopped by us is never restarted.
  */
-export function supervise(first: ServerRun, start: () => Promise<ServerRun>, o: { logger: Logger; policy?: RestartPolicy }): Supervisor {
+export function supervise(
+  first: ServerRun,
+  start: () => Promise<ServerRun>,
+  o: { logger: Logger; policy?: RestartPolicy },
+): Supervisor {
   const maxAttempts = o.policy?.maxAttempts ?? 8;
   const initialDelayMs = o.policy?.initialDelayMs ?? 1000;
   const maxDelayMs = o.policy?.maxDelayMs ?? 30_000;
@@ -66,7 +71,10 @@ export function supervise(first: ServerRun, start: () => Promise<ServerRun>, o: 
       if (stopping || current !== run) return;
       current = undefined;
       if (Date.now() - startedAt >= stableAfterMs) attempts = 0;
-      o.logger.error({ code, pid: run.pid }, 'embedded PostgreSQL exited unexpectedly: restarting it');
+      o.logger.error(
+        { code, pid: run.pid },
+        'embedded PostgreSQL exited unexpectedly: restarting it',
+      );
       void restart(`exited with code ${code}`);
     });
   };
@@ -74,7 +82,10 @@ export function supervise(first: ServerRun, start: () => Promise<ServerRun>, o: 
   async function restart(lastError: string): Promise<void> {
     while (!stopping) {
       if (attempts >= maxAttempts) {
-        o.logger.fatal({ attempts, lastError }, 'embedded PostgreSQL could not be restarted: giving up (the gateway stays up, not ready; restart it once the cause is fixed)');
+        o.logger.fatal(
+          { attempts, lastError },
+          'embedded PostgreSQL could not be restarted: giving up (the gateway stays up, not ready; restart it once the cause is fixed)',
+        );
         end({ reason: 'gave_up', attempts, lastError });
         return;
       }
@@ -94,7 +105,10 @@ export function supervise(first: ServerRun, start: () => Promise<ServerRun>, o: 
         current = run;
         startedAt = Date.now();
         restarts++;
-        o.logger.warn({ pid: run.pid, attempt: attempts, restarts }, 'embedded PostgreSQL restarted');
+        o.logger.warn(
+          { pid: run.pid, attempt: attempts, restarts },
+          'embedded PostgreSQL restarted',
+        );
         watch(run);
         return;
       } catch (err) {

@@ -16,27 +16,46 @@ let managerSession: string;
 beforeAll(async () => {
   h = await createApiHarness();
   const owner = h.t.database.pool;
-  const { rows: sites } = await owner.query(`INSERT INTO sites (name) VALUES ('Site A'), ('Site B') RETURNING id`);
+  const { rows: sites } = await owner.query(
+    `INSERT INTO sites (name) VALUES ('Site A'), ('Site B') RETURNING id`,
+  );
   siteB = sites[1].id;
   const { rows: units } = await owner.query(
     `INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', 'bio A'), ($2, 'biodigester', 'bio B'), ($1, 'collection_point', 'cp A') RETURNING id`,
     [sites[0].id, sites[1].id],
   );
   [unitA, unitB] = [units[0].id, units[1].id];
-  await owner.query(`INSERT INTO devices (id, unit_id, kind) VALUES ('dev-a', $1, 'biodigester'), ('dev-b', $2, 'biodigester')`, [unitA, unitB]);
+  await owner.query(
+    `INSERT INTO devices (id, unit_id, kind) VALUES ('dev-a', $1, 'biodigester'), ('dev-b', $2, 'biodigester')`,
+    [unitA, unitB],
+  );
   const now = new Date();
-  await owner.query(`INSERT INTO readings (ts, device_id, unit_id, seq, temperature_c) VALUES ($1, 'dev-a', $2, 1, 35), ($1, 'dev-b', $3, 1, 36)`, [now, unitA, unitB]);
+  await owner.query(
+    `INSERT INTO readings (ts, device_id, unit_id, seq, temperature_c) VALUES ($1, 'dev-a', $2, 1, 35), ($1, 'dev-b', $3, 1, 36)`,
+    [now, unitA, unitB],
+  );
   const made = await createUserWithPassword(h, { username: 'manager-a', role: 'kitchen_manager' });
   managerA = made.user.id;
-  await h.users.assignUnits(managerA, [unitA, units[2].id], { actorId: 'system', actorRole: 'system' });
-  managerSession = (await h.sessions.login({ username: 'manager-a', password: made.password }, { actorId: 'anonymous', actorRole: 'anonymous', ip: '127.0.0.1' })).sessionId;
+  await h.users.assignUnits(managerA, [unitA, units[2].id], {
+    actorId: 'system',
+    actorRole: 'system',
+  });
+  managerSession = (
+    await h.sessions.login(
+      { username: 'manager-a', password: made.password },
+      { actorId: 'anonymous', actorRole: 'anonymous', ip: '127.0.0.1' },
+    )
+  ).sessionId;
 });
 
 /**
  * Raw SQL as the API's login role, in a transaction whose scope the database verified from a
  * credential: a session secret (`session`), an API token (`token`), or none at all.
  */
-async function asApiRole<T>(credential: { session?: string; token?: string }, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+async function asApiRole<T>(
+  credential: { session?: string; token?: string },
+  fn: (c: pg.Client) => Promise<T>,
+): Promise<T> {
   const c = new pg.Client({ connectionString: h.apiUrl });
   await c.connect();
   try {
@@ -66,8 +85,11 @@ async function visible(c: pg.Client, relation: string): Promise<string[]> {
     return rows.map((r) => r.device_id);
   } catch (err) {
     await c.query('ROLLBACK TO SAVEPOINT probe');
-    if ((err as { code?: string }).code !== '42501' || inject('timescaleExpected') !== true) throw err;
-    const { rows } = await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_${relation}`);
+    if ((err as { code?: string }).code !== '42501' || inject('timescaleExpected') !== true)
+      throw err;
+    const { rows } = await c.query<{ device_id: string }>(
+      `SELECT device_id FROM scoped_${relation}`,
+    );
     return rows.map((r) => r.device_id);
   }
 }
@@ -84,35 +106,90 @@ describe('row-level security', () => {
        FROM pg_roles r WHERE r.rolname = current_user`,
     );
     await c.end();
-    expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0, rewrites_readings: false, rewrites_audit: false, readable_partitions: 0 });
+    expect(rows[0]).toEqual({
+      rolsuper: false,
+      rolbypassrls: false,
+      owned: 0,
+      rewrites_readings: false,
+      rewrites_audit: false,
+      readable_partitions: 0,
+    });
   });
 
   it('a kitchen manager of site A sees nothing of site B, in any table or rollup', async () => {
     const seen = await asApiRole({ session: managerSession }, async (c) => ({
-      sites: (await c.query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map((r) => r.name),
-      units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map((r) => r.name),
-      devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map((r) => r.id),
+      sites: (await c.query<{ name: string }>(`SELECT name FROM sites ORDER BY name`)).rows.map(
+        (r) => r.name,
+      ),
+      units: (await c.query<{ name: string }>(`SELECT name FROM units ORDER BY name`)).rows.map(
+        (r) => r.name,
+      ),
+      devices: (await c.query<{ id: string }>(`SELECT id FROM devices ORDER BY id`)).rows.map(
+        (r) => r.id,
+      ),
       readings: await visible(c, 'readings'),
-      scopedReadings: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings`)).rows.map((r) => r.device_id),
+      scopedReadings: (
+        await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings`)
+      ).rows.map((r) => r.device_id),
       hourly: await visible(c, 'readings_hourly'),
-      scopedHourly: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_hourly`)).rows.map((r) => r.device_id),
-      scopedDaily: (await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_daily`)).rows.map((r) => r.device_id),
-      siteBById: (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [siteB])).rows[0]!.n,
+      scopedHourly: (
+        await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_hourly`)
+      ).rows.map((r) => r.device_id),
+      scopedDaily: (
+        await c.query<{ device_id: string }>(`SELECT device_id FROM scoped_readings_daily`)
+      ).rows.map((r) => r.device_id),
+      siteBById: (
+        await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM units WHERE site_id = $1`, [
+          siteB,
+        ])
+      ).rows[0]!.n,
     }));
     // A kitchen manager sees biodigesters only, so not the collection point of site A either.
-    expect(seen).toEqual({ sites: ['Site A'], units: ['bio A'], devices: ['dev-a'], readings: ['dev-a'], scopedReadings: ['dev-a'], hourly: ['dev-a'], scopedHourly: ['dev-a'], scopedDaily: ['dev-a'], siteBById: 0 });
+    expect(seen).toEqual({
+      sites: ['Site A'],
+      units: ['bio A'],
+      devices: ['dev-a'],
+      readings: ['dev-a'],
+      scopedReadings: ['dev-a'],
+      hourly: ['dev-a'],
+      scopedHourly: ['dev-a'],
+      scopedDaily: ['dev-a'],
+      siteBById: 0,
+    });
   });
 
   it('a technician sees the whole fleet; no role or an unknown actor sees nothing', async () => {
-    expect(await asApiRole({ token: await h.tokenFor('technician') }, async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(2);
+    expect(
+      await asApiRole(
+        { token: await h.tokenFor('technician') },
+        async (c) =>
+          (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n,
+      ),
+    ).toBe(2);
     expect(await asApiRole({}, async (c) => (await visible(c, 'readings')).length)).toBe(0);
-    expect(await asApiRole({ session: 'not-a-session' }, async (c) => (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n)).toBe(0);
+    expect(
+      await asApiRole(
+        { session: 'not-a-session' },
+        async (c) =>
+          (await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM devices`)).rows[0]!.n,
+      ),
+    ).toBe(0);
   });
 
   it('a kitchen manager cannot write devices, and nobody on the API role may rewrite the audit log', async () => {
-    await expect(asApiRole({ session: managerSession }, (c) => c.query(`UPDATE devices SET status = 'retired' WHERE id = 'dev-a' RETURNING id`).then((r) => r.rowCount))).resolves.toBe(0);
+    await expect(
+      asApiRole({ session: managerSession }, (c) =>
+        c
+          .query(`UPDATE devices SET status = 'retired' WHERE id = 'dev-a' RETURNING id`)
+          .then((r) => r.rowCount),
+      ),
+    ).resolves.toBe(0);
     const admin = await h.tokenFor('admin');
-    await expect(asApiRole({ token: admin }, (c) => c.query(`DELETE FROM audit_log`))).rejects.toThrow(/permission denied/);
-    await expect(asApiRole({ token: admin }, (c) => c.query(`UPDATE audit_log SET action = 'x'`))).rejects.toThrow(/permission denied/);
+    await expect(
+      asApiRole({ token: admin }, (c) => c.query(`DELETE FROM audit_log`)),
+    ).rejects.toThrow(/permission denied/);
+    await expect(
+      asApiRole({ token: admin }, (c) => c.query(`UPDATE audit_log SET action = 'x'`)),
+    ).rejects.toThrow(/permission denied/);
   });
 });

@@ -18,12 +18,20 @@ export async function roleExists(q: Queryable, name: string): Promise<boolean> {
 }
 
 export async function createLoginRole(q: Queryable, name: string): Promise<void> {
-  await q.query(`CREATE ROLE ${checked(name)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT`);
+  await q.query(
+    `CREATE ROLE ${checked(name)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT`,
+  );
 }
 
-export async function setLoginRole(q: Queryable, name: string, opts: { bypassRls: boolean; password: string }): Promise<void> {
+export async function setLoginRole(
+  q: Queryable,
+  name: string,
+  opts: { bypassRls: boolean; password: string },
+): Promise<void> {
   const literal = `'${opts.password.replace(/'/g, "''")}'`;
-  await q.query(`ALTER ROLE ${checked(name)} WITH LOGIN NOSUPERUSER ${opts.bypassRls ? 'BYPASSRLS' : 'NOBYPASSRLS'} INHERIT PASSWORD ${literal}`);
+  await q.query(
+    `ALTER ROLE ${checked(name)} WITH LOGIN NOSUPERUSER ${opts.bypassRls ? 'BYPASSRLS' : 'NOBYPASSRLS'} INHERIT PASSWORD ${literal}`,
+  );
 }
 
 export async function grantRole(q: Queryable, group: string, name: string): Promise<void> {

@@ -26,7 +26,8 @@ const enter = {
   session: (c: { secret: string }) => sql`SELECT thamani_enter_session(${c.secret}) AS role`,
   'api-token': (c: { secret: string }) => sql`SELECT thamani_enter_api_token(${c.secret}) AS role`,
   enrolment: (c: { secret: string }) => sql`SELECT thamani_enter_enrolment(${c.secret}) AS role`,
-  trusted: (c: { actorId: string; role: string }) => sql`SELECT thamani_enter_trusted(${c.actorId}, ${c.role}) AS role`,
+  trusted: (c: { actorId: string; role: string }) =>
+    sql`SELECT thamani_enter_trusted(${c.actorId}, ${c.role}) AS role`,
 };
 
 /**
@@ -37,9 +38,17 @@ const enter = {
  * An enrolment token that opens nothing leaves the scope empty (the service then refuses the
  * token with its own error); any other credential that opens nothing is refused here.
  */
-export async function runScoped<T>(db: Db, credential: ScopeCredential, fn: (tx: DbExecutor) => Promise<T>): Promise<T> {
+export async function runScoped<T>(
+  db: Db,
+  credential: ScopeCredential,
+  fn: (tx: DbExecutor) => Promise<T>,
+): Promise<T> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.execute<{ role: string | null }>(credential.kind === 'trusted' ? enter.trusted(credential) : enter[credential.kind](credential));
+    const { rows } = await tx.execute<{ role: string | null }>(
+      credential.kind === 'trusted'
+        ? enter.trusted(credential)
+        : enter[credential.kind](credential),
+    );
     if (rows[0]?.role == null && credential.kind !== 'enrolment') throw new ScopeErrors.Refused();
     return fn(tx);
   });
@@ -54,11 +63,18 @@ export function trustedScope(actor: { actorId: string; actorRole: string }): Sco
  * A pg-style `query(text, params)` over a drizzle handle or transaction, for SQL that is easier
  * to read as text (db/timeseries.ts). `$n` placeholders become bound parameters, never text.
  */
-export function asQueryable(tx: DbExecutor): { query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }> } {
+export function asQueryable(tx: DbExecutor): {
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+  ): Promise<{ rows: R[] }>;
+} {
   return {
     async query<R extends object>(text: string, params: unknown[] = []) {
       const parts = text.split(/\$(\d+)/);
-      const chunks = parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.param(params[Number(part) - 1])));
+      const chunks = parts.map((part, i) =>
+        i % 2 === 0 ? sql.raw(part) : sql.param(params[Number(part) - 1]),
+      );
       const result = await tx.execute(sql.join(chunks));
       return { rows: result.rows as R[] };
     },

@@ -1,7 +1,13 @@
 import { inject, describe, expect, it, beforeAll } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
-import { ensurePartitions, expireRawReadings, rollup, timeseriesInfo, type TimeseriesInfo } from './timeseries.ts';
+import {
+  ensurePartitions,
+  expireRawReadings,
+  rollup,
+  timeseriesInfo,
+  type TimeseriesInfo,
+} from './timeseries.ts';
 import { devices, sites, units } from './schema/index.ts';
 
 let t: TestDatabase;
@@ -12,7 +18,10 @@ beforeAll(async () => {
   t = await createTestDatabase();
   info = await timeseriesInfo(t.database.pool);
   const [site] = await t.database.db.insert(sites).values({ name: 'Kisumu Girls' }).returning();
-  const [unit] = await t.database.db.insert(units).values({ siteId: site!.id, kind: 'biodigester', name: 'Digester 1' }).returning();
+  const [unit] = await t.database.db
+    .insert(units)
+    .values({ siteId: site!.id, kind: 'biodigester', name: 'Digester 1' })
+    .returning();
   unitId = unit!.id;
   await t.database.db.insert(devices).values([
     { id: 'bd-temp-01', unitId, kind: 'biodigester' },
@@ -23,9 +32,19 @@ beforeAll(async () => {
 /** The view-based rollup and the mode's fast path must give the same answer (to rounding). */
 async function both(query: Parameters<typeof rollup>[1]) {
   const rounded = (points: Awaited<ReturnType<typeof rollup>>) =>
-    points.map((p) => ({ bucket: p.bucket, values: Object.fromEntries(Object.entries(p.values).map(([m, v]) => [m, v && { ...v, avg: Number(v.avg.toPrecision(12)) }])) }));
+    points.map((p) => ({
+      bucket: p.bucket,
+      values: Object.fromEntries(
+        Object.entries(p.values).map(([m, v]) => [
+          m,
+          v && { ...v, avg: Number(v.avg.toPrecision(12)) },
+        ]),
+      ),
+    }));
   const viaViews = await rollup(t.database.pool, query);
-  expect(rounded(await rollup(t.database.pool, query, { mode: info.mode }))).toEqual(rounded(viaViews));
+  expect(rounded(await rollup(t.database.pool, query, { mode: info.mode }))).toEqual(
+    rounded(viaViews),
+  );
   return viaViews;
 }
 
@@ -43,14 +62,19 @@ describe('time-series path', () => {
   });
 
   it('keeps partitions ahead of time (and the hypertable needs none)', async () => {
-    const made = await ensurePartitions(t.database.pool, info.mode, { aheadDays: 70, behindDays: 35 });
+    const made = await ensurePartitions(t.database.pool, info.mode, {
+      aheadDays: 70,
+      behindDays: 35,
+    });
     if (info.mode === 'hypertable') {
       expect(made).toBe(0);
       return;
     }
     expect(made).toBeGreaterThan(0);
     // Idempotent.
-    expect(await ensurePartitions(t.database.pool, info.mode, { aheadDays: 70, behindDays: 35 })).toBe(0);
+    expect(
+      await ensurePartitions(t.database.pool, info.mode, { aheadDays: 70, behindDays: 35 }),
+    ).toBe(0);
     const { rows } = await t.database.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'readings'::regclass`,
     );
@@ -81,19 +105,37 @@ describe('time-series path', () => {
     expect(hourly[0]!.values.ph).toMatchObject({ count: 60, avg: 7 });
     expect(hourly[0]!.values.methane_pct).toBeNull();
 
-    const byDevice = await both({ deviceId: 'bd-temp-01', from: start, to: new Date(start.getTime() + 86_400_000), bucket: 'hour', metrics: ['temperature_c'] });
+    const byDevice = await both({
+      deviceId: 'bd-temp-01',
+      from: start,
+      to: new Date(start.getTime() + 86_400_000),
+      bucket: 'hour',
+      metrics: ['temperature_c'],
+    });
     expect(byDevice.map((p) => p.values.temperature_c!.count)).toEqual([60, 60, 60]);
 
-    const daily = await both({ unitId, from: new Date(start.getTime() - 86_400_000), to: new Date(start.getTime() + 86_400_000), bucket: 'day', metrics: ['temperature_c'] });
+    const daily = await both({
+      unitId,
+      from: new Date(start.getTime() - 86_400_000),
+      to: new Date(start.getTime() + 86_400_000),
+      bucket: 'day',
+      metrics: ['temperature_c'],
+    });
     expect(daily).toHaveLength(1);
     expect(daily[0]!.values.temperature_c!.count).toBe(360);
   });
 
   it('refuses a second reading for the same device and instant', async () => {
     const ts = new Date(Date.now() - 3_600_000).toISOString();
-    await t.database.pool.query(`INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-temp-01', $2, 1, 7)`, [ts, unitId]);
+    await t.database.pool.query(
+      `INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-temp-01', $2, 1, 7)`,
+      [ts, unitId],
+    );
     await expect(
-      t.database.pool.query(`INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-temp-01', $2, 2, 7.1)`, [ts, unitId]),
+      t.database.pool.query(
+        `INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-temp-01', $2, 2, 7.1)`,
+        [ts, unitId],
+      ),
     ).rejects.toThrow(/duplicate key/);
   });
 
@@ -101,18 +143,42 @@ describe('time-series path', () => {
     // Partitions (or chunks) reaching back 120 days, one reading in the oldest week.
     await ensurePartitions(t.database.pool, info.mode, { aheadDays: 7, behindDays: 120 });
     const old = new Date(Date.now() - 110 * 86_400_000).toISOString();
-    await t.database.pool.query(`INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-gas-01', $2, 0, 7)`, [old, unitId]);
-    const before = await t.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM readings`);
+    await t.database.pool.query(
+      `INSERT INTO readings (ts, device_id, unit_id, seq, ph) VALUES ($1, 'bd-gas-01', $2, 0, 7)`,
+      [old, unitId],
+    );
+    const before = await t.database.db.execute<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM readings`,
+    );
     const oldDay = new Date(old);
     oldDay.setUTCHours(0, 0, 0, 0);
-    const rollupOfOld = () => both({ deviceId: 'bd-gas-01', from: oldDay, to: new Date(oldDay.getTime() + 86_400_000), bucket: 'day', metrics: ['ph'] });
+    const rollupOfOld = () =>
+      both({
+        deviceId: 'bd-gas-01',
+        from: oldDay,
+        to: new Date(oldDay.getTime() + 86_400_000),
+        bucket: 'day',
+        metrics: ['ph'],
+      });
     expect((await rollupOfOld())[0]!.values.ph).toMatchObject({ count: 1, avg: 7 });
-    const expired = await expireRawReadings(t.database.pool, info.mode, new Date(Date.now() - 60 * 86_400_000));
+    const expired = await expireRawReadings(
+      t.database.pool,
+      info.mode,
+      new Date(Date.now() - 60 * 86_400_000),
+    );
     // The raw row is gone from the live table, its rollups are kept (carbon-audit retention).
-    const hourly = await both({ deviceId: 'bd-gas-01', from: oldDay, to: new Date(oldDay.getTime() + 86_400_000), bucket: 'hour', metrics: ['ph'] });
+    const hourly = await both({
+      deviceId: 'bd-gas-01',
+      from: oldDay,
+      to: new Date(oldDay.getTime() + 86_400_000),
+      bucket: 'hour',
+      metrics: ['ph'],
+    });
     expect(hourly.map((p) => p.values.ph?.count)).toEqual([1]);
     expect((await rollupOfOld())[0]!.values.ph).toMatchObject({ count: 1, avg: 7 });
-    const after = await t.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM readings`);
+    const after = await t.database.db.execute<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM readings`,
+    );
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n - 1);
     expect(expired.length).toBeGreaterThan(0);
     if (info.mode === 'partitioned') {

@@ -8,7 +8,10 @@ import { metricNames, type MetricName } from '../devices/metrics.ts';
  */
 
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+  ): Promise<{ rows: R[] }>;
 }
 
 export type TimeseriesMode = 'hypertable' | 'partitioned';
@@ -23,7 +26,9 @@ export interface TimeseriesInfo {
 }
 
 /** What the server offers, before migration: the extension must be installed and preloaded. */
-export async function detectTimescale(q: Queryable): Promise<{ available: boolean; preloaded: boolean }> {
+export async function detectTimescale(
+  q: Queryable,
+): Promise<{ available: boolean; preloaded: boolean }> {
   const { rows } = await q.query<{ available: boolean; preloaded: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
             coalesce(current_setting('shared_preload_libraries', true), '') ~ 'timescaledb' AS preloaded`,
@@ -41,7 +46,12 @@ export async function timeseriesInfo(q: Queryable): Promise<TimeseriesInfo> {
   const row = rows[0];
   if (!row) throw new Error('table "readings" does not exist: run `thamani migrate`');
   if (row.relkind === 'p' || row.extversion === null) {
-    return { mode: 'partitioned', timescaleVersion: undefined, continuousAggregates: false, compression: false };
+    return {
+      mode: 'partitioned',
+      timescaleVersion: undefined,
+      continuousAggregates: false,
+      compression: false,
+    };
   }
   const features = await q.query<{ cagg: boolean; compression: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_hourly') AS cagg,
@@ -60,7 +70,11 @@ export async function timeseriesInfo(q: Queryable): Promise<TimeseriesInfo> {
  * (ingest refuses readings outside that window anyway). No-op on a hypertable, which makes chunks
  * as data arrives. Returns how many partitions were created.
  */
-export async function ensurePartitions(q: Queryable, mode: TimeseriesMode, opts: { aheadDays: number; behindDays: number }): Promise<number> {
+export async function ensurePartitions(
+  q: Queryable,
+  mode: TimeseriesMode,
+  opts: { aheadDays: number; behindDays: number },
+): Promise<number> {
   if (mode === 'hypertable') return 0;
   const { rows } = await q.query<{ made: number }>(
     `SELECT readings_ensure_partitions(make_interval(days => $1), make_interval(days => $2)) AS made`,
@@ -76,13 +90,24 @@ export async function ensurePartitions(q: Queryable, mode: TimeseriesMode, opts:
  * the partitioned path each partition is aggregated into the rollup archives before it goes.
  * Returns the names of what was detached or dropped.
  */
-export async function expireRawReadings(q: Queryable, mode: TimeseriesMode, cutoff: Date): Promise<string[]> {
+export async function expireRawReadings(
+  q: Queryable,
+  mode: TimeseriesMode,
+  cutoff: Date,
+): Promise<string[]> {
   if (mode === 'hypertable') {
     // Make sure the rollups hold everything about to go (the refresh policy may lag behind).
-    const caggs = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_name IN ('readings_hourly', 'readings_daily')`);
+    const caggs = await q.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_name IN ('readings_hourly', 'readings_daily')`,
+    );
     if ((caggs.rows[0]?.n ?? 0) === 2) {
-      await q.query(`CALL refresh_continuous_aggregate('readings_hourly', NULL, $1::timestamptz)`, [cutoff.toISOString()]);
-      await q.query(`CALL refresh_continuous_aggregate('readings_daily', NULL, date_trunc('day', $1::timestamptz))`, [cutoff.toISOString()]);
+      await q.query(`CALL refresh_continuous_aggregate('readings_hourly', NULL, $1::timestamptz)`, [
+        cutoff.toISOString(),
+      ]);
+      await q.query(
+        `CALL refresh_continuous_aggregate('readings_daily', NULL, date_trunc('day', $1::timestamptz))`,
+        [cutoff.toISOString()],
+      );
     }
   }
   const sql =
@@ -106,7 +131,9 @@ export interface RollupQuery {
 export interface RollupPoint {
   bucket: Date;
   /** Per metric: min, max, avg, count; null where no value fell in the bucket. */
-  values: Partial<Record<MetricName, { min: number; max: number; avg: number; count: number } | null>>;
+  values: Partial<
+    Record<MetricName, { min: number; max: number; avg: number; count: number } | null>
+  >;
 }
 
 /**
@@ -119,8 +146,13 @@ export interface RollupPoint {
  * readings_hourly/daily views are read (same answer, slower on long histories). `scoped`: the
  * caller is the API role, which reads rollups through the scoped_* views on TimescaleDB.
  */
-export async function rollup(q: Queryable, query: RollupQuery, opts: { mode?: TimeseriesMode; scoped?: boolean } = {}): Promise<RollupPoint[]> {
-  if ((query.deviceId === undefined) === (query.unitId === undefined)) throw new Error('rollup needs exactly one of deviceId or unitId');
+export async function rollup(
+  q: Queryable,
+  query: RollupQuery,
+  opts: { mode?: TimeseriesMode; scoped?: boolean } = {},
+): Promise<RollupPoint[]> {
+  if ((query.deviceId === undefined) === (query.unitId === undefined))
+    throw new Error('rollup needs exactly one of deviceId or unitId');
   const metrics = query.metrics.filter((m) => metricNames.includes(m));
   if (metrics.length === 0) return [];
   const relation = query.bucket === 'hour' ? 'readings_hourly' : 'readings_daily';
@@ -136,21 +168,40 @@ export async function rollup(q: Queryable, query: RollupQuery, opts: { mode?: Ti
     .join(', ');
   let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? `scoped_${relation}` : relation} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
   if (opts.mode === 'partitioned') {
-    const raw = metrics.map((m) => `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`).join(', ');
+    const raw = metrics
+      .map(
+        (m) =>
+          `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`,
+      )
+      .join(', ');
     const archived = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
     // A unit's readings are found through its devices' keys (readings has no unit index).
-    const devices = key === 'device_id' ? `device_id = $1` : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
+    const devices =
+      key === 'device_id'
+        ? `device_id = $1`
+        : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
     source = `(SELECT date_bin(interval '1 ${query.bucket}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${raw}
                  FROM readings WHERE ${devices} AND ts >= $2 AND ts < $3 GROUP BY 1
                UNION ALL
                SELECT bucket, ${archived} FROM ${relation}_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
   }
-  const { rows } = await q.query<Record<string, unknown>>(`SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`, [keyValue, query.from.toISOString(), query.to.toISOString()]);
+  const { rows } = await q.query<Record<string, unknown>>(
+    `SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`,
+    [keyValue, query.from.toISOString(), query.to.toISOString()],
+  );
   return rows.map((row) => {
     const values: RollupPoint['values'] = {};
     for (const m of metrics) {
       const count = Number(row[`${m}_count`] ?? 0);
-      values[m] = count === 0 ? null : { min: Number(row[`${m}_min`]), max: Number(row[`${m}_max`]), avg: Number(row[`${m}_avg`]), count };
+      values[m] =
+        count === 0
+          ? null
+          : {
+              min: Number(row[`${m}_min`]),
+              max: Number(row[`${m}_max`]),
+              avg: Number(row[`${m}_avg`]),
+              count,
+            };
     }
     return { bucket: new Date(row.bucket as string | Date), values };
   });

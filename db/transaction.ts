@@ -9,7 +9,10 @@ import type { Queryable } from './timeseries.ts';
  */
 export const rollback: unique symbol = Symbol('rollback');
 
-export async function withTransaction<T>(pool: pg.Pool, fn: (q: Queryable) => Promise<T | typeof rollback>): Promise<T | typeof rollback> {
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (q: Queryable) => Promise<T | typeof rollback>,
+): Promise<T | typeof rollback> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -19,11 +19,15 @@ function capturingLogger(): { logger: pino.Logger; count: (msg: string) => numbe
   const msgs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) msgs.push((JSON.parse(l) as { msg: string }).msg);
+      for (const l of chunk.toString().split('\n'))
+        if (l.trim()) msgs.push((JSON.parse(l) as { msg: string }).msg);
       cb();
     },
   });
-  return { logger: pino({ level: 'info' }, sink), count: (msg) => msgs.filter((m) => m === msg).length };
+  return {
+    logger: pino({ level: 'info' }, sink),
+    count: (msg) => msgs.filter((m) => m === msg).length,
+  };
 }
 
 /** Attempts a single backoff loop (250 ms doubling to 10 s) can make within `ms`. */
@@ -78,7 +82,11 @@ describe('device events across a lost database connection', () => {
     await proxy.restore();
     await waitFor('LISTEN again', () => events!.listening() && resyncs > 0);
     expect(resyncs).toBe(1);
-    await notifyDeviceEvent(t.database.db, { type: 'certificate_revoked', serial: 'ab12', deviceId: 'd' });
+    await notifyDeviceEvent(t.database.db, {
+      type: 'certificate_revoked',
+      serial: 'ab12',
+      deviceId: 'd',
+    });
     await waitFor('the notification after the reconnect', () => revoked.length === 1);
     expect(revoked).toEqual(['ab12']);
   }, 90_000);
@@ -90,7 +98,10 @@ describe('broker: a revocation missed while the event connection was down', () =
   beforeAll(async () => {
     proxy = await startTcpProxy(server());
     // The periodic safety net far away: only the resync can close the session in this test.
-    f = await startBrokerFixture({ revalidateIntervalMs: 3_600_000 }, { eventsUrl: (url) => proxy.url(url) });
+    f = await startBrokerFixture(
+      { revalidateIntervalMs: 3_600_000 },
+      { eventsUrl: (url) => proxy.url(url) },
+    );
   });
   afterAll(async () => {
     await f?.close();
@@ -100,7 +111,9 @@ describe('broker: a revocation missed while the event connection was down', () =
   it('closes the revoked device session as soon as LISTEN is back', async () => {
     const revokedCert = await f.addDevice('bd-ev-revoked', { status: 'active' });
     const keptCert = await f.addDevice('bd-ev-kept', { status: 'active' });
-    const revokedClient: mqtt.MqttClient = await f.connect(revokedCert, { clientId: 'bd-ev-revoked' });
+    const revokedClient: mqtt.MqttClient = await f.connect(revokedCert, {
+      clientId: 'bd-ev-revoked',
+    });
     const keptClient: mqtt.MqttClient = await f.connect(keptCert, { clientId: 'bd-ev-kept' });
     let revokedClosed = false;
     let keptClosed = false;

@@ -22,7 +22,10 @@ export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Pro
 }
 
 export interface DeviceEvents {
-  on(event: 'certificate_revoked', listener: (e: { serial: string; deviceId: string }) => void): unknown;
+  on(
+    event: 'certificate_revoked',
+    listener: (e: { serial: string; deviceId: string }) => void,
+  ): unknown;
   on(event: 'device_status', listener: (e: { deviceId: string; status: string }) => void): unknown;
   /**
    * LISTEN is back after the connection was lost: notifications sent meanwhile are gone for good
@@ -41,7 +44,11 @@ export interface DeviceEvents {
  * One dedicated connection LISTENs. When it is lost (the database restarts, a network cut), one
  * reconnect loop (never two) tries again with a growing delay, LISTENs again and emits 'resync'.
  */
-export function createDeviceEvents(deps: { url: string; logger: Logger; maxDelayMs?: number }): DeviceEvents {
+export function createDeviceEvents(deps: {
+  url: string;
+  logger: Logger;
+  maxDelayMs?: number;
+}): DeviceEvents {
   const emitter = new EventEmitter();
   let client: pg.Client | undefined;
   let closed = false;
@@ -51,7 +58,12 @@ export function createDeviceEvents(deps: { url: string; logger: Logger; maxDelay
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const connect = async (): Promise<pg.Client> => {
-    const c = new pg.Client({ connectionString: deps.url, application_name: 'thamani-events', keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      connectionString: deps.url,
+      application_name: 'thamani-events',
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       try {
@@ -100,7 +112,12 @@ export function createDeviceEvents(deps: { url: string; logger: Logger; maxDelay
           client = c;
           break;
         } catch (err) {
-          deps.logger.warn({ err, retryInMs: delay }, why === 'first' ? 'device events: first connection failed; retrying' : 'device events: reconnect failed');
+          deps.logger.warn(
+            { err, retryInMs: delay },
+            why === 'first'
+              ? 'device events: first connection failed; retrying'
+              : 'device events: reconnect failed',
+          );
           await sleep(delay);
           delay = Math.min(delay * 2, deps.maxDelayMs ?? 10_000);
         }

@@ -38,8 +38,15 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
   }
 
   async function findUnit(ref: string, siteRef?: string): Promise<Unit> {
-    const found = await deviceRepo.unitsByIdOrName(db, UUID.test(ref) ? { id: ref } : { name: ref }, siteRef ? (await findSite(siteRef)).id : undefined);
-    if (found.length !== 1) throw new DeviceErrors.UnitNotFound(found.length > 1 ? `${ref} (name used at several sites: give --site)` : ref);
+    const found = await deviceRepo.unitsByIdOrName(
+      db,
+      UUID.test(ref) ? { id: ref } : { name: ref },
+      siteRef ? (await findSite(siteRef)).id : undefined,
+    );
+    if (found.length !== 1)
+      throw new DeviceErrors.UnitNotFound(
+        found.length > 1 ? `${ref} (name used at several sites: give --site)` : ref,
+      );
     return found[0]!;
   }
 
@@ -54,23 +61,45 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
     findUnit,
     get,
 
-    async addSite(input: { name: string; county?: string | undefined }, actor: AuditActor): Promise<Site> {
+    async addSite(
+      input: { name: string; county?: string | undefined },
+      actor: AuditActor,
+    ): Promise<Site> {
       return db.transaction(async (tx) => {
-        const site = await deviceRepo.insertSite(tx, { name: input.name, county: input.county ?? null });
+        const site = await deviceRepo.insertSite(tx, {
+          name: input.name,
+          county: input.county ?? null,
+        });
         if (!site) throw new DeviceErrors.NameTaken(`A site named "${input.name}" exists`);
-        await audit.record({ ...actor, action: 'site.create', targetType: 'site', targetId: site.id, after: site }, tx);
+        await audit.record(
+          { ...actor, action: 'site.create', targetType: 'site', targetId: site.id, after: site },
+          tx,
+        );
         return site;
       });
     },
 
     listSites: (): Promise<Site[]> => deviceRepo.sites(db),
 
-    async addUnit(input: { site: string; kind: DeviceKind; name: string }, actor: AuditActor): Promise<Unit> {
+    async addUnit(
+      input: { site: string; kind: DeviceKind; name: string },
+      actor: AuditActor,
+    ): Promise<Unit> {
       const site = await findSite(input.site);
       return db.transaction(async (tx) => {
-        const unit = await deviceRepo.insertUnit(tx, { siteId: site.id, kind: input.kind, name: input.name });
-        if (!unit) throw new DeviceErrors.NameTaken(`Site "${site.name}" already has a unit named "${input.name}"`);
-        await audit.record({ ...actor, action: 'unit.create', targetType: 'unit', targetId: unit.id, after: unit }, tx);
+        const unit = await deviceRepo.insertUnit(tx, {
+          siteId: site.id,
+          kind: input.kind,
+          name: input.name,
+        });
+        if (!unit)
+          throw new DeviceErrors.NameTaken(
+            `Site "${site.name}" already has a unit named "${input.name}"`,
+          );
+        await audit.record(
+          { ...actor, action: 'unit.create', targetType: 'unit', targetId: unit.id, after: unit },
+          tx,
+        );
         return unit;
       });
     },
@@ -78,21 +107,42 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
     listUnits: async (filter: { site?: string } = {}): Promise<Unit[]> =>
       deviceRepo.units(db, filter.site ? (await findSite(filter.site)).id : undefined),
 
-    async addDevice(input: { id?: string | undefined; unit: string; site?: string | undefined; kind?: DeviceKind | undefined; labels?: Record<string, string>; hardwareRevision?: string | undefined }, actor: AuditActor): Promise<Device> {
+    async addDevice(
+      input: {
+        id?: string | undefined;
+        unit: string;
+        site?: string | undefined;
+        kind?: DeviceKind | undefined;
+        labels?: Record<string, string>;
+        hardwareRevision?: string | undefined;
+      },
+      actor: AuditActor,
+    ): Promise<Device> {
       const unit = await findUnit(input.unit, input.site);
       const kind = input.kind ?? unit.kind;
       if (kind !== unit.kind) throw new DeviceErrors.KindMismatch(kind, unit.kind, unit.name);
       const id = input.id ?? generateDeviceId(kind);
       if (!DEVICE_ID.test(id)) throw new DeviceErrors.InvalidDeviceId(JSON.stringify(id));
       return db.transaction(async (tx) => {
-        const device = await deviceRepo.insertDevice(tx, { id, unitId: unit.id, kind, labels: input.labels ?? {}, hardwareRevision: input.hardwareRevision ?? null });
+        const device = await deviceRepo.insertDevice(tx, {
+          id,
+          unitId: unit.id,
+          kind,
+          labels: input.labels ?? {},
+          hardwareRevision: input.hardwareRevision ?? null,
+        });
         if (!device) throw new DeviceErrors.DeviceExists(id);
-        await audit.record({ ...actor, action: 'device.create', targetType: 'device', targetId: id, after: device }, tx);
+        await audit.record(
+          { ...actor, action: 'device.create', targetType: 'device', targetId: id, after: device },
+          tx,
+        );
         return device;
       });
     },
 
-    async list(filter: { site?: string; unit?: string; status?: DeviceStatus; kind?: DeviceKind } = {}): Promise<(Device & { unitName: string; siteName: string })[]> {
+    async list(
+      filter: { site?: string; unit?: string; status?: DeviceStatus; kind?: DeviceKind } = {},
+    ): Promise<(Device & { unitName: string; siteName: string })[]> {
       return deviceRepo.devices(db, {
         siteId: filter.site ? (await findSite(filter.site)).id : undefined,
         unitId: filter.unit ? (await findUnit(filter.unit, filter.site)).id : undefined,
@@ -106,9 +156,20 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
       return db.transaction(async (tx) => {
         const before = await deviceRepo.lockDevice(tx, id);
         if (!before) throw new DeviceErrors.DeviceNotFound(id);
-        if (!canTransition(before.status, status)) throw new DeviceErrors.InvalidTransition(before.status, status);
+        if (!canTransition(before.status, status))
+          throw new DeviceErrors.InvalidTransition(before.status, status);
         const after = await deviceRepo.updateDevice(tx, id, { status });
-        await audit.record({ ...actor, action: 'device.status', targetType: 'device', targetId: id, before: { status: before.status }, after: { status } }, tx);
+        await audit.record(
+          {
+            ...actor,
+            action: 'device.status',
+            targetType: 'device',
+            targetId: id,
+            before: { status: before.status },
+            after: { status },
+          },
+          tx,
+        );
         await notifyDeviceEvent(tx, { type: 'device_status', deviceId: id, status });
         return after!;
       });
@@ -122,18 +183,35 @@ export function createDeviceService(deps: { db: Db; audit: AuditLog }) {
       return db.transaction(async (tx) => {
         const d = await deviceRepo.lockDevice(tx, id);
         if (!d) throw new DeviceErrors.DeviceNotFound(id);
-        await audit.record({ ...actor, action: 'device.sequence_reset', targetType: 'device', targetId: id }, tx);
+        await audit.record(
+          { ...actor, action: 'device.sequence_reset', targetType: 'device', targetId: id },
+          tx,
+        );
         await notifyDeviceEvent(tx, { type: 'sequence_reset', deviceId: id });
         return d;
       });
     },
 
-    async updateLabels(id: string, labels: Record<string, string>, actor: AuditActor): Promise<Device> {
+    async updateLabels(
+      id: string,
+      labels: Record<string, string>,
+      actor: AuditActor,
+    ): Promise<Device> {
       return db.transaction(async (tx) => {
         const before = await deviceRepo.lockDevice(tx, id);
         if (!before) throw new DeviceErrors.DeviceNotFound(id);
         const after = await deviceRepo.updateDevice(tx, id, { labels });
-        await audit.record({ ...actor, action: 'device.labels', targetType: 'device', targetId: id, before: { labels: before.labels }, after: { labels } }, tx);
+        await audit.record(
+          {
+            ...actor,
+            action: 'device.labels',
+            targetType: 'device',
+            targetId: id,
+            before: { labels: before.labels },
+            after: { labels },
+          },
+          tx,
+        );
         return after!;
       });
     },

@@ -23,16 +23,71 @@ export interface MetricSpec {
 const both = deviceKinds;
 
 export const metricCatalogue = {
-  temperature_c: { unit: '°C', description: 'Slurry or bin temperature', min: -40, max: 100, kinds: both },
+  temperature_c: {
+    unit: '°C',
+    description: 'Slurry or bin temperature',
+    min: -40,
+    max: 100,
+    kinds: both,
+  },
   ph: { unit: 'pH', description: 'Slurry acidity', min: 0, max: 14, kinds: ['biodigester'] },
-  biogas_pressure_kpa: { unit: 'kPa', description: 'Gas holder gauge pressure', min: 0, max: 100, kinds: ['biodigester'] },
-  methane_pct: { unit: '% vol', description: 'Methane share of the biogas', min: 0, max: 100, kinds: ['biodigester'] },
-  gas_flow_lpm: { unit: 'L/min', description: 'Biogas flow to the kitchen', min: 0, max: 1000, kinds: ['biodigester'] },
-  slurry_level_pct: { unit: '%', description: 'Digester fill level', min: 0, max: 100, kinds: ['biodigester'] },
-  h2s_ppm: { unit: 'ppm', description: 'Hydrogen sulphide in the biogas', min: 0, max: 10000, kinds: ['biodigester'] },
-  fill_level_pct: { unit: '%', description: 'Bin fill level', min: 0, max: 100, kinds: ['collection_point'] },
-  weight_kg: { unit: 'kg', description: 'Waste weight on the scale', min: 0, max: 5000, kinds: ['collection_point'] },
-  lid_open: { unit: 'bool', description: 'Lid open', min: 0, max: 1, kinds: ['collection_point'], boolean: true },
+  biogas_pressure_kpa: {
+    unit: 'kPa',
+    description: 'Gas holder gauge pressure',
+    min: 0,
+    max: 100,
+    kinds: ['biodigester'],
+  },
+  methane_pct: {
+    unit: '% vol',
+    description: 'Methane share of the biogas',
+    min: 0,
+    max: 100,
+    kinds: ['biodigester'],
+  },
+  gas_flow_lpm: {
+    unit: 'L/min',
+    description: 'Biogas flow to the kitchen',
+    min: 0,
+    max: 1000,
+    kinds: ['biodigester'],
+  },
+  slurry_level_pct: {
+    unit: '%',
+    description: 'Digester fill level',
+    min: 0,
+    max: 100,
+    kinds: ['biodigester'],
+  },
+  h2s_ppm: {
+    unit: 'ppm',
+    description: 'Hydrogen sulphide in the biogas',
+    min: 0,
+    max: 10000,
+    kinds: ['biodigester'],
+  },
+  fill_level_pct: {
+    unit: '%',
+    description: 'Bin fill level',
+    min: 0,
+    max: 100,
+    kinds: ['collection_point'],
+  },
+  weight_kg: {
+    unit: 'kg',
+    description: 'Waste weight on the scale',
+    min: 0,
+    max: 5000,
+    kinds: ['collection_point'],
+  },
+  lid_open: {
+    unit: 'bool',
+    description: 'Lid open',
+    min: 0,
+    max: 1,
+    kinds: ['collection_point'],
+    boolean: true,
+  },
   battery_v: { unit: 'V', description: 'Sensor battery voltage', min: 0, max: 30, kinds: both },
   rssi_dbm: { unit: 'dBm', description: 'Radio signal strength', min: -150, max: 0, kinds: both },
 } as const satisfies Record<string, MetricSpec>;
@@ -41,7 +96,9 @@ export type MetricName = keyof typeof metricCatalogue;
 export const metricNames = Object.keys(metricCatalogue) as MetricName[];
 
 export function metricsForKind(kind: DeviceKind): MetricName[] {
-  return metricNames.filter((m) => (metricCatalogue[m].kinds as readonly DeviceKind[]).includes(kind));
+  return metricNames.filter((m) =>
+    (metricCatalogue[m].kinds as readonly DeviceKind[]).includes(kind),
+  );
 }
 
 export function isMetricName(name: string): name is MetricName {

@@ -6,14 +6,20 @@ import type { DownstreamPublisher, UpstreamHandler } from '../broker/types.ts';
 import { deviceRepo } from './device-repo.ts';
 
 /** `devices/{id}/state`: what the device says about itself (firmware version, uptime). */
-const stateSchema = z.object({
-  firmware: z.string().min(1).max(64).optional(),
-  uptimeS: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  /** Progress of a firmware rollout on this device (docs/device-contract.md, "Firmware updates"). */
-  firmwareUpdate: z
-    .object({ rolloutId: z.uuid(), status: z.enum(['downloading', 'verifying', 'installed', 'failed']), reason: z.string().max(200).optional() })
-    .optional(),
-}).passthrough();
+const stateSchema = z
+  .object({
+    firmware: z.string().min(1).max(64).optional(),
+    uptimeS: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    /** Progress of a firmware rollout on this device (docs/device-contract.md, "Firmware updates"). */
+    firmwareUpdate: z
+      .object({
+        rolloutId: z.uuid(),
+        status: z.enum(['downloading', 'verifying', 'installed', 'failed']),
+        reason: z.string().max(200).optional(),
+      })
+      .optional(),
+  })
+  .passthrough();
 
 export type FirmwareReport = NonNullable<z.infer<typeof stateSchema>['firmwareUpdate']>;
 
@@ -25,19 +31,47 @@ export function readState(payload: Buffer): z.infer<typeof stateSchema> | undefi
   return result.success ? result.data : undefined;
 }
 
-export function createStateHandler(deps: { pool: pg.Pool; publisher: DownstreamPublisher; onFirmwareReport?: (deviceId: string, report: FirmwareReport) => Promise<void> }): UpstreamHandler {
+export function createStateHandler(deps: {
+  pool: pg.Pool;
+  publisher: DownstreamPublisher;
+  onFirmwareReport?: (deviceId: string, report: FirmwareReport) => Promise<void>;
+}): UpstreamHandler {
   return async (session, message) => {
     const parsed = readState(message.payload);
     if (!parsed) {
-      await deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, reasons: [{ field: '', code: 'STATE_MALFORMED', message: 'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360} (firmwareUpdate: {rolloutId, status: downloading|verifying|installed|failed, reason})' }] }));
+      await deps.publisher.publish(
+        session.deviceId,
+        'errors',
+        JSON.stringify({
+          topic: message.topic,
+          reasons: [
+            {
+              field: '',
+              code: 'STATE_MALFORMED',
+              message:
+                'state must be a JSON object like {"firmware":"1.2.0","uptimeS":360} (firmwareUpdate: {rolloutId, status: downloading|verifying|installed|failed, reason})',
+            },
+          ],
+        }),
+      );
       return;
     }
     // The device's text is escaped where it is stored: a NUL would make PostgreSQL refuse the
     // write, the message would never be acknowledged, and the device would send it for ever.
     const update = parsed.firmwareUpdate;
-    if (update) await deps.onFirmwareReport?.(session.deviceId, update.reason === undefined ? update : { ...update, reason: escapeDeviceText(update.reason) });
+    if (update)
+      await deps.onFirmwareReport?.(
+        session.deviceId,
+        update.reason === undefined
+          ? update
+          : { ...update, reason: escapeDeviceText(update.reason) },
+      );
     if (parsed.firmware) {
-      await deviceRepo.setReportedFirmware(deps.pool, session.deviceId, escapeDeviceText(parsed.firmware));
+      await deviceRepo.setReportedFirmware(
+        deps.pool,
+        session.deviceId,
+        escapeDeviceText(parsed.firmware),
+      );
     }
   };
 }

@@ -21,36 +21,86 @@ export function createFirmwareDownloadServer(deps: {
   logger: Logger;
 }) {
   let material = deps.tls;
-  const server = https.createServer(tlsServerOptions(material, { decideAfterHandshake: true }), (req, res) => {
-    const refuse = (status: number, code: string, message: string): void => {
-      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ code, message }));
-    };
-    void (async () => {
-      const match = /^\/firmware\/([0-9a-f]{64})$/.exec(req.url ?? '');
-      if (req.method !== 'GET' || !match) return refuse(404, 'NOT_FOUND', 'GET /firmware/{sha256} is the only resource here');
-      const socket = req.socket as TLSSocket;
-      const cert = socket.getPeerCertificate();
-      const identity = socket.authorized && cert?.serialNumber ? await deps.identity.connectionIdentity(normaliseSerial(cert.serialNumber)) : undefined;
-      if (!identity || identity.certStatus !== 'active' || identity.deviceStatus !== 'active' || identity.notAfter.getTime() < Date.now()) {
-        return refuse(403, 'DEVICE_NOT_ALLOWED', 'this certificate does not belong to an active device');
-      }
-      const result = await deps.firmware.download(identity.deviceId, match[1]!, socket.remoteAddress);
-      if (!result.ok) return refuse(403, 'FIRMWARE_NOT_TARGETED', `this image is not for ${identity.deviceId} (${result.reason})`);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': result.image.length, 'cache-control': 'no-store' }).end(result.image);
-    })().catch((err: unknown) => {
-      deps.logger.error({ err }, 'firmware download failed');
-      if (!res.headersSent) refuse(500, 'INTERNAL', 'firmware download failed');
-    });
-  });
+  const server = https.createServer(
+    tlsServerOptions(material, { decideAfterHandshake: true }),
+    (req, res) => {
+      const refuse = (status: number, code: string, message: string): void => {
+        res
+          .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end(JSON.stringify({ code, message }));
+      };
+      void (async () => {
+        const match = /^\/firmware\/([0-9a-f]{64})$/.exec(req.url ?? '');
+        if (req.method !== 'GET' || !match)
+          return refuse(404, 'NOT_FOUND', 'GET /firmware/{sha256} is the only resource here');
+        const socket = req.socket as TLSSocket;
+        const cert = socket.getPeerCertificate();
+        const identity =
+          socket.authorized && cert?.serialNumber
+            ? await deps.identity.connectionIdentity(normaliseSerial(cert.serialNumber))
+            : undefined;
+        if (
+          !identity ||
+          identity.certStatus !== 'active' ||
+          identity.deviceStatus !== 'active' ||
+          identity.notAfter.getTime() < Date.now()
+        ) {
+          return refuse(
+            403,
+            'DEVICE_NOT_ALLOWED',
+            'this certificate does not belong to an active device',
+          );
+        }
+        const result = await deps.firmware.download(
+          identity.deviceId,
+          match[1]!,
+          socket.remoteAddress,
+        );
+        if (!result.ok)
+          return refuse(
+            403,
+            'FIRMWARE_NOT_TARGETED',
+            `this image is not for ${identity.deviceId} (${result.reason})`,
+          );
+        res
+          .writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': result.image.length,
+            'cache-control': 'no-store',
+          })
+          .end(result.image);
+      })().catch((err: unknown) => {
+        deps.logger.error({ err }, 'firmware download failed');
+        if (!res.headersSent) refuse(500, 'INTERNAL', 'firmware download failed');
+      });
+    },
+  );
   // The handshake verifies the certificate without aborting, so that a refusal is recorded with the
   // certificate presented; this listener runs before the HTTP parser is attached and destroys the
   // socket first (the request handler checks `authorized` again).
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const refused = admitAuthorized(socket);
-    if (refused) deps.securityEvents.record({ action: 'security.tls_refused', reason: refused.reason, certSerial: refused.certSerial, certFingerprint: refused.certFingerprint, ourCertificate: refused.ourCertificate, ip: refused.ip, target: refused.subjectCn ?? '', targetType: 'firmware-https', details: { issuerCn: refused.issuerCn ?? null } });
+    if (refused)
+      deps.securityEvents.record({
+        action: 'security.tls_refused',
+        reason: refused.reason,
+        certSerial: refused.certSerial,
+        certFingerprint: refused.certFingerprint,
+        ourCertificate: refused.ourCertificate,
+        ip: refused.ip,
+        target: refused.subjectCn ?? '',
+        targetType: 'firmware-https',
+        details: { issuerCn: refused.issuerCn ?? null },
+      });
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
-    deps.securityEvents.record({ action: 'security.tls_refused', reason: err.code ?? 'TLS_ERROR', ip: socket.remoteAddress, target: '', targetType: 'firmware-https' });
+    deps.securityEvents.record({
+      action: 'security.tls_refused',
+      reason: err.code ?? 'TLS_ERROR',
+      ip: socket.remoteAddress,
+      target: '',
+      targetType: 'firmware-https',
+    });
   });
   return {
     server,

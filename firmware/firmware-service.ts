@@ -51,7 +51,12 @@ export function createFirmwareService(deps: {
     if (!image) throw new Error(`firmware image ${sha256} not found`);
     return image;
   }
-  function manifestFor(rollout: { id: string; image_sha256: string }, image: ImageFacts, deviceId: string, expiresAt: Date) {
+  function manifestFor(
+    rollout: { id: string; image_sha256: string },
+    image: ImageFacts,
+    deviceId: string,
+    expiresAt: Date,
+  ) {
     return deps.signer.sign({
       v: 1,
       rolloutId: rollout.id,
@@ -66,14 +71,34 @@ export function createFirmwareService(deps: {
     });
   }
 
-  async function sendWave(rollout: { id: string; image_sha256: string; manifest_ttl_hours: number }, deviceIds: string[]): Promise<void> {
+  async function sendWave(
+    rollout: { id: string; image_sha256: string; manifest_ttl_hours: number },
+    deviceIds: string[],
+  ): Promise<void> {
     const image = await imageOf(rollout.image_sha256);
     for (const deviceId of deviceIds) {
-      const signed = manifestFor(rollout, image, deviceId, new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000));
+      const signed = manifestFor(
+        rollout,
+        image,
+        deviceId,
+        new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000),
+      );
       // sent_at from the same clock as expiresAt: a manifest sent again keeps the expiry (resend).
       await firmwareRepo.markSent(deps.pool, rollout.id, deviceId, now());
-      await deps.audit.record({ ...system, action: 'firmware.manifest_sent', targetType: 'device', targetId: deviceId, after: { rolloutId: rollout.id, version: image.version, expiresAt: signed.manifest.expiresAt } });
-      await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
+      await deps.audit.record({
+        ...system,
+        action: 'firmware.manifest_sent',
+        targetType: 'device',
+        targetId: deviceId,
+        after: {
+          rolloutId: rollout.id,
+          version: image.version,
+          expiresAt: signed.manifest.expiresAt,
+        },
+      });
+      await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), {
+        qos: 1,
+      });
     }
   }
 
@@ -88,18 +113,36 @@ export function createFirmwareService(deps: {
       if (reached.length > 0 && failed / reached.length > r.failure_threshold) {
         const reason = `${failed} of ${reached.length} devices failed (threshold ${Math.round(r.failure_threshold * 100)} %)`;
         await firmwareRepo.pauseActive(deps.pool, r.id, reason);
-        await deps.audit.record({ ...system, action: 'firmware.rollout_paused', targetType: 'firmware_rollout', targetId: r.id, after: { automatic: true, reason } });
+        await deps.audit.record({
+          ...system,
+          action: 'firmware.rollout_paused',
+          targetType: 'firmware_rollout',
+          targetId: r.id,
+          after: { automatic: true, reason },
+        });
         deps.logger.warn({ rollout: r.id, reason }, 'firmware rollout paused automatically');
         continue;
       }
       const open = rows.filter((d) => !TERMINAL.has(d.status));
       if (open.length === 0) {
         await firmwareRepo.completeActive(deps.pool, r.id);
-        await deps.audit.record({ ...system, action: 'firmware.rollout_completed', targetType: 'firmware_rollout', targetId: r.id, after: { installed: rows.filter((d) => d.status === 'installed').length, failed, skipped: rows.filter((d) => d.status === 'skipped').length } });
+        await deps.audit.record({
+          ...system,
+          action: 'firmware.rollout_completed',
+          targetType: 'firmware_rollout',
+          targetId: r.id,
+          after: {
+            installed: rows.filter((d) => d.status === 'installed').length,
+            failed,
+            skipped: rows.filter((d) => d.status === 'skipped').length,
+          },
+        });
         continue;
       }
       const wave = Math.min(...open.map((d) => d.wave));
-      const due = open.filter((d) => d.wave === wave && d.status === 'pending').map((d) => d.device_id);
+      const due = open
+        .filter((d) => d.wave === wave && d.status === 'pending')
+        .map((d) => d.device_id);
       if (due.length > 0) await sendWave(r, due);
     }
   }
@@ -107,7 +150,9 @@ export function createFirmwareService(deps: {
   const engine = {
     /** Runs the engine once more after whatever it is doing (serial: one pass at a time). */
     tick(): Promise<void> {
-      ticking = ticking.then(tickOnce).catch((err: unknown) => deps.logger.error({ err }, 'firmware rollout pass failed'));
+      ticking = ticking
+        .then(tickOnce)
+        .catch((err: unknown) => deps.logger.error({ err }, 'firmware rollout pass failed'));
       return ticking;
     },
 
@@ -115,9 +160,23 @@ export function createFirmwareService(deps: {
     async report(deviceId: string, report: DeviceReport): Promise<void> {
       const row = await firmwareRepo.deviceInRollout(deps.pool, report.rolloutId, deviceId);
       if (!row || TERMINAL.has(row.status)) return; // not (or no longer) part of that rollout
-      await firmwareRepo.setDeviceProgress(deps.pool, report.rolloutId, deviceId, report.status, report.reason ?? null);
-      if (report.status === 'installed') await firmwareRepo.setInstalledVersion(deps.pool, deviceId, row.version);
-      await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', action: 'firmware.device_report', targetType: 'firmware_rollout', targetId: report.rolloutId, after: { status: report.status, reason: report.reason ?? null, version: row.version } });
+      await firmwareRepo.setDeviceProgress(
+        deps.pool,
+        report.rolloutId,
+        deviceId,
+        report.status,
+        report.reason ?? null,
+      );
+      if (report.status === 'installed')
+        await firmwareRepo.setInstalledVersion(deps.pool, deviceId, row.version);
+      await deps.audit.record({
+        actorId: `device:${deviceId}`,
+        actorRole: 'device',
+        action: 'firmware.device_report',
+        targetType: 'firmware_rollout',
+        targetId: report.rolloutId,
+        after: { status: report.status, reason: report.reason ?? null, version: row.version },
+      });
       // Not awaited: the device's PUBACK must not wait for the next wave's manifests.
       if (TERMINAL.has(report.status)) void engine.tick();
     },
@@ -137,23 +196,56 @@ export function createFirmwareService(deps: {
       lastResend.set(deviceId, at);
       const rows = await firmwareRepo.unansweredManifests(deps.pool, deviceId, now());
       for (const r of rows) {
-        const signed = manifestFor(r, r, deviceId, new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000));
-        await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), { qos: 1 });
+        const signed = manifestFor(
+          r,
+          r,
+          deviceId,
+          new Date(r.sent_at.getTime() + r.manifest_ttl_hours * 3_600_000),
+        );
+        await deps.publisher.publish(deviceId, 'firmware/manifest', JSON.stringify(signed), {
+          qos: 1,
+        });
       }
-      if (rows.length > 0) deps.logger.info({ deviceId, rollouts: rows.map((r) => r.id) }, 'firmware manifest sent again: the device subscribed while it was unanswered');
+      if (rows.length > 0)
+        deps.logger.info(
+          { deviceId, rollouts: rows.map((r) => r.id) },
+          'firmware manifest sent again: the device subscribed while it was unanswered',
+        );
       return rows.length;
     },
 
     /** The image, if this device has it in an active rollout; else why not (audited either way). */
-    async download(deviceId: string, sha256: string, remoteAddress: string | undefined): Promise<{ ok: true; image: Buffer } | { ok: false; reason: string }> {
+    async download(
+      deviceId: string,
+      sha256: string,
+      remoteAddress: string | undefined,
+    ): Promise<{ ok: true; image: Buffer } | { ok: false; reason: string }> {
       const row = await firmwareRepo.downloadFor(deps.pool, deviceId, sha256);
       // A paused rollout stops downloads too: it was paused because devices failed on this image.
-      const reason = !row ? 'not targeted to this device' : row.status === 'paused' ? 'rollout paused' : undefined;
+      const reason = !row
+        ? 'not targeted to this device'
+        : row.status === 'paused'
+          ? 'rollout paused'
+          : undefined;
       if (reason || !row) {
-        deps.securityEvents.record({ action: 'security.firmware_download_denied', reason: reason ?? 'not targeted to this device', deviceId, ip: remoteAddress, target: sha256, targetType: 'firmware_image' });
+        deps.securityEvents.record({
+          action: 'security.firmware_download_denied',
+          reason: reason ?? 'not targeted to this device',
+          deviceId,
+          ip: remoteAddress,
+          target: sha256,
+          targetType: 'firmware_image',
+        });
         return { ok: false, reason: reason ?? 'not targeted to this device' };
       }
-      await deps.audit.record({ actorId: `device:${deviceId}`, actorRole: 'device', ip: remoteAddress ?? null, action: 'firmware.download', targetType: 'firmware_image', targetId: sha256 });
+      await deps.audit.record({
+        actorId: `device:${deviceId}`,
+        actorRole: 'device',
+        ip: remoteAddress ?? null,
+        action: 'firmware.download',
+        targetType: 'firmware_image',
+        targetId: sha256,
+      });
       return { ok: true, image: row.image };
     },
   };

@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -34,12 +42,19 @@ export interface SignedManifest {
 }
 
 export function canonicalManifest(m: FirmwareManifest): string {
-  const sorted = Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k as keyof FirmwareManifest]]));
+  const sorted = Object.fromEntries(
+    Object.keys(m)
+      .sort()
+      .map((k) => [k, m[k as keyof FirmwareManifest]]),
+  );
   return JSON.stringify(sorted);
 }
 
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export interface FirmwareSigner {
@@ -54,12 +69,21 @@ export function signerFromKey(privateKey: KeyObject): FirmwareSigner {
   return {
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     keyId,
-    sign: (manifest) => ({ manifest, keyId, signature: sign(null, Buffer.from(canonicalManifest(manifest)), privateKey).toString('base64') }),
+    sign: (manifest) => ({
+      manifest,
+      keyId,
+      signature: sign(null, Buffer.from(canonicalManifest(manifest)), privateKey).toString(
+        'base64',
+      ),
+    }),
   };
 }
 
 /** Loads `<dir>/firmware-signing.key` (encrypted) or creates it on first start. */
-export async function loadOrCreateSigner(opts: { dir: string; passphrase: string }): Promise<FirmwareSigner> {
+export async function loadOrCreateSigner(opts: {
+  dir: string;
+  passphrase: string;
+}): Promise<FirmwareSigner> {
   const file = path.join(opts.dir, 'firmware-signing.key');
   let pem: string;
   try {
@@ -67,27 +91,52 @@ export async function loadOrCreateSigner(opts: { dir: string; passphrase: string
   } catch {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ed25519');
-    pem = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase }).toString();
+    pem = privateKey
+      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
+      .toString();
     await writeFile(file, pem, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
     pem = await readFile(file, 'utf8');
     const signer = signerFromKey(createPrivateKey({ key: pem, passphrase: opts.passphrase }));
-    await writeFile(path.join(opts.dir, 'firmware-signing.pub'), signer.publicKeyPem, { mode: 0o644 });
+    await writeFile(path.join(opts.dir, 'firmware-signing.pub'), signer.publicKeyPem, {
+      mode: 0o644,
+    });
     return signer;
   }
   return signerFromKey(createPrivateKey({ key: pem, passphrase: opts.passphrase }));
 }
 
-export type ManifestRefusal = 'MALFORMED' | 'UNKNOWN_KEY' | 'BAD_SIGNATURE' | 'EXPIRED' | 'NOT_FOR_ME';
+export type ManifestRefusal =
+  'MALFORMED' | 'UNKNOWN_KEY' | 'BAD_SIGNATURE' | 'EXPIRED' | 'NOT_FOR_ME';
 
 /** The device's check (the simulator runs it; real firmware does the same with its pinned key). */
-export function verifyManifest(message: unknown, publicKeyPem: string, me: { deviceId: string; now?: Date }): { ok: true; manifest: FirmwareManifest } | { ok: false; reason: ManifestRefusal } {
+export function verifyManifest(
+  message: unknown,
+  publicKeyPem: string,
+  me: { deviceId: string; now?: Date },
+): { ok: true; manifest: FirmwareManifest } | { ok: false; reason: ManifestRefusal } {
   const m = message as Partial<SignedManifest> | null;
-  if (!m || typeof m !== 'object' || !m.manifest || typeof m.signature !== 'string' || typeof m.manifest !== 'object') return { ok: false, reason: 'MALFORMED' };
+  if (
+    !m ||
+    typeof m !== 'object' ||
+    !m.manifest ||
+    typeof m.signature !== 'string' ||
+    typeof m.manifest !== 'object'
+  )
+    return { ok: false, reason: 'MALFORMED' };
   const publicKey = createPublicKey(publicKeyPem);
   if (m.keyId !== keyIdOf(publicKey)) return { ok: false, reason: 'UNKNOWN_KEY' };
-  if (!verify(null, Buffer.from(canonicalManifest(m.manifest)), publicKey, Buffer.from(m.signature, 'base64'))) return { ok: false, reason: 'BAD_SIGNATURE' };
+  if (
+    !verify(
+      null,
+      Buffer.from(canonicalManifest(m.manifest)),
+      publicKey,
+      Buffer.from(m.signature, 'base64'),
+    )
+  )
+    return { ok: false, reason: 'BAD_SIGNATURE' };
   if (m.manifest.deviceId !== me.deviceId) return { ok: false, reason: 'NOT_FOR_ME' };
   const expires = Date.parse(m.manifest.expiresAt);
-  if (!Number.isFinite(expires) || expires <= (me.now ?? new Date()).getTime()) return { ok: false, reason: 'EXPIRED' };
+  if (!Number.isFinite(expires) || expires <= (me.now ?? new Date()).getTime())
+    return { ok: false, reason: 'EXPIRED' };
   return { ok: true, manifest: m.manifest };
 }

@@ -1,9 +1,25 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { allStored, fateCounts, refusalOf, refusedRecord, shareOutcome, type QuarantineIn, type RowIn, type WriteResult } from './commit-fns.ts';
+import {
+  allStored,
+  fateCounts,
+  refusalOf,
+  refusedRecord,
+  shareOutcome,
+  type QuarantineIn,
+  type RowIn,
+  type WriteResult,
+} from './commit-fns.ts';
 import { createCopyEncoder } from './copy-binary.ts';
 import { decide, type Decision } from './instant-fns.ts';
-import { copyWithLatest, insertQuarantine, isUniqueViolation, storedAt, transaction, withClient } from './readings-repo.ts';
+import {
+  copyWithLatest,
+  insertQuarantine,
+  isUniqueViolation,
+  storedAt,
+  transaction,
+  withClient,
+} from './readings-repo.ts';
 
 export type { QuarantineIn, RowIn, WriteResult } from './commit-fns.ts';
 
@@ -81,11 +97,16 @@ export function createBatchWriter(o: BatchWriterOptions) {
       if (!j.settled && j.deadline <= now) {
         queuedRows -= size(j);
         expiredQueued = true;
-        settle(j, new Error(`not committed within the deadline (${Math.round(now - j.deadline)} ms late)`));
+        settle(
+          j,
+          new Error(`not committed within the deadline (${Math.round(now - j.deadline)} ms late)`),
+        );
       }
     }
     if (expiredQueued) queue = queue.filter((j) => !j.settled);
-    for (const jobs of inFlight.keys()) for (const j of jobs) if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
+    for (const jobs of inFlight.keys())
+      for (const j of jobs)
+        if (j.deadline <= now) settle(j, new Error('not committed within the deadline'));
   }, 250);
   sweeper.unref();
 
@@ -101,7 +122,8 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }, o.maxWaitMs);
   }
 
-  const connected = <T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> => withClient(o.pool, o.logger, body);
+  const connected = <T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
+    withClient(o.pool, o.logger, body);
 
   function stored(rows: readonly RowIn[]): void {
     if (!o.onStored || rows.length === 0) return;
@@ -131,7 +153,9 @@ export function createBatchWriter(o: BatchWriterOptions) {
     }
     const fast = !checks && quarantined === 0 && rows.length > 0;
     const slow = (trustNothing: boolean): Promise<WriteResult[]> =>
-      (checks || trustNothing ? Promise.all(earlier) : Promise.resolve()).then(() => connected((client) => inTransaction(client, jobs, rows, started, trustNothing)));
+      (checks || trustNothing ? Promise.all(earlier) : Promise.resolve()).then(() =>
+        connected((client) => inTransaction(client, jobs, rows, started, trustNothing)),
+      );
     if (!fast) return slow(false);
     const outcome = await connected(async (client): Promise<WriteResult[] | 'replan'> => {
       // The common case: only readings new by construction. The COPY and the latest-state upsert
@@ -141,7 +165,14 @@ export function createBatchWriter(o: BatchWriterOptions) {
       // across round trips, so concurrent commits hardly wait for each other.
       try {
         await copyWithLatest(client, encode(rows));
-        o.onCommit?.({ rows: rows.length, quarantined: 0, duplicates: 0, regressions: 0, conflicts: 0, durationMs: performance.now() - started });
+        o.onCommit?.({
+          rows: rows.length,
+          quarantined: 0,
+          duplicates: 0,
+          regressions: 0,
+          conflicts: 0,
+          durationMs: performance.now() - started,
+        });
         stored(rows);
         return jobs.map((j) => allStored(j.rows.length));
       } catch (err) {
@@ -168,14 +199,23 @@ export function createBatchWriter(o: BatchWriterOptions) {
    * against it would tell the device "conflict" about a reading that is then stored.
    */
   async function plan(client: pg.PoolClient, rows: RowIn[], trustNothing: boolean): Promise<Plan> {
-    const stored = await storedAt(client, rows.filter((r) => trustNothing || r.expect !== 'new'));
+    const stored = await storedAt(
+      client,
+      rows.filter((r) => trustNothing || r.expect !== 'new'),
+    );
     const decisions = decide(rows, (k) => stored.get(k), trustNothing);
     const toStore = rows.filter((_, i) => decisions[i]!.fate === 'store');
     return { decisions, toStore };
   }
 
   /** Everything else: readings to look up, quarantine records, in one transaction. */
-  async function inTransaction(client: pg.PoolClient, jobs: Job[], rows: RowIn[], started: number, trustNothing: boolean): Promise<WriteResult[]> {
+  async function inTransaction(
+    client: pg.PoolClient,
+    jobs: Job[],
+    rows: RowIn[],
+    started: number,
+    trustNothing: boolean,
+  ): Promise<WriteResult[]> {
     try {
       await transaction.begin(client);
       const p = await plan(client, rows, trustNothing);
@@ -200,7 +240,12 @@ export function createBatchWriter(o: BatchWriterOptions) {
       }
       const qIds = await insertQuarantine(client, records);
       await transaction.commit(client);
-      o.onCommit?.({ rows: p.toStore.length, quarantined: qIds.length, ...fateCounts(p.decisions), durationMs: performance.now() - started });
+      o.onCommit?.({
+        rows: p.toStore.length,
+        quarantined: qIds.length,
+        ...fateCounts(p.decisions),
+        durationMs: performance.now() - started,
+      });
       stored(p.toStore);
       return shareOutcome(jobs, p.decisions, qIds);
     } catch (err) {
@@ -246,7 +291,10 @@ export function createBatchWriter(o: BatchWriterOptions) {
       retryDelay = 50;
     } catch (err) {
       // The database is slow or gone: keep the jobs (their publishes stay unacknowledged) and retry.
-      o.logger.warn({ err, jobs: jobs.length, retryInMs: retryDelay }, 'ingest commit failed; retrying');
+      o.logger.warn(
+        { err, jobs: jobs.length, retryInMs: retryDelay },
+        'ingest commit failed; retrying',
+      );
       const again = jobs.filter((j) => !j.settled);
       // Back in arrival order: an original ahead of its re-send.
       queue = [...again, ...queue].sort((a, b) => a.order - b.order);
@@ -261,8 +309,20 @@ export function createBatchWriter(o: BatchWriterOptions) {
     schedule();
   }
 
-  function submit(rows: RowIn[], quarantineIn: QuarantineIn[], deadline: number, done: Job['done']): void {
-    queue.push({ rows, quarantine: quarantineIn, deadline, done, settled: false, order: arrivals++ });
+  function submit(
+    rows: RowIn[],
+    quarantineIn: QuarantineIn[],
+    deadline: number,
+    done: Job['done'],
+  ): void {
+    queue.push({
+      rows,
+      quarantine: quarantineIn,
+      deadline,
+      done,
+      settled: false,
+      order: arrivals++,
+    });
     queuedRows += rows.length + quarantineIn.length;
     schedule();
   }
@@ -275,7 +335,11 @@ export function createBatchWriter(o: BatchWriterOptions) {
     submit,
     /** The same as a promise (tests, tools). */
     write(rows: RowIn[], quarantineIn: QuarantineIn[], timeoutMs = 60_000): Promise<WriteResult> {
-      return new Promise((resolve, reject) => submit(rows, quarantineIn, Date.now() + timeoutMs, (err, result) => (err ? reject(err) : resolve(result!))));
+      return new Promise((resolve, reject) =>
+        submit(rows, quarantineIn, Date.now() + timeoutMs, (err, result) =>
+          err ? reject(err) : resolve(result!),
+        ),
+      );
     },
     pending: (): number => queuedRows,
     async drain(): Promise<void> {

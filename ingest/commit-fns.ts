@@ -52,14 +52,41 @@ export interface JobIn {
 /** The outcome of a job whose rows were all stored: shared, frozen, one per row count. */
 const allStoredResults: WriteResult[] = [];
 export function allStored(n: number): WriteResult {
-  if (n >= 256) return { stored: n, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: [], refused: [] };
-  return (allStoredResults[n] ??= Object.freeze({ stored: n, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: Object.freeze([]) as unknown as number[], refused: Object.freeze([]) as unknown as WriteResult['refused'] }));
+  if (n >= 256)
+    return {
+      stored: n,
+      duplicates: 0,
+      regressions: 0,
+      conflicts: 0,
+      quarantineIds: [],
+      refused: [],
+    };
+  return (allStoredResults[n] ??= Object.freeze({
+    stored: n,
+    duplicates: 0,
+    regressions: 0,
+    conflicts: 0,
+    quarantineIds: Object.freeze([]) as unknown as number[],
+    refused: Object.freeze([]) as unknown as WriteResult['refused'],
+  }));
 }
 
 /** Why a row was refused, or undefined if it was stored or is a duplicate. */
 export function refusalOf(d: Decision): Reason | undefined {
-  if (d.fate === 'regression') return { field: 'seq', code: 'SEQ_REGRESSION', message: d.occupant ? `seq did not increase for a newer ts, and seq ${d.occupant.seq} is stored at this ts` : 'seq did not increase for a newer ts' };
-  if (d.fate === 'conflict') return { field: 'ts', code: 'TS_CONFLICT', message: `another reading (seq ${d.occupant!.seq}) is already stored at this ts` };
+  if (d.fate === 'regression')
+    return {
+      field: 'seq',
+      code: 'SEQ_REGRESSION',
+      message: d.occupant
+        ? `seq did not increase for a newer ts, and seq ${d.occupant.seq} is stored at this ts`
+        : 'seq did not increase for a newer ts',
+    };
+  if (d.fate === 'conflict')
+    return {
+      field: 'ts',
+      code: 'TS_CONFLICT',
+      message: `another reading (seq ${d.occupant!.seq}) is already stored at this ts`,
+    };
   return undefined;
 }
 
@@ -76,7 +103,11 @@ export const refusedRecord = (r: RowIn, reason: Reason): QuarantineIn => ({
   reasons: [reason],
 });
 
-export function fateCounts(decisions: readonly Decision[]): { duplicates: number; regressions: number; conflicts: number } {
+export function fateCounts(decisions: readonly Decision[]): {
+  duplicates: number;
+  regressions: number;
+  conflicts: number;
+} {
   const fates = { duplicates: 0, regressions: 0, conflicts: 0 };
   for (const d of decisions) {
     if (d.fate === 'duplicate') fates.duplicates++;
@@ -92,12 +123,23 @@ export function fateCounts(decisions: readonly Decision[]): { duplicates: number
  * row in row order. A job gets its own ids first, then those of its refused rows. A duplicate
  * repeats a committed reading or one of the same commit, so it is acknowledged with the rest.
  */
-export function shareOutcome(jobs: readonly JobIn[], decisions: readonly Decision[], qIds: readonly number[]): WriteResult[] {
+export function shareOutcome(
+  jobs: readonly JobIn[],
+  decisions: readonly Decision[],
+  qIds: readonly number[],
+): WriteResult[] {
   let qi = 0;
   const results = jobs.map((j): WriteResult => {
     const ids = qIds.slice(qi, qi + j.quarantine.length);
     qi += j.quarantine.length;
-    return { stored: 0, duplicates: 0, regressions: 0, conflicts: 0, quarantineIds: ids, refused: [] };
+    return {
+      stored: 0,
+      duplicates: 0,
+      regressions: 0,
+      conflicts: 0,
+      quarantineIds: ids,
+      refused: [],
+    };
   });
   let i = 0;
   for (const [ji, j] of jobs.entries()) {

@@ -42,7 +42,10 @@ function setInt64(view: DataView, at: number, n: number): void {
 }
 
 /** A metric's column position in the catalogue. */
-const metricIndex = Object.fromEntries(metricNames.map((m, i) => [m, i])) as Record<MetricName, number>;
+const metricIndex = Object.fromEntries(metricNames.map((m, i) => [m, i])) as Record<
+  MetricName,
+  number
+>;
 
 export function createCopyEncoder() {
   /** One reading's values by catalogue position (NaN: absent; a stored value is never NaN). */
@@ -64,7 +67,11 @@ export function createCopyEncoder() {
    * The COPY data for `rows`, and in the same pass the newest value of every metric per device
    * (sorted by device and metric, the order in which concurrent commits must lock them).
    */
-  return function encode(rows: readonly EncodableRow[]): { columns: MetricName[]; data: Buffer; latest: LatestValue[] } {
+  return function encode(rows: readonly EncodableRow[]): {
+    columns: MetricName[];
+    data: Buffer;
+    latest: LatestValue[];
+  } {
     // Which metrics occur at all, and the buffer size that holds every row.
     const present = new Array<boolean>(metricNames.length).fill(false);
     let size = SIGNATURE.length + 8 + 2;
@@ -130,7 +137,14 @@ export function createCopyEncoder() {
         view.setFloat64(at + 4, v);
         at += 12;
         const cur = latest[i];
-        if (!cur) latest[i] = { deviceId: r.deviceId, metric: metricNames[i]!, unitId: r.unitId, ts: r.ts, value: v };
+        if (!cur)
+          latest[i] = {
+            deviceId: r.deviceId,
+            metric: metricNames[i]!,
+            unitId: r.unitId,
+            ts: r.ts,
+            value: v,
+          };
         else if (cur.ts.getTime() < ms) {
           cur.ts = r.ts;
           cur.value = v;
@@ -142,8 +156,12 @@ export function createCopyEncoder() {
     at += 2;
     const latest: LatestValue[] = [];
     for (const deviceId of [...latestByDevice.keys()].sort()) {
-      const perMetric = latestByDevice.get(deviceId)!.filter((l): l is LatestValue => l !== undefined);
-      latest.push(...perMetric.sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0)));
+      const perMetric = latestByDevice
+        .get(deviceId)!
+        .filter((l): l is LatestValue => l !== undefined);
+      latest.push(
+        ...perMetric.sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0)),
+      );
     }
     return { columns: indexes.map((i) => metricNames[i]!), data: buf.subarray(0, at), latest };
   };

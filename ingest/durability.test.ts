@@ -17,7 +17,10 @@ import { httpsRequest } from '../test/https-client.ts';
 import { withDatabase } from '../test/global-setup.ts';
 
 /** Publishes QoS 1 readings one after another (seq 1, 2, …) and records which were acknowledged. */
-function loadUntilStopped(client: mqtt.MqttClient, deviceId: string): { acked: Set<number>; stop(): void } {
+function loadUntilStopped(
+  client: mqtt.MqttClient,
+  deviceId: string,
+): { acked: Set<number>; stop(): void } {
   const acked = new Set<number>();
   let running = true;
   let seq = 0;
@@ -28,11 +31,20 @@ function loadUntilStopped(client: mqtt.MqttClient, deviceId: string): { acked: S
     while (running && inFlight < window && client.connected) {
       const s = ++seq;
       inFlight++;
-      client.publish(`devices/${deviceId}/telemetry`, JSON.stringify({ seq: s, ts: new Date(base + s * 1000).toISOString(), readings: { ph: 7, temperature_c: 35 } }), { qos: 1 }, (err) => {
-        inFlight--;
-        if (!err) acked.add(s);
-        pump();
-      });
+      client.publish(
+        `devices/${deviceId}/telemetry`,
+        JSON.stringify({
+          seq: s,
+          ts: new Date(base + s * 1000).toISOString(),
+          readings: { ph: 7, temperature_c: 35 },
+        }),
+        { qos: 1 },
+        (err) => {
+          inFlight--;
+          if (!err) acked.add(s);
+          pump();
+        },
+      );
     }
   };
   pump();
@@ -40,7 +52,10 @@ function loadUntilStopped(client: mqtt.MqttClient, deviceId: string): { acked: S
 }
 
 async function storedSeqs(pool: pg.Pool, deviceId: string): Promise<Set<number>> {
-  const { rows } = await pool.query<{ seq: string | number }>(`SELECT seq FROM readings WHERE device_id = $1`, [deviceId]);
+  const { rows } = await pool.query<{ seq: string | number }>(
+    `SELECT seq FROM readings WHERE device_id = $1`,
+    [deviceId],
+  );
   return new Set(rows.map((r) => Number(r.seq)));
 }
 
@@ -50,7 +65,10 @@ async function storedSeqs(pool: pg.Pool, deviceId: string): Promise<Set<number>>
  * not a lost commit (this is how the failure of 2026-11-29, seq 179, is told apart now).
  */
 async function quarantined(pool: pg.Pool, deviceId: string): Promise<string[]> {
-  const { rows } = await pool.query<{ seq: string | null; reasons: { code: string }[] }>(`SELECT seq, reasons FROM quarantine WHERE device_id = $1 ORDER BY id`, [deviceId]);
+  const { rows } = await pool.query<{ seq: string | null; reasons: { code: string }[] }>(
+    `SELECT seq, reasons FROM quarantine WHERE device_id = $1 ORDER BY id`,
+    [deviceId],
+  );
   return rows.map((r) => `${r.seq}: ${r.reasons.map((x) => x.code).join(',')}`);
 }
 
@@ -72,7 +90,9 @@ describe('acknowledged means stored', () => {
     await admin.connect();
     // Outage: nobody may connect to this database and every open connection is killed.
     await admin.query(`ALTER DATABASE ${f.t.name} WITH ALLOW_CONNECTIONS false`);
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [f.t.name]);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [
+      f.t.name,
+    ]);
     const ackedAtOutage = load.acked.size;
     await new Promise((r) => setTimeout(r, 1500));
     const ackedDuringOutage = load.acked.size - ackedAtOutage;
@@ -82,7 +102,8 @@ describe('acknowledged means stored', () => {
     const resumedFrom = load.acked.size;
     // Generous: the condition ends the wait; the bound only catches a gateway that never resumes.
     const deadline = Date.now() + 120_000;
-    while (load.acked.size < resumedFrom + 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (load.acked.size < resumedFrom + 50 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     load.stop();
     await new Promise((r) => setTimeout(r, 300));
     client.end(true);
@@ -103,14 +124,39 @@ describe('SIGKILL', () => {
 
   it('loses no acknowledged reading when the gateway process is killed mid-load', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-kill-'));
-    const [mqttPort, httpsPort, httpPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [mqttPort, httpsPort, httpPort, devicePort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const passphrase = 'kill test passphrase 12';
     // The device is registered and enrolled before the gateway starts, through the same CA
     // directory and database the gateway then uses.
-    const ca = await loadOrCreateCa({ dir: path.join(dataDir, 'pki'), passphrase, serverNames: ['localhost', '127.0.0.1', '::1'], serverCertDays: 30, logger: testLogger });
+    const ca = await loadOrCreateCa({
+      dir: path.join(dataDir, 'pki'),
+      passphrase,
+      serverNames: ['localhost', '127.0.0.1', '::1'],
+      serverCertDays: 30,
+      logger: testLogger,
+    });
     const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
     const devices = createDeviceService({ db: t.database.db, audit });
-    const pki = createPki({ db: t.database.db, ca, audit, config: { passphrase, dir: dataDir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+    const pki = createPki({
+      db: t.database.db,
+      ca,
+      audit,
+      config: {
+        passphrase,
+        dir: dataDir,
+        deviceCertDays: 30,
+        serverCertDays: 30,
+        enrolmentTokenHours: 1,
+        renewalWindowDays: 1,
+        rotationOverlapHours: 1,
+      },
+      brokerUrl: '',
+    });
     const actor = { actorId: 'test', actorRole: 'admin' };
     const site = await devices.addSite({ name: 'Kill Site' }, actor);
     const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, actor);
@@ -118,25 +164,53 @@ describe('SIGKILL', () => {
     const keys = deviceKeyAndCsr('bd-dur-kill');
     const issued = await pki.issueFromCsr('bd-dur-kill', keys.csr, actor);
     const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
-      env: { ...process.env, DATABASE_URL: withDatabase(inject('adminUrl'), t.name), THAMANI_DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), HTTPS_PORT: String(httpsPort), HTTP_REDIRECT_PORT: String(httpPort), DEVICE_HTTPS_PORT: String(devicePort), MQTT_HOST: '127.0.0.1', HTTPS_HOST: '127.0.0.1', PKI_PASSPHRASE: passphrase, ...testRolePasswords, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+      env: {
+        ...process.env,
+        DATABASE_URL: withDatabase(inject('adminUrl'), t.name),
+        THAMANI_DATA_DIR: dataDir,
+        MQTT_PORT: String(mqttPort),
+        HTTPS_PORT: String(httpsPort),
+        HTTP_REDIRECT_PORT: String(httpPort),
+        DEVICE_HTTPS_PORT: String(devicePort),
+        MQTT_HOST: '127.0.0.1',
+        HTTPS_HOST: '127.0.0.1',
+        PKI_PASSPHRASE: passphrase,
+        ...testRolePasswords,
+        LOG_LEVEL: 'warn',
+        LOG_FORMAT: 'json',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
     gateway.stdout.on('data', (c: Buffer) => (log += c.toString()));
     gateway.stderr.on('data', (c: Buffer) => (log += c.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => gateway.on('exit', (_code, signal) => resolve(signal)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      gateway.on('exit', (_code, signal) => resolve(signal)),
+    );
     const rootCa = ca.rootCertPem;
     // Ready when the API answers (the broker starts right after it); a loaded machine may take minutes.
     const deadline = Date.now() + 240_000;
     let ready = false;
     while (!ready && Date.now() < deadline) {
-      ready = await httpsRequest(`https://localhost:${httpsPort}/healthz`, { ca: rootCa }).then((r) => r.status === 200, () => false);
+      ready = await httpsRequest(`https://localhost:${httpsPort}/healthz`, { ca: rootCa }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (!ready) await new Promise((r) => setTimeout(r, 200));
     }
     expect(ready, log).toBe(true);
     let client: mqtt.MqttClient | undefined;
     while (!client && Date.now() < deadline) {
-      client = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { key: keys.key, cert: issued.certificate, ca: rootCa, clientId: 'bd-dur-kill', protocolVersion: 4, reconnectPeriod: 0 }).catch(() => undefined);
+      client = await mqtt
+        .connectAsync(`mqtts://localhost:${mqttPort}`, {
+          key: keys.key,
+          cert: issued.certificate,
+          ca: rootCa,
+          clientId: 'bd-dur-kill',
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        })
+        .catch(() => undefined);
       if (!client) await new Promise((r) => setTimeout(r, 200));
     }
     if (!client) throw new Error(`could not connect to the gateway:\n${log}`);

@@ -22,25 +22,55 @@ const LOAD_SEQ = `
   ) s ON true`;
 
 export const ingestRepo = {
-  seqHistory: async (q: Queryable, deviceId: string) => (await q.query<{ max_ts: Date | null; seq: string | null; ts: Date | null }>(LOAD_SEQ, [deviceId])).rows[0],
+  seqHistory: async (q: Queryable, deviceId: string) =>
+    (
+      await q.query<{ max_ts: Date | null; seq: string | null; ts: Date | null }>(LOAD_SEQ, [
+        deviceId,
+      ])
+    ).rows[0],
 
   /** How many of these instants of the device hold a reading. */
   storedAt: async (q: Queryable, deviceId: string, ts: string[]): Promise<number> =>
-    (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`, [deviceId, ts])).rows[0]!.n,
+    (
+      await q.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM readings WHERE device_id = $1 AND ts = ANY($2::timestamptz[])`,
+        [deviceId, ts],
+      )
+    ).rows[0]!.n,
 
-  quarantined(db: DbExecutor, filter: { deviceId?: string | undefined; status?: QuarantineRow['status'] | undefined; before?: number | undefined; limit: number }): Promise<QuarantineRow[]> {
+  quarantined(
+    db: DbExecutor,
+    filter: {
+      deviceId?: string | undefined;
+      status?: QuarantineRow['status'] | undefined;
+      before?: number | undefined;
+      limit: number;
+    },
+  ): Promise<QuarantineRow[]> {
     const conditions: SQL[] = [];
     if (filter.deviceId) conditions.push(eq(quarantine.deviceId, filter.deviceId));
     if (filter.status) conditions.push(eq(quarantine.status, filter.status));
     if (filter.before) conditions.push(lt(quarantine.id, filter.before));
-    return db.select().from(quarantine).where(conditions.length ? and(...conditions) : undefined).orderBy(desc(quarantine.id)).limit(filter.limit);
+    return db
+      .select()
+      .from(quarantine)
+      .where(conditions.length ? and(...conditions) : undefined)
+      .orderBy(desc(quarantine.id))
+      .limit(filter.limit);
   },
 
-  quarantineItem: async (db: DbExecutor, id: number): Promise<QuarantineRow | undefined> => (await db.select().from(quarantine).where(eq(quarantine.id, id)))[0],
+  quarantineItem: async (db: DbExecutor, id: number): Promise<QuarantineRow | undefined> =>
+    (await db.select().from(quarantine).where(eq(quarantine.id, id)))[0],
 
-  deviceKind: async (db: DbExecutor, deviceId: string) => (await db.select({ kind: devices.kind }).from(devices).where(eq(devices.id, deviceId)))[0]?.kind,
+  deviceKind: async (db: DbExecutor, deviceId: string) =>
+    (await db.select({ kind: devices.kind }).from(devices).where(eq(devices.id, deviceId)))[0]
+      ?.kind,
 
-  async closeQuarantineItem(db: DbExecutor, id: number, set: { status: 'replayed' | 'discarded'; replayedAt: Date; replayResult: unknown }): Promise<void> {
+  async closeQuarantineItem(
+    db: DbExecutor,
+    id: number,
+    set: { status: 'replayed' | 'discarded'; replayedAt: Date; replayResult: unknown },
+  ): Promise<void> {
     await db.update(quarantine).set(set).where(eq(quarantine.id, id));
   },
 };

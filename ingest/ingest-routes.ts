@@ -6,20 +6,38 @@ import type { QuarantineService } from './quarantine-service.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 
 /** Quarantine (technicians): what ingest refused, and its replay. */
-export function ingestRoutes(deps: { quarantine: ScopedServices<QuarantineService> }): FastifyPluginAsync {
+export function ingestRoutes(deps: {
+  quarantine: ScopedServices<QuarantineService>;
+}): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
-    app.get('/quarantine', {
-      preHandler: app.requirePermission('quarantine:read'),
-      schema: { querystring: z.object({ deviceId: z.string().optional(), status: z.enum(['open', 'replayed', 'discarded']).optional(), before: z.coerce.number().int().positive().optional(), limit: z.coerce.number().int().min(1).max(500).default(50) }) },
-    }, async (request) => {
-      const items = await deps.quarantine(request, (q) => q.list(request.query));
-      return { items, next: items.length === request.query.limit ? items.at(-1)?.id : undefined };
-    });
-    app.post('/quarantine/:id/replay', {
-      preHandler: app.requirePermission('quarantine:replay'),
-      schema: { params: z.object({ id: z.coerce.number().int().positive() }) },
-    }, async (request) => deps.quarantine(request, (q) => q.replay(request.params.id, actorOf(request))));
+    app.get(
+      '/quarantine',
+      {
+        preHandler: app.requirePermission('quarantine:read'),
+        schema: {
+          querystring: z.object({
+            deviceId: z.string().optional(),
+            status: z.enum(['open', 'replayed', 'discarded']).optional(),
+            before: z.coerce.number().int().positive().optional(),
+            limit: z.coerce.number().int().min(1).max(500).default(50),
+          }),
+        },
+      },
+      async (request) => {
+        const items = await deps.quarantine(request, (q) => q.list(request.query));
+        return { items, next: items.length === request.query.limit ? items.at(-1)?.id : undefined };
+      },
+    );
+    app.post(
+      '/quarantine/:id/replay',
+      {
+        preHandler: app.requirePermission('quarantine:replay'),
+        schema: { params: z.object({ id: z.coerce.number().int().positive() }) },
+      },
+      async (request) =>
+        deps.quarantine(request, (q) => q.replay(request.params.id, actorOf(request))),
+    );
     return Promise.resolve();
   };
 }

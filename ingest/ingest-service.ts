@@ -1,9 +1,19 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { DeviceSession, DownstreamPublisher, UpstreamCallbackHandler } from '../broker/types.ts';
+import type {
+  DeviceSession,
+  DownstreamPublisher,
+  UpstreamCallbackHandler,
+} from '../broker/types.ts';
 import { NotAcknowledged, type InternalRejectRecorder } from '../broker/input-guard.ts';
 import { ingestRepo } from './ingest-repo.ts';
-import { createBatchWriter, type BatchWriterOptions, type QuarantineIn, type RowIn, type WriteResult } from './batch-writer.ts';
+import {
+  createBatchWriter,
+  type BatchWriterOptions,
+  type QuarantineIn,
+  type RowIn,
+  type WriteResult,
+} from './batch-writer.ts';
 import type { Reason } from './ingest-errors.ts';
 import { parsePayload, type BadReading, type ValidationLimits } from './payload-fns.ts';
 import { judge, noHistory, type SeqState } from './seq-fns.ts';
@@ -35,9 +45,23 @@ export interface IngestCounters {
  * quarantine records are committed (the broker sends the PUBACK after that, ADR 0003). The
  * device is told why anything was quarantined on devices/{id}/errors.
  */
-export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: IngestConfig; publisher: DownstreamPublisher; backpressure?: { hold(): void; release(): void }; onStored?: BatchWriterOptions['onStored'] }) {
+export function createIngest(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  config: IngestConfig;
+  publisher: DownstreamPublisher;
+  backpressure?: { hold(): void; release(): void };
+  onStored?: BatchWriterOptions['onStored'];
+}) {
   const { config, logger } = deps;
-  const counters: IngestCounters = { accepted: 0, duplicates: 0, rejected: {}, commits: 0, committedRows: 0, commitMsTotal: 0 };
+  const counters: IngestCounters = {
+    accepted: 0,
+    duplicates: 0,
+    rejected: {},
+    commits: 0,
+    committedRows: 0,
+    commitMsTotal: 0,
+  };
   const writer = createBatchWriter({
     pool: deps.pool,
     logger,
@@ -52,8 +76,10 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       counters.commitMsTotal += s.durationMs;
       counters.accepted += s.rows;
       counters.duplicates += s.duplicates;
-      if (s.regressions) counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + s.regressions;
-      if (s.conflicts) counters.rejected.TS_CONFLICT = (counters.rejected.TS_CONFLICT ?? 0) + s.conflicts;
+      if (s.regressions)
+        counters.rejected.SEQ_REGRESSION = (counters.rejected.SEQ_REGRESSION ?? 0) + s.regressions;
+      if (s.conflicts)
+        counters.rejected.TS_CONFLICT = (counters.rejected.TS_CONFLICT ?? 0) + s.conflicts;
     },
   });
   /** Each device's sequence (ingest/seq-fns.ts), loaded from its stored readings on first contact. */
@@ -111,7 +137,14 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
    * call `done` once committed. Everything between the seq check and the queueing runs without
    * yielding, so a device's publishes are checked in the order they arrived.
    */
-  function submit(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, replay: boolean, done: Done): void {
+  function submit(
+    session: DeviceSession,
+    topic: string,
+    payload: Buffer,
+    receivedAt: Date,
+    replay: boolean,
+    done: Done,
+  ): void {
     if (payload.length <= config.maxPayloadBytes && !seqs.has(session.deviceId)) {
       // Once per device. A throw of the resumed submit must reach `done` (the broker's guard makes
       // it an INTERNAL_REJECT): escaping this promise, it would be an unhandled rejection.
@@ -123,14 +156,27 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
             done(err instanceof Error ? err : new Error(String(err)));
           }
         },
-        (err: unknown) => done(new NotAcknowledged('could not read the device\'s last seq', { cause: err })),
+        (err: unknown) =>
+          done(new NotAcknowledged("could not read the device's last seq", { cause: err })),
       );
       return;
     }
     const rows: RowIn[] = [];
     let bad: BadReading[];
     if (payload.length > config.maxPayloadBytes) {
-      bad = [{ index: undefined, seq: undefined, reasons: [{ field: '', code: 'PAYLOAD_TOO_LARGE', message: `${payload.length} bytes; at most ${config.maxPayloadBytes}` }] }];
+      bad = [
+        {
+          index: undefined,
+          seq: undefined,
+          reasons: [
+            {
+              field: '',
+              code: 'PAYLOAD_TOO_LARGE',
+              message: `${payload.length} bytes; at most ${config.maxPayloadBytes}`,
+            },
+          ],
+        },
+      ];
     } else {
       const parsed = parsePayload(payload, session.kind, config);
       bad = parsed.bad;
@@ -138,10 +184,32 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       // A replay was judged when it first arrived; SenML has no seq: only their instants count.
       const o = replay ? asReplay : asLive;
       for (const g of parsed.good) {
-        const expect = judge(state, { seq: g.seq, ts: g.ts.getTime(), sequenced: parsed.senml !== true }, o);
+        const expect = judge(
+          state,
+          { seq: g.seq, ts: g.ts.getTime(), sequenced: parsed.senml !== true },
+          o,
+        );
         if (expect === 'jump') {
-          bad.push({ index: undefined, seq: g.seq, reasons: [{ field: 'seq', code: 'SEQ_JUMP', message: `jumps more than ${config.maxSeqJump} past the device's highest seq (${state.seq})` }] });
-        } else rows.push({ deviceId: session.deviceId, unitId: session.unitId, seq: g.seq, ts: g.ts, values: g.values, expect });
+          bad.push({
+            index: undefined,
+            seq: g.seq,
+            reasons: [
+              {
+                field: 'seq',
+                code: 'SEQ_JUMP',
+                message: `jumps more than ${config.maxSeqJump} past the device's highest seq (${state.seq})`,
+              },
+            ],
+          });
+        } else
+          rows.push({
+            deviceId: session.deviceId,
+            unitId: session.unitId,
+            seq: g.seq,
+            ts: g.ts,
+            values: g.values,
+            expect,
+          });
       }
     }
     let quarantineIn = NOTHING_QUARANTINED; // shared: the writer only reads it
@@ -149,7 +217,17 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
       const capped = payload.subarray(0, config.quarantinePayloadBytes);
       quarantineIn = bad.map((b) => {
         count(b.reasons);
-        return { deviceId: session.deviceId, unitId: session.unitId, receivedAt, topic, payload: capped, payloadSize: payload.length, batchIndex: b.index, seq: b.seq, reasons: b.reasons };
+        return {
+          deviceId: session.deviceId,
+          unitId: session.unitId,
+          receivedAt,
+          topic,
+          payload: capped,
+          payloadSize: payload.length,
+          batchIndex: b.index,
+          seq: b.seq,
+          reasons: b.reasons,
+        };
       });
     }
     writer.submit(rows, quarantineIn, Date.now() + config.commitTimeoutMs, (err, result) => {
@@ -183,8 +261,18 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
   }
 
   /** Validates and stores one publish; resolves once committed (replays, tools, tests). */
-  function ingest(session: DeviceSession, topic: string, payload: Buffer, receivedAt: Date, opts: { replay?: boolean } = {}): Promise<Outcome> {
-    return new Promise((resolve, reject) => submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, result, bad) => (err ? reject(err) : resolve({ ...result!, reasons: bad! }))));
+  function ingest(
+    session: DeviceSession,
+    topic: string,
+    payload: Buffer,
+    receivedAt: Date,
+    opts: { replay?: boolean } = {},
+  ): Promise<Outcome> {
+    return new Promise((resolve, reject) =>
+      submit(session, topic, payload, receivedAt, opts.replay ?? false, (err, result, bad) =>
+        err ? reject(err) : resolve({ ...result!, reasons: bad! }),
+      ),
+    );
   }
 
   /**
@@ -193,30 +281,71 @@ export function createIngest(deps: { pool: pg.Pool; logger: Logger; config: Inge
    * device is told; `done` once committed, like any quarantine record.
    */
   const rejectInternal: InternalRejectRecorder = (session, message, errorClass, done) => {
-    const reasons: Reason[] = [{ field: '', code: 'INTERNAL_REJECT', message: `the gateway failed on this message (${errorClass}); it is kept for a technician, do not send it again` }];
+    const reasons: Reason[] = [
+      {
+        field: '',
+        code: 'INTERNAL_REJECT',
+        message: `the gateway failed on this message (${errorClass}); it is kept for a technician, do not send it again`,
+      },
+    ];
     count(reasons);
     const { payload } = message;
-    const record: QuarantineIn = { deviceId: session.deviceId, unitId: session.unitId, receivedAt: message.receivedAt, topic: message.topic, payload: payload.subarray(0, config.quarantinePayloadBytes), payloadSize: payload.length, batchIndex: undefined, seq: undefined, reasons };
+    const record: QuarantineIn = {
+      deviceId: session.deviceId,
+      unitId: session.unitId,
+      receivedAt: message.receivedAt,
+      topic: message.topic,
+      payload: payload.subarray(0, config.quarantinePayloadBytes),
+      payloadSize: payload.length,
+      batchIndex: undefined,
+      seq: undefined,
+      reasons,
+    };
     writer.submit([], [record], Date.now() + config.commitTimeoutMs, (err, result) => {
       pressure();
       if (err) return done(err);
-      deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
+      deps.publisher
+        .publish(
+          session.deviceId,
+          'errors',
+          JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons }),
+        )
+        .catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
       done(null);
     });
   };
 
   const handleTelemetry: UpstreamCallbackHandler = {
     callback(session, message, done) {
-      submit(session, message.topic, message.payload, message.receivedAt, false, (err, result, bad) => {
-        if (err) return done(err);
-        if (result!.quarantineIds.length > 0) {
-          const reasons = bad!.flatMap((b) => b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })));
-          reasons.push(...result!.refused);
-          // After the commit and before the PUBACK; a lost error message is not a lost reading.
-          deps.publisher.publish(session.deviceId, 'errors', JSON.stringify({ topic: message.topic, quarantineIds: result!.quarantineIds, reasons })).catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
-        }
-        done(null);
-      });
+      submit(
+        session,
+        message.topic,
+        message.payload,
+        message.receivedAt,
+        false,
+        (err, result, bad) => {
+          if (err) return done(err);
+          if (result!.quarantineIds.length > 0) {
+            const reasons = bad!.flatMap((b) =>
+              b.reasons.map((r) => ({ ...r, ...(b.seq !== undefined ? { seq: b.seq } : {}) })),
+            );
+            reasons.push(...result!.refused);
+            // After the commit and before the PUBACK; a lost error message is not a lost reading.
+            deps.publisher
+              .publish(
+                session.deviceId,
+                'errors',
+                JSON.stringify({
+                  topic: message.topic,
+                  quarantineIds: result!.quarantineIds,
+                  reasons,
+                }),
+              )
+              .catch((e: unknown) => logger.warn({ err: e }, 'could not tell the device why'));
+          }
+          done(null);
+        },
+      );
     },
   };
 

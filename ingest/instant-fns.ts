@@ -28,7 +28,10 @@ export interface Occupant {
 export const instantKey = (deviceId: string, ts: Date): string => `${deviceId}|${ts.getTime()}`;
 
 /** The same reading: the same seq and the same value for every metric (absent = absent). */
-export function sameReading(a: { seq: number; values: Partial<Record<MetricName, number>> }, b: { seq: number; values: Partial<Record<MetricName, number>> }): boolean {
+export function sameReading(
+  a: { seq: number; values: Partial<Record<MetricName, number>> },
+  b: { seq: number; values: Partial<Record<MetricName, number>> },
+): boolean {
   if (a.seq !== b.seq) return false;
   for (const m of metricNames) if ((a.values[m] ?? null) !== (b.values[m] ?? null)) return false;
   return true;
@@ -47,7 +50,11 @@ export interface Decision {
  * unique violation nobody foresaw: another writer, such as a replay by the table's owner).
  * Earlier readings of the same commit hold their instants for the later ones.
  */
-export function decide(readings: readonly Reading[], outside: (key: string) => Occupant | undefined, trustNothing = false): Decision[] {
+export function decide(
+  readings: readonly Reading[],
+  outside: (key: string) => Occupant | undefined,
+  trustNothing = false,
+): Decision[] {
   const here = new Map<string, Occupant>();
   return readings.map((r) => {
     if (r.expect === 'new' && !trustNothing) {

@@ -20,7 +20,8 @@ const INSERT_QUARANTINE = `
 const OCCUPANTS = `SELECT r.device_id, r.ts, r.seq, ${metricNames.map((m) => `r."${m}"`).join(', ')} FROM unnest($1::text[], $2::timestamptz[]) AS k(device_id, ts) JOIN readings r ON r.device_id = k.device_id AND r.ts = k.ts`;
 
 /** COPY for the encoder's columns (ingest/copy-binary.ts); metric names come from the catalogue. */
-const copyReadings = (columns: readonly MetricName[]): string => `COPY readings (ts, device_id, unit_id, seq${columns.map((c) => `, "${c}"`).join('')}) FROM STDIN (FORMAT binary)`;
+const copyReadings = (columns: readonly MetricName[]): string =>
+  `COPY readings (ts, device_id, unit_id, seq${columns.map((c) => `, "${c}"`).join('')}) FROM STDIN (FORMAT binary)`;
 
 /**
  * The latest-state upsert as one statement with literal values, to follow a COPY in the same
@@ -29,7 +30,12 @@ const copyReadings = (columns: readonly MetricName[]): string => `COPY readings 
  */
 function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]): string {
   if (latest.length === 0) return '';
-  const values = latest.map((x) => `(${client.escapeLiteral(x.deviceId)}, '${x.metric}', ${client.escapeLiteral(x.unitId)}, '${x.ts.toISOString()}', ${x.value})`).join(', ');
+  const values = latest
+    .map(
+      (x) =>
+        `(${client.escapeLiteral(x.deviceId)}, '${x.metric}', ${client.escapeLiteral(x.unitId)}, '${x.ts.toISOString()}', ${x.value})`,
+    )
+    .join(', ');
   return `INSERT INTO latest_readings (device_id, metric, unit_id, ts, value) VALUES ${values}
   ON CONFLICT (device_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, unit_id = excluded.unit_id
   WHERE latest_readings.ts < excluded.ts`;
@@ -40,17 +46,25 @@ function latestStatement(client: pg.PoolClient, latest: readonly LatestValue[]):
  * simple query. Outside a transaction PostgreSQL runs it as one implicit transaction, committed
  * (and flushed) before it answers; on any error nothing of it is stored.
  */
-export function copyWithLatest(client: pg.PoolClient, encoded: { columns: readonly MetricName[]; data: Buffer; latest: readonly LatestValue[] }): Promise<void> {
+export function copyWithLatest(
+  client: pg.PoolClient,
+  encoded: { columns: readonly MetricName[]; data: Buffer; latest: readonly LatestValue[] },
+): Promise<void> {
   const copy = copyReadings(encoded.columns);
   const then = latestStatement(client, encoded.latest);
   return copyInOneWrite(client, then ? `${copy}; ${then}` : copy, encoded.data);
 }
 
 /** What is stored at the rows' instants, by instantKey. */
-export async function storedAt(client: pg.PoolClient, rows: readonly RowIn[]): Promise<Map<string, Occupant>> {
+export async function storedAt(
+  client: pg.PoolClient,
+  rows: readonly RowIn[],
+): Promise<Map<string, Occupant>> {
   const out = new Map<string, Occupant>();
   if (rows.length === 0) return out;
-  const found = await client.query<Record<string, unknown> & { device_id: string; ts: Date; seq: string }>(OCCUPANTS, [rows.map((r) => r.deviceId), rows.map((r) => r.ts)]);
+  const found = await client.query<
+    Record<string, unknown> & { device_id: string; ts: Date; seq: string }
+  >(OCCUPANTS, [rows.map((r) => r.deviceId), rows.map((r) => r.ts)]);
   for (const f of found.rows) {
     const values: Partial<Record<MetricName, number>> = {};
     for (const m of metricNames) if (f[m] !== null && f[m] !== undefined) values[m] = Number(f[m]);
@@ -60,7 +74,10 @@ export async function storedAt(client: pg.PoolClient, rows: readonly RowIn[]): P
 }
 
 /** Inserts quarantine records; their ids in the same order. */
-export async function insertQuarantine(client: pg.PoolClient, q: readonly QuarantineIn[]): Promise<number[]> {
+export async function insertQuarantine(
+  client: pg.PoolClient,
+  q: readonly QuarantineIn[],
+): Promise<number[]> {
   if (q.length === 0) return [];
   const res = await client.query<{ id: number }>(INSERT_QUARANTINE, [
     q.map((x) => x.deviceId),
@@ -83,14 +100,19 @@ export const transaction = {
   rollback: (client: pg.PoolClient): Promise<unknown> => client.query('ROLLBACK'),
 };
 
-export const isUniqueViolation = (err: unknown): boolean => (err as { code?: string }).code === '23505';
+export const isUniqueViolation = (err: unknown): boolean =>
+  (err as { code?: string }).code === '23505';
 
 /**
  * Runs `body` on a pooled connection. A connection that dies between two statements emits
  * 'error' on the checked-out client, which nothing else listens to while it is ours: without a
  * listener the process would crash. A failed connection is destroyed, not returned to the pool.
  */
-export async function withClient<T>(pool: pg.Pool, logger: Logger, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  pool: pg.Pool,
+  logger: Logger,
+  body: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error): void => {

@@ -49,7 +49,11 @@ export interface SeqReading {
  * refused (`jump`) and leaves the state alone, so one absurd seq cannot block the device; the
  * first sequenced reading of a device without history sets the baseline, whatever it is.
  */
-export function judge(s: SeqState, r: SeqReading, o: { replay: boolean; maxJump: number }): Judgement {
+export function judge(
+  s: SeqState,
+  r: SeqReading,
+  o: { replay: boolean; maxJump: number },
+): Judgement {
   if (o.replay || !r.sequenced) return advanceTs(s, r.ts);
   if (s.seq >= 0 && r.seq - s.seq > o.maxJump) return 'jump';
   if (r.seq > s.seq) {

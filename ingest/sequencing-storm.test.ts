@@ -14,7 +14,10 @@ import { startBrokerFixture, type BrokerFixture, type DeviceCert } from '../test
 let f: BrokerFixture;
 beforeAll(async () => {
   // The production rate limit: the devices below send faster than it, so their PUBACKs are paced.
-  f = await startBrokerFixture({ ratePerSecond: 20, rateBurst: 100, rateMaxWaitMs: 60_000 }, { ingest: { commitTimeoutMs: 300 } });
+  f = await startBrokerFixture(
+    { ratePerSecond: 20, rateBurst: 100, rateMaxWaitMs: 60_000 },
+    { ingest: { commitTimeoutMs: 300 } },
+  );
 });
 afterAll(async () => {
   await f?.close();
@@ -58,7 +61,11 @@ function device(id: string, cert: DeviceCert, perSecond: number) {
       const c = await connected();
       const first = next;
       next += 50;
-      const batch = Array.from({ length: 50 }, (_, i) => ({ seq: first + i, ts: new Date(base + (first + i) * 10).toISOString(), readings: { ph: 7, temperature_c: 30 + ((first + i) % 100) / 10 } }));
+      const batch = Array.from({ length: 50 }, (_, i) => ({
+        seq: first + i,
+        ts: new Date(base + (first + i) * 10).toISOString(),
+        readings: { ph: 7, temperature_c: 30 + ((first + i) % 100) / 10 },
+      }));
       const payload = JSON.stringify({ batch });
       unacked.set(first, payload);
       send(c, first, payload);
@@ -98,7 +105,10 @@ function storm(certs: { id: string; cert: DeviceCert }[], parallel: number) {
         client?.end(true);
       } else {
         await new Promise<void>((resolve) => {
-          const s = tls.connect({ host: '127.0.0.1', port: f.port, rejectUnauthorized: false }, () => s.destroy());
+          const s = tls.connect(
+            { host: '127.0.0.1', port: f.port, rejectUnauthorized: false },
+            () => s.destroy(),
+          );
           s.on('error', () => undefined);
           s.on('close', () => resolve());
         });
@@ -133,7 +143,7 @@ async function stallingIo(ms: number) {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   client.on('error', () => undefined);
-  const timer = setInterval(() => client.write("x"), 150);
+  const timer = setInterval(() => client.write('x'), 150);
   return {
     async stop(): Promise<void> {
       clearInterval(timer);
@@ -147,7 +157,12 @@ describe('sequencing under a connection storm', () => {
   it('stores every acknowledged reading sent in order: none is quarantined as SEQ_REGRESSION', async () => {
     const ids = ['bd-seq-storm-1', 'bd-seq-storm-2', 'bd-seq-storm-3'];
     const certs = await Promise.all(ids.map((id) => f.addDevice(id)));
-    const stormCerts = await Promise.all(Array.from({ length: 6 }, (_, i) => `bd-seq-noise-${i}`).map(async (id) => ({ id, cert: await f.addDevice(id) })));
+    const stormCerts = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => `bd-seq-noise-${i}`).map(async (id) => ({
+        id,
+        cert: await f.addDevice(id),
+      })),
+    );
     // Above the rate limit (20/s, burst 100): after the burst every publish waits for its token.
     const devices = ids.map((id, i) => device(id, certs[i]!, 30));
     const noise = storm(stormCerts, 12);
@@ -164,9 +179,15 @@ describe('sequencing under a connection storm', () => {
     const pool = f.t.database.pool;
     for (const [i, id] of ids.entries()) {
       const d = devices[i]!;
-      const { rows: q } = await pool.query<{ reasons: { code: string }[]; n: number }>(`SELECT reasons, count(*)::int AS n FROM quarantine WHERE device_id = $1 GROUP BY reasons`, [id]);
+      const { rows: q } = await pool.query<{ reasons: { code: string }[]; n: number }>(
+        `SELECT reasons, count(*)::int AS n FROM quarantine WHERE device_id = $1 GROUP BY reasons`,
+        [id],
+      );
       expect(q, `quarantine of ${id}`).toEqual([]);
-      const { rows } = await pool.query<{ seq: string }>(`SELECT seq FROM readings WHERE device_id = $1`, [id]);
+      const { rows } = await pool.query<{ seq: string }>(
+        `SELECT seq FROM readings WHERE device_id = $1`,
+        [id],
+      );
       const stored = new Set(rows.map((r) => Number(r.seq)));
       const lost = [...d.acked].filter((s) => !stored.has(s));
       expect(lost, `acknowledged but not stored for ${id}`).toEqual([]);

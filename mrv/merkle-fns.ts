@@ -41,20 +41,38 @@ export function rootOfHashes(hashes: readonly Buffer[], from = 0, to = hashes.le
 }
 
 /** RFC 6962 §2.1.1 PATH(m, D[n]) over already-hashed nodes. */
-export function auditPath(m: number, hashes: readonly Buffer[], from = 0, to = hashes.length): Buffer[] {
+export function auditPath(
+  m: number,
+  hashes: readonly Buffer[],
+  from = 0,
+  to = hashes.length,
+): Buffer[] {
   const n = to - from;
   if (m < 0 || m >= n) throw new RangeError(`leaf ${m} is outside a tree of ${n}`);
   if (n === 1) return [];
   const k = splitPoint(n);
-  return m < k ? [...auditPath(m, hashes, from, from + k), rootOfHashes(hashes, from + k, to)] : [...auditPath(m - k, hashes, from + k, to), rootOfHashes(hashes, from, from + k)];
+  return m < k
+    ? [...auditPath(m, hashes, from, from + k), rootOfHashes(hashes, from + k, to)]
+    : [...auditPath(m - k, hashes, from + k, to), rootOfHashes(hashes, from, from + k)];
 }
 
 /**
  * RFC 9162 §2.1.3.2: the root an inclusion path leads to from a leaf hash, or undefined when the
  * path cannot belong to a tree of that size (too long, too short, index out of range).
  */
-export function rootFromPath(leafIndex: number, treeSize: number, leaf: Buffer, path: readonly Buffer[]): Buffer | undefined {
-  if (!Number.isSafeInteger(leafIndex) || !Number.isSafeInteger(treeSize) || leafIndex < 0 || leafIndex >= treeSize) return undefined;
+export function rootFromPath(
+  leafIndex: number,
+  treeSize: number,
+  leaf: Buffer,
+  path: readonly Buffer[],
+): Buffer | undefined {
+  if (
+    !Number.isSafeInteger(leafIndex) ||
+    !Number.isSafeInteger(treeSize) ||
+    leafIndex < 0 ||
+    leafIndex >= treeSize
+  )
+    return undefined;
   // BigInt: tree sizes may pass 2^31, where JavaScript's shift operators wrap.
   let fn = BigInt(leafIndex);
   let sn = BigInt(treeSize - 1);
@@ -79,7 +97,13 @@ export function rootFromPath(leafIndex: number, treeSize: number, leaf: Buffer, 
   return sn === 0n ? r : undefined;
 }
 
-export function verifyInclusion(leafIndex: number, treeSize: number, leaf: Buffer, path: readonly Buffer[], root: Buffer): boolean {
+export function verifyInclusion(
+  leafIndex: number,
+  treeSize: number,
+  leaf: Buffer,
+  path: readonly Buffer[],
+  root: Buffer,
+): boolean {
   const r = rootFromPath(leafIndex, treeSize, leaf, path);
   return r !== undefined && r.equals(root);
 }
@@ -98,7 +122,8 @@ export class MerkleBuilder {
   private count = 0;
 
   constructor(chunkSize = CHUNK) {
-    if (chunkSize < 1 || (chunkSize & (chunkSize - 1)) !== 0) throw new RangeError('the chunk size is a power of two');
+    if (chunkSize < 1 || (chunkSize & (chunkSize - 1)) !== 0)
+      throw new RangeError('the chunk size is a power of two');
     this.chunkSize = chunkSize;
   }
 
@@ -132,7 +157,12 @@ export class MerkleBuilder {
  * The audit path of leaf `index` from its chunk's leaf hashes and all chunk roots: the path inside
  * the chunk, then the path of the chunk among the chunk roots (RFC 6962 PATH splits the same way).
  */
-export function pathFromChunks(index: number, chunkSize: number, chunkLeafHashes: readonly Buffer[], chunkRoots: readonly Buffer[]): Buffer[] {
+export function pathFromChunks(
+  index: number,
+  chunkSize: number,
+  chunkLeafHashes: readonly Buffer[],
+  chunkRoots: readonly Buffer[],
+): Buffer[] {
   const chunk = Math.floor(index / chunkSize);
   return [...auditPath(index % chunkSize, chunkLeafHashes), ...auditPath(chunk, chunkRoots)];
 }

@@ -12,7 +12,12 @@ import { seedDigesterMonth, type DigesterFixture } from '../test/mrv-fixture.ts'
 const root = path.resolve(import.meta.dirname, '..');
 const t = await createTestDatabase();
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-mrv-cli-'));
-const thamani = cliRunner(() => ({ DATABASE_URL: t.url, THAMANI_DATA_DIR: dataDir, PKI_PASSPHRASE: 'mrv cli test passphrase', LOG_LEVEL: 'error' }));
+const thamani = cliRunner(() => ({
+  DATABASE_URL: t.url,
+  THAMANI_DATA_DIR: dataDir,
+  PKI_PASSPHRASE: 'mrv cli test passphrase',
+  LOG_LEVEL: 'error',
+}));
 const file = (name: string) => path.join(dataDir, name);
 let fx: DigesterFixture;
 
@@ -23,36 +28,115 @@ beforeAll(async () => {
 describe('thamani mrv', () => {
   it('issues, exports, proves and verifies a report; the offline verifier names what was changed', async () => {
     const key = await thamani('mrv', 'key');
-    expect(key).toMatchObject({ code: 0, stdout: expect.stringMatching(/MRV report signing key [0-9a-f]{16} \(Ed25519\)\n-----BEGIN PUBLIC KEY-----/) });
+    expect(key).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        /MRV report signing key [0-9a-f]{16} \(Ed25519\)\n-----BEGIN PUBLIC KEY-----/,
+      ),
+    });
     const pub = path.join(dataDir, 'pki', 'mrv-signing.pub');
     expect(key.stdout).toContain(readFileSync(pub, 'utf8'));
 
-    expect(await thamani('mrv', 'issue', '--unit', 'nowhere', '--month', '2026-10')).toMatchObject({ code: 1, stderr: expect.stringMatching(/Unit nowhere not found/) });
-    expect(await thamani('mrv', 'issue', '--unit', fx.unitId, '--month', '2026-13')).toMatchObject({ code: 1, stderr: expect.stringMatching(/not a month/) });
-    expect(await thamani('mrv', 'issue', '--unit', fx.unitId, '--month', '2026-10', '--out', file('report.json'))).toMatchObject({ code: 0 });
-    expect(await thamani('mrv', 'verify', file('report.json'), '--public-key', pub)).toMatchObject({ code: 0, stdout: expect.stringMatching(/signature: valid, key [0-9a-f]{16} \(trusted key\)/) });
+    expect(await thamani('mrv', 'issue', '--unit', 'nowhere', '--month', '2026-10')).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/Unit nowhere not found/),
+    });
+    expect(await thamani('mrv', 'issue', '--unit', fx.unitId, '--month', '2026-13')).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/not a month/),
+    });
+    expect(
+      await thamani(
+        'mrv',
+        'issue',
+        '--unit',
+        fx.unitId,
+        '--month',
+        '2026-10',
+        '--out',
+        file('report.json'),
+      ),
+    ).toMatchObject({ code: 0 });
+    expect(await thamani('mrv', 'verify', file('report.json'), '--public-key', pub)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/signature: valid, key [0-9a-f]{16} \(trusted key\)/),
+    });
 
-    expect(await thamani('mrv', 'export', file('report.json'), '--out', file('readings.csv'))).toMatchObject({ code: 0 });
-    const v = await thamani('mrv', 'verify', file('report.json'), '--readings', file('readings.csv'), '--public-key', pub);
-    expect(v).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`readings: ${fx.readings} readings reproduce the signed root`)) });
+    expect(
+      await thamani('mrv', 'export', file('report.json'), '--out', file('readings.csv')),
+    ).toMatchObject({ code: 0 });
+    const v = await thamani(
+      'mrv',
+      'verify',
+      file('report.json'),
+      '--readings',
+      file('readings.csv'),
+      '--public-key',
+      pub,
+    );
+    expect(v).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        new RegExp(`readings: ${fx.readings} readings reproduce the signed root`),
+      ),
+    });
 
-    expect(await thamani('mrv', 'prove', file('report.json'), '--device', fx.deviceId, '--ts', '2026-10-02T08:15:00Z', '--out', file('proof.json'))).toMatchObject({ code: 0 });
-    expect(await thamani('mrv', 'verify', file('report.json'), '--proof', file('proof.json'))).toMatchObject({ code: 0, stdout: expect.stringMatching(/proof: leaf \d+ is included under the signed root/) });
+    expect(
+      await thamani(
+        'mrv',
+        'prove',
+        file('report.json'),
+        '--device',
+        fx.deviceId,
+        '--ts',
+        '2026-10-02T08:15:00Z',
+        '--out',
+        file('proof.json'),
+      ),
+    ).toMatchObject({ code: 0 });
+    expect(
+      await thamani('mrv', 'verify', file('report.json'), '--proof', file('proof.json')),
+    ).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/proof: leaf \d+ is included under the signed root/),
+    });
 
     // The same checks by the stand-alone verifier, in a process without any database setting.
     const run = promisify(execFile);
     const bin = path.join(root, 'bin', 'thamani-mrv-verify.js');
     const env = { PATH: process.env.PATH ?? '', HOME: os.tmpdir() };
-    const ok = await run(process.execPath, [bin, file('report.json'), '--public-key', pub, '--readings', file('readings.csv'), '--proof', file('proof.json')], { env, cwd: root });
-    expect(ok.stdout).toMatch(/signature: valid[\s\S]*readings: \d+ readings reproduce[\s\S]*proof: leaf/);
+    const ok = await run(
+      process.execPath,
+      [
+        bin,
+        file('report.json'),
+        '--public-key',
+        pub,
+        '--readings',
+        file('readings.csv'),
+        '--proof',
+        file('proof.json'),
+      ],
+      { env, cwd: root },
+    );
+    expect(ok.stdout).toMatch(
+      /signature: valid[\s\S]*readings: \d+ readings reproduce[\s\S]*proof: leaf/,
+    );
 
     // One value changed in the export: exit 2, the chunk holding that line named.
     const lines = (await readFile(file('readings.csv'), 'utf8')).split('\n');
     const at = lines.findIndex((l) => l.includes(',2026-10-02T08:15:00.000000Z,'));
-    lines[at] = lines[at]!.replace(/,(\d+)\.(\d)/, (_, a: string, b: string) => `,${a}.${(Number(b) + 1) % 10}`);
+    lines[at] = lines[at]!.replace(
+      /,(\d+)\.(\d)/,
+      (_, a: string, b: string) => `,${a}.${(Number(b) + 1) % 10}`,
+    );
     await writeFile(file('tampered.csv'), lines.join('\n'));
     const leaf = at - 1;
-    const bad = await run(process.execPath, [bin, file('report.json'), '--readings', file('tampered.csv')], { env, cwd: root }).then(
+    const bad = await run(
+      process.execPath,
+      [bin, file('report.json'), '--readings', file('tampered.csv')],
+      { env, cwd: root },
+    ).then(
       () => undefined,
       (e: { code: number; stdout: string }) => e,
     );
@@ -63,11 +147,19 @@ describe('thamani mrv', () => {
     expect(Number(m![2])).toBeGreaterThanOrEqual(leaf);
 
     // A report field changed: the signature fails, through the CLI as through the binary.
-    const doc = JSON.parse(await readFile(file('report.json'), 'utf8')) as { report: { quantities: { biogasNm3: number } } };
+    const doc = JSON.parse(await readFile(file('report.json'), 'utf8')) as {
+      report: { quantities: { biogasNm3: number } };
+    };
     doc.report.quantities.biogasNm3 += 1;
     await writeFile(file('forged.json'), JSON.stringify(doc));
-    expect(await thamani('mrv', 'verify', file('forged.json'), '--public-key', pub)).toMatchObject({ code: 2, stderr: expect.stringMatching(/signature: INVALID/) });
-    expect(await thamani('mrv', 'verify', file('readings.csv'))).toMatchObject({ code: 65, stderr: expect.stringMatching(/not JSON/) });
+    expect(await thamani('mrv', 'verify', file('forged.json'), '--public-key', pub)).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/signature: INVALID/),
+    });
+    expect(await thamani('mrv', 'verify', file('readings.csv'))).toMatchObject({
+      code: 65,
+      stderr: expect.stringMatching(/not JSON/),
+    });
   });
 
   it('the offline verifier imports nothing but its own pure modules and node: built-ins', () => {
@@ -77,14 +169,23 @@ describe('thamani mrv', () => {
       if (seen.has(f)) return;
       seen.add(f);
       const src = readFileSync(f, 'utf8');
-      for (const m of src.matchAll(/^(?:import|export)\s(?!type\b)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      for (const m of src.matchAll(
+        /^(?:import|export)\s(?!type\b)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm,
+      )) {
         const spec = m[1] ?? m[2]!;
         if (spec.startsWith('.')) visit(path.resolve(path.dirname(f), spec));
         else external.add(spec);
       }
     };
     visit(path.join(root, 'mrv', 'mrv-verify-offline.ts'));
-    expect([...seen].map((f) => path.relative(root, f)).sort()).toEqual(['audit/audit-fns.ts', 'audit/audit-signer.ts', 'mrv/merkle-fns.ts', 'mrv/mrv-encoding.ts', 'mrv/mrv-report-fns.ts', 'mrv/mrv-verify-offline.ts']);
+    expect([...seen].map((f) => path.relative(root, f)).sort()).toEqual([
+      'audit/audit-fns.ts',
+      'audit/audit-signer.ts',
+      'mrv/merkle-fns.ts',
+      'mrv/mrv-encoding.ts',
+      'mrv/mrv-report-fns.ts',
+      'mrv/mrv-verify-offline.ts',
+    ]);
     expect([...external].filter((s) => !s.startsWith('node:'))).toEqual([]);
   });
 });

@@ -12,12 +12,28 @@ import { output, withCli, type CliContext } from '../cli/context.ts';
  * are loaded in the actions, so `thamani --help` loads none of them.
  */
 export function registerMrvCommands(program: Command, config: () => Config): void {
-  const mrv = program.command('mrv').description('carbon MRV: signed, verifiable biogas and methane reports (docs/mrv.md)');
+  const mrv = program
+    .command('mrv')
+    .description('carbon MRV: signed, verifiable biogas and methane reports (docs/mrv.md)');
 
   const service = async (ctx: Pick<CliContext, 'db' | 'auditSigner' | 'config' | 'ca'>) => {
-    const [{ createAuditLog }, { createMrvService }, { createMrvRepo }, { loadOrCreateMrvSigner }] = await Promise.all([import('../audit/index.ts'), import('./mrv-service.ts'), import('./mrv-repo.ts'), import('./mrv-signer.ts')]);
-    const signer = await loadOrCreateMrvSigner({ dir: ctx.config.pki.dir, passphrase: ctx.ca.keyPassphrase });
-    return createMrvService({ db: ctx.db, repo: createMrvRepo(), audit: createAuditLog({ db: ctx.db, signer: ctx.auditSigner }), signer });
+    const [{ createAuditLog }, { createMrvService }, { createMrvRepo }, { loadOrCreateMrvSigner }] =
+      await Promise.all([
+        import('../audit/index.ts'),
+        import('./mrv-service.ts'),
+        import('./mrv-repo.ts'),
+        import('./mrv-signer.ts'),
+      ]);
+    const signer = await loadOrCreateMrvSigner({
+      dir: ctx.config.pki.dir,
+      passphrase: ctx.ca.keyPassphrase,
+    });
+    return createMrvService({
+      db: ctx.db,
+      repo: createMrvRepo(),
+      audit: createAuditLog({ db: ctx.db, signer: ctx.auditSigner }),
+      signer,
+    });
   };
   const writeOut = async (file: string | undefined, text: string): Promise<void> => {
     if (!file) {
@@ -40,13 +56,22 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
 
   mrv
     .command('key')
-    .description('print the public key reports are signed with (also at /.well-known/thamani-mrv-key)')
+    .description(
+      'print the public key reports are signed with (also at /.well-known/thamani-mrv-key)',
+    )
     .option('--json')
     .action(async (o: { json?: boolean }) => {
       const cfg = config();
-      const [{ openMrvSigner }, { createLogger }] = await Promise.all([import('./mrv-signer.ts'), import('../app/logger.ts')]);
+      const [{ openMrvSigner }, { createLogger }] = await Promise.all([
+        import('./mrv-signer.ts'),
+        import('../app/logger.ts'),
+      ]);
       const signer = await openMrvSigner(cfg.pki, createLogger({ ...cfg.log, level: 'error' }));
-      output(o.json, { keyId: signer.keyId, publicKey: signer.publicKeyPem }, () => `# MRV report signing key ${signer.keyId} (Ed25519)\n${signer.publicKeyPem}`);
+      output(
+        o.json,
+        { keyId: signer.keyId, publicKey: signer.publicKeyPem },
+        () => `# MRV report signing key ${signer.keyId} (Ed25519)\n${signer.publicKeyPem}`,
+      );
     });
 
   mrv
@@ -54,12 +79,22 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
     .description('issue the signed report of one digester for one month (UTC)')
     .requiredOption('--unit <unit>', 'the digester: unit id or name')
     .requiredOption('--month <YYYY-MM>', 'the calendar month, UTC')
-    .option('--supersede-reason <text>', 'issue a correction: a new version superseding the latest, with this reason')
+    .option(
+      '--supersede-reason <text>',
+      'issue a correction: a new version superseding the latest, with this reason',
+    )
     .option('--out <file>', 'write the report here (default: stdout)')
     .action((o: { unit: string; month: string; supersedeReason?: string; out?: string }) =>
       withCli(config(), async (ctx) => {
         const { monthPeriod } = await import('./mrv-service.ts');
-        const r = await (await service(ctx)).issue({ unit: o.unit, ...monthPeriod(o.month), actor: ctx.actor, ...(o.supersedeReason ? { reason: o.supersedeReason } : {}) });
+        const r = await (
+          await service(ctx)
+        ).issue({
+          unit: o.unit,
+          ...monthPeriod(o.month),
+          actor: ctx.actor,
+          ...(o.supersedeReason ? { reason: o.supersedeReason } : {}),
+        });
         await writeOut(o.out, r.document);
         if (o.out) process.stderr.write(`report ${r.id} version ${r.version}\n`);
       }),
@@ -67,47 +102,68 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
 
   mrv
     .command('verify <report>')
-    .description('check a report offline: its signature; with --readings, the Merkle root from a readings export; with --proof, an inclusion proof')
-    .option('--public-key <file>', 'the trusted MRV public key (PEM); without it, the key embedded in the report (integrity, not origin)')
+    .description(
+      'check a report offline: its signature; with --readings, the Merkle root from a readings export; with --proof, an inclusion proof',
+    )
+    .option(
+      '--public-key <file>',
+      'the trusted MRV public key (PEM); without it, the key embedded in the report (integrity, not origin)',
+    )
     .option('--readings <csv>', 'recompute the Merkle root from this export (`thamani mrv export`)')
     .option('--proof <file>', 'check this inclusion proof (`thamani mrv prove`)')
     .option('--json')
-    .action(async (report: string, o: { publicKey?: string; readings?: string; proof?: string; json?: boolean }) => {
-      const { verifyReportFiles, describeVerify } = await import('./mrv-verify-offline.ts');
-      let result;
-      try {
-        result = await verifyReportFiles({ report, ...o });
-      } catch (err) {
-        throw new CliError(`cannot verify: ${(err as Error).message}`, 65);
-      }
-      const { text, exitCode } = describeVerify(result);
-      if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-      if (exitCode !== 0) throw new CliError(text.trimEnd(), exitCode);
-      if (!o.json) process.stdout.write(text);
-    });
+    .action(
+      async (
+        report: string,
+        o: { publicKey?: string; readings?: string; proof?: string; json?: boolean },
+      ) => {
+        const { verifyReportFiles, describeVerify } = await import('./mrv-verify-offline.ts');
+        let result;
+        try {
+          result = await verifyReportFiles({ report, ...o });
+        } catch (err) {
+          throw new CliError(`cannot verify: ${(err as Error).message}`, 65);
+        }
+        const { text, exitCode } = describeVerify(result);
+        if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        if (exitCode !== 0) throw new CliError(text.trimEnd(), exitCode);
+        if (!o.json) process.stdout.write(text);
+      },
+    );
 
   mrv
     .command('prove <report>')
     .description('an RFC 6962 inclusion proof for one reading of a report')
     .requiredOption('--device <id>')
-    .requiredOption('--ts <iso>', 'the reading\'s timestamp (ISO 8601, UTC)')
+    .requiredOption('--ts <iso>', "the reading's timestamp (ISO 8601, UTC)")
     .option('--out <file>')
     .action(async (report: string, o: { device: string; ts: string; out?: string }) => {
       const id = await reportIdOf(report);
-      return withCli(config(), async (ctx) => writeOut(o.out, `${JSON.stringify(await (await service(ctx)).prove(id, o.device, o.ts), null, 2)}\n`));
+      return withCli(config(), async (ctx) =>
+        writeOut(
+          o.out,
+          `${JSON.stringify(await (await service(ctx)).prove(id, o.device, o.ts), null, 2)}\n`,
+        ),
+      );
     });
 
   mrv
     .command('export <report>')
-    .description('the raw readings behind a report, as the CSV `mrv verify --readings` checks (audited as a download)')
+    .description(
+      'the raw readings behind a report, as the CSV `mrv verify --readings` checks (audited as a download)',
+    )
     .option('--out <file>')
     .action(async (report: string, o: { out?: string }) => {
       const id = await reportIdOf(report);
       return withCli(config(), async (ctx) => {
         const file = o.out ? createWriteStream(o.out, { mode: 0o644 }) : undefined;
         const out: NodeJS.WritableStream = file ?? process.stdout;
-        for await (const line of (await service(ctx)).exportReadings(id, ctx.actor)) if (!out.write(line)) await once(out, 'drain');
-        if (file) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        for await (const line of (await service(ctx)).exportReadings(id, ctx.actor))
+          if (!out.write(line)) await once(out, 'drain');
+        if (file)
+          await new Promise<void>((resolve, reject) =>
+            file.end((err?: Error | null) => (err ? reject(err) : resolve())),
+          );
       });
     });
 
@@ -119,35 +175,72 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
     .action((o: { unit?: string; json?: boolean }) =>
       withCli(config(), async (ctx) => {
         const items = await (await service(ctx)).list(o.unit);
-        output(o.json, { items }, () => items.map((r) => `${r.id}  ${r.unitId}  ${r.periodStart.toISOString().slice(0, 7)}  v${r.version}${r.supersedes ? ` (supersedes ${r.supersedes}: ${r.reason})` : ''}  ${r.leafCount} readings  root ${r.merkleRoot.slice(0, 16)}…`).join('\n') || 'No report issued.');
+        output(
+          o.json,
+          { items },
+          () =>
+            items
+              .map(
+                (r) =>
+                  `${r.id}  ${r.unitId}  ${r.periodStart.toISOString().slice(0, 7)}  v${r.version}${r.supersedes ? ` (supersedes ${r.supersedes}: ${r.reason})` : ''}  ${r.leafCount} readings  root ${r.merkleRoot.slice(0, 16)}…`,
+              )
+              .join('\n') || 'No report issued.',
+        );
       }),
     );
 
   mrv
     .command('calibrate')
-    .description('record a calibration of a device\'s sensor (append-only)')
+    .description("record a calibration of a device's sensor (append-only)")
     .requiredOption('--device <id>')
     .requiredOption('--metric <metric>', 'e.g. gas_flow_lpm, methane_pct')
     .requiredOption('--from <iso>', 'valid from')
     .option('--to <iso>', 'valid until (default: until further notice)')
-    .requiredOption('--result <pass|fail>', 'pass, or fail (as-found out of tolerance: readings in the window are excluded)')
+    .requiredOption(
+      '--result <pass|fail>',
+      'pass, or fail (as-found out of tolerance: readings in the window are excluded)',
+    )
     .requiredOption('--reference <text>', 'certificate or work order')
-    .action((o: { device: string; metric: string; from: string; to?: string; result: string; reference: string }) =>
-      withCli(config(), async (ctx) => {
-        if (o.result !== 'pass' && o.result !== 'fail') throw new CliError('--result is pass or fail', 64);
-        const date = (s: string, what: string) => {
-          const d = new Date(s);
-          if (Number.isNaN(d.getTime())) throw new CliError(`${what} ${JSON.stringify(s)} is not a date`, 64);
-          return d;
-        };
-        const id = await (await service(ctx)).addCalibration({ deviceId: o.device, metric: o.metric, validFrom: date(o.from, '--from'), validTo: o.to ? date(o.to, '--to') : null, result: o.result, reference: o.reference }, ctx.actor);
-        process.stdout.write(`calibration #${id} recorded\n`);
-      }),
+    .action(
+      (o: {
+        device: string;
+        metric: string;
+        from: string;
+        to?: string;
+        result: string;
+        reference: string;
+      }) =>
+        withCli(config(), async (ctx) => {
+          if (o.result !== 'pass' && o.result !== 'fail')
+            throw new CliError('--result is pass or fail', 64);
+          const date = (s: string, what: string) => {
+            const d = new Date(s);
+            if (Number.isNaN(d.getTime()))
+              throw new CliError(`${what} ${JSON.stringify(s)} is not a date`, 64);
+            return d;
+          };
+          const id = await (
+            await service(ctx)
+          ).addCalibration(
+            {
+              deviceId: o.device,
+              metric: o.metric,
+              validFrom: date(o.from, '--from'),
+              validTo: o.to ? date(o.to, '--to') : null,
+              result: o.result,
+              reference: o.reference,
+            },
+            ctx.actor,
+          );
+          process.stdout.write(`calibration #${id} recorded\n`);
+        }),
     );
 
   mrv
     .command('params')
-    .description('set a site\'s MRV parameters (JSON object of overrides, e.g. \'{"ambientPressureKpa":{"value":82,"source":"site survey"}}\')')
+    .description(
+      'set a site\'s MRV parameters (JSON object of overrides, e.g. \'{"ambientPressureKpa":{"value":82,"source":"site survey"}}\')',
+    )
     .requiredOption('--site <id>')
     .requiredOption('--set <json>')
     .action((o: { site: string; set: string }) =>

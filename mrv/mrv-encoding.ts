@@ -35,7 +35,8 @@ const uuidCache = new Map<string, Buffer>();
 function ascii(s: string, what: string): Buffer {
   let b = asciiCache.get(s);
   if (b) return b;
-  if (!PRINTABLE.test(s)) throw new Error(`${what} ${JSON.stringify(s)} is not 1–255 printable ASCII characters`);
+  if (!PRINTABLE.test(s))
+    throw new Error(`${what} ${JSON.stringify(s)} is not 1–255 printable ASCII characters`);
   b = Buffer.from(s, 'latin1');
   if (asciiCache.size < 10_000) asciiCache.set(s, b);
   return b;
@@ -45,7 +46,8 @@ function uuidBytes(uuid: string): Buffer {
   let b = uuidCache.get(uuid);
   if (b) return b;
   const hex = uuid.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`unit id ${JSON.stringify(uuid)} is not a UUID`);
+  if (!/^[0-9a-fA-F]{32}$/.test(hex))
+    throw new Error(`unit id ${JSON.stringify(uuid)} is not a UUID`);
   b = Buffer.from(hex, 'hex');
   if (uuidCache.size < 10_000) uuidCache.set(uuid, b);
   return b;
@@ -83,8 +85,14 @@ export function encodeReading(r: RawReading): Buffer {
 }
 
 /** Leaf order: device id bytes, then time. */
-export function compareReadings(a: Pick<RawReading, 'deviceId' | 'tsMicros'>, b: Pick<RawReading, 'deviceId' | 'tsMicros'>): number {
-  return byteOrder(a.deviceId, b.deviceId) || (a.tsMicros < b.tsMicros ? -1 : a.tsMicros > b.tsMicros ? 1 : 0);
+export function compareReadings(
+  a: Pick<RawReading, 'deviceId' | 'tsMicros'>,
+  b: Pick<RawReading, 'deviceId' | 'tsMicros'>,
+): number {
+  return (
+    byteOrder(a.deviceId, b.deviceId) ||
+    (a.tsMicros < b.tsMicros ? -1 : a.tsMicros > b.tsMicros ? 1 : 0)
+  );
 }
 
 /** ISO 8601 UTC with microseconds, e.g. 2026-10-01T00:00:00.000000Z. */
@@ -98,7 +106,8 @@ export function isoToMicros(iso: string): bigint {
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z$/.exec(iso);
   if (!m) throw new Error(`timestamp ${JSON.stringify(iso)} is not ISO 8601 UTC (…Z)`);
   const secondsMs = Date.parse(`${m[1]}Z`);
-  if (Number.isNaN(secondsMs)) throw new Error(`timestamp ${JSON.stringify(iso)} is not a valid date`);
+  if (Number.isNaN(secondsMs))
+    throw new Error(`timestamp ${JSON.stringify(iso)} is not a valid date`);
   return BigInt(secondsMs) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0'));
 }
 
@@ -114,27 +123,43 @@ export function csvHeader(metrics: readonly string[]): string {
 }
 
 export function csvRow(r: RawReading, metrics: readonly string[]): string {
-  return [r.deviceId, r.unitId, microsToIso(r.tsMicros), r.seq.toString(), ...metrics.map((m) => (r.values[m] === undefined ? '' : formatValue(r.values[m])))].join(',');
+  return [
+    r.deviceId,
+    r.unitId,
+    microsToIso(r.tsMicros),
+    r.seq.toString(),
+    ...metrics.map((m) => (r.values[m] === undefined ? '' : formatValue(r.values[m]))),
+  ].join(',');
 }
 
 /** Parses one CSV line under a header from csvHeader; an empty cell is a null metric. */
 export function parseCsvRow(header: readonly string[], line: string, lineNo: number): RawReading {
   const cells = line.split(',');
-  if (cells.length !== header.length) throw new Error(`line ${lineNo}: ${cells.length} fields, the header has ${header.length}`);
+  if (cells.length !== header.length)
+    throw new Error(`line ${lineNo}: ${cells.length} fields, the header has ${header.length}`);
   const values: Record<string, number> = {};
   for (let i = CSV_FIXED.length; i < header.length; i += 1) {
     const cell = cells[i]!;
     if (cell === '') continue;
     const v = Number(cell);
-    if (cell.trim() !== cell || (Number.isNaN(v) && cell !== 'NaN')) throw new Error(`line ${lineNo}: ${header[i]} ${JSON.stringify(cell)} is not a number`);
+    if (cell.trim() !== cell || (Number.isNaN(v) && cell !== 'NaN'))
+      throw new Error(`line ${lineNo}: ${header[i]} ${JSON.stringify(cell)} is not a number`);
     values[header[i]!] = v;
   }
-  if (!/^-?\d+$/.test(cells[3]!)) throw new Error(`line ${lineNo}: seq ${JSON.stringify(cells[3])} is not an integer`);
-  return { deviceId: cells[0]!, unitId: cells[1]!, tsMicros: isoToMicros(cells[2]!), seq: BigInt(cells[3]!), values };
+  if (!/^-?\d+$/.test(cells[3]!))
+    throw new Error(`line ${lineNo}: seq ${JSON.stringify(cells[3])} is not an integer`);
+  return {
+    deviceId: cells[0]!,
+    unitId: cells[1]!,
+    tsMicros: isoToMicros(cells[2]!),
+    seq: BigInt(cells[3]!),
+    values,
+  };
 }
 
 export function parseCsvHeader(line: string): string[] {
   const header = line.trim().split(',');
-  if (CSV_FIXED.some((c, i) => header[i] !== c)) throw new Error(`the CSV header must start with ${CSV_FIXED.join(',')}`);
+  if (CSV_FIXED.some((c, i) => header[i] !== c))
+    throw new Error(`the CSV header must start with ${CSV_FIXED.join(',')}`);
   return header;
 }

@@ -71,7 +71,12 @@ export interface Quantities {
   energyMj: number;
   flowSecondsCovered: number;
   methaneSecondsCovered: number;
-  normalisation: { measuredTemperature: number; assumedTemperature: number; measuredPressure: number; assumedPressure: number };
+  normalisation: {
+    measuredTemperature: number;
+    assumedTemperature: number;
+    measuredPressure: number;
+    assumedPressure: number;
+  };
 }
 
 export interface Estimate {
@@ -91,20 +96,37 @@ export interface Pending {
 
 const US = 1_000_000;
 
-export function createMrvAccumulator(period: Period, params: MrvParams, calibrations: readonly CalibrationWindow[]) {
+export function createMrvAccumulator(
+  period: Period,
+  params: MrvParams,
+  calibrations: readonly CalibrationWindow[],
+) {
   const intervalUs = BigInt(params.intervalSeconds.value) * 1_000_000n;
   const intervalUsN = params.intervalSeconds.value * 1_000_000;
   const span = period.endMicros - period.startMicros;
   if (span <= 0n) throw new RangeError('the period is empty');
   const slots = Number((span + intervalUs - 1n) / intervalUs);
-  const received = Object.fromEntries(MRV_METRICS.map((m) => [m, new Uint8Array(slots)])) as Record<MrvMetric, Uint8Array>;
+  const received = Object.fromEntries(MRV_METRICS.map((m) => [m, new Uint8Array(slots)])) as Record<
+    MrvMetric,
+    Uint8Array
+  >;
   const windows = new Map<string, CalibrationWindow[]>();
   for (const w of calibrations) {
     const key = `${w.deviceId}\u0000${w.metric}`;
     windows.set(key, [...(windows.get(key) ?? []), w]);
   }
 
-  const q = { biogasM3: 0, biogasNm3: 0, flowUs: 0, methaneWeighted: 0, methaneUs: 0, measuredT: 0, assumedT: 0, measuredP: 0, assumedP: 0 };
+  const q = {
+    biogasM3: 0,
+    biogasNm3: 0,
+    flowUs: 0,
+    methaneWeighted: 0,
+    methaneUs: 0,
+    measuredT: 0,
+    assumedT: 0,
+    measuredP: 0,
+    assumedP: 0,
+  };
   const excluded: ExcludedRange[] = [];
   let device: string | undefined;
   let pending: { flow?: Pending; methane?: Pending } = {};
@@ -113,13 +135,24 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
 
   const requireCalibration = params.requireCalibration.value;
   const calibratedDevices = new Set(calibrations.map((w) => w.deviceId));
-  function calibrationProblem(deviceId: string, metric: string, ts: bigint): ExcludedRange['reason'] | undefined {
+  function calibrationProblem(
+    deviceId: string,
+    metric: string,
+    ts: bigint,
+  ): ExcludedRange['reason'] | undefined {
     // The common case, no calibration record for the device and none required, costs nothing.
     if (!requireCalibration && !calibratedDevices.has(deviceId)) return undefined;
     const ws = windows.get(`${deviceId}\u0000${metric}`) ?? [];
-    const covering = ws.filter((w) => w.validFromMicros <= ts && (w.validToMicros === null || ts < w.validToMicros));
+    const covering = ws.filter(
+      (w) => w.validFromMicros <= ts && (w.validToMicros === null || ts < w.validToMicros),
+    );
     if (covering.some((w) => w.result === 'fail')) return 'calibration_failed';
-    if (params.requireCalibration.value && (metric === FLOW || metric === METHANE) && !covering.some((w) => w.result === 'pass')) return 'not_calibrated';
+    if (
+      params.requireCalibration.value &&
+      (metric === FLOW || metric === METHANE) &&
+      !covering.some((w) => w.result === 'pass')
+    )
+      return 'not_calibrated';
     return undefined;
   }
 
@@ -155,7 +188,12 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
   }
 
   function normalisationFactor(r: RawReading, usable: (m: string) => boolean): number {
-    const t = params.useReportedTemperature.value && r.values[TEMPERATURE] !== undefined && usable(TEMPERATURE) ? r.values[TEMPERATURE] : undefined;
+    const t =
+      params.useReportedTemperature.value &&
+      r.values[TEMPERATURE] !== undefined &&
+      usable(TEMPERATURE)
+        ? r.values[TEMPERATURE]
+        : undefined;
     const p = r.values[PRESSURE] !== undefined && usable(PRESSURE) ? r.values[PRESSURE] : undefined;
     if (t === undefined) q.assumedT += 1;
     else q.measuredT += 1;
@@ -169,7 +207,10 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
   return {
     /** One reading, in leaf order, inside the period. */
     add(r: RawReading): void {
-      if (r.tsMicros < period.startMicros || r.tsMicros >= period.endMicros) throw new RangeError(`reading ${r.deviceId} ${microsToIso(r.tsMicros)} is outside the period`);
+      if (r.tsMicros < period.startMicros || r.tsMicros >= period.endMicros)
+        throw new RangeError(
+          `reading ${r.deviceId} ${microsToIso(r.tsMicros)} is outside the period`,
+        );
       if (r.deviceId !== device) {
         closeDevice();
         device = r.deviceId;
@@ -188,7 +229,14 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
             open.count += 1;
           } else {
             if (open) excluded.push(open);
-            openExcluded.set(m, { deviceId: r.deviceId, metric: m, reason: problem, first: microsToIso(r.tsMicros), last: microsToIso(r.tsMicros), count: 1 });
+            openExcluded.set(m, {
+              deviceId: r.deviceId,
+              metric: m,
+              reason: problem,
+              first: microsToIso(r.tsMicros),
+              last: microsToIso(r.tsMicros),
+              count: 1,
+            });
           }
         } else {
           if (open) excluded.push(open);
@@ -199,18 +247,29 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
       const usable = (m: string) => !problems?.has(m);
       if (r.values[FLOW] !== undefined) {
         settle(r.tsMicros, 'flow');
-        if (usable(FLOW)) pending.flow = { tsMicros: r.tsMicros, value: r.values[FLOW], factor: normalisationFactor(r, usable) };
+        if (usable(FLOW))
+          pending.flow = {
+            tsMicros: r.tsMicros,
+            value: r.values[FLOW],
+            factor: normalisationFactor(r, usable),
+          };
       }
       if (r.values[METHANE] !== undefined) {
         settle(r.tsMicros, 'methane');
-        if (usable(METHANE)) pending.methane = { tsMicros: r.tsMicros, value: r.values[METHANE], factor: 1 };
+        if (usable(METHANE))
+          pending.methane = { tsMicros: r.tsMicros, value: r.values[METHANE], factor: 1 };
       }
     },
 
     finish() {
       closeDevice();
       const intervalSeconds = params.intervalSeconds.value;
-      const completeness = Object.fromEntries(MRV_METRICS.map((m) => [m, completenessOf(received[m], period.startMicros, intervalUs, period.endMicros)])) as Record<MrvMetric, MetricCompleteness>;
+      const completeness = Object.fromEntries(
+        MRV_METRICS.map((m) => [
+          m,
+          completenessOf(received[m], period.startMicros, intervalUs, period.endMicros),
+        ]),
+      ) as Record<MrvMetric, MetricCompleteness>;
       const methaneFraction = q.methaneUs > 0 ? q.methaneWeighted / q.methaneUs : 0;
       const methaneNm3 = q.biogasNm3 * methaneFraction;
       const methaneKg = methaneNm3 * params.methaneDensityKgPerNm3.value;
@@ -224,16 +283,32 @@ export function createMrvAccumulator(period: Period, params: MrvParams, calibrat
         energyMj,
         flowSecondsCovered: q.flowUs / US,
         methaneSecondsCovered: q.methaneUs / US,
-        normalisation: { measuredTemperature: q.measuredT, assumedTemperature: q.assumedT, measuredPressure: q.measuredP, assumedPressure: q.assumedP },
+        normalisation: {
+          measuredTemperature: q.measuredT,
+          assumedTemperature: q.assumedT,
+          measuredPressure: q.measuredP,
+          assumedPressure: q.assumedP,
+        },
       };
-      return { readings, quantities, estimate: estimateOf(quantities, params), completeness: { intervalSeconds, expectedIntervals: slots, metrics: completeness }, excluded };
+      return {
+        readings,
+        quantities,
+        estimate: estimateOf(quantities, params),
+        completeness: { intervalSeconds, expectedIntervals: slots, metrics: completeness },
+        excluded,
+      };
     },
   };
 }
 
 export type MrvAccumulator = ReturnType<typeof createMrvAccumulator>;
 
-function completenessOf(bits: Uint8Array, start: bigint, intervalUs: bigint, end: bigint): MetricCompleteness {
+function completenessOf(
+  bits: Uint8Array,
+  start: bigint,
+  intervalUs: bigint,
+  end: bigint,
+): MetricCompleteness {
   const gaps: Gap[] = [];
   let receivedCount = 0;
   let gapStart = -1;
@@ -250,14 +325,23 @@ function completenessOf(bits: Uint8Array, start: bigint, intervalUs: bigint, end
       gapStart = -1;
     }
   }
-  return { received: receivedCount, missing: bits.length - receivedCount, ratio: bits.length === 0 ? 0 : receivedCount / bits.length, gaps };
+  return {
+    received: receivedCount,
+    missing: bits.length - receivedCount,
+    ratio: bits.length === 0 ? 0 : receivedCount / bits.length,
+    gaps,
+  };
 }
 
-export function estimateOf(qt: Pick<Quantities, 'energyMj' | 'methaneKg'>, params: MrvParams): Estimate {
+export function estimateOf(
+  qt: Pick<Quantities, 'energyMj' | 'methaneKg'>,
+  params: MrvParams,
+): Estimate {
   const displaced = qt.energyMj * params.baselineEmissionFactorKgCo2ePerMj.value;
   const avoided = qt.methaneKg * params.gwpCh4.value * params.methaneVentedFractionBaseline.value;
   return {
-    label: 'Estimate from metered data with the parameters below; not a certified emission reduction.',
+    label:
+      'Estimate from metered data with the parameters below; not a certified emission reduction.',
     displacedFuelKgCo2e: displaced,
     avoidedMethaneKgCo2e: avoided,
     totalKgCo2e: displaced + avoided,

@@ -16,7 +16,12 @@ const COLUMNS = `device_id, unit_id, (extract(epoch FROM ts) * 1000000)::bigint:
 /** A timestamptz as ISO 8601 UTC text (drizzle's execute returns timestamps as PostgreSQL text). */
 const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-type Row = Record<string, unknown> & { device_id: string; unit_id: string; ts_us: string; seq: string };
+type Row = Record<string, unknown> & {
+  device_id: string;
+  unit_id: string;
+  ts_us: string;
+  seq: string;
+};
 
 function toReading(row: Row): RawReading {
   const values: Record<string, number> = {};
@@ -24,7 +29,13 @@ function toReading(row: Row): RawReading {
     const v = row[m];
     if (v !== null && v !== undefined) values[m] = v as number;
   }
-  return { deviceId: row.device_id, unitId: row.unit_id, tsMicros: BigInt(row.ts_us), seq: BigInt(row.seq), values };
+  return {
+    deviceId: row.device_id,
+    unitId: row.unit_id,
+    tsMicros: BigInt(row.ts_us),
+    seq: BigInt(row.seq),
+    values,
+  };
 }
 
 export interface UnitInfo {
@@ -38,32 +49,65 @@ export interface UnitInfo {
 export function createMrvRepo() {
   return {
     async unit(tx: DbExecutor, unitId: string): Promise<UnitInfo | undefined> {
-      const { rows } = await asQueryable(tx).query<UnitInfo>('SELECT u.id, u.name, u.kind::text AS kind, s.id AS "siteId", s.name AS "siteName" FROM units u JOIN sites s ON s.id = u.site_id WHERE u.id::text = $1 OR u.name = $1 ORDER BY u.id::text = $1 DESC LIMIT 2', [unitId]);
-      if (rows.length > 1 && rows[0]!.id !== unitId) throw Object.assign(new Error(`unit name ${unitId} is ambiguous: give its id`), { code: 'MRV_UNIT_AMBIGUOUS' });
+      const { rows } = await asQueryable(tx).query<UnitInfo>(
+        'SELECT u.id, u.name, u.kind::text AS kind, s.id AS "siteId", s.name AS "siteName" FROM units u JOIN sites s ON s.id = u.site_id WHERE u.id::text = $1 OR u.name = $1 ORDER BY u.id::text = $1 DESC LIMIT 2',
+        [unitId],
+      );
+      if (rows.length > 1 && rows[0]!.id !== unitId)
+        throw Object.assign(new Error(`unit name ${unitId} is ambiguous: give its id`), {
+          code: 'MRV_UNIT_AMBIGUOUS',
+        });
       return rows[0];
     },
 
     async siteParams(tx: DbExecutor, siteId: string): Promise<unknown> {
-      const { rows } = await asQueryable(tx).query<{ params: unknown }>('SELECT params FROM mrv_site_parameters WHERE site_id = $1', [siteId]);
+      const { rows } = await asQueryable(tx).query<{ params: unknown }>(
+        'SELECT params FROM mrv_site_parameters WHERE site_id = $1',
+        [siteId],
+      );
       return rows[0]?.params ?? {};
     },
 
-    async setSiteParams(tx: DbExecutor, siteId: string, params: unknown, by: string): Promise<void> {
-      await asQueryable(tx).query('INSERT INTO mrv_site_parameters (site_id, params, updated_by) VALUES ($1, $2::jsonb, $3) ON CONFLICT (site_id) DO UPDATE SET params = EXCLUDED.params, updated_by = EXCLUDED.updated_by, updated_at = now()', [siteId, JSON.stringify(params), by]);
+    async setSiteParams(
+      tx: DbExecutor,
+      siteId: string,
+      params: unknown,
+      by: string,
+    ): Promise<void> {
+      await asQueryable(tx).query(
+        'INSERT INTO mrv_site_parameters (site_id, params, updated_by) VALUES ($1, $2::jsonb, $3) ON CONFLICT (site_id) DO UPDATE SET params = EXCLUDED.params, updated_by = EXCLUDED.updated_by, updated_at = now()',
+        [siteId, JSON.stringify(params), by],
+      );
     },
 
     /** Serialises issuing per unit and period (versions are numbered in order). */
     async lockPeriod(tx: DbExecutor, unitId: string, start: Date): Promise<void> {
-      await asQueryable(tx).query("SELECT pg_advisory_xact_lock(hashtextextended('mrv:' || $1 || ':' || $2, 0))", [unitId, start.toISOString()]);
+      await asQueryable(tx).query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('mrv:' || $1 || ':' || $2, 0))",
+        [unitId, start.toISOString()],
+      );
     },
 
-    async latestVersion(tx: DbExecutor, unitId: string, start: Date): Promise<{ id: string; version: number } | undefined> {
-      const { rows } = await asQueryable(tx).query<{ id: string; version: number }>('SELECT id, version FROM mrv_reports WHERE unit_id = $1 AND period_start = $2 ORDER BY version DESC LIMIT 1', [unitId, start]);
+    async latestVersion(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+    ): Promise<{ id: string; version: number } | undefined> {
+      const { rows } = await asQueryable(tx).query<{ id: string; version: number }>(
+        'SELECT id, version FROM mrv_reports WHERE unit_id = $1 AND period_start = $2 ORDER BY version DESC LIMIT 1',
+        [unitId, start],
+      );
       return rows[0];
     },
 
     /** Copies the period's raw readings into the archive (kept ≥ 7 years); rows already there stay as they were. */
-    async archive(tx: DbExecutor, unitId: string, start: Date, end: Date, reportId: string): Promise<number> {
+    async archive(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reportId: string,
+    ): Promise<number> {
       const { rows } = await asQueryable(tx).query<{ n: number }>(
         `WITH ins AS (INSERT INTO mrv_readings_archive (device_id, ts, unit_id, seq, ${METRICS_SQL}, archived_by)
            SELECT device_id, ts, unit_id, seq, ${METRICS_SQL}, $4 FROM readings WHERE unit_id = $1 AND ts >= $2 AND ts < $3
@@ -74,18 +118,33 @@ export function createMrvRepo() {
     },
 
     /** A report's leaves in order: the unit's archived rows of the period archived by one of `reports` (its version line). */
-    async *leaves(tx: DbExecutor, unitId: string, start: Date, end: Date, reports: readonly string[], from?: { deviceId: string; tsMicros: bigint }): AsyncGenerator<RawReading> {
+    async *leaves(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reports: readonly string[],
+      from?: { deviceId: string; tsMicros: bigint },
+    ): AsyncGenerator<RawReading> {
       const q = asQueryable(tx);
       let after = from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined;
       for (;;) {
         // Two texts rather than `$5 IS NULL OR …`, which would keep the planner from the index
         // (unit_id, device_id, ts) and sort the whole period for every batch.
-        const keyset = after ? `AND (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')` : '';
+        const keyset = after
+          ? `AND (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')`
+          : '';
         const { rows } = await q.query<Row>(
           `SELECT ${COLUMNS} FROM mrv_readings_archive
             WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ${keyset}
             ORDER BY unit_id, device_id, ts LIMIT ${BATCH}`,
-          [unitId, start, end, `{${reports.join(',')}}`, ...(after ? [after.device, after.ts] : [])],
+          [
+            unitId,
+            start,
+            end,
+            `{${reports.join(',')}}`,
+            ...(after ? [after.device, after.ts] : []),
+          ],
         );
         for (const row of rows) yield toReading(row);
         if (rows.length < BATCH) return;
@@ -95,7 +154,14 @@ export function createMrvRepo() {
     },
 
     /** The leaf at a position (its keyset, to read the chunk after it). */
-    async leafAt(tx: DbExecutor, unitId: string, start: Date, end: Date, reports: readonly string[], index: number): Promise<{ deviceId: string; tsMicros: bigint } | undefined> {
+    async leafAt(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reports: readonly string[],
+      index: number,
+    ): Promise<{ deviceId: string; tsMicros: bigint } | undefined> {
       const { rows } = await asQueryable(tx).query<{ device_id: string; ts_us: string }>(
         `SELECT device_id, (extract(epoch FROM ts) * 1000000)::bigint::text AS ts_us FROM mrv_readings_archive
           WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ORDER BY unit_id, device_id, ts OFFSET $5 LIMIT 1`,
@@ -105,7 +171,15 @@ export function createMrvRepo() {
     },
 
     /** Position of one reading among a report's leaves: how many come before it. */
-    async leafIndex(tx: DbExecutor, unitId: string, start: Date, end: Date, reports: readonly string[], deviceId: string, tsMicros: bigint): Promise<number> {
+    async leafIndex(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reports: readonly string[],
+      deviceId: string,
+      tsMicros: bigint,
+    ): Promise<number> {
       const { rows } = await asQueryable(tx).query<{ n: number }>(
         `SELECT count(*)::int AS n FROM mrv_readings_archive WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[])
            AND (device_id, ts) < ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')`,
@@ -114,44 +188,113 @@ export function createMrvRepo() {
       return rows[0]!.n;
     },
 
-    async calibrations(tx: DbExecutor, unitId: string, start: Date, end: Date): Promise<(CalibrationWindow & { reference: string; recordedBy: string })[]> {
-      const { rows } = await asQueryable(tx).query<{ device_id: string; metric: string; from_us: string; to_us: string | null; result: 'pass' | 'fail'; reference: string; recorded_by: string }>(
+    async calibrations(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+    ): Promise<(CalibrationWindow & { reference: string; recordedBy: string })[]> {
+      const { rows } = await asQueryable(tx).query<{
+        device_id: string;
+        metric: string;
+        from_us: string;
+        to_us: string | null;
+        result: 'pass' | 'fail';
+        reference: string;
+        recorded_by: string;
+      }>(
         `SELECT c.device_id, c.metric, (extract(epoch FROM c.valid_from) * 1000000)::bigint::text AS from_us, (extract(epoch FROM c.valid_to) * 1000000)::bigint::text AS to_us, c.result, c.reference, c.recorded_by
            FROM mrv_calibrations c JOIN devices d ON d.id = c.device_id
           WHERE d.unit_id = $1 AND c.valid_from < $3 AND (c.valid_to IS NULL OR c.valid_to > $2) ORDER BY c.device_id, c.metric, c.valid_from, c.id`,
         [unitId, start, end],
       );
-      return rows.map((r) => ({ deviceId: r.device_id, metric: r.metric, validFromMicros: BigInt(r.from_us), validToMicros: r.to_us === null ? null : BigInt(r.to_us), result: r.result, reference: r.reference, recordedBy: r.recorded_by }));
+      return rows.map((r) => ({
+        deviceId: r.device_id,
+        metric: r.metric,
+        validFromMicros: BigInt(r.from_us),
+        validToMicros: r.to_us === null ? null : BigInt(r.to_us),
+        result: r.result,
+        reference: r.reference,
+        recordedBy: r.recorded_by,
+      }));
     },
 
-    async addCalibration(tx: DbExecutor, c: { deviceId: string; metric: string; validFrom: Date; validTo: Date | null; result: 'pass' | 'fail'; reference: string; recordedBy: string }): Promise<number> {
-      const { rows } = await asQueryable(tx).query<{ id: number }>('INSERT INTO mrv_calibrations (device_id, metric, valid_from, valid_to, result, reference, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id', [c.deviceId, c.metric, c.validFrom, c.validTo, c.result, c.reference, c.recordedBy]);
+    async addCalibration(
+      tx: DbExecutor,
+      c: {
+        deviceId: string;
+        metric: string;
+        validFrom: Date;
+        validTo: Date | null;
+        result: 'pass' | 'fail';
+        reference: string;
+        recordedBy: string;
+      },
+    ): Promise<number> {
+      const { rows } = await asQueryable(tx).query<{ id: number }>(
+        'INSERT INTO mrv_calibrations (device_id, metric, valid_from, valid_to, result, reference, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
+        [c.deviceId, c.metric, c.validFrom, c.validTo, c.result, c.reference, c.recordedBy],
+      );
       return rows[0]!.id;
     },
 
     /** Quarantined payloads of the unit received in the period, by reason code (a payload with two reasons counts under both). */
-    async quarantine(tx: DbExecutor, unitId: string, start: Date, end: Date): Promise<{ total: number; byReason: Record<string, number> }> {
+    async quarantine(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+    ): Promise<{ total: number; byReason: Record<string, number> }> {
       const q = asQueryable(tx);
-      const total = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM quarantine WHERE unit_id = $1 AND received_at >= $2 AND received_at < $3', [unitId, start, end]);
+      const total = await q.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM quarantine WHERE unit_id = $1 AND received_at >= $2 AND received_at < $3',
+        [unitId, start, end],
+      );
       const by = await q.query<{ code: string; n: number }>(
         `SELECT coalesce(r->>'code', 'unknown') AS code, count(DISTINCT q.id)::int AS n FROM quarantine q, jsonb_array_elements(q.reasons) r
           WHERE q.unit_id = $1 AND q.received_at >= $2 AND q.received_at < $3 GROUP BY 1 ORDER BY 1`,
         [unitId, start, end],
       );
-      return { total: total.rows[0]!.n, byReason: Object.fromEntries(by.rows.map((r) => [r.code, r.n])) };
+      return {
+        total: total.rows[0]!.n,
+        byReason: Object.fromEntries(by.rows.map((r) => [r.code, r.n])),
+      };
     },
 
     /** Devices, the certificates that authenticated them in the period, and alerts open during it. */
     async provenance(tx: DbExecutor, unitId: string, start: Date, end: Date) {
       const q = asQueryable(tx);
-      const devices = await q.query<{ id: string; status: string; firmwareVersion: string | null; hardwareRevision: string | null }>('SELECT id, status::text AS status, firmware_version AS "firmwareVersion", hardware_revision AS "hardwareRevision" FROM devices WHERE unit_id = $1 ORDER BY id COLLATE "C"', [unitId]);
-      const certificates = await q.query<{ deviceId: string; serial: string; fingerprintSha256: string; notBefore: string; notAfter: string; status: string; revokedAt: string | null }>(
+      const devices = await q.query<{
+        id: string;
+        status: string;
+        firmwareVersion: string | null;
+        hardwareRevision: string | null;
+      }>(
+        'SELECT id, status::text AS status, firmware_version AS "firmwareVersion", hardware_revision AS "hardwareRevision" FROM devices WHERE unit_id = $1 ORDER BY id COLLATE "C"',
+        [unitId],
+      );
+      const certificates = await q.query<{
+        deviceId: string;
+        serial: string;
+        fingerprintSha256: string;
+        notBefore: string;
+        notAfter: string;
+        status: string;
+        revokedAt: string | null;
+      }>(
         `SELECT c.device_id AS "deviceId", c.serial, c.fingerprint_sha256 AS "fingerprintSha256", ${iso('c.not_before')} AS "notBefore", ${iso('c.not_after')} AS "notAfter", c.status, ${iso('c.revoked_at')} AS "revokedAt"
            FROM certificates c JOIN devices d ON d.id = c.device_id
           WHERE d.unit_id = $1 AND c.not_before < $3 AND c.not_after > $2 AND (c.revoked_at IS NULL OR c.revoked_at > $2) ORDER BY c.device_id COLLATE "C", c.not_before, c.serial`,
         [unitId, start, end],
       );
-      const alerts = await q.query<{ id: number; ruleId: string; deviceId: string; severity: string; openedAt: string; closedAt: string | null }>(
+      const alerts = await q.query<{
+        id: number;
+        ruleId: string;
+        deviceId: string;
+        severity: string;
+        openedAt: string;
+        closedAt: string | null;
+      }>(
         `SELECT id, rule_id AS "ruleId", device_id AS "deviceId", severity, ${iso('opened_at')} AS "openedAt", ${iso('closed_at')} AS "closedAt" FROM alerts
           WHERE unit_id = $1 AND opened_at < $3 AND (closed_at IS NULL OR closed_at >= $2) ORDER BY opened_at, id`,
         [unitId, start, end],
@@ -159,36 +302,133 @@ export function createMrvRepo() {
       return { devices: devices.rows, certificates: certificates.rows, alerts: alerts.rows };
     },
 
-    async insertReport(tx: DbExecutor, r: { id: string; unitId: string; start: Date; end: Date; version: number; supersedes: string | null; reason: string | null; issuedAt: Date; issuedBy: string; root: string; size: number; keyId: string; document: string }): Promise<void> {
+    async insertReport(
+      tx: DbExecutor,
+      r: {
+        id: string;
+        unitId: string;
+        start: Date;
+        end: Date;
+        version: number;
+        supersedes: string | null;
+        reason: string | null;
+        issuedAt: Date;
+        issuedBy: string;
+        root: string;
+        size: number;
+        keyId: string;
+        document: string;
+      },
+    ): Promise<void> {
       await asQueryable(tx).query(
         `INSERT INTO mrv_reports (id, unit_id, period_start, period_end, version, supersedes, reason, issued_at, issued_by, merkle_root, leaf_count, key_id, document)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [r.id, r.unitId, r.start, r.end, r.version, r.supersedes, r.reason, r.issuedAt, r.issuedBy, r.root, r.size, r.keyId, r.document],
+        [
+          r.id,
+          r.unitId,
+          r.start,
+          r.end,
+          r.version,
+          r.supersedes,
+          r.reason,
+          r.issuedAt,
+          r.issuedBy,
+          r.root,
+          r.size,
+          r.keyId,
+          r.document,
+        ],
       );
     },
 
-    async report(tx: DbExecutor, id: string): Promise<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; document: string } | undefined> {
-      const { rows } = await asQueryable(tx).query<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; document: string }>(
+    async report(
+      tx: DbExecutor,
+      id: string,
+    ): Promise<
+      | {
+          id: string;
+          unitId: string;
+          periodStart: Date;
+          periodEnd: Date;
+          version: number;
+          supersedes: string | null;
+          document: string;
+        }
+      | undefined
+    > {
+      const { rows } = await asQueryable(tx).query<{
+        id: string;
+        unitId: string;
+        periodStart: Date;
+        periodEnd: Date;
+        version: number;
+        supersedes: string | null;
+        document: string;
+      }>(
         `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, document FROM mrv_reports WHERE id::text = $1`,
         [id],
       );
       // drizzle's execute hands timestamps back as text.
-      return rows[0] && { ...rows[0], periodStart: new Date(rows[0].periodStart), periodEnd: new Date(rows[0].periodEnd) };
+      return (
+        rows[0] && {
+          ...rows[0],
+          periodStart: new Date(rows[0].periodStart),
+          periodEnd: new Date(rows[0].periodEnd),
+        }
+      );
     },
 
     /** The report and every version before it, newest first. */
     async versionLine(tx: DbExecutor, id: string): Promise<string[]> {
-      const { rows } = await asQueryable(tx).query<{ id: string }>('WITH RECURSIVE line AS (SELECT id, supersedes FROM mrv_reports WHERE id = $1 UNION ALL SELECT r.id, r.supersedes FROM mrv_reports r JOIN line l ON r.id = l.supersedes) SELECT id FROM line', [id]);
+      const { rows } = await asQueryable(tx).query<{ id: string }>(
+        'WITH RECURSIVE line AS (SELECT id, supersedes FROM mrv_reports WHERE id = $1 UNION ALL SELECT r.id, r.supersedes FROM mrv_reports r JOIN line l ON r.id = l.supersedes) SELECT id FROM line',
+        [id],
+      );
       return rows.map((r) => r.id);
     },
 
-    async list(tx: DbExecutor, unitId?: string): Promise<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; reason: string | null; issuedAt: Date; issuedBy: string; merkleRoot: string; leafCount: number }[]> {
-      const { rows } = await asQueryable(tx).query<{ id: string; unitId: string; periodStart: Date; periodEnd: Date; version: number; supersedes: string | null; reason: string | null; issuedAt: Date; issuedBy: string; merkleRoot: string; leafCount: number }>(
+    async list(
+      tx: DbExecutor,
+      unitId?: string,
+    ): Promise<
+      {
+        id: string;
+        unitId: string;
+        periodStart: Date;
+        periodEnd: Date;
+        version: number;
+        supersedes: string | null;
+        reason: string | null;
+        issuedAt: Date;
+        issuedBy: string;
+        merkleRoot: string;
+        leafCount: number;
+      }[]
+    > {
+      const { rows } = await asQueryable(tx).query<{
+        id: string;
+        unitId: string;
+        periodStart: Date;
+        periodEnd: Date;
+        version: number;
+        supersedes: string | null;
+        reason: string | null;
+        issuedAt: Date;
+        issuedBy: string;
+        merkleRoot: string;
+        leafCount: number;
+      }>(
         `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, reason, ${iso('issued_at')} AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
            FROM mrv_reports WHERE $1::uuid IS NULL OR unit_id = $1 ORDER BY period_start DESC, unit_id, version DESC`,
         [unitId ?? null],
       );
-      return rows.map((r) => ({ ...r, periodStart: new Date(r.periodStart), periodEnd: new Date(r.periodEnd), issuedAt: new Date(r.issuedAt), leafCount: Number(r.leafCount) }));
+      return rows.map((r) => ({
+        ...r,
+        periodStart: new Date(r.periodStart),
+        periodEnd: new Date(r.periodEnd),
+        issuedAt: new Date(r.issuedAt),
+        leafCount: Number(r.leafCount),
+      }));
     },
   };
 }

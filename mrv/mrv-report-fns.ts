@@ -54,10 +54,25 @@ export function parseReportDocument(text: string): ReportDocument {
     throw new Error(`not JSON: ${(err as Error).message}`);
   }
   const d = doc as Partial<ReportDocument> | null;
-  if (!d || typeof d !== 'object' || d.format !== REPORT_FORMAT) throw new Error(`not a ${REPORT_FORMAT} document`);
-  if (!d.report || typeof d.report !== 'object' || !d.signature || typeof d.signature.value !== 'string' || typeof d.signature.publicKey !== 'string') throw new Error('the document has no report or no signature');
+  if (!d || typeof d !== 'object' || d.format !== REPORT_FORMAT)
+    throw new Error(`not a ${REPORT_FORMAT} document`);
+  if (
+    !d.report ||
+    typeof d.report !== 'object' ||
+    !d.signature ||
+    typeof d.signature.value !== 'string' ||
+    typeof d.signature.publicKey !== 'string'
+  )
+    throw new Error('the document has no report or no signature');
   const m = d.report.merkle as Partial<MerkleSummary> | undefined;
-  if (!m || typeof m.root !== 'string' || !Number.isSafeInteger(m.size) || !Array.isArray(m.chunkRoots) || !Number.isSafeInteger(m.chunkSize)) throw new Error('the report has no merkle summary');
+  if (
+    !m ||
+    typeof m.root !== 'string' ||
+    !Number.isSafeInteger(m.size) ||
+    !Array.isArray(m.chunkRoots) ||
+    !Number.isSafeInteger(m.chunkSize)
+  )
+    throw new Error('the report has no merkle summary');
   return d as ReportDocument;
 }
 
@@ -66,26 +81,52 @@ export function parseReportDocument(text: string): ReportDocument {
  * embedded in the document, which then only proves integrity, not origin: the caller says so.
  * Also checks that the chunk roots reproduce the signed root.
  */
-export function checkSignature(doc: ReportDocument, trusted?: Map<string, KeyObject>): SignatureCheck {
+export function checkSignature(
+  doc: ReportDocument,
+  trusted?: Map<string, KeyObject>,
+): SignatureCheck {
   const problems: string[] = [];
   let embedded: KeyObject;
   try {
     embedded = createPublicKey(doc.signature.publicKey);
   } catch {
-    return { ok: false, keyId: doc.signature.keyId, trustedKey: false, problems: ['the embedded public key is not a PEM public key'] };
+    return {
+      ok: false,
+      keyId: doc.signature.keyId,
+      trustedKey: false,
+      problems: ['the embedded public key is not a PEM public key'],
+    };
   }
   const embeddedId = keyIdOf(embedded);
-  if (embeddedId !== doc.signature.keyId) problems.push(`keyId ${doc.signature.keyId} is not the embedded key's (${embeddedId})`);
+  if (embeddedId !== doc.signature.keyId)
+    problems.push(`keyId ${doc.signature.keyId} is not the embedded key's (${embeddedId})`);
   const key = trusted ? trusted.get(doc.signature.keyId) : embedded;
   if (!key) {
-    problems.push(`signed by key ${doc.signature.keyId}, which is not among the trusted keys (${[...trusted!.keys()].join(', ')})`);
-  } else if (key.asymmetricKeyType !== 'ed25519' || !verify(null, reportSigningInput(doc.report), key, Buffer.from(doc.signature.value, 'base64'))) {
-    problems.push('the Ed25519 signature does not match the report: a field was changed after signing, or another key signed it');
+    problems.push(
+      `signed by key ${doc.signature.keyId}, which is not among the trusted keys (${[...trusted!.keys()].join(', ')})`,
+    );
+  } else if (
+    key.asymmetricKeyType !== 'ed25519' ||
+    !verify(null, reportSigningInput(doc.report), key, Buffer.from(doc.signature.value, 'base64'))
+  ) {
+    problems.push(
+      'the Ed25519 signature does not match the report: a field was changed after signing, or another key signed it',
+    );
   }
   const m = doc.report.merkle;
   const roots = m.chunkRoots.map((h) => Buffer.from(h, 'hex'));
-  if (roots.some((r) => r.length !== 32) || !chunkRootsMatch(roots, Buffer.from(m.root, 'hex')) || roots.length !== Math.ceil(m.size / m.chunkSize)) problems.push('the chunk roots do not reproduce the Merkle root');
-  return { ok: problems.length === 0, keyId: doc.signature.keyId, trustedKey: Boolean(trusted && key), problems };
+  if (
+    roots.some((r) => r.length !== 32) ||
+    !chunkRootsMatch(roots, Buffer.from(m.root, 'hex')) ||
+    roots.length !== Math.ceil(m.size / m.chunkSize)
+  )
+    problems.push('the chunk roots do not reproduce the Merkle root');
+  return {
+    ok: problems.length === 0,
+    keyId: doc.signature.keyId,
+    trustedKey: Boolean(trusted && key),
+    problems,
+  };
 }
 
 /** An inclusion proof of one reading in a report (what `thamani mrv prove` writes). */
@@ -95,7 +136,13 @@ export interface InclusionProof {
   root: string;
   treeSize: number;
   leafIndex: number;
-  reading: { deviceId: string; unitId: string; ts: string; seq: string; values: Record<string, number> };
+  reading: {
+    deviceId: string;
+    unitId: string;
+    ts: string;
+    seq: string;
+    values: Record<string, number>;
+  };
   /** The canonical encoding (hex) the leaf hash is taken over. */
   leaf: string;
   /** RFC 6962 audit path, hex, from the leaf's sibling up. */
@@ -103,19 +150,27 @@ export interface InclusionProof {
 }
 
 /** Checks a proof against a (signature-checked) report: the reading's encoding, the path, the root. */
-export function checkProof(doc: ReportDocument, proof: InclusionProof, decode: (p: InclusionProof['reading']) => RawReading): string[] {
+export function checkProof(
+  doc: ReportDocument,
+  proof: InclusionProof,
+  decode: (p: InclusionProof['reading']) => RawReading,
+): string[] {
   const problems: string[] = [];
-  if (proof.reportId !== doc.report.id) problems.push(`the proof is for report ${proof.reportId}, not ${doc.report.id}`);
-  if (proof.root !== doc.report.merkle.root || proof.treeSize !== doc.report.merkle.size) problems.push('the proof names another root or tree size than the signed report');
+  if (proof.reportId !== doc.report.id)
+    problems.push(`the proof is for report ${proof.reportId}, not ${doc.report.id}`);
+  if (proof.root !== doc.report.merkle.root || proof.treeSize !== doc.report.merkle.size)
+    problems.push('the proof names another root or tree size than the signed report');
   let leaf: Buffer;
   try {
     leaf = encodeReading(decode(proof.reading));
   } catch (err) {
     return [...problems, `the reading cannot be encoded: ${(err as Error).message}`];
   }
-  if (leaf.toString('hex') !== proof.leaf) problems.push('the leaf is not the canonical encoding of the reading shown');
+  if (leaf.toString('hex') !== proof.leaf)
+    problems.push('the leaf is not the canonical encoding of the reading shown');
   const path = proof.path.map((h) => Buffer.from(h, 'hex'));
   const root = rootFromPath(proof.leafIndex, doc.report.merkle.size, leafHash(leaf), path);
-  if (!root || root.toString('hex') !== doc.report.merkle.root) problems.push(`the audit path from leaf ${proof.leafIndex} does not lead to the signed root`);
+  if (!root || root.toString('hex') !== doc.report.merkle.root)
+    problems.push(`the audit path from leaf ${proof.leafIndex} does not lead to the signed root`);
   return problems;
 }

@@ -17,14 +17,28 @@ beforeAll(async () => {
   h = await createApiHarness({
     routes: ({ db, audit }) => {
       const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
-      return [{ plugin: mrvKeyRoute({ signer }), root: true }, { plugin: mrvRoutes({ mrv: () => service }) }];
+      return [
+        { plugin: mrvKeyRoute({ signer }), root: true },
+        { plugin: mrvRoutes({ mrv: () => service }) },
+      ];
     },
   });
   // Issued as the CLI does: with the owner's connection.
   const owner = h.t.database;
   const fx = await seedDigesterMonth(owner.pool, { minutes: 1440 });
-  const issuer = createMrvService({ db: owner.db, repo: createMrvRepo(), audit: createAuditLog({ db: owner.db, signer: testAuditSigner }), signer });
-  reportId = (await issuer.issue({ unit: fx.unitId, ...monthPeriod('2026-10'), actor: { actorId: 'cli:test', actorRole: 'admin' } })).id;
+  const issuer = createMrvService({
+    db: owner.db,
+    repo: createMrvRepo(),
+    audit: createAuditLog({ db: owner.db, signer: testAuditSigner }),
+    signer,
+  });
+  reportId = (
+    await issuer.issue({
+      unit: fx.unitId,
+      ...monthPeriod('2026-10'),
+      actor: { actorId: 'cli:test', actorRole: 'admin' },
+    })
+  ).id;
 }, 300_000);
 
 describe('MRV over HTTPS', () => {
@@ -33,25 +47,60 @@ describe('MRV over HTTPS', () => {
     expect(key.statusCode).toBe(200);
     expect(key.headers['x-key-id']).toBe(signer.keyId);
     const auditor = await h.tokenFor('auditor');
-    const res = await h.app.inject({ method: 'GET', url: `/api/v1/mrv/reports/${reportId}`, headers: { authorization: `Bearer ${auditor}` } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: `/api/v1/mrv/reports/${reportId}`,
+      headers: { authorization: `Bearer ${auditor}` },
+    });
     expect(res.statusCode).toBe(200);
-    expect(checkSignature(parseReportDocument(res.body), parsePublicKeys(key.body))).toMatchObject({ ok: true, trustedKey: true });
-    const list = await h.app.inject({ method: 'GET', url: '/api/v1/mrv/reports', headers: { authorization: `Bearer ${auditor}` } });
+    expect(checkSignature(parseReportDocument(res.body), parsePublicKeys(key.body))).toMatchObject({
+      ok: true,
+      trustedKey: true,
+    });
+    const list = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/mrv/reports',
+      headers: { authorization: `Bearer ${auditor}` },
+    });
     expect(list.statusCode, list.body).toBe(200);
     expect(list.json<{ reports: { id: string }[] }>().reports.map((r) => r.id)).toEqual([reportId]);
-    const csv = await h.app.inject({ method: 'GET', url: `/api/v1/mrv/reports/${reportId}/readings.csv`, headers: { authorization: `Bearer ${auditor}` } });
+    const csv = await h.app.inject({
+      method: 'GET',
+      url: `/api/v1/mrv/reports/${reportId}/readings.csv`,
+      headers: { authorization: `Bearer ${auditor}` },
+    });
     expect(csv.statusCode).toBe(200);
-    expect(csv.body.split('\n').filter(Boolean).length - 1).toBe(parseReportDocument(res.body).report.merkle.size);
-    const audited = await h.t.database.pool.query<{ actor_role: string; after: { format: string } }>("SELECT actor_role, after FROM audit_log WHERE action = 'mrv.report_download' ORDER BY seq");
-    expect(audited.rows.map((r) => [r.actor_role, r.after.format])).toEqual([['auditor', 'json'], ['auditor', 'readings.csv']]);
+    expect(csv.body.split('\n').filter(Boolean).length - 1).toBe(
+      parseReportDocument(res.body).report.merkle.size,
+    );
+    const audited = await h.t.database.pool.query<{
+      actor_role: string;
+      after: { format: string };
+    }>("SELECT actor_role, after FROM audit_log WHERE action = 'mrv.report_download' ORDER BY seq");
+    expect(audited.rows.map((r) => [r.actor_role, r.after.format])).toEqual([
+      ['auditor', 'json'],
+      ['auditor', 'readings.csv'],
+    ]);
   });
 
   it('answers 404 with its code for an unknown report, and 403 to a role without audit:read', async () => {
     const auditor = await h.tokenFor('auditor');
-    const missing = await h.app.inject({ method: 'GET', url: '/api/v1/mrv/reports/00000000-0000-4000-8000-000000000000/readings.csv', headers: { authorization: `Bearer ${auditor}` } });
+    const missing = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/mrv/reports/00000000-0000-4000-8000-000000000000/readings.csv',
+      headers: { authorization: `Bearer ${auditor}` },
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'MRV_REPORT_NOT_FOUND' });
     const manager = await h.tokenFor('kitchen_manager');
-    expect((await h.app.inject({ method: 'GET', url: `/api/v1/mrv/reports/${reportId}`, headers: { authorization: `Bearer ${manager}` } })).statusCode).toBe(403);
+    expect(
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: `/api/v1/mrv/reports/${reportId}`,
+          headers: { authorization: `Bearer ${manager}` },
+        })
+      ).statusCode,
+    ).toBe(403);
   });
 });

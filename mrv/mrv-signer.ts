@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -23,7 +29,8 @@ export interface MrvSigner {
 }
 
 export function mrvSignerFromKey(privateKey: KeyObject): MrvSigner {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the MRV signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`the MRV signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
   const publicKey = createPublicKey(privateKey);
   return {
     keyId: keyIdOf(publicKey),
@@ -33,7 +40,10 @@ export function mrvSignerFromKey(privateKey: KeyObject): MrvSigner {
 }
 
 /** Loads `<dir>/mrv-signing.key` (encrypted) or creates it on first use, with its `.pub`. */
-export async function loadOrCreateMrvSigner(opts: { dir: string; passphrase: string }): Promise<MrvSigner> {
+export async function loadOrCreateMrvSigner(opts: {
+  dir: string;
+  passphrase: string;
+}): Promise<MrvSigner> {
   const file = path.join(opts.dir, MRV_KEY_FILE);
   let pem = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -42,11 +52,15 @@ export async function loadOrCreateMrvSigner(opts: { dir: string; passphrase: str
   if (pem === undefined) {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ed25519');
-    const fresh = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase }).toString();
+    const fresh = privateKey
+      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
+      .toString();
     // wx: the API and a CLI command may start at once; the first writer wins and all read its key.
-    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      },
+    );
     pem = await readFile(file, 'utf8');
   }
   let key: KeyObject;
@@ -63,9 +77,16 @@ export async function loadOrCreateMrvSigner(opts: { dir: string; passphrase: str
 }
 
 /** The signer of a process that has the PKI directory but not the CA loaded (CLI, API). */
-export async function openMrvSigner(pki: { dir: string; passphrase: string | undefined }, logger: Logger): Promise<MrvSigner> {
+export async function openMrvSigner(
+  pki: { dir: string; passphrase: string | undefined },
+  logger: Logger,
+): Promise<MrvSigner> {
   const { resolvePassphrase } = await import('../provisioning/ca-store.ts');
   await mkdir(pki.dir, { recursive: true, mode: 0o700 });
-  const passphrase = await resolvePassphrase({ dir: pki.dir, passphrase: pki.passphrase, logger: logger.child({}, { level: 'error' }) });
+  const passphrase = await resolvePassphrase({
+    dir: pki.dir,
+    passphrase: pki.passphrase,
+    logger: logger.child({}, { level: 'error' }),
+  });
   return loadOrCreateMrvSigner({ dir: pki.dir, passphrase });
 }

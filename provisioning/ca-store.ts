@@ -4,7 +4,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import forge from 'node-forge';
 import type { Logger } from 'pino';
-import { buildCrl, buildIssuingCa, buildRootCa, buildServerCert, decryptPrivateKey, derToPem, encryptPrivateKey, generateRsaKeyPair } from './x509-fns.ts';
+import {
+  buildCrl,
+  buildIssuingCa,
+  buildRootCa,
+  buildServerCert,
+  decryptPrivateKey,
+  derToPem,
+  encryptPrivateKey,
+  generateRsaKeyPair,
+} from './x509-fns.ts';
 
 /**
  * The CA on disk, under <dataDir>/pki (0700):
@@ -59,23 +68,33 @@ async function write(file: string, content: string): Promise<void> {
 }
 
 /** PKI_PASSPHRASE, else the development one kept in the PKI directory (made on first use); other keys kept here (audit signing) use it too. */
-export async function resolvePassphrase(o: Pick<CaStoreOptions, 'dir' | 'passphrase' | 'logger'>): Promise<string> {
+export async function resolvePassphrase(
+  o: Pick<CaStoreOptions, 'dir' | 'passphrase' | 'logger'>,
+): Promise<string> {
   if (o.passphrase) return o.passphrase;
   const file = path.join(o.dir, 'passphrase');
   const existing = await read(file);
   if (existing) {
-    o.logger.warn({ file }, 'DEVELOPMENT CA: the CA key passphrase is stored next to the keys. Set PKI_PASSPHRASE (or PKI_PASSPHRASE_FILE) for anything real.');
+    o.logger.warn(
+      { file },
+      'DEVELOPMENT CA: the CA key passphrase is stored next to the keys. Set PKI_PASSPHRASE (or PKI_PASSPHRASE_FILE) for anything real.',
+    );
     return existing.trim();
   }
   const generated = randomBytes(32).toString('base64url');
   await write(file, `${generated}\n`);
-  o.logger.warn({ file }, 'DEVELOPMENT CA: generated a CA key passphrase and stored it next to the keys. Set PKI_PASSPHRASE (or PKI_PASSPHRASE_FILE) for anything real.');
+  o.logger.warn(
+    { file },
+    'DEVELOPMENT CA: generated a CA key passphrase and stored it next to the keys. Set PKI_PASSPHRASE (or PKI_PASSPHRASE_FILE) for anything real.',
+  );
   return generated;
 }
 
 function serverCertNeedsRenewal(certPem: string, names: string[]): boolean {
   const cert = forge.pki.certificateFromPem(certPem);
-  const san = cert.getExtension('subjectAltName') as { altNames?: { value?: string; ip?: string }[] } | null;
+  const san = cert.getExtension('subjectAltName') as {
+    altNames?: { value?: string; ip?: string }[];
+  } | null;
   const have = new Set((san?.altNames ?? []).map((n) => n.ip ?? n.value));
   const thirtyDays = Date.now() + 30 * 86_400_000;
   return cert.validity.notAfter.getTime() < thirtyDays || names.some((n) => !have.has(n));
@@ -92,19 +111,29 @@ export async function loadOrCreateCa(o: CaStoreOptions): Promise<LoadedCa> {
   let issuingCertPem = await read(f('issuing.crt'));
   let issuingKeyEnc = await read(f('issuing.key'));
   if (!rootCertPem) {
-    if (existsSync(f('issuing.crt'))) throw new Error(`${o.dir} has an issuing CA but no root.crt: restore it or import the CA again`);
+    if (existsSync(f('issuing.crt')))
+      throw new Error(
+        `${o.dir} has an issuing CA but no root.crt: restore it or import the CA again`,
+      );
     o.logger.warn({ dir: o.dir }, 'no CA found: creating a root and an issuing CA');
     const rootKeys = generateRsaKeyPair(3072);
     rootCertPem = buildRootCa({ keys: rootKeys, cn: `${org} Root CA`, org, days: 20 * 365 });
     const issuingKeys = generateRsaKeyPair(3072);
-    issuingCertPem = buildIssuingCa({ keys: issuingKeys, cn: `${org} Device Issuing CA`, org, days: 10 * 365, root: { certPem: rootCertPem, privateKeyPem: rootKeys.privateKeyPem } });
+    issuingCertPem = buildIssuingCa({
+      keys: issuingKeys,
+      cn: `${org} Device Issuing CA`,
+      org,
+      days: 10 * 365,
+      root: { certPem: rootCertPem, privateKeyPem: rootKeys.privateKeyPem },
+    });
     issuingKeyEnc = encryptPrivateKey(issuingKeys.privateKeyPem, passphrase);
     await write(f('root.key'), encryptPrivateKey(rootKeys.privateKeyPem, passphrase));
     await write(f('issuing.key'), issuingKeyEnc);
     await write(f('issuing.crt'), issuingCertPem);
     await write(f('root.crt'), rootCertPem);
   }
-  if (!issuingCertPem || !issuingKeyEnc) throw new Error(`${o.dir} is missing issuing.crt or issuing.key`);
+  if (!issuingCertPem || !issuingKeyEnc)
+    throw new Error(`${o.dir} is missing issuing.crt or issuing.key`);
   let issuingKey: string;
   try {
     issuingKey = decryptPrivateKey(issuingKeyEnc, passphrase);
@@ -118,7 +147,12 @@ export async function loadOrCreateCa(o: CaStoreOptions): Promise<LoadedCa> {
   let serverKey = serverKeyEnc ? decryptPrivateKey(serverKeyEnc, passphrase) : undefined;
   if (!serverCertPem || !serverKey || serverCertNeedsRenewal(serverCertPem, o.serverNames)) {
     const keys = generateRsaKeyPair(2048);
-    serverCertPem = buildServerCert({ publicKeyPem: keys.publicKeyPem, names: o.serverNames, days: o.serverCertDays, issuer: issuing });
+    serverCertPem = buildServerCert({
+      publicKeyPem: keys.publicKeyPem,
+      names: o.serverNames,
+      days: o.serverCertDays,
+      issuer: issuing,
+    });
     serverKey = keys.privateKeyPem;
     await write(f('server.key'), encryptPrivateKey(serverKey, passphrase));
     await write(f('server.crt'), serverCertPem);
@@ -137,7 +171,11 @@ export async function loadOrCreateCa(o: CaStoreOptions): Promise<LoadedCa> {
 }
 
 /** Re-signs the root CRL (valid a year) when it is missing or within 60 days of nextUpdate. */
-async function ensureRootCrl(f: (name: string) => string, rootCertPem: string, passphrase: string): Promise<string | undefined> {
+async function ensureRootCrl(
+  f: (name: string) => string,
+  rootCertPem: string,
+  passphrase: string,
+): Promise<string | undefined> {
   const existing = await read(f('root.crl'));
   if (existing) {
     const der = Buffer.from(existing.replace(/-----[^-]+-----|\s/g, ''), 'base64');
@@ -148,7 +186,16 @@ async function ensureRootCrl(f: (name: string) => string, rootCertPem: string, p
   if (!rootKeyEnc) return existing;
   const now = new Date();
   const number = Math.floor(now.getTime() / 1000); // monotonic without state
-  const pem = derToPem(buildCrl({ issuer: { certPem: rootCertPem, privateKeyPem: decryptPrivateKey(rootKeyEnc, passphrase) }, revoked: [], crlNumber: number, thisUpdate: now, nextUpdate: new Date(now.getTime() + 365 * 86_400_000) }), 'X509 CRL');
+  const pem = derToPem(
+    buildCrl({
+      issuer: { certPem: rootCertPem, privateKeyPem: decryptPrivateKey(rootKeyEnc, passphrase) },
+      revoked: [],
+      crlNumber: number,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + 365 * 86_400_000),
+    }),
+    'X509 CRL',
+  );
   await write(f('root.crl'), pem);
   return pem;
 }
@@ -158,8 +205,14 @@ function crlNextUpdate(der: Buffer): Date | undefined {
     const tbs = forge.asn1.fromDer(der.toString('binary')).value[0] as forge.asn1.Asn1;
     const fields = tbs.value as forge.asn1.Asn1[];
     const next = fields[4];
-    if (!next || (next.type !== forge.asn1.Type.UTCTIME && next.type !== forge.asn1.Type.GENERALIZEDTIME)) return undefined;
-    return next.type === forge.asn1.Type.UTCTIME ? forge.asn1.utcTimeToDate(next.value as string) : forge.asn1.generalizedTimeToDate(next.value as string);
+    if (
+      !next ||
+      (next.type !== forge.asn1.Type.UTCTIME && next.type !== forge.asn1.Type.GENERALIZEDTIME)
+    )
+      return undefined;
+    return next.type === forge.asn1.Type.UTCTIME
+      ? forge.asn1.utcTimeToDate(next.value as string)
+      : forge.asn1.generalizedTimeToDate(next.value as string);
   } catch {
     return undefined;
   }
@@ -170,9 +223,18 @@ function crlNextUpdate(der: Buffer): Date | undefined {
  * (PEM; the key may be encrypted with `keyPassphrase`). The key is re-encrypted with our
  * passphrase. The root key stays with its owner.
  */
-export async function importCa(o: CaStoreOptions & { rootCertPem: string; issuingCertPem: string; issuingKeyPem: string; rootCrlPem?: string; keyPassphrase?: string }): Promise<void> {
+export async function importCa(
+  o: CaStoreOptions & {
+    rootCertPem: string;
+    issuingCertPem: string;
+    issuingKeyPem: string;
+    rootCrlPem?: string;
+    keyPassphrase?: string;
+  },
+): Promise<void> {
   await fs.mkdir(o.dir, { recursive: true, mode: mode.dir });
-  if (existsSync(path.join(o.dir, 'issuing.crt'))) throw new Error(`${o.dir} already holds a CA; move it away first`);
+  if (existsSync(path.join(o.dir, 'issuing.crt')))
+    throw new Error(`${o.dir} already holds a CA; move it away first`);
   const root = forge.pki.certificateFromPem(o.rootCertPem);
   const issuing = forge.pki.certificateFromPem(o.issuingCertPem);
   let signed = false;
@@ -182,11 +244,14 @@ export async function importCa(o: CaStoreOptions & { rootCertPem: string; issuin
     signed = false; // forge throws on a signature made with another key
   }
   if (!signed) throw new Error('the issuing certificate is not signed by the root certificate');
-  const key = o.keyPassphrase ? decryptPrivateKey(o.issuingKeyPem, o.keyPassphrase) : decryptPrivateKey(o.issuingKeyPem, '');
+  const key = o.keyPassphrase
+    ? decryptPrivateKey(o.issuingKeyPem, o.keyPassphrase)
+    : decryptPrivateKey(o.issuingKeyPem, '');
   const pub = forge.pki.publicKeyToPem(issuing.publicKey);
   const priv = forge.pki.privateKeyFromPem(key);
   const derived = forge.pki.publicKeyToPem(forge.pki.setRsaPublicKey(priv.n, priv.e));
-  if (pub !== derived) throw new Error('the issuing key does not belong to the issuing certificate');
+  if (pub !== derived)
+    throw new Error('the issuing key does not belong to the issuing certificate');
   const passphrase = await resolvePassphrase(o);
   await write(path.join(o.dir, 'root.crt'), o.rootCertPem);
   await write(path.join(o.dir, 'issuing.crt'), o.issuingCertPem);

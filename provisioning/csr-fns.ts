@@ -30,7 +30,12 @@ const OID = {
   p256: '1.2.840.10045.3.1.7',
   commonName: '2.5.4.3',
 } as const;
-const CURVE_NAMES: Record<string, string> = { '1.3.132.0.34': 'P-384', '1.3.132.0.35': 'P-521', '1.3.132.0.10': 'secp256k1', '1.3.36.3.3.2.8.1.1.7': 'brainpoolP256r1' };
+const CURVE_NAMES: Record<string, string> = {
+  '1.3.132.0.34': 'P-384',
+  '1.3.132.0.35': 'P-521',
+  '1.3.132.0.10': 'secp256k1',
+  '1.3.36.3.3.2.8.1.1.7': 'brainpoolP256r1',
+};
 const SIGNATURES: Record<string, { hash: string; key: 'rsa' | 'ec' }> = {
   '1.2.840.113549.1.1.11': { hash: 'sha256', key: 'rsa' },
   '1.2.840.113549.1.1.12': { hash: 'sha384', key: 'rsa' },
@@ -44,8 +49,12 @@ const { asn1 } = forge;
 type Node = forge.asn1.Asn1;
 const children = (n: Node | undefined): Node[] => (n && Array.isArray(n.value) ? n.value : []);
 const bytesOf = (n: Node): string => (typeof n.value === 'string' ? n.value : '');
-const oidOf = (n: Node | undefined): string | undefined => (n && n.tagClass === asn1.Class.UNIVERSAL && n.type === asn1.Type.OID ? asn1.derToOid(bytesOf(n)) : undefined);
-const is = (n: Node | undefined, type: forge.asn1.Type, constructed: boolean): n is Node => !!n && n.tagClass === asn1.Class.UNIVERSAL && n.type === type && n.constructed === constructed;
+const oidOf = (n: Node | undefined): string | undefined =>
+  n && n.tagClass === asn1.Class.UNIVERSAL && n.type === asn1.Type.OID
+    ? asn1.derToOid(bytesOf(n))
+    : undefined;
+const is = (n: Node | undefined, type: forge.asn1.Type, constructed: boolean): n is Node =>
+  !!n && n.tagClass === asn1.Class.UNIVERSAL && n.type === type && n.constructed === constructed;
 
 function malformed(why: string): never {
   throw new PkiErrors.CsrMalformed(why);
@@ -56,13 +65,18 @@ function malformed(why: string): never {
  * `openssl req -text` puts a dump before it); two blocks, headers or non-base64 inside are not.
  */
 function pemToDer(csrPem: unknown): string {
-  if (typeof csrPem !== 'string' || !csrPem.includes('-----BEGIN CERTIFICATE REQUEST-----')) malformed('no "BEGIN CERTIFICATE REQUEST" block');
+  if (typeof csrPem !== 'string' || !csrPem.includes('-----BEGIN CERTIFICATE REQUEST-----'))
+    malformed('no "BEGIN CERTIFICATE REQUEST" block');
   if (csrPem.length > MAX_PEM_CHARS) malformed(`longer than ${MAX_PEM_CHARS} characters`);
   if (csrPem.split('-----BEGIN ').length !== 2) malformed('more than one PEM block');
-  const m = /(?:^|\n)-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----(?:\r?\n|$)/.exec(csrPem);
+  const m =
+    /(?:^|\n)-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----(?:\r?\n|$)/.exec(
+      csrPem,
+    );
   if (!m) malformed('the PEM block is not base64 between its own lines');
   const b64 = m[1]!.replace(/\s/g, '');
-  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) malformed('the PEM body is not base64');
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64))
+    malformed('the PEM body is not base64');
   return Buffer.from(b64, 'base64').toString('binary');
 }
 
@@ -78,22 +92,31 @@ function checkKey(spki: Node): CheckedCsr {
   let key: KeyObject;
   const load = (): KeyObject => {
     try {
-      return createPublicKey({ key: Buffer.from(asn1.toDer(spki).getBytes(), 'binary'), format: 'der', type: 'spki' });
+      return createPublicKey({
+        key: Buffer.from(asn1.toDer(spki).getBytes(), 'binary'),
+        format: 'der',
+        type: 'spki',
+      });
     } catch {
-      return unsupported(oid === OID.ecPublicKey ? 'the EC point is not on P-256' : 'the public key does not parse');
+      return unsupported(
+        oid === OID.ecPublicKey ? 'the EC point is not on P-256' : 'the public key does not parse',
+      );
     }
   };
   if (oid === OID.ecPublicKey) {
     const curve = oidOf(params);
-    if (curve === undefined) unsupported('EC with explicit curve parameters (only the named curve P-256)');
+    if (curve === undefined)
+      unsupported('EC with explicit curve parameters (only the named curve P-256)');
     if (curve !== OID.p256) unsupported(`EC on ${CURVE_NAMES[curve!] ?? curve} (only P-256)`);
     const point = bytesOf(bits);
     // "\0" unused bits, then 0x04 || X || Y: 65 octets (RFC 5480 §2.2, SEC 1 §2.3.3).
-    if (point.length !== 66 || point.charCodeAt(0) !== 0 || point.charCodeAt(1) !== 0x04) unsupported('EC point not in uncompressed form');
+    if (point.length !== 66 || point.charCodeAt(0) !== 0 || point.charCodeAt(1) !== 0x04)
+      unsupported('EC point not in uncompressed form');
     key = load();
     return { publicKey: key, keyAlgorithm: 'ec-p256' };
   }
-  if (oid !== OID.rsaEncryption) unsupported(`key algorithm ${oid ?? 'unknown'} (RSA or EC P-256 only)`);
+  if (oid !== OID.rsaEncryption)
+    unsupported(`key algorithm ${oid ?? 'unknown'} (RSA or EC P-256 only)`);
   key = load();
   const jwk = key.export({ format: 'jwk' });
   const n = Buffer.from(jwk.n ?? '', 'base64url');
@@ -103,7 +126,10 @@ function checkKey(spki: Node): CheckedCsr {
   if (modulusBits > 4096) unsupported(`${modulusBits}-bit RSA (at most 4096)`);
   if ((n.at(-1)! & 1) === 0) unsupported('RSA modulus is even');
   const eBig = BigInt(`0x${e.toString('hex') || '0'}`);
-  if (eBig < 65537n || eBig >= 1n << 256n || (eBig & 1n) === 0n) unsupported(`RSA public exponent ${eBig > 1n << 64n ? 'out of range' : eBig} (odd, 65537 to 2^256)`);
+  if (eBig < 65537n || eBig >= 1n << 256n || (eBig & 1n) === 0n)
+    unsupported(
+      `RSA public exponent ${eBig > 1n << 64n ? 'out of range' : eBig} (odd, 65537 to 2^256)`,
+    );
   return { publicKey: key, keyAlgorithm: `rsa-${modulusBits}` };
 }
 
@@ -116,9 +142,9 @@ function commonNames(subject: Node): string[] {
       const raw = bytesOf(value);
       const octets = Buffer.from(raw, 'binary');
       if (value.type === asn1.Type.UTF8) names.push(octets.toString('utf8'));
-      else if (value.type === asn1.Type.BMPSTRING && octets.length % 2 === 0) names.push(octets.swap16().toString('utf16le'));
+      else if (value.type === asn1.Type.BMPSTRING && octets.length % 2 === 0)
+        names.push(octets.swap16().toString('utf16le'));
       else names.push(raw); // PrintableString, IA5String: ASCII
-
     }
   }
   return names;
@@ -137,27 +163,50 @@ export function checkCsr(csrPem: string, deviceId: string): CheckedCsr {
   if (asn1.toDer(csr).getBytes() !== der) malformed('not DER');
   const [info, sigAlg, signature] = children(csr);
   const [version, subject, spki, attributes] = children(info);
-  if (!is(csr, asn1.Type.SEQUENCE, true) || children(csr).length !== 3 || !is(info, asn1.Type.SEQUENCE, true) || !is(sigAlg, asn1.Type.SEQUENCE, true) || !is(signature, asn1.Type.BITSTRING, false)) {
+  if (
+    !is(csr, asn1.Type.SEQUENCE, true) ||
+    children(csr).length !== 3 ||
+    !is(info, asn1.Type.SEQUENCE, true) ||
+    !is(sigAlg, asn1.Type.SEQUENCE, true) ||
+    !is(signature, asn1.Type.BITSTRING, false)
+  ) {
     malformed('not a CertificationRequest (RFC 2986 §4.2)');
   }
-  if (!is(version, asn1.Type.INTEGER, false) || bytesOf(version) !== '\u0000') malformed('version is not 0 (RFC 2986 §4.1)');
-  if (!is(subject, asn1.Type.SEQUENCE, true) || !is(spki, asn1.Type.SEQUENCE, true)) malformed('no subject or subjectPKInfo');
-  if (!attributes || attributes.tagClass !== asn1.Class.CONTEXT_SPECIFIC || (attributes.type as number) !== 0 || children(info).length !== 4) malformed('no attributes [0] (RFC 2986 §4.1)');
+  if (!is(version, asn1.Type.INTEGER, false) || bytesOf(version) !== '\u0000')
+    malformed('version is not 0 (RFC 2986 §4.1)');
+  if (!is(subject, asn1.Type.SEQUENCE, true) || !is(spki, asn1.Type.SEQUENCE, true))
+    malformed('no subject or subjectPKInfo');
+  if (
+    !attributes ||
+    attributes.tagClass !== asn1.Class.CONTEXT_SPECIFIC ||
+    (attributes.type as number) !== 0 ||
+    children(info).length !== 4
+  )
+    malformed('no attributes [0] (RFC 2986 §4.1)');
   const checked = checkKey(spki);
   const sigOid = oidOf(children(sigAlg)[0]);
   const scheme = sigOid ? SIGNATURES[sigOid] : undefined;
   if (!scheme) throw new PkiErrors.CsrUnsupportedSignature(sigOid ?? 'an unknown algorithm');
   const sig = bytesOf(signature);
   let verified = false;
-  if (scheme.key === (checked.keyAlgorithm === 'ec-p256' ? 'ec' : 'rsa') && sig.charCodeAt(0) === 0) {
+  if (
+    scheme.key === (checked.keyAlgorithm === 'ec-p256' ? 'ec' : 'rsa') &&
+    sig.charCodeAt(0) === 0
+  ) {
     try {
-      verified = verify(scheme.hash, Buffer.from(asn1.toDer(info).getBytes(), 'binary'), checked.publicKey, Buffer.from(sig.slice(1), 'binary'));
+      verified = verify(
+        scheme.hash,
+        Buffer.from(asn1.toDer(info).getBytes(), 'binary'),
+        checked.publicKey,
+        Buffer.from(sig.slice(1), 'binary'),
+      );
     } catch {
       verified = false;
     }
   }
   if (!verified) throw new PkiErrors.CsrBadSignature();
   const cns = commonNames(subject);
-  if (cns.length !== 1 || cns[0] !== deviceId) throw new PkiErrors.CsrCnMismatch(deviceId, JSON.stringify(cns.length === 1 ? cns[0] : cns));
+  if (cns.length !== 1 || cns[0] !== deviceId)
+    throw new PkiErrors.CsrCnMismatch(deviceId, JSON.stringify(cns.length === 1 ? cns[0] : cns));
   return checked;
 }

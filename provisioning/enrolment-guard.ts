@@ -19,9 +19,15 @@ export interface EnrolmentLimits {
   windowMs: number;
 }
 
-export const defaultEnrolmentLimits: EnrolmentLimits = { maxAttemptsPerAddress: 100, maxFailuresPerAddress: 10, windowMs: 10 * 60_000 };
+export const defaultEnrolmentLimits: EnrolmentLimits = {
+  maxAttemptsPerAddress: 100,
+  maxFailuresPerAddress: 10,
+  windowMs: 10 * 60_000,
+};
 
-export type EnrolmentVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; reason: 'attempts' | 'failures' };
+export type EnrolmentVerdict =
+  | { allowed: true }
+  | { allowed: false; retryAfterSeconds: number; reason: 'attempts' | 'failures' };
 
 interface AddressState {
   attempts: number[];
@@ -46,12 +52,25 @@ export class EnrolmentThrottle {
     const cutoff = t - this.limits.windowMs;
     while (s.attempts.length > 0 && s.attempts[0]! <= cutoff) s.attempts.shift();
     while (s.failures.length > 0 && s.failures[0]! <= cutoff) s.failures.shift();
-    const after = (oldest: number | undefined): number => Math.max(1, Math.ceil(((oldest ?? t) + this.limits.windowMs - t) / 1000));
-    if (s.attempts.length >= this.limits.maxAttemptsPerAddress) return { allowed: false, reason: 'attempts', retryAfterSeconds: after(s.attempts[s.attempts.length - this.limits.maxAttemptsPerAddress]) };
+    const after = (oldest: number | undefined): number =>
+      Math.max(1, Math.ceil(((oldest ?? t) + this.limits.windowMs - t) / 1000));
+    if (s.attempts.length >= this.limits.maxAttemptsPerAddress)
+      return {
+        allowed: false,
+        reason: 'attempts',
+        retryAfterSeconds: after(s.attempts[s.attempts.length - this.limits.maxAttemptsPerAddress]),
+      };
     if (s.failures.length + s.inFlight >= this.limits.maxFailuresPerAddress) {
       // Only requests in flight: they finish within seconds.
-      const oldest = s.failures.length >= this.limits.maxFailuresPerAddress ? s.failures[s.failures.length - this.limits.maxFailuresPerAddress] : undefined;
-      return { allowed: false, reason: 'failures', retryAfterSeconds: oldest === undefined ? 1 : after(oldest) };
+      const oldest =
+        s.failures.length >= this.limits.maxFailuresPerAddress
+          ? s.failures[s.failures.length - this.limits.maxFailuresPerAddress]
+          : undefined;
+      return {
+        allowed: false,
+        reason: 'failures',
+        retryAfterSeconds: oldest === undefined ? 1 : after(oldest),
+      };
     }
     s.attempts.push(t);
     s.inFlight++;
@@ -83,7 +102,12 @@ export class EnrolmentThrottle {
   private forgetIdle(): void {
     const cutoff = this.now() - this.limits.windowMs;
     for (const [key, s] of this.byAddress) {
-      if (s.inFlight === 0 && (s.attempts.at(-1) ?? 0) <= cutoff && (s.failures.at(-1) ?? 0) <= cutoff) this.byAddress.delete(key);
+      if (
+        s.inFlight === 0 &&
+        (s.attempts.at(-1) ?? 0) <= cutoff &&
+        (s.failures.at(-1) ?? 0) <= cutoff
+      )
+        this.byAddress.delete(key);
     }
     // Still full: the oldest go (an attacker with that many addresses is not slowed by this anyway).
     for (const key of this.byAddress.keys()) {
@@ -114,7 +138,12 @@ interface Bucket {
   requestIds: string[];
 }
 
-export function createEnrolmentAudit(deps: { audit: Pick<AuditLog, 'record'>; windowMs?: number; maxKeys?: number; onError?: (err: unknown) => void }) {
+export function createEnrolmentAudit(deps: {
+  audit: Pick<AuditLog, 'record'>;
+  windowMs?: number;
+  maxKeys?: number;
+  onError?: (err: unknown) => void;
+}) {
   const windowMs = deps.windowMs ?? 60_000;
   const maxKeys = deps.maxKeys ?? 1000;
   let buckets = new Map<string, Bucket>();
@@ -124,7 +153,16 @@ export function createEnrolmentAudit(deps: { audit: Pick<AuditLog, 'record'>; wi
   const write = (e: EnrolmentEvent, after: Record<string, unknown>): void => {
     counters.written++;
     const p = deps.audit
-      .record({ actorId: 'enrolment', actorRole: 'device', ip: e.ip === '*' ? null : e.ip, requestId: e.requestId, action: e.action, targetType: 'enrolment', targetId: null, after })
+      .record({
+        actorId: 'enrolment',
+        actorRole: 'device',
+        ip: e.ip === '*' ? null : e.ip,
+        requestId: e.requestId,
+        action: e.action,
+        targetType: 'enrolment',
+        targetId: null,
+        after,
+      })
       .catch((err: unknown) => deps.onError?.(err))
       .finally(() => pending.delete(p));
     pending.add(p);
@@ -135,7 +173,16 @@ export function createEnrolmentAudit(deps: { audit: Pick<AuditLog, 'record'>; wi
     buckets = new Map();
     for (const [key, b] of closing) {
       if (b.count <= 1) continue; // the first was written when it happened
-      write({ ...b.first, ip: key.endsWith('|*') ? '*' : b.first.ip }, { aggregated: true, count: b.count, codes: b.codes, requestIds: b.requestIds, windowSeconds: windowMs / 1000 });
+      write(
+        { ...b.first, ip: key.endsWith('|*') ? '*' : b.first.ip },
+        {
+          aggregated: true,
+          count: b.count,
+          codes: b.codes,
+          requestIds: b.requestIds,
+          windowSeconds: windowMs / 1000,
+        },
+      );
     }
   };
   const timer = setInterval(flush, windowMs);

@@ -1,6 +1,12 @@
 import { and, asc, eq, getTableColumns, gt, isNull, lte, ne, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { certificates, devices, enrolmentTokens, pkiState, type CertificateRow } from '../db/schema/index.ts';
+import {
+  certificates,
+  devices,
+  enrolmentTokens,
+  pkiState,
+  type CertificateRow,
+} from '../db/schema/index.ts';
 
 /**
  * The SQL of our certificate authority's registry: certificates, enrolment tokens, the CRL
@@ -11,30 +17,50 @@ import { certificates, devices, enrolmentTokens, pkiState, type CertificateRow }
 type CertificateInsert = typeof certificates.$inferInsert;
 
 export const pkiRepo = {
-  device: async (db: DbExecutor, id: string) => (await db.select().from(devices).where(eq(devices.id, id)))[0],
+  device: async (db: DbExecutor, id: string) =>
+    (await db.select().from(devices).where(eq(devices.id, id)))[0],
 
   /** The device, locked for an issuance in this transaction. */
-  lockDevice: async (db: DbExecutor, id: string) => (await db.select().from(devices).where(eq(devices.id, id)).for('update'))[0],
+  lockDevice: async (db: DbExecutor, id: string) =>
+    (await db.select().from(devices).where(eq(devices.id, id)).for('update'))[0],
 
-  insertCertificate: async (db: DbExecutor, row: CertificateInsert) => (await db.insert(certificates).values(row).returning())[0]!,
+  insertCertificate: async (db: DbExecutor, row: CertificateInsert) =>
+    (await db.insert(certificates).values(row).returning())[0]!,
 
   /** The certificate, locked for a change in this transaction. */
-  lockCertificate: async (db: DbExecutor, serial: string) => (await db.select().from(certificates).where(eq(certificates.serial, serial)).for('update'))[0],
+  lockCertificate: async (db: DbExecutor, serial: string) =>
+    (await db.select().from(certificates).where(eq(certificates.serial, serial)).for('update'))[0],
 
   revokeCertificate: async (db: DbExecutor, serial: string, at: Date, reasonCode: number) =>
-    (await db.update(certificates).set({ status: 'revoked', revokedAt: at, revocationReason: reasonCode }).where(eq(certificates.serial, serial)).returning())[0]!,
+    (
+      await db
+        .update(certificates)
+        .set({ status: 'revoked', revokedAt: at, revocationReason: reasonCode })
+        .where(eq(certificates.serial, serial))
+        .returning()
+    )[0]!,
 
   /** The device's other certificates that are still active. */
   activeSerialsExcept: (db: DbExecutor, deviceId: string, serial: string) =>
     db
       .select({ serial: certificates.serial })
       .from(certificates)
-      .where(and(eq(certificates.deviceId, deviceId), eq(certificates.status, 'active'), ne(certificates.serial, serial))),
+      .where(
+        and(
+          eq(certificates.deviceId, deviceId),
+          eq(certificates.status, 'active'),
+          ne(certificates.serial, serial),
+        ),
+      ),
 
   /** Revoked certificates that have not expired (an expired one no longer needs listing, RFC 5280 §3.3). */
   revokedUnexpired: (db: DbExecutor, at: Date) =>
     db
-      .select({ serial: certificates.serial, revokedAt: certificates.revokedAt, reason: certificates.revocationReason })
+      .select({
+        serial: certificates.serial,
+        revokedAt: certificates.revokedAt,
+        reason: certificates.revocationReason,
+      })
       .from(certificates)
       .where(and(eq(certificates.status, 'revoked'), gt(certificates.notAfter, at)))
       .orderBy(asc(certificates.revokedAt)),
@@ -45,26 +71,53 @@ export const pkiRepo = {
       await db
         .insert(pkiState)
         .values({ id: 1, crlNumber: 1 })
-        .onConflictDoUpdate({ target: pkiState.id, set: { crlNumber: sql`${pkiState.crlNumber} + 1` } })
+        .onConflictDoUpdate({
+          target: pkiState.id,
+          set: { crlNumber: sql`${pkiState.crlNumber} + 1` },
+        })
         .returning()
     )[0]!.crlNumber,
 
   /** Through the definer function (migration 0019): it takes the creator from the verified scope. */
-  insertEnrolmentToken: async (db: DbExecutor, row: { deviceId: string; tokenHash: Buffer; expiresAt: Date }): Promise<string> =>
-    (await db.execute<{ id: string }>(sql`SELECT thamani_enrolment_token_insert(${row.deviceId}, ${row.tokenHash}, ${row.expiresAt}) AS id`)).rows[0]!.id,
+  insertEnrolmentToken: async (
+    db: DbExecutor,
+    row: { deviceId: string; tokenHash: Buffer; expiresAt: Date },
+  ): Promise<string> =>
+    (
+      await db.execute<{ id: string }>(
+        sql`SELECT thamani_enrolment_token_insert(${row.deviceId}, ${row.tokenHash}, ${row.expiresAt}) AS id`,
+      )
+    ).rows[0]!.id,
 
   /** The enrolment token with this hash, locked for spending in this transaction. */
-  lockEnrolmentToken: async (db: DbExecutor, tokenHash: Buffer) => (await db.select().from(enrolmentTokens).where(eq(enrolmentTokens.tokenHash, tokenHash)).for('update'))[0],
+  lockEnrolmentToken: async (db: DbExecutor, tokenHash: Buffer) =>
+    (
+      await db
+        .select()
+        .from(enrolmentTokens)
+        .where(eq(enrolmentTokens.tokenHash, tokenHash))
+        .for('update')
+    )[0],
 
   async spendEnrolmentToken(db: DbExecutor, id: string, at: Date, serial: string): Promise<void> {
-    await db.update(enrolmentTokens).set({ usedAt: at, usedFor: serial }).where(eq(enrolmentTokens.id, id));
+    await db
+      .update(enrolmentTokens)
+      .set({ usedAt: at, usedFor: serial })
+      .where(eq(enrolmentTokens.id, id));
   },
 
   /** Who a client certificate serial belongs to, and the state of both. */
   connectionIdentity: async (db: DbExecutor, serial: string) =>
     (
       await db
-        .select({ deviceId: devices.id, unitId: devices.unitId, kind: devices.kind, deviceStatus: devices.status, certStatus: certificates.status, notAfter: certificates.notAfter })
+        .select({
+          deviceId: devices.id,
+          unitId: devices.unitId,
+          kind: devices.kind,
+          deviceStatus: devices.status,
+          certStatus: certificates.status,
+          notAfter: certificates.notAfter,
+        })
         .from(certificates)
         .innerJoin(devices, eq(devices.id, certificates.deviceId))
         .where(eq(certificates.serial, serial))
@@ -74,7 +127,15 @@ export const pkiRepo = {
   async connectionIdentities(db: DbExecutor, serials: string[]) {
     if (serials.length === 0) return new Map<string, never>();
     const rows = await db
-      .select({ serial: certificates.serial, deviceId: devices.id, unitId: devices.unitId, kind: devices.kind, deviceStatus: devices.status, certStatus: certificates.status, notAfter: certificates.notAfter })
+      .select({
+        serial: certificates.serial,
+        deviceId: devices.id,
+        unitId: devices.unitId,
+        kind: devices.kind,
+        deviceStatus: devices.status,
+        certStatus: certificates.status,
+        notAfter: certificates.notAfter,
+      })
       .from(certificates)
       .innerJoin(devices, eq(devices.id, certificates.deviceId))
       .where(sql`${certificates.serial} = ANY(${sql.param(serials)}::text[])`);
@@ -83,22 +144,60 @@ export const pkiRepo = {
 
   /** pending → active; true when this call made the change. */
   activatePending: async (db: DbExecutor, deviceId: string, at: Date): Promise<boolean> =>
-    (await db.update(devices).set({ status: 'active', updatedAt: at }).where(and(eq(devices.id, deviceId), eq(devices.status, 'pending'))).returning({ id: devices.id })).length > 0,
+    (
+      await db
+        .update(devices)
+        .set({ status: 'active', updatedAt: at })
+        .where(and(eq(devices.id, deviceId), eq(devices.status, 'pending')))
+        .returning({ id: devices.id })
+    ).length > 0,
 
-  certificates(db: DbExecutor, filter: { deviceId?: string | undefined; activeNotAfterBy?: Date | undefined }): Promise<Omit<CertificateRow, 'pem'>[]> {
+  certificates(
+    db: DbExecutor,
+    filter: { deviceId?: string | undefined; activeNotAfterBy?: Date | undefined },
+  ): Promise<Omit<CertificateRow, 'pem'>[]> {
     const conditions = [];
     if (filter.deviceId) conditions.push(eq(certificates.deviceId, filter.deviceId));
-    if (filter.activeNotAfterBy) conditions.push(eq(certificates.status, 'active'), lte(certificates.notAfter, filter.activeNotAfterBy));
+    if (filter.activeNotAfterBy)
+      conditions.push(
+        eq(certificates.status, 'active'),
+        lte(certificates.notAfter, filter.activeNotAfterBy),
+      );
     const { pem: _pem, ...columns } = getTableColumns(certificates);
-    return db.select(columns).from(certificates).where(conditions.length ? and(...conditions) : undefined).orderBy(asc(certificates.notAfter));
+    return db
+      .select(columns)
+      .from(certificates)
+      .where(conditions.length ? and(...conditions) : undefined)
+      .orderBy(asc(certificates.notAfter));
   },
 
   /** false when the device does not exist. */
-  setRotationRequested: async (db: DbExecutor, deviceId: string, requested: boolean, at?: Date): Promise<boolean> =>
-    (await db.update(devices).set(at ? { rotationRequested: requested, updatedAt: at } : { rotationRequested: requested }).where(eq(devices.id, deviceId)).returning({ id: devices.id })).length > 0,
+  setRotationRequested: async (
+    db: DbExecutor,
+    deviceId: string,
+    requested: boolean,
+    at?: Date,
+  ): Promise<boolean> =>
+    (
+      await db
+        .update(devices)
+        .set(
+          at ? { rotationRequested: requested, updatedAt: at } : { rotationRequested: requested },
+        )
+        .where(eq(devices.id, deviceId))
+        .returning({ id: devices.id })
+    ).length > 0,
 
-  async markReplaced(db: DbExecutor, serial: string, replacedBy: string, retireAfter: Date): Promise<void> {
-    await db.update(certificates).set({ replacedBy, retireAfter }).where(eq(certificates.serial, serial));
+  async markReplaced(
+    db: DbExecutor,
+    serial: string,
+    replacedBy: string,
+    retireAfter: Date,
+  ): Promise<void> {
+    await db
+      .update(certificates)
+      .set({ replacedBy, retireAfter })
+      .where(eq(certificates.serial, serial));
   },
 
   /** Replaced certificates whose overlap has ended. */
@@ -106,5 +205,11 @@ export const pkiRepo = {
     db
       .select({ serial: certificates.serial })
       .from(certificates)
-      .where(and(eq(certificates.status, 'active'), lte(certificates.retireAfter, at), isNull(certificates.revokedAt))),
+      .where(
+        and(
+          eq(certificates.status, 'active'),
+          lte(certificates.retireAfter, at),
+          isNull(certificates.revokedAt),
+        ),
+      ),
 };

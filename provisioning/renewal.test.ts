@@ -18,7 +18,9 @@ describe('certificate renewal over the device’s own mTLS session', () => {
     const client = await f.connect(old, { clientId: 'bd-renew-1' });
     await client.subscribeAsync('devices/bd-renew-1/cert/issued', { qos: 1 });
     const replies: Record<string, unknown>[] = [];
-    client.on('message', (_topic, payload) => replies.push(JSON.parse(payload.toString()) as Record<string, unknown>));
+    client.on('message', (_topic, payload) =>
+      replies.push(JSON.parse(payload.toString()) as Record<string, unknown>),
+    );
     const next = (): Promise<Record<string, unknown>> =>
       new Promise((resolve) => {
         const n = replies.length;
@@ -52,7 +54,10 @@ describe('certificate renewal over the device’s own mTLS session', () => {
     await client.endAsync();
 
     // Both work during the overlap.
-    const renewed = await f.connect({ key: fresh.key, cert: issued.certificate }, { clientId: 'bd-renew-1' });
+    const renewed = await f.connect(
+      { key: fresh.key, cert: issued.certificate },
+      { clientId: 'bd-renew-1' },
+    );
     await renewed.endAsync();
     expect(await f.pki.retireSuperseded()).toEqual([]);
     const stillOld = await f.connect(old, { clientId: 'bd-renew-1' });
@@ -62,12 +67,16 @@ describe('certificate renewal over the device’s own mTLS session', () => {
     f.clock.value = new Date(Date.now() + 25 * 3_600_000);
     expect(await f.pki.retireSuperseded()).toEqual([old.serialHex]);
     f.clock.value = undefined;
-    const { rows } = await f.t.database.pool.query(`SELECT serial, status, revocation_reason FROM certificates WHERE device_id = 'bd-renew-1' ORDER BY issued_at`);
+    const { rows } = await f.t.database.pool.query(
+      `SELECT serial, status, revocation_reason FROM certificates WHERE device_id = 'bd-renew-1' ORDER BY issued_at`,
+    );
     expect(rows).toEqual([
       { serial: old.serialHex, status: 'revoked', revocation_reason: 4 },
       { serial: issued.serial, status: 'active', revocation_reason: null },
     ]);
-    const rotation = await f.t.database.pool.query(`SELECT rotation_requested FROM devices WHERE id = 'bd-renew-1'`);
+    const rotation = await f.t.database.pool.query(
+      `SELECT rotation_requested FROM devices WHERE id = 'bd-renew-1'`,
+    );
     expect(rotation.rows[0].rotation_requested).toBe(false);
   });
 });

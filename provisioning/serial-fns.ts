@@ -16,7 +16,8 @@ const SERIAL_OCTETS = 16;
  * positive, never padded and always exactly as long as its input (no leading-zero case exists).
  */
 export function serialHexFromBytes(random: Uint8Array): string {
-  if (random.length < 1 || random.length > 20) throw new RangeError(`a serial has 1 to 20 octets, not ${random.length}`);
+  if (random.length < 1 || random.length > 20)
+    throw new RangeError(`a serial has 1 to 20 octets, not ${random.length}`);
   const bytes = Buffer.from(random);
   bytes[0] = (bytes[0]! & 0x3f) | 0x40;
   return bytes.toString('hex');
@@ -32,7 +33,8 @@ export function randomSerialHex(): string {
  * set (so it stays positive). For INTEGERs built by hand (the CRL's serials and cRLNumber).
  */
 export function derIntegerHex(hex: string): string {
-  if (!/^[0-9a-f]+$/i.test(hex)) throw new TypeError(`not a hexadecimal integer: ${JSON.stringify(hex)}`);
+  if (!/^[0-9a-f]+$/i.test(hex))
+    throw new TypeError(`not a hexadecimal integer: ${JSON.stringify(hex)}`);
   let h = hex.toLowerCase().replace(/^0+/, '');
   if (h.length % 2) h = `0${h}`;
   if (h === '') return '00';
@@ -41,5 +43,10 @@ export function derIntegerHex(hex: string): string {
 
 /** Whether hex is already the DER content of a certificate serial: positive, minimal, ≤ 20 octets. */
 export function isCertificateSerialHex(hex: string): boolean {
-  return /^(?:[0-9a-f]{2})+$/i.test(hex) && hex.length <= 40 && derIntegerHex(hex) === hex.toLowerCase() && !/^0+$/.test(hex);
+  return (
+    /^(?:[0-9a-f]{2})+$/i.test(hex) &&
+    hex.length <= 40 &&
+    derIntegerHex(hex) === hex.toLowerCase() &&
+    !/^0+$/.test(hex)
+  );
 }

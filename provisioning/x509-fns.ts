@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import forge from 'node-forge';
 import { fromDer, getTbsCertificate } from './asn1-fns.ts';
 import { derIntegerHex, isCertificateSerialHex, randomSerialHex } from './serial-fns.ts';
@@ -28,7 +36,13 @@ export function generateP256KeyPair(): KeyPairPem {
   return pemPair(generateKeyPairSync('ec', { namedCurve: 'P-256' }));
 }
 
-function pemPair({ privateKey, publicKey }: { privateKey: KeyObject; publicKey: KeyObject }): KeyPairPem {
+function pemPair({
+  privateKey,
+  publicKey,
+}: {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}): KeyPairPem {
   return {
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
@@ -37,15 +51,22 @@ function pemPair({ privateKey, publicKey }: { privateKey: KeyObject; publicKey: 
 
 /** PKCS#8 encrypted with the passphrase (PBES2: PBKDF2-HMAC-SHA256 + AES-256-CBC). */
 export function encryptPrivateKey(privateKeyPem: string, passphrase: string): string {
-  return createPrivateKey(privateKeyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }).toString();
+  return createPrivateKey(privateKeyPem)
+    .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase })
+    .toString();
 }
 
 export function decryptPrivateKey(encryptedPem: string, passphrase: string): string {
-  return createPrivateKey({ key: encryptedPem, format: 'pem', passphrase }).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return createPrivateKey({ key: encryptedPem, format: 'pem', passphrase })
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString();
 }
 
 export function normaliseSerialHex(serial: string): string {
-  return serial.replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+  return serial
+    .replace(/:/g, '')
+    .toLowerCase()
+    .replace(/^0+(?=.)/, '');
 }
 
 export function fingerprintSha256(certPem: string): string {
@@ -61,7 +82,9 @@ const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: '
 export function subjectKeyIdentifier(key: KeyObject): Buffer {
   const spki = fromDer(spkiDer(key).toString('binary'));
   const bits = (spki.value as forge.asn1.Asn1[])[1]!.value as string;
-  return createHash('sha1').update(Buffer.from(bits.slice(1), 'binary')).digest();
+  return createHash('sha1')
+    .update(Buffer.from(bits.slice(1), 'binary'))
+    .digest();
 }
 
 const certificateKey = (certPem: string): KeyObject => new X509Certificate(certPem).publicKey;
@@ -81,7 +104,10 @@ interface BuildOptions {
 }
 
 /** Stands in for the subject key while forge lays out the TBSCertificate; replaced before signing. */
-const placeholderKey = pki.setRsaPublicKey(new forge.jsbn.BigInteger('3'), new forge.jsbn.BigInteger('3'));
+const placeholderKey = pki.setRsaPublicKey(
+  new forge.jsbn.BigInteger('3'),
+  new forge.jsbn.BigInteger('3'),
+);
 const SPKI_INDEX = 6; // version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo (§4.1)
 
 function algorithmIdentifier(oid: string): forge.asn1.Asn1 {
@@ -96,20 +122,31 @@ function build(o: BuildOptions): string {
   cert.publicKey = placeholderKey;
   const serialHex = o.serialHex ?? randomSerialHex();
   // forge writes the hex as given: refuse one that is not a DER serial rather than sign it.
-  if (!isCertificateSerialHex(serialHex)) throw new RangeError(`not a positive, minimally encoded serial of at most 20 octets (RFC 5280 §4.1.2.2): ${serialHex}`);
+  if (!isCertificateSerialHex(serialHex))
+    throw new RangeError(
+      `not a positive, minimally encoded serial of at most 20 octets (RFC 5280 §4.1.2.2): ${serialHex}`,
+    );
   // eslint-disable-next-line no-restricted-syntax -- a caller's serial, checked just above
   cert.serialNumber = serialHex;
   cert.validity.notBefore = o.notBefore;
   cert.validity.notAfter = o.notAfter;
-  const subject = [{ name: 'commonName', value: o.subjectCn }, ...(o.subjectOrg ? [{ name: 'organizationName', value: o.subjectOrg }] : [])];
+  const subject = [
+    { name: 'commonName', value: o.subjectCn },
+    ...(o.subjectOrg ? [{ name: 'organizationName', value: o.subjectOrg }] : []),
+  ];
   cert.setSubject(subject);
   cert.setIssuer(o.issuer ? pki.certificateFromPem(o.issuer.certPem).subject.attributes : subject);
   const ski = subjectKeyIdentifier(o.publicKey).toString('binary');
-  const aki = o.issuer ? subjectKeyIdentifier(certificateKey(o.issuer.certPem)).toString('binary') : ski;
+  const aki = o.issuer
+    ? subjectKeyIdentifier(certificateKey(o.issuer.certPem)).toString('binary')
+    : ski;
   cert.setExtensions([
     ...o.extensions,
     // Given as a value: forge would hash the placeholder key.
-    { name: 'subjectKeyIdentifier', value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, ski) },
+    {
+      name: 'subjectKeyIdentifier',
+      value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, ski),
+    },
     { name: 'authorityKeyIdentifier', keyIdentifier: aki },
   ]);
   // The issuing CA's key is RSA (ADR 0002): sha256WithRSAEncryption, PKCS#1 v1.5 (RFC 4055 §5).
@@ -123,7 +160,12 @@ function build(o: BuildOptions): string {
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
       tbs,
       algorithmIdentifier(pki.oids.sha256WithRSAEncryption!),
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+      asn1.create(
+        asn1.Class.UNIVERSAL,
+        asn1.Type.BITSTRING,
+        false,
+        `\u0000${signature.toString('binary')}`,
+      ),
     ]),
   );
   return derToPem(Buffer.from(der.getBytes(), 'binary'), 'CERTIFICATE');
@@ -131,7 +173,13 @@ function build(o: BuildOptions): string {
 
 const DAY = 86_400_000;
 
-export function buildRootCa(opts: { keys: KeyPairPem; cn: string; org: string; days: number; now?: Date }): string {
+export function buildRootCa(opts: {
+  keys: KeyPairPem;
+  cn: string;
+  org: string;
+  days: number;
+  now?: Date;
+}): string {
   const now = opts.now ?? new Date();
   return build({
     subjectCn: opts.cn,
@@ -147,7 +195,14 @@ export function buildRootCa(opts: { keys: KeyPairPem; cn: string; org: string; d
   });
 }
 
-export function buildIssuingCa(opts: { keys: KeyPairPem; cn: string; org: string; days: number; root: { certPem: string; privateKeyPem: string }; now?: Date }): string {
+export function buildIssuingCa(opts: {
+  keys: KeyPairPem;
+  cn: string;
+  org: string;
+  days: number;
+  root: { certPem: string; privateKeyPem: string };
+  now?: Date;
+}): string {
   const now = opts.now ?? new Date();
   return build({
     subjectCn: opts.cn,
@@ -169,9 +224,17 @@ export interface Issuer {
   privateKeyPem: string;
 }
 
-export function buildServerCert(opts: { publicKeyPem: string; names: string[]; days: number; issuer: Issuer; now?: Date }): string {
+export function buildServerCert(opts: {
+  publicKeyPem: string;
+  names: string[];
+  days: number;
+  issuer: Issuer;
+  now?: Date;
+}): string {
   const now = opts.now ?? new Date();
-  const altNames = opts.names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: 7, ip: n } : { type: 2, value: n }));
+  const altNames = opts.names.map((n) =>
+    /^[\d.]+$|:/.test(n) ? { type: 7, ip: n } : { type: 2, value: n },
+  );
   return build({
     subjectCn: opts.names[0]!,
     publicKey: createPublicKey(opts.publicKeyPem),
@@ -191,7 +254,15 @@ export function buildServerCert(opts: { publicKeyPem: string; names: string[]; d
  * Device profile: end entity, digitalSignature, clientAuth, CN = device id. The same for an RSA
  * and a P-256 key (digitalSignature alone fits both: TLS 1.2 ECDHE and 1.3 only sign with it).
  */
-export function buildDeviceCert(opts: { publicKey: KeyObject; deviceId: string; days: number; issuer: Issuer; serialHex: string; crlUrl?: string; now?: Date }): string {
+export function buildDeviceCert(opts: {
+  publicKey: KeyObject;
+  deviceId: string;
+  days: number;
+  issuer: Issuer;
+  serialHex: string;
+  crlUrl?: string;
+  now?: Date;
+}): string {
   const now = opts.now ?? new Date();
   return build({
     subjectCn: opts.deviceId,
@@ -204,7 +275,9 @@ export function buildDeviceCert(opts: { publicKey: KeyObject; deviceId: string; 
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', clientAuth: true },
-      ...(opts.crlUrl ? [{ name: 'cRLDistributionPoints', altNames: [{ type: 6, value: opts.crlUrl }] }] : []),
+      ...(opts.crlUrl
+        ? [{ name: 'cRLDistributionPoints', altNames: [{ type: 6, value: opts.crlUrl }] }]
+        : []),
     ],
   });
 }
@@ -217,14 +290,24 @@ export interface RevokedEntry {
 }
 
 function integerFromHex(hex: string): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(derIntegerHex(hex)));
+  return asn1.create(
+    asn1.Class.UNIVERSAL,
+    asn1.Type.INTEGER,
+    false,
+    forge.util.hexToBytes(derIntegerHex(hex)),
+  );
 }
 
 function time(date: Date): forge.asn1.Asn1 {
   // RFC 5280 §5.1.2.4: UTCTime through 2049, GeneralizedTime after.
   return date.getUTCFullYear() < 2050
     ? asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(asn1.Class.UNIVERSAL, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+    : asn1.create(
+        asn1.Class.UNIVERSAL,
+        asn1.Type.GENERALIZEDTIME,
+        false,
+        asn1.dateToGeneralizedTime(date),
+      );
 }
 
 function extension(oid: string, value: forge.asn1.Asn1): forge.asn1.Asn1 {
@@ -239,7 +322,13 @@ function extension(oid: string, value: forge.asn1.Asn1): forge.asn1.Asn1 {
  * authorityKeyIdentifier extensions, and a reasonCode entry extension per revoked certificate.
  * node-forge has no CRL support, hence the ASN.1 by hand. Returns DER.
  */
-export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNumber: number; thisUpdate: Date; nextUpdate: Date }): Buffer {
+export function buildCrl(opts: {
+  issuer: Issuer;
+  revoked: RevokedEntry[];
+  crlNumber: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}): Buffer {
   const issuerCert = pki.certificateFromPem(opts.issuer.certPem);
   const sha256WithRsa = algorithmIdentifier(pki.oids.sha256WithRSAEncryption!);
   const entries = opts.revoked.map((r) =>
@@ -247,7 +336,15 @@ export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNum
       integerFromHex(r.serialHex),
       time(r.revokedAt),
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-        extension('2.5.29.21', asn1.create(asn1.Class.UNIVERSAL, asn1.Type.ENUMERATED, false, String.fromCharCode(r.reasonCode))),
+        extension(
+          '2.5.29.21',
+          asn1.create(
+            asn1.Class.UNIVERSAL,
+            asn1.Type.ENUMERATED,
+            false,
+            String.fromCharCode(r.reasonCode),
+          ),
+        ),
       ]),
     ]),
   );
@@ -257,11 +354,23 @@ export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNum
     pki.distinguishedNameToAsn1(issuerCert.subject),
     time(opts.thisUpdate),
     time(opts.nextUpdate),
-    ...(entries.length ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, entries)] : []),
+    ...(entries.length
+      ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, entries)]
+      : []),
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
         extension('2.5.29.20', integerFromHex(opts.crlNumber.toString(16))),
-        extension('2.5.29.35', asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, subjectKeyIdentifier(certificateKey(opts.issuer.certPem)).toString('binary'))])),
+        extension(
+          '2.5.29.35',
+          asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+            asn1.create(
+              asn1.Class.CONTEXT_SPECIFIC,
+              0,
+              false,
+              subjectKeyIdentifier(certificateKey(opts.issuer.certPem)).toString('binary'),
+            ),
+          ]),
+        ),
       ]),
     ]),
   ]);
@@ -270,12 +379,20 @@ export function buildCrl(opts: { issuer: Issuer; revoked: RevokedEntry[]; crlNum
   const crl = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
     sha256WithRsa,
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+    asn1.create(
+      asn1.Class.UNIVERSAL,
+      asn1.Type.BITSTRING,
+      false,
+      `\u0000${signature.toString('binary')}`,
+    ),
   ]);
   return Buffer.from(asn1.toDer(crl).getBytes(), 'binary');
 }
 
 export function derToPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }

@@ -33,14 +33,27 @@ export interface DeviceStats {
 }
 
 /** Registers and enrols the device the first time (a key of `keyType`); afterwards reuses what is on disk. */
-export async function loadOrEnrol(dir: string, id: string, kind: DeviceIdentity['kind'], where: { site: string; unit: string }, api: ApiClient, keyType: DeviceKeyType = 'ec'): Promise<DeviceIdentity> {
+export async function loadOrEnrol(
+  dir: string,
+  id: string,
+  kind: DeviceIdentity['kind'],
+  where: { site: string; unit: string },
+  api: ApiClient,
+  keyType: DeviceKeyType = 'ec',
+): Promise<DeviceIdentity> {
   const file = path.join(dir, 'identity.json');
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DeviceIdentity;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await api.registerDevice({ id, unit: where.unit, site: where.site });
   const { key, csr } = deviceKeyAndCsr(id, keyType);
   const issued = await api.enroll(await api.enrolmentToken(id), csr);
-  const identity: DeviceIdentity = { id, kind, key, cert: issued.certificate, serial: issued.serial };
+  const identity: DeviceIdentity = {
+    id,
+    kind,
+    key,
+    cert: issued.certificate,
+    serial: issued.serial,
+  };
   await writeFile(file, JSON.stringify(identity), { mode: 0o600 });
   return identity;
 }
@@ -60,7 +73,14 @@ export async function startDevice(o: {
   const outbox: Outbox = await openOutbox(path.join(o.dir, 'outbox'));
   const seqFile = path.join(o.dir, 'seq');
   let seq = existsSync(seqFile) ? Number(await readFile(seqFile, 'utf8')) : 0;
-  const stats: DeviceStats = { sent: 0, acked: 0, ackedTs: [], errors: {}, connects: 0, refused: 0 };
+  const stats: DeviceStats = {
+    sent: 0,
+    acked: 0,
+    ackedTs: [],
+    errors: {},
+    connects: 0,
+    refused: 0,
+  };
   let client: MqttClient | undefined;
   let stopped = false;
   let attempt = 0;
@@ -69,9 +89,15 @@ export async function startDevice(o: {
   let renewing = false;
   const renewals = { requested: 0, completed: 0, refused: [] as string[] };
   const versionFile = path.join(o.dir, 'firmware-version');
-  let firmwareVersion = existsSync(versionFile) ? (await readFile(versionFile, 'utf8')).trim() : '1.0.0';
+  let firmwareVersion = existsSync(versionFile)
+    ? (await readFile(versionFile, 'utf8')).trim()
+    : '1.0.0';
   const state = (payload: Record<string, unknown>): Promise<void> =>
-    client?.connected ? client.publishAsync(`devices/${identity.id}/state`, JSON.stringify(payload), { qos: 1 }).then(() => undefined) : Promise.resolve();
+    client?.connected
+      ? client
+          .publishAsync(`devices/${identity.id}/state`, JSON.stringify(payload), { qos: 1 })
+          .then(() => undefined)
+      : Promise.resolve();
   const updater = o.firmwareKeyPem
     ? createFirmwareUpdater({
         deviceId: o.identity.id,
@@ -89,13 +115,32 @@ export async function startDevice(o: {
 
   const connect = (): void => {
     if (stopped) return;
-    const c = mqtt.connect(o.url, { key: identity.key, cert: identity.cert, ca: o.ca, clientId: identity.id, protocolVersion: 4, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 10_000 });
+    const c = mqtt.connect(o.url, {
+      key: identity.key,
+      cert: identity.cert,
+      ca: o.ca,
+      clientId: identity.id,
+      protocolVersion: 4,
+      clean: false,
+      keepalive: 60,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
     client = c;
     c.on('connect', () => {
       stats.connects++;
       attempt = 0;
-      c.subscribe([`devices/${identity.id}/errors`, `devices/${identity.id}/cert/issued`, ...(updater ? [`devices/${identity.id}/firmware/manifest`] : [])], { qos: 1 });
-      c.publish(`devices/${identity.id}/state`, JSON.stringify({ firmware: firmwareVersion }), { qos: 1 });
+      c.subscribe(
+        [
+          `devices/${identity.id}/errors`,
+          `devices/${identity.id}/cert/issued`,
+          ...(updater ? [`devices/${identity.id}/firmware/manifest`] : []),
+        ],
+        { qos: 1 },
+      );
+      c.publish(`devices/${identity.id}/state`, JSON.stringify({ firmware: firmwareVersion }), {
+        qos: 1,
+      });
       void flush();
       maybeRenew(c);
     });
@@ -135,7 +180,11 @@ export async function startDevice(o: {
   }
 
   async function onIssued(c: MqttClient, payload: Buffer): Promise<void> {
-    const reply = JSON.parse(payload.toString()) as { certificate?: string; serial?: string; error?: { code: string } };
+    const reply = JSON.parse(payload.toString()) as {
+      certificate?: string;
+      serial?: string;
+      error?: { code: string };
+    };
     renewing = false;
     if (!reply.certificate || !reply.serial || !pendingKey) {
       renewals.refused.push(reply.error?.code ?? 'UNKNOWN');
@@ -158,12 +207,21 @@ export async function startDevice(o: {
         const pending = await outbox.pending(500);
         const c = client;
         if (pending.length === 0 || !c?.connected) break; // the connection may have gone while reading the disk
-        const payload = pending.length === 1 ? JSON.stringify(pending[0]) : JSON.stringify({ batch: pending });
+        const payload =
+          pending.length === 1 ? JSON.stringify(pending[0]) : JSON.stringify({ batch: pending });
         stats.sent += pending.length;
         // A publish in flight when the connection drops never settles in MQTT.js: the close decides.
         let onClose: () => void = () => undefined;
-        const closed = new Promise<boolean>((resolve) => c.once('close', (onClose = () => resolve(false))));
-        const ok = await Promise.race([c.publishAsync(`devices/${identity.id}/telemetry`, payload, { qos: 1 }).then(() => true, () => false), closed]);
+        const closed = new Promise<boolean>((resolve) =>
+          c.once('close', (onClose = () => resolve(false))),
+        );
+        const ok = await Promise.race([
+          c.publishAsync(`devices/${identity.id}/telemetry`, payload, { qos: 1 }).then(
+            () => true,
+            () => false,
+          ),
+          closed,
+        ]);
         c.off('close', onClose);
         if (!ok) break;
         await outbox.ack(pending.map((p) => p.seq));

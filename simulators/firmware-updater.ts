@@ -19,29 +19,43 @@ export interface UpdaterDeps {
   install(version: string, image: Buffer): Promise<void>;
 }
 
-function download(url: string, tls: UpdaterDeps['tls'], maxBytes: number): Promise<{ status: number; body: Buffer }> {
+function download(
+  url: string,
+  tls: UpdaterDeps['tls'],
+  maxBytes: number,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { key: tls.key, cert: tls.cert, ca: tls.ca, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > maxBytes) req.destroy(new Error('image larger than its manifest says'));
-        else chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
+    const req = https.get(
+      url,
+      { key: tls.key, cert: tls.cert, ca: tls.ca, timeout: 30_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) req.destroy(new Error('image larger than its manifest says'));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('download timed out')));
     req.on('error', reject);
   });
 }
 
 export function createFirmwareUpdater(deps: UpdaterDeps) {
-  const outcomes: { rolloutId: string | undefined; status: 'installed' | 'failed'; reason?: string }[] = [];
+  const outcomes: {
+    rolloutId: string | undefined;
+    status: 'installed' | 'failed';
+    reason?: string;
+  }[] = [];
   /** Rollouts acted on: the gateway may send a manifest again (on a new subscription), and one is enough. */
   const seen = new Set<string>();
   const report = (rolloutId: string | undefined, status: string, reason?: string) =>
-    rolloutId ? deps.state({ firmwareUpdate: { rolloutId, status, ...(reason ? { reason } : {}) } }) : Promise.resolve();
+    rolloutId
+      ? deps.state({ firmwareUpdate: { rolloutId, status, ...(reason ? { reason } : {}) } })
+      : Promise.resolve();
 
   return {
     outcomes,
@@ -54,8 +68,10 @@ export function createFirmwareUpdater(deps: UpdaterDeps) {
         return;
       }
       // Only for the report: an unverified rolloutId names what was refused, nothing more.
-      const claimed = (message as { manifest?: { rolloutId?: unknown } } | null)?.manifest?.rolloutId;
-      const rolloutId = typeof claimed === 'string' && /^[0-9a-f-]{36}$/.test(claimed) ? claimed : undefined;
+      const claimed = (message as { manifest?: { rolloutId?: unknown } } | null)?.manifest
+        ?.rolloutId;
+      const rolloutId =
+        typeof claimed === 'string' && /^[0-9a-f-]{36}$/.test(claimed) ? claimed : undefined;
       const fail = async (reason: string) => {
         outcomes.push({ rolloutId, status: 'failed', reason });
         await report(rolloutId, 'failed', reason);
@@ -75,7 +91,8 @@ export function createFirmwareUpdater(deps: UpdaterDeps) {
       if (got.status !== 200) return fail(`DOWNLOAD_REFUSED: HTTP ${got.status}`);
       await report(rolloutId, 'verifying');
       if (got.body.length !== m.size) return fail('SIZE_MISMATCH');
-      if (createHash('sha256').update(got.body).digest('hex') !== m.sha256) return fail('HASH_MISMATCH');
+      if (createHash('sha256').update(got.body).digest('hex') !== m.sha256)
+        return fail('HASH_MISMATCH');
       await deps.install(m.version, got.body);
       outcomes.push({ rolloutId, status: 'installed' });
       await deps.state({ firmware: m.version, firmwareUpdate: { rolloutId, status: 'installed' } });

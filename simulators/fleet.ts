@@ -4,7 +4,16 @@ import { ingestRepo } from '../ingest/ingest-repo.ts';
 import type { ApiClient } from './api-client.ts';
 import { loadOrEnrol, startDevice, type SimDevice } from './device.ts';
 import type { DeviceKeyType } from './keys.ts';
-import { binReadings, digesterReadings, initialBin, initialDigester, stepBin, stepDigester, type BinState, type DigesterState } from './physics.ts';
+import {
+  binReadings,
+  digesterReadings,
+  initialBin,
+  initialDigester,
+  stepBin,
+  stepDigester,
+  type BinState,
+  type DigesterState,
+} from './physics.ts';
 import { mulberry32, seedFor } from './random.ts';
 
 import type { Fault } from './faults.ts';
@@ -59,17 +68,37 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
     const unit = `${kind === 'biodigester' ? 'Digester' : 'Bin'} ${i + 1}`;
     await o.api.ensureSiteAndUnit(o.site, unit, kind);
     const dir = path.join(o.stateDir, id);
-    const identity = await loadOrEnrol(dir, id, kind, { site: o.site, unit }, o.api, o.keyType ?? 'ec');
+    const identity = await loadOrEnrol(
+      dir,
+      id,
+      kind,
+      { site: o.site, unit },
+      o.api,
+      o.keyType ?? 'ec',
+    );
     const rand = mulberry32(seedFor(o.seed, id));
-    const device = await startDevice({ identity, dir, url: o.mqttUrl, ca: o.ca, rand, firmwareKeyPem });
+    const device = await startDevice({
+      identity,
+      dir,
+      url: o.mqttUrl,
+      ca: o.ca,
+      rand,
+      firmwareKeyPem,
+    });
     if (kind === 'biodigester') {
       let s: DigesterState = initialDigester(simTime(start), rand);
       const opts = { load: i % 7 === 6 ? 2.5 : 1, holderLitres: 1500 }; // one in seven is overfed
-      members.push({ device, step: (t) => digesterReadings((s = stepDigester(s, simTime(t), rand, opts)), opts, rand) });
+      members.push({
+        device,
+        step: (t) => digesterReadings((s = stepDigester(s, simTime(t), rand, opts)), opts, rand),
+      });
     } else {
       let s: BinState = initialBin(simTime(start), rand);
       const opts = { capacityKg: 120, collectionHours: [10, 16] };
-      members.push({ device, step: (t) => binReadings((s = stepBin(s, simTime(t), rand, opts)), opts, rand) });
+      members.push({
+        device,
+        step: (t) => binReadings((s = stepBin(s, simTime(t), rand, opts)), opts, rand),
+      });
     }
   };
   for (let i = 0; i < o.digesters; i++) await make('biodigester', i);
@@ -79,28 +108,102 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
   const timers: NodeJS.Timeout[] = [];
   members.forEach((m, i) => {
     // Spread the devices over the interval, as real ones are.
-    timers.push(setTimeout(() => timers.push(setInterval(() => void m.device.record(m.step(Date.now())), o.intervalMs)), (i * o.intervalMs) / members.length));
+    timers.push(
+      setTimeout(
+        () =>
+          timers.push(setInterval(() => void m.device.record(m.step(Date.now())), o.intervalMs)),
+        (i * o.intervalMs) / members.length,
+      ),
+    );
   });
   const faultAt = (fraction: number, fn: () => void | Promise<void>): void => {
     if (o.durationMs === undefined) return;
-    timers.push(setTimeout(() => void Promise.resolve(fn()).catch(() => undefined), o.durationMs * fraction));
+    timers.push(
+      setTimeout(() => void Promise.resolve(fn()).catch(() => undefined), o.durationMs * fraction),
+    );
   };
   const pick = (k: number): Member | undefined => members[k % members.length];
   const id = (m: Member | undefined): string => m?.device.identity.id ?? '-';
-  if (o.faults.has('malformed')) faultAt(0.2, () => { const m = pick(0); m?.device.raw(`devices/${id(m)}/telemetry`, '{"seq": 1, "ts": '); injected.malformed = id(m); });
-  if (o.faults.has('out-of-range')) faultAt(0.25, () => { const m = pick(1); m?.device.raw(`devices/${id(m)}/telemetry`, JSON.stringify({ seq: 0, ts: new Date().toISOString(), readings: { temperature_c: 250 } })); injected['out-of-range'] = id(m); });
-  if (o.faults.has('clock-skew')) faultAt(0.3, () => { const m = pick(2); m?.device.raw(`devices/${id(m)}/telemetry`, JSON.stringify({ seq: 0, ts: new Date(Date.now() + 3_600_000).toISOString(), readings: { battery_v: 3.9 } })); injected['clock-skew'] = id(m); });
-  if (o.faults.has('duplicate')) faultAt(0.35, () => { const m = pick(3); const ts = m?.device.stats.ackedTs[0]; if (m && ts) { m.device.raw(`devices/${id(m)}/telemetry`, JSON.stringify({ seq: 1, ts, readings: { battery_v: 3.9 } })); injected.duplicate = id(m); } });
-  if (o.faults.has('cross-topic')) faultAt(0.4, () => { const m = pick(4); const other = pick(5); m?.device.raw(`devices/${id(other)}/telemetry`, JSON.stringify({ seq: 1, ts: new Date().toISOString(), readings: { battery_v: 3.9 } })); injected['cross-topic'] = `${id(m)} → ${id(other)}`; });
-  if (o.faults.has('oversized')) faultAt(0.45, () => { const m = pick(6); m?.device.raw(`devices/${id(m)}/telemetry`, Buffer.alloc(1024 * 1024, 0x20)); injected.oversized = id(m); });
-  if (o.faults.has('storm')) faultAt(0.5, () => { for (const m of members) m.device.drop(); injected.storm = `${members.length} devices`; });
-  if (o.faults.has('revoke')) faultAt(0.6, async () => { const m = pick(7); if (m) { await o.api.revoke(m.device.identity.serial, 'keyCompromise'); injected.revoke = id(m); } });
+  if (o.faults.has('malformed'))
+    faultAt(0.2, () => {
+      const m = pick(0);
+      m?.device.raw(`devices/${id(m)}/telemetry`, '{"seq": 1, "ts": ');
+      injected.malformed = id(m);
+    });
+  if (o.faults.has('out-of-range'))
+    faultAt(0.25, () => {
+      const m = pick(1);
+      m?.device.raw(
+        `devices/${id(m)}/telemetry`,
+        JSON.stringify({ seq: 0, ts: new Date().toISOString(), readings: { temperature_c: 250 } }),
+      );
+      injected['out-of-range'] = id(m);
+    });
+  if (o.faults.has('clock-skew'))
+    faultAt(0.3, () => {
+      const m = pick(2);
+      m?.device.raw(
+        `devices/${id(m)}/telemetry`,
+        JSON.stringify({
+          seq: 0,
+          ts: new Date(Date.now() + 3_600_000).toISOString(),
+          readings: { battery_v: 3.9 },
+        }),
+      );
+      injected['clock-skew'] = id(m);
+    });
+  if (o.faults.has('duplicate'))
+    faultAt(0.35, () => {
+      const m = pick(3);
+      const ts = m?.device.stats.ackedTs[0];
+      if (m && ts) {
+        m.device.raw(
+          `devices/${id(m)}/telemetry`,
+          JSON.stringify({ seq: 1, ts, readings: { battery_v: 3.9 } }),
+        );
+        injected.duplicate = id(m);
+      }
+    });
+  if (o.faults.has('cross-topic'))
+    faultAt(0.4, () => {
+      const m = pick(4);
+      const other = pick(5);
+      m?.device.raw(
+        `devices/${id(other)}/telemetry`,
+        JSON.stringify({ seq: 1, ts: new Date().toISOString(), readings: { battery_v: 3.9 } }),
+      );
+      injected['cross-topic'] = `${id(m)} → ${id(other)}`;
+    });
+  if (o.faults.has('oversized'))
+    faultAt(0.45, () => {
+      const m = pick(6);
+      m?.device.raw(`devices/${id(m)}/telemetry`, Buffer.alloc(1024 * 1024, 0x20));
+      injected.oversized = id(m);
+    });
+  if (o.faults.has('storm'))
+    faultAt(0.5, () => {
+      for (const m of members) m.device.drop();
+      injected.storm = `${members.length} devices`;
+    });
+  if (o.faults.has('revoke'))
+    faultAt(0.6, async () => {
+      const m = pick(7);
+      if (m) {
+        await o.api.revoke(m.device.identity.serial, 'keyCompromise');
+        injected.revoke = id(m);
+      }
+    });
 
   const progress = setInterval(() => {
     const t = totals(members);
-    o.onProgress?.(`devices ${members.length}, connected ${members.filter((m) => m.device.connected()).length}, sent ${t.sent}, acked ${t.acked}, rejected ${Object.values(t.rejected).reduce((a, b) => a + b, 0)}`);
+    o.onProgress?.(
+      `devices ${members.length}, connected ${members.filter((m) => m.device.connected()).length}, sent ${t.sent}, acked ${t.acked}, rejected ${Object.values(t.rejected).reduce((a, b) => a + b, 0)}`,
+    );
   }, 1000);
-  await Promise.race([stop, ...(o.durationMs !== undefined ? [new Promise((r) => setTimeout(r, o.durationMs))] : [])]);
+  await Promise.race([
+    stop,
+    ...(o.durationMs !== undefined ? [new Promise((r) => setTimeout(r, o.durationMs))] : []),
+  ]);
   for (const t of timers) clearTimeout(t);
   clearInterval(progress);
   // A moment for publishes in flight to be acknowledged.
@@ -136,14 +239,19 @@ export function missingFromReadings(pool: Pick<Pool, 'query'>) {
   };
 }
 
-function totals(members: Member[]): { sent: number; acked: number; rejected: Record<string, number> } {
+function totals(members: Member[]): {
+  sent: number;
+  acked: number;
+  rejected: Record<string, number>;
+} {
   const rejected: Record<string, number> = {};
   let sent = 0;
   let acked = 0;
   for (const m of members) {
     sent += m.device.stats.sent;
     acked += m.device.stats.acked;
-    for (const [k, v] of Object.entries(m.device.stats.errors)) rejected[k] = (rejected[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(m.device.stats.errors))
+      rejected[k] = (rejected[k] ?? 0) + v;
   }
   return { sent, acked, rejected };
 }

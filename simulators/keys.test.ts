@@ -17,7 +17,14 @@ function recordingApi(): { api: ApiClient; csrs: string[] } {
     enrolmentToken: () => Promise.resolve('enr_test'),
     enroll(_token, csr) {
       csrs.push(csr);
-      return Promise.resolve({ certificate: 'CERT', chain: '', ca: '', serial: '4a', notAfter: '', brokerUrl: '' });
+      return Promise.resolve({
+        certificate: 'CERT',
+        chain: '',
+        ca: '',
+        serial: '4a',
+        notAfter: '',
+        brokerUrl: '',
+      });
     },
     revoke: () => Promise.resolve(),
     firmwareSigningKey: () => Promise.resolve(''),
@@ -36,17 +43,31 @@ describe('simulated device keys', () => {
   });
 
   it('enrols a first-run device with a P-256 key unless told rsa', async () => {
-    for (const [keyType, expected] of [[undefined, 'ec-p256'], ['ec', 'ec-p256'], ['rsa', 'rsa-2048']] as const) {
+    for (const [keyType, expected] of [
+      [undefined, 'ec-p256'],
+      ['ec', 'ec-p256'],
+      ['rsa', 'rsa-2048'],
+    ] as const) {
       const { api, csrs } = recordingApi();
       const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-simkey-'));
-      const identity = await loadOrEnrol(dir, 'bd-sim-key-2', 'biodigester', { site: 's', unit: 'u' }, api, ...(keyType ? [keyType] : []));
+      const identity = await loadOrEnrol(
+        dir,
+        'bd-sim-key-2',
+        'biodigester',
+        { site: 's', unit: 'u' },
+        api,
+        ...(keyType ? [keyType] : []),
+      );
       expect(checkCsr(csrs[0]!, 'bd-sim-key-2').keyAlgorithm).toBe(expected);
       expect(keyTypeOf(identity.key)).toBe(expected === 'ec-p256' ? 'ec' : 'rsa');
     }
   });
 
   it('thamani simulate refuses an unknown --key with a clear error', async () => {
-    const thamani = cliRunner(() => ({ THAMANI_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'thamani-simkey-cli-')), LOG_LEVEL: 'error' }));
+    const thamani = cliRunner(() => ({
+      THAMANI_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'thamani-simkey-cli-')),
+      LOG_LEVEL: 'error',
+    }));
     const r = await thamani('simulate', '--token', 'tok', '--key', 'dsa', '--ca', '/dev/null');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/unknown key type "dsa": ec or rsa/);

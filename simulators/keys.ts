@@ -7,10 +7,16 @@ import type { DeviceKeyType } from './key-types.ts';
 export { deviceKeyTypes, type DeviceKeyType } from './key-types.ts';
 
 const { asn1 } = forge;
-const OID = { sha256WithRsa: '1.2.840.113549.1.1.11', ecdsaWithSha256: '1.2.840.10045.4.3.2', commonName: '2.5.4.3' } as const;
+const OID = {
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  commonName: '2.5.4.3',
+} as const;
 
-const oid = (id: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
-const seq = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
+const oid = (id: string): forge.asn1.Asn1 =>
+  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
+const seq = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 =>
+  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
 
 /** The parts of a PKCS#10 request (RFC 2986 §4), so that tests can also make wrong ones. */
 export interface CsrParts {
@@ -28,7 +34,16 @@ export interface CsrParts {
 /** A PEM CSR from its parts: one encoder for RSA and EC (forge signs RSA requests only). */
 export function encodeCsr(p: CsrParts): string {
   const cns = typeof p.subjectCn === 'string' ? [p.subjectCn] : p.subjectCn;
-  const name = seq(cns.map((cn) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [seq([oid(OID.commonName), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(cn))])])));
+  const name = seq(
+    cns.map((cn) =>
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
+        seq([
+          oid(OID.commonName),
+          asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(cn)),
+        ]),
+      ]),
+    ),
+  );
   const info = seq([
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, '\u0000'),
     name,
@@ -38,10 +53,21 @@ export function encodeCsr(p: CsrParts): string {
   const signature = p.sign(Buffer.from(asn1.toDer(info).getBytes(), 'binary'));
   const csr = seq([
     info,
-    seq([oid(p.signatureOid), ...(p.nullParameter ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')] : [])]),
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+    seq([
+      oid(p.signatureOid),
+      ...(p.nullParameter ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')] : []),
+    ]),
+    asn1.create(
+      asn1.Class.UNIVERSAL,
+      asn1.Type.BITSTRING,
+      false,
+      `\u0000${signature.toString('binary')}`,
+    ),
   ]);
-  const b64 = Buffer.from(asn1.toDer(csr).getBytes(), 'binary').toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(asn1.toDer(csr).getBytes(), 'binary')
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
@@ -67,7 +93,10 @@ export function keyTypeOf(privateKeyPem: string): DeviceKeyType {
  * What a device does before enrolment: its own key pair and a CSR with CN = its id. P-256 by
  * default, as the secure elements devices keep keys in make (ADR 0002); RSA 2048 on request.
  */
-export function deviceKeyAndCsr(deviceId: string, type: DeviceKeyType = 'ec'): { key: string; csr: string } {
+export function deviceKeyAndCsr(
+  deviceId: string,
+  type: DeviceKeyType = 'ec',
+): { key: string; csr: string } {
   const keys = type === 'ec' ? generateP256KeyPair() : generateRsaKeyPair(2048);
   return { key: keys.privateKeyPem, csr: csrFor(deviceId, keys.privateKeyPem) };
 }

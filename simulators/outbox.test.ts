@@ -10,7 +10,8 @@ describe('device outbox', () => {
   it('keeps every reading until it is acknowledged, in seq order, across a reopen', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-outbox-'));
     const box = await openOutbox(dir);
-    for (const seq of [3, 1, 2, 10]) await box.add({ seq, ts: new Date(seq * 1000).toISOString(), readings: { ph: 7 } });
+    for (const seq of [3, 1, 2, 10])
+      await box.add({ seq, ts: new Date(seq * 1000).toISOString(), readings: { ph: 7 } });
     await box.ack([2]);
     const reopened = await openOutbox(dir);
     expect((await reopened.pending()).map((e) => e.seq)).toEqual([1, 3, 10]);

@@ -18,7 +18,8 @@ const name = (seq: number): string => `${String(seq).padStart(16, '0')}.json`;
 
 export async function openOutbox(dir: string) {
   await mkdir(dir, { recursive: true });
-  for (const f of await readdir(dir)) if (f.endsWith('.tmp')) await rm(path.join(dir, f), { force: true });
+  for (const f of await readdir(dir))
+    if (f.endsWith('.tmp')) await rm(path.join(dir, f), { force: true });
 
   return {
     async add(entry: OutboxEntry): Promise<void> {
@@ -29,7 +30,10 @@ export async function openOutbox(dir: string) {
     },
     /** Everything not yet acknowledged, oldest first. */
     async pending(limit = Number.POSITIVE_INFINITY): Promise<OutboxEntry[]> {
-      const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort().slice(0, limit);
+      const files = (await readdir(dir))
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .slice(0, limit);
       const out: OutboxEntry[] = [];
       for (const f of files) {
         try {

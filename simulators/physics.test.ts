@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { metricCatalogue, type MetricName } from '../devices/metrics.ts';
-import { binReadings, digesterReadings, initialBin, initialDigester, stepBin, stepDigester, type BinState, type DigesterState } from './physics.ts';
+import {
+  binReadings,
+  digesterReadings,
+  initialBin,
+  initialDigester,
+  stepBin,
+  stepDigester,
+  type BinState,
+  type DigesterState,
+} from './physics.ts';
 import { mulberry32 } from './random.ts';
 
 const HOUR = 3_600_000;
@@ -9,7 +18,11 @@ const start = Date.UTC(2026, 10, 1, 21, 0, 0);
 const opts = { load: 1, holderLitres: 1500 };
 const bin = { capacityKg: 120, collectionHours: [16] };
 
-function runDigester(seed: number, hours: number, load = 1): { t: number; s: DigesterState; r: ReturnType<typeof digesterReadings> }[] {
+function runDigester(
+  seed: number,
+  hours: number,
+  load = 1,
+): { t: number; s: DigesterState; r: ReturnType<typeof digesterReadings> }[] {
   const rand = mulberry32(seed);
   let s = initialDigester(start, rand);
   const out = [];
@@ -20,7 +33,8 @@ function runDigester(seed: number, hours: number, load = 1): { t: number; s: Dig
   return out;
 }
 
-const at = <P extends { t: number }>(series: P[], day: number, hour: number): P => series.find((p) => p.t >= start + (day * 24 + hour) * HOUR)!;
+const at = <P extends { t: number }>(series: P[], day: number, hour: number): P =>
+  series.find((p) => p.t >= start + (day * 24 + hour) * HOUR)!;
 
 describe('digester physics', () => {
   const week = runDigester(42, 24 * 7);
@@ -31,12 +45,14 @@ describe('digester physics', () => {
   });
 
   it('follows the day: the slurry is warmer in the late afternoon than before dawn', () => {
-    for (const day of [3, 4, 5]) expect(at(week, day, 17).s.temperature).toBeGreaterThan(at(week, day, 5).s.temperature);
+    for (const day of [3, 4, 5])
+      expect(at(week, day, 17).s.temperature).toBeGreaterThan(at(week, day, 5).s.temperature);
   });
 
   it('makes gas after feeding, with a lag', () => {
     // Lunch feed at 13:30: production an hour later is above what it was just before.
-    for (const day of [2, 3]) expect(at(week, day, 14.5).s.production).toBeGreaterThan(at(week, day, 13.25).s.production);
+    for (const day of [2, 3])
+      expect(at(week, day, 14.5).s.production).toBeGreaterThan(at(week, day, 13.25).s.production);
   });
 
   it('builds pressure until the kitchen cooks, and cooking draws it down', () => {

@@ -42,14 +42,33 @@ export interface DigesterOptions {
 }
 
 export function initialDigester(t: number, rand: () => number): DigesterState {
-  return { t, substrate: 8 + rand() * 4, stored: 300 + rand() * 200, temperature: 34 + rand() * 2, drift: 0, ph: 7.1 + gaussian(rand, 0.05), slurryLevel: 70 + rand() * 10, production: 0, battery: 3.9 + rand() * 0.2, fedToday: new Set() };
+  return {
+    t,
+    substrate: 8 + rand() * 4,
+    stored: 300 + rand() * 200,
+    temperature: 34 + rand() * 2,
+    drift: 0,
+    ph: 7.1 + gaussian(rand, 0.05),
+    slurryLevel: 70 + rand() * 10,
+    production: 0,
+    battery: 3.9 + rand() * 0.2,
+    fedToday: new Set(),
+  };
 }
 
-export function stepDigester(s: DigesterState, t: number, rand: () => number, o: DigesterOptions): DigesterState {
+export function stepDigester(
+  s: DigesterState,
+  t: number,
+  rand: () => number,
+  o: DigesterOptions,
+): DigesterState {
   const dtMin = Math.max(0, (t - s.t) / 60_000);
   const hour = localHour(t);
   const day = Math.floor((t + 3 * HOUR) / (24 * HOUR));
-  const fedToday = s.fedToday.size > 0 && [...s.fedToday][0]! >= day * 10 ? new Set(s.fedToday) : new Set<number>();
+  const fedToday =
+    s.fedToday.size > 0 && [...s.fedToday][0]! >= day * 10
+      ? new Set(s.fedToday)
+      : new Set<number>();
   let substrate = s.substrate;
   let slurry = s.slurryLevel;
   for (const [i, h] of FEEDING_HOURS.entries()) {
@@ -79,7 +98,22 @@ export function stepDigester(s: DigesterState, t: number, rand: () => number, o:
   const acidification = Math.max(0, o.load - 1.2) * 0.0005 * dtMin;
   const ph = clamp(s.ph + (7.2 - s.ph) * (1 - Math.exp(-dtMin / 600)) - acidification, 5, 8.5);
   slurry = clamp(slurry - 0.002 * dtMin, 0, 100); // digestate overflow
-  return { t, substrate, stored, temperature, drift, ph, slurryLevel: slurry, production: dtMin > 0 ? produced / dtMin : 0, battery: clamp(s.battery - 0.000002 * dtMin + (hour > 10 && hour < 15 ? 0.00001 * dtMin : 0), 3.3, 4.2), fedToday };
+  return {
+    t,
+    substrate,
+    stored,
+    temperature,
+    drift,
+    ph,
+    slurryLevel: slurry,
+    production: dtMin > 0 ? produced / dtMin : 0,
+    battery: clamp(
+      s.battery - 0.000002 * dtMin + (hour > 10 && hour < 15 ? 0.00001 * dtMin : 0),
+      3.3,
+      4.2,
+    ),
+    fedToday,
+  };
 }
 
 /** What the digester's sensors report (with instrument noise). */
@@ -88,7 +122,10 @@ export function digesterReadings(s: DigesterState, o: DigesterOptions, rand: () 
   return {
     temperature_c: round(s.temperature + gaussian(rand, 0.05), 2),
     ph: round(s.ph + gaussian(rand, 0.02), 2),
-    biogas_pressure_kpa: round(Math.max(0, (s.stored / o.holderLitres) * 8 + gaussian(rand, 0.05)), 2),
+    biogas_pressure_kpa: round(
+      Math.max(0, (s.stored / o.holderLitres) * 8 + gaussian(rand, 0.05)),
+      2,
+    ),
     methane_pct: round(methane, 1),
     gas_flow_lpm: round(Math.max(0, s.production + gaussian(rand, 0.05)), 2),
     slurry_level_pct: round(s.slurryLevel, 1),
@@ -113,14 +150,23 @@ export interface BinOptions {
 }
 
 export function initialBin(t: number, rand: () => number): BinState {
-  return { t, weight: rand() * 40, lidOpenUntil: 0, lastCollection: t, battery: 3.9 + rand() * 0.2 };
+  return {
+    t,
+    weight: rand() * 40,
+    lidOpenUntil: 0,
+    lastCollection: t,
+    battery: 3.9 + rand() * 0.2,
+  };
 }
 
 /** Waste arrives around meals (a lid opening each time), and a collection empties the bin. */
 export function stepBin(s: BinState, t: number, rand: () => number, o: BinOptions): BinState {
   const dtMin = Math.max(0, (t - s.t) / 60_000);
   const hour = localHour(t);
-  const mealIntensity = FEEDING_HOURS.reduce((a, h) => a + Math.exp(-((hour - (h - 1)) ** 2) / 0.5), 0);
+  const mealIntensity = FEEDING_HOURS.reduce(
+    (a, h) => a + Math.exp(-((hour - (h - 1)) ** 2) / 0.5),
+    0,
+  );
   let weight = s.weight;
   let lidOpenUntil = s.lidOpenUntil;
   if (rand() < 1 - Math.exp(-0.05 * mealIntensity * dtMin)) {
@@ -136,7 +182,13 @@ export function stepBin(s: BinState, t: number, rand: () => number, o: BinOption
       lastCollection = t;
     }
   }
-  return { t, weight: Math.min(weight, o.capacityKg * 1.2), lidOpenUntil, lastCollection, battery: clamp(s.battery - 0.000002 * dtMin, 3.3, 4.2) };
+  return {
+    t,
+    weight: Math.min(weight, o.capacityKg * 1.2),
+    lidOpenUntil,
+    lastCollection,
+    battery: clamp(s.battery - 0.000002 * dtMin, 3.3, 4.2),
+  };
 }
 
 export function binReadings(s: BinState, o: BinOptions, rand: () => number) {

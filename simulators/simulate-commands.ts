@@ -34,30 +34,54 @@ const int = (v: string): number => {
 export function registerSimulateCommands(program: Command, config: () => Config): void {
   program
     .command('simulate')
-    .description('run simulated digesters and collection points against a running gateway (enrols them on first run)')
+    .description(
+      'run simulated digesters and collection points against a running gateway (enrols them on first run)',
+    )
     .option('--digesters <n>', 'simulated biodigesters', int, 5)
     .option('--collection-points <n>', 'simulated collection points', int, 5)
-    .option('--duration <seconds>', 'stop after this long and print the report (default: until Ctrl-C)', int)
+    .option(
+      '--duration <seconds>',
+      'stop after this long and print the report (default: until Ctrl-C)',
+      int,
+    )
     .option('--interval <seconds>', 'seconds between readings of one device', int, 5)
     .option('--speed <x>', 'simulated seconds per real second for the physics', int, 60)
     .option('--seed <n>', 'random seed (same seed, same fleet)', int, 1)
-    .option('--token <token>', 'API token with the technician role (thamani user token sim --role technician)')
+    .option(
+      '--token <token>',
+      'API token with the technician role (thamani user token sim --role technician)',
+    )
     .option('--api <url>', 'operator API (default https://THAMANI_PUBLIC_HOSTNAME:HTTPS_PORT)')
     .option('--mqtt <url>', 'broker (default mqtts://THAMANI_PUBLIC_HOSTNAME:MQTT_PORT)')
     .option('--ca <file>', 'root CA certificate (default: the local PKI)')
     .option('--faults <list>', `comma-separated: ${faultNames.join(', ')}, or all`)
     .option('--site <name>', 'site the simulated units belong to', 'Simulated School')
-    .option('--key <type>', `key a device makes when it first enrols: ${deviceKeyTypes.join(' or ')} (ec = ECDSA P-256, rsa = RSA 2048)`, 'ec')
+    .option(
+      '--key <type>',
+      `key a device makes when it first enrols: ${deviceKeyTypes.join(' or ')} (ec = ECDSA P-256, rsa = RSA 2048)`,
+      'ec',
+    )
     .option('--json', 'print the report as one JSON object')
     .action(async (o: SimulateOptions) => {
       const cfg = config();
       const token = o.token;
-      if (!token) throw new CliError('--token is required: create one with `thamani user token sim --role technician`');
-      const faults = new Set<Fault>(o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]));
-      for (const f of faults) if (!(faultNames as readonly string[]).includes(f)) throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
-      if (!(deviceKeyTypes as readonly string[]).includes(o.key)) throw new CliError(`unknown key type "${o.key}": ${deviceKeyTypes.join(' or ')}`);
+      if (!token)
+        throw new CliError(
+          '--token is required: create one with `thamani user token sim --role technician`',
+        );
+      const faults = new Set<Fault>(
+        o.faults === 'all' ? faultNames : ((o.faults?.split(',').filter(Boolean) ?? []) as Fault[]),
+      );
+      for (const f of faults)
+        if (!(faultNames as readonly string[]).includes(f))
+          throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
+      if (!(deviceKeyTypes as readonly string[]).includes(o.key))
+        throw new CliError(`unknown key type "${o.key}": ${deviceKeyTypes.join(' or ')}`);
       const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
-      const [{ createApiClient }, { missingFromReadings, runFleet }] = await Promise.all([import('./api-client.ts'), import('./fleet.ts')]);
+      const [{ createApiClient }, { missingFromReadings, runFleet }] = await Promise.all([
+        import('./api-client.ts'),
+        import('./fleet.ts'),
+      ]);
       await withDatabase(cfg, async (rt) => {
         let stopRequested: () => void = () => undefined;
         const stop = new Promise<void>((r) => (stopRequested = r));
@@ -75,7 +99,11 @@ export function registerSimulateCommands(program: Command, config: () => Config)
             site: o.site,
             mqttUrl: o.mqtt ?? `mqtts://${cfg.publicHostname}:${cfg.mqtt.port}`,
             ca,
-            api: createApiClient({ baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`, token, ca }),
+            api: createApiClient({
+              baseUrl: o.api ?? `https://${cfg.publicHostname}:${cfg.https.port}`,
+              token,
+              ca,
+            }),
             faults,
             keyType: o.key as DeviceKeyType,
             onProgress: (line) => process.stderr.write(tty ? `\r${line}   ` : `${line}\n`),

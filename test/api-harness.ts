@@ -19,14 +19,23 @@ export interface ApiHarness extends OperatorApi {
   tokenFor(role: Role): Promise<string>;
 }
 
-const SYSTEM = { actorId: 'system', actorRole: 'system', ip: null, userAgent: null, requestId: null };
+const SYSTEM = {
+  actorId: 'system',
+  actorRole: 'system',
+  ip: null,
+  userAgent: null,
+  requestId: null,
+};
 
 /**
  * A test database plus the operator API connected as a LOGIN role of its own (roles are
  * cluster-wide; a random name keeps parallel test files apart). Cheap scrypt parameters keep
  * tests fast; production uses OWASP's.
  */
-export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {}, opts: { t?: TestDatabase } = {}): Promise<ApiHarness> {
+export async function createApiHarness(
+  overrides: Partial<OperatorApiDeps> = {},
+  opts: { t?: TestDatabase } = {},
+): Promise<ApiHarness> {
   // A database of its own, or one another fixture made (the broker's, to test both on one).
   const t = opts.t ?? (await createTestDatabase());
   const loginRole = `thamani_api_t_${randomBytes(4).toString('hex')}`;
@@ -35,7 +44,10 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
   await owner.connect();
   let apiDb: Database;
   try {
-    apiDb = await openAsLoginRole({ client: owner, url: t.url }, { kind: 'api', loginRole, password, poolMax: 5, logger: testLogger });
+    apiDb = await openAsLoginRole(
+      { client: owner, url: t.url },
+      { kind: 'api', loginRole, password, poolMax: 5, logger: testLogger },
+    );
   } finally {
     await owner.end();
   }
@@ -52,7 +64,9 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
     db: apiDb.db,
     ownerDb: t.database.db,
     metrics: createMetricsRegistry({ defaultMetrics: false }),
-    probes: [{ name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 }],
+    probes: [
+      { name: 'database', check: async () => (await apiDb.pool.query('SELECT 1')).rowCount === 1 },
+    ],
     cookieSecret: randomBytes(32).toString('base64url'),
     publicBaseUrl: 'https://localhost:8443',
     sessionIdleMs: 30 * 60_000,
@@ -93,9 +107,15 @@ export async function createApiHarness(overrides: Partial<OperatorApiDeps> = {},
 export const systemActor = SYSTEM;
 
 /** Creates a user with a password set through its setup link (the real path). */
-export async function createUserWithPassword(h: ApiHarness, input: { username: string; role: Role; password?: string }) {
+export async function createUserWithPassword(
+  h: ApiHarness,
+  input: { username: string; role: Role; password?: string },
+) {
   const password = input.password ?? 'correct horse battery staple';
-  const { user, setupLink } = await h.users.create({ username: input.username, displayName: input.username, role: input.role }, SYSTEM);
+  const { user, setupLink } = await h.users.create(
+    { username: input.username, displayName: input.username, role: input.role },
+    SYSTEM,
+  );
   const token = new URL(setupLink).searchParams.get('token')!;
   await h.users.completeLink(token, password, SYSTEM);
   return { user, password };

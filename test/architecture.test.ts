@@ -19,10 +19,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  * same change. Nothing may be added to it.
  */
 const notYetMoved: Record<string, string> = {
-  'audit/audit-query.ts': 'the API\'s audit reads; the row-level-security and erasure work change this file at the same time: moves into audit-repo.ts after they merge',
-  'audit/audit-service.ts': 'the chain append (lock, hash, insert); the erasure work rewrites the append statement at the same time: moves into audit-repo.ts after it merges',
-  'auth/session-service.ts': 'sessions; the row-level-security work moves their writes to the owner\'s pool at the same time: moves into auth-repo.ts after it merges',
-  'auth/user-service.ts': 'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
+  'audit/audit-query.ts':
+    "the API's audit reads; the row-level-security and erasure work change this file at the same time: moves into audit-repo.ts after they merge",
+  'audit/audit-service.ts':
+    'the chain append (lock, hash, insert); the erasure work rewrites the append statement at the same time: moves into audit-repo.ts after it merges',
+  'auth/session-service.ts':
+    "sessions; the row-level-security work moves their writes to the owner's pool at the same time: moves into auth-repo.ts after it merges",
+  'auth/user-service.ts':
+    'role, assignment and token changes are becoming definer functions (row-level security work, issue 22)',
 };
 
 describe('data access (ADR 0007)', () => {
@@ -38,13 +42,32 @@ describe('data access (ADR 0007)', () => {
 
   it('applies to the product tree: not to db/, repos, tests, test fixtures or benches', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-seam-'));
-    const files = ['db/client.ts', 'db/schema/devices.ts', 'bench/x.ts', 'test/db.ts', 'devices/device-repo.ts', 'devices/device-service.ts', 'devices/device.test.ts', 'broker/test-fixture.ts', 'cli/db/thing.ts', 'app/start.ts'];
+    const files = [
+      'db/client.ts',
+      'db/schema/devices.ts',
+      'bench/x.ts',
+      'test/db.ts',
+      'devices/device-repo.ts',
+      'devices/device-service.ts',
+      'devices/device.test.ts',
+      'broker/test-fixture.ts',
+      'cli/db/thing.ts',
+      'app/start.ts',
+    ];
     for (const f of files) {
       mkdirSync(path.join(dir, path.dirname(f)), { recursive: true });
       writeFileSync(path.join(dir, f), 'export const q = `SELECT id FROM devices`;\n');
     }
-    expect(sourceFiles(dir)).toEqual(['app/start.ts', 'cli/db/thing.ts', 'devices/device-service.ts']);
-    expect(scanTree(dir).map((f) => f.file)).toEqual(['app/start.ts', 'cli/db/thing.ts', 'devices/device-service.ts']);
+    expect(sourceFiles(dir)).toEqual([
+      'app/start.ts',
+      'cli/db/thing.ts',
+      'devices/device-service.ts',
+    ]);
+    expect(scanTree(dir).map((f) => f.file)).toEqual([
+      'app/start.ts',
+      'cli/db/thing.ts',
+      'devices/device-service.ts',
+    ]);
   });
 });
 
@@ -55,7 +78,9 @@ const statement = fc.oneof(
   fc.tuple(ident, ident).map(([c, t]) => `SELECT count(*) AS n, ${c}\n   FROM ${t}`),
   fc.tuple(ident, ident).map(([t, c]) => `INSERT INTO ${t} (${c}) VALUES ($1)`),
   fc.tuple(ident, ident).map(([t, c]) => `UPDATE ${t} SET ${c} = $2 WHERE id = $1`),
-  fc.tuple(ident, ident).map(([t, c]) => `UPDATE ${t} a SET ${c} = now() FROM devices d WHERE a.device_id = d.id`),
+  fc
+    .tuple(ident, ident)
+    .map(([t, c]) => `UPDATE ${t} a SET ${c} = now() FROM devices d WHERE a.device_id = d.id`),
   ident.map((t) => `DELETE FROM ${t} WHERE id = $1`),
   ident.map((t) => `COPY ${t} (a, b) FROM STDIN BINARY`),
   fc.tuple(ident, ident).map(([w, t]) => `WITH ${w} AS (SELECT 1 FROM ${t}) SELECT * FROM ${w}`),
@@ -82,16 +107,40 @@ const carriers: ((sql: string, name: string) => string)[] = [
 describe('the SQL detector', () => {
   it('finds SQL in every carrier, whatever the statement', () => {
     fc.assert(
-      fc.property(statement, fc.integer({ min: 0, max: carriers.length - 1 }), ident, (sql, c, name) => {
-        const text = `// a file\nexport const before = 1;\n${carriers[c]!(sql, `v_${name}`)}\n`;
-        expect(findSql('x/y-service.ts', text).map((f) => f.line)).toContain(3);
-      }),
+      fc.property(
+        statement,
+        fc.integer({ min: 0, max: carriers.length - 1 }),
+        ident,
+        (sql, c, name) => {
+          const text = `// a file\nexport const before = 1;\n${carriers[c]!(sql, `v_${name}`)}\n`;
+          expect(findSql('x/y-service.ts', text).map((f) => f.line)).toContain(3);
+        },
+      ),
       { numRuns: 400 },
     );
   });
 
   it('leaves prose, comments, PEM armour and type-only imports alone', () => {
-    const words = fc.array(fc.constantFrom('select', 'the', 'from', 'update', 'device', 'set', 'delete', 'insert', 'into', 'a', 'value', 'with', 'as'), { minLength: 1, maxLength: 12 }).map((w) => w.join(' '));
+    const words = fc
+      .array(
+        fc.constantFrom(
+          'select',
+          'the',
+          'from',
+          'update',
+          'device',
+          'set',
+          'delete',
+          'insert',
+          'into',
+          'a',
+          'value',
+          'with',
+          'as',
+        ),
+        { minLength: 1, maxLength: 12 },
+      )
+      .map((w) => w.join(' '));
     fc.assert(
       fc.property(words, statement, (prose, sql) => {
         const text = [

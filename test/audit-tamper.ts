@@ -1,6 +1,11 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import type pg from 'pg';
-import { entryHash, entrySigningInput, signedEntryHash, type SignedFields } from '../audit/audit-fns.ts';
+import {
+  entryHash,
+  entrySigningInput,
+  signedEntryHash,
+  type SignedFields,
+} from '../audit/audit-fns.ts';
 import { keyIdOf } from '../audit/audit-signer.ts';
 
 /**
@@ -32,12 +37,29 @@ interface Row {
 }
 
 async function rows(c: pg.ClientBase, fromSeq = 1): Promise<Row[]> {
-  const r = await c.query<Row>(`SELECT id, seq::int AS seq, at, actor_id, actor_role, host(ip) AS ip, user_agent, request_id, action, target_type, target_id, before, after, prev_hash, hash, key_id, signature FROM audit_log WHERE seq >= $1 ORDER BY seq`, [fromSeq]);
+  const r = await c.query<Row>(
+    `SELECT id, seq::int AS seq, at, actor_id, actor_role, host(ip) AS ip, user_agent, request_id, action, target_type, target_id, before, after, prev_hash, hash, key_id, signature FROM audit_log WHERE seq >= $1 ORDER BY seq`,
+    [fromSeq],
+  );
   return r.rows;
 }
 
 function fieldsOf(r: Row): SignedFields {
-  return { seq: r.seq, keyId: r.key_id ?? '', at: r.at, actorId: r.actor_id, actorRole: r.actor_role, ip: r.ip, userAgent: r.user_agent, requestId: r.request_id, action: r.action, targetType: r.target_type, targetId: r.target_id, before: r.before, after: r.after };
+  return {
+    seq: r.seq,
+    keyId: r.key_id ?? '',
+    at: r.at,
+    actorId: r.actor_id,
+    actorRole: r.actor_role,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    requestId: r.request_id,
+    action: r.action,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    before: r.before,
+    after: r.after,
+  };
 }
 
 /** The hash the row would have with these fields after prev (the attacker's recomputation). */
@@ -47,17 +69,24 @@ function rehash(f: SignedFields, prev: Buffer, signed: boolean): Buffer {
 
 /** Recomputes prev_hash and hash of every row from `fromSeq` on, keeping their (now stale) signatures. */
 export async function rechain(c: pg.ClientBase, fromSeq: number): Promise<void> {
-  const [before] = (await c.query<{ hash: Buffer }>('SELECT hash FROM audit_log WHERE seq = $1', [fromSeq - 1])).rows;
+  const [before] = (
+    await c.query<{ hash: Buffer }>('SELECT hash FROM audit_log WHERE seq = $1', [fromSeq - 1])
+  ).rows;
   let prev = before?.hash ?? Buffer.alloc(32);
   for (const r of await rows(c, fromSeq)) {
     const hash = rehash(fieldsOf(r), prev, r.signature !== null);
-    await c.query('UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1', [r.id, prev, hash]);
+    await c.query('UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1', [
+      r.id,
+      prev,
+      hash,
+    ]);
     prev = hash;
   }
 }
 
 export async function headSeq(c: pg.ClientBase): Promise<number> {
-  return (await c.query<{ n: number }>('SELECT coalesce(max(seq), 0)::int AS n FROM audit_log')).rows[0]!.n;
+  return (await c.query<{ n: number }>('SELECT coalesce(max(seq), 0)::int AS n FROM audit_log'))
+    .rows[0]!.n;
 }
 
 export const superuserTampering = {
@@ -86,7 +115,8 @@ export const superuserTampering = {
   async deleteAndRechain(c: pg.ClientBase, seq: number): Promise<number> {
     await c.query('DELETE FROM audit_log WHERE seq = $1', [seq]);
     const later = await rows(c, seq + 1);
-    for (const r of later) await c.query('UPDATE audit_log SET seq = seq - 1 WHERE id = $1', [r.id]);
+    for (const r of later)
+      await c.query('UPDATE audit_log SET seq = seq - 1 WHERE id = $1', [r.id]);
     await rechain(c, seq);
     return seq;
   },
@@ -107,7 +137,8 @@ export const superuserTampering = {
   /** Inserts a forged entry at a position in the middle, moves the later ones up and re-chains. */
   async insertMiddle(c: pg.ClientBase, seq: number): Promise<number> {
     const later = await rows(c, seq);
-    for (const r of later.reverse()) await c.query('UPDATE audit_log SET seq = seq + 1 WHERE id = $1', [r.id]);
+    for (const r of later.reverse())
+      await c.query('UPDATE audit_log SET seq = seq + 1 WHERE id = $1', [r.id]);
     const copy = later[later.length - 1]!; // the entry that was at `seq`: its signature goes with the forgery
     await c.query(
       `INSERT INTO audit_log (seq, at, actor_id, actor_role, action, target_type, target_id, after, prev_hash, hash, key_id, signature)
@@ -119,7 +150,10 @@ export const superuserTampering = {
   },
   /** Puts another entry's valid signature (and key id) on this one. */
   async borrowSignature(c: pg.ClientBase, seq: number, other: number): Promise<number> {
-    await c.query('UPDATE audit_log a SET signature = b.signature, key_id = b.key_id FROM audit_log b WHERE a.seq = $1 AND b.seq = $2', [seq, other]);
+    await c.query(
+      'UPDATE audit_log a SET signature = b.signature, key_id = b.key_id FROM audit_log b WHERE a.seq = $1 AND b.seq = $2',
+      [seq, other],
+    );
     return seq;
   },
   /** Strips the signature so the entry passes for one from before the key existed. */
@@ -137,10 +171,22 @@ export type SuperuserTampering = keyof typeof superuserTampering;
  * under the admin's name. `signature`: none, random bytes under the real key id, or a valid
  * signature with the attacker's own key.
  */
-export async function forgeAppend(c: pg.ClientBase, opts: { actorId: string; signature: 'none' | 'garbage' | 'own-key'; realKeyId: string }): Promise<number> {
-  const [head] = (await c.query<{ seq: number; hash: Buffer; at: Date }>('SELECT seq::int AS seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1')).rows;
+export async function forgeAppend(
+  c: pg.ClientBase,
+  opts: { actorId: string; signature: 'none' | 'garbage' | 'own-key'; realKeyId: string },
+): Promise<number> {
+  const [head] = (
+    await c.query<{ seq: number; hash: Buffer; at: Date }>(
+      'SELECT seq::int AS seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1',
+    )
+  ).rows;
   const own = generateKeyPairSync('ed25519');
-  const keyId = opts.signature === 'none' ? null : opts.signature === 'own-key' ? keyIdOf(own.publicKey) : opts.realKeyId;
+  const keyId =
+    opts.signature === 'none'
+      ? null
+      : opts.signature === 'own-key'
+        ? keyIdOf(own.publicKey)
+        : opts.realKeyId;
   const f: SignedFields = {
     seq: (head?.seq ?? 0) + 1,
     keyId: keyId ?? '',
@@ -158,10 +204,29 @@ export async function forgeAppend(c: pg.ClientBase, opts: { actorId: string; sig
   };
   const prev = head?.hash ?? Buffer.alloc(32);
   const hash = keyId === null ? entryHash(f, prev) : signedEntryHash(f, prev);
-  const signature = opts.signature === 'none' ? null : opts.signature === 'own-key' ? sign(null, entrySigningInput(hash), own.privateKey) : randomBytes(64);
+  const signature =
+    opts.signature === 'none'
+      ? null
+      : opts.signature === 'own-key'
+        ? sign(null, entrySigningInput(hash), own.privateKey)
+        : randomBytes(64);
   await c.query(
     `INSERT INTO audit_log (seq, at, actor_id, actor_role, action, target_type, target_id, before, after, prev_hash, hash, key_id, signature) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-    [f.seq, f.at, f.actorId, f.actorRole, f.action, f.targetType, f.targetId, JSON.stringify(f.before), JSON.stringify(f.after), prev, hash, keyId, signature],
+    [
+      f.seq,
+      f.at,
+      f.actorId,
+      f.actorRole,
+      f.action,
+      f.targetType,
+      f.targetId,
+      JSON.stringify(f.before),
+      JSON.stringify(f.after),
+      prev,
+      hash,
+      keyId,
+      signature,
+    ],
   );
   return f.seq;
 }

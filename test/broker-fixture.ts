@@ -7,7 +7,12 @@ import tls from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import { openAsLoginRole } from '../app/db-roles.ts';
 import { createDatabase, type Database } from '../db/client.ts';
-import { createAuditLog, createSecurityEvents, type SecurityEvents, type SecurityEventsConfig } from '../audit/index.ts';
+import {
+  createAuditLog,
+  createSecurityEvents,
+  type SecurityEvents,
+  type SecurityEventsConfig,
+} from '../audit/index.ts';
 import { testAuditSigner } from './audit-key.ts';
 import { createDeviceEvents, type DeviceEvents } from '../devices/device-events.ts';
 import { createDeviceService } from '../devices/device-service.ts';
@@ -28,7 +33,11 @@ export { requireTool } from './tools.ts';
  * Runs a command without blocking the event loop (the broker under test lives in this process,
  * so spawnSync would deadlock it).
  */
-export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -111,7 +120,14 @@ export interface BrokerFixture {
   /** Moves the PKI's clock (undefined: real time). */
   clock: { value: Date | undefined };
   /** Registers a device and enrols it through our PKI (an expired one is issued "400 days ago"). */
-  addDevice(id: string, opts?: { status?: 'pending' | 'active' | 'suspended' | 'retired'; expired?: boolean; key?: DeviceKeyType }): Promise<DeviceCert>;
+  addDevice(
+    id: string,
+    opts?: {
+      status?: 'pending' | 'active' | 'suspended' | 'retired';
+      expired?: boolean;
+      key?: DeviceKeyType;
+    },
+  ): Promise<DeviceCert>;
   revoke(serialHex: string): Promise<void>;
   setStatus(deviceId: string, status: 'suspended' | 'retired' | 'active'): Promise<void>;
   connect(cert: { key: string; cert: string }, opts?: mqtt.IClientOptions): Promise<MqttClient>;
@@ -151,14 +167,28 @@ export async function startBrokerFixture(
 ): Promise<BrokerFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-broker-'));
-  const ca = await loadOrCreateCa({ dir: path.join(dir, 'pki'), passphrase: 'broker test passphrase!', serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
+  const ca = await loadOrCreateCa({
+    dir: path.join(dir, 'pki'),
+    passphrase: 'broker test passphrase!',
+    serverNames: ['localhost', '127.0.0.1'],
+    serverCertDays: 30,
+    logger: testLogger,
+  });
   const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
   const clock: { value: Date | undefined } = { value: undefined };
   const pki = createPki({
     db: t.database.db,
     ca,
     audit,
-    config: { passphrase: undefined, dir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 },
+    config: {
+      passphrase: undefined,
+      dir,
+      deviceCertDays: 30,
+      serverCertDays: 30,
+      enrolmentTokenHours: 24,
+      renewalWindowDays: 30,
+      rotationOverlapHours: 24,
+    },
     brokerUrl: 'mqtts://localhost',
     now: () => clock.value ?? new Date(),
   });
@@ -173,7 +203,12 @@ export async function startBrokerFixture(
   const crls = async (): Promise<string[]> => [(await pki.crl()).pem, ca.rootCrlPem!];
 
   // Security events write over connections of their own, as in production (app/start.ts).
-  const securityDb = createDatabase({ url: t.url, poolMax: 2, logger: testLogger, applicationName: 'thamani-security-events' });
+  const securityDb = createDatabase({
+    url: t.url,
+    poolMax: 2,
+    logger: testLogger,
+    applicationName: 'thamani-security-events',
+  });
   const securityEvents = createSecurityEvents({
     audit: createAuditLog({ db: securityDb.db, signer: testAuditSigner }),
     logger: testLogger,
@@ -183,7 +218,12 @@ export async function startBrokerFixture(
   const broker = await createBroker({
     config: { ...testBrokerConfig, ...config },
     logger: testLogger,
-    tls: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`, ca: ca.caPems, crl: await crls() },
+    tls: {
+      key: ca.server.privateKeyPem,
+      cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+      ca: ca.caPems,
+      crl: await crls(),
+    },
     crl: crls,
     identity: pki,
     events,
@@ -194,10 +234,26 @@ export async function startBrokerFixture(
   // cluster-wide, so a name of its own per fixture.
   const ingestRole = `thamani_ingest_t_${randomBytes(4).toString('hex')}`;
   const ingestDb: Database | undefined = opts.ingest
-    ? await openAsLoginRole({ client: t.database.pool, url: t.url }, { kind: 'ingest', loginRole: ingestRole, password: randomBytes(18).toString('base64url'), poolMax: 5, logger: testLogger })
+    ? await openAsLoginRole(
+        { client: t.database.pool, url: t.url },
+        {
+          kind: 'ingest',
+          loginRole: ingestRole,
+          password: randomBytes(18).toString('base64url'),
+          poolMax: 5,
+          logger: testLogger,
+        },
+      )
     : undefined;
   const ingest = ingestDb
-    ? createIngest({ pool: ingestDb.pool, logger: testLogger, config: { ...testIngestConfig, ...opts.ingest }, publisher: broker.publisher, backpressure: broker.backpressure, onStored: opts.onStored })
+    ? createIngest({
+        pool: ingestDb.pool,
+        logger: testLogger,
+        config: { ...testIngestConfig, ...opts.ingest },
+        publisher: broker.publisher,
+        backpressure: broker.backpressure,
+        onStored: opts.onStored,
+      })
     : undefined;
   const { port } = await broker.listen({
     ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
@@ -238,7 +294,11 @@ export async function startBrokerFixture(
       if (opts.expired) clock.value = new Date(Date.now() - 400 * 86_400_000);
       try {
         const issued = await pki.issueFromCsr(id, csr, admin);
-        if (opts.status && opts.status !== 'pending') await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [id, opts.status]);
+        if (opts.status && opts.status !== 'pending')
+          await t.database.pool.query(`UPDATE devices SET status = $2 WHERE id = $1`, [
+            id,
+            opts.status,
+          ]);
         return { key, cert: issued.certificate, serialHex: issued.serial };
       } finally {
         clock.value = saved;
@@ -287,7 +347,9 @@ export async function startBrokerFixture(
  * Connects and reports the outcome: 'connected', `connack:<code>` for a CONNACK refusal, or
  * `tls:<code>` when the connection failed before a CONNACK (handshake refused, socket closed).
  */
-export async function connectOutcome(connect: () => Promise<{ end(force?: boolean): unknown }>): Promise<string> {
+export async function connectOutcome(
+  connect: () => Promise<{ end(force?: boolean): unknown }>,
+): Promise<string> {
   try {
     const client = await connect();
     await client.end(true);
@@ -302,9 +364,23 @@ export async function connectOutcome(connect: () => Promise<{ end(force?: boolea
  * Writes raw CONNECT bytes over mTLS (packets MQTT.js will not send) and resolves with the
  * CONNACK return code, `packet 0x..` for another first packet, or 'closed' with no answer.
  */
-export function rawConnack(f: Pick<BrokerFixture, 'port' | 'caPem'>, cert: { key: string; cert: string }, connect: Buffer): Promise<number | string> {
+export function rawConnack(
+  f: Pick<BrokerFixture, 'port' | 'caPem'>,
+  cert: { key: string; cert: string },
+  connect: Buffer,
+): Promise<number | string> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: f.port, ca: f.caPem, key: cert.key, cert: cert.cert, servername: 'localhost' }, () => socket.write(connect));
+    const socket = tls.connect(
+      {
+        host: '127.0.0.1',
+        port: f.port,
+        ca: f.caPem,
+        key: cert.key,
+        cert: cert.cert,
+        servername: 'localhost',
+      },
+      () => socket.write(connect),
+    );
     let got = Buffer.alloc(0);
     socket.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);

@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,15 +23,30 @@ type Outcome = { exit: number; report?: object };
 
 type FileResult = { status: string; message?: string; tests: string[] };
 
-function report(o: { passed: number; failed?: number; skipped?: number; files?: FileResult[] }): object {
-  const files: FileResult[] = o.files ?? [{ status: o.failed ? 'failed' : 'passed', tests: [...Array(o.passed).fill('passed'), ...Array(o.failed ?? 0).fill('failed')] }];
+function report(o: {
+  passed: number;
+  failed?: number;
+  skipped?: number;
+  files?: FileResult[];
+}): object {
+  const files: FileResult[] = o.files ?? [
+    {
+      status: o.failed ? 'failed' : 'passed',
+      tests: [...Array(o.passed).fill('passed'), ...Array(o.failed ?? 0).fill('failed')],
+    },
+  ];
   return {
     numPassedTests: o.passed,
     numFailedTests: o.failed ?? 0,
     numPendingTests: o.skipped ?? 0,
     numTodoTests: 0,
     success: !o.failed && files.every((f) => f.status === 'passed'),
-    testResults: files.map((f, i) => ({ name: `/repo/f${i}.test.ts`, status: f.status, message: f.message ?? '', assertionResults: f.tests.map((status) => ({ status })) })),
+    testResults: files.map((f, i) => ({
+      name: `/repo/f${i}.test.ts`,
+      status: f.status,
+      message: f.message ?? '',
+      assertionResults: f.tests.map((status) => ({ status })),
+    })),
   };
 }
 
@@ -37,7 +60,12 @@ interface Steps {
   uid?: number;
 }
 
-function runCi(steps: Steps): { status: number | null; lastLine: string; stderr: string; installs: string[] } {
+function runCi(steps: Steps): {
+  status: number | null;
+  lastLine: string;
+  stderr: string;
+  installs: string[];
+} {
   const root = mkdtempSync(path.join(os.tmpdir(), 'thamani-ci-run-'));
   mkdirSync(path.join(root, '.ci'));
   copyFileSync(path.join(import.meta.dirname, '..', '.ci', 'run'), path.join(root, '.ci', 'run'));
@@ -52,7 +80,10 @@ function runCi(steps: Steps): { status: number | null; lastLine: string; stderr:
     chmodSync(path.join(bin, name), 0o755);
   };
   const missing = (steps.missing ?? []).join(' ');
-  script('dpkg-query', `case " ${missing} " in *" \${@: -1} "*) exit 1 ;; esac; printf 'install ok installed'`);
+  script(
+    'dpkg-query',
+    `case " ${missing} " in *" \${@: -1} "*) exit 1 ;; esac; printf 'install ok installed'`,
+  );
   // Installs are logged, not made: who ran apt-get (root or through sudo) and with what.
   const log = path.join(root, 'installs.log');
   script('id', `[ "$1" = -u ] && echo ${steps.uid ?? 0} || exec /usr/bin/id "$@"`);
@@ -68,13 +99,19 @@ function runCi(steps: Steps): { status: number | null; lastLine: string; stderr:
       `  "run lint") exit ${steps.lint ?? 0} ;;`,
       '  "test "*)',
       '    for a in "$@"; do case "$a" in --outputFile.json=*) out="${a#--outputFile.json=}" ;; esac; done',
-      steps.test.report ? '    mkdir -p "$(dirname "$out")" && cp report.json "$out"' : '    echo "vitest: worker crashed" >&2',
+      steps.test.report
+        ? '    mkdir -p "$(dirname "$out")" && cp report.json "$out"'
+        : '    echo "vitest: worker crashed" >&2',
       `    exit ${steps.test.exit} ;;`,
       'esac',
       'exit 99',
     ].join('\n'),
   );
-  const r = spawnSync('bash', [path.join(root, '.ci', 'run')], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, timeout: 60_000 });
+  const r = spawnSync('bash', [path.join(root, '.ci', 'run')], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    timeout: 60_000,
+  });
   const lines = r.stdout.trim().split('\n');
   const installs = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
   return { status: r.status, lastLine: lines[lines.length - 1] ?? '', stderr: r.stderr, installs };
@@ -128,9 +165,15 @@ describe('.ci/run', () => {
     const green = { exit: 0, report: report({ passed: 1 }) };
     expect(runCi({ test: green }).installs).toEqual([]);
     const asRoot = runCi({ test: green, missing: ['redis-server', 'haproxy'], uid: 0 });
-    expect(asRoot.installs).toEqual(['apt-get update -qq', 'apt-get install -y -qq --no-install-recommends redis-server haproxy']);
+    expect(asRoot.installs).toEqual([
+      'apt-get update -qq',
+      'apt-get install -y -qq --no-install-recommends redis-server haproxy',
+    ]);
     const asUser = runCi({ test: green, missing: ['haproxy', 'jq'], uid: 1000 });
-    expect(asUser.installs).toEqual(['sudo apt-get update -qq', 'sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq haproxy']);
+    expect(asUser.installs).toEqual([
+      'sudo apt-get update -qq',
+      'sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq haproxy',
+    ]);
     expect(asUser.lastLine).toBe('1 passed, 0 failed, 0 skipped');
   });
 });

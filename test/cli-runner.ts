@@ -20,7 +20,9 @@ let queue: Promise<unknown> = Promise.resolve();
  * call, and what it writes to stdout and stderr is captured. Calls run one at a time, since both
  * are process-wide.
  */
-export function cliRunner(env: () => Record<string, string>): (...args: string[]) => Promise<CliResult> {
+export function cliRunner(
+  env: () => Record<string, string>,
+): (...args: string[]) => Promise<CliResult> {
   return (...args) => {
     const run = queue.then(() => runCaptured(env(), args));
     queue = run.catch(() => undefined);
@@ -38,8 +40,16 @@ async function runCaptured(env: Record<string, string>, args: string[]): Promise
   let stderr = '';
   const capture =
     (append: (s: string) => void): Write =>
-    (chunk: Uint8Array | string, encodingOrCb?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean => {
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(typeof encodingOrCb === 'string' ? encodingOrCb : 'utf8'));
+    (
+      chunk: Uint8Array | string,
+      encodingOrCb?: BufferEncoding | ((err?: Error | null) => void),
+      cb?: (err?: Error | null) => void,
+    ): boolean => {
+      append(
+        typeof chunk === 'string'
+          ? chunk
+          : Buffer.from(chunk).toString(typeof encodingOrCb === 'string' ? encodingOrCb : 'utf8'),
+      );
       const done = typeof encodingOrCb === 'function' ? encodingOrCb : cb;
       if (done) queueMicrotask(() => done(null));
       return true;

@@ -12,7 +12,14 @@ import { testAuditSigner } from './audit-key.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
 import { deviceKeyAndCsr } from './device-keys.ts';
 import { startGateway, type Gateway } from './gateway.ts';
-import { csrPayload, stateJson, telemetryJson, withRawBytes, type Fresh, type Payload } from './hostile-input.ts';
+import {
+  csrPayload,
+  stateJson,
+  telemetryJson,
+  withRawBytes,
+  type Fresh,
+  type Payload,
+} from './hostile-input.ts';
 import { httpsRequest } from './https-client.ts';
 
 /**
@@ -32,7 +39,11 @@ const seed = Number(process.env.FUZZ_SEED ?? 16);
 const deviceId = 'bd-fuzz';
 
 /** Patient waits: a loaded CI machine is slow, never wrong. */
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 30_000): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -57,17 +68,37 @@ const issued: unknown[] = [];
 /** Valid times (and seqs: the same instants in ms, as SenML's) 7 s apart, so that SenML's t of ±3 s never meets another message's. */
 let nextTime = 0;
 const fresh = (): Fresh => ({ time: () => (nextTime += 7000), seq: () => (nextTime += 7000) });
-const tally = { telemetry: 0, state: 0, 'cert/csr': 0, stored: 0, quarantined: 0, stateMalformed: 0, csrReplies: 0, closed: 0 };
+const tally = {
+  telemetry: 0,
+  state: 0,
+  'cert/csr': 0,
+  stored: 0,
+  quarantined: 0,
+  stateMalformed: 0,
+  csrReplies: 0,
+  closed: 0,
+};
 const internalRejects: string[] = [];
 
 async function connect(): Promise<mqtt.MqttClient> {
-  const c = await mqtt.connectAsync(gateway.mqttUrl, { key: device.key, cert: device.cert, ca: gateway.ca, clientId: deviceId, protocolVersion: 4, reconnectPeriod: 0, keepalive: 60, clean: true });
+  const c = await mqtt.connectAsync(gateway.mqttUrl, {
+    key: device.key,
+    cert: device.cert,
+    ca: gateway.ca,
+    clientId: deviceId,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    keepalive: 60,
+    clean: true,
+  });
   c.on('error', () => undefined);
   c.on('message', (topic, payload) => {
     if (topic.endsWith('/errors')) errors.push(JSON.parse(payload.toString()) as ErrorsMessage);
     else issued.push(payload.toString());
   });
-  await c.subscribeAsync([`devices/${deviceId}/errors`, `devices/${deviceId}/cert/issued`], { qos: 1 });
+  await c.subscribeAsync([`devices/${deviceId}/errors`, `devices/${deviceId}/cert/issued`], {
+    qos: 1,
+  });
   return c;
 }
 
@@ -85,12 +116,18 @@ function publish(topic: string, payload: Buffer): Promise<'acked' | 'closed'> {
 }
 
 async function snapshot(): Promise<{ readings: number; quarantineId: number }> {
-  const { rows } = await t.database.pool.query<{ readings: number; q: string | null }>(`SELECT (SELECT count(*)::int FROM readings WHERE device_id = $1) AS readings, (SELECT max(id) FROM quarantine) AS q`, [deviceId]);
+  const { rows } = await t.database.pool.query<{ readings: number; q: string | null }>(
+    `SELECT (SELECT count(*)::int FROM readings WHERE device_id = $1) AS readings, (SELECT max(id) FROM quarantine) AS q`,
+    [deviceId],
+  );
   return { readings: rows[0]!.readings, quarantineId: Number(rows[0]!.q ?? 0) };
 }
 
 /** Sends one message and checks that it ended in exactly one documented outcome. */
-async function sendAndCheck(suffix: 'telemetry' | 'state' | 'cert/csr', payload: Payload): Promise<void> {
+async function sendAndCheck(
+  suffix: 'telemetry' | 'state' | 'cert/csr',
+  payload: Payload,
+): Promise<void> {
   tally[suffix]++;
   const bytes = payload();
   const topic = `devices/${deviceId}/${suffix}`;
@@ -104,7 +141,10 @@ async function sendAndCheck(suffix: 'telemetry' | 'state' | 'cert/csr', payload:
     // Allowed only with a recorded security event for this device.
     tally.closed++;
     const events = await until(async () => {
-      const { rows } = await t.database.pool.query(`SELECT action FROM audit_log WHERE action LIKE 'security.%' AND actor_id = $1 AND at >= $2`, [`device:${deviceId}`, sentAt]);
+      const { rows } = await t.database.pool.query(
+        `SELECT action FROM audit_log WHERE action LIKE 'security.%' AND actor_id = $1 AND at >= $2`,
+        [`device:${deviceId}`, sentAt],
+      );
       return rows.length > 0 ? rows : undefined;
     }, `a security event for the closed connection (${suffix}: ${payload[fc.toStringMethod]()})`);
     expect(events.length).toBeGreaterThan(0);
@@ -112,28 +152,56 @@ async function sendAndCheck(suffix: 'telemetry' | 'state' | 'cert/csr', payload:
     client = await connect();
     return;
   }
-  const { rows: quarantined } = await t.database.pool.query<{ id: string; reasons: { code: string }[]; topic: string }>(`SELECT id, reasons, topic FROM quarantine WHERE id > $1 AND device_id = $2 ORDER BY id`, [before.quarantineId, deviceId]);
+  const { rows: quarantined } = await t.database.pool.query<{
+    id: string;
+    reasons: { code: string }[];
+    topic: string;
+  }>(`SELECT id, reasons, topic FROM quarantine WHERE id > $1 AND device_id = $2 ORDER BY id`, [
+    before.quarantineId,
+    deviceId,
+  ]);
   const after = await snapshot();
   if (quarantined.length > 0) {
     tally.quarantined++;
     for (const q of quarantined) {
       expect(q.reasons.length).toBeGreaterThan(0);
-      if (q.reasons.some((r) => r.code === 'INTERNAL_REJECT')) internalRejects.push(`${suffix}: ${payload[fc.toStringMethod]()}`);
+      if (q.reasons.some((r) => r.code === 'INTERNAL_REJECT'))
+        internalRejects.push(`${suffix}: ${payload[fc.toStringMethod]()}`);
     }
     // The device is told, with the ids of what was quarantined.
     const ids = quarantined.map((q) => Number(q.id));
-    await until(() => (ids.every((id) => errors.slice(errorsBefore).some((e) => e.quarantineIds?.includes(id))) ? true : undefined), `the errors message for quarantine ${ids.join(',')}`);
+    await until(
+      () =>
+        ids.every((id) => errors.slice(errorsBefore).some((e) => e.quarantineIds?.includes(id)))
+          ? true
+          : undefined,
+      `the errors message for quarantine ${ids.join(',')}`,
+    );
   }
   if (suffix === 'telemetry') {
     if (after.readings > before.readings) tally.stored++;
-    expect(after.readings > before.readings || quarantined.length > 0, `neither stored nor quarantined: ${payload[fc.toStringMethod]()}`).toBe(true);
+    expect(
+      after.readings > before.readings || quarantined.length > 0,
+      `neither stored nor quarantined: ${payload[fc.toStringMethod]()}`,
+    ).toBe(true);
   } else if (suffix === 'state' && quarantined.length === 0) {
     const state = readState(bytes);
     if (!state) {
       tally.stateMalformed++;
-      await until(() => (errors.slice(errorsBefore).some((e) => e.topic === topic && e.reasons.some((r) => r.code === 'STATE_MALFORMED')) ? true : undefined), 'STATE_MALFORMED on devices/{id}/errors');
+      await until(
+        () =>
+          errors
+            .slice(errorsBefore)
+            .some((e) => e.topic === topic && e.reasons.some((r) => r.code === 'STATE_MALFORMED'))
+            ? true
+            : undefined,
+        'STATE_MALFORMED on devices/{id}/errors',
+      );
     } else if (state.firmware !== undefined) {
-      const { rows } = await t.database.pool.query<{ firmware_version: string }>(`SELECT firmware_version FROM devices WHERE id = $1`, [deviceId]);
+      const { rows } = await t.database.pool.query<{ firmware_version: string }>(
+        `SELECT firmware_version FROM devices WHERE id = $1`,
+        [deviceId],
+      );
       expect(rows[0]!.firmware_version).toBe(escapeDeviceText(state.firmware)); // stored escaped, never refused (docs/device-contract.md)
     }
   } else if (suffix === 'cert/csr' && quarantined.length === 0) {
@@ -147,10 +215,30 @@ beforeAll(async () => {
   // The device is registered and enrolled through the CA directory and database the gateway then uses.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-fuzz-'));
   const passphrase = 'gateway test passphrase';
-  const ca = await loadOrCreateCa({ dir: path.join(dataDir, 'pki'), passphrase, serverNames: ['localhost', '127.0.0.1', '::1'], serverCertDays: 30, logger: testLogger });
+  const ca = await loadOrCreateCa({
+    dir: path.join(dataDir, 'pki'),
+    passphrase,
+    serverNames: ['localhost', '127.0.0.1', '::1'],
+    serverCertDays: 30,
+    logger: testLogger,
+  });
   const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
   const devices = createDeviceService({ db: t.database.db, audit });
-  const pki = createPki({ db: t.database.db, ca, audit, config: { passphrase, dir: dataDir, deviceCertDays: 30, serverCertDays: 30, enrolmentTokenHours: 1, renewalWindowDays: 1, rotationOverlapHours: 1 }, brokerUrl: '' });
+  const pki = createPki({
+    db: t.database.db,
+    ca,
+    audit,
+    config: {
+      passphrase,
+      dir: dataDir,
+      deviceCertDays: 30,
+      serverCertDays: 30,
+      enrolmentTokenHours: 1,
+      renewalWindowDays: 1,
+      rotationOverlapHours: 1,
+    },
+    brokerUrl: '',
+  });
   const actor = { actorId: 'test', actorRole: 'admin' };
   const site = await devices.addSite({ name: 'Fuzz Site' }, actor);
   const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'F1' }, actor);
@@ -158,7 +246,12 @@ beforeAll(async () => {
   const keys = deviceKeyAndCsr(deviceId);
   device = { key: keys.key, cert: (await pki.issueFromCsr(deviceId, keys.csr, actor)).certificate };
   // The rate limit is not what is under test here (it paces, and would only slow the run).
-  gateway = await startGateway({ database: t.name, dataDir, env: { MQTT_RATE_PER_SECOND: '100000', MQTT_RATE_BURST: '100000' }, readyTimeoutMs: 90_000 });
+  gateway = await startGateway({
+    database: t.name,
+    dataDir,
+    env: { MQTT_RATE_PER_SECOND: '100000', MQTT_RATE_BURST: '100000' },
+    readyTimeoutMs: 90_000,
+  });
   nextTime = Date.now() - 6 * 86_400_000;
   client = await until(() => connect().catch(() => undefined), 'the MQTT listener');
 }, 150_000);
@@ -171,17 +264,42 @@ afterAll(() => {
 describe('every device message ends in one documented outcome, and the gateway stays up', () => {
   it('keeps a SenML time beyond any Date, sent as the first message after start, as TS_UNREPRESENTABLE (it killed the process)', async () => {
     const before = await snapshot();
-    expect(await publish(`devices/${deviceId}/telemetry`, Buffer.from('[{"bt":1e300,"n":"ph","v":7}]'))).toBe('acked');
-    const { rows } = await t.database.pool.query<{ reasons: { code: string }[] }>(`SELECT reasons FROM quarantine WHERE id > $1`, [before.quarantineId]);
+    expect(
+      await publish(`devices/${deviceId}/telemetry`, Buffer.from('[{"bt":1e300,"n":"ph","v":7}]')),
+    ).toBe('acked');
+    const { rows } = await t.database.pool.query<{ reasons: { code: string }[] }>(
+      `SELECT reasons FROM quarantine WHERE id > $1`,
+      [before.quarantineId],
+    );
     expect(rows.map((r) => r.reasons[0]!.code)).toEqual(['TS_UNREPRESENTABLE']);
     expect(gateway.exit()).toBeUndefined();
   });
 
   it(`on ${runs} generated payloads across telemetry, state and cert/csr (seed ${seed})`, async () => {
     const cases = fc.oneof(
-      { weight: 6, arbitrary: withRawBytes(telemetryJson, fresh).map((p) => ({ suffix: 'telemetry' as const, payload: p })) },
-      { weight: 2, arbitrary: withRawBytes(stateJson, fresh).map((p) => ({ suffix: 'state' as const, payload: p })) },
-      { weight: 1, arbitrary: csrPayload.map((b) => ({ suffix: 'cert/csr' as const, payload: Object.assign(() => b, { [fc.toStringMethod]: () => JSON.stringify(b.toString('latin1').slice(0, 300)) }) })) },
+      {
+        weight: 6,
+        arbitrary: withRawBytes(telemetryJson, fresh).map((p) => ({
+          suffix: 'telemetry' as const,
+          payload: p,
+        })),
+      },
+      {
+        weight: 2,
+        arbitrary: withRawBytes(stateJson, fresh).map((p) => ({
+          suffix: 'state' as const,
+          payload: p,
+        })),
+      },
+      {
+        weight: 1,
+        arbitrary: csrPayload.map((b) => ({
+          suffix: 'cert/csr' as const,
+          payload: Object.assign(() => b, {
+            [fc.toStringMethod]: () => JSON.stringify(b.toString('latin1').slice(0, 300)),
+          }),
+        })),
+      },
     );
     await fc.assert(
       fc.asyncProperty(cases, async ({ suffix, payload }) => sendAndCheck(suffix, payload)),
@@ -189,7 +307,9 @@ describe('every device message ends in one documented outcome, and the gateway s
     );
     // The process answers, and the run exercised every outcome it can.
     expect((await httpsRequest(`${gateway.apiUrl}/healthz`, { ca: gateway.ca })).status).toBe(200);
-    console.info(`device fuzz: ${runs} payloads (seed ${seed}): ${JSON.stringify(tally)}; INTERNAL_REJECT: ${internalRejects.length}`);
+    console.info(
+      `device fuzz: ${runs} payloads (seed ${seed}): ${JSON.stringify(tally)}; INTERNAL_REJECT: ${internalRejects.length}`,
+    );
     expect(tally.stored).toBeGreaterThan(0);
     expect(tally.quarantined).toBeGreaterThan(0);
     // INTERNAL_REJECT is a documented outcome, but here it is a bug the fuzzer found: fix it.

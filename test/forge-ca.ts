@@ -12,13 +12,19 @@ export interface IssuedCert {
   serialHex: string;
 }
 
-function keyPair(): { privatePem: string; publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+function keyPair(): {
+  privatePem: string;
+  publicKey: forge.pki.PublicKey;
+  privateKey: forge.pki.rsa.PrivateKey;
+} {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return {
     privatePem,
     privateKey: forge.pki.privateKeyFromPem(privatePem),
-    publicKey: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+    publicKey: forge.pki.publicKeyFromPem(
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    ),
   };
 }
 
@@ -40,7 +46,13 @@ export function createForeignCa(name = 'Foreign Test CA') {
 
   return {
     caPem,
-    issue(opts: { cn: string; notBefore?: Date; notAfter?: Date; usage?: 'clientAuth' | 'serverAuth'; dnsNames?: string[] }): IssuedCert {
+    issue(opts: {
+      cn: string;
+      notBefore?: Date;
+      notAfter?: Date;
+      usage?: 'clientAuth' | 'serverAuth';
+      dnsNames?: string[];
+    }): IssuedCert {
       const leaf = keyPair();
       const cert = forge.pki.createCertificate();
       cert.publicKey = leaf.publicKey;
@@ -55,7 +67,16 @@ export function createForeignCa(name = 'Foreign Test CA') {
         { name: 'basicConstraints', cA: false },
         { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
         { name: 'extKeyUsage', [usage]: true },
-        ...(opts.dnsNames ? [{ name: 'subjectAltName', altNames: opts.dnsNames.map((value) => (/^[\d.]+$/.test(value) ? { type: 7, ip: value } : { type: 2, value })) }] : []),
+        ...(opts.dnsNames
+          ? [
+              {
+                name: 'subjectAltName',
+                altNames: opts.dnsNames.map((value) =>
+                  /^[\d.]+$/.test(value) ? { type: 7, ip: value } : { type: 2, value },
+                ),
+              },
+            ]
+          : []),
       ]);
       cert.sign(ca.privateKey, forge.md.sha256.create());
       return { key: leaf.privatePem, cert: forge.pki.certificateToPem(cert), serialHex };

@@ -37,7 +37,10 @@ export interface Gateway {
 }
 
 /** Passwords of the API's and ingest's database roles for every gateway a test starts. */
-export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests', INGEST_DB_PASSWORD: 'ingest role password for tests' } as const;
+export const testRolePasswords = {
+  APP_DB_PASSWORD: 'api role password for tests',
+  INGEST_DB_PASSWORD: 'ingest role password for tests',
+} as const;
 
 /**
  * The real `thamani start` in a child process on a test database: embedded CA, broker, ingest,
@@ -45,13 +48,25 @@ export const testRolePasswords = { APP_DB_PASSWORD: 'api role password for tests
  * With `database: 'embedded'` it runs its own embedded PostgreSQL (as `npm start` does) on a
  * free port, in its data directory.
  */
-export async function startGateway(o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; dataDir?: string }): Promise<Gateway> {
+export async function startGateway(o: {
+  database: string;
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+  dataDir?: string;
+}): Promise<Gateway> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
-  const [httpsPort, httpPort, mqttPort, devicePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [httpsPort, httpPort, mqttPort, devicePort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const env: NodeJS.ProcessEnv = {
     ...inherited,
-    ...(o.database === 'embedded' ? { EMBEDDED_PG_PORT: String(await freePort()) } : { DATABASE_URL: withDatabase(inject('adminUrl'), o.database) }),
+    ...(o.database === 'embedded'
+      ? { EMBEDDED_PG_PORT: String(await freePort()) }
+      : { DATABASE_URL: withDatabase(inject('adminUrl'), o.database) }),
     THAMANI_DATA_DIR: dataDir,
     MQTT_PORT: String(mqttPort),
     HTTPS_PORT: String(httpsPort),
@@ -70,7 +85,10 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
   let stderr = '';
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   // The log (stdout) is read all along: a pipe nobody reads would stall the gateway once full.
-  const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
     stream?.on('data', (c: string) => (stderr = (stderr + c).slice(-65_536)));
@@ -91,15 +109,32 @@ export async function startGateway(o: { database: string; env?: NodeJS.ProcessEn
     }
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`gateway did not become ready (exit ${child.exitCode}): ${stderr.slice(-4000)}`);
+      throw new Error(
+        `gateway did not become ready (exit ${child.exitCode}): ${stderr.slice(-4000)}`,
+      );
     }
   }
   // In-process: the gateway's process boundary is what these tests exercise, not the CLI's.
-  const thamani = cliRunner(() => Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)));
+  const thamani = cliRunner(() =>
+    Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+    ),
+  );
   const cli = async (args: string[]): Promise<string> => {
     const r = await thamani(...args);
     if (r.code !== 0) throw new Error(`thamani ${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
     return r.stdout;
   };
-  return { env, dataDir, apiUrl, mqttUrl: `mqtts://localhost:${mqttPort}`, ca, cli, exit: () => exit, log: () => stderr, onLog: (listener) => void child.stdout?.on('data', listener), stop: () => void child.kill('SIGTERM') };
+  return {
+    env,
+    dataDir,
+    apiUrl,
+    mqttUrl: `mqtts://localhost:${mqttPort}`,
+    ca,
+    cli,
+    exit: () => exit,
+    log: () => stderr,
+    onLog: (listener) => void child.stdout?.on('data', listener),
+    stop: () => void child.kill('SIGTERM'),
+  };
 }

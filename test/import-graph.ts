@@ -38,7 +38,10 @@ export const rank = (l: Layer): number => layers.indexOf(l);
 const LAYER_COMMENT = /\/\/\s*layer:\s*(\S.{2,})$/;
 
 /** Relative imports of one file: static imports and re-exports, `import()` calls, with their `// layer:` reasons. */
-export function importsOf(file: string, text: string): { specifier: string; line: number; reason: string | undefined }[] {
+export function importsOf(
+  file: string,
+  text: string,
+): { specifier: string; line: number; reason: string | undefined }[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const lines = text.split('\n');
   const out: { specifier: string; line: number; reason: string | undefined }[] = [];
@@ -47,12 +50,19 @@ export function importsOf(file: string, text: string): { specifier: string; line
     const first = source.getLineAndCharacterOfPosition(statementStart).line;
     const last = source.getLineAndCharacterOfPosition(spec.getEnd()).line;
     let reason: string | undefined;
-    for (let i = Math.max(0, first - 1); i <= last && !reason; i++) reason = LAYER_COMMENT.exec(lines[i] ?? '')?.[1]?.trim();
+    for (let i = Math.max(0, first - 1); i <= last && !reason; i++)
+      reason = LAYER_COMMENT.exec(lines[i] ?? '')?.[1]?.trim();
     out.push({ specifier: spec.text, line: last + 1, reason });
   };
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) add(node.getStart(source), node.moduleSpecifier);
-    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0]) add(node.getStart(source), node.arguments[0]);
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier)
+      add(node.getStart(source), node.moduleSpecifier);
+    else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0]
+    )
+      add(node.getStart(source), node.arguments[0]);
     ts.forEachChild(node, visit);
   };
   visit(source);
@@ -61,16 +71,31 @@ export function importsOf(file: string, text: string): { specifier: string; line
 
 /** Every relative import between the build's files (paths relative to `root`, with `/`). */
 export function loadImportGraph(root: string): { files: string[]; edges: ImportEdge[] } {
-  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.build.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    path.join(root, 'tsconfig.build.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   if (!config) throw new Error('tsconfig.build.json could not be read');
   const rel = (abs: string): string => path.relative(root, abs).split(path.sep).join('/');
-  const files = config.fileNames.filter((f) => !f.includes('node_modules')).map(rel).sort();
+  const files = config.fileNames
+    .filter((f) => !f.includes('node_modules'))
+    .map(rel)
+    .sort();
   const known = new Set(files);
   const edges: ImportEdge[] = [];
   for (const from of files) {
     for (const imp of importsOf(from, readFileSync(path.join(root, from), 'utf8'))) {
       const to = rel(path.resolve(root, path.posix.dirname(from), imp.specifier));
-      if (!known.has(to)) throw new Error(`${from}:${imp.line} imports ${imp.specifier}, which is not a file of the build`);
+      if (!known.has(to))
+        throw new Error(
+          `${from}:${imp.line} imports ${imp.specifier}, which is not a file of the build`,
+        );
       edges.push({ from, to, line: imp.line, reason: imp.reason });
     }
   }
@@ -78,7 +103,10 @@ export function loadImportGraph(root: string): { files: string[]; edges: ImportE
 }
 
 /** The strongly connected components with more than one file, or a file importing itself (Tarjan). */
-export function cycles(nodes: readonly string[], edges: readonly { from: string; to: string }[]): string[][] {
+export function cycles(
+  nodes: readonly string[],
+  edges: readonly { from: string; to: string }[],
+): string[][] {
   const out = new Map<string, string[]>();
   for (const e of edges) out.set(e.from, [...(out.get(e.from) ?? []), e.to]);
   const index = new Map<string, number>();

@@ -2,7 +2,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cycles, importsOf, layerOf, loadImportGraph, rank, upward, type ImportEdge } from './import-graph.ts';
+import {
+  cycles,
+  importsOf,
+  layerOf,
+  loadImportGraph,
+  rank,
+  upward,
+  type ImportEdge,
+} from './import-graph.ts';
 
 /**
  * The house's layers (docs/decisions/0006-import-layers.md): config < db < feature < http <
@@ -11,12 +19,17 @@ import { cycles, importsOf, layerOf, loadImportGraph, rank, upward, type ImportE
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const graph = loadImportGraph(root);
-const show = (e: ImportEdge): string => `${e.from}:${e.line} (${layerOf(e.from)}) imports ${e.to} (${layerOf(e.to)})`;
+const show = (e: ImportEdge): string =>
+  `${e.from}:${e.line} (${layerOf(e.from)}) imports ${e.to} (${layerOf(e.to)})`;
 
 describe('the import graph of the build', () => {
   it('reads every file tsconfig.build.json compiles, and no test file', () => {
     expect(graph.files.length).toBeGreaterThan(100);
-    expect(graph.files.filter((f) => f.endsWith('.test.ts') || f.startsWith('test/') || f.startsWith('bench/'))).toEqual([]);
+    expect(
+      graph.files.filter(
+        (f) => f.endsWith('.test.ts') || f.startsWith('test/') || f.startsWith('bench/'),
+      ),
+    ).toEqual([]);
     expect(graph.edges.length).toBeGreaterThan(graph.files.length);
   });
 
@@ -25,7 +38,11 @@ describe('the import graph of the build', () => {
   });
 
   it('runs back up a layer only where a // layer: comment says why', () => {
-    expect(upward(graph.edges).filter((e) => !e.reason).map(show)).toEqual([]);
+    expect(
+      upward(graph.edges)
+        .filter((e) => !e.reason)
+        .map(show),
+    ).toEqual([]);
   });
 
   it('places files by folder and role', () => {
@@ -75,12 +92,22 @@ describe('the checker', () => {
   });
 
   it('flags an import from a lower layer to a higher one, and only that', () => {
-    const files = ['config/config.ts', 'db/client.ts', 'broker/broker-service.ts', 'api/app.ts', 'ingest/ingest-routes.ts', 'app/start.ts', 'cli/main.ts'];
+    const files = [
+      'config/config.ts',
+      'db/client.ts',
+      'broker/broker-service.ts',
+      'api/app.ts',
+      'ingest/ingest-routes.ts',
+      'app/start.ts',
+      'cli/main.ts',
+    ];
     fc.assert(
       fc.property(fc.constantFrom(...files), fc.constantFrom(...files), (from, to) => {
         const edge = { from, to, line: 1, reason: undefined };
         expect(upward([edge])).toEqual(files.indexOf(from) < files.indexOf(to) ? [edge] : []);
-        expect(rank(layerOf(from)) - rank(layerOf(to))).toBe(files.indexOf(from) - files.indexOf(to));
+        expect(rank(layerOf(from)) - rank(layerOf(to))).toBe(
+          files.indexOf(from) - files.indexOf(to),
+        );
       }),
     );
   });
@@ -89,7 +116,13 @@ describe('the checker', () => {
     const graphs = fc.integer({ min: 1, max: 9 }).chain((n) =>
       fc.record({
         nodes: fc.constant(Array.from({ length: n }, (_, i) => `f${i}.ts`)),
-        edges: fc.array(fc.record({ from: fc.integer({ min: 0, max: n - 1 }), to: fc.integer({ min: 0, max: n - 1 }) }), { maxLength: 20 }),
+        edges: fc.array(
+          fc.record({
+            from: fc.integer({ min: 0, max: n - 1 }),
+            to: fc.integer({ min: 0, max: n - 1 }),
+          }),
+          { maxLength: 20 },
+        ),
       }),
     );
     fc.assert(
@@ -111,7 +144,8 @@ describe('the checker', () => {
         const found = cycles(nodes, named);
         expect(found.flat().sort()).toEqual(nodes.filter((n) => reaches(n, n)).sort());
         // Files in one component reach each other.
-        for (const c of found) for (const a of c) for (const b of c) if (a !== b) expect(reaches(a, b)).toBe(true);
+        for (const c of found)
+          for (const a of c) for (const b of c) if (a !== b) expect(reaches(a, b)).toBe(true);
       }),
       { numRuns: 500 },
     );

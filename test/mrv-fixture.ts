@@ -9,7 +9,11 @@ import { ensurePartitions, timeseriesInfo } from '../db/timeseries.ts';
  * second device whose id orders differently in byte and in dictionary collation.
  */
 
-export const MONTH = { start: new Date('2026-10-01T00:00:00Z'), end: new Date('2026-11-01T00:00:00Z'), minutes: 31 * 1440 };
+export const MONTH = {
+  start: new Date('2026-10-01T00:00:00Z'),
+  end: new Date('2026-11-01T00:00:00Z'),
+  minutes: 31 * 1440,
+};
 export const OFFLINE_DAY = 9; // 2026-10-10, the whole day
 
 export interface MinuteSample {
@@ -54,19 +58,31 @@ export interface DigesterFixture {
 }
 
 /** Inserts site, unit, devices, readings and quarantine records as the owner (ingest's path is not the subject). */
-export async function seedDigesterMonth(pool: pg.Pool, opts: { name?: string; minutes?: number } = {}): Promise<DigesterFixture> {
+export async function seedDigesterMonth(
+  pool: pg.Pool,
+  opts: { name?: string; minutes?: number } = {},
+): Promise<DigesterFixture> {
   const name = opts.name ?? `mrv-${randomUUID().slice(0, 8)}`;
   const mode = (await timeseriesInfo(pool)).mode;
   // October is behind the partition window kept ahead of now: make its weeks (no-op on a hypertable).
   const behind = Math.ceil((Date.now() - MONTH.start.getTime()) / 86_400_000) + 8;
   await ensurePartitions(pool, mode, { aheadDays: 1, behindDays: Math.max(behind, 35) });
-  const site = await pool.query<{ id: string }>('INSERT INTO sites (name, county) VALUES ($1, $2) RETURNING id', [`${name} school`, 'Kiambu']);
-  const unit = await pool.query<{ id: string }>("INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', $2) RETURNING id", [site.rows[0]!.id, `${name} digester`]);
+  const site = await pool.query<{ id: string }>(
+    'INSERT INTO sites (name, county) VALUES ($1, $2) RETURNING id',
+    [`${name} school`, 'Kiambu'],
+  );
+  const unit = await pool.query<{ id: string }>(
+    "INSERT INTO units (site_id, kind, name) VALUES ($1, 'biodigester', $2) RETURNING id",
+    [site.rows[0]!.id, `${name} digester`],
+  );
   const unitId = unit.rows[0]!.id;
   const deviceId = `${name}-01`;
   const otherDeviceId = `${name.replace(/-/g, '_')}_00`;
   for (const id of [deviceId, otherDeviceId]) {
-    await pool.query("INSERT INTO devices (id, unit_id, kind, status, firmware_version) VALUES ($1, $2, 'biodigester', 'active', '1.4.2')", [id, unitId]);
+    await pool.query(
+      "INSERT INTO devices (id, unit_id, kind, status, firmware_version) VALUES ($1, $2, 'biodigester', 'active', '1.4.2')",
+      [id, unitId],
+    );
   }
   let batch: MinuteSample[] = [];
   let readings = 0;
@@ -76,7 +92,16 @@ export async function seedDigesterMonth(pool: pg.Pool, opts: { name?: string; mi
       `INSERT INTO readings (ts, device_id, unit_id, seq, gas_flow_lpm, methane_pct, temperature_c, biogas_pressure_kpa, battery_v)
        SELECT $1::timestamptz + make_interval(mins => m), $2, $3, m + 1, f, c, t, p, 3.7
          FROM unnest($4::int[], $5::float8[], $6::float8[], $7::float8[], $8::float8[]) AS x(m, f, c, t, p)`,
-      [MONTH.start, deviceId, unitId, batch.map((s) => s.minute), batch.map((s) => s.flow), batch.map((s) => s.methane ?? null), batch.map((s) => s.temperature ?? null), batch.map((s) => s.pressure ?? null)],
+      [
+        MONTH.start,
+        deviceId,
+        unitId,
+        batch.map((s) => s.minute),
+        batch.map((s) => s.flow),
+        batch.map((s) => s.methane ?? null),
+        batch.map((s) => s.temperature ?? null),
+        batch.map((s) => s.pressure ?? null),
+      ],
     );
     readings += batch.length;
     batch = [];
@@ -92,12 +117,21 @@ export async function seedDigesterMonth(pool: pg.Pool, opts: { name?: string; mi
     [MONTH.start, otherDeviceId, unitId],
   );
   readings += other.rowCount ?? 0;
-  const quarantined = [...Array(opts.minutes ?? MONTH.minutes).keys()].filter((i) => isQuarantined(i) && Math.floor(i / 1440) !== OFFLINE_DAY);
+  const quarantined = [...Array(opts.minutes ?? MONTH.minutes).keys()].filter(
+    (i) => isQuarantined(i) && Math.floor(i / 1440) !== OFFLINE_DAY,
+  );
   for (const i of quarantined) {
     await pool.query(
       `INSERT INTO quarantine (device_id, unit_id, received_at, topic, payload, payload_size, seq, reasons)
        VALUES ($1, $2, $3::timestamptz + make_interval(mins => $4) + interval '2 seconds', $5, '\\x7b7d', 2, $4, $6::jsonb)`,
-      [deviceId, unitId, MONTH.start, i, `thamani/v1/devices/${deviceId}/telemetry`, JSON.stringify([{ field: 'gas_flow_lpm', code: quarantineCode(i), message: 'test' }])],
+      [
+        deviceId,
+        unitId,
+        MONTH.start,
+        i,
+        `thamani/v1/devices/${deviceId}/telemetry`,
+        JSON.stringify([{ field: 'gas_flow_lpm', code: quarantineCode(i), message: 'test' }]),
+      ],
     );
   }
   return { siteId: site.rows[0]!.id, unitId, deviceId, otherDeviceId, readings };

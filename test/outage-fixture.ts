@@ -26,7 +26,10 @@ export async function startOutageFixture(deviceId: string): Promise<OutageFixtur
   const admin = new URL(inject('adminUrl'));
   const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
   const flaky = createDatabase({ url: proxy.url(t.url), poolMax: 3, logger: testLogger });
-  const devices = createDeviceService({ db: t.database.db, audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }) });
+  const devices = createDeviceService({
+    db: t.database.db,
+    audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }),
+  });
   const actor = { actorId: 'test', actorRole: 'admin' };
   const site = await devices.addSite({ name: `outage ${deviceId}` }, actor);
   const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, actor);
@@ -45,7 +48,11 @@ export async function startOutageFixture(deviceId: string): Promise<OutageFixtur
   };
 }
 
-export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

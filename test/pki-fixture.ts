@@ -33,13 +33,29 @@ export interface PkiFixture {
   addDevice(id: string): Promise<void>;
 }
 
-export async function startPkiFixture(opts: { enrolmentLimits?: EnrolmentLimits } = {}): Promise<PkiFixture> {
+export async function startPkiFixture(
+  opts: { enrolmentLimits?: EnrolmentLimits } = {},
+): Promise<PkiFixture> {
   const t = await createTestDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-pki-'));
-  const ca = await loadOrCreateCa({ dir, passphrase: PASSPHRASE, serverNames: ['localhost', '127.0.0.1'], serverCertDays: 30, logger: testLogger });
+  const ca = await loadOrCreateCa({
+    dir,
+    passphrase: PASSPHRASE,
+    serverNames: ['localhost', '127.0.0.1'],
+    serverCertDays: 30,
+    logger: testLogger,
+  });
   const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
   const now: PkiFixture['now'] = { value: undefined };
-  const pkiConfig = { passphrase: PASSPHRASE, dir, deviceCertDays: 397, serverCertDays: 30, enrolmentTokenHours: 24, renewalWindowDays: 30, rotationOverlapHours: 24 };
+  const pkiConfig = {
+    passphrase: PASSPHRASE,
+    dir,
+    deviceCertDays: 397,
+    serverCertDays: 30,
+    enrolmentTokenHours: 24,
+    renewalWindowDays: 30,
+    rotationOverlapHours: 24,
+  };
   const pki = createPki({
     db: t.database.db,
     ca,
@@ -52,24 +68,50 @@ export async function startPkiFixture(opts: { enrolmentLimits?: EnrolmentLimits 
   const app = await buildApp({
     logger: testLogger,
     authenticator: createAdminTokenAuthenticator(ADMIN_TOKEN),
-    https: { key: ca.server.privateKeyPem, cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}` },
+    https: {
+      key: ca.server.privateKeyPem,
+      cert: `${ca.server.certPem.trim()}\n${ca.issuing.certPem}`,
+    },
     routes: [
       {
         plugin: pkiRoutes({
           pki,
           ca,
-          scoped: scopedServices(t.database.db, (tx) => createPki({ db: tx, ca, audit, config: pkiConfig, brokerUrl: 'mqtts://localhost:8883', now: () => now.value ?? new Date() })),
+          scoped: scopedServices(t.database.db, (tx) =>
+            createPki({
+              db: tx,
+              ca,
+              audit,
+              config: pkiConfig,
+              brokerUrl: 'mqtts://localhost:8883',
+              now: () => now.value ?? new Date(),
+            }),
+          ),
           // Generous unless a test is about the throttle: other tests enrol and fail many times from 127.0.0.1.
-          enrolment: { audit, limits: opts.enrolmentLimits ?? { maxAttemptsPerAddress: 100_000, maxFailuresPerAddress: 100_000, windowMs: 60_000 } },
+          enrolment: {
+            audit,
+            limits: opts.enrolmentLimits ?? {
+              maxAttemptsPerAddress: 100_000,
+              maxFailuresPerAddress: 100_000,
+              windowMs: 60_000,
+            },
+          },
         }),
       },
-      { plugin: deviceRoutes({ devices: scopedServices(t.database.db, (tx) => createDeviceService({ db: tx, audit })) }) },
+      {
+        plugin: deviceRoutes({
+          devices: scopedServices(t.database.db, (tx) => createDeviceService({ db: tx, audit })),
+        }),
+      },
     ],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const admin = { actorId: 'test-admin', actorRole: 'admin' };
   const site = await devices.addSite({ name: `Site ${path.basename(dir)}` }, admin);
-  const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'Digester 1' }, admin);
+  const unit = await devices.addUnit(
+    { site: site.id, kind: 'biodigester', name: 'Digester 1' },
+    admin,
+  );
   return {
     t,
     dir,

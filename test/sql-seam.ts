@@ -31,36 +31,66 @@ export interface Finding {
 }
 
 function isSchemaModule(spec: string): boolean {
-  return /(^|\/)db\/schema(\/|\/index\.ts$|\.ts$|$)/.test(spec) || spec === 'drizzle-orm' || spec.startsWith('drizzle-orm/');
+  return (
+    /(^|\/)db\/schema(\/|\/index\.ts$|\.ts$|$)/.test(spec) ||
+    spec === 'drizzle-orm' ||
+    spec.startsWith('drizzle-orm/')
+  );
 }
 
 /** Every place in one source text where SQL is written or run. */
 export function findSql(file: string, text: string): Finding[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const found: Finding[] = [];
-  const at = (node: ts.Node, what: string) => found.push({ file, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, what });
+  const at = (node: ts.Node, what: string) =>
+    found.push({
+      file,
+      line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1,
+      what,
+    });
 
   const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier) && isSchemaModule(node.moduleSpecifier.text)) {
+    if (
+      ts.isImportDeclaration(node) &&
+      ts.isStringLiteral(node.moduleSpecifier) &&
+      isSchemaModule(node.moduleSpecifier.text)
+    ) {
       const clause = node.importClause;
       const valueImport =
         clause !== undefined &&
         !clause.isTypeOnly &&
         (clause.name !== undefined ||
-          (clause.namedBindings !== undefined && (ts.isNamespaceImport(clause.namedBindings) || clause.namedBindings.elements.some((e) => !e.isTypeOnly))));
+          (clause.namedBindings !== undefined &&
+            (ts.isNamespaceImport(clause.namedBindings) ||
+              clause.namedBindings.elements.some((e) => !e.isTypeOnly))));
       if (valueImport || clause === undefined) at(node, `imports ${node.moduleSpecifier.text}`);
       return;
     }
-    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
-      if (statement.test(node.text)) at(node, `SQL text ${JSON.stringify(node.text.trim().slice(0, 60))}`);
+    if (
+      ts.isStringLiteral(node) ||
+      ts.isNoSubstitutionTemplateLiteral(node) ||
+      ts.isTemplateHead(node) ||
+      ts.isTemplateMiddle(node) ||
+      ts.isTemplateTail(node)
+    ) {
+      if (statement.test(node.text))
+        at(node, `SQL text ${JSON.stringify(node.text.trim().slice(0, 60))}`);
     }
-    if (ts.isTaggedTemplateExpression(node) && ts.isIdentifier(node.tag) && node.tag.text === 'sql') at(node, 'sql`…`');
+    if (ts.isTaggedTemplateExpression(node) && ts.isIdentifier(node.tag) && node.tag.text === 'sql')
+      at(node, 'sql`…`');
     if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
       const name = node.expression.name.text;
       const target = node.expression.expression;
       if (name === 'query' || name === 'execute') at(node, `.${name}(…)`);
-      if ((name === 'raw' || name === 'join') && ts.isIdentifier(target) && target.text === 'sql') at(node, `sql.${name}(…)`);
-      if ((name === 'findMany' || name === 'findFirst') && ts.isPropertyAccessExpression(target) && ts.isPropertyAccessExpression(target.expression) && target.expression.name.text === 'query') at(node, `.query.${target.name.text}.${name}(…)`);
+      if ((name === 'raw' || name === 'join') && ts.isIdentifier(target) && target.text === 'sql')
+        at(node, `sql.${name}(…)`);
+      if (
+        (name === 'findMany' || name === 'findFirst') &&
+        ts.isPropertyAccessExpression(target) &&
+        ts.isPropertyAccessExpression(target.expression) &&
+        target.expression.name.text === 'query'
+      )
+        at(node, `.query.${target.name.text}.${name}(…)`);
     }
     ts.forEachChild(node, visit);
   };
@@ -71,14 +101,27 @@ export function findSql(file: string, text: string): Finding[] {
 /** Files the rule applies to: TypeScript sources of the product, not db/, repos, tests (and test fixtures), benches. */
 export function sourceFiles(root: string): string[] {
   const out: string[] = [];
-  const skipDirs = new Set(['node_modules', 'dist', 'data', 'db', 'test', 'bench', '.git', 'coverage']);
+  const skipDirs = new Set([
+    'node_modules',
+    'dist',
+    'data',
+    'db',
+    'test',
+    'bench',
+    '.git',
+    'coverage',
+  ]);
   const walk = (dir: string, top: boolean): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         if (!(top && skipDirs.has(entry.name)) && entry.name !== 'node_modules') walk(full, false);
-      } else if (entry.isFile() && entry.name.endsWith('.ts') && !/(\.d|\.test|-repo|^test-fixture)\.ts$/.test(entry.name)) {
+      } else if (
+        entry.isFile() &&
+        entry.name.endsWith('.ts') &&
+        !/(\.d|\.test|-repo|^test-fixture)\.ts$/.test(entry.name)
+      ) {
         out.push(path.relative(root, full).split(path.sep).join('/'));
       }
     }
@@ -88,5 +131,7 @@ export function sourceFiles(root: string): string[] {
 }
 
 export function scanTree(root: string): Finding[] {
-  return sourceFiles(root).flatMap((file) => findSql(file, readFileSync(path.join(root, file), 'utf8')));
+  return sourceFiles(root).flatMap((file) =>
+    findSql(file, readFileSync(path.join(root, file), 'utf8')),
+  );
 }

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
  */
 export function requireTool(name: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-  if (!found && process.env.CI === 'true') throw new Error(`${name} is required in CI but is not installed`);
+  if (!found && process.env.CI === 'true')
+    throw new Error(`${name} is required in CI but is not installed`);
   return found;
 }

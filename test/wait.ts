@@ -15,12 +15,20 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Polls `probe` until `done(value)` holds, then returns that value; throws after `timeoutMs`
  * with `what` and the last value seen.
  */
-export async function waitFor<T>(what: string, probe: () => T | Promise<T>, done: (value: T) => boolean = Boolean, timeoutMs = PATIENCE_MS): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  done: (value: T) => boolean = Boolean,
+  timeoutMs = PATIENCE_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let interval = 10; ; interval = Math.min(interval * 2, 250)) {
     const value = await probe();
     if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(value)})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(value)})`,
+      );
     await pause(interval);
   }
 }

@@ -9,9 +9,18 @@
   const rules = data.rules || [];
 
   const labels = {
-    temperature_c: ['Temperature', '°C'], ph: ['pH', ''], biogas_pressure_kpa: ['Gas pressure', 'kPa'], methane_pct: ['Methane', '%'],
-    gas_flow_lpm: ['Gas flow', 'L/min'], slurry_level_pct: ['Slurry level', '%'], h2s_ppm: ['H₂S', 'ppm'], fill_level_pct: ['Fill level', '%'],
-    weight_kg: ['Weight', 'kg'], lid_open: ['Lid', ''], battery_v: ['Battery', 'V'], rssi_dbm: ['Signal', 'dBm'],
+    temperature_c: ['Temperature', '°C'],
+    ph: ['pH', ''],
+    biogas_pressure_kpa: ['Gas pressure', 'kPa'],
+    methane_pct: ['Methane', '%'],
+    gas_flow_lpm: ['Gas flow', 'L/min'],
+    slurry_level_pct: ['Slurry level', '%'],
+    h2s_ppm: ['H₂S', 'ppm'],
+    fill_level_pct: ['Fill level', '%'],
+    weight_kg: ['Weight', 'kg'],
+    lid_open: ['Lid', ''],
+    battery_v: ['Battery', 'V'],
+    rssi_dbm: ['Signal', 'dBm'],
   };
 
   // Same rules as dashboards/alert-rules.ts healthOf(): the worst severity any rule gives a value.
@@ -31,7 +40,12 @@
   function format(metric, value) {
     if (value == null) return '—';
     if (metric === 'lid_open') return value >= 0.5 ? 'open' : 'closed';
-    const digits = metric === 'ph' || metric === 'battery_v' ? 2 : metric === 'rssi_dbm' || Math.abs(value) >= 100 ? 0 : 1;
+    const digits =
+      metric === 'ph' || metric === 'battery_v'
+        ? 2
+        : metric === 'rssi_dbm' || Math.abs(value) >= 100
+          ? 0
+          : 1;
     return value.toFixed(digits);
   }
 
@@ -39,13 +53,26 @@
   const locale = data.locale || 'en';
   const timeZone = data.timeZone || 'Africa/Nairobi';
   const rel = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
-  const relUnits = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
+  const relUnits = [
+    ['year', 31536000],
+    ['month', 2592000],
+    ['week', 604800],
+    ['day', 86400],
+    ['hour', 3600],
+    ['minute', 60],
+    ['second', 1],
+  ];
   function ago(iso) {
     const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
-    for (const [unit, size] of relUnits) if (Math.abs(s) >= size || unit === 'second') return rel.format(Math.trunc(s / size), unit);
+    for (const [unit, size] of relUnits)
+      if (Math.abs(s) >= size || unit === 'second') return rel.format(Math.trunc(s / size), unit);
     return rel.format(0, 'second');
   }
-  const fullDate = new Intl.DateTimeFormat(locale, { timeZone, dateStyle: 'medium', timeStyle: 'short' });
+  const fullDate = new Intl.DateTimeFormat(locale, {
+    timeZone,
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  });
 
   function timeEl(iso) {
     const t = document.createElement('time');
@@ -66,11 +93,16 @@
   }
 
   function refreshTimes() {
-    for (const t of document.querySelectorAll('time[data-ago]')) t.textContent = ago(t.getAttribute('datetime'));
+    for (const t of document.querySelectorAll('time[data-ago]'))
+      t.textContent = ago(t.getAttribute('datetime'));
     // A value that stops being refreshed goes stale while the page is open.
     if (data.staleMs) {
       for (const tile of document.querySelectorAll('.tile[data-ts]')) {
-        if (Date.now() - Date.parse(tile.dataset.ts) > data.staleMs && !tile.classList.contains('stale')) setTile(tile, 'stale', 'stale');
+        if (
+          Date.now() - Date.parse(tile.dataset.ts) > data.staleMs &&
+          !tile.classList.contains('stale')
+        )
+          setTile(tile, 'stale', 'stale');
       }
     }
   }
@@ -81,7 +113,12 @@
   }
 
   async function post(url, body) {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body), credentials: 'same-origin' });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify(body),
+      credentials: 'same-origin',
+    });
     const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(json.message || 'HTTP ' + res.status);
     return json;
@@ -107,7 +144,11 @@
       .then((r) => {
         const p = document.createElement('p');
         p.className = 'ack';
-        p.append('Acknowledged by ' + r.acknowledgedBy + ' ', timeEl(new Date().toISOString()), ': “' + r.note + '”');
+        p.append(
+          'Acknowledged by ' + r.acknowledgedBy + ' ',
+          timeEl(new Date().toISOString()),
+          ': “' + r.note + '”',
+        );
         form.replaceWith(p);
       })
       .catch((err) => {
@@ -140,10 +181,21 @@
 
   // Axis ticks and the legend in the configured zone and the reader's language (uPlot's own are
   // US-style in the browser's zone).
-  const tickHour = new Intl.DateTimeFormat(locale, { timeZone, hour: 'numeric', minute: '2-digit' });
+  const tickHour = new Intl.DateTimeFormat(locale, {
+    timeZone,
+    hour: 'numeric',
+    minute: '2-digit',
+  });
   const tickDay = new Intl.DateTimeFormat(locale, { timeZone, month: 'short', day: 'numeric' });
   const tickMonth = new Intl.DateTimeFormat(locale, { timeZone, month: 'short', year: 'numeric' });
-  const rowTime = new Intl.DateTimeFormat(locale, { timeZone, weekday: 'short', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+  const rowTime = new Intl.DateTimeFormat(locale, {
+    timeZone,
+    weekday: 'short',
+    month: 'short',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+  });
   function tick(ts, incr) {
     const d = new Date(ts * 1000);
     return (incr >= 28 * 86400 ? tickMonth : incr >= 86400 ? tickDay : tickHour).format(d);
@@ -165,15 +217,39 @@
       const min = Math.min(...s.min.filter((v) => v != null));
       const max = Math.max(...s.max.filter((v) => v != null));
       const th = thresholds();
-      caption.textContent = name + ', ' + range + ': ' + values.length + ' ' + (series.bucket === 'hour' ? 'hourly' : 'daily') + ' averages from ' + num(min) + u + ' to ' + num(max) + u +
-        ', latest ' + num(values[values.length - 1]) + u + '.' + (th.length ? ' Thresholds: ' + th.map((t) => t.level + ' ' + num(t.v) + u).join(', ') + '.' : '');
+      caption.textContent =
+        name +
+        ', ' +
+        range +
+        ': ' +
+        values.length +
+        ' ' +
+        (series.bucket === 'hour' ? 'hourly' : 'daily') +
+        ' averages from ' +
+        num(min) +
+        u +
+        ' to ' +
+        num(max) +
+        u +
+        ', latest ' +
+        num(values[values.length - 1]) +
+        u +
+        '.' +
+        (th.length
+          ? ' Thresholds: ' + th.map((t) => t.level + ' ' + num(t.v) + u).join(', ') + '.'
+          : '');
     }
     const body = document.querySelector('#chart-table tbody');
     const rows = [];
     for (let i = series.t.length - 1; i >= 0 && rows.length < 48; i--) {
       if (s.avg[i] == null) continue;
       const tr = document.createElement('tr');
-      for (const text of [rowTime.format(new Date(series.t[i] * 1000)), num(s.avg[i]) + u, num(s.min[i]) + u, num(s.max[i]) + u]) {
+      for (const text of [
+        rowTime.format(new Date(series.t[i] * 1000)),
+        num(s.avg[i]) + u,
+        num(s.min[i]) + u,
+        num(s.max[i]) + u,
+      ]) {
         const td = document.createElement('td');
         td.textContent = text;
         tr.appendChild(td);
@@ -187,8 +263,10 @@
     const el = document.getElementById('chart');
     if (!el || !series || typeof uPlot === 'undefined') return;
     const [name, unit] = labels[metric] || [metric, ''];
-    document.getElementById('chart-title').textContent = name + (unit ? ' (' + unit + ')' : '') + ' · ' + range;
-    for (const b of document.querySelectorAll('button.tile')) b.setAttribute('aria-pressed', String(b.dataset.metric === metric));
+    document.getElementById('chart-title').textContent =
+      name + (unit ? ' (' + unit + ')' : '') + ' · ' + range;
+    for (const b of document.querySelectorAll('button.tile'))
+      b.setAttribute('aria-pressed', String(b.dataset.metric === metric));
     const th = thresholds();
     const width = Math.max(260, el.clientWidth);
     const opts = {
@@ -205,35 +283,45 @@
       // The whole asked range, even where there is no data yet (a new digester, an outage); the
       // y range keeps the thresholds in view.
       scales: {
-        x: { time: true, range: () => [Date.parse(series.from) / 1000, Date.parse(series.to) / 1000] },
-        y: { range: (u, min, max) => {
-          const lo = Math.min(min ?? Infinity, ...th.map((t) => t.v));
-          const hi = Math.max(max ?? -Infinity, ...th.map((t) => t.v));
-          if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
-          const pad = (hi - lo) * 0.08 || 1;
-          return [lo - pad, hi + pad];
-        } },
+        x: {
+          time: true,
+          range: () => [Date.parse(series.from) / 1000, Date.parse(series.to) / 1000],
+        },
+        y: {
+          range: (u, min, max) => {
+            const lo = Math.min(min ?? Infinity, ...th.map((t) => t.v));
+            const hi = Math.max(max ?? -Infinity, ...th.map((t) => t.v));
+            if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
+            const pad = (hi - lo) * 0.08 || 1;
+            return [lo - pad, hi + pad];
+          },
+        },
       },
-      axes: [{ values: (u, splits, axisIdx, space, incr) => splits.map((s) => tick(s, incr)) }, { size: 50 }],
+      axes: [
+        { values: (u, splits, axisIdx, space, incr) => splits.map((s) => tick(s, incr)) },
+        { size: 50 },
+      ],
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       hooks: {
         // Dashed threshold lines: amber for warning, red for critical.
-        draw: [(u) => {
-          const ctx = u.ctx;
-          ctx.save();
-          ctx.lineWidth = 1.5 * window.devicePixelRatio;
-          ctx.setLineDash([6 * window.devicePixelRatio, 4 * window.devicePixelRatio]);
-          for (const t of th) {
-            const y = Math.round(u.valToPos(t.v, 'y', true));
-            ctx.strokeStyle = t.level === 'critical' ? '#a11d24' : '#b86e00';
-            ctx.beginPath();
-            ctx.moveTo(u.bbox.left, y);
-            ctx.lineTo(u.bbox.left + u.bbox.width, y);
-            ctx.stroke();
-          }
-          ctx.restore();
-        }],
+        draw: [
+          (u) => {
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.lineWidth = 1.5 * window.devicePixelRatio;
+            ctx.setLineDash([6 * window.devicePixelRatio, 4 * window.devicePixelRatio]);
+            for (const t of th) {
+              const y = Math.round(u.valToPos(t.v, 'y', true));
+              ctx.strokeStyle = t.level === 'critical' ? '#a11d24' : '#b86e00';
+              ctx.beginPath();
+              ctx.moveTo(u.bbox.left, y);
+              ctx.lineTo(u.bbox.left + u.bbox.width, y);
+              ctx.stroke();
+            }
+            ctx.restore();
+          },
+        ],
       },
     };
     if (chart) chart.destroy();
@@ -245,9 +333,18 @@
   async function loadSeries() {
     const el = document.getElementById('chart');
     if (!el) return;
-    const res = await fetch('/api/v1/units/' + el.dataset.unit + '/series?range=' + range + '&metrics=' + data.metrics.join(','), { credentials: 'same-origin' });
+    const res = await fetch(
+      '/api/v1/units/' +
+        el.dataset.unit +
+        '/series?range=' +
+        range +
+        '&metrics=' +
+        data.metrics.join(','),
+      { credentials: 'same-origin' },
+    );
     if (!res.ok) {
-      document.getElementById('chart-note').textContent = 'Could not load the chart (HTTP ' + res.status + ').';
+      document.getElementById('chart-note').textContent =
+        'Could not load the chart (HTTP ' + res.status + ').';
       return;
     }
     series = await res.json();
@@ -265,7 +362,10 @@
       series.t.push(t);
       for (const m of Object.keys(series.series)) {
         const s = series.series[m];
-        s.avg.push(null); s.min.push(null); s.max.push(null); s.count.push(0);
+        s.avg.push(null);
+        s.min.push(null);
+        s.max.push(null);
+        s.count.push(0);
       }
       i = series.t.length - 1;
     }
@@ -288,7 +388,8 @@
     for (const b of document.querySelectorAll('[data-range]')) {
       b.addEventListener('click', () => {
         range = b.dataset.range;
-        for (const o of document.querySelectorAll('[data-range]')) o.setAttribute('aria-pressed', String(o === b));
+        for (const o of document.querySelectorAll('[data-range]'))
+          o.setAttribute('aria-pressed', String(o === b));
         loadSeries();
       });
     }
@@ -310,7 +411,9 @@
   function onReadings(readings) {
     for (const r of readings) {
       for (const [m, v] of Object.entries(r.values)) {
-        for (const tile of document.querySelectorAll('.tile[data-unit="' + r.unitId + '"][data-metric="' + m + '"]')) {
+        for (const tile of document.querySelectorAll(
+          '.tile[data-unit="' + r.unitId + '"][data-metric="' + m + '"]',
+        )) {
           tile.querySelector('.value').textContent = format(m, v);
           const hl = health(m, v);
           setTile(tile, hl, stateText[hl]);
@@ -319,21 +422,39 @@
           const age = tile.querySelector('.age');
           if (age) stamp(age, r.ts);
         }
-        for (const meter of document.querySelectorAll('meter[data-unit="' + r.unitId + '"][data-metric="' + m + '"]')) meter.value = v;
-        for (const cell of document.querySelectorAll('tr[data-device="' + r.deviceId + '"] td[data-metric="' + m + '"]')) {
+        for (const meter of document.querySelectorAll(
+          'meter[data-unit="' + r.unitId + '"][data-metric="' + m + '"]',
+        ))
+          meter.value = v;
+        for (const cell of document.querySelectorAll(
+          'tr[data-device="' + r.deviceId + '"] td[data-metric="' + m + '"]',
+        )) {
           const hl = health(m, v);
-          cell.textContent = format(m, v) + ' ' + (labels[m] || ['', ''])[1] + (m === 'battery_v' ? (hl === 'critical' ? ' (very low)' : hl === 'warning' ? ' (low)' : '') : '');
+          cell.textContent =
+            format(m, v) +
+            ' ' +
+            (labels[m] || ['', ''])[1] +
+            (m === 'battery_v'
+              ? hl === 'critical'
+                ? ' (very low)'
+                : hl === 'warning'
+                  ? ' (low)'
+                  : ''
+              : '');
           cell.className = hl;
         }
       }
-      for (const el of document.querySelectorAll('[data-updated="' + r.unitId + '"]')) stamp(el, r.ts);
+      for (const el of document.querySelectorAll('[data-updated="' + r.unitId + '"]'))
+        stamp(el, r.ts);
       if (data.unitId === r.unitId) addToSeries(r);
     }
   }
 
   function onDevice(d) {
     // A sensor that goes offline: its values on the page are no longer current.
-    if (!d.online) for (const tile of document.querySelectorAll('.tile[data-device="' + d.id + '"]')) setTile(tile, 'stale', 'sensor offline');
+    if (!d.online)
+      for (const tile of document.querySelectorAll('.tile[data-device="' + d.id + '"]'))
+        setTile(tile, 'stale', 'sensor offline');
     const row = document.querySelector('tr[data-device="' + d.id + '"]');
     if (!row) return;
     const badge = row.querySelector('td[data-online] .badge');
@@ -379,7 +500,10 @@
     if (existing) {
       existing.className = 'alert ' + a.severity;
       const b = existing.querySelector('.badge');
-      if (b) { b.className = 'badge ' + a.severity; b.textContent = a.severity; }
+      if (b) {
+        b.className = 'badge ' + a.severity;
+        b.textContent = a.severity;
+      }
       return;
     }
     box.querySelector('[data-alerts-empty]')?.remove();
@@ -401,14 +525,21 @@
     const p = document.createElement('p');
     const kind = a.ruleId.split('.')[0];
     if (data.page === 'alerts') {
-      p.append(kind === 'biodigester' ? link('/digesters/' + a.unitId, 'digester') : link('/collection#unit-' + a.unitId, 'collection point'), ' · ');
+      p.append(
+        kind === 'biodigester'
+          ? link('/digesters/' + a.unitId, 'digester')
+          : link('/collection#unit-' + a.unitId, 'collection point'),
+        ' · ',
+      );
     }
     p.append('sensor ', data.canFleet ? link('/fleet/' + a.deviceId, a.deviceId) : a.deviceId);
     const value = alertValue(a);
     p.append((value ? ' · ' + value : '') + ' · opened ', timeEl(new Date().toISOString()));
     const guidance = document.createElement('p');
     guidance.className = 'guidance';
-    guidance.textContent = (data.guidance || {})[a.ruleId] || 'Check the device and its readings; acknowledge with a note of what was done.';
+    guidance.textContent =
+      (data.guidance || {})[a.ruleId] ||
+      'Check the device and its readings; acknowledge with a note of what was done.';
     li.append(strong, ' ', badge, p, guidance);
     if (data.canAck) {
       const form = document.createElement('form');
@@ -433,8 +564,13 @@
   if (data.page && typeof EventSource !== 'undefined') {
     const live = document.getElementById('live');
     const source = new EventSource('/api/v1/live');
-    source.addEventListener('open', () => { live.hidden = false; live.className = 'live on'; });
-    source.addEventListener('error', () => { live.className = 'live off'; });
+    source.addEventListener('open', () => {
+      live.hidden = false;
+      live.className = 'live on';
+    });
+    source.addEventListener('error', () => {
+      live.className = 'live off';
+    });
     source.addEventListener('readings', (e) => onReadings(JSON.parse(e.data).readings));
     source.addEventListener('device', (e) => onDevice(JSON.parse(e.data).device));
     source.addEventListener('alert', (e) => onAlert(JSON.parse(e.data).alert));

@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { devices, unitKind } from './core.ts';
 
 /**
@@ -14,7 +26,9 @@ export const alertRules = pgTable('alert_rules', {
   unitKind: unitKind('unit_kind').notNull(),
   /** The metric compared (null for device conditions: offline, certificate expiry). */
   metric: text('metric'),
-  condition: text('condition', { enum: ['above', 'below', 'offline_minutes', 'cert_expiry_days'] }).notNull(),
+  condition: text('condition', {
+    enum: ['above', 'below', 'offline_minutes', 'cert_expiry_days'],
+  }).notNull(),
   warn: doublePrecision('warn').notNull(),
   critical: doublePrecision('critical'),
   clear: doublePrecision('clear').notNull(),
@@ -36,7 +50,9 @@ export const alerts = pgTable(
       .references(() => devices.id, { onDelete: 'restrict' }),
     unitId: uuid('unit_id').notNull(),
     severity: text('severity', { enum: ['warning', 'critical'] }).notNull(),
-    status: text('status', { enum: ['open', 'closed'] }).notNull().default('open'),
+    status: text('status', { enum: ['open', 'closed'] })
+      .notNull()
+      .default('open'),
     openedAt: timestamp('opened_at', { withTimezone: true }).notNull(),
     closedAt: timestamp('closed_at', { withTimezone: true }),
     /** The value (or minutes offline, days to expiry) that opened it, and the latest seen. */
@@ -50,7 +66,9 @@ export const alerts = pgTable(
   },
   (t) => [
     // One open alert per rule and device: a second crossing while open is the same alert.
-    uniqueIndex('alerts_one_open_uq').on(t.ruleId, t.deviceId).where(sql`${t.status} = 'open'`),
+    uniqueIndex('alerts_one_open_uq')
+      .on(t.ruleId, t.deviceId)
+      .where(sql`${t.status} = 'open'`),
     index('alerts_unit_idx').on(t.unitId, t.openedAt),
     index('alerts_status_idx').on(t.status, t.openedAt),
   ],
@@ -72,7 +90,11 @@ export const alertNotifications = pgTable(
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
     lastError: text('last_error'),
   },
-  (t) => [index('alert_notifications_pending_idx').on(t.nextAttemptAt).where(sql`${t.deliveredAt} IS NULL`)],
+  (t) => [
+    index('alert_notifications_pending_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.deliveredAt} IS NULL`),
+  ],
 );
 
 export type AlertRule = typeof alertRules.$inferSelect;

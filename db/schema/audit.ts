@@ -1,7 +1,6 @@
 import { bigint, index, inet, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
 
-
 /**
  * Append-only, hash-chained audit store: every administrative action and every security event.
  * `hash` = SHA-256 of the entry's canonical form including `prev_hash` (audit/audit-fns.ts).
@@ -31,7 +30,11 @@ export const auditLog = pgTable(
     keyId: text('key_id'),
     signature: bytea('signature'),
   },
-  (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_target_idx').on(t.targetType, t.targetId), index('audit_log_action_idx').on(t.action)],
+  (t) => [
+    index('audit_log_at_idx').on(t.at),
+    index('audit_log_target_idx').on(t.targetType, t.targetId),
+    index('audit_log_action_idx').on(t.action),
+  ],
 );
 
 /**

@@ -1,9 +1,19 @@
-import { bigint, boolean, index, integer, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
 // layer: the role names are auth's vocabulary, defined once; the column's enum follows that list
 import { roles } from '../../auth/permissions.ts';
 import { units } from './core.ts';
-
 
 export const userRole = pgEnum('user_role', roles);
 export const userTokenPurpose = pgEnum('user_token_purpose', ['setup', 'reset']);
@@ -58,16 +68,16 @@ export const sessions = pgTable(
 export const apiTokens = pgTable(
   'api_tokens',
   {
-  id: uuid('id').primaryKey().defaultRandom(),
-  name: text('name').notNull(),
-  tokenHash: bytea('token_hash').notNull().unique(),
-  role: userRole('role').notNull(),
-  createdBy: text('created_by').notNull(),
-  ownerId: uuid('owner_id').references(() => users.id),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
-  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
-  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    tokenHash: bytea('token_hash').notNull().unique(),
+    role: userRole('role').notNull(),
+    createdBy: text('created_by').notNull(),
+    ownerId: uuid('owner_id').references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
   },
   (t) => [index('api_tokens_owner_idx').on(t.ownerId)],
 );
@@ -108,7 +118,10 @@ export const userUnitAssignments = pgTable(
       .notNull()
       .references(() => units.id, { onDelete: 'cascade' }),
   },
-  (t) => [primaryKey({ name: 'user_unit_assignments_pk', columns: [t.userId, t.unitId] }), index('user_unit_assignments_unit_idx').on(t.unitId)],
+  (t) => [
+    primaryKey({ name: 'user_unit_assignments_pk', columns: [t.userId, t.unitId] }),
+    index('user_unit_assignments_unit_idx').on(t.unitId),
+  ],
 );
 
 /** Where the audit chain starts after retention removed its oldest entries (one row). */

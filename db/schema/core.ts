@@ -70,7 +70,11 @@ export const devices = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    foreignKey({ name: 'devices_unit_kind_fk', columns: [t.unitId, t.kind], foreignColumns: [units.id, units.kind] }).onDelete('restrict'),
+    foreignKey({
+      name: 'devices_unit_kind_fk',
+      columns: [t.unitId, t.kind],
+      foreignColumns: [units.id, units.kind],
+    }).onDelete('restrict'),
     check('devices_id_format', sql`${t.id} ~ '^[a-z0-9][a-z0-9_-]{2,63}$'`),
     index('devices_unit_idx').on(t.unitId),
   ],
@@ -96,7 +100,9 @@ export const readings = pgTable(
 );
 
 function metricColumns(): { [M in MetricName]: ReturnType<typeof doublePrecision> } {
-  return Object.fromEntries(metricNames.map((m) => [m, doublePrecision(m)])) as { [M in MetricName]: ReturnType<typeof doublePrecision> };
+  return Object.fromEntries(metricNames.map((m) => [m, doublePrecision(m)])) as {
+    [M in MetricName]: ReturnType<typeof doublePrecision>;
+  };
 }
 
 export type Site = typeof sites.$inferSelect;

@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm';
-import { boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
 import { devices, unitKind } from './core.ts';
 
@@ -25,7 +37,11 @@ export const firmwareImages = pgTable(
     approvedBy: text('approved_by'),
     approvedAt: timestamp('approved_at', { withTimezone: true }),
   },
-  (t) => [unique('firmware_images_version_uq').on(t.deviceKind, t.hardwareRevision, t.version).nullsNotDistinct()],
+  (t) => [
+    unique('firmware_images_version_uq')
+      .on(t.deviceKind, t.hardwareRevision, t.version)
+      .nullsNotDistinct(),
+  ],
 );
 
 /** A rollout of one image to a set of devices, in waves, pausing itself past a failure rate. */
@@ -41,7 +57,9 @@ export const firmwareRollouts = pgTable('firmware_rollouts', {
   failureThreshold: doublePrecision('failure_threshold').notNull(),
   allowDowngrade: boolean('allow_downgrade').notNull().default(false),
   manifestTtlHours: integer('manifest_ttl_hours').notNull(),
-  status: text('status', { enum: ['active', 'paused', 'completed'] }).notNull().default('active'),
+  status: text('status', { enum: ['active', 'paused', 'completed'] })
+    .notNull()
+    .default('active'),
   pausedReason: text('paused_reason'),
   createdBy: text('created_by').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -58,13 +76,22 @@ export const firmwareRolloutDevices = pgTable(
       .notNull()
       .references(() => devices.id, { onDelete: 'restrict' }),
     wave: integer('wave').notNull(),
-    status: text('status', { enum: ['pending', 'sent', 'downloading', 'verifying', 'installed', 'failed', 'skipped'] }).notNull().default('pending'),
+    status: text('status', {
+      enum: ['pending', 'sent', 'downloading', 'verifying', 'installed', 'failed', 'skipped'],
+    })
+      .notNull()
+      .default('pending'),
     reason: text('reason'),
     fromVersion: text('from_version'),
     sentAt: timestamp('sent_at', { withTimezone: true }),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.rolloutId, t.deviceId] }), index('firmware_rollout_devices_device_idx').on(t.deviceId).where(sql`${t.status} NOT IN ('installed', 'failed', 'skipped')`)],
+  (t) => [
+    primaryKey({ columns: [t.rolloutId, t.deviceId] }),
+    index('firmware_rollout_devices_device_idx')
+      .on(t.deviceId)
+      .where(sql`${t.status} NOT IN ('installed', 'failed', 'skipped')`),
+  ],
 );
 
 export type FirmwareImage = typeof firmwareImages.$inferSelect;

@@ -1,6 +1,16 @@
-import { bigint, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { bytea } from './types.ts';
-
 
 /** Rejected telemetry, kept with the reason for every field: never silently dropped. */
 export const quarantine = pgTable(
@@ -18,11 +28,16 @@ export const quarantine = pgTable(
     batchIndex: integer('batch_index'),
     seq: bigint('seq', { mode: 'number' }),
     reasons: jsonb('reasons').$type<{ field: string; code: string; message: string }[]>().notNull(),
-    status: text('status', { enum: ['open', 'replayed', 'discarded'] }).notNull().default('open'),
+    status: text('status', { enum: ['open', 'replayed', 'discarded'] })
+      .notNull()
+      .default('open'),
     replayedAt: timestamp('replayed_at', { withTimezone: true }),
     replayResult: jsonb('replay_result'),
   },
-  (t) => [index('quarantine_device_idx').on(t.deviceId, t.receivedAt), index('quarantine_status_idx').on(t.status, t.receivedAt)],
+  (t) => [
+    index('quarantine_device_idx').on(t.deviceId, t.receivedAt),
+    index('quarantine_status_idx').on(t.status, t.receivedAt),
+  ],
 );
 
 /** The last value of every metric per device: what dashboards read first. */
@@ -35,7 +50,10 @@ export const latestReadings = pgTable(
     ts: timestamp('ts', { withTimezone: true }).notNull(),
     value: doublePrecision('value').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.deviceId, t.metric] }), index('latest_readings_unit_idx').on(t.unitId)],
+  (t) => [
+    primaryKey({ columns: [t.deviceId, t.metric] }),
+    index('latest_readings_unit_idx').on(t.unitId),
+  ],
 );
 
 export type QuarantineRow = typeof quarantine.$inferSelect;

@@ -1,5 +1,16 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { devices, sites, units } from './core.ts';
 
 /**
@@ -31,7 +42,10 @@ export const mrvReports = pgTable(
     // A report is superseded at most once: versions form one line.
     unique('mrv_reports_supersedes_uq').on(t.supersedes),
     check('mrv_reports_period', sql`${t.periodEnd} > ${t.periodStart}`),
-    check('mrv_reports_correction', sql`(${t.version} = 1) = (${t.supersedes} IS NULL) AND (${t.supersedes} IS NULL) = (${t.reason} IS NULL)`),
+    check(
+      'mrv_reports_correction',
+      sql`(${t.version} = 1) = (${t.supersedes} IS NULL) AND (${t.supersedes} IS NULL) = (${t.reason} IS NULL)`,
+    ),
     index('mrv_reports_period_idx').on(t.periodStart, t.periodEnd),
   ],
 );
@@ -55,7 +69,10 @@ export const mrvCalibrations = pgTable(
     recordedBy: text('recorded_by').notNull(),
     recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('mrv_calibrations_device_idx').on(t.deviceId, t.metric, t.validFrom), check('mrv_calibrations_window', sql`${t.validTo} IS NULL OR ${t.validTo} > ${t.validFrom}`)],
+  (t) => [
+    index('mrv_calibrations_device_idx').on(t.deviceId, t.metric, t.validFrom),
+    check('mrv_calibrations_window', sql`${t.validTo} IS NULL OR ${t.validTo} > ${t.validFrom}`),
+  ],
 );
 
 /** A site's overrides of the MRV parameters (mrv/mrv-params.ts); absent keys take the defaults. */

@@ -1,8 +1,16 @@
 import { sql } from 'drizzle-orm';
 import { bytea } from './types.ts';
-import { bigint, check, index, pgTable, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  check,
+  index,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { devices } from './core.ts';
-
 
 /** Every certificate our issuing CA signed for a device. Expiry is read from not_after. */
 export const certificates = pgTable(
@@ -16,7 +24,9 @@ export const certificates = pgTable(
     fingerprintSha256: text('fingerprint_sha256').notNull().unique(),
     notBefore: timestamp('not_before', { withTimezone: true }).notNull(),
     notAfter: timestamp('not_after', { withTimezone: true }).notNull(),
-    status: text('status', { enum: ['active', 'revoked'] }).notNull().default('active'),
+    status: text('status', { enum: ['active', 'revoked'] })
+      .notNull()
+      .default('active'),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     /** RFC 5280 §5.3.1 CRLReason. */
     revocationReason: smallint('revocation_reason'),
@@ -30,7 +40,10 @@ export const certificates = pgTable(
   (t) => [
     index('certificates_device_idx').on(t.deviceId),
     index('certificates_not_after_idx').on(t.notAfter),
-    check('certificates_revocation_consistent', sql`(${t.status} = 'revoked') = (${t.revokedAt} IS NOT NULL)`),
+    check(
+      'certificates_revocation_consistent',
+      sql`(${t.status} = 'revoked') = (${t.revokedAt} IS NOT NULL)`,
+    ),
   ],
 );
 
