@@ -1,15 +1,9 @@
-import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
-import { auditLog, auditRequestMeta, type AuditRow } from '../db/schema/index.ts';
+import type { AuditRow } from '../db/schema/index.ts';
+import { auditRepo, type AuditFilter } from './audit-repo.ts';
 
-export interface AuditFilter {
-  actorId?: string | undefined;
-  action?: string | undefined;
-  targetType?: string | undefined;
-  targetId?: string | undefined;
-  from?: Date | undefined;
-  to?: Date | undefined;
-}
+export type { AuditFilter } from './audit-repo.ts';
 
 export function auditEntryJson(row: AuditRow) {
   return {
@@ -34,21 +28,6 @@ export function auditEntryJson(row: AuditRow) {
   };
 }
 export type AuditEntryJson = ReturnType<typeof auditEntryJson>;
-
-function where(f: AuditFilter): SQL[] {
-  const c: SQL[] = [];
-  if (f.actorId) c.push(eq(auditLog.actorId, f.actorId));
-  if (f.action) c.push(eq(auditLog.action, f.action));
-  if (f.targetType) c.push(eq(auditLog.targetType, f.targetType));
-  if (f.targetId) c.push(eq(auditLog.targetId, f.targetId));
-  if (f.from) c.push(gte(auditLog.at, f.from));
-  if (f.to) c.push(lte(auditLog.at, f.to));
-  return c;
-}
-
-/** The display name of an actor id, looked up now: "erased user #41" once erased (migration 0017). */
-export const actorDisplayName = (actorId: SQL | typeof auditLog.actorId) =>
-  sql<string>`actor_display_name(${actorId})`;
 
 /**
  * An entry as people read it: the signed fields, who the actor is called now (`actorName`), and
@@ -77,17 +56,7 @@ export async function selectAuditViews(
   order: 'asc' | 'desc',
   limit: number,
 ): Promise<AuditEntryView[]> {
-  const rows = await db
-    .select({
-      entry: auditLog,
-      meta: { ip: auditRequestMeta.ip, userAgent: auditRequestMeta.userAgent },
-      actorName: actorDisplayName(auditLog.actorId),
-    })
-    .from(auditLog)
-    .leftJoin(auditRequestMeta, eq(auditRequestMeta.auditId, auditLog.id))
-    .where(cond)
-    .orderBy(order === 'asc' ? asc(auditLog.seq) : desc(auditLog.id))
-    .limit(limit);
+  const rows = await auditRepo.views(db, cond, order, limit);
   return rows.map((r) => auditEntryView(r.entry, r.meta, r.actorName));
 }
 
@@ -97,11 +66,8 @@ export async function listAudit(
   filter: AuditFilter,
   page: { limit: number; beforeId?: number | undefined },
 ) {
-  const rows = await selectAuditViews(
-    db,
-    and(...where(filter), page.beforeId ? lt(auditLog.id, page.beforeId) : undefined),
-    'desc',
-    page.limit + 1,
+  const rows = (await auditRepo.page(db, filter, page.beforeId, page.limit + 1)).map((r) =>
+    auditEntryView(r.entry, r.meta, r.actorName),
   );
   const more = rows.length > page.limit;
   const entries = rows.slice(0, page.limit);
@@ -124,14 +90,7 @@ export async function* exportAudit(
   let lastSeq = 0;
   for (;;) {
     const after = lastSeq;
-    const rows = await run((d) =>
-      d
-        .select()
-        .from(auditLog)
-        .where(and(...where(filter), gt(auditLog.seq, after)))
-        .orderBy(asc(auditLog.seq))
-        .limit(batchSize),
-    );
+    const rows = await run((d) => auditRepo.matchingAfter(d, filter, after, batchSize));
     if (rows.length === 0) return;
     for (const row of rows) yield auditEntryJson(row);
     lastSeq = rows[rows.length - 1]!.seq;

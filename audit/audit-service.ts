@@ -1,8 +1,7 @@
 import { isIP } from 'node:net';
-import { desc, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Db } from '../db/client.ts';
-import { auditLog, auditRequestMeta } from '../db/schema/index.ts';
+import { auditRepo } from './audit-repo.ts';
 import { GENESIS_HASH, signedEntryHash, type SignedFields } from './audit-fns.ts';
 import type { AuditSigner } from './audit-signer.ts';
 
@@ -26,8 +25,7 @@ export type AuditActor = Pick<
   'actorId' | 'actorRole' | 'ip' | 'userAgent' | 'requestId'
 >;
 
-/** Any transaction-scoped key: serialises appends so each entry chains to the one before it. */
-export const CHAIN_LOCK = 7243002;
+export { CHAIN_LOCK } from './audit-repo.ts';
 
 /** How far the previous entry may be ahead of this clock and still date the next one. */
 export const MAX_CLOCK_STEP_MS = 5 * 60_000;
@@ -51,14 +49,8 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // when a transaction that took one rolls back (it releases the lock and the position with it).
     // host(inet) gives the address exactly as the column will read back, so the hash verifies
     // later whatever spelling the caller used ('::FFFF:…', '/32').
-    const locked = await tx.execute<{ ip: string | null }>(
-      sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK}), host(${signedMeta ? ipIn : null}::inet) AS ip`,
-    );
-    const [last] = await tx
-      .select({ seq: auditLog.seq, hash: auditLog.hash, at: auditLog.at })
-      .from(auditLog)
-      .orderBy(desc(auditLog.seq))
-      .limit(1);
+    const lockedIp = await auditRepo.lockChain(tx, signedMeta ? ipIn : null);
+    const last = await auditRepo.head(tx);
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Never dated before the entry it follows, so that a clock stepped back a little does not read
     // as tampering; but only within MAX_CLOCK_STEP_MS, so that a row forged with a far-future date
@@ -71,7 +63,7 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
       at: clamp ? last.at : now,
       actorId: entry.actorId,
       actorRole: entry.actorRole,
-      ip: locked.rows[0]?.ip ?? null,
+      ip: lockedIp,
       userAgent: signedMeta ? (entry.userAgent ?? null) : null,
       requestId: entry.requestId ?? null,
       action: entry.action,
@@ -84,32 +76,17 @@ export function createAuditLog(deps: { db: Db; signer: AuditSigner }) {
     // Signing (~50 µs of Ed25519) happens under the lock because it covers prev_hash and seq;
     // the lock is held for the rest of the caller's transaction anyway (bench: npm run bench audit).
     const signature = signer.signEntry(hash);
-    const insertEntry = tx
-      .insert(auditLog)
-      .values({ ...fields, prevHash, hash, signature })
-      .returning({ id: auditLog.id });
-    if (signedMeta || (ipIn === null && !entry.userAgent)) {
-      const [row] = await insertEntry;
-      return { id: row!.id, hash };
-    }
+    const values = { ...fields, prevHash, hash, signature };
+    if (signedMeta || (ipIn === null && !entry.userAgent))
+      return { id: await auditRepo.insertEntry(tx, values), hash };
     // The metadata row in the same statement (a data-modifying CTE): no extra round trip while
     // the chain lock is held.
-    const inserted = tx.$with('entry').as(insertEntry);
-    const [row] = await tx
-      .with(inserted)
-      .insert(auditRequestMeta)
-      .select(
-        tx
-          .select({
-            auditId: inserted.id,
-            at: sql<Date>`${fields.at}::timestamptz`.as('at'),
-            ip: sql<string | null>`${ipIn}::inet`.as('ip'),
-            userAgent: sql<string | null>`${entry.userAgent ?? null}::text`.as('user_agent'),
-          })
-          .from(inserted),
-      )
-      .returning({ id: auditRequestMeta.auditId });
-    return { id: row!.id, hash };
+    const id = await auditRepo.insertEntryWithMeta(tx, values, {
+      at: fields.at,
+      ip: ipIn,
+      userAgent: entry.userAgent ?? null,
+    });
+    return { id, hash };
   }
 
   return {
