@@ -1,6 +1,5 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { sessions, users, type User } from '../db/schema/index.ts';
+import type { User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { AuthErrors } from './auth-errors.ts';
 import {
@@ -16,6 +15,7 @@ import type { HashGate, LoginThrottle } from './throttle.ts';
 // layer: login refusals go to the operator API's refusal sink, aggregated with its other refusals
 import type { SecurityEventSink } from '../api/refusal-events.ts';
 import { covers, type Role } from './permissions.ts';
+import { authRepo } from './auth-repo.ts';
 
 export interface SessionDeps {
   db: Db;
@@ -80,10 +80,7 @@ export function createSessionService(deps: SessionDeps) {
       });
     }
     // No pool connection is held while hashing: the lookup's connection is back in the pool.
-    const [user] = await deps.db
-      .select()
-      .from(users)
-      .where(eq(users.username, input.username.toLowerCase()));
+    const user = await authRepo.userByUsername(deps.db, input.username.toLowerCase());
     const stored =
       user?.passwordHash ?? (await (dummyHash ??= hashPassword('not a password', params)));
     const verified = await deps.hashGate.run(() => verifyPassword(input.password, stored));
@@ -104,17 +101,13 @@ export function createSessionService(deps: SessionDeps) {
     await deps.throttle.succeed(input.username, ip);
     if (needsRehash(user.passwordHash!, params)) {
       const rehashed = await deps.hashGate.run(() => hashPassword(input.password, params));
-      if (rehashed)
-        await deps.ownerDb
-          .update(users)
-          .set({ passwordHash: rehashed.value })
-          .where(eq(users.id, user.id));
+      if (rehashed) await authRepo.setPasswordHash(deps.ownerDb, user.id, rehashed.value);
     }
     const sessionId = newSecret();
     const csrfToken = newSecret();
     const now = deps.now();
     await deps.ownerDb.transaction(async (tx) => {
-      await tx.insert(sessions).values({
+      await authRepo.insertSession(tx, {
         idHash: sha256(sessionId),
         userId: user.id,
         csrfToken,
@@ -149,25 +142,20 @@ export function createSessionService(deps: SessionDeps) {
   ): Promise<ActiveSession | undefined> {
     const idHash = sha256(sessionId);
     const now = deps.now();
-    const [row] = await deps.db
-      .select({ session: sessions, user: users })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.idHash, idHash), isNull(sessions.revokedAt)));
+    const row = await authRepo.liveSession(deps.db, idHash);
     if (!row || row.user.disabled) return undefined;
     const idleDeadline = row.session.lastSeenAt.getTime() + deps.idleMs;
     if (now.getTime() >= idleDeadline || now.getTime() >= row.session.expiresAt.getTime()) {
-      await deps.db.update(sessions).set({ revokedAt: now }).where(eq(sessions.idHash, idHash));
+      await authRepo.revokeSession(deps.db, idHash, now);
       return undefined;
     }
-    if (opts.renew)
-      await deps.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, idHash));
+    if (opts.renew) await authRepo.touchSession(deps.db, idHash, now);
     return { user: row.user, idHash, csrfToken: row.session.csrfToken };
   }
 
   async function logout(idHash: Buffer, actor: AuditActor): Promise<void> {
     await deps.db.transaction(async (tx) => {
-      await tx.update(sessions).set({ revokedAt: deps.now() }).where(eq(sessions.idHash, idHash));
+      await authRepo.revokeSession(tx, idHash, deps.now());
       await deps.audit.record(
         { ...actor, action: 'auth.logout', targetType: 'user', targetId: actor.actorId },
         tx,
@@ -185,18 +173,7 @@ export function createSessionService(deps: SessionDeps) {
     token: string,
   ): Promise<{ id: string; name: string; role: Role; ownerId: string | null } | undefined> {
     const now = deps.now();
-    const { rows } = await deps.db.execute<{
-      id: string;
-      name: string;
-      role: Role;
-      owner_id: string | null;
-      owner_role: Role | null;
-    }>(sql`
-      UPDATE api_tokens t SET last_used_at = ${now}
-       WHERE t.token_hash = ${sha256(token)} AND t.revoked_at IS NULL AND t.expires_at > ${now}
-         AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = t.owner_id AND NOT u.disabled AND u.erased_at IS NULL))
-      RETURNING t.id, t.name, t.role, t.owner_id, (SELECT u.role FROM users u WHERE u.id = t.owner_id) AS owner_role`);
-    const row = rows[0];
+    const row = await authRepo.useApiToken(deps.db, sha256(token), now);
     if (!row) return undefined;
     if (row.owner_role !== null && !covers(row.owner_role, row.role)) return undefined;
     return { id: row.id, name: row.name, role: row.role, ownerId: row.owner_id };
