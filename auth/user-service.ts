@@ -1,16 +1,6 @@
-import { and, count, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { runScoped, trustedScope, type DbExecutor } from '../db/scoped.ts';
-import {
-  alerts,
-  apiTokens,
-  sessions,
-  units,
-  userTokens,
-  userUnitAssignments,
-  users,
-  type User,
-} from '../db/schema/index.ts';
+import type { User } from '../db/schema/index.ts';
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { covers, type Role } from './permissions.ts';
 import { AuthErrors } from './auth-errors.ts';
@@ -23,6 +13,7 @@ import {
 } from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
 import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
+import { authRepo } from './auth-repo.ts';
 
 export interface UserDeps {
   /**
@@ -45,10 +36,10 @@ export interface UserDeps {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** A uuid[] literal for a definer function's argument; ids are checked, so nothing else gets in. */
-function uuidArray(ids: string[]): string {
+/** Ids for a definer function's uuid[] argument (auth-repo.ts); ids are checked, so nothing else gets in. */
+function uuids(ids: string[]): string[] {
   for (const id of ids) if (!UUID.test(id)) throw new AuthErrors.UnknownUnits();
-  return `ARRAY[${ids.map((id) => `'${id}'`).join(',')}]::uuid[]`;
+  return ids;
 }
 
 /** What the API shows of a user. */
@@ -77,8 +68,8 @@ export function createUserService(deps: UserDeps) {
 
   /** The user, locked for the transaction when it is about to change (`before` is then exact). */
   async function load(tx: DbExecutor, id: string, opts: { lock?: boolean } = {}): Promise<User> {
-    if (opts.lock) await tx.execute(sql`SELECT thamani_user_lock(${id})`);
-    const [u] = await tx.select().from(users).where(eq(users.id, id));
+    if (opts.lock) await authRepo.lockUser(tx, id);
+    const u = await authRepo.userById(tx, id);
     if (!u) throw new AuthErrors.UserNotFound();
     return u;
   }
@@ -90,17 +81,18 @@ export function createUserService(deps: UserDeps) {
   ): Promise<string> {
     const token = newSecret();
     // A new link voids the older unused ones of the same user.
-    await tx.execute(
-      sql`SELECT thamani_user_link(${userId}, ${purpose}, ${sha256(token)}, ${new Date(deps.now().getTime() + ttl[purpose])})`,
+    await authRepo.issueUserLink(
+      tx,
+      userId,
+      purpose,
+      sha256(token),
+      new Date(deps.now().getTime() + ttl[purpose]),
     );
     return `${deps.publicBaseUrl}/${purpose}?token=${token}`;
   }
 
   async function revokeSessions(tx: DbExecutor, userId: string): Promise<void> {
-    await tx
-      .update(sessions)
-      .set({ revokedAt: deps.now() })
-      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
+    await authRepo.revokeUserSessions(tx, userId, deps.now());
   }
 
   /**
@@ -113,15 +105,11 @@ export function createUserService(deps: UserDeps) {
     userId: string,
     keepCoveredBy?: Role,
   ): Promise<string[]> {
-    const owned = await tx
-      .select({ id: apiTokens.id, role: apiTokens.role })
-      .from(apiTokens)
-      .where(and(eq(apiTokens.ownerId, userId), isNull(apiTokens.revokedAt)));
+    const owned = await authRepo.liveApiTokensOf(tx, userId);
     const doomed = owned
       .filter((t) => keepCoveredBy === undefined || !covers(keepCoveredBy, t.role))
       .map((t) => t.id);
-    if (doomed.length > 0)
-      await tx.execute(sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray(doomed))})`);
+    if (doomed.length > 0) await authRepo.revokeApiTokens(tx, uuids(doomed));
     return doomed;
   }
 
@@ -130,20 +118,16 @@ export function createUserService(deps: UserDeps) {
     let userId: string | null = null;
     if (UUID.test(actorId)) userId = actorId;
     else if (actorId.startsWith('token:')) {
-      const [parent] = await tx
-        .select({ ownerId: apiTokens.ownerId })
-        .from(apiTokens)
-        .where(eq(apiTokens.id, actorId.slice('token:'.length)));
+      const parent = await authRepo.apiTokenOwner(tx, actorId.slice('token:'.length));
       userId = parent?.ownerId ?? null;
     }
     if (userId === null) return null;
-    const [u] = await tx.select().from(users).where(eq(users.id, userId));
-    return u ?? null;
+    return (await authRepo.userById(tx, userId)) ?? null;
   }
 
   return {
     async list(): Promise<PublicUser[]> {
-      return (await deps.db.select().from(users).orderBy(users.username)).map(publicUser);
+      return (await authRepo.listUsers(deps.db)).map(publicUser);
     },
 
     async create(
@@ -157,15 +141,16 @@ export function createUserService(deps: UserDeps) {
     ) {
       return deps.db.transaction(async (tx) => {
         const username = input.username.toLowerCase();
-        const [taken] = await tx
-          .select({ id: users.id })
-          .from(users)
-          .where(eq(users.username, username));
+        const taken = await authRepo.userIdByUsername(tx, username);
         if (taken) throw new AuthErrors.UsernameTaken(username);
-        const { rows } = await tx.execute<{ id: string }>(
-          sql`SELECT thamani_user_insert(${username}, ${input.displayName}, ${input.email ?? null}, ${input.role}) AS id`,
+        const id = await authRepo.insertUser(
+          tx,
+          username,
+          input.displayName,
+          input.email ?? null,
+          input.role,
         );
-        const user = await load(tx, rows[0]!.id);
+        const user = await load(tx, id);
         const setupLink = await issueLink(tx, user.id, 'setup');
         await deps.audit.record(
           {
@@ -195,7 +180,7 @@ export function createUserService(deps: UserDeps) {
       return deps.db.transaction(async (tx) => {
         const before = await load(tx, id, { lock: true });
         const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-        await tx.execute(sql`SELECT thamani_user_update(${id}, ${JSON.stringify(set)}::jsonb)`);
+        await authRepo.updateUser(tx, id, set);
         const after = await load(tx, id);
         // A role change or disabling ends the user's sessions (permissions are re-read at next
         // sign-in) and the API tokens the user no longer may hold: all when disabled.
@@ -237,27 +222,14 @@ export function createUserService(deps: UserDeps) {
     /** Uses a setup or reset link once: sets the password, ends every session of that user. */
     async completeLink(token: string, password: string, actor: AuditActor): Promise<PublicUser> {
       // The link's user, read without using the link up: their own name and e-mail may not be in the password.
-      const [holder] = await deps.db
-        .select({ username: users.username, displayName: users.displayName, email: users.email })
-        .from(userTokens)
-        .innerJoin(users, eq(users.id, userTokens.userId))
-        .where(
-          and(
-            eq(userTokens.tokenHash, sha256(token)),
-            isNull(userTokens.usedAt),
-            gt(userTokens.expiresAt, deps.now()),
-          ),
-        );
+      const holder = await authRepo.linkHolder(deps.db, sha256(token), deps.now());
       if (!holder) throw new AuthErrors.LinkInvalid();
       const problem = await passwordProblem(password, contextWords(holder));
       if (problem) throw new AuthErrors.WeakPassword(problem);
       const passwordHash = await hashPassword(password, params);
       return deps.db.transaction(async (tx) => {
         // The link's secret opens the change (migration 0019): spent, password set, sessions ended.
-        const { rows } = await tx.execute<{ user_id: string; purpose: string }>(
-          sql`SELECT * FROM thamani_complete_link(${token}, ${passwordHash})`,
-        );
-        const used = rows[0];
+        const used = await authRepo.completeLink(tx, token, passwordHash);
         if (!used) throw new AuthErrors.LinkInvalid();
         const before = await load(tx, used.user_id);
         await deps.audit.record(
@@ -278,24 +250,12 @@ export function createUserService(deps: UserDeps) {
     async assignUnits(id: string, unitIds: string[], actor: AuditActor): Promise<string[]> {
       return deps.db.transaction(async (tx) => {
         await load(tx, id, { lock: true });
-        const before = (
-          await tx
-            .select({ unitId: userUnitAssignments.unitId })
-            .from(userUnitAssignments)
-            .where(eq(userUnitAssignments.userId, id))
-        )
-          .map((r) => r.unitId)
-          .sort();
+        const before = (await authRepo.unitIdsOf(tx, id)).map((r) => r.unitId).sort();
         if (unitIds.length > 0) {
-          const [found] = await tx
-            .select({ n: count() })
-            .from(units)
-            .where(inArray(units.id, unitIds));
-          if ((found?.n ?? 0) !== new Set(unitIds).size) throw new AuthErrors.UnknownUnits();
+          const found = await authRepo.countUnits(tx, unitIds);
+          if (found !== new Set(unitIds).size) throw new AuthErrors.UnknownUnits();
         }
-        await tx.execute(
-          sql`SELECT thamani_user_set_units(${id}, ${sql.raw(uuidArray([...new Set(unitIds)]))})`,
-        );
+        await authRepo.setUserUnits(tx, id, uuids([...new Set(unitIds)]));
         const after = [...new Set(unitIds)].sort();
         await deps.audit.record(
           {
@@ -322,34 +282,13 @@ export function createUserService(deps: UserDeps) {
       // row-level security like any other read.
       const tx = deps.db;
       {
-        const [u] = await tx.select().from(users).where(eq(users.id, id));
+        const u = await authRepo.userById(tx, id);
         if (!u) throw new AuthErrors.UserNotFound();
-        const assigned = await tx
-          .select({ unitId: userUnitAssignments.unitId })
-          .from(userUnitAssignments)
-          .where(eq(userUnitAssignments.userId, id));
-        const userSessions = await tx
-          .select({
-            createdAt: sessions.createdAt,
-            lastSeenAt: sessions.lastSeenAt,
-            ip: sessions.ip,
-            userAgent: sessions.userAgent,
-            revokedAt: sessions.revokedAt,
-          })
-          .from(sessions)
-          .where(eq(sessions.userId, id));
+        const assigned = await authRepo.unitIdsOf(tx, id);
+        const userSessions = await authRepo.sessionsOf(tx, id);
         const entries = await auditEntriesOfPerson(tx, id);
         const actorIds = new Set(await actorIdsOf(tx, id));
-        const acknowledged = await tx
-          .select({
-            id: alerts.id,
-            ruleId: alerts.ruleId,
-            deviceId: alerts.deviceId,
-            acknowledgedAt: alerts.acknowledgedAt,
-            note: alerts.ackNote,
-          })
-          .from(alerts)
-          .where(inArray(alerts.acknowledgedById, [...actorIds]));
+        const acknowledged = await authRepo.alertsAcknowledgedBy(tx, [...actorIds]);
         return {
           exportedAt: deps.now().toISOString(),
           user: {
@@ -389,7 +328,7 @@ export function createUserService(deps: UserDeps) {
         // The definer function (migration 0020) scrubs the account, ends and deletes its
         // sessions and spends its links; the rest of the sign-in metadata goes here.
         await eraseSignInMetadata(tx, before);
-        await tx.execute(sql`SELECT thamani_user_erase(${id})`);
+        await authRepo.eraseUser(tx, id);
         const after = await load(tx, id);
         const revokedTokens = await revokeOwnedTokens(tx, id);
         await deps.audit.record(
@@ -428,10 +367,14 @@ export function createUserService(deps: UserDeps) {
           throw new AuthErrors.TokenRoleTooWide(`${actor.actorRole} cannot hand out ${input.role}`);
         const expiresAt = new Date(deps.now().getTime() + days * 86_400_000);
         // The definer function takes creator and owner from the verified scope, not from here.
-        const { rows } = await tx.execute<{ id: string }>(
-          sql`SELECT thamani_api_token_insert(${input.name}, ${input.role}, ${sha256(token)}, ${expiresAt}) AS id`,
+        const id = await authRepo.insertApiToken(
+          tx,
+          input.name,
+          input.role,
+          sha256(token),
+          expiresAt,
         );
-        const [row] = await tx.select().from(apiTokens).where(eq(apiTokens.id, rows[0]!.id));
+        const row = await authRepo.apiTokenById(tx, id);
         const view = {
           id: row!.id,
           name: row!.name,
@@ -456,7 +399,7 @@ export function createUserService(deps: UserDeps) {
 
     /** Every token with its owner, expiry and last use (what an admin reviews). */
     async listApiTokens() {
-      const rows = await deps.db.select().from(apiTokens).orderBy(apiTokens.createdAt);
+      const rows = await authRepo.listApiTokens(deps.db);
       const now = deps.now().getTime();
       return rows.map((r) => ({
         id: r.id,
@@ -474,9 +417,7 @@ export function createUserService(deps: UserDeps) {
 
     async revokeApiToken(id: string, actor: AuditActor): Promise<void> {
       await deps.db.transaction(async (tx) => {
-        const { rows } = await tx.execute<{ id: string }>(
-          sql`SELECT thamani_api_tokens_revoke(${sql.raw(uuidArray([id]))}) AS id`,
-        );
+        const rows = await authRepo.revokeApiTokens(tx, uuids([id]));
         if (rows.length === 0) throw new AuthErrors.TokenNotFound();
         await deps.audit.record(
           {
@@ -494,8 +435,7 @@ export function createUserService(deps: UserDeps) {
 
     /** First start: no user yet, so make `admin` and hand back its one-time setup link. */
     async ensureBootstrapAdmin(): Promise<string | undefined> {
-      const [n] = await deps.db.select({ n: count() }).from(users);
-      if ((n?.n ?? 0) > 0) return undefined;
+      if ((await authRepo.countUsers(deps.db)) > 0) return undefined;
       const { setupLink } = await this.create(
         { username: 'admin', displayName: 'Administrator', role: 'admin' },
         { actorId: 'system', actorRole: 'system', ip: null, userAgent: null, requestId: null },
