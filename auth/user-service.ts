@@ -323,8 +323,6 @@ export function createUserService(deps: UserDeps) {
     async erase(id: string, actor: AuditActor): Promise<PublicUser> {
       return deps.db.transaction(async (tx) => {
         const before = await load(tx, id, { lock: true });
-        const now = deps.now();
-        void now;
         // The definer function (migration 0020) scrubs the account, ends and deletes its
         // sessions and spends its links; the rest of the sign-in metadata goes here.
         await eraseSignInMetadata(tx, before);
