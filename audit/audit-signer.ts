@@ -1,14 +1,12 @@
 import {
   createHash,
-  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   sign,
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { loadOrCreateSigningKey } from './signing-key-file.ts';
 import { checkpointSigningInput, entrySigningInput, type CheckpointBody } from './audit-fns.ts';
 
 /**
@@ -62,36 +60,13 @@ export async function loadOrCreateAuditSigner(opts: {
   dir: string;
   passphrase: string;
 }): Promise<AuditSigner> {
-  const file = path.join(opts.dir, AUDIT_KEY_FILE);
-  let pem = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (pem === undefined) {
-    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ed25519');
-    const fresh = privateKey
-      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
-      .toString();
-    // wx: the API, the gateway and a CLI command may start at once; the first writer wins and all read its key.
-    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      },
-    );
-    pem = await readFile(file, 'utf8');
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, passphrase: opts.passphrase });
-  } catch (err) {
-    throw new Error(`cannot decrypt ${file}: wrong PKI_PASSPHRASE?`, { cause: err });
-  }
-  const signer = signerFromKey(key);
-  const pub = path.join(opts.dir, AUDIT_PUBLIC_KEY_FILE);
-  const existing = await readFile(pub, 'utf8').catch(() => undefined);
-  if (existing !== signer.publicKeyPem) await writeFile(pub, signer.publicKeyPem, { mode: 0o644 });
-  return signer;
+  return signerFromKey(
+    await loadOrCreateSigningKey({
+      ...opts,
+      keyFile: AUDIT_KEY_FILE,
+      publicKeyFile: AUDIT_PUBLIC_KEY_FILE,
+    }),
+  );
 }
 
 /** Trusted public keys by key id, from PEM text holding one or more `PUBLIC KEY` blocks. */

@@ -194,6 +194,7 @@ describe('offline verification of an export (no database)', () => {
       'audit/audit-signer.ts',
       'audit/audit-verify-fns.ts',
       'audit/audit-verify-offline.ts',
+      'audit/signing-key-file.ts',
     ]);
     expect([...external].filter((s) => !s.startsWith('node:'))).toEqual([]);
   });

@@ -181,6 +181,7 @@ describe('thamani mrv', () => {
     expect([...seen].map((f) => path.relative(root, f)).sort()).toEqual([
       'audit/audit-fns.ts',
       'audit/audit-signer.ts',
+      'audit/signing-key-file.ts',
       'mrv/merkle-fns.ts',
       'mrv/mrv-encoding.ts',
       'mrv/mrv-report-fns.ts',

@@ -1,12 +1,6 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  type KeyObject,
-} from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { loadOrCreateSigningKey } from '../audit/signing-key-file.ts';
 import type { Logger } from 'pino';
 import { keyIdOf } from '../audit/audit-signer.ts';
 import { reportSigningInput } from './mrv-report-fns.ts';
@@ -44,36 +38,13 @@ export async function loadOrCreateMrvSigner(opts: {
   dir: string;
   passphrase: string;
 }): Promise<MrvSigner> {
-  const file = path.join(opts.dir, MRV_KEY_FILE);
-  let pem = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (pem === undefined) {
-    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ed25519');
-    const fresh = privateKey
-      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
-      .toString();
-    // wx: the API and a CLI command may start at once; the first writer wins and all read its key.
-    await writeFile(file, fresh, { mode: 0o600, flag: 'wx' }).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      },
-    );
-    pem = await readFile(file, 'utf8');
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, passphrase: opts.passphrase });
-  } catch (err) {
-    throw new Error(`cannot decrypt ${file}: wrong PKI_PASSPHRASE?`, { cause: err });
-  }
-  const signer = mrvSignerFromKey(key);
-  const pub = path.join(opts.dir, MRV_PUBLIC_KEY_FILE);
-  const existing = await readFile(pub, 'utf8').catch(() => undefined);
-  if (existing !== signer.publicKeyPem) await writeFile(pub, signer.publicKeyPem, { mode: 0o644 });
-  return signer;
+  return mrvSignerFromKey(
+    await loadOrCreateSigningKey({
+      ...opts,
+      keyFile: MRV_KEY_FILE,
+      publicKeyFile: MRV_PUBLIC_KEY_FILE,
+    }),
+  );
 }
 
 /** The signer of a process that has the PKI directory but not the CA loaded (CLI, API). */
