@@ -55,6 +55,24 @@ export async function startGateway(o: {
   dataDir?: string;
 }): Promise<Gateway> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-gw-'));
+  // A port found free can be taken by another process before the child binds it (another test
+  // file, a second copy of the suite beside this one): the child then exits with EADDRINUSE and
+  // starts again on fresh ports. Any other failure is the test's to report.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o, dataDir);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt >= 5) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(
+  o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number },
+  dataDir: string,
+): Promise<Gateway> {
   const [httpsPort, httpPort, mqttPort, devicePort] = [
     await freePort(),
     await freePort(),
@@ -109,6 +127,8 @@ export async function startGateway(o: {
     }
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
+      if (child.exitCode !== null && /EADDRINUSE/.test(stderr))
+        throw new PortTaken(stderr.slice(-4000));
       throw new Error(
         `gateway did not become ready (exit ${child.exitCode}): ${stderr.slice(-4000)}`,
       );
