@@ -4,8 +4,14 @@
  * or the browser's zone. The client script formats with the same zone and language (page data).
  */
 
+import { langOf, translator, type Lang, type Translate } from '../i18n/index.ts';
+
 export interface Formatter {
   readonly locale: string;
+  /** The language pages are written in (the locale's, English when it is neither en nor sw). */
+  readonly lang: Lang;
+  /** A message of the catalogue (i18n/) in that language; plain text, escape it like any value. */
+  readonly t: Translate;
   readonly timeZone: string;
   /** Date and time with the year: "Jan 1, 2027, 10:44 AM" (en-US), "1 Jan 2027, 10:44" (en-GB). */
   dateTime(value: string | Date | null | undefined): string;
@@ -76,6 +82,8 @@ export function createFormatter(locale: string, timeZone: string): Formatter {
   const rel = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
   return {
     locale,
+    lang: langOf(locale),
+    t: translator(langOf(locale)),
     timeZone,
     dateTime: (value) => (value == null ? '—' : full.format(new Date(value))),
     day: (isoDay) => dayFmt.format(new Date(`${isoDay}T00:00:00Z`)),

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.ts';
 import { metricCatalogue, isMetricName } from '../devices/metrics.ts';
 import type { Health } from './alert-rules.ts';
 import type { Formatter } from './format-fns.ts';
+import type { MessageKey } from '../i18n/index.ts';
 
 /**
  * Server-rendered HTML for the dashboards: one layout, small helpers, every dynamic value
@@ -67,15 +68,15 @@ export function badge(health: Health | 'online' | 'offline' | 'stale', text: str
   return `<span class="badge ${health}">${h(text)}</span>`;
 }
 
-const nav: { href: string; label: string; permission: Permission }[] = [
-  { href: '/digesters', label: 'Digesters', permission: 'dashboard:digesters' },
-  { href: '/collection', label: 'Collection', permission: 'dashboard:collection' },
-  { href: '/fleet', label: 'Fleet', permission: 'dashboard:fleet' },
-  { href: '/firmware', label: 'Firmware', permission: 'firmware:read' },
-  { href: '/alerts', label: 'Alerts', permission: 'alerts:read' },
+const nav: { href: string; label: MessageKey; permission: Permission }[] = [
+  { href: '/digesters', label: 'nav.digesters', permission: 'dashboard:digesters' },
+  { href: '/collection', label: 'nav.collection', permission: 'dashboard:collection' },
+  { href: '/fleet', label: 'nav.fleet', permission: 'dashboard:fleet' },
+  { href: '/firmware', label: 'nav.firmware', permission: 'firmware:read' },
+  { href: '/alerts', label: 'nav.alerts', permission: 'alerts:read' },
 ];
 
-export function navFor(principal: Principal): { href: string; label: string }[] {
+export function navFor(principal: Principal): { href: string; label: MessageKey }[] {
   return nav.filter((n) => can(principal.role, n.permission));
 }
 
@@ -91,7 +92,7 @@ export function layout(o: {
   const links = navFor(o.principal)
     .map(
       (n) =>
-        `<a href="${n.href}"${n.href === o.active ? ' aria-current="page"' : ''}>${h(n.label)}</a>`,
+        `<a href="${n.href}"${n.href === o.active ? ' aria-current="page"' : ''}>${h(o.format.t(n.label))}</a>`,
     )
     .join('');
   // JSON in a data block: `<` is escaped so the text can never close the script element.
@@ -100,10 +101,11 @@ export function layout(o: {
     locale: o.format.locale,
     timeZone: o.format.timeZone,
   }).replace(/</g, '\\u003c');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+  const t = o.format.t;
+  return `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
-<body><a class="skip" href="#main">Skip to content</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>Sign out</a></span></header>
+<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span></header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>live</p>
 <script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script src="/assets/app.js" defer></script></body></html>`;
 }
