@@ -49,10 +49,10 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // The dashboards' browser script (no build step).
+    // The dashboards' browser modules (no build step; served as ES modules).
     files: ['dashboards/public/**/*.js'],
     languageOptions: {
-      sourceType: 'script',
+      sourceType: 'module',
       globals: {
         window: 'readonly',
         document: 'readonly',

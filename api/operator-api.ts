@@ -157,7 +157,10 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
           checkpointDir: deps.auditCheckpointDir,
         }),
       },
-      { plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }), root: true },
+      {
+        plugin: pagesRoutes({ sessions, users: linkUsers, scopedUsers, sessionMaxSeconds }),
+        root: true,
+      },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
     ],
   });

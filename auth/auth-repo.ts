@@ -156,6 +156,11 @@ export const authRepo = {
     await tx.execute(sql`SELECT thamani_user_update(${id}, ${JSON.stringify(set)}::jsonb)`);
   },
 
+  /** The session user's own language (definer function; the user is the verified scope's). */
+  async setOwnLanguage(tx: DbExecutor, language: string | null): Promise<void> {
+    await tx.execute(sql`SELECT thamani_user_set_own_language(${language})`);
+  },
+
   /** Scrubs the account, ends and deletes its sessions, spends its links (migration 0020). */
   async eraseUser(tx: DbExecutor, id: string): Promise<void> {
     await tx.execute(sql`SELECT thamani_user_erase(${id})`);

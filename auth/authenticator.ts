@@ -67,6 +67,7 @@ export function createAuthenticator(deps: {
         role: session.user.role,
         kind: 'user',
         displayName: session.user.displayName,
+        language: session.user.language,
         session: { idHash: session.idHash, csrfToken: session.csrfToken },
         credential: hidden({ kind: 'session', secret: unsigned.value }),
       } satisfies Principal;

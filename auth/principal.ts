@@ -1,4 +1,5 @@
 import type { ScopeCredential } from '../db/scoped.ts';
+import type { Lang } from '../i18n/index.ts';
 import type { Role } from './permissions.ts';
 
 /** Who is calling: a signed-in user, an API token acting for a role, or (until real users exist) the admin token. */
@@ -8,6 +9,8 @@ export interface Principal {
   readonly role: Role;
   readonly kind: 'user' | 'api-token' | 'admin-token';
   readonly displayName: string;
+  /** The language the user chose for pages and messages (users.language); unset: the browser's. */
+  readonly language?: Lang | null;
   /** Set when the request came with a session cookie (logout and the CSRF token need it). */
   readonly session?: { readonly idHash: Buffer; readonly csrfToken: string };
   /**

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
 import { roles } from './permissions.ts';
+import { languages } from '../i18n/index.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 import type { UserService } from './user-service.ts';
 
@@ -12,6 +13,7 @@ const userOut = z.object({
   displayName: z.string(),
   email: z.string().nullable(),
   role: z.enum(roles),
+  language: z.enum(languages).nullable(),
   disabled: z.boolean(),
   erased: z.boolean(),
   createdAt: z.string(),
@@ -59,6 +61,7 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
             displayName: z.string().min(1).max(128),
             email: z.email().max(254).nullish(),
             role: z.enum(roles),
+            language: z.enum(languages).nullish(),
           }),
           response: { 201: z.object({ user: userOut, setupLink: z.string() }) },
         },
@@ -77,13 +80,15 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
         preHandler: write,
         schema: {
           tags: ['users'],
-          summary: 'Change role, name, e-mail, or disable (ends the sessions)',
+          summary:
+            'Change role, name, e-mail, language (null: the browser’s), or disable (ends the sessions)',
           params: idParams,
           body: z.object({
             role: z.enum(roles).optional(),
             disabled: z.boolean().optional(),
             displayName: z.string().min(1).max(128).optional(),
             email: z.email().max(254).nullish(),
+            language: z.enum(languages).nullish(),
           }),
           response: { 200: userOut },
         },

@@ -1,3 +1,4 @@
+import type { Lang } from '../i18n/index.ts';
 import type { Db } from '../db/client.ts';
 import { runScoped, trustedScope, type DbExecutor } from '../db/scoped.ts';
 import type { User } from '../db/schema/index.ts';
@@ -50,6 +51,7 @@ export function publicUser(u: User) {
     displayName: u.displayName,
     email: u.email,
     role: u.role,
+    language: u.language,
     disabled: u.disabled,
     erased: u.erasedAt !== null,
     createdAt: u.createdAt.toISOString(),
@@ -136,6 +138,8 @@ export function createUserService(deps: UserDeps) {
         displayName: string;
         email?: string | null | undefined;
         role: Role;
+        /** Pages and messages in this language; unset: the browser's. */
+        language?: Lang | null | undefined;
       },
       actor: AuditActor,
     ) {
@@ -150,6 +154,7 @@ export function createUserService(deps: UserDeps) {
           input.email ?? null,
           input.role,
         );
+        if (input.language) await authRepo.updateUser(tx, id, { language: input.language });
         const user = await load(tx, id);
         const setupLink = await issueLink(tx, user.id, 'setup');
         await deps.audit.record(
@@ -174,6 +179,7 @@ export function createUserService(deps: UserDeps) {
         disabled?: boolean | undefined;
         displayName?: string | undefined;
         email?: string | null | undefined;
+        language?: Lang | null | undefined;
       },
       actor: AuditActor,
     ) {
@@ -204,6 +210,26 @@ export function createUserService(deps: UserDeps) {
           tx,
         );
         return publicUser(after);
+      });
+    },
+
+    /**
+     * The signed-in user's own language (null: follow the browser). The database takes the user
+     * from the session's verified scope, so no one sets another's this way.
+     */
+    async setOwnLanguage(language: Lang | null, actor: AuditActor): Promise<void> {
+      await deps.db.transaction(async (tx) => {
+        await authRepo.setOwnLanguage(tx, language);
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'user.language',
+            targetType: 'user',
+            targetId: actor.actorId,
+            after: { language },
+          },
+          tx,
+        );
       });
     },
 

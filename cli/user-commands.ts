@@ -1,3 +1,4 @@
+import { isLang, languages, type Lang } from '../i18n/index.ts';
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { Pool } from 'pg';
@@ -49,25 +50,50 @@ export function registerUserCommands(program: Command, config: () => Config): vo
     .requiredOption('-r, --role <role>', `one of ${roles.join(', ')}`)
     .option('-n, --name <displayName>', 'display name (default: the username)')
     .option('-e, --email <email>', 'e-mail address')
-    .action(async (username: string, opts: { role: string; name?: string; email?: string }) => {
-      if (!(roles as readonly string[]).includes(opts.role))
-        throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
-      if (!/^[a-z0-9._-]{3,64}$/i.test(username))
-        throw new CliError('username: 3-64 of a-z 0-9 . _ -', 64);
-      const { user: made, setupLink } = await withUsers(config(), (users) =>
-        users.create(
-          {
-            username,
-            displayName: opts.name ?? username,
-            email: opts.email ?? null,
-            role: opts.role as Role,
-          },
-          cliActor(),
-        ),
-      );
-      process.stdout.write(
-        `created ${made.username} (${made.role}, id ${made.id})\nsetup link (single use, expires in 72 h): ${setupLink}\n`,
-      );
+    .option('-l, --language <lang>', `pages in ${languages.join(' or ')} (default: the browser's)`)
+    .action(
+      async (
+        username: string,
+        opts: { role: string; name?: string; email?: string; language?: string },
+      ) => {
+        if (!(roles as readonly string[]).includes(opts.role))
+          throw new CliError(`--role must be one of ${roles.join(', ')}`, 64);
+        if (opts.language !== undefined && !isLang(opts.language))
+          throw new CliError(`--language must be one of ${languages.join(', ')}`, 64);
+        if (!/^[a-z0-9._-]{3,64}$/i.test(username))
+          throw new CliError('username: 3-64 of a-z 0-9 . _ -', 64);
+        const { user: made, setupLink } = await withUsers(config(), (users) =>
+          users.create(
+            {
+              username,
+              displayName: opts.name ?? username,
+              email: opts.email ?? null,
+              role: opts.role as Role,
+              language: opts.language as Lang | undefined,
+            },
+            cliActor(),
+          ),
+        );
+        process.stdout.write(
+          `created ${made.username} (${made.role}, id ${made.id})\nsetup link (single use, expires in 72 h): ${setupLink}\n`,
+        );
+      },
+    );
+
+  user
+    .command('language <username> <lang>')
+    .description(
+      `the language of a user's pages: ${languages.join(', ')}, or "browser" (the browser's)`,
+    )
+    .action(async (username: string, lang: string) => {
+      if (lang !== 'browser' && !isLang(lang))
+        throw new CliError(`language must be one of ${languages.join(', ')} or browser`, 64);
+      await withUsers(config(), async (users) => {
+        const u = (await users.list()).find((x) => x.username === username.toLowerCase());
+        if (!u) throw new CliError(`no user ${username}`, 1);
+        await users.update(u.id, { language: lang === 'browser' ? null : lang }, cliActor());
+      });
+      process.stdout.write(`${username}: pages in ${lang}\n`);
     });
 
   user

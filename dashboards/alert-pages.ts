@@ -2,7 +2,10 @@ import { can } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { OpenAlert } from './dashboard-repo.ts';
 import type { Formatter } from './format-fns.ts';
-import { badge, h, timeAgo, valueWithUnit } from './html.ts';
+import { badge, h, tHtml, timeAgo, valueWithUnit } from './html.ts';
+import { isMessageKey, translateOr, translator, type Translate } from '../i18n/index.ts';
+
+const english = translator('en');
 
 /**
  * Alerts as a list people can act on: where (a link to the digester or collection point and to
@@ -10,47 +13,42 @@ import { badge, h, timeAgo, valueWithUnit } from './html.ts';
  * rule on the same device grouped, and acknowledging with a note.
  */
 
-/** What to do, per rule (`<kind>.<metric>.<high|low>` or `<kind>.device.<check>`), kind left out. */
-const guidanceByRule: Record<string, string> = {
-  'temperature_c.low':
-    'Check the heater or insulation and cover the digester at night; feed less until it warms up.',
-  'temperature_c.high':
-    'Shade the digester and check the heater is off; do not add hot water or hot food waste.',
-  'ph.low':
-    'The digester is acidifying: stop feeding for a few days, then feed less; add lime or wood ash only if advised.',
-  'ph.high': 'Feed more fresh food waste and less ash or lime; check the pH again tomorrow.',
-  'biogas_pressure_kpa.high':
-    'Use or flare gas now and check the gas line and valves for a blockage; keep flames away from leaks.',
-  'methane_pct.low':
-    'Check for air leaks at the inlet and gas holder and feed evenly; poor gas burns badly.',
-  'h2s_ppm.high':
-    'Ventilate the kitchen and replace or regenerate the H₂S filter; H₂S is toxic and corrodes burners.',
-  'fill_level_pct.high': 'Empty the bin on the next round; collect it today if it is nearly full.',
-  'battery_v.low': 'Replace or charge the sensor battery at the next visit.',
-  'device.offline': 'Check the sensor has power and signal; restart it if it stays offline.',
-  'device.cert_expiry':
-    'Renew the sensor’s certificate before it expires (technician: rotate it on the device page or with the CLI).',
-};
+/** A rule's catalogue key: its id without the kind (`ph.low`, `device.offline`). */
+const ruleKey = (ruleId: string) => ruleId.split('.').slice(1).join('.');
 
-export function guidanceFor(ruleId: string): string {
-  const key = ruleId.split('.').slice(1).join('.');
-  return (
-    guidanceByRule[key] ??
-    'Check the device and its readings; acknowledge with a note of what was done.'
-  );
+/** What to do, per rule (catalogue `alert.guidance.<metric>.<high|low>` or `.device.<check>`). */
+export function guidanceFor(ruleId: string, t: Translate = english): string {
+  return translateOr(t, `alert.guidance.${ruleKey(ruleId)}`, t('alert.guidance.default'));
+}
+
+/**
+ * An alert's title in the reader's language: the catalogue's for a default rule whose title the
+ * operator left as it was; an operator's own title as they wrote it.
+ */
+export function alertTitle(a: Pick<OpenAlert, 'ruleId' | 'title'>, t: Translate): string {
+  const key = `alert.title.${ruleKey(a.ruleId)}`;
+  return isMessageKey(key) && english(key) === a.title ? t(key) : a.title;
 }
 
 /** Guidance for every rule id (the client script shows it on alerts added live). */
-export function guidanceMap(ruleIds: readonly string[]): Record<string, string> {
-  return Object.fromEntries(ruleIds.map((id) => [id, guidanceFor(id)]));
+export function guidanceMap(
+  ruleIds: readonly string[],
+  t: Translate = english,
+): Record<string, string> {
+  return Object.fromEntries(ruleIds.map((id) => [id, guidanceFor(id, t)]));
 }
 
 /** The value an alert opened on, with its unit: a metric's own unit, minutes offline, days left. */
-export function alertValue(a: Pick<OpenAlert, 'ruleId' | 'metric' | 'openValue'>): string {
+export function alertValue(
+  a: Pick<OpenAlert, 'ruleId' | 'metric' | 'openValue'>,
+  t: Translate = english,
+): string {
   if (a.openValue == null) return '';
-  if (a.metric) return valueWithUnit(a.metric, a.openValue);
-  if (a.ruleId.endsWith('.device.offline')) return `${Math.round(a.openValue)} min offline`;
-  if (a.ruleId.endsWith('.device.cert_expiry')) return `${Math.round(a.openValue)} days left`;
+  if (a.metric) return valueWithUnit(a.metric, a.openValue, t);
+  if (a.ruleId.endsWith('.device.offline'))
+    return t('alert.minOffline', { minutes: Math.round(a.openValue) });
+  if (a.ruleId.endsWith('.device.cert_expiry'))
+    return t('cert.daysLeft', { days: Math.round(a.openValue) });
   return String(a.openValue);
 }
 
@@ -67,7 +65,7 @@ export function groupAlerts(alerts: readonly OpenAlert[]): { alert: OpenAlert; t
   return [...groups.values()];
 }
 
-function where(a: OpenAlert, principal: Principal): string {
+function where(a: OpenAlert, principal: Principal, f: Formatter): string {
   const kind = a.ruleId.split('.')[0];
   const unit = `${h(a.unitName)} (${h(a.site)})`;
   const unitLink =
@@ -79,7 +77,7 @@ function where(a: OpenAlert, principal: Principal): string {
   const device = can(principal.role, 'dashboard:fleet')
     ? `<a href="/fleet/${h(a.deviceId)}">${h(a.deviceId)}</a>`
     : h(a.deviceId);
-  return `${unitLink} · sensor ${device}`;
+  return `${unitLink} · ${tHtml(f, 'alert.sensor', { id: device })}`;
 }
 
 export function alertList(
@@ -88,20 +86,26 @@ export function alertList(
   f: Formatter,
   opts: { showUnit?: boolean } = {},
 ): string {
-  if (alerts.length === 0) return '<p class="empty" data-alerts-empty>No alerts.</p>';
+  const t = f.t;
+  if (alerts.length === 0) return `<p class="empty" data-alerts-empty>${h(t('alert.none'))}</p>`;
   const ack = can(principal.role, 'alerts:ack');
   return `<ul class="alerts">${groupAlerts(alerts)
     .map(({ alert: a, times }) => {
       const acked = a.acknowledgedAt
-        ? `<p class="ack">Acknowledged by ${h(a.acknowledgedBy ?? '')} ${timeAgo(f, a.acknowledgedAt)}${a.ackNote ? `: “${h(a.ackNote)}”` : ''}</p>`
+        ? `<p class="ack">${tHtml(f, 'alert.ackedBy', { ago: timeAgo(f, a.acknowledgedAt) }, { who: a.acknowledgedBy ?? '' })}${a.ackNote ? `: “${h(a.ackNote)}”` : ''}</p>`
         : ack && a.status === 'open'
-          ? `<form class="ack-form" data-alert="${a.id}"><label>Note <input name="note" maxlength="500" required placeholder="What was done?"></label><button type="submit">Acknowledge</button></form>`
+          ? `<form class="ack-form" data-alert="${a.id}"><label>${h(t('alert.note'))} <input name="note" maxlength="500" required placeholder="${h(t('alert.notePlaceholder'))}"></label><button type="submit">${h(t('alert.acknowledge'))}</button></form>`
           : '';
-      const value = alertValue(a);
-      const repeat = times > 1 ? ` · ${times} times, last` : '';
-      return `<li class="alert ${a.status === 'open' ? a.severity : 'closed'}" data-alert-id="${a.id}" data-rule="${h(a.ruleId)}"><strong>${h(a.title)}</strong> ${badge(a.status === 'open' ? a.severity : 'unknown', a.status === 'open' ? a.severity : 'closed')}
-<p>${opts.showUnit ? `${where(a, principal)} · ` : can(principal.role, 'dashboard:fleet') ? `sensor <a href="/fleet/${h(a.deviceId)}">${h(a.deviceId)}</a> · ` : `sensor ${h(a.deviceId)} · `}${value ? `${h(value)} · ` : ''}${repeat} opened ${timeAgo(f, a.openedAt)}${a.closedAt ? ` · closed ${timeAgo(f, a.closedAt)}` : ''}</p>
-<p class="guidance">${h(guidanceFor(a.ruleId))}</p>${acked}</li>`;
+      const value = alertValue(a, t);
+      const repeat = times > 1 ? ` · ${h(t('alert.times', { times }))}` : '';
+      const sensor = tHtml(f, 'alert.sensor', {
+        id: can(principal.role, 'dashboard:fleet')
+          ? `<a href="/fleet/${h(a.deviceId)}">${h(a.deviceId)}</a>`
+          : h(a.deviceId),
+      });
+      return `<li class="alert ${a.status === 'open' ? a.severity : 'closed'}" data-alert-id="${a.id}" data-rule="${h(a.ruleId)}"><strong>${h(alertTitle(a, t))}</strong> ${badge(a.status === 'open' ? a.severity : 'unknown', a.status === 'open' ? t(`state.${a.severity}`) : t('alert.status.closed'))}
+<p>${opts.showUnit ? `${where(a, principal, f)} · ` : `${sensor} · `}${value ? `${h(value)} · ` : ''}${repeat} ${tHtml(f, 'alert.opened', { ago: timeAgo(f, a.openedAt) })}${a.closedAt ? ` · ${tHtml(f, 'alert.closedAgo', { ago: timeAgo(f, a.closedAt) })}` : ''}</p>
+<p class="guidance">${h(guidanceFor(a.ruleId, t))}</p>${acked}</li>`;
     })
     .join('')}</ul>`;
 }

@@ -95,3 +95,28 @@ export function createFormatter(locale: string, timeZone: string): Formatter {
     },
   };
 }
+
+/**
+ * The locale a page is written in: the language the user chose (users.language), with the
+ * browser's regional variant when it is the same language ("sw-KE"), else the browser's
+ * (Accept-Language), else English.
+ */
+export function pageLocale(chosen: Lang | null | undefined, acceptLanguage?: string): string {
+  const browser = localeFrom(acceptLanguage);
+  if (!chosen || langOf(browser) === chosen) return browser;
+  return chosen;
+}
+
+/** One Formatter per locale, made once: what each request's pages and messages use. */
+export function formatterFor(timeZone: string) {
+  const made = new Map<string, Formatter>();
+  return (request: {
+    headers: { 'accept-language'?: string };
+    principal?: { language?: Lang | null } | null;
+  }): Formatter => {
+    const locale = pageLocale(request.principal?.language, request.headers['accept-language']);
+    let f = made.get(locale);
+    if (!f) made.set(locale, (f = createFormatter(locale, timeZone)));
+    return f;
+  };
+}

@@ -2,10 +2,18 @@
 import { escapeHtml } from '../api/escape-html.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
-import { metricCatalogue, isMetricName } from '../devices/metrics.ts';
+import { metricCatalogue, isMetricName, metricNames } from '../devices/metrics.ts';
 import type { Health } from './alert-rules.ts';
 import type { Formatter } from './format-fns.ts';
-import type { MessageKey } from '../i18n/index.ts';
+import {
+  messagesFor,
+  translator,
+  translateOr,
+  type Lang,
+  type MessageKey,
+  type Translate,
+  type Vars,
+} from '../i18n/index.ts';
 
 /**
  * Server-rendered HTML for the dashboards: one layout, small helpers, every dynamic value
@@ -15,22 +23,43 @@ import type { MessageKey } from '../i18n/index.ts';
 
 export const h = escapeHtml;
 
+const english = translator('en');
+
+/**
+ * A catalogue message as HTML with some placeholders filled by HTML (a `<time>`, a link): the
+ * message is escaped first, then `{name}` is replaced by `html[name]` (already safe HTML) or by
+ * the escaped `text[name]`.
+ */
+export function tHtml(
+  f: Pick<Formatter, 't'>,
+  key: MessageKey,
+  html: Record<string, string>,
+  text: Vars = {},
+): string {
+  return h(f.t(key, text)).replace(/\{(\w+)\}/g, (m, name: string) => html[name] ?? m);
+}
+
 /** A `<time>` the client keeps fresh ("3 minutes ago"); the full date and time in its title. */
 export function timeAgo(
   f: Formatter,
   value: string | Date | null | undefined,
   now = Date.now(),
 ): string {
-  if (value == null) return '<span class="muted">never</span>';
+  if (value == null) return `<span class="muted">${h(f.t('time.never'))}</span>`;
   const d = new Date(value);
   return `<time datetime="${d.toISOString()}" title="${h(f.dateTime(d))}" data-ago>${h(f.ago(d, now))}</time>`;
 }
 
-export function formatValue(metric: string, value: number | null | undefined): string {
+/** A value as shown (digits per metric; a boolean as a word in the reader's language). */
+export function formatValue(
+  metric: string,
+  value: number | null | undefined,
+  t: Translate = english,
+): string {
   if (value == null) return '—';
   if (!isMetricName(metric)) return String(value);
   const spec = metricCatalogue[metric];
-  if ('boolean' in spec) return value >= 0.5 ? 'open' : 'closed';
+  if ('boolean' in spec) return t(value >= 0.5 ? 'value.open' : 'value.closed');
   const digits =
     metric === 'ph' || metric === 'battery_v'
       ? 2
@@ -41,27 +70,26 @@ export function formatValue(metric: string, value: number | null | undefined): s
 }
 
 /** A value with its unit, or a dash alone when there is none yet. */
-export function valueWithUnit(metric: string, value: number | null | undefined): string {
-  return value == null ? '—' : `${formatValue(metric, value)} ${metricLabel(metric).unit}`.trim();
+export function valueWithUnit(
+  metric: string,
+  value: number | null | undefined,
+  t: Translate = english,
+): string {
+  return value == null
+    ? '—'
+    : `${formatValue(metric, value, t)} ${metricLabel(metric, t).unit}`.trim();
 }
 
-export function metricLabel(metric: string): { name: string; unit: string } {
-  const names: Record<string, string> = {
-    temperature_c: 'Temperature',
-    ph: 'pH',
-    biogas_pressure_kpa: 'Gas pressure',
-    methane_pct: 'Methane',
-    gas_flow_lpm: 'Gas flow',
-    slurry_level_pct: 'Slurry level',
-    h2s_ppm: 'H₂S',
-    fill_level_pct: 'Fill level',
-    weight_kg: 'Weight',
-    lid_open: 'Lid',
-    battery_v: 'Battery',
-    rssi_dbm: 'Signal',
-  };
+/** A metric's name in the reader's language (catalogue `metric.<name>`) and its unit. */
+export function metricLabel(
+  metric: string,
+  t: Translate = english,
+): { name: string; unit: string } {
   const unit = isMetricName(metric) ? metricCatalogue[metric].unit : '';
-  return { name: names[metric] ?? metric, unit: unit === 'bool' || unit === 'pH' ? '' : unit };
+  return {
+    name: translateOr(t, `metric.${metric}`, metric),
+    unit: unit === 'bool' || unit === 'pH' ? '' : unit,
+  };
 }
 
 export function badge(health: Health | 'online' | 'offline' | 'stale', text: string): string {
@@ -79,6 +107,56 @@ const nav: { href: string; label: MessageKey; permission: Permission }[] = [
 export function navFor(principal: Principal): { href: string; label: MessageKey }[] {
   return nav.filter((n) => can(principal.role, n.permission));
 }
+
+/**
+ * The user's choice of language (each named in itself); posted by the client script with the
+ * CSRF header to /settings/language, then the page reloads in it.
+ */
+function languageForm(f: Formatter, chosen: Lang | null | undefined): string {
+  const option = (value: string, name: string, lang?: Lang) =>
+    `<option value="${value}"${lang ? ` lang="${lang}"` : ''}${(chosen ?? 'browser') === value ? ' selected' : ''}>${name}</option>`;
+  return `<form class="lang" method="post" action="/settings/language" data-language><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
+}
+
+/** The messages the client script writes (dashboards/public/js/), sent with every page. */
+const clientMessages: MessageKey[] = [
+  'state.healthy',
+  'state.warning',
+  'state.critical',
+  'state.unknown',
+  'state.stale',
+  'state.sensorOffline',
+  'state.online',
+  'state.offline',
+  'battery.low',
+  'battery.veryLow',
+  'value.open',
+  'value.closed',
+  'alert.ackedBy',
+  'alert.ackFailed',
+  'alert.note',
+  'alert.notePlaceholder',
+  'alert.acknowledge',
+  'alert.sensor',
+  'alert.opened',
+  'alert.minOffline',
+  'alert.guidance.default',
+  'cert.daysLeft',
+  'kind.biodigester',
+  'kind.collection_point',
+  'chart.empty',
+  'chart.summaryHourly',
+  'chart.summaryDaily',
+  'chart.thresholds',
+  'chart.failed',
+  'chart.average',
+  'chart.min',
+  'chart.max',
+  'range.24h',
+  'range.7d',
+  'range.30d',
+  'range.1y',
+];
 
 /** The page every dashboard shares: header with the pages this role may open, main, data. */
 export function layout(o: {
@@ -100,18 +178,29 @@ export function layout(o: {
     ...o.data,
     locale: o.format.locale,
     timeZone: o.format.timeZone,
+    messages: messagesFor(o.format.lang, clientMessages),
+    labels: Object.fromEntries(
+      metricNames.map((m) => {
+        const l = metricLabel(m, o.format.t);
+        return [m, [l.name, l.unit]];
+      }),
+    ),
   }).replace(/</g, '\\u003c');
   const t = o.format.t;
   return `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
-<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span></header>
-<main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>live</p>
-<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script src="/assets/app.js" defer></script></body></html>`;
+<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
+<main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
+<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script></body></html>`;
 }
 
-/** A page for a refusal or a missing thing (the same layout without data). */
-export function messagePage(title: string, text: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)} · Thamani IoT</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"></head>
-<body><header><a class="brand" href="/">Thamani</a></header><main><h1>${h(title)}</h1><p>${h(text)}</p><p><a href="/">Home</a></p></main></body></html>`;
+/** A page for a refusal or a missing thing (the same layout without data), in `f`'s language. */
+export function messagePage(
+  title: string,
+  text: string,
+  f: Pick<Formatter, 't' | 'lang'> = { t: english, lang: 'en' },
+): string {
+  return `<!doctype html><html lang="${f.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)} · Thamani IoT</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"></head>
+<body><header><a class="brand" href="/">Thamani</a></header><main><h1>${h(title)}</h1><p>${h(text)}</p><p><a href="/">${h(f.t('layout.home'))}</a></p></main></body></html>`;
 }

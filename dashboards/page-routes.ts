@@ -10,10 +10,11 @@ import { can } from '../auth/permissions.ts';
 import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
-import { layout, messagePage, navFor } from './html.ts';
+import { h, layout, messagePage, navFor } from './html.ts';
+import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
-import { alertList, guidanceMap } from './alert-pages.ts';
-import { createFormatter, DEFAULT_TIME_ZONE, localeFrom, type Formatter } from './format-fns.ts';
+import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
+import { DEFAULT_TIME_ZONE, formatterFor } from './format-fns.ts';
 import {
   collectionList,
   deviceDetail,
@@ -47,28 +48,32 @@ export function dashboardPages(deps: {
   queries: DashboardQueries;
   /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string;
 }): FastifyPluginAsync {
-  /** Dates in the reader's language (Accept-Language), always in the configured zone. */
-  const formatters = new Map<string, Formatter>();
-  const fmt = (request: FastifyRequest): Formatter => {
-    const locale = localeFrom(request.headers['accept-language']);
-    let f = formatters.get(locale);
-    if (!f)
-      formatters.set(locale, (f = createFormatter(locale, deps.timeZone ?? DEFAULT_TIME_ZONE)));
-    return f;
-  };
+  /** The reader's language (their choice, else Accept-Language), always the configured zone. */
+  const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
   const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);
   const hide = { hide: true };
 
   /** What the client script needs to render an alert added live as the server would. */
   const alertData = (
     request: FastifyRequest,
-    rules: readonly { id: string; metric: string | null }[],
+    rules: readonly { id: string; metric: string | null; title: string }[],
   ) => ({
+    titles: Object.fromEntries(
+      rules.map((r) => [r.id, alertTitle({ ruleId: r.id, title: r.title }, fmt(request).t)]),
+    ),
     canAck: can(request.principal!.role, 'alerts:ack'),
     canFleet: can(request.principal!.role, 'dashboard:fleet'),
-    guidance: guidanceMap(rules.map((r) => r.id)),
+    guidance: guidanceMap(
+      rules.map((r) => r.id),
+      fmt(request).t,
+    ),
     ruleMetric: Object.fromEntries(rules.map((r) => [r.id, r.metric])),
   });
+
+  const notFound = (request: FastifyRequest, text: MessageKey, vars?: Vars) => {
+    const f = fmt(request);
+    return messagePage(f.t('error.notFound'), f.t(text, vars), f);
+  };
 
   return async (root) => {
     // Assets change only with a release: cached a day, revalidated by ETag after that.
@@ -91,20 +96,15 @@ export function dashboardPages(deps: {
     });
 
     const app = root.withTypeProvider<ZodTypeProvider>();
-    app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
+    app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
       const status = err.statusCode ?? 500;
       if (status === 401) return reply.redirect(`/login`, 303);
-      if (status === 403)
-        return html(
-          reply,
-          messagePage(
-            'Not for your role',
-            'Your account cannot open this page. Ask an administrator if you need it.',
-          ),
-          403,
-        );
-      if (status === 404) return html(reply, messagePage('Not found', err.message), 404);
-      if (status === 400) return html(reply, messagePage('Bad request', err.message), 400);
+      const f = fmt(request);
+      const page = (title: MessageKey, text: MessageKey) =>
+        html(reply, messagePage(f.t(title), f.t(text), f), status);
+      if (status === 403) return page('error.forbiddenTitle', 'error.forbidden');
+      if (status === 404) return page('error.notFound', 'error.notFoundText');
+      if (status === 400) return page('error.badRequest', 'error.badRequestText');
       // Anything else goes to the API's handler (logged, generic 500).
       throw err;
     });
@@ -118,11 +118,11 @@ export function dashboardPages(deps: {
         return html(
           reply,
           layout({
-            title: 'Welcome',
+            title: fmt(request).t('title.welcome'),
             principal: request.principal!,
             format: fmt(request),
             active: '/',
-            body: '<p>Your role has no dashboard. The operator API is documented at <a href="/docs">/docs</a>.</p>',
+            body: `<p>${h(fmt(request).t('welcome.noDashboard'))} <a href="/docs">/docs</a></p>`,
           }),
         );
       },
@@ -140,7 +140,7 @@ export function dashboardPages(deps: {
         return html(
           reply,
           layout({
-            title: 'Digesters',
+            title: fmt(request).t('title.digesters'),
             principal: request.principal!,
             format: fmt(request),
             active: '/digesters',
@@ -174,12 +174,7 @@ export function dashboardPages(deps: {
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
           };
         });
-        if (!page)
-          return html(
-            reply,
-            messagePage('Not found', 'No such digester, or it is not assigned to you.'),
-            404,
-          );
+        if (!page) return html(reply, notFound(request, 'error.noDigester'), 404);
         return html(
           reply,
           layout({
@@ -215,7 +210,7 @@ export function dashboardPages(deps: {
         return html(
           reply,
           layout({
-            title: 'Collection points',
+            title: fmt(request).t('title.collection'),
             principal: request.principal!,
             format: fmt(request),
             active: '/collection',
@@ -258,7 +253,7 @@ export function dashboardPages(deps: {
         return html(
           reply,
           layout({
-            title: 'Fleet health',
+            title: fmt(request).t('title.fleet'),
             principal: request.principal!,
             format: fmt(request),
             active: '/fleet',
@@ -286,7 +281,7 @@ export function dashboardPages(deps: {
           };
         });
         if (!page)
-          return html(reply, messagePage('Not found', `No device ${request.params.id}.`), 404);
+          return html(reply, notFound(request, 'error.noDevice', { id: request.params.id }), 404);
         return html(
           reply,
           layout({
@@ -323,7 +318,7 @@ export function dashboardPages(deps: {
         return html(
           reply,
           layout({
-            title: 'Firmware',
+            title: fmt(request).t('title.firmware'),
             principal: request.principal!,
             format: fmt(request),
             active: '/firmware',
@@ -345,11 +340,11 @@ export function dashboardPages(deps: {
           deps.queries.firmwareRollout(tx, request.params.id),
         );
         if (!rollout)
-          return html(reply, messagePage('Not found', `No rollout ${request.params.id}.`), 404);
+          return html(reply, notFound(request, 'error.noRollout', { id: request.params.id }), 404);
         return html(
           reply,
           layout({
-            title: `Rollout of ${rollout.version}`,
+            title: fmt(request).t('title.rollout', { version: rollout.version }),
             principal: request.principal!,
             format: fmt(request),
             active: '/firmware',
@@ -371,11 +366,11 @@ export function dashboardPages(deps: {
         const open = alerts.filter((a) => a.status === 'open');
         const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
         const f = fmt(request);
-        const body = `<section><h2>Open</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>Recently closed</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
+        const body = `<section><h2>${h(f.t('alerts.open'))}</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>${h(f.t('alerts.recentlyClosed'))}</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
         return html(
           reply,
           layout({
-            title: 'Alerts',
+            title: f.t('title.alerts'),
             principal: request.principal!,
             format: f,
             active: '/alerts',

@@ -1,4 +1,9 @@
+import { account } from './messages/account.ts';
+import { alerts } from './messages/alerts.ts';
 import { core } from './messages/core.ts';
+import { fleet } from './messages/fleet.ts';
+import { metrics } from './messages/metrics.ts';
+import { pages } from './messages/pages.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -17,7 +22,7 @@ export type Lang = (typeof languages)[number];
 export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
-export const parts = [core] as const;
+export const parts = [core, metrics, pages, fleet, alerts, account] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;
 export type MessageKey = KeysOf<(typeof parts)[number]>;
@@ -40,6 +45,22 @@ export function translator(lang: Lang): Translate {
     const text = messages[key] ?? catalogue.en[key] ?? key;
     return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : text;
   };
+}
+
+/** Whether a key built at run time (`metric.${name}`) is in the catalogue. */
+export const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(catalogue.en, key);
+
+/** The message for a key built at run time, or `fallback` when the catalogue has no such key. */
+export function translateOr(t: Translate, key: string, fallback: string, vars?: Vars): string {
+  return isMessageKey(key) ? t(key, vars) : fallback;
+}
+
+/**
+ * The messages with these keys, unfilled, for the client script (page data): it fills `{name}`
+ * the same way. Only the keys a page needs travel, in the page's language.
+ */
+export function messagesFor(lang: Lang, keys: readonly MessageKey[]): Record<string, string> {
+  return Object.fromEntries(keys.map((k) => [k, catalogue[lang][k] ?? catalogue.en[k] ?? k]));
 }
 
 /** The language of a BCP 47 locale ("sw-KE" is Swahili); English for anything else. */

@@ -1,6 +1,7 @@
 import {
   bigint,
   boolean,
+  check,
   index,
   integer,
   pgEnum,
@@ -10,9 +11,12 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { bytea } from './types.ts';
 // layer: the role names are auth's vocabulary, defined once; the column's enum follows that list
 import { roles } from '../../auth/permissions.ts';
+// layer: the languages are the catalogue's (i18n/), defined once; the column accepts only those
+import { languages } from '../../i18n/index.ts';
 import { units } from './core.ts';
 
 export const userRole = pgEnum('user_role', roles);
@@ -25,21 +29,27 @@ export const userTokenPurpose = pgEnum('user_token_purpose', ['setup', 'reset'])
  * log, alerts.acknowledged_by_id, firmware approvals) refer to; names are looked up at display
  * time (actor_display_name(), migration 0017).
  */
-export const users = pgTable('users', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  /** A short pseudonym for display once the person is erased ("erased user #41"); never reused. */
-  number: integer('number').notNull().unique().generatedAlwaysAsIdentity(),
-  username: text('username').notNull().unique(),
-  displayName: text('display_name').notNull(),
-  email: text('email'),
-  role: userRole('role').notNull(),
-  passwordHash: text('password_hash'),
-  disabled: boolean('disabled').notNull().default(false),
-  erasedAt: timestamp('erased_at', { withTimezone: true }),
-  passwordChangedAt: timestamp('password_changed_at', { withTimezone: true }),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** A short pseudonym for display once the person is erased ("erased user #41"); never reused. */
+    number: integer('number').notNull().unique().generatedAlwaysAsIdentity(),
+    username: text('username').notNull().unique(),
+    displayName: text('display_name').notNull(),
+    email: text('email'),
+    role: userRole('role').notNull(),
+    /** The language of the user's pages and messages (i18n/ `languages`); NULL: the browser's. */
+    language: text('language', { enum: languages }),
+    passwordHash: text('password_hash'),
+    disabled: boolean('disabled').notNull().default(false),
+    erasedAt: timestamp('erased_at', { withTimezone: true }),
+    passwordChangedAt: timestamp('password_changed_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('users_language_known', sql`${t.language} IN ('en', 'sw')`)],
+);
 
 /** Browser sessions. The cookie carries a random id; only its SHA-256 is stored. */
 export const sessions = pgTable(

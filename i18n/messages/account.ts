@@ -1,0 +1,71 @@
+import { definePart } from '../part.ts';
+
+/** Signing in, passwords, the language setting, and the pages for refusals and missing things. */
+export const account = definePart({
+  en: {
+    'auth.signIn': 'Sign in',
+    'auth.username': 'Username',
+    'auth.password': 'Password',
+    'auth.chooseTitle': 'Choose your password',
+    'auth.resetTitle': 'Reset your password',
+    'auth.newPassword': 'New password',
+    'auth.passwordHint': 'at least {min} characters; a few unrelated words make a good one',
+    'auth.setPassword': 'Set password',
+    'auth.passwordSet': 'Password set',
+    'auth.passwordSetText': 'Your password is set.',
+    'auth.err.INVALID_CREDENTIALS': 'Wrong username or password.',
+    'auth.err.LOGIN_THROTTLED': 'Too many failed sign-ins; try again in {seconds} seconds.',
+    'auth.err.LOGIN_BUSY': 'Too many sign-ins at once; try again in a second.',
+    'auth.err.LINK_INVALID': 'This link is invalid, expired or already used.',
+    'auth.err.WEAK_PASSWORD':
+      'This password is too short or too easy to guess. Use at least {min} characters: a few unrelated words, not your name or this product’s.',
+    'auth.err.other': 'That did not work; check what you entered and try again.',
+    'settings.language': 'Language',
+    'settings.save': 'Save',
+    'settings.browser': 'as the browser',
+    'error.forbiddenTitle': 'Not for your role',
+    'error.forbidden': 'Your account cannot open this page. Ask an administrator if you need it.',
+    'error.notFound': 'Not found',
+    'error.notFoundText': 'There is no such page.',
+    'error.noDigester': 'No such digester, or it is not assigned to you.',
+    'error.noDevice': 'No device {id}.',
+    'error.noRollout': 'No rollout {id}.',
+    'error.badRequest': 'Bad request',
+    'error.badRequestText': 'This address is not valid; check the link and try again.',
+  },
+  sw: {
+    'auth.signIn': 'Ingia',
+    'auth.username': 'Jina la mtumiaji',
+    'auth.password': 'Nenosiri',
+    'auth.chooseTitle': 'Chagua nenosiri lako',
+    'auth.resetTitle': 'Weka upya nenosiri lako',
+    'auth.newPassword': 'Nenosiri jipya',
+    'auth.passwordHint':
+      'angalau herufi {min}; maneno machache yasiyohusiana hufanya nenosiri zuri',
+    'auth.setPassword': 'Weka nenosiri',
+    'auth.passwordSet': 'Nenosiri limewekwa',
+    'auth.passwordSetText': 'Nenosiri lako limewekwa.',
+    'auth.err.INVALID_CREDENTIALS': 'Jina la mtumiaji au nenosiri si sahihi.',
+    'auth.err.LOGIN_THROTTLED':
+      'Majaribio mengi ya kuingia yameshindwa; jaribu tena baada ya sekunde {seconds}.',
+    'auth.err.LOGIN_BUSY':
+      'Watu wengi wanaingia kwa wakati mmoja; jaribu tena baada ya sekunde moja.',
+    'auth.err.LINK_INVALID': 'Kiungo hiki si sahihi, kimeisha muda au kimeshatumika.',
+    'auth.err.WEAK_PASSWORD':
+      'Nenosiri hili ni fupi mno au ni rahisi kukisiwa. Tumia angalau herufi {min}: maneno machache yasiyohusiana, si jina lako wala la huduma hii.',
+    'auth.err.other': 'Haikufaulu; kagua ulichoandika na ujaribu tena.',
+    'settings.language': 'Lugha',
+    'settings.save': 'Hifadhi',
+    'settings.browser': 'kama kivinjari',
+    'error.forbiddenTitle': 'Si kwa jukumu lako',
+    'error.forbidden':
+      'Akaunti yako haiwezi kufungua ukurasa huu. Muulize msimamizi ikiwa unauhitaji.',
+    'error.notFound': 'Haikupatikana',
+    'error.notFoundText': 'Ukurasa huu haupo.',
+    'error.noDigester': 'Kichachuzi hiki hakipo, au hujakabidhiwa.',
+    'error.noDevice': 'Hakuna kifaa {id}.',
+    'error.noRollout': 'Hakuna usambazaji {id}.',
+    'error.badRequest': 'Ombi si sahihi',
+    'error.badRequestText': 'Anwani hii si sahihi; kagua kiungo na ujaribu tena.',
+  },
+});
