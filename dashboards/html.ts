@@ -190,7 +190,7 @@ export function layout(o: {
   return `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
-<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="Pages">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
+<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
 <script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script></body></html>`;
 }

@@ -364,7 +364,9 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
   it('stale and offline values say so in text, show their age, and are not coloured healthy', async () => {
     const o = await signIn(SIZES[0], 'collector');
     // Nothing is known to need collection, but the only bin's fill level is not current: the summary does not say "nothing to collect".
-    expect(await o.page.locator('main > p.sub').textContent()).toMatch(/^1 fill level not current/);
+    expect(await o.page.locator('main > p.sub').textContent()).toMatch(
+      /^Fill levels not current: 1/,
+    );
     const card = o.page.locator(`article.card[data-unit="${ids.bin}"]`);
     expect(await card.textContent()).toContain('sensor offline');
     expect(await card.getAttribute('class')).not.toContain('healthy');

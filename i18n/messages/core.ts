@@ -11,6 +11,7 @@ export const core = definePart({
     'layout.skip': 'Skip to content',
     'layout.signOut': 'Sign out',
     'layout.home': 'Home',
+    'layout.pages': 'Pages',
   },
   sw: {
     'nav.digesters': 'Vichachuzi',
@@ -21,5 +22,6 @@ export const core = definePart({
     'layout.skip': 'Ruka hadi maudhui',
     'layout.signOut': 'Toka',
     'layout.home': 'Mwanzo',
+    'layout.pages': 'Kurasa',
   },
 });
