@@ -234,7 +234,10 @@ export async function start(config: Config): Promise<Running> {
           brokerUrl: mqttUrl,
           crlUrl: `${apiUrl}/api/v1/pki/crl.der`,
           dashboards: {
-            queries: createDashboardQueries({ mode: rt.timeseries.mode }),
+            queries: createDashboardQueries({
+              mode: rt.timeseries.mode,
+              timeZone: config.dashboards.timeZone,
+            }),
             hub,
             alerts,
             timeZone: config.dashboards.timeZone,

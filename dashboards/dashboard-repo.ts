@@ -3,6 +3,8 @@ import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
+import { DEFAULT_TIME_ZONE } from './format-fns.ts';
+import { gasPerLocalDay, lastLocalDays, localDaysRange } from './gas-day-fns.ts';
 
 /**
  * Timestamps come back as PostgreSQL text (`2026-11-22 14:30:13.01+00`, what drizzle's driver
@@ -20,9 +22,6 @@ export const ranges = {
   '1y': { ms: 365 * 86_400_000, bucket: 'day' },
 } as const;
 export type Range = keyof typeof ranges;
-
-/** Kenya keeps UTC+3 all year: a kitchen's day starts at 21:00 UTC. */
-const LOCAL_OFFSET_MS = 3 * 3_600_000;
 
 export interface UnitSummary {
   id: string;
@@ -60,7 +59,12 @@ const ALERT_COLUMNS = `a.id::int AS id, a.rule_id AS "ruleId", r.title, r.metric
   a.acknowledged_at AS "acknowledgedAt", a.acknowledged_by_id AS "acknowledgedById", actor_display_name(a.acknowledged_by_id) AS "acknowledgedBy", a.ack_note AS "ackNote"`;
 const ALERT_FROM = `alerts a JOIN alert_rules r ON r.id = a.rule_id JOIN units u ON u.id = a.unit_id JOIN sites s ON s.id = u.site_id`;
 
-export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
+export function createDashboardQueries(deps: {
+  mode: TimeseriesMode;
+  /** The zone whose calendar days daily gas counts (config DASHBOARD_TIME_ZONE). */
+  timeZone?: string;
+}) {
+  const timeZone = deps.timeZone ?? DEFAULT_TIME_ZONE;
   return {
     /** Units of a kind (or one unit) with their devices, latest values and open alerts. */
     async units(
@@ -146,34 +150,25 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
      * as mean L/min × 60. Hours without data count as nothing, so an outage shows as less gas.
      */
     async dailyGas(tx: DbExecutor, unitId: string, days: number, now = new Date()) {
-      const dayMs = 86_400_000;
-      const todayStart =
-        Math.floor((now.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
-      const from = new Date(todayStart - (days - 1) * dayMs);
+      const localDays = lastLocalDays(now, days, timeZone);
       const points = await rollup(
         asQueryable(tx),
         {
           unitId,
-          from,
-          to: new Date(todayStart + dayMs),
+          ...localDaysRange(localDays, timeZone),
           bucket: 'hour',
           metrics: ['gas_flow_lpm'],
         },
         { mode: deps.mode, scoped: true },
       );
-      const perDay = new Map<number, number>();
-      for (let d = from.getTime(); d <= todayStart; d += dayMs) perDay.set(d, 0);
-      for (const p of points) {
-        const flow = p.values.gas_flow_lpm;
-        if (!flow) continue;
-        const day =
-          Math.floor((p.bucket.getTime() + LOCAL_OFFSET_MS) / dayMs) * dayMs - LOCAL_OFFSET_MS;
-        perDay.set(day, (perDay.get(day) ?? 0) + (flow.avg * 60) / 1000);
-      }
-      return [...perDay.entries()].map(([day, m3]) => ({
-        day: new Date(day + LOCAL_OFFSET_MS).toISOString().slice(0, 10),
-        m3: Math.round(m3 * 100) / 100,
-      }));
+      return gasPerLocalDay(
+        points.flatMap((p) => {
+          const flow = p.values.gas_flow_lpm;
+          return flow ? [{ bucket: p.bucket, meanLpm: flow.avg }] : [];
+        }),
+        localDays,
+        timeZone,
+      );
     },
 
     /**
