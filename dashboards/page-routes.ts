@@ -46,6 +46,11 @@ export function dashboardPages(deps: {
   db: Db;
   queries: DashboardQueries;
   /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string;
+  /** More of the digester page, rendered in its scoped transaction (field/: food fed beside gas), and their scripts. */
+  digesterSections?: {
+    render: (tx: DbExecutor, unitId: string, f: Formatter) => Promise<string>;
+    scripts: readonly string[];
+  }[];
 }): FastifyPluginAsync {
   /** Dates in the reader's language (Accept-Language), always in the configured zone. */
   const formatters = new Map<string, Formatter>();
@@ -172,6 +177,9 @@ export function dashboardPages(deps: {
             unit,
             rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'),
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
+            sections: await Promise.all(
+              (deps.digesterSections ?? []).map((s) => s.render(tx, unit.id, fmt(request))),
+            ),
           };
         });
         if (!page)
@@ -187,7 +195,10 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/digesters',
-            body: digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)),
+            body:
+              digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)) +
+              page.sections.join(''),
+            scripts: (deps.digesterSections ?? []).flatMap((s) => s.scripts),
             data: {
               page: 'digester',
               unitId: page.unit.id,
