@@ -44,7 +44,12 @@ DECLARE
   at timestamptz;
   born timestamptz;
 BEGIN
-  at := CASE TG_TABLE_NAME WHEN 'feedings' THEN NEW.fed_at ELSE NEW.collected_at END;
+  -- Separate statements: plpgsql plans each on first use, and each table has only one of the columns.
+  IF TG_TABLE_NAME = 'feedings' THEN
+    at := NEW.fed_at;
+  ELSE
+    at := NEW.collected_at;
+  END IF;
   IF at > now() + interval '5 minutes' THEN
     RAISE EXCEPTION '% at % is in the future', TG_TABLE_NAME, at USING ERRCODE = 'check_violation';
   END IF;
