@@ -61,6 +61,9 @@ const technician: Permission[] = [
   'dashboard:digesters',
   'dashboard:collection',
   'dashboard:fleet',
+  // A technician covers the kitchen manager and the collector (tokens, db role cover): their field work too.
+  'feedings:write',
+  'collections:write',
   'firmware:read',
   'firmware:write',
   'firmware:approve',

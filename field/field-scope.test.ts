@@ -189,7 +189,9 @@ describe('field records stay in scope (property)', () => {
               headers,
             });
             expect(read.statusCode, `${spec.role} reads ${u.kind}`).toBe(sees(u) ? 200 : 404);
-            const permitted = feeding ? spec.role === 'kitchen_manager' : spec.role === 'collector';
+            const permitted =
+              spec.role === 'technician' ||
+              spec.role === (feeding ? 'kitchen_manager' : 'collector');
             const write = await h.app.inject({
               method: 'POST',
               url: feeding ? `/api/v1/units/${u.id}/feedings` : `/api/v1/units/${u.id}/collections`,
@@ -201,12 +203,14 @@ describe('field records stay in scope (property)', () => {
             );
           }
         }
-        // Whatever was tried: every record of these units is the seed's or by someone in scope.
+        // Whatever was tried: every record of these units is the seed's, or by someone assigned to
+        // the unit, or by a role that sees the whole fleet.
         const { rows } = await owner.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM (
              SELECT unit_id, recorded_by AS who FROM feedings UNION ALL SELECT unit_id, collected_by FROM collections
            ) r WHERE r.unit_id = ANY($1::uuid[]) AND r.who <> 'seed'
-             AND NOT EXISTS (SELECT 1 FROM user_unit_assignments a WHERE a.user_id::text = r.who AND a.unit_id = r.unit_id)`,
+             AND NOT EXISTS (SELECT 1 FROM user_unit_assignments a WHERE a.user_id::text = r.who AND a.unit_id = r.unit_id)
+             AND NOT EXISTS (SELECT 1 FROM users t WHERE t.id::text = r.who AND t.role IN ('admin', 'technician'))`,
           [ids],
         );
         expect(rows[0]!.n).toBe(0);
