@@ -20,6 +20,10 @@ import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
+import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
+import { fieldServiceMaker } from '../field/index.ts';
+import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
+import { fieldRoutes } from '../field/field-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
@@ -53,75 +57,84 @@ export function gatewayRoutes(deps: {
     audit: AuditLog;
     db: Db;
     authenticator: Authenticator;
-  }): RoutePlugin[] => [
-    {
-      plugin: pkiRoutes({
-        pki: deps.pki,
-        ca: deps.ca,
-        scoped: scopedServices(db, (tx) =>
-          createPki({
-            db: tx,
-            ca: deps.ca,
-            audit,
-            config: deps.pkiConfig,
-            brokerUrl: deps.brokerUrl,
-            crlUrl: deps.crlUrl,
-          }),
-        ),
-        enrolment: { audit, limits: deps.enrolmentLimits },
-      }),
-    },
-    {
-      plugin: deviceRoutes({
-        devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
-      }),
-    },
-    {
-      plugin: ingestRoutes({
-        quarantine: scopedServices(db, (tx) =>
-          createQuarantineService({ db: tx, ingest: deps.ingest, audit }),
-        ),
-      }),
-    },
-    {
-      plugin: dashboardRoutes({
-        db,
-        audit,
-        authenticator,
-        queries: deps.dashboards.queries,
-        hub: deps.dashboards.hub,
-        alerts: deps.dashboards.alerts,
-      }),
-    },
-    {
-      plugin: exportRoutes({
-        db,
-        queries: deps.dashboards.queries,
-        timeZone: deps.dashboards.timeZone,
-      }),
-    },
-    {
-      plugin: dashboardPages({
-        db,
-        queries: deps.dashboards.queries,
-        timeZone: deps.dashboards.timeZone,
-      }),
-      root: true,
-    },
-    ...(deps.firmware
-      ? [
-          {
-            plugin: firmwareRoutes({
-              db,
+  }): RoutePlugin[] => {
+    const timeZone = deps.dashboards.timeZone ?? DEFAULT_TIME_ZONE;
+    const makeField = fieldServiceMaker({ audit, queries: deps.dashboards.queries, timeZone });
+    const field = scopedServices(db, makeField);
+    return [
+      {
+        plugin: pkiRoutes({
+          pki: deps.pki,
+          ca: deps.ca,
+          scoped: scopedServices(db, (tx) =>
+            createPki({
+              db: tx,
+              ca: deps.ca,
               audit,
-              firmware: deps.firmware.service,
-              maxImageBytes: deps.firmware.maxImageBytes,
+              config: deps.pkiConfig,
+              brokerUrl: deps.brokerUrl,
+              crlUrl: deps.crlUrl,
             }),
-          },
-        ]
-      : []),
-    ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
-  ];
+          ),
+          enrolment: { audit, limits: deps.enrolmentLimits },
+        }),
+      },
+      {
+        plugin: deviceRoutes({
+          devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+        }),
+      },
+      {
+        plugin: ingestRoutes({
+          quarantine: scopedServices(db, (tx) =>
+            createQuarantineService({ db: tx, ingest: deps.ingest, audit }),
+          ),
+        }),
+      },
+      {
+        plugin: dashboardRoutes({
+          db,
+          audit,
+          authenticator,
+          queries: deps.dashboards.queries,
+          hub: deps.dashboards.hub,
+          alerts: deps.dashboards.alerts,
+        }),
+      },
+      {
+        plugin: exportRoutes({
+          db,
+          queries: deps.dashboards.queries,
+          timeZone: deps.dashboards.timeZone,
+        }),
+      },
+      {
+        plugin: dashboardPages({
+          db,
+          queries: deps.dashboards.queries,
+          timeZone: deps.dashboards.timeZone,
+          digesterSections: [{ render: digesterFeedSection(makeField), scripts: [FIELD_SCRIPT] }],
+        }),
+        root: true,
+      },
+      // Field records (field/): the feeding log, collections, the needs-collection list.
+      { plugin: fieldRoutes({ field, timeZone }) },
+      { plugin: fieldPages({ field, timeZone }), root: true },
+      ...(deps.firmware
+        ? [
+            {
+              plugin: firmwareRoutes({
+                db,
+                audit,
+                firmware: deps.firmware.service,
+                maxImageBytes: deps.firmware.maxImageBytes,
+              }),
+            },
+          ]
+        : []),
+      ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
+    ];
+  };
 }
 
 function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {

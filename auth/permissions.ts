@@ -26,6 +26,9 @@ export const permissions = [
   'dashboard:digesters',
   'dashboard:collection',
   'dashboard:fleet',
+  // Field records (field/): what went into a digester; a collection point emptied.
+  'feedings:write',
+  'collections:write',
   'firmware:read',
   'firmware:write',
   'firmware:approve',
@@ -58,6 +61,9 @@ const technician: Permission[] = [
   'dashboard:digesters',
   'dashboard:collection',
   'dashboard:fleet',
+  // A technician covers the kitchen manager and the collector (tokens, db role cover): their field work too.
+  'feedings:write',
+  'collections:write',
   'firmware:read',
   'firmware:write',
   'firmware:approve',
@@ -77,6 +83,7 @@ export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = 
     'alerts:read',
     'alerts:ack',
     'dashboard:digesters',
+    'feedings:write',
     'account:self',
   ]),
   // Scoped in the database to the collection points assigned to them.
@@ -86,6 +93,7 @@ export const rolePermissions: Readonly<Record<Role, ReadonlySet<Permission>>> = 
     'readings:read',
     'alerts:read',
     'dashboard:collection',
+    'collections:write',
     'account:self',
   ]),
   auditor: new Set<Permission>(['audit:read', 'certificates:read', 'account:self']),

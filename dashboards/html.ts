@@ -99,6 +99,7 @@ export function badge(health: Health | 'online' | 'offline' | 'stale', text: str
 const nav: { href: string; label: MessageKey; permission: Permission }[] = [
   { href: '/digesters', label: 'nav.digesters', permission: 'dashboard:digesters' },
   { href: '/collection', label: 'nav.collection', permission: 'dashboard:collection' },
+  { href: '/collection/due', label: 'field.nav.due', permission: 'dashboard:collection' },
   { href: '/fleet', label: 'nav.fleet', permission: 'dashboard:fleet' },
   { href: '/firmware', label: 'nav.firmware', permission: 'firmware:read' },
   { href: '/alerts', label: 'nav.alerts', permission: 'alerts:read' },
@@ -166,6 +167,8 @@ export function layout(o: {
   body: string;
   format: Formatter;
   data?: Record<string, unknown>;
+  /** Page scripts besides /assets/app.js (same origin, deferred: the CSP allows only 'self'). */
+  scripts?: readonly string[];
 }): string {
   const links = navFor(o.principal)
     .map(
@@ -192,7 +195,7 @@ export function layout(o: {
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
-<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script></body></html>`;
+<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${(o.scripts ?? []).map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`;
 }
 
 /** A page for a refusal or a missing thing (the same layout without data), in `f`'s language. */

@@ -14,7 +14,7 @@ import { h, layout, messagePage, navFor } from './html.ts';
 import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
-import { DEFAULT_TIME_ZONE, formatterFor } from './format-fns.ts';
+import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
 import {
   collectionList,
   deviceDetail,
@@ -47,6 +47,11 @@ export function dashboardPages(deps: {
   db: Db;
   queries: DashboardQueries;
   /** IANA zone every page and chart shows times in (config DASHBOARD_TIME_ZONE). */ timeZone?: string;
+  /** More of the digester page, rendered in its scoped transaction (field/: food fed beside gas), and their scripts. */
+  digesterSections?: {
+    render: (tx: DbExecutor, unitId: string, f: Formatter) => Promise<string>;
+    scripts: readonly string[];
+  }[];
 }): FastifyPluginAsync {
   /** The reader's language (their choice, else Accept-Language), always the configured zone. */
   const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
@@ -172,6 +177,9 @@ export function dashboardPages(deps: {
             unit,
             rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'),
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
+            sections: await Promise.all(
+              (deps.digesterSections ?? []).map((s) => s.render(tx, unit.id, fmt(request))),
+            ),
           };
         });
         if (!page) return html(reply, notFound(request, 'error.noDigester'), 404);
@@ -182,7 +190,10 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/digesters',
-            body: digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)),
+            body:
+              digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)) +
+              page.sections.join(''),
+            scripts: (deps.digesterSections ?? []).flatMap((s) => s.scripts),
             data: {
               page: 'digester',
               unitId: page.unit.id,

@@ -4,6 +4,7 @@ import { core } from './messages/core.ts';
 import { fleet } from './messages/fleet.ts';
 import { metrics } from './messages/metrics.ts';
 import { pages } from './messages/pages.ts';
+import { field } from './messages/field.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -22,7 +23,7 @@ export type Lang = (typeof languages)[number];
 export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
-export const parts = [core, metrics, pages, fleet, alerts, account] as const;
+export const parts = [core, metrics, pages, fleet, alerts, account, field] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;
 export type MessageKey = KeysOf<(typeof parts)[number]>;

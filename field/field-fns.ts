@@ -1,0 +1,169 @@
+/**
+ * The pure rules of the field records (issue 19): what a plausible feeding or collection is, and
+ * when a collection point will be full. No I/O, so they are tested as properties
+ * (field-fns.test.ts).
+ */
+
+/** One entry of food waste into a digester: above 0, at most 1 t (a large school kitchen's day is ~300 kg). */
+export const FEED_KG_MAX = 1000;
+/** One collection: above 0, at most 5 t (a skip; a wheelie bin holds ~100 kg). */
+export const COLLECTION_KG_MAX = 5000;
+/** How far ahead of the server's clock a time may be: a phone's clock may be a little fast. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** How long after recording its author may still correct or void a feeding. */
+export const CORRECTION_WINDOW_DAYS = 7;
+export const NOTE_MAX = 500;
+
+export type TimeProblem = 'future' | 'before-unit';
+
+/** Why an instant cannot be the time of a field record, or undefined when it can. */
+export function timeProblem(
+  at: Date,
+  ctx: { now: Date; unitCreatedAt: Date },
+): TimeProblem | undefined {
+  if (at.getTime() > ctx.now.getTime() + CLOCK_SKEW_MS) return 'future';
+  if (at.getTime() < ctx.unitCreatedAt.getTime()) return 'before-unit';
+  return undefined;
+}
+
+export interface FillPoint {
+  /** ms since the epoch. */
+  readonly t: number;
+  /** fill_level_pct, 0..100. */
+  readonly pct: number;
+}
+
+/** A fall of at least this many percentage points between two readings is an emptying. */
+export const EMPTYING_DROP_PCT = 20;
+/** The fit looks back at most this far (older readings say little about today's rate). */
+export const FORECAST_WINDOW_MS = 72 * 3_600_000;
+/** Fewer readings, or a shorter span, is not a trend. */
+export const FORECAST_MIN_POINTS = 4;
+export const FORECAST_MIN_SPAN_MS = 60 * 60_000;
+/** A slope below this (percentage points per hour) is not rising: "no forecast". */
+export const FORECAST_MIN_SLOPE_PER_HOUR = 0.05;
+/** Nor is a slope within 3 standard errors of zero: a flat bin's sensor noise is not a trend. */
+export const FORECAST_MIN_T = 3;
+
+export type Forecast =
+  | {
+      readonly kind: 'forecast';
+      /** Least-squares slope, percentage points per hour. */
+      readonly slopePerHour: number;
+      /** The fitted fill level now (may differ from the last, noisy reading). */
+      readonly fittedNow: number;
+      /** When the fitted line reaches 100 %; `now` or earlier means full already. */
+      readonly fullAt: Date;
+      readonly points: number;
+    }
+  | {
+      readonly kind: 'none';
+      readonly reason: 'too-few-readings' | 'not-rising' | 'emptied';
+      readonly points: number;
+    };
+
+/**
+ * The readings the fill rate is fitted on: those of the last FORECAST_WINDOW_MS after the last
+ * emptying, which is the later of the last recorded collection and the last fall of at least
+ * EMPTYING_DROP_PCT between consecutive readings (a bin emptied without a record still starts a
+ * new fill).
+ */
+export function sinceEmptying(
+  points: readonly FillPoint[],
+  opts: { now: Date; lastCollectedAt?: Date | null | undefined },
+): FillPoint[] {
+  const sorted = [...points]
+    .filter((p) => Number.isFinite(p.t) && Number.isFinite(p.pct))
+    .sort((a, b) => a.t - b.t);
+  let from = opts.now.getTime() - FORECAST_WINDOW_MS;
+  if (opts.lastCollectedAt) from = Math.max(from, opts.lastCollectedAt.getTime());
+  let start = 0;
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i - 1]!.pct - sorted[i]!.pct >= EMPTYING_DROP_PCT) start = i;
+  return sorted.slice(start).filter((p) => p.t >= from && p.t <= opts.now.getTime());
+}
+
+/**
+ * When a collection point will be full: ordinary least squares of fill level on time over the
+ * readings since the last emptying (sinceEmptying); the fitted line, extended, crosses 100 % at
+ * `fullAt`. No forecast without a rising trend: too few readings, too short a span, or a slope
+ * under FORECAST_MIN_SLOPE_PER_HOUR or within FORECAST_MIN_T standard errors of zero.
+ */
+export function fillForecast(
+  points: readonly FillPoint[],
+  opts: { now: Date; lastCollectedAt?: Date | null | undefined },
+): Forecast {
+  const fit = sinceEmptying(points, opts);
+  const n = fit.length;
+  if (n === 0 && opts.lastCollectedAt) return { kind: 'none', reason: 'emptied', points: 0 };
+  if (n < FORECAST_MIN_POINTS || fit[n - 1]!.t - fit[0]!.t < FORECAST_MIN_SPAN_MS)
+    return { kind: 'none', reason: 'too-few-readings', points: n };
+  // Hours from the first reading, so that the sums stay well-conditioned.
+  const t0 = fit[0]!.t;
+  const xs = fit.map((p) => (p.t - t0) / 3_600_000);
+  const meanX = xs.reduce((a, b) => a + b, 0) / n;
+  const meanY = fit.reduce((a, p) => a + p.pct, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - meanX) * (fit[i]!.pct - meanY);
+    sxx += (xs[i]! - meanX) ** 2;
+  }
+  const slope = sxx > 0 ? sxy / sxx : 0;
+  let ssr = 0;
+  for (let i = 0; i < n; i++) ssr += (fit[i]!.pct - (meanY + slope * (xs[i]! - meanX))) ** 2;
+  const standardError = Math.sqrt(ssr / (n - 2) / sxx);
+  if (!(slope >= FORECAST_MIN_SLOPE_PER_HOUR) || slope < FORECAST_MIN_T * standardError)
+    return { kind: 'none', reason: 'not-rising', points: n };
+  const nowH = (opts.now.getTime() - t0) / 3_600_000;
+  const fittedNow = meanY + slope * (nowH - meanX);
+  const hoursToFull = (100 - fittedNow) / slope;
+  return {
+    kind: 'forecast',
+    slopePerHour: slope,
+    fittedNow,
+    fullAt: new Date(opts.now.getTime() + hoursToFull * 3_600_000),
+    points: n,
+  };
+}
+
+export interface DueInput {
+  readonly unitId: string;
+  /** The latest fill level and its time, if any. */
+  readonly fill: { readonly pct: number; readonly ts: Date } | null;
+  readonly lastCollectedAt: Date | null;
+  readonly forecast: Forecast;
+}
+
+export interface DueItem extends DueInput {
+  /** Emptied after its latest fill reading: the reading is from before, the bin is near empty. */
+  readonly collectedSinceReading: boolean;
+  /** At or above the threshold (and not collected since). */
+  readonly due: boolean;
+}
+
+/**
+ * The "needs collection" order: first the points at or above `needsAt` %, fullest first; then
+ * the others by forecast time to full, soonest first; then those with no forecast, fullest
+ * first. A point collected after its latest fill reading counts as empty until it reports again
+ * (it leaves the top as soon as the collector marks it).
+ */
+export function needsCollectionOrder(items: readonly DueInput[], needsAt: number): DueItem[] {
+  const out = items.map((i): DueItem => {
+    const collectedSinceReading =
+      i.lastCollectedAt != null && (i.fill == null || i.lastCollectedAt >= i.fill.ts);
+    const pct = collectedSinceReading ? null : (i.fill?.pct ?? null);
+    return { ...i, collectedSinceReading, due: pct != null && pct >= needsAt };
+  });
+  const pct = (i: DueItem) => (i.collectedSinceReading ? -1 : (i.fill?.pct ?? -1));
+  const rank = (i: DueItem) =>
+    i.due ? 0 : i.forecast.kind === 'forecast' && !i.collectedSinceReading ? 1 : 2;
+  const full = (i: DueItem) =>
+    i.forecast.kind === 'forecast' ? i.forecast.fullAt.getTime() : Number.POSITIVE_INFINITY;
+  return out.sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      (rank(a) === 1 ? full(a) - full(b) : pct(b) - pct(a)) ||
+      a.unitId.localeCompare(b.unitId),
+  );
+}
