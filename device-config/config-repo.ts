@@ -37,6 +37,33 @@ export interface CommandRow {
 
 const json = (v: unknown): string => JSON.stringify(v);
 
+/** PostgreSQL's text form of a timestamptz ("2026-11-30 15:23:04.123+00"), as drizzle hands it over. */
+function toDate(v: unknown): Date | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v;
+  const iso = String(v)
+    .replace(' ', 'T')
+    .replace(/([+-]\d\d)$/, '$1:00');
+  return new Date(iso);
+}
+
+/** Every `*_at` column (and `until`) as a Date. */
+function withDates<R extends object>(rows: R[]): R[] {
+  for (const r of rows)
+    for (const k of Object.keys(r))
+      if (k.endsWith('_at') || k === 'until')
+        (r as Record<string, unknown>)[k] = toDate((r as Record<string, unknown>)[k]);
+  return rows;
+}
+
+async function select<R extends object>(
+  q: Queryable,
+  text: string,
+  params: unknown[],
+): Promise<R[]> {
+  return withDates((await q.query<R>(text, params)).rows);
+}
+
 export const configRepo = {
   async device(
     q: Queryable,
@@ -103,7 +130,8 @@ export const configRepo = {
   },
 
   async row(q: Queryable, deviceId: string, lock = false): Promise<ConfigRow | undefined> {
-    const { rows } = await q.query<ConfigRow>(
+    const rows = await select<ConfigRow>(
+      q,
       `SELECT * FROM device_configs WHERE device_id = $1${lock ? ' FOR UPDATE' : ''}`,
       [deviceId],
     );
@@ -182,12 +210,8 @@ export const configRepo = {
     from: Date,
     to: Date,
   ): Promise<{ version: number; config: DeviceConfig; applied_at: Date; until: Date | null }[]> {
-    const { rows } = await q.query<{
-      version: number;
-      config: DeviceConfig;
-      applied_at: Date;
-      until: Date | null;
-    }>(
+    return select<{ version: number; config: DeviceConfig; applied_at: Date; until: Date | null }>(
+      q,
       `SELECT * FROM (
          SELECT version, config, applied_at,
                 lead(applied_at) OVER (ORDER BY applied_at, version) AS until
@@ -196,7 +220,6 @@ export const configRepo = {
        ORDER BY applied_at, version`,
       [deviceId, from, to],
     );
-    return rows;
   },
 
   async insertCommand(
@@ -209,7 +232,8 @@ export const configRepo = {
       by: string;
     },
   ): Promise<CommandRow> {
-    const { rows } = await q.query<CommandRow>(
+    const rows = await select<CommandRow>(
+      q,
       `INSERT INTO device_commands (device_id, command, params, expires_at, created_by)
        VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING *`,
       [c.deviceId, c.command, json(c.params), c.expiresAt, c.by],
@@ -218,7 +242,8 @@ export const configRepo = {
   },
 
   async command(q: Queryable, id: string, lock = false): Promise<CommandRow | undefined> {
-    const { rows } = await q.query<CommandRow>(
+    const rows = await select<CommandRow>(
+      q,
       `SELECT * FROM device_commands WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
       [id],
     );
@@ -226,7 +251,8 @@ export const configRepo = {
   },
 
   async commands(q: Queryable, deviceId: string, limit: number): Promise<CommandRow[]> {
-    const { rows } = await q.query<CommandRow>(
+    const rows = await select<CommandRow>(
+      q,
       `SELECT * FROM device_commands WHERE device_id = $1 ORDER BY created_at DESC, id LIMIT $2`,
       [deviceId, limit],
     );
@@ -235,7 +261,8 @@ export const configRepo = {
 
   /** Unanswered commands still inside their time-out, oldest first; marked sent. */
   async takeOpen(q: Queryable, deviceId: string, now: Date, id?: string): Promise<CommandRow[]> {
-    const { rows } = await q.query<CommandRow>(
+    const rows = await select<CommandRow>(
+      q,
       `UPDATE device_commands SET status = 'sent', sent_at = coalesce(sent_at, $2)
         WHERE device_id = $1 AND status IN ('pending', 'sent') AND expires_at > $2
           AND ($3::uuid IS NULL OR id = $3)
@@ -261,7 +288,8 @@ export const configRepo = {
 
   /** Every unanswered command past its time-out becomes `timed_out`. */
   async timeOut(q: Queryable, now: Date): Promise<CommandRow[]> {
-    const { rows } = await q.query<CommandRow>(
+    const rows = await select<CommandRow>(
+      q,
       `UPDATE device_commands SET status = 'timed_out', completed_at = $1
         WHERE status IN ('pending', 'sent') AND expires_at <= $1 RETURNING *`,
       [now],
