@@ -41,7 +41,7 @@ const json = (v: unknown): string => JSON.stringify(v);
 function toDate(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Date) return v;
-  const iso = String(v)
+  const iso = (typeof v === 'string' ? v : JSON.stringify(v))
     .replace(' ', 'T')
     .replace(/([+-]\d\d)$/, '$1:00');
   return new Date(iso);
