@@ -25,6 +25,9 @@ import { configRepo } from './config-repo.ts';
  * caller's scoped transaction for the API (row-level security: technicians and admins), on the
  * owner's pool for the CLI and the gateway.
  */
+/** How old an appliedAt may be (a device that was offline longer acknowledges with its current time). */
+const MAX_APPLIED_AGE_MS = 30 * 86_400_000;
+
 export function createDeviceConfigService(deps: {
   db: Db;
   audit: Pick<AuditLog, 'record'>;
@@ -225,6 +228,16 @@ export function createDeviceConfigService(deps: {
           reportedVersion: row.reported_version,
           rejectedVersion: row.rejected_version,
         };
+        if (report.status === 'applied' && report.appliedAt !== undefined) {
+          // Inside what PostgreSQL and the readings' own window hold: a year-0 clock is refused, not stored.
+          const at = Date.parse(report.appliedAt);
+          if (!(at >= receivedAt.getTime() - MAX_APPLIED_AGE_MS))
+            return {
+              ok: false,
+              code: 'CONFIG_APPLIED_AT_INVALID',
+              message: `appliedAt ${report.appliedAt.slice(0, 40)} is more than 30 days before it was received`,
+            };
+        }
         const judged = judgeReport(s, report);
         if (!judged.ok) return judged;
         if (judged.effect === 'duplicate') return { ok: true, status: syncStatus(s) };
