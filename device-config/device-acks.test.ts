@@ -200,7 +200,7 @@ const members = (m: Record<string, fc.Arbitrary<J>>) =>
       fc.boolean(),
     )
     .map(([r, extra, dup]): J => {
-      const e = Object.entries(r).flatMap(([k, v]): [J, J][] => (v ? [[str(k), v as J]] : []));
+      const e = Object.entries(r).flatMap(([k, v]): [J, J][] => (v ? [[str(k), v]] : []));
       if (extra) e.push(extra);
       if (dup && e.length > 0) e.push(e[0]!);
       return { t: 'obj', entries: e };
