@@ -43,6 +43,19 @@ describe('acknowledgements (generated sequences)', () => {
           }
           const before = { ...s };
           const j = judgeReport(s, st.report);
+          // Versions only grow: an older one after a newer one is a replay, refused.
+          const stale = (before.reportedVersion ?? 0) >= st.report.version;
+          if (st.report.version > s.desiredVersion)
+            expect(j).toMatchObject({ ok: false, code: 'CONFIG_VERSION_UNKNOWN' });
+          else if (
+            st.report.status === 'applied' &&
+            stale &&
+            st.report.version !== before.reportedVersion
+          )
+            expect(j).toMatchObject({ ok: false, code: 'CONFIG_VERSION_STALE' });
+          else if (st.report.status === 'rejected' && stale)
+            expect(j).toMatchObject({ ok: false, code: 'CONFIG_VERSION_STALE' });
+          else expect(j.ok).toBe(true);
           if (!j.ok) {
             expect(
               st.report.version > s.desiredVersion || (s.reportedVersion ?? 0) >= st.report.version,
