@@ -13,6 +13,8 @@ import { firmwareRoutes } from '../firmware/firmware-routes.ts';
 import type { FirmwareService } from '../firmware/firmware-service.ts';
 import type { Db } from '../db/client.ts';
 import { deviceRoutes } from '../devices/device-routes.ts';
+import { createCommandService, createDeviceConfigService } from '../device-config/index.ts';
+import { deviceConfigRoutes } from '../device-config/config-routes.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { ingestRoutes } from '../ingest/ingest-routes.ts';
@@ -22,7 +24,8 @@ import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 
 /**
- * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
+ * The gateway's routes on the operator API: PKI and enrolment, the device registry, remote
+ * configuration and commands, quarantine,
  * dashboards (pages, chart data, alerts, live stream), firmware.
  * Their SQL runs as the API's role in the caller's scope (RLS); their audit goes through the
  * API's audit guard. Shared by the composition root and the role × route test.
@@ -74,6 +77,14 @@ export function gatewayRoutes(deps: {
     {
       plugin: deviceRoutes({
         devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+      }),
+    },
+    {
+      plugin: deviceConfigRoutes({
+        services: scopedServices(db, (tx) => ({
+          config: createDeviceConfigService({ db: tx, audit }),
+          commands: createCommandService({ db: tx, audit }),
+        })),
       }),
     },
     {
