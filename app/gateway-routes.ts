@@ -18,6 +18,8 @@ import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { ingestRoutes } from '../ingest/ingest-routes.ts';
 import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
+import { createCommandService, createDeviceConfigService } from '../device-config/index.ts';
+import { deviceConfigRoutes } from '../device-config/config-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
@@ -26,7 +28,8 @@ import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-pa
 import { fieldRoutes } from '../field/field-routes.ts';
 
 /**
- * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
+ * The gateway's routes on the operator API: PKI and enrolment, the device registry, remote
+ * configuration and commands, quarantine,
  * dashboards (pages, chart data, alerts, live stream), firmware.
  * Their SQL runs as the API's role in the caller's scope (RLS); their audit goes through the
  * API's audit guard. Shared by the composition root and the role × route test.
@@ -82,6 +85,14 @@ export function gatewayRoutes(deps: {
       {
         plugin: deviceRoutes({
           devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+        }),
+      },
+      {
+        plugin: deviceConfigRoutes({
+          services: scopedServices(db, (tx) => ({
+            config: createDeviceConfigService({ db: tx, audit }),
+            commands: createCommandService({ db: tx, audit }),
+          })),
         }),
       },
       {

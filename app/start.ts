@@ -15,6 +15,7 @@ import { createAlertService } from '../dashboards/alert-service.ts';
 import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createWebhookDispatcher } from '../dashboards/webhook.ts';
+import { createDeviceConfigRuntime } from '../device-config/index.ts';
 import { createFirmwareDownloadServer } from '../firmware/download-server.ts';
 import { createFirmwareService } from '../firmware/firmware-service.ts';
 import { loadOrCreateSigner } from '../firmware/signing.ts';
@@ -168,6 +169,16 @@ export async function start(config: Config): Promise<Running> {
     firmwareTimer.unref();
     lifecycle.onStop('firmware-rollouts', () => clearInterval(firmwareTimer));
 
+    // Remote configuration and commands: desired state in PostgreSQL, sent at subscribe and on change (ADR 0013).
+    const deviceConfig = createDeviceConfigRuntime({
+      db,
+      audit,
+      publisher: broker.publisher,
+      events,
+      logger: logger.child({ component: 'device-config' }),
+      lifecycle,
+    });
+
     const { webhookUrl, webhookSecret } = config.alerts;
     const webhook =
       webhookUrl && webhookSecret
@@ -262,11 +273,13 @@ export async function start(config: Config): Promise<Running> {
           publisher: broker.publisher,
           onFirmwareReport: (deviceId, report) => firmware.report(deviceId, report),
         }),
+        ...deviceConfig.handlers,
       },
       // A message the gateway fails on is kept as INTERNAL_REJECT, acknowledged, explained (broker/input-guard.ts).
       internalReject: ingest.rejectInternal,
       // A manifest the broker lost (kept in memory for an offline device) goes out again.
       onSubscribed: (deviceId, suffixes) => {
+        deviceConfig.delivery.onSubscribed(deviceId, suffixes);
         if (suffixes.includes('firmware/manifest'))
           firmware
             .resend(deviceId)

@@ -13,6 +13,8 @@ export const permissions = [
   'sites:write',
   'devices:read',
   'devices:write',
+  // Remote configuration and commands (device-config/, ADR 0013): fleet roles only.
+  'devices:configure',
   'enrolment:create',
   'certificates:read',
   'certificates:issue',
@@ -48,6 +50,7 @@ const technician: Permission[] = [
   'sites:write',
   'devices:read',
   'devices:write',
+  'devices:configure',
   'enrolment:create',
   'certificates:read',
   'certificates:issue',

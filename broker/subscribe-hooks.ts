@@ -4,7 +4,7 @@ import type { BrokerCounters } from './broker-context.ts';
 import type { InputGuard } from './input-guard.ts';
 import type { Refusals } from './refusals.ts';
 import type { SessionRegistry } from './sessions.ts';
-import { authorizeDeviceSubscribe, mayForward } from './topic-policy.ts';
+import { authorizeDeviceSubscribe, isExpiredCommand, mayForward } from './topic-policy.ts';
 
 export interface SubscribeHookDeps {
   logger: Logger;
@@ -50,7 +50,9 @@ export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<
     authorizeForward(client, packet) {
       try {
         const state = sessions.get(client);
-        return state && mayForward(state.session.deviceId, packet.topic) ? packet : null;
+        if (!state || !mayForward(state.session.deviceId, packet.topic)) return null;
+        // A command queued for an offline session is never delivered after its expiry (ADR 0013).
+        return isExpiredCommand(packet.topic, packet.payload, Date.now()) ? null : packet;
       } catch (err) {
         deps.guard.hookFailed('authorizeForward', sessions.get(client)?.session.deviceId, err);
         return null;

@@ -64,3 +64,19 @@ export function mayForward(deviceId: string, topic: string): boolean {
   const own = ownSuffix(deviceId, topic);
   return 'suffix' in own && downstream.has(own.suffix);
 }
+
+/**
+ * A server-sent command (`devices/{id}/commands`) whose `expiresAt` has passed. Aedes keeps QoS 1
+ * messages for an offline persistent session and sends them at its next connection
+ * [MQTT-3.1.2-5]; a command must not reach the device after its time-out (ADR 0013), so the
+ * delivery check drops it. Only the gateway publishes there, so the payload is ours.
+ */
+export function isExpiredCommand(topic: string, payload: unknown, now: number): boolean {
+  if (!topic.endsWith('/commands') || !Buffer.isBuffer(payload)) return false;
+  try {
+    const { expiresAt } = JSON.parse(payload.toString('utf8')) as { expiresAt?: unknown };
+    return typeof expiresAt === 'string' && Date.parse(expiresAt) <= now;
+  } catch {
+    return false;
+  }
+}

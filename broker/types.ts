@@ -62,11 +62,18 @@ export interface DownstreamPublisher {
 }
 
 /** Topic suffixes of the device contract (docs/device-contract.md). */
-export const upstreamSuffixes = ['telemetry', 'state', 'cert/csr'] as const;
+export const upstreamSuffixes = [
+  'telemetry',
+  'state',
+  'cert/csr',
+  'config/reported',
+  'commands/result',
+] as const;
 export const downstreamSuffixes = [
   'errors',
   'cert/issued',
   'firmware/manifest',
+  'config',
   'commands',
 ] as const;
 export type UpstreamSuffix = (typeof upstreamSuffixes)[number];

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import { registerCoreCommands } from './core-commands.ts';
 import { CliError } from './errors.ts';
 import { registerDeviceCommands } from './device-commands.ts';
+import { registerDeviceConfigCommands } from '../device-config/config-commands.ts';
 import { registerPkiCommands } from '../provisioning/pki-commands.ts';
 import { registerQuarantineCommands } from '../ingest/quarantine-commands.ts';
 import { registerBrokerCommands } from '../broker/broker-commands.ts';
@@ -50,6 +51,7 @@ export function buildCli(): Command {
   registerCoreCommands(program, config);
   registerBrokerCommands(program, config);
   registerDeviceCommands(program, config);
+  registerDeviceConfigCommands(program, config);
   registerPkiCommands(program, config);
   registerQuarantineCommands(program, config);
   registerUserCommands(program, config);

@@ -15,7 +15,10 @@ export type DeviceEvent =
   | { type: 'certificate_revoked'; serial: string; deviceId: string }
   | { type: 'device_status'; deviceId: string; status: string }
   /** A technician says the device's seq counter restarted: ingest forgets its seq (docs/device-contract.md). */
-  | { type: 'sequence_reset'; deviceId: string };
+  | { type: 'sequence_reset'; deviceId: string }
+  /** A new desired configuration version, or a new command (device-config/, ADR 0013): the gateway sends it. */
+  | { type: 'config_changed'; deviceId: string }
+  | { type: 'command_created'; deviceId: string; commandId: string };
 
 export async function notifyDeviceEvent(tx: DbExecutor, event: DeviceEvent): Promise<void> {
   await deviceRepo.notify(tx, CHANNEL, JSON.stringify(event));
@@ -33,6 +36,11 @@ export interface DeviceEvents {
    */
   on(event: 'resync', listener: () => void): unknown;
   on(event: 'sequence_reset', listener: (e: { deviceId: string }) => void): unknown;
+  on(event: 'config_changed', listener: (e: { deviceId: string }) => void): unknown;
+  on(
+    event: 'command_created',
+    listener: (e: { deviceId: string; commandId: string }) => void,
+  ): unknown;
   /** Resolves once LISTEN is in place. */
   ready: Promise<void>;
   /** LISTEN is in place right now (readiness). */

@@ -8,6 +8,7 @@ import { backoffDelay, DEVICE_BACKOFF } from './backoff.ts';
 import { deviceKeyAndCsr, keyTypeOf, type DeviceKeyType } from './keys.ts';
 import { openOutbox, type Outbox, type OutboxEntry } from './outbox.ts';
 import { createFirmwareUpdater } from './firmware-updater.ts';
+import { createDeviceAgent, startSampling, type AgentConfig } from './device-agent.ts';
 
 /**
  * One simulated sensor doing what a real one does: its own key and CSR, enrolment with a one-time
@@ -69,6 +70,12 @@ export async function startDevice(o: {
   renewWithinDays?: number;
   /** The firmware-signing public key: with it the device takes signed firmware updates. */
   firmwareKeyPem?: string;
+  /** With it the device measures by itself on its configured interval (remote configuration). */
+  sample?: () => Record<string, number | boolean>;
+  /** Real milliseconds per configured second (default 1000). */
+  secondMs?: number;
+  /** A reason to refuse a configuration (tests). */
+  refuseConfig?: (config: AgentConfig) => string | undefined;
 }) {
   const outbox: Outbox = await openOutbox(path.join(o.dir, 'outbox'));
   const seqFile = path.join(o.dir, 'seq');
@@ -113,6 +120,35 @@ export async function startDevice(o: {
       })
     : undefined;
 
+  const startedAt = Date.now();
+  /** Readings still held after their PUBACK, for `resend` (the newest 10,000). */
+  const recent: OutboxEntry[] = [];
+  /** Which configuration version made each reading (ts → version), for the MRV check. */
+  const producedBy = new Map<string, number>();
+  const agent = await createDeviceAgent({
+    dir: o.dir,
+    publish: (suffix, payload) =>
+      client?.connected
+        ? client
+            .publishAsync(`devices/${identity.id}/${suffix}`, JSON.stringify(payload), { qos: 1 })
+            .then(() => undefined)
+        : Promise.resolve(),
+    reboot: () => void client?.endAsync(true).catch(() => undefined),
+    async resend(since) {
+      const again = recent.filter((r) => Date.parse(r.ts) >= since.getTime());
+      for (const r of again) await outbox.add(r);
+      void flush();
+      return again.length;
+    },
+    diagnostics: async () => ({
+      uptimeS: Math.round((Date.now() - startedAt) / 1000),
+      connects: stats.connects,
+      outboxPending: await outbox.size(),
+      firmware: firmwareVersion,
+    }),
+    ...(o.refuseConfig ? { refuse: o.refuseConfig } : {}),
+  });
+
   const connect = (): void => {
     if (stopped) return;
     const c = mqtt.connect(o.url, {
@@ -135,6 +171,8 @@ export async function startDevice(o: {
           `devices/${identity.id}/errors`,
           `devices/${identity.id}/cert/issued`,
           ...(updater ? [`devices/${identity.id}/firmware/manifest`] : []),
+          `devices/${identity.id}/config`,
+          `devices/${identity.id}/commands`,
         ],
         { qos: 1 },
       );
@@ -147,6 +185,8 @@ export async function startDevice(o: {
     c.on('message', (topic, payload) => {
       if (topic.endsWith('/cert/issued')) return void onIssued(c, payload);
       if (topic.endsWith('/firmware/manifest')) return void updater?.handle(payload);
+      if (topic.endsWith('/config')) return void agent.onConfig(payload).catch(() => undefined);
+      if (topic.endsWith('/commands')) return void agent.onCommand(payload).catch(() => undefined);
       try {
         const msg = JSON.parse(payload.toString()) as { reasons?: { code: string }[] };
         for (const r of msg.reasons ?? []) {
@@ -234,7 +274,17 @@ export async function startDevice(o: {
   }
 
   connect();
-  return {
+  const stopSampling = o.sample
+    ? startSampling({
+        intervalS: () => agent.config()?.reportingIntervalS ?? 300,
+        secondMs: o.secondMs ?? 1000,
+        sample: o.sample,
+        record: (r, ts) => device.record(r, ts),
+        notBefore: () => agent.appliedAtMs(),
+        onChange: (l) => agent.onApplied(l),
+      })
+    : undefined;
+  const device = {
     stats,
     renewals,
     firmware: { version: () => firmwareVersion, outcomes: updater?.outcomes ?? [] },
@@ -243,10 +293,15 @@ export async function startDevice(o: {
     },
     connected: (): boolean => client?.connected ?? false,
     /** Records a reading (outbox first), then tries to send. */
-    async record(readings: OutboxEntry['readings'], ts = new Date()): Promise<void> {
-      seq++;
+    async record(raw: OutboxEntry['readings'], ts = new Date()): Promise<void> {
+      // Calibrated at once, with the configuration in force now (the caller stamped ts now).
+      const readings = agent.calibrate(raw);
+      producedBy.set(ts.toISOString(), agent.version());
+      const entry = { seq: ++seq, ts: ts.toISOString(), readings };
+      recent.push(entry);
+      if (recent.length > 10_000) recent.shift();
       await writeFile(seqFile, String(seq));
-      await outbox.add({ seq, ts: ts.toISOString(), readings });
+      await outbox.add(entry);
       void flush();
     },
     /** A raw publish for fault injection (not in the outbox: nobody expects it to be stored). */
@@ -258,11 +313,15 @@ export async function startDevice(o: {
       client?.stream.destroy();
     },
     pendingCount: () => outbox.size(),
+    agent,
+    producedBy,
     async stop(): Promise<void> {
       stopped = true;
+      stopSampling?.();
       await client?.endAsync(true).catch(() => undefined);
     },
   };
+  return device;
 }
 
 export type SimDevice = Awaited<ReturnType<typeof startDevice>>;

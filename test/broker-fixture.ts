@@ -161,6 +161,19 @@ export async function startBrokerFixture(
     onStored?: (rows: readonly RowIn[]) => void;
     state?: UpstreamHandler;
     onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+    /**
+     * More upstream handlers and subscription listeners, made once the broker exists (its
+     * publisher) and before it listens: remote configuration (device-config/).
+     */
+    routes?: (ctx: {
+      broker: Broker;
+      events: DeviceEvents;
+      t: TestDatabase;
+      audit: ReturnType<typeof createAuditLog>;
+    }) => {
+      handlers: Record<string, UpstreamHandler>;
+      onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+    };
     /** Runs before ingest sees a telemetry message: a place to plant a fault (input-guard.test.ts). */
     beforeTelemetry?: (message: UpstreamPublish) => void;
   } = {},
@@ -255,8 +268,12 @@ export async function startBrokerFixture(
         onStored: opts.onStored,
       })
     : undefined;
+  const extra = opts.routes?.({ broker, events, t, audit });
+  const onSubscribed = [opts.onSubscribed, extra?.onSubscribed].filter((f) => f !== undefined);
   const { port } = await broker.listen({
-    ...(opts.onSubscribed ? { onSubscribed: opts.onSubscribed } : {}),
+    ...(onSubscribed.length > 0
+      ? { onSubscribed: (id: string, s: string[]) => onSubscribed.forEach((f) => f(id, s)) }
+      : {}),
     ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
       telemetry: {
@@ -269,6 +286,7 @@ export async function startBrokerFixture(
       },
       state: (session, message) => (opts.state ? opts.state(session, message) : Promise.resolve()),
       'cert/csr': createRenewalHandler({ pki, publisher: broker.publisher, logger: testLogger }),
+      ...extra?.handlers,
     },
   });
   if (ingest) events.on('sequence_reset', (e) => ingest.resetSequence(e.deviceId));

@@ -7,3 +7,4 @@ export * from './alerts.ts';
 export * from './firmware.ts';
 export * from './mrv.ts';
 export * from './field.ts';
+export * from './device-config.ts';
