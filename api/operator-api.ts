@@ -158,7 +158,7 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
         }),
       },
       {
-        plugin: pagesRoutes({ sessions, users: linkUsers, scopedUsers, sessionMaxSeconds }),
+        plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }),
         root: true,
       },
       ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),

@@ -11,7 +11,7 @@ import {
 import { createTestDatabase } from '../test/db.ts';
 
 /**
- * A user's language (users.language): chosen by the user in the header (POST /settings/language,
+ * A user's language (users.language): chosen by the user in the header (PUT /api/v1/users/me/language,
  * their own only, with the CSRF header), or by an admin (API, CLI); pages follow it over the
  * browser's, and follow the browser when there is none.
  */
@@ -55,10 +55,10 @@ describe('a user’s language', () => {
     expect(await langOfPage(me.cookie, 'en-GB')).toBe('en');
     const set = (language: string, headers: Record<string, string> = {}) =>
       h.app.inject({
-        method: 'POST',
-        url: '/settings/language',
+        method: 'PUT',
+        url: '/api/v1/users/me/language',
         headers: { cookie: me.cookie, 'x-csrf-token': me.csrf, ...headers },
-        payload: { language },
+        payload: { language: language === 'browser' ? null : language },
       });
     expect((await set('sw')).statusCode).toBe(204);
     expect(await langOfPage(me.cookie, 'en-GB')).toBe('sw');
@@ -81,8 +81,8 @@ describe('a user’s language', () => {
     const other = await signIn('chiku');
     const post = (headers: Record<string, string>, payload: unknown) =>
       h.app.inject({
-        method: 'POST',
-        url: '/settings/language',
+        method: 'PUT',
+        url: '/api/v1/users/me/language',
         headers,
         payload: payload as object,
       });

@@ -3,17 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
 import { escapeHtml } from '../api/escape-html.ts';
-import type { ScopedServices } from '../api/scoped-services.ts';
 // layer: the sign-in pages share the dashboards' reading of Accept-Language and the user's choice
 import { pageLocale } from '../dashboards/format-fns.ts';
-import {
-  isMessageKey,
-  langOf,
-  languages,
-  translator,
-  type Lang,
-  type Translate,
-} from '../i18n/index.ts';
+import { isMessageKey, langOf, translator, type Lang, type Translate } from '../i18n/index.ts';
 import { setSessionCookie } from './auth-routes.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './password-policy.ts';
 import type { SessionService } from './session-service.ts';
@@ -75,13 +67,11 @@ const form = z.record(z.string(), z.string());
 
 /**
  * Minimal server-rendered pages: sign-in, first-login setup and password reset, in the
- * browser's language; and the signed-in user's choice of language (POST /settings/language).
+ * browser's language (the signed-in user's choice is PUT /api/v1/users/me/language).
  */
 export function pagesRoutes(deps: {
   sessions: Pick<SessionService, 'login'>;
   users: Pick<UserService, 'completeLink'>;
-  /** The user's own settings, run in the session's verified scope. */
-  scopedUsers: ScopedServices<Pick<UserService, 'setOwnLanguage'>>;
   sessionMaxSeconds: number;
 }): FastifyPluginAsync {
   return (base) => {
@@ -159,31 +149,6 @@ export function pagesRoutes(deps: {
       );
     }
 
-    // The language chooser in every page's header posts here (the client script adds the CSRF
-    // header a plain form cannot); "browser" clears the choice.
-    app.post(
-      '/settings/language',
-      {
-        bodyLimit: 1024,
-        schema: {
-          ...hide,
-          body: z.object({ language: z.enum([...languages, 'browser']) }),
-        },
-        preHandler: app.requirePermission('account:self'),
-      },
-      async (request, reply) => {
-        const { language } = request.body;
-        // An API token has no person behind it whose pages could follow a choice.
-        if (request.principal?.kind !== 'user')
-          return reply
-            .status(400)
-            .send({ code: 'NOT_A_USER', message: 'Only a signed-in user chooses a language' });
-        await deps.scopedUsers(request, (users) =>
-          users.setOwnLanguage(language === 'browser' ? null : language, auditActor(request)),
-        );
-        return reply.status(204).send();
-      },
-    );
     return Promise.resolve();
   };
 }

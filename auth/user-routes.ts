@@ -99,6 +99,30 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
         ),
     );
 
+    // The language chooser in every page's header sends this (the client script adds the CSRF
+    // header); null clears the choice: pages then follow the browser.
+    app.put(
+      '/users/me/language',
+      {
+        preHandler: app.requirePermission('account:self'),
+        schema: {
+          tags: ['users'],
+          summary: 'Choose the language of your own pages (null: your browser’s)',
+          body: z.object({ language: z.enum(languages).nullable() }),
+        },
+      },
+      async (request, reply) => {
+        // An API token has no person whose pages could follow a choice.
+        if (request.principal?.kind !== 'user')
+          return reply
+            .status(400)
+            .send({ code: 'NOT_A_USER', message: 'Only a signed-in user chooses a language' });
+        const { language } = request.body;
+        await deps.users(request, (users) => users.setOwnLanguage(language, auditActor(request)));
+        return reply.status(204).send();
+      },
+    );
+
     app.post(
       '/users/:id/reset-link',
       {

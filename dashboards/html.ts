@@ -111,12 +111,12 @@ export function navFor(principal: Principal): { href: string; label: MessageKey 
 
 /**
  * The user's choice of language (each named in itself); posted by the client script with the
- * CSRF header to /settings/language, then the page reloads in it.
+ * CSRF header to PUT /api/v1/users/me/language, then the page reloads in it.
  */
 function languageForm(f: Formatter, chosen: Lang | null | undefined): string {
   const option = (value: string, name: string, lang?: Lang) =>
     `<option value="${value}"${lang ? ` lang="${lang}"` : ''}${(chosen ?? 'browser') === value ? ' selected' : ''}>${name}</option>`;
-  return `<form class="lang" method="post" action="/settings/language" data-language><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
+  return `<form class="lang" data-language><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
 }
 
 /** The messages the client script writes (dashboards/public/js/), sent with every page. */
@@ -150,6 +150,7 @@ const clientMessages: MessageKey[] = [
   'chart.summaryDaily',
   'chart.thresholds',
   'chart.failed',
+  'chart.time',
   'chart.average',
   'chart.min',
   'chart.max',

@@ -84,7 +84,7 @@ function tile(
   const data = latest
     ? ` data-device="${h(latest.deviceId)}" data-ts="${h(new Date(latest.ts).toISOString())}"`
     : '';
-  return `<${tag} class="tile ${state.cls}" data-unit="${h(unitId)}" data-metric="${h(metric)}"${data}><span class="label">${h(name)}</span><span class="value">${h(formatValue(metric, latest?.value, ctx.f.t))}</span><span class="unit">${h(unit)}</span><span class="state">${h(state.text)}</span><span class="age">${latest ? timeAgo(ctx.f, latest.ts, ctx.now) : ''}</span></${button ? 'button' : 'div'}>`;
+  return `<${tag} class="tile ${state.cls}" data-unit="${h(unitId)}" data-metric="${h(metric)}"${data}><span class="label"${button ? ` data-on-chart="${h(ctx.f.t('chart.onChart'))}"` : ''}>${h(name)}</span><span class="value">${h(formatValue(metric, latest?.value, ctx.f.t))}</span><span class="unit">${h(unit)}</span><span class="state">${h(state.text)}</span><span class="age">${latest ? timeAgo(ctx.f, latest.ts, ctx.now) : ''}</span></${button ? 'button' : 'div'}>`;
 }
 
 function tileCtx(unit: UnitSummary, rules: Rules, f: Formatter, now: number): TileCtx {

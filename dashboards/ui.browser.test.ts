@@ -523,6 +523,40 @@ describe('pages in Chromium at 360 px and 1366 px (issue 19)', () => {
     await o.context.close();
   });
 
+  it('a kitchen manager chooses Kiswahili in the header: the page and what the script writes are in Swahili, fit a phone and pass axe; then back to the browser’s', async () => {
+    const o = await signIn(SIZES[0], 'kitchen_manager');
+    await o.page.goto(`${base}/digesters/${ids.digester}`);
+    expect(await o.page.getAttribute('html', 'lang')).toBe('en');
+    const choose = async (value: string) => {
+      await o.page.selectOption('form[data-language] select', value);
+      await Promise.all([
+        o.page.waitForEvent('load'),
+        o.page.click('form[data-language] button[type=submit]'),
+      ]);
+    };
+    await choose('sw');
+    expect(await o.page.getAttribute('html', 'lang')).toBe('sw');
+    await o.page.waitForSelector('#chart canvas');
+    // Written by the client script from the page data's messages.
+    await expect
+      .poll(() => o.page.locator('#chart-title').textContent())
+      .toBe('Joto (°C) · saa 24');
+    expect(await o.page.locator('#chart-summary').textContent()).toMatch(
+      /^Joto, saa 24: wastani \d+ wa kila saa, kutoka /,
+    );
+    expect(await o.page.locator('#chart .u-legend').textContent()).toContain('Wastani');
+    expect(await o.page.locator('main > p.sub').textContent()).toContain('Tahadhari wazi: ');
+    expect(await overflow(o.page)).toBeLessThanOrEqual(0);
+    expect(await axeSerious(o.page)).toEqual([]);
+    expect(o.problems).toEqual([]);
+    await choose('browser');
+    expect(await o.page.getAttribute('html', 'lang')).toBe('en');
+    await expect
+      .poll(() => o.page.locator('#chart-title').textContent())
+      .toBe('Temperature (°C) · 24 h');
+    await o.context.close();
+  });
+
   it('a kitchen manager downloads the digester’s readings as CSV from its page', async () => {
     const o = await signIn(SIZES[0], 'kitchen_manager');
     await o.page.goto(`${base}/digesters/${ids.digester}`);

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { languages, parts, translator } from './index.ts';
+import path from 'node:path';
 import {
+  englishOnlyWords,
   placeholders,
   productSources,
   read,
   relative,
+  scanScript,
   scanSource,
   visibleText,
   wordsOf,
@@ -98,6 +101,21 @@ describe('templates', () => {
       [4, ['days', 'left']],
       [5, ['none']],
     ]);
+  });
+
+  it('the client scripts write no English of their own (their words come from the page data)', () => {
+    const english = englishOnlyWords();
+    const findings = productSources()
+      .filter((p) => p.includes(`${path.sep}public${path.sep}`) && p.endsWith('.js'))
+      .flatMap((p) => scanScript(relative(p), read(p), english));
+    expect(findings.map((f) => `${f.file}:${f.line} ${JSON.stringify(f.text)}`)).toEqual([]);
+    const fixture = [
+      "p.append('Acknowledged by ' + who);",
+      "el.textContent = 'no data in this range';",
+      "document.querySelector('td[data-online] .badge');",
+      "msg('alert.note');",
+    ].join('\n');
+    expect(scanScript('fixture.js', fixture, english).map((f) => f.line)).toEqual([1, 2]);
   });
 
   it('reads text and read attributes, not tags, code or English data', () => {

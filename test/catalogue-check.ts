@@ -158,3 +158,35 @@ export function englishOnlyWords(): Set<string> {
     [...en, ...common].map((w) => w.toLowerCase()).filter((w) => !sw.has(w) && !ALLOWED.has(w)),
   );
 }
+
+/**
+ * English prose in a browser script's string literals ('Acknowledged by ', 'no data in range'):
+ * two words, or a word and the space before the next part; not selectors, paths or keys.
+ */
+export function scanScript(file: string, source: string, english: Set<string>): Finding[] {
+  const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true);
+  const out: Finding[] = [];
+  const prose = (t: string) =>
+    /\p{L}{2,}\s+\p{L}{2,}|\p{L}{2,}\s+$|^\s+\p{L}{2,}/u.test(t) && !/[[\]#=/]/.test(t);
+  const visit = (node: ts.Node) => {
+    const texts =
+      ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)
+        ? [node.text]
+        : ts.isTemplateExpression(node)
+          ? [node.head.text, ...node.templateSpans.map((s) => s.literal.text)]
+          : [];
+    for (const text of texts.filter(prose)) {
+      const words = wordsOf(text).filter((w) => english.has(w.toLowerCase()));
+      if (words.length > 0)
+        out.push({
+          file,
+          line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+          words,
+          text,
+        });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return out;
+}

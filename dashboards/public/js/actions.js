@@ -34,7 +34,11 @@ export function startActions() {
     if (lang) {
       e.preventDefault();
       const language = lang.querySelector('select[name=language]').value;
-      post('/settings/language', { language }).then(
+      post(
+        '/api/v1/users/me/language',
+        { language: language === 'browser' ? null : language },
+        'PUT',
+      ).then(
         () => location.reload(),
         (err) => alert(err.message),
       );

@@ -113,7 +113,10 @@ function drawChart() {
     height: Math.round(Math.min(320, Math.max(200, width * 0.5))),
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
     series: [
-      { value: (u, ts) => (ts == null ? '—' : rowTime.format(new Date(ts * 1000))) },
+      {
+        label: msg('chart.time'),
+        value: (u, ts) => (ts == null ? '—' : rowTime.format(new Date(ts * 1000))),
+      },
       {
         label: msg('chart.average'),
         stroke: '#146c4b',

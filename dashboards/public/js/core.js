@@ -109,9 +109,9 @@ export function fill(key, nodes, vars) {
   return out.filter((p) => p !== '');
 }
 
-export async function post(url, body) {
+export async function post(url, body, method = 'POST') {
   const res = await fetch(url, {
-    method: 'POST',
+    method,
     headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
     body: JSON.stringify(body),
     credentials: 'same-origin',

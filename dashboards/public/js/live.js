@@ -181,10 +181,12 @@ export function startLive() {
   const source = new EventSource('/api/v1/live');
   source.addEventListener('open', () => {
     live.hidden = false;
-    live.className = 'live on';
+    live.classList.remove('off');
+    live.classList.add('on');
   });
   source.addEventListener('error', () => {
-    live.className = 'live off';
+    live.classList.remove('on');
+    live.classList.add('off');
   });
   source.addEventListener('readings', (e) => onReadings(JSON.parse(e.data).readings));
   source.addEventListener('device', (e) => onDevice(JSON.parse(e.data).device));
