@@ -20,6 +20,10 @@ import { dashboardRoutes } from './dashboard-routes.ts';
 import { exportRoutes } from './export-routes.ts';
 import { createLiveHub } from './live-hub.ts';
 import { dashboardPages } from './page-routes.ts';
+import { scopedServices } from '../api/scoped-services.ts';
+import { fieldServiceMaker } from '../field/index.ts';
+import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
+import { fieldRoutes } from '../field/field-routes.ts';
 
 /**
  * The pages as people use them (issue 19 §"Broken or misleading today"), in Debian's Chromium at
@@ -54,11 +58,26 @@ beforeAll(async () => {
   h = await createApiHarness(
     {
       https: selfSignedCertificate('127.0.0.1', 1),
-      routes: ({ audit, db, authenticator }) => [
-        { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
-        { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
-        { plugin: dashboardPages({ db, queries, timeZone: 'Africa/Nairobi' }), root: true },
-      ],
+      routes: ({ audit, db, authenticator }) => {
+        // The field pages (feeding log, needs-collection list) are in the menu: mounted as `thamani start` does.
+        const make = fieldServiceMaker({ audit, queries, timeZone: 'Africa/Nairobi' });
+        const field = scopedServices(db, make);
+        return [
+          { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
+          { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
+          {
+            plugin: dashboardPages({
+              db,
+              queries,
+              timeZone: 'Africa/Nairobi',
+              digesterSections: [{ render: digesterFeedSection(make), scripts: [FIELD_SCRIPT] }],
+            }),
+            root: true,
+          },
+          { plugin: fieldRoutes({ field, timeZone: 'Africa/Nairobi' }) },
+          { plugin: fieldPages({ field, timeZone: 'Africa/Nairobi' }), root: true },
+        ];
+      },
     },
     { t },
   );
@@ -281,6 +300,9 @@ async function pagesOf(page: Page, role: Role): Promise<string[]> {
     role === 'admin' || role === 'kitchen_manager' ? [`/digesters/${ids.digester}`] : [];
   if (role === 'admin' || role === 'technician')
     extra.push('/fleet/cp-ui-1', '/fleet/bd-ui-1', `/firmware/rollouts/${ids.rollout}`);
+  if (role === 'admin' || role === 'kitchen_manager')
+    extra.push(`/digesters/${ids.digester}/feedings`);
+  if (role !== 'kitchen_manager') extra.push(`/collection/points/${ids.bin}`);
   return [...nav, ...extra];
 }
 

@@ -293,6 +293,27 @@ describe('collections', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('documents the field routes with their bounds', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json<{
+      paths: Record<string, Record<string, { tags?: string[]; summary?: string }>>;
+    }>();
+    for (const [path, method] of [
+      ['/api/v1/units/{id}/feedings', 'post'],
+      ['/api/v1/feedings/{id}', 'patch'],
+      ['/api/v1/feedings/{id}', 'delete'],
+      ['/api/v1/units/{id}/feed-gas', 'get'],
+      ['/api/v1/units/{id}/collections', 'post'],
+      ['/api/v1/units/{id}/collections', 'get'],
+      ['/api/v1/collection/due', 'get'],
+    ] as const)
+      expect(doc.paths[path]?.[method]?.tags, `${method} ${path}`).toEqual(['field']);
+    expect(doc.paths['/api/v1/units/{id}/feedings']!.post!.summary).toMatch(/kg ≤ 1000/);
+  });
+});
+
 describe('the database refuses what the API refuses', () => {
   it('raw SQL as the API role: no feeding without its audit entry, none in the future, none by another author, no rewrites', async () => {
     const login = await h.sessions.login(
