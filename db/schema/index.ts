@@ -6,3 +6,4 @@ export * from './auth.ts';
 export * from './alerts.ts';
 export * from './firmware.ts';
 export * from './mrv.ts';
+export * from './notifications.ts';
