@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailChannel } from './email-channel.ts';
 import { createAfricasTalkingSms } from './sms-africastalking.ts';
 import {
+  contentLanguage,
   startAtStandIn,
   startSmtp,
   type AtStandIn,
@@ -50,7 +51,7 @@ describe('email over SMTP', () => {
     expect(got.authUser).toBe('thamani');
     expect(got.mail.subject).toBe('Critical: pH low at Kitchen A');
     expect(got.mail.text?.trim()).toBe(msg({}).body);
-    expect(got.mail.headers.get('content-language')).toBe('sw');
+    expect(contentLanguage(got.mail)).toBe('sw');
     // The same outbox key always gives the same Message-ID (a resend is recognisably the same).
     expect(got.mail.messageId).toMatch(/^<[0-9a-f]{32}@thamani\.example>$/);
   });

@@ -17,6 +17,11 @@ export interface ReceivedMail {
   mail: ParsedMail;
 }
 
+/** The Content-Language header of a received message, as written. */
+export function contentLanguage(mail: ParsedMail): string | undefined {
+  return mail.headerLines.find((l) => l.key === 'content-language')?.line.replace(/^[^:]*:\s*/, '');
+}
+
 export interface SmtpFixture {
   port: number;
   /** A port nothing listens on (an SMTP server that is down). */

@@ -9,6 +9,7 @@ CREATE TABLE "notification_outbox" (
 	"address" text NOT NULL,
 	"subject" text,
 	"body" text NOT NULL,
+	"lang" text DEFAULT 'en' NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" timestamp with time zone DEFAULT now() NOT NULL,

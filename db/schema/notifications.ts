@@ -67,6 +67,8 @@ export const notificationOutbox = pgTable(
     address: text('address').notNull(),
     subject: text('subject'),
     body: text('body').notNull(),
+    /** The language it is written in (Content-Language of the email). */
+    lang: text('lang').notNull().default('en'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     attempts: integer('attempts').notNull().default(0),
     /** Not before: the end of the user's quiet hours, or the next retry. */
