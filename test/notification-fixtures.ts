@@ -166,8 +166,10 @@ export async function startAtStandIn(account: {
         return;
       }
       if (to.includes(numbers.silent)) return; // never answers: the client must time out
-      if (failing > 0 || to.includes(numbers.serverError)) {
-        if (failing > 0) failing--;
+      // failNext applies to ordinary numbers; the special ones always answer as they say.
+      const special = Object.values(numbers).some((n) => to.includes(n));
+      if ((failing > 0 && !special) || to.includes(numbers.serverError)) {
+        if (failing > 0 && !special) failing--;
         res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error');
         return;
       }
