@@ -49,8 +49,8 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // The dashboards' browser script (no build step).
-    files: ['dashboards/public/**/*.js'],
+    // The dashboards' browser scripts (no build step).
+    files: ['dashboards/public/**/*.js', 'notifications/public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: {

@@ -18,6 +18,8 @@ import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { ingestRoutes } from '../ingest/ingest-routes.ts';
 import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
+import { notificationRoutes } from '../notifications/notification-routes.ts';
+import { settingsPage } from '../notifications/settings-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 
@@ -108,6 +110,8 @@ export function gatewayRoutes(deps: {
       }),
       root: true,
     },
+    { plugin: notificationRoutes({ db, audit }) },
+    { plugin: settingsPage({ db, audit, timeZone: deps.dashboards.timeZone }), root: true },
     ...(deps.firmware
       ? [
           {
