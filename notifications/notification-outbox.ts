@@ -98,7 +98,7 @@ export function createNotificationOutbox(deps: {
     /** Queues the notifications of one transition on `q` (the alert's transaction). */
     async enqueue(q: Queryable, t: AlertTransition): Promise<number> {
       if (deps.channels.size === 0) return 0;
-      await q.query('SAVEPOINT notifications');
+      await notificationRepo.savepoint(q, 'begin');
       try {
         const facts = await notificationRepo.unitFacts(q, t.unitId);
         if (!facts) return 0;
@@ -107,10 +107,10 @@ export function createNotificationOutbox(deps: {
           messagesFor(t, r, facts, metric),
         );
         const n = await notificationRepo.enqueue(q, rows);
-        await q.query('RELEASE SAVEPOINT notifications');
+        await notificationRepo.savepoint(q, 'release');
         return n;
       } catch (err) {
-        await q.query('ROLLBACK TO SAVEPOINT notifications');
+        await notificationRepo.savepoint(q, 'rollback');
         deps.logger.error({ err, alert: t.alertId }, 'could not queue notifications for an alert');
         return 0;
       }

@@ -47,6 +47,29 @@ export interface OutboxRow {
   attempts: number;
 }
 
+export interface UnitSummary {
+  unitName: string;
+  siteName: string;
+  gasM3: number;
+  hoursWithData: number;
+  opened: number;
+  critical: number;
+  openNow: number;
+}
+
+/** The stored settings row, with the account's own email (the default address). */
+export interface SettingsRow {
+  email_enabled: boolean;
+  sms_enabled: boolean;
+  email: string | null;
+  phone: string | null;
+  quiet_start_min: number | null;
+  quiet_end_min: number | null;
+  critical_overrides_quiet: boolean;
+  summary: 'none' | 'daily' | 'weekly';
+  account_email: string | null;
+}
+
 const recipientColumns = `u.id AS "userId", u.role::text AS role, to_jsonb(u) ->> 'language' AS language,
   coalesce(s.email, u.email) AS email, s.phone, s.email_enabled AS "emailEnabled", s.sms_enabled AS "smsEnabled",
   s.quiet_start_min AS "quietStartMin", s.quiet_end_min AS "quietEndMin",
@@ -169,4 +192,99 @@ export const notificationRepo = {
       [id, r.error.slice(0, 500), r.giveUp, r.now, r.retryS],
     );
   },
+  /** A savepoint around the notifications queued in an alert's transaction. */
+  async savepoint(q: Queryable, step: 'begin' | 'release' | 'rollback'): Promise<void> {
+    await q.query(
+      step === 'begin'
+        ? 'SAVEPOINT notifications'
+        : step === 'release'
+          ? 'RELEASE SAVEPOINT notifications'
+          : 'ROLLBACK TO SAVEPOINT notifications',
+    );
+  },
+
+  settingsOf: async (q: Queryable, userId: string): Promise<SettingsRow | undefined> =>
+    (
+      await q.query<SettingsRow>(
+        `SELECT s.*, u.email AS account_email FROM users u LEFT JOIN notification_settings s ON s.user_id = u.id WHERE u.id = $1`,
+        [userId],
+      )
+    ).rows[0],
+
+  async saveSettings(
+    q: Queryable,
+    s: {
+      userId: string;
+      emailEnabled: boolean;
+      smsEnabled: boolean;
+      email: string | null;
+      phone: string | null;
+      quietStartMin: number | null;
+      quietEndMin: number | null;
+      criticalOverridesQuiet: boolean;
+      summary: SettingsRow['summary'];
+    },
+  ): Promise<void> {
+    await q.query(
+      `INSERT INTO notification_settings (user_id, email_enabled, sms_enabled, email, phone, quiet_start_min, quiet_end_min, critical_overrides_quiet, summary, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+       ON CONFLICT (user_id) DO UPDATE SET email_enabled = excluded.email_enabled, sms_enabled = excluded.sms_enabled,
+         email = excluded.email, phone = excluded.phone, quiet_start_min = excluded.quiet_start_min,
+         quiet_end_min = excluded.quiet_end_min, critical_overrides_quiet = excluded.critical_overrides_quiet,
+         summary = excluded.summary, updated_at = now()`,
+      [
+        s.userId,
+        s.emailEnabled,
+        s.smsEnabled,
+        s.email,
+        s.phone,
+        s.quietStartMin,
+        s.quietEndMin,
+        s.criticalOverridesQuiet,
+        s.summary,
+      ],
+    );
+  },
+
+  /** Recent notifications, newest first: one user's, or (undefined) every one the scope shows. */
+  deliveries: async (q: Queryable, userId: string | undefined, limit: number) =>
+    (
+      await q.query<{
+        at: Date;
+        channel: 'email' | 'sms';
+        kind: string;
+        event: string;
+        subject: string | null;
+        attempts: number;
+        error: string | null;
+        status: 'delivered' | 'pending' | 'failed';
+      }>(
+        `SELECT created_at AS at, channel, kind, event, subject, attempts, last_error AS error,
+           CASE WHEN delivered_at IS NOT NULL THEN 'delivered' WHEN failed_at IS NOT NULL THEN 'failed' ELSE 'pending' END AS status
+         FROM notification_outbox WHERE ($1::uuid IS NULL OR user_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2`,
+        [userId ?? null, limit],
+      )
+    ).rows,
+
+  /** A summary's figures per unit in the user's scope (the rule of row-level security), over [from, to). */
+  summaryOf: async (q: Queryable, userId: string, from: Date, to: Date): Promise<UnitSummary[]> =>
+    (
+      await q.query<UnitSummary>(
+        `SELECT un.name AS "unitName", si.name AS "siteName",
+       (SELECT coalesce(round((sum(hr.flow) * 60 / 1000)::numeric, 2), 0)::float8 FROM (
+          SELECT avg(r.gas_flow_lpm) AS flow FROM readings r
+          WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3 AND r.gas_flow_lpm IS NOT NULL
+          GROUP BY date_trunc('hour', r.ts)) hr) AS "gasM3",
+       (SELECT count(DISTINCT date_trunc('hour', r.ts))::int FROM readings r WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3) AS "hoursWithData",
+       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.opened_at >= $2 AND a.opened_at < $3) AS opened,
+       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.opened_at >= $2 AND a.opened_at < $3 AND a.severity = 'critical') AS critical,
+       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.status = 'open') AS "openNow"
+     FROM units un JOIN sites si ON si.id = un.site_id JOIN users u ON u.id = $1
+     WHERE u.role IN ('admin', 'technician') OR EXISTS (
+       SELECT 1 FROM user_unit_assignments a WHERE a.user_id = u.id AND a.unit_id = un.id
+         AND ((u.role = 'kitchen_manager' AND un.kind = 'biodigester') OR (u.role = 'collector' AND un.kind = 'collection_point')))
+     ORDER BY si.name, un.name`,
+        [userId, from, to],
+      )
+    ).rows,
 };

@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Queryable } from '../db/timeseries.ts';
 import { translator } from '../i18n/index.ts';
 import { sendAfter, SETTINGS_PATH, userLanguage } from './notification-fns.ts';
-import { notificationRepo, type Recipient } from './notification-repo.ts';
+import { notificationRepo, type Recipient, type UnitSummary } from './notification-repo.ts';
 
 /**
  * The daily or weekly summary by email, per user who asked for one: for each unit in their
@@ -64,43 +63,6 @@ export function localMidnight(ymd: string, timeZone: string): Date {
 const shiftDays = (ymd: string, days: number): string =>
   new Date(Date.parse(`${ymd}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 
-export interface UnitSummary {
-  unitName: string;
-  siteName: string;
-  gasM3: number;
-  hoursWithData: number;
-  opened: number;
-  critical: number;
-  openNow: number;
-}
-
-/** Per unit in the user's scope (the rule of row-level security, as recipients use it). */
-async function summarise(
-  q: Queryable,
-  userId: string,
-  from: Date,
-  to: Date,
-): Promise<UnitSummary[]> {
-  const { rows } = await q.query<UnitSummary>(
-    `SELECT un.name AS "unitName", si.name AS "siteName",
-       (SELECT coalesce(round((sum(hr.flow) * 60 / 1000)::numeric, 2), 0)::float8 FROM (
-          SELECT avg(r.gas_flow_lpm) AS flow FROM readings r
-          WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3 AND r.gas_flow_lpm IS NOT NULL
-          GROUP BY date_trunc('hour', r.ts)) hr) AS "gasM3",
-       (SELECT count(DISTINCT date_trunc('hour', r.ts))::int FROM readings r WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3) AS "hoursWithData",
-       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.opened_at >= $2 AND a.opened_at < $3) AS opened,
-       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.opened_at >= $2 AND a.opened_at < $3 AND a.severity = 'critical') AS critical,
-       (SELECT count(*)::int FROM alerts a WHERE a.unit_id = un.id AND a.status = 'open') AS "openNow"
-     FROM units un JOIN sites si ON si.id = un.site_id JOIN users u ON u.id = $1
-     WHERE u.role IN ('admin', 'technician') OR EXISTS (
-       SELECT 1 FROM user_unit_assignments a WHERE a.user_id = u.id AND a.unit_id = un.id
-         AND ((u.role = 'kitchen_manager' AND un.kind = 'biodigester') OR (u.role = 'collector' AND un.kind = 'collection_point')))
-     ORDER BY si.name, un.name`,
-    [userId, from, to],
-  );
-  return rows;
-}
-
 export function renderSummary(
   units: readonly UnitSummary[],
   r: {
@@ -152,7 +114,7 @@ export function createSummaryScheduler(deps: {
     if (await notificationRepo.exists(deps.pool, key)) return false;
     const from = localMidnight(first, deps.timeZone);
     const to = localMidnight(local.ymd, deps.timeZone);
-    const units = await summarise(deps.pool, r.userId, from, to);
+    const units = await notificationRepo.summaryOf(deps.pool, r.userId, from, to);
     const lang = userLanguage(r);
     const period = days === 1 ? first : `${first} – ${shiftDays(local.ymd, -1)}`;
     const hours = Math.round((to.getTime() - from.getTime()) / 3_600_000);

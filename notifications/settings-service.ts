@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts';
 import { asQueryable } from '../db/scoped.ts';
 import { NotificationErrors } from './notification-errors.ts';
 import { normaliseEmail, normalisePhone } from './notification-fns.ts';
+import { notificationRepo, type SettingsRow } from './notification-repo.ts';
 
 /**
  * A user's own notification settings and recent deliveries, read and written in the caller's
@@ -40,19 +41,7 @@ const minutes = (v: string): number => Number(v.slice(0, 2)) * 60 + Number(v.sli
 
 export const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
-interface Row {
-  email_enabled: boolean;
-  sms_enabled: boolean;
-  email: string | null;
-  phone: string | null;
-  quiet_start_min: number | null;
-  quiet_end_min: number | null;
-  critical_overrides_quiet: boolean;
-  summary: NotificationSettings['summary'];
-  account_email: string | null;
-}
-
-function toSettings(r: Row | undefined, accountEmail: string | null): NotificationSettings {
+function toSettings(r: SettingsRow | undefined, accountEmail: string | null): NotificationSettings {
   return {
     email: { enabled: r?.email_enabled ?? false, address: r?.email ?? accountEmail },
     sms: { enabled: r?.sms_enabled ?? false, phone: r?.phone ?? null },
@@ -68,11 +57,8 @@ function toSettings(r: Row | undefined, accountEmail: string | null): Notificati
 export function createSettingsService(deps: { db: Db; audit: AuditLog }) {
   const q = asQueryable(deps.db);
   async function read(userId: string): Promise<NotificationSettings> {
-    const { rows } = await q.query<Row>(
-      `SELECT s.*, u.email AS account_email FROM users u LEFT JOIN notification_settings s ON s.user_id = u.id WHERE u.id = $1`,
-      [userId],
-    );
-    return toSettings(rows[0], rows[0]?.account_email ?? null);
+    const row = await notificationRepo.settingsOf(q, userId);
+    return toSettings(row, row?.account_email ?? null);
   }
   return {
     read,
@@ -95,25 +81,17 @@ export function createSettingsService(deps: { db: Db; audit: AuditLog }) {
       )
         throw new NotificationErrors.QuietHoursInvalid();
       const before = await read(userId);
-      await q.query(
-        `INSERT INTO notification_settings (user_id, email_enabled, sms_enabled, email, phone, quiet_start_min, quiet_end_min, critical_overrides_quiet, summary, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
-         ON CONFLICT (user_id) DO UPDATE SET email_enabled = excluded.email_enabled, sms_enabled = excluded.sms_enabled,
-           email = excluded.email, phone = excluded.phone, quiet_start_min = excluded.quiet_start_min,
-           quiet_end_min = excluded.quiet_end_min, critical_overrides_quiet = excluded.critical_overrides_quiet,
-           summary = excluded.summary, updated_at = now()`,
-        [
-          userId,
-          input.email.enabled,
-          input.sms.enabled,
-          address,
-          phone,
-          input.quietHours ? minutes(input.quietHours.start) : null,
-          input.quietHours ? minutes(input.quietHours.end) : null,
-          input.criticalOverridesQuiet,
-          input.summary,
-        ],
-      );
+      await notificationRepo.saveSettings(q, {
+        userId,
+        emailEnabled: input.email.enabled,
+        smsEnabled: input.sms.enabled,
+        email: address,
+        phone,
+        quietStartMin: input.quietHours ? minutes(input.quietHours.start) : null,
+        quietEndMin: input.quietHours ? minutes(input.quietHours.end) : null,
+        criticalOverridesQuiet: input.criticalOverridesQuiet,
+        summary: input.summary,
+      });
       const after = await read(userId);
       const redact = (s: NotificationSettings) => ({
         email: { enabled: s.email.enabled, addressSet: s.email.address !== null },
@@ -138,12 +116,7 @@ export function createSettingsService(deps: { db: Db; audit: AuditLog }) {
 
     /** The caller's most recent notifications (an admin's or technician's: everyone's, by RLS). */
     async deliveries(userId: string | undefined, limit = 20): Promise<Delivery[]> {
-      const { rows } = await q.query<Delivery>(
-        `SELECT created_at AS at, channel, kind, event, subject, attempts, last_error AS error,
-           CASE WHEN delivered_at IS NOT NULL THEN 'delivered' WHEN failed_at IS NOT NULL THEN 'failed' ELSE 'pending' END AS status
-         FROM notification_outbox WHERE ($1::uuid IS NULL OR user_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2`,
-        [userId ?? null, limit],
-      );
+      const rows = await notificationRepo.deliveries(q, userId, limit);
       return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
     },
   };
