@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiHarness, createUserWithPassword, type ApiHarness } from '../test/api-harness.ts';
+import {
+  createApiHarness,
+  createUserWithPassword,
+  systemActor,
+  type ApiHarness,
+} from '../test/api-harness.ts';
 import { notificationRoutes } from './notification-routes.ts';
 import { settingsPage } from './settings-routes.ts';
 
@@ -173,5 +178,49 @@ describe('notification settings', () => {
     expect(js.body).toContain("'x-csrf-token': csrf");
     const anonymous = await h.app.inject({ method: 'GET', url: '/settings/notifications' });
     expect(anonymous.statusCode).toBe(303);
+  });
+
+  it('shows the caller their notifications and what failed', async () => {
+    const pool = h.t.database.pool;
+    await pool.query(
+      `INSERT INTO notification_outbox (idempotency_key, user_id, channel, kind, event, address, subject, body, failed_at, last_error, attempts)
+       VALUES ('k1', $1, 'sms', 'alert', 'opened', '+254712345678', NULL, 'x', now(), 'Africa''s Talking 403 InvalidPhoneNumber', 1)`,
+      [session.userId],
+    );
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/notifications/deliveries',
+      headers: { cookie: session.cookie },
+    });
+    expect(res.json()).toMatchObject({
+      deliveries: [
+        {
+          channel: 'sms',
+          status: 'failed',
+          attempts: 1,
+          error: "Africa's Talking 403 InvalidPhoneNumber",
+        },
+      ],
+    });
+    const page = await h.app.inject({
+      method: 'GET',
+      url: '/settings/notifications',
+      headers: { cookie: session.cookie },
+    });
+    expect(page.body).toContain('InvalidPhoneNumber');
+  });
+
+  it('forgets a person’s addresses and notifications when they are erased', async () => {
+    const pool = h.t.database.pool;
+    const count = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `SELECT (SELECT count(*) FROM notification_settings WHERE user_id = $1) + (SELECT count(*) FROM notification_outbox WHERE user_id = $1) AS n`,
+          [session.userId],
+        )
+      ).rows[0]!.n;
+    expect(Number(await count())).toBe(2);
+    await h.users.erase(session.userId, systemActor);
+    expect(Number(await count())).toBe(0);
   });
 });
