@@ -49,8 +49,8 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // The dashboards' browser modules (no build step; served as ES modules).
-    files: ['dashboards/public/**/*.js'],
+    // The dashboards' and notification settings' browser modules (no build step; served as ES modules).
+    files: ['dashboards/public/**/*.js', 'notifications/public/**/*.js'],
     languageOptions: {
       sourceType: 'module',
       globals: {

@@ -22,6 +22,8 @@ import { createCommandService, createDeviceConfigService } from '../device-confi
 import { deviceConfigRoutes } from '../device-config/config-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
+import { notificationRoutes } from '../notifications/notification-routes.ts';
+import { settingsPage } from '../notifications/settings-routes.ts';
 import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
 import { fieldServiceMaker } from '../field/index.ts';
 import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
@@ -131,6 +133,9 @@ export function gatewayRoutes(deps: {
       // Field records (field/): the feeding log, collections, the needs-collection list.
       { plugin: fieldRoutes({ field, timeZone }) },
       { plugin: fieldPages({ field, timeZone }), root: true },
+      // Notifications (notifications/): each user's channels, quiet hours and deliveries.
+      { plugin: notificationRoutes({ db, audit }) },
+      { plugin: settingsPage({ db, audit, timeZone }), root: true },
       ...(deps.firmware
         ? [
             {

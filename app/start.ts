@@ -16,6 +16,7 @@ import { createDashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { createLiveHub } from '../dashboards/live-hub.ts';
 import { createWebhookDispatcher } from '../dashboards/webhook.ts';
 import { createDeviceConfigRuntime } from '../device-config/index.ts';
+import { createNotifications } from '../notifications/notification-runtime.ts';
 import { createFirmwareDownloadServer } from '../firmware/download-server.ts';
 import { createFirmwareService } from '../firmware/firmware-service.ts';
 import { loadOrCreateSigner } from '../firmware/signing.ts';
@@ -190,12 +191,22 @@ export async function start(config: Config): Promise<Running> {
           })
         : undefined;
     if (webhook) lifecycle.onStop('alert-webhook', () => webhook.stop());
+    const notifications = createNotifications({
+      config: config.notifications,
+      timeZone: config.dashboards.timeZone,
+      baseUrl: apiUrl,
+      publicHostname: host,
+      pool,
+      logger: logger.child({ component: 'notifications' }),
+    });
+    lifecycle.onStop('notifications', () => notifications.stop());
     const alerts = createAlertService({
       pool,
       logger: logger.child({ component: 'alerts' }),
       hub,
       notify: webhook !== undefined,
       onOutbox: () => webhook?.kick(),
+      notifications: notifications.outbox,
     });
     await alerts.ensureDefaults();
     lifecycle.onStop('alerts', alerts.start(config.alerts.sweepMs));

@@ -101,3 +101,43 @@ describe('secret files', () => {
     );
   });
 });
+
+describe('notifications', () => {
+  it('configures email and SMS only when their settings are given, in pairs', () => {
+    expect(loadConfig({}).notifications).toMatchObject({
+      smtpUrl: undefined,
+      africasTalking: undefined,
+      summaryHour: 7,
+    });
+    const c = loadConfig({
+      NOTIFY_SMTP_URL: 'smtp://u:p@mail.example:587',
+      NOTIFY_EMAIL_FROM: 'Thamani <alerts@example.org>',
+      AT_USERNAME: 'thamani',
+      AT_API_KEY: 'atsk_0123456789',
+    });
+    expect(c.notifications.africasTalking).toEqual({
+      username: 'thamani',
+      apiKey: 'atsk_0123456789',
+      senderId: undefined,
+      baseUrl: 'https://api.africastalking.com',
+    });
+    expect(() => loadConfig({ AT_USERNAME: 'thamani' })).toThrow(/AT_USERNAME and AT_API_KEY/);
+    expect(() => loadConfig({ NOTIFY_SMTP_URL: 'smtp://mail.example' })).toThrow(
+      /NOTIFY_EMAIL_FROM: required/,
+    );
+  });
+
+  it('never echoes the SMTP URL or the API key when refusing them', () => {
+    let error: unknown;
+    try {
+      loadConfig({ NOTIFY_SMTP_URL: 'http://u:hunter2@mail.example', AT_API_KEY: 'short' });
+    } catch (err) {
+      error = err;
+    }
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toMatch(/NOTIFY_SMTP_URL/);
+    expect(text).toMatch(/AT_API_KEY/);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('short');
+  });
+});

@@ -144,6 +144,24 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   ALERT_SWEEP_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
+  // Notifications to people (docs/operations.md, "Notifications"): email over SMTP, SMS through Africa's Talking.
+  NOTIFY_SMTP_URL: z
+    .url({
+      protocol: /^smtps?$/,
+      error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465',
+    })
+    .optional(),
+  NOTIFY_EMAIL_FROM: z.string().min(3).optional(),
+  AT_USERNAME: z.string().min(1).optional(),
+  AT_API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  AT_SENDER_ID: z.string().min(1).max(11).optional(),
+  AT_BASE_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .default('https://api.africastalking.com'),
+  NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  NOTIFY_SUMMARY_HOUR: z.coerce.number().int().min(0).max(23).default(7),
+  /** Weekly summaries go on this local weekday (1 = Monday … 7 = Sunday, ISO 8601). */
+  NOTIFY_SUMMARY_WEEKDAY: z.coerce.number().int().min(1).max(7).default(1),
   // Dashboards: every page and chart shows times in this IANA zone, whatever the browser's.
   DASHBOARD_TIME_ZONE: z
     .string()
@@ -267,6 +285,23 @@ export interface Config {
     readonly webhookSecret: string | undefined;
     readonly sweepMs: number;
   };
+  readonly notifications: {
+    /** SMTP URL with its password: never logged. Absent: no email. */
+    readonly smtpUrl: string | undefined;
+    readonly emailFrom: string | undefined;
+    /** Absent: no SMS. The API key is a secret: never logged. */
+    readonly africasTalking:
+      | {
+          readonly username: string;
+          readonly apiKey: string;
+          readonly senderId: string | undefined;
+          readonly baseUrl: string;
+        }
+      | undefined;
+    readonly maxAttempts: number;
+    readonly summaryHour: number;
+    readonly summaryWeekday: number;
+  };
   readonly dashboards: { readonly timeZone: string };
   readonly https: {
     readonly host: string;
@@ -304,7 +339,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
   const raw = env[key];
   if (raw === undefined) return ' (not set)';
   // Never echo secrets back, even partially.
-  if (/URL|PASSWORD|SECRET|TOKEN|PASSPHRASE/i.test(key)) return '';
+  if (/URL|PASSWORD|SECRET|TOKEN|PASSPHRASE|API_KEY/i.test(key)) return '';
   return ` (got ${JSON.stringify(raw)})`;
 }
 
@@ -316,6 +351,8 @@ const fileKeys = [
   'APP_DB_PASSWORD',
   'INGEST_DB_PASSWORD',
   'ALERT_WEBHOOK_SECRET',
+  'NOTIFY_SMTP_URL',
+  'AT_API_KEY',
 ] as const;
 
 function readSecretFiles(env: Record<string, string>, problems: string[]): void {
@@ -396,6 +433,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     );
   if (e.THAMANI_ENV === 'production' && e.ALERT_WEBHOOK_URL?.startsWith('http:'))
     securityProblems.push('ALERT_WEBHOOK_URL: must be https in production');
+  if (e.NOTIFY_SMTP_URL && !e.NOTIFY_EMAIL_FROM)
+    securityProblems.push(
+      'NOTIFY_EMAIL_FROM: required with NOTIFY_SMTP_URL (e.g. "Thamani <alerts@example.org>")',
+    );
+  if ((e.AT_USERNAME === undefined) !== (e.AT_API_KEY === undefined))
+    securityProblems.push('AT_USERNAME and AT_API_KEY: set both or neither');
+  if (e.THAMANI_ENV === 'production' && e.AT_API_KEY && e.AT_BASE_URL.startsWith('http:'))
+    securityProblems.push('AT_BASE_URL: must be https in production');
   if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
@@ -481,6 +526,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,
       sweepMs: e.ALERT_SWEEP_SECONDS * 1000,
+    },
+    notifications: {
+      smtpUrl: e.NOTIFY_SMTP_URL,
+      emailFrom: e.NOTIFY_EMAIL_FROM,
+      africasTalking:
+        e.AT_USERNAME && e.AT_API_KEY
+          ? {
+              username: e.AT_USERNAME,
+              apiKey: e.AT_API_KEY,
+              senderId: e.AT_SENDER_ID,
+              baseUrl: e.AT_BASE_URL,
+            }
+          : undefined,
+      maxAttempts: e.NOTIFY_MAX_ATTEMPTS,
+      summaryHour: e.NOTIFY_SUMMARY_HOUR,
+      summaryWeekday: e.NOTIFY_SUMMARY_WEEKDAY,
     },
     dashboards: { timeZone: e.DASHBOARD_TIME_ZONE },
     https: {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RowIn } from '../ingest/batch-writer.ts';
+import type { Queryable } from '../db/timeseries.ts';
 import { rollback, withTransaction } from '../db/transaction.ts';
 import { alertRepo, type Rule } from './alert-repo.ts';
 import { defaultRules, transition, type Severity, type Transition } from './alert-rules.ts';
@@ -32,7 +33,27 @@ export interface AlertServiceDeps {
   /** Write webhook deliveries (ALERT_WEBHOOK_URL is set). */
   notify: boolean;
   onOutbox?: () => void;
+  /**
+   * Notifications to people (notifications/notification-outbox.ts): queued in the transition's
+   * transaction (never fails it), then told after commit.
+   */
+  notifications?: {
+    enqueue(q: Queryable, t: AlertTransitionEvent): Promise<unknown>;
+    queued(): void;
+  };
   now?: () => Date;
+}
+
+export interface AlertTransitionEvent {
+  alertId: number;
+  ruleId: string;
+  title: string;
+  severity: Severity;
+  event: 'opened' | 'escalated' | 'closed';
+  deviceId: string;
+  unitId: string;
+  value: number;
+  at: Date;
 }
 
 export function createAlertService(deps: AlertServiceDeps) {
@@ -139,6 +160,10 @@ export function createAlertService(deps: AlertServiceDeps) {
         title: rule.title,
       });
       if (deps.notify) await alertRepo.addNotification(q, id, event, payload);
+      await deps.notifications?.enqueue(q, {
+        ...{ alertId: id, ruleId: rule.id, title: rule.title, severity, event },
+        ...{ deviceId: obs.deviceId, unitId: obs.unitId, value: obs.value, at: obs.at },
+      });
       return id;
     });
     if (id === rollback) {
@@ -162,6 +187,7 @@ export function createAlertService(deps: AlertServiceDeps) {
       },
     });
     if (deps.notify) deps.onOutbox?.();
+    deps.notifications?.queued();
     deps.logger.info(
       { alert: id, rule: rule.id, device: obs.deviceId, event, severity, value: obs.value },
       `alert ${event}`,

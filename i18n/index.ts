@@ -5,6 +5,7 @@ import { fleet } from './messages/fleet.ts';
 import { metrics } from './messages/metrics.ts';
 import { pages } from './messages/pages.ts';
 import { field } from './messages/field.ts';
+import { notifications } from './messages/notifications.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -23,7 +24,7 @@ export type Lang = (typeof languages)[number];
 export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
-export const parts = [core, metrics, pages, fleet, alerts, account, field] as const;
+export const parts = [core, metrics, pages, fleet, alerts, account, field, notifications] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;
 export type MessageKey = KeysOf<(typeof parts)[number]>;

@@ -8,3 +8,4 @@ export * from './firmware.ts';
 export * from './mrv.ts';
 export * from './field.ts';
 export * from './device-config.ts';
+export * from './notifications.ts';
