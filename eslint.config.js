@@ -50,7 +50,7 @@ export default tseslint.config(
   },
   {
     // The dashboards' browser script (no build step).
-    files: ['dashboards/public/**/*.js'],
+    files: ['dashboards/public/**/*.js', 'mrv/public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: {

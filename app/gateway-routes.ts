@@ -20,6 +20,7 @@ import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
+import { verifierRoutes } from '../mrv/verifier-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
@@ -120,14 +121,24 @@ export function gatewayRoutes(deps: {
           },
         ]
       : []),
-    ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
+    ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer, deps.dashboards.timeZone) : []),
   ];
 }
 
-function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {
-  const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
+function mrvPlugins(
+  db: Db,
+  audit: AuditLog,
+  signer: MrvSigner,
+  timeZone: string | undefined,
+): RoutePlugin[] {
+  const repo = createMrvRepo();
   return [
     { plugin: mrvKeyRoute({ signer }), root: true },
-    { plugin: mrvRoutes({ mrv: () => service }) },
+    {
+      plugin: mrvRoutes({
+        mrv: scopedServices(db, (tx) => createMrvService({ db: tx, repo, audit, signer })),
+      }),
+    },
+    { plugin: verifierRoutes({ db, audit, timeZone }), root: true },
   ];
 }

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/index.ts';
 import { CliError } from '../cli/errors.ts';
 import { output, withCli, type CliContext } from '../cli/context.ts';
+import { registerVerifierCommands } from './verifier-commands.ts';
 
 /**
  * `thamani mrv key|issue|verify|prove|export|list|calibrate|params`. `verify` needs no database
@@ -255,4 +256,6 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
         process.stdout.write('site parameters set\n');
       }),
     );
+
+  registerVerifierCommands(mrv, config);
 }
