@@ -110,7 +110,7 @@ export function reportListPage(
     body: `<p class="scope">${h(scope)}</p>${
       reports.length === 0
         ? `<p>${h(t('mrv.list.empty'))}</p>`
-        : `<div class="table-wrap"><table class="reports"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table></div>`
+        : `<div class="table-wrap" tabindex="0" role="region" aria-label="${h(t('mrv.tableScrolls'))}"><table class="reports"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table></div>`
     }`,
   });
 }
@@ -174,7 +174,7 @@ export function reportPage(
   });
   const cell = (v: number | null) => (v === null ? '—' : num(f, v, 1));
   const table = days.length
-    ? `<div class="table-wrap"><table class="daily"><caption>${h(t('mrv.chart.summary'))}</caption><thead><tr><th scope="col">${h(t('mrv.col.day'))}</th><th scope="col">${h(t('mrv.col.flow'))}</th><th scope="col">${h(t('mrv.col.methane'))}</th><th scope="col">${h(t('mrv.col.readings'))}</th></tr></thead><tbody>${days
+    ? `<div class="table-wrap" tabindex="0" role="region" aria-label="${h(t('mrv.tableScrolls'))}"><table class="daily"><caption>${h(t('mrv.chart.summary'))}</caption><thead><tr><th scope="col">${h(t('mrv.col.day'))}</th><th scope="col">${h(t('mrv.col.flow'))}</th><th scope="col">${h(t('mrv.col.methane'))}</th><th scope="col">${h(t('mrv.col.readings'))}</th></tr></thead><tbody>${days
         .map(
           (d) =>
             `<tr><th scope="row">${h(dayFmt.format(new Date(`${d.day}T00:00:00Z`)))}</th><td>${h(cell(d.flow))}</td><td>${h(cell(d.methane))}</td><td>${h(num(f, d.readings, 0))}</td></tr>`,

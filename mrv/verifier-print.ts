@@ -23,9 +23,9 @@ function text(v: unknown): string {
 
 function table(f: Formatter, cols: MessageKey[], rows: string[][], cls = ''): string {
   if (rows.length === 0) return `<p>${h(f.t('mrv.none'))}</p>`;
-  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${cols.map((c) => `<th scope="col">${h(f.t(c))}</th>`).join('')}</tr></thead><tbody>${rows
+  return `<div class="table-wrap" tabindex="0" role="region" aria-label="${h(f.t('mrv.tableScrolls'))}"><table${cls ? ` class="${cls}"` : ''}><thead><tr>${cols.map((c) => `<th scope="col">${h(f.t(c))}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+    .join('')}</tbody></table></div>`;
 }
 
 export function printableReport(f: Formatter, doc: ReportDocument): string {

@@ -92,6 +92,7 @@ export const mrv = definePart({
     'mrv.download.note':
       'Check the signature and the readings without us: thamani mrv verify report.json --readings readings.csv (or node bin/thamani-mrv-verify.js), with our public key from /.well-known/thamani-mrv-key.',
     'mrv.print': 'Print',
+    'mrv.tableScrolls': 'Table (scrolls sideways)',
     'mrv.quarantine.total': 'Total: {count}',
     'mrv.none': 'None.',
     'mrv.open.still': 'still open',
@@ -199,6 +200,7 @@ export const mrv = definePart({
     'mrv.download.note':
       'Kagua saini na vipimo bila sisi: thamani mrv verify report.json --readings readings.csv (au node bin/thamani-mrv-verify.js), na ufunguo wetu wa umma kutoka /.well-known/thamani-mrv-key.',
     'mrv.print': 'Chapisha',
+    'mrv.tableScrolls': 'Jedwali (husogezwa kando)',
     'mrv.quarantine.total': 'Jumla: {count}',
     'mrv.none': 'Hakuna.',
     'mrv.open.still': 'bado wazi',
