@@ -55,6 +55,7 @@ const PUBLIC = new Set([
   'GET /verifier/reports/:id/report.json',
   'GET /verifier/reports/:id/report.html',
   'GET /verifier/reports/:id/readings.csv',
+  'GET /verifier/reports/:id/leaf-hashes.bin',
   'GET /verifier/assets/:file',
 ]);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');

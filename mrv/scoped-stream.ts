@@ -8,7 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
  */
 export async function scopedStream<S>(
   run: (fn: (s: S) => Promise<void>) => Promise<void>,
-  lines: (s: S) => AsyncGenerator<string>,
+  lines: (s: S) => AsyncGenerator<string | Buffer>,
 ): Promise<Readable> {
   const out = new PassThrough();
   let started!: (v: undefined) => void;

@@ -207,7 +207,8 @@ ${table}</section>
 <section aria-labelledby="downloads"><h2 id="downloads">${h(t('mrv.section.downloads'))}</h2><ul class="downloads">
 <li><a href="${base}/report.json" download>${h(t('mrv.download.json'))}</a></li>
 <li><a href="${base}/readings.csv" download>${h(t('mrv.download.csv'))}</a></li>
-<li><a href="${base}/report.html">${h(t('mrv.download.html'))}</a></li></ul>
+<li><a href="${base}/report.html">${h(t('mrv.download.html'))}</a></li>
+<li><a href="${base}/leaf-hashes.bin" download>${h(t('mrv.download.leaves'))}</a></li></ul>
 <p class="muted">${h(t('mrv.download.note'))}</p></section>`,
   });
 }

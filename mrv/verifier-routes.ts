@@ -233,6 +233,33 @@ export function verifierRoutes(deps: {
     );
 
     app.get(
+      '/verifier/reports/:id/leaf-hashes.bin',
+      { schema: { ...hide, params: id } },
+      async (request, reply) => {
+        const secret = secretOf(request);
+        if (!secret) return unauthenticated(reply);
+        let stream: Readable;
+        try {
+          stream = await scopedStream<VerifierService>(
+            (fn) => scoped(request, fn, credential(secret)),
+            (s) => s.leafHashes(request.params.id, auditActor(request)),
+          );
+        } catch (err) {
+          if (isRefused(err)) return unauthenticated(reply);
+          throw err;
+        }
+        return reply
+          .type('application/octet-stream')
+          .header('cache-control', 'no-store')
+          .header(
+            'content-disposition',
+            `attachment; filename="mrv-leaf-hashes-${request.params.id}.bin"`,
+          )
+          .send(stream);
+      },
+    );
+
+    app.get(
       `${VERIFIER_ASSETS}/:file`,
       { schema: { ...hide, params: z.object({ file: z.enum(['verifier.js', 'verifier.css']) }) } },
       (request, reply) =>

@@ -129,7 +129,7 @@ export interface VerifierReport {
 export function createVerifierService(deps: {
   db: DbExecutor;
   repo: VerifierRepo;
-  mrvRepo: Pick<MrvRepo, 'report' | 'versionLine' | 'leaves'>;
+  mrvRepo: Pick<MrvRepo, 'report' | 'versionLine' | 'leaves' | 'leafHashes'>;
   audit: Pick<AuditLog, 'record'>;
 }) {
   const { db } = deps;
@@ -180,6 +180,13 @@ export function createVerifierService(deps: {
       const r = await reportOrThrow(id);
       await audited(id, format, actor);
       return r;
+    },
+
+    /** The report's signed leaf hashes (32 bytes each), for `verify --leaf-hashes` (audited). */
+    async *leafHashes(id: string, actor: AuditActor): AsyncGenerator<Buffer> {
+      await reportOrThrow(id);
+      await audited(id, 'leaf-hashes', actor);
+      yield* deps.mrvRepo.leafHashes(db, id);
     },
 
     /** The readings behind a report, in leaf order, as `thamani mrv verify --readings` reads them (audited). */

@@ -353,8 +353,15 @@ describe('verifier access', () => {
     expect(csv.statusCode).toBe(200);
     const dir = await mkdtemp(path.join(tmpdir(), 'thamani-verifier-'));
     await writeFile(path.join(dir, 'r.csv'), csv.body);
-    const check = await checkReadingsCsv(doc, path.join(dir, 'r.csv'));
-    expect(check).toMatchObject({ ok: true, leaves: doc.report.merkle.size });
+    const leaves = await get(`${base}/leaf-hashes.bin`);
+    expect(leaves.statusCode).toBe(200);
+    await writeFile(path.join(dir, 'l.bin'), leaves.rawPayload);
+    const check = await checkReadingsCsv(doc, path.join(dir, 'r.csv'), path.join(dir, 'l.bin'));
+    expect(check).toMatchObject({
+      ok: true,
+      leaves: doc.report.merkle.size,
+      differingLeaves: [],
+    });
 
     const printable = await get(`${base}/report.html`);
     expect(printable.statusCode, printable.body).toBe(200);
@@ -402,6 +409,7 @@ describe('verifier access', () => {
     expect(audited.rows.map((r) => [r.actor_role, r.after.format])).toEqual([
       ['verifier', 'json'],
       ['verifier', 'readings.csv'],
+      ['verifier', 'leaf-hashes'],
       ['verifier', 'html'],
     ]);
   });

@@ -89,8 +89,9 @@ export const mrv = definePart({
     'mrv.download.json': 'Signed report (JSON)',
     'mrv.download.csv': 'Readings behind the report (CSV)',
     'mrv.download.html': 'Printable report (HTML)',
+    'mrv.download.leaves': 'Signed leaf hashes (to name a differing reading)',
     'mrv.download.note':
-      'Check the signature and the readings without us: thamani mrv verify report.json --readings readings.csv (or node bin/thamani-mrv-verify.js), with our public key from /.well-known/thamani-mrv-key.',
+      'Check the signature and the readings without us: thamani mrv verify report.json --readings readings.csv --leaf-hashes leaves.bin (or node bin/thamani-mrv-verify.js), with our public key from /.well-known/thamani-mrv-key.',
     'mrv.print': 'Print',
     'mrv.tableScrolls': 'Table (scrolls sideways)',
     'mrv.quarantine.total': 'Total: {count}',
@@ -197,8 +198,9 @@ export const mrv = definePart({
     'mrv.download.json': 'Ripoti iliyosainiwa (JSON)',
     'mrv.download.csv': 'Vipimo vya ripoti (CSV)',
     'mrv.download.html': 'Ripoti ya kuchapisha (HTML)',
+    'mrv.download.leaves': 'Hashi za majani zilizosainiwa (kutaja kipimo kinachotofautiana)',
     'mrv.download.note':
-      'Kagua saini na vipimo bila sisi: thamani mrv verify report.json --readings readings.csv (au node bin/thamani-mrv-verify.js), na ufunguo wetu wa umma kutoka /.well-known/thamani-mrv-key.',
+      'Kagua saini na vipimo bila sisi: thamani mrv verify report.json --readings readings.csv --leaf-hashes leaves.bin (au node bin/thamani-mrv-verify.js), na ufunguo wetu wa umma kutoka /.well-known/thamani-mrv-key.',
     'mrv.print': 'Chapisha',
     'mrv.tableScrolls': 'Jedwali (husogezwa kando)',
     'mrv.quarantine.total': 'Jumla: {count}',
