@@ -154,14 +154,13 @@ export function createMrvRepo() {
       from?: { deviceId: string; tsMicros: bigint },
     ): AsyncGenerator<RawReading> {
       const q = asQueryable(tx);
-      let after = from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined;
-      for (;;) {
+      const fetch = (after?: { device: string; ts: string }) => {
         // Two texts rather than `$5 IS NULL OR …`, which would keep the planner from the index
         // (unit_id, device_id, ts) and sort the whole period for every batch.
         const keyset = after
           ? `AND (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')`
           : '';
-        const { rows } = await q.query<Row>(
+        return q.query<Row>(
           `SELECT ${COLUMNS} FROM mrv_readings_archive
             WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ${keyset}
             ORDER BY unit_id, device_id, ts LIMIT ${BATCH}`,
@@ -173,10 +172,25 @@ export function createMrvRepo() {
             ...(after ? [after.device, after.ts] : []),
           ],
         );
-        for (const row of rows) yield toReading(row);
-        if (rows.length < BATCH) return;
-        const last = rows[rows.length - 1]!;
-        after = { device: last.device_id, ts: last.ts_us };
+      };
+      // The next batch is asked for as soon as this one arrives (its keyset is this batch's last
+      // row), so the database reads it while the caller hashes and sums this one.
+      let next: Promise<{ rows: Row[] }> | undefined = fetch(
+        from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined,
+      );
+      try {
+        while (next) {
+          const { rows }: { rows: Row[] } = await next;
+          const last = rows[rows.length - 1];
+          next =
+            rows.length === BATCH && last
+              ? fetch({ device: last.device_id, ts: last.ts_us })
+              : undefined;
+          for (const row of rows) yield toReading(row);
+        }
+      } finally {
+        // A caller that stops early (a proof needs one chunk) leaves at most one query in flight.
+        next?.catch(() => undefined);
       }
     },
 

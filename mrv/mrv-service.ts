@@ -111,18 +111,23 @@ export function createMrvService(deps: {
           const tree = new MerkleBuilder(undefined, (index, hashes) =>
             pending.push({ index, hashes: Buffer.concat(hashes) }),
           );
-          const flush = async () => {
-            await repo.insertLeafHashes(tx, id, pending);
+          // Sent without waiting (the transaction's connection runs them in order), awaited below.
+          const writes: Promise<void>[] = [];
+          const flush = () => {
+            const w = repo.insertLeafHashes(tx, id, pending);
+            w.catch(() => undefined); // awaited with the others; an early failure is not unhandled
+            writes.push(w);
             pending = [];
           };
           for await (const r of repo.leaves(tx, unit.id, opts.start, opts.end, line)) {
             acc.add(r);
             tree.addLeaf(encodeReading(r));
-            if (pending.length >= 256) await flush();
+            if (pending.length >= 256) flush();
           }
           const result = acc.finish();
           const { root, size, chunkRoots } = tree.finish();
-          await flush();
+          flush();
+          await Promise.all(writes);
           const merkle: MerkleSummary = {
             algorithm: 'RFC6962-SHA256',
             encoding: 'thamani-reading/1',
