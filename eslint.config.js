@@ -49,8 +49,8 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // The dashboards' and notification settings' browser modules (no build step; served as ES modules).
-    files: ['dashboards/public/**/*.js', 'notifications/public/**/*.js'],
+    // The browser scripts of the dashboards, notification settings and MRV verifier pages (no build step).
+    files: ['dashboards/public/**/*.js', 'notifications/public/**/*.js', 'mrv/public/**/*.js'],
     languageOptions: {
       sourceType: 'module',
       globals: {

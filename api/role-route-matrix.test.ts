@@ -47,6 +47,16 @@ const PUBLIC = new Set([
   'GET /api/v1/firmware/signing-key',
   // Verification bodies pin the MRV report signing key.
   'GET /.well-known/thamani-mrv-key',
+  // A verifier's pages and downloads: authenticated by its own token, scoped in the database (mrv/verifier-routes.ts).
+  'GET /verifier',
+  'POST /verifier/session',
+  'POST /verifier/signout',
+  'GET /verifier/reports/:id',
+  'GET /verifier/reports/:id/report.json',
+  'GET /verifier/reports/:id/report.html',
+  'GET /verifier/reports/:id/readings.csv',
+  'GET /verifier/reports/:id/leaf-hashes.bin',
+  'GET /verifier/assets/:file',
 ]);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');
 // The dashboards' static files (script, stylesheet, chart library): public, like any site's.

@@ -22,6 +22,7 @@ import { createCommandService, createDeviceConfigService } from '../device-confi
 import { deviceConfigRoutes } from '../device-config/config-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
+import { verifierRoutes } from '../mrv/verifier-routes.ts';
 import { notificationRoutes } from '../notifications/notification-routes.ts';
 import { settingsPage } from '../notifications/settings-routes.ts';
 import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
@@ -148,15 +149,25 @@ export function gatewayRoutes(deps: {
             },
           ]
         : []),
-      ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
+      ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer, timeZone) : []),
     ];
   };
 }
 
-function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {
-  const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
+function mrvPlugins(
+  db: Db,
+  audit: AuditLog,
+  signer: MrvSigner,
+  timeZone: string | undefined,
+): RoutePlugin[] {
+  const repo = createMrvRepo();
   return [
     { plugin: mrvKeyRoute({ signer }), root: true },
-    { plugin: mrvRoutes({ mrv: () => service }) },
+    {
+      plugin: mrvRoutes({
+        mrv: scopedServices(db, (tx) => createMrvService({ db: tx, repo, audit, signer })),
+      }),
+    },
+    { plugin: verifierRoutes({ db, audit, timeZone }), root: true },
   ];
 }

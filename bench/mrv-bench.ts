@@ -94,6 +94,14 @@ async function main(): Promise<void> {
       `archive (table + indexes) per digester-month`.padEnd(56) +
         ` ${(perMonth / 1048576).toFixed(2)} MiB (${(Number(size.rows[0]!.archive) / Number(size.rows[0]!.rows)).toFixed(0)} B per reading); per digester-year ${((perMonth * 12) / 1048576).toFixed(0)} MiB\n`,
     );
+    const leaves = await database.pool.query<{ bytes: string }>(
+      "SELECT pg_total_relation_size('mrv_report_leaf_hashes')::text AS bytes",
+    );
+    const leavesPerMonth = Number(leaves.rows[0]!.bytes) / digesters;
+    process.stdout.write(
+      `leaf hashes (exact-leaf localisation) per digester-month`.padEnd(56) +
+        ` ${(leavesPerMonth / 1048576).toFixed(2)} MiB; per digester-year ${((leavesPerMonth * 12) / 1048576).toFixed(0)} MiB\n`,
+    );
     await database.close();
   } finally {
     await server.stop();

@@ -15,6 +15,8 @@ export type ScopeCredential =
   | { readonly kind: 'session'; readonly secret: string }
   | { readonly kind: 'api-token'; readonly secret: string }
   | { readonly kind: 'enrolment'; readonly secret: string }
+  /** An MRV verifier's token: read-only, its digesters and period only (migration 0023, docs/mrv.md). */
+  | { readonly kind: 'mrv-verifier'; readonly secret: string }
   | { readonly kind: 'trusted'; readonly actorId: string; readonly role: string };
 
 export const ScopeErrors = {
@@ -26,6 +28,8 @@ const enter = {
   session: (c: { secret: string }) => sql`SELECT thamani_enter_session(${c.secret}) AS role`,
   'api-token': (c: { secret: string }) => sql`SELECT thamani_enter_api_token(${c.secret}) AS role`,
   enrolment: (c: { secret: string }) => sql`SELECT thamani_enter_enrolment(${c.secret}) AS role`,
+  'mrv-verifier': (c: { secret: string }) =>
+    sql`SELECT thamani_enter_mrv_verifier(${c.secret}) AS role`,
   trusted: (c: { actorId: string; role: string }) =>
     sql`SELECT thamani_enter_trusted(${c.actorId}, ${c.role}) AS role`,
 };

@@ -121,7 +121,11 @@ export class MerkleBuilder {
   private current: Buffer[] = [];
   private count = 0;
 
-  constructor(chunkSize = CHUNK) {
+  /** `onChunk` sees each chunk's leaf hashes as it closes (the issuer stores them: docs/mrv.md). */
+  constructor(
+    chunkSize = CHUNK,
+    private readonly onChunk?: (index: number, leafHashes: readonly Buffer[]) => void,
+  ) {
     if (chunkSize < 1 || (chunkSize & (chunkSize - 1)) !== 0)
       throw new RangeError('the chunk size is a power of two');
     this.chunkSize = chunkSize;
@@ -142,6 +146,7 @@ export class MerkleBuilder {
   }
 
   private closeChunk(): void {
+    this.onChunk?.(this.chunkRoots.length, this.current);
     this.chunkRoots.push(rootOfHashes(this.current));
     this.current = [];
   }

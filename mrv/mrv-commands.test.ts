@@ -182,6 +182,7 @@ describe('thamani mrv', () => {
       'audit/audit-fns.ts',
       'audit/audit-signer.ts',
       'audit/signing-key-file.ts',
+      'mrv/leaf-hashes-file.ts',
       'mrv/merkle-fns.ts',
       'mrv/mrv-encoding.ts',
       'mrv/mrv-report-fns.ts',

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/index.ts';
 import { CliError } from '../cli/errors.ts';
 import { output, withCli, type CliContext } from '../cli/context.ts';
+import { registerVerifierCommands } from './verifier-commands.ts';
 
 /**
  * `thamani mrv key|issue|verify|prove|export|list|calibrate|params`. `verify` needs no database
@@ -110,12 +111,22 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
       'the trusted MRV public key (PEM); without it, the key embedded in the report (integrity, not origin)',
     )
     .option('--readings <csv>', 'recompute the Merkle root from this export (`thamani mrv export`)')
+    .option(
+      '--leaf-hashes <file>',
+      'with --readings: name the exact readings that differ, against these signed leaf hashes (`thamani mrv export --leaf-hashes`)',
+    )
     .option('--proof <file>', 'check this inclusion proof (`thamani mrv prove`)')
     .option('--json')
     .action(
       async (
         report: string,
-        o: { publicKey?: string; readings?: string; proof?: string; json?: boolean },
+        o: {
+          publicKey?: string;
+          readings?: string;
+          leafHashes?: string;
+          proof?: string;
+          json?: boolean;
+        },
       ) => {
         const { verifyReportFiles, describeVerify } = await import('./mrv-verify-offline.ts');
         let result;
@@ -153,9 +164,21 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
       'the raw readings behind a report, as the CSV `mrv verify --readings` checks (audited as a download)',
     )
     .option('--out <file>')
-    .action(async (report: string, o: { out?: string }) => {
+    .option(
+      '--leaf-hashes <file>',
+      "also write the report's leaf hashes (32 bytes each), for `verify --leaf-hashes`",
+    )
+    .action(async (report: string, o: { out?: string; leafHashes?: string }) => {
       const id = await reportIdOf(report);
       return withCli(config(), async (ctx) => {
+        if (o.leafHashes) {
+          const hashes = createWriteStream(o.leafHashes);
+          for await (const chunk of (await service(ctx)).exportLeafHashes(id, ctx.actor))
+            if (!hashes.write(chunk)) await once(hashes, 'drain');
+          await new Promise<void>((resolve, reject) =>
+            hashes.end((err?: Error | null) => (err ? reject(err) : resolve())),
+          );
+        }
         const file = o.out ? createWriteStream(o.out, { mode: 0o644 }) : undefined;
         const out: NodeJS.WritableStream = file ?? process.stdout;
         for await (const line of (await service(ctx)).exportReadings(id, ctx.actor))
@@ -255,4 +278,6 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
         process.stdout.write('site parameters set\n');
       }),
     );
+
+  registerVerifierCommands(mrv, config);
 }

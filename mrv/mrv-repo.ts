@@ -80,6 +80,33 @@ export function createMrvRepo() {
       );
     },
 
+    /** A report's leaf hashes, one row per chunk of the signed tree (migration 0024). */
+    async insertLeafHashes(
+      tx: DbExecutor,
+      reportId: string,
+      chunks: readonly { index: number; hashes: Buffer }[],
+    ): Promise<void> {
+      if (chunks.length === 0) return;
+      await asQueryable(tx).query(
+        'INSERT INTO mrv_report_leaf_hashes (report_id, chunk, hashes) SELECT $1, c, h FROM unnest($2::int[], $3::bytea[]) AS x(c, h)',
+        [reportId, chunks.map((c) => c.index), chunks.map((c) => c.hashes)],
+      );
+    },
+
+    /** The stored leaf hashes of a report in leaf order, chunk by chunk (keyset batches). */
+    async *leafHashes(tx: DbExecutor, reportId: string): AsyncGenerator<Buffer> {
+      let after = -1;
+      for (;;) {
+        const { rows } = await asQueryable(tx).query<{ chunk: number; hashes: Buffer }>(
+          'SELECT chunk, hashes FROM mrv_report_leaf_hashes WHERE report_id = $1 AND chunk > $2 ORDER BY chunk LIMIT 256',
+          [reportId, after],
+        );
+        for (const r of rows) yield r.hashes;
+        if (rows.length < 256) return;
+        after = rows[rows.length - 1]!.chunk;
+      }
+    },
+
     /** Serialises issuing per unit and period (versions are numbered in order). */
     async lockPeriod(tx: DbExecutor, unitId: string, start: Date): Promise<void> {
       await asQueryable(tx).query(
@@ -127,14 +154,13 @@ export function createMrvRepo() {
       from?: { deviceId: string; tsMicros: bigint },
     ): AsyncGenerator<RawReading> {
       const q = asQueryable(tx);
-      let after = from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined;
-      for (;;) {
+      const fetch = (after?: { device: string; ts: string }) => {
         // Two texts rather than `$5 IS NULL OR …`, which would keep the planner from the index
         // (unit_id, device_id, ts) and sort the whole period for every batch.
         const keyset = after
           ? `AND (device_id, ts) > ($5::text COLLATE "C", timestamptz 'epoch' + $6::bigint * interval '1 microsecond')`
           : '';
-        const { rows } = await q.query<Row>(
+        return q.query<Row>(
           `SELECT ${COLUMNS} FROM mrv_readings_archive
             WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[]) ${keyset}
             ORDER BY unit_id, device_id, ts LIMIT ${BATCH}`,
@@ -146,10 +172,25 @@ export function createMrvRepo() {
             ...(after ? [after.device, after.ts] : []),
           ],
         );
-        for (const row of rows) yield toReading(row);
-        if (rows.length < BATCH) return;
-        const last = rows[rows.length - 1]!;
-        after = { device: last.device_id, ts: last.ts_us };
+      };
+      // The next batch is asked for as soon as this one arrives (its keyset is this batch's last
+      // row), so the database reads it while the caller hashes and sums this one.
+      let next: Promise<{ rows: Row[] }> | undefined = fetch(
+        from ? { device: from.deviceId, ts: from.tsMicros.toString() } : undefined,
+      );
+      try {
+        while (next) {
+          const { rows }: { rows: Row[] } = await next;
+          const last = rows[rows.length - 1];
+          next =
+            rows.length === BATCH && last
+              ? fetch({ device: last.device_id, ts: last.ts_us })
+              : undefined;
+          for (const row of rows) yield toReading(row);
+        }
+      } finally {
+        // A caller that stops early (a proof needs one chunk) leaves at most one query in flight.
+        next?.catch(() => undefined);
       }
     },
 
@@ -299,7 +340,27 @@ export function createMrvRepo() {
           WHERE unit_id = $1 AND opened_at < $3 AND (closed_at IS NULL OR closed_at >= $2) ORDER BY opened_at, id`,
         [unitId, start, end],
       );
-      return { devices: devices.rows, certificates: certificates.rows, alerts: alerts.rows };
+      // Firmware each device ran over the period, from the history the database records on every
+      // change of devices.firmware_version (migration 0025), clipped to the period.
+      const firmware = await q.query<{
+        deviceId: string;
+        version: string | null;
+        from: string;
+        to: string;
+        source: string;
+      }>(
+        `WITH h AS (SELECT f.device_id, f.version, f.since, f.source, lead(f.since) OVER (PARTITION BY f.device_id ORDER BY f.since, f.id) AS until
+                      FROM device_firmware_history f JOIN devices d ON d.id = f.device_id WHERE d.unit_id = $1)
+         SELECT device_id AS "deviceId", version, ${iso('greatest(since, $2)')} AS "from", ${iso('least(until, $3)')} AS "to", source
+           FROM h WHERE since < $3 AND (until IS NULL OR until > $2) ORDER BY device_id COLLATE "C", since`,
+        [unitId, start, end],
+      );
+      return {
+        devices: devices.rows,
+        certificates: certificates.rows,
+        alerts: alerts.rows,
+        firmware: firmware.rows,
+      };
     },
 
     async insertReport(

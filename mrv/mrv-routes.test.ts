@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
 import { parsePublicKeys } from '../audit/audit-signer.ts';
+import { scopedServices } from '../api/scoped-services.ts';
 import { createApiHarness, type ApiHarness } from '../test/api-harness.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
 import { seedDigesterMonth } from '../test/mrv-fixture.ts';
@@ -16,10 +17,14 @@ let reportId: string;
 beforeAll(async () => {
   h = await createApiHarness({
     routes: ({ db, audit }) => {
-      const service = createMrvService({ db, repo: createMrvRepo(), audit, signer });
+      const repo = createMrvRepo();
       return [
         { plugin: mrvKeyRoute({ signer }), root: true },
-        { plugin: mrvRoutes({ mrv: () => service }) },
+        {
+          plugin: mrvRoutes({
+            mrv: scopedServices(db, (tx) => createMrvService({ db: tx, repo, audit, signer })),
+          }),
+        },
       ];
     },
   });

@@ -1,10 +1,11 @@
-import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
 import type { MrvService } from './mrv-service.ts';
 import type { MrvSigner } from './mrv-signer.ts';
+import { scopedStream } from './scoped-stream.ts';
 
 const tags = ['mrv'];
 
@@ -34,15 +35,14 @@ export function mrvKeyRoute(deps: {
   };
 }
 
+type ReadService = Pick<MrvService, 'list' | 'download' | 'exportReadings'>;
+
 /**
  * /api/v1/mrv: issued reports, read-only, for the `auditor` role (and admins) through the
- * `audit:read` permission. Every download of a report or of its readings is audited.
+ * `audit:read` permission, in the caller's verified scope (row-level security on mrv_reports and
+ * the archive, migration 0023). Every download of a report or of its readings is audited.
  */
-export function mrvRoutes(deps: {
-  mrv: (
-    request: Parameters<typeof auditActor>[0],
-  ) => Pick<MrvService, 'list' | 'download' | 'exportReadings'>;
-}): FastifyPluginAsync {
+export function mrvRoutes(deps: { mrv: ScopedServices<ReadService> }): FastifyPluginAsync {
   return (base) => {
     const app = base.withTypeProvider<ZodTypeProvider>();
     const read = app.requirePermission('audit:read');
@@ -59,7 +59,7 @@ export function mrvRoutes(deps: {
         },
       },
       async (request) => ({
-        reports: (await deps.mrv(request).list(request.query.unitId)).map((r) => ({
+        reports: (await deps.mrv(request, (s) => s.list(request.query.unitId))).map((r) => ({
           ...r,
           periodStart: r.periodStart.toISOString(),
           periodEnd: r.periodEnd.toISOString(),
@@ -85,7 +85,7 @@ export function mrvRoutes(deps: {
             'content-disposition',
             `attachment; filename="mrv-report-${request.params.id}.json"`,
           )
-          .send(await deps.mrv(request).download(request.params.id, auditActor(request))),
+          .send(await deps.mrv(request, (s) => s.download(request.params.id, auditActor(request)))),
     );
 
     app.get(
@@ -100,20 +100,18 @@ export function mrvRoutes(deps: {
         },
       },
       async (request, reply) => {
-        const lines = deps.mrv(request).exportReadings(request.params.id, auditActor(request));
-        // Pull the first line before answering, so that an unknown report is a 404, not a broken stream.
-        const first = await lines.next();
-        async function* rest() {
-          if (!first.done) yield first.value;
-          yield* lines;
-        }
+        // The first line is pulled before answering, so that an unknown report is a 404, not a broken stream.
+        const stream = await scopedStream<ReadService>(
+          (fn) => deps.mrv(request, fn),
+          (s) => s.exportReadings(request.params.id, auditActor(request)),
+        );
         return reply
           .type('text/csv; charset=utf-8')
           .header(
             'content-disposition',
             `attachment; filename="mrv-readings-${request.params.id}.csv"`,
           )
-          .send(Readable.from(rest()));
+          .send(stream);
       },
     );
     return Promise.resolve();

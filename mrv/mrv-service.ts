@@ -105,13 +105,29 @@ export function createMrvService(deps: {
             params,
             calibrations,
           );
-          const tree = new MerkleBuilder();
+          // Each chunk's leaf hashes are stored with the report (0024), so that a verifier can
+          // name the exact reading that differs; written in batches as the leaves stream by.
+          let pending: { index: number; hashes: Buffer }[] = [];
+          const tree = new MerkleBuilder(undefined, (index, hashes) =>
+            pending.push({ index, hashes: Buffer.concat(hashes) }),
+          );
+          // Sent without waiting (the transaction's connection runs them in order), awaited below.
+          const writes: Promise<void>[] = [];
+          const flush = () => {
+            const w = repo.insertLeafHashes(tx, id, pending);
+            w.catch(() => undefined); // awaited with the others; an early failure is not unhandled
+            writes.push(w);
+            pending = [];
+          };
           for await (const r of repo.leaves(tx, unit.id, opts.start, opts.end, line)) {
             acc.add(r);
             tree.addLeaf(encodeReading(r));
+            if (pending.length >= 256) flush();
           }
           const result = acc.finish();
           const { root, size, chunkRoots } = tree.finish();
+          flush();
+          await Promise.all(writes);
           const merkle: MerkleSummary = {
             algorithm: 'RFC6962-SHA256',
             encoding: 'thamani-reading/1',
@@ -154,8 +170,10 @@ export function createMrvService(deps: {
                   .filter((c) => c.deviceId === d.id)
                   .map(({ deviceId: _, ...c }) => c),
               })),
+              // firmwareVersion above is the registry's current value; this is what ran when.
+              firmwareHistory: prov.firmware,
               firmwareNote:
-                'firmware versions are those the devices report now; the registry keeps no history per period',
+                'firmwareHistory: the version each device ran over the period, from the changes the database records (source "migration": the version held when recording began; before a device\'s first entry its firmware is unknown)',
               alertsOpen: prov.alerts,
               calibrations: calibrations.map((c) => ({
                 deviceId: c.deviceId,
@@ -240,6 +258,19 @@ export function createMrvService(deps: {
     },
 
     list: (unitId?: string) => repo.list(db, unitId),
+
+    /** The report's stored leaf hashes (32 bytes each, leaf order), for `verify --leaf-hashes` (audited as a download). */
+    async *exportLeafHashes(id: string, actor: AuditActor): AsyncGenerator<Buffer> {
+      const r = await reportOrThrow(db, id);
+      await deps.audit.record({
+        ...actor,
+        action: 'mrv.report_download',
+        targetType: 'mrv_report',
+        targetId: r.id,
+        after: { format: 'leaf-hashes' },
+      });
+      yield* repo.leafHashes(db, r.id);
+    },
 
     /** The raw readings of a report, as the CSV `verify --readings` recomputes the root from (audited as a download). */
     async *exportReadings(id: string, actor: AuditActor): AsyncGenerator<string> {

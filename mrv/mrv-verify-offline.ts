@@ -11,7 +11,8 @@ import {
   parseCsvRow,
   type RawReading,
 } from './mrv-encoding.ts';
-import { MerkleBuilder } from './merkle-fns.ts';
+import { leafHash, MerkleBuilder } from './merkle-fns.ts';
+import { openLeafHashes, type LeafHashes } from './leaf-hashes-file.ts';
 import {
   checkProof,
   checkSignature,
@@ -33,12 +34,61 @@ export interface ReadingsCheck {
   problems: string[];
   /** The first chunk of leaves whose root differs from the signed one: the change is among them. */
   firstBadChunk?: { index: number; fromLeaf: number; toLeaf: number; first: string; last: string };
+  /**
+   * With the report's leaf hashes (`--leaf-hashes`): the exact readings of the file whose leaf
+   * differs from the signed one (index, CSV line, device, time), the first MAX_NAMED of them.
+   */
+  differingLeaves?: { index: number; line: number; deviceId: string; ts: string }[];
 }
 
+const MAX_NAMED = 1000;
+
 /** Recomputes the root from a CSV export (streamed, constant memory) and locates the first differing chunk. */
-export async function checkReadingsCsv(doc: ReportDocument, file: string): Promise<ReadingsCheck> {
+export async function checkReadingsCsv(
+  doc: ReportDocument,
+  file: string,
+  leafHashesFile?: string,
+): Promise<ReadingsCheck> {
+  const m = doc.report.merkle;
+  const signed: LeafHashes | undefined = leafHashesFile
+    ? await openLeafHashes(leafHashesFile, m)
+    : undefined;
+  try {
+    return await check(doc, file, signed);
+  } finally {
+    await signed?.close();
+  }
+}
+
+async function check(
+  doc: ReportDocument,
+  file: string,
+  signed: LeafHashes | undefined,
+): Promise<ReadingsCheck> {
   const m = doc.report.merkle;
   const tree = new MerkleBuilder(m.chunkSize);
+  const differing: NonNullable<ReadingsCheck['differingLeaves']> = [];
+  const unverifiable: number[] = [];
+  /** This chunk's leaves in the file: hash, line and reading (at most chunkSize). */
+  let chunkLeaves: { hash: Buffer; line: number; r: RawReading }[] = [];
+  /** Names each leaf of a differing chunk that differs from the signed hash at its position. */
+  const nameLeaves = async (index: number) => {
+    if (!signed || differing.length >= MAX_NAMED) return;
+    const hashes = await signed.chunk(index);
+    if (!hashes) {
+      unverifiable.push(index);
+      return;
+    }
+    chunkLeaves.forEach((l, i) => {
+      if (differing.length < MAX_NAMED && !hashes[i]?.equals(l.hash))
+        differing.push({
+          index: index * m.chunkSize + i,
+          line: l.line,
+          deviceId: l.r.deviceId,
+          ts: microsToIso(l.r.tsMicros),
+        });
+    });
+  };
   const problems: string[] = [];
   let header: string[] | undefined;
   let previous: RawReading | undefined;
@@ -46,9 +96,12 @@ export async function checkReadingsCsv(doc: ReportDocument, file: string): Promi
   let firstBadChunk: ReadingsCheck['firstBadChunk'];
   let chunkFirst: RawReading | undefined;
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  const closeChunk = (last: RawReading) => {
+  const closeChunk = async (last: RawReading) => {
     const index = tree.chunkRoots.length - 1;
-    if (!firstBadChunk && tree.chunkRoots[index]!.toString('hex') !== m.chunkRoots[index]) {
+    const bad = tree.chunkRoots[index]!.toString('hex') !== m.chunkRoots[index];
+    if (bad) await nameLeaves(index);
+    chunkLeaves = [];
+    if (!firstBadChunk && bad) {
       firstBadChunk = {
         index,
         fromLeaf: index * m.chunkSize,
@@ -72,13 +125,18 @@ export async function checkReadingsCsv(doc: ReportDocument, file: string): Promi
       );
     if (tree.size % m.chunkSize === 0) chunkFirst = r;
     const chunksBefore = tree.chunkRoots.length;
-    tree.addLeaf(encodeReading(r));
-    if (tree.chunkRoots.length > chunksBefore) closeChunk(r);
+    const hash = leafHash(encodeReading(r));
+    chunkLeaves.push({ hash, line: lineNo, r });
+    tree.addLeafHash(hash);
+    if (tree.chunkRoots.length > chunksBefore) await closeChunk(r);
     previous = r;
   }
   const partial = tree.size % m.chunkSize !== 0;
   const { root, size } = tree.finish();
-  if (partial && previous) closeChunk(previous);
+  if (partial && previous) await closeChunk(previous);
+  // Leaves the signed tree has beyond the end of the file (readings removed at the end).
+  if (signed && size < m.size && differing.length === 0 && !unverifiable.length)
+    differing.push({ index: size, line: lineNo + 1, deviceId: '', ts: '' });
   if (size !== m.size)
     problems.push(`${size} readings in the file, the report was computed from ${m.size}`);
   const hex = root.toString('hex');
@@ -88,12 +146,31 @@ export async function checkReadingsCsv(doc: ReportDocument, file: string): Promi
     problems.push(
       `first differing chunk ${firstBadChunk.index}: leaves ${firstBadChunk.fromLeaf}–${firstBadChunk.toLeaf} (${firstBadChunk.first} … ${firstBadChunk.last})`,
     );
+  if (signed) {
+    problems.push(...signed.problems);
+    if (unverifiable.length)
+      problems.push(
+        `the leaf hashes file does not reproduce the signed root of chunk(s) ${unverifiable.slice(0, 10).join(', ')}: those readings cannot be named`,
+      );
+    for (const d of differing.slice(0, 20))
+      problems.push(
+        d.deviceId
+          ? `leaf ${d.index} differs from the signed one: line ${d.line}, device ${d.deviceId} at ${d.ts}`
+          : `leaf ${d.index} and after are missing from the file`,
+      );
+    if (differing.length > 20) problems.push(`… ${differing.length - 20} more differing leaves`);
+    if (size !== m.size && differing.length)
+      problems.push(
+        `the file has ${size - m.size > 0 ? 'more' : 'fewer'} readings than the report: the first differing leaf (${differing[0]!.index}) is where one was added or removed; leaves after it are shifted`,
+      );
+  }
   return {
     ok: problems.length === 0,
     leaves: size,
     root: hex,
     problems,
     ...(firstBadChunk ? { firstBadChunk } : {}),
+    ...(signed ? { differingLeaves: differing } : {}),
   };
 }
 
@@ -118,6 +195,7 @@ export async function verifyReportFiles(opts: {
   report: string;
   publicKey?: string;
   readings?: string;
+  leafHashes?: string;
   proof?: string;
 }): Promise<VerifyResult> {
   const doc = parseReportDocument(await readFile(opts.report, 'utf8'));
@@ -125,7 +203,8 @@ export async function verifyReportFiles(opts: {
     ? parsePublicKeys(await readFile(opts.publicKey, 'utf8'))
     : undefined;
   const result: VerifyResult = { reportId: doc.report.id, signature: checkSignature(doc, trusted) };
-  if (opts.readings) result.readings = await checkReadingsCsv(doc, opts.readings);
+  if (opts.leafHashes && !opts.readings) throw new Error('--leaf-hashes needs --readings');
+  if (opts.readings) result.readings = await checkReadingsCsv(doc, opts.readings, opts.leafHashes);
   if (opts.proof) {
     const proof = JSON.parse(await readFile(opts.proof, 'utf8')) as InclusionProof;
     const problems = checkProof(doc, proof, decodeProofReading);
@@ -167,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < args.length; i += 1) {
     const a = args[i]!;
     if (a === '--json') opts.json = true;
-    else if (['--public-key', '--readings', '--proof'].includes(a)) {
+    else if (['--public-key', '--readings', '--leaf-hashes', '--proof'].includes(a)) {
       const v = args[(i += 1)];
       if (!v) throw new Error(`${a} needs a file`);
       opts[a.slice(2)] = v;
@@ -176,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (positional.length !== 1) {
     process.stderr.write(
-      'usage: thamani-mrv-verify report.json [--public-key mrv-signing.pub] [--readings readings.csv] [--proof proof.json] [--json]\n',
+      'usage: thamani-mrv-verify report.json [--public-key mrv-signing.pub] [--readings readings.csv [--leaf-hashes leaves.bin]] [--proof proof.json] [--json]\n',
     );
     return 64;
   }
@@ -184,6 +263,7 @@ export async function main(argv: string[]): Promise<number> {
     report: positional[0]!,
     publicKey: opts['public-key'] as string | undefined,
     readings: opts.readings as string | undefined,
+    leafHashes: opts['leaf-hashes'] as string | undefined,
     proof: opts.proof as string | undefined,
   });
   const { text, exitCode } = describeVerify(result);
