@@ -20,6 +20,10 @@ import { createPki, type LoadedCa, type Pki } from '../provisioning/index.ts';
 import { pkiRoutes } from '../provisioning/pki-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
+import type { UserService } from '../auth/user-service.ts';
+import { technicianAdminRoutes } from '../dashboards/technician-admin-routes.ts';
+import { technicianRoutes } from '../dashboards/technician-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, quarantine,
@@ -49,79 +53,109 @@ export function gatewayRoutes(deps: {
     audit,
     db,
     authenticator,
+    users,
   }: {
     audit: AuditLog;
     db: Db;
     authenticator: Authenticator;
-  }): RoutePlugin[] => [
-    {
-      plugin: pkiRoutes({
-        pki: deps.pki,
+    users?: ScopedServices<UserService>;
+  }): RoutePlugin[] => {
+    const pkiFor = (tx: Db) =>
+      createPki({
+        db: tx,
         ca: deps.ca,
-        scoped: scopedServices(db, (tx) =>
-          createPki({
-            db: tx,
-            ca: deps.ca,
-            audit,
-            config: deps.pkiConfig,
-            brokerUrl: deps.brokerUrl,
-            crlUrl: deps.crlUrl,
-          }),
-        ),
-        enrolment: { audit, limits: deps.enrolmentLimits },
-      }),
-    },
-    {
-      plugin: deviceRoutes({
-        devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
-      }),
-    },
-    {
-      plugin: ingestRoutes({
-        quarantine: scopedServices(db, (tx) =>
-          createQuarantineService({ db: tx, ingest: deps.ingest, audit }),
-        ),
-      }),
-    },
-    {
-      plugin: dashboardRoutes({
-        db,
         audit,
-        authenticator,
-        queries: deps.dashboards.queries,
-        hub: deps.dashboards.hub,
-        alerts: deps.dashboards.alerts,
-      }),
-    },
-    {
-      plugin: exportRoutes({
-        db,
-        queries: deps.dashboards.queries,
-        timeZone: deps.dashboards.timeZone,
-      }),
-    },
-    {
-      plugin: dashboardPages({
-        db,
-        queries: deps.dashboards.queries,
-        timeZone: deps.dashboards.timeZone,
-      }),
-      root: true,
-    },
-    ...(deps.firmware
-      ? [
-          {
-            plugin: firmwareRoutes({
-              db,
-              audit,
-              firmware: deps.firmware.service,
-              maxImageBytes: deps.firmware.maxImageBytes,
-            }),
-          },
-        ]
-      : []),
-    ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
-  ];
+        config: deps.pkiConfig,
+        brokerUrl: deps.brokerUrl,
+        crlUrl: deps.crlUrl,
+      });
+    return [
+      {
+        plugin: pkiRoutes({
+          pki: deps.pki,
+          ca: deps.ca,
+          scoped: scopedServices(db, pkiFor),
+          enrolment: { audit, limits: deps.enrolmentLimits },
+        }),
+      },
+      {
+        plugin: deviceRoutes({
+          devices: scopedServices(db, (tx) => createDeviceService({ db: tx, audit })),
+        }),
+      },
+      {
+        plugin: ingestRoutes({
+          quarantine: scopedServices(db, (tx) =>
+            createQuarantineService({ db: tx, ingest: deps.ingest, audit }),
+          ),
+        }),
+      },
+      {
+        plugin: dashboardRoutes({
+          db,
+          audit,
+          authenticator,
+          queries: deps.dashboards.queries,
+          hub: deps.dashboards.hub,
+          alerts: deps.dashboards.alerts,
+        }),
+      },
+      {
+        plugin: exportRoutes({
+          db,
+          queries: deps.dashboards.queries,
+          timeZone: deps.dashboards.timeZone,
+        }),
+      },
+      {
+        plugin: dashboardPages({
+          db,
+          queries: deps.dashboards.queries,
+          timeZone: deps.dashboards.timeZone,
+        }),
+        root: true,
+      },
+      ...(deps.firmware
+        ? [
+            {
+              plugin: firmwareRoutes({
+                db,
+                audit,
+                firmware: deps.firmware.service,
+                maxImageBytes: deps.firmware.maxImageBytes,
+              }),
+            },
+          ]
+        : []),
+      // The technician's and administrator's pages (issue 19): the same services as the routes above.
+      {
+        plugin: technicianRoutes({
+          db,
+          audit,
+          queries: deps.dashboards.queries,
+          pki: deps.pki,
+          pkiFor,
+          ingest: deps.ingest,
+          timeZone: deps.dashboards.timeZone,
+        }),
+        root: true,
+      },
+      {
+        plugin: technicianAdminRoutes({
+          db,
+          audit,
+          queries: deps.dashboards.queries,
+          hub: deps.dashboards.hub,
+          alerts: deps.dashboards.alerts,
+          users,
+          firmware: deps.firmware,
+          timeZone: deps.dashboards.timeZone,
+        }),
+        root: true,
+      },
+      ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
+    ];
+  };
 }
 
 function mrvPlugins(db: Db, audit: AuditLog, signer: MrvSigner): RoutePlugin[] {

@@ -61,6 +61,37 @@ const ALERT_COLUMNS = `a.id::int AS id, a.rule_id AS "ruleId", r.title, r.metric
 const ALERT_FROM = `alerts a JOIN alert_rules r ON r.id = a.rule_id JOIN units u ON u.id = a.unit_id JOIN sites s ON s.id = u.site_id`;
 
 export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
+  async function seriesOf(
+    tx: DbExecutor,
+    key: { unitId: string } | { deviceId: string },
+    range: Range,
+    metrics: readonly MetricName[],
+    now: Date,
+  ) {
+    const { ms, bucket } = ranges[range];
+    const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
+    const to = new Date(Math.floor(now.getTime() / step) * step + step);
+    const from = new Date(to.getTime() - ms);
+    const points = await rollup(
+      asQueryable(tx),
+      { ...key, from, to, bucket, metrics },
+      { mode: deps.mode, scoped: true },
+    );
+
+    const t = points.map((p) => p.bucket.getTime() / 1000);
+    const series = Object.fromEntries(
+      metrics.map((m) => [
+        m,
+        {
+          avg: points.map((p) => p.values[m]?.avg ?? null),
+          min: points.map((p) => p.values[m]?.min ?? null),
+          max: points.map((p) => p.values[m]?.max ?? null),
+          count: points.map((p) => p.values[m]?.count ?? 0),
+        },
+      ]),
+    );
+    return { ...key, range, bucket, from, to, t, series };
+  }
   return {
     /** Units of a kind (or one unit) with their devices, latest values and open alerts. */
     async units(
@@ -117,28 +148,18 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       metrics: readonly MetricName[],
       now = new Date(),
     ) {
-      const { ms, bucket } = ranges[range];
-      const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
-      const to = new Date(Math.floor(now.getTime() / step) * step + step);
-      const from = new Date(to.getTime() - ms);
-      const points = await rollup(
-        asQueryable(tx),
-        { unitId, from, to, bucket, metrics },
-        { mode: deps.mode, scoped: true },
-      );
-      const t = points.map((p) => p.bucket.getTime() / 1000);
-      const series = Object.fromEntries(
-        metrics.map((m) => [
-          m,
-          {
-            avg: points.map((p) => p.values[m]?.avg ?? null),
-            min: points.map((p) => p.values[m]?.min ?? null),
-            max: points.map((p) => p.values[m]?.max ?? null),
-            count: points.map((p) => p.values[m]?.count ?? 0),
-          },
-        ]),
-      );
-      return { unitId, range, bucket, from, to, t, series };
+      return seriesOf(tx, { unitId }, range, metrics, now);
+    },
+
+    /** The same chart data for one device (its battery and signal on the device page). */
+    async deviceSeries(
+      tx: DbExecutor,
+      deviceId: string,
+      range: Range,
+      metrics: readonly MetricName[],
+      now = new Date(),
+    ) {
+      return seriesOf(tx, { deviceId }, range, metrics, now);
     },
 
     /**
