@@ -328,6 +328,13 @@ export function createDashboardQueries(deps: { mode: TimeseriesMode }) {
       );
     },
 
+    /** Whether the caller may see this device (row-level security answers). */
+    async deviceVisible(tx: DbExecutor, id: string): Promise<boolean> {
+      return (
+        (await asQueryable(tx).query(`SELECT 1 FROM devices WHERE id = $1`, [id])).rows.length === 1
+      );
+    },
+
     /** Units the caller may see (live updates are filtered by it). */
     async visibleUnits(tx: DbExecutor): Promise<Set<string>> {
       return new Set(

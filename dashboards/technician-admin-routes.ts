@@ -17,7 +17,7 @@ import type { LiveHub } from './live-hub.ts';
 import { firmwareForms, firmwareOverview } from './firmware-pages.ts';
 import { linkShown, rulesPage, userPage, usersPage } from './technician-admin-pages.ts';
 import { createKit, installTechErrors } from './technician-kit.ts';
-import type { UnitOption } from './technician-pages.ts';
+import { hubPage, type UnitOption } from './technician-pages.ts';
 
 /**
  * People, alert rules and firmware in the browser: the same services and audit entries as
@@ -68,6 +68,19 @@ export function technicianAdminRoutes(deps: TechnicianAdminDeps): FastifyPluginA
     const app = root.withTypeProvider<ZodTypeProvider>();
     installTechErrors(app, kit);
     const hide = { hide: true };
+
+    app.get(
+      '/manage',
+      { schema: hide, preHandler: app.requirePermission('devices:write') },
+      (request, reply) => {
+        const f = kit.fmt(request);
+        return kit.page(request, reply, {
+          title: f.t('tech.hub.title'),
+          active: '/manage',
+          body: hubPage(request.principal!, f),
+        });
+      },
+    );
 
     // ---- Alert rules ----
     const rulesView = async (request: FastifyRequest, result?: string) => {

@@ -147,7 +147,7 @@ export function devicePanel(d: PanelDevice, p: Principal, f: Formatter, done?: s
     ? `<section class="chart-panel" aria-labelledby="chart-title"><h2>${h(t('tech.device.history'))}</h2>
 <div class="tiles" role="group" aria-label="${h(t('tech.device.metric'))}">${metrics.map((m, i) => `<button type="button" class="tile" data-metric="${m}" aria-pressed="${i === 0}"><span class="label">${h(metricLabel(m).name)}</span></button>`).join('')}</div>
 <div class="ranges" role="group" aria-label="${h(t('tech.device.range'))}">${['24h', '7d', '30d', '1y'].map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === '24h'}">${r}</button>`).join('')}</div>
-<h3 id="chart-title">${h(metricLabel('battery_v').name)}</h3><figure class="chart"><div id="chart" data-series="/manage/devices/${id}/series"></div><figcaption id="chart-summary">${h(t('tech.device.chartLoading'))}</figcaption></figure>
+<h3 id="chart-title">${h(metricLabel('battery_v').name)}</h3><figure class="chart"><div id="chart" data-series="/api/v1/devices/${id}/series"></div><figcaption id="chart-summary">${h(t('tech.device.chartLoading'))}</figcaption></figure>
 <details class="chart-data"><summary>${h(t('tech.device.chartTable'))}</summary><div class="table-wrap" tabindex="0" role="region" aria-label="${h(t('tech.table.scrolls'))}"><table id="chart-table"><thead><tr><th scope="col">${h(t('tech.device.time'))}</th><th scope="col">${h(t('tech.device.avg'))}</th><th scope="col">${h(t('tech.device.min'))}</th><th scope="col">${h(t('tech.device.max'))}</th></tr></thead><tbody></tbody></table></div></details>
 <p class="muted" id="chart-note">${h(t('tech.device.chartNote', { zone: f.timeZone }))}</p></section>`
     : '';

@@ -7,16 +7,14 @@ import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
 import { createDeviceService } from '../devices/device-service.ts';
-import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { revocationReasons } from '../provisioning/pki-errors.ts';
 import type { Pki } from '../provisioning/pki-service.ts';
-import { ranges, type DashboardQueries, type Range } from './dashboard-repo.ts';
+import type { DashboardQueries } from './dashboard-repo.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
 import { createKit, installTechErrors } from './technician-kit.ts';
 import {
   enrolmentToken,
-  hubPage,
   quarantineDetail,
   quarantineList,
   registerForm,
@@ -78,19 +76,6 @@ export function technicianRoutes(deps: TechnicianDeps): FastifyPluginAsync {
     const app = root.withTypeProvider<ZodTypeProvider>();
     installTechErrors(app, kit);
     const hide = { hide: true };
-
-    app.get(
-      '/manage',
-      { schema: hide, preHandler: app.requirePermission('devices:write') },
-      (request, reply) => {
-        const f = kit.fmt(request);
-        return kit.page(request, reply, {
-          title: f.t('tech.hub.title'),
-          active: '/manage',
-          body: hubPage(request.principal!, f),
-        });
-      },
-    );
 
     app.get(
       '/manage/devices/new',
@@ -227,37 +212,6 @@ export function technicianRoutes(deps: TechnicianDeps): FastifyPluginAsync {
           );
         },
       );
-
-    // Battery and signal history for the device page's chart (the same rollups as a unit's chart).
-    app.get(
-      '/manage/devices/:id/series',
-      {
-        schema: {
-          ...hide,
-          params: deviceId,
-          querystring: z.object({
-            range: z.enum(Object.keys(ranges) as [Range, ...Range[]]).default('24h'),
-            metrics: z
-              .string()
-              .max(200)
-              .default('battery_v,rssi_dbm')
-              .transform((s) => list(s))
-              .pipe(z.array(z.enum(metricNames as [MetricName, ...MetricName[]])).min(1)),
-          }),
-        },
-        preHandler: app.requirePermission('readings:read'),
-      },
-      (request) =>
-        scoped(request, async (s) => {
-          await s.devices.get(request.params.id);
-          return deps.queries.deviceSeries(
-            s.tx,
-            request.params.id,
-            request.query.range,
-            request.query.metrics,
-          );
-        }),
-    );
 
     const qFilter = z.object({
       reason: z.enum(['', ...reasonCodes]).optional(),

@@ -20,6 +20,7 @@ import { dashboardRoutes } from './dashboard-routes.ts';
 import { exportRoutes } from './export-routes.ts';
 import { createLiveHub } from './live-hub.ts';
 import { dashboardPages } from './page-routes.ts';
+import { technicianAdminRoutes } from './technician-admin-routes.ts';
 
 /**
  * The pages as people use them (issue 19 §"Broken or misleading today"), in Debian's Chromium at
@@ -54,10 +55,21 @@ beforeAll(async () => {
   h = await createApiHarness(
     {
       https: selfSignedCertificate('127.0.0.1', 1),
-      routes: ({ audit, db, authenticator }) => [
+      routes: ({ audit, db, authenticator, users }) => [
         { plugin: dashboardRoutes({ db, audit, authenticator, queries, hub }) },
         { plugin: exportRoutes({ db, queries, timeZone: 'Africa/Nairobi' }) },
         { plugin: dashboardPages({ db, queries, timeZone: 'Africa/Nairobi' }), root: true },
+        {
+          plugin: technicianAdminRoutes({
+            db,
+            audit,
+            queries,
+            hub,
+            users,
+            timeZone: 'Africa/Nairobi',
+          }),
+          root: true,
+        },
       ],
     },
     { t },
