@@ -268,7 +268,7 @@ describe('the technician in the browser', () => {
         }),
         'OUT_OF_RANGE',
       ),
-    ].map((r) => r.rows[0]!.id);
+    ].map((r) => String(r.rows[0]!.id));
     await insert('{"readings":{"x":1}}', 'UNKNOWN_METRIC');
     const hostile = (
       await insert('<script>alert(1)</script><img src=x onerror=alert(2)>', 'SCHEMA')
