@@ -65,7 +65,8 @@ export function installTechErrors(app: FastifyInstance, kit: Kit): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode ?? 500;
     if (status === 401) return reply.redirect('/login', 303);
-    if (status >= 500) throw err;
+    // A cross-site request never came from our page: the API's coded JSON answers it.
+    if (status >= 500 || err.code === 'CROSS_SITE_REQUEST') throw err;
     const f = kit.fmt(request);
     const principal: Principal | undefined = request.principal;
     const title =

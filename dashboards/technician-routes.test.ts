@@ -316,6 +316,8 @@ describe('technician forms and pages: who may use them', () => {
       ),
       { numRuns: 60 },
     );
+    // Every successful form recorded its audit entry (api/audit-guard.ts counts those that did not).
+    expect((await h.auditMissing.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
   }, 300_000);
 
   it('pages: refused with a page to roles without the permission, shown to the others', async () => {

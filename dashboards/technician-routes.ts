@@ -316,6 +316,8 @@ export function technicianRoutes(deps: TechnicianDeps): FastifyPluginAsync {
         return kit.page(request, reply, {
           title: f.t('tech.q.title'),
           active: '/manage',
+          // Nothing done (every item refused): not a success, and nothing was recorded.
+          status: ok === 0 ? 409 : 200,
           body: quarantineList(
             items,
             { status: 'open' },
