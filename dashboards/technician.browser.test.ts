@@ -310,6 +310,86 @@ describe('the technician in the browser', () => {
     await checkPage(o, 'quarantine item');
   }, 180_000);
 
+  it('uploads firmware, another person approves it, the technician rolls it out; a rule is edited; an admin invites someone (link shown once) and assigns their unit', async () => {
+    const pool = t.database.pool;
+    const tech = await signIn('tech-one', PHONE);
+    await tech.page.goto(`${gw.apiUrl}/firmware`);
+    await tech.page.setInputFiles('input[name=image]', {
+      name: 'fw.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from('firmware image bytes 2.0.0'),
+    });
+    await tech.page.fill('input[name=version]', '2.0.0');
+    await tech.page.selectOption('select[name=deviceKind]', 'biodigester');
+    await tech.page.click('form[data-upload] button[type=submit]');
+    await tech.page.getByText('Release 2.0.0 uploaded').waitFor();
+    await checkPage(tech, 'firmware after upload');
+
+    // Four eyes: the uploader has no approve button for their own release's approval to pass; an admin approves.
+    const admin = await signIn('tech-admin', DESKTOP);
+    await admin.page.goto(`${gw.apiUrl}/firmware`);
+    admin.page.once('dialog', (d) => void d.accept());
+    await admin.page
+      .locator('form[action$="/approve"]', { hasText: '2.0.0' })
+      .locator('button')
+      .click();
+    await admin.page.getByText('Release approved.').waitFor();
+
+    await tech.page.goto(`${gw.apiUrl}/firmware`);
+    await tech.page.selectOption(
+      'form[action="/manage/firmware/rollouts"] select[name=unitId]',
+      unitId,
+    );
+    tech.page.once('dialog', (d) => void d.accept());
+    await Promise.all([
+      tech.page.waitForURL((u) => u.pathname.startsWith('/firmware/rollouts/')),
+      tech.page.click('form[action="/manage/firmware/rollouts"] button[type=submit]'),
+    ]);
+    expect(await tech.page.locator('h1').innerText()).toContain('2.0.0');
+    const fw = await pool.query<{ action: string; actor_role: string }>(
+      `SELECT action, actor_role FROM audit_log WHERE action IN ('firmware.upload', 'firmware.approve', 'firmware.rollout_create') ORDER BY seq`,
+    );
+    expect(fw.rows).toEqual([
+      { action: 'firmware.upload', actor_role: 'technician' },
+      { action: 'firmware.approve', actor_role: 'admin' },
+      { action: 'firmware.rollout_create', actor_role: 'technician' },
+    ]);
+
+    // A rule's thresholds.
+    await tech.page.goto(`${gw.apiUrl}/manage/rules`);
+    const rule = tech.page.locator('form[data-rule="biodigester.ph.low"]');
+    await rule.locator('input[name=warn]').fill('6.4');
+    await rule.locator('input[name=critical]').fill('6.0');
+    await rule.locator('input[name=clear]').fill('6.6');
+    await rule.locator('button').click();
+    await tech.page.getByText('Rule biodigester.ph.low saved.').waitFor();
+    const saved = await pool.query(
+      `SELECT warn, critical, clear, enabled FROM alert_rules WHERE id = 'biodigester.ph.low'`,
+    );
+    expect(saved.rows[0]).toEqual({ warn: 6.4, critical: 6, clear: 6.6, enabled: true });
+
+    // People: an invitation whose setup link is shown once, then the person's unit.
+    await admin.page.goto(`${gw.apiUrl}/manage/users`);
+    await admin.page.fill('input[name=username]', 'km-new');
+    await admin.page.fill('input[name=displayName]', 'New Kitchen Manager');
+    await admin.page.selectOption('select[name=role]', 'kitchen_manager');
+    await admin.page.click('form[action="/manage/users"] button[type=submit]');
+    const link = await admin.page.locator('[data-link]').inputValue();
+    expect(link).toMatch(/\/setup\?token=/);
+    await checkPage(admin, 'users after invitation');
+    await admin.page.reload();
+    expect(await admin.page.content()).not.toContain(new URL(link).searchParams.get('token')!);
+    await admin.page.locator('tr[data-user="km-new"] a').click();
+    await admin.page.locator(`input[name=unitIds][value="${unitId}"]`).check();
+    await admin.page.click('form.units button[type=submit]');
+    await admin.page.getByText('Units saved.').waitFor();
+    const assigned = await pool.query(
+      `SELECT 1 FROM user_unit_assignments a JOIN users u ON u.id = a.user_id WHERE u.username = 'km-new' AND a.unit_id = $1`,
+      [unitId],
+    );
+    expect(assigned.rowCount).toBe(1);
+  }, 240_000);
+
   it('every new page fits a phone and a desktop, passes axe and the CSP, in English and Swahili', async () => {
     const users = await call<{ users: { id: string; username: string }[] }>('GET', '/users');
     const techId = users.users.find((u) => u.username === 'tech-one')!.id;
