@@ -23,6 +23,7 @@ import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 import type { ScopedServices } from '../api/scoped-services.ts';
 import type { UserService } from '../auth/user-service.ts';
 import { technicianAdminRoutes } from '../dashboards/technician-admin-routes.ts';
+import { technicianFirmwareRoutes } from '../dashboards/technician-firmware-routes.ts';
 import { technicianRoutes } from '../dashboards/technician-routes.ts';
 
 /**
@@ -148,11 +149,24 @@ export function gatewayRoutes(deps: {
           hub: deps.dashboards.hub,
           alerts: deps.dashboards.alerts,
           users,
-          firmware: deps.firmware,
           timeZone: deps.dashboards.timeZone,
         }),
         root: true,
       },
+      ...(deps.firmware
+        ? [
+            {
+              plugin: technicianFirmwareRoutes({
+                db,
+                audit,
+                queries: deps.dashboards.queries,
+                firmware: deps.firmware,
+                timeZone: deps.dashboards.timeZone,
+              }),
+              root: true,
+            },
+          ]
+        : []),
       ...(deps.mrv ? mrvPlugins(db, audit, deps.mrv.signer) : []),
     ];
   };

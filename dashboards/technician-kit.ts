@@ -60,6 +60,15 @@ export function createKit(timeZone = DEFAULT_TIME_ZONE) {
 
 export type Kit = ReturnType<typeof createKit>;
 
+/** A checkbox's value in a form body. */
+export const formOn = (v: string | undefined): boolean => v === 'on' || v === 'true';
+/** Several values of one field, sent comma-separated by technician.js. */
+export const formList = (s: string | undefined): string[] =>
+  (s ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
 /** Errors of a technician's page or form, as pages in the reader's language. */
 export function installTechErrors(app: FastifyInstance, kit: Kit): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
