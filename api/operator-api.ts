@@ -13,7 +13,7 @@ import { createSessionService, type SessionService } from '../auth/session-servi
 import { createHashGate, createLoginThrottle } from '../auth/throttle.ts';
 import { userRoutes } from '../auth/user-routes.ts';
 import { createUserService, trustedUserService, type UserService } from '../auth/user-service.ts';
-import { scopedServices } from './scoped-services.ts';
+import { scopedServices, type ScopedServices } from './scoped-services.ts';
 import { buildApp, type ApiDeps, type RoutePlugin } from './app.ts';
 import { createAuditGuard } from './audit-guard.ts';
 import type { Metrics } from './metrics.ts';
@@ -54,7 +54,13 @@ export interface OperatorApiDeps {
    * Other features' routes (devices, provisioning, ingest, dashboards); `db` is the API role's
    * pool: run their SQL through scopedServices(db, …) (api/scoped-services.ts).
    */
-  routes?: (ctx: { audit: AuditLog; db: Db; authenticator: Authenticator }) => RoutePlugin[];
+  routes?: (ctx: {
+    audit: AuditLog;
+    db: Db;
+    authenticator: Authenticator;
+    /** The user service in the caller's scope (as /api/v1/users has it), for the admin's pages. */
+    users: ScopedServices<UserService>;
+  }) => RoutePlugin[];
   /** Origins besides publicBaseUrl whose pages may send state-changing requests (api/origin-guard.ts). */
   allowedOrigins?: string[];
   /** Where refused requests (401/403) go as security events; default: an aggregating sink into the audit log. */
@@ -157,11 +163,8 @@ export async function createOperatorApi(deps: OperatorApiDeps): Promise<Operator
           checkpointDir: deps.auditCheckpointDir,
         }),
       },
-      {
-        plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }),
-        root: true,
-      },
-      ...(deps.routes?.({ audit, db: deps.db, authenticator }) ?? []),
+      { plugin: pagesRoutes({ sessions, users: linkUsers, sessionMaxSeconds }), root: true },
+      ...(deps.routes?.({ audit, db: deps.db, authenticator, users: scopedUsers }) ?? []),
     ],
   });
   return { app, audit, sessions, users, authenticator, hashGate, auditMissing: guard.missing };

@@ -29,6 +29,11 @@ import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
 import { fieldServiceMaker } from '../field/index.ts';
 import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
 import { fieldRoutes } from '../field/field-routes.ts';
+import type { ScopedServices } from '../api/scoped-services.ts';
+import type { UserService } from '../auth/user-service.ts';
+import { technicianAdminRoutes } from '../dashboards/technician-admin-routes.ts';
+import { technicianFirmwareRoutes } from '../dashboards/technician-firmware-routes.ts';
+import { technicianRoutes } from '../dashboards/technician-routes.ts';
 
 /**
  * The gateway's routes on the operator API: PKI and enrolment, the device registry, remote
@@ -59,11 +64,22 @@ export function gatewayRoutes(deps: {
     audit,
     db,
     authenticator,
+    users,
   }: {
     audit: AuditLog;
     db: Db;
     authenticator: Authenticator;
+    users?: ScopedServices<UserService>;
   }): RoutePlugin[] => {
+    const pkiFor = (tx: Db) =>
+      createPki({
+        db: tx,
+        ca: deps.ca,
+        audit,
+        config: deps.pkiConfig,
+        brokerUrl: deps.brokerUrl,
+        crlUrl: deps.crlUrl,
+      });
     const timeZone = deps.dashboards.timeZone ?? DEFAULT_TIME_ZONE;
     const makeField = fieldServiceMaker({ audit, queries: deps.dashboards.queries, timeZone });
     const field = scopedServices(db, makeField);
@@ -72,16 +88,7 @@ export function gatewayRoutes(deps: {
         plugin: pkiRoutes({
           pki: deps.pki,
           ca: deps.ca,
-          scoped: scopedServices(db, (tx) =>
-            createPki({
-              db: tx,
-              ca: deps.ca,
-              audit,
-              config: deps.pkiConfig,
-              brokerUrl: deps.brokerUrl,
-              crlUrl: deps.crlUrl,
-            }),
-          ),
+          scoped: scopedServices(db, pkiFor),
           enrolment: { audit, limits: deps.enrolmentLimits },
         }),
       },
@@ -146,6 +153,45 @@ export function gatewayRoutes(deps: {
                 firmware: deps.firmware.service,
                 maxImageBytes: deps.firmware.maxImageBytes,
               }),
+            },
+          ]
+        : []),
+      // The technician's and administrator's pages (issue 19): the same services as the routes above.
+      {
+        plugin: technicianRoutes({
+          db,
+          audit,
+          queries: deps.dashboards.queries,
+          pki: deps.pki,
+          pkiFor,
+          ingest: deps.ingest,
+          timeZone,
+        }),
+        root: true,
+      },
+      {
+        plugin: technicianAdminRoutes({
+          db,
+          audit,
+          queries: deps.dashboards.queries,
+          hub: deps.dashboards.hub,
+          alerts: deps.dashboards.alerts,
+          users,
+          timeZone,
+        }),
+        root: true,
+      },
+      ...(deps.firmware
+        ? [
+            {
+              plugin: technicianFirmwareRoutes({
+                db,
+                audit,
+                queries: deps.dashboards.queries,
+                firmware: deps.firmware,
+                timeZone,
+              }),
+              root: true,
             },
           ]
         : []),

@@ -132,6 +132,12 @@ export function createUserService(deps: UserDeps) {
       return (await authRepo.listUsers(deps.db)).map(publicUser);
     },
 
+    /** The units a user is assigned (what a kitchen manager or collector sees). */
+    async unitsOf(id: string): Promise<string[]> {
+      await load(deps.db, id);
+      return (await authRepo.unitIdsOf(deps.db, id)).map((r) => r.unitId).sort();
+    },
+
     async create(
       input: {
         username: string;

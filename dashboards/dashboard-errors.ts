@@ -1,5 +1,6 @@
 import createError from '@fastify/error';
 import { DeviceErrors } from '../devices/device-errors.ts';
+import { QuarantineErrors } from '../ingest/quarantine-service.ts';
 
 /**
  * Dashboard and alert errors; the API's error handler turns them into coded JSON (or a page).
@@ -17,5 +18,11 @@ export const DashboardErrors = {
   ),
   RuleNotFound: createError('ALERT_RULE_NOT_FOUND', 'Alert rule %s not found', 404),
   RuleInvalid: createError('ALERT_RULE_INVALID', '%s', 400),
+  QuarantineItemNotFound: QuarantineErrors.NotFound,
+  CertificateNotOfDevice: createError(
+    'CERTIFICATE_NOT_OF_DEVICE',
+    'Certificate %s is not one of device %s',
+    404,
+  ),
   ExportRangeInvalid: createError('EXPORT_RANGE_INVALID', 'Cannot download that range: %s', 400),
 };

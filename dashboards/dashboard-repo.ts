@@ -65,6 +65,37 @@ export function createDashboardQueries(deps: {
   timeZone?: string;
 }) {
   const timeZone = deps.timeZone ?? DEFAULT_TIME_ZONE;
+  async function seriesOf(
+    tx: DbExecutor,
+    key: { unitId: string } | { deviceId: string },
+    range: Range,
+    metrics: readonly MetricName[],
+    now: Date,
+  ) {
+    const { ms, bucket } = ranges[range];
+    const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
+    const to = new Date(Math.floor(now.getTime() / step) * step + step);
+    const from = new Date(to.getTime() - ms);
+    const points = await rollup(
+      asQueryable(tx),
+      { ...key, from, to, bucket, metrics },
+      { mode: deps.mode, scoped: true },
+    );
+
+    const t = points.map((p) => p.bucket.getTime() / 1000);
+    const series = Object.fromEntries(
+      metrics.map((m) => [
+        m,
+        {
+          avg: points.map((p) => p.values[m]?.avg ?? null),
+          min: points.map((p) => p.values[m]?.min ?? null),
+          max: points.map((p) => p.values[m]?.max ?? null),
+          count: points.map((p) => p.values[m]?.count ?? 0),
+        },
+      ]),
+    );
+    return { ...key, range, bucket, from, to, t, series };
+  }
   return {
     /** Units of a kind (or one unit) with their devices, latest values and open alerts. */
     async units(
@@ -121,28 +152,18 @@ export function createDashboardQueries(deps: {
       metrics: readonly MetricName[],
       now = new Date(),
     ) {
-      const { ms, bucket } = ranges[range];
-      const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
-      const to = new Date(Math.floor(now.getTime() / step) * step + step);
-      const from = new Date(to.getTime() - ms);
-      const points = await rollup(
-        asQueryable(tx),
-        { unitId, from, to, bucket, metrics },
-        { mode: deps.mode, scoped: true },
-      );
-      const t = points.map((p) => p.bucket.getTime() / 1000);
-      const series = Object.fromEntries(
-        metrics.map((m) => [
-          m,
-          {
-            avg: points.map((p) => p.values[m]?.avg ?? null),
-            min: points.map((p) => p.values[m]?.min ?? null),
-            max: points.map((p) => p.values[m]?.max ?? null),
-            count: points.map((p) => p.values[m]?.count ?? 0),
-          },
-        ]),
-      );
-      return { unitId, range, bucket, from, to, t, series };
+      return seriesOf(tx, { unitId }, range, metrics, now);
+    },
+
+    /** The same chart data for one device (its battery and signal on the device page). */
+    async deviceSeries(
+      tx: DbExecutor,
+      deviceId: string,
+      range: Range,
+      metrics: readonly MetricName[],
+      now = new Date(),
+    ) {
+      return seriesOf(tx, { deviceId }, range, metrics, now);
     },
 
     /**
@@ -299,6 +320,13 @@ export function createDashboardQueries(deps: {
     async unitVisible(tx: DbExecutor, id: string): Promise<boolean> {
       return (
         (await asQueryable(tx).query(`SELECT 1 FROM units WHERE id = $1`, [id])).rows.length === 1
+      );
+    },
+
+    /** Whether the caller may see this device (row-level security answers). */
+    async deviceVisible(tx: DbExecutor, id: string): Promise<boolean> {
+      return (
+        (await asQueryable(tx).query(`SELECT 1 FROM devices WHERE id = $1`, [id])).rows.length === 1
       );
     },
 

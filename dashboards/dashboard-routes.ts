@@ -82,6 +82,33 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
     );
 
     app.get(
+      '/devices/:id/series',
+      {
+        preHandler: app.requirePermission('readings:read'),
+        schema: {
+          tags,
+          summary: 'Rollup series of one device (its battery and signal on the device page)',
+          params: z.object({ id: z.string().max(64) }),
+          querystring: z.object({
+            range: z.enum(Object.keys(ranges) as [Range, ...Range[]]).default('24h'),
+            metrics: metricsParam,
+          }),
+        },
+      },
+      (request) =>
+        scoped(request, async (tx) => {
+          if (!(await deps.queries.deviceVisible(tx, request.params.id)))
+            throw new DashboardErrors.DeviceNotFound(request.params.id);
+          return deps.queries.deviceSeries(
+            tx,
+            request.params.id,
+            request.query.range,
+            request.query.metrics,
+          );
+        }),
+    );
+
+    app.get(
       '/units/:id/daily-gas',
       {
         preHandler: app.requirePermission('readings:read'),

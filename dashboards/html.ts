@@ -103,6 +103,7 @@ const nav: { href: string; label: MessageKey; permission: Permission }[] = [
   { href: '/fleet', label: 'nav.fleet', permission: 'dashboard:fleet' },
   { href: '/firmware', label: 'nav.firmware', permission: 'firmware:read' },
   { href: '/alerts', label: 'nav.alerts', permission: 'alerts:read' },
+  { href: '/manage', label: 'nav.manage', permission: 'devices:write' },
 ];
 
 export function navFor(principal: Principal): { href: string; label: MessageKey }[] {
@@ -170,6 +171,8 @@ export function layout(o: {
   data?: Record<string, unknown>;
   /** Page scripts besides /assets/app.js (same origin, deferred: the CSP allows only 'self'). */
   scripts?: readonly string[];
+  /** More same-origin stylesheets and scripts for this page (the technician's forms). */
+  extra?: { styles?: readonly string[]; scripts?: readonly string[] };
 }): string {
   const links = navFor(o.principal)
     .map(
@@ -193,10 +196,10 @@ export function layout(o: {
   const t = o.format.t;
   return `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
-<link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css"></head>
+<link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css">${(o.extra?.styles ?? []).map((s) => `<link rel="stylesheet" href="${h(s)}">`).join('')}</head>
 <body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
-<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${(o.scripts ?? []).map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`;
+<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${[...(o.scripts ?? []), ...(o.extra?.scripts ?? [])].map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`;
 }
 
 /** A page for a refusal or a missing thing (the same layout without data), in `f`'s language. */

@@ -12,9 +12,12 @@ import type { DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import { h, layout, messagePage, navFor } from './html.ts';
 import type { MessageKey, Vars } from '../i18n/index.ts';
-import { firmwareOverview, rolloutDetail } from './firmware-pages.ts';
+import { firmwareForms, firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
 import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
+import { techAssets } from './technician-kit.ts';
+import { devicePanel } from './technician-pages.ts';
+import { doneText } from './technician-routes.ts';
 import {
   collectionList,
   deviceDetail,
@@ -300,19 +303,24 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/fleet',
-            body: deviceDetail(
-              page.device,
-              page.alerts,
-              request.principal!,
-              page.rules,
-              fmt(request),
-            ),
+            body:
+              deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)) +
+              // The technician's actions and battery/signal chart (dashboards/technician-pages.ts).
+              devicePanel(
+                page.device,
+                request.principal!,
+                fmt(request),
+                doneText(fmt(request).t, (request.query as { done?: unknown }).done),
+              ),
             data: {
               page: 'device',
               deviceId: page.device.id,
-              rules: [],
+              rules: page.rules.filter((r) => r.unitKind === page.device.kind),
+              metrics: ['battery_v', 'rssi_dbm'],
+              tech: { failed: fmt(request).t('tech.js.failed') },
               ...alertData(request, page.rules),
             },
+            extra: techAssets,
           }),
         );
       },
@@ -322,10 +330,22 @@ export function dashboardPages(deps: {
       '/firmware',
       { schema: hide, preHandler: app.requirePermission('firmware:read') },
       async (request, reply) => {
-        const { releases, rollouts } = await scoped(request, async (tx) => ({
+        const role = request.principal!.role;
+        const write = can(role, 'firmware:write');
+        const { releases, rollouts, units } = await scoped(request, async (tx) => ({
           releases: await deps.queries.firmwareReleases(tx),
           rollouts: await deps.queries.firmwareRollouts(tx),
+          units: write ? await deps.queries.units(tx, {}) : [],
         }));
+        const forms = write
+          ? firmwareForms(
+              releases,
+              rollouts,
+              units,
+              { write, approve: can(role, 'firmware:approve') },
+              fmt(request),
+            )
+          : '';
         return html(
           reply,
           layout({
@@ -333,8 +353,13 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/firmware',
-            body: firmwareOverview(releases, rollouts, fmt(request)),
-            data: { page: 'firmware', rules: [] },
+            body: forms + firmwareOverview(releases, rollouts, fmt(request)),
+            data: {
+              page: 'firmware',
+              rules: [],
+              tech: { failed: fmt(request).t('tech.js.failed') },
+            },
+            extra: techAssets,
           }),
         );
       },

@@ -24,6 +24,7 @@ import { scopedServices } from '../api/scoped-services.ts';
 import { fieldServiceMaker } from '../field/index.ts';
 import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
 import { fieldRoutes } from '../field/field-routes.ts';
+import { technicianAdminRoutes } from './technician-admin-routes.ts';
 
 /**
  * The pages as people use them (issue 19 §"Broken or misleading today"), in Debian's Chromium at
@@ -58,7 +59,7 @@ beforeAll(async () => {
   h = await createApiHarness(
     {
       https: selfSignedCertificate('127.0.0.1', 1),
-      routes: ({ audit, db, authenticator }) => {
+      routes: ({ audit, db, authenticator, users }) => {
         // The field pages (feeding log, needs-collection list) are in the menu: mounted as `thamani start` does.
         const make = fieldServiceMaker({ audit, queries, timeZone: 'Africa/Nairobi' });
         const field = scopedServices(db, make);
@@ -76,6 +77,17 @@ beforeAll(async () => {
           },
           { plugin: fieldRoutes({ field, timeZone: 'Africa/Nairobi' }) },
           { plugin: fieldPages({ field, timeZone: 'Africa/Nairobi' }), root: true },
+          {
+            plugin: technicianAdminRoutes({
+              db,
+              audit,
+              queries,
+              hub,
+              users,
+              timeZone: 'Africa/Nairobi',
+            }),
+            root: true,
+          },
         ];
       },
     },

@@ -7,6 +7,7 @@ import { pages } from './messages/pages.ts';
 import { field } from './messages/field.ts';
 import { notifications } from './messages/notifications.ts';
 import { mrv } from './messages/mrv.ts';
+import { technician } from './messages/technician.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -35,6 +36,7 @@ export const parts = [
   field,
   notifications,
   mrv,
+  technician,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;

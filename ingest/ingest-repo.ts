@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { Queryable } from '../db/timeseries.ts';
 import { devices, quarantine, type QuarantineRow } from '../db/schema/index.ts';
@@ -44,11 +44,17 @@ export const ingestRepo = {
       deviceId?: string | undefined;
       status?: QuarantineRow['status'] | undefined;
       before?: number | undefined;
+      /** Items with at least one reason of this code (VALUE_OUT_OF_RANGE, …). */
+      reason?: string | undefined;
       limit: number;
     },
   ): Promise<QuarantineRow[]> {
     const conditions: SQL[] = [];
     if (filter.deviceId) conditions.push(eq(quarantine.deviceId, filter.deviceId));
+    if (filter.reason)
+      conditions.push(
+        sql`${quarantine.reasons} @> ${JSON.stringify([{ code: filter.reason }])}::jsonb`,
+      );
     if (filter.status) conditions.push(eq(quarantine.status, filter.status));
     if (filter.before) conditions.push(lt(quarantine.id, filter.before));
     return db

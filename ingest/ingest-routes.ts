@@ -20,6 +20,7 @@ export function ingestRoutes(deps: {
             deviceId: z.string().optional(),
             status: z.enum(['open', 'replayed', 'discarded']).optional(),
             before: z.coerce.number().int().positive().optional(),
+            reason: z.string().max(64).optional(),
             limit: z.coerce.number().int().min(1).max(500).default(50),
           }),
         },
@@ -37,6 +38,15 @@ export function ingestRoutes(deps: {
       },
       async (request) =>
         deps.quarantine(request, (q) => q.replay(request.params.id, actorOf(request))),
+    );
+    app.post(
+      '/quarantine/:id/discard',
+      {
+        preHandler: app.requirePermission('quarantine:replay'),
+        schema: { params: z.object({ id: z.coerce.number().int().positive() }) },
+      },
+      async (request) =>
+        deps.quarantine(request, (q) => q.discard(request.params.id, actorOf(request))),
     );
     return Promise.resolve();
   };

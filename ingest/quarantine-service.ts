@@ -18,6 +18,7 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
         deviceId?: string;
         status?: QuarantineRow['status'];
         before?: number;
+        reason?: string;
         limit?: number;
       } = {},
     ): Promise<(Omit<QuarantineRow, 'payload'> & { payload: string })[]> {
@@ -110,6 +111,32 @@ export function createQuarantineService(deps: { db: Db; ingest: Ingest; audit: A
         duplicates: result.duplicates,
         stillRejected: still,
       };
+    },
+
+    /** Closes an item nobody will replay (a test message, a device since fixed); audited like a replay. */
+    async discard(id: number, actor: AuditActor): Promise<{ id: number; status: 'discarded' }> {
+      const item = await ingestRepo.quarantineItem(deps.db, id);
+      if (!item) throw new QuarantineErrors.NotFound(String(id));
+      if (item.status !== 'open') throw new QuarantineErrors.NotOpen(String(id), item.status);
+      await deps.db.transaction(async (tx) => {
+        await ingestRepo.closeQuarantineItem(tx, id, {
+          status: 'discarded',
+          replayedAt: new Date(),
+          replayResult: { discarded: true },
+        });
+        await deps.audit.record(
+          {
+            ...actor,
+            action: 'quarantine.discard',
+            targetType: 'quarantine',
+            targetId: String(id),
+            before: { status: 'open', reasons: item.reasons },
+            after: { status: 'discarded' },
+          },
+          tx,
+        );
+      });
+      return { id, status: 'discarded' };
     },
   };
 }

@@ -181,10 +181,10 @@ function drawChart() {
 async function loadSeries() {
   const el = document.getElementById('chart');
   if (!el) return;
+  // A unit's chart, or the one whose element names its own series (a device's battery and signal).
   const res = await fetch(
-    '/api/v1/units/' +
-      el.dataset.unit +
-      '/series?range=' +
+    (el.dataset.series || '/api/v1/units/' + el.dataset.unit + '/series') +
+      '?range=' +
       range +
       '&metrics=' +
       data.metrics.join(','),
