@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { can } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
-import { createFormatter, DEFAULT_TIME_ZONE, localeFrom, type Formatter } from './format-fns.ts';
+import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
 import { h, layout, messagePage } from './html.ts';
 import { notice } from './technician-pages.ts';
 
@@ -17,13 +17,8 @@ export const techAssets = {
 };
 
 export function createKit(timeZone = DEFAULT_TIME_ZONE) {
-  const formatters = new Map<string, Formatter>();
-  const fmt = (request: FastifyRequest): Formatter => {
-    const locale = localeFrom(request.headers['accept-language']);
-    let f = formatters.get(locale);
-    if (!f) formatters.set(locale, (f = createFormatter(locale, timeZone)));
-    return f;
-  };
+  /** The reader's language (their choice, else Accept-Language), as every dashboard page. */
+  const fmt = formatterFor(timeZone);
   /** Text the client script shows (a failed post), in the reader's language. */
   const clientText = (f: Formatter) => ({
     failed: f.t('tech.js.failed'),

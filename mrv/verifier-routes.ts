@@ -7,8 +7,7 @@ import { z } from 'zod';
 import { auditActor } from '../api/audit-context.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
-import { createFormatter, DEFAULT_TIME_ZONE, localeFrom } from '../dashboards/format-fns.ts';
-import type { Formatter } from '../dashboards/format-fns.ts';
+import { DEFAULT_TIME_ZONE, formatterFor } from '../dashboards/format-fns.ts';
 import type { Db } from '../db/client.ts';
 import type { ScopeCredential } from '../db/scoped.ts';
 import { createMrvRepo } from './mrv-repo.ts';
@@ -83,14 +82,8 @@ export function verifierRoutes(deps: {
   const scoped = scopedServices(deps.db, (tx) =>
     createVerifierService({ db: tx, repo, mrvRepo, audit: deps.audit }),
   );
-  const formatters = new Map<string, Formatter>();
-  const fmt = (request: FastifyRequest): Formatter => {
-    const locale = localeFrom(request.headers['accept-language']);
-    let f = formatters.get(locale);
-    if (!f)
-      formatters.set(locale, (f = createFormatter(locale, deps.timeZone ?? DEFAULT_TIME_ZONE)));
-    return f;
-  };
+  /** A verifier has no user row: the browser's language (Accept-Language), else English. */
+  const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
   /** Runs fn in the verifier's scope; undefined when there is no token or it opens nothing. */
   async function asVerifier<T>(
     request: FastifyRequest,

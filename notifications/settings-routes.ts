@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
-import {
-  createFormatter,
-  DEFAULT_TIME_ZONE,
-  localeFrom,
-  type Formatter,
-} from '../dashboards/format-fns.ts';
+import { formatterFor, DEFAULT_TIME_ZONE, type Formatter } from '../dashboards/format-fns.ts';
 import { h, layout, messagePage } from '../dashboards/html.ts';
 import { SETTINGS_PATH } from './notification-fns.ts';
 import { ownUserId } from './notification-routes.ts';
@@ -104,11 +99,8 @@ export function settingsPage(deps: {
   const scoped = scopedServices(deps.db, (tx) =>
     createSettingsService({ db: tx, audit: deps.audit }),
   );
-  const fmt = (request: FastifyRequest): Formatter =>
-    createFormatter(
-      localeFrom(request.headers['accept-language']),
-      deps.timeZone ?? DEFAULT_TIME_ZONE,
-    );
+  /** The reader's language (their choice, else Accept-Language), as every dashboard page. */
+  const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
   return (app) => {
     app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
       const status = err.statusCode ?? 500;
