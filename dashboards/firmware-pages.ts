@@ -82,7 +82,7 @@ export function rolloutDetail(r: RolloutView, f: Formatter): string {
   const rows = r.devices
     .map(
       (d) =>
-        `<tr><td><a href="/fleet/${h(d.deviceId)}">${h(d.deviceId)}</a></td><td>${d.wave || '—'}</td><td>${badge(health(d.status), translateOr(t, `fwdevice.${d.status}`, d.status))}</td><td lang="en">${h(d.reason ?? '')}</td><td>${h(d.fromVersion ?? '—')}</td><td>${timeAgo(f, d.updatedAt)}</td></tr>`,
+        `<tr><td><a href="/fleet/${h(d.deviceId)}">${h(d.deviceId)}</a></td><td>${d.wave || '—'}</td><td>${badge(health(d.status), translateOr(t, `fwdevice.${d.status}`, d.status))}</td><td>${h(d.reason ?? '')}</td><td>${h(d.fromVersion ?? '—')}</td><td>${timeAgo(f, d.updatedAt)}</td></tr>`,
     )
     .join('');
   const sub = tHtml(

@@ -121,7 +121,7 @@ export function deviceDetail(
   const refusals = d.securityEvents
     .map(
       (e) =>
-        `<tr data-security="${h(e.action)}"><td>${h(f.dateTime(e.at))}</td><td><code>${h(e.action.replace(/^security\./, ''))}</code></td><td><code>${h(e.reason ?? '')}</code></td><td>${e.count ?? 1}</td><td><code>${h(e.certSerial ?? '')}</code></td><td><code>${h(e.target ?? '')}</code></td></tr>`,
+        `<tr data-security="${h(e.action)}"><td>${h(f.dateTime(e.at))}</td><td><code>${h(e.action.replace(/^security\./, '').replace(/_/g, ' '))}</code></td><td><code>${h(e.reason ?? '')}</code></td><td>${e.count ?? 1}</td><td><code>${h(e.certSerial ?? '')}</code></td><td><code>${h(e.target ?? '')}</code></td></tr>`,
     )
     .join('');
   const battery = healthOf(rules, 'battery_v', d.battery);

@@ -17,9 +17,9 @@ import {
   createUserWithPassword,
   systemActor,
   type ApiHarness,
-} from '../test/api-harness.ts';
-import { createTestDatabase } from '../test/db.ts';
-import { seedFleet } from '../test/seed-fleet.ts';
+} from './api-harness.ts';
+import { createTestDatabase } from './db.ts';
+import { seedFleet } from './seed-fleet.ts';
 
 /**
  * The screenshots in docs/img and the README: the seeded fleet (test/seed-fleet.ts) as each
@@ -27,7 +27,7 @@ import { seedFleet } from '../test/seed-fleet.ts';
  * (chosen in the header, as a user would). Run with `npm run docs:screenshots`.
  */
 
-const OUT = path.resolve(import.meta.dirname, 'img');
+const OUT = path.resolve(import.meta.dirname, '..', 'docs', 'img');
 const PASSWORD = 'correct horse battery staple';
 const PHONE = { width: 360, height: 740 };
 const DESKTOP = { width: 1366, height: 900 };
@@ -35,6 +35,7 @@ const DESKTOP = { width: 1366, height: 900 };
 let h: ApiHarness;
 let browser: Browser;
 let base: string;
+let ids: Awaited<ReturnType<typeof seedFleet>>;
 
 beforeAll(async () => {
   const t = await createTestDatabase();
@@ -51,7 +52,7 @@ beforeAll(async () => {
     },
     { t },
   );
-  const ids = await seedFleet(t.database.pool);
+  ids = await seedFleet(t.database.pool);
   for (const [username, role] of [
     ['wanjiru', 'kitchen_manager'],
     ['otieno', 'technician'],
@@ -114,9 +115,7 @@ const users: Record<Exclude<Role, 'admin' | 'auditor'>, string> = {
 };
 
 it('captures each role’s pages at 360 px and on a desktop, in English and in Swahili', async () => {
-  const digester = (
-    await h.t.database.pool.query<{ id: string }>(`SELECT id FROM units WHERE kind = 'biodigester'`)
-  ).rows[0]!.id;
+  const digester = ids.digester;
   for (const lang of ['en', 'sw'] as const) {
     const suffix = lang === 'en' ? '' : '-sw';
     for (const [size, tag] of [
