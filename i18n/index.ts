@@ -1,4 +1,5 @@
 import { core } from './messages/core.ts';
+import { devconfig } from './messages/devconfig.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -17,7 +18,7 @@ export type Lang = (typeof languages)[number];
 export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
-export const parts = [core] as const;
+export const parts = [core, devconfig] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;
 export type MessageKey = KeysOf<(typeof parts)[number]>;
