@@ -88,7 +88,7 @@ describe('device page', () => {
     });
     expect(cmd.statusCode, cmd.body).toBe(201);
     const body = await page();
-    expect(body).toContain(`data-command="${(cmd.json() as { id: string }).id}"`);
+    expect(body).toContain(`data-command="${cmd.json<{ id: string }>().id}"`);
     expect(body).toContain('waiting for the device');
     expect(await page('sw')).toContain('inasubiri kifaa');
 
