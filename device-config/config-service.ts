@@ -25,6 +25,28 @@ import { configRepo } from './config-repo.ts';
  * caller's scoped transaction for the API (row-level security: technicians and admins), on the
  * owner's pool for the CLI and the gateway.
  */
+/**
+ * Which configuration version (and its calibration) produced a device's readings over
+ * [from, to): one span per applied version, from the device's appliedAt to the next one's, oldest
+ * first. A reading of instant ts was made with the span that contains ts (`versionAt`); one
+ * before the first span, with the device's factory calibration. For MRV reports: any handle
+ * (the pool, a scoped transaction through `asQueryable`).
+ */
+export async function calibrationHistory(
+  q: Queryable,
+  deviceId: string,
+  from: Date,
+  to: Date,
+): Promise<CalibrationSpan[]> {
+  const rows = await configRepo.appliedSpans(q, deviceId, from, to);
+  return rows.map((r) => ({
+    version: r.version,
+    calibration: r.config.calibration,
+    from: r.applied_at,
+    until: r.until,
+  }));
+}
+
 /** How old an appliedAt may be (a device that was offline longer acknowledges with its current time). */
 const MAX_APPLIED_AGE_MS = 30 * 86_400_000;
 
@@ -281,15 +303,8 @@ export function createDeviceConfigService(deps: {
      * [from, to): one span per applied version, from the device's appliedAt to the next one's.
      * A reading of instant ts was made with the span that contains ts (config-fns.ts versionAt).
      */
-    async calibrationHistory(deviceId: string, from: Date, to: Date): Promise<CalibrationSpan[]> {
-      const rows = await configRepo.appliedSpans(asQueryable(deps.db), deviceId, from, to);
-      return rows.map((r) => ({
-        version: r.version,
-        calibration: r.config.calibration,
-        from: r.applied_at,
-        until: r.until,
-      }));
-    },
+    calibrationHistory: (deviceId: string, from: Date, to: Date): Promise<CalibrationSpan[]> =>
+      calibrationHistory(asQueryable(deps.db), deviceId, from, to),
 
     now,
   };
