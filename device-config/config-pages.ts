@@ -18,12 +18,7 @@ export async function deviceConfigPanel(tx: DbExecutor, deviceId: string): Promi
   const row = await configRepo.row(q, deviceId);
   const reported =
     row?.reported_version != null
-      ? (
-          await q.query<{ config: DeviceConfig }>(
-            `SELECT config FROM device_config_versions WHERE device_id = $1 AND version = $2`,
-            [deviceId, row.reported_version],
-          )
-        ).rows[0]?.config
+      ? await configRepo.versionConfig(q, deviceId, row.reported_version)
       : undefined;
   return { deviceId, row, reported, commands: await configRepo.commands(q, deviceId, 10) };
 }

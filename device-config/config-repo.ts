@@ -93,6 +93,25 @@ export const configRepo = {
     };
   },
 
+  async unitKind(q: Queryable, unitId: string): Promise<DeviceKind | undefined> {
+    const { rows } = await q.query<{ kind: DeviceKind }>(`SELECT kind FROM units WHERE id = $1`, [
+      unitId,
+    ]);
+    return rows[0]?.kind;
+  },
+
+  async versionConfig(
+    q: Queryable,
+    deviceId: string,
+    version: number,
+  ): Promise<DeviceConfig | undefined> {
+    const { rows } = await q.query<{ config: DeviceConfig }>(
+      `SELECT config FROM device_config_versions WHERE device_id = $1 AND version = $2`,
+      [deviceId, version],
+    );
+    return rows[0]?.config;
+  },
+
   async defaultsRow(
     q: Queryable,
     kind: DeviceKind,

@@ -184,11 +184,8 @@ export function createDeviceConfigService(deps: {
         const parsed = parsePartial(scope.kind, input);
         if (!parsed.ok) throw new ConfigErrors.Invalid(scope.kind, parsed.problems.join('; '));
         if (scope.unitId) {
-          const { rows } = await q.query<{ kind: DeviceKind }>(
-            `SELECT kind FROM units WHERE id = $1`,
-            [scope.unitId],
-          );
-          if (rows[0]?.kind !== scope.kind) throw new ConfigErrors.UnitNotFound(scope.unitId);
+          if ((await configRepo.unitKind(q, scope.unitId)) !== scope.kind)
+            throw new ConfigErrors.UnitNotFound(scope.unitId);
         }
         const before = await configRepo.defaultsRow(q, scope.kind, scope.unitId);
         await configRepo.putDefaults(q, scope.kind, scope.unitId, parsed.value, actor.actorId);
