@@ -68,9 +68,9 @@ async function simulated(id: string, before?: () => Promise<unknown>): Promise<S
 async function settle(device: SimDevice): Promise<void> {
   device.stopSampling();
   await waitFor(
-    'the outbox empty',
-    () => device.pendingCount(),
-    (n) => n === 0,
+    'every reading made stored',
+    async () => (await stored(device.identity.id)).length,
+    (n) => n === device.producedBy.size,
   );
   await device.stop();
 }
