@@ -198,7 +198,9 @@ export const configRepo = {
       [deviceId, version, ackedAt],
     );
     await q.query(
-      `UPDATE device_config_versions SET applied_at = coalesce(applied_at, $3), acked_at = coalesce(acked_at, $4)
+      // The earliest claim wins: a re-sent acknowledgement (or one without appliedAt, taken as
+      // its arrival) may be processed before the first, and must not move the span later.
+      `UPDATE device_config_versions SET applied_at = LEAST(coalesce(applied_at, $3), $3), acked_at = coalesce(acked_at, $4)
         WHERE device_id = $1 AND version = $2`,
       [deviceId, version, appliedAt, ackedAt],
     );

@@ -259,14 +259,19 @@ export function createDeviceConfigService(deps: {
         }
         const judged = judgeReport(s, report);
         if (!judged.ok) return judged;
-        if (judged.effect === 'duplicate') return { ok: true, status: syncStatus(s) };
-        if (report.status === 'applied') {
-          // A device clock ahead of ours is capped at the time we received it.
-          const at = report.appliedAt ? new Date(report.appliedAt) : receivedAt;
-          const appliedAt = at.getTime() > receivedAt.getTime() ? receivedAt : at;
+        // A device clock ahead of ours is capped at the time we received it.
+        const at =
+          report.status === 'applied' && report.appliedAt ? new Date(report.appliedAt) : receivedAt;
+        const appliedAt = at.getTime() > receivedAt.getTime() ? receivedAt : at;
+        if (judged.effect === 'duplicate') {
+          // Acknowledgements are handled concurrently: the first one may be handled second.
+          if (report.status === 'applied' && report.appliedAt)
+            await configRepo.markApplied(q, deviceId, report.version, appliedAt, receivedAt);
+          return { ok: true, status: syncStatus(s) };
+        }
+        if (report.status === 'applied')
           await configRepo.markApplied(q, deviceId, report.version, appliedAt, receivedAt);
-        } else
-          await configRepo.markRejected(q, deviceId, report.version, report.reason, receivedAt);
+        else await configRepo.markRejected(q, deviceId, report.version, report.reason, receivedAt);
         const after = {
           ...s,
           reportedVersion:
