@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { deviceConfigPanel, deviceConfigSection } from '../device-config/config-pages.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -292,6 +293,7 @@ export function dashboardPages(deps: {
             device,
             alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }),
             rules: await deps.queries.rules(tx),
+            config: await deviceConfigPanel(tx, device.id),
           };
         });
         if (!page)
@@ -305,6 +307,7 @@ export function dashboardPages(deps: {
             active: '/fleet',
             body:
               deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)) +
+              deviceConfigSection(page.config, fmt(request)),
               // The technician's actions and battery/signal chart (dashboards/technician-pages.ts).
               devicePanel(
                 page.device,

@@ -93,6 +93,25 @@ export const configRepo = {
     };
   },
 
+  async unitKind(q: Queryable, unitId: string): Promise<DeviceKind | undefined> {
+    const { rows } = await q.query<{ kind: DeviceKind }>(`SELECT kind FROM units WHERE id = $1`, [
+      unitId,
+    ]);
+    return rows[0]?.kind;
+  },
+
+  async versionConfig(
+    q: Queryable,
+    deviceId: string,
+    version: number,
+  ): Promise<DeviceConfig | undefined> {
+    const { rows } = await q.query<{ config: DeviceConfig }>(
+      `SELECT config FROM device_config_versions WHERE device_id = $1 AND version = $2`,
+      [deviceId, version],
+    );
+    return rows[0]?.config;
+  },
+
   async defaultsRow(
     q: Queryable,
     kind: DeviceKind,
@@ -179,7 +198,9 @@ export const configRepo = {
       [deviceId, version, ackedAt],
     );
     await q.query(
-      `UPDATE device_config_versions SET applied_at = coalesce(applied_at, $3), acked_at = coalesce(acked_at, $4)
+      // The earliest claim wins: a re-sent acknowledgement (or one without appliedAt, taken as
+      // its arrival) may be processed before the first, and must not move the span later.
+      `UPDATE device_config_versions SET applied_at = LEAST(coalesce(applied_at, $3), $3), acked_at = coalesce(acked_at, $4)
         WHERE device_id = $1 AND version = $2`,
       [deviceId, version, appliedAt, ackedAt],
     );

@@ -25,6 +25,28 @@ import { configRepo } from './config-repo.ts';
  * caller's scoped transaction for the API (row-level security: technicians and admins), on the
  * owner's pool for the CLI and the gateway.
  */
+/**
+ * Which configuration version (and its calibration) produced a device's readings over
+ * [from, to): one span per applied version, from the device's appliedAt to the next one's, oldest
+ * first. A reading of instant ts was made with the span that contains ts (`versionAt`); one
+ * before the first span, with the device's factory calibration. For MRV reports: any handle
+ * (the pool, a scoped transaction through `asQueryable`).
+ */
+export async function calibrationHistory(
+  q: Queryable,
+  deviceId: string,
+  from: Date,
+  to: Date,
+): Promise<CalibrationSpan[]> {
+  const rows = await configRepo.appliedSpans(q, deviceId, from, to);
+  return rows.map((r) => ({
+    version: r.version,
+    calibration: r.config.calibration,
+    from: r.applied_at,
+    until: r.until,
+  }));
+}
+
 /** How old an appliedAt may be (a device that was offline longer acknowledges with its current time). */
 const MAX_APPLIED_AGE_MS = 30 * 86_400_000;
 
@@ -162,11 +184,8 @@ export function createDeviceConfigService(deps: {
         const parsed = parsePartial(scope.kind, input);
         if (!parsed.ok) throw new ConfigErrors.Invalid(scope.kind, parsed.problems.join('; '));
         if (scope.unitId) {
-          const { rows } = await q.query<{ kind: DeviceKind }>(
-            `SELECT kind FROM units WHERE id = $1`,
-            [scope.unitId],
-          );
-          if (rows[0]?.kind !== scope.kind) throw new ConfigErrors.UnitNotFound(scope.unitId);
+          if ((await configRepo.unitKind(q, scope.unitId)) !== scope.kind)
+            throw new ConfigErrors.UnitNotFound(scope.unitId);
         }
         const before = await configRepo.defaultsRow(q, scope.kind, scope.unitId);
         await configRepo.putDefaults(q, scope.kind, scope.unitId, parsed.value, actor.actorId);
@@ -240,14 +259,19 @@ export function createDeviceConfigService(deps: {
         }
         const judged = judgeReport(s, report);
         if (!judged.ok) return judged;
-        if (judged.effect === 'duplicate') return { ok: true, status: syncStatus(s) };
-        if (report.status === 'applied') {
-          // A device clock ahead of ours is capped at the time we received it.
-          const at = report.appliedAt ? new Date(report.appliedAt) : receivedAt;
-          const appliedAt = at.getTime() > receivedAt.getTime() ? receivedAt : at;
+        // A device clock ahead of ours is capped at the time we received it.
+        const at =
+          report.status === 'applied' && report.appliedAt ? new Date(report.appliedAt) : receivedAt;
+        const appliedAt = at.getTime() > receivedAt.getTime() ? receivedAt : at;
+        if (judged.effect === 'duplicate') {
+          // Acknowledgements are handled concurrently: the first one may be handled second.
+          if (report.status === 'applied' && report.appliedAt)
+            await configRepo.markApplied(q, deviceId, report.version, appliedAt, receivedAt);
+          return { ok: true, status: syncStatus(s) };
+        }
+        if (report.status === 'applied')
           await configRepo.markApplied(q, deviceId, report.version, appliedAt, receivedAt);
-        } else
-          await configRepo.markRejected(q, deviceId, report.version, report.reason, receivedAt);
+        else await configRepo.markRejected(q, deviceId, report.version, report.reason, receivedAt);
         const after = {
           ...s,
           reportedVersion:
@@ -281,15 +305,8 @@ export function createDeviceConfigService(deps: {
      * [from, to): one span per applied version, from the device's appliedAt to the next one's.
      * A reading of instant ts was made with the span that contains ts (config-fns.ts versionAt).
      */
-    async calibrationHistory(deviceId: string, from: Date, to: Date): Promise<CalibrationSpan[]> {
-      const rows = await configRepo.appliedSpans(asQueryable(deps.db), deviceId, from, to);
-      return rows.map((r) => ({
-        version: r.version,
-        calibration: r.config.calibration,
-        from: r.applied_at,
-        until: r.until,
-      }));
-    },
+    calibrationHistory: (deviceId: string, from: Date, to: Date): Promise<CalibrationSpan[]> =>
+      calibrationHistory(asQueryable(deps.db), deviceId, from, to),
 
     now,
   };

@@ -45,15 +45,44 @@ export function createConfigDelivery(deps: {
   const failed = (what: string, deviceId: string) => (err: unknown) =>
     logger.error({ err, deviceId }, `could not send ${what}`);
 
+  /**
+   * At most one lookup a second per device and topic, whatever its SUBSCRIBE rate; one asked
+   * for within the second runs at its end (trailing), so a quick reconnect misses nothing.
+   */
+  const last = new Map<string, number>();
+  const queued = new Set<string>();
+  function throttled(key: string, fn: () => void): void {
+    const now = Date.now();
+    const since = now - (last.get(key) ?? 0);
+    if (since >= 1000) {
+      if (last.size >= 10_000) last.clear();
+      last.set(key, now);
+      return fn();
+    }
+    if (queued.has(key)) return;
+    queued.add(key);
+    setTimeout(() => {
+      queued.delete(key);
+      last.set(key, Date.now());
+      fn();
+    }, 1000 - since).unref();
+  }
+
   return {
     sendConfig,
     sendCommands,
     /** BrokerRoutes.onSubscribed: whatever the device subscribed to goes out now. */
     onSubscribed(deviceId: string, suffixes: string[]): void {
       if (suffixes.includes('config'))
-        void sendConfig(deviceId).catch(failed('the desired configuration', deviceId));
+        throttled(
+          `${deviceId}/config`,
+          () => void sendConfig(deviceId).catch(failed('the desired configuration', deviceId)),
+        );
       if (suffixes.includes('commands'))
-        void sendCommands(deviceId).catch(failed('pending commands', deviceId));
+        throttled(
+          `${deviceId}/commands`,
+          () => void sendCommands(deviceId).catch(failed('pending commands', deviceId)),
+        );
     },
     /** device events (pg_notify): a change committed anywhere. */
     configChanged(e: { deviceId: string }): void {

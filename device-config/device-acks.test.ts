@@ -133,6 +133,31 @@ describe('configuration acknowledgements', () => {
   });
 });
 
+describe('which version made which readings', () => {
+  it('the earliest appliedAt claimed for a version wins, whichever acknowledgement is handled first', async () => {
+    const id = 'bd-ack-order';
+    const { c, got } = await device(id, await f.addDevice(id));
+    await waitFor(
+      'version 1',
+      () => got.config.at(-1)?.version,
+      (v) => v === 1,
+    );
+    const applied = new Date(Date.now() - 5000);
+    // The re-sent acknowledgement (no appliedAt: its arrival) handled before the first one.
+    await send(c, id, 'config/reported', { version: 1, status: 'applied' });
+    await send(c, id, 'config/reported', {
+      version: 1,
+      status: 'applied',
+      appliedAt: applied.toISOString(),
+    });
+    const spans = await rt.config.calibrationHistory(id, new Date(0), new Date(Date.now() + 1000));
+    expect(spans.map((s) => [s.version, s.from.toISOString()])).toEqual([
+      [1, applied.toISOString()],
+    ]);
+    await c.endAsync();
+  });
+});
+
 describe('commands', () => {
   it('a command to an offline device waits for it until its expiry, never after; results are matched by correlation id', async () => {
     const id = 'bd-cmd-offline';

@@ -64,6 +64,17 @@ async function simulated(id: string, before?: () => Promise<unknown>): Promise<S
   });
 }
 
+/** Stops measuring, waits until everything measured is acknowledged (stored), then stops. */
+async function settle(device: SimDevice): Promise<void> {
+  device.stopSampling();
+  await waitFor(
+    'every reading made stored',
+    async () => (await stored(device.identity.id)).length,
+    (n) => n === device.producedBy.size,
+  );
+  await device.stop();
+}
+
 const inSync = (id: string, version: number) =>
   waitFor(
     `${id} in sync at version ${version}`,
@@ -108,12 +119,8 @@ describe('remote configuration', () => {
       () => stored(id),
       (r) => r.filter((x) => x.ts >= history[1]!.from).length >= 8,
     );
-    await device.stop();
-    await waitFor(
-      'every reading the device made stored',
-      async () => (await stored(id)).length,
-      (n) => n === device.producedBy.size,
-    );
+    await settle(device);
+    expect((await stored(id)).length).toBe(device.producedBy.size);
 
     const rows = await stored(id);
     // Each stored reading is attributed to the version that really produced it.
@@ -222,13 +229,9 @@ describe('commands', () => {
       (c) => c.status === 'ok',
     );
     expect((r.result as { resent: number }).resent).toBeGreaterThanOrEqual(readingsBefore);
-    await device.stop();
+    await settle(device);
     // Re-sent readings are duplicates: stored once.
-    await waitFor(
-      'the device outbox flushed',
-      async () => (await stored(id)).length,
-      (n) => n === device.producedBy.size,
-    );
+    expect((await stored(id)).length).toBe(device.producedBy.size);
     const { rows } = await f.t.database.pool.query<{ action: string }>(
       `SELECT action FROM audit_log WHERE target_id = $1 AND action LIKE 'device.command%' ORDER BY id`,
       [id],

@@ -8,7 +8,11 @@ import { createCommandService } from './command-service.ts';
 import { createDeviceConfigService } from './config-service.ts';
 import { createConfigDelivery } from './delivery.ts';
 
-export { createDeviceConfigService, type DeviceConfigService } from './config-service.ts';
+export {
+  calibrationHistory,
+  createDeviceConfigService,
+  type DeviceConfigService,
+} from './config-service.ts';
 export { createCommandService, type CommandService } from './command-service.ts';
 export { createConfigDelivery, type ConfigDelivery } from './delivery.ts';
 export * from './config-fns.ts';

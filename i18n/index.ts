@@ -8,6 +8,7 @@ import { field } from './messages/field.ts';
 import { notifications } from './messages/notifications.ts';
 import { mrv } from './messages/mrv.ts';
 import { technician } from './messages/technician.ts';
+import { devconfig } from './messages/devconfig.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -37,6 +38,7 @@ export const parts = [
   notifications,
   mrv,
   technician,
+  devconfig,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;

@@ -66,7 +66,12 @@ export async function createDeviceAgent(deps: AgentDeps) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < version) return; // older: ignore
     if (v === version) {
       // Sent again (a reconnect, a restarted gateway): the acknowledgement may have been lost.
-      if (config) await deps.publish('config/reported', { version: v, status: 'applied' });
+      if (config)
+        await deps.publish('config/reported', {
+          version: v,
+          status: 'applied',
+          ...(appliedAtMs > 0 ? { appliedAt: new Date(appliedAtMs).toISOString() } : {}),
+        });
       return;
     }
     const reason = !valid(msg.config)

@@ -315,6 +315,8 @@ export async function startDevice(o: {
     pendingCount: () => outbox.size(),
     agent,
     producedBy,
+    /** Stops measuring (the connection and the outbox go on). */
+    stopSampling: (): void => stopSampling?.(),
     async stop(): Promise<void> {
       stopped = true;
       stopSampling?.();
