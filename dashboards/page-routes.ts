@@ -307,7 +307,7 @@ export function dashboardPages(deps: {
             active: '/fleet',
             body:
               deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)) +
-              deviceConfigSection(page.config, fmt(request)),
+              deviceConfigSection(page.config, fmt(request)) +
               // The technician's actions and battery/signal chart (dashboards/technician-pages.ts).
               devicePanel(
                 page.device,
