@@ -2,6 +2,7 @@ import { Aedes, type AedesOptions } from 'aedes';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SecurityEvents } from '../audit/index.ts';
+import type { ClusterStore } from './cluster.ts';
 import { newBrokerCounters, type BrokerConfig, type BrokerRoutes } from './broker-context.ts';
 import { createConnectHooks } from './connect-hooks.ts';
 import { createDeviceListener } from './device-listener.ts';
@@ -37,6 +38,8 @@ export interface BrokerDeps {
   events?: DeviceEventSource;
   securityEvents: Pick<SecurityEvents, 'record'>;
   presence?: Presence;
+  /** Redis for mq and persistence when clustered (broker/cluster.ts); closed with the broker. */
+  cluster?: Pick<ClusterStore, 'mq' | 'persistence' | 'close' | 'healthy'>;
 }
 
 /**
@@ -93,8 +96,9 @@ export async function createBroker(deps: BrokerDeps) {
     onSubscribed: () => routes?.onSubscribed,
   });
 
-  // Aedes' own mq and persistence, minus the routing of telemetry nobody can subscribe to.
-  const routing = createTelemetryRouting({ concurrency: 100 });
+  // Aedes' own mq and persistence (in memory, or on Redis when clustered: ADR 0010), minus the
+  // routing of telemetry nobody can subscribe to.
+  const routing = createTelemetryRouting({ concurrency: 100, store: deps.cluster });
   const opts: AedesOptions = {
     mq: routing.mq,
     persistence: routing.persistence,
@@ -216,6 +220,8 @@ export async function createBroker(deps: BrokerDeps) {
       return address;
     },
     listening: listener.listening,
+    /** Redis answers (always true for a broker in memory): for /readyz. */
+    clusterHealthy: (): boolean => deps.cluster?.healthy() ?? true,
     /** Accepted sockets that have not sent CONNECT yet. */
     pendingConnections: listener.admission.pending,
     clients: sessions.connected,
@@ -232,6 +238,7 @@ export async function createBroker(deps: BrokerDeps) {
           for (const client of sessions.clients()) client.close();
         });
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await deps.cluster?.close();
         await deps.presence?.stop();
       })();
       return closing;

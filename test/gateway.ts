@@ -34,6 +34,8 @@ export interface Gateway {
   /** Runs `thamani <args>` against this gateway; resolves with its stdout. */
   cli(args: string[]): Promise<string>;
   stop(): void;
+  /** Sends `signal` (SIGKILL: a node that dies) and resolves once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Passwords of the API's and ingest's database roles for every gateway a test starts. */
@@ -156,5 +158,28 @@ async function startOnce(
     log: () => stderr,
     onLog: (listener) => void child.stdout?.on('data', listener),
     stop: () => void child.kill('SIGTERM'),
+    kill: (signal = 'SIGKILL') =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
   };
+}
+
+/**
+ * Gateway nodes of one cluster: one database, one data directory (the CA and signing keys every
+ * node shares, as a deployment shares its secrets volume) and whatever `env` adds (REDIS_URL).
+ * Started one after the other: the first creates the CA and runs the migrations, the others
+ * load them.
+ */
+export async function startNodes(
+  count: number,
+  o: { database: string; env?: NodeJS.ProcessEnv; dataDir?: string },
+): Promise<Gateway[]> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-cluster-'));
+  const nodes: Gateway[] = [];
+  for (let i = 0; i < count; i++)
+    nodes.push(await startGateway({ database: o.database, env: o.env, dataDir }));
+  return nodes;
 }
