@@ -13,6 +13,7 @@ import type { Presence } from './presence.ts';
 import { createPublishHook } from './publish-hook.ts';
 import { createRefusals } from './refusals.ts';
 import { createRegistryCache } from './registry-cache.ts';
+import { createSharedConnectLimits } from './shared-limits.ts';
 import { createSessionControl, type DeviceEventSource } from './session-control.ts';
 import { createSessionRegistry } from './sessions.ts';
 import { createSubscribeHooks } from './subscribe-hooks.ts';
@@ -39,7 +40,8 @@ export interface BrokerDeps {
   securityEvents: Pick<SecurityEvents, 'record'>;
   presence?: Presence;
   /** Redis for mq and persistence when clustered (broker/cluster.ts); closed with the broker. */
-  cluster?: Pick<ClusterStore, 'mq' | 'persistence' | 'close' | 'healthy'>;
+  cluster?: Pick<ClusterStore, 'mq' | 'persistence' | 'close' | 'healthy'> &
+    Partial<Pick<ClusterStore, 'redis'>>;
 }
 
 /**
@@ -115,6 +117,14 @@ export async function createBroker(deps: BrokerDeps) {
       registry,
       sessions,
       limits,
+      sharedLimits: deps.cluster?.redis
+        ? createSharedConnectLimits({
+            redis: deps.cluster.redis,
+            connectsPerWindow: config.connectsPerWindow,
+            connectWindowMs: config.connectWindowMs,
+            logger,
+          })
+        : undefined,
       counters,
       refusals,
       admission: listener.admission,

@@ -79,7 +79,12 @@ function connect(
   });
 }
 
-const clusterEnv = (): NodeJS.ProcessEnv => ({ REDIS_URL: redis.url, LOG_LEVEL: 'info' });
+const CONNECTS_MAX = 4;
+const clusterEnv = (): NodeJS.ProcessEnv => ({
+  REDIS_URL: redis.url,
+  LOG_LEVEL: 'info',
+  MQTT_DEVICE_CONNECTS_MAX: String(CONNECTS_MAX),
+});
 
 const online = async (id: string): Promise<{ online: boolean; node_id: string | null }> =>
   (

@@ -95,6 +95,8 @@ export async function connectClusterStore(o: {
   return {
     mq,
     persistence,
+    /** For the cluster-wide CONNECT budget (broker/shared-limits.ts). */
+    redis: storeConn,
     /** Every connection to Redis is up (for /readyz). */
     healthy: (): boolean => conns.every((c) => c.status === 'ready'),
     /** After Aedes has closed (which quits the emitter's two connections). */

@@ -153,11 +153,13 @@ export function createPresence(deps: {
       clearTimeout(batchTimer);
       batchTimer = undefined;
       await flush();
-      await repo
-        .leave()
-        .catch((err: unknown) =>
-          deps.logger.warn({ err }, 'could not remove this node from gateway_nodes'),
-        );
+      // (Only a node that announced itself in reset() has a row to remove.)
+      if (heartbeat)
+        await repo
+          .leave()
+          .catch((err: unknown) =>
+            deps.logger.warn({ err }, 'could not remove this node from gateway_nodes'),
+          );
     },
   };
 }

@@ -35,7 +35,7 @@ export async function startHaproxy(backends: HaproxyBackend[]): Promise<Haproxy>
   const check = (b: HaproxyBackend): string =>
     `check port ${b.apiPort} check-ssl verify none inter 500ms fall 2 rise 1`;
   const cfg = `global
-  maxconn 20000
+  maxconn 4000
 
 defaults
   mode tcp
