@@ -151,6 +151,27 @@ describe.runIf(hasRedis)('two gateway nodes on one Redis', () => {
   );
 
   it(
+    'the CONNECT budget of a device holds across nodes, not once per node',
+    async () => {
+      await enrol('cl-connects');
+      // Alternating nodes: each node alone sees half the budget used.
+      for (let i = 0; i < CONNECTS_MAX; i++) {
+        const c = await connect(nodes[i % 2]!, 'cl-connects');
+        await c.endAsync(true);
+      }
+      const refused = await connect(nodes[0]!, 'cl-connects').then(
+        (c) => {
+          c.end(true);
+          return undefined;
+        },
+        (err: { code?: number }) => err,
+      );
+      expect(refused?.code).toBe(3); // CONNACK 3: server unavailable, retry later (device contract)
+    },
+    PATIENCE,
+  );
+
+  it(
     'suspending a device through node A closes its session on node B',
     async () => {
       const [a, b] = nodes as [Gateway, Gateway];

@@ -1,22 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { httpsRequest } from '../simulators/https-json.ts';
 import { cliRunner } from './cli-runner.ts';
+import { freePort } from './ports.ts';
 import { withDatabase } from './global-setup.ts';
 
-/** A TCP port nobody listens on right now (for a child process that needs fixed ports). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.ts';
 
 export interface Gateway {
   env: NodeJS.ProcessEnv;

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './gateway.ts';
+import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
 export interface HaproxyBackend {
