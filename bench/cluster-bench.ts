@@ -14,7 +14,7 @@
  *                            [--database thamani_cluster_bench]
  *
  * Runs alternate (memory, redis, two, memory, …) so that drift of a shared machine hits each
- * alike; medians are reported. Needs redis-server and haproxy on PATH.
+ * alike, after a warm-up round that is not counted; medians are reported. Needs redis-server and haproxy on PATH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -223,7 +223,8 @@ async function main(): Promise<void> {
       redis: [],
       two: [],
     };
-    for (let round = 1; round <= repeat; round++) {
+    // Round 0 warms every node up (JIT, pools, TLS sessions) and is not counted.
+    for (let round = 0; round <= repeat; round++) {
       for (const name of Object.keys(setups) as (keyof typeof setups)[]) {
         const setup = setups[name];
         const devs = await fleet(`${name}-${round}`, devicesPerRun);
@@ -244,9 +245,9 @@ async function main(): Promise<void> {
         );
         const rate = r.acked / (r.durationMs / 1000);
         const cpuUs = r.acked > 0 ? (cpu * 1e6) / r.acked : NaN;
-        results[name].push({ rate, cpuUs });
+        if (round > 0) results[name].push({ rate, cpuUs });
         console.log(
-          `${name} round ${round}: ${rate.toFixed(0)} acknowledged readings/s, gateway CPU ${cpuUs.toFixed(0)} µs per reading${r.errors.length ? `, errors: ${r.errors.slice(0, 3).join('; ')}` : ''}`,
+          `${name} ${round === 0 ? 'warm-up' : `round ${round}`}: ${rate.toFixed(0)} acknowledged readings/s, gateway CPU ${cpuUs.toFixed(0)} µs per reading${r.errors.length ? `, errors: ${r.errors.slice(0, 3).join('; ')}` : ''}`,
         );
       }
     }

@@ -147,6 +147,8 @@ export function createPresence(deps: {
     seen(deviceId: string): void {
       seen.add(deviceId);
     },
+    /** Writes what is pending now (the batch timer's work). */
+    flush,
     async stop(): Promise<void> {
       clearInterval(timer);
       clearInterval(heartbeat);
