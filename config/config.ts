@@ -71,7 +71,9 @@ const envSchema = z.object({
   MQTT_PROXY_PROTOCOL: z.enum(['true', 'false']).default('false'),
   MQTT_TRUSTED_PROXIES: z.string().default(''),
   // Clustered broker (ADR 0010): sessions, subscriptions, queued QoS 1 and pub/sub between nodes.
-  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
