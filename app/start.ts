@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createAuditLog, createSecurityEvents, loadOrCreateAuditSigner } from '../audit/index.ts';
 import {
+  connectClusterStore,
   createBroker,
   createPresence,
   loadOrCreateTicketKeys,
@@ -140,9 +141,18 @@ export async function start(config: Config): Promise<Running> {
       identity: pki,
       events,
       securityEvents,
+      // Several nodes on one Redis (ADR 0010), or one node in memory without REDIS_URL.
+      cluster: config.cluster
+        ? await connectClusterStore({
+            config: config.cluster,
+            logger: brokerLogger,
+            concurrency: 100,
+          })
+        : undefined,
       presence: createPresence({
         pool,
         logger: brokerLogger,
+        clustered: config.cluster !== undefined,
         onChange: (c) =>
           hub.publish({
             type: 'device',
@@ -243,6 +253,9 @@ export async function start(config: Config): Promise<Running> {
         probes: [
           { name: 'ingest', check: () => ingestCanWrite(ingestDb.pool) },
           { name: 'broker', check: () => Promise.resolve(broker.listening()) },
+          ...(config.cluster
+            ? [{ name: 'redis', check: () => Promise.resolve(broker.clusterHealthy()) }]
+            : []),
           // Without LISTEN a revocation would only reach live sessions at the next revalidation.
           { name: 'device-events', check: () => Promise.resolve(events.listening()) },
         ],

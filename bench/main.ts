@@ -10,6 +10,7 @@
  *   npm run bench -- mrv [options]      MRV report issue time, peak memory, archive size (bench/mrv-bench.ts)
  *   npm run bench -- enrol [options]    enrolment and gateway handshakes/s, P-256 against RSA keys (bench/enrol-bench.ts)
  *   npm run bench -- storm [options]    a reconnect storm after a gateway restart (bench/storm-bench.ts; not run by default)
+ *   npm run bench -- cluster [options]  one node in memory, one on Redis, two behind HAProxy (bench/cluster-bench.ts; not run by default)
  *
  * The suites run as JavaScript compiled by tsc (tsconfig.bench.json), the form production runs
  * (`npm run build`, Dockerfile), not through tsx: tsx's transform wraps every function it
@@ -29,8 +30,9 @@ const suites = {
   mrv: 'bench/mrv-bench.ts',
   enrol: 'bench/enrol-bench.ts',
   storm: 'bench/storm-bench.ts',
+  cluster: 'bench/cluster-bench.ts',
 } as const;
-/** Run by `npm run bench` with no suite named; storm (minutes, thousands of sockets) only when asked. */
+/** Run by `npm run bench` with no suite named; storm (minutes, thousands of sockets) and cluster (redis-server, haproxy) only when asked. */
 const byDefault: (keyof typeof suites)[] = ['ingest', 'chart', 'audit', 'cli', 'mrv', 'enrol'];
 const [first, ...rest] = process.argv.slice(2);
 const chosen = first && first in suites ? [first as keyof typeof suites] : byDefault;

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { parseProxyV2, type ProxyPeer, type ProxyVerdict } from './proxy-protocol.ts';
 
 /**
  * The door in front of the TLS listener. A TCP connection is someone nobody knows until it has
@@ -38,7 +39,14 @@ export interface AdmissionOptions {
   handshakeWindowMs?: number;
 }
 
-export type AdmissionRefusal = 'pending_per_address' | 'pending_total' | 'handshake_capacity';
+export type AdmissionRefusal =
+  | 'pending_per_address'
+  | 'pending_total'
+  | 'handshake_capacity'
+  /** PROXY protocol on: a connection from a source that is not a trusted proxy. */
+  | 'proxy_untrusted'
+  /** PROXY protocol on: a header that is missing, malformed or not version 2. */
+  | 'proxy_header';
 
 /**
  * What the gateway can handshake: the rate of completed handshakes (CONNECTs received) over the
@@ -158,6 +166,8 @@ export interface AdmissionDeps {
   handOver(socket: net.Socket): void;
   onRefused?(reason: AdmissionRefusal, address: string): void;
   onTimeout?(address: string): void;
+  /** Behind a load balancer: every connection starts with a PROXY v2 header from one of these. */
+  proxy?: { trusted(address: string | undefined): boolean };
 }
 
 export function createAdmission(deps: AdmissionDeps) {
@@ -174,7 +184,13 @@ export function createAdmission(deps: AdmissionDeps) {
   // Keyed by the peer's address and port: the TLS socket made from a raw one reports the same
   // pair, so the broker can say "CONNECT arrived" from the TLS socket it sees.
   const pending = new Map<string, Pending>();
-  const counters = { refusedPerAddress: 0, refusedTotal: 0, refusedCapacity: 0, timedOut: 0 };
+  const counters = {
+    refusedPerAddress: 0,
+    refusedTotal: 0,
+    refusedCapacity: 0,
+    refusedProxy: 0,
+    timedOut: 0,
+  };
 
   const settle = (key: string, entry: Pending): boolean => {
     if (pending.get(key) !== entry) return false;
@@ -184,23 +200,23 @@ export function createAdmission(deps: AdmissionDeps) {
     return true;
   };
 
-  const server = net.createServer((socket) => {
+  const refuse = (socket: net.Socket, refusal: AdmissionRefusal, address: string): void => {
+    if (refusal === 'pending_per_address') counters.refusedPerAddress++;
+    else if (refusal === 'handshake_capacity') counters.refusedCapacity++;
+    else if (refusal === 'proxy_untrusted' || refusal === 'proxy_header') counters.refusedProxy++;
+    else counters.refusedTotal++;
+    socket.destroy();
+    deps.onRefused?.(refusal, address);
+  };
+
+  const admit = (socket: net.Socket): void => {
     const address = socket.remoteAddress ?? 'unknown';
-    // A reset before TLS has attached its own listeners must not become an uncaught 'error'.
-    socket.on('error', () => undefined);
     const capacity = budget?.limit(performance.now()) ?? Infinity;
     const refusal =
       capacity < options.maxPending && counts.size >= capacity
         ? 'handshake_capacity'
         : counts.admit(address);
-    if (refusal) {
-      if (refusal === 'pending_per_address') counters.refusedPerAddress++;
-      else if (refusal === 'handshake_capacity') counters.refusedCapacity++;
-      else counters.refusedTotal++;
-      socket.destroy();
-      deps.onRefused?.(refusal, address);
-      return;
-    }
+    if (refusal) return refuse(socket, refusal, address);
     const key = `${address}|${socket.remotePort ?? ''}`;
     const entry: Pending = {
       socket,
@@ -215,6 +231,21 @@ export function createAdmission(deps: AdmissionDeps) {
     pending.set(key, entry);
     socket.once('close', () => settle(key, entry));
     deps.handOver(socket);
+  };
+
+  const server = net.createServer((socket) => {
+    // A reset before TLS has attached its own listeners must not become an uncaught 'error'.
+    socket.on('error', () => undefined);
+    if (!deps.proxy) return admit(socket);
+    const proxyAddress = socket.remoteAddress ?? 'unknown';
+    if (!deps.proxy.trusted(socket.remoteAddress))
+      return refuse(socket, 'proxy_untrusted', proxyAddress);
+    // The header, within the connect deadline; then the socket goes on as from the device itself.
+    readProxyHeader(socket, options.connectTimeoutMs, (verdict) => {
+      if (verdict.kind !== 'ok') return refuse(socket, 'proxy_header', proxyAddress);
+      if (verdict.peer) adoptPeer(socket, verdict.peer);
+      admit(socket);
+    });
   });
 
   return {
@@ -238,3 +269,65 @@ export function createAdmission(deps: AdmissionDeps) {
 }
 
 export type Admission = ReturnType<typeof createAdmission>;
+
+/**
+ * Reads a PROXY v2 header off the front of `socket` and calls `done` once: ok (the bytes after
+ * the header are put back for TLS to read), invalid, or nothing complete within `timeoutMs`
+ * (or the socket closing) as invalid.
+ */
+function readProxyHeader(
+  socket: net.Socket,
+  timeoutMs: number,
+  done: (verdict: ProxyVerdict) => void,
+): void {
+  let buf = Buffer.alloc(0);
+  let settled = false;
+  const finish = (verdict: ProxyVerdict): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.removeListener('close', onClose);
+    socket.pause();
+    if (verdict.kind === 'ok' && buf.length > verdict.consumed)
+      socket.unshift(buf.subarray(verdict.consumed));
+    done(verdict);
+  };
+  const onData = (chunk: Buffer): void => {
+    buf = Buffer.concat([buf, chunk]);
+    const verdict = parseProxyV2(buf);
+    if (verdict.kind !== 'incomplete') finish(verdict);
+  };
+  const onClose = (): void => finish({ kind: 'invalid', reason: 'closed before the header' });
+  const timer = setTimeout(
+    () => finish({ kind: 'invalid', reason: 'no PROXY header in time' }),
+    timeoutMs,
+  );
+  socket.on('data', onData);
+  socket.once('close', onClose);
+}
+
+/**
+ * The device's address, from the proxy's header, as the socket's own: every later reader
+ * (caps, logs, security events, the session) sees it. The TLS socket built on this one reads
+ * it from here (adoptedPeer).
+ */
+function adoptPeer(socket: net.Socket, peer: ProxyPeer): void {
+  Object.defineProperty(socket, 'remoteAddress', { value: peer.address, configurable: true });
+  Object.defineProperty(socket, 'remotePort', { value: peer.port, configurable: true });
+  Object.defineProperty(socket, 'remoteFamily', {
+    value: net.isIP(peer.address) === 6 ? 'IPv6' : 'IPv4',
+    configurable: true,
+  });
+}
+
+/**
+ * Gives a TLS socket the device address its raw socket was given by a PROXY header (Node's TLS
+ * socket reads the peer from the TCP handle: the proxy's). `_parent` is Node's link from a
+ * server-side TLS socket to the socket it wraps.
+ */
+export function adoptProxiedPeer(tlsSocket: net.Socket): void {
+  const parent = (tlsSocket as net.Socket & { _parent?: net.Socket })._parent;
+  if (!parent || !Object.hasOwn(parent, 'remoteAddress')) return;
+  adoptPeer(tlsSocket, { address: parent.remoteAddress!, port: parent.remotePort! });
+}

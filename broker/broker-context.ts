@@ -30,6 +30,8 @@ export interface BrokerConfig extends ConnectLimits {
   handshakeFloor?: number;
   /** How often live sessions are re-checked against the registry (safety net behind the events). */
   revalidateIntervalMs: number;
+  /** Behind HAProxy: a PROXY v2 header, believed from these sources only (broker/proxy-protocol.ts). */
+  proxyProtocol?: { trustedProxies: readonly string[] } | undefined;
 }
 
 /**

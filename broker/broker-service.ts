@@ -2,6 +2,7 @@ import { Aedes, type AedesOptions } from 'aedes';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SecurityEvents } from '../audit/index.ts';
+import type { ClusterStore } from './cluster.ts';
 import { newBrokerCounters, type BrokerConfig, type BrokerRoutes } from './broker-context.ts';
 import { createConnectHooks } from './connect-hooks.ts';
 import { createDeviceListener } from './device-listener.ts';
@@ -12,6 +13,7 @@ import type { Presence } from './presence.ts';
 import { createPublishHook } from './publish-hook.ts';
 import { createRefusals } from './refusals.ts';
 import { createRegistryCache } from './registry-cache.ts';
+import { createSharedConnectLimits } from './shared-limits.ts';
 import { createSessionControl, type DeviceEventSource } from './session-control.ts';
 import { createSessionRegistry } from './sessions.ts';
 import { createSubscribeHooks } from './subscribe-hooks.ts';
@@ -37,6 +39,9 @@ export interface BrokerDeps {
   events?: DeviceEventSource;
   securityEvents: Pick<SecurityEvents, 'record'>;
   presence?: Presence;
+  /** Redis for mq and persistence when clustered (broker/cluster.ts); closed with the broker. */
+  cluster?: Pick<ClusterStore, 'mq' | 'persistence' | 'close' | 'healthy'> &
+    Partial<Pick<ClusterStore, 'redis'>>;
 }
 
 /**
@@ -93,8 +98,9 @@ export async function createBroker(deps: BrokerDeps) {
     onSubscribed: () => routes?.onSubscribed,
   });
 
-  // Aedes' own mq and persistence, minus the routing of telemetry nobody can subscribe to.
-  const routing = createTelemetryRouting({ concurrency: 100 });
+  // Aedes' own mq and persistence (in memory, or on Redis when clustered: ADR 0010), minus the
+  // routing of telemetry nobody can subscribe to.
+  const routing = createTelemetryRouting({ concurrency: 100, store: deps.cluster });
   const opts: AedesOptions = {
     mq: routing.mq,
     persistence: routing.persistence,
@@ -111,6 +117,14 @@ export async function createBroker(deps: BrokerDeps) {
       registry,
       sessions,
       limits,
+      sharedLimits: deps.cluster?.redis
+        ? createSharedConnectLimits({
+            redis: deps.cluster.redis,
+            connectsPerWindow: config.connectsPerWindow,
+            connectWindowMs: config.connectWindowMs,
+            logger,
+          })
+        : undefined,
       counters,
       refusals,
       admission: listener.admission,
@@ -216,6 +230,8 @@ export async function createBroker(deps: BrokerDeps) {
       return address;
     },
     listening: listener.listening,
+    /** Redis answers (always true for a broker in memory): for /readyz. */
+    clusterHealthy: (): boolean => deps.cluster?.healthy() ?? true,
     /** Accepted sockets that have not sent CONNECT yet. */
     pendingConnections: listener.admission.pending,
     clients: sessions.connected,
@@ -232,6 +248,7 @@ export async function createBroker(deps: BrokerDeps) {
           for (const client of sessions.clients()) client.close();
         });
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await deps.cluster?.close();
         await deps.presence?.stop();
       })();
       return closing;

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Admission } from './admission.ts';
 import type { BrokerConfig, BrokerCounters } from './broker-context.ts';
 import { ConnectRefused, type ConnectRefusal } from './broker-errors.ts';
-import type { DeviceLimits } from './device-limits.ts';
+import type { ConnectVerdict, DeviceLimits } from './device-limits.ts';
+import type { SharedConnectLimits } from './shared-limits.ts';
 import {
   decideConnect,
   decideProtocol,
@@ -24,6 +25,8 @@ export interface ConnectHookDeps {
   registry: Pick<RegistryCache, 'get' | 'invalidateDevice'>;
   sessions: Pick<SessionRegistry, 'add'>;
   limits: Pick<DeviceLimits, 'admitConnect'>;
+  /** The same budget across the nodes of a cluster (broker/shared-limits.ts); absent: one node. */
+  sharedLimits?: Pick<SharedConnectLimits, 'admitConnect'>;
   counters: Pick<BrokerCounters, 'connectionsRefused' | 'connectsThrottled'>;
   refusals: Refusals;
   admission: Pick<Admission, 'connectReceived'>;
@@ -123,18 +126,34 @@ export function createConnectHooks(
         if (protocol) return refuseEarly(client, packet.clientId, protocol, {}, done);
         const cn = socket?.authorized ? peerCn(socket) : undefined;
         const admitted = cn === undefined ? ({ ok: true } as const) : deps.limits.admitConnect(cn);
-        if (!admitted.ok) {
+        const throttle = (verdict: ConnectVerdict & { ok: false }): void => {
           counters.connectsThrottled++;
-          return refuseEarly(
+          refuseEarly(
             client,
             packet.clientId,
             'connect_rate_exceeded',
             {
-              retryAfterMs: Math.round(admitted.retryAfterMs),
+              retryAfterMs: Math.round(verdict.retryAfterMs),
               connectsPerWindow: config.connectsPerWindow,
             },
             done,
           );
+        };
+        if (!admitted.ok) return throttle(admitted);
+        // Clustered: the same budget on every node (a device hopping nodes gets one budget).
+        if (cn !== undefined && deps.sharedLimits) {
+          deps.sharedLimits.admitConnect(cn).then(
+            (shared) => {
+              try {
+                if (shared.ok) done(null, true);
+                else throttle(shared);
+              } catch (err) {
+                refusals.hookFailed('preConnect', client, err);
+              }
+            },
+            (err: unknown) => refusals.hookFailed('preConnect', client, err),
+          );
+          return;
         }
       } catch (err) {
         refusals.hookFailed('preConnect', client, err);

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { SecurityEvents } from '../audit/index.ts';
-import { createAdmission } from './admission.ts';
+import { adoptProxiedPeer, createAdmission } from './admission.ts';
+import { trustedProxies } from './proxy-protocol.ts';
 import type { BrokerConfig, BrokerCounters } from './broker-context.ts';
 import type { InputGuard } from './input-guard.ts';
 import { GuardedConnection } from './packet-guard.ts';
@@ -23,6 +24,7 @@ export interface DeviceListenerDeps {
     | 'maxPending'
     | 'handshakeTargetMs'
     | 'handshakeFloor'
+    | 'proxyProtocol'
   >;
   logger: Logger;
   tls: BrokerTlsMaterial;
@@ -56,6 +58,7 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   const server = tls.createServer(
     tlsServerOptions(tlsMaterial, { decideAfterHandshake: true, resumption: true }),
     (socket) => {
+      adoptProxiedPeer(socket);
       const refused = admitAuthorized(socket);
       if (refused) {
         counters.tlsRefused++;
@@ -112,8 +115,14 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
     handOver: (socket) => server.emit('connection', socket),
     onRefused: (reason, ip) => {
       counters.refusedBeforeHandshake++;
-      logger.debug({ ip, reason }, 'connection refused before the TLS handshake');
+      // A PROXY refusal is a misconfiguration or someone posing as the load balancer: worth a warning.
+      if (reason === 'proxy_untrusted' || reason === 'proxy_header')
+        logger.warn({ ip, reason }, 'connection refused: PROXY protocol header not believed');
+      else logger.debug({ ip, reason }, 'connection refused before the TLS handshake');
     },
+    proxy: config.proxyProtocol
+      ? { trusted: trustedProxies(config.proxyProtocol.trustedProxies) }
+      : undefined,
     onTimeout: (ip) => {
       counters.connectTimeouts++;
       logger.debug(
@@ -126,6 +135,7 @@ export function createDeviceListener(deps: DeviceListenerDeps) {
   // Handshakes that fail before a certificate could be judged (protocol version, ciphers, a
   // client that hangs up or times out): recorded per address and reason.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    adoptProxiedPeer(socket);
     counters.tlsRefused++;
     deps.securityEvents.record({
       action: 'security.tls_refused',

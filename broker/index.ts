@@ -8,6 +8,7 @@ export {
   type DeviceEventSource,
 } from './broker-service.ts';
 export { createPresence, type Presence } from './presence.ts';
+export { connectClusterStore, type ClusterStore } from './cluster.ts';
 export type { ConnectionIdentity } from './identity-fns.ts';
 export { normaliseSerial, normaliseFingerprint } from './identity-fns.ts';
 export { addressKey } from './admission.ts';

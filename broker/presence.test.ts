@@ -114,3 +114,85 @@ describe('presence in batches', () => {
     );
   }, 120_000);
 });
+
+describe('presence across gateway nodes', () => {
+  let f: OutageFixture;
+  beforeAll(async () => {
+    f = await startOutageFixture('bd-presence-nodes');
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+  const row = async (): Promise<{ online: boolean; node_id: string | null }> =>
+    (
+      await f.t.database.pool.query<{ online: boolean; node_id: string | null }>(
+        `SELECT online, node_id FROM devices WHERE id = $1`,
+        [f.deviceId],
+      )
+    ).rows[0]!;
+  const node = (nodeId: string) =>
+    createPresence({
+      pool: f.t.database.pool,
+      logger: testLogger,
+      nodeId,
+      clustered: true,
+      flushMs: 3_600_000,
+      batchMs: 3_600_000,
+      heartbeatMs: 3_600_000,
+    });
+
+  it("a takeover [MQTT-3.1.4-2]: the old node's disconnect never overrides the new node's connect, in either order", async () => {
+    for (const disconnectFirst of [false, true]) {
+      const a = node('node-a');
+      const b = node('node-b');
+      b.connected(f.deviceId);
+      await b.flush();
+      expect(await row()).toEqual({ online: true, node_id: 'node-b' });
+      a.connected(f.deviceId);
+      b.disconnected(f.deviceId);
+      if (disconnectFirst) {
+        await b.flush();
+        await a.flush();
+      } else {
+        await a.flush();
+        await b.flush();
+      }
+      expect(await row()).toEqual({ online: true, node_id: 'node-a' });
+      // Its own node's disconnect does set it offline.
+      a.disconnected(f.deviceId);
+      await a.flush();
+      expect(await row()).toEqual({ online: false, node_id: null });
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('the devices of a node whose heartbeat stopped are set offline by a live node; a live node keeps its own', async () => {
+    const dead = node('node-dead');
+    await dead.reset();
+    dead.connected(f.deviceId);
+    await dead.flush();
+    expect(await row()).toEqual({ online: true, node_id: 'node-dead' });
+    const live = node('node-live');
+    await live.reset(); // a sweep: node-dead's heartbeat is fresh, its device stays online
+    expect(await row()).toEqual({ online: true, node_id: 'node-dead' });
+    // node-dead stops answering (SIGKILL: no stop(), no last write): older than 3 heartbeats.
+    await f.t.database.pool.query(
+      `UPDATE gateway_nodes SET heartbeat_at = now() - interval '1 day' WHERE id = 'node-dead'`,
+    );
+    const changes: boolean[] = [];
+    const other = createPresence({
+      pool: f.t.database.pool,
+      logger: testLogger,
+      nodeId: 'node-other',
+      clustered: true,
+      heartbeatMs: 3_600_000,
+      onChange: (c) => changes.push(c.online),
+    });
+    await other.reset();
+    expect(await row()).toEqual({ online: false, node_id: null });
+    expect(changes).toEqual([false]);
+    const { rows } = await f.t.database.pool.query(`SELECT id FROM gateway_nodes ORDER BY id`);
+    expect(rows.map((r: { id: string }) => r.id)).toEqual(['node-live', 'node-other']);
+    await Promise.all([live.stop(), other.stop()]);
+  });
+});

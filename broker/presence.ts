@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createPresenceRepo, type PresenceRow } from './presence-repo.ts';
@@ -10,6 +12,12 @@ import { createPresenceRepo, type PresenceRow } from './presence-repo.ts';
  * not pay a write per message. One write at a time, in order. A write that fails (the database
  * is down) is not lost: the next flush sets `online` of every device from the live sessions,
  * once the database answers again.
+ *
+ * Several nodes (ADR 0010): each device online is held by the node of its session (`node_id`).
+ * Every node writes a heartbeat every `heartbeatMs` and sweeps: devices of a node whose heartbeat
+ * is older than 3 heartbeats (it was SIGKILLed, its machine lost) are set offline by the nodes
+ * still alive, within about 4 heartbeats (8 s by default: under 1.5 × the shortest keepalive the
+ * gateway accepts, 10 s). The devices reconnect to a live node, which sets them online again.
  */
 export function createPresence(deps: {
   pool: Pick<pg.Pool, 'query'>;
@@ -17,8 +25,14 @@ export function createPresence(deps: {
   flushMs?: number;
   batchMs?: number;
   onChange?: (change: { deviceId: string; unitId: string; online: boolean; at: Date }) => void;
+  /** Other nodes share the database (REDIS_URL set): a start must not set their devices offline. */
+  clustered?: boolean;
+  nodeId?: string;
+  heartbeatMs?: number;
 }) {
-  const repo = createPresenceRepo(deps.pool);
+  const nodeId = deps.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const heartbeatMs = deps.heartbeatMs ?? 2000;
+  const repo = createPresenceRepo(deps.pool, nodeId);
   const seen = new Set<string>();
   /** Devices with a live session, as the broker told us (the truth `online` must match). */
   const live = new Set<string>();
@@ -94,10 +108,32 @@ export function createPresence(deps: {
     }, deps.batchMs ?? 100);
   };
 
+  const beat = async (): Promise<void> => {
+    await repo.heartbeat();
+    const swept = await repo.sweep(3 * heartbeatMs);
+    if (swept.length > 0)
+      deps.logger.warn(
+        { devices: swept.length },
+        'devices of a gateway node that stopped answering set offline',
+      );
+    emit(swept);
+  };
+  let heartbeat: NodeJS.Timeout | undefined;
+
   return {
-    /** One gateway owns the broker: whatever was online before this start is not any more. */
+    nodeId,
+    /**
+     * At start: this node announces itself; alone, whatever was online before is not any more;
+     * clustered, only devices of nodes that stopped answering are set offline.
+     */
     async reset(): Promise<void> {
-      await repo.allOffline();
+      await repo.heartbeat();
+      if (deps.clustered) await beat();
+      else await repo.allOffline();
+      heartbeat = setInterval(() => {
+        beat().catch((err: unknown) => deps.logger.warn({ err }, 'presence heartbeat failed'));
+      }, heartbeatMs);
+      heartbeat.unref();
     },
     connected(deviceId: string): void {
       live.add(deviceId);
@@ -111,11 +147,21 @@ export function createPresence(deps: {
     seen(deviceId: string): void {
       seen.add(deviceId);
     },
+    /** Writes what is pending now (the batch timer's work). */
+    flush,
     async stop(): Promise<void> {
       clearInterval(timer);
+      clearInterval(heartbeat);
       clearTimeout(batchTimer);
       batchTimer = undefined;
       await flush();
+      // (Only a node that announced itself in reset() has a row to remove.)
+      if (heartbeat)
+        await repo
+          .leave()
+          .catch((err: unknown) =>
+            deps.logger.warn({ err }, 'could not remove this node from gateway_nodes'),
+          );
     },
   };
 }

@@ -45,14 +45,20 @@ type Persistence = {
 
 const NOBODY: Promise<unknown[]> = Promise.resolve([]);
 
-export function createTelemetryRouting(opts: { concurrency: number }) {
+export function createTelemetryRouting(opts: {
+  concurrency: number;
+  /** Another emitter and persistence than Aedes' in-memory defaults (mqemitter-redis and
+   * aedes-persistence-redis when clustered: broker/cluster.ts). */
+  store?: { mq: mqemitter.MQEmitter; persistence: object };
+}) {
   let bypass = true;
   const watch = (filter: string): void => {
     if (bypass && mayMatchTelemetry(filter)) bypass = false;
   };
 
   // Aedes' default: mqemitter({ concurrency, matchEmptyLevels: true }) [MQTT-4.7.1-3].
-  const real = mqemitter({ concurrency: opts.concurrency, matchEmptyLevels: true });
+  const real =
+    opts.store?.mq ?? mqemitter({ concurrency: opts.concurrency, matchEmptyLevels: true });
   const mq = {
     get current() {
       return real.current;
@@ -80,8 +86,9 @@ export function createTelemetryRouting(opts: { concurrency: number }) {
     },
   };
 
-  // Aedes' default persistence, used through its promise interface (Aedes 1.x).
-  const persistence = memoryPersistence() as Persistence;
+  // Aedes' default persistence (or Redis's, same callback-or-promise wrapper), used through its
+  // promise interface (Aedes 1.x).
+  const persistence = (opts.store?.persistence ?? memoryPersistence()) as Persistence;
   const byTopic = persistence.subscriptionsByTopic.bind(persistence);
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.subscriptionsByTopic = (topic: string) =>

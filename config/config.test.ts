@@ -100,6 +100,29 @@ describe('secret files', () => {
       /DATABASE_URL_FILE: cannot read .*ENOENT/,
     );
   });
+
+  it('clusters only with a redis:// REDIS_URL, and believes PROXY headers only from listed addresses', () => {
+    expect(loadConfig({}).cluster).toBeUndefined();
+    expect(loadConfig({}).mqtt.proxyProtocol).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://redis:6379/0' }).cluster).toEqual({
+      redisUrl: 'redis://redis:6379/0',
+      connectTimeoutMs: 5000,
+    });
+    expect(() => loadConfig({ REDIS_URL: 'http://redis:6379' })).toThrow(ConfigError);
+    expect(
+      loadConfig({
+        MQTT_PROXY_PROTOCOL: 'true',
+        MQTT_TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,fd00::/8',
+      }).mqtt.proxyProtocol,
+    ).toEqual({ trustedProxies: ['10.0.0.5', '10.1.0.0/16', 'fd00::/8'] });
+    for (const bad of [
+      { MQTT_PROXY_PROTOCOL: 'true' },
+      { MQTT_PROXY_PROTOCOL: 'true', MQTT_TRUSTED_PROXIES: 'haproxy.local' },
+      { MQTT_PROXY_PROTOCOL: 'true', MQTT_TRUSTED_PROXIES: '10.0.0.0/33' },
+      { MQTT_PROXY_PROTOCOL: 'yes', MQTT_TRUSTED_PROXIES: '10.0.0.5' },
+    ])
+      expect(() => loadConfig(bad), JSON.stringify(bad)).toThrow(ConfigError);
+  });
 });
 
 describe('notifications', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -65,6 +66,15 @@ const envSchema = z.object({
   /** Reconnect storms: sockets waiting for a handshake capped at the recent handshake rate × this (0: off); broker/admission.ts. */
   MQTT_HANDSHAKE_TARGET_MS: z.coerce.number().int().min(0).default(0),
   MQTT_HANDSHAKE_FLOOR: z.coerce.number().int().min(1).default(500),
+  // Behind HAProxy (docs/operations.md, "Running clustered"): a PROXY v2 header gives the device's
+  // address, believed only from these sources (IPs or CIDRs, comma-separated); broker/proxy-protocol.ts.
+  MQTT_PROXY_PROTOCOL: z.enum(['true', 'false']).default('false'),
+  MQTT_TRUSTED_PROXIES: z.string().default(''),
+  // Clustered broker (ADR 0010): sessions, subscriptions, queued QoS 1 and pub/sub between nodes.
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   DB_POOL_MAX: z.coerce.number().int().min(2).max(200).default(10),
   // Security events (docs/security-model.md, "Security events"): one record per device and reason per window.
   SECURITY_EVENTS_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
@@ -239,7 +249,11 @@ export interface Config {
     readonly handshakeTargetMs: number;
     readonly handshakeFloor: number;
     readonly revalidateIntervalMs: number;
+    /** PROXY protocol v2 from these sources only (broker/proxy-protocol.ts); undefined: off. */
+    readonly proxyProtocol: { readonly trustedProxies: readonly string[] } | undefined;
   };
+  /** Several gateway nodes on one Redis (ADR 0010); undefined: one node, in memory. */
+  readonly cluster: { readonly redisUrl: string; readonly connectTimeoutMs: number } | undefined;
   readonly pki: {
     /** Undefined in development: a generated one is kept under dataDir/pki (with a warning). */
     readonly passphrase: string | undefined;
@@ -334,6 +348,16 @@ export class ConfigError extends Error {
   }
 }
 
+/** An IPv4/IPv6 address or a CIDR block of one (MQTT_TRUSTED_PROXIES). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
 function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): string {
   if (typeof key !== 'string') return '';
   const raw = env[key];
@@ -346,6 +370,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 /** Secrets may come as files (Docker/Kubernetes secrets): KEY_FILE=/run/secrets/x sets KEY. */
 const fileKeys = [
   'DATABASE_URL',
+  'REDIS_URL',
   'PKI_PASSPHRASE',
   'SESSION_SECRET',
   'APP_DB_PASSWORD',
@@ -402,6 +427,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       `PKI_RENEWAL_WINDOW_DAYS (${e.PKI_RENEWAL_WINDOW_DAYS}) must be shorter than PKI_DEVICE_CERT_DAYS (${e.PKI_DEVICE_CERT_DAYS})`,
     ]);
   }
+  const trustedProxies = e.MQTT_TRUSTED_PROXIES.split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  const badProxies = trustedProxies.filter((a) => !isAddressOrCidr(a));
+  if (badProxies.length > 0 || (e.MQTT_PROXY_PROTOCOL === 'true' && trustedProxies.length === 0))
+    throw new ConfigError([
+      `MQTT_TRUSTED_PROXIES: ${badProxies.length > 0 ? `not an IP address or CIDR: ${badProxies.join(', ')}` : 'required with MQTT_PROXY_PROTOCOL=true (the load balancers allowed to send a PROXY header)'}`,
+    ]);
   const ports = [e.MQTT_PORT, e.HTTPS_PORT, e.HTTP_REDIRECT_PORT, e.DEVICE_HTTPS_PORT];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError([
@@ -479,7 +512,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       handshakeTargetMs: e.MQTT_HANDSHAKE_TARGET_MS,
       handshakeFloor: e.MQTT_HANDSHAKE_FLOOR,
       revalidateIntervalMs: 30_000,
+      proxyProtocol: e.MQTT_PROXY_PROTOCOL === 'true' ? { trustedProxies } : undefined,
     },
+    cluster: e.REDIS_URL
+      ? { redisUrl: e.REDIS_URL, connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS }
+      : undefined,
     pki: {
       passphrase: e.PKI_PASSPHRASE,
       dir: path.join(path.resolve(cwd, e.THAMANI_DATA_DIR), 'pki'),

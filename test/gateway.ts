@@ -1,22 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { httpsRequest } from '../simulators/https-json.ts';
 import { cliRunner } from './cli-runner.ts';
+import { freePort } from './ports.ts';
 import { withDatabase } from './global-setup.ts';
 
-/** A TCP port nobody listens on right now (for a child process that needs fixed ports). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.ts';
 
 export interface Gateway {
   env: NodeJS.ProcessEnv;
@@ -34,6 +26,8 @@ export interface Gateway {
   /** Runs `thamani <args>` against this gateway; resolves with its stdout. */
   cli(args: string[]): Promise<string>;
   stop(): void;
+  /** Sends `signal` (SIGKILL: a node that dies) and resolves once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Passwords of the API's and ingest's database roles for every gateway a test starts. */
@@ -156,5 +150,28 @@ async function startOnce(
     log: () => stderr,
     onLog: (listener) => void child.stdout?.on('data', listener),
     stop: () => void child.kill('SIGTERM'),
+    kill: (signal = 'SIGKILL') =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
   };
+}
+
+/**
+ * Gateway nodes of one cluster: one database, one data directory (the CA and signing keys every
+ * node shares, as a deployment shares its secrets volume) and whatever `env` adds (REDIS_URL).
+ * Started one after the other: the first creates the CA and runs the migrations, the others
+ * load them.
+ */
+export async function startNodes(
+  count: number,
+  o: { database: string; env?: NodeJS.ProcessEnv; dataDir?: string },
+): Promise<Gateway[]> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'thamani-cluster-'));
+  const nodes: Gateway[] = [];
+  for (let i = 0; i < count; i++)
+    nodes.push(await startGateway({ database: o.database, env: o.env, dataDir }));
+  return nodes;
 }

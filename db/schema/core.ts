@@ -64,6 +64,8 @@ export const devices = pgTable(
     firmwareVersion: text('firmware_version'),
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
     online: boolean('online').notNull().default(false),
+    /** The gateway node holding its session while online (gateway_nodes.id; broker/presence.ts). */
+    nodeId: text('node_id'),
     /** A technician asked for a new certificate: the device may renew outside the window. */
     rotationRequested: boolean('rotation_requested').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -79,6 +81,16 @@ export const devices = pgTable(
     index('devices_unit_idx').on(t.unitId),
   ],
 );
+
+/**
+ * Gateway nodes alive, each writing its heartbeat every few seconds: a node that stops (SIGKILL,
+ * a lost machine) is found by the others, which set its devices offline (broker/presence.ts).
+ */
+export const gatewayNodes = pgTable('gateway_nodes', {
+  id: text('id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /**
  * Time-series, wide layout: one row per (device, instant), one nullable column per catalogued
