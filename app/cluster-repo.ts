@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/timeseries.ts';
 
-/** The SQL of cluster coordination (ADR 0011): advisory-lock leases and the LISTEN/NOTIFY bus. */
+/** The SQL of cluster coordination (ADR 0011): advisory-lock leases, the LISTEN/NOTIFY bus, the read pool's check. */
 export const clusterRepo = {
   /** Session-level: held until released or the session ends (a dead node's ends with it). */
   async tryAdvisoryLock(q: Queryable, namespace: number, key: number): Promise<boolean> {
@@ -14,6 +14,12 @@ export const clusterRepo = {
   /** The session still answers (a lease holder's check). */
   async ping(q: Queryable): Promise<void> {
     await q.query('SELECT 1');
+  },
+
+  /** A hot standby (streaming replica) answers true. */
+  async inRecovery(q: Queryable): Promise<boolean> {
+    const r = await q.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+    return r.rows[0]?.standby === true;
   },
 
   async listen(q: Queryable, channel: string): Promise<void> {

@@ -27,7 +27,7 @@ export interface Cluster {
 export async function openCluster(deps: {
   url: string;
   pool: Pick<pg.Pool, 'query'>;
-  config: Pick<Config, 'role' | 'cluster'>;
+  config: Pick<Config, 'role' | 'coordination'>;
   logger: Logger;
   lifecycle: Lifecycle;
 }): Promise<Cluster> {
@@ -42,7 +42,7 @@ export async function openCluster(deps: {
       url: deps.url,
       duty,
       logger,
-      checkMs: deps.config.cluster.leaseCheckMs,
+      checkMs: deps.config.coordination.leaseCheckMs,
     });
     // Stopped before the components it drives stop (registered after them it would stop first).
     deps.lifecycle.onStop(`lease-${duty}`, () => l.close());

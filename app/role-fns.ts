@@ -7,6 +7,7 @@ import { urlForRole } from './db-roles.ts';
 import { createDatabase } from '../db/client.ts';
 import { devSecret } from './dev-secrets.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import { clusterRepo } from './cluster-repo.ts';
 
 /**
  * What a `--role api` node hands to the components that would answer a device (a quarantine
@@ -25,8 +26,9 @@ export function noBrokerPublisher(logger: Logger): DownstreamPublisher {
 /**
  * The read pool for dashboards and exports (DATABASE_READ_URL, a streaming replica of the main
  * database): logged in as the API's role, like the API's own pool, so row-level security scopes
- * every read there as on the primary (the replica has the same roles, policies and grants).
- * Undefined without DATABASE_READ_URL: they read the API's pool.
+ * every read there as on the primary (a copy has the same roles, policies and grants).
+ * Undefined without DATABASE_READ_URL: they read the API's pool. A hot standby is refused at
+ * start (ADR 0011, "Not solved").
  */
 export async function openReadDatabase(
   config: Config,
@@ -43,6 +45,12 @@ export async function openReadDatabase(
     applicationName: 'thamani-api-read',
   });
   lifecycle.onStop('api-read-pool', () => database.close());
+  // The verified scope is a row each reading transaction writes (ADR 0009): a hot standby
+  // refuses that write, so every page would fail there. Said at start, not per request.
+  if (await clusterRepo.inRecovery(database.pool))
+    throw new Error(
+      'DATABASE_READ_URL points at a hot standby: scoped reads cannot open their scope there (docs/decisions/0011-cluster-coordination.md); point it at a server that accepts writes to thamani_scope, or unset it',
+    );
   logger.info('dashboards and exports read from DATABASE_READ_URL');
   return database;
 }

@@ -204,7 +204,8 @@ export interface Config {
   readonly env: Env['THAMANI_ENV'];
   /** `gateway`: broker, ingest, firmware downloads; `api`: HTTPS API and dashboards; `all`: both. */
   readonly role: NodeRole;
-  readonly cluster: { readonly leaseCheckMs: number };
+  /** Several nodes on one database (ADR 0011): how often leases are checked. */
+  readonly coordination: { readonly leaseCheckMs: number };
   readonly dataDir: string;
   readonly log: { readonly level: Env['LOG_LEVEL']; readonly format: 'json' | 'pretty' };
   readonly publicHostname: string;
@@ -424,7 +425,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const config: Config = {
     env: e.THAMANI_ENV,
     role: e.THAMANI_ROLE,
-    cluster: { leaseCheckMs: e.CLUSTER_LEASE_CHECK_MS },
+    coordination: { leaseCheckMs: e.CLUSTER_LEASE_CHECK_MS },
     dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
     log: {
       level: e.LOG_LEVEL,
