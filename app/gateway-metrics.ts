@@ -10,100 +10,14 @@ import type { Ingest } from '../ingest/index.ts';
 export function registerGatewayMetrics(
   registry: Registry,
   deps: {
-    broker: Pick<Broker, 'clients' | 'counters' | 'pendingConnections' | 'internalRejects'>;
+    broker: BrokerMetricsSource | undefined;
     ingest: Ingest;
     securityEvents?: Pick<SecurityEvents, 'counters'>;
   },
 ): void {
-  const b = deps.broker;
-  new Gauge({
-    name: 'thamani_mqtt_connected_devices',
-    help: 'Devices with a live MQTT session',
-    registers: [registry],
-    collect() {
-      this.set(b.clients().length);
-    },
-  });
-  const brokerCounter = (name: string, help: string, key: keyof Broker['counters']): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(b.counters[key]);
-      },
-    });
-  };
-  brokerCounter(
-    'thamani_mqtt_connections_refused_total',
-    'CONNECTs refused (certificate, status, clientId, credentials)',
-    'connectionsRefused',
-  );
-  brokerCounter(
-    'thamani_mqtt_publishes_denied_total',
-    'Publishes refused by the topic policy',
-    'publishesDenied',
-  );
-  brokerCounter(
-    'thamani_mqtt_subscribes_denied_total',
-    'Subscriptions refused by the topic policy',
-    'subscribesDenied',
-  );
-  brokerCounter(
-    'thamani_mqtt_packets_too_large_total',
-    'Connections closed for an oversized packet',
-    'packetsTooLarge',
-  );
-  brokerCounter(
-    'thamani_mqtt_rate_limited_total',
-    'Connections closed for a sustained publish flood (security.rate_limited)',
-    'rateLimited',
-  );
-  brokerCounter(
-    'thamani_mqtt_cut_offs_total',
-    'Live sessions closed by revocation or suspension',
-    'cutOffs',
-  );
-  brokerCounter(
-    'thamani_mqtt_tls_refused_total',
-    'TLS handshakes refused (no, foreign, expired or revoked certificate; protocol)',
-    'tlsRefused',
-  );
+  // A `--role api` node has no broker: no MQTT metrics rather than zeros that look like an idle one.
+  if (deps.broker) registerBrokerMetrics(registry, deps.broker);
   if (deps.securityEvents) registerSecurityEventMetrics(registry, deps.securityEvents);
-  brokerCounter(
-    'thamani_mqtt_refused_before_handshake_total',
-    'TCP connections closed on accept: too many sockets without CONNECT (per address or in total)',
-    'refusedBeforeHandshake',
-  );
-  brokerCounter(
-    'thamani_mqtt_connect_timeouts_total',
-    'Connections destroyed for not finishing TLS and CONNECT within MQTT_CONNECT_TIMEOUT_MS',
-    'connectTimeouts',
-  );
-  brokerCounter(
-    'thamani_mqtt_connects_throttled_total',
-    'CONNECTs refused with CONNACK 3: too many from one device in the window',
-    'connectsThrottled',
-  );
-  new Gauge({
-    name: 'thamani_mqtt_pending_connections',
-    help: 'Accepted sockets that have not sent CONNECT yet',
-    registers: [registry],
-    collect() {
-      this.set(b.pendingConnections());
-    },
-  });
-  new Counter({
-    name: 'thamani_device_input_internal_rejects_total',
-    help: 'Device messages the gateway failed on (kept as INTERNAL_REJECT), and broker hooks that failed on device input (topic "hook:<name>"), by error class',
-    labelNames: ['topic', 'error'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const x of b.internalRejects.values()) this.inc({ topic: x.topic, error: x.error }, x.n);
-    },
-  });
   const c = deps.ingest.counters;
   new Counter({
     name: 'thamani_ingest_readings_accepted_total',
@@ -223,4 +137,99 @@ export function registerSecurityEventMetrics(
     'Security events counted into an overflow record (more distinct sources than keys)',
     () => c.overflowed,
   );
+}
+
+type BrokerMetricsSource = Pick<
+  Broker,
+  'clients' | 'counters' | 'pendingConnections' | 'internalRejects'
+>;
+
+function registerBrokerMetrics(registry: Registry, b: BrokerMetricsSource): void {
+  new Gauge({
+    name: 'thamani_mqtt_connected_devices',
+    help: 'Devices with a live MQTT session',
+    registers: [registry],
+    collect() {
+      this.set(b.clients().length);
+    },
+  });
+  const brokerCounter = (name: string, help: string, key: keyof Broker['counters']): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(b.counters[key]);
+      },
+    });
+  };
+  brokerCounter(
+    'thamani_mqtt_connections_refused_total',
+    'CONNECTs refused (certificate, status, clientId, credentials)',
+    'connectionsRefused',
+  );
+  brokerCounter(
+    'thamani_mqtt_publishes_denied_total',
+    'Publishes refused by the topic policy',
+    'publishesDenied',
+  );
+  brokerCounter(
+    'thamani_mqtt_subscribes_denied_total',
+    'Subscriptions refused by the topic policy',
+    'subscribesDenied',
+  );
+  brokerCounter(
+    'thamani_mqtt_packets_too_large_total',
+    'Connections closed for an oversized packet',
+    'packetsTooLarge',
+  );
+  brokerCounter(
+    'thamani_mqtt_rate_limited_total',
+    'Connections closed for a sustained publish flood (security.rate_limited)',
+    'rateLimited',
+  );
+  brokerCounter(
+    'thamani_mqtt_cut_offs_total',
+    'Live sessions closed by revocation or suspension',
+    'cutOffs',
+  );
+  brokerCounter(
+    'thamani_mqtt_tls_refused_total',
+    'TLS handshakes refused (no, foreign, expired or revoked certificate; protocol)',
+    'tlsRefused',
+  );
+  brokerCounter(
+    'thamani_mqtt_refused_before_handshake_total',
+    'TCP connections closed on accept: too many sockets without CONNECT (per address or in total)',
+    'refusedBeforeHandshake',
+  );
+  brokerCounter(
+    'thamani_mqtt_connect_timeouts_total',
+    'Connections destroyed for not finishing TLS and CONNECT within MQTT_CONNECT_TIMEOUT_MS',
+    'connectTimeouts',
+  );
+  brokerCounter(
+    'thamani_mqtt_connects_throttled_total',
+    'CONNECTs refused with CONNACK 3: too many from one device in the window',
+    'connectsThrottled',
+  );
+  new Gauge({
+    name: 'thamani_mqtt_pending_connections',
+    help: 'Accepted sockets that have not sent CONNECT yet',
+    registers: [registry],
+    collect() {
+      this.set(b.pendingConnections());
+    },
+  });
+  new Counter({
+    name: 'thamani_device_input_internal_rejects_total',
+    help: 'Device messages the gateway failed on (kept as INTERNAL_REJECT), and broker hooks that failed on device input (topic "hook:<name>"), by error class',
+    labelNames: ['topic', 'error'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const x of b.internalRejects.values()) this.inc({ topic: x.topic, error: x.error }, x.n);
+    },
+  });
 }

@@ -55,6 +55,11 @@ export function gatewayRoutes(deps: {
     hub: LiveHub;
     alerts?: Pick<AlertService, 'invalidateRules'>;
     timeZone?: string;
+    /**
+     * The read pool (DATABASE_READ_URL) for the pages and exports, which only read; as the API's
+     * role, so their scope (RLS) holds there too. Absent: the API's pool.
+     */
+    readDb?: Db;
   };
   firmware?: { service: FirmwareService; maxImageBytes: number };
   /** Carbon MRV: the report signing key (its public half at /.well-known/thamani-mrv-key) and the reports. */
@@ -124,14 +129,14 @@ export function gatewayRoutes(deps: {
       },
       {
         plugin: exportRoutes({
-          db,
+          db: deps.dashboards.readDb ?? db,
           queries: deps.dashboards.queries,
           timeZone: deps.dashboards.timeZone,
         }),
       },
       {
         plugin: dashboardPages({
-          db,
+          db: deps.dashboards.readDb ?? db,
           queries: deps.dashboards.queries,
           timeZone: deps.dashboards.timeZone,
           digesterSections: [{ render: digesterFeedSection(makeField), scripts: [FIELD_SCRIPT] }],

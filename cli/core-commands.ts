@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { withDatabase } from './context.ts';
 import type { Config } from '../config/index.ts';
 
@@ -8,9 +8,17 @@ export function registerCoreCommands(program: Command, config: () => Config): vo
     .description(
       'run the whole system: database (embedded unless DATABASE_URL), migrations, broker, ingest, API, dashboards',
     )
-    .action(async () => {
+    .addOption(
+      // The same choices as THAMANI_ROLE (config/config.ts), which this overrides.
+      new Option(
+        '--role <role>',
+        'what this node runs: all (default), gateway (broker, ingest, firmware downloads) or api (HTTPS API, dashboards)',
+      ).choices(['all', 'gateway', 'api']),
+    )
+    .action(async (opts: { role?: Config['role'] }) => {
       const { start } = await import('../app/start.ts');
-      await start(config());
+      const loaded = config();
+      await start(opts.role ? { ...loaded, role: opts.role } : loaded);
       // Runs until SIGINT/SIGTERM; the lifecycle exits the process.
       await new Promise(() => undefined);
     });

@@ -31,6 +31,14 @@ const postgresUrl = z.string().refine(
 const envSchema = z.object({
   THAMANI_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: postgresUrl.optional(),
+  // A read replica for dashboards and exports (docs/scaling.md); unset: they read the main pool.
+  DATABASE_READ_URL: postgresUrl.optional(),
+  // What this node runs (docs/operations.md, "Running several nodes"); `thamani start --role` wins.
+  THAMANI_ROLE: z
+    .enum(['all', 'gateway', 'api'], { error: 'must be one of all, gateway, api' })
+    .default('all'),
+  // How often a node checks its cluster leases and a follower tries to take a dead leader's (app/leader-lease.ts).
+  CLUSTER_LEASE_CHECK_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   THAMANI_DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
@@ -203,6 +211,8 @@ const envSchema = z.object({
     .min(1)
     .max(24 * 30)
     .default(72),
+  // How often the firmware leader looks at active rollouts (timeouts, the next wave).
+  FIRMWARE_TICK_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   // Audit store (docs/security-model.md, "Audit store"): signed checkpoints of the chain head, kept outside the database.
   AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
   AUDIT_CHECKPOINT_MINUTES: z.coerce
@@ -215,14 +225,23 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+export type NodeRole = Env['THAMANI_ROLE'];
+export const nodeRoles: readonly NodeRole[] = ['all', 'gateway', 'api'];
+
 export interface Config {
   readonly env: Env['THAMANI_ENV'];
+  /** `gateway`: broker, ingest, firmware downloads; `api`: HTTPS API and dashboards; `all`: both. */
+  readonly role: NodeRole;
+  /** Several nodes on one database (ADR 0011): how often leases are checked. */
+  readonly coordination: { readonly leaseCheckMs: number };
   readonly dataDir: string;
   readonly log: { readonly level: Env['LOG_LEVEL']; readonly format: 'json' | 'pretty' };
   readonly publicHostname: string;
   readonly db: {
     /** Absent: run the embedded PostgreSQL under dataDir/pg. */
     readonly url: string | undefined;
+    /** A read replica for dashboards and exports; absent: the main database. */
+    readonly readUrl: string | undefined;
     readonly poolMax: number;
     readonly embeddedPort: number;
     readonly rawRetentionDays: number;
@@ -288,6 +307,7 @@ export interface Config {
     readonly maxImageBytes: number;
     readonly requireApproval: boolean;
     readonly manifestTtlHours: number;
+    readonly tickMs: number;
   };
   readonly audit: {
     /** Where signed checkpoints are written (default dataDir/audit-checkpoints); copy it off the host. */
@@ -371,6 +391,7 @@ function describeValue(env: NodeJS.ProcessEnv, key: PropertyKey | undefined): st
 const fileKeys = [
   'DATABASE_URL',
   'REDIS_URL',
+  'DATABASE_READ_URL',
   'PKI_PASSPHRASE',
   'SESSION_SECRET',
   'APP_DB_PASSWORD',
@@ -442,6 +463,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ]);
   }
   const securityProblems: string[] = [];
+  if (e.DATABASE_READ_URL && !e.DATABASE_URL)
+    securityProblems.push(
+      'DATABASE_READ_URL: needs DATABASE_URL (a read replica of the embedded database makes no sense)',
+    );
   if (e.THAMANI_ENV === 'production') {
     if (!e.SESSION_SECRET)
       securityProblems.push('SESSION_SECRET: required in production (32+ random characters)');
@@ -477,6 +502,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (securityProblems.length > 0) throw new ConfigError(securityProblems);
   const config: Config = {
     env: e.THAMANI_ENV,
+    role: e.THAMANI_ROLE,
+    coordination: { leaseCheckMs: e.CLUSTER_LEASE_CHECK_MS },
     dataDir: path.resolve(cwd, e.THAMANI_DATA_DIR),
     log: {
       level: e.LOG_LEVEL,
@@ -487,6 +514,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     publicHostname: e.THAMANI_PUBLIC_HOSTNAME,
     db: {
       url: e.DATABASE_URL,
+      readUrl: e.DATABASE_READ_URL,
       poolMax: e.DB_POOL_MAX,
       embeddedPort: e.EMBEDDED_PG_PORT,
       rawRetentionDays: e.READINGS_RAW_RETENTION_DAYS,
@@ -552,6 +580,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxImageBytes: e.FIRMWARE_MAX_BYTES,
       requireApproval: e.FIRMWARE_REQUIRE_APPROVAL,
       manifestTtlHours: e.FIRMWARE_MANIFEST_TTL_HOURS,
+      tickMs: e.FIRMWARE_TICK_SECONDS * 1000,
     },
     audit: {
       checkpointDir: e.AUDIT_CHECKPOINT_DIR

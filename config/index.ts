@@ -1,2 +1,2 @@
-export { loadConfig, ConfigError, configKeys } from './config.ts';
-export type { Config, Env } from './config.ts';
+export { loadConfig, ConfigError, configKeys, nodeRoles } from './config.ts';
+export type { Config, Env, NodeRole } from './config.ts';

@@ -224,12 +224,23 @@ export function createAlertService(deps: AlertServiceDeps) {
     async ensureDefaults(): Promise<void> {
       for (const r of defaultRules) await alertRepo.ensureRule(deps.pool, r);
     },
+    /**
+     * This node has just become the alert leader (app/leader-lease.ts): what it remembers of open
+     * alerts may be stale (another node moved them meanwhile), so the next evaluation reloads.
+     */
+    reset(): void {
+      loaded = undefined;
+      open.clear();
+    },
     /** Rules changed (API): the next evaluation reloads them. */
     invalidateRules(): void {
       loaded = undefined;
     },
-    /** Stored readings, after their commit (ingest's onStored). */
-    stored(rows: readonly RowIn[]): void {
+    /**
+     * Stored readings, after their commit (ingest's onStored; on the alert leader also those
+     * other nodes ingested, app/live-relay.ts).
+     */
+    stored(rows: readonly Pick<RowIn, 'deviceId' | 'unitId' | 'ts' | 'values'>[]): void {
       for (const r of rows) {
         for (const [metric, value] of Object.entries(r.values)) {
           const k = `${r.deviceId}|${metric}`;

@@ -5,7 +5,10 @@ import type { RowIn } from '../ingest/batch-writer.ts';
  * and flushed every `flushMs` (one event per subscriber and flush, however fast devices report);
  * alert and presence events go out at once. Each subscriber sees only the units it may see.
  *
- * In-process: one gateway runs ingest and the API (as it runs the broker, broker/presence.ts).
+ * Across nodes (ADR 0011): with `relay`, every event made here (the coalesced readings of a flush,
+ * an alert, a presence change) is also handed to it, which sends it to the other nodes sharing the
+ * database (app/live-relay.ts); what they send arrives through `received` and goes to this node's
+ * subscribers only. So a manager watching node A sees readings ingested by node B.
  */
 
 export type LiveEvent =
@@ -34,7 +37,13 @@ export interface Subscriber {
   send(event: LiveEvent): void;
 }
 
-export function createLiveHub(opts: { flushMs?: number } = {}) {
+export function createLiveHub(
+  opts: {
+    flushMs?: number;
+    /** Hands each local event to the other nodes; readings are gathered even with no local subscriber. */
+    relay?: (event: LiveEvent) => void;
+  } = {},
+) {
   const subscribers = new Set<Subscriber>();
   const pending = new Map<
     string,
@@ -57,10 +66,20 @@ export function createLiveHub(opts: { flushMs?: number } = {}) {
       values: r.values,
     }));
     pending.clear();
+    deliver(readings);
+    if (readings.length > 0) opts.relay?.({ type: 'readings', readings });
+  }
+
+  function deliver(readings: Extract<LiveEvent, { type: 'readings' }>['readings']): void {
     for (const s of subscribers) {
       const own = readings.filter((r) => sees(s, r.unitId));
       if (own.length > 0) s.send({ type: 'readings', readings: own });
     }
+  }
+
+  function deliverOne(event: Exclude<LiveEvent, { type: 'readings' }>): void {
+    const unitId = event.type === 'alert' ? event.alert.unitId : event.device.unitId;
+    for (const s of subscribers) if (sees(s, unitId)) s.send(event);
   }
 
   return {
@@ -71,7 +90,7 @@ export function createLiveHub(opts: { flushMs?: number } = {}) {
     subscribers: (): number => subscribers.size,
     /** Called with every committed batch of stored readings; cheap when nobody watches. */
     stored(rows: readonly RowIn[]): void {
-      if (subscribers.size === 0) return;
+      if (subscribers.size === 0 && !opts.relay) return;
       for (const r of rows) {
         const cur = pending.get(r.deviceId);
         // The newest instant wins; metrics it lacks keep the values already pending.
@@ -92,8 +111,13 @@ export function createLiveHub(opts: { flushMs?: number } = {}) {
       timer ??= setTimeout(flush, flushMs);
     },
     publish(event: Exclude<LiveEvent, { type: 'readings' }>): void {
-      const unitId = event.type === 'alert' ? event.alert.unitId : event.device.unitId;
-      for (const s of subscribers) if (sees(s, unitId)) s.send(event);
+      deliverOne(event);
+      opts.relay?.(event);
+    },
+    /** An event another node made (app/live-relay.ts): for this node's subscribers only. */
+    received(event: LiveEvent): void {
+      if (event.type === 'readings') deliver(event.readings);
+      else deliverOne(event);
     },
     close(): void {
       if (timer) clearTimeout(timer);

@@ -249,11 +249,16 @@ export const firmwareRepo = {
 
   // The rollout engine (firmware-service.ts), on the pool.
 
-  async markSent(q: Queryable, rolloutId: string, deviceId: string, at: Date): Promise<void> {
-    await q.query(
-      `UPDATE firmware_rollout_devices SET status = 'sent', sent_at = $3, updated_at = now() WHERE rollout_id = $1 AND device_id = $2`,
+  /**
+   * Claims a pending device for its manifest: true for exactly one caller, however many nodes
+   * tick at once (the row lock serialises them and the second sees it no longer pending).
+   */
+  async claimSend(q: Queryable, rolloutId: string, deviceId: string, at: Date): Promise<boolean> {
+    const r = await q.query(
+      `UPDATE firmware_rollout_devices SET status = 'sent', sent_at = $3, updated_at = now() WHERE rollout_id = $1 AND device_id = $2 AND status = 'pending' RETURNING 1`,
       [rolloutId, deviceId, at],
     );
+    return r.rows.length === 1;
   },
 
   activeRollouts: async (q: Queryable) =>
@@ -285,18 +290,22 @@ export const firmwareRepo = {
       )
     ).rows,
 
-  async pauseActive(q: Queryable, id: string, reason: string): Promise<void> {
-    await q.query(
-      `UPDATE firmware_rollouts SET status = 'paused', paused_reason = $2, updated_at = now() WHERE id = $1 AND status = 'active'`,
+  /** True when this call paused it (it was active): one audit entry however many nodes tick. */
+  async pauseActive(q: Queryable, id: string, reason: string): Promise<boolean> {
+    const r = await q.query(
+      `UPDATE firmware_rollouts SET status = 'paused', paused_reason = $2, updated_at = now() WHERE id = $1 AND status = 'active' RETURNING 1`,
       [id, reason],
     );
+    return r.rows.length === 1;
   },
 
-  async completeActive(q: Queryable, id: string): Promise<void> {
-    await q.query(
-      `UPDATE firmware_rollouts SET status = 'completed', updated_at = now() WHERE id = $1 AND status = 'active'`,
+  /** True when this call completed it (it was active). */
+  async completeActive(q: Queryable, id: string): Promise<boolean> {
+    const r = await q.query(
+      `UPDATE firmware_rollouts SET status = 'completed', updated_at = now() WHERE id = $1 AND status = 'active' RETURNING 1`,
       [id],
     );
+    return r.rows.length === 1;
   },
 
   /** The device's place in a rollout, with the version it rolls out. */

@@ -84,7 +84,9 @@ export function createFirmwareService(deps: {
         new Date(now().getTime() + rollout.manifest_ttl_hours * 3_600_000),
       );
       // sent_at from the same clock as expiresAt: a manifest sent again keeps the expiry (resend).
-      await firmwareRepo.markSent(deps.pool, rollout.id, deviceId, now());
+      // Claimed first: another node ticking the same wave (a report, an API call, a leader
+      // handover) sends each device's manifest once, not once per node (ADR 0011).
+      if (!(await firmwareRepo.claimSend(deps.pool, rollout.id, deviceId, now()))) continue;
       await deps.audit.record({
         ...system,
         action: 'firmware.manifest_sent',
@@ -112,7 +114,7 @@ export function createFirmwareService(deps: {
       const failed = rows.filter((d) => d.status === 'failed').length;
       if (reached.length > 0 && failed / reached.length > r.failure_threshold) {
         const reason = `${failed} of ${reached.length} devices failed (threshold ${Math.round(r.failure_threshold * 100)} %)`;
-        await firmwareRepo.pauseActive(deps.pool, r.id, reason);
+        if (!(await firmwareRepo.pauseActive(deps.pool, r.id, reason))) continue;
         await deps.audit.record({
           ...system,
           action: 'firmware.rollout_paused',
@@ -125,7 +127,7 @@ export function createFirmwareService(deps: {
       }
       const open = rows.filter((d) => !TERMINAL.has(d.status));
       if (open.length === 0) {
-        await firmwareRepo.completeActive(deps.pool, r.id);
+        if (!(await firmwareRepo.completeActive(deps.pool, r.id))) continue;
         await deps.audit.record({
           ...system,
           action: 'firmware.rollout_completed',

@@ -227,9 +227,7 @@ describe('delivery', () => {
     await alerts.ensureDefaults();
     const stored = (values: Record<string, number>) => {
       clock += 1000;
-      alerts.stored([
-        { deviceId: 'bd-d-1', unitId: unit, seq: 1, ts: now(), values, expect: 'new' },
-      ]);
+      alerts.stored([{ deviceId: 'bd-d-1', unitId: unit, ts: now(), values }]);
       return alerts.settled();
     };
     const open = async () =>

@@ -45,6 +45,8 @@ export const testRolePasswords = {
 export async function startGateway(o: {
   database: string;
   env?: NodeJS.ProcessEnv;
+  /** More arguments for `thamani start` (e.g. `--role api`). */
+  args?: string[];
   readyTimeoutMs?: number;
   dataDir?: string;
 }): Promise<Gateway> {
@@ -64,7 +66,7 @@ export async function startGateway(o: {
 class PortTaken extends Error {}
 
 async function startOnce(
-  o: { database: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number },
+  o: { database: string; env?: NodeJS.ProcessEnv; args?: string[]; readyTimeoutMs?: number },
   dataDir: string,
 ): Promise<Gateway> {
   const [httpsPort, httpPort, mqttPort, devicePort] = [
@@ -97,10 +99,14 @@ async function startOnce(
   let stderr = '';
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   // The log (stdout) is read all along: a pipe nobody reads would stall the gateway once full.
-  const child: ChildProcess = spawn(process.execPath, ['bin/thamani.js', 'start'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['bin/thamani.js', 'start', ...(o.args ?? [])],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
     stream?.on('data', (c: string) => (stderr = (stderr + c).slice(-65_536)));
