@@ -15,7 +15,7 @@ export type ScopeCredential =
   | { readonly kind: 'session'; readonly secret: string }
   | { readonly kind: 'api-token'; readonly secret: string }
   | { readonly kind: 'enrolment'; readonly secret: string }
-  /** An MRV verifier's token: read-only, its digesters and period only (migration 0023, docs/mrv.md). */
+  /** An MRV verifier's token: read-only, its digesters and period only (migration 0031, docs/mrv.md). */
   | { readonly kind: 'mrv-verifier'; readonly secret: string }
   | { readonly kind: 'trusted'; readonly actorId: string; readonly role: string };
 

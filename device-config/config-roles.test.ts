@@ -16,7 +16,7 @@ import { createDeviceConfigService } from './config-service.ts';
 
 /**
  * Technicians and admins only, checked twice: by the route's permission (devices:configure),
- * and in the database (row-level security, migration 0024) for a caller that got past the code,
+ * and in the database (row-level security, migration 0028) for a caller that got past the code,
  * whatever units it is assigned. Over generated roles, unit assignments, devices and operations.
  */
 

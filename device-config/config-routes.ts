@@ -43,7 +43,7 @@ export function commandView(c: CommandRow) {
 /**
  * Remote configuration and commands (docs/operations.md, "Remote configuration"): technicians
  * and admins (`devices:configure`), in the caller's verified scope, where row-level security
- * refuses every other role again (migration 0024).
+ * refuses every other role again (migration 0028).
  */
 export function deviceConfigRoutes(deps: {
   services: ScopedServices<{ config: DeviceConfigService; commands: CommandService }>;

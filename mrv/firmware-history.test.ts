@@ -8,7 +8,7 @@ import { parseReportDocument } from './mrv-report-fns.ts';
 
 /**
  * Provenance names the firmware each device ran over the period, with the times (issue 20): the
- * database records every change of devices.firmware_version (migration 0025), whoever makes it.
+ * database records every change of devices.firmware_version (migration 0033), whoever makes it.
  */
 const t = await createTestDatabase();
 const owner = t.database.pool;

@@ -80,7 +80,7 @@ export function createMrvRepo() {
       );
     },
 
-    /** A report's leaf hashes, one row per chunk of the signed tree (migration 0024). */
+    /** A report's leaf hashes, one row per chunk of the signed tree (migration 0032). */
     async insertLeafHashes(
       tx: DbExecutor,
       reportId: string,
@@ -341,7 +341,7 @@ export function createMrvRepo() {
         [unitId, start, end],
       );
       // Firmware each device ran over the period, from the history the database records on every
-      // change of devices.firmware_version (migration 0025), clipped to the period.
+      // change of devices.firmware_version (migration 0033), clipped to the period.
       const firmware = await q.query<{
         deviceId: string;
         version: string | null;

@@ -328,7 +328,7 @@ describe('MRV report of a month of 1-minute readings', () => {
     await expect(
       t.database.pool.query('DELETE FROM mrv_reports WHERE id = $1', [doc.report.id]),
     ).rejects.toMatchObject({ code: '42501' });
-    // Its leaf hashes reference it (0024): a plain TRUNCATE is refused for that, CASCADE by the triggers.
+    // Its leaf hashes reference it (0032): a plain TRUNCATE is refused for that, CASCADE by the triggers.
     await expect(t.database.pool.query('TRUNCATE mrv_reports')).rejects.toThrow();
     await expect(t.database.pool.query('TRUNCATE mrv_reports CASCADE')).rejects.toMatchObject({
       code: '42501',

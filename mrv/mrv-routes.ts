@@ -40,7 +40,7 @@ type ReadService = Pick<MrvService, 'list' | 'download' | 'exportReadings'>;
 /**
  * /api/v1/mrv: issued reports, read-only, for the `auditor` role (and admins) through the
  * `audit:read` permission, in the caller's verified scope (row-level security on mrv_reports and
- * the archive, migration 0023). Every download of a report or of its readings is audited.
+ * the archive, migration 0031). Every download of a report or of its readings is audited.
  */
 export function mrvRoutes(deps: { mrv: ScopedServices<ReadService> }): FastifyPluginAsync {
   return (base) => {

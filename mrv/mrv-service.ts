@@ -105,7 +105,7 @@ export function createMrvService(deps: {
             params,
             calibrations,
           );
-          // Each chunk's leaf hashes are stored with the report (0024), so that a verifier can
+          // Each chunk's leaf hashes are stored with the report (0032), so that a verifier can
           // name the exact reading that differs; written in batches as the leaves stream by.
           let pending: { index: number; hashes: Buffer }[] = [];
           const tree = new MerkleBuilder(undefined, (index, hashes) =>

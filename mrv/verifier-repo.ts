@@ -1,7 +1,7 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 
 /**
- * The SQL of verifier access (migration 0023). Tokens are created, listed and revoked by the
+ * The SQL of verifier access (migration 0031). Tokens are created, listed and revoked by the
  * owner only (the CLI); everything else runs in a verifier's verified scope, where row-level
  * security limits mrv_reports and mrv_readings_archive to the token's digesters and period.
  */

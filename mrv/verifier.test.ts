@@ -20,7 +20,7 @@ import { createVerifierAdmin } from './verifier-service.ts';
 /**
  * Verifier access (issue 20): a token opens the reports and archived readings of its digesters
  * within its months and nothing else — through the pages and downloads, and through raw SQL as
- * the API's database role in the scope the token opens (row-level security, migration 0023).
+ * the API's database role in the scope the token opens (row-level security, migration 0031).
  */
 
 const signer = mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey);

@@ -7,7 +7,7 @@ import { notificationRepo, type SettingsRow } from './notification-repo.ts';
 
 /**
  * A user's own notification settings and recent deliveries, read and written in the caller's
- * verified scope (row-level security: only their own row, migration 0024). Every change is
+ * verified scope (row-level security: only their own row, migration 0030). Every change is
  * audited in the same transaction (the database refuses it otherwise); the entry records what
  * was chosen and whether an address is set, not the address itself (personal data stays out of
  * the append-only log).
