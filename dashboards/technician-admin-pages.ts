@@ -1,3 +1,4 @@
+import { alertTitle } from './alert-pages.ts';
 import { roles } from '../auth/permissions.ts';
 import type { PublicUser } from '../auth/user-service.ts';
 import { lowIsBad } from './alert-rules.ts';
@@ -34,9 +35,9 @@ export function rulesPage(rules: RuleRow[], f: Formatter, result?: string): stri
         `<section><h2>${h(k === 'biodigester' ? t('tech.kind.biodigester') : t('tech.kind.collectionPoint'))}</h2>${rules
           .filter((r) => r.unitKind === k)
           .map((r) => {
-            const unit = r.metric ? metricLabel(r.metric).unit : '';
+            const unit = r.metric ? metricLabel(r.metric, t).unit : '';
             const dir = lowIsBad(r.condition) ? t('tech.rules.below') : t('tech.rules.above');
-            return `<form class="tech-form rule" method="post" action="/manage/rules/${h(encodeURIComponent(r.id))}" data-tech data-rule="${h(r.id)}"><fieldset><legend>${h(r.title)} <small>${h(dir)}${unit ? ` · ${h(unit)}` : ''}</small> ${r.enabled ? '' : badge('unknown', t('tech.rules.off'))}</legend>
+            return `<form class="tech-form rule" method="post" action="/manage/rules/${h(encodeURIComponent(r.id))}" data-tech data-rule="${h(r.id)}"><fieldset><legend>${h(alertTitle({ ruleId: r.id, title: r.title }, t))} <small>${h(dir)}${unit ? ` · ${h(unit)}` : ''}</small> ${r.enabled ? '' : badge('unknown', t('tech.rules.off'))}</legend>
 ${num('warn', t('tech.rules.warn'), r.warn, true)}${num('critical', t('tech.rules.critical'), r.critical, false)}${num('clear', t('tech.rules.clear'), r.clear, true)}
 <label class="check"><input type="checkbox" name="enabled" value="on"${r.enabled ? ' checked' : ''}> ${h(t('tech.rules.enabled'))}</label><button type="submit">${h(t('tech.rules.save'))}</button></fieldset></form>`;
           })

@@ -81,20 +81,29 @@ export function installTechErrors(app: FastifyInstance, kit: Kit): void {
           : status === 404
             ? f.t('tech.err.notFound')
             : f.t('tech.err.failed');
+    // A request the route's schema refused (a malformed id in the URL): said in the reader's language.
+    const invalid = (err as { validation?: unknown }).validation !== undefined;
     const text =
       err.code === 'CSRF_FAILED'
         ? f.t('tech.err.csrfText')
         : status === 403
           ? f.t('tech.err.forbiddenText')
-          : err.message;
+          : invalid
+            ? f.t('tech.err.invalidText')
+            : err.message;
+    // A service's own refusal is in English (the API's message, with its code): marked so.
+    const said =
+      err.code === 'CSRF_FAILED' || status === 403 || invalid
+        ? notice(text, 'alert')
+        : `<p class="notice alert" role="alert" lang="en">${h(text)}</p>`;
     if (!principal || (status === 403 && err.code !== 'CSRF_FAILED'))
-      return kit.send(reply, messagePage(title, text), status);
+      return kit.send(reply, messagePage(title, text, f), status);
     const back = can(principal.role, 'devices:write') ? '/manage' : '/';
     return kit.page(request, reply, {
       title,
       active: '/manage',
       status,
-      body: `${notice(text, 'alert')}${err.code ? `<p class="muted"><code>${h(err.code)}</code></p>` : ''}<p><a href="${back}">${h(f.t('tech.err.back'))}</a></p>`,
+      body: `${said}${err.code ? `<p class="muted"><code>${h(err.code)}</code></p>` : ''}<p><a href="${back}">${h(f.t('tech.err.back'))}</a></p>`,
     });
   });
 }

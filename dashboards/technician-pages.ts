@@ -87,10 +87,8 @@ export function enrolmentToken(
 ): string {
   const t = f.t;
   // The QR library's SVG carries no style attribute (the CSP forbids inline style); a label is added for screen readers.
-  const svg = o.qrSvg.replace(
-    '<svg ',
-    `<svg role="img" aria-label="${h(t('tech.enrol.qrLabel', { id: o.deviceId }))}" `,
-  );
+  const label = h(t('tech.enrol.qrLabel', { id: o.deviceId }));
+  const svg = o.qrSvg.replace(/<svg\b/, (tag) => `${tag} role="img" aria-label="${label}"`);
   return `${notice(o.created ? t('tech.enrol.created', { id: o.deviceId }) : t('tech.enrol.newToken', { id: o.deviceId }))}
 <section class="enrolment" aria-labelledby="token-title"><h2 id="token-title">${h(t('tech.enrol.title'))}</h2>
 <p class="notice alert" role="alert">${h(t('tech.enrol.once'))}</p>
@@ -145,9 +143,9 @@ export function devicePanel(d: PanelDevice, p: Principal, f: Formatter, done?: s
   const metrics = ['battery_v', 'rssi_dbm'];
   const chart = can(p.role, 'readings:read')
     ? `<section class="chart-panel" aria-labelledby="chart-title"><h2>${h(t('tech.device.history'))}</h2>
-<div class="tiles" role="group" aria-label="${h(t('tech.device.metric'))}">${metrics.map((m, i) => `<button type="button" class="tile" data-metric="${m}" aria-pressed="${i === 0}"><span class="label">${h(metricLabel(m).name)}</span></button>`).join('')}</div>
+<div class="tiles" role="group" aria-label="${h(t('tech.device.metric'))}">${metrics.map((m, i) => `<button type="button" class="tile" data-metric="${m}" aria-pressed="${i === 0}"><span class="label">${h(metricLabel(m, t).name)}</span></button>`).join('')}</div>
 <div class="ranges" role="group" aria-label="${h(t('tech.device.range'))}">${['24h', '7d', '30d', '1y'].map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === '24h'}">${r}</button>`).join('')}</div>
-<h3 id="chart-title">${h(metricLabel('battery_v').name)}</h3><figure class="chart"><div id="chart" data-series="/api/v1/devices/${id}/series"></div><figcaption id="chart-summary">${h(t('tech.device.chartLoading'))}</figcaption></figure>
+<h3 id="chart-title">${h(metricLabel('battery_v', t).name)}</h3><figure class="chart"><div id="chart" data-series="/api/v1/devices/${id}/series"></div><figcaption id="chart-summary">${h(t('tech.device.chartLoading'))}</figcaption></figure>
 <details class="chart-data"><summary>${h(t('tech.device.chartTable'))}</summary><div class="table-wrap" tabindex="0" role="region" aria-label="${h(t('tech.table.scrolls'))}"><table id="chart-table"><thead><tr><th scope="col">${h(t('tech.device.time'))}</th><th scope="col">${h(t('tech.device.avg'))}</th><th scope="col">${h(t('tech.device.min'))}</th><th scope="col">${h(t('tech.device.max'))}</th></tr></thead><tbody></tbody></table></div></details>
 <p class="muted" id="chart-note">${h(t('tech.device.chartNote', { zone: f.timeZone }))}</p></section>`
     : '';
@@ -181,7 +179,7 @@ export function quarantineList(
   const opt = (v: string, label: string, sel?: string) =>
     `<option value="${h(v)}"${v === (sel ?? '') ? ' selected' : ''}>${h(label)}</option>`;
   const filters = `<form class="filters" method="get" action="/manage/quarantine" role="search" aria-label="${h(t('tech.q.filters'))}">
-<label>${h(t('tech.q.reason'))} <select name="reason">${opt('', t('tech.q.any'), filter.reason)}${reasonCodes.map((c) => opt(c, c, filter.reason)).join('')}</select></label>
+<label>${h(t('tech.q.reason'))} <select name="reason" translate="no">${opt('', t('tech.q.any'), filter.reason)}${reasonCodes.map((c) => opt(c, c, filter.reason)).join('')}</select></label>
 <label>${h(t('tech.q.device'))} <input name="deviceId" maxlength="64" value="${h(filter.deviceId ?? '')}" autocapitalize="none"></label>
 <label>${h(t('tech.q.status'))} <select name="status">${opt('', t('tech.q.any'), filter.status)}${statuses.map((s) => opt(s, t(`tech.q.status.${s}` as 'tech.q.status.open'), filter.status)).join('')}</select></label>
 <button type="submit">${h(t('tech.q.apply'))}</button></form>`;

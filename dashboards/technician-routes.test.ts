@@ -1,29 +1,11 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gatewayRoutes } from '../app/gateway-routes.ts';
-import { createAuditLog, createSecurityEvents } from '../audit/index.ts';
 import { can, roles, type Permission, type Role } from '../auth/permissions.ts';
-import { timeseriesInfo } from '../db/timeseries.ts';
-import { createFirmwareService } from '../firmware/firmware-service.ts';
-import { signerFromKey } from '../firmware/signing.ts';
-import { createIngest } from '../ingest/index.ts';
-import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
-import {
-  createApiHarness,
-  createUserWithPassword,
-  systemActor,
-  type ApiHarness,
-} from '../test/api-harness.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
-import { testIngestConfig } from '../test/broker-fixture.ts';
-import { createTestDatabase, testLogger } from '../test/db.ts';
+import { createUserWithPassword, systemActor, type ApiHarness } from '../test/api-harness.ts';
+import { createFullGateway } from '../test/full-gateway.ts';
+import { testLogger } from '../test/db.ts';
 import { createAlertService } from './alert-service.ts';
-import { createDashboardQueries } from './dashboard-repo.ts';
-import { createLiveHub } from './live-hub.ts';
 
 /**
  * The technician's forms as routes (app.inject, the gateway's real routes on a real database):
@@ -39,76 +21,9 @@ let userId = '';
 const sha = 'cd'.repeat(32);
 
 beforeAll(async () => {
-  const owner = await createTestDatabase();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'thamani-tech-'));
-  const pkiConfig = {
-    passphrase: 'technician test passphrase',
-    dir,
-    deviceCertDays: 30,
-    serverCertDays: 30,
-    enrolmentTokenHours: 1,
-    renewalWindowDays: 1,
-    rotationOverlapHours: 1,
-  };
-  const ca = await loadOrCreateCa({
-    dir,
-    passphrase: pkiConfig.passphrase,
-    serverNames: ['localhost'],
-    serverCertDays: 30,
-    logger: testLogger,
-  });
-  const ownerAudit = createAuditLog({ db: owner.database.db, signer: testAuditSigner });
-  const pki = createPki({
-    db: owner.database.db,
-    ca,
-    audit: ownerAudit,
-    config: pkiConfig,
-    brokerUrl: '',
-  });
-  const ingest = createIngest({
-    pool: owner.database.pool,
-    logger: testLogger,
-    config: testIngestConfig,
-    publisher: { publish: () => Promise.resolve() },
-  });
-  const firmware = createFirmwareService({
-    pool: owner.database.pool,
-    audit: ownerAudit,
-    securityEvents: createSecurityEvents({
-      audit: ownerAudit,
-      logger: testLogger,
-      config: { windowMs: 60_000, maxKeys: 1000 },
-    }),
-    signer: signerFromKey(generateKeyPairSync('ed25519').privateKey),
-    publisher: { publish: () => Promise.resolve() },
-    config: {
-      maxImageBytes: 1024 * 1024,
-      requireApproval: true,
-      manifestTtlHours: 1,
-      downloadBaseUrl: 'https://localhost:8884',
-    },
-    logger: testLogger,
-  });
-  h = await createApiHarness(
-    {
-      routes: gatewayRoutes({
-        pki,
-        ca,
-        ingest,
-        pkiConfig,
-        brokerUrl: '',
-        crlUrl: '',
-        dashboards: {
-          queries: createDashboardQueries({
-            mode: (await timeseriesInfo(owner.database.pool)).mode,
-          }),
-          hub: createLiveHub(),
-        },
-        firmware: { service: firmware, maxImageBytes: 1024 * 1024 },
-      }),
-    },
-    { t: owner },
-  );
+  // Every route `thamani start` mounts, on one database.
+  h = await createFullGateway();
+  const owner = h.t;
   const q = owner.database.pool;
   await createAlertService({ pool: q, logger: testLogger, notify: false }).ensureDefaults();
   const site = (

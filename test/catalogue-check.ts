@@ -52,8 +52,8 @@ export function wordsOf(text: string): string[] {
 
 /**
  * The words a person would read in an HTML fragment: text between tags and read attributes;
- * not tag names, other attributes, `<code>`, or elements marked `lang="en"` (data in English
- * shown as data, e.g. a validator's message).
+ * not tag names, other attributes, `<code>`, elements marked `lang="en"` (data in English
+ * shown as data, e.g. a validator's message) or `translate="no"` (identifiers).
  */
 export function visibleText(html: string): string[] {
   const attrs = [...html.matchAll(READ_ATTRIBUTES)].map((m) => m[1] ?? '');
@@ -62,6 +62,8 @@ export function visibleText(html: string): string[] {
     .replace(/<style\b[\s\S]*?<\/style>/gi, ' ')
     .replace(/<code\b[^>]*>[\s\S]*?<\/code>/gi, ' ')
     .replace(/<(\w+)\b[^>]*\blang="en"[^>]*>[\s\S]*?<\/\1>/gi, ' ')
+    // Content marked translate="no" (HTML's own flag): identifiers such as quarantine reason codes.
+    .replace(/<(\w+)\b[^>]*\btranslate="no"[^>]*>[\s\S]*?<\/\1>/gi, ' ')
     .replace(/<!--[\s\S]*?-->/g, ' ')
     .replace(/<[^>]*>/g, ' ')
     .replace(/&[#\w]+;/g, ' ');
@@ -146,7 +148,12 @@ export const placeholders = (text: string) =>
 export function englishOnlyWords(): Set<string> {
   const sw = new Set(
     parts
-      .flatMap((p) => Object.values(p.sw as Record<string, string>).flatMap(wordsOf))
+      // A {placeholder} is not a word of the message ("bado wazi: {open}").
+      .flatMap((p) =>
+        Object.values(p.sw as Record<string, string>).flatMap((v) =>
+          wordsOf(v.replace(/\{\w+\}/g, ' ')),
+        ),
+      )
       .map((w) => w.toLowerCase()),
   );
   const en = parts.flatMap((p) => Object.values(p.en as Record<string, string>).flatMap(wordsOf));
@@ -169,8 +176,13 @@ export function scanScript(file: string, source: string, english: Set<string>): 
   const prose = (t: string) =>
     /\p{L}{2,}\s+\p{L}{2,}|\p{L}{2,}\s+$|^\s+\p{L}{2,}/u.test(t) && !/[[\]#=/]/.test(t);
   const visit = (node: ts.Node) => {
+    // A directive prologue ('use strict') is for the engine, not the reader.
+    const directive =
+      ts.isStringLiteral(node) &&
+      node.text === 'use strict' &&
+      (node.parent as ts.Node | undefined)?.kind === ts.SyntaxKind.ExpressionStatement;
     const texts =
-      ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)
+      (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && !directive
         ? [node.text]
         : ts.isTemplateExpression(node)
           ? [node.head.text, ...node.templateSpans.map((s) => s.literal.text)]

@@ -20,7 +20,7 @@ import { createApiHarness, type ApiHarness } from './api-harness.ts';
 /**
  * The operator API with every route `thamani start` mounts (PKI, devices, quarantine, firmware,
  * MRV, dashboards and their pages), on a test database of its own: for tests that walk every
- * route (the catalogue's page check). Same set-up as api/role-route-matrix.test.ts.
+ * route (the role × route matrix, the catalogue's page check, the technician's forms).
  */
 export async function createFullGateway(): Promise<ApiHarness> {
   const owner = await createTestDatabase();
@@ -76,17 +76,21 @@ export async function createFullGateway(): Promise<ApiHarness> {
     },
     logger: testLogger,
   });
-  return createApiHarness({
-    routes: gatewayRoutes({
-      pki,
-      ca,
-      ingest,
-      pkiConfig,
-      brokerUrl: '',
-      crlUrl: '',
-      dashboards,
-      firmware: { service: firmware, maxImageBytes: 1024 * 1024 },
-      mrv: { signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) },
-    }),
-  });
+  return createApiHarness(
+    {
+      routes: gatewayRoutes({
+        pki,
+        ca,
+        ingest,
+        pkiConfig,
+        brokerUrl: '',
+        crlUrl: '',
+        dashboards,
+        firmware: { service: firmware, maxImageBytes: 1024 * 1024 },
+        mrv: { signer: mrvSignerFromKey(generateKeyPairSync('ed25519').privateKey) },
+      }),
+    },
+    // One database for the API and the features' own services (PKI, ingest, firmware).
+    { t: owner },
+  );
 }

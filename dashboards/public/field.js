@@ -61,7 +61,7 @@
   }
 
   function failed(form, err) {
-    say(form, (text.failed || 'Could not save: {message}').replace('{message}', err.message));
+    say(form, (text.failed || '{message}').replace('{message}', err.message));
   }
 
   // Record or correct a feeding; mark a point collected. The page reloads to show the result.

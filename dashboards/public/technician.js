@@ -73,9 +73,7 @@
     send(form, e.submitter).catch((err) => {
       for (const b of buttons) b.disabled = false;
       form.removeAttribute('aria-busy');
-      window.alert(
-        (text.failed || 'Could not send the form: {error}').replace('{error}', err.message),
-      );
+      window.alert((text.failed || '{error}').replace('{error}', err.message));
     });
   });
 

@@ -50,7 +50,6 @@ export const mrv = definePart({
     'mrv.col.result': 'Result',
     'mrv.col.reference': 'Reference',
     'mrv.version': 'v{version}',
-    'mrv.open': 'Open',
     'mrv.back': 'All reports',
     'mrv.report.title': '{unit} · {period}',
     'mrv.report.label':
@@ -92,7 +91,6 @@ export const mrv = definePart({
     'mrv.download.leaves': 'Signed leaf hashes (to name a differing reading)',
     'mrv.download.note':
       'Check the signature and the readings without us: thamani mrv verify report.json --readings readings.csv --leaf-hashes leaves.bin (or node bin/thamani-mrv-verify.js), with our public key from /.well-known/thamani-mrv-key.',
-    'mrv.print': 'Print',
     'mrv.tableScrolls': 'Table (scrolls sideways)',
     'mrv.quarantine.total': 'Total: {count}',
     'mrv.none': 'None.',
@@ -159,7 +157,6 @@ export const mrv = definePart({
     'mrv.col.result': 'Matokeo',
     'mrv.col.reference': 'Rejea',
     'mrv.version': 'toleo {version}',
-    'mrv.open': 'Fungua',
     'mrv.back': 'Ripoti zote',
     'mrv.report.title': '{unit} · {period}',
     'mrv.report.label':
@@ -201,7 +198,6 @@ export const mrv = definePart({
     'mrv.download.leaves': 'Hashi za majani zilizosainiwa (kutaja kipimo kinachotofautiana)',
     'mrv.download.note':
       'Kagua saini na vipimo bila sisi: thamani mrv verify report.json --readings readings.csv --leaf-hashes leaves.bin (au node bin/thamani-mrv-verify.js), na ufunguo wetu wa umma kutoka /.well-known/thamani-mrv-key.',
-    'mrv.print': 'Chapisha',
     'mrv.tableScrolls': 'Jedwali (husogezwa kando)',
     'mrv.quarantine.total': 'Jumla: {count}',
     'mrv.none': 'Hakuna.',

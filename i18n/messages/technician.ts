@@ -195,6 +195,7 @@ export const technician = definePart({
     'tech.fw.resumeConfirm': 'Resume the rollout of {version}?',
 
     'tech.err.failed': 'That did not work',
+    'tech.err.invalidText': 'The address or the form is not valid. Go back and try again.',
     'tech.err.forbidden': 'Not for your role',
     'tech.err.forbiddenText': 'Your account cannot do this. Ask an administrator if you need it.',
     'tech.err.notFound': 'Not found',
@@ -399,6 +400,7 @@ export const technician = definePart({
     'tech.fw.resumeConfirm': 'Endeleza usambazaji wa {version}?',
 
     'tech.err.failed': 'Hilo halikufanikiwa',
+    'tech.err.invalidText': 'Anwani au fomu si sahihi. Rudi nyuma ujaribu tena.',
     'tech.err.forbidden': 'Si kwa jukumu lako',
     'tech.err.forbiddenText': 'Akaunti yako haiwezi kufanya hili. Muulize msimamizi ukihitaji.',
     'tech.err.notFound': 'Hakipatikani',

@@ -106,10 +106,10 @@ function onAlert(a) {
     return;
   }
   if (existing) {
-    existing.className = 'alert ' + a.severity;
+    existing.className = ['alert', a.severity].join(' ');
     const b = existing.querySelector('.badge');
     if (b) {
-      b.className = 'badge ' + a.severity;
+      b.className = ['badge', a.severity].join(' ');
       b.textContent = msg('state.' + a.severity);
     }
     return;
@@ -122,7 +122,7 @@ function onAlert(a) {
     box.appendChild(list);
   }
   const li = document.createElement('li');
-  li.className = 'alert ' + a.severity;
+  li.className = ['alert', a.severity].join(' ');
   li.dataset.alertId = String(a.id);
   li.dataset.rule = a.ruleId;
   const strong = document.createElement('strong');
