@@ -5,6 +5,7 @@
 // and every output is written to a temporary name and renamed, so that processes starting at
 // once (the test suite starts many gateways) never read half a file.
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   renameSync,
@@ -29,8 +30,21 @@ const SKIP = new Set([
   'docs',
   'firmware-images',
 ]);
-/** Folders read at run time next to the code that reads them (`import.meta.url`). */
-const ASSETS = ['db/migrations', 'dashboards/public'];
+/**
+ * Folders read at run time next to the code that reads them (`import.meta.url`): the migrations
+ * and every feature's `public/` folder (its browser scripts and stylesheets), found, not listed,
+ * so that a feature adding one is served from the compiled copy too.
+ */
+export function assetDirs(root) {
+  const features = readdirSync(root, { withFileTypes: true }).filter(
+    (e) =>
+      e.isDirectory() &&
+      !e.name.startsWith('.') &&
+      !SKIP.has(e.name) &&
+      existsSync(path.join(root, e.name, 'public')),
+  );
+  return ['db/migrations', ...features.map((e) => `${e.name}/public`)];
+}
 
 /** Where the compiled copy lives: npm's usual cache folder, emptied by every `npm ci`. */
 export function cacheDir(root) {
@@ -106,6 +120,6 @@ export function freshBuild(root, entry) {
       renameSync(tmp, file);
     }
   }
-  for (const rel of ASSETS) linkAsset(root, out, rel);
+  for (const rel of assetDirs(root)) linkAsset(root, out, rel);
   return path.join(out, entry.replace(/\.ts$/, '.js'));
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cacheDir, freshBuild } from '../bin/fresh-build.js';
+import { assetDirs, cacheDir, freshBuild } from '../bin/fresh-build.js';
 
 /**
  * `thamani` starts at once: it runs a compiled copy of the sources (kept fresh), and a command
@@ -90,5 +90,25 @@ describe('thamani start-up', () => {
     expect(statSync(compiled).mtimeMs).toBeGreaterThan(past.getTime() + 30_000);
     expect(readFileSync(compiled, 'utf8')).toContain('faultNames');
     expect(statSync(other).mtimeMs).toBe(otherBefore);
+  });
+
+  it('serves from the compiled copy every file a module reads beside itself (import.meta.url)', () => {
+    freshBuild(root, 'cli/main.ts');
+    // Every `new URL('./x/…', import.meta.url)` of the sources names a folder that must be there.
+    const dirs = new Set<string>();
+    for (const file of spawnSync('git', ['ls-files', '*.ts'], { cwd: root, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(
+        (f) => f && !f.endsWith('.test.ts') && !f.startsWith('test/') && !f.startsWith('bench/'),
+      )) {
+      for (const m of readFileSync(path.join(root, file), 'utf8').matchAll(
+        /new URL\(\s*[`'"]\.\/([\w-]+)\//g,
+      ))
+        dirs.add(path.posix.join(path.posix.dirname(file), m[1]!));
+    }
+    expect([...dirs].length).toBeGreaterThan(1);
+    for (const dir of dirs) expect(assetDirs(root), dir).toContain(dir);
+    for (const dir of assetDirs(root))
+      expect(statSync(path.join(cacheDir(root), dir)).isDirectory(), dir).toBe(true);
   });
 });
