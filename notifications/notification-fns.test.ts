@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { guidanceFor } from '../dashboards/alert-pages.ts';
+import { translator } from '../i18n/index.ts';
 import {
   inQuiet,
   localMinute,
@@ -144,7 +145,8 @@ describe('alert messages', () => {
             channel,
             baseUrl: 'https://t.example',
           });
-          if (a.event !== 'closed') expect(body).toContain(guidanceFor(a.ruleId));
+          // What to do, in the reader's language.
+          if (a.event !== 'closed') expect(body).toContain(guidanceFor(a.ruleId, translator(lang)));
           expect(body).toContain(
             role === 'technician' ? `https://t.example/fleet/${a.deviceId}` : a.unitId,
           );

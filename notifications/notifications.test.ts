@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { guidanceFor } from '../dashboards/alert-pages.ts';
+import { translator } from '../i18n/index.ts';
 import { createAlertService, type AlertService } from '../dashboards/alert-service.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { createTestDatabase, testLogger } from '../test/db.ts';
@@ -174,9 +175,14 @@ describe('alert notifications', () => {
     // not the user in quiet hours (a warning waits).
     expect(Object.keys(byTo).sort()).toEqual(['tech@school.example', 'wanjiru@school.example']);
     const sw = byTo['wanjiru@school.example']!;
-    expect(sw.subject).toBe('Onyo: pH low: acidifying (overfed?) katika Kitchen A');
+    // A default rule's title and guidance in the reader's language.
+    expect(sw.subject).toBe(
+      'Onyo: pH iko chini: asidi inaongezeka (kimelishwa kupita kiasi?) katika Kitchen A',
+    );
     expect(contentLanguage(sw)).toBe('sw');
-    expect(sw.text).toContain(`Cha kufanya: ${guidanceFor('biodigester.ph.low')}`);
+    expect(sw.text).toContain(
+      `Cha kufanya: ${guidanceFor('biodigester.ph.low', translator('sw'))}`,
+    );
     expect(sw.text).toContain(`Fungua: ${BASE}/digesters/${ids.a}`);
     expect(sw.text).toContain('6.70');
     const en = byTo['tech@school.example']!;
