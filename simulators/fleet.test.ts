@@ -57,7 +57,13 @@ describe('a simulated fleet with faults, through the whole chain', () => {
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({
       ready: true,
-      checks: { database: true, ingest: true, broker: true, 'device-events': true },
+      checks: {
+        database: true,
+        ingest: true,
+        broker: true,
+        'device-events': true,
+        'cluster-bus': true,
+      },
     });
   });
 
