@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { tryConnect } from '../test/broker-fixture.ts';
 import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { startGateway, type Gateway } from '../test/gateway.ts';
 import { waitFor } from '../test/wait.ts';
+import { axeSerious } from '../test/page-checks.ts';
 
 /**
  * The technician's whole job in a real browser (Debian's Chromium) against the real gateway
@@ -23,7 +23,6 @@ import { waitFor } from '../test/wait.ts';
 const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM) && process.env.CI === 'true')
   throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'technician browser password';
 const PHONE = { width: 360, height: 740 };
 const DESKTOP = { width: 1366, height: 900 };
@@ -122,36 +121,6 @@ async function signIn(
 }
 
 /** The axe run of dashboards/ui.browser.test.ts: serious and critical violations only. */
-async function axeSerious(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: {
-          run(
-            ctx: unknown,
-            opts: unknown,
-          ): Promise<{
-            violations: {
-              id: string;
-              impact: string;
-              help: string;
-              nodes: { target: string[] }[];
-            }[];
-          }>;
-        };
-      }
-    ).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-    );
-}
-
 /** What every page must be: no overflow at its width, axe clean, no CSP or script error. */
 async function checkPage(o: Opened, label: string): Promise<void> {
   const overflow = await o.page.evaluate(

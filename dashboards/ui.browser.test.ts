@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +24,7 @@ import { fieldServiceMaker } from '../field/index.ts';
 import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from '../field/field-page-routes.ts';
 import { fieldRoutes } from '../field/field-routes.ts';
 import { technicianAdminRoutes } from './technician-admin-routes.ts';
+import { axeSerious } from '../test/page-checks.ts';
 
 /**
  * The pages as people use them (issue 19 §"Broken or misleading today"), in Debian's Chromium at
@@ -36,7 +36,6 @@ import { technicianAdminRoutes } from './technician-admin-routes.ts';
 const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM) && process.env.CI === 'true')
   throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'correct horse battery staple';
 const SIZES = [
   { width: 360, height: 740 },
@@ -266,40 +265,6 @@ function minutesAgo(text: string | null): number {
   const m = /^(\d+) minutes ago$/.exec(text ?? '');
   expect(m, `an age in minutes, got ${text}`).not.toBeNull();
   return Number(m![1]);
-}
-
-async function axeSerious(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: {
-          run(
-            ctx: unknown,
-            opts: unknown,
-          ): Promise<{
-            violations: {
-              id: string;
-              impact: string;
-              help: string;
-              nodes: { target: string[] }[];
-            }[];
-          }>;
-        };
-      }
-    ).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    );
 }
 
 /** Each page a role can reach: its menu plus the detail pages it may open. */

@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { createTestDatabase, testLogger } from '../test/db.ts';
 import { digesterFeedSection, FIELD_SCRIPT, fieldPages } from './field-page-routes.ts';
 import { fieldRoutes } from './field-routes.ts';
 import { fieldServiceMaker } from './index.ts';
+import { axeSerious } from '../test/page-checks.ts';
 
 /**
  * The field work in Debian's Chromium on a 360 px phone (issue 19): a kitchen manager records a
@@ -32,7 +32,6 @@ import { fieldServiceMaker } from './index.ts';
 const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM) && process.env.CI === 'true')
   throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'correct horse battery staple';
 const PHONE = { width: 360, height: 740 };
 const TZ = 'Africa/Nairobi';
@@ -155,39 +154,6 @@ async function signIn(
     page.click('button[type=submit]'),
   ]);
   return { page, problems, close: () => context.close() };
-}
-
-async function axeSerious(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: {
-          run(
-            ctx: unknown,
-            opts: unknown,
-          ): Promise<{
-            violations: {
-              id: string;
-              impact: string;
-              help: string;
-              nodes: { target: string[] }[];
-            }[];
-          }>;
-        };
-      }
-    ).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    );
 }
 
 async function checkPage(page: Page, problems: string[], label: string): Promise<void> {

@@ -1,7 +1,6 @@
 /// <reference lib="dom" />
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -18,6 +17,7 @@ import { createMrvRepo, createMrvService, monthPeriod, mrvSignerFromKey } from '
 import { createVerifierRepo } from './verifier-repo.ts';
 import { verifierRoutes } from './verifier-routes.ts';
 import { createVerifierAdmin } from './verifier-service.ts';
+import { axeSerious } from '../test/page-checks.ts';
 
 /**
  * The verifier's pages in Debian's Chromium, as a verification body uses them: sign in with the
@@ -28,7 +28,6 @@ import { createVerifierAdmin } from './verifier-service.ts';
 const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM) && process.env.CI === 'true')
   throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium) but is not installed`);
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SIZES = [
   { width: 360, height: 740 },
   { width: 1366, height: 900 },
@@ -88,37 +87,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-
-async function axeSerious(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: {
-          run(
-            ctx: unknown,
-            opts: unknown,
-          ): Promise<{
-            violations: {
-              id: string;
-              impact: string;
-              help: string;
-              nodes: { target: string[] }[];
-            }[];
-          }>;
-        };
-      }
-    ).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-    );
-}
 
 const overflow = (page: Page) =>
   page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
