@@ -198,58 +198,51 @@ export function verifierRoutes(deps: {
       },
     );
 
-    app.get(
-      '/verifier/reports/:id/readings.csv',
-      { schema: { ...hide, params: id } },
-      async (request, reply) => {
-        const secret = secretOf(request);
-        if (!secret) return unauthenticated(reply);
-        let stream: Readable;
-        try {
-          stream = await scopedStream<VerifierService>(
-            (fn) => scoped(request, fn, credential(secret)),
-            (s) => s.readingsCsv(request.params.id, auditActor(request)),
-          );
-        } catch (err) {
-          if (isRefused(err)) return unauthenticated(reply);
-          throw err;
-        }
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('cache-control', 'no-store')
-          .header(
-            'content-disposition',
-            `attachment; filename="mrv-readings-${request.params.id}.csv"`,
-          )
-          .send(stream);
-      },
+    /** A download streamed from the verifier's scope: its readings (CSV) or its leaf hashes. */
+    const download = (
+      suffix: string,
+      type: string,
+      filename: (id: string) => string,
+      open: (
+        s: VerifierService,
+        id: string,
+        actor: ReturnType<typeof auditActor>,
+      ) => AsyncGenerator<string | Buffer>,
+    ) =>
+      app.get(
+        `/verifier/reports/:id/${suffix}`,
+        { schema: { ...hide, params: id } },
+        async (request, reply) => {
+          const secret = secretOf(request);
+          if (!secret) return unauthenticated(reply);
+          let stream: Readable;
+          try {
+            stream = await scopedStream<VerifierService>(
+              (fn) => scoped(request, fn, credential(secret)),
+              (s) => open(s, request.params.id, auditActor(request)),
+            );
+          } catch (err) {
+            if (isRefused(err)) return unauthenticated(reply);
+            throw err;
+          }
+          return reply
+            .type(type)
+            .header('cache-control', 'no-store')
+            .header('content-disposition', `attachment; filename="${filename(request.params.id)}"`)
+            .send(stream);
+        },
+      );
+    download(
+      'readings.csv',
+      'text/csv; charset=utf-8',
+      (id) => `mrv-readings-${id}.csv`,
+      (s, id, actor) => s.readingsCsv(id, actor),
     );
-
-    app.get(
-      '/verifier/reports/:id/leaf-hashes.bin',
-      { schema: { ...hide, params: id } },
-      async (request, reply) => {
-        const secret = secretOf(request);
-        if (!secret) return unauthenticated(reply);
-        let stream: Readable;
-        try {
-          stream = await scopedStream<VerifierService>(
-            (fn) => scoped(request, fn, credential(secret)),
-            (s) => s.leafHashes(request.params.id, auditActor(request)),
-          );
-        } catch (err) {
-          if (isRefused(err)) return unauthenticated(reply);
-          throw err;
-        }
-        return reply
-          .type('application/octet-stream')
-          .header('cache-control', 'no-store')
-          .header(
-            'content-disposition',
-            `attachment; filename="mrv-leaf-hashes-${request.params.id}.bin"`,
-          )
-          .send(stream);
-      },
+    download(
+      'leaf-hashes.bin',
+      'application/octet-stream',
+      (id) => `mrv-leaf-hashes-${id}.bin`,
+      (s, id, actor) => s.leafHashes(id, actor),
     );
 
     app.get(
