@@ -46,6 +46,21 @@ export interface UnitInfo {
   siteName: string;
 }
 
+/** A report as listed: what it covers and its root, without the signed document. */
+export interface ReportSummary {
+  id: string;
+  unitId: string;
+  periodStart: Date;
+  periodEnd: Date;
+  version: number;
+  supersedes: string | null;
+  reason: string | null;
+  issuedAt: Date;
+  issuedBy: string;
+  merkleRoot: string;
+  leafCount: number;
+}
+
 export function createMrvRepo() {
   return {
     async unit(tx: DbExecutor, unitId: string): Promise<UnitInfo | undefined> {
@@ -448,37 +463,8 @@ export function createMrvRepo() {
       return rows.map((r) => r.id);
     },
 
-    async list(
-      tx: DbExecutor,
-      unitId?: string,
-    ): Promise<
-      {
-        id: string;
-        unitId: string;
-        periodStart: Date;
-        periodEnd: Date;
-        version: number;
-        supersedes: string | null;
-        reason: string | null;
-        issuedAt: Date;
-        issuedBy: string;
-        merkleRoot: string;
-        leafCount: number;
-      }[]
-    > {
-      const { rows } = await asQueryable(tx).query<{
-        id: string;
-        unitId: string;
-        periodStart: Date;
-        periodEnd: Date;
-        version: number;
-        supersedes: string | null;
-        reason: string | null;
-        issuedAt: Date;
-        issuedBy: string;
-        merkleRoot: string;
-        leafCount: number;
-      }>(
+    async list(tx: DbExecutor, unitId?: string): Promise<ReportSummary[]> {
+      const { rows } = await asQueryable(tx).query<ReportSummary>(
         `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, reason, ${iso('issued_at')} AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
            FROM mrv_reports WHERE $1::uuid IS NULL OR unit_id = $1 ORDER BY period_start DESC, unit_id, version DESC`,
         [unitId ?? null],
