@@ -4,14 +4,12 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
-import { createDeviceService } from '../devices/device-service.ts';
-import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { deviceKeyAndCsr } from '../test/device-keys.ts';
+import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { startGateway, type Gateway } from '../test/gateway.ts';
 import { waitFor } from '../test/wait.ts';
 import { createDeviceConfigService } from './config-service.ts';
+import { enrolBeforeGateway } from '../test/enrol-before-start.ts';
 
 /**
  * The real `thamani start` (app/start.ts wiring): a configuration set from another process while
@@ -28,36 +26,14 @@ beforeAll(async () => {
   t = await createTestDatabase();
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-cfgrestart-'));
   const passphrase = 'gateway test passphrase';
-  const ca = await loadOrCreateCa({
-    dir: path.join(dataDir, 'pki'),
+  device = await enrolBeforeGateway({
+    t,
+    dataDir,
     passphrase,
-    serverNames: ['localhost', '127.0.0.1', '::1'],
-    serverCertDays: 30,
-    logger: testLogger,
+    deviceId: id,
+    site: 'Restart Site',
+    unit: 'R1',
   });
-  const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
-  const devices = createDeviceService({ db: t.database.db, audit });
-  const pki = createPki({
-    db: t.database.db,
-    ca,
-    audit,
-    config: {
-      passphrase,
-      dir: dataDir,
-      deviceCertDays: 30,
-      serverCertDays: 30,
-      enrolmentTokenHours: 1,
-      renewalWindowDays: 1,
-      rotationOverlapHours: 1,
-    },
-    brokerUrl: '',
-  });
-  const actor = { actorId: 'test', actorRole: 'admin' };
-  const site = await devices.addSite({ name: 'Restart Site' }, actor);
-  const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'R1' }, actor);
-  await devices.addDevice({ id, unit: unit.id }, actor);
-  const keys = deviceKeyAndCsr(id);
-  device = { key: keys.key, cert: (await pki.issueFromCsr(id, keys.csr, actor)).certificate };
 }, 150_000);
 
 afterAll(() => gateway?.stop());

@@ -7,14 +7,10 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../test/db.ts';
-import { createAuditLog } from '../audit/index.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
-import { createDeviceService } from '../devices/device-service.ts';
-import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
-import { deviceKeyAndCsr } from '../test/device-keys.ts';
+import { createTestDatabase, type TestDatabase } from '../test/db.ts';
 import { httpsRequest } from '../test/https-client.ts';
 import { withDatabase } from '../test/global-setup.ts';
+import { enrolBeforeGateway } from '../test/enrol-before-start.ts';
 
 /** Publishes QoS 1 readings one after another (seq 1, 2, …) and records which were acknowledged. */
 function loadUntilStopped(
@@ -133,36 +129,14 @@ describe('SIGKILL', () => {
     const passphrase = 'kill test passphrase 12';
     // The device is registered and enrolled before the gateway starts, through the same CA
     // directory and database the gateway then uses.
-    const ca = await loadOrCreateCa({
-      dir: path.join(dataDir, 'pki'),
+    const enrolled = await enrolBeforeGateway({
+      t,
+      dataDir,
       passphrase,
-      serverNames: ['localhost', '127.0.0.1', '::1'],
-      serverCertDays: 30,
-      logger: testLogger,
+      deviceId: 'bd-dur-kill',
+      site: 'Kill Site',
+      unit: 'D1',
     });
-    const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
-    const devices = createDeviceService({ db: t.database.db, audit });
-    const pki = createPki({
-      db: t.database.db,
-      ca,
-      audit,
-      config: {
-        passphrase,
-        dir: dataDir,
-        deviceCertDays: 30,
-        serverCertDays: 30,
-        enrolmentTokenHours: 1,
-        renewalWindowDays: 1,
-        rotationOverlapHours: 1,
-      },
-      brokerUrl: '',
-    });
-    const actor = { actorId: 'test', actorRole: 'admin' };
-    const site = await devices.addSite({ name: 'Kill Site' }, actor);
-    const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'D1' }, actor);
-    await devices.addDevice({ id: 'bd-dur-kill', unit: unit.id }, actor);
-    const keys = deviceKeyAndCsr('bd-dur-kill');
-    const issued = await pki.issueFromCsr('bd-dur-kill', keys.csr, actor);
     const gateway = spawn(process.execPath, ['bin/thamani.js', 'start'], {
       env: {
         ...process.env,
@@ -187,7 +161,7 @@ describe('SIGKILL', () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       gateway.on('exit', (_code, signal) => resolve(signal)),
     );
-    const rootCa = ca.rootCertPem;
+    const rootCa = enrolled.rootCertPem;
     // Ready when the API answers (the broker starts right after it); a loaded machine may take minutes.
     const deadline = Date.now() + 240_000;
     let ready = false;
@@ -203,8 +177,8 @@ describe('SIGKILL', () => {
     while (!client && Date.now() < deadline) {
       client = await mqtt
         .connectAsync(`mqtts://localhost:${mqttPort}`, {
-          key: keys.key,
-          cert: issued.certificate,
+          key: enrolled.key,
+          cert: enrolled.cert,
           ca: rootCa,
           clientId: 'bd-dur-kill',
           protocolVersion: 4,

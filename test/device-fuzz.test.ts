@@ -4,13 +4,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditLog, escapeDeviceText } from '../audit/index.ts';
-import { createDeviceService } from '../devices/device-service.ts';
+import { escapeDeviceText } from '../audit/index.ts';
 import { readState } from '../devices/state-handler.ts';
-import { createPki, loadOrCreateCa } from '../provisioning/index.ts';
-import { testAuditSigner } from './audit-key.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from './db.ts';
-import { deviceKeyAndCsr } from './device-keys.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 import { startGateway, type Gateway } from './gateway.ts';
 import {
   csrPayload,
@@ -21,6 +17,7 @@ import {
   type Payload,
 } from './hostile-input.ts';
 import { httpsRequest } from './https-client.ts';
+import { enrolBeforeGateway } from './enrol-before-start.ts';
 
 /**
  * Totality, end to end (issue 16): the real `thamani start` in a child process, one enrolled
@@ -215,36 +212,14 @@ beforeAll(async () => {
   // The device is registered and enrolled through the CA directory and database the gateway then uses.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'thamani-fuzz-'));
   const passphrase = 'gateway test passphrase';
-  const ca = await loadOrCreateCa({
-    dir: path.join(dataDir, 'pki'),
+  device = await enrolBeforeGateway({
+    t,
+    dataDir,
     passphrase,
-    serverNames: ['localhost', '127.0.0.1', '::1'],
-    serverCertDays: 30,
-    logger: testLogger,
+    deviceId,
+    site: 'Fuzz Site',
+    unit: 'F1',
   });
-  const audit = createAuditLog({ db: t.database.db, signer: testAuditSigner });
-  const devices = createDeviceService({ db: t.database.db, audit });
-  const pki = createPki({
-    db: t.database.db,
-    ca,
-    audit,
-    config: {
-      passphrase,
-      dir: dataDir,
-      deviceCertDays: 30,
-      serverCertDays: 30,
-      enrolmentTokenHours: 1,
-      renewalWindowDays: 1,
-      rotationOverlapHours: 1,
-    },
-    brokerUrl: '',
-  });
-  const actor = { actorId: 'test', actorRole: 'admin' };
-  const site = await devices.addSite({ name: 'Fuzz Site' }, actor);
-  const unit = await devices.addUnit({ site: site.id, kind: 'biodigester', name: 'F1' }, actor);
-  await devices.addDevice({ id: deviceId, unit: unit.id }, actor);
-  const keys = deviceKeyAndCsr(deviceId);
-  device = { key: keys.key, cert: (await pki.issueFromCsr(deviceId, keys.csr, actor)).certificate };
   // The rate limit is not what is under test here (it paces, and would only slow the run).
   gateway = await startGateway({
     database: t.name,
