@@ -45,6 +45,8 @@ function englishIn(html: string): string[] {
   let text = html;
   for (const name of [...SEEDED_NAMES, ...roles.map((r) => `sw-${r.replace('_', '-')}`)])
     text = text.split(name).join(' ');
+  // Ids the page echoes (random UUIDs) are not words: "4496be9cb303" holds "be".
+  text = text.replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, ' ');
   return visibleText(text)
     .flatMap(wordsOf)
     .filter((w) => english.has(w.toLowerCase()));
