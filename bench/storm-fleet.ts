@@ -12,6 +12,7 @@ import forge from 'node-forge';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/index.ts';
+import { serialHexFromBytes } from '../provisioning/serial-fns.ts';
 
 /**
  * The storm bench's fleet: N devices, each with its own certificate (own serial, own CN, own
@@ -80,11 +81,11 @@ export async function loadStormFleet(o: {
     ? (JSON.parse(readFileSync(fleetFile, 'utf8')) as StormDevice[])
     : [];
   // Certificates that expire within a day (or were made against another CA) are made again.
-  const caPrefix = createHash('sha256')
-    .update(ca.issuing.certPem)
-    .digest('hex')
-    .slice(0, 4)
-    .replace(/^0/, '1');
+  // Made positive and minimal the product's way (0x40..0x7f first): a prefix from the hash alone
+  // was negative whenever its first digit was 8-f, and the gateway refused every such device.
+  const caPrefix = serialHexFromBytes(
+    createHash('sha256').update(ca.issuing.certPem).digest().subarray(0, 2),
+  );
   const fresh = cached.filter(
     (d, i) =>
       d.id === deviceId(i) &&
