@@ -24,6 +24,8 @@ export interface VisibleReport {
   unitId: string | null;
   /** The digester's name, or for a site report the site's. */
   unitName: string;
+  /** How many digesters the report covers (1, or a site's). */
+  unitCount: number;
   siteName: string;
   periodStart: Date;
   periodEnd: Date;
@@ -139,7 +141,7 @@ export function createVerifierRepo() {
           issuedAt: string;
         }
       >(
-        `SELECT id, unit_id AS "unitId", coalesce(document::jsonb #>> '{report,subject,unit,name}', document::jsonb #>> '{report,subject,site,name}') AS "unitName", document::jsonb #>> '{report,subject,site,name}' AS "siteName",
+        `SELECT id, unit_id AS "unitId", coalesce(document::jsonb #>> '{report,subject,unit,name}', document::jsonb #>> '{report,subject,site,name}') AS "unitName", coalesce(cardinality(unit_ids), 1) AS "unitCount", document::jsonb #>> '{report,subject,site,name}' AS "siteName",
                 ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, ${iso('issued_at')} AS "issuedAt", merkle_root AS "merkleRoot", leaf_count::int AS "leafCount"
            FROM mrv_reports ORDER BY period_start DESC, "unitName", version DESC`,
       );
