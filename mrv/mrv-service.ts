@@ -27,7 +27,6 @@ import {
   parseReportDocument,
   REPORT_FORMAT,
   type InclusionProof,
-  type MerkleSummary,
   type ReportDocument,
 } from './mrv-report-fns.ts';
 import type { MrvRepo } from './mrv-repo.ts';
@@ -169,9 +168,10 @@ export function createMrvService(deps: {
             throw new MrvError.ALREADY_ISSUED(unit.name, previous.version);
           if (!previous && opts.reason) throw new MrvError.NOTHING_TO_CORRECT(unit.name);
           const id = randomUUID();
-          const line = previous ? [id, ...(await repo.versionLine(tx, previous.id))] : [id];
           const issuedAt = new Date();
           await repo.archive(tx, unit.id, opts.start, opts.end, id);
+          // Its leaves: rows archived by it or by any report issued before over this unit and an
+          // overlapping period (its own earlier versions, a site report): docs/mrv.md.
           const sources = await repo.leafSourcesFor(tx, [unit.id], opts.start, opts.end, id);
           const params = resolveParams(
             await repo.siteParams(tx, unit.siteId),

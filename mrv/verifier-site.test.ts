@@ -178,9 +178,9 @@ describe('site reports for verifiers', () => {
       headers,
     });
     expect(list.statusCode).toBe(200);
-    const items = (
-      list.json() as { reports: { id: string; unitId: string | null; siteId: string | null }[] }
-    ).reports;
+    const items = list.json<{
+      reports: { id: string; unitId: string | null; siteId: string | null }[];
+    }>().reports;
     expect(items).toContainEqual(
       expect.objectContaining({ id: siteReport.id, unitId: null, siteId: fleet.siteId }),
     );
