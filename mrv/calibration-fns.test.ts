@@ -33,10 +33,21 @@ describe('calibration versions', () => {
     fc.assert(
       fc.property(
         fc.array(
-          fc.record({
-            spans: history,
-            readings: fc.uniqueArray(fc.integer({ min: START, max: END - 1 }), { maxLength: 40 }),
-          }),
+          // Readings anywhere, and exactly at the instants a version was applied (boundaries).
+          history.chain((spans) =>
+            fc.record({
+              spans: fc.constant(spans),
+              readings: fc.uniqueArray(
+                fc.oneof(
+                  fc.integer({ min: START, max: END - 1 }),
+                  fc
+                    .constantFrom(START, END - 1, ...spans.map((x) => x.from.getTime()))
+                    .filter((t) => t >= START && t < END),
+                ),
+                { maxLength: 40 },
+              ),
+            }),
+          ),
           { minLength: 1, maxLength: 3 },
         ),
         (devices) => {
