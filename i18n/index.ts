@@ -7,6 +7,7 @@ import { pages } from './messages/pages.ts';
 import { field } from './messages/field.ts';
 import { notifications } from './messages/notifications.ts';
 import { mrv } from './messages/mrv.ts';
+import { mrvSite } from './messages/mrv-site.ts';
 import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
 import type { Part } from './part.ts';
@@ -39,6 +40,7 @@ export const parts = [
   mrv,
   technician,
   devconfig,
+  mrvSite,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;

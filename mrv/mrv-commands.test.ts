@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/db.ts';
 import { cliRunner } from '../test/cli-runner.ts';
 import { seedDigesterMonth, type DigesterFixture } from '../test/mrv-fixture.ts';
+import { seedFleet } from '../test/mrv-site-fixture.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const t = await createTestDatabase();
@@ -159,6 +160,155 @@ describe('thamani mrv', () => {
     expect(await thamani('mrv', 'verify', file('readings.csv'))).toMatchObject({
       code: 65,
       stderr: expect.stringMatching(/not JSON/),
+    });
+  });
+
+  it('issues a site report for a month; verify, export, prove (a reading of its second digester) and exact-leaf verify work on it', async () => {
+    const fleet = await seedFleet(t.database.pool, [
+      {
+        silent: false,
+        devices: 2,
+        seed: 11,
+        missing: 100,
+        offline: { from: 0, length: 144 },
+        quarantined: [],
+        failedCalibration: null,
+      },
+      {
+        silent: false,
+        devices: 1,
+        seed: 12,
+        missing: 0,
+        offline: { from: 0, length: 0 },
+        quarantined: [5],
+        failedCalibration: null,
+      },
+      {
+        silent: true,
+        devices: 1,
+        seed: 13,
+        missing: 0,
+        offline: { from: 0, length: 0 },
+        quarantined: [],
+        failedCalibration: null,
+      },
+    ]);
+    expect(
+      await thamani(
+        'mrv',
+        'issue',
+        '--unit',
+        fx.unitId,
+        '--site',
+        fleet.siteName,
+        '--month',
+        '2026-10',
+      ),
+    ).toMatchObject({ code: 64, stderr: expect.stringMatching(/either --unit or --site/) });
+    const pub = path.join(dataDir, 'pki', 'mrv-signing.pub');
+    expect(
+      await thamani(
+        'mrv',
+        'issue',
+        '--site',
+        fleet.siteName,
+        '--month',
+        '2026-10',
+        '--out',
+        file('site.json'),
+      ),
+    ).toMatchObject({ code: 0 });
+    expect(await thamani('mrv', 'verify', file('site.json'), '--public-key', pub)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/signature: valid/),
+    });
+    expect(
+      await thamani(
+        'mrv',
+        'export',
+        file('site.json'),
+        '--out',
+        file('site.csv'),
+        '--leaf-hashes',
+        file('site.bin'),
+      ),
+    ).toMatchObject({ code: 0 });
+    const lines = (await readFile(file('site.csv'), 'utf8')).trimEnd().split('\n');
+    const doc = JSON.parse(await readFile(file('site.json'), 'utf8')) as {
+      report: {
+        readings: number;
+        digesters: { unit: { id: string }; leaves: { first: number; count: number } }[];
+      };
+    };
+    expect(lines.length - 1).toBe(doc.report.readings);
+    expect(
+      await thamani(
+        'mrv',
+        'verify',
+        file('site.json'),
+        '--public-key',
+        pub,
+        '--readings',
+        file('site.csv'),
+      ),
+    ).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        new RegExp(`readings: ${doc.report.readings} readings reproduce the signed root`),
+      ),
+    });
+    // A reading of the second digester in leaf order: its leaf lies after the first's.
+    const second = doc.report.digesters[1]!;
+    const target = lines[second.leaves.first + 2]!.split(',');
+    expect(
+      await thamani(
+        'mrv',
+        'prove',
+        file('site.json'),
+        '--device',
+        target[0]!,
+        '--ts',
+        target[2]!,
+        '--out',
+        file('site-proof.json'),
+      ),
+    ).toMatchObject({ code: 0 });
+    expect(
+      await thamani(
+        'mrv',
+        'verify',
+        file('site.json'),
+        '--public-key',
+        pub,
+        '--proof',
+        file('site-proof.json'),
+      ),
+    ).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        new RegExp(`proof: leaf ${second.leaves.first + 1} is included under the signed root`),
+      ),
+    });
+    // One reading of the second digester changed: exit 2, that reading named.
+    const changed = [...lines];
+    const cells = changed[second.leaves.first + 2]!.split(',');
+    cells[3] = String(BigInt(cells[3]!) + 1n);
+    changed[second.leaves.first + 2] = cells.join(',');
+    await writeFile(file('site-tampered.csv'), `${changed.join('\n')}\n`);
+    const bad = await thamani(
+      'mrv',
+      'verify',
+      file('site.json'),
+      '--readings',
+      file('site-tampered.csv'),
+      '--leaf-hashes',
+      file('site.bin'),
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(new RegExp(`leaf ${second.leaves.first + 1}\\b`));
+    expect(await thamani('mrv', 'list')).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`site ${fleet.siteId}`),
     });
   });
 

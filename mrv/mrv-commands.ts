@@ -77,28 +77,41 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
 
   mrv
     .command('issue')
-    .description('issue the signed report of one digester for one month (UTC)')
-    .requiredOption('--unit <unit>', 'the digester: unit id or name')
+    .description(
+      'issue the signed report of one digester, or of every digester of a site, for one month (UTC)',
+    )
+    .option('--unit <unit>', 'the digester: unit id or name')
+    .option('--site <site>', 'the site (id or name): one report over all its digesters')
     .requiredOption('--month <YYYY-MM>', 'the calendar month, UTC')
     .option(
       '--supersede-reason <text>',
       'issue a correction: a new version superseding the latest, with this reason',
     )
     .option('--out <file>', 'write the report here (default: stdout)')
-    .action((o: { unit: string; month: string; supersedeReason?: string; out?: string }) =>
-      withCli(config(), async (ctx) => {
-        const { monthPeriod } = await import('./mrv-service.ts');
-        const r = await (
-          await service(ctx)
-        ).issue({
-          unit: o.unit,
-          ...monthPeriod(o.month),
-          actor: ctx.actor,
-          ...(o.supersedeReason ? { reason: o.supersedeReason } : {}),
-        });
-        await writeOut(o.out, r.document);
-        if (o.out) process.stderr.write(`report ${r.id} version ${r.version}\n`);
-      }),
+    .action(
+      (o: {
+        unit?: string;
+        site?: string;
+        month: string;
+        supersedeReason?: string;
+        out?: string;
+      }) =>
+        withCli(config(), async (ctx) => {
+          if (Boolean(o.unit) === Boolean(o.site))
+            throw new CliError('give either --unit or --site', 64);
+          const { monthPeriod } = await import('./mrv-service.ts');
+          const mrvService = await service(ctx);
+          const common = {
+            ...monthPeriod(o.month),
+            actor: ctx.actor,
+            ...(o.supersedeReason ? { reason: o.supersedeReason } : {}),
+          };
+          const r = o.site
+            ? await mrvService.issueSite({ site: o.site, ...common })
+            : await mrvService.issue({ unit: o.unit!, ...common });
+          await writeOut(o.out, r.document);
+          if (o.out) process.stderr.write(`report ${r.id} version ${r.version}\n`);
+        }),
     );
 
   mrv
@@ -193,7 +206,7 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
   mrv
     .command('list')
     .description('issued reports, newest period first')
-    .option('--unit <id>')
+    .option('--unit <id>', "a digester's reports and the site reports that cover it")
     .option('--json')
     .action((o: { unit?: string; json?: boolean }) =>
       withCli(config(), async (ctx) => {
@@ -205,7 +218,7 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
             items
               .map(
                 (r) =>
-                  `${r.id}  ${r.unitId}  ${r.periodStart.toISOString().slice(0, 7)}  v${r.version}${r.supersedes ? ` (supersedes ${r.supersedes}: ${r.reason})` : ''}  ${r.leafCount} readings  root ${r.merkleRoot.slice(0, 16)}…`,
+                  `${r.id}  ${r.unitId ?? `site ${r.siteId}`}  ${r.periodStart.toISOString().slice(0, 7)}  v${r.version}${r.supersedes ? ` (supersedes ${r.supersedes}: ${r.reason})` : ''}  ${r.leafCount} readings  root ${r.merkleRoot.slice(0, 16)}…`,
               )
               .join('\n') || 'No report issued.',
         );

@@ -12,7 +12,8 @@
  *   per metric, names in ascending byte order: u8 name length, name (ASCII), f64 value
  *       (IEEE 754 binary64, big-endian)
  *
- * Leaves are ordered by (device id bytes, timestamp). No database import here.
+ * A digester report's leaves are ordered by (device id bytes, timestamp); a site report's by unit
+ * id bytes first (compareSiteReadings). No database import here.
  */
 
 export interface RawReading {
@@ -93,6 +94,17 @@ export function compareReadings(
     byteOrder(a.deviceId, b.deviceId) ||
     (a.tsMicros < b.tsMicros ? -1 : a.tsMicros > b.tsMicros ? 1 : 0)
   );
+}
+
+/**
+ * A site report's leaf order: unit id bytes (lowercase hex of the UUID sorts as its bytes), then
+ * as above. Each digester's leaves are one run, in its own report's order.
+ */
+export function compareSiteReadings(
+  a: Pick<RawReading, 'unitId' | 'deviceId' | 'tsMicros'>,
+  b: Pick<RawReading, 'unitId' | 'deviceId' | 'tsMicros'>,
+): number {
+  return byteOrder(a.unitId.toLowerCase(), b.unitId.toLowerCase()) || compareReadings(a, b);
 }
 
 /** ISO 8601 UTC with microseconds, e.g. 2026-10-01T00:00:00.000000Z. */

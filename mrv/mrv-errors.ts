@@ -9,6 +9,12 @@ export const MrvError = {
     'Unit %s is a %s: MRV reports are for biodigesters',
     400,
   ),
+  SITE_NOT_FOUND: createError('MRV_SITE_NOT_FOUND', 'Site %s not found', 404),
+  SITE_WITHOUT_DIGESTERS: createError(
+    'MRV_SITE_WITHOUT_DIGESTERS',
+    'Site %s has no biodigester: nothing to report',
+    400,
+  ),
   BAD_PERIOD: createError('MRV_BAD_PERIOD', 'Invalid period: %s', 400),
   ALREADY_ISSUED: createError(
     'MRV_ALREADY_ISSUED',

@@ -49,7 +49,10 @@ export interface UnitInfo {
 /** A report as listed: what it covers and its root, without the signed document. */
 export interface ReportSummary {
   id: string;
-  unitId: string;
+  /** A digester report's unit; null for a site report. */
+  unitId: string | null;
+  /** A site report's site; null for a digester report. */
+  siteId: string | null;
   periodStart: Date;
   periodEnd: Date;
   version: number;
@@ -73,6 +76,79 @@ export function createMrvRepo() {
           code: 'MRV_UNIT_AMBIGUOUS',
         });
       return rows[0];
+    },
+
+    /** A site (id or name) and its digesters, in leaf order (unit id bytes). */
+    async siteDigesters(
+      tx: DbExecutor,
+      site: string,
+    ): Promise<{ id: string; name: string; digesters: UnitInfo[] } | undefined> {
+      const q = asQueryable(tx);
+      const { rows } = await q.query<{ id: string; name: string }>(
+        'SELECT id, name FROM sites WHERE id::text = $1 OR name = $1 ORDER BY id::text = $1 DESC LIMIT 2',
+        [site],
+      );
+      if (rows.length > 1 && rows[0]!.id !== site)
+        throw Object.assign(new Error(`site name ${site} is ambiguous: give its id`), {
+          code: 'MRV_SITE_AMBIGUOUS',
+        });
+      const s = rows[0];
+      if (!s) return undefined;
+      const units = await q.query<UnitInfo>(
+        `SELECT u.id, u.name, u.kind::text AS kind, $1::uuid AS "siteId", $2::text AS "siteName" FROM units u
+          WHERE u.site_id = $1 AND u.kind = 'biodigester' ORDER BY u.id`,
+        [s.id, s.name],
+      );
+      return { ...s, digesters: units.rows };
+    },
+
+    /**
+     * The reports whose archived rows a new report of these units and period takes as leaves:
+     * every report already issued over any of them in an overlapping period (a row is archived
+     * once, by the first report that needed it, digester or site), plus the new one. Rows
+     * archived later carry later ids, so a report's leaves never change after issue.
+     */
+    async leafSourcesFor(
+      tx: DbExecutor,
+      unitIds: readonly string[],
+      start: Date,
+      end: Date,
+      reportId: string,
+    ): Promise<string[]> {
+      const { rows } = await asQueryable(tx).query<{ id: string }>(
+        `SELECT id FROM mrv_reports WHERE period_start < $3 AND period_end > $2
+            AND (unit_id = ANY($1::uuid[]) OR unit_ids && $1::uuid[]) ORDER BY id`,
+        [`{${unitIds.join(',')}}`, start, end],
+      );
+      return [reportId, ...rows.map((r) => r.id)];
+    },
+
+    /** How many of a unit's archived rows of the period are leaves of a report with these sources. */
+    async leafCount(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reports: readonly string[],
+    ): Promise<number> {
+      const { rows } = await asQueryable(tx).query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM mrv_readings_archive WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[])',
+        [unitId, start, end, `{${reports.join(',')}}`],
+      );
+      return rows[0]!.n;
+    },
+
+    /** The unit an archived reading was stored under (a site report's leaves are grouped by unit). */
+    async unitOfReading(
+      tx: DbExecutor,
+      deviceId: string,
+      tsMicros: bigint,
+    ): Promise<string | undefined> {
+      const { rows } = await asQueryable(tx).query<{ unit_id: string }>(
+        `SELECT unit_id FROM mrv_readings_archive WHERE device_id = $1 AND ts = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'`,
+        [deviceId, tsMicros.toString()],
+      );
+      return rows[0]?.unit_id;
     },
 
     async siteParams(tx: DbExecutor, siteId: string): Promise<unknown> {
@@ -130,13 +206,15 @@ export function createMrvRepo() {
       );
     },
 
+    /** The latest version of a unit's (or, with `site`, a site's) report for a period. */
     async latestVersion(
       tx: DbExecutor,
       unitId: string,
       start: Date,
+      site = false,
     ): Promise<{ id: string; version: number } | undefined> {
       const { rows } = await asQueryable(tx).query<{ id: string; version: number }>(
-        'SELECT id, version FROM mrv_reports WHERE unit_id = $1 AND period_start = $2 ORDER BY version DESC LIMIT 1',
+        `SELECT id, version FROM mrv_reports WHERE ${site ? 'site_id' : 'unit_id'} = $1 AND period_start = $2 ORDER BY version DESC LIMIT 1`,
         [unitId, start],
       );
       return rows[0];
@@ -382,7 +460,10 @@ export function createMrvRepo() {
       tx: DbExecutor,
       r: {
         id: string;
-        unitId: string;
+        unitId: string | null;
+        siteId?: string;
+        unitIds?: readonly string[];
+        leafSources: readonly string[];
         start: Date;
         end: Date;
         version: number;
@@ -397,8 +478,8 @@ export function createMrvRepo() {
       },
     ): Promise<void> {
       await asQueryable(tx).query(
-        `INSERT INTO mrv_reports (id, unit_id, period_start, period_end, version, supersedes, reason, issued_at, issued_by, merkle_root, leaf_count, key_id, document)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        `INSERT INTO mrv_reports (id, unit_id, period_start, period_end, version, supersedes, reason, issued_at, issued_by, merkle_root, leaf_count, key_id, document, site_id, unit_ids, leaf_sources)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::uuid[], $16::uuid[])`,
         [
           r.id,
           r.unitId,
@@ -413,6 +494,9 @@ export function createMrvRepo() {
           r.size,
           r.keyId,
           r.document,
+          r.siteId ?? null,
+          r.unitIds ? `{${r.unitIds.join(',')}}` : null,
+          `{${r.leafSources.join(',')}}`,
         ],
       );
     },
@@ -423,7 +507,10 @@ export function createMrvRepo() {
     ): Promise<
       | {
           id: string;
-          unitId: string;
+          unitId: string | null;
+          siteId: string | null;
+          unitIds: string[] | null;
+          leafSources: string[] | null;
           periodStart: Date;
           periodEnd: Date;
           version: number;
@@ -434,14 +521,17 @@ export function createMrvRepo() {
     > {
       const { rows } = await asQueryable(tx).query<{
         id: string;
-        unitId: string;
+        unitId: string | null;
+        siteId: string | null;
+        unitIds: string[] | null;
+        leafSources: string[] | null;
         periodStart: Date;
         periodEnd: Date;
         version: number;
         supersedes: string | null;
         document: string;
       }>(
-        `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, document FROM mrv_reports WHERE id::text = $1`,
+        `SELECT id, unit_id AS "unitId", site_id AS "siteId", unit_ids::text[] AS "unitIds", leaf_sources::text[] AS "leafSources", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, document FROM mrv_reports WHERE id::text = $1`,
         [id],
       );
       // drizzle's execute hands timestamps back as text.
@@ -465,8 +555,8 @@ export function createMrvRepo() {
 
     async list(tx: DbExecutor, unitId?: string): Promise<ReportSummary[]> {
       const { rows } = await asQueryable(tx).query<ReportSummary>(
-        `SELECT id, unit_id AS "unitId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, reason, ${iso('issued_at')} AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
-           FROM mrv_reports WHERE $1::uuid IS NULL OR unit_id = $1 ORDER BY period_start DESC, unit_id, version DESC`,
+        `SELECT id, unit_id AS "unitId", site_id AS "siteId", ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, reason, ${iso('issued_at')} AS "issuedAt", issued_by AS "issuedBy", merkle_root AS "merkleRoot", leaf_count AS "leafCount"
+           FROM mrv_reports WHERE $1::uuid IS NULL OR unit_id = $1 OR $1 = ANY(unit_ids) ORDER BY period_start DESC, unit_id NULLS FIRST, site_id, version DESC`,
         [unitId ?? null],
       );
       return rows.map((r) => ({

@@ -16,10 +16,14 @@ import { chunkRootsMatch, leafHash, rootFromPath } from './merkle-fns.ts';
 export const REPORT_FORMAT = 'thamani-mrv-report/1';
 const DOMAIN = Buffer.from(`${REPORT_FORMAT}\n`);
 
+export const DIGESTER_LEAF_ORDER = 'device_id bytes, then ts';
+export const SITE_LEAF_ORDER = 'unit id bytes, then device_id bytes, then ts';
+
 export interface MerkleSummary {
   algorithm: 'RFC6962-SHA256';
   encoding: 'thamani-reading/1';
-  leafOrder: 'device_id bytes, then ts';
+  /** A digester report's order; a site report's puts its digesters one after another (docs/mrv.md). */
+  leafOrder: typeof DIGESTER_LEAF_ORDER | typeof SITE_LEAF_ORDER;
   size: number;
   root: string;
   chunkSize: number;

@@ -11,14 +11,22 @@ import {
   type RawReading,
 } from './mrv-encoding.ts';
 import { MrvError } from './mrv-errors.ts';
-import { createMrvAccumulator } from './mrv-fns.ts';
-import { leafHash, MerkleBuilder, pathFromChunks } from './merkle-fns.ts';
+import { leafHash, pathFromChunks } from './merkle-fns.ts';
+import { createReportLeaves } from './mrv-leaves.ts';
+import {
+  createTreeWriter,
+  digesterPass,
+  LABEL,
+  merkleSummary,
+  type IssuedBody,
+} from './mrv-pass.ts';
+import { issueSiteReport } from './mrv-site-issue.ts';
 import { resolveParams } from './mrv-params.ts';
 import {
+  DIGESTER_LEAF_ORDER,
   parseReportDocument,
   REPORT_FORMAT,
   type InclusionProof,
-  type MerkleSummary,
   type ReportDocument,
 } from './mrv-report-fns.ts';
 import type { MrvRepo } from './mrv-repo.ts';
@@ -53,6 +61,7 @@ export function createMrvService(deps: {
   signer: MrvSigner;
 }) {
   const { db, repo } = deps;
+  const leaves = createReportLeaves(repo);
 
   async function unitOrThrow(tx: DbExecutor, unit: string) {
     const u = await repo.unit(tx, unit);
@@ -65,6 +74,73 @@ export function createMrvService(deps: {
     const r = await repo.report(tx, id);
     if (!r) throw new MrvError.REPORT_NOT_FOUND(id);
     return r;
+  }
+
+  /** Signs the report, stores it with its audit entry; answers the document exactly as issued. */
+  async function signAndStore(
+    tx: DbExecutor,
+    report: IssuedBody,
+    row: {
+      unitId: string | null;
+      siteId?: string;
+      unitIds?: readonly string[];
+      leafSources: readonly string[];
+      start: Date;
+      end: Date;
+      issuedAt: Date;
+      actor: AuditActor;
+      auditAfter: Record<string, unknown>;
+    },
+  ): Promise<string> {
+    // Through JSON once so the signed object is exactly what a verifier will parse (Dates as strings, no undefined).
+    const body = JSON.parse(JSON.stringify(report)) as ReportDocument['report'];
+    const doc: ReportDocument = {
+      format: REPORT_FORMAT,
+      report: body,
+      signature: {
+        algorithm: 'Ed25519',
+        keyId: deps.signer.keyId,
+        publicKey: deps.signer.publicKeyPem,
+        value: deps.signer.signReport(body),
+      },
+    };
+    const document = `${JSON.stringify(doc, null, 2)}\n`;
+    await repo.insertReport(tx, {
+      id: report.id,
+      unitId: row.unitId,
+      ...(row.siteId ? { siteId: row.siteId, unitIds: row.unitIds ?? [] } : {}),
+      leafSources: row.leafSources,
+      start: row.start,
+      end: row.end,
+      version: report.version,
+      supersedes: report.supersedes,
+      reason: report.supersedeReason,
+      issuedAt: row.issuedAt,
+      issuedBy: row.actor.actorId,
+      root: report.merkle.root,
+      size: report.merkle.size,
+      keyId: deps.signer.keyId,
+      document,
+    });
+    await deps.audit.record(
+      {
+        ...row.actor,
+        action: 'mrv.report_issue',
+        targetType: 'mrv_report',
+        targetId: report.id,
+        after: {
+          ...row.auditAfter,
+          period: report.period,
+          version: report.version,
+          supersedes: report.supersedes,
+          reason: report.supersedeReason,
+          merkleRoot: report.merkle.root,
+          leaves: report.merkle.size,
+        },
+      },
+      tx,
+    );
+    return document;
   }
 
   return {
@@ -92,52 +168,30 @@ export function createMrvService(deps: {
             throw new MrvError.ALREADY_ISSUED(unit.name, previous.version);
           if (!previous && opts.reason) throw new MrvError.NOTHING_TO_CORRECT(unit.name);
           const id = randomUUID();
-          const line = previous ? [id, ...(await repo.versionLine(tx, previous.id))] : [id];
           const issuedAt = new Date();
           await repo.archive(tx, unit.id, opts.start, opts.end, id);
+          // Its leaves: rows archived by it or by any report issued before over this unit and an
+          // overlapping period (its own earlier versions, a site report): docs/mrv.md.
+          const sources = await repo.leafSourcesFor(tx, [unit.id], opts.start, opts.end, id);
           const params = resolveParams(
             await repo.siteParams(tx, unit.siteId),
             `site ${unit.siteName}`,
           );
-          const calibrations = await repo.calibrations(tx, unit.id, opts.start, opts.end);
-          const acc = createMrvAccumulator(
-            { startMicros: micros(opts.start), endMicros: micros(opts.end) },
+          const writer = createTreeWriter(tx, repo, id);
+          const { leaves: _, ...section } = await digesterPass(
+            tx,
+            repo,
+            unit,
+            opts,
+            sources,
             params,
-            calibrations,
+            writer,
           );
-          // Each chunk's leaf hashes are stored with the report (0032), so that a verifier can
-          // name the exact reading that differs; written in batches as the leaves stream by.
-          let pending: { index: number; hashes: Buffer }[] = [];
-          const tree = new MerkleBuilder(undefined, (index, hashes) =>
-            pending.push({ index, hashes: Buffer.concat(hashes) }),
+          const merkle = merkleSummary(
+            await writer.finish(),
+            writer.tree.chunkSize,
+            DIGESTER_LEAF_ORDER,
           );
-          // Sent without waiting (the transaction's connection runs them in order), awaited below.
-          const writes: Promise<void>[] = [];
-          const flush = () => {
-            const w = repo.insertLeafHashes(tx, id, pending);
-            w.catch(() => undefined); // awaited with the others; an early failure is not unhandled
-            writes.push(w);
-            pending = [];
-          };
-          for await (const r of repo.leaves(tx, unit.id, opts.start, opts.end, line)) {
-            acc.add(r);
-            tree.addLeaf(encodeReading(r));
-            if (pending.length >= 256) flush();
-          }
-          const result = acc.finish();
-          const { root, size, chunkRoots } = tree.finish();
-          flush();
-          await Promise.all(writes);
-          const merkle: MerkleSummary = {
-            algorithm: 'RFC6962-SHA256',
-            encoding: 'thamani-reading/1',
-            leafOrder: 'device_id bytes, then ts',
-            size,
-            root: root.toString('hex'),
-            chunkSize: tree.chunkSize,
-            chunkRoots: chunkRoots.map((h) => h.toString('hex')),
-          };
-          const prov = await repo.provenance(tx, unit.id, opts.start, opts.end);
           const report = {
             id,
             version: previous ? previous.version + 1 : 1,
@@ -154,89 +208,43 @@ export function createMrvService(deps: {
               end: microsToIso(micros(opts.end)),
               timezone: 'UTC',
             },
-            label:
-              'Measured quantities from metered, device-signed data; the CO2e figure is an estimate, not a certified claim.',
+            label: LABEL,
             parameters: params,
-            readings: result.readings,
-            quantities: result.quantities,
-            estimate: result.estimate,
-            completeness: result.completeness,
-            quarantine: await repo.quarantine(tx, unit.id, opts.start, opts.end),
-            excludedReadings: result.excluded,
-            provenance: {
-              devices: prov.devices.map((d) => ({
-                ...d,
-                certificates: prov.certificates
-                  .filter((c) => c.deviceId === d.id)
-                  .map(({ deviceId: _, ...c }) => c),
-              })),
-              // firmwareVersion above is the registry's current value; this is what ran when.
-              firmwareHistory: prov.firmware,
-              firmwareNote:
-                'firmwareHistory: the version each device ran over the period, from the changes the database records (source "migration": the version held when recording began; before a device\'s first entry its firmware is unknown)',
-              alertsOpen: prov.alerts,
-              calibrations: calibrations.map((c) => ({
-                deviceId: c.deviceId,
-                metric: c.metric,
-                validFrom: microsToIso(c.validFromMicros),
-                validTo: c.validToMicros === null ? null : microsToIso(c.validToMicros),
-                result: c.result,
-                reference: c.reference,
-                recordedBy: c.recordedBy,
-              })),
-            },
+            ...section,
             merkle,
           };
-          // Through JSON once so the signed object is exactly what a verifier will parse (Dates as strings, no undefined).
-          const body = JSON.parse(JSON.stringify(report)) as ReportDocument['report'];
-          const doc: ReportDocument = {
-            format: REPORT_FORMAT,
-            report: body,
-            signature: {
-              algorithm: 'Ed25519',
-              keyId: deps.signer.keyId,
-              publicKey: deps.signer.publicKeyPem,
-              value: deps.signer.signReport(body),
-            },
-          };
-          const document = `${JSON.stringify(doc, null, 2)}\n`;
-          await repo.insertReport(tx, {
-            id,
+          const document = await signAndStore(tx, report, {
             unitId: unit.id,
+            leafSources: sources,
             start: opts.start,
             end: opts.end,
-            version: report.version,
-            supersedes: report.supersedes,
-            reason: report.supersedeReason,
             issuedAt,
-            issuedBy: opts.actor.actorId,
-            root: merkle.root,
-            size,
-            keyId: deps.signer.keyId,
-            document,
+            actor: opts.actor,
+            auditAfter: { unitId: unit.id },
           });
-          await deps.audit.record(
-            {
-              ...opts.actor,
-              action: 'mrv.report_issue',
-              targetType: 'mrv_report',
-              targetId: id,
-              after: {
-                unitId: unit.id,
-                period: report.period,
-                version: report.version,
-                supersedes: report.supersedes,
-                reason: report.supersedeReason,
-                merkleRoot: merkle.root,
-                leaves: size,
-              },
-            },
-            tx,
-          );
           return { id, version: report.version, document };
         },
         { isolationLevel: 'repeatable read' },
       );
+    },
+
+    /**
+     * Issues the report of every digester of a site for one period (site id or name): one
+     * Merkle root over all their readings, per-digester figures and site totals. Versioned and
+     * corrected like a digester report.
+     */
+    issueSite(opts: {
+      site: string;
+      start: Date;
+      end: Date;
+      actor: AuditActor;
+      reason?: string;
+    }): Promise<{ id: string; version: number; document: string }> {
+      if (!(opts.end > opts.start))
+        return Promise.reject(new MrvError.BAD_PERIOD('the period ends before it starts'));
+      return db.transaction((tx) => issueSiteReport(tx, { repo, signAndStore }, opts), {
+        isolationLevel: 'repeatable read',
+      });
     },
 
     /** The signed document as issued; every download is audited. */
@@ -282,44 +290,23 @@ export function createMrvService(deps: {
         targetId: r.id,
         after: { format: 'readings.csv' },
       });
-      const line = await repo.versionLine(db, r.id);
       yield `${csvHeader(metricNames)}\n`;
-      for await (const reading of repo.leaves(db, r.unitId, r.periodStart, r.periodEnd, line))
-        yield `${csvRow(reading, metricNames)}\n`;
+      for await (const reading of leaves.leaves(db, r)) yield `${csvRow(reading, metricNames)}\n`;
     },
 
     /** An RFC 6962 inclusion proof for one reading of a report, from its chunk's leaves and the signed chunk roots. */
     async prove(id: string, deviceId: string, ts: string): Promise<InclusionProof> {
       const r = await reportOrThrow(db, id);
       const doc = parseReportDocument(r.document);
-      const line = await repo.versionLine(db, r.id);
       const tsMicros = parseInstant(ts);
-      const index = await repo.leafIndex(
-        db,
-        r.unitId,
-        r.periodStart,
-        r.periodEnd,
-        line,
-        deviceId,
-        tsMicros,
-      );
+      const index = await leaves.index(db, r, deviceId, tsMicros);
+      if (index === undefined)
+        throw new MrvError.READING_NOT_IN_REPORT(deviceId, microsToIso(tsMicros), r.id);
       const { chunkSize, chunkRoots } = doc.report.merkle;
       const chunkStart = index - (index % chunkSize);
       const chunk: RawReading[] = [];
       if (chunkStart < doc.report.merkle.size) {
-        let first: { deviceId: string; tsMicros: bigint } | undefined;
-        if (chunkStart > 0) {
-          // The leaf just before the chunk: keyset start (its position is chunkStart - 1).
-          first = await repo.leafAt(db, r.unitId, r.periodStart, r.periodEnd, line, chunkStart - 1);
-        }
-        for await (const leaf of repo.leaves(
-          db,
-          r.unitId,
-          r.periodStart,
-          r.periodEnd,
-          line,
-          first,
-        )) {
+        for await (const leaf of leaves.leaves(db, r, chunkStart)) {
           chunk.push(leaf);
           if (chunk.length === chunkSize) break;
         }

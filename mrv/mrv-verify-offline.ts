@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { parsePublicKeys } from '../audit/audit-signer.ts';
 import {
   compareReadings,
+  compareSiteReadings,
   encodeReading,
   isoToMicros,
   microsToIso,
@@ -17,6 +18,7 @@ import {
   checkProof,
   checkSignature,
   parseReportDocument,
+  SITE_LEAF_ORDER,
   type InclusionProof,
   type ReportDocument,
   type SignatureCheck,
@@ -90,6 +92,7 @@ async function check(
     });
   };
   const problems: string[] = [];
+  const compare = m.leafOrder === SITE_LEAF_ORDER ? compareSiteReadings : compareReadings;
   let header: string[] | undefined;
   let previous: RawReading | undefined;
   let lineNo = 0;
@@ -119,10 +122,8 @@ async function check(
       continue;
     }
     const r = parseCsvRow(header, line, lineNo);
-    if (previous && compareReadings(previous, r) >= 0)
-      problems.push(
-        `line ${lineNo}: out of leaf order (device id bytes, then time) or a duplicate`,
-      );
+    if (previous && compare(previous, r) >= 0)
+      problems.push(`line ${lineNo}: out of leaf order (${m.leafOrder}) or a duplicate`);
     if (tree.size % m.chunkSize === 0) chunkFirst = r;
     const chunksBefore = tree.chunkRoots.length;
     const hash = leafHash(encodeReading(r));

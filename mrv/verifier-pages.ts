@@ -100,7 +100,7 @@ export function reportListPage(
   const rows = reports
     .map(
       (r) =>
-        `<tr data-report="${h(r.id)}"><td><a href="/verifier/reports/${h(r.id)}">${h(r.unitName)}</a></td><td>${h(r.siteName)}</td><td>${h(periodLabel(f, r.periodStart, r.periodEnd))}</td><td>${h(t('mrv.version', { version: r.version }))}</td><td>${h(f.dateTime(r.issuedAt))}</td><td>${h(num(f, r.leafCount, 0))}</td><td><code class="hash">${h(r.merkleRoot.slice(0, 16))}…</code></td></tr>`,
+        `<tr data-report="${h(r.id)}"><td><a href="/verifier/reports/${h(r.id)}">${h(r.unitId === null ? t('mrvsite.listName', { count: r.unitCount }) : r.unitName)}</a></td><td>${h(r.siteName)}</td><td>${h(periodLabel(f, r.periodStart, r.periodEnd))}</td><td>${h(t('mrv.version', { version: r.version }))}</td><td>${h(f.dateTime(r.issuedAt))}</td><td>${h(num(f, r.leafCount, 0))}</td><td><code class="hash">${h(r.merkleRoot.slice(0, 16))}…</code></td></tr>`,
     )
     .join('');
   return verifierLayout({
@@ -138,8 +138,10 @@ export function dailyMeans(buckets: readonly HourBucket[]) {
 type Report = ReportDocument['report'] & {
   quantities: Record<string, number>;
   estimate: Record<string, number>;
-  completeness: { metrics: Record<string, { ratio: number }> };
-  subject: { unit: { name: string }; site: { name: string } };
+  /** Absent on a site report (completeness is per digester). */
+  completeness?: { metrics: Record<string, { ratio: number }> };
+  /** unit: a digester report; digesters: a site report. */
+  subject: { unit?: { name: string }; site: { name: string }; digesters?: unknown[] };
   period: { start: string; end: string };
 };
 
@@ -163,7 +165,9 @@ export function reportPage(
     fig('mrv.q.methaneKg', 'quantities.methaneKg', q.methaneKg!),
     fig('mrv.q.energyMj', 'quantities.energyMj', q.energyMj!, 0),
     fig('mrv.e.total', 'estimate.totalKgCo2e', r.estimate.totalKgCo2e!),
-    `<div class="figure"><dt>${h(t('mrv.flowCompleteness'))}</dt><dd>${h(new Intl.NumberFormat(f.locale, { style: 'percent', maximumFractionDigits: 1 }).format(r.completeness.metrics.gas_flow_lpm?.ratio ?? 0))}</dd></div>`,
+    r.completeness
+      ? `<div class="figure"><dt>${h(t('mrv.flowCompleteness'))}</dt><dd>${h(new Intl.NumberFormat(f.locale, { style: 'percent', maximumFractionDigits: 1 }).format(r.completeness.metrics.gas_flow_lpm?.ratio ?? 0))}</dd></div>`
+      : '',
   ].join('');
   const days = dailyMeans(buckets);
   const dayFmt = new Intl.DateTimeFormat(f.locale, {
@@ -184,10 +188,16 @@ export function reportPage(
   const base = `/verifier/reports/${h(row.id)}`;
   return verifierLayout({
     f,
-    title: t('mrv.report.title', {
-      unit: r.subject.unit.name,
-      period: periodLabel(f, row.periodStart, row.periodEnd),
-    }),
+    title: r.subject.digesters
+      ? t('mrvsite.title', {
+          site: r.subject.site.name,
+          count: r.subject.digesters.length,
+          period: periodLabel(f, row.periodStart, row.periodEnd),
+        })
+      : t('mrv.report.title', {
+          unit: r.subject.unit?.name ?? '',
+          period: periodLabel(f, row.periodStart, row.periodEnd),
+        }),
     signedIn: true,
     data: {
       chart: {

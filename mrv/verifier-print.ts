@@ -28,46 +28,44 @@ function table(f: Formatter, cols: MessageKey[], rows: string[][], cls = ''): st
     .join('')}</tbody></table></div>`;
 }
 
-export function printableReport(f: Formatter, doc: ReportDocument): string {
-  const t = f.t;
-  const r = asReport(doc) as ReturnType<typeof asReport> & {
-    parameters: Record<string, { value: unknown; source: string }>;
-    completeness: {
-      intervalSeconds: number;
-      expectedIntervals: number;
-      metrics: Record<
-        string,
-        {
-          received: number;
-          missing: number;
-          ratio: number;
-          gaps: { start: string; end: string; intervals: number }[];
-        }
-      >;
-    };
-    quarantine: { total: number; byReason: Record<string, number> };
-    excludedReadings: Row[];
-    provenance: {
-      devices: (Row & { id: string; certificates: Row[] })[];
-      firmwareHistory?: Row[];
-      alertsOpen: Row[];
-      calibrations: Row[];
-    };
-    version: number;
-    supersedes: string | null;
-    supersedeReason: string | null;
-    issuedAt: string;
+interface UnitPart {
+  quantities: Record<string, number>;
+  estimate: Record<string, number>;
+  completeness: {
+    metrics: Record<
+      string,
+      {
+        received: number;
+        missing: number;
+        ratio: number;
+        gaps: { start: string; end: string; intervals: number }[];
+      }
+    >;
   };
-  const start = new Date(r.period.start);
-  const end = new Date(r.period.end);
-  const title = t('mrv.report.title', {
-    unit: r.subject.unit.name,
-    period: periodLabel(f, start, end),
-  });
-  const when = (v: unknown) => (v ? h(f.dateTime(text(v))) : h(t('mrv.open.still')));
+  quarantine: { total: number; byReason: Record<string, number> };
+  excludedReadings: Row[];
+  provenance: {
+    devices: (Row & { id: string; certificates: Row[] })[];
+    firmwareHistory?: Row[];
+    alertsOpen: Row[];
+    calibrations: Row[];
+    calibrationVersions?: Row[];
+  };
+}
+
+type Section = (key: MessageKey, body: string) => string;
+
+/** Quantities and estimate of a report, or of one digester of a site report (`prefix`: its path). */
+function figures(
+  f: Formatter,
+  r: Pick<UnitPart, 'quantities' | 'estimate'>,
+  prefix: string,
+  section: Section,
+): string {
+  const t = f.t;
   const quantity = (key: MessageKey, field: string, v: number, digits = 3) => [
     h(t(key)),
-    dataNum(f, field, v, digits),
+    dataNum(f, `${prefix}${field}`, v, digits),
   ];
   const q = r.quantities;
   const quantities = table(
@@ -76,10 +74,7 @@ export function printableReport(f: Formatter, doc: ReportDocument): string {
     [
       quantity('mrv.q.biogasM3', 'quantities.biogasM3', q.biogasM3!),
       quantity('mrv.q.biogasNm3', 'quantities.biogasNm3', q.biogasNm3!),
-      [
-        h(t('mrv.q.methaneFraction')),
-        dataNum(f, 'quantities.methaneFraction', q.methaneFraction!, 6),
-      ],
+      quantity('mrv.q.methaneFraction', 'quantities.methaneFraction', q.methaneFraction!, 6),
       quantity('mrv.q.methaneNm3', 'quantities.methaneNm3', q.methaneNm3!),
       quantity('mrv.q.methaneKg', 'quantities.methaneKg', q.methaneKg!),
       quantity('mrv.q.energyMj', 'quantities.energyMj', q.energyMj!),
@@ -95,26 +90,22 @@ export function printableReport(f: Formatter, doc: ReportDocument): string {
       quantity('mrv.e.total', 'estimate.totalKgCo2e', e.totalKgCo2e!),
     ],
   );
-  const parameters = table(
-    f,
-    ['mrv.col.quantity', 'mrv.col.value', 'mrv.col.source'],
-    Object.entries(r.parameters).map(([k, p]) => [
-      `<code>${h(k)}</code>`,
-      typeof p.value === 'number'
-        ? dataNum(f, `parameters.${k}.value`, p.value, 6)
-        : h(text(p.value)),
-      h(p.source),
-    ]),
-  );
+  return `${section('mrv.section.quantities', quantities)}${section('mrv.section.estimate', estimate)}`;
+}
+
+/** Completeness, gaps, quarantine, exclusions and provenance of one digester. */
+function unitDetails(f: Formatter, r: UnitPart, prefix: string, section: Section): string {
+  const t = f.t;
+  const when = (v: unknown) => (v ? h(f.dateTime(text(v))) : h(t('mrv.open.still')));
   const metrics = Object.entries(r.completeness.metrics);
   const completeness = table(
     f,
     ['mrv.col.metric', 'mrv.col.received', 'mrv.col.missing', 'mrv.col.ratio', 'mrv.col.gaps'],
     metrics.map(([m, c]) => [
       `<code>${h(m)}</code>`,
-      dataNum(f, `completeness.metrics.${m}.received`, c.received, 0),
-      dataNum(f, `completeness.metrics.${m}.missing`, c.missing, 0),
-      dataNum(f, `completeness.metrics.${m}.ratio`, c.ratio, 4),
+      dataNum(f, `${prefix}completeness.metrics.${m}.received`, c.received, 0),
+      dataNum(f, `${prefix}completeness.metrics.${m}.missing`, c.missing, 0),
+      dataNum(f, `${prefix}completeness.metrics.${m}.ratio`, c.ratio, 4),
       h(String(c.gaps.length)),
     ]),
   );
@@ -217,6 +208,89 @@ export function printableReport(f: Formatter, doc: ReportDocument): string {
       h(text(c.reference)),
     ]),
   );
+  const gainOffset = (c: unknown) =>
+    c
+      ? Object.entries(c as Record<string, { gain: number; offset: number }>)
+          .map(([m, g]) => `<code>${h(m)}</code> × ${h(String(g.gain))} + ${h(String(g.offset))}`)
+          .join('<br>') || '—'
+      : h(t('mrvsite.factory'));
+  const versions = table(
+    f,
+    [
+      'mrv.col.device',
+      'mrvsite.col.version',
+      'mrvsite.col.calibration',
+      'mrv.col.from',
+      'mrv.col.to',
+      'mrv.col.readings',
+    ],
+    (r.provenance.calibrationVersions ?? []).map((v, i) => [
+      h(text(v.deviceId)),
+      h(v.version === null ? t('mrvsite.factory') : text(v.version)),
+      gainOffset(v.calibration),
+      when(v.from),
+      when(v.to),
+      dataNum(f, `${prefix}provenance.calibrationVersions.${i}.readings`, Number(v.readings), 0),
+    ]),
+  );
+  return `${section('mrv.section.completeness', completeness)}${gaps ? section('mrv.section.gaps', gaps) : ''}${section('mrv.section.quarantine', quarantine)}
+${section('mrv.section.excluded', excluded)}${section('mrv.section.devices', devices)}${section('mrv.section.firmware', firmware)}
+${section('mrv.section.alerts', alerts)}${section('mrv.section.calibrations', calibrations)}${section('mrvsite.section.calibrationVersions', versions)}`;
+}
+
+export function printableReport(f: Formatter, doc: ReportDocument): string {
+  const t = f.t;
+  const r = asReport(doc) as ReturnType<typeof asReport> &
+    UnitPart & {
+      parameters: Record<string, { value: unknown; source: string }>;
+      subject: { unit?: { name: string }; site: { name: string }; digesters?: unknown[] };
+      digesters?: (UnitPart & {
+        unit: { name: string };
+        leaves: { first: number; count: number };
+      })[];
+      version: number;
+      supersedes: string | null;
+      supersedeReason: string | null;
+      issuedAt: string;
+    };
+  const start = new Date(r.period.start);
+  const end = new Date(r.period.end);
+  const period = periodLabel(f, start, end);
+  const title = r.digesters
+    ? t('mrvsite.title', { site: r.subject.site.name, count: r.digesters.length, period })
+    : t('mrv.report.title', { unit: r.subject.unit?.name ?? '', period });
+  const section: Section = (key, body) => `<section><h2>${h(t(key))}</h2>${body}</section>`;
+  const sub: Section = (key, body) => `<section><h3>${h(t(key))}</h3>${body}</section>`;
+  const parameters = table(
+    f,
+    ['mrv.col.quantity', 'mrv.col.value', 'mrv.col.source'],
+    Object.entries(r.parameters).map(([k, p]) => [
+      `<code>${h(k)}</code>`,
+      typeof p.value === 'number'
+        ? dataNum(f, `parameters.${k}.value`, p.value, 6)
+        : h(text(p.value)),
+      h(p.source),
+    ]),
+  );
+  // A site report: its totals, then each digester with every figure of its own.
+  const body = r.digesters
+    ? `<p>${h(t('mrvsite.totals'))}</p>${figures(f, r, '', section)}${section('mrv.section.parameters', parameters)}
+${r.digesters
+  .map(
+    (d, i) =>
+      `<section class="digester"><h2>${h(t('mrvsite.digester', { name: d.unit.name }))}</h2><p>${h(
+        d.leaves.count
+          ? t('mrvsite.leaves', {
+              first: d.leaves.first,
+              last: d.leaves.first + d.leaves.count - 1,
+              count: d.leaves.count,
+            })
+          : t('mrvsite.noLeaves'),
+      )}</p>${figures(f, d, `digesters.${i}.`, sub)}${unitDetails(f, d, `digesters.${i}.`, sub)}</section>`,
+  )
+  .join('\n')}`
+    : `${figures(f, r, '', section)}${section('mrv.section.parameters', parameters)}
+${unitDetails(f, r, '', section)}`;
   const m = r.merkle;
   const integrity = `<dl class="integrity">
 <dt>${h(t('mrv.i.reportId'))}</dt><dd><code data-field="id">${h(r.id)}</code></dd>
@@ -229,16 +303,12 @@ ${r.supersedes ? `<dt>${h(t('mrv.i.supersedes'))}</dt><dd><code data-field="supe
 <dt>${h(t('mrv.i.algorithm'))}</dt><dd><code>${h(doc.signature.algorithm)}</code></dd>
 <dt>${h(t('mrv.i.keyId'))}</dt><dd><code data-field="signature.keyId">${h(doc.signature.keyId)}</code></dd>
 <dt>${h(t('mrv.i.signature'))}</dt><dd><code class="hash" data-field="signature.value">${h(doc.signature.value)}</code></dd></dl>`;
-  const section = (key: MessageKey, body: string) =>
-    `<section><h2>${h(t(key))}</h2>${body}</section>`;
   return `<!doctype html><html lang="${f.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(title)} · ${h(t('mrv.brand'))}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"><link rel="stylesheet" href="${VERIFIER_ASSETS}/verifier.css"></head>
 <body class="verifier printable"><main id="main"><p class="brand">${h(t('mrv.brand'))}</p><h1>${h(title)}</h1>
 <p class="subject">${h(r.subject.site.name)} · <time datetime="${h(r.period.start)}">${h(f.dateTime(r.period.start))}</time> – <time datetime="${h(r.period.end)}">${h(f.dateTime(r.period.end))}</time></p>
 <p class="label">${h(t('mrv.report.label'))}</p>
-${section('mrv.section.quantities', quantities)}${section('mrv.section.estimate', estimate)}${section('mrv.section.parameters', parameters)}
-${section('mrv.section.completeness', completeness)}${gaps ? section('mrv.section.gaps', gaps) : ''}${section('mrv.section.quarantine', quarantine)}
-${section('mrv.section.excluded', excluded)}${section('mrv.section.devices', devices)}${section('mrv.section.firmware', firmware)}
-${section('mrv.section.alerts', alerts)}${section('mrv.section.calibrations', calibrations)}${section('mrv.section.integrity', integrity)}
+${body}
+${section('mrv.section.integrity', integrity)}
 ${section('mrv.section.check', `<p>${h(t('mrv.check.steps'))}</p>`)}</main></body></html>`;
 }

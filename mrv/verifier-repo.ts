@@ -20,8 +20,12 @@ export interface VerifierTokenInfo {
 
 export interface VisibleReport {
   id: string;
-  unitId: string;
+  /** null for a site report (it covers every digester of its site). */
+  unitId: string | null;
+  /** The digester's name, or for a site report the site's. */
   unitName: string;
+  /** How many digesters the report covers (1, or a site's). */
+  unitCount: number;
   siteName: string;
   periodStart: Date;
   periodEnd: Date;
@@ -137,7 +141,7 @@ export function createVerifierRepo() {
           issuedAt: string;
         }
       >(
-        `SELECT id, unit_id AS "unitId", document::jsonb #>> '{report,subject,unit,name}' AS "unitName", document::jsonb #>> '{report,subject,site,name}' AS "siteName",
+        `SELECT id, unit_id AS "unitId", coalesce(document::jsonb #>> '{report,subject,unit,name}', document::jsonb #>> '{report,subject,site,name}') AS "unitName", coalesce(cardinality(unit_ids), 1) AS "unitCount", document::jsonb #>> '{report,subject,site,name}' AS "siteName",
                 ${iso('period_start')} AS "periodStart", ${iso('period_end')} AS "periodEnd", version, supersedes, ${iso('issued_at')} AS "issuedAt", merkle_root AS "merkleRoot", leaf_count::int AS "leafCount"
            FROM mrv_reports ORDER BY period_start DESC, "unitName", version DESC`,
       );
@@ -149,10 +153,10 @@ export function createVerifierRepo() {
       }));
     },
 
-    /** Hourly means of a report's archived leaves (its version line), for the production charts. */
+    /** Hourly means of a report's archived leaves (its units, its leaf sources), for the production charts. */
     async hourly(
       tx: DbExecutor,
-      unitId: string,
+      unitIds: readonly string[],
       start: Date,
       end: Date,
       reports: readonly string[],
@@ -164,9 +168,9 @@ export function createVerifierRepo() {
         n: number;
       }>(
         `SELECT extract(epoch FROM date_trunc('hour', ts))::bigint::text AS t, avg(gas_flow_lpm) AS flow, avg(methane_pct) AS methane, count(*)::int AS n
-           FROM mrv_readings_archive WHERE unit_id = $1 AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[])
+           FROM mrv_readings_archive WHERE unit_id = ANY($1::uuid[]) AND ts >= $2 AND ts < $3 AND archived_by = ANY($4::uuid[])
           GROUP BY 1 ORDER BY 1`,
-        [unitId, start, end, `{${reports.join(',')}}`],
+        [`{${unitIds.join(',')}}`, start, end, `{${reports.join(',')}}`],
       );
       return rows.map((r) => ({
         t: Number(r.t),

@@ -6,6 +6,7 @@ import { metricNames } from '../devices/metrics.ts';
 import { csvHeader, csvRow } from './mrv-encoding.ts';
 import { MrvError } from './mrv-errors.ts';
 import { parseReportDocument, type ReportDocument } from './mrv-report-fns.ts';
+import { createReportLeaves, type StoredReport } from './mrv-leaves.ts';
 import type { MrvRepo } from './mrv-repo.ts';
 import type {
   HourBucket,
@@ -116,6 +117,8 @@ export type VerifierAdmin = ReturnType<typeof createVerifierAdmin>;
 
 export interface VerifierReport {
   row: VisibleReport;
+  /** The stored row: its units and leaf sources. */
+  stored: StoredReport;
   document: ReportDocument;
   /** The signed document exactly as issued (its bytes are what the signature covers). */
   text: string;
@@ -129,16 +132,22 @@ export interface VerifierReport {
 export function createVerifierService(deps: {
   db: DbExecutor;
   repo: VerifierRepo;
-  mrvRepo: Pick<MrvRepo, 'report' | 'versionLine' | 'leaves' | 'leafHashes'>;
+  mrvRepo: MrvRepo;
   audit: Pick<AuditLog, 'record'>;
 }) {
   const { db } = deps;
+  const leaves = createReportLeaves(deps.mrvRepo);
 
   async function reportOrThrow(id: string): Promise<VerifierReport> {
     const row = (await deps.repo.reports(db)).find((r) => r.id === id);
     const stored = row && (await deps.mrvRepo.report(db, id));
     if (!row || !stored) throw new MrvError.REPORT_NOT_FOUND(id);
-    return { row, document: parseReportDocument(stored.document), text: stored.document };
+    return {
+      row,
+      stored,
+      document: parseReportDocument(stored.document),
+      text: stored.document,
+    };
   }
 
   /** Audited under the token the database verified (`verifier:<id>`), whatever the request claims. */
@@ -167,8 +176,10 @@ export function createVerifierService(deps: {
 
     async series(id: string): Promise<HourBucket[]> {
       const r = await reportOrThrow(id);
-      const line = await deps.mrvRepo.versionLine(db, id);
-      return deps.repo.hourly(db, r.row.unitId, r.row.periodStart, r.row.periodEnd, line);
+      // A site report's chart is the site's: every digester's readings together.
+      const units = r.stored.unitIds ?? (r.stored.unitId ? [r.stored.unitId] : []);
+      const sources = r.stored.leafSources ?? (await deps.mrvRepo.versionLine(db, id));
+      return deps.repo.hourly(db, units, r.row.periodStart, r.row.periodEnd, sources);
     },
 
     /** A download of the report (json: the signed document; html: the printable page), audited. */
@@ -193,15 +204,8 @@ export function createVerifierService(deps: {
     async *readingsCsv(id: string, actor: AuditActor): AsyncGenerator<string> {
       const r = await reportOrThrow(id);
       await audited(id, 'readings.csv', actor);
-      const line = await deps.mrvRepo.versionLine(db, id);
       yield `${csvHeader(metricNames)}\n`;
-      for await (const reading of deps.mrvRepo.leaves(
-        db,
-        r.row.unitId,
-        r.row.periodStart,
-        r.row.periodEnd,
-        line,
-      ))
+      for await (const reading of leaves.leaves(db, r.stored))
         yield `${csvRow(reading, metricNames)}\n`;
     },
   };

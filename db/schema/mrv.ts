@@ -22,9 +22,14 @@ export const mrvReports = pgTable(
   'mrv_reports',
   {
     id: uuid('id').primaryKey(),
-    unitId: uuid('unit_id')
-      .notNull()
-      .references(() => units.id, { onDelete: 'restrict' }),
+    // A digester report names its unit; a site report (issue 20) its site and, frozen at issue,
+    // every digester it covers (a verifier sees it only when scoped to all of them, 0035).
+    unitId: uuid('unit_id').references(() => units.id, { onDelete: 'restrict' }),
+    siteId: uuid('site_id').references(() => sites.id, { onDelete: 'restrict' }),
+    unitIds: uuid('unit_ids').array(),
+    // The reports whose archived rows are this report's leaves (with the unit and period filter);
+    // NULL on reports issued before it existed, whose leaves are their version line's rows.
+    leafSources: uuid('leaf_sources').array(),
     periodStart: timestamp('period_start', { withTimezone: true }).notNull(),
     periodEnd: timestamp('period_end', { withTimezone: true }).notNull(),
     version: integer('version').notNull(),
@@ -39,6 +44,11 @@ export const mrvReports = pgTable(
   },
   (t) => [
     unique('mrv_reports_version_uq').on(t.unitId, t.periodStart, t.version),
+    unique('mrv_reports_site_version_uq').on(t.siteId, t.periodStart, t.version),
+    check(
+      'mrv_reports_subject',
+      sql`(${t.unitId} IS NULL) = (${t.siteId} IS NOT NULL) AND (${t.siteId} IS NULL) = (${t.unitIds} IS NULL)`,
+    ),
     // A report is superseded at most once: versions form one line.
     unique('mrv_reports_supersedes_uq').on(t.supersedes),
     check('mrv_reports_period', sql`${t.periodEnd} > ${t.periodStart}`),
