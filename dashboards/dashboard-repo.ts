@@ -73,12 +73,18 @@ export function createDashboardQueries(deps: {
     now: Date,
   ) {
     const { ms, bucket } = ranges[range];
-    const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
-    const to = new Date(Math.floor(now.getTime() / step) * step + step);
-    const from = new Date(to.getTime() - ms);
+    // Hours are hours anywhere; days are the zone's calendar days (its midnights), the last one
+    // being today there.
+    const { from, to } =
+      bucket === 'hour'
+        ? (() => {
+            const end = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 + 3_600_000);
+            return { from: new Date(end.getTime() - ms), to: end };
+          })()
+        : localDaysRange(lastLocalDays(now, Math.round(ms / 86_400_000), timeZone), timeZone);
     const points = await rollup(
       asQueryable(tx),
-      { ...key, from, to, bucket, metrics },
+      { ...key, from, to, bucket, metrics, timeZone },
       { mode: deps.mode, scoped: true },
     );
 

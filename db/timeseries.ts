@@ -126,6 +126,11 @@ export interface RollupQuery {
   to: Date;
   bucket: 'hour' | 'day';
   metrics: readonly MetricName[];
+  /**
+   * IANA zone whose calendar days 'day' buckets are (config DASHBOARD_TIME_ZONE); UTC when
+   * absent. A day bucket starts at the zone's midnight, whatever its offset that day.
+   */
+  timeZone?: string;
 }
 
 export interface RollupPoint {
@@ -155,40 +160,112 @@ export async function rollup(
     throw new Error('rollup needs exactly one of deviceId or unitId');
   const metrics = query.metrics.filter((m) => metricNames.includes(m));
   if (metrics.length === 0) return [];
-  const relation = query.bucket === 'hour' ? 'readings_hourly' : 'readings_daily';
+  if (query.bucket === 'day') return localDays(q, query, metrics, opts);
   const key = query.deviceId !== undefined ? 'device_id' : 'unit_id';
   const keyValue = query.deviceId ?? query.unitId;
   // Metric names come from the catalogue only (filtered above), never from the caller's text.
-  const cols = metrics
+  const cols = combined(metrics);
+  let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? 'scoped_readings_hourly' : 'readings_hourly'} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+  if (opts.mode === 'partitioned') {
+    const archived = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
+    source = `(SELECT date_bin(interval '1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${fromRaw(metrics)}
+                 FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3 GROUP BY 1
+               UNION ALL
+               SELECT bucket, ${archived} FROM readings_hourly_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+  }
+  const { rows } = await q.query<Record<string, unknown>>(
+    `SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`,
+    [keyValue, query.from.toISOString(), query.to.toISOString()],
+  );
+  return pointsOf(rows, metrics);
+}
+
+/** A unit's readings are found through its devices' keys (readings has no unit index). */
+const devicesOf = (key: 'device_id' | 'unit_id') =>
+  key === 'device_id'
+    ? `device_id = $1`
+    : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
+
+/** Per metric: min, max, the count-weighted mean and the count, combined over a bucket's rows. */
+function combined(metrics: readonly MetricName[]): string {
+  return metrics
     .map(
       (m) =>
         `min(${m}_min) AS ${m}_min, max(${m}_max) AS ${m}_max, ` +
         `sum(${m}_avg * ${m}_count) / nullif(sum(${m}_count), 0) AS ${m}_avg, sum(${m}_count)::bigint AS ${m}_count`,
     )
     .join(', ');
-  let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? `scoped_${relation}` : relation} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+}
+
+/** The same four columns from raw readings. */
+function fromRaw(metrics: readonly MetricName[]): string {
+  return metrics
+    .map(
+      (m) =>
+        `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`,
+    )
+    .join(', ');
+}
+
+/**
+ * Day buckets that are the zone's calendar days, not UTC's (the daily continuous aggregate and the
+ * daily archive are UTC days, so neither can serve them). Built from hourly rollups: an hour lies
+ * inside one local day in any zone whose offset is whole hours, and is grouped by that day
+ * (TimescaleDB's time_bucket with a time zone; date_trunc(…, zone) on plain PostgreSQL). In a
+ * zone such as Asia/Kolkata (+5:30) the hour holding local midnight straddles two days: its raw
+ * readings are counted one by one, each in the day the zone says; only where raw readings are
+ * gone (past raw retention) does the hourly row count, for the day it starts in.
+ */
+async function localDays(
+  q: Queryable,
+  query: RollupQuery,
+  metrics: readonly MetricName[],
+  opts: { mode?: TimeseriesMode; scoped?: boolean },
+): Promise<RollupPoint[]> {
+  const key = query.deviceId !== undefined ? 'device_id' : 'unit_id';
+  const keyValue = query.deviceId ?? query.unitId;
+  // time_bucket's own zone argument on TimescaleDB; date_trunc's on plain PostgreSQL (both pick
+  // the zone's midnight, DST included).
+  const day = (col: string) =>
+    opts.mode === 'hypertable'
+      ? `time_bucket(interval '1 day', ${col}, timezone => $4::text)`
+      : `date_trunc('day', ${col}, $4::text)`;
+  const straddles = (hour: string) =>
+    `date_trunc('day', ${hour}, $4::text) <> date_trunc('day', ${hour} + interval '59 minutes 59.999999 seconds', $4::text)`;
+  const cols = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
+  let parts: string[];
   if (opts.mode === 'partitioned') {
-    const raw = metrics
-      .map(
-        (m) =>
-          `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`,
-      )
-      .join(', ');
-    const archived = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
-    // A unit's readings are found through its devices' keys (readings has no unit index).
-    const devices =
-      key === 'device_id'
-        ? `device_id = $1`
-        : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
-    source = `(SELECT date_bin(interval '1 ${query.bucket}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${raw}
-                 FROM readings WHERE ${devices} AND ts >= $2 AND ts < $3 GROUP BY 1
-               UNION ALL
-               SELECT bucket, ${archived} FROM ${relation}_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+    // Raw readings where they are, each in its local day; the hourly archive of detached
+    // partitions for the rest (raw gone: an hour counts for the day it starts in).
+    parts = [
+      `SELECT ${day('ts')} AS bucket, ${fromRaw(metrics)}
+         FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3 GROUP BY 1`,
+      `SELECT ${day('bucket')}, ${cols} FROM readings_hourly_archive
+        WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3`,
+    ];
+  } else {
+    const relation =
+      opts.scoped && opts.mode === 'hypertable' ? 'scoped_readings_hourly' : 'readings_hourly';
+    parts = [
+      `SELECT ${day('h.bucket')} AS bucket, ${cols} FROM ${relation} h
+        WHERE h.${key} = $1 AND h.bucket >= $2 AND h.bucket < $3
+          AND (NOT ${straddles('h.bucket')}
+               OR NOT EXISTS (SELECT 1 FROM readings r WHERE r.device_id = h.device_id
+                                 AND r.ts >= h.bucket AND r.ts < h.bucket + interval '1 hour'))`,
+      `SELECT ${day('ts')} AS bucket, ${fromRaw(metrics)}
+         FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3
+          AND ${straddles("date_trunc('hour', ts)")}
+        GROUP BY 1`,
+    ];
   }
   const { rows } = await q.query<Record<string, unknown>>(
-    `SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`,
-    [keyValue, query.from.toISOString(), query.to.toISOString()],
+    `SELECT bucket, ${combined(metrics)} FROM (${parts.join(' UNION ALL ')}) r GROUP BY bucket ORDER BY bucket`,
+    [keyValue, query.from.toISOString(), query.to.toISOString(), query.timeZone ?? 'UTC'],
   );
+  return pointsOf(rows, metrics);
+}
+
+function pointsOf(rows: Record<string, unknown>[], metrics: readonly MetricName[]): RollupPoint[] {
   return rows.map((row) => {
     const values: RollupPoint['values'] = {};
     for (const m of metrics) {
