@@ -1,5 +1,5 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
-import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
+import { hourPieces, rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
@@ -178,21 +178,15 @@ export function createDashboardQueries(deps: {
      */
     async dailyGas(tx: DbExecutor, unitId: string, days: number, now = new Date()) {
       const localDays = lastLocalDays(now, days, timeZone);
-      const points = await rollup(
+      // Hours cut at the zone's midnight where one falls inside them (+5:30): each reading's
+      // flow counts in its own day.
+      const pieces = await hourPieces(
         asQueryable(tx),
-        {
-          unitId,
-          ...localDaysRange(localDays, timeZone),
-          bucket: 'hour',
-          metrics: ['gas_flow_lpm'],
-        },
+        { unitId, ...localDaysRange(localDays, timeZone), metric: 'gas_flow_lpm', timeZone },
         { mode: deps.mode, scoped: true },
       );
       return gasPerLocalDay(
-        points.flatMap((p) => {
-          const flow = p.values.gas_flow_lpm;
-          return flow ? [{ bucket: p.bucket, meanLpm: flow.avg }] : [];
-        }),
+        pieces.map((p) => ({ bucket: p.start, meanLpm: p.mean, minutes: p.minutes })),
         localDays,
         timeZone,
       );

@@ -92,4 +92,31 @@ describe('the 1-year chart', () => {
       ]);
     }
   });
+
+  it('daily gas cuts the hour that holds midnight in a +5:30 zone: each half in its own day', async () => {
+    const zone = 'Asia/Kolkata';
+    const h = harnesses[zone]!;
+    const day = localDay(Date.now() - 5 * 86_400_000, zone);
+    const midnight = zonedDayStart(day, zone).getTime();
+    // 60 L/min 20 minutes before local midnight and 10 minutes after: the UTC hour holding
+    // midnight is half in each day, so each day gets 60 × 30 L = 1.8 m³ (not 3.6 to one).
+    await h.t.database.pool.query(
+      `INSERT INTO readings (ts, device_id, unit_id, seq, gas_flow_lpm) VALUES ($1, 'bd-year-1', $3, 10, 60), ($2, 'bd-year-1', $3, 11, 60)`,
+      [
+        new Date(midnight - 20 * 60_000).toISOString(),
+        new Date(midnight + 10 * 60_000).toISOString(),
+        units[zone],
+      ],
+    );
+    const res = await h.app.inject({
+      url: `/api/v1/units/${units[zone]}/daily-gas?days=10`,
+      headers: { authorization: `Bearer ${await h.tokenFor('admin')}` },
+    });
+    expect(res.statusCode).toBe(200);
+    const days = res.json<{ days: { day: string; m3: number }[] }>().days.filter((d) => d.m3 > 0);
+    expect(days).toEqual([
+      { day: localDay(midnight - 1, zone), m3: 1.8 },
+      { day, m3: 1.8 },
+    ]);
+  });
 });

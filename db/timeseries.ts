@@ -1,20 +1,25 @@
 // layer: the metric names are the device contract's, defined once; the per-metric SQL follows that list
-import { metricNames, type MetricName } from '../devices/metrics.ts';
+import { metricNames } from '../devices/metrics.ts';
+import { localDays } from './timeseries-days.ts';
+import {
+  combined,
+  devicesOf,
+  fromRaw,
+  pointsOf,
+  type Queryable,
+  type RollupPoint,
+  type RollupQuery,
+  type TimeseriesMode,
+} from './timeseries-sql.ts';
+
+export type { Queryable, RollupPoint, RollupQuery, TimeseriesMode } from './timeseries-sql.ts';
+export { hourPieces, type HourPiece } from './timeseries-days.ts';
 
 /**
  * The time-series module: the one place that knows whether `readings` is a TimescaleDB hypertable
  * or a natively partitioned table (migration 0001_timeseries). Callers use the same functions and
  * the same relations (readings, readings_hourly, readings_daily) on both paths.
  */
-
-export interface Queryable {
-  query<R extends object = Record<string, unknown>>(
-    text: string,
-    params?: unknown[],
-  ): Promise<{ rows: R[] }>;
-}
-
-export type TimeseriesMode = 'hypertable' | 'partitioned';
 
 export interface TimeseriesInfo {
   mode: TimeseriesMode;
@@ -118,29 +123,6 @@ export async function expireRawReadings(
   return rows.map((r) => r.name);
 }
 
-export interface RollupQuery {
-  /** One of deviceId or unitId. A unit's rollup combines all its devices (count-weighted). */
-  deviceId?: string;
-  unitId?: string;
-  from: Date;
-  to: Date;
-  bucket: 'hour' | 'day';
-  metrics: readonly MetricName[];
-  /**
-   * IANA zone whose calendar days 'day' buckets are (config DASHBOARD_TIME_ZONE); UTC when
-   * absent. A day bucket starts at the zone's midnight, whatever its offset that day.
-   */
-  timeZone?: string;
-}
-
-export interface RollupPoint {
-  bucket: Date;
-  /** Per metric: min, max, avg, count; null where no value fell in the bucket. */
-  values: Partial<
-    Record<MetricName, { min: number; max: number; avg: number; count: number } | null>
-  >;
-}
-
 /**
  * Rollup series (min, max, count-weighted avg, count per bucket) for one device or unit.
  *
@@ -178,108 +160,4 @@ export async function rollup(
     [keyValue, query.from.toISOString(), query.to.toISOString()],
   );
   return pointsOf(rows, metrics);
-}
-
-/** A unit's readings are found through its devices' keys (readings has no unit index). */
-const devicesOf = (key: 'device_id' | 'unit_id') =>
-  key === 'device_id'
-    ? `device_id = $1`
-    : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
-
-/** Per metric: min, max, the count-weighted mean and the count, combined over a bucket's rows. */
-function combined(metrics: readonly MetricName[]): string {
-  return metrics
-    .map(
-      (m) =>
-        `min(${m}_min) AS ${m}_min, max(${m}_max) AS ${m}_max, ` +
-        `sum(${m}_avg * ${m}_count) / nullif(sum(${m}_count), 0) AS ${m}_avg, sum(${m}_count)::bigint AS ${m}_count`,
-    )
-    .join(', ');
-}
-
-/** The same four columns from raw readings. */
-function fromRaw(metrics: readonly MetricName[]): string {
-  return metrics
-    .map(
-      (m) =>
-        `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`,
-    )
-    .join(', ');
-}
-
-/**
- * Day buckets that are the zone's calendar days, not UTC's (the daily continuous aggregate and the
- * daily archive are UTC days, so neither can serve them). Built from hourly rollups: an hour lies
- * inside one local day in any zone whose offset is whole hours, and is grouped by that day
- * (TimescaleDB's time_bucket with a time zone; date_trunc(…, zone) on plain PostgreSQL). In a
- * zone such as Asia/Kolkata (+5:30) the hour holding local midnight straddles two days: its raw
- * readings are counted one by one, each in the day the zone says; only where raw readings are
- * gone (past raw retention) does the hourly row count, for the day it starts in.
- */
-async function localDays(
-  q: Queryable,
-  query: RollupQuery,
-  metrics: readonly MetricName[],
-  opts: { mode?: TimeseriesMode; scoped?: boolean },
-): Promise<RollupPoint[]> {
-  const key = query.deviceId !== undefined ? 'device_id' : 'unit_id';
-  const keyValue = query.deviceId ?? query.unitId;
-  // time_bucket's own zone argument on TimescaleDB; date_trunc's on plain PostgreSQL (both pick
-  // the zone's midnight, DST included).
-  const day = (col: string) =>
-    opts.mode === 'hypertable'
-      ? `time_bucket(interval '1 day', ${col}, timezone => $4::text)`
-      : `date_trunc('day', ${col}, $4::text)`;
-  const straddles = (hour: string) =>
-    `date_trunc('day', ${hour}, $4::text) <> date_trunc('day', ${hour} + interval '59 minutes 59.999999 seconds', $4::text)`;
-  const cols = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
-  let parts: string[];
-  if (opts.mode === 'partitioned') {
-    // Raw readings where they are, each in its local day; the hourly archive of detached
-    // partitions for the rest (raw gone: an hour counts for the day it starts in).
-    parts = [
-      `SELECT ${day('ts')} AS bucket, ${fromRaw(metrics)}
-         FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3 GROUP BY 1`,
-      `SELECT ${day('bucket')}, ${cols} FROM readings_hourly_archive
-        WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3`,
-    ];
-  } else {
-    const relation =
-      opts.scoped && opts.mode === 'hypertable' ? 'scoped_readings_hourly' : 'readings_hourly';
-    parts = [
-      `SELECT ${day('h.bucket')} AS bucket, ${cols} FROM ${relation} h
-        WHERE h.${key} = $1 AND h.bucket >= $2 AND h.bucket < $3
-          AND (NOT ${straddles('h.bucket')}
-               OR NOT EXISTS (SELECT 1 FROM readings r WHERE r.device_id = h.device_id
-                                 AND r.ts >= h.bucket AND r.ts < h.bucket + interval '1 hour'))`,
-      `SELECT ${day('ts')} AS bucket, ${fromRaw(metrics)}
-         FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3
-          AND ${straddles("date_trunc('hour', ts)")}
-        GROUP BY 1`,
-    ];
-  }
-  const { rows } = await q.query<Record<string, unknown>>(
-    `SELECT bucket, ${combined(metrics)} FROM (${parts.join(' UNION ALL ')}) r GROUP BY bucket ORDER BY bucket`,
-    [keyValue, query.from.toISOString(), query.to.toISOString(), query.timeZone ?? 'UTC'],
-  );
-  return pointsOf(rows, metrics);
-}
-
-function pointsOf(rows: Record<string, unknown>[], metrics: readonly MetricName[]): RollupPoint[] {
-  return rows.map((row) => {
-    const values: RollupPoint['values'] = {};
-    for (const m of metrics) {
-      const count = Number(row[`${m}_count`] ?? 0);
-      values[m] =
-        count === 0
-          ? null
-          : {
-              min: Number(row[`${m}_min`]),
-              max: Number(row[`${m}_max`]),
-              avg: Number(row[`${m}_avg`]),
-              count,
-            };
-    }
-    return { bucket: new Date(row.bucket as string | Date), values };
-  });
 }
