@@ -24,5 +24,20 @@ export const DashboardErrors = {
     'Certificate %s is not one of device %s',
     404,
   ),
-  ExportRangeInvalid: createError('EXPORT_RANGE_INVALID', 'Cannot download that range: %s', 400),
+  // One code per reason, each with its values, so a page can say it in the reader's language.
+  ExportRangeInvalid: createError(
+    'EXPORT_RANGE_INVALID',
+    'Cannot download that range: "to" (%s) is before "from" (%s)',
+    400,
+  ),
+  ExportRangeTooLong: createError(
+    'EXPORT_RANGE_TOO_LONG',
+    'Cannot download that range: at most %d days per download (asked for %d); download the rest separately',
+    400,
+  ),
+  ExportTooManyRows: createError(
+    'EXPORT_TOO_MANY_ROWS',
+    'Cannot download that range: more than %d readings in this range; choose fewer days',
+    400,
+  ),
 };

@@ -1,5 +1,5 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
-import { rollup, type TimeseriesMode } from '../db/timeseries.ts';
+import { hourPieces, rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
@@ -73,12 +73,18 @@ export function createDashboardQueries(deps: {
     now: Date,
   ) {
     const { ms, bucket } = ranges[range];
-    const step = bucket === 'hour' ? 3_600_000 : 86_400_000;
-    const to = new Date(Math.floor(now.getTime() / step) * step + step);
-    const from = new Date(to.getTime() - ms);
+    // Hours are hours anywhere; days are the zone's calendar days (its midnights), the last one
+    // being today there.
+    const { from, to } =
+      bucket === 'hour'
+        ? (() => {
+            const end = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 + 3_600_000);
+            return { from: new Date(end.getTime() - ms), to: end };
+          })()
+        : localDaysRange(lastLocalDays(now, Math.round(ms / 86_400_000), timeZone), timeZone);
     const points = await rollup(
       asQueryable(tx),
-      { ...key, from, to, bucket, metrics },
+      { ...key, from, to, bucket, metrics, timeZone },
       { mode: deps.mode, scoped: true },
     );
 
@@ -172,21 +178,15 @@ export function createDashboardQueries(deps: {
      */
     async dailyGas(tx: DbExecutor, unitId: string, days: number, now = new Date()) {
       const localDays = lastLocalDays(now, days, timeZone);
-      const points = await rollup(
+      // Hours cut at the zone's midnight where one falls inside them (+5:30): each reading's
+      // flow counts in its own day.
+      const pieces = await hourPieces(
         asQueryable(tx),
-        {
-          unitId,
-          ...localDaysRange(localDays, timeZone),
-          bucket: 'hour',
-          metrics: ['gas_flow_lpm'],
-        },
+        { unitId, ...localDaysRange(localDays, timeZone), metric: 'gas_flow_lpm', timeZone },
         { mode: deps.mode, scoped: true },
       );
       return gasPerLocalDay(
-        points.flatMap((p) => {
-          const flow = p.values.gas_flow_lpm;
-          return flow ? [{ bucket: p.bucket, meanLpm: flow.avg }] : [];
-        }),
+        pieces.map((p) => ({ bucket: p.start, meanLpm: p.mean, minutes: p.minutes })),
         localDays,
         timeZone,
       );

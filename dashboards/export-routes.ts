@@ -34,12 +34,8 @@ export function dayRange(
   maxDays: number,
 ): { from: Date; to: Date; days: number } {
   const days = Math.round((Date.parse(q.to) - Date.parse(q.from)) / DAY_MS) + 1;
-  if (days < 1)
-    throw new DashboardErrors.ExportRangeInvalid(`"to" (${q.to}) is before "from" (${q.from})`);
-  if (days > maxDays)
-    throw new DashboardErrors.ExportRangeInvalid(
-      `at most ${maxDays} days per download (asked for ${days}); download the rest separately`,
-    );
+  if (days < 1) throw new DashboardErrors.ExportRangeInvalid(q.to, q.from);
+  if (days > maxDays) throw new DashboardErrors.ExportRangeTooLong(maxDays, days);
   const next = new Date(Date.parse(q.to) + DAY_MS).toISOString().slice(0, 10);
   return { from: zonedDayStart(q.from, timeZone), to: zonedDayStart(next, timeZone), days };
 }
@@ -90,10 +86,7 @@ export function exportRoutes(deps: {
             result: await deps.queries.readings(tx, u.id, range.from, range.to, MAX_EXPORT_ROWS),
           };
         });
-        if (result.truncated)
-          throw new DashboardErrors.ExportRangeInvalid(
-            `more than ${MAX_EXPORT_ROWS} readings in this range; choose fewer days`,
-          );
+        if (result.truncated) throw new DashboardErrors.ExportTooManyRows(MAX_EXPORT_ROWS);
         const columns = metricNames.filter((m) => result.rows.some((r) => r[m] != null));
         if (request.query.format === 'json')
           return {

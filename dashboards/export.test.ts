@@ -135,7 +135,7 @@ describe('readings download', () => {
   it('refuses a bad range with a clear error', async () => {
     const cases: [string, number, string][] = [
       ['from=2026-11-02&to=2026-11-01', 400, 'EXPORT_RANGE_INVALID'],
-      ['from=2026-01-01&to=2026-03-01', 400, 'EXPORT_RANGE_INVALID'],
+      ['from=2026-01-01&to=2026-03-01', 400, 'EXPORT_RANGE_TOO_LONG'],
       ['from=2026-11-31&to=2026-12-01', 400, 'VALIDATION_FAILED'],
       ['from=yesterday&to=2026-12-01', 400, 'VALIDATION_FAILED'],
       ['from=2026-11-01&to=2026-11-02&format=xlsx', 400, 'VALIDATION_FAILED'],

@@ -37,11 +37,11 @@ export function localDaysRange(
 /**
  * Biogas per local day (m³) from hourly mean flows (L/min): each hour with data counts as mean ×
  * 60 L, in the day its hour starts in. Days without data read 0; hours outside the days are left
- * out. In zones whose offset is not whole hours (e.g. +5:30) an hour that straddles midnight
- * counts for the day it starts in.
+ * out. In zones whose offset is not whole hours (e.g. +5:30) the hour that straddles midnight
+ * comes as two pieces (db/timeseries-days.ts hourPieces), each its mean × its `minutes`.
  */
 export function gasPerLocalDay(
-  hours: readonly { bucket: Date; meanLpm: number }[],
+  hours: readonly { bucket: Date; meanLpm: number; minutes?: number }[],
   days: readonly string[],
   timeZone: string,
 ): { day: string; m3: number }[] {
@@ -49,7 +49,7 @@ export function gasPerLocalDay(
   for (const h of hours) {
     const day = localDay(h.bucket, timeZone);
     const sum = perDay.get(day);
-    if (sum !== undefined) perDay.set(day, sum + (h.meanLpm * 60) / 1000);
+    if (sum !== undefined) perDay.set(day, sum + (h.meanLpm * (h.minutes ?? 60)) / 1000);
   }
   return [...perDay].map(([day, m3]) => ({ day, m3: Math.round(m3 * 100) / 100 }));
 }

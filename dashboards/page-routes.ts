@@ -11,6 +11,7 @@ import { can } from '../auth/permissions.ts';
 import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
+import { errorPage } from './error-page.ts';
 import { h, layout, messagePage, navFor } from './html.ts';
 import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareForms, firmwareOverview, rolloutDetail } from './firmware-pages.ts';
@@ -113,7 +114,10 @@ export function dashboardPages(deps: {
         html(reply, messagePage(f.t(title), f.t(text), f), status);
       if (status === 403) return page('error.forbiddenTitle', 'error.forbidden');
       if (status === 404) return page('error.notFound', 'error.notFoundText');
-      if (status === 400) return page('error.badRequest', 'error.badRequestText');
+      if (status === 400 && (err as { validation?: unknown }).validation !== undefined)
+        return page('error.badRequest', 'error.badRequestText');
+      // A service's refusal (409, a coded 400): its own sentence in the reader's language.
+      if (status < 500) return html(reply, errorPage(err, f, { status }), status);
       // Anything else goes to the API's handler (logged, generic 500).
       throw err;
     });

@@ -2,8 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { can } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
 import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
+import { errorText } from '../i18n/error-text.ts';
+import { errorBody } from './error-page.ts';
 import { h, layout, messagePage } from './html.ts';
-import { notice } from './technician-pages.ts';
 
 /**
  * What the technician's page routes share: the reader's formatter, the page layout with the
@@ -81,21 +82,18 @@ export function installTechErrors(app: FastifyInstance, kit: Kit): void {
           : status === 404
             ? f.t('tech.err.notFound')
             : f.t('tech.err.failed');
-    // A request the route's schema refused (a malformed id in the URL): said in the reader's language.
-    const invalid = (err as { validation?: unknown }).validation !== undefined;
-    const text =
-      err.code === 'CSRF_FAILED'
-        ? f.t('tech.err.csrfText')
-        : status === 403
-          ? f.t('tech.err.forbiddenText')
-          : invalid
-            ? f.t('tech.err.invalidText')
-            : err.message;
-    // A service's own refusal is in English (the API's message, with its code): marked so.
+    // The refusal in the reader's language (the service's English kept beside it when the
+    // translation leaves part of it out): i18n/error-text.ts.
     const said =
-      err.code === 'CSRF_FAILED' || status === 403 || invalid
-        ? notice(text, 'alert')
-        : `<p class="notice alert" role="alert" lang="en">${h(text)}</p>`;
+      err.code === 'CSRF_FAILED'
+        ? { text: f.t('tech.err.csrfText') }
+        : status === 403
+          ? { text: f.t('tech.err.forbiddenText') }
+          : // A request the route's schema refused (a malformed id in the URL).
+            (err as { validation?: unknown }).validation !== undefined
+            ? { text: f.t('tech.err.invalidText') }
+            : errorText(err, f.lang);
+    const text = said.text;
     if (!principal || (status === 403 && err.code !== 'CSRF_FAILED'))
       return kit.send(reply, messagePage(title, text, f), status);
     const back = can(principal.role, 'devices:write') ? '/manage' : '/';
@@ -103,7 +101,7 @@ export function installTechErrors(app: FastifyInstance, kit: Kit): void {
       title,
       active: '/manage',
       status,
-      body: `${said}${err.code ? `<p class="muted"><code>${h(err.code)}</code></p>` : ''}<p><a href="${back}">${h(f.t('tech.err.back'))}</a></p>`,
+      body: `${errorBody(said, { code: err.code })}<p><a href="${back}">${h(f.t('tech.err.back'))}</a></p>`,
     });
   });
 }

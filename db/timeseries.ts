@@ -1,20 +1,25 @@
 // layer: the metric names are the device contract's, defined once; the per-metric SQL follows that list
-import { metricNames, type MetricName } from '../devices/metrics.ts';
+import { metricNames } from '../devices/metrics.ts';
+import { localDays } from './timeseries-days.ts';
+import {
+  combined,
+  devicesOf,
+  fromRaw,
+  pointsOf,
+  type Queryable,
+  type RollupPoint,
+  type RollupQuery,
+  type TimeseriesMode,
+} from './timeseries-sql.ts';
+
+export type { Queryable, RollupPoint, RollupQuery, TimeseriesMode } from './timeseries-sql.ts';
+export { hourPieces, type HourPiece } from './timeseries-days.ts';
 
 /**
  * The time-series module: the one place that knows whether `readings` is a TimescaleDB hypertable
  * or a natively partitioned table (migration 0001_timeseries). Callers use the same functions and
  * the same relations (readings, readings_hourly, readings_daily) on both paths.
  */
-
-export interface Queryable {
-  query<R extends object = Record<string, unknown>>(
-    text: string,
-    params?: unknown[],
-  ): Promise<{ rows: R[] }>;
-}
-
-export type TimeseriesMode = 'hypertable' | 'partitioned';
 
 export interface TimeseriesInfo {
   mode: TimeseriesMode;
@@ -118,24 +123,6 @@ export async function expireRawReadings(
   return rows.map((r) => r.name);
 }
 
-export interface RollupQuery {
-  /** One of deviceId or unitId. A unit's rollup combines all its devices (count-weighted). */
-  deviceId?: string;
-  unitId?: string;
-  from: Date;
-  to: Date;
-  bucket: 'hour' | 'day';
-  metrics: readonly MetricName[];
-}
-
-export interface RollupPoint {
-  bucket: Date;
-  /** Per metric: min, max, avg, count; null where no value fell in the bucket. */
-  values: Partial<
-    Record<MetricName, { min: number; max: number; avg: number; count: number } | null>
-  >;
-}
-
 /**
  * Rollup series (min, max, count-weighted avg, count per bucket) for one device or unit.
  *
@@ -155,54 +142,22 @@ export async function rollup(
     throw new Error('rollup needs exactly one of deviceId or unitId');
   const metrics = query.metrics.filter((m) => metricNames.includes(m));
   if (metrics.length === 0) return [];
-  const relation = query.bucket === 'hour' ? 'readings_hourly' : 'readings_daily';
+  if (query.bucket === 'day') return localDays(q, query, metrics, opts);
   const key = query.deviceId !== undefined ? 'device_id' : 'unit_id';
   const keyValue = query.deviceId ?? query.unitId;
   // Metric names come from the catalogue only (filtered above), never from the caller's text.
-  const cols = metrics
-    .map(
-      (m) =>
-        `min(${m}_min) AS ${m}_min, max(${m}_max) AS ${m}_max, ` +
-        `sum(${m}_avg * ${m}_count) / nullif(sum(${m}_count), 0) AS ${m}_avg, sum(${m}_count)::bigint AS ${m}_count`,
-    )
-    .join(', ');
-  let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? `scoped_${relation}` : relation} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+  const cols = combined(metrics);
+  let source = `(SELECT * FROM ${opts.scoped && opts.mode === 'hypertable' ? 'scoped_readings_hourly' : 'readings_hourly'} WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
   if (opts.mode === 'partitioned') {
-    const raw = metrics
-      .map(
-        (m) =>
-          `min(${m}) AS ${m}_min, max(${m}) AS ${m}_max, avg(${m}) AS ${m}_avg, count(${m}) AS ${m}_count`,
-      )
-      .join(', ');
     const archived = metrics.map((m) => `${m}_min, ${m}_max, ${m}_avg, ${m}_count`).join(', ');
-    // A unit's readings are found through its devices' keys (readings has no unit index).
-    const devices =
-      key === 'device_id'
-        ? `device_id = $1`
-        : `device_id IN (SELECT id FROM devices WHERE unit_id = $1) AND unit_id = $1`;
-    source = `(SELECT date_bin(interval '1 ${query.bucket}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${raw}
-                 FROM readings WHERE ${devices} AND ts >= $2 AND ts < $3 GROUP BY 1
+    source = `(SELECT date_bin(interval '1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${fromRaw(metrics)}
+                 FROM readings WHERE ${devicesOf(key)} AND ts >= $2 AND ts < $3 GROUP BY 1
                UNION ALL
-               SELECT bucket, ${archived} FROM ${relation}_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
+               SELECT bucket, ${archived} FROM readings_hourly_archive WHERE ${key} = $1 AND bucket >= $2 AND bucket < $3) r`;
   }
   const { rows } = await q.query<Record<string, unknown>>(
     `SELECT bucket, ${cols} FROM ${source} GROUP BY bucket ORDER BY bucket`,
     [keyValue, query.from.toISOString(), query.to.toISOString()],
   );
-  return rows.map((row) => {
-    const values: RollupPoint['values'] = {};
-    for (const m of metrics) {
-      const count = Number(row[`${m}_count`] ?? 0);
-      values[m] =
-        count === 0
-          ? null
-          : {
-              min: Number(row[`${m}_min`]),
-              max: Number(row[`${m}_max`]),
-              avg: Number(row[`${m}_avg`]),
-              count,
-            };
-    }
-    return { bucket: new Date(row.bucket as string | Date), values };
-  });
+  return pointsOf(rows, metrics);
 }

@@ -6,6 +6,7 @@ import { can } from '../auth/permissions.ts';
 import { localStamp } from '../dashboards/csv-fns.ts';
 import { formatterFor, type Formatter } from '../dashboards/format-fns.ts';
 import { layout, messagePage } from '../dashboards/html.ts';
+import { errorPage } from '../dashboards/error-page.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import { duePage, feedGasSection, feedingPage, pointPage } from './field-pages.ts';
 import type { FieldService } from './field-service.ts';
@@ -57,15 +58,15 @@ export function fieldPages(deps: {
         const text = request.url.startsWith('/digesters')
           ? f.t('field.notFound.digester')
           : f.t('field.notFound.point');
-        return html(reply, messagePage(f.t('field.notFound'), text), 404);
+        return html(reply, messagePage(f.t('field.notFound'), text, f), 404);
       }
       if (status === 403 || status === 400) {
         const f = fmt(request);
         return html(
           reply,
           status === 403
-            ? messagePage(f.t('field.forbidden'), f.t('field.forbidden.text'))
-            : messagePage(f.t('field.badRequest'), err.message),
+            ? messagePage(f.t('field.forbidden'), f.t('field.forbidden.text'), f)
+            : errorPage(err, f, { status, title: f.t('field.badRequest') }),
           status,
         );
       }

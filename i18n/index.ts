@@ -10,6 +10,7 @@ import { mrv } from './messages/mrv.ts';
 import { mrvSite } from './messages/mrv-site.ts';
 import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
+import { errors } from './messages/errors.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -41,6 +42,7 @@ export const parts = [
   technician,
   devconfig,
   mrvSite,
+  errors,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;

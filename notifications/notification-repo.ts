@@ -271,8 +271,13 @@ export const notificationRepo = {
     (
       await q.query<UnitSummary>(
         `SELECT un.name AS "unitName", si.name AS "siteName",
-       (SELECT coalesce(round((sum(hr.flow) * 60 / 1000)::numeric, 2), 0)::float8 FROM (
-          SELECT avg(r.gas_flow_lpm) AS flow FROM readings r
+       (SELECT coalesce(round((sum(hr.flow * hr.minutes) / 1000)::numeric, 2), 0)::float8 FROM (
+          SELECT avg(r.gas_flow_lpm) AS flow,
+                 -- The part of the hour inside the period: all 60 minutes, except where a local
+                 -- midnight of a +5:30 zone cuts the hour (the rest is the next day's).
+                 extract(epoch FROM least(date_trunc('hour', r.ts) + interval '1 hour', $3::timestamptz)
+                                    - greatest(date_trunc('hour', r.ts), $2::timestamptz)) / 60 AS minutes
+          FROM readings r
           WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3 AND r.gas_flow_lpm IS NOT NULL
           GROUP BY date_trunc('hour', r.ts)) hr) AS "gasM3",
        (SELECT count(DISTINCT date_trunc('hour', r.ts))::int FROM readings r WHERE r.unit_id = un.id AND r.ts >= $2 AND r.ts < $3) AS "hoursWithData",

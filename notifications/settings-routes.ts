@@ -4,7 +4,8 @@ import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
 import { formatterFor, DEFAULT_TIME_ZONE, type Formatter } from '../dashboards/format-fns.ts';
-import { h, layout, messagePage } from '../dashboards/html.ts';
+import { errorPage } from '../dashboards/error-page.ts';
+import { h, layout } from '../dashboards/html.ts';
 import { SETTINGS_PATH } from './notification-fns.ts';
 import { ownUserId } from './notification-routes.ts';
 import {
@@ -102,11 +103,12 @@ export function settingsPage(deps: {
   /** The reader's language (their choice, else Accept-Language), as every dashboard page. */
   const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
   return (app) => {
-    app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
+    app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
       const status = err.statusCode ?? 500;
       if (status === 401) return reply.redirect('/login', 303);
+      // The refusal in the reader's language (NOTIFY_NOT_A_USER for a token), never English only.
       if (status === 400 || status === 403)
-        return html(reply, messagePage('Not for your account', err.message), status);
+        return html(reply, errorPage(err, fmt(request), { status }), status);
       throw err;
     });
     app.get(

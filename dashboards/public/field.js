@@ -50,7 +50,7 @@
       credentials: 'same-origin',
     });
     const json = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(json.message || 'HTTP ' + res.status);
+    if (!res.ok) throw new Error(json.text || json.message || 'HTTP ' + res.status);
     return json;
   }
 

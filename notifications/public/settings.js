@@ -31,7 +31,7 @@
       if (res.ok) {
         status.textContent = form.dataset.saved || 'OK';
         if (answer.sms) v('phone').value = answer.sms.phone || '';
-      } else status.textContent = answer.message || String(res.status);
+      } else status.textContent = answer.text || answer.message || String(res.status);
     } catch (err) {
       status.textContent = String(err);
     }

@@ -198,11 +198,30 @@ async function loadSeries() {
   drawChart();
 }
 
+const zoneParts = new Intl.DateTimeFormat('en-CA', {
+  timeZone,
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
+/** The instant (ms) of the zone's midnight that starts the day holding `ms`. */
+function zoneDayStart(ms) {
+  const p = Object.fromEntries(zoneParts.formatToParts(ms).map((x) => [x.type, Number(x.value)]));
+  const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  const offset = wall - Math.floor(ms / 1000) * 1000;
+  return Date.UTC(p.year, p.month - 1, p.day) - offset;
+}
+
 // A live reading updates the newest bucket the way the rollup will (running min, max, mean).
 export function addToSeries(reading) {
   if (!series) return;
-  const step = series.bucket === 'hour' ? 3600 : 86400;
-  const t = Math.floor(Date.parse(reading.ts) / 1000 / step) * step;
+  const at = Date.parse(reading.ts);
+  // A day bucket is the zone's calendar day (as the server's), an hour is an hour anywhere.
+  const t = series.bucket === 'hour' ? Math.floor(at / 3600000) * 3600 : zoneDayStart(at) / 1000;
   let i = series.t.indexOf(t);
   if (i < 0) {
     if (series.t.length > 0 && t < series.t[series.t.length - 1]) return;

@@ -117,6 +117,6 @@ export async function post(url, body, method = 'POST') {
     credentials: 'same-origin',
   });
   const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(json.message || 'HTTP ' + res.status);
+  if (!res.ok) throw new Error(json.text || json.message || 'HTTP ' + res.status);
   return json;
 }
