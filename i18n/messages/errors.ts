@@ -73,6 +73,8 @@ export const errors = definePart({
     'errorCode.MRV_NOTHING_TO_CORRECT':
       'No report of {0} for this period to correct: issue it first, without a reason',
     'errorCode.MRV_REPORT_NOT_FOUND': 'MRV report {0} not found',
+    'errorCode.MRV_SITE_NOT_FOUND': 'Site {0} not found',
+    'errorCode.MRV_SITE_WITHOUT_DIGESTERS': 'Site {0} has no biodigester: nothing to report',
     'errorCode.MRV_READING_NOT_IN_REPORT':
       'No reading of {0} at {1} among the leaves of report {2}',
     'errorCode.NOTIFY_INVALID_PHONE':
@@ -210,6 +212,8 @@ export const errors = definePart({
     'errorCode.MRV_NOTHING_TO_CORRECT':
       'Hakuna ripoti ya {0} kwa kipindi hiki ya kurekebisha: itoe kwanza, bila sababu',
     'errorCode.MRV_REPORT_NOT_FOUND': 'Ripoti ya MRV {0} haikupatikana',
+    'errorCode.MRV_SITE_NOT_FOUND': 'Eneo {0} halikupatikana',
+    'errorCode.MRV_SITE_WITHOUT_DIGESTERS': 'Eneo {0} halina kichachuzi: hakuna cha kuripoti',
     'errorCode.MRV_READING_NOT_IN_REPORT':
       'Hakuna kipimo cha {0} saa {1} kati ya majani ya ripoti {2}',
     'errorCode.NOTIFY_INVALID_PHONE':
