@@ -77,28 +77,54 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
 
   mrv
     .command('issue')
-    .description('issue the signed report of one digester for one month (UTC)')
-    .requiredOption('--unit <unit>', 'the digester: unit id or name')
+    .description(
+      'issue the signed report of one digester (or, with --all or --units, of many) for one month (UTC)',
+    )
+    .option('--unit <unit>', 'the digester: unit id or name')
+    .option('--all', "every digester's report for the month (batch)")
+    .option('--units <list>', 'these digesters, comma-separated ids or names (batch)')
+    .option('--concurrency <n>', 'batch: reports issued at once (default: min(DB_POOL_MAX - 1, 4))')
+    .option('--out-dir <dir>', 'batch: write each report here as <report id>.json')
     .requiredOption('--month <YYYY-MM>', 'the calendar month, UTC')
     .option(
       '--supersede-reason <text>',
       'issue a correction: a new version superseding the latest, with this reason',
     )
     .option('--out <file>', 'write the report here (default: stdout)')
-    .action((o: { unit: string; month: string; supersedeReason?: string; out?: string }) =>
-      withCli(config(), async (ctx) => {
-        const { monthPeriod } = await import('./mrv-service.ts');
-        const r = await (
-          await service(ctx)
-        ).issue({
-          unit: o.unit,
-          ...monthPeriod(o.month),
-          actor: ctx.actor,
-          ...(o.supersedeReason ? { reason: o.supersedeReason } : {}),
-        });
-        await writeOut(o.out, r.document);
-        if (o.out) process.stderr.write(`report ${r.id} version ${r.version}\n`);
-      }),
+    .action(
+      (o: {
+        unit?: string;
+        month: string;
+        supersedeReason?: string;
+        out?: string;
+        all?: boolean;
+        units?: string;
+        concurrency?: string;
+        outDir?: string;
+      }) =>
+        withCli(config(), async (ctx) => {
+          if (o.all || o.units !== undefined) {
+            if (o.unit || o.supersedeReason || o.out)
+              throw new CliError(
+                'a batch (--all, --units) takes no --unit, --supersede-reason or --out',
+                64,
+              );
+            const { runIssueBatch } = await import('./mrv-batch-commands.ts');
+            return runIssueBatch(ctx, await service(ctx), o);
+          }
+          if (!o.unit) throw new CliError('--unit, --units or --all is required', 64);
+          const { monthPeriod } = await import('./mrv-service.ts');
+          const r = await (
+            await service(ctx)
+          ).issue({
+            unit: o.unit,
+            ...monthPeriod(o.month),
+            actor: ctx.actor,
+            ...(o.supersedeReason ? { reason: o.supersedeReason } : {}),
+          });
+          await writeOut(o.out, r.document);
+          if (o.out) process.stderr.write(`report ${r.id} version ${r.version}\n`);
+        }),
     );
 
   mrv

@@ -71,7 +71,7 @@ export function createMrvService(deps: {
     /**
      * Issues the report of one digester for one period: archives its raw readings (kept ≥ 7
      * years), streams them once in leaf order into the quantities and the Merkle tree, signs, and
-     * stores it with its audit entry, all in one REPEATABLE READ transaction. With `reason`, a
+     * stores it with its audit entry, all in one transaction. With `reason`, a
      * new version superseding the latest one; without, only the first version.
      */
     async issue(opts: {
@@ -235,7 +235,12 @@ export function createMrvService(deps: {
           );
           return { id, version: report.version, document };
         },
-        { isolationLevel: 'repeatable read' },
+        // READ COMMITTED, not REPEATABLE READ: the leaves are the archive rows archived by this
+        // report's version line (this transaction's own copy, and earlier versions' rows, committed
+        // and append-only), so no snapshot is needed to read them the same twice; and a snapshot
+        // taken before the audit chain lock would read a stale chain head, so two reports issued
+        // at once (mrv issue --all) collided on the audit sequence (mrv-batch.test.ts).
+        { isolationLevel: 'read committed' },
       );
     },
 
