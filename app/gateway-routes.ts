@@ -23,6 +23,9 @@ import { deviceConfigRoutes } from '../device-config/config-routes.ts';
 import { createMrvRepo, createMrvService, type MrvSigner } from '../mrv/index.ts';
 import { mrvKeyRoute, mrvRoutes } from '../mrv/mrv-routes.ts';
 import { verifierRoutes } from '../mrv/verifier-routes.ts';
+import { verifierAdminRoutes } from '../mrv/verifier-admin-routes.ts';
+import { createVerifierRepo } from '../mrv/verifier-repo.ts';
+import { createVerifierAdmin } from '../mrv/verifier-service.ts';
 import { notificationRoutes } from '../notifications/notification-routes.ts';
 import { settingsPage } from '../notifications/settings-routes.ts';
 import { DEFAULT_TIME_ZONE } from '../dashboards/format-fns.ts';
@@ -217,6 +220,13 @@ function mrvPlugins(
     {
       plugin: mrvRoutes({
         mrv: scopedServices(db, (tx) => createMrvService({ db: tx, repo, audit, signer })),
+      }),
+    },
+    {
+      plugin: verifierAdminRoutes({
+        admin: scopedServices(db, (tx) =>
+          createVerifierAdmin({ db: tx, repo: createVerifierRepo(), audit }),
+        ),
       }),
     },
     { plugin: verifierRoutes({ db, audit, timeZone }), root: true },

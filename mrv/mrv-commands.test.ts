@@ -204,7 +204,10 @@ describe('thamani mrv', () => {
         '--month',
         '2026-10',
       ),
-    ).toMatchObject({ code: 64, stderr: expect.stringMatching(/either --unit or --site/) });
+    ).toMatchObject({
+      code: 64,
+      stderr: expect.stringMatching(/give one of --unit, --site, --units or --all/),
+    });
     const pub = path.join(dataDir, 'pki', 'mrv-signing.pub');
     expect(
       await thamani(

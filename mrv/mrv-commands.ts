@@ -78,10 +78,14 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
   mrv
     .command('issue')
     .description(
-      'issue the signed report of one digester, or of every digester of a site, for one month (UTC)',
+      'issue the signed report of one digester, of every digester of a site, or (with --all or --units) of many digesters, for one month (UTC)',
     )
     .option('--unit <unit>', 'the digester: unit id or name')
     .option('--site <site>', 'the site (id or name): one report over all its digesters')
+    .option('--all', "every digester's report for the month (batch)")
+    .option('--units <list>', 'these digesters, comma-separated ids or names (batch)')
+    .option('--concurrency <n>', 'batch: reports issued at once (default: min(DB_POOL_MAX - 1, 4))')
+    .option('--out-dir <dir>', 'batch: write each report here as <report id>.json')
     .requiredOption('--month <YYYY-MM>', 'the calendar month, UTC')
     .option(
       '--supersede-reason <text>',
@@ -95,10 +99,23 @@ export function registerMrvCommands(program: Command, config: () => Config): voi
         month: string;
         supersedeReason?: string;
         out?: string;
+        all?: boolean;
+        units?: string;
+        concurrency?: string;
+        outDir?: string;
       }) =>
         withCli(config(), async (ctx) => {
+          if (o.all || o.units !== undefined) {
+            if (o.unit || o.site || o.supersedeReason || o.out)
+              throw new CliError(
+                'a batch (--all, --units) takes no --unit, --site, --supersede-reason or --out',
+                64,
+              );
+            const { runIssueBatch } = await import('./mrv-batch-commands.ts');
+            return runIssueBatch(ctx, await service(ctx), o);
+          }
           if (Boolean(o.unit) === Boolean(o.site))
-            throw new CliError('give either --unit or --site', 64);
+            throw new CliError('give one of --unit, --site, --units or --all', 64);
           const { monthPeriod } = await import('./mrv-service.ts');
           const mrvService = await service(ctx);
           const common = {

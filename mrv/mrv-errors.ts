@@ -26,6 +26,12 @@ export const MrvError = {
     'No report of %s for this period to correct: issue it first, without a reason',
     409,
   ),
+  BAD_BATCH: createError('MRV_BAD_BATCH', 'Invalid batch: %s', 400),
+  VERIFIER_NOT_FOUND: createError(
+    'MRV_VERIFIER_NOT_FOUND',
+    'No live verifier token %s (unknown, or already revoked)',
+    404,
+  ),
   REPORT_NOT_FOUND: createError('MRV_REPORT_NOT_FOUND', 'MRV report %s not found', 404),
   READING_NOT_IN_REPORT: createError(
     'MRV_READING_NOT_IN_REPORT',

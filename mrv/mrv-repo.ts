@@ -151,6 +151,14 @@ export function createMrvRepo() {
       return rows[0]?.unit_id;
     },
 
+    /** Every digester's id, in a stable order (`mrv issue --all`). */
+    async digesters(tx: DbExecutor): Promise<string[]> {
+      const { rows } = await asQueryable(tx).query<{ id: string }>(
+        "SELECT id FROM units WHERE kind = 'biodigester' ORDER BY name, id",
+      );
+      return rows.map((r) => r.id);
+    },
+
     async siteParams(tx: DbExecutor, siteId: string): Promise<unknown> {
       const { rows } = await asQueryable(tx).query<{ params: unknown }>(
         'SELECT params FROM mrv_site_parameters WHERE site_id = $1',

@@ -147,7 +147,7 @@ export function createMrvService(deps: {
     /**
      * Issues the report of one digester for one period: archives its raw readings (kept ≥ 7
      * years), streams them once in leaf order into the quantities and the Merkle tree, signs, and
-     * stores it with its audit entry, all in one REPEATABLE READ transaction. With `reason`, a
+     * stores it with its audit entry, all in one transaction. With `reason`, a
      * new version superseding the latest one; without, only the first version.
      */
     async issue(opts: {
@@ -224,7 +224,13 @@ export function createMrvService(deps: {
           });
           return { id, version: report.version, document };
         },
-        { isolationLevel: 'repeatable read' },
+        // READ COMMITTED, not REPEATABLE READ: the leaves are archive rows (committed, append-only)
+        // archived by one of this report's leaf sources, read after its own archive insert; a
+        // report that archived some of the same rows first has committed by then (the insert
+        // waited on the key), so no snapshot is needed; and a snapshot taken before the audit chain
+        // lock read a stale chain head: two reports issued at once (mrv issue --all) collided on
+        // the audit sequence (mrv-batch.test.ts). docs/mrv.md, "Immutability and retention".
+        { isolationLevel: 'read committed' },
       );
     },
 
@@ -242,8 +248,9 @@ export function createMrvService(deps: {
     }): Promise<{ id: string; version: number; document: string }> {
       if (!(opts.end > opts.start))
         return Promise.reject(new MrvError.BAD_PERIOD('the period ends before it starts'));
+      // READ COMMITTED for the reasons given in issue() above.
       return db.transaction((tx) => issueSiteReport(tx, { repo, signAndStore }, opts), {
-        isolationLevel: 'repeatable read',
+        isolationLevel: 'read committed',
       });
     },
 

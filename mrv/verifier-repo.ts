@@ -1,8 +1,9 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 
 /**
- * The SQL of verifier access (migration 0031). Tokens are created, listed and revoked by the
- * owner only (the CLI); everything else runs in a verifier's verified scope, where row-level
+ * The SQL of verifier access (migrations 0031, 0035). Tokens are created, listed and revoked
+ * through definer functions that admit an admin's verified scope (the HTTP API) or the owner's
+ * trusted work (the CLI), never reading the table directly; everything else runs in a verifier's verified scope, where row-level
  * security limits mrv_reports and mrv_readings_archive to the token's digesters and period.
  */
 
@@ -94,8 +95,7 @@ export function createVerifierRepo() {
       },
     ): Promise<VerifierTokenInfo> {
       const { rows } = await asQueryable(tx).query<TokenRow>(
-        `INSERT INTO mrv_verifier_tokens (name, token_hash, unit_ids, period_from, period_to, expires_at, created_by)
-         VALUES ($1, $2, $3::uuid[], $4, $5, $6, $7) RETURNING ${TOKEN_COLUMNS}`,
+        `SELECT ${TOKEN_COLUMNS} FROM thamani_mrv_verifier_insert($1, $2, $3::uuid[], $4, $5, $6, $7)`,
         [
           t.name,
           t.hash,
@@ -110,16 +110,18 @@ export function createVerifierRepo() {
     },
 
     async revoke(tx: DbExecutor, id: string): Promise<boolean> {
-      const { rows } = await asQueryable(tx).query<{ id: string }>(
-        'UPDATE mrv_verifier_tokens SET revoked_at = now() WHERE id::text = $1 AND revoked_at IS NULL RETURNING id',
+      // Not a uuid: no such token (the function takes a uuid; a cast error is not "not found").
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return false;
+      const { rows } = await asQueryable(tx).query<{ done: boolean }>(
+        'SELECT thamani_mrv_verifier_revoke($1::uuid) AS done',
         [id],
       );
-      return rows.length === 1;
+      return rows[0]!.done;
     },
 
     async tokens(tx: DbExecutor): Promise<VerifierTokenInfo[]> {
       const { rows } = await asQueryable(tx).query<TokenRow>(
-        `SELECT ${TOKEN_COLUMNS} FROM mrv_verifier_tokens ORDER BY created_at DESC, id`,
+        `SELECT ${TOKEN_COLUMNS} FROM thamani_mrv_verifier_list()`,
       );
       return rows.map(toToken);
     },
