@@ -2,6 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { indexOverrides, rulesForUnit, thresholdProblem } from './alert-override-fns.ts';
 import { transition, type Severity } from './alert-rules.ts';
+import {
+  badWhenHigh,
+  conditions,
+  modelAlert,
+  validThresholds,
+  type ModelCondition,
+} from '../test/alert-model.ts';
 
 /**
  * The validator and the effective rule against models written from what the thresholds mean,
@@ -9,15 +16,6 @@ import { transition, type Severity } from './alert-rules.ts';
  * value is critical without being a warning; a unit is judged by its own override, every other
  * unit of the kind by the kind's rule.
  */
-
-const conditions = ['above', 'below', 'offline_minutes', 'cert_expiry_days'] as const;
-/** Which way is bad, said once per condition (the model does not call lowIsBad). */
-const badWhenHigh: Record<(typeof conditions)[number], boolean> = {
-  above: true,
-  offline_minutes: true,
-  below: false,
-  cert_expiry_days: false,
-};
 
 const value = fc.double({ min: -1000, max: 1000, noNaN: true, noDefaultInfinity: true });
 const thresholds = fc.record({
@@ -28,7 +26,7 @@ const thresholds = fc.record({
 
 /** Semantic model of acceptable thresholds, probed at every threshold and just beside it. */
 function acceptable(
-  condition: (typeof conditions)[number],
+  condition: ModelCondition,
   t: { warn: number; critical: number | null; clear: number },
 ): boolean {
   const high = badWhenHigh[condition];
@@ -50,39 +48,8 @@ function acceptable(
   return true;
 }
 
-/** Valid thresholds for a condition, built by construction (sorted the healthy way). */
-const validFor = (condition: (typeof conditions)[number]) =>
-  fc
-    .tuple(value, value, value, fc.boolean(), fc.boolean())
-    .map(([a, b, c, withCritical, enabled]) => {
-      const [lo, mid, hi] = [a, b, c].sort((x, y) => x - y) as [number, number, number];
-      return badWhenHigh[condition]
-        ? { warn: mid, critical: withCritical ? hi : null, clear: lo, enabled }
-        : { warn: mid, critical: withCritical ? lo : null, clear: hi, enabled };
-    });
-
-/** An independent model of one alert's life: none, warning, critical; closes only at clear. */
-function model(
-  condition: (typeof conditions)[number],
-  t: { warn: number; critical: number | null; clear: number; enabled: boolean },
-  values: number[],
-): { opened: number; state: Severity | null } {
-  const high = badWhenHigh[condition];
-  let state: Severity | null = null;
-  let opened = 0;
-  if (!t.enabled) return { opened, state };
-  for (const v of values) {
-    const worse = (x: number) => (high ? v > x : v < x);
-    const crit = t.critical != null && worse(t.critical);
-    if (state === null) {
-      if (crit) state = 'critical';
-      else if (worse(t.warn)) state = 'warning';
-      if (state) opened++;
-    } else if (high ? v <= t.clear : v >= t.clear) state = null;
-    else if (crit) state = 'critical';
-  }
-  return { opened, state };
-}
+const validFor = (c: ModelCondition) => validThresholds(c, value);
+const model = modelAlert;
 
 /** What the code does for one unit: its effective rule through the hysteresis state machine. */
 function run(
