@@ -127,3 +127,28 @@ export function rulesForUnit<R extends RuleLike>(
   const own = overrides.get(unitId);
   return rules.filter((r) => r.unitKind === kind).map((r) => effectiveRule(r, own?.get(r.id)));
 }
+
+/**
+ * The effective rules of any unit, computed once per unit: what a page that shows many units
+ * (the digester cards, the collection list, the fleet table) colours each one by.
+ */
+export function rulesResolver<R extends RuleLike>(
+  rules: readonly R[],
+  overrides: readonly RuleOverride[],
+): ((unitId: string, kind: string) => Effective<R>[]) & {
+  /** Effective rules of those of `units` that have an override (the page script's `unitRules`). */
+  overridden(units: readonly { id: string; kind: string }[]): Record<string, Effective<R>[]>;
+} {
+  const index = indexOverrides(overrides);
+  const memo = new Map<string, Effective<R>[]>();
+  const of = (unitId: string, kind: string): Effective<R>[] => {
+    const key = `${unitId}|${kind}`;
+    let r = memo.get(key);
+    if (!r) memo.set(key, (r = rulesForUnit(rules, index, unitId, kind)));
+    return r;
+  };
+  return Object.assign(of, {
+    overridden: (units: readonly { id: string; kind: string }[]) =>
+      Object.fromEntries(units.filter((u) => index.has(u.id)).map((u) => [u.id, of(u.id, u.kind)])),
+  });
+}

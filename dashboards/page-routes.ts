@@ -15,6 +15,7 @@ import { h, layout, messagePage, navFor } from './html.ts';
 import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareForms, firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
+import { rulesResolver } from './alert-override-fns.ts';
 import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
 import { techAssets } from './technician-kit.ts';
 import { devicePanel } from './technician-pages.ts';
@@ -141,11 +142,14 @@ export function dashboardPages(deps: {
       '/digesters',
       { schema: hide, preHandler: app.requirePermission('dashboard:digesters') },
       async (request, reply) => {
-        const { units, rules } = await scoped(request, async (tx) => ({
+        const { units, rules, overrides } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'biodigester' }),
           rules: await deps.queries.rules(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
         const kindRules = rules.filter((r) => r.unitKind === 'biodigester');
+        // Each card by its unit's effective rules (a unit's own thresholds where it has them).
+        const rulesOf = rulesResolver(rules, overrides);
         return html(
           reply,
           layout({
@@ -153,10 +157,11 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/digesters',
-            body: digesterList(units, kindRules, fmt(request)),
+            body: digesterList(units, rulesOf, fmt(request)),
             data: {
               page: 'digesters',
               rules: kindRules,
+              unitRules: rulesOf.overridden(units),
               staleMs: staleAfterMs(kindRules, 'biodigester'),
             },
           }),
@@ -179,7 +184,10 @@ export function dashboardPages(deps: {
           if (!unit) return undefined;
           return {
             unit,
-            rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'),
+            rules: rulesResolver(
+              await deps.queries.rules(tx),
+              await deps.queries.overrides(tx, [unit.id]),
+            )(unit.id, unit.kind),
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
             sections: await Promise.all(
               (deps.digesterSections ?? []).map((s) => s.render(tx, unit.id, fmt(request))),
@@ -215,10 +223,12 @@ export function dashboardPages(deps: {
       '/collection',
       { schema: hide, preHandler: app.requirePermission('dashboard:collection') },
       async (request, reply) => {
-        const { units, rules } = await scoped(request, async (tx) => ({
+        const { units, rules, overrides } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'collection_point' }),
           rules: await deps.queries.rules(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
+        const rulesOf = rulesResolver(rules, overrides);
         const needsAt =
           rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
         const kindRules = rules.filter((r) => r.unitKind === 'collection_point');
@@ -229,10 +239,11 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/collection',
-            body: collectionList(units, needsAt, kindRules, fmt(request)),
+            body: collectionList(units, needsAt, rulesOf, fmt(request)),
             data: {
               page: 'collection',
               rules: kindRules,
+              unitRules: rulesOf.overridden(units),
               staleMs: staleAfterMs(kindRules, 'collection_point'),
             },
           }),
@@ -260,11 +271,16 @@ export function dashboardPages(deps: {
           state?: 'online' | 'offline' | 'attention';
           q?: string;
         };
-        const { rows, rules, sites } = await scoped(request, async (tx) => ({
+        const { rows, rules, sites, overrides } = await scoped(request, async (tx) => ({
           rows: await deps.queries.fleet(tx, f),
           rules: await deps.queries.rules(tx),
           sites: await deps.queries.sites(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
+        const rulesOf = rulesResolver(rules, overrides);
+        const fleetUnits = [
+          ...new Map(rows.map((r) => [r.unitId, { id: r.unitId, kind: r.kind }])).values(),
+        ];
         return html(
           reply,
           layout({
@@ -272,8 +288,12 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/fleet',
-            body: fleetTable(rows, rules, f, sites, fmt(request)),
-            data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') },
+            body: fleetTable(rows, rulesOf, f, sites, fmt(request)),
+            data: {
+              page: 'fleet',
+              rules: rules.filter((r) => r.metric === 'battery_v'),
+              unitRules: rulesOf.overridden(fleetUnits),
+            },
           }),
         );
       },
@@ -292,7 +312,11 @@ export function dashboardPages(deps: {
           return {
             device,
             alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }),
-            rules: await deps.queries.rules(tx),
+            // The device's unit's effective rules (its own thresholds where it has them).
+            rules: rulesResolver(
+              await deps.queries.rules(tx),
+              await deps.queries.overrides(tx, [device.unitId]),
+            )(device.unitId, device.kind),
             config: await deviceConfigPanel(tx, device.id),
           };
         });
@@ -318,7 +342,7 @@ export function dashboardPages(deps: {
             data: {
               page: 'device',
               deviceId: page.device.id,
-              rules: page.rules.filter((r) => r.unitKind === page.device.kind),
+              rules: page.rules,
               metrics: ['battery_v', 'rssi_dbm'],
               tech: { failed: fmt(request).t('tech.js.failed') },
               ...alertData(request, page.rules),
