@@ -124,24 +124,23 @@ describe('pages by the effective rules of each unit', () => {
       override('A', 'collection_point.battery_v.low', { warn: 3.8, critical: 3.6, clear: 3.9 }),
       override('A', 'collection_point.device.offline', { warn: 60, critical: 120, clear: 60 }),
     ]);
-    const row = (unitId: string): FleetRow =>
-      ({
-        id: `${unitId}-d`,
-        kind: 'collection_point',
-        status: 'active',
-        online: true,
-        lastSeenAt: at,
-        firmware: null,
-        unit: unitId,
-        unitId,
-        site: 'S',
-        battery: 3.7,
-        rssi: null,
-        certExpires: null,
-        certStatus: null,
-        quarantined: 0,
-        openAlerts: 0,
-      }) as FleetRow;
+    const row = (unitId: string): FleetRow => ({
+      id: `${unitId}-d`,
+      kind: 'collection_point',
+      status: 'active',
+      online: true,
+      lastSeenAt: at,
+      firmware: null,
+      unit: unitId,
+      unitId,
+      site: 'S',
+      battery: 3.7,
+      rssi: null,
+      certExpires: null,
+      certStatus: null,
+      quarantined: 0,
+      openAlerts: 0,
+    });
     const html = fleetTable([row('A'), row('B')], rulesOf, {}, ['S'], f, NOW);
     expect(html).toMatch(/data-device="A-d"[^]*?data-metric="battery_v" class="warning"/);
     expect(html).toMatch(/data-device="B-d"[^]*?data-metric="battery_v" class="healthy"/);
