@@ -16,6 +16,7 @@ import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareForms, firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
 import { rulesResolver } from './alert-override-fns.ts';
+import { unitRulesLink } from './alert-override-pages.ts';
 import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
 import { techAssets } from './technician-kit.ts';
 import { devicePanel } from './technician-pages.ts';
@@ -204,6 +205,9 @@ export function dashboardPages(deps: {
             active: '/digesters',
             body:
               digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)) +
+              (can(request.principal!.role, 'alerts:configure')
+                ? unitRulesLink(page.unit.id, fmt(request))
+                : '') +
               page.sections.join(''),
             scripts: (deps.digesterSections ?? []).flatMap((s) => s.scripts),
             data: {
@@ -331,6 +335,9 @@ export function dashboardPages(deps: {
             active: '/fleet',
             body:
               deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)) +
+              (can(request.principal!.role, 'alerts:configure')
+                ? unitRulesLink(page.device.unitId, fmt(request))
+                : '') +
               deviceConfigSection(page.config, fmt(request)) +
               // The technician's actions and battery/signal chart (dashboards/technician-pages.ts).
               devicePanel(

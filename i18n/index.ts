@@ -9,6 +9,7 @@ import { notifications } from './messages/notifications.ts';
 import { mrv } from './messages/mrv.ts';
 import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
+import { alertOverrides } from './messages/alert-overrides.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -39,6 +40,7 @@ export const parts = [
   mrv,
   technician,
   devconfig,
+  alertOverrides,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;
