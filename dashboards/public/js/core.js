@@ -24,6 +24,12 @@ export function rulesFor(unitId) {
   return (data.unitRules || {})[unitId] || rules;
 }
 
+/** As dashboards/pages.ts staleAfterMs(): the unit's own offline rule, else the page's. */
+export function staleMsFor(unitId) {
+  const r = rulesFor(unitId).find((x) => x.condition === 'offline_minutes');
+  return r ? r.warn * 60000 : data.staleMs;
+}
+
 // Same rules as dashboards/alert-rules.ts healthOf(): the worst severity any rule gives a value,
 // by the unit's effective rules (dashboards/alert-override-fns.ts).
 export function health(metric, value, unitId) {
