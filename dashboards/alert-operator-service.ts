@@ -1,13 +1,28 @@
 import type { AuditActor, AuditLog } from '../audit/index.ts';
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
+import {
+  indexOverrides,
+  rulesForUnit,
+  thresholdProblem,
+  type ThresholdValues,
+} from './alert-override-fns.ts';
+import { alertOverrideRepo } from './alert-override-repo.ts';
 import { alertRepo, type RuleThresholds } from './alert-repo.ts';
-import { lowIsBad } from './alert-rules.ts';
 import type { AlertService } from './alert-service.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
 import type { LiveHub } from './live-hub.ts';
 
+/** Refuses thresholds that do not fit the rule's condition (one validator: kind rule and override). */
+function check(condition: string, b: ThresholdValues): void {
+  const problem = thresholdProblem(condition, b);
+  if (problem)
+    // The page translates `problem` (rules.invalid.<code>); the API answers the English message.
+    throw Object.assign(new DashboardErrors.RuleInvalid(problem.message), { problem });
+}
+
 /**
- * What an operator does to alerts: acknowledge one with a note, change a rule's thresholds. Each
+ * What an operator does to alerts: acknowledge one with a note, change a rule's thresholds (for
+ * every unit of its kind, or one unit's own). Each
  * runs in the caller's transaction (their scope: row-level security decides which alerts exist
  * for them), so the change and its audit entry commit together.
  */
@@ -68,16 +83,7 @@ export function createAlertOperator(deps: {
       const { id, thresholds: b } = input;
       const rule = await alertRepo.lockRule(q, id);
       if (!rule) throw new DashboardErrors.RuleNotFound(id);
-      const low = lowIsBad(rule.condition);
-      // The clear threshold sits on the healthy side of warn (hysteresis), critical beyond it.
-      if (low ? b.clear < b.warn : b.clear > b.warn)
-        throw new DashboardErrors.RuleInvalid(
-          `clear must be ${low ? '≥' : '≤'} warn for a "${rule.condition}" rule (it is the hysteresis band)`,
-        );
-      if (b.critical != null && (low ? b.critical > b.warn : b.critical < b.warn))
-        throw new DashboardErrors.RuleInvalid(
-          `critical must be ${low ? '≤' : '≥'} warn for a "${rule.condition}" rule`,
-        );
+      check(rule.condition, b);
       await alertRepo.updateRule(q, id, b);
       await deps.audit.record(
         {
@@ -93,7 +99,95 @@ export function createAlertOperator(deps: {
       deps.alerts?.invalidateRules();
       return { id, ...b };
     },
+
+    /** The effective rules of a unit the caller may see: each kind rule with its override merged. */
+    async unitRules(tx: DbExecutor, unitId: string) {
+      const q = asQueryable(tx);
+      const unit = await alertOverrideRepo.unit(q, unitId);
+      if (!unit) throw new DashboardErrors.UnitNotFound(unitId);
+      const own = indexOverrides(await alertOverrideRepo.list(q, [unitId]));
+      const rules = await alertRepo.rules(q);
+      const kind = new Map(rules.map((r) => [r.id, r]));
+      return {
+        unit,
+        rules: rulesForUnit(rules, own, unitId, unit.kind).map((r) => ({
+          ...r,
+          kindRule: pickThresholds(kind.get(r.id)!),
+        })),
+      };
+    },
+
+    /** Sets one unit's own thresholds for a rule of its kind (audited with before and after). */
+    async setOverride(
+      tx: DbExecutor,
+      input: { unitId: string; ruleId: string; thresholds: ThresholdValues; actor: AuditActor },
+    ) {
+      const q = asQueryable(tx);
+      const { unitId, ruleId, thresholds: b } = input;
+      const unit = await alertOverrideRepo.unit(q, unitId);
+      if (!unit) throw new DashboardErrors.UnitNotFound(unitId);
+      const rule = await alertRepo.ruleForShare(q, ruleId);
+      // A rule of another kind does not exist for this unit.
+      if (!rule || rule.unitKind !== unit.kind) throw new DashboardErrors.RuleNotFound(ruleId);
+      check(rule.condition, b);
+      const before = await alertOverrideRepo.lock(q, unitId, ruleId);
+      await alertOverrideRepo.upsert(q, {
+        ...b,
+        unitId,
+        ruleId,
+        unitKind: unit.kind,
+        by: input.actor.actorId,
+      });
+      await deps.audit.record(
+        {
+          ...input.actor,
+          action: 'alert_rule.override',
+          targetType: 'unit',
+          targetId: unitId,
+          before: { rule: ruleId, ...(before ?? { inherited: pickThresholds(rule) }) },
+          after: { rule: ruleId, ...b },
+        },
+        tx,
+      );
+      deps.alerts?.invalidateRules();
+      return { unitId, ruleId, ...b, overridden: true };
+    },
+
+    /** Removes a unit's override: the unit follows the kind's rule again (audited). */
+    async removeOverride(
+      tx: DbExecutor,
+      input: { unitId: string; ruleId: string; actor: AuditActor },
+    ) {
+      const q = asQueryable(tx);
+      const { unitId, ruleId } = input;
+      const unit = await alertOverrideRepo.unit(q, unitId);
+      if (!unit) throw new DashboardErrors.UnitNotFound(unitId);
+      const before = await alertOverrideRepo.lock(q, unitId, ruleId);
+      if (!before) throw new DashboardErrors.OverrideNotFound(ruleId, unitId);
+      const rule = await alertRepo.ruleForShare(q, ruleId);
+      await alertOverrideRepo.remove(q, unitId, ruleId);
+      await deps.audit.record(
+        {
+          ...input.actor,
+          action: 'alert_rule.override_remove',
+          targetType: 'unit',
+          targetId: unitId,
+          before: { rule: ruleId, ...before },
+          after: { rule: ruleId, inherited: rule ? pickThresholds(rule) : null },
+        },
+        tx,
+      );
+      deps.alerts?.invalidateRules();
+      return { unitId, ruleId, ...(rule ? pickThresholds(rule) : {}), overridden: false };
+    },
   };
 }
+
+const pickThresholds = (r: ThresholdValues): ThresholdValues => ({
+  warn: r.warn,
+  critical: r.critical,
+  clear: r.clear,
+  enabled: r.enabled,
+});
 
 export type AlertOperator = ReturnType<typeof createAlertOperator>;

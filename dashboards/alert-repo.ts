@@ -16,6 +16,7 @@ export interface Rule {
   critical: number | null;
   clear: number;
   title: string;
+  enabled: boolean;
 }
 
 export interface RuleThresholds {
@@ -26,12 +27,22 @@ export interface RuleThresholds {
 }
 
 export const alertRepo = {
-  enabledRules: async (q: Queryable): Promise<Rule[]> =>
+  /** Every rule, switched off or not: a unit's override may switch one on for that unit. */
+  rules: async (q: Queryable): Promise<Rule[]> =>
     (
       await q.query<Rule>(
-        `SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, title FROM alert_rules WHERE enabled`,
+        `SELECT id, unit_kind AS "unitKind", metric, condition, warn, critical, clear, title, enabled FROM alert_rules ORDER BY id`,
       )
     ).rows,
+
+  /** One rule, share-locked: its thresholds cannot change under an override being validated. */
+  ruleForShare: async (q: Queryable, id: string): Promise<Rule | undefined> =>
+    (
+      await q.query<Rule>(
+        `SELECT id, unit_kind::text AS "unitKind", metric, condition, warn, critical, clear, title, enabled FROM alert_rules WHERE id = $1 FOR SHARE`,
+        [id],
+      )
+    ).rows[0],
 
   openAlerts: async (q: Queryable) =>
     (
@@ -93,7 +104,7 @@ export const alertRepo = {
   },
 
   /** Writes a default rule unless it exists (an operator's changes are kept). */
-  async ensureRule(q: Queryable, r: Rule): Promise<void> {
+  async ensureRule(q: Queryable, r: Omit<Rule, 'enabled'>): Promise<void> {
     await q.query(
       `INSERT INTO alert_rules (id, unit_kind, metric, condition, warn, critical, clear, title) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
       [r.id, r.unitKind, r.metric, r.condition, r.warn, r.critical, r.clear, r.title],

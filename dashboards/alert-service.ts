@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { RowIn } from '../ingest/batch-writer.ts';
 import type { Queryable } from '../db/timeseries.ts';
 import { rollback, withTransaction } from '../db/transaction.ts';
+import { indexOverrides, rulesForUnit, type OverrideIndex } from './alert-override-fns.ts';
+import { alertOverrideRepo } from './alert-override-repo.ts';
 import { alertRepo, type Rule } from './alert-repo.ts';
 import { defaultRules, transition, type Severity, type Transition } from './alert-rules.ts';
 import type { LiveHub } from './live-hub.ts';
@@ -14,6 +16,8 @@ import type { LiveHub } from './live-hub.ts';
  * its delivery (an outbox, dashboards/webhook.ts). Work is serial and coalesced: under load only
  * the newest value per device and metric is evaluated, so ingest never waits for alerts.
  * One gateway process evaluates (like broker presence); the open-alert index keeps it honest.
+ * Each observation is judged by its unit's effective rules (alert-override-fns.ts): the kind's
+ * rule, or the unit's own thresholds where a technician set them.
  */
 
 interface Observation {
@@ -59,6 +63,7 @@ export interface AlertTransitionEvent {
 export function createAlertService(deps: AlertServiceDeps) {
   const now = deps.now ?? (() => new Date());
   let rules: Rule[] | undefined;
+  let overrides: OverrideIndex = new Map();
   const open = new Map<string, { id: number; severity: Severity }>();
   const kinds = new Map<string, string>();
   const pending = new Map<string, Observation>();
@@ -67,7 +72,8 @@ export function createAlertService(deps: AlertServiceDeps) {
   let scheduled = false;
 
   async function load(): Promise<void> {
-    rules = await alertRepo.enabledRules(deps.pool);
+    rules = await alertRepo.rules(deps.pool);
+    overrides = indexOverrides(await alertOverrideRepo.list(deps.pool));
     if (open.size === 0) {
       for (const a of await alertRepo.openAlerts(deps.pool))
         open.set(`${a.rule_id}|${a.device_id}`, { id: Number(a.id), severity: a.severity });
@@ -197,8 +203,8 @@ export function createAlertService(deps: AlertServiceDeps) {
   async function evaluate(observations: Observation[]): Promise<void> {
     await ready();
     for (const obs of observations) {
-      for (const rule of rules ?? []) {
-        if (rule.unitKind !== obs.kind || (rule.metric ?? rule.condition) !== obs.subject) continue;
+      for (const rule of rulesForUnit(rules ?? [], overrides, obs.unitId, obs.kind)) {
+        if (!rule.enabled || (rule.metric ?? rule.condition) !== obs.subject) continue;
         const t = transition(rule, open.get(`${rule.id}|${obs.deviceId}`), obs.value);
         if (t.kind !== 'none') await apply(rule, obs, t);
       }
@@ -232,7 +238,7 @@ export function createAlertService(deps: AlertServiceDeps) {
       loaded = undefined;
       open.clear();
     },
-    /** Rules changed (API): the next evaluation reloads them. */
+    /** Rules or a unit's overrides changed (API): the next evaluation reloads them. */
     invalidateRules(): void {
       loaded = undefined;
     },

@@ -18,6 +18,11 @@ export const DashboardErrors = {
   ),
   RuleNotFound: createError('ALERT_RULE_NOT_FOUND', 'Alert rule %s not found', 404),
   RuleInvalid: createError('ALERT_RULE_INVALID', '%s', 400),
+  OverrideNotFound: createError(
+    'ALERT_RULE_OVERRIDE_NOT_FOUND',
+    'Alert rule %s has no override for unit %s',
+    404,
+  ),
   QuarantineItemNotFound: QuarantineErrors.NotFound,
   CertificateNotOfDevice: createError(
     'CERTIFICATE_NOT_OF_DEVICE',

@@ -3,6 +3,7 @@ import { hourPieces, rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
 import type { ReleaseRow, RolloutRow } from './firmware-pages.ts';
+import { alertOverrideRepo } from './alert-override-repo.ts';
 import { DEFAULT_TIME_ZONE } from './format-fns.ts';
 import { gasPerLocalDay, lastLocalDays, localDaysRange } from './gas-day-fns.ts';
 
@@ -359,6 +360,11 @@ export function createDashboardQueries(deps: {
         if (err.code === 'FIRMWARE_ROLLOUT_NOT_FOUND') return undefined;
         throw err;
       });
+    },
+
+    /** Units' own thresholds, of the units the caller may see (row-level security). */
+    overrides(tx: DbExecutor, unitIds?: readonly string[]) {
+      return alertOverrideRepo.list(asQueryable(tx), unitIds);
     },
 
     async rules(tx: DbExecutor) {

@@ -9,6 +9,7 @@ import type { DbExecutor } from '../db/scoped.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
+import { alertOverrideRoutes } from './alert-override-routes.ts';
 import type { AlertService } from './alert-service.ts';
 import { ranges, type DashboardQueries, type Range } from './dashboard-repo.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
@@ -54,6 +55,8 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
   return (root) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
     const tags = ['dashboards'];
+    // A unit's own thresholds (alerts:read to list, alerts:configure to change).
+    void app.register(alertOverrideRoutes(deps));
 
     app.get(
       '/units/:id/series',

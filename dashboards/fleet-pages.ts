@@ -10,6 +10,14 @@ import { badge, h, metricLabel, tHtml, timeAgo, valueWithUnit } from './html.ts'
 /** The technician's page bodies: fleet health and one device (inside layout()). Pure. */
 
 export type Rules = readonly (Parameters<typeof healthOf>[0][number] & { unitKind?: string })[];
+/** The effective rules of a unit (alert-override-fns.ts rulesResolver): its overrides merged. */
+export type RulesOf = (unitId: string, kind: string) => Rules;
+
+/** One rule list for every unit (a test, a page without overrides) or each unit's own. */
+export function resolveRules(rules: Rules | RulesOf): RulesOf {
+  if (typeof rules === 'function') return rules;
+  return (_unitId, kind) => rules.filter((r) => r.unitKind === undefined || r.unitKind === kind);
+}
 
 /** Online or offline, in words and colour. */
 export function onlineBadge(online: boolean, f: Formatter): string {
@@ -54,7 +62,7 @@ const fleetColumns: MessageKey[] = [
 
 export function fleetTable(
   rows: FleetRow[],
-  rules: Rules,
+  rules: Rules | RulesOf,
   filter: { kind?: string; site?: string; state?: string; q?: string },
   sites: string[],
   f: Formatter,
@@ -69,15 +77,12 @@ export function fleetTable(
 <label>${h(t('fleet.site'))} <select name="site">${option('', t('common.all'), filter.site)}${sites.map((s) => option(s, s, filter.site)).join('')}</select></label>
 <label>${h(t('fleet.state'))} <select name="state">${option('', t('common.all'), filter.state)}${option('online', t('state.online'), filter.state)}${option('offline', t('state.offline'), filter.state)}${option('attention', t('fleet.attention'), filter.state)}</select></label>
 <label>${h(t('fleet.search'))} <input name="q" value="${h(filter.q ?? '')}" placeholder="${h(t('fleet.searchHint'))}"></label><button type="submit">${h(t('fleet.filter'))}</button></form>`;
+  const rulesOf = resolveRules(rules);
   const body = rows
     .map((r) => {
-      const battery = healthOf(
-        rules.filter((x) => x.metric === 'battery_v'),
-        'battery_v',
-        r.battery,
-      );
+      const battery = healthOf(rulesOf(r.unitId, r.kind), 'battery_v', r.battery);
       const col = (key: MessageKey) => h(t(key));
-      return `<tr data-device="${h(r.id)}"><td data-label="${col('col.device')}"><a href="/fleet/${h(r.id)}">${h(r.id)}</a><br><small>${h(r.site)} · ${h(r.unit)}</small></td>
+      return `<tr data-device="${h(r.id)}" data-unit="${h(r.unitId)}"><td data-label="${col('col.device')}"><a href="/fleet/${h(r.id)}">${h(r.id)}</a><br><small>${h(r.site)} · ${h(r.unit)}</small></td>
 <td data-label="${col('col.state')}" data-online>${onlineBadge(r.online, f)}</td><td data-label="${col('col.lastSeen')}" data-seen>${timeAgo(f, r.lastSeenAt, now)}</td>
 <td data-label="${col('col.battery')}" data-metric="battery_v" class="${battery}">${h(valueWithUnit('battery_v', r.battery, t) + batteryText(battery, f))}</td><td data-label="${col('col.signal')}" data-metric="rssi_dbm">${h(valueWithUnit('rssi_dbm', r.rssi, t))}</td>
 <td data-label="${col('col.firmware')}">${h(r.firmware ?? '—')}</td><td data-label="${col('col.certificate')}">${certCell(r, f, now)}</td><td data-label="${col('col.quarantine')}">${r.quarantined > 0 ? badge('warning', String(r.quarantined)) : '0'}</td><td data-label="${col('col.alerts')}">${r.openAlerts > 0 ? badge('warning', String(r.openAlerts)) : '0'}</td></tr>`;

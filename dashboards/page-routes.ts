@@ -16,6 +16,8 @@ import { h, layout, messagePage, navFor } from './html.ts';
 import type { MessageKey, Vars } from '../i18n/index.ts';
 import { firmwareForms, firmwareOverview, rolloutDetail } from './firmware-pages.ts';
 import { alertList, alertTitle, guidanceMap } from './alert-pages.ts';
+import { rulesResolver } from './alert-override-fns.ts';
+import { unitRulesLink } from './alert-override-pages.ts';
 import { DEFAULT_TIME_ZONE, formatterFor, type Formatter } from './format-fns.ts';
 import { techAssets } from './technician-kit.ts';
 import { devicePanel } from './technician-pages.ts';
@@ -145,11 +147,14 @@ export function dashboardPages(deps: {
       '/digesters',
       { schema: hide, preHandler: app.requirePermission('dashboard:digesters') },
       async (request, reply) => {
-        const { units, rules } = await scoped(request, async (tx) => ({
+        const { units, rules, overrides } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'biodigester' }),
           rules: await deps.queries.rules(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
         const kindRules = rules.filter((r) => r.unitKind === 'biodigester');
+        // Each card by its unit's effective rules (a unit's own thresholds where it has them).
+        const rulesOf = rulesResolver(rules, overrides);
         return html(
           reply,
           layout({
@@ -157,10 +162,11 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/digesters',
-            body: digesterList(units, kindRules, fmt(request)),
+            body: digesterList(units, rulesOf, fmt(request)),
             data: {
               page: 'digesters',
               rules: kindRules,
+              unitRules: rulesOf.overridden(units),
               staleMs: staleAfterMs(kindRules, 'biodigester'),
             },
           }),
@@ -183,7 +189,10 @@ export function dashboardPages(deps: {
           if (!unit) return undefined;
           return {
             unit,
-            rules: (await deps.queries.rules(tx)).filter((r) => r.unitKind === 'biodigester'),
+            rules: rulesResolver(
+              await deps.queries.rules(tx),
+              await deps.queries.overrides(tx, [unit.id]),
+            )(unit.id, unit.kind),
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
             sections: await Promise.all(
               (deps.digesterSections ?? []).map((s) => s.render(tx, unit.id, fmt(request))),
@@ -200,6 +209,9 @@ export function dashboardPages(deps: {
             active: '/digesters',
             body:
               digesterDetail(page.unit, page.rules, page.gas, request.principal!, fmt(request)) +
+              (can(request.principal!.role, 'alerts:configure')
+                ? unitRulesLink(page.unit.id, fmt(request))
+                : '') +
               page.sections.join(''),
             scripts: (deps.digesterSections ?? []).flatMap((s) => s.scripts),
             data: {
@@ -219,10 +231,12 @@ export function dashboardPages(deps: {
       '/collection',
       { schema: hide, preHandler: app.requirePermission('dashboard:collection') },
       async (request, reply) => {
-        const { units, rules } = await scoped(request, async (tx) => ({
+        const { units, rules, overrides } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'collection_point' }),
           rules: await deps.queries.rules(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
+        const rulesOf = rulesResolver(rules, overrides);
         const needsAt =
           rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
         const kindRules = rules.filter((r) => r.unitKind === 'collection_point');
@@ -233,10 +247,11 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/collection',
-            body: collectionList(units, needsAt, kindRules, fmt(request)),
+            body: collectionList(units, needsAt, rulesOf, fmt(request)),
             data: {
               page: 'collection',
               rules: kindRules,
+              unitRules: rulesOf.overridden(units),
               staleMs: staleAfterMs(kindRules, 'collection_point'),
             },
           }),
@@ -264,11 +279,16 @@ export function dashboardPages(deps: {
           state?: 'online' | 'offline' | 'attention';
           q?: string;
         };
-        const { rows, rules, sites } = await scoped(request, async (tx) => ({
+        const { rows, rules, sites, overrides } = await scoped(request, async (tx) => ({
           rows: await deps.queries.fleet(tx, f),
           rules: await deps.queries.rules(tx),
           sites: await deps.queries.sites(tx),
+          overrides: await deps.queries.overrides(tx),
         }));
+        const rulesOf = rulesResolver(rules, overrides);
+        const fleetUnits = [
+          ...new Map(rows.map((r) => [r.unitId, { id: r.unitId, kind: r.kind }])).values(),
+        ];
         return html(
           reply,
           layout({
@@ -276,8 +296,12 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/fleet',
-            body: fleetTable(rows, rules, f, sites, fmt(request)),
-            data: { page: 'fleet', rules: rules.filter((r) => r.metric === 'battery_v') },
+            body: fleetTable(rows, rulesOf, f, sites, fmt(request)),
+            data: {
+              page: 'fleet',
+              rules: rules.filter((r) => r.metric === 'battery_v'),
+              unitRules: rulesOf.overridden(fleetUnits),
+            },
           }),
         );
       },
@@ -296,7 +320,11 @@ export function dashboardPages(deps: {
           return {
             device,
             alerts: await deps.queries.alerts(tx, { deviceId: device.id, limit: 20 }),
-            rules: await deps.queries.rules(tx),
+            // The device's unit's effective rules (its own thresholds where it has them).
+            rules: rulesResolver(
+              await deps.queries.rules(tx),
+              await deps.queries.overrides(tx, [device.unitId]),
+            )(device.unitId, device.kind),
             config: await deviceConfigPanel(tx, device.id),
           };
         });
@@ -311,6 +339,9 @@ export function dashboardPages(deps: {
             active: '/fleet',
             body:
               deviceDetail(page.device, page.alerts, request.principal!, page.rules, fmt(request)) +
+              (can(request.principal!.role, 'alerts:configure')
+                ? unitRulesLink(page.device.unitId, fmt(request))
+                : '') +
               deviceConfigSection(page.config, fmt(request)) +
               // The technician's actions and battery/signal chart (dashboards/technician-pages.ts).
               devicePanel(
@@ -322,7 +353,7 @@ export function dashboardPages(deps: {
             data: {
               page: 'device',
               deviceId: page.device.id,
-              rules: page.rules.filter((r) => r.unitKind === page.device.kind),
+              rules: page.rules,
               metrics: ['battery_v', 'rssi_dbm'],
               tech: { failed: fmt(request).t('tech.js.failed') },
               ...alertData(request, page.rules),

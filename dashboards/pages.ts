@@ -1,10 +1,10 @@
 import type { Principal } from '../auth/principal.ts';
 import { translator, type MessageKey } from '../i18n/index.ts';
 import { alertList } from './alert-pages.ts';
-import { healthOf, type Health } from './alert-rules.ts';
+import { healthOf, lowIsBad, type Health } from './alert-rules.ts';
 import type { UnitSummary } from './dashboard-repo.ts';
 import { localStamp } from './csv-fns.ts';
-import { onlineBadge, type Rules } from './fleet-pages.ts';
+import { onlineBadge, resolveRules, type Rules, type RulesOf } from './fleet-pages.ts';
 import type { Formatter } from './format-fns.ts';
 import { badge, formatValue, h, metricLabel, tHtml, timeAgo } from './html.ts';
 
@@ -139,14 +139,15 @@ function lastUpdate(unit: UnitSummary): string | undefined {
 
 export function digesterList(
   units: UnitSummary[],
-  rules: Rules,
+  rules: Rules | RulesOf,
   f: Formatter,
   now = Date.now(),
 ): string {
   if (units.length === 0) return `<p class="empty">${h(f.t('digesters.empty'))}</p>`;
+  const rulesOf = resolveRules(rules);
   return `<section class="cards">${units
     .map((u) => {
-      const ctx = tileCtx(u, rules, f, now);
+      const ctx = tileCtx(u, rulesOf(u.id, u.kind), f, now);
       return `<article class="card ${worst(u, ctx)}" data-unit="${h(u.id)}"><h2><a href="/digesters/${h(u.id)}">${h(u.name)}</a> <small>${h(u.site)}</small></h2>
 <div class="tiles">${digesterMetrics.map((m) => tile(u.id, m, u.latest[m], ctx)).join('')}</div>
 <p class="meta">${unitBadge(u, ctx)} · ${updated(u, f, now)}</p></article>`;
@@ -202,23 +203,38 @@ function downloadForm(unitId: string, f: Formatter, now: number): string {
 <p class="muted">${h(t('download.note', { zone: f.timeZone }))}</p></section>`;
 }
 
+/** A collection point's "needs collection" level: its own fill rule's warn, else the kind's. */
+export function needsAtOf(rules: Rules, fallback: number): number {
+  return (
+    rules.find(
+      (r) => r.metric === 'fill_level_pct' && !lowIsBad(r.condition) && r.enabled !== false,
+    )?.warn ?? fallback
+  );
+}
+
+/** `needsAt`: the kind's level (said in the header); a unit with its own fill rule uses that. */
 export function collectionList(
   units: UnitSummary[],
   needsAt: number,
-  rules: Rules,
+  rules: Rules | RulesOf,
   f: Formatter,
   now = Date.now(),
 ): string {
   if (units.length === 0) return `<p class="empty">${h(f.t('collection.empty'))}</p>`;
+  const rulesOf = resolveRules(rules);
+  const own = (u: UnitSummary) => needsAtOf(rulesOf(u.id, u.kind), needsAt);
   const sorted = [...units].sort(
     (a, b) => (b.latest.fill_level_pct?.value ?? -1) - (a.latest.fill_level_pct?.value ?? -1),
   );
-  const due = sorted.filter((u) => (u.latest.fill_level_pct?.value ?? 0) >= needsAt).length;
+  const due = sorted.filter((u) => (u.latest.fill_level_pct?.value ?? 0) >= own(u)).length;
   // A bin whose fill level is not current may be full: "nothing to collect" is not known then.
   const unknown = sorted.filter(
     (u) =>
-      tileState('fill_level_pct', u.latest.fill_level_pct, tileCtx(u, rules, f, now)).cls ===
-        'stale' || !u.latest.fill_level_pct,
+      tileState(
+        'fill_level_pct',
+        u.latest.fill_level_pct,
+        tileCtx(u, rulesOf(u.id, u.kind), f, now),
+      ).cls === 'stale' || !u.latest.fill_level_pct,
   ).length;
   const t = f.t;
   const summary = [
@@ -234,9 +250,10 @@ export function collectionList(
   return `<p class="sub">${summary} ${h(t('collection.threshold', { pct: needsAt }))}</p>
 <section class="cards">${sorted
     .map((u) => {
-      const ctx = tileCtx(u, rules, f, now);
+      const ctx = tileCtx(u, rulesOf(u.id, u.kind), f, now);
       const fill = u.latest.fill_level_pct?.value;
-      const needs = fill != null && fill >= needsAt;
+      const unitNeedsAt = own(u);
+      const needs = fill != null && fill >= unitNeedsAt;
       const w = worst(u, ctx);
       const state = needs
         ? `${badge('warning', t('collection.needs'))}${w === 'healthy' ? '' : ` ${unitBadge(u, ctx)}`}`
@@ -244,7 +261,7 @@ export function collectionList(
           ? badge('healthy', t('state.healthy'))
           : unitBadge(u, ctx);
       return `<article class="card ${needs && w !== 'critical' ? 'warning' : w}" id="unit-${h(u.id)}" data-unit="${h(u.id)}"><h2>${h(u.name)} <small>${h(u.site)}</small></h2>
-<p><meter min="0" max="100" low="${Math.min(needsAt, 60)}" high="${needsAt}" optimum="0" value="${fill ?? 0}" data-unit="${h(u.id)}" data-metric="fill_level_pct" aria-label="${h(metricLabel('fill_level_pct', t).name)}">${fill ?? 0} %</meter></p>
+<p><meter min="0" max="100" low="${Math.min(unitNeedsAt, 60)}" high="${unitNeedsAt}" optimum="0" value="${fill ?? 0}" data-unit="${h(u.id)}" data-metric="fill_level_pct" aria-label="${h(metricLabel('fill_level_pct', t).name)}">${fill ?? 0} %</meter></p>
 <div class="tiles">${['fill_level_pct', 'weight_kg', 'lid_open', 'temperature_c'].map((m) => tile(u.id, m, u.latest[m], ctx)).join('')}</div>
 <p class="meta">${state} · ${updated(u, f, now)}</p></article>`;
     })

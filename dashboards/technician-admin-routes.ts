@@ -10,6 +10,9 @@ import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
+import type { ThresholdProblem } from './alert-override-fns.ts';
+import { alertOverridePageRoutes } from './alert-override-page-routes.ts';
+import { problemNotice, unitPicker } from './alert-override-pages.ts';
 import type { AlertService } from './alert-service.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import type { LiveHub } from './live-hub.ts';
@@ -79,13 +82,26 @@ export function technicianAdminRoutes(deps: TechnicianAdminDeps): FastifyPluginA
     );
 
     // ---- Alert rules ----
-    const rulesView = async (request: FastifyRequest, result?: string) => {
+    // A unit's own thresholds: the picker below, the unit's page in alert-override-page-routes.ts.
+    void app.register(alertOverridePageRoutes({ ...deps, kit }));
+    const rulesView = async (
+      request: FastifyRequest,
+      result?: string,
+      refused?: { html: string; status: number },
+    ) => {
       const f = kit.fmt(request);
-      const rules = await scoped(request, (s) => deps.queries.rules(s.tx));
+      const [rules, overrides] = await scoped(request, (s) =>
+        Promise.all([deps.queries.rules(s.tx), deps.queries.overrides(s.tx)]),
+      );
+      const units = await unitOptions(request);
       return {
         title: f.t('tech.rules.title'),
         active: '/manage',
-        body: rulesPage(rules, f, result),
+        ...(refused ? { status: refused.status } : {}),
+        body:
+          (refused?.html ?? '') +
+          unitPicker(units, new Set(overrides.map((o) => o.unitId)), f) +
+          rulesPage(rules, f, result),
       };
     };
     app.get(
@@ -110,19 +126,35 @@ export function technicianAdminRoutes(deps: TechnicianAdminDeps): FastifyPluginA
       },
       async (request, reply) => {
         const critical = request.body.critical ? num.parse(request.body.critical) : null;
-        await scoped(request, (s) =>
-          operator.updateRule(s.tx, {
-            id: request.params.id,
-            thresholds: {
-              warn: request.body.warn,
-              critical,
-              clear: request.body.clear,
-              enabled: on(request.body.enabled),
-            },
-            actor: auditActor(request),
-          }),
-        );
         const f = kit.fmt(request);
+        try {
+          await scoped(request, (s) =>
+            operator.updateRule(s.tx, {
+              id: request.params.id,
+              thresholds: {
+                warn: request.body.warn,
+                critical,
+                clear: request.body.clear,
+                enabled: on(request.body.enabled),
+              },
+              actor: auditActor(request),
+            }),
+          );
+        } catch (err) {
+          // Refused thresholds: the page again, the reason in the reader's language.
+          const problem = (err as { problem?: ThresholdProblem }).problem;
+          if (!problem) throw err;
+          const rules = await scoped(request, (s) => deps.queries.rules(s.tx));
+          const title = rules.find((r) => r.id === request.params.id)?.title ?? request.params.id;
+          return kit.page(
+            request,
+            reply,
+            await rulesView(request, undefined, {
+              html: problemNotice(problem, { id: request.params.id, title }, f),
+              status: 400,
+            }),
+          );
+        }
         return kit.page(
           request,
           reply,

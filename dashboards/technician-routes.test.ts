@@ -106,6 +106,16 @@ const forms: Form[] = [
     body: () => ({ warn: '6.8', critical: '6.5', clear: '6.9', enabled: 'on' }),
   },
   {
+    permission: 'alerts:configure',
+    url: (u) => `/manage/rules/units/${u}/biodigester.ph.low`,
+    body: () => ({ warn: '6.7', critical: '6.5', clear: '6.9', enabled: 'on' }),
+  },
+  {
+    permission: 'alerts:configure',
+    url: (u) => `/manage/rules/units/${u}/biodigester.ph.low/remove`,
+    body: () => ({}),
+  },
+  {
     permission: 'users:write',
     url: () => '/manage/users',
     body: () => ({
@@ -143,6 +153,7 @@ const pages = [
   '/manage/quarantine',
   '/manage/quarantine/1',
   '/manage/rules',
+  '/manage/rules/units/UNIT',
   '/manage/users',
   `/manage/users/USER`,
 ];
@@ -152,6 +163,7 @@ const pagePermission: Record<string, Permission> = {
   '/manage/quarantine': 'quarantine:read',
   '/manage/quarantine/1': 'quarantine:read',
   '/manage/rules': 'alerts:configure',
+  '/manage/rules/units/UNIT': 'alerts:configure',
   '/manage/users': 'users:read',
   '/manage/users/USER': 'users:read',
 };
@@ -239,7 +251,7 @@ describe('technician forms and pages: who may use them', () => {
     for (const role of roles) {
       const p = await signedIn(role, [unitIds[0]!]);
       for (const page of pages) {
-        const url = page.replace('USER', userId);
+        const url = page.replace('USER', userId).replace('UNIT', unitIds[0]!);
         const res = await h.app.inject({ method: 'GET', url, headers: { cookie: p.cookie } });
         const label = `${role} GET ${url} -> ${res.statusCode}`;
         expect(res.headers['content-type'], label).toMatch(/^text\/html/);
@@ -337,5 +349,49 @@ describe('technician forms: what they do', () => {
     expect(res.statusCode).toBe(409);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.body).toContain('DEVICE_EXISTS');
+  });
+});
+
+describe('alert thresholds refused on the page', () => {
+  it('says why in the reader’s language, for a kind’s rule and for one unit’s own, and saves nothing', async () => {
+    const tech = await signedIn('technician', []);
+    const post = (url: string, lang: string) =>
+      h.app.inject({
+        method: 'POST',
+        url,
+        headers: {
+          cookie: tech.cookie,
+          'x-csrf-token': tech.csrf,
+          'accept-language': lang,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        // "pH low": clear below warn would close an alert the same value opens.
+        payload: new URLSearchParams({ warn: '6.8', critical: '6.5', clear: '6.6' }).toString(),
+      });
+    const state = async () => [
+      (
+        await h.t.database.pool.query(
+          `SELECT warn, clear FROM alert_rules WHERE id = 'biodigester.ph.low'`,
+        )
+      ).rows,
+      (
+        await h.t.database.pool.query(`SELECT * FROM alert_rule_overrides WHERE unit_id = $1`, [
+          unitIds[0],
+        ])
+      ).rows,
+    ];
+    const before = await state();
+    for (const url of [
+      '/manage/rules/biodigester.ph.low',
+      `/manage/rules/units/${unitIds[0]!}/biodigester.ph.low`,
+    ]) {
+      const sw = await post(url, 'sw');
+      expect(sw.statusCode, url).toBe(400);
+      expect(sw.body, url).toContain('Haikuhifadhiwa');
+      expect(sw.body, url).toContain('Thamani ya kurejea lazima iwe ≥ thamani ya onyo');
+      const en = await post(url, 'en');
+      expect(en.body, url).toContain('The clear value must be ≥ the warning value');
+    }
+    expect(await state()).toEqual(before);
   });
 });

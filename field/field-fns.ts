@@ -148,12 +148,17 @@ export interface DueItem extends DueInput {
  * first. A point collected after its latest fill reading counts as empty until it reports again
  * (it leaves the top as soon as the collector marks it).
  */
-export function needsCollectionOrder(items: readonly DueInput[], needsAt: number): DueItem[] {
+export function needsCollectionOrder(
+  items: readonly DueInput[],
+  needsAt: number | ((unitId: string) => number),
+): DueItem[] {
+  // A point with its own fill threshold (a technician's override) is due at its own level.
+  const levelOf = typeof needsAt === 'number' ? () => needsAt : needsAt;
   const out = items.map((i): DueItem => {
     const collectedSinceReading =
       i.lastCollectedAt != null && (i.fill == null || i.lastCollectedAt >= i.fill.ts);
     const pct = collectedSinceReading ? null : (i.fill?.pct ?? null);
-    return { ...i, collectedSinceReading, due: pct != null && pct >= needsAt };
+    return { ...i, collectedSinceReading, due: pct != null && pct >= levelOf(i.unitId) };
   });
   const pct = (i: DueItem) => (i.collectedSinceReading ? -1 : (i.fill?.pct ?? -1));
   const rank = (i: DueItem) =>

@@ -42,6 +42,8 @@ export function createFieldService(deps: {
   ) => Promise<{ day: string; m3: number }[]>;
   /** The fill level (%) at which a point needs collection: the fill alert rule's warn level. */
   needsAt: (tx: DbExecutor) => Promise<number>;
+  /** Points with their own fill level (a unit's override of the fill rule): unit id → level. */
+  unitNeedsAt?: (tx: DbExecutor) => Promise<ReadonlyMap<string, number>>;
   now: () => Date;
   timeZone: string;
 }) {
@@ -272,6 +274,7 @@ export function createFieldService(deps: {
     async needsCollection(): Promise<{ needsAt: number; points: DuePoint[] }> {
       const now = deps.now();
       const needsAt = await deps.needsAt(db);
+      const own = (await deps.unitNeedsAt?.(db)) ?? new Map<string, number>();
       const units = await fieldRepo.units(db, 'collection_point');
       const ids = units.map((u) => u.id);
       if (ids.length === 0) return { needsAt, points: [] };
@@ -291,7 +294,7 @@ export function createFieldService(deps: {
             lastCollectedAt: last.get(u.id) ?? null,
           }),
         })),
-        needsAt,
+        (unitId) => own.get(unitId) ?? needsAt,
       ).map((d) => ({ ...d, unit: byId.get(d.unitId)! }));
       return { needsAt, points };
     },

@@ -20,7 +20,7 @@ const FILL_RULE = 'collection_point.fill_level_pct.high';
  */
 export function fieldServiceMaker(deps: {
   audit: Pick<AuditLog, 'record'>;
-  queries: Pick<DashboardQueries, 'dailyGas' | 'rules'>;
+  queries: Pick<DashboardQueries, 'dailyGas' | 'rules' | 'overrides'>;
   timeZone: string;
   now?: () => Date;
 }): (tx: DbExecutor) => FieldService {
@@ -31,6 +31,12 @@ export function fieldServiceMaker(deps: {
       dailyGas: (t, unitId, days, now) => deps.queries.dailyGas(t, unitId, days, now),
       needsAt: async (t) =>
         (await deps.queries.rules(t)).find((r) => r.id === FILL_RULE)?.warn ?? 80,
+      unitNeedsAt: async (t) =>
+        new Map(
+          (await deps.queries.overrides(t))
+            .filter((o) => o.ruleId === FILL_RULE && o.enabled)
+            .map((o) => [o.unitId, o.warn]),
+        ),
       now: deps.now ?? (() => new Date()),
       timeZone: deps.timeZone,
     });

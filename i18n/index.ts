@@ -11,6 +11,7 @@ import { mrvSite } from './messages/mrv-site.ts';
 import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
 import { errors } from './messages/errors.ts';
+import { alertOverrides } from './messages/alert-overrides.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -43,6 +44,7 @@ export const parts = [
   devconfig,
   mrvSite,
   errors,
+  alertOverrides,
 ] as const;
 
 type KeysOf<P> = P extends Part<infer K> ? K : never;

@@ -26,7 +26,7 @@ const month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month, YYYY-MM');
 /**
  * /api/v1/mrv/verifiers: verifier tokens over HTTP, what `thamani mrv verifier create|list|revoke`
  * does on the server. Admins only: the permission `users:write` (credentials, like API tokens) at
- * the route, and the definer functions of migration 0035 admit only an admin's verified scope.
+ * the route, and the definer functions of migration 0037 admit only an admin's verified scope.
  * The secret is in the creation's answer only; every creation and revocation is audited.
  */
 export function verifierAdminRoutes(deps: {

@@ -1,7 +1,7 @@
 import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 
 /**
- * The SQL of verifier access (migrations 0031, 0035). Tokens are created, listed and revoked
+ * The SQL of verifier access (migrations 0031, 0037). Tokens are created, listed and revoked
  * through definer functions that admit an admin's verified scope (the HTTP API) or the owner's
  * trusted work (the CLI), never reading the table directly; everything else runs in a verifier's verified scope, where row-level
  * security limits mrv_reports and mrv_readings_archive to the token's digesters and period.

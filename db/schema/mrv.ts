@@ -23,7 +23,7 @@ export const mrvReports = pgTable(
   {
     id: uuid('id').primaryKey(),
     // A digester report names its unit; a site report (issue 20) its site and, frozen at issue,
-    // every digester it covers (a verifier sees it only when scoped to all of them, 0035).
+    // every digester it covers (a verifier sees it only when scoped to all of them, 0036).
     unitId: uuid('unit_id').references(() => units.id, { onDelete: 'restrict' }),
     siteId: uuid('site_id').references(() => sites.id, { onDelete: 'restrict' }),
     unitIds: uuid('unit_ids').array(),

@@ -116,7 +116,7 @@ export const technician = definePart({
 
     'tech.rules.title': 'Alert rules',
     'tech.rules.intro':
-      'Thresholds apply to every unit of a kind. Clear is where an open alert closes again (on the healthy side of warning).',
+      'Thresholds apply to every unit of a kind, except where a unit has its own (below). Clear is where an open alert closes again (on the healthy side of warning).',
     'tech.rules.above': 'alerts above',
     'tech.rules.below': 'alerts below',
     'tech.rules.warn': 'Warning at',
@@ -321,7 +321,7 @@ export const technician = definePart({
 
     'tech.rules.title': 'Kanuni za tahadhari',
     'tech.rules.intro':
-      'Viwango vinahusu kila kitengo cha aina moja. Kurejea ni pale tahadhari iliyo wazi hufungwa tena (upande salama wa onyo).',
+      'Viwango vinahusu kila kitengo cha aina moja, isipokuwa kitengo chenye viwango vyake (chini). Kurejea ni pale tahadhari iliyo wazi hufungwa tena (upande salama wa onyo).',
     'tech.rules.above': 'tahadhari juu ya',
     'tech.rules.below': 'tahadhari chini ya',
     'tech.rules.warn': 'Onyo kwenye',

@@ -1,6 +1,6 @@
 // What a person does on any page: sign out, acknowledge an alert, choose a language; and the
 // ages ("3 minutes ago") kept fresh while the page is open.
-import { ago, data, fill, msg, post, setTile, timeEl } from './core.js';
+import { ago, data, fill, msg, post, setTile, staleMsFor, timeEl } from './core.js';
 
 function refreshTimes() {
   for (const t of document.querySelectorAll('time[data-ago]'))
@@ -9,7 +9,7 @@ function refreshTimes() {
   if (data.staleMs) {
     for (const tile of document.querySelectorAll('.tile[data-ts]')) {
       if (
-        Date.now() - Date.parse(tile.dataset.ts) > data.staleMs &&
+        Date.now() - Date.parse(tile.dataset.ts) > staleMsFor(tile.dataset.unit) &&
         !tile.classList.contains('stale')
       )
         setTile(tile, 'stale', msg('state.stale'));

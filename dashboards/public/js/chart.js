@@ -1,6 +1,6 @@
 // The digester page's chart (uPlot): hourly or daily averages with a min–max band, threshold
 // lines, axis labels in the configured zone and the page's language, and a text alternative.
-import { data, format, label, locale, msg, rules, timeZone } from './core.js';
+import { data, format, label, locale, msg, rulesFor, timeZone } from './core.js';
 
 let chart;
 let series; // the JSON of /series for the shown range
@@ -13,10 +13,10 @@ function chartData() {
   return [series.t, s.avg, s.min, s.max];
 }
 
-/** Warning and critical thresholds of the shown metric's enabled rules, ascending. */
+/** Warning and critical thresholds of the shown metric's enabled rules for this unit, ascending. */
 function thresholds() {
   const out = [];
-  for (const r of rules) {
+  for (const r of rulesFor(data.unitId)) {
     if (r.metric !== metric || r.enabled === false) continue;
     out.push({ v: r.warn, level: 'warning' });
     if (r.critical != null) out.push({ v: r.critical, level: 'critical' });

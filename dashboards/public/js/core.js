@@ -19,11 +19,23 @@ export function label(metric) {
   return (data.labels || {})[metric] || [metric, ''];
 }
 
-// Same rules as dashboards/alert-rules.ts healthOf(): the worst severity any rule gives a value.
-export function health(metric, value) {
+/** A unit's effective rules: its own thresholds where it has any (page data `unitRules`). */
+export function rulesFor(unitId) {
+  return (data.unitRules || {})[unitId] || rules;
+}
+
+/** As dashboards/pages.ts staleAfterMs(): the unit's own offline rule, else the page's. */
+export function staleMsFor(unitId) {
+  const r = rulesFor(unitId).find((x) => x.condition === 'offline_minutes');
+  return r ? r.warn * 60000 : data.staleMs;
+}
+
+// Same rules as dashboards/alert-rules.ts healthOf(): the worst severity any rule gives a value,
+// by the unit's effective rules (dashboards/alert-override-fns.ts).
+export function health(metric, value, unitId) {
   if (value == null) return 'unknown';
   let worst = 'healthy';
-  for (const r of rules) {
+  for (const r of rulesFor(unitId)) {
     if (r.metric !== metric || r.enabled === false) continue;
     const low = r.condition === 'below' || r.condition === 'cert_expiry_days';
     const past = (t) => (low ? value < t : value > t);

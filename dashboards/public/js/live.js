@@ -21,7 +21,7 @@ function onReadings(readings) {
         '.tile[data-unit="' + r.unitId + '"][data-metric="' + m + '"]',
       )) {
         tile.querySelector('.value').textContent = format(m, v);
-        const hl = health(m, v);
+        const hl = health(m, v, r.unitId);
         setTile(tile, hl, stateText(hl));
         tile.dataset.ts = r.ts;
         tile.dataset.device = r.deviceId;
@@ -35,7 +35,7 @@ function onReadings(readings) {
       for (const cell of document.querySelectorAll(
         'tr[data-device="' + r.deviceId + '"] td[data-metric="' + m + '"]',
       )) {
-        const hl = health(m, v);
+        const hl = health(m, v, r.unitId);
         cell.textContent =
           format(m, v) +
           ' ' +
