@@ -47,6 +47,24 @@ export interface PhaseResult {
   /** Connections closed before the handshake finished (refused at accept, reset). */
   lostBeforeHandshake: number;
   acked: number;
+  /** Epoch ms (both processes share the clock): first connection lost (storm) or phase start, and the last device back. */
+  startAt: number;
+  endAt: number;
+  /** Attempts each device needed in this phase (1 = the first came through): percentiles and counts. */
+  attemptsPerDevice: {
+    p50: number;
+    p90: number;
+    p99: number;
+    max: number;
+    counts: Record<string, number>;
+  };
+  /** Connections lost before the handshake, by the socket's error code (ECONNREFUSED: nobody listening). */
+  lostBy: Record<string, number>;
+  /** From the phase's start: the last ECONNREFUSED, the first CONNACK 0. */
+  lastRefusedMs: number;
+  firstConnackMs: number;
+  /** From the phase's start to the TCP start of each device's successful attempt (so the tail is backoff, or handshakes). */
+  backStartMs: { p50: number; p90: number; p99: number; max: number };
 }
 
 const percentile = (xs: number[], p: number): number => {
@@ -77,12 +95,24 @@ export function runStorm(
       lost: 0,
       acked: 0,
       done: new Set<number>(),
+      attemptsOf: new Map<number, number>(),
+      lostBy: {} as Record<string, number>,
+      lastRefused: 0,
+      firstConnack: 0,
+      backStart: [] as number[],
     };
   }
   const finish = (): void => {
     const end = performance.now();
     const start = phase === 'storm' ? (firstLoss ?? phaseStart) : phaseStart;
     const durationMs = Math.round(end - start);
+    const attempts = [...stats.attemptsOf.values()];
+    const counts: Record<string, number> = {};
+    for (const a of attempts) {
+      const k = a >= 8 ? '8+' : String(a);
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+    const since = (t: number): number => (t ? Math.round(t - start) : -1);
     emit({
       type: phase,
       devices: spec.devices.length,
@@ -106,6 +136,36 @@ export function runStorm(
       timeouts: stats.timeouts,
       lostBeforeHandshake: stats.lost,
       acked: stats.acked,
+      startAt: Math.round(performance.timeOrigin + start),
+      endAt: Math.round(performance.timeOrigin + end),
+      attemptsPerDevice: {
+        p50: percentile(attempts, 50),
+        p90: percentile(attempts, 90),
+        p99: percentile(attempts, 99),
+        max: percentile(attempts, 100),
+        counts,
+      },
+      lostBy: stats.lostBy,
+      lastRefusedMs: since(stats.lastRefused),
+      firstConnackMs: since(stats.firstConnack),
+      backStartMs: {
+        p50: percentile(
+          stats.backStart.map((t) => t - start),
+          50,
+        ),
+        p90: percentile(
+          stats.backStart.map((t) => t - start),
+          90,
+        ),
+        p99: percentile(
+          stats.backStart.map((t) => t - start),
+          99,
+        ),
+        max: percentile(
+          stats.backStart.map((t) => t - start),
+          100,
+        ),
+      },
     });
   };
   const sockets = new Set<tls.TLSSocket>();
@@ -122,7 +182,9 @@ export function runStorm(
       const connectedPhase = phase;
       const s = stats;
       s.attempts++;
+      s.attemptsOf.set(index, (s.attemptsOf.get(index) ?? 0) + 1);
       const tcpStart = performance.now();
+      let errorCode = 'closed';
       let connectSent = 0;
       let secure = false;
       let buf: Buffer = Buffer.alloc(0);
@@ -141,6 +203,7 @@ export function runStorm(
       sockets.add(socket);
       const deadline = setTimeout(() => {
         s.timeouts++;
+        errorCode = 'timeout';
         socket.destroy();
       }, spec.connectTimeoutMs);
       let ping: NodeJS.Timeout | undefined;
@@ -168,6 +231,9 @@ export function runStorm(
               return;
             }
             const now = performance.now();
+            s.firstConnack ||= now;
+            if (connectedPhase === phase && s === stats && !s.done.has(index))
+              s.backStart.push(tcpStart);
             s.c2c.push(now - connectSent);
             s.t2c.push(now - tcpStart);
             attempt = 0;
@@ -191,12 +257,16 @@ export function runStorm(
           buf = buf.subarray(2 + buf[1]!);
         }
       });
-      socket.on('error', () => undefined);
+      socket.on('error', (err: NodeJS.ErrnoException) => (errorCode = err.code ?? err.message));
       socket.on('close', () => {
         clearTimeout(deadline);
         clearInterval(ping);
         sockets.delete(socket);
-        if (!secure) s.lost++;
+        if (!secure) {
+          s.lost++;
+          s.lostBy[errorCode] = (s.lostBy[errorCode] ?? 0) + 1;
+          if (errorCode === 'ECONNREFUSED') s.lastRefused = performance.now();
+        }
         if (phase === 'storm' && firstLoss === undefined) firstLoss = performance.now();
         if (!stopped) setTimeout(connect, backoffDelay(attempt++, Math.random, spec.backoff));
       });
