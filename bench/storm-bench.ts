@@ -340,6 +340,9 @@ async function main(): Promise<void> {
         console.log(
           `  attempts per device: p50 ${storm.attemptsPerDevice.p50}, p90 ${storm.attemptsPerDevice.p90}, p99 ${storm.attemptsPerDevice.p99}, max ${storm.attemptsPerDevice.max} ${JSON.stringify(storm.attemptsPerDevice.counts)}; lost before handshake by cause ${JSON.stringify(storm.lostBy)}; successful attempt started at p50 ${storm.backStartMs.p50} / p90 ${storm.backStartMs.p90} / p99 ${storm.backStartMs.p99} / max ${storm.backStartMs.max} ms`,
         );
+        console.log(
+          `  load generator (one process for every device): ${storm.loadCpuMs} ms CPU over the storm (${((storm.loadCpuMs / storm.durationMs) * 100).toFixed(0)} % of a core), event-loop delay p99 ${storm.loadLoopDelayMs.p99} ms, max ${storm.loadLoopDelayMs.max} ms`,
+        );
         console.log(`  at rest: ${mem}${idle ? `; ${idle}` : ''}`);
       }
     }

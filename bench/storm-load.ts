@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { backoffDelay, type BackoffOptions } from '../simulators/backoff.ts';
 import { connectPacket, publishPacket, reading } from './mqtt-packets.ts';
@@ -65,6 +66,9 @@ export interface PhaseResult {
   firstConnackMs: number;
   /** From the phase's start to the TCP start of each device's successful attempt (so the tail is backoff, or handshakes). */
   backStartMs: { p50: number; p90: number; p99: number; max: number };
+  /** This load generator's own CPU over the phase and its event-loop delay: if it is saturated, the numbers are its, not the gateway's. */
+  loadCpuMs: number;
+  loadLoopDelayMs: { p99: number; max: number };
 }
 
 const percentile = (xs: number[], p: number): number => {
@@ -81,9 +85,13 @@ export function runStorm(
   let phaseStart = performance.now();
   let firstLoss: number | undefined;
   let stopped = false;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let stats = fresh();
   function fresh() {
+    loop.reset();
     return {
+      cpu: process.cpuUsage(),
       handshakes: 0,
       resumed: 0,
       perSecond: new Map<number, number>(),
@@ -113,6 +121,8 @@ export function runStorm(
       counts[k] = (counts[k] ?? 0) + 1;
     }
     const since = (t: number): number => (t ? Math.round(t - start) : -1);
+    const cpu = process.cpuUsage(stats.cpu);
+    const back = stats.backStart.map((t) => t - start);
     emit({
       type: phase,
       devices: spec.devices.length,
@@ -149,22 +159,15 @@ export function runStorm(
       lastRefusedMs: since(stats.lastRefused),
       firstConnackMs: since(stats.firstConnack),
       backStartMs: {
-        p50: percentile(
-          stats.backStart.map((t) => t - start),
-          50,
-        ),
-        p90: percentile(
-          stats.backStart.map((t) => t - start),
-          90,
-        ),
-        p99: percentile(
-          stats.backStart.map((t) => t - start),
-          99,
-        ),
-        max: percentile(
-          stats.backStart.map((t) => t - start),
-          100,
-        ),
+        p50: percentile(back, 50),
+        p90: percentile(back, 90),
+        p99: percentile(back, 99),
+        max: percentile(back, 100),
+      },
+      loadCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      loadLoopDelayMs: {
+        p99: Math.round(loop.percentile(99) / 1e6),
+        max: Math.round(loop.max / 1e6),
       },
     });
   };
@@ -177,6 +180,9 @@ export function runStorm(
     let seq = 0;
     let messageId = 0;
     let session: Buffer | undefined;
+    // Made once, as a device loads its key once: a context per attempt (PEM parsing, the RSA key)
+    // cost this one process more than the gateway's handshake, and the storm measured the generator.
+    let context: tls.SecureContext | undefined;
     const connect = (): void => {
       if (stopped) return;
       const connectedPhase = phase;
@@ -193,9 +199,11 @@ export function runStorm(
         host: '127.0.0.1',
         port: spec.port,
         localAddress,
-        ca: spec.ca,
-        key: device.key,
-        cert: device.cert,
+        secureContext: (context ??= tls.createSecureContext({
+          ca: spec.ca,
+          key: device.key,
+          cert: device.cert,
+        })),
         servername: 'localhost',
         ...(spec.resume && session ? { session } : {}),
       };
