@@ -369,11 +369,11 @@ async function main(): Promise<void> {
       `\n${n} devices, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} device keys, TLS 1.3, resumption offered: ${resume ? 'yes' : 'no'}, backoff ${JSON.stringify(DEVICE_BACKOFF)}${repeat > 1 ? `, median of ${repeat} alternating rounds` : ''}`,
     );
     console.log(
-      '| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT |\n|---|---:|---:|---:|---:|---:|---:|',
+      '| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT | lost → listening (ms) | restart CPU ms | attempts/device p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const name of order) {
       console.log(
-        `| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} |`,
+        `| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} | ${median(name, (r) => r.restart.listeningAt - r.storm.startAt)} | ${median(name, (r) => r.restart.closeCpuMs + r.restart.startCpuMs).toFixed(0)} | ${median(name, (r) => r.storm.attemptsPerDevice.p99)} |`,
       );
     }
     if (order.length === 2)
