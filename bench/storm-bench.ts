@@ -115,6 +115,8 @@ async function startLoad(
   const child = spawn(process.execPath, [...loaderArgs, script, file], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // The spec holds every device's private key: gone once the fleet has read it (or died).
+  child.once('exit', () => void rm(file, { force: true }));
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     const r = JSON.parse(line) as PhaseResult;
     const w = waiting.shift();
