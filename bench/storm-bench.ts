@@ -7,12 +7,17 @@
  * gateway's memory per idle connection and the cost of one revalidation sweep. The same storm
  * against stock Aedes (same TLS options, no hooks) is the ceiling the issue compares with.
  *
- *   npm run bench -- storm [--devices 1000] [--key rsa] [--only thamani,stock] [--repeat 1]
- *                          [--keys 250] [--resume 1] [--database thamani_storm_bench]
+ *   npm run bench -- storm [--devices 1000] [--key ec|rsa] [--only thamani,stock] [--repeat 1]
+ *                          [--keys 250 for rsa, N for ec] [--resume 1] [--database thamani_storm_bench]
  *                          [--handshake-target-ms 2000] [--handshake-floor 50]   (MQTT_HANDSHAKE_*; 0 = off)
  *
  * Runs alternate (stock, thamani, stock, …) so that the machine's drift hits both. The fleet's
- * keys and certificates are cached under node_modules/.cache/thamani-storm (bench/storm-fleet.ts).
+ * keys and certificates are cached under node_modules/.cache/thamani-storm/<key>/ (bench/storm-fleet.ts).
+ *
+ * Besides the storm's totals it prints where the time went: the restart itself (the old
+ * gateway's close and the new one's start, wall and CPU ms of this process), the devices' view
+ * of it (first connection lost → the gateway listening again → every device back), the attempts
+ * each device needed, and why attempts were lost before their handshake.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +41,7 @@ import { createDeviceService } from '../devices/device-service.ts';
 import { createIngest } from '../ingest/ingest-service.ts';
 import { createPki } from '../provisioning/index.ts';
 import { DEVICE_BACKOFF } from '../simulators/backoff.ts';
+import { deviceKeyTypes, type DeviceKeyType } from '../simulators/key-types.ts';
 import { numberArg, stringArg } from './args.ts';
 import { openBenchDatabase } from './bench-db.ts';
 import { startStockAedes } from './stock-aedes.ts';
@@ -55,9 +61,43 @@ const root = self.includes(`${path.sep}node_modules${path.sep}`)
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+/** What one restart cost, in this process: wall and CPU ms of the close and of the start; when listening again. */
+interface Restart {
+  closeMs: number;
+  closeCpuMs: number;
+  startMs: number;
+  startCpuMs: number;
+  listeningAt: number;
+}
+
+async function timedRestart(
+  close: () => Promise<void>,
+  start: () => Promise<void>,
+): Promise<Restart> {
+  const cpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  let t = performance.now();
+  let c = cpu();
+  await close();
+  const closeMs = performance.now() - t;
+  const closeCpuMs = cpu() - c;
+  t = performance.now();
+  c = cpu();
+  await start();
+  return {
+    closeMs,
+    closeCpuMs,
+    startMs: performance.now() - t,
+    startCpuMs: cpu() - c,
+    listeningAt: Date.now(),
+  };
+}
+
 interface Gateway {
   port: number;
-  restart(): Promise<void>;
+  restart(): Promise<Restart>;
   close(): Promise<void>;
   /** Idle costs measured with every device connected (Thamani only). */
   idle?(): Promise<string>;
@@ -75,6 +115,8 @@ async function startLoad(
   const child = spawn(process.execPath, [...loaderArgs, script, file], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // The spec holds every device's private key: gone once the fleet has read it (or died).
+  child.once('exit', () => void rm(file, { force: true }));
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     const r = JSON.parse(line) as PhaseResult;
     const w = waiting.shift();
@@ -95,14 +137,14 @@ function memory(): NodeJS.MemoryUsage {
 }
 
 async function main(): Promise<void> {
-  if (keyKind !== 'rsa')
-    throw new Error(
-      `--key ${keyKind}: this bench issues RSA device certificates only (EC device certificates come with issue 21 §1)`,
-    );
+  if (!(deviceKeyTypes as readonly string[]).includes(keyKind))
+    throw new Error(`--key ${keyKind}: one of ${deviceKeyTypes.join(', ')}`);
+  const keyType = keyKind as DeviceKeyType;
   const { ca, devices } = await loadStormFleet({
     root,
     devices: n,
-    keys: numberArg('keys', Math.min(n, 250)),
+    keyType,
+    ...(process.argv.includes('--keys') ? { keys: numberArg('keys', 0) } : {}),
     logger,
   });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'thamani-storm-'));
@@ -210,10 +252,13 @@ async function main(): Promise<void> {
       let broker = await make();
       return {
         port,
-        async restart() {
-          await broker.close();
-          broker = await make();
-        },
+        restart: () =>
+          timedRestart(
+            () => broker.close(),
+            async () => {
+              broker = await make();
+            },
+          ),
         async close() {
           await broker.close();
           await ingest.stop();
@@ -235,10 +280,13 @@ async function main(): Promise<void> {
       const port = s.port;
       return {
         port,
-        async restart() {
-          await s.close();
-          s = await startStockAedes(tls, {}, port);
-        },
+        restart: () =>
+          timedRestart(
+            () => s.close(),
+            async () => {
+              s = await startStockAedes(tls, {}, port);
+            },
+          ),
         close: () => s.close(),
       };
     };
@@ -250,6 +298,7 @@ async function main(): Promise<void> {
       memory: string;
       idle: string;
       cpuMsPerConnect: number;
+      restart: Restart;
     }[] = [];
     const order = ['stock', 'thamani'].filter((x) => only.has(x));
     for (let round = 1; round <= repeat; round++) {
@@ -274,7 +323,7 @@ async function main(): Promise<void> {
         const idle = gateway.idle ? await gateway.idle() : '';
         const cpu = process.cpuUsage();
         load.child.stdin!.write('mark\n');
-        await gateway.restart();
+        const restart = await gateway.restart();
         const storm = await load.next();
         const used = process.cpuUsage(cpu);
         load.child.stdin!.write('stop\n');
@@ -282,9 +331,19 @@ async function main(): Promise<void> {
         await gateway.close();
         const cpuMsPerConnect =
           (used.user + used.system) / 1000 / Math.max(1, storm.connack['0'] ?? 0);
-        results.push({ name, up, storm, memory: mem, idle, cpuMsPerConnect });
+        results.push({ name, up, storm, memory: mem, idle, cpuMsPerConnect, restart });
         console.log(
           `${name} round ${round}: storm ${(storm.durationMs / 1000).toFixed(1)} s, ${storm.handshakesPerSecond} handshakes/s (peak ${storm.peakHandshakesPerSecond}), CONNECT→CONNACK p99 ${storm.connectToConnackMs.p99} ms, TCP→CONNACK p99 ${storm.tcpToConnackMs.p99} ms, resumed ${storm.resumed}/${storm.handshakes}, CONNACKs ${JSON.stringify(storm.connack)}, timeouts ${storm.timeouts}, lost before handshake ${storm.lostBeforeHandshake}, attempts ${storm.attempts}, gateway CPU ${cpuMsPerConnect.toFixed(2)} ms/CONNECT`,
+        );
+        const gapMs = restart.listeningAt - storm.startAt;
+        console.log(
+          `  restart: close ${restart.closeMs.toFixed(0)} ms wall (${restart.closeCpuMs.toFixed(0)} ms CPU), start ${restart.startMs.toFixed(0)} ms wall (${restart.startCpuMs.toFixed(0)} ms CPU); first connection lost → listening again ${gapMs} ms → all back ${storm.endAt - restart.listeningAt} ms (last ECONNREFUSED at ${storm.lastRefusedMs} ms, first CONNACK at ${storm.firstConnackMs} ms)`,
+        );
+        console.log(
+          `  attempts per device: p50 ${storm.attemptsPerDevice.p50}, p90 ${storm.attemptsPerDevice.p90}, p99 ${storm.attemptsPerDevice.p99}, max ${storm.attemptsPerDevice.max} ${JSON.stringify(storm.attemptsPerDevice.counts)}; lost before handshake by cause ${JSON.stringify(storm.lostBy)}; successful attempt started at p50 ${storm.backStartMs.p50} / p90 ${storm.backStartMs.p90} / p99 ${storm.backStartMs.p99} / max ${storm.backStartMs.max} ms`,
+        );
+        console.log(
+          `  load generator (one process for every device): ${storm.loadCpuMs} ms CPU over the storm (${((storm.loadCpuMs / storm.durationMs) * 100).toFixed(0)} % of a core), event-loop delay p99 ${storm.loadLoopDelayMs.p99} ms, max ${storm.loadLoopDelayMs.max} ms`,
         );
         console.log(`  at rest: ${mem}${idle ? `; ${idle}` : ''}`);
       }
@@ -309,14 +368,14 @@ async function main(): Promise<void> {
       return xs.length ? xs[Math.floor(xs.length / 2)]! : NaN;
     };
     console.log(
-      `\n${n} devices, RSA-2048 device keys, TLS 1.3, resumption offered: ${resume ? 'yes' : 'no'}, backoff ${JSON.stringify(DEVICE_BACKOFF)}${repeat > 1 ? `, median of ${repeat} alternating rounds` : ''}`,
+      `\n${n} devices, ${keyType === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'} device keys, TLS 1.3, resumption offered: ${resume ? 'yes' : 'no'}, backoff ${JSON.stringify(DEVICE_BACKOFF)}${repeat > 1 ? `, median of ${repeat} alternating rounds` : ''}`,
     );
     console.log(
-      '| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT |\n|---|---:|---:|---:|---:|---:|---:|',
+      '| gateway | all back (s) | handshakes/s | peak/s | CONNECT→CONNACK p99 (ms) | TCP→CONNACK p99 (ms) | CPU ms/CONNECT | lost → listening (ms) | restart CPU ms | attempts/device p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const name of order) {
       console.log(
-        `| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} |`,
+        `| ${name} | ${(median(name, (r) => r.storm.durationMs) / 1000).toFixed(1)} | ${median(name, (r) => r.storm.handshakesPerSecond)} | ${median(name, (r) => r.storm.peakHandshakesPerSecond)} | ${median(name, (r) => r.storm.connectToConnackMs.p99)} | ${median(name, (r) => r.storm.tcpToConnackMs.p99)} | ${median(name, (r) => r.cpuMsPerConnect).toFixed(2)} | ${median(name, (r) => r.restart.listeningAt - r.storm.startAt)} | ${median(name, (r) => r.restart.closeCpuMs + r.restart.startCpuMs).toFixed(0)} | ${median(name, (r) => r.storm.attemptsPerDevice.p99)} |`,
       );
     }
     if (order.length === 2)

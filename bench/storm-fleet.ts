@@ -1,32 +1,34 @@
 import {
-  constants,
   createHash,
   createPublicKey,
   generateKeyPair,
-  privateEncrypt,
+  randomBytes,
+  X509Certificate,
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { loadOrCreateCa, type LoadedCa } from '../provisioning/index.ts';
 import { serialHexFromBytes } from '../provisioning/serial-fns.ts';
+import { buildDeviceCert, fingerprintSha256 } from '../provisioning/x509-fns.ts';
+import type { DeviceKeyType } from '../simulators/key-types.ts';
 
 /**
  * The storm bench's fleet: N devices, each with its own certificate (own serial, own CN, own
- * fingerprint) from a CA kept in node_modules/.cache, so that a second run of the bench spends
- * no time on keys. Making 5,000 RSA keys takes ~15 min on this machine under load, and forge
- * signs ~10 certificates/s with the 3072-bit issuing key, so:
+ * fingerprint) from a CA kept in node_modules/.cache/thamani-storm/<key type>/, so that a second
+ * run of the bench spends no time on keys. Certificates are made by the product's own code
+ * (provisioning/x509-fns.ts `buildDeviceCert`: the device profile, signed by the issuing CA with
+ * node:crypto), for an RSA-2048 or an ECDSA P-256 device key (ADR 0002); only the enrolment
+ * round trip (CSR, token, API) is skipped: that is `npm run bench -- enrol`.
  *
- * - key pairs are a pool of `keys` (default 250) that devices share round-robin: the handshake
- *   costs the same (the gateway verifies one RSA-2048 CertificateVerify per handshake, whoever's);
- * - certificates are built with forge (the device profile of provisioning/x509-fns.ts) but
- *   signed with node:crypto (PKCS#1 v1.5 over the DigestInfo, what forge would compute).
+ * - RSA: making 5,000 RSA keys takes ~15 min on this machine under load, so key pairs are a pool
+ *   of `keys` (default 250) that devices share round-robin: the handshake costs the same (the
+ *   gateway verifies one RSA-2048 CertificateVerify per handshake, whoever's).
+ * - EC: a P-256 key costs ~1 ms, so every device has its own unless `keys` says otherwise.
  *
- * The certificate rows are inserted straight into `certificates` (the bench is about the
- * gateway, not enrolment: that is issue 21 §1's bench).
+ * The certificate rows are inserted straight into `certificates`.
  */
 export interface StormDevice {
   id: string;
@@ -39,16 +41,19 @@ export interface StormDevice {
 }
 
 const generate = promisify(generateKeyPair);
-/** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2, note 1). */
-const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+/** Bumped when the way certificates are made changes: a cache of another profile is made again. */
+const PROFILE = 'buildDeviceCert-1';
 
 export async function loadStormFleet(o: {
   root: string;
   devices: number;
-  keys: number;
+  keyType: DeviceKeyType;
+  /** Key pairs shared round-robin (default: RSA 250, EC one per device). */
+  keys?: number;
   logger: Logger;
 }): Promise<{ ca: LoadedCa; devices: StormDevice[] }> {
-  const dir = path.join(o.root, 'node_modules', '.cache', 'thamani-storm', 'rsa');
+  const poolSize = Math.min(o.devices, o.keys ?? (o.keyType === 'rsa' ? 250 : o.devices));
+  const dir = path.join(o.root, 'node_modules', '.cache', 'thamani-storm', o.keyType);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ca = await loadOrCreateCa({
     dir: path.join(dir, 'pki'),
@@ -61,14 +66,16 @@ export async function loadStormFleet(o: {
   const keys: string[] = existsSync(keysFile)
     ? (JSON.parse(readFileSync(keysFile, 'utf8')) as string[])
     : [];
-  if (keys.length < o.keys) {
+  if (keys.length < poolSize) {
     process.stdout.write(
-      `storm fleet: making ${o.keys - keys.length} RSA-2048 key pairs (cached in ${keysFile})\n`,
+      `storm fleet: making ${poolSize - keys.length} ${o.keyType === 'rsa' ? 'RSA-2048' : 'P-256'} key pairs (cached in ${keysFile})\n`,
     );
-    while (keys.length < o.keys) {
+    while (keys.length < poolSize) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(8, o.keys - keys.length) }, () =>
-          generate('rsa', { modulusLength: 2048 }),
+        Array.from({ length: Math.min(8, poolSize - keys.length) }, () =>
+          o.keyType === 'rsa'
+            ? generate('rsa', { modulusLength: 2048 })
+            : generate('ec', { namedCurve: 'P-256' }),
         ),
       );
       for (const k of batch)
@@ -77,9 +84,10 @@ export async function loadStormFleet(o: {
     writeFileSync(keysFile, JSON.stringify(keys), { mode: 0o600 });
   }
   const fleetFile = path.join(dir, 'fleet.json');
-  const cached: StormDevice[] = existsSync(fleetFile)
-    ? (JSON.parse(readFileSync(fleetFile, 'utf8')) as StormDevice[])
-    : [];
+  const stored = existsSync(fleetFile)
+    ? (JSON.parse(readFileSync(fleetFile, 'utf8')) as { profile?: string; devices?: StormDevice[] })
+    : {};
+  const cached = stored.profile === PROFILE ? (stored.devices ?? []) : [];
   // Certificates that expire within a day (or were made against another CA) are made again.
   // Made positive and minimal the product's way (0x40..0x7f first): a prefix from the hash alone
   // was negative whenever its first digit was 8-f, and the gateway refused every such device.
@@ -89,6 +97,7 @@ export async function loadStormFleet(o: {
   const fresh = cached.filter(
     (d, i) =>
       d.id === deviceId(i) &&
+      d.key === keys[i % poolSize] &&
       new Date(d.notAfter).getTime() > Date.now() + 86_400_000 &&
       d.serial.startsWith(caPrefix),
   );
@@ -97,64 +106,37 @@ export async function loadStormFleet(o: {
     process.stdout.write(
       `storm fleet: issuing ${o.devices - devices.length} device certificates (cached in ${fleetFile})\n`,
     );
-    const issuer = forge.pki.certificateFromPem(ca.issuing.certPem);
-    const aki = issuer.generateSubjectKeyIdentifier().getBytes();
-    const publicKeys = keys.map((k) => forge.pki.publicKeyFromPem(publicPemOf(k)));
+    const publicKeys = keys.slice(0, poolSize).map((k) => createPublicKey(k));
     for (let i = devices.length; i < o.devices; i++) {
-      const keyIndex = i % o.keys;
+      const keyIndex = i % poolSize;
       const id = deviceId(i);
       // Serial: 4 hex digits naming the CA, then random; positive, no leading zero (RFC 5280 §4.1.2.2).
-      const serial = `${caPrefix}${forge.util.bytesToHex(forge.random.getBytesSync(12))}`;
-      const now = Date.now();
-      const cert = forge.pki.createCertificate();
-      cert.publicKey = publicKeys[keyIndex]!;
-      // eslint-disable-next-line no-restricted-syntax -- made above: hex, positive, 16 octets
-      cert.serialNumber = serial;
-      cert.validity.notBefore = new Date(now - 5 * 60_000);
-      cert.validity.notAfter = new Date(now + 365 * 86_400_000);
-      cert.setSubject([{ name: 'commonName', value: id }]);
-      cert.setIssuer(issuer.subject.attributes);
-      cert.setExtensions([
-        { name: 'basicConstraints', cA: false, critical: true },
-        { name: 'keyUsage', digitalSignature: true, critical: true },
-        { name: 'extKeyUsage', clientAuth: true },
-        { name: 'subjectKeyIdentifier' },
-        { name: 'authorityKeyIdentifier', keyIdentifier: aki },
-      ]);
-      const signer = {
-        sign: (md: forge.md.MessageDigest): string =>
-          privateEncrypt(
-            { key: ca.issuing.privateKeyPem, padding: constants.RSA_PKCS1_PADDING },
-            Buffer.concat([SHA256_DIGEST_INFO, Buffer.from(md.digest().getBytes(), 'binary')]),
-          ).toString('binary'),
-      };
-      cert.sign(signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-      const pem = forge.pki.certificateToPem(cert);
-      const der = Buffer.from(
-        forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(),
-        'binary',
-      );
+      const serial = `${caPrefix}${randomBytes(12).toString('hex')}`;
+      const cert = buildDeviceCert({
+        publicKey: publicKeys[keyIndex]!,
+        deviceId: id,
+        days: 365,
+        issuer: ca.issuing,
+        serialHex: serial,
+      });
+      const x = new X509Certificate(cert);
       devices.push({
         id,
         key: keys[keyIndex]!,
-        cert: pem,
+        cert,
         serial,
-        fingerprint: createHash('sha256').update(der).digest('hex'),
-        notBefore: cert.validity.notBefore.toISOString(),
-        notAfter: cert.validity.notAfter.toISOString(),
+        fingerprint: fingerprintSha256(cert),
+        notBefore: new Date(x.validFrom).toISOString(),
+        notAfter: new Date(x.validTo).toISOString(),
       });
     }
     const keep = [...devices, ...fresh.slice(devices.length)];
-    writeFileSync(fleetFile, JSON.stringify(keep), { mode: 0o600 });
+    writeFileSync(fleetFile, JSON.stringify({ profile: PROFILE, devices: keep }), { mode: 0o600 });
   }
   return { ca, devices };
 }
 
 export const deviceId = (i: number): string => `st-${i}`;
-
-function publicPemOf(privatePem: string): string {
-  return createPublicKey(privatePem).export({ type: 'spki', format: 'pem' }).toString();
-}
 
 /** The fleet's registry rows: devices (active) under one unit, and their certificates. */
 export async function insertStormFleet(

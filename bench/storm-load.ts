@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { backoffDelay, type BackoffOptions } from '../simulators/backoff.ts';
 import { connectPacket, publishPacket, reading } from './mqtt-packets.ts';
@@ -47,6 +48,27 @@ export interface PhaseResult {
   /** Connections closed before the handshake finished (refused at accept, reset). */
   lostBeforeHandshake: number;
   acked: number;
+  /** Epoch ms (both processes share the clock): first connection lost (storm) or phase start, and the last device back. */
+  startAt: number;
+  endAt: number;
+  /** Attempts each device needed in this phase (1 = the first came through): percentiles and counts. */
+  attemptsPerDevice: {
+    p50: number;
+    p90: number;
+    p99: number;
+    max: number;
+    counts: Record<string, number>;
+  };
+  /** Connections lost before the handshake, by the socket's error code (ECONNREFUSED: nobody listening). */
+  lostBy: Record<string, number>;
+  /** From the phase's start: the last ECONNREFUSED, the first CONNACK 0. */
+  lastRefusedMs: number;
+  firstConnackMs: number;
+  /** From the phase's start to the TCP start of each device's successful attempt (so the tail is backoff, or handshakes). */
+  backStartMs: { p50: number; p90: number; p99: number; max: number };
+  /** This load generator's own CPU over the phase and its event-loop delay: if it is saturated, the numbers are its, not the gateway's. */
+  loadCpuMs: number;
+  loadLoopDelayMs: { p99: number; max: number };
 }
 
 const percentile = (xs: number[], p: number): number => {
@@ -63,9 +85,13 @@ export function runStorm(
   let phaseStart = performance.now();
   let firstLoss: number | undefined;
   let stopped = false;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let stats = fresh();
   function fresh() {
+    loop.reset();
     return {
+      cpu: process.cpuUsage(),
       handshakes: 0,
       resumed: 0,
       perSecond: new Map<number, number>(),
@@ -77,12 +103,26 @@ export function runStorm(
       lost: 0,
       acked: 0,
       done: new Set<number>(),
+      attemptsOf: new Map<number, number>(),
+      lostBy: {} as Record<string, number>,
+      lastRefused: 0,
+      firstConnack: 0,
+      backStart: [] as number[],
     };
   }
   const finish = (): void => {
     const end = performance.now();
     const start = phase === 'storm' ? (firstLoss ?? phaseStart) : phaseStart;
     const durationMs = Math.round(end - start);
+    const attempts = [...stats.attemptsOf.values()];
+    const counts: Record<string, number> = {};
+    for (const a of attempts) {
+      const k = a >= 8 ? '8+' : String(a);
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+    const since = (t: number): number => (t ? Math.round(t - start) : -1);
+    const cpu = process.cpuUsage(stats.cpu);
+    const back = stats.backStart.map((t) => t - start);
     emit({
       type: phase,
       devices: spec.devices.length,
@@ -106,6 +146,29 @@ export function runStorm(
       timeouts: stats.timeouts,
       lostBeforeHandshake: stats.lost,
       acked: stats.acked,
+      startAt: Math.round(performance.timeOrigin + start),
+      endAt: Math.round(performance.timeOrigin + end),
+      attemptsPerDevice: {
+        p50: percentile(attempts, 50),
+        p90: percentile(attempts, 90),
+        p99: percentile(attempts, 99),
+        max: percentile(attempts, 100),
+        counts,
+      },
+      lostBy: stats.lostBy,
+      lastRefusedMs: since(stats.lastRefused),
+      firstConnackMs: since(stats.firstConnack),
+      backStartMs: {
+        p50: percentile(back, 50),
+        p90: percentile(back, 90),
+        p99: percentile(back, 99),
+        max: percentile(back, 100),
+      },
+      loadCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      loadLoopDelayMs: {
+        p99: Math.round(loop.percentile(99) / 1e6),
+        max: Math.round(loop.max / 1e6),
+      },
     });
   };
   const sockets = new Set<tls.TLSSocket>();
@@ -117,12 +180,17 @@ export function runStorm(
     let seq = 0;
     let messageId = 0;
     let session: Buffer | undefined;
+    // Made once, as a device loads its key once: a context per attempt (PEM parsing, the RSA key)
+    // cost this one process more than the gateway's handshake, and the storm measured the generator.
+    let context: tls.SecureContext | undefined;
     const connect = (): void => {
       if (stopped) return;
       const connectedPhase = phase;
       const s = stats;
       s.attempts++;
+      s.attemptsOf.set(index, (s.attemptsOf.get(index) ?? 0) + 1);
       const tcpStart = performance.now();
+      let errorCode = 'closed';
       let connectSent = 0;
       let secure = false;
       let buf: Buffer = Buffer.alloc(0);
@@ -131,9 +199,11 @@ export function runStorm(
         host: '127.0.0.1',
         port: spec.port,
         localAddress,
-        ca: spec.ca,
-        key: device.key,
-        cert: device.cert,
+        secureContext: (context ??= tls.createSecureContext({
+          ca: spec.ca,
+          key: device.key,
+          cert: device.cert,
+        })),
         servername: 'localhost',
         ...(spec.resume && session ? { session } : {}),
       };
@@ -141,6 +211,7 @@ export function runStorm(
       sockets.add(socket);
       const deadline = setTimeout(() => {
         s.timeouts++;
+        errorCode = 'timeout';
         socket.destroy();
       }, spec.connectTimeoutMs);
       let ping: NodeJS.Timeout | undefined;
@@ -168,6 +239,9 @@ export function runStorm(
               return;
             }
             const now = performance.now();
+            s.firstConnack ||= now;
+            if (connectedPhase === phase && s === stats && !s.done.has(index))
+              s.backStart.push(tcpStart);
             s.c2c.push(now - connectSent);
             s.t2c.push(now - tcpStart);
             attempt = 0;
@@ -191,12 +265,16 @@ export function runStorm(
           buf = buf.subarray(2 + buf[1]!);
         }
       });
-      socket.on('error', () => undefined);
+      socket.on('error', (err: NodeJS.ErrnoException) => (errorCode = err.code ?? err.message));
       socket.on('close', () => {
         clearTimeout(deadline);
         clearInterval(ping);
         sockets.delete(socket);
-        if (!secure) s.lost++;
+        if (!secure) {
+          s.lost++;
+          s.lostBy[errorCode] = (s.lostBy[errorCode] ?? 0) + 1;
+          if (errorCode === 'ECONNREFUSED') s.lastRefused = performance.now();
+        }
         if (phase === 'storm' && firstLoss === undefined) firstLoss = performance.now();
         if (!stopped) setTimeout(connect, backoffDelay(attempt++, Math.random, spec.backoff));
       });

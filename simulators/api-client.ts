@@ -21,6 +21,8 @@ export interface ApiClient {
     brokerUrl: string;
   }>;
   revoke(serial: string, reason: string): Promise<void>;
+  /** Replaces the defaults of the device's unit (desired configuration, audited; ADR 0013). */
+  setUnitDefaults(deviceId: string, defaults: Record<string, unknown>): Promise<void>;
   /** The firmware-signing public key a device pins (public, no token needed). */
   firmwareSigningKey(): Promise<string>;
 }
@@ -79,6 +81,10 @@ export function createApiClient(opts: { baseUrl: string; token: string; ca: stri
     enroll: (token, csr) => call('POST', '/enroll', { token, csr }, false),
     revoke: async (serial, reason) =>
       void (await call('POST', `/certificates/${serial}/revoke`, { reason })),
+    async setUnitDefaults(deviceId, defaults) {
+      const d = await call<{ unitId: string; kind: string }>('GET', `/devices/${deviceId}`);
+      await call('PUT', `/units/${d.unitId}/config`, { kind: d.kind, defaults });
+    },
     firmwareSigningKey: async () =>
       (await call<{ publicKeyPem: string }>('GET', '/firmware/signing-key', undefined, false))
         .publicKeyPem,

@@ -171,6 +171,8 @@ export type DeviceAgent = Awaited<ReturnType<typeof createDeviceAgent>>;
 export function startSampling(o: {
   intervalS: () => number;
   secondMs: number;
+  /** The first reading this long from now (ms; default at once). */
+  firstInMs?: number;
   sample: () => Record<string, number | boolean>;
   record: (readings: Record<string, number | boolean>, ts: Date) => Promise<void>;
   /** When the configuration in force was applied (ms): no reading made with it is stamped earlier. */
@@ -180,7 +182,7 @@ export function startSampling(o: {
 }): () => void {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  let next = Date.now();
+  let next = Date.now() + (o.firstInMs ?? 0);
   const schedule = (): void => {
     if (stopped) return;
     timer = setTimeout(tick, Math.max(0, next - Date.now()));

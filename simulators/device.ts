@@ -74,6 +74,8 @@ export async function startDevice(o: {
   sample?: () => Record<string, number | boolean>;
   /** Real milliseconds per configured second (default 1000). */
   secondMs?: number;
+  /** The first reading this long after start (ms), so that a fleet spreads over the interval. */
+  firstSampleInMs?: number;
   /** A reason to refuse a configuration (tests). */
   refuseConfig?: (config: AgentConfig) => string | undefined;
 }) {
@@ -278,6 +280,7 @@ export async function startDevice(o: {
     ? startSampling({
         intervalS: () => agent.config()?.reportingIntervalS ?? 300,
         secondMs: o.secondMs ?? 1000,
+        firstInMs: o.firstSampleInMs ?? 0,
         sample: o.sample,
         record: (r, ts) => device.record(r, ts),
         notBefore: () => agent.appliedAtMs(),

@@ -31,7 +31,9 @@ beforeAll(async () => {
       digesters: 10,
       collectionPoints: 10,
       durationMs: 30_000,
-      intervalMs: 2000,
+      // 10 configured seconds, 2 s of real time (the unit defaults every device applies).
+      intervalS: 10,
+      secondMs: 200,
       speed: 60,
       seed: 7,
       stateDir,

@@ -23,7 +23,14 @@ export interface FleetOptions {
   digesters: number;
   collectionPoints: number;
   durationMs: number | undefined;
-  intervalMs: number;
+  /**
+   * Seconds between readings (the device contract's 5 … 86400): set as the desired
+   * configuration of the fleet's units (their unit defaults), which every device honours like
+   * any configuration, so a technician's own setting for one device still wins over it.
+   */
+  intervalS: number;
+  /** Real milliseconds per configured second (default 1000; tests run faster than life). */
+  secondMs?: number;
   /** Simulated seconds per real second for the physics (readings are stamped with real time). */
   speed: number;
   seed: number;
@@ -54,7 +61,6 @@ export interface FleetReport {
 
 interface Member {
   device: SimDevice;
-  step(t: number): Record<string, number | boolean>;
 }
 
 export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<FleetReport> {
@@ -63,6 +69,8 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
   const simTime = (now: number): number => start + (now - start) * o.speed;
   // Pinned like a real device's: the key manifests must be signed with.
   const firmwareKeyPem = await o.api.firmwareSigningKey();
+  const total = o.digesters + o.collectionPoints;
+  const secondMs = o.secondMs ?? 1000;
   const make = async (kind: 'biodigester' | 'collection_point', i: number): Promise<void> => {
     const id = `${kind === 'biodigester' ? 'bd' : 'cp'}-sim-${String(i + 1).padStart(3, '0')}`;
     const unit = `${kind === 'biodigester' ? 'Digester' : 'Bin'} ${i + 1}`;
@@ -76,7 +84,22 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
       o.api,
       o.keyType ?? 'ec',
     );
+    // The fleet's interval goes the way a technician's would: as desired configuration (ADR 0013).
+    await o.api.setUnitDefaults(id, { reportingIntervalS: o.intervalS });
     const rand = mulberry32(seedFor(o.seed, id));
+    let sample: () => Record<string, number | boolean>;
+    if (kind === 'biodigester') {
+      let s: DigesterState = initialDigester(simTime(start), rand);
+      const opts = { load: i % 7 === 6 ? 2.5 : 1, holderLitres: 1500 }; // one in seven is overfed
+      sample = () =>
+        digesterReadings((s = stepDigester(s, simTime(Date.now()), rand, opts)), opts, rand);
+    } else {
+      let s: BinState = initialBin(simTime(start), rand);
+      const opts = { capacityKg: 120, collectionHours: [10, 16] };
+      sample = () => binReadings((s = stepBin(s, simTime(Date.now()), rand, opts)), opts, rand);
+    }
+    // The device measures on the interval of the configuration it applied (device-agent.ts
+    // startSampling), spread over the first interval as real devices are.
     const device = await startDevice({
       identity,
       dir,
@@ -84,38 +107,17 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
       ca: o.ca,
       rand,
       firmwareKeyPem,
+      sample,
+      secondMs,
+      firstSampleInMs: (members.length * o.intervalS * secondMs) / total,
     });
-    if (kind === 'biodigester') {
-      let s: DigesterState = initialDigester(simTime(start), rand);
-      const opts = { load: i % 7 === 6 ? 2.5 : 1, holderLitres: 1500 }; // one in seven is overfed
-      members.push({
-        device,
-        step: (t) => digesterReadings((s = stepDigester(s, simTime(t), rand, opts)), opts, rand),
-      });
-    } else {
-      let s: BinState = initialBin(simTime(start), rand);
-      const opts = { capacityKg: 120, collectionHours: [10, 16] };
-      members.push({
-        device,
-        step: (t) => binReadings((s = stepBin(s, simTime(t), rand, opts)), opts, rand),
-      });
-    }
+    members.push({ device });
   };
   for (let i = 0; i < o.digesters; i++) await make('biodigester', i);
   for (let i = 0; i < o.collectionPoints; i++) await make('collection_point', i);
 
   const injected: Record<string, string> = {};
   const timers: NodeJS.Timeout[] = [];
-  members.forEach((m, i) => {
-    // Spread the devices over the interval, as real ones are.
-    timers.push(
-      setTimeout(
-        () =>
-          timers.push(setInterval(() => void m.device.record(m.step(Date.now())), o.intervalMs)),
-        (i * o.intervalMs) / members.length,
-      ),
-    );
-  });
   const faultAt = (fraction: number, fn: () => void | Promise<void>): void => {
     if (o.durationMs === undefined) return;
     timers.push(
@@ -205,6 +207,7 @@ export async function runFleet(o: FleetOptions, stop: Promise<void>): Promise<Fl
     ...(o.durationMs !== undefined ? [new Promise((r) => setTimeout(r, o.durationMs))] : []),
   ]);
   for (const t of timers) clearTimeout(t);
+  for (const m of members) m.device.stopSampling();
   clearInterval(progress);
   // A moment for publishes in flight to be acknowledged.
   await new Promise((r) => setTimeout(r, 1500));

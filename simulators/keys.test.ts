@@ -27,6 +27,7 @@ function recordingApi(): { api: ApiClient; csrs: string[] } {
       });
     },
     revoke: () => Promise.resolve(),
+    setUnitDefaults: () => Promise.resolve(),
     firmwareSigningKey: () => Promise.resolve(''),
   };
   return { api, csrs };
@@ -71,5 +72,26 @@ describe('simulated device keys', () => {
     const r = await thamani('simulate', '--token', 'tok', '--key', 'dsa', '--ca', '/dev/null');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/unknown key type "dsa": ec or rsa/);
+  });
+
+  it('thamani simulate refuses an --interval the device contract does not allow (5 to 86400 whole seconds), before enrolling anything', async () => {
+    const thamani = cliRunner(() => ({
+      THAMANI_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'thamani-simint-cli-')),
+      LOG_LEVEL: 'error',
+    }));
+    // Below, at and above each bound, and a fraction: the config schema's range (device-config).
+    for (const interval of ['0', '4', '2.5', '86401']) {
+      const r = await thamani(
+        'simulate',
+        '--token',
+        'tok',
+        '--interval',
+        interval,
+        '--ca',
+        '/dev/null',
+      );
+      expect([interval, r.code === 0]).toEqual([interval, false]);
+      expect(r.stderr).toMatch(/whole number of seconds from 5 to 86400/);
+    }
   });
 });

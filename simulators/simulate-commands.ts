@@ -44,7 +44,12 @@ export function registerSimulateCommands(program: Command, config: () => Config)
       'stop after this long and print the report (default: until Ctrl-C)',
       int,
     )
-    .option('--interval <seconds>', 'seconds between readings of one device', int, 5)
+    .option(
+      '--interval <seconds>',
+      "seconds between readings of one device (5 to 86400), set as the desired configuration of the fleet's units: a device's own configuration wins",
+      int,
+      5,
+    )
     .option('--speed <x>', 'simulated seconds per real second for the physics', int, 60)
     .option('--seed <n>', 'random seed (same seed, same fleet)', int, 1)
     .option(
@@ -75,6 +80,10 @@ export function registerSimulateCommands(program: Command, config: () => Config)
       for (const f of faults)
         if (!(faultNames as readonly string[]).includes(f))
           throw new CliError(`unknown fault "${f}": ${faultNames.join(', ')}`);
+      if (!Number.isInteger(o.interval) || o.interval < 5 || o.interval > 86_400)
+        throw new CliError(
+          `--interval ${o.interval}: a reporting interval is a whole number of seconds from 5 to 86400 (docs/device-contract.md, "Configuration")`,
+        );
       if (!(deviceKeyTypes as readonly string[]).includes(o.key))
         throw new CliError(`unknown key type "${o.key}": ${deviceKeyTypes.join(' or ')}`);
       const ca = readFileSync(o.ca ?? path.join(cfg.pki.dir, 'root.crt'), 'utf8');
@@ -92,7 +101,7 @@ export function registerSimulateCommands(program: Command, config: () => Config)
             digesters: o.digesters,
             collectionPoints: o.collectionPoints,
             durationMs: o.duration !== undefined ? o.duration * 1000 : undefined,
-            intervalMs: o.interval * 1000,
+            intervalS: o.interval,
             speed: o.speed,
             seed: o.seed,
             stateDir: path.join(cfg.dataDir, 'sim'),
