@@ -74,6 +74,9 @@ export const errors = definePart({
       'No report of {0} for this period to correct: issue it first, without a reason',
     'errorCode.MRV_REPORT_NOT_FOUND': 'MRV report {0} not found',
     'errorCode.MRV_SITE_NOT_FOUND': 'Site {0} not found',
+    'errorCode.MRV_BAD_BATCH': 'That batch of reports is not valid.',
+    'errorCode.MRV_VERIFIER_NOT_FOUND': 'No live verifier token {0} (unknown, or already revoked)',
+    'errorCode.ALERT_RULE_OVERRIDE_NOT_FOUND': 'Alert rule {0} has no override for unit {1}',
     'errorCode.MRV_SITE_WITHOUT_DIGESTERS': 'Site {0} has no biodigester: nothing to report',
     'errorCode.MRV_READING_NOT_IN_REPORT':
       'No reading of {0} at {1} among the leaves of report {2}',
@@ -213,6 +216,11 @@ export const errors = definePart({
       'Hakuna ripoti ya {0} kwa kipindi hiki ya kurekebisha: itoe kwanza, bila sababu',
     'errorCode.MRV_REPORT_NOT_FOUND': 'Ripoti ya MRV {0} haikupatikana',
     'errorCode.MRV_SITE_NOT_FOUND': 'Eneo {0} halikupatikana',
+    'errorCode.MRV_BAD_BATCH': 'Kundi hilo la ripoti si sahihi.',
+    'errorCode.MRV_VERIFIER_NOT_FOUND':
+      'Hakuna tokeni hai ya mthibitishaji {0} (haijulikani, au imeshabatilishwa)',
+    'errorCode.ALERT_RULE_OVERRIDE_NOT_FOUND':
+      'Kanuni ya tahadhari {0} haina viwango maalum vya kitengo {1}',
     'errorCode.MRV_SITE_WITHOUT_DIGESTERS': 'Eneo {0} halina kichachuzi: hakuna cha kuripoti',
     'errorCode.MRV_READING_NOT_IN_REPORT':
       'Hakuna kipimo cha {0} saa {1} kati ya majani ya ripoti {2}',
