@@ -162,11 +162,20 @@ describe('device fuzz on every topic of the topic policy', () => {
 
   it(`on ${runs} hostile messages and subscriptions (seed ${seed})`, async () => {
     const codes: Record<string, number> = {};
-    const tally = { published: 0, replays: 0, subscribes: 0, taken: 0, refused: 0 };
+    const tally = { published: 0, replays: 0, subscribes: 0, taken: 0, refused: 0, closed: 0 };
     const internal: string[] = [];
     const sent: { topic: string; text: string }[] = [];
-    const publish = (topic: string, text: string): Promise<void> =>
-      client.publishAsync(topic, Buffer.from(text), { qos: 1 }).then(() => undefined);
+    /** PUBACK, or the connection closed first (then a security event must say why). */
+    const publish = (topic: string, text: string): Promise<'acked' | 'closed'> =>
+      new Promise((resolve) => {
+        if (!client.connected) return resolve('closed');
+        const onClose = (): void => resolve('closed');
+        client.once('close', onClose);
+        client.publish(topic, Buffer.from(text), { qos: 1 }, (err) => {
+          client.off('close', onClose);
+          resolve(err ? 'closed' : 'acked');
+        });
+      });
     const op = fc.oneof(
       {
         weight: 6,
@@ -216,11 +225,29 @@ describe('device fuzz on every topic of the topic policy', () => {
         else sent.push(m);
         tally.published++;
         const before = errors.length;
-        await publish(m.topic, m.text);
+        const sentAt = new Date(Date.now() - 1000);
+        if ((await publish(m.topic, m.text)) === 'closed') {
+          tally.closed++;
+          await until(
+            async () => {
+              const { rows } = await t.database.pool.query(
+                `SELECT 1 FROM audit_log WHERE action LIKE 'security.%' AND actor_id = $1 AND at >= $2`,
+                [`device:${deviceId}`, sentAt],
+              );
+              return rows.length > 0 ? true : undefined;
+            },
+            `a security event for the closed connection (${m.topic}: ${m.text.slice(0, 200)})`,
+          );
+          client.end(true);
+          client = await connect();
+          return;
+        }
         // A marker after it: refused with its own id in the message, so once it is back,
         // everything the fuzzed message caused is too (PUBACKs and handlers in order).
         const marker = crypto.randomUUID();
-        await publish(`devices/${deviceId}/commands/result`, `{"id":"${marker}","status":"ok"}`);
+        expect(
+          await publish(`devices/${deviceId}/commands/result`, `{"id":"${marker}","status":"ok"}`),
+        ).toBe('acked');
         await until(
           () => (errors.some((e) => e.reasons[0]?.message.includes(marker)) ? true : undefined),
           `the marker after ${m.topic}: ${m.text.slice(0, 200)}`,
