@@ -357,6 +357,9 @@ export async function start(config: Config): Promise<Running> {
         // A message the gateway fails on is kept as INTERNAL_REJECT, acknowledged, explained (broker/input-guard.ts).
         internalReject: ingest.rejectInternal,
         // A manifest the broker lost (kept in memory for an offline device) goes out again.
+        // A command is `sent` once the device acknowledged it, not when it was published.
+        onDelivered: (deviceId, suffix, payload) =>
+          deviceConfig?.delivery.onDelivered(deviceId, suffix, payload),
         onSubscribed: (deviceId, suffixes) => {
           deviceConfig?.delivery.onSubscribed(deviceId, suffixes);
           if (suffixes.includes('firmware/manifest'))

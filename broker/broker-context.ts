@@ -45,6 +45,8 @@ export interface BrokerRoutes {
   handlers: Partial<Record<UpstreamSuffix, UpstreamHandler | UpstreamCallbackHandler>>;
   /** A device's subscriptions were granted (suffixes of its own topics, e.g. `firmware/manifest`). */
   onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+  /** The device acknowledged (PUBACK) a QoS 1 message sent on its own topic `suffix`: it was delivered. */
+  onDelivered?: (deviceId: string, suffix: string, payload: Buffer) => void;
   /** Keeps a message a handler failed on as INTERNAL_REJECT (input-guard.ts); without it, such a message is not acknowledged. */
   internalReject?: InternalRejectRecorder;
 }

@@ -96,6 +96,7 @@ export async function createBroker(deps: BrokerDeps) {
     refusals,
     guard,
     onSubscribed: () => routes?.onSubscribed,
+    onDelivered: () => routes?.onDelivered,
   });
 
   // Aedes' own mq and persistence (in memory, or on Redis when clustered: ADR 0010), minus the
@@ -175,6 +176,7 @@ export async function createBroker(deps: BrokerDeps) {
     logger.info({ deviceId }, 'device disconnected');
   });
   aedes.on('subscribe', (subs, client) => subscribeHooks.subscribed(subs, client));
+  aedes.on('ack', (packet, client) => subscribeHooks.acked(packet, client));
   aedes.on('clientError', (client, err) =>
     logger.debug({ err, clientId: client.id }, 'client error'),
   );

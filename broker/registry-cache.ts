@@ -14,6 +14,14 @@ import type { ConnectionIdentity } from './identity-fns.ts';
  * notifications may be missed) drops everything. And an answer read *while* such an event
  * arrived may predate it: it is neither kept nor used, the lookup is made again. So once the
  * gateway has heard of a revocation or suspension, no CONNECT is admitted on an older answer.
+ *
+ * Only an event about *that* answer makes it suspect: its serial, its device, or a resync. A
+ * single counter bumped by every event (as before) let churn on other devices (each first
+ * CONNECT activates its device: a status event) retry and finally refuse valid devices with
+ * `registry_unavailable` during an enrolment or reconnect storm. Each invalidation leaves a mark
+ * (serial or device -> sequence number); marks older than every lookup still in flight can no
+ * longer matter and are dropped, and past `maxMarks` they collapse into one "distrust every
+ * lookup in flight" mark, which is safe (a retry) and keeps memory bounded.
  * Expiry (notAfter) is checked at every CONNECT by decideConnect from the kept value.
  */
 export interface RegistryLookup {
@@ -38,20 +46,72 @@ export function createRegistryCache(deps: {
   batchMs?: number;
   maxEntries?: number;
   maxBatch?: number;
+  /** Invalidation marks kept while lookups are in flight; past it every lookup in flight is distrusted. */
+  maxMarks?: number;
   now?: () => number;
 }) {
   const now = deps.now ?? Date.now;
   const maxEntries = deps.maxEntries ?? 50_000;
   const maxBatch = deps.maxBatch ?? 1000;
+  const maxMarks = deps.maxMarks ?? 10_000;
+  const maxAttempts = 5;
   const entries = new Map<string, Entry>();
-  /** Bumped by every invalidation: an answer read across a bump is not trusted. */
-  let epoch = 0;
+  /** Sequence number of the latest invalidation. */
+  let seq = 0;
+  /** Lookups in flight by the `seq` they started at (insertion order = ascending: the first is the oldest). */
+  const inFlight = new Map<number, number>();
+  /**
+   * What changed while lookups were in flight: key -> `seq` of its latest invalidation, in
+   * ascending `seq` order (a re-marked key is moved to the end), so pruning walks from the front.
+   */
+  const marks = new Map<string, number>();
+  /** The latest resync (or collapsed marks): every lookup that started before it is distrusted. */
+  let allChangedAt = 0;
   let queue = new Map<
     string,
     { resolve: (v: ConnectionIdentity | undefined) => void; reject: (e: unknown) => void }[]
   >();
   let timer: NodeJS.Timeout | undefined;
   const counters = { hits: 0, misses: 0, queries: 0, retried: 0 };
+
+  const serialKey = (serial: string): string => `s:${serial}`;
+  const deviceKey = (deviceId: string): string => `d:${deviceId}`;
+  const mark = (key: string): void => {
+    seq++;
+    // No lookup in flight: nothing read before this event can still be answered.
+    if (inFlight.size === 0) return;
+    if (marks.size >= maxMarks) {
+      marks.clear();
+      allChangedAt = seq;
+      return;
+    }
+    marks.delete(key);
+    marks.set(key, seq);
+  };
+  const begin = (): number => {
+    inFlight.set(seq, (inFlight.get(seq) ?? 0) + 1);
+    return seq;
+  };
+  const end = (started: number): void => {
+    const left = inFlight.get(started)! - 1;
+    if (left > 0) inFlight.set(started, left);
+    else inFlight.delete(started);
+    // A mark at or before the oldest lookup in flight cannot concern it (it was there before it began).
+    const oldest = inFlight.keys().next();
+    if (oldest.done) {
+      marks.clear();
+      return;
+    }
+    for (const [key, at] of marks) {
+      if (at > oldest.value) break;
+      marks.delete(key);
+    }
+  };
+  /** Whether an answer read since `started` may predate an event about it. */
+  const suspect = (started: number, serial: string, identity?: ConnectionIdentity): boolean =>
+    allChangedAt > started ||
+    (marks.get(serialKey(serial)) ?? 0) > started ||
+    (identity !== undefined && (marks.get(deviceKey(identity.deviceId)) ?? 0) > started);
 
   const run = (): void => {
     timer = undefined;
@@ -83,6 +143,8 @@ export function createRegistryCache(deps: {
   return {
     counters,
     size: (): number => entries.size,
+    /** Invalidation marks held (bounded by `maxMarks`; 0 when no lookup is in flight). */
+    marksHeld: (): number => marks.size,
     async get(serial: string): Promise<ConnectionIdentity | undefined> {
       const hit = entries.get(serial);
       if (hit && hit.expires > now()) {
@@ -90,12 +152,17 @@ export function createRegistryCache(deps: {
         return hit.identity;
       }
       counters.misses++;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const seen = epoch;
-        const identity = await load(serial);
-        if (epoch !== seen) {
-          counters.retried++;
-          continue;
+      for (let attempt = 0; attempt < maxAttempts; attempt++) {
+        const started = begin();
+        let identity: ConnectionIdentity | undefined;
+        try {
+          identity = await load(serial);
+          if (suspect(started, serial, identity)) {
+            counters.retried++;
+            continue;
+          }
+        } finally {
+          end(started);
         }
         if (identity) {
           if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
@@ -106,16 +173,18 @@ export function createRegistryCache(deps: {
       throw new RegistryChanging();
     },
     invalidateSerial(serial: string): void {
-      epoch++;
+      mark(serialKey(serial));
       entries.delete(serial);
     },
     invalidateDevice(deviceId: string): void {
-      epoch++;
+      mark(deviceKey(deviceId));
       for (const [serial, e] of entries)
         if (e.identity.deviceId === deviceId) entries.delete(serial);
     },
     clear(): void {
-      epoch++;
+      seq++;
+      if (inFlight.size > 0) allChangedAt = seq;
+      marks.clear();
       entries.clear();
     },
     stop(): void {

@@ -55,9 +55,17 @@ export function createSessionControl(deps: SessionControlDeps) {
     return n;
   }
 
+  // Refreshes overlap (two revocations in a row): a CRL read earlier but answered later must not
+  // replace a newer one, or the second revocation would vanish from the TLS listener until the next.
+  let crlAsked = 0;
+  let crlApplied = 0;
   async function refreshCrl(): Promise<void> {
     if (!deps.crl) return;
-    deps.setCrl(await deps.crl());
+    const mine = ++crlAsked;
+    const crl = await deps.crl();
+    if (mine < crlApplied) return;
+    crlApplied = mine;
+    deps.setCrl(crl);
   }
 
   // Safety net behind the events (a lost notification, a certificate expiring mid-session).

@@ -1,4 +1,4 @@
-import type { AedesOptions, Client, Subscription } from 'aedes';
+import type { AedesOptions, Client, PublishPacket, PubrelPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerCounters } from './broker-context.ts';
 import type { InputGuard } from './input-guard.ts';
@@ -14,6 +14,8 @@ export interface SubscribeHookDeps {
   guard: Pick<InputGuard, 'hookFailed'>;
   /** BrokerRoutes.onSubscribed, once routes are given. */
   onSubscribed(): ((deviceId: string, suffixes: string[]) => void) | undefined;
+  /** BrokerRoutes.onDelivered, once routes are given. */
+  onDelivered(): ((deviceId: string, suffix: string, payload: Buffer) => void) | undefined;
 }
 
 /**
@@ -26,8 +28,26 @@ export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<
   'authorizeSubscribe' | 'authorizeForward'
 > & {
   subscribed(subs: Subscription[], client: Client | null): void;
+  acked(packet: PublishPacket | PubrelPacket | null, client: Client | null): void;
 } {
   const { sessions, logger } = deps;
+  /** Tells BrokerRoutes.onDelivered that `packet` reached the device behind `client`. */
+  function delivered(client: Client, packet: PublishPacket): void {
+    const state = sessions.get(client);
+    const onDelivered = deps.onDelivered();
+    if (!state || !onDelivered) return;
+    const prefix = `devices/${state.session.deviceId}/`;
+    if (!packet.topic.startsWith(prefix)) return;
+    try {
+      onDelivered(
+        state.session.deviceId,
+        packet.topic.slice(prefix.length),
+        Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      );
+    } catch (err) {
+      deps.guard.hookFailed('delivered', state.session.deviceId, err);
+    }
+  }
   return {
     authorizeSubscribe(client, sub, done) {
       let decision: ReturnType<typeof authorizeDeviceSubscribe>;
@@ -52,7 +72,11 @@ export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<
         const state = sessions.get(client);
         if (!state || !mayForward(state.session.deviceId, packet.topic)) return null;
         // A command queued for an offline session is never delivered after its expiry (ADR 0013).
-        return isExpiredCommand(packet.topic, packet.payload, Date.now()) ? null : packet;
+        if (isExpiredCommand(packet.topic, packet.payload, Date.now())) return null;
+        // A clean session keeps no outgoing packets, so Aedes' `ack` carries nothing for it: the
+        // closest proof is this, the packet written now to the device's live, subscribed session.
+        if (client.clean && packet.qos > 0) delivered(client, packet);
+        return packet;
       } catch (err) {
         deps.guard.hookFailed('authorizeForward', sessions.get(client)?.session.deviceId, err);
         return null;
@@ -74,6 +98,14 @@ export function createSubscribeHooks(deps: SubscribeHookDeps): Pick<
       } catch (err) {
         logger.error({ err, deviceId: state.session.deviceId }, 'a subscription listener failed');
       }
+    },
+    /**
+     * Aedes' `ack` event: the device's PUBACK for a QoS 1 message it was sent [MQTT-4.3.2-2]
+     * (emitted after Aedes matched it to its outgoing packet). The only proof a downstream message
+     * reached the device: a publish to an offline device is dropped or queued, not delivered.
+     */
+    acked(packet, client) {
+      if (client && packet && 'topic' in packet) delivered(client, packet);
     },
   };
 }

@@ -111,9 +111,19 @@ export function createCommandService(deps: {
       return row;
     },
 
-    /** The gateway: unanswered, unexpired commands to send now (all, or one), marked sent. */
-    takeOpen(deviceId: string, id?: string): Promise<CommandRow[]> {
-      return configRepo.takeOpen(asQueryable(deps.db), deviceId, now(), id);
+    /** The gateway: unanswered, unexpired commands to send now (all, or one); they stay `pending`. */
+    open(deviceId: string, id?: string): Promise<CommandRow[]> {
+      return configRepo.open(asQueryable(deps.db), deviceId, now(), id);
+    },
+
+    /**
+     * The broker saw the device's PUBACK for this command: it is `sent` (delivered). Until then it
+     * is `pending`, however often it was published: a device that is offline receives nothing.
+     * A malformed id or another device's command changes nothing.
+     */
+    async delivered(deviceId: string, id: string): Promise<boolean> {
+      if (!z.uuid().safeParse(id).success) return false;
+      return (await configRepo.markSent(asQueryable(deps.db), deviceId, id, now())).length > 0;
     },
 
     /**

@@ -189,12 +189,20 @@ export function registerDeviceConfigCommands(program: Command, config: () => Con
           result: row.result,
           error: row.error,
           expiresAt: row.expires_at.toISOString(),
+          // When the device acknowledged it (PUBACK); null: it never reached the device.
+          sentAt: row.sent_at?.toISOString() ?? null,
         };
+        const state =
+          row.status === 'pending'
+            ? 'pending (not delivered: the device has not acknowledged it)'
+            : row.status === 'sent'
+              ? `sent (delivered ${row.sent_at?.toISOString() ?? ''}, no result yet)`
+              : row.status;
         output(
           o.json,
           { command: view },
           () =>
-            `${row.command} → ${row.status}${row.error ? `: ${row.error}` : ''}${row.result ? `\n${JSON.stringify(row.result)}` : ''}`,
+            `${row.command} → ${state}${row.error ? `: ${row.error}` : ''}${row.result ? `\n${JSON.stringify(row.result)}` : ''}`,
         );
       }),
     );

@@ -281,16 +281,30 @@ export const configRepo = {
   },
 
   /** Unanswered commands still inside their time-out, oldest first; marked sent. */
-  async takeOpen(q: Queryable, deviceId: string, now: Date, id?: string): Promise<CommandRow[]> {
-    const rows = await select<CommandRow>(
+  /** Unanswered, unexpired commands of a device, oldest first (read only: publishing is not delivering). */
+  async open(q: Queryable, deviceId: string, now: Date, id?: string): Promise<CommandRow[]> {
+    return select<CommandRow>(
       q,
-      `UPDATE device_commands SET status = 'sent', sent_at = coalesce(sent_at, $2)
+      `SELECT * FROM device_commands
         WHERE device_id = $1 AND status IN ('pending', 'sent') AND expires_at > $2
           AND ($3::uuid IS NULL OR id = $3)
-        RETURNING *`,
+        ORDER BY created_at`,
       [deviceId, now, id ?? null],
     );
-    return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+  },
+
+  /**
+   * The device acknowledged the command (its PUBACK): `pending` becomes `sent`. Not past its
+   * time-out (a late PUBACK does not revive it), not another device's command.
+   */
+  async markSent(q: Queryable, deviceId: string, id: string, now: Date): Promise<CommandRow[]> {
+    return select<CommandRow>(
+      q,
+      `UPDATE device_commands SET status = 'sent', sent_at = $3
+        WHERE id = $2 AND device_id = $1 AND status = 'pending' AND expires_at > $3
+        RETURNING *`,
+      [deviceId, id, now],
+    );
   },
 
   async complete(
@@ -302,7 +316,9 @@ export const configRepo = {
     at: Date,
   ): Promise<void> {
     await q.query(
-      `UPDATE device_commands SET status = $2, result = $3::jsonb, error = $4, completed_at = $5 WHERE id = $1`,
+      // A result proves delivery too (it may overtake the gateway's record of the PUBACK).
+      `UPDATE device_commands SET status = $2, result = $3::jsonb, error = $4, completed_at = $5,
+              sent_at = coalesce(sent_at, $5) WHERE id = $1`,
       [id, status, result === null ? null : json(result), error, at],
     );
   },

@@ -13,7 +13,7 @@ import type { DeviceConfigService } from './config-service.ts';
  */
 export function createConfigDelivery(deps: {
   config: Pick<DeviceConfigService, 'desiredMessage'>;
-  commands: Pick<CommandService, 'takeOpen' | 'sweep'>;
+  commands: Pick<CommandService, 'open' | 'delivered' | 'sweep'>;
   publisher: DownstreamPublisher;
   logger: Logger;
 }) {
@@ -26,7 +26,7 @@ export function createConfigDelivery(deps: {
   }
 
   async function sendCommands(deviceId: string, id?: string): Promise<number> {
-    const rows = await deps.commands.takeOpen(deviceId, id);
+    const rows = await deps.commands.open(deviceId, id);
     for (const c of rows)
       await deps.publisher.publish(
         deviceId,
@@ -82,6 +82,28 @@ export function createConfigDelivery(deps: {
         throttled(
           `${deviceId}/commands`,
           () => void sendCommands(deviceId).catch(failed('pending commands', deviceId)),
+        );
+    },
+    /**
+     * BrokerRoutes.onDelivered: the device's PUBACK for a command is what makes it `sent`
+     * (publishing to an offline device reaches nobody; ADR 0013).
+     */
+    onDelivered(deviceId: string, suffix: string, payload: Buffer): void {
+      if (suffix !== 'commands') return;
+      let id: unknown;
+      try {
+        id = (JSON.parse(payload.toString('utf8')) as { id?: unknown }).id;
+      } catch {
+        return; // not one of ours: the gateway only sends JSON here
+      }
+      if (typeof id !== 'string') return;
+      deps.commands
+        .delivered(deviceId, id)
+        .catch((err: unknown) =>
+          logger.error(
+            { err, deviceId },
+            'could not store a command as delivered: it stays pending',
+          ),
         );
     },
     /** device events (pg_notify): a change committed anywhere. */

@@ -34,7 +34,11 @@ beforeAll(async () => {
           events,
           logger: testLogger,
         });
-        return { handlers: rt.handlers, onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s) };
+        return {
+          handlers: rt.handlers,
+          onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s),
+          onDelivered: (id, s, p) => rt.delivery.onDelivered(id, s, p),
+        };
       },
     },
   );

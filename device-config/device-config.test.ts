@@ -37,6 +37,7 @@ beforeAll(async () => {
         return {
           handlers: rt.handlers,
           onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s),
+          onDelivered: (id, s, p) => rt.delivery.onDelivered(id, s, p),
         };
       },
     },

@@ -173,6 +173,7 @@ export async function startBrokerFixture(
     }) => {
       handlers: Record<string, UpstreamHandler>;
       onSubscribed?: (deviceId: string, suffixes: string[]) => void;
+      onDelivered?: (deviceId: string, suffix: string, payload: Buffer) => void;
     };
     /** Runs before ingest sees a telemetry message: a place to plant a fault (input-guard.test.ts). */
     beforeTelemetry?: (message: UpstreamPublish) => void;
@@ -274,6 +275,7 @@ export async function startBrokerFixture(
     ...(onSubscribed.length > 0
       ? { onSubscribed: (id: string, s: string[]) => onSubscribed.forEach((f) => f(id, s)) }
       : {}),
+    ...(extra?.onDelivered ? { onDelivered: extra.onDelivered } : {}),
     ...(ingest ? { internalReject: ingest.rejectInternal } : {}),
     handlers: {
       telemetry: {

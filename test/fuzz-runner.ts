@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 
 /**
  * `npm run fuzz -- --runs N [--seed S]`: the totality properties (issue 16) with more inputs
- * than `npm test` affords: N payloads against a live gateway over mTLS (test/device-fuzz.test.ts)
+ * than `npm test` affords: N payloads against a live gateway over mTLS (test/device-fuzz.test.ts;
+ * configuration acknowledgements, command results and subscriptions: device-fuzz-topics.test.ts),
  * 25×N through the parsers alone (ingest/payload-fns.totality.test.ts), and N/5 generated
  * delivery orders through the batch writer (ingest/sequencing.test.ts). Without --seed a
  * random one, printed, so that a failure can be run again.
@@ -27,6 +28,7 @@ const result = spawnSync(
     'vitest',
     'run',
     'test/device-fuzz.test.ts',
+    'test/device-fuzz-topics.test.ts',
     'ingest/payload-fns.totality.test.ts',
     'ingest/sequencing.test.ts',
   ],
