@@ -8,6 +8,7 @@ import type {
 import type { Authenticator, Principal } from '../auth/principal.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import { ApiErrors } from './errors.ts';
+import { checkFormCsrf } from '../auth/authenticator.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,6 +72,8 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
       check[PERMISSION] = permission;
       return check;
     });
+    // A form posted without the CSRF header shows the token in its body: checked once parsed.
+    app.addHook('preValidation', async (request) => checkFormCsrf(request));
     const table: { method: string; url: string; permission: Permission | undefined }[] = [];
     app.decorate('routePermissions', table);
     app.addHook('onRoute', (route) => {

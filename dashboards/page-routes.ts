@@ -56,6 +56,12 @@ export function dashboardPages(deps: {
     render: (tx: DbExecutor, unitId: string, f: Formatter) => Promise<string>;
     scripts: readonly string[];
   }[];
+  /**
+   * The collection points' ids in the one collection order (field/: needsCollectionOrder with
+   * each point's fill-rate forecast); without it the page orders by the same function on fill
+   * levels alone.
+   */
+  collectionOrder?: (tx: DbExecutor) => Promise<readonly string[]>;
 }): FastifyPluginAsync {
   /** The reader's language (their choice, else Accept-Language), always the configured zone. */
   const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
@@ -215,9 +221,10 @@ export function dashboardPages(deps: {
       '/collection',
       { schema: hide, preHandler: app.requirePermission('dashboard:collection') },
       async (request, reply) => {
-        const { units, rules } = await scoped(request, async (tx) => ({
+        const { units, rules, order } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'collection_point' }),
           rules: await deps.queries.rules(tx),
+          order: deps.collectionOrder ? await deps.collectionOrder(tx) : undefined,
         }));
         const needsAt =
           rules.find((r) => r.id === 'collection_point.fill_level_pct.high')?.warn ?? 80;
@@ -229,7 +236,7 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/collection',
-            body: collectionList(units, needsAt, kindRules, fmt(request)),
+            body: collectionList(units, needsAt, kindRules, fmt(request), Date.now(), order),
             data: {
               page: 'collection',
               rules: kindRules,

@@ -140,30 +140,65 @@ export interface DueItem extends DueInput {
   readonly collectedSinceReading: boolean;
   /** At or above the threshold (and not collected since). */
   readonly due: boolean;
+  /** Its latest fill reading is older than the expected interval (or there is none): shown as such. */
+  readonly stale: boolean;
+  /** When it is (or was) full, as far as known: the sort key (ms; +Infinity: not known). */
+  readonly fullBy: number;
 }
 
 /**
- * The "needs collection" order: first the points at or above `needsAt` %, fullest first; then
- * the others by forecast time to full, soonest first; then those with no forecast, fullest
- * first. A point collected after its latest fill reading counts as empty until it reports again
- * (it leaves the top as soon as the collector marks it).
+ * When a point will be full, as the order uses it: a reading at 100 % means full now; a
+ * forecast means its time (or now, if the reading is over the threshold and the line lags);
+ * over the threshold without a forecast counts as "now" (it needs collecting); otherwise not
+ * known. A point emptied after its latest reading is not full until it reports again.
  */
-export function needsCollectionOrder(items: readonly DueInput[], needsAt: number): DueItem[] {
+export function fullBy(
+  i: DueInput,
+  needsAt: number,
+  now: number,
+  collectedSinceReading: boolean,
+): number {
+  if (collectedSinceReading || i.fill == null) return Number.POSITIVE_INFINITY;
+  if (i.fill.pct >= 100)
+    return Math.min(now, i.forecast.kind === 'forecast' ? i.forecast.fullAt.getTime() : now);
+  if (i.forecast.kind === 'forecast') return i.forecast.fullAt.getTime();
+  return i.fill.pct >= needsAt ? now : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The one collection order, for the "needs collection" list and the /collection page alike:
+ * soonest full first (fullBy), so a point that will be full sooner never comes after one that
+ * will be full later; ties, and the points with no known full time, fullest first. A point
+ * collected after its latest fill reading counts as empty until it reports again (it leaves the
+ * top as soon as the collector marks it). A stale point keeps its place (it may well be full)
+ * but is marked, so no page shows its old value as current.
+ */
+export function needsCollectionOrder(
+  items: readonly DueInput[],
+  needsAt: number,
+  opts: { now?: number; staleAfterMs?: number } = {},
+): DueItem[] {
+  const now = opts.now ?? Date.now();
+  const staleAfter = opts.staleAfterMs ?? Number.POSITIVE_INFINITY;
   const out = items.map((i): DueItem => {
     const collectedSinceReading =
       i.lastCollectedAt != null && (i.fill == null || i.lastCollectedAt >= i.fill.ts);
     const pct = collectedSinceReading ? null : (i.fill?.pct ?? null);
-    return { ...i, collectedSinceReading, due: pct != null && pct >= needsAt };
+    return {
+      ...i,
+      collectedSinceReading,
+      due: pct != null && pct >= needsAt,
+      stale: i.fill == null || now - i.fill.ts.getTime() > staleAfter,
+      fullBy: fullBy(i, needsAt, now, collectedSinceReading),
+    };
   });
   const pct = (i: DueItem) => (i.collectedSinceReading ? -1 : (i.fill?.pct ?? -1));
-  const rank = (i: DueItem) =>
-    i.due ? 0 : i.forecast.kind === 'forecast' && !i.collectedSinceReading ? 1 : 2;
-  const full = (i: DueItem) =>
-    i.forecast.kind === 'forecast' ? i.forecast.fullAt.getTime() : Number.POSITIVE_INFINITY;
+  const key = (i: DueItem) => (i.fullBy === Number.POSITIVE_INFINITY ? 1 : 0);
   return out.sort(
     (a, b) =>
-      rank(a) - rank(b) ||
-      (rank(a) === 1 ? full(a) - full(b) : pct(b) - pct(a)) ||
+      key(a) - key(b) ||
+      (key(a) === 0 && a.fullBy !== b.fullBy ? a.fullBy - b.fullBy : 0) ||
+      pct(b) - pct(a) ||
       a.unitId.localeCompare(b.unitId),
   );
 }

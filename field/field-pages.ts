@@ -162,7 +162,7 @@ export function duePage(
         : t('field.due.neverCollected');
       return `<li class="card due-item ${p.due ? 'warning' : ''}" data-unit="${h(p.unitId)}" data-rank="${i + 1}"><h2>${h(p.unit.name)} <small>${h(p.unit.site)}</small></h2>
 <p><meter min="0" max="100" low="${Math.min(needsAt, 60)}" high="${needsAt}" optimum="0" value="${pct ?? 0}" aria-label="${h(t('field.due.fillLabel'))}">${pct ?? 0} %</meter></p>
-<p>${state} <strong>${pct == null ? '' : h(t('field.due.fill', { pct: Math.round(pct) }))}</strong>${p.fill && !p.collectedSinceReading ? ` · ${timeAgo(f, p.fill.ts, now.getTime())}` : ''}</p>
+<p>${state}${p.stale && p.fill && !p.collectedSinceReading ? ` ${badge('stale', t('state.stale'))}` : ''} <strong>${pct == null ? '' : h(t('field.due.fill', { pct: Math.round(pct) }))}</strong>${p.fill && !p.collectedSinceReading ? ` · ${timeAgo(f, p.fill.ts, now.getTime())}` : ''}</p>
 <p class="forecast">${h(forecastText(p, f, now))}</p><p class="meta">${h(last)} · <a href="/collection/points/${h(p.unitId)}">${h(t('field.due.history'))}</a></p>
 ${o.canCollect ? `<details class="collect"><summary>${h(t('field.collect.open'))}</summary>${collectForm(f, p.unitId, now, `collect-${p.unitId}`)}</details>` : ''}</li>`;
     })

@@ -42,6 +42,8 @@ export function createFieldService(deps: {
   ) => Promise<{ day: string; m3: number }[]>;
   /** The fill level (%) at which a point needs collection: the fill alert rule's warn level. */
   needsAt: (tx: DbExecutor) => Promise<number>;
+  /** How old a fill reading may be before it is stale (the offline rule's interval). */
+  staleAfterMs?: (tx: DbExecutor) => Promise<number>;
   now: () => Date;
   timeZone: string;
 }) {
@@ -272,6 +274,7 @@ export function createFieldService(deps: {
     async needsCollection(): Promise<{ needsAt: number; points: DuePoint[] }> {
       const now = deps.now();
       const needsAt = await deps.needsAt(db);
+      const staleAfterMs = deps.staleAfterMs ? await deps.staleAfterMs(db) : undefined;
       const units = await fieldRepo.units(db, 'collection_point');
       const ids = units.map((u) => u.id);
       if (ids.length === 0) return { needsAt, points: [] };
@@ -292,6 +295,7 @@ export function createFieldService(deps: {
           }),
         })),
         needsAt,
+        { now: now.getTime(), ...(staleAfterMs === undefined ? {} : { staleAfterMs }) },
       ).map((d) => ({ ...d, unit: byId.get(d.unitId)! }));
       return { needsAt, points };
     },

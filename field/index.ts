@@ -1,3 +1,4 @@
+import { staleAfterMs } from '../dashboards/pages.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { DashboardQueries } from '../dashboards/dashboard-repo.ts';
 import type { DbExecutor } from '../db/scoped.ts';
@@ -31,6 +32,7 @@ export function fieldServiceMaker(deps: {
       dailyGas: (t, unitId, days, now) => deps.queries.dailyGas(t, unitId, days, now),
       needsAt: async (t) =>
         (await deps.queries.rules(t)).find((r) => r.id === FILL_RULE)?.warn ?? 80,
+      staleAfterMs: async (t) => staleAfterMs(await deps.queries.rules(t), 'collection_point'),
       now: deps.now ?? (() => new Date()),
       timeZone: deps.timeZone,
     });
