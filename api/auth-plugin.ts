@@ -73,7 +73,14 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
       return check;
     });
     // A form posted without the CSRF header shows the token in its body: checked once parsed.
-    app.addHook('preValidation', async (request) => checkFormCsrf(request));
+    app.addHook('preValidation', (request, _reply, done) => {
+      try {
+        checkFormCsrf(request);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    });
     const table: { method: string; url: string; permission: Permission | undefined }[] = [];
     app.decorate('routePermissions', table);
     app.addHook('onRoute', (route) => {

@@ -99,7 +99,7 @@ describe('forms without JavaScript: the CSRF token in a hidden field', () => {
             expect(await deviceStatus(), label).toBe(suspend ? 'suspended' : 'active');
           } else {
             expect(res.statusCode, label).toBe(403);
-            expect(res.body, label).toContain('CSRF_FAILED');
+            expect(res.body, label).toContain('Form expired');
             expect(await deviceStatus(), label).toBe(before);
           }
         },

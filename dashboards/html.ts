@@ -115,10 +115,11 @@ export function navFor(principal: Principal): { href: string; label: MessageKey 
  * The user's choice of language (each named in itself); posted by the client script with the
  * CSRF header to PUT /api/v1/users/me/language, then the page reloads in it.
  */
-function languageForm(f: Formatter, chosen: Lang | null | undefined): string {
+function languageForm(f: Formatter, chosen: Lang | null | undefined, back: string): string {
   const option = (value: string, name: string, lang?: Lang) =>
     `<option value="${value}"${lang ? ` lang="${lang}"` : ''}${(chosen ?? 'browser') === value ? ' selected' : ''}>${name}</option>`;
-  return `<form class="lang" data-language><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
+  // Without the script the form posts itself (POST, same URL) and the server sends it back here.
+  return `<form class="lang" method="post" action="/api/v1/users/me/language" data-language><input type="hidden" name="back" value="${h(back)}"><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
 }
 
 /** The messages the client script writes (dashboards/public/js/), sent with every page. */
@@ -214,7 +215,7 @@ export function layout(o: {
     `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css">${(o.extra?.styles ?? []).map((s) => `<link rel="stylesheet" href="${h(s)}">`).join('')}</head>
-<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
+<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language, o.active) : ''}</header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
 <script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${[...(o.scripts ?? []), ...(o.extra?.scripts ?? [])].map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`,
     token,

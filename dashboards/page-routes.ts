@@ -412,7 +412,8 @@ export function dashboardPages(deps: {
         const open = alerts.filter((a) => a.status === 'open');
         const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
         const f = fmt(request);
-        const body = `<section><h2>${h(f.t('alerts.open'))}</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>${h(f.t('alerts.recentlyClosed'))}</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
+        const done = (request.query as { done?: string }).done === 'ack';
+        const body = `${done ? `<p class="notice status" role="status">${h(f.t('forms.ackDone'))}</p>` : ''}<section><h2>${h(f.t('alerts.open'))}</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>${h(f.t('alerts.recentlyClosed'))}</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
         return html(
           reply,
           layout({

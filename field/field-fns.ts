@@ -202,3 +202,32 @@ export function needsCollectionOrder(
       a.unitId.localeCompare(b.unitId),
   );
 }
+
+/**
+ * A `datetime-local` value ("2026-11-30T14:05") read on the clock of `timeZone` (never the
+ * server's), as field.js reads it: the instant, or undefined for an empty or malformed value.
+ * Used when a form is posted without its script.
+ */
+export function instantOfLocal(wall: string | undefined, timeZone: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(wall ?? '');
+  if (!m) return undefined;
+  const offset = (ms: number) => {
+    const p: Record<string, string> = {};
+    for (const x of new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    }).formatToParts(new Date(ms)))
+      p[x.type] = x.value;
+    return Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!) - ms;
+  };
+  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  const first = asUtc - offset(asUtc);
+  const t = asUtc - offset(first); // once more across an offset change
+  return Number.isFinite(t) ? new Date(t) : undefined;
+}

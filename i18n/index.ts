@@ -9,6 +9,7 @@ import { notifications } from './messages/notifications.ts';
 import { mrv } from './messages/mrv.ts';
 import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
+import { forms } from './messages/forms.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -28,6 +29,7 @@ export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
 export const parts = [
+  forms,
   core,
   metrics,
   pages,
