@@ -8,6 +8,7 @@ import type {
 import type { Authenticator, Principal } from '../auth/principal.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import { ApiErrors } from './errors.ts';
+import { checkFormCsrf } from '../auth/authenticator.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -70,6 +71,15 @@ export const authPlugin = fp<{ authenticator: Authenticator }>(
       };
       check[PERMISSION] = permission;
       return check;
+    });
+    // A form posted without the CSRF header shows the token in its body: checked once parsed.
+    app.addHook('preValidation', (request, _reply, done) => {
+      try {
+        checkFormCsrf(request);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
     });
     const table: { method: string; url: string; permission: Permission | undefined }[] = [];
     app.decorate('routePermissions', table);

@@ -87,7 +87,12 @@ export async function registerApiPlatform(app: FastifyInstance, deps: PlatformDe
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: 16 * 1024 },
     (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      // A field sent several times (checkboxes of a plain form) is joined with commas, as the
+      // pages' script sends it; otherwise the last one would silently win.
+      const out: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [k, v] of new URLSearchParams(body as string))
+        out[k] = Object.hasOwn(out, k) ? `${out[k]},${v}` : v;
+      done(null, out);
     },
   );
 

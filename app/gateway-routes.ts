@@ -143,6 +143,8 @@ export function gatewayRoutes(deps: {
           queries: deps.dashboards.queries,
           timeZone: deps.dashboards.timeZone,
           digesterSections: [{ render: digesterFeedSection(makeField), scripts: [FIELD_SCRIPT] }],
+          collectionOrder: async (tx) =>
+            (await makeField(tx).needsCollection()).points.map((p) => p.unitId),
         }),
         root: true,
       },

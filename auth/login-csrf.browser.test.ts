@@ -74,7 +74,9 @@ describe('login CSRF in a real browser', () => {
       evil.goto(attackerUrl),
     ]);
     expect(answer.status()).toBe(403);
-    expect(await answer.json()).toMatchObject({ code: 'CROSS_SITE_REQUEST' });
+    // A browser's navigation is answered with a page (api/error-handler.ts) naming the refusal.
+    expect(answer.headers()['content-type']).toMatch(/^text\/html/);
+    expect(await answer.text()).toContain('<code>CROSS_SITE_REQUEST</code>');
     expect(await whoAmI()).toMatchObject({ displayName: 'boss', role: 'admin' });
     const { rows } = await h.t.database.pool.query(
       `SELECT count(*)::int AS n FROM audit_log WHERE action = 'auth.login' AND actor_id = (SELECT id::text FROM users WHERE username = 'mallory')`,

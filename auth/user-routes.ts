@@ -123,6 +123,34 @@ export function userRoutes(deps: { users: ScopedServices<UserService> }): Fastif
       },
     );
 
+    // The same choice from the header's form posted without its script: a page route in effect,
+    // answered with a redirect back to the page it came from (a local path only).
+    app.post(
+      '/users/me/language',
+      {
+        preHandler: app.requirePermission('account:self'),
+        schema: {
+          hide: true,
+          body: z.object({
+            language: z.enum([...languages, 'browser']),
+            back: z.string().max(200).optional(),
+          }),
+        },
+      },
+      async (request, reply) => {
+        if (request.principal?.kind !== 'user')
+          return reply
+            .status(400)
+            .send({ code: 'NOT_A_USER', message: 'Only a signed-in user chooses a language' });
+        const { language, back } = request.body;
+        await deps.users(request, (users) =>
+          users.setOwnLanguage(language === 'browser' ? null : language, auditActor(request)),
+        );
+        const local = back && /^\/(?![/\\])[\w\-/]*$/.test(back) ? back : '/';
+        return reply.redirect(local, 303);
+      },
+    );
+
     app.post(
       '/users/:id/reset-link',
       {

@@ -13,6 +13,7 @@ import {
   type ScryptParams,
 } from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
+import { personalRecords } from './personal-records.ts';
 import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
 import { authRepo } from './auth-repo.ts';
 
@@ -321,6 +322,9 @@ export function createUserService(deps: UserDeps) {
         const entries = await auditEntriesOfPerson(tx, id);
         const actorIds = new Set(await actorIdsOf(tx, id));
         const acknowledged = await authRepo.alertsAcknowledgedBy(tx, [...actorIds]);
+        // Everything else they recorded (feedings, collections, settings, …): every column that
+        // names a person, listed once in personal-records.ts and checked against the schema.
+        const records = await personalRecords(tx, [...actorIds]);
         return {
           exportedAt: deps.now().toISOString(),
           user: {
@@ -343,6 +347,7 @@ export function createUserService(deps: UserDeps) {
             ...a,
             acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null,
           })),
+          records,
         };
       }
     },

@@ -94,7 +94,7 @@ export function alertList(
       const acked = a.acknowledgedAt
         ? `<p class="ack">${tHtml(f, 'alert.ackedBy', { ago: timeAgo(f, a.acknowledgedAt) }, { who: a.acknowledgedBy ?? '' })}${a.ackNote ? `: “${h(a.ackNote)}”` : ''}</p>`
         : ack && a.status === 'open'
-          ? `<form class="ack-form" data-alert="${a.id}"><label>${h(t('alert.note'))} <input name="note" maxlength="500" required placeholder="${h(t('alert.notePlaceholder'))}"></label><button type="submit">${h(t('alert.acknowledge'))}</button></form>`
+          ? `<form class="ack-form" method="post" action="/api/v1/alerts/${a.id}/ack" data-alert="${a.id}"><label>${h(t('alert.note'))} <input name="note" maxlength="500" required placeholder="${h(t('alert.notePlaceholder'))}"></label><button type="submit">${h(t('alert.acknowledge'))}</button></form>`
           : '';
       const value = alertValue(a, t);
       const repeat = times > 1 ? ` · ${h(t('alert.times', { times }))}` : '';

@@ -163,8 +163,8 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
           body: z.object({ note: z.string().trim().min(1, 'say what was done').max(500) }),
         },
       },
-      (request) =>
-        scoped(request, (tx) => {
+      async (request, reply) => {
+        const acked = await scoped(request, (tx) => {
           const actor = auditActor(request);
           return operator.acknowledge(tx, {
             id: request.params.id,
@@ -172,7 +172,10 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
             displayName: request.principal?.displayName ?? actor.actorId,
             actor,
           });
-        }),
+        });
+        // The alerts page's form posted without its script: back to the page, which says so.
+        return plainForm(request) ? reply.redirect('/alerts?done=ack', 303) : acked;
+      },
     );
 
     app.get(
@@ -288,3 +291,7 @@ export function dashboardRoutes(deps: DashboardDeps): FastifyPluginAsync {
     return Promise.resolve();
   };
 }
+
+/** A browser's own form post (no script): it gets a page back, never JSON. */
+export const plainForm = (request: { headers: { 'content-type'?: string | undefined } }): boolean =>
+  (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');

@@ -2,6 +2,7 @@
 import { escapeHtml } from '../api/escape-html.ts';
 import { can, type Permission } from '../auth/permissions.ts';
 import type { Principal } from '../auth/principal.ts';
+import { CSRF_FIELD } from '../auth/authenticator.ts';
 import { metricCatalogue, isMetricName, metricNames } from '../devices/metrics.ts';
 import type { Health } from './alert-rules.ts';
 import type { Formatter } from './format-fns.ts';
@@ -114,10 +115,11 @@ export function navFor(principal: Principal): { href: string; label: MessageKey 
  * The user's choice of language (each named in itself); posted by the client script with the
  * CSRF header to PUT /api/v1/users/me/language, then the page reloads in it.
  */
-function languageForm(f: Formatter, chosen: Lang | null | undefined): string {
+function languageForm(f: Formatter, chosen: Lang | null | undefined, back: string): string {
   const option = (value: string, name: string, lang?: Lang) =>
     `<option value="${value}"${lang ? ` lang="${lang}"` : ''}${(chosen ?? 'browser') === value ? ' selected' : ''}>${name}</option>`;
-  return `<form class="lang" data-language><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
+  // Without the script the form posts itself (POST, same URL) and the server sends it back here.
+  return `<form class="lang" method="post" action="/api/v1/users/me/language" data-language><input type="hidden" name="back" value="${h(back)}"><label>${h(f.t('settings.language'))} <select name="language">${option('en', 'English', 'en')}${option('sw', 'Kiswahili', 'sw')}${option('browser', h(f.t('settings.browser')))}</select></label><button type="submit">${h(f.t('settings.save'))}</button></form>`;
 }
 
 /** The messages the client script writes (dashboards/public/js/), sent with every page. */
@@ -161,6 +163,20 @@ const clientMessages: MessageKey[] = [
   'range.1y',
 ];
 
+/**
+ * Every POST form of a page carries the session's CSRF token in a hidden field, so it works
+ * with scripts off or not yet loaded (a slow phone); the scripts send the header instead, and
+ * the server accepts either (auth/authenticator.ts). Done here, once for every page, so that no
+ * form can be written without it.
+ */
+export function withCsrfFields(html: string, token: string | undefined): string {
+  if (!token) return html;
+  const field = `<input type="hidden" name="${CSRF_FIELD}" value="${h(token)}">`;
+  return html.replace(/<form\b[^>]*>/gi, (tag) =>
+    /\smethod\s*=\s*"?post"?/i.test(tag) ? tag + field : tag,
+  );
+}
+
 /** The page every dashboard shares: header with the pages this role may open, main, data. */
 export function layout(o: {
   title: string;
@@ -194,12 +210,16 @@ export function layout(o: {
     ),
   }).replace(/</g, '\\u003c');
   const t = o.format.t;
-  return `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+  const token = o.principal.session?.csrfToken;
+  return withCsrfFields(
+    `<!doctype html><html lang="${o.format.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(o.title)} · Thamani IoT</title><link rel="icon" href="data:,"><meta name="csrf-token" content="${h(o.principal.session?.csrfToken ?? '')}">
 <link rel="stylesheet" href="/assets/vendor/uPlot.min.css"><link rel="stylesheet" href="/assets/app.css">${(o.extra?.styles ?? []).map((s) => `<link rel="stylesheet" href="${h(s)}">`).join('')}</head>
-<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language) : ''}</header>
+<body><a class="skip" href="#main">${h(t('layout.skip'))}</a><header><a class="brand" href="/">Thamani</a><nav aria-label="${h(t('layout.pages'))}">${links}</nav><span class="who">${h(o.principal.displayName)} · <a href="/logout" data-logout>${h(t('layout.signOut'))}</a></span>${o.principal.kind === 'user' ? languageForm(o.format, o.principal.language, o.active) : ''}</header>
 <main id="main"><h1>${h(o.title)}</h1>${o.body}</main><p class="live" id="live" role="status" hidden>${h(t('layout.live'))}</p>
-<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${[...(o.scripts ?? []), ...(o.extra?.scripts ?? [])].map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`;
+<script type="application/json" id="page-data">${data}</script><script src="/assets/vendor/uPlot.iife.min.js" defer></script><script type="module" src="/assets/app.js"></script>${[...(o.scripts ?? []), ...(o.extra?.scripts ?? [])].map((s) => `<script src="${h(s)}" defer></script>`).join('')}</body></html>`,
+    token,
+  );
 }
 
 /** A page for a refusal or a missing thing (the same layout without data), in `f`'s language. */

@@ -59,6 +59,12 @@ export function dashboardPages(deps: {
     render: (tx: DbExecutor, unitId: string, f: Formatter) => Promise<string>;
     scripts: readonly string[];
   }[];
+  /**
+   * The collection points' ids in the one collection order (field/: needsCollectionOrder with
+   * each point's fill-rate forecast); without it the page orders by the same function on fill
+   * levels alone.
+   */
+  collectionOrder?: (tx: DbExecutor) => Promise<readonly string[]>;
 }): FastifyPluginAsync {
   /** The reader's language (their choice, else Accept-Language), always the configured zone. */
   const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
@@ -231,10 +237,11 @@ export function dashboardPages(deps: {
       '/collection',
       { schema: hide, preHandler: app.requirePermission('dashboard:collection') },
       async (request, reply) => {
-        const { units, rules, overrides } = await scoped(request, async (tx) => ({
+        const { units, rules, overrides, order } = await scoped(request, async (tx) => ({
           units: await deps.queries.units(tx, { kind: 'collection_point' }),
           rules: await deps.queries.rules(tx),
           overrides: await deps.queries.overrides(tx),
+          order: deps.collectionOrder ? await deps.collectionOrder(tx) : undefined,
         }));
         const rulesOf = rulesResolver(rules, overrides);
         const needsAt =
@@ -247,7 +254,7 @@ export function dashboardPages(deps: {
             principal: request.principal!,
             format: fmt(request),
             active: '/collection',
-            body: collectionList(units, needsAt, rulesOf, fmt(request)),
+            body: collectionList(units, needsAt, rulesOf, fmt(request), Date.now(), order),
             data: {
               page: 'collection',
               rules: kindRules,
@@ -440,7 +447,8 @@ export function dashboardPages(deps: {
         const open = alerts.filter((a) => a.status === 'open');
         const closed = alerts.filter((a) => a.status === 'closed').slice(0, 50);
         const f = fmt(request);
-        const body = `<section><h2>${h(f.t('alerts.open'))}</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>${h(f.t('alerts.recentlyClosed'))}</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
+        const done = (request.query as { done?: string }).done === 'ack';
+        const body = `${done ? `<p class="notice status" role="status">${h(f.t('forms.ackDone'))}</p>` : ''}<section><h2>${h(f.t('alerts.open'))}</h2><div id="alerts">${alertList(open, request.principal!, f, { showUnit: true })}</div></section><section><h2>${h(f.t('alerts.recentlyClosed'))}</h2><div id="closed">${alertList(closed, request.principal!, f, { showUnit: true })}</div></section>`;
         return html(
           reply,
           layout({

@@ -1,3 +1,4 @@
+import { needsCollectionOrder } from '../field/field-fns.ts';
 import type { Principal } from '../auth/principal.ts';
 import { translator, type MessageKey } from '../i18n/index.ts';
 import { alertList } from './alert-pages.ts';
@@ -219,12 +220,34 @@ export function collectionList(
   rules: Rules | RulesOf,
   f: Formatter,
   now = Date.now(),
+  order?: readonly string[],
 ): string {
   if (units.length === 0) return `<p class="empty">${h(f.t('collection.empty'))}</p>`;
   const rulesOf = resolveRules(rules);
   const own = (u: UnitSummary) => needsAtOf(rulesOf(u.id, u.kind), needsAt);
+  // The one collection order (field/field-fns.ts), as the collector's "needs collection" list:
+  // given with forecasts by the field service, else the same function on fill levels alone,
+  // each point at its own fill threshold.
+  const ownById = new Map(units.map((u) => [u.id, own(u)]));
+  const ids =
+    order ??
+    needsCollectionOrder(
+      units.map((u) => {
+        const fill = u.latest.fill_level_pct;
+        return {
+          unitId: u.id,
+          fill: fill ? { pct: fill.value, ts: new Date(fill.ts) } : null,
+          lastCollectedAt: null,
+          forecast: { kind: 'none', reason: 'too-few-readings', points: 0 } as const,
+        };
+      }),
+      (id) => ownById.get(id) ?? needsAt,
+      { now },
+    ).map((d) => d.unitId);
+  const rank = new Map(ids.map((id, i) => [id, i]));
   const sorted = [...units].sort(
-    (a, b) => (b.latest.fill_level_pct?.value ?? -1) - (a.latest.fill_level_pct?.value ?? -1),
+    (a, b) =>
+      (rank.get(a.id) ?? ids.length) - (rank.get(b.id) ?? ids.length) || a.id.localeCompare(b.id),
   );
   const due = sorted.filter((u) => (u.latest.fill_level_pct?.value ?? 0) >= own(u)).length;
   // A bin whose fill level is not current may be full: "nothing to collect" is not known then.

@@ -173,32 +173,48 @@ describe('needs-collection order', () => {
       i.fullInH == null ? { kind: 'none', reason: 'not-rising', points: 0 } : forecastIn(i.fullInH),
   });
 
-  it('puts due points first (fullest first), then by forecast time to full, then the rest', () => {
+  it('one order: a point that will be full sooner never comes after one full later; unknown last, fullest first; stale ones marked', () => {
+    const STALE_MIN = 120;
     fc.assert(
       fc.property(fc.uniqueArray(item, { selector: (i) => i.unitId, maxLength: 30 }), (items) => {
-        const sorted = needsCollectionOrder(items.map(toInput), 80);
-        const rank = (d: (typeof sorted)[number]) =>
-          d.due ? 0 : d.forecast.kind === 'forecast' && !d.collectedSinceReading ? 1 : 2;
-        for (let i = 1; i < sorted.length; i++) {
-          const [a, b] = [sorted[i - 1]!, sorted[i]!];
-          expect(rank(a)).toBeLessThanOrEqual(rank(b));
-          if (rank(a) === rank(b) && rank(a) === 0)
-            expect(a.fill!.pct).toBeGreaterThanOrEqual(b.fill!.pct);
-          if (
-            rank(a) === rank(b) &&
-            rank(a) === 1 &&
-            a.forecast.kind === 'forecast' &&
-            b.forecast.kind === 'forecast'
-          )
-            expect(a.forecast.fullAt.getTime()).toBeLessThanOrEqual(b.forecast.fullAt.getTime());
-        }
-        // Due means: at or over the threshold, and not collected since that reading.
-        for (const d of sorted)
+        const sorted = needsCollectionOrder(items.map(toInput), 80, {
+          now: NOW.getTime(),
+          staleAfterMs: STALE_MIN * 60_000,
+        });
+        // When each point will be full, worked out here from the generated values alone.
+        const byId = new Map(items.map((i) => [i.unitId, i]));
+        const fullAt = (id: string): number => {
+          const i = byId.get(id)!;
+          const collected = i.collectedAgoMin != null && i.collectedAgoMin <= i.readingAgoMin;
+          if (collected || i.pct == null) return Infinity;
+          const forecast =
+            i.fullInH == null ? Infinity : new Date(NOW.getTime() + i.fullInH * HOUR).getTime();
+          if (i.pct >= 100) return Math.min(NOW.getTime(), forecast);
+          if (i.fullInH != null) return forecast;
+          return i.pct >= 80 ? NOW.getTime() : Infinity;
+        };
+        for (let i = 0; i < sorted.length; i++)
+          for (let j = i + 1; j < sorted.length; j++) {
+            const [a, b] = [sorted[i]!, sorted[j]!];
+            const label = `${i}:${fullAt(a.unitId)} before ${j}:${fullAt(b.unitId)}`;
+            expect(fullAt(a.unitId), label).toBeLessThanOrEqual(fullAt(b.unitId));
+            if (fullAt(a.unitId) === fullAt(b.unitId))
+              expect(
+                a.collectedSinceReading ? -1 : (a.fill?.pct ?? -1),
+                label,
+              ).toBeGreaterThanOrEqual(b.collectedSinceReading ? -1 : (b.fill?.pct ?? -1));
+          }
+        for (const d of sorted) {
+          const i = byId.get(d.unitId)!;
+          // Due means: at or over the threshold, and not collected since that reading.
           expect(d.due).toBe(
             d.fill != null &&
               d.fill.pct >= 80 &&
               !(d.lastCollectedAt != null && d.lastCollectedAt >= d.fill.ts),
           );
+          // A point whose reading is older than its interval, or that has none, says so.
+          expect(d.stale).toBe(i.pct == null || i.readingAgoMin > STALE_MIN);
+        }
       }),
     );
   });

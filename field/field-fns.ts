@@ -140,35 +140,96 @@ export interface DueItem extends DueInput {
   readonly collectedSinceReading: boolean;
   /** At or above the threshold (and not collected since). */
   readonly due: boolean;
+  /** Its latest fill reading is older than the expected interval (or there is none): shown as such. */
+  readonly stale: boolean;
+  /** When it is (or was) full, as far as known: the sort key (ms; +Infinity: not known). */
+  readonly fullBy: number;
 }
 
 /**
- * The "needs collection" order: first the points at or above `needsAt` %, fullest first; then
- * the others by forecast time to full, soonest first; then those with no forecast, fullest
- * first. A point collected after its latest fill reading counts as empty until it reports again
- * (it leaves the top as soon as the collector marks it).
+ * When a point will be full, as the order uses it: a reading at 100 % means full now; a
+ * forecast means its time (or now, if the reading is over the threshold and the line lags);
+ * over the threshold without a forecast counts as "now" (it needs collecting); otherwise not
+ * known. A point emptied after its latest reading is not full until it reports again.
+ */
+export function fullBy(
+  i: DueInput,
+  needsAt: number,
+  now: number,
+  collectedSinceReading: boolean,
+): number {
+  if (collectedSinceReading || i.fill == null) return Number.POSITIVE_INFINITY;
+  if (i.fill.pct >= 100)
+    return Math.min(now, i.forecast.kind === 'forecast' ? i.forecast.fullAt.getTime() : now);
+  if (i.forecast.kind === 'forecast') return i.forecast.fullAt.getTime();
+  return i.fill.pct >= needsAt ? now : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The one collection order, for the "needs collection" list and the /collection page alike:
+ * soonest full first (fullBy), so a point that will be full sooner never comes after one that
+ * will be full later; ties, and the points with no known full time, fullest first. A point
+ * collected after its latest fill reading counts as empty until it reports again (it leaves the
+ * top as soon as the collector marks it). A stale point keeps its place (it may well be full)
+ * but is marked, so no page shows its old value as current. A point with its own fill threshold
+ * (a technician's override) is due at its own level.
  */
 export function needsCollectionOrder(
   items: readonly DueInput[],
   needsAt: number | ((unitId: string) => number),
+  opts: { now?: number; staleAfterMs?: number } = {},
 ): DueItem[] {
-  // A point with its own fill threshold (a technician's override) is due at its own level.
   const levelOf = typeof needsAt === 'number' ? () => needsAt : needsAt;
+  const now = opts.now ?? Date.now();
+  const staleAfter = opts.staleAfterMs ?? Number.POSITIVE_INFINITY;
   const out = items.map((i): DueItem => {
     const collectedSinceReading =
       i.lastCollectedAt != null && (i.fill == null || i.lastCollectedAt >= i.fill.ts);
     const pct = collectedSinceReading ? null : (i.fill?.pct ?? null);
-    return { ...i, collectedSinceReading, due: pct != null && pct >= levelOf(i.unitId) };
+    return {
+      ...i,
+      collectedSinceReading,
+      due: pct != null && pct >= levelOf(i.unitId),
+      stale: i.fill == null || now - i.fill.ts.getTime() > staleAfter,
+      fullBy: fullBy(i, levelOf(i.unitId), now, collectedSinceReading),
+    };
   });
   const pct = (i: DueItem) => (i.collectedSinceReading ? -1 : (i.fill?.pct ?? -1));
-  const rank = (i: DueItem) =>
-    i.due ? 0 : i.forecast.kind === 'forecast' && !i.collectedSinceReading ? 1 : 2;
-  const full = (i: DueItem) =>
-    i.forecast.kind === 'forecast' ? i.forecast.fullAt.getTime() : Number.POSITIVE_INFINITY;
+  const key = (i: DueItem) => (i.fullBy === Number.POSITIVE_INFINITY ? 1 : 0);
   return out.sort(
     (a, b) =>
-      rank(a) - rank(b) ||
-      (rank(a) === 1 ? full(a) - full(b) : pct(b) - pct(a)) ||
+      key(a) - key(b) ||
+      (key(a) === 0 && a.fullBy !== b.fullBy ? a.fullBy - b.fullBy : 0) ||
+      pct(b) - pct(a) ||
       a.unitId.localeCompare(b.unitId),
   );
+}
+
+/**
+ * A `datetime-local` value ("2026-11-30T14:05") read on the clock of `timeZone` (never the
+ * server's), as field.js reads it: the instant, or undefined for an empty or malformed value.
+ * Used when a form is posted without its script.
+ */
+export function instantOfLocal(wall: string | undefined, timeZone: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(wall ?? '');
+  if (!m) return undefined;
+  const offset = (ms: number) => {
+    const p: Record<string, string> = {};
+    for (const x of new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    }).formatToParts(new Date(ms)))
+      p[x.type] = x.value;
+    return Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!) - ms;
+  };
+  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  const first = asUtc - offset(asUtc);
+  const t = asUtc - offset(first); // once more across an offset change
+  return Number.isFinite(t) ? new Date(t) : undefined;
 }

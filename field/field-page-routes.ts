@@ -10,6 +10,9 @@ import { errorPage } from '../dashboards/error-page.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import { duePage, feedGasSection, feedingPage, pointPage } from './field-pages.ts';
 import type { FieldService } from './field-service.ts';
+import { auditActor } from '../api/audit-context.ts';
+import { COLLECTION_KG_MAX, FEED_KG_MAX, NOTE_MAX, instantOfLocal } from './field-fns.ts';
+import { h } from '../dashboards/html.ts';
 
 /** The browser script of the field pages (dashboards/public/field.js, served under /assets/). */
 export const FIELD_SCRIPT = '/assets/field.js';
@@ -52,6 +55,8 @@ export function fieldPages(deps: {
     const app = root.withTypeProvider<ZodTypeProvider>();
     app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
       const status = err.statusCode ?? 500;
+      // A cross-site post never came from our page: the API's coded JSON answers it.
+      if (err.code === 'CROSS_SITE_REQUEST') throw err;
       if (status === 401) return reply.redirect('/login', 303);
       if (status === 404 || err.code === 'UNIT_NOT_FOUND') {
         const f = fmt(request);
@@ -95,11 +100,13 @@ export function fieldPages(deps: {
             principal: p,
             format: f,
             active: '/digesters',
-            body: feedingPage(page.unit, page.feedings, page.feedGas, f, {
-              actorId: p.id,
-              canRecord: can(p.role, 'feedings:write'),
-              now: now(),
-            }),
+            body:
+              savedLine(request.query, f) +
+              feedingPage(page.unit, page.feedings, page.feedGas, f, {
+                actorId: p.id,
+                canRecord: can(p.role, 'feedings:write'),
+                now: now(),
+              }),
             data: { page: 'feedings', rules: [], field: clientText(f) },
             scripts: [FIELD_SCRIPT],
           }),
@@ -152,15 +159,17 @@ export function fieldPages(deps: {
             principal: p,
             format: f,
             active: '/collection/due',
-            body: pointPage(unit, collections, f, {
-              canCollect: can(p.role, 'collections:write'),
-              now: at,
-              today: localStamp(at, deps.timeZone).slice(0, 10),
-              yearAgo: localStamp(new Date(at.getTime() - 365 * 86_400_000), deps.timeZone).slice(
-                0,
-                10,
-              ),
-            }),
+            body:
+              savedLine(request.query, f) +
+              pointPage(unit, collections, f, {
+                canCollect: can(p.role, 'collections:write'),
+                now: at,
+                today: localStamp(at, deps.timeZone).slice(0, 10),
+                yearAgo: localStamp(new Date(at.getTime() - 365 * 86_400_000), deps.timeZone).slice(
+                  0,
+                  10,
+                ),
+              }),
             data: { page: 'point', rules: [], field: clientText(f) },
             scripts: [FIELD_SCRIPT],
           }),
@@ -168,6 +177,94 @@ export function fieldPages(deps: {
       },
     );
 
+    // The same forms posted without their script (a slow phone, scripts off): the body is the
+    // form's own fields (the CSRF token in its hidden field, checked by auth/authenticator.ts),
+    // the time is read on the configured zone's clock, and the answer is a redirect to the page
+    // with a translated "saved" line (post/redirect/get: a reload never posts twice).
+    const number = (max: number) => z.coerce.number().gt(0).max(max);
+    const text = z.string().max(NOTE_MAX).optional();
+    const when = (at: string | undefined) => instantOfLocal(at, deps.timeZone);
+    app.post(
+      '/digesters/:id/feedings',
+      {
+        schema: {
+          ...hide,
+          params: z.object({ id: z.uuid() }),
+          body: z.object({ kg: number(FEED_KG_MAX), at: z.string().optional(), note: text }),
+        },
+        preHandler: app.requirePermission('feedings:write'),
+      },
+      async (request, reply) => {
+        const b = request.body;
+        await deps.field(request, (svc) =>
+          svc.recordFeeding(
+            { unitId: request.params.id, kg: b.kg, fedAt: when(b.at), note: b.note },
+            auditActor(request),
+          ),
+        );
+        return reply.redirect(`/digesters/${request.params.id}/feedings?done=1`, 303);
+      },
+    );
+    app.post(
+      '/digesters/:id/feedings/:feeding',
+      {
+        schema: {
+          ...hide,
+          params: z.object({ id: z.uuid(), feeding: z.coerce.number().int().positive() }),
+          body: z.object({ kg: number(FEED_KG_MAX), at: z.string().optional(), note: text }),
+        },
+        preHandler: app.requirePermission('feedings:write'),
+      },
+      async (request, reply) => {
+        const b = request.body;
+        await deps.field(request, (svc) =>
+          svc.correctFeeding(
+            request.params.feeding,
+            { kg: b.kg, fedAt: when(b.at), note: b.note ?? null },
+            auditActor(request),
+          ),
+        );
+        return reply.redirect(`/digesters/${request.params.id}/feedings?done=1`, 303);
+      },
+    );
+    app.post(
+      '/collection/points/:id',
+      {
+        schema: {
+          ...hide,
+          params: z.object({ id: z.uuid() }),
+          body: z.object({
+            weightKg: number(COLLECTION_KG_MAX),
+            at: z.string().optional(),
+            note: text,
+          }),
+        },
+        preHandler: app.requirePermission('collections:write'),
+      },
+      async (request, reply) => {
+        const b = request.body;
+        await deps.field(request, (svc) =>
+          svc.recordCollection(
+            {
+              unitId: request.params.id,
+              weightKg: b.weightKg,
+              collectedAt: when(b.at),
+              note: b.note,
+            },
+            auditActor(request),
+          ),
+        );
+        return reply.redirect(`/collection/points/${request.params.id}?done=1`, 303);
+      },
+    );
+
     return Promise.resolve();
   };
+}
+
+/** The "saved" line after a form posted without its script redirected here (`?done=1`). */
+function savedLine(query: unknown, f: Formatter): string {
+  return (query as { done?: string } | undefined)?.done === '1'
+    ? `<p class="notice status" role="status">${h(f.t('field.js.saved'))}</p>`
+    : '';
 }

@@ -60,6 +60,8 @@ function render(lang: 'en' | 'sw', names: { note: string; who: string; unitName:
     forecast,
     collectedSinceReading: false,
     due: i === 0,
+    stale: i === 1,
+    fullBy: forecast.kind === 'forecast' ? forecast.fullAt.getTime() : Infinity,
   }));
   return [
     feedingPage(

@@ -75,7 +75,11 @@ function feedingForm(
   const t = f.t;
   const e = o.feeding;
   const attrs = e ? `data-feeding="${e.id}"` : `data-unit="${h(o.unitId ?? '')}"`;
-  return `<form class="field-form" id="${h(o.id)}" ${attrs} data-kind="feeding" data-zone="${h(f.timeZone)}" novalidate>
+  // Without its script the form still works: posted to the page route, answered with a redirect.
+  const action = e
+    ? `/digesters/${h(e.unitId)}/feedings/${e.id}`
+    : `/digesters/${h(o.unitId ?? '')}/feedings`;
+  return `<form class="field-form" id="${h(o.id)}" method="post" action="${action}" ${attrs} data-kind="feeding" data-zone="${h(f.timeZone)}" novalidate>
 <label>${h(t('field.feeding.kg'))} <input name="kg" type="number" inputmode="decimal" min="0.1" max="${FEED_KG_MAX}" step="0.1" required value="${e ? h(String(e.kg)) : ''}"><small>${h(t('field.feeding.kgHint', { max: FEED_KG_MAX }))}</small></label>
 <label>${h(t('field.time'))} <input name="at" type="datetime-local" max="${h(localInput(new Date(o.now.getTime() + 5 * 60_000), f.timeZone))}" value="${e ? h(localInput(e.fedAt, f.timeZone)) : ''}"><small>${h(e ? t('field.timeZoneHint', { zone: f.timeZone }) : t('field.timeHint', { zone: f.timeZone }))}</small></label>
 <label>${h(t('field.note'))} <input name="note" maxlength="${NOTE_MAX}" value="${h(e?.note ?? '')}"></label>
@@ -119,7 +123,7 @@ ${feedGasSection(unit.id, feedGas, f, { logLink: false })}
 
 function collectForm(f: Formatter, unitId: string, now: Date, id: string): string {
   const t = f.t;
-  return `<form class="field-form" id="${h(id)}" data-unit="${h(unitId)}" data-kind="collection" data-zone="${h(f.timeZone)}" novalidate>
+  return `<form class="field-form" id="${h(id)}" method="post" action="/collection/points/${h(unitId)}" data-unit="${h(unitId)}" data-kind="collection" data-zone="${h(f.timeZone)}" novalidate>
 <label>${h(t('field.collect.weight'))} <input name="weightKg" type="number" inputmode="decimal" min="0.1" max="${COLLECTION_KG_MAX}" step="0.1" required><small>${h(t('field.collect.weightHint', { max: COLLECTION_KG_MAX }))}</small></label>
 <label>${h(t('field.time'))} <input name="at" type="datetime-local" max="${h(localInput(new Date(now.getTime() + 5 * 60_000), f.timeZone))}"><small>${h(t('field.timeHint', { zone: f.timeZone }))}</small></label>
 <label>${h(t('field.note'))} <input name="note" maxlength="${NOTE_MAX}"></label>
@@ -162,7 +166,7 @@ export function duePage(
         : t('field.due.neverCollected');
       return `<li class="card due-item ${p.due ? 'warning' : ''}" data-unit="${h(p.unitId)}" data-rank="${i + 1}"><h2>${h(p.unit.name)} <small>${h(p.unit.site)}</small></h2>
 <p><meter min="0" max="100" low="${Math.min(needsAt, 60)}" high="${needsAt}" optimum="0" value="${pct ?? 0}" aria-label="${h(t('field.due.fillLabel'))}">${pct ?? 0} %</meter></p>
-<p>${state} <strong>${pct == null ? '' : h(t('field.due.fill', { pct: Math.round(pct) }))}</strong>${p.fill && !p.collectedSinceReading ? ` · ${timeAgo(f, p.fill.ts, now.getTime())}` : ''}</p>
+<p>${state}${p.stale && p.fill && !p.collectedSinceReading ? ` ${badge('stale', t('state.stale'))}` : ''} <strong>${pct == null ? '' : h(t('field.due.fill', { pct: Math.round(pct) }))}</strong>${p.fill && !p.collectedSinceReading ? ` · ${timeAgo(f, p.fill.ts, now.getTime())}` : ''}</p>
 <p class="forecast">${h(forecastText(p, f, now))}</p><p class="meta">${h(last)} · <a href="/collection/points/${h(p.unitId)}">${h(t('field.due.history'))}</a></p>
 ${o.canCollect ? `<details class="collect"><summary>${h(t('field.collect.open'))}</summary>${collectForm(f, p.unitId, now, `collect-${p.unitId}`)}</details>` : ''}</li>`;
     })

@@ -44,6 +44,8 @@ export function createFieldService(deps: {
   needsAt: (tx: DbExecutor) => Promise<number>;
   /** Points with their own fill level (a unit's override of the fill rule): unit id → level. */
   unitNeedsAt?: (tx: DbExecutor) => Promise<ReadonlyMap<string, number>>;
+  /** How old a fill reading may be before it is stale (the offline rule's interval). */
+  staleAfterMs?: (tx: DbExecutor) => Promise<number>;
   now: () => Date;
   timeZone: string;
 }) {
@@ -275,6 +277,7 @@ export function createFieldService(deps: {
       const now = deps.now();
       const needsAt = await deps.needsAt(db);
       const own = (await deps.unitNeedsAt?.(db)) ?? new Map<string, number>();
+      const staleAfterMs = deps.staleAfterMs ? await deps.staleAfterMs(db) : undefined;
       const units = await fieldRepo.units(db, 'collection_point');
       const ids = units.map((u) => u.id);
       if (ids.length === 0) return { needsAt, points: [] };
@@ -295,6 +298,7 @@ export function createFieldService(deps: {
           }),
         })),
         (unitId) => own.get(unitId) ?? needsAt,
+        { now: now.getTime(), ...(staleAfterMs === undefined ? {} : { staleAfterMs }) },
       ).map((d) => ({ ...d, unit: byId.get(d.unitId)! }));
       return { needsAt, points };
     },

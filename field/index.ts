@@ -1,3 +1,4 @@
+import { staleAfterMs } from '../dashboards/pages.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { DashboardQueries } from '../dashboards/dashboard-repo.ts';
 import type { DbExecutor } from '../db/scoped.ts';
@@ -37,6 +38,7 @@ export function fieldServiceMaker(deps: {
             .filter((o) => o.ruleId === FILL_RULE && o.enabled)
             .map((o) => [o.unitId, o.warn]),
         ),
+      staleAfterMs: async (t) => staleAfterMs(await deps.queries.rules(t), 'collection_point'),
       now: deps.now ?? (() => new Date()),
       timeZone: deps.timeZone,
     });

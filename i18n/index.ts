@@ -12,6 +12,7 @@ import { technician } from './messages/technician.ts';
 import { devconfig } from './messages/devconfig.ts';
 import { errors } from './messages/errors.ts';
 import { alertOverrides } from './messages/alert-overrides.ts';
+import { forms } from './messages/forms.ts';
 import type { Part } from './part.ts';
 
 export { definePart, type Part } from './part.ts';
@@ -31,6 +32,7 @@ export const isLang = (v: unknown): v is Lang => v === 'en' || v === 'sw';
 
 /** Every part, merged; a key given by two parts is a mistake the catalogue test catches. */
 export const parts = [
+  forms,
   core,
   metrics,
   pages,

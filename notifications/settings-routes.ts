@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { auditActor } from '../api/audit-context.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
@@ -31,6 +32,7 @@ export function settingsBodyHtml(
   s: NotificationSettings,
   deliveries: Delivery[],
   f: Formatter,
+  saved = false,
 ): string {
   const t = f.t;
   const summary = (['none', 'daily', 'weekly'] as const)
@@ -59,8 +61,8 @@ export function settingsBodyHtml(
         `<tr><td>${h(f.dateTime(d.at))}</td><td>${h(t(d.channel === 'sms' ? 'notify.settings.sms' : 'notify.settings.email'))}</td><td>${h(d.subject ?? d.event)}</td><td>${h(status(d))}${d.status !== 'delivered' && d.error ? `<br><small>${h(d.error)}</small>` : ''}</td></tr>`,
     )
     .join('');
-  return `<p>${h(t('notify.settings.intro'))}</p>
-<form id="notify-settings" class="settings" data-saved="${h(t('notify.settings.saved'))}" novalidate>
+  return `${saved ? `<p class="notice status" role="status">${h(t('notify.settings.saved'))}</p>` : ''}<p>${h(t('notify.settings.intro'))}</p>
+<form id="notify-settings" class="settings" method="post" action="${SETTINGS_PATH}" data-saved="${h(t('notify.settings.saved'))}" novalidate>
 <fieldset><legend>${h(t('notify.settings.channels'))}</legend>
 <label><input type="checkbox" name="emailEnabled"${checked(s.email.enabled)}> ${h(t('notify.settings.email'))}</label>
 <label>${h(t('notify.settings.emailAddress'))} <input type="email" name="emailAddress" autocomplete="email" value="${h(s.email.address ?? '')}"></label>
@@ -103,8 +105,10 @@ export function settingsPage(deps: {
   /** The reader's language (their choice, else Accept-Language), as every dashboard page. */
   const fmt = formatterFor(deps.timeZone ?? DEFAULT_TIME_ZONE);
   return (app) => {
-    app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
       const status = err.statusCode ?? 500;
+      // A cross-site post never came from our page: the API's coded JSON answers it.
+      if (err.code === 'CROSS_SITE_REQUEST') throw err;
       if (status === 401) return reply.redirect('/login', 303);
       // The refusal in the reader's language (NOTIFY_NOT_A_USER for a token), never English only.
       if (status === 400 || status === 403)
@@ -128,9 +132,43 @@ export function settingsPage(deps: {
             principal: request.principal!,
             format: f,
             active: SETTINGS_PATH,
-            body: settingsBodyHtml(settings, deliveries, f),
+            body: settingsBodyHtml(
+              settings,
+              deliveries,
+              f,
+              (request.query as { done?: string }).done === '1',
+            ),
           }),
         );
+      },
+    );
+    // The form posted without its script (plain form fields; the CSRF token in its hidden field):
+    // the same service call as the JSON API, then back to the page with a "saved" line.
+    app.post(
+      SETTINGS_PATH,
+      { schema: { hide: true }, preHandler: app.requirePermission('account:self') },
+      async (request, reply) => {
+        const b = (request.body ?? {}) as Record<string, string | undefined>;
+        const on = (k: string) => b[k] === 'on';
+        const text = (k: string) => (b[k] ?? '').trim() || null;
+        const start = text('quietStart');
+        const end = text('quietEnd');
+        const summary = b.summary === 'daily' || b.summary === 'weekly' ? b.summary : 'none';
+        const userId = ownUserId(request);
+        await scoped(request, (s) =>
+          s.update(
+            userId,
+            {
+              email: { enabled: on('emailEnabled'), address: text('emailAddress') },
+              sms: { enabled: on('smsEnabled'), phone: text('phone') },
+              quietHours: start || end ? { start: start ?? '', end: end ?? '' } : null,
+              criticalOverridesQuiet: on('criticalOverridesQuiet'),
+              summary,
+            },
+            auditActor(request),
+          ),
+        );
+        return reply.redirect(`${SETTINGS_PATH}?done=1`, 303);
       },
     );
     app.get(SCRIPT_PATH, { schema: { hide: true } }, (_request, reply) =>
