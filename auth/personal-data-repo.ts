@@ -3,6 +3,7 @@ import type { DbExecutor } from '../db/scoped.ts';
 import { apiTokens, auditLog, loginThrottle } from '../db/schema/index.ts';
 import { selectAuditViews } from '../audit/audit-query.ts';
 import { sha256 } from './password-fns.ts';
+import { exportedRecords, sourceKey } from './personal-records.ts';
 
 /**
  * Sign-in metadata: the client IPs and user agents of operators, in `sessions` and beside the
@@ -73,4 +74,31 @@ export async function pruneSignInMetadata(
   );
   await db.execute(sql`DELETE FROM login_throttle WHERE window_start < ${cutoff}`);
   return { requestMeta: meta.rowCount ?? 0, sessions: ended.rowCount ?? 0 };
+}
+
+/**
+ * The rows of each exported source that name one of the person's actor ids, without the
+ * omitted columns. In the caller's scope (row-level security applies like any read).
+ */
+export async function personalRecords(
+  tx: DbExecutor,
+  actorIds: readonly string[],
+): Promise<Record<string, Record<string, unknown>[]>> {
+  const out: Record<string, Record<string, unknown>[]> = {};
+  for (const s of exportedRecords) {
+    // Actor ids are uuids or `token:<uuid>`: no commas, so one text parameter carries them all.
+    const res = await tx.execute(
+      sql`SELECT * FROM ${sql.identifier(s.table)} WHERE ${sql.identifier(s.column)}::text = ANY(string_to_array(${actorIds.join(',')}, ',')) LIMIT 100000`,
+    );
+    const rows = (res as unknown as { rows: Record<string, unknown>[] }).rows;
+    // Binary columns are hashes of live credentials (token_hash) or images: never exported.
+    out[sourceKey(s)] = rows.map((r) =>
+      Object.fromEntries(
+        Object.entries(r).filter(
+          ([k, v]) => !s.omit?.includes(k) && !Buffer.isBuffer(v) && !(v instanceof Uint8Array),
+        ),
+      ),
+    );
+  }
+  return out;
 }

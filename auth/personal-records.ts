@@ -1,6 +1,3 @@
-import { sql } from 'drizzle-orm';
-import type { DbExecutor } from '../db/scoped.ts';
-
 /**
  * Every column that names a person (a user's id, or an actor id `<user id>` / `token:<id>`), and
  * how a data export treats it (issue 19, docs/security-model.md "Privacy"). The export reads each
@@ -62,30 +59,3 @@ export const notExported: Readonly<Record<string, string>> = {
 
 /** The key a source's rows are exported under. */
 export const sourceKey = (s: PersonalSource): string => `${s.table}.${s.column}`;
-
-/**
- * The rows of each exported source that name one of the person's actor ids, without the
- * omitted columns. In the caller's scope (row-level security applies like any read).
- */
-export async function personalRecords(
-  tx: DbExecutor,
-  actorIds: readonly string[],
-): Promise<Record<string, Record<string, unknown>[]>> {
-  const out: Record<string, Record<string, unknown>[]> = {};
-  for (const s of exportedRecords) {
-    // Actor ids are uuids or `token:<uuid>`: no commas, so one text parameter carries them all.
-    const res = await tx.execute(
-      sql`SELECT * FROM ${sql.identifier(s.table)} WHERE ${sql.identifier(s.column)}::text = ANY(string_to_array(${actorIds.join(',')}, ',')) LIMIT 100000`,
-    );
-    const rows = (res as unknown as { rows: Record<string, unknown>[] }).rows;
-    // Binary columns are hashes of live credentials (token_hash) or images: never exported.
-    out[sourceKey(s)] = rows.map((r) =>
-      Object.fromEntries(
-        Object.entries(r).filter(
-          ([k, v]) => !s.omit?.includes(k) && !Buffer.isBuffer(v) && !(v instanceof Uint8Array),
-        ),
-      ),
-    );
-  }
-  return out;
-}

@@ -13,8 +13,12 @@ import {
   type ScryptParams,
 } from './password-fns.ts';
 import { contextWords, passwordProblem } from './password-policy.ts';
-import { personalRecords } from './personal-records.ts';
-import { actorIdsOf, auditEntriesOfPerson, eraseSignInMetadata } from './personal-data-repo.ts';
+import {
+  actorIdsOf,
+  auditEntriesOfPerson,
+  eraseSignInMetadata,
+  personalRecords,
+} from './personal-data-repo.ts';
 import { authRepo } from './auth-repo.ts';
 
 export interface UserDeps {
