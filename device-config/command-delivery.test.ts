@@ -3,14 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditLog } from '../audit/index.ts';
 import { startDevice } from '../simulators/device.ts';
 import { mulberry32 } from '../simulators/random.ts';
-import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
-import { testLogger } from '../test/db.ts';
+import type { BrokerFixture } from '../test/broker-fixture.ts';
+import { startDeviceConfigFixture } from '../test/device-config-fixture.ts';
 import { waitFor } from '../test/wait.ts';
-import { createDeviceConfigRuntime, type DeviceConfigRuntime } from './index.ts';
+import type { DeviceConfigRuntime } from './index.ts';
 
 /**
  * A command's status says what happened to it: `pending` until the device acknowledged it
@@ -24,36 +22,18 @@ const tech = { actorId: 'tech-1', actorRole: 'technician' };
 /** Every command payload the broker published, by device (the gateway's delivery attempts). */
 const published: { topic: string; payload: string }[] = [];
 
+let fixture: Awaited<ReturnType<typeof startDeviceConfigFixture>> | undefined;
 beforeAll(async () => {
-  f = await startBrokerFixture(
-    {},
-    {
-      ingest: {},
-      routes: ({ broker, events, t }) => {
-        rt = createDeviceConfigRuntime({
-          db: t.database.db,
-          audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }),
-          publisher: broker.publisher,
-          events,
-          logger: testLogger,
-        });
-        broker.aedes.on('publish', (packet) => {
-          if (packet.topic.endsWith('/commands'))
-            published.push({ topic: packet.topic, payload: packet.payload.toString() });
-        });
-        return {
-          handlers: rt.handlers,
-          onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s),
-          onDelivered: (id, s, p) => rt.delivery.onDelivered(id, s, p),
-        };
-      },
-    },
-  );
+  fixture = await startDeviceConfigFixture({
+    onBroker: (broker) =>
+      broker.aedes.on('publish', (packet) => {
+        if (packet.topic.endsWith('/commands'))
+          published.push({ topic: packet.topic, payload: packet.payload.toString() });
+      }),
+  });
+  ({ f, rt } = fixture);
 });
-afterAll(async () => {
-  rt?.stop();
-  await f?.close();
-});
+afterAll(() => fixture?.close());
 
 /** Waits until the gateway published this command (its attempt to an offline device). */
 const attempted = (deviceId: string, commandId: string) =>

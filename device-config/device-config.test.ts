@@ -2,15 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditLog } from '../audit/index.ts';
 import { startDevice, type SimDevice } from '../simulators/device.ts';
 import { mulberry32 } from '../simulators/random.ts';
-import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
-import { testAuditSigner } from '../test/audit-key.ts';
-import { testLogger } from '../test/db.ts';
+import type { BrokerFixture } from '../test/broker-fixture.ts';
+import { startDeviceConfigFixture } from '../test/device-config-fixture.ts';
 import { waitFor } from '../test/wait.ts';
 import { versionAt } from './config-fns.ts';
-import { createDeviceConfigRuntime, type DeviceConfigRuntime } from './index.ts';
+import type { DeviceConfigRuntime } from './index.ts';
 
 /**
  * Remote configuration and commands end to end: the real broker (mTLS, topic policy), real
@@ -21,32 +19,12 @@ let f: BrokerFixture;
 let rt: DeviceConfigRuntime;
 const tech = { actorId: 'tech-1', actorRole: 'technician' };
 
+let fixture: Awaited<ReturnType<typeof startDeviceConfigFixture>> | undefined;
 beforeAll(async () => {
-  f = await startBrokerFixture(
-    {},
-    {
-      ingest: {},
-      routes: ({ broker, events, t }) => {
-        rt = createDeviceConfigRuntime({
-          db: t.database.db,
-          audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }),
-          publisher: broker.publisher,
-          events,
-          logger: testLogger,
-        });
-        return {
-          handlers: rt.handlers,
-          onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s),
-          onDelivered: (id, s, p) => rt.delivery.onDelivered(id, s, p),
-        };
-      },
-    },
-  );
+  fixture = await startDeviceConfigFixture();
+  ({ f, rt } = fixture);
 });
-afterAll(async () => {
-  rt?.stop();
-  await f?.close();
-});
+afterAll(() => fixture?.close());
 
 /** Real ms per configured second: a 50 s interval is 1 s here. */
 const SECOND_MS = 20;

@@ -5,12 +5,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../audit/index.ts';
 import { versionAt } from '../device-config/config-fns.ts';
-import { createDeviceConfigRuntime, type DeviceConfigRuntime } from '../device-config/index.ts';
+import type { DeviceConfigRuntime } from '../device-config/index.ts';
 import { startDevice } from '../simulators/device.ts';
 import { mulberry32 } from '../simulators/random.ts';
 import { testAuditSigner } from '../test/audit-key.ts';
-import { startBrokerFixture, type BrokerFixture } from '../test/broker-fixture.ts';
-import { testLogger } from '../test/db.ts';
+import type { BrokerFixture } from '../test/broker-fixture.ts';
+import { startDeviceConfigFixture } from '../test/device-config-fixture.ts';
 import { waitFor } from '../test/wait.ts';
 import { createMrvRepo, createMrvService, mrvSignerFromKey } from './index.ts';
 import type { CalibrationUse } from './calibration-fns.ts';
@@ -29,31 +29,12 @@ const tech = { actorId: 'tech-1', actorRole: 'technician' };
 const actor = { actorId: 'cli:test', actorRole: 'admin' };
 const SECOND_MS = 20;
 
+let fixture: Awaited<ReturnType<typeof startDeviceConfigFixture>> | undefined;
 beforeAll(async () => {
-  f = await startBrokerFixture(
-    {},
-    {
-      ingest: {},
-      routes: ({ broker, events, t }) => {
-        rt = createDeviceConfigRuntime({
-          db: t.database.db,
-          audit: createAuditLog({ db: t.database.db, signer: testAuditSigner }),
-          publisher: broker.publisher,
-          events,
-          logger: testLogger,
-        });
-        return {
-          handlers: rt.handlers,
-          onSubscribed: (id, s) => rt.delivery.onSubscribed(id, s),
-        };
-      },
-    },
-  );
+  fixture = await startDeviceConfigFixture();
+  ({ f, rt } = fixture);
 });
-afterAll(async () => {
-  rt?.stop();
-  await f?.close();
-});
+afterAll(() => fixture?.close());
 
 const stored = async (id: string) =>
   (
