@@ -36,17 +36,26 @@ async function stored(id: string): Promise<Date[]> {
   return rows.map((r) => r.ts);
 }
 
-const configOf = async (id: string) =>
+interface DeviceConfigView {
+  status: string;
+  desiredVersion: number;
+  reportedVersion: number | null;
+  desired: { reportingIntervalS: number };
+}
+
+const configOf = async (id: string): Promise<DeviceConfigView> =>
   (
     JSON.parse(await gateway!.cli(['device', 'config', 'get', id, '--json'])) as {
-      config: {
-        status: string;
-        desiredVersion: number;
-        reportedVersion: number | null;
-        desired: { reportingIntervalS: number };
-      };
+      config: DeviceConfigView;
     }
   ).config;
+
+/** The device's configuration, or undefined while the fleet has not registered it yet. */
+const configOnceRegistered = (id: string): Promise<DeviceConfigView | undefined> =>
+  configOf(id).catch((err: Error) => {
+    if (err.message.includes('CONFIG_DEVICE_NOT_FOUND')) return undefined;
+    throw err;
+  });
 
 /** Gaps (ms) between consecutive stored readings both made with `version` of the device's configuration. */
 async function gapsAt(id: string, version: number): Promise<number[]> {
@@ -95,12 +104,12 @@ beforeAll(async () => {
   );
   try {
     for (const id of DEVICES) {
-      const c = await waitFor(
+      const c = (await waitFor(
         `${id} in sync`,
-        () => configOf(id),
-        (x) => x.status === 'in_sync',
+        () => configOnceRegistered(id),
+        (x) => x?.status === 'in_sync',
         240_000,
-      );
+      )) as DeviceConfigView; // in sync: registered
       base.set(id, c.desiredVersion);
       await waitFor(
         `${id} with three readings at the fleet's interval`,
