@@ -127,14 +127,32 @@ export async function startDevice(o: {
   const recent: OutboxEntry[] = [];
   /** Which configuration version made each reading (ts → version), for the MRV check. */
   const producedBy = new Map<string, number>();
+  /**
+   * What the agent says (configuration acknowledgements, command results) is held until it is
+   * acknowledged: while offline, or when the connection drops before its PUBACK, it waits for
+   * the next connection instead of being lost (a result made while the device was cut off, e.g.
+   * during a long resend, used to vanish and leave its command "sent" until it expired).
+   */
+  const held: { topic: string; body: string; done: () => void }[] = [];
+  const sendHeld = (c: MqttClient): void => {
+    for (const m of held.splice(0)) {
+      c.publishAsync(m.topic, m.body, { qos: 1 }).then(m.done, () => {
+        held.push(m);
+        if (client?.connected) sendHeld(client);
+      });
+    }
+  };
   const agent = await createDeviceAgent({
     dir: o.dir,
     publish: (suffix, payload) =>
-      client?.connected
-        ? client
-            .publishAsync(`devices/${identity.id}/${suffix}`, JSON.stringify(payload), { qos: 1 })
-            .then(() => undefined)
-        : Promise.resolve(),
+      new Promise<void>((done) => {
+        held.push({
+          topic: `devices/${identity.id}/${suffix}`,
+          body: JSON.stringify(payload),
+          done,
+        });
+        if (client?.connected) sendHeld(client);
+      }),
     reboot: () => void client?.endAsync(true).catch(() => undefined),
     async resend(since) {
       const again = recent.filter((r) => Date.parse(r.ts) >= since.getTime());
@@ -182,6 +200,7 @@ export async function startDevice(o: {
         qos: 1,
       });
       void flush();
+      sendHeld(c);
       maybeRenew(c);
     });
     c.on('message', (topic, payload) => {
