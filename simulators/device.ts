@@ -136,10 +136,9 @@ export async function startDevice(o: {
   const held: { topic: string; body: string; done: () => void }[] = [];
   const sendHeld = (c: MqttClient): void => {
     for (const m of held.splice(0)) {
-      c.publishAsync(m.topic, m.body, { qos: 1 }).then(m.done, () => {
-        held.push(m);
-        if (client?.connected) sendHeld(client);
-      });
+      // Not acknowledged (the connection went): held for the next connection's sendHeld, never
+      // retried here (a client that refuses at once would spin).
+      c.publishAsync(m.topic, m.body, { qos: 1 }).then(m.done, () => held.push(m));
     }
   };
   const agent = await createDeviceAgent({
