@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type pg from 'pg';
 import createError from '@fastify/error';
 import type { Db } from './client.ts';
 
@@ -83,4 +84,16 @@ export function asQueryable(tx: DbExecutor): {
       return { rows: result.rows as R[] };
     },
   };
+}
+
+/**
+ * The connection an open drizzle transaction runs on, for what drizzle cannot send (a COPY
+ * stream: db/pg-copy-out.ts). Statements on it are part of the transaction. Throws for a handle
+ * that is not in a transaction (its queries may each take another pooled connection).
+ */
+export function transactionClient(tx: DbExecutor): pg.ClientBase {
+  const client = (tx as unknown as { session?: { client?: unknown } }).session?.client;
+  if (!client || typeof (client as { release?: unknown }).release !== 'function')
+    throw new Error('transactionClient: not a transaction');
+  return client as pg.ClientBase;
 }
