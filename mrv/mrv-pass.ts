@@ -103,12 +103,13 @@ export async function digesterPass(
   const versions = createCalibrationCounter(range, spans);
   const acc = createMrvAccumulator(range, params, calibrations);
   const firstLeaf = writer.tree.size;
-  for await (const r of repo.leaves(tx, unit.id, period.start, period.end, sources)) {
-    acc.add(r);
-    versions.add(r);
-    writer.tree.addLeaf(encodeReading(r));
-    writer.afterLeaf();
-  }
+  for await (const batch of repo.scanLeaves(tx, unit.id, period.start, period.end, sources))
+    for (const r of batch) {
+      acc.add(r);
+      versions.add(r);
+      writer.tree.addLeaf(encodeReading(r));
+      writer.afterLeaf();
+    }
   const result = acc.finish();
   return {
     readings: result.readings,

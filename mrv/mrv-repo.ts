@@ -1,4 +1,5 @@
-import { asQueryable, type DbExecutor } from '../db/scoped.ts';
+import { copyOutBinary, type BinaryRowView } from '../db/pg-copy-out.ts';
+import { asQueryable, transactionClient, type DbExecutor } from '../db/scoped.ts';
 import { metricNames } from '../devices/metrics.ts';
 import type { RawReading } from './mrv-encoding.ts';
 import type { CalibrationWindow } from './mrv-fns.ts';
@@ -10,6 +11,8 @@ import type { CalibrationWindow } from './mrv-fns.ts';
  */
 
 export const BATCH = 5000;
+/** Leaves per COPY of the issuing pass (scanLeaves). */
+export const SCAN_BATCH = 20_000;
 const METRICS_SQL = metricNames.map((m) => `"${m}"`).join(', ');
 const COLUMNS = `device_id, unit_id, (extract(epoch FROM ts) * 1000000)::bigint::text AS ts_us, seq::text AS seq, ${METRICS_SQL}`;
 
@@ -35,6 +38,43 @@ function toReading(row: Row): RawReading {
     tsMicros: BigInt(row.ts_us),
     seq: BigInt(row.seq),
     values,
+  };
+}
+
+/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), for binary timestamps. */
+const PG_EPOCH_MICROS = 946_684_800_000_000n;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Decodes binary COPY rows of (device_id, unit_id, ts, seq, metrics…); the leaves of one unit repeat their ids, so each id string is made once. */
+function createLeafDecoder() {
+  let deviceBytes = Buffer.alloc(0);
+  let device = '';
+  let unitBytes = Buffer.alloc(0);
+  let unit = '';
+  const same = (kept: Buffer, v: BinaryRowView, i: number) =>
+    kept.length === v.length[i] &&
+    v.buf.compare(kept, 0, kept.length, v.start[i], v.start[i]! + v.length[i]) === 0;
+  return (v: BinaryRowView): RawReading => {
+    const { buf, start, length } = v;
+    if (!same(deviceBytes, v, 0)) {
+      deviceBytes = Buffer.from(buf.subarray(start[0], start[0]! + length[0]!));
+      device = deviceBytes.toString('latin1');
+    }
+    if (!same(unitBytes, v, 1)) {
+      unitBytes = Buffer.from(buf.subarray(start[1], start[1]! + 16));
+      const h = unitBytes.toString('hex');
+      unit = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    }
+    const values: Record<string, number> = {};
+    for (let m = 0; m < metricNames.length; m += 1)
+      if (length[4 + m] === 8) values[metricNames[m]!] = buf.readDoubleBE(start[4 + m]);
+    return {
+      deviceId: device,
+      unitId: unit,
+      tsMicros: buf.readBigInt64BE(start[2]) + PG_EPOCH_MICROS,
+      seq: buf.readBigInt64BE(start[3]),
+      values,
+    };
   };
 }
 
@@ -186,9 +226,22 @@ export function createMrvRepo() {
       chunks: readonly { index: number; hashes: Buffer }[],
     ): Promise<void> {
       if (chunks.length === 0) return;
+      // One bytea cut in SQL rather than a bytea[] (an array literal escaped element by element).
+      const offsets: number[] = [];
+      let at = 0;
+      for (const c of chunks) {
+        offsets.push(at);
+        at += c.hashes.length;
+      }
       await asQueryable(tx).query(
-        'INSERT INTO mrv_report_leaf_hashes (report_id, chunk, hashes) SELECT $1, c, h FROM unnest($2::int[], $3::bytea[]) AS x(c, h)',
-        [reportId, chunks.map((c) => c.index), chunks.map((c) => c.hashes)],
+        'INSERT INTO mrv_report_leaf_hashes (report_id, chunk, hashes) SELECT $1, c, substring($5::bytea FROM o + 1 FOR l) FROM unnest($2::int[], $3::int[], $4::int[]) AS x(c, o, l)',
+        [
+          reportId,
+          chunks.map((c) => c.index),
+          offsets,
+          chunks.map((c) => c.hashes.length),
+          Buffer.concat(chunks.map((c) => c.hashes)),
+        ],
       );
     },
 
@@ -228,7 +281,11 @@ export function createMrvRepo() {
       return rows[0];
     },
 
-    /** Copies the period's raw readings into the archive (kept ≥ 7 years); rows already there stay as they were. */
+    /**
+     * Copies the period's raw readings into the archive (kept ≥ 7 years); rows already there stay
+     * as they were. Found through every device ever on the unit (0040) by the readings key, not
+     * by scanning the whole fleet's period for the unit id.
+     */
     async archive(
       tx: DbExecutor,
       unitId: string,
@@ -238,7 +295,9 @@ export function createMrvRepo() {
     ): Promise<number> {
       const { rows } = await asQueryable(tx).query<{ n: number }>(
         `WITH ins AS (INSERT INTO mrv_readings_archive (device_id, ts, unit_id, seq, ${METRICS_SQL}, archived_by)
-           SELECT device_id, ts, unit_id, seq, ${METRICS_SQL}, $4 FROM readings WHERE unit_id = $1 AND ts >= $2 AND ts < $3
+           SELECT device_id, ts, unit_id, seq, ${METRICS_SQL}, $4 FROM readings
+            WHERE device_id IN (SELECT device_id FROM device_unit_history WHERE unit_id = $1)
+              AND unit_id = $1 AND ts >= $2 AND ts < $3
            ON CONFLICT (device_id, ts) DO NOTHING RETURNING 1) SELECT count(*)::int AS n FROM ins`,
         [unitId, start, end, reportId],
       );
@@ -292,6 +351,48 @@ export function createMrvRepo() {
       } finally {
         // A caller that stops early (a proof needs one chunk) leaves at most one query in flight.
         next?.catch(() => undefined);
+      }
+    },
+
+    /**
+     * A report's leaves in order, all of them, in batches: one binary COPY of the same rows as
+     * `leaves` (the issuing pass reads every leaf once; no keyset round trips, no text). Needs
+     * an open transaction. `leaves` reads a slice (a proof's chunk) or outside a transaction.
+     */
+    async *scanLeaves(
+      tx: DbExecutor,
+      unitId: string,
+      start: Date,
+      end: Date,
+      reports: readonly string[],
+    ): AsyncGenerator<RawReading[]> {
+      for (const id of [unitId, ...reports])
+        if (!UUID.test(id)) throw new Error(`scanLeaves: ${JSON.stringify(id)} is not a UUID`);
+      const client = transactionClient(tx);
+      const at = (d: Date) => `${client.escapeLiteral(d.toISOString())}::timestamptz`;
+      const decode = createLeafDecoder();
+      // COPY takes no bound parameters: every value below is a checked UUID, a Date's ISO text, a
+      // bigint or a quoted device id. In slices of SCAN_BATCH leaves on the keyset, so that what
+      // the caller sends on the transaction meanwhile (the leaf hashes) waits at most one slice.
+      let after = '';
+      for (;;) {
+        let n = 0;
+        let last: RawReading | undefined;
+        for await (const batch of copyOutBinary(
+          client,
+          `SELECT device_id, unit_id, ts, seq, ${METRICS_SQL} FROM mrv_readings_archive
+            WHERE unit_id = '${unitId}'::uuid AND ts >= ${at(start)} AND ts < ${at(end)}
+              AND archived_by = ANY('{${reports.join(',')}}'::uuid[]) ${after}
+            ORDER BY unit_id, device_id, ts LIMIT ${SCAN_BATCH}`,
+          4 + metricNames.length,
+          decode,
+        )) {
+          n += batch.length;
+          last = batch[batch.length - 1];
+          yield batch;
+        }
+        if (n < SCAN_BATCH || !last) return;
+        after = `AND (device_id, ts) > (${client.escapeLiteral(last.deviceId)} COLLATE "C", timestamptz 'epoch' + ${last.tsMicros}::bigint * interval '1 microsecond')`;
       }
     },
 
