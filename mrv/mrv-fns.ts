@@ -130,7 +130,13 @@ export function createMrvAccumulator(
   const excluded: ExcludedRange[] = [];
   let device: string | undefined;
   let pending: { flow?: Pending; methane?: Pending } = {};
-  let openExcluded = new Map<string, ExcludedRange>();
+  // A run of excluded readings per metric; its `last` is written when the run closes (one ISO
+  // formatting per run, not per reading).
+  let openExcluded = new Map<string, { range: ExcludedRange; lastMicros: bigint }>();
+  const closeRun = (run: { range: ExcludedRange; lastMicros: bigint }) => {
+    run.range.last = microsToIso(run.lastMicros);
+    excluded.push(run.range);
+  };
   let readings = 0;
 
   const requireCalibration = params.requireCalibration.value;
@@ -182,19 +188,21 @@ export function createMrvAccumulator(
   function closeDevice(): void {
     settle(period.endMicros, 'flow');
     settle(period.endMicros, 'methane');
-    for (const r of openExcluded.values()) excluded.push(r);
+    for (const run of openExcluded.values()) closeRun(run);
     openExcluded = new Map();
     pending = {};
   }
 
-  function normalisationFactor(r: RawReading, usable: (m: string) => boolean): number {
+  /** `problems`: the reading's metrics excluded for calibration (none: undefined). */
+  function normalisationFactor(r: RawReading, problems: Map<string, unknown> | undefined): number {
     const t =
       params.useReportedTemperature.value &&
       r.values[TEMPERATURE] !== undefined &&
-      usable(TEMPERATURE)
+      !problems?.has(TEMPERATURE)
         ? r.values[TEMPERATURE]
         : undefined;
-    const p = r.values[PRESSURE] !== undefined && usable(PRESSURE) ? r.values[PRESSURE] : undefined;
+    const p =
+      r.values[PRESSURE] !== undefined && !problems?.has(PRESSURE) ? r.values[PRESSURE] : undefined;
     if (t === undefined) q.assumedT += 1;
     else q.measuredT += 1;
     if (p === undefined) q.assumedP += 1;
@@ -224,39 +232,42 @@ export function createMrvAccumulator(
         const open = openExcluded.get(m);
         if (problem) {
           (problems ??= new Map()).set(m, problem);
-          if (open && open.reason === problem) {
-            open.last = microsToIso(r.tsMicros);
-            open.count += 1;
+          if (open && open.range.reason === problem) {
+            open.lastMicros = r.tsMicros;
+            open.range.count += 1;
           } else {
-            if (open) excluded.push(open);
+            if (open) closeRun(open);
             openExcluded.set(m, {
-              deviceId: r.deviceId,
-              metric: m,
-              reason: problem,
-              first: microsToIso(r.tsMicros),
-              last: microsToIso(r.tsMicros),
-              count: 1,
+              range: {
+                deviceId: r.deviceId,
+                metric: m,
+                reason: problem,
+                first: microsToIso(r.tsMicros),
+                last: '',
+                count: 1,
+              },
+              lastMicros: r.tsMicros,
             });
           }
         } else {
-          if (open) excluded.push(open);
+          if (open) closeRun(open);
           openExcluded.delete(m);
           received[m][slot] = 1;
         }
       }
-      const usable = (m: string) => !problems?.has(m);
+      // No closure per reading: this runs for every leaf of a month (BENCHMARKS.md, MRV).
       if (r.values[FLOW] !== undefined) {
         settle(r.tsMicros, 'flow');
-        if (usable(FLOW))
+        if (!problems?.has(FLOW))
           pending.flow = {
             tsMicros: r.tsMicros,
             value: r.values[FLOW],
-            factor: normalisationFactor(r, usable),
+            factor: normalisationFactor(r, problems),
           };
       }
       if (r.values[METHANE] !== undefined) {
         settle(r.tsMicros, 'methane');
-        if (usable(METHANE))
+        if (!problems?.has(METHANE))
           pending.methane = { tsMicros: r.tsMicros, value: r.values[METHANE], factor: 1 };
       }
     },
