@@ -53,7 +53,26 @@ export function createDatabase(opts: {
     async close() {
       if (closed) return;
       closed = true;
+      // pg-pool's end() resolves once it has told its clients to end, before their sockets are
+      // closed: a server stopped right after (a test's or bench's embedded PostgreSQL) would
+      // still find them open and their 'terminating connection' errors would be logged. Wait
+      // for each client's end ('remove'), a few seconds at most.
+      let open = pool.totalCount;
+      const ended = new Promise<void>((resolve) => {
+        if (open === 0) resolve();
+        pool.on('remove', () => {
+          if (--open <= 0) resolve();
+        });
+      });
       await pool.end();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        ended,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 5000).unref();
+        }),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
