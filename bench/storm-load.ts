@@ -27,6 +27,8 @@ export interface StormSpec {
   /** Offer the last TLS session (ticket) when reconnecting. */
   resume: boolean;
   startTs: number;
+  /** The seq before the first reading: a device keeps counting across rounds, as across reconnects (device contract). */
+  firstSeq: number;
 }
 
 export interface PhaseResult {
@@ -177,7 +179,7 @@ export function runStorm(
     const topic = Buffer.from(`devices/${device.id}/telemetry`);
     const localAddress = `127.10.${(index >> 8) & 255}.${index & 255}`;
     let attempt = 0;
-    let seq = 0;
+    let seq = spec.firstSeq;
     let messageId = 0;
     let session: Buffer | undefined;
     // Made once, as a device loads its key once: a context per attempt (PEM parsing, the RSA key)
