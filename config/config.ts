@@ -69,7 +69,7 @@ const envSchema = z.object({
   MQTT_RATE_FLOOD_SECONDS: z.coerce.number().positive().max(3600).default(30),
   MQTT_DEVICE_CONNECTS_MAX: z.coerce.number().int().min(1).default(10),
   MQTT_DEVICE_CONNECTS_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
-  MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(1000),
+  MQTT_MAX_PENDING: z.coerce.number().int().min(1).default(2500),
   MQTT_MAX_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
   /** Reconnect storms: sockets waiting for a handshake capped at the recent handshake rate × this (0: off); broker/admission.ts. */
   MQTT_HANDSHAKE_TARGET_MS: z.coerce.number().int().min(0).default(0),
