@@ -250,7 +250,7 @@ describe('writing', () => {
       // One write is in flight (waiting for the lock), up to 100 queued, the rest dropped and counted.
       expect(events.counters.recordsDropped).toBeGreaterThanOrEqual(5000 - 101);
       const busy = await t.database.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'thamani-security-events' AND state <> 'idle'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'thamani-security-events' AND state <> 'idle'`,
       );
       expect(busy.rows[0]!.n).toBeLessThanOrEqual(1);
     } finally {

@@ -202,7 +202,7 @@ describe('batch writer', () => {
       (await t.database.pool.query<{ n: number }>(sql)).rows[0]!.n;
     const waitingInserts = (): Promise<number> =>
       count(
-        `SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'readings'::regclass AND NOT granted`,
+        `SELECT count(*)::int AS n FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relation = 'readings'::regclass AND NOT granted`,
       );
     const until = (what: string, f: () => Promise<boolean>): Promise<boolean> => waitFor(what, f);
     // One job per commit: the original and its re-send go to separate, concurrent commits.
@@ -228,7 +228,7 @@ describe('batch writer', () => {
       );
       // The original's connection dies (a database fault) while the re-send waits for it.
       const killed = await count(
-        `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l WHERE l.relation = 'readings'::regclass AND NOT l.granted`,
+        `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.relation = 'readings'::regclass AND NOT l.granted`,
       );
       expect(killed).toBe(1);
       // The re-send's commit (no longer waiting for a commit that is over) and the original's

@@ -250,9 +250,10 @@ describe('PUBACK order', () => {
   const storedOf = (id: string): Promise<number> =>
     count(`SELECT count(*)::int AS n FROM readings WHERE device_id = $1`, [id]);
   const insertsWaitingOn = (table: string): Promise<number> =>
-    count(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = $1::regclass AND NOT granted`, [
-      table,
-    ]);
+    count(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relation = $1::regclass AND NOT granted`,
+      [table],
+    );
   /** `f` polled until it is not 0: its answer. */
   const eventually = (f: () => Promise<number>): Promise<number> =>
     waitFor('a count above 0', f, (n) => n !== 0);
