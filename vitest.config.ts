@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['./test/global-setup.ts'],
+    // A statement sent on a connection still running another fails the test (pg 9 drops the queue).
+    setupFiles: ['./test/pg-one-query-at-a-time.ts'],
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**', 'data/**'],
     // Files run in parallel, each on its own database cloned from the migrated template.

@@ -1,4 +1,4 @@
-import { asQueryable, type DbExecutor } from '../db/scoped.ts';
+import { asQueryable, inTurn, type DbExecutor } from '../db/scoped.ts';
 import { hourPieces, rollup, type TimeseriesMode } from '../db/timeseries.ts';
 import { metricNames, metricsForKind, type MetricName } from '../devices/metrics.ts';
 import { listImages, readRollout, type RolloutView } from '../firmware/firmware-registry.ts';
@@ -122,20 +122,29 @@ export function createDashboardQueries(deps: {
       );
       if (units.length === 0) return [];
       const ids = units.map((u) => u.id);
-      const [devices, latest, alerts] = await Promise.all([
-        q.query<{ id: string; unit_id: string; online: boolean; last_seen_at: string | null }>(
-          `SELECT id, unit_id, online, last_seen_at FROM devices WHERE unit_id = ANY($1::uuid[]) AND status <> 'retired' ORDER BY id`,
-          [ids],
-        ),
-        q.query<{ unit_id: string; device_id: string; metric: string; ts: string; value: number }>(
-          `SELECT unit_id, device_id, metric, ts, value FROM latest_readings WHERE unit_id = ANY($1::uuid[]) ORDER BY ts`,
-          [ids],
-        ),
-        q.query<OpenAlert>(
-          `SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM} WHERE a.status = 'open' AND a.unit_id = ANY($1::uuid[]) ORDER BY a.severity DESC, a.opened_at DESC`,
-          [ids],
-        ),
-      ]);
+      const [devices, latest, alerts] = await inTurn(
+        () =>
+          q.query<{ id: string; unit_id: string; online: boolean; last_seen_at: string | null }>(
+            `SELECT id, unit_id, online, last_seen_at FROM devices WHERE unit_id = ANY($1::uuid[]) AND status <> 'retired' ORDER BY id`,
+            [ids],
+          ),
+        () =>
+          q.query<{
+            unit_id: string;
+            device_id: string;
+            metric: string;
+            ts: string;
+            value: number;
+          }>(
+            `SELECT unit_id, device_id, metric, ts, value FROM latest_readings WHERE unit_id = ANY($1::uuid[]) ORDER BY ts`,
+            [ids],
+          ),
+        () =>
+          q.query<OpenAlert>(
+            `SELECT ${ALERT_COLUMNS} FROM ${ALERT_FROM} WHERE a.status = 'open' AND a.unit_id = ANY($1::uuid[]) ORDER BY a.severity DESC, a.opened_at DESC`,
+            [ids],
+          ),
+      );
       return units.map((u) => ({
         ...u,
         devices: devices.rows
@@ -268,46 +277,49 @@ export function createDashboardQueries(deps: {
       const q = asQueryable(tx);
       const [fleetRow] = await this.fleet(tx, { id });
       if (!fleetRow) return undefined;
-      const [certs, quarantined, security] = await Promise.all([
-        q.query<{
-          serial: string;
-          status: string;
-          notBefore: string;
-          notAfter: string;
-          issuedAt: string;
-          revokedAt: string | null;
-          issuedBy: string;
-          fingerprint: string;
-        }>(
-          `SELECT serial, status, not_before AS "notBefore", not_after AS "notAfter", issued_at AS "issuedAt", revoked_at AS "revokedAt", issued_by AS "issuedBy", fingerprint_sha256 AS fingerprint
+      const [certs, quarantined, security] = await inTurn(
+        () =>
+          q.query<{
+            serial: string;
+            status: string;
+            notBefore: string;
+            notAfter: string;
+            issuedAt: string;
+            revokedAt: string | null;
+            issuedBy: string;
+            fingerprint: string;
+          }>(
+            `SELECT serial, status, not_before AS "notBefore", not_after AS "notAfter", issued_at AS "issuedAt", revoked_at AS "revokedAt", issued_by AS "issuedBy", fingerprint_sha256 AS fingerprint
              FROM certificates WHERE device_id = $1 ORDER BY issued_at DESC`,
-          [id],
-        ),
-        q.query<{
-          id: number;
-          receivedAt: string;
-          status: string;
-          reasons: { field: string; code: string; message: string }[];
-          payloadSize: number;
-        }>(
-          `SELECT id::int AS id, received_at AS "receivedAt", status, reasons, payload_size AS "payloadSize" FROM quarantine WHERE device_id = $1 ORDER BY id DESC LIMIT 20`,
-          [id],
-        ),
+            [id],
+          ),
+        () =>
+          q.query<{
+            id: number;
+            receivedAt: string;
+            status: string;
+            reasons: { field: string; code: string; message: string }[];
+            payloadSize: number;
+          }>(
+            `SELECT id::int AS id, received_at AS "receivedAt", status, reasons, payload_size AS "payloadSize" FROM quarantine WHERE device_id = $1 ORDER BY id DESC LIMIT 20`,
+            [id],
+          ),
         // Refusals recorded for this device (aggregated: audit/security-events.ts), a revoked
         // certificate knocking in the TLS handshake included; the last 7 days (the `at` index).
-        q.query<{
-          at: string;
-          action: string;
-          reason: string | null;
-          count: number | null;
-          target: string | null;
-          certSerial: string | null;
-        }>(
-          `SELECT at, action, after->>'reason' AS reason, (after->>'count')::int AS count, target_id AS target, after->>'certSerial' AS "certSerial"
+        () =>
+          q.query<{
+            at: string;
+            action: string;
+            reason: string | null;
+            count: number | null;
+            target: string | null;
+            certSerial: string | null;
+          }>(
+            `SELECT at, action, after->>'reason' AS reason, (after->>'count')::int AS count, target_id AS target, after->>'certSerial' AS "certSerial"
              FROM audit_log WHERE at > now() - interval '7 days' AND actor_id = $1 AND action LIKE 'security.%' ORDER BY at DESC LIMIT 20`,
-          [`device:${id}`],
-        ),
-      ]);
+            [`device:${id}`],
+          ),
+      );
       return {
         ...fleetRow,
         certificates: certs.rows,

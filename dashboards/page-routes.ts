@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { scopedServices } from '../api/scoped-services.ts';
 import { can } from '../auth/permissions.ts';
 import type { Db } from '../db/client.ts';
-import type { DbExecutor } from '../db/scoped.ts';
+import { inTurn, type DbExecutor } from '../db/scoped.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import { errorPage } from './error-page.ts';
 import { h, layout, messagePage, navFor } from './html.ts';
@@ -200,8 +200,11 @@ export function dashboardPages(deps: {
               await deps.queries.overrides(tx, [unit.id]),
             )(unit.id, unit.kind),
             gas: await deps.queries.dailyGas(tx, unit.id, 7),
-            sections: await Promise.all(
-              (deps.digesterSections ?? []).map((s) => s.render(tx, unit.id, fmt(request))),
+            // One after another: they share the transaction's connection.
+            sections: await inTurn(
+              ...(deps.digesterSections ?? []).map(
+                (s) => () => s.render(tx, unit.id, fmt(request)),
+              ),
             ),
           };
         });

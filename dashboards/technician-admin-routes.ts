@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/index.ts';
 import { roles } from '../auth/permissions.ts';
 import type { UserService } from '../auth/user-service.ts';
 import type { Db } from '../db/client.ts';
-import type { DbExecutor } from '../db/scoped.ts';
+import { inTurn, type DbExecutor } from '../db/scoped.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
 import type { ThresholdProblem } from './alert-override-fns.ts';
@@ -47,7 +47,10 @@ export function adminScope(deps: { db: Db; audit: AuditLog }) {
   });
   const unitOptions = (request: FastifyRequest): Promise<UnitOption[]> =>
     scoped(request, async (s) => {
-      const [units, sites] = await Promise.all([s.devices.listUnits(), s.devices.listSites()]);
+      const [units, sites] = await inTurn(
+        () => s.devices.listUnits(),
+        () => s.devices.listSites(),
+      );
       const name = new Map(sites.map((x) => [x.id, x.name]));
       return units.map((u) => ({
         id: u.id,
@@ -91,7 +94,10 @@ export function technicianAdminRoutes(deps: TechnicianAdminDeps): FastifyPluginA
     ) => {
       const f = kit.fmt(request);
       const [rules, overrides] = await scoped(request, (s) =>
-        Promise.all([deps.queries.rules(s.tx), deps.queries.overrides(s.tx)]),
+        inTurn(
+          () => deps.queries.rules(s.tx),
+          () => deps.queries.overrides(s.tx),
+        ),
       );
       const units = await unitOptions(request);
       return {

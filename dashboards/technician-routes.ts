@@ -6,6 +6,7 @@ import { auditActor } from '../api/audit-context.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
+import { inTurn } from '../db/scoped.ts';
 import { createDeviceService } from '../devices/device-service.ts';
 import { createQuarantineService, type Ingest } from '../ingest/index.ts';
 import { revocationReasons } from '../provisioning/pki-errors.ts';
@@ -60,7 +61,10 @@ export function technicianRoutes(deps: TechnicianDeps): FastifyPluginAsync {
   const unitOptions = async (svc: {
     devices: ReturnType<typeof createDeviceService>;
   }): Promise<UnitOption[]> => {
-    const [units, sites] = await Promise.all([svc.devices.listUnits(), svc.devices.listSites()]);
+    const [units, sites] = await inTurn(
+      () => svc.devices.listUnits(),
+      () => svc.devices.listSites(),
+    );
     const siteName = new Map(sites.map((s) => [s.id, s.name]));
     return units.map((u) => ({
       id: u.id,

@@ -97,3 +97,17 @@ export function transactionClient(tx: DbExecutor): pg.ClientBase {
     throw new Error('transactionClient: not a transaction');
   return client as pg.ClientBase;
 }
+
+/**
+ * Statements on one transaction, one after another, answered like `Promise.all`: a connection
+ * runs one statement at a time, so sending them together gains nothing, and node-postgres 9
+ * refuses a statement sent while another runs (test/pg-one-query-at-a-time.ts fails a test that
+ * does it).
+ */
+export async function inTurn<const T extends readonly (() => Promise<unknown>)[]>(
+  ...statements: T
+): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const out: unknown[] = [];
+  for (const s of statements) out.push(await s());
+  return out as { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> };
+}

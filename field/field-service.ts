@@ -1,5 +1,5 @@
 import type { AuditActor, AuditLog } from '../audit/index.ts';
-import type { DbExecutor } from '../db/scoped.ts';
+import { inTurn, type DbExecutor } from '../db/scoped.ts';
 import { FieldErrors } from './field-errors.ts';
 import {
   CORRECTION_WINDOW_DAYS,
@@ -281,11 +281,11 @@ export function createFieldService(deps: {
       const units = await fieldRepo.units(db, 'collection_point');
       const ids = units.map((u) => u.id);
       if (ids.length === 0) return { needsAt, points: [] };
-      const [last, fill, readings] = await Promise.all([
-        fieldRepo.lastCollected(db, ids),
-        fieldRepo.latestFill(db, ids),
-        fieldRepo.fillReadings(db, ids, new Date(now.getTime() - FORECAST_WINDOW_MS)),
-      ]);
+      const [last, fill, readings] = await inTurn(
+        () => fieldRepo.lastCollected(db, ids),
+        () => fieldRepo.latestFill(db, ids),
+        () => fieldRepo.fillReadings(db, ids, new Date(now.getTime() - FORECAST_WINDOW_MS)),
+      );
       const byId = new Map(units.map((u) => [u.id, u]));
       const points = needsCollectionOrder(
         units.map((u) => ({

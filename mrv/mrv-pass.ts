@@ -59,23 +59,20 @@ export function createTreeWriter(tx: DbExecutor, repo: MrvRepo, reportId: string
   const tree = new MerkleBuilder(undefined, (index, hashes) =>
     pending.push({ index, hashes: Buffer.concat(hashes) }),
   );
-  // Sent without waiting (the transaction's connection runs them in order), awaited in finish.
-  const writes: Promise<void>[] = [];
-  const flush = () => {
-    const w = repo.insertLeafHashes(tx, reportId, pending);
-    w.catch(() => undefined); // awaited with the others; an early failure is not unhandled
-    writes.push(w);
+  // Stored between the slices of the leaf scan, when the transaction's connection is free (one
+  // connection runs one statement at a time), and the rest at the end.
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const chunks = pending;
     pending = [];
+    await repo.insertLeafHashes(tx, reportId, chunks);
   };
   return {
     tree,
-    afterLeaf(): void {
-      if (pending.length >= 256) flush();
-    },
+    flush,
     async finish() {
       const out = tree.finish();
-      flush();
-      await Promise.all(writes);
+      await flush();
       return out;
     },
   };
@@ -103,13 +100,14 @@ export async function digesterPass(
   const versions = createCalibrationCounter(range, spans);
   const acc = createMrvAccumulator(range, params, calibrations);
   const firstLeaf = writer.tree.size;
-  for await (const batch of repo.scanLeaves(tx, unit.id, period.start, period.end, sources))
+  const leaves = repo.scanLeaves(tx, unit.id, period.start, period.end, sources, writer.flush);
+  for await (const batch of leaves)
     for (const r of batch) {
       acc.add(r);
       versions.add(r);
       writer.tree.addLeaf(encodeReading(r));
-      writer.afterLeaf();
     }
+  await writer.flush(); // a site's next digester starts with none pending
   const result = acc.finish();
   return {
     readings: result.readings,

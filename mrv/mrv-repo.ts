@@ -365,6 +365,8 @@ export function createMrvRepo() {
       start: Date,
       end: Date,
       reports: readonly string[],
+      /** Run between two slices, when the connection is free for the caller's own statements. */
+      betweenSlices?: () => Promise<void>,
     ): AsyncGenerator<RawReading[]> {
       for (const id of [unitId, ...reports])
         if (!UUID.test(id)) throw new Error(`scanLeaves: ${JSON.stringify(id)} is not a UUID`);
@@ -372,8 +374,9 @@ export function createMrvRepo() {
       const at = (d: Date) => `${client.escapeLiteral(d.toISOString())}::timestamptz`;
       const decode = createLeafDecoder();
       // COPY takes no bound parameters: every value below is a checked UUID, a Date's ISO text, a
-      // bigint or a quoted device id. In slices of SCAN_BATCH leaves on the keyset, so that what
-      // the caller sends on the transaction meanwhile (the leaf hashes) waits at most one slice.
+      // bigint or a quoted device id. In slices of SCAN_BATCH leaves on the keyset; between two,
+      // the connection is free and `betweenSlices` sends what the caller has for it (the leaf
+      // hashes): during a COPY nothing else may be sent on it.
       let after = '';
       for (;;) {
         let n = 0;
@@ -392,6 +395,7 @@ export function createMrvRepo() {
           yield batch;
         }
         if (n < SCAN_BATCH || !last) return;
+        await betweenSlices?.();
         after = `AND (device_id, ts) > (${client.escapeLiteral(last.deviceId)} COLLATE "C", timestamptz 'epoch' + ${last.tsMicros}::bigint * interval '1 microsecond')`;
       }
     },
