@@ -17,13 +17,18 @@ export const CLUSTER_CHANNEL = 'thamani_cluster';
 /** Below PostgreSQL's 8000-byte NOTIFY payload limit, with room for the envelope. */
 export const MAX_MESSAGE_BYTES = 7000;
 
-export type BusKind = 'live' | 'firmware-tick';
+export type BusKind = 'live' | 'firmware-tick' | 'alert-rules';
 
 export interface ClusterBus {
   /** This node's id (its own messages are not handed back to it). */
   readonly nodeId: string;
   send(kind: BusKind, body: unknown): Promise<void>;
   on(kind: BusKind, handler: (body: unknown) => void): void;
+  /**
+   * LISTEN is back after its connection was lost: messages sent meanwhile were missed, so what
+   * they would have told must be read again from the tables.
+   */
+  onRelisten(handler: () => void): void;
   /** LISTEN is in place right now (readiness). */
   listening(): boolean;
   ready: Promise<void>;
@@ -39,6 +44,7 @@ export function createClusterBus(deps: {
 }): ClusterBus {
   const nodeId = randomUUID();
   const handlers = new Map<BusKind, ((body: unknown) => void)[]>();
+  const relisten: (() => void)[] = [];
   let client: pg.Client | undefined;
   let closed = false;
   let reconnecting = false;
@@ -115,7 +121,16 @@ export function createClusterBus(deps: {
     }
     if (client) {
       markReady();
-      if (lost) deps.logger.info('cluster bus: listening again');
+      if (lost) {
+        deps.logger.info('cluster bus: listening again');
+        for (const h of relisten) {
+          try {
+            h();
+          } catch (err) {
+            deps.logger.error({ err }, 'a cluster bus relisten handler failed');
+          }
+        }
+      }
     }
   }
   void reconnect(false);
@@ -130,6 +145,9 @@ export function createClusterBus(deps: {
     },
     on(kind, handler) {
       handlers.set(kind, [...(handlers.get(kind) ?? []), handler]);
+    },
+    onRelisten(handler) {
+      relisten.push(handler);
     },
     listening: () => client !== undefined,
     ready,

@@ -17,6 +17,7 @@ import {
   type ClusterNode,
   type Enrolled,
 } from '../test/cluster-nodes.ts';
+import { httpsRequest } from '../test/https-client.ts';
 import { waitFor } from '../test/wait.ts';
 
 /**
@@ -28,7 +29,7 @@ import { waitFor } from '../test/wait.ts';
  */
 
 const LONG = 300_000;
-const devices = ['cl-live', 'cl-alert', 'cl-fw-1', 'cl-fw-2'];
+const devices = ['cl-live', 'cl-alert', 'cl-fw-1', 'cl-fw-2', 'cl-rule'];
 
 interface Hook {
   delivery: string;
@@ -218,6 +219,31 @@ describe('two nodes on one database', () => {
         { target_id: 'cl-fw-1', n: 1 },
         { target_id: 'cl-fw-2', n: 1 },
       ]);
+    },
+    LONG,
+  );
+
+  it(
+    'a rule changed through B, a follower, is the rule A, the leader, evaluates next',
+    async () => {
+      // A has evaluated with the rules it loaded (the alert test above). pH 7.5 is healthy under
+      // the shipped rule (high above 7.8); through B's API the rule's warning moves to 7.2.
+      const res = await httpsRequest(`${b.apiUrl}/api/v1/alert-rules/biodigester.ph.high`, {
+        ca: b.ca,
+        method: 'PUT',
+        headers: { authorization: `Bearer ${await apiToken(b, 'admin')}` },
+        body: { warn: 7.2, critical: 8.2, clear: 7.1, enabled: true },
+      });
+      expect(res.status, res.body).toBe(200);
+      expect(a.leads('alerts')).toBe(true);
+      const onA = await device(a, 'cl-rule');
+      await publishReading(onA.client, 'cl-rule', 1, { ph: 7.5 });
+      await waitFor(
+        'the webhook for the alert opened under the changed rule',
+        () => hooks.find((h) => h.deviceId === 'cl-rule' && h.event === 'opened'),
+        Boolean,
+        LONG,
+      );
     },
     LONG,
   );

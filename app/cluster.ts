@@ -60,17 +60,20 @@ export async function openCluster(deps: {
  * Alert evaluation on the alert leader only: the readings this node stored and those other nodes
  * stored (through the bus), and the periodic sweep. A node that becomes leader forgets what it
  * knew of open alerts (another node moved them meanwhile) and sweeps at once. Returns what
- * ingest's onStored calls for this node's own readings.
+ * ingest's onStored calls for this node's own readings (`stored`), and what the API calls when
+ * rules or a unit's overrides changed (`rulesChanged`): the leader may be another node, so the
+ * change goes over the bus to every node, and a node whose LISTEN was lost meanwhile (the bus
+ * delivers at most once) reloads them when it listens again.
  */
 export function runAlertsOnLeader(
   cluster: Cluster,
   deps: {
-    alerts: Pick<AlertService, 'stored' | 'sweep' | 'reset' | 'settled'>;
+    alerts: Pick<AlertService, 'stored' | 'sweep' | 'reset' | 'settled' | 'invalidateRules'>;
     sweepMs: number;
     logger: Logger;
     lifecycle: Lifecycle;
   },
-): (rows: readonly RowIn[]) => void {
+): { stored: (rows: readonly RowIn[]) => void; rulesChanged: () => void } {
   const { alerts, lifecycle } = deps;
   const lease = cluster.alertsLease;
   receiveFromBus(cluster.bus, {
@@ -103,8 +106,20 @@ export function runAlertsOnLeader(
     clearInterval(timer);
     await alerts.settled();
   });
-  return (rows) => {
-    if (lease.isLeader()) alerts.stored(rows);
+  cluster.bus.on('alert-rules', () => alerts.invalidateRules());
+  cluster.bus.onRelisten(() => alerts.invalidateRules());
+  return {
+    stored: (rows) => {
+      if (lease.isLeader()) alerts.stored(rows);
+    },
+    rulesChanged: () => {
+      alerts.invalidateRules();
+      cluster.bus
+        .send('alert-rules', {})
+        .catch((err: unknown) =>
+          deps.logger.warn({ err }, 'could not tell the other nodes that alert rules changed'),
+        );
+    },
   };
 }
 

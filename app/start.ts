@@ -246,7 +246,7 @@ export async function start(config: Config): Promise<Running> {
       notifications: notifications.outbox,
     });
     await alerts.ensureDefaults();
-    const alertsStored = runAlertsOnLeader(cluster, {
+    const leaderAlerts = runAlertsOnLeader(cluster, {
       alerts,
       sweepMs: config.alerts.sweepMs,
       logger,
@@ -263,7 +263,7 @@ export async function start(config: Config): Promise<Running> {
       backpressure: broker?.backpressure,
       onStored: (rows) => {
         hub.stored(rows);
-        alertsStored(rows);
+        leaderAlerts.stored(rows);
       },
     });
     lifecycle.onStop('ingest-flush', () => ingest.stop());
@@ -314,7 +314,8 @@ export async function start(config: Config): Promise<Running> {
                 timeZone: config.dashboards.timeZone,
               }),
               hub,
-              alerts,
+              // A rule changed here reaches the alert leader, wherever it runs.
+              alerts: { invalidateRules: leaderAlerts.rulesChanged },
               timeZone: config.dashboards.timeZone,
               readDb: readDb?.db,
             },
