@@ -45,6 +45,30 @@ describe('the cluster bus (LISTEN/NOTIFY)', () => {
     expect(relistened).toEqual([]);
   });
 
+  it('sent in a transaction: heard at its commit, by its own node too when asked, never if it rolls back', async () => {
+    got.length = 0;
+    const c = await t.database.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await a.send('alert-rules', { n: 'rolled back' }, { via: c, toSelf: true });
+      await c.query('ROLLBACK');
+      await c.query('BEGIN');
+      await a.send('alert-rules', { n: 'committed' }, { via: c, toSelf: true });
+      // Not before the commit: a later message sent outside it arrives first.
+      await b.send('alert-rules', { n: 'marker' });
+      await waitFor('a to hear the marker', () => got.some((g) => g.node === 'a'));
+      expect(got).toEqual([{ node: 'a', body: { n: 'marker' } }]);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    await waitFor('both to hear the commit', () => got.length === 3);
+    expect(got.slice(1).sort((x, y) => x.node.localeCompare(y.node))).toEqual([
+      { node: 'a', body: { n: 'committed' } },
+      { node: 'b', body: { n: 'committed' } },
+    ]);
+  });
+
   it('says when it listens again after its connection was lost, and hears what is sent after', async () => {
     got.length = 0;
     const killed = await t.database.pool.query<{ n: number }>(

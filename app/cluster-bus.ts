@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { Queryable } from '../db/timeseries.ts';
 import { clusterRepo } from './cluster-repo.ts';
 
 /**
@@ -22,7 +23,11 @@ export type BusKind = 'live' | 'firmware-tick' | 'alert-rules';
 export interface ClusterBus {
   /** This node's id (its own messages are not handed back to it). */
   readonly nodeId: string;
-  send(kind: BusKind, body: unknown): Promise<void>;
+  /**
+   * `via`: a transaction's connection; the message then leaves at its commit, and not at all if
+   * it rolls back (NOTIFY is transactional). `toSelf`: this node's own handlers get it too.
+   */
+  send(kind: BusKind, body: unknown, opts?: { via?: Queryable; toSelf?: boolean }): Promise<void>;
   on(kind: BusKind, handler: (body: unknown) => void): void;
   /**
    * LISTEN is back after its connection was lost: messages sent meanwhile were missed, so what
@@ -53,14 +58,14 @@ export function createClusterBus(deps: {
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const deliver = (payload: string): void => {
-    let msg: { n?: unknown; k?: unknown; b?: unknown };
+    let msg: { n?: unknown; k?: unknown; b?: unknown; s?: unknown };
     try {
       msg = JSON.parse(payload) as typeof msg;
     } catch (err) {
       deps.logger.error({ err }, 'malformed cluster message');
       return;
     }
-    if (msg.n === nodeId) return;
+    if (msg.n === nodeId && msg.s !== true) return;
     for (const h of handlers.get(msg.k as BusKind) ?? []) {
       try {
         h(msg.b);
@@ -137,11 +142,16 @@ export function createClusterBus(deps: {
 
   return {
     nodeId,
-    async send(kind, body) {
-      const payload = JSON.stringify({ n: nodeId, k: kind, b: body });
+    async send(kind, body, opts) {
+      const payload = JSON.stringify({
+        n: nodeId,
+        k: kind,
+        b: body,
+        ...(opts?.toSelf ? { s: true } : {}),
+      });
       if (Buffer.byteLength(payload) > MAX_MESSAGE_BYTES)
         throw new Error(`cluster message of ${Buffer.byteLength(payload)} bytes is too large`);
-      await clusterRepo.notify(deps.pool, CLUSTER_CHANNEL, payload);
+      await clusterRepo.notify(opts?.via ?? deps.pool, CLUSTER_CHANNEL, payload);
     },
     on(kind, handler) {
       handlers.set(kind, [...(handlers.get(kind) ?? []), handler]);

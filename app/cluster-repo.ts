@@ -27,7 +27,7 @@ export const clusterRepo = {
     await q.query(`LISTEN ${channel}`);
   },
 
-  /** Outside any transaction: delivered at once to the sessions listening. */
+  /** Delivered to the sessions listening at once, or, sent in a transaction, at its commit. */
   async notify(q: Queryable, channel: string, payload: string): Promise<void> {
     await q.query('SELECT pg_notify($1, $2)', [channel, payload]);
   },

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
+import { asQueryable, type DbExecutor } from '../db/scoped.ts';
 import type { AlertService } from '../dashboards/alert-service.ts';
 import { createLiveHub, type LiveHub } from '../dashboards/live-hub.ts';
 import type { FirmwareService } from '../firmware/firmware-service.ts';
@@ -73,7 +74,10 @@ export function runAlertsOnLeader(
     logger: Logger;
     lifecycle: Lifecycle;
   },
-): { stored: (rows: readonly RowIn[]) => void; rulesChanged: () => void } {
+): {
+  stored: (rows: readonly RowIn[]) => void;
+  rulesChanged: (tx: DbExecutor) => Promise<void>;
+} {
   const { alerts, lifecycle } = deps;
   const lease = cluster.alertsLease;
   receiveFromBus(cluster.bus, {
@@ -112,14 +116,10 @@ export function runAlertsOnLeader(
     stored: (rows) => {
       if (lease.isLeader()) alerts.stored(rows);
     },
-    rulesChanged: () => {
-      alerts.invalidateRules();
-      cluster.bus
-        .send('alert-rules', {})
-        .catch((err: unknown) =>
-          deps.logger.warn({ err }, 'could not tell the other nodes that alert rules changed'),
-        );
-    },
+    // Said in the changing transaction: every node, this one included, hears it at the commit,
+    // so none reloads before the change is there to read (and none at all if it rolls back).
+    rulesChanged: (tx) =>
+      cluster.bus.send('alert-rules', {}, { via: asQueryable(tx), toSelf: true }),
   };
 }
 

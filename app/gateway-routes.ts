@@ -3,7 +3,7 @@ import type { RoutePlugin } from '../api/app.ts';
 import { scopedServices } from '../api/scoped-services.ts';
 import type { Authenticator } from '../auth/principal.ts';
 import type { Config } from '../config/index.ts';
-import type { AlertService } from '../dashboards/alert-service.ts';
+import type { RulesChangedSink } from '../dashboards/alert-service.ts';
 import type { DashboardQueries } from '../dashboards/dashboard-repo.ts';
 import { dashboardRoutes } from '../dashboards/dashboard-routes.ts';
 import { exportRoutes } from '../dashboards/export-routes.ts';
@@ -56,7 +56,7 @@ export function gatewayRoutes(deps: {
   dashboards: {
     queries: DashboardQueries;
     hub: LiveHub;
-    alerts?: Pick<AlertService, 'invalidateRules'>;
+    alerts?: RulesChangedSink;
     timeZone?: string;
     /**
      * The read pool (DATABASE_READ_URL) for the pages and exports, which only read; as the API's

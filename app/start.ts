@@ -315,7 +315,7 @@ export async function start(config: Config): Promise<Running> {
               }),
               hub,
               // A rule changed here reaches the alert leader, wherever it runs.
-              alerts: { invalidateRules: leaderAlerts.rulesChanged },
+              alerts: { invalidateRules: (tx) => leaderAlerts.rulesChanged(tx) },
               timeZone: config.dashboards.timeZone,
               readDb: readDb?.db,
             },

@@ -8,7 +8,7 @@ import {
 } from './alert-override-fns.ts';
 import { alertOverrideRepo } from './alert-override-repo.ts';
 import { alertRepo, type RuleThresholds } from './alert-repo.ts';
-import type { AlertService } from './alert-service.ts';
+import type { RulesChangedSink } from './alert-service.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
 import type { LiveHub } from './live-hub.ts';
 
@@ -29,7 +29,7 @@ function check(condition: string, b: ThresholdValues): void {
 export function createAlertOperator(deps: {
   audit: AuditLog;
   hub: LiveHub;
-  alerts?: Pick<AlertService, 'invalidateRules'>;
+  alerts?: RulesChangedSink;
 }) {
   return {
     /**
@@ -96,7 +96,7 @@ export function createAlertOperator(deps: {
         },
         tx,
       );
-      deps.alerts?.invalidateRules();
+      await deps.alerts?.invalidateRules(tx);
       return { id, ...b };
     },
 
@@ -149,7 +149,7 @@ export function createAlertOperator(deps: {
         },
         tx,
       );
-      deps.alerts?.invalidateRules();
+      await deps.alerts?.invalidateRules(tx);
       return { unitId, ruleId, ...b, overridden: true };
     },
 
@@ -177,7 +177,7 @@ export function createAlertOperator(deps: {
         },
         tx,
       );
-      deps.alerts?.invalidateRules();
+      await deps.alerts?.invalidateRules(tx);
       return { unitId, ruleId, ...(rule ? pickThresholds(rule) : {}), overridden: false };
     },
   };

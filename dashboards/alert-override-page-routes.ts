@@ -10,7 +10,7 @@ import { createAlertOperator } from './alert-operator-service.ts';
 import type { ThresholdProblem } from './alert-override-fns.ts';
 import { problemNotice, unitRulesPage } from './alert-override-pages.ts';
 import { alertTitle } from './alert-pages.ts';
-import type { AlertService } from './alert-service.ts';
+import type { RulesChangedSink } from './alert-service.ts';
 import type { LiveHub } from './live-hub.ts';
 import type { Kit } from './technician-kit.ts';
 import { formOn as on } from './technician-kit.ts';
@@ -25,7 +25,7 @@ export function alertOverridePageRoutes(deps: {
   db: Db;
   audit: AuditLog;
   hub: LiveHub;
-  alerts?: Pick<AlertService, 'invalidateRules'>;
+  alerts?: RulesChangedSink;
   kit: Kit;
 }): FastifyPluginAsync {
   const { kit } = deps;

@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/index.ts';
 import type { Db } from '../db/client.ts';
 import type { DbExecutor } from '../db/scoped.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
-import type { AlertService } from './alert-service.ts';
+import type { RulesChangedSink } from './alert-service.ts';
 import type { LiveHub } from './live-hub.ts';
 
 /**
@@ -20,7 +20,7 @@ export function alertOverrideRoutes(deps: {
   db: Db;
   audit: AuditLog;
   hub: LiveHub;
-  alerts?: Pick<AlertService, 'invalidateRules'>;
+  alerts?: RulesChangedSink;
 }): FastifyPluginAsync {
   const operator = createAlertOperator(deps);
   const scoped = scopedServices(deps.db, (tx): DbExecutor => tx);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RowIn } from '../ingest/batch-writer.ts';
 import type { Queryable } from '../db/timeseries.ts';
+import type { DbExecutor } from '../db/scoped.ts';
 import { rollback, withTransaction } from '../db/transaction.ts';
 import { indexOverrides, rulesForUnit, type OverrideIndex } from './alert-override-fns.ts';
 import { alertOverrideRepo } from './alert-override-repo.ts';
@@ -28,6 +29,15 @@ interface Observation {
   subject: string;
   value: number;
   at: Date;
+}
+
+/**
+ * Told by the API, inside the transaction that changed alert rules or a unit's overrides. In
+ * `thamani start` it says so over the cluster bus at the commit, to every node's evaluator
+ * (app/cluster.ts `rulesChanged`); an alert service alone (tests) reloads at once.
+ */
+export interface RulesChangedSink {
+  invalidateRules(tx: DbExecutor): void | Promise<void>;
 }
 
 export interface AlertServiceDeps {

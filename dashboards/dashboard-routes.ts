@@ -10,7 +10,7 @@ import { scopedServices } from '../api/scoped-services.ts';
 import { metricNames, type MetricName } from '../devices/metrics.ts';
 import { createAlertOperator } from './alert-operator-service.ts';
 import { alertOverrideRoutes } from './alert-override-routes.ts';
-import type { AlertService } from './alert-service.ts';
+import type { RulesChangedSink } from './alert-service.ts';
 import { ranges, type DashboardQueries, type Range } from './dashboard-repo.ts';
 import { DashboardErrors } from './dashboard-errors.ts';
 import type { LiveEvent, LiveHub } from './live-hub.ts';
@@ -20,7 +20,7 @@ export interface DashboardDeps {
   audit: AuditLog;
   queries: DashboardQueries;
   hub: LiveHub;
-  alerts?: Pick<AlertService, 'invalidateRules'>;
+  alerts?: RulesChangedSink;
   authenticator: Authenticator;
   /** How often a live stream re-checks its session and the units it may see (default 60 s). */
   liveRecheckMs?: number;

@@ -13,7 +13,7 @@ import { createAlertOperator } from './alert-operator-service.ts';
 import type { ThresholdProblem } from './alert-override-fns.ts';
 import { alertOverridePageRoutes } from './alert-override-page-routes.ts';
 import { problemNotice, unitPicker } from './alert-override-pages.ts';
-import type { AlertService } from './alert-service.ts';
+import type { RulesChangedSink } from './alert-service.ts';
 import type { DashboardQueries } from './dashboard-repo.ts';
 import type { LiveHub } from './live-hub.ts';
 import { linkShown, rulesPage, userPage, usersPage } from './technician-admin-pages.ts';
@@ -30,7 +30,7 @@ export interface TechnicianAdminDeps {
   audit: AuditLog;
   queries: DashboardQueries;
   hub: LiveHub;
-  alerts?: Pick<AlertService, 'invalidateRules'>;
+  alerts?: RulesChangedSink;
   /** The user service in the caller's scope (the one /api/v1/users uses). */
   users?: ScopedServices<UserService>;
   timeZone?: string;
