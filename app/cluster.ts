@@ -110,7 +110,11 @@ export function runAlertsOnLeader(
     clearInterval(timer);
     await alerts.settled();
   });
-  cluster.bus.on('alert-rules', () => alerts.invalidateRules());
+  cluster.bus.on('alert-rules', () => {
+    alerts.invalidateRules();
+    // A rule switched off closes its open alerts in the sweep: at once, not a sweep later.
+    if (lease.isLeader()) void alerts.sweep();
+  });
   cluster.bus.onRelisten(() => alerts.invalidateRules());
   return {
     stored: (rows) => {

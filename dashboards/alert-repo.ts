@@ -120,6 +120,25 @@ export const alertRepo = {
       )
     ).rows,
 
+  /**
+   * Open alerts whose rule is switched off for their unit (the unit's override if it has one,
+   * else the kind's rule): closed, as the evaluator no longer looks at them and nothing else
+   * would ever close them.
+   */
+  closeForDisabledRules: async (q: Queryable, at: Date) =>
+    (
+      await q.query<{ rule_id: string; device_id: string }>(
+        `UPDATE alerts a SET status = 'closed', closed_at = $1
+           FROM alert_rules r
+          WHERE a.rule_id = r.id AND a.status = 'open'
+            AND NOT coalesce(
+              (SELECT o.enabled FROM alert_rule_overrides o WHERE o.rule_id = a.rule_id AND o.unit_id = a.unit_id),
+              r.enabled)
+          RETURNING a.rule_id, a.device_id`,
+        [at],
+      )
+    ).rows,
+
   /** Active devices with what the sweep measures: presence and the newest active certificate's expiry. */
   activeDeviceConditions: async (q: Queryable) =>
     (

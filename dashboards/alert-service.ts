@@ -286,7 +286,10 @@ export function createAlertService(deps: AlertServiceDeps) {
     sweep(): Promise<void> {
       return run(async () => {
         const at = now();
-        for (const c of await alertRepo.closeForInactiveDevices(deps.pool, at))
+        for (const c of [
+          ...(await alertRepo.closeForInactiveDevices(deps.pool, at)),
+          ...(await alertRepo.closeForDisabledRules(deps.pool, at)),
+        ])
           open.delete(`${c.rule_id}|${c.device_id}`);
         const obs: Observation[] = [];
         for (const d of await alertRepo.activeDeviceConditions(deps.pool)) {
