@@ -177,6 +177,8 @@ const envSchema = z.object({
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
     .default('https://api.africastalking.com'),
   NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  /** Sent and given-up notifications (addresses, message texts: personal data) are kept this long. */
+  NOTIFY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   NOTIFY_SUMMARY_HOUR: z.coerce.number().int().min(0).max(23).default(7),
   /** Weekly summaries go on this local weekday (1 = Monday … 7 = Sunday, ISO 8601). */
   NOTIFY_SUMMARY_WEEKDAY: z.coerce.number().int().min(1).max(7).default(1),
@@ -333,6 +335,7 @@ export interface Config {
         }
       | undefined;
     readonly maxAttempts: number;
+    readonly retentionDays: number;
     readonly summaryHour: number;
     readonly summaryWeekday: number;
   };
@@ -606,6 +609,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
             }
           : undefined,
       maxAttempts: e.NOTIFY_MAX_ATTEMPTS,
+      retentionDays: e.NOTIFY_RETENTION_DAYS,
       summaryHour: e.NOTIFY_SUMMARY_HOUR,
       summaryWeekday: e.NOTIFY_SUMMARY_WEEKDAY,
     },

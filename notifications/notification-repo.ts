@@ -192,6 +192,20 @@ export const notificationRepo = {
       [id, r.error.slice(0, 500), r.giveUp, r.now, r.retryS],
     );
   },
+  /**
+   * Sent or given-up notifications older than `cutoff` (each by the moment it ended): they hold
+   * addresses and texts. Those still to be sent stay, however old.
+   */
+  async pruneEnded(q: Queryable, cutoff: Date): Promise<number> {
+    const r = await q.query<{ n: number }>(
+      `WITH gone AS (DELETE FROM notification_outbox
+          WHERE coalesce(delivered_at, failed_at) < $1 RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+      [cutoff],
+    );
+    return r.rows[0]?.n ?? 0;
+  },
+
   /** A savepoint around the notifications queued in an alert's transaction. */
   async savepoint(q: Queryable, step: 'begin' | 'release' | 'rollback'): Promise<void> {
     await q.query(

@@ -5,6 +5,7 @@ import type { NotificationChannel } from './channel-types.ts';
 import { createEmailChannel } from './email-channel.ts';
 import type { Channel } from './notification-fns.ts';
 import { createNotificationOutbox } from './notification-outbox.ts';
+import { startNotificationRetention } from './notification-retention.ts';
 import { createNotificationSender } from './notification-sender.ts';
 import { createSummaryScheduler } from './notification-summary.ts';
 import { createAfricasTalkingSms } from './sms-africastalking.ts';
@@ -66,6 +67,12 @@ export function createNotifications(deps: {
         onQueued: () => sender?.kick(),
       }).start()
     : undefined;
+  // With or without channels: what an earlier configuration queued is personal data too.
+  const stopRetention = startNotificationRetention({
+    pool: deps.pool,
+    retentionDays: c.retentionDays,
+    logger: deps.logger,
+  });
   // What is on, never how (the SMTP URL and the API key are secrets).
   deps.logger.info(
     { channels: [...configured], summaries: Boolean(stopSummaries) },
@@ -74,6 +81,7 @@ export function createNotifications(deps: {
   return {
     outbox,
     async stop(): Promise<void> {
+      stopRetention();
       stopSummaries?.();
       await sender?.stop();
     },
