@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startRetentionJob } from '../db/retention-job.ts';
 import type { Db } from '../db/client.ts';
 import { auditRepo } from './audit-repo.ts';
 import type { AuditLog } from './audit-service.ts';
@@ -45,20 +46,17 @@ export function startAuditRetention(deps: {
   logger: Logger;
   intervalMs?: number;
 }): () => void {
-  const run = async (): Promise<void> => {
-    try {
+  return startRetentionJob({
+    name: 'audit retention',
+    logger: deps.logger,
+    intervalMs: deps.intervalMs,
+    run: async () => {
       const removed = await applyAuditRetention(deps);
       if (removed > 0)
         deps.logger.info(
           { removed },
           'audit entries older than 7 years removed; chain anchor moved and attested',
         );
-    } catch (err) {
-      deps.logger.error({ err }, 'audit retention failed; will retry');
-    }
-  };
-  void run();
-  const timer = setInterval(() => void run(), deps.intervalMs ?? 86_400_000);
-  timer.unref();
-  return () => clearInterval(timer);
+    },
+  });
 }
