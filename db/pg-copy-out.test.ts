@@ -1,7 +1,6 @@
 import fc from 'fast-check';
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../test/db.ts';
+import { describe, expect, it } from 'vitest';
+import { holdTestConnection } from '../test/db.ts';
 import {
   CopyOutFormatError,
   copyOutBinary,
@@ -91,13 +90,7 @@ describe('the binary COPY parser', () => {
 });
 
 describe('COPY … TO STDOUT (FORMAT binary) from PostgreSQL', () => {
-  let t: TestDatabase;
-  let client: pg.PoolClient;
-  beforeAll(async () => {
-    t = await createTestDatabase();
-    client = await t.database.pool.connect();
-  });
-  afterAll(() => client?.release());
+  const client = holdTestConnection();
 
   const decode = (v: BinaryRowView) => ({
     id: v.buf.readInt32BE(v.start[0]),
@@ -118,18 +111,18 @@ describe('COPY … TO STDOUT (FORMAT binary) from PostgreSQL', () => {
           { maxLength: 400 },
         ),
         async (rows) => {
-          await client.query('BEGIN');
+          await client().query('BEGIN');
           try {
-            await client.query(
+            await client().query(
               'CREATE TEMP TABLE co (id int, x float8, label text) ON COMMIT DROP',
             );
-            await client.query(
+            await client().query(
               'INSERT INTO co SELECT i, x, l FROM unnest($1::float8[], $2::text[]) WITH ORDINALITY AS u(x, l, i)',
               [rows.map((r) => r.x), rows.map((r) => r.label)],
             );
             const got: ReturnType<typeof decode>[] = [];
             for await (const batch of copyOutBinary(
-              client,
+              client(),
               'SELECT id, x, label FROM co ORDER BY id',
               3,
               decode,
@@ -143,7 +136,7 @@ describe('COPY … TO STDOUT (FORMAT binary) from PostgreSQL', () => {
               expect(g.label).toBe(rows[i]!.label);
             });
           } finally {
-            await client.query('ROLLBACK');
+            await client().query('ROLLBACK');
           }
         },
       ),
@@ -155,24 +148,24 @@ describe('COPY … TO STDOUT (FORMAT binary) from PostgreSQL', () => {
     /** Rows read from `sql`, all of them or only the first batch. */
     const read = async (sql: string, firstBatchOnly: boolean): Promise<number> => {
       let n = 0;
-      for await (const batch of copyOutBinary(client, sql, 3, decode)) {
+      for await (const batch of copyOutBinary(client(), sql, 3, decode)) {
         n += batch.length;
         if (firstBatchOnly) break;
       }
       return n;
     };
-    await client.query('BEGIN');
+    await client().query('BEGIN');
     const seen = await read(
       "SELECT i, i::float8, repeat('x', 200) FROM generate_series(1, 50000) i",
       true,
     );
     expect(seen).toBeGreaterThan(0);
-    expect((await client.query('SELECT 41 + 1 AS n')).rows[0]).toEqual({ n: 42 });
-    await client.query('COMMIT');
+    expect((await client().query('SELECT 41 + 1 AS n')).rows[0]).toEqual({ n: 42 });
+    await client().query('COMMIT');
 
     await expect(
       read('SELECT i, 1 / (i - 20000)::float8, NULL::text FROM generate_series(1, 40000) i', false),
     ).rejects.toThrow(/division by zero/);
-    expect((await client.query('SELECT 1 AS n')).rows[0]).toEqual({ n: 1 });
+    expect((await client().query('SELECT 1 AS n')).rows[0]).toEqual({ n: 1 });
   });
 });

@@ -355,9 +355,10 @@ export function createMrvRepo() {
     },
 
     /**
-     * A report's leaves in order, all of them, in batches: one binary COPY of the same rows as
-     * `leaves` (the issuing pass reads every leaf once; no keyset round trips, no text). Needs
-     * an open transaction. `leaves` reads a slice (a proof's chunk) or outside a transaction.
+     * A report's leaves in order, all of them, in batches: the same rows as `leaves`, read by
+     * binary COPY (no text) in keyset slices of SCAN_BATCH (the issuing pass reads every leaf
+     * once). Needs an open transaction. `leaves` reads a slice (a proof's chunk) or outside a
+     * transaction.
      */
     async *scanLeaves(
       tx: DbExecutor,

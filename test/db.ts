@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { pino } from 'pino';
 import { createDatabase, type Database } from '../db/client.ts';
 import { withDatabase } from './global-setup.ts';
@@ -37,4 +37,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await c.end();
   });
   return { url, name, database };
+}
+
+/**
+ * One connection of a fresh test database, held for the file's tests (a COPY, or a transaction
+ * across statements, needs the same connection throughout) and released after them. Call at
+ * module or describe level; the returned function gives the connection inside tests.
+ */
+export function holdTestConnection(): () => pg.PoolClient {
+  let client: pg.PoolClient | undefined;
+  beforeAll(async () => {
+    client = await (await createTestDatabase()).database.pool.connect();
+  });
+  afterAll(() => client?.release());
+  return () => {
+    if (!client) throw new Error('holdTestConnection: used before its beforeAll ran');
+    return client;
+  };
 }
